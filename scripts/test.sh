@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every check CI runs, from a clean clone: installs what the tests need, then formatting, lints,
+# docs, and every test (unit, integration, end-to-end, doc tests). Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System tools the tests use, as command → Debian package.
+declare -A packages=(
+    [tmux]=tmux
+)
+missing=()
+for command in "${!packages[@]}"; do
+    command -v "$command" >/dev/null || missing+=("${packages[$command]}")
+done
+if ((${#missing[@]})); then
+    echo "==> installing ${missing[*]}"
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+echo "==> cargo fmt"
+cargo fmt --all --check
+
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "==> cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+
+echo "==> cargo test"
+cargo test --workspace --locked

@@ -1,0 +1,332 @@
+//! Frame payloads: a message serialized in the connection's format, optionally compressed.
+//!
+//! With compression negotiated, every payload starts with a tag byte:
+//!
+//! ```text
+//! 0x00 <serialized message>
+//! 0x01 <u32 BE decompressed length> <LZ4 block>
+//! ```
+//!
+//! Only payloads of at least the threshold are compressed, and only when that makes them smaller.
+//! The announced decompressed length is checked against the frame maximum before a byte is
+//! allocated for it, so a small frame cannot expand into a decompression bomb.
+
+use std::borrow::Cow;
+
+use bytes::{BufMut, BytesMut};
+
+use crate::{
+    frame::HEADER_LEN,
+    message::{Envelope, KNOWN_TYPES, Message},
+    preamble::{Compression, Format},
+};
+
+const RAW: u8 = 0x00;
+const LZ4: u8 = 0x01;
+const LZ4_HEADER_LEN: usize = 5;
+
+/// A message that could not be serialized; nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    /// JSON serialization failed (a map with non-string keys, say).
+    #[error("could not serialize to JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// MessagePack serialization failed.
+    #[error("could not serialize to MessagePack: {0}")]
+    MessagePack(#[from] rmp_serde::encode::Error),
+    /// The payload is larger than the peer accepts.
+    #[error("message of {len} bytes exceeds the peer's frame limit of {max}")]
+    TooLarge {
+        /// The payload's size.
+        len: usize,
+        /// The peer's limit.
+        max: u32,
+    },
+}
+
+/// A well-framed payload that holds no message this side can use. The frame was consumed and the
+/// stream is intact: the connection may go on.
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    /// A message type this version does not know (a newer peer's): skipped.
+    #[error("skipped a message of unknown type {kind:?}")]
+    UnknownType {
+        /// Its `type` tag.
+        kind: String,
+    },
+    /// Not valid JSON, or not a valid message of a known type.
+    #[error("malformed JSON message: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Not valid MessagePack, or not a valid message of a known type.
+    #[error("malformed MessagePack message: {0}")]
+    MessagePack(#[from] rmp_serde::decode::Error),
+    /// The compression tag byte is not one this version knows.
+    #[error("unknown compression tag {0:#04x}")]
+    UnknownCompressionTag(u8),
+    /// A compressed payload too short to hold its length header.
+    #[error("compressed payload of {0} bytes is shorter than its header")]
+    ShortCompressedPayload(usize),
+    /// The announced decompressed size is over the frame maximum (a decompression bomb).
+    #[error("payload would decompress to {len} bytes, over the maximum of {max}")]
+    DecompressedTooLarge {
+        /// The announced size.
+        len: u32,
+        /// The maximum.
+        max: u32,
+    },
+    /// The LZ4 block is corrupt or does not decompress to the announced size.
+    #[error("corrupt compressed payload: {0}")]
+    Decompress(String),
+}
+
+/// Serializes and deserializes payloads under a connection's negotiated settings.
+#[derive(Debug, Clone)]
+pub(crate) struct PayloadCodec {
+    pub(crate) format: Format,
+    pub(crate) compression: Compression,
+    pub(crate) threshold: usize,
+    /// The largest payload the peer accepts.
+    pub(crate) peer_max: u32,
+    /// The largest payload, decompressed, this side accepts.
+    pub(crate) max: u32,
+}
+
+impl PayloadCodec {
+    /// Appends `message` as one frame to `out`.
+    pub(crate) fn encode(&self, message: &Message, out: &mut BytesMut) -> Result<(), EncodeError> {
+        let start = out.len();
+        out.put_u32(0);
+        let result = match self.compression {
+            Compression::None => self.serialize_into(message, out),
+            Compression::Lz4 => self.serialize_compressed(message, out),
+        };
+        let len = out.len() - start - HEADER_LEN;
+        if let Err(error) = result {
+            out.truncate(start);
+            return Err(error);
+        }
+        if len > self.peer_max as usize {
+            out.truncate(start);
+            return Err(EncodeError::TooLarge {
+                len,
+                max: self.peer_max,
+            });
+        }
+        out[start..start + HEADER_LEN].copy_from_slice(&(len as u32).to_be_bytes());
+        Ok(())
+    }
+
+    fn serialize_into(&self, message: &Message, out: &mut BytesMut) -> Result<(), EncodeError> {
+        let mut writer = out.writer();
+        match self.format {
+            Format::Json => serde_json::to_writer(&mut writer, message)?,
+            Format::MessagePack => rmp_serde::encode::write_named(&mut writer, message)?,
+        }
+        Ok(())
+    }
+
+    fn serialize_compressed(
+        &self,
+        message: &Message,
+        out: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
+        let mut plain = BytesMut::new();
+        self.serialize_into(message, &mut plain)?;
+        if plain.len() >= self.threshold {
+            let compressed = lz4_flex::block::compress(&plain);
+            if compressed.len() + LZ4_HEADER_LEN < plain.len() {
+                out.put_u8(LZ4);
+                // Over u32::MAX it is over every frame limit, and refused by the caller.
+                out.put_u32(u32::try_from(plain.len()).unwrap_or(u32::MAX));
+                out.put_slice(&compressed);
+                return Ok(());
+            }
+        }
+        out.put_u8(RAW);
+        out.put_slice(&plain);
+        Ok(())
+    }
+
+    /// The message in one frame's payload.
+    pub(crate) fn decode(&self, payload: &[u8]) -> Result<Message, PayloadError> {
+        let body = match self.compression {
+            Compression::None => Cow::Borrowed(payload),
+            Compression::Lz4 => self.decompress(payload)?,
+        };
+        match self.format {
+            Format::Json => serde_json::from_slice(&body).map_err(|error| {
+                match serde_json::from_slice::<Envelope>(&body) {
+                    Ok(envelope) if !KNOWN_TYPES.contains(&envelope.kind.as_str()) => {
+                        PayloadError::UnknownType {
+                            kind: envelope.kind,
+                        }
+                    }
+                    _ => error.into(),
+                }
+            }),
+            Format::MessagePack => rmp_serde::from_slice(&body).map_err(|error| {
+                match rmp_serde::from_slice::<Envelope>(&body) {
+                    Ok(envelope) if !KNOWN_TYPES.contains(&envelope.kind.as_str()) => {
+                        PayloadError::UnknownType {
+                            kind: envelope.kind,
+                        }
+                    }
+                    _ => error.into(),
+                }
+            }),
+        }
+    }
+
+    fn decompress<'a>(&self, payload: &'a [u8]) -> Result<Cow<'a, [u8]>, PayloadError> {
+        match payload {
+            [RAW, body @ ..] => Ok(Cow::Borrowed(body)),
+            [LZ4, l0, l1, l2, l3, block @ ..] => {
+                let len = u32::from_be_bytes([*l0, *l1, *l2, *l3]);
+                if len > self.max {
+                    return Err(PayloadError::DecompressedTooLarge { len, max: self.max });
+                }
+                let mut body = vec![0; len as usize];
+                let written = lz4_flex::block::decompress_into(block, &mut body)
+                    .map_err(|error| PayloadError::Decompress(error.to_string()))?;
+                if written != body.len() {
+                    return Err(PayloadError::Decompress(format!(
+                        "{written} bytes decompressed, {len} announced"
+                    )));
+                }
+                Ok(Cow::Owned(body))
+            }
+            [LZ4, ..] => Err(PayloadError::ShortCompressedPayload(payload.len())),
+            [tag, ..] => Err(PayloadError::UnknownCompressionTag(*tag)),
+            [] => Err(PayloadError::ShortCompressedPayload(0)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codec(format: Format, compression: Compression) -> PayloadCodec {
+        PayloadCodec {
+            format,
+            compression,
+            threshold: 64,
+            peer_max: 1 << 20,
+            max: 1 << 20,
+        }
+    }
+
+    fn payload_of(codec: &PayloadCodec, message: &Message) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        codec.encode(message, &mut out).expect("encodes");
+        out[HEADER_LEN..].to_vec()
+    }
+
+    #[test]
+    fn uncompressed_json_frames_are_plain_json() {
+        let payload = payload_of(
+            &codec(Format::Json, Compression::None),
+            &Message::Ping { timestamp: 1 },
+        );
+        assert_eq!(payload, br#"{"type":"ping","timestamp":1}"#);
+    }
+
+    #[test]
+    fn only_large_compressible_payloads_are_compressed() {
+        let codec = codec(Format::Json, Compression::Lz4);
+        let small = payload_of(&codec, &Message::Ping { timestamp: 1 });
+        assert_eq!(small[0], RAW);
+        let big = Message::ClipboardUpdate {
+            data: "abc".repeat(1000),
+            timestamp: 1,
+            source_instance: uuid::Uuid::nil(),
+        };
+        let payload = payload_of(&codec, &big);
+        assert_eq!(payload[0], LZ4);
+        assert!(payload.len() < 500);
+        assert_eq!(codec.decode(&payload).expect("decodes"), big);
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_refused_before_allocating() {
+        let codec = PayloadCodec {
+            max: 1000,
+            ..codec(Format::Json, Compression::Lz4)
+        };
+        let bomb = [LZ4, 0xff, 0xff, 0xff, 0xff, 0x00];
+        assert!(matches!(
+            codec.decode(&bomb),
+            Err(PayloadError::DecompressedTooLarge {
+                len: u32::MAX,
+                max: 1000
+            })
+        ));
+    }
+
+    #[test]
+    fn corrupt_compressed_payloads_are_typed_errors() {
+        let codec = codec(Format::Json, Compression::Lz4);
+        assert!(matches!(
+            codec.decode(&[LZ4, 0, 0, 0, 10, 0xff, 0xff]),
+            Err(PayloadError::Decompress(_))
+        ));
+        assert!(matches!(
+            codec.decode(&[LZ4, 0, 0]),
+            Err(PayloadError::ShortCompressedPayload(3))
+        ));
+        assert!(matches!(
+            codec.decode(&[7]),
+            Err(PayloadError::UnknownCompressionTag(7))
+        ));
+    }
+
+    #[test]
+    fn unknown_types_are_told_apart_from_malformed_known_ones() {
+        let json = codec(Format::Json, Compression::None);
+        assert!(matches!(
+            json.decode(br#"{"type":"teleport","to":"mars"}"#),
+            Err(PayloadError::UnknownType { kind }) if kind == "teleport"
+        ));
+        assert!(matches!(
+            json.decode(br#"{"type":"ping","timestamp":"soon"}"#),
+            Err(PayloadError::Json(_))
+        ));
+        assert!(matches!(
+            json.decode(b"\xff\x00garbage"),
+            Err(PayloadError::Json(_))
+        ));
+    }
+
+    #[test]
+    fn deeply_nested_json_is_an_error_not_a_stack_overflow() {
+        let json = codec(Format::Json, Compression::None);
+        let nested = format!(
+            r#"{{"type":"ping","timestamp":1,"x":{}{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert!(matches!(
+            json.decode(nested.as_bytes()),
+            Err(PayloadError::Json(_))
+        ));
+    }
+
+    #[test]
+    fn a_message_over_the_peers_limit_is_refused_and_nothing_written() {
+        let codec = PayloadCodec {
+            peer_max: 1024,
+            ..codec(Format::Json, Compression::None)
+        };
+        let mut out = BytesMut::from(&b"earlier"[..]);
+        let big = Message::ClipboardUpdate {
+            data: "x".repeat(2000),
+            timestamp: 1,
+            source_instance: uuid::Uuid::nil(),
+        };
+        assert!(matches!(
+            codec.encode(&big, &mut out),
+            Err(EncodeError::TooLarge { max: 1024, .. })
+        ));
+        assert_eq!(&out[..], b"earlier");
+    }
+}

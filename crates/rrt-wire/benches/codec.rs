@@ -45,7 +45,7 @@ fn text(len: usize) -> String {
         state ^= state >> 17;
         state ^= state << 5;
         text.push_str(WORDS[(state % 16) as usize]);
-        text.push(if state % 11 == 0 { '\n' } else { ' ' });
+        text.push(if state.is_multiple_of(11) { '\n' } else { ' ' });
     }
     text.truncate(len);
     text

@@ -165,7 +165,7 @@ mod tests {
         }
         let mut decoder = FrameDecoder::new(100, TIMEOUT);
         let now = Instant::now();
-        let frames: Vec<_> = std::iter::from_fn(|| decoder.decode(&mut out, now).unwrap())
+        let frames: Vec<_> = std::iter::from_fn(|| decoder.decode(&mut out, now).expect("decodes"))
             .map(|frame| frame.to_vec())
             .collect();
         assert_eq!(frames, [b"one".to_vec(), vec![], b"three".to_vec()]);
@@ -177,7 +177,9 @@ mod tests {
     fn a_zero_length_frame_is_an_empty_payload() {
         let mut buffer = BytesMut::from(&[0u8, 0, 0, 0][..]);
         let mut decoder = FrameDecoder::new(100, TIMEOUT);
-        let frame = decoder.decode(&mut buffer, Instant::now()).unwrap();
+        let frame = decoder
+            .decode(&mut buffer, Instant::now())
+            .expect("decodes");
         assert_eq!(frame.as_deref(), Some(&[][..]));
     }
 
@@ -203,7 +205,7 @@ mod tests {
         assert!(
             decoder
                 .decode(&mut buffer, Instant::now())
-                .unwrap()
+                .expect("decodes")
                 .is_some()
         );
     }
@@ -231,7 +233,12 @@ mod tests {
         let start = Instant::now();
         let mut buffer = BytesMut::from(&[0u8, 0, 0, 1, b'a', 0][..]);
         let later = start + TIMEOUT / 2;
-        assert!(decoder.decode(&mut buffer, later).unwrap().is_some());
+        assert!(
+            decoder
+                .decode(&mut buffer, later)
+                .expect("decodes")
+                .is_some()
+        );
         assert_eq!(decoder.deadline(), Some(later + TIMEOUT));
     }
 

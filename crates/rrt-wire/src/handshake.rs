@@ -55,8 +55,14 @@ pub(crate) fn accept(
             };
             (Some(answer.encode()), Ok(negotiated))
         }
-        Err(error @ PreambleError::BadMagic { .. }) => (None, Err(error)),
-        Err(error) => (Some(ours.encode()), Err(error)),
+        Err(error @ PreambleError::BadMagic { .. }) => {
+            tracing::warn!(%error, "refusing a connection: not an rrt peer");
+            (None, Err(error))
+        }
+        Err(error) => {
+            tracing::warn!(%error, "refusing a connection's preamble");
+            (Some(ours.encode()), Err(error))
+        }
     }
 }
 
@@ -65,8 +71,9 @@ pub(crate) fn conclude(
     config: &WireConfig,
     answer: &[u8; PREAMBLE_LEN],
 ) -> Result<Negotiated, PreambleError> {
-    let answer = Preamble::decode(answer)?;
-    config.preamble().check_answer(&answer)?;
+    let answer = Preamble::decode(answer)
+        .and_then(|answer| config.preamble().check_answer(&answer).map(|()| answer))
+        .inspect_err(|error| tracing::warn!(%error, "the peer's handshake answer was refused"))?;
     Ok(Negotiated {
         format: answer.format,
         compression: answer.compression,

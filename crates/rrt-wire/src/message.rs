@@ -62,7 +62,7 @@ pub enum Message {
 
 /// The `type` tag of every message this version knows, for telling an unknown message from a
 /// malformed known one.
-pub(crate) const KNOWN_TYPES: &[&str] = &[
+pub const MESSAGE_TYPES: &[&str] = &[
     "hello",
     "goodbye",
     "ping",
@@ -191,7 +191,7 @@ mod tests {
                 json["type"].as_str().expect("tagged").to_owned()
             })
             .collect();
-        assert_eq!(tags, KNOWN_TYPES);
+        assert_eq!(tags, MESSAGE_TYPES);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use bytes::{BufMut, BytesMut};
 
 use crate::{
     frame::HEADER_LEN,
-    message::{Envelope, KNOWN_TYPES, Message},
+    message::{Envelope, MESSAGE_TYPES, Message},
     preamble::{Compression, Format},
 };
 
@@ -155,24 +155,10 @@ impl PayloadCodec {
         };
         match self.format {
             Format::Json => serde_json::from_slice(&body).map_err(|error| {
-                match serde_json::from_slice::<Envelope>(&body) {
-                    Ok(envelope) if !KNOWN_TYPES.contains(&envelope.kind.as_str()) => {
-                        PayloadError::UnknownType {
-                            kind: envelope.kind,
-                        }
-                    }
-                    _ => error.into(),
-                }
+                unknown_type(serde_json::from_slice(&body).ok()).unwrap_or_else(|| error.into())
             }),
             Format::MessagePack => rmp_serde::from_slice(&body).map_err(|error| {
-                match rmp_serde::from_slice::<Envelope>(&body) {
-                    Ok(envelope) if !KNOWN_TYPES.contains(&envelope.kind.as_str()) => {
-                        PayloadError::UnknownType {
-                            kind: envelope.kind,
-                        }
-                    }
-                    _ => error.into(),
-                }
+                unknown_type(rmp_serde::from_slice(&body).ok()).unwrap_or_else(|| error.into())
             }),
         }
     }
@@ -200,6 +186,16 @@ impl PayloadCodec {
             [] => Err(PayloadError::ShortCompressedPayload(0)),
         }
     }
+}
+
+/// A message that failed to decode is of an unknown type (rather than malformed) when its tag
+/// reads and is not one this version knows.
+fn unknown_type(envelope: Option<Envelope>) -> Option<PayloadError> {
+    envelope
+        .filter(|envelope| !MESSAGE_TYPES.contains(&envelope.kind.as_str()))
+        .map(|envelope| PayloadError::UnknownType {
+            kind: envelope.kind,
+        })
 }
 
 #[cfg(test)]

@@ -14,19 +14,10 @@ use anyhow::{Context as _, bail};
 use bytes::BytesMut;
 use clap::{Args, Subcommand, ValueEnum};
 use rrt_wire::{
-    Compression, Format, PREAMBLE_LEN, Preamble, WireConfig,
+    Compression, Format, MESSAGE_TYPES, PREAMBLE_LEN, Preamble, WireConfig,
     frame::{FrameDecoder, encode_frame},
 };
 use serde_json::Value;
-
-const KNOWN_TYPES: [&str; 6] = [
-    "hello",
-    "goodbye",
-    "ping",
-    "pong",
-    "clipboard_update",
-    "state_delta",
-];
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum FrameCommand {
@@ -87,7 +78,7 @@ fn encode(options: &Options, input: impl BufRead, mut output: impl Write) -> any
         let value: Value = serde_json::from_str(&line)
             .with_context(|| format!("line {}: not JSON", number + 1))?;
         match value.get("type").and_then(Value::as_str) {
-            Some(kind) if KNOWN_TYPES.contains(&kind) => {}
+            Some(kind) if MESSAGE_TYPES.contains(&kind) => {}
             Some(kind) => eprintln!(
                 "line {}: unknown message type {kind:?}, sent anyway",
                 number + 1

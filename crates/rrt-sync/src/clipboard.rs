@@ -1,0 +1,236 @@
+//! The clipboard as a last-writer-wins register with a bounded, convergent history.
+//!
+//! Every value carries a [`Stamp`]; the register's value is the entry with the greatest stamp,
+//! and its history is the newest `capacity` entries by stamp. Both are functions of the *set* of
+//! entries seen, so replicas that have seen the same entries agree exactly — whatever the order,
+//! duplication or delay of the messages that brought them.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::hlc::{HybridClock, Stamp, Timestamp};
+
+/// One clipboard value and when and where it was copied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClipEntry {
+    /// The copied text.
+    pub text: String,
+    /// Its place in the mesh-wide order.
+    pub stamp: Stamp,
+}
+
+/// What [`Clipboard::merge`] did with an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// The entry is the new current value.
+    Applied,
+    /// An older value than the current one: kept in the history (if recent enough), not current.
+    Stale,
+    /// Already seen: nothing changed.
+    Duplicate,
+}
+
+/// A replicated clipboard: the current value and the recent history, newest first.
+///
+/// ```
+/// use rrt_sync::{Clipboard, Merge};
+/// use uuid::Uuid;
+///
+/// let mut here = Clipboard::new(Uuid::from_u128(1), 10);
+/// let mut there = Clipboard::new(Uuid::from_u128(2), 10);
+/// let copied = here.copy("hello".into(), 1_000).expect("a new value");
+/// assert_eq!(there.merge(copied.clone(), 900), Merge::Applied);
+/// assert_eq!(there.merge(copied, 900), Merge::Duplicate);
+/// assert_eq!(there.current().map(|entry| entry.text.as_str()), Some("hello"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Clipboard {
+    origin: Uuid,
+    clock: HybridClock,
+    /// Newest first, unique stamps, at most `capacity` long.
+    entries: Vec<ClipEntry>,
+    capacity: usize,
+}
+
+impl Clipboard {
+    /// An empty clipboard for the instance `origin`, keeping `capacity` entries of history (at
+    /// least one: the current value).
+    pub fn new(origin: Uuid, capacity: usize) -> Self {
+        Self {
+            origin,
+            clock: HybridClock::default(),
+            entries: Vec::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// The current value.
+    pub fn current(&self) -> Option<&ClipEntry> {
+        self.entries.first()
+    }
+
+    /// The current value and the ones before it, newest first.
+    pub fn history(&self) -> &[ClipEntry] {
+        &self.entries
+    }
+
+    /// The latest time this replica has issued or seen (persisted so a restart never reuses one).
+    pub fn clock(&self) -> Timestamp {
+        self.clock.last()
+    }
+
+    /// Moves the clock past `time`, as when restoring from disk.
+    pub fn observe(&mut self, time: Timestamp, now_ms: u64) {
+        self.clock.observe(time, now_ms);
+    }
+
+    /// A local copy at wall-clock `now_ms`. Returns the new entry to send to peers, or `None` when
+    /// `text` already is the current value — the echo of a value that arrived from the mesh and
+    /// came back through a system clipboard must not start a new round.
+    pub fn copy(&mut self, text: String, now_ms: u64) -> Option<ClipEntry> {
+        if self.current().is_some_and(|current| current.text == text) {
+            return None;
+        }
+        let entry = ClipEntry {
+            text,
+            stamp: Stamp {
+                time: self.clock.tick(now_ms),
+                origin: self.origin,
+            },
+        };
+        self.insert(entry.clone());
+        Some(entry)
+    }
+
+    /// An entry from a peer (or from disk). Advances the clock past it whatever the outcome.
+    pub fn merge(&mut self, entry: ClipEntry, now_ms: u64) -> Merge {
+        self.clock.observe(entry.stamp.time, now_ms);
+        self.insert(entry)
+    }
+
+    fn insert(&mut self, entry: ClipEntry) -> Merge {
+        // Newest first: search with the order reversed.
+        match self
+            .entries
+            .binary_search_by(|probe| entry.stamp.cmp(&probe.stamp))
+        {
+            Ok(_) => Merge::Duplicate,
+            Err(position) if position >= self.capacity => Merge::Stale,
+            Err(position) => {
+                self.entries.insert(position, entry);
+                self.entries.truncate(self.capacity);
+                if position == 0 {
+                    Merge::Applied
+                } else {
+                    Merge::Stale
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    fn entry(text: &str, wall_ms: u64, counter: u32, origin: u128) -> ClipEntry {
+        ClipEntry {
+            text: text.into(),
+            stamp: Stamp {
+                time: Timestamp { wall_ms, counter },
+                origin: id(origin),
+            },
+        }
+    }
+
+    #[test]
+    fn equal_times_break_ties_by_origin_the_same_everywhere() {
+        let low = entry("from 1", 100, 0, 1);
+        let high = entry("from 2", 100, 0, 2);
+        let mut a = Clipboard::new(id(9), 10);
+        let mut b = Clipboard::new(id(8), 10);
+        a.merge(low.clone(), 0);
+        a.merge(high.clone(), 0);
+        b.merge(high, 0);
+        b.merge(low, 0);
+        assert_eq!(a.current(), b.current());
+        assert_eq!(a.current().map(|e| e.text.as_str()), Some("from 2"));
+    }
+
+    #[test]
+    fn an_older_value_never_wins_after_a_partition_heals() {
+        let mut here = Clipboard::new(id(1), 10);
+        let old = here.copy("before the cut".into(), 1_000).expect("new");
+        let new = here.copy("during the cut".into(), 5_000).expect("new");
+        let mut returning = Clipboard::new(id(2), 10);
+        returning.merge(new.clone(), 6_000);
+        assert_eq!(returning.merge(old, 6_000), Merge::Stale);
+        assert_eq!(returning.current(), Some(&new));
+    }
+
+    #[test]
+    fn a_clock_far_ahead_does_not_pin_its_value() {
+        let mut here = Clipboard::new(id(1), 10);
+        // A peer whose clock is an hour fast.
+        let skewed = entry("from the future", 3_600_000 + 1_000, 0, 2);
+        here.merge(skewed, 1_000);
+        let mine = here
+            .copy("copied after seeing it".into(), 1_001)
+            .expect("new");
+        assert!(mine.stamp > here.history()[1].stamp);
+        assert_eq!(here.current(), Some(&mine));
+    }
+
+    #[test]
+    fn copying_the_current_text_again_is_an_echo() {
+        let mut here = Clipboard::new(id(1), 10);
+        here.merge(entry("from the mesh", 10, 0, 2), 10);
+        assert_eq!(here.copy("from the mesh".into(), 20), None);
+        assert!(here.copy("something new".into(), 20).is_some());
+    }
+
+    #[test]
+    fn history_is_bounded_and_newest_first() {
+        let mut here = Clipboard::new(id(1), 3);
+        for (i, text) in ["a", "b", "c", "d"].into_iter().enumerate() {
+            here.copy(text.into(), i as u64 * 10);
+        }
+        let texts: Vec<_> = here.history().iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(texts, ["d", "c", "b"]);
+        assert_eq!(here.merge(entry("ancient", 1, 0, 5), 50), Merge::Stale);
+        assert_eq!(here.history().len(), 3);
+    }
+
+    /// Entries as writers make them: one stamp, one text.
+    fn arbitrary_entry() -> impl Strategy<Value = ClipEntry> {
+        (0u64..50, 0u32..3, 0u128..4).prop_map(|(wall, counter, origin)| {
+            entry(&format!("{origin}@{wall}.{counter}"), wall, counter, origin)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn replicas_that_saw_the_same_entries_agree_whatever_the_order(
+            entries in proptest::collection::vec(arbitrary_entry(), 0..30),
+            seed in any::<u64>(),
+        ) {
+            let mut shuffled = entries.clone();
+            // A deterministic shuffle with duplicates: reorder, then replay a prefix.
+            let len = shuffled.len().max(1);
+            shuffled.rotate_left((seed as usize) % len);
+            shuffled.reverse();
+            shuffled.extend(entries.iter().take((seed % 7) as usize).cloned());
+            let mut a = Clipboard::new(id(10), 5);
+            let mut b = Clipboard::new(id(11), 5);
+            entries.into_iter().for_each(|e| { a.merge(e, 0); });
+            shuffled.into_iter().for_each(|e| { b.merge(e, 0); });
+            prop_assert_eq!(a.history(), b.history());
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! Replicated state that converges without coordination.
+//!
+//! * [`HybridClock`] — a hybrid logical clock: wall-clock milliseconds plus a counter, so stamps
+//!   stay close to real time yet never go backwards and always move past anything observed.
+//! * [`Clipboard`] — a last-writer-wins register ordered by [`Stamp`] = (clock, origin): ties break
+//!   deterministically, a value seen once never loses to an older one, and a peer whose clock runs
+//!   ahead cannot pin its value, because observing its stamp moves every clock past it.
+//! * [`ClipboardStore`] — the register on disk, merged under a lock and replaced atomically, so a
+//!   restarted daemon still has what it had and concurrent daemons never lose each other's writes.
+//!
+//! Everything here is sans-IO except the store: time comes in as an argument.
+
+mod clipboard;
+mod hlc;
+mod store;
+
+pub use clipboard::{ClipEntry, Clipboard, Merge};
+pub use hlc::{HybridClock, Stamp, Timestamp};
+pub use store::{ClipboardStore, StoreError};

@@ -55,6 +55,7 @@ fn message(len: usize) -> Message {
     Message::ClipboardUpdate {
         data: text(len),
         timestamp: 1_702_834_567_890,
+        counter: 0,
         source_instance: Uuid::from_u128(42),
     }
 }

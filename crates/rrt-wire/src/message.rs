@@ -26,6 +26,9 @@ pub enum Message {
         instance_id: Uuid,
         /// Features the sender supports (`"clipboard"`, `"state_sync"`, …).
         capabilities: Vec<String>,
+        /// A human-readable name for the instance (added after the design document; optional).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        name: String,
     },
     /// The sender is leaving on purpose; not a failure.
     Goodbye {
@@ -48,6 +51,10 @@ pub enum Message {
         data: String,
         /// When it was copied, milliseconds since the Unix epoch.
         timestamp: u64,
+        /// The hybrid-logical-clock counter that orders copies within one millisecond (added
+        /// after the design document; 0 and omitted when unused).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        counter: u32,
         /// The instance it was copied on.
         source_instance: Uuid,
     },
@@ -58,6 +65,10 @@ pub enum Message {
         /// The sender's vector clock: operations seen per instance.
         vector_clock: BTreeMap<Uuid, u64>,
     },
+}
+
+fn is_zero(counter: &u32) -> bool {
+    *counter == 0
 }
 
 /// The `type` tag of every message this version knows, for telling an unknown message from a
@@ -170,6 +181,7 @@ mod tests {
             Message::Hello {
                 instance_id: id,
                 capabilities: vec![],
+                name: String::new(),
             },
             Message::Goodbye { instance_id: id },
             Message::Ping { timestamp: 0 },
@@ -177,6 +189,7 @@ mod tests {
             Message::ClipboardUpdate {
                 data: String::new(),
                 timestamp: 0,
+                counter: 0,
                 source_instance: id,
             },
             Message::StateDelta {

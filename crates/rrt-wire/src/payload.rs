@@ -235,6 +235,7 @@ mod tests {
         let big = Message::ClipboardUpdate {
             data: "abc".repeat(1000),
             timestamp: 1,
+            counter: 0,
             source_instance: uuid::Uuid::nil(),
         };
         let payload = payload_of(&codec, &big);
@@ -317,6 +318,7 @@ mod tests {
         let big = Message::ClipboardUpdate {
             data: "x".repeat(2000),
             timestamp: 1,
+            counter: 0,
             source_instance: uuid::Uuid::nil(),
         };
         assert!(matches!(

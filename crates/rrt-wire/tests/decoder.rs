@@ -169,6 +169,7 @@ fn partial_writes_and_would_block_lose_nothing() {
     let message = rrt_wire::Message::ClipboardUpdate {
         data: "partial writes ".repeat(100),
         timestamp: 7,
+        counter: 0,
         source_instance: uuid::Uuid::nil(),
     };
     let mut acceptor = Session::accept(config, now);

@@ -16,27 +16,30 @@ fn message() -> impl Strategy<Value = Message> {
     let op = (".{0,12}", vec(any::<u8>(), 0..64))
         .prop_map(|(document, update)| CrdtOperation { document, update });
     prop_oneof![
-        (uuid(), vec("[a-z_]{1,12}", 0..4)).prop_map(|(instance_id, capabilities)| {
-            Message::Hello {
+        (uuid(), vec("[a-z_]{1,12}", 0..4), ".{0,16}").prop_map(
+            |(instance_id, capabilities, name)| Message::Hello {
                 instance_id,
                 capabilities,
+                name,
             }
-        }),
+        ),
         uuid().prop_map(|instance_id| Message::Goodbye { instance_id }),
         any::<u64>().prop_map(|timestamp| Message::Ping { timestamp }),
         any::<u64>().prop_map(|timestamp| Message::Pong { timestamp }),
         (
             prop_oneof![".{0,64}", "(abc){200,400}"],
             any::<u64>(),
+            any::<u32>(),
             uuid()
         )
-            .prop_map(
-                |(data, timestamp, source_instance)| Message::ClipboardUpdate {
+            .prop_map(|(data, timestamp, counter, source_instance)| {
+                Message::ClipboardUpdate {
                     data,
                     timestamp,
+                    counter,
                     source_instance,
                 }
-            ),
+            }),
         (vec(op, 0..4), vec((uuid(), any::<u64>()), 0..4)).prop_map(|(crdt_ops, clock)| {
             Message::StateDelta {
                 crdt_ops,

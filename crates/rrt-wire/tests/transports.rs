@@ -21,6 +21,7 @@ fn hello() -> Message {
     Message::Hello {
         instance_id: Uuid::from_u128(42),
         capabilities: vec!["clipboard".into()],
+        name: "test".into(),
     }
 }
 
@@ -28,6 +29,7 @@ fn clip(data: &str) -> Message {
     Message::ClipboardUpdate {
         data: data.into(),
         timestamp: 1_702_834_567_890,
+        counter: 0,
         source_instance: Uuid::from_u128(42),
     }
 }

@@ -1,0 +1,202 @@
+//! The mesh directory: where the instances of one mesh on one host find each other.
+//!
+//! ```text
+//! $XDG_RUNTIME_DIR/rrt/<mesh>/      (or /tmp/rrt-<uid>/<mesh>/), 0700, ours
+//! ├── peer-<pid>.sock                one per instance: peers connect here
+//! ├── control-<pid>.sock             one per instance: the CLI connects here
+//! ├── coordinator.sock / .lock       hub topology: the coordinator's socket, won through the lock
+//! └── peers.json                     the registry: who runs here (see `registry`)
+//! ```
+//!
+//! Sockets of dead processes are stale: whoever finds one removes it.
+
+use std::{
+    fs, io,
+    os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt},
+    path::{Path, PathBuf},
+};
+
+use rustix::process::{Pid, getuid, test_kill_process};
+
+/// Why the mesh directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DirError {
+    /// It could not be created or inspected.
+    #[error("mesh directory {path}: {source}")]
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// It belongs to another user: using it would let that user see or impersonate our peers.
+    #[error("mesh directory {path} belongs to uid {owner}, not to us (uid {ours}); refusing it")]
+    NotOurs {
+        /// The directory.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// Our uid.
+        ours: u32,
+    },
+}
+
+/// The directory of one mesh on this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeshDir {
+    path: PathBuf,
+}
+
+impl MeshDir {
+    /// `<runtime_dir>/<mesh>` when a runtime directory is given, else
+    /// `$XDG_RUNTIME_DIR/rrt/<mesh>`, else `/tmp/rrt-<uid>/<mesh>`.
+    pub fn locate(runtime_dir: Option<&Path>, mesh: &str) -> Self {
+        let base = match runtime_dir {
+            Some(dir) => dir.to_owned(),
+            None => match std::env::var_os("XDG_RUNTIME_DIR") {
+                Some(xdg) if !xdg.is_empty() => PathBuf::from(xdg).join("rrt"),
+                _ => std::env::temp_dir().join(format!("rrt-{}", getuid().as_raw())),
+            },
+        };
+        Self {
+            path: base.join(mesh),
+        }
+    }
+
+    /// Creates the directory (0700) if needed and checks that it is ours; tightens its mode if
+    /// someone widened it.
+    pub fn prepare(&self) -> Result<(), DirError> {
+        let io_error = |source| DirError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.path)
+            .map_err(io_error)?;
+        let metadata = fs::metadata(&self.path).map_err(io_error)?;
+        let ours = getuid().as_raw();
+        if metadata.uid() != ours {
+            return Err(DirError::NotOurs {
+                path: self.path.clone(),
+                owner: metadata.uid(),
+                ours,
+            });
+        }
+        if metadata.mode() & 0o077 != 0 {
+            tracing::warn!(path = %self.path.display(), mode = format!("{:o}", metadata.mode() & 0o777), "mesh directory was open to others; setting 0700");
+            fs::set_permissions(&self.path, fs::Permissions::from_mode(0o700)).map_err(io_error)?;
+        }
+        Ok(())
+    }
+
+    /// The directory itself.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where the instance with `pid` listens for peers.
+    pub fn peer_socket(&self, pid: u32) -> PathBuf {
+        self.path.join(format!("peer-{pid}.sock"))
+    }
+
+    /// Where the instance with `pid` listens for the CLI.
+    pub fn control_socket(&self, pid: u32) -> PathBuf {
+        self.path.join(format!("control-{pid}.sock"))
+    }
+
+    /// The hub topology's coordinator socket.
+    pub fn coordinator_socket(&self) -> PathBuf {
+        self.path.join("coordinator.sock")
+    }
+
+    /// The lock whose holder is the coordinator.
+    pub fn coordinator_lock(&self) -> PathBuf {
+        self.path.join("coordinator.lock")
+    }
+
+    /// The registry file.
+    pub fn registry(&self) -> PathBuf {
+        self.path.join("peers.json")
+    }
+
+    /// The pids of every `peer-<pid>.sock` present.
+    pub fn peer_pids(&self) -> io::Result<Vec<u32>> {
+        let mut pids: Vec<u32> = fs::read_dir(&self.path)?
+            .filter_map(Result::ok)
+            .filter_map(|entry| peer_socket_pid(&entry.file_name().to_string_lossy()))
+            .collect();
+        pids.sort_unstable();
+        Ok(pids)
+    }
+
+    /// Removes the sockets of `pid` (a dead instance's leftovers).
+    pub fn remove_sockets_of(&self, pid: u32) {
+        for path in [self.peer_socket(pid), self.control_socket(pid)] {
+            match fs::remove_file(&path) {
+                Ok(()) => tracing::info!(path = %path.display(), "removed a stale socket"),
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "could not remove a stale socket")
+                }
+            }
+        }
+    }
+}
+
+/// The pid in a `peer-<pid>.sock` file name.
+pub fn peer_socket_pid(file_name: &str) -> Option<u32> {
+    file_name
+        .strip_prefix("peer-")?
+        .strip_suffix(".sock")?
+        .parse()
+        .ok()
+}
+
+/// Whether a process with `pid` exists (signal 0). A pid we may not signal exists too.
+pub fn is_alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
+        return false;
+    };
+    match test_kill_process(pid) {
+        Ok(()) => true,
+        Err(errno) => errno != rustix::io::Errno::SRCH,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_names_carry_the_pid() {
+        assert_eq!(peer_socket_pid("peer-4242.sock"), Some(4242));
+        assert_eq!(peer_socket_pid("peer-x.sock"), None);
+        assert_eq!(peer_socket_pid("control-4242.sock"), None);
+        let dir = MeshDir::locate(Some(Path::new("/run/x")), "work");
+        assert_eq!(dir.peer_socket(7), Path::new("/run/x/work/peer-7.sock"));
+    }
+
+    #[test]
+    fn a_directory_is_created_private_and_tightened() {
+        let base = std::env::temp_dir().join(format!("rrt-dir-test-{}", std::process::id()));
+        let dir = MeshDir::locate(Some(&base), "m");
+        dir.prepare().expect("created");
+        let mode = fs::metadata(dir.path()).expect("meta").mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("widen");
+        dir.prepare().expect("tightened");
+        assert_eq!(
+            fs::metadata(dir.path()).expect("meta").mode() & 0o777,
+            0o700
+        );
+        fs::remove_dir_all(base).expect("cleanup");
+    }
+
+    #[test]
+    fn liveness_by_pid() {
+        assert!(is_alive(std::process::id()));
+        assert!(!is_alive(u32::MAX));
+    }
+}

@@ -1,0 +1,4 @@
+//! x
+pub mod dir;
+pub mod membership;
+pub mod registry;

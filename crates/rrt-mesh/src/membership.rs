@@ -1,0 +1,579 @@
+//! Who is up, as a sans-IO state machine over links (connections), driven with `now`.
+//!
+//! ```text
+//! link_opened ─▶ [unknown] ──hello──▶ [up] ──goodbye / closed / silent > timeout──▶ removed
+//!                   │                    ▲ every message refreshes "last heard";
+//!                   └── silent > timeout ┘ a ping goes to every up link each interval
+//! ```
+//!
+//! The driver feeds link events and messages, sleeps until [`Membership::poll_timeout`], calls
+//! [`Membership::handle_timeout`], and carries out what [`Membership::poll_output`] returns.
+
+use std::{
+    collections::{BTreeMap, VecDeque},
+    fmt,
+    time::{Duration, Instant},
+};
+
+use rrt_wire::Message;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A link: one connection, named by its driver.
+pub type LinkId = usize;
+
+/// Heartbeat timing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeartbeatConfig {
+    /// How often every up link is pinged.
+    pub interval: Duration,
+    /// How long a link may stay silent before it is declared down.
+    pub timeout: Duration,
+}
+
+impl Default for HeartbeatConfig {
+    /// A ping a second, down after 3 s of silence: a silent peer is detected within
+    /// `timeout` + the time to the next check, under memberlist's ≈ 4 s.
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Who an instance is, as its hello says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    /// The instance id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// What it supports.
+    pub capabilities: Vec<String>,
+}
+
+/// Why a peer went down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "detail")]
+pub enum DownReason {
+    /// It said goodbye: a clean exit.
+    Goodbye,
+    /// Its connection closed without a goodbye (a crash, `kill -9`).
+    Closed,
+    /// Nothing arrived from it within the heartbeat timeout.
+    TimedOut,
+    /// It broke the protocol, or its connection failed; the detail says how.
+    Error(String),
+}
+
+impl fmt::Display for DownReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Goodbye => f.write_str("said goodbye"),
+            Self::Closed => f.write_str("connection closed"),
+            Self::TimedOut => f.write_str("heartbeat timed out"),
+            Self::Error(detail) => write!(f, "error: {detail}"),
+        }
+    }
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Send `message` on `link`.
+    Send {
+        /// The link.
+        link: LinkId,
+        /// The message.
+        message: Message,
+    },
+    /// Close `link`; the peer (if it had said hello) is reported down separately.
+    Close {
+        /// The link.
+        link: LinkId,
+        /// Why, for the log.
+        reason: DownReason,
+    },
+    /// A peer said hello on `link`.
+    Up {
+        /// The link.
+        link: LinkId,
+        /// The peer.
+        peer: PeerInfo,
+    },
+    /// A peer is gone.
+    Down {
+        /// The peer.
+        peer: PeerInfo,
+        /// Why.
+        reason: DownReason,
+    },
+}
+
+/// How a received message was taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// A membership message (hello, goodbye, ping, pong): handled here.
+    Handled,
+    /// An application message from the peer with this id: for the layer above.
+    Deliver(Uuid),
+    /// An application message on a link whose peer has not said hello: dropped.
+    Dropped,
+}
+
+/// A link's liveness, for status displays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkStatus {
+    /// The peer.
+    pub peer: PeerInfo,
+    /// The last measured ping round trip.
+    pub rtt: Option<Duration>,
+    /// How long ago anything arrived.
+    pub silent_for: Duration,
+}
+
+#[derive(Debug)]
+struct Link {
+    peer: Option<PeerInfo>,
+    last_heard: Instant,
+    rtt: Option<Duration>,
+    /// The timestamp and send time of the ping awaiting its pong.
+    ping: Option<(u64, Instant)>,
+}
+
+/// The membership of one instance: its links and what it knows of the peers behind them.
+#[derive(Debug)]
+pub struct Membership {
+    me: PeerInfo,
+    config: HeartbeatConfig,
+    links: BTreeMap<LinkId, Link>,
+    outputs: VecDeque<Output>,
+    next_ping: Instant,
+    /// An instant and the wall clock then, for ping timestamps in Unix milliseconds.
+    epoch: (Instant, u64),
+}
+
+impl Membership {
+    /// The membership of `me`, at `now`, when the wall clock reads `wall_ms`.
+    pub fn new(me: PeerInfo, config: HeartbeatConfig, now: Instant, wall_ms: u64) -> Self {
+        Self {
+            me,
+            config,
+            links: BTreeMap::new(),
+            outputs: VecDeque::new(),
+            next_ping: now + config.interval,
+            epoch: (now, wall_ms),
+        }
+    }
+
+    /// A new connection: say hello, and expect one back within the timeout.
+    pub fn link_opened(&mut self, link: LinkId, now: Instant) {
+        self.links.insert(
+            link,
+            Link {
+                peer: None,
+                last_heard: now,
+                rtt: None,
+                ping: None,
+            },
+        );
+        let hello = Message::Hello {
+            instance_id: self.me.id,
+            capabilities: self.me.capabilities.clone(),
+            name: self.me.name.clone(),
+        };
+        self.outputs.push_back(Output::Send {
+            link,
+            message: hello,
+        });
+    }
+
+    /// The connection is gone (closed by either side, or failed).
+    pub fn link_closed(&mut self, link: LinkId, reason: DownReason) {
+        if let Some(Link {
+            peer: Some(peer), ..
+        }) = self.links.remove(&link)
+        {
+            self.outputs.push_back(Output::Down { peer, reason });
+        }
+    }
+
+    /// A message arrived on `link`.
+    pub fn handle_message(&mut self, link: LinkId, message: &Message, now: Instant) -> Received {
+        let Some(state) = self.links.get_mut(&link) else {
+            return Received::Dropped;
+        };
+        state.last_heard = now;
+        match message {
+            Message::Hello {
+                instance_id,
+                capabilities,
+                name,
+            } => {
+                let peer = PeerInfo {
+                    id: *instance_id,
+                    name: name.clone(),
+                    capabilities: capabilities.clone(),
+                };
+                self.hello(link, peer);
+                Received::Handled
+            }
+            Message::Goodbye { .. } => {
+                self.outputs.push_back(Output::Close {
+                    link,
+                    reason: DownReason::Goodbye,
+                });
+                self.link_closed(link, DownReason::Goodbye);
+                Received::Handled
+            }
+            Message::Ping { timestamp } => {
+                self.outputs.push_back(Output::Send {
+                    link,
+                    message: Message::Pong {
+                        timestamp: *timestamp,
+                    },
+                });
+                Received::Handled
+            }
+            Message::Pong { timestamp } => {
+                if let Some((sent, at)) = state.ping
+                    && sent == *timestamp
+                {
+                    state.rtt = Some(now.saturating_duration_since(at));
+                    state.ping = None;
+                }
+                Received::Handled
+            }
+            _ => match &state.peer {
+                Some(peer) => Received::Deliver(peer.id),
+                None => Received::Dropped,
+            },
+        }
+    }
+
+    fn hello(&mut self, link: LinkId, peer: PeerInfo) {
+        let refusal = if peer.id == self.me.id {
+            Some("connected to itself")
+        } else if self.links.iter().any(|(other, state)| {
+            *other != link && state.peer.as_ref().is_some_and(|p| p.id == peer.id)
+        }) {
+            Some("a second link to a peer already up")
+        } else if self
+            .links
+            .get(&link)
+            .is_some_and(|state| state.peer.is_some())
+        {
+            // A repeated hello changes nothing.
+            return;
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            self.links.remove(&link);
+            self.outputs.push_back(Output::Close {
+                link,
+                reason: DownReason::Error(refusal.to_owned()),
+            });
+            return;
+        }
+        if let Some(state) = self.links.get_mut(&link) {
+            state.peer = Some(peer.clone());
+        }
+        self.outputs.push_back(Output::Up { link, peer });
+    }
+
+    /// When [`Membership::handle_timeout`] must run next: the next ping round, or the earliest
+    /// link deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let earliest_deadline = self
+            .links
+            .values()
+            .map(|state| state.last_heard + self.config.timeout)
+            .min();
+        if self.links.is_empty() {
+            return None;
+        }
+        Some(earliest_deadline.map_or(self.next_ping, |d| d.min(self.next_ping)))
+    }
+
+    /// Pings when a round is due and closes links silent for the timeout.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let silent: Vec<LinkId> = self
+            .links
+            .iter()
+            .filter(|(_, state)| {
+                now.saturating_duration_since(state.last_heard) >= self.config.timeout
+            })
+            .map(|(link, _)| *link)
+            .collect();
+        for link in silent {
+            self.outputs.push_back(Output::Close {
+                link,
+                reason: DownReason::TimedOut,
+            });
+            self.link_closed(link, DownReason::TimedOut);
+        }
+        if now >= self.next_ping {
+            self.next_ping = now + self.config.interval;
+            let timestamp = self.wall_ms(now);
+            for (link, state) in &mut self.links {
+                if state.peer.is_some() {
+                    state.ping = Some((timestamp, now));
+                    self.outputs.push_back(Output::Send {
+                        link: *link,
+                        message: Message::Ping { timestamp },
+                    });
+                }
+            }
+        }
+    }
+
+    fn wall_ms(&self, now: Instant) -> u64 {
+        let (instant, wall_ms) = self.epoch;
+        let elapsed = now.saturating_duration_since(instant).as_millis();
+        wall_ms.saturating_add(u64::try_from(elapsed).unwrap_or(u64::MAX))
+    }
+
+    /// The next thing to do.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The link to the peer with `id`, if it is up.
+    pub fn link_of(&self, id: Uuid) -> Option<LinkId> {
+        self.links
+            .iter()
+            .find(|(_, state)| state.peer.as_ref().is_some_and(|peer| peer.id == id))
+            .map(|(link, _)| *link)
+    }
+
+    /// Every up peer and its link.
+    pub fn up(&self) -> impl Iterator<Item = (LinkId, &PeerInfo)> {
+        self.links
+            .iter()
+            .filter_map(|(link, state)| state.peer.as_ref().map(|peer| (*link, peer)))
+    }
+
+    /// The liveness of every up peer at `now`.
+    pub fn status(&self, now: Instant) -> Vec<LinkStatus> {
+        self.links
+            .values()
+            .filter_map(|state| {
+                state.peer.as_ref().map(|peer| LinkStatus {
+                    peer: peer.clone(),
+                    rtt: state.rtt,
+                    silent_for: now.saturating_duration_since(state.last_heard),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(n: u128, name: &str) -> PeerInfo {
+        PeerInfo {
+            id: Uuid::from_u128(n),
+            name: name.into(),
+            capabilities: vec!["clipboard".into()],
+        }
+    }
+
+    fn hello_from(peer: &PeerInfo) -> Message {
+        Message::Hello {
+            instance_id: peer.id,
+            capabilities: peer.capabilities.clone(),
+            name: peer.name.clone(),
+        }
+    }
+
+    fn drain(membership: &mut Membership) -> Vec<Output> {
+        std::iter::from_fn(|| membership.poll_output()).collect()
+    }
+
+    fn setup() -> (Membership, Instant) {
+        let now = Instant::now();
+        (
+            Membership::new(info(1, "me"), HeartbeatConfig::default(), now, 1_000_000),
+            now,
+        )
+    }
+
+    #[test]
+    fn hello_both_ways_brings_a_peer_up() {
+        let (mut membership, now) = setup();
+        membership.link_opened(7, now);
+        assert!(matches!(
+            drain(&mut membership).as_slice(),
+            [Output::Send { link: 7, message: Message::Hello { name, .. } }] if name == "me"
+        ));
+        let peer = info(2, "other");
+        assert_eq!(
+            membership.handle_message(7, &hello_from(&peer), now),
+            Received::Handled
+        );
+        assert_eq!(
+            drain(&mut membership),
+            [Output::Up {
+                link: 7,
+                peer: peer.clone()
+            }]
+        );
+        assert_eq!(membership.link_of(peer.id), Some(7));
+        let update = Message::Pong { timestamp: 0 };
+        assert_eq!(
+            membership.handle_message(7, &update, now),
+            Received::Handled
+        );
+        let clip = Message::Goodbye {
+            instance_id: peer.id,
+        };
+        assert_eq!(membership.handle_message(7, &clip, now), Received::Handled);
+        assert_eq!(
+            drain(&mut membership),
+            [
+                Output::Close {
+                    link: 7,
+                    reason: DownReason::Goodbye
+                },
+                Output::Down {
+                    peer,
+                    reason: DownReason::Goodbye
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn application_messages_need_a_hello_first() {
+        let (mut membership, now) = setup();
+        membership.link_opened(1, now);
+        let state = Message::StateDelta {
+            crdt_ops: vec![],
+            vector_clock: Default::default(),
+        };
+        assert_eq!(membership.handle_message(1, &state, now), Received::Dropped);
+        membership.handle_message(1, &hello_from(&info(2, "b")), now);
+        assert_eq!(
+            membership.handle_message(1, &state, now),
+            Received::Deliver(Uuid::from_u128(2))
+        );
+    }
+
+    #[test]
+    fn a_silent_peer_is_down_exactly_at_the_timeout_and_a_chatty_one_never() {
+        let (mut membership, start) = setup();
+        membership.link_opened(1, start);
+        membership.link_opened(2, start);
+        membership.handle_message(1, &hello_from(&info(2, "silent")), start);
+        membership.handle_message(2, &hello_from(&info(3, "chatty")), start);
+        drain(&mut membership);
+        let mut now = start;
+        let mut downs = Vec::new();
+        for _ in 0..100 {
+            now += Duration::from_millis(100);
+            membership.handle_message(2, &Message::Pong { timestamp: 0 }, now);
+            if membership.poll_timeout().is_some_and(|t| t <= now) {
+                membership.handle_timeout(now);
+            }
+            for output in drain(&mut membership) {
+                if let Output::Down { peer, reason } = output {
+                    downs.push((peer.name, reason, now - start));
+                }
+            }
+        }
+        assert_eq!(
+            downs,
+            [(
+                "silent".to_owned(),
+                DownReason::TimedOut,
+                Duration::from_secs(3)
+            )]
+        );
+    }
+
+    #[test]
+    fn pings_go_out_each_interval_and_pongs_measure_the_round_trip() {
+        let (mut membership, start) = setup();
+        membership.link_opened(1, start);
+        membership.handle_message(1, &hello_from(&info(2, "b")), start);
+        drain(&mut membership);
+        assert_eq!(
+            membership.poll_timeout(),
+            Some(start + Duration::from_secs(1))
+        );
+        let tick = start + Duration::from_secs(1);
+        membership.handle_timeout(tick);
+        let sent = drain(&mut membership);
+        let [
+            Output::Send {
+                link: 1,
+                message: Message::Ping { timestamp },
+            },
+        ] = sent.as_slice()
+        else {
+            panic!("expected one ping, got {sent:?}");
+        };
+        assert_eq!(*timestamp, 1_001_000, "wall-clock milliseconds");
+        let answer = tick + Duration::from_micros(250);
+        membership.handle_message(
+            1,
+            &Message::Pong {
+                timestamp: *timestamp,
+            },
+            answer,
+        );
+        assert_eq!(
+            membership.status(answer)[0].rtt,
+            Some(Duration::from_micros(250))
+        );
+        membership.handle_message(1, &Message::Ping { timestamp: 5 }, answer);
+        assert_eq!(
+            drain(&mut membership),
+            [Output::Send {
+                link: 1,
+                message: Message::Pong { timestamp: 5 }
+            }]
+        );
+    }
+
+    #[test]
+    fn duplicate_links_and_self_links_are_refused() {
+        let (mut membership, now) = setup();
+        let peer = info(2, "b");
+        membership.link_opened(1, now);
+        membership.link_opened(2, now);
+        membership.link_opened(3, now);
+        membership.handle_message(1, &hello_from(&peer), now);
+        membership.handle_message(2, &hello_from(&peer), now);
+        membership.handle_message(3, &hello_from(&info(1, "me")), now);
+        let closes: Vec<_> = drain(&mut membership)
+            .into_iter()
+            .filter_map(|output| match output {
+                Output::Close { link, .. } => Some(link),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(closes, [2, 3]);
+        assert_eq!(membership.up().count(), 1);
+    }
+
+    #[test]
+    fn a_link_that_never_says_hello_times_out_quietly() {
+        let (mut membership, start) = setup();
+        membership.link_opened(1, start);
+        drain(&mut membership);
+        membership.handle_timeout(start + Duration::from_secs(3));
+        assert_eq!(
+            drain(&mut membership),
+            [Output::Close {
+                link: 1,
+                reason: DownReason::TimedOut
+            }]
+        );
+        assert_eq!(membership.poll_timeout(), None, "no links, no wake-ups");
+    }
+}

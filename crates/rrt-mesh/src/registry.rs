@@ -1,0 +1,154 @@
+//! `peers.json`: the instances of a mesh on this host, for humans and for the CLI to find a
+//! daemon. Peers find each other by their sockets (and the directory watch), not through this
+//! file, so a stale entry never misleads them; every writer prunes dead pids anyway.
+//!
+//! Every change is a read-modify-write under an exclusive `flock`, written to a temporary file
+//! and renamed into place, so readers always see a whole file.
+
+use std::{
+    fs::{self, File, OpenOptions},
+    io::{self, Write},
+    os::unix::fs::OpenOptionsExt,
+    path::PathBuf,
+};
+
+use rustix::fs::{FlockOperation, flock};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::dir::{MeshDir, is_alive};
+
+/// One running instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryEntry {
+    /// Its process id.
+    pub pid: u32,
+    /// Its instance id.
+    pub instance_id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Where peers connect.
+    pub peer_socket: PathBuf,
+    /// Where the CLI connects.
+    pub control_socket: PathBuf,
+    /// When it started, milliseconds since the Unix epoch.
+    pub started_ms: u64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct RegistryFile {
+    instances: Vec<RegistryEntry>,
+}
+
+/// Reads and changes a mesh's `peers.json`.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    dir: MeshDir,
+}
+
+impl Registry {
+    /// The registry of the mesh in `dir`.
+    pub fn new(dir: MeshDir) -> Self {
+        Self { dir }
+    }
+
+    /// The live instances (dead pids left out).
+    pub fn list(&self) -> io::Result<Vec<RegistryEntry>> {
+        let mut instances = self.read()?.instances;
+        instances.retain(|entry| is_alive(entry.pid));
+        Ok(instances)
+    }
+
+    /// Adds (or replaces) `entry`, pruning dead instances.
+    pub fn register(&self, entry: RegistryEntry) -> io::Result<()> {
+        self.update(|instances| {
+            instances.retain(|other| other.pid != entry.pid);
+            instances.push(entry);
+        })
+    }
+
+    /// Removes the instance with `pid`, pruning dead instances.
+    pub fn unregister(&self, pid: u32) -> io::Result<()> {
+        self.update(|instances| instances.retain(|entry| entry.pid != pid))
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Vec<RegistryEntry>)) -> io::Result<()> {
+        let _lock = self.lock()?;
+        let mut file = self.read()?;
+        file.instances.retain(|entry| is_alive(entry.pid));
+        change(&mut file.instances);
+        file.instances.sort_by_key(|entry| entry.pid);
+        let path = self.dir.registry();
+        let temporary = path.with_extension("json.tmp");
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temporary)?;
+        out.write_all(&serde_json::to_vec_pretty(&file).map_err(io::Error::other)?)?;
+        out.sync_all()?;
+        fs::rename(&temporary, &path)
+    }
+
+    fn read(&self) -> io::Result<RegistryFile> {
+        match fs::read(self.dir.registry()) {
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes).unwrap_or_else(|error| {
+                tracing::warn!(%error, "peers.json is unreadable; rebuilding it");
+                RegistryFile::default()
+            })),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(RegistryFile::default()),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn lock(&self) -> io::Result<File> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(self.dir.path().join("peers.lock"))?;
+        flock(&file, FlockOperation::LockExclusive)?;
+        Ok(file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(pid: u32, name: &str) -> RegistryEntry {
+        RegistryEntry {
+            pid,
+            instance_id: Uuid::from_u128(u128::from(pid)),
+            name: name.into(),
+            peer_socket: PathBuf::from(format!("/x/peer-{pid}.sock")),
+            control_socket: PathBuf::from(format!("/x/control-{pid}.sock")),
+            started_ms: 0,
+        }
+    }
+
+    #[test]
+    fn register_list_unregister_and_dead_pids_pruned() {
+        let base = std::env::temp_dir().join(format!("rrt-registry-test-{}", std::process::id()));
+        let dir = MeshDir::locate(Some(&base), "m");
+        dir.prepare().expect("dir");
+        let registry = Registry::new(dir);
+        let me = std::process::id();
+        registry.register(entry(me, "me")).expect("register");
+        registry
+            .register(entry(u32::MAX - 1, "dead"))
+            .expect("register dead");
+        let names: Vec<_> = registry
+            .list()
+            .expect("list")
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(names, ["me"]);
+        registry.unregister(me).expect("unregister");
+        assert!(registry.list().expect("list").is_empty());
+        fs::remove_dir_all(base).expect("cleanup");
+    }
+}

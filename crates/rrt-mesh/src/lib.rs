@@ -1,4 +1,31 @@
-//! x
+//! rrt's mesh: instances of one application find each other, keep track of who is up, and share
+//! a clipboard — on one host through Unix sockets in a private directory, with no server.
+//!
+//! * [`dir`] and [`registry`]: the mesh directory and `peers.json`.
+//! * [`membership`]: hello / goodbye / ping / pong as a sans-IO state machine.
+//! * [`network`]: the network reactor — one thread owning the listener, every peer connection
+//!   and the directory watch.
+//! * [`Node`]: the async handle applications (and the `rrt` daemon) use.
+//!
+//! ```no_run
+//! use rrt_mesh::{Node, NodeConfig, NodeEvent};
+//!
+//! # async fn run() -> Result<(), rrt_mesh::NodeError> {
+//! let node = Node::start(NodeConfig::new("default", "laptop-editor")).await?;
+//! let mut events = node.subscribe();
+//! node.copy("shared with every instance".to_owned()).await?;
+//! while let Ok(event) = events.recv().await {
+//!     if let NodeEvent::Clipboard { entry } = event {
+//!         println!("clipboard: {}", entry.text);
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
 pub mod dir;
 pub mod membership;
+pub mod network;
+mod node;
 pub mod registry;
+
+pub use node::{Node, NodeConfig, NodeError, NodeEvent, NodeStatus, PeerStatus, default_state_dir};

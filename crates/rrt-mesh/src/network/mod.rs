@@ -1,0 +1,5 @@
+//! The network reactor.
+
+mod worker;
+
+pub use worker::{NetCommand, NetEvent, NetworkConfig, NetworkWorker};

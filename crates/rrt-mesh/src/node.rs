@@ -1,0 +1,568 @@
+//! The async face of an instance: start it with a [`NodeConfig`], watch its [`NodeEvent`]s, get
+//! and set the shared clipboard.
+//!
+//! ```text
+//! Node (handle) ──requests──▶ actor task ──NetCommand──▶ network reactor thread
+//!      ▲                       │   ▲                          │
+//!      └──── NodeEvent ────────┘   └──────── NetEvent ────────┘
+//!                              clipboard register + store (rrt-sync)
+//! ```
+//!
+//! The actor is the only owner of the clipboard register; the reactor thread is the only owner of
+//! the sockets. A copy is acknowledged once it is on disk and handed to the reactor.
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use rrt_reactor::{
+    Config, ReactorError, ReactorEvent, RecvError, RestartPolicy, Rrt, ShutdownReason, Subscription,
+};
+use rrt_sync::{ClipEntry, Clipboard, ClipboardStore, Merge, Stamp, StoreError, Timestamp};
+use rrt_wire::{Message, WireConfig};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::{
+    dir::{DirError, MeshDir},
+    membership::{DownReason, HeartbeatConfig, PeerInfo},
+    network::{NetCommand, NetEvent, NetworkConfig, NetworkWorker},
+};
+
+/// How long a leaving node waits for its goodbyes to be written.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long to wait before relaunching a network reactor that gave up.
+const RELAUNCH_DELAY: Duration = Duration::from_secs(1);
+
+/// How to start a [`Node`].
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The mesh to join (instances of different meshes never see each other).
+    pub mesh: String,
+    /// This instance's name.
+    pub name: String,
+    /// Where the mesh directory lives (`None`: `$XDG_RUNTIME_DIR/rrt`, or `/tmp/rrt-<uid>`).
+    pub runtime_dir: Option<PathBuf>,
+    /// Where the clipboard is kept across restarts (one directory per mesh below it).
+    pub state_dir: PathBuf,
+    /// Heartbeat timing.
+    pub heartbeat: HeartbeatConfig,
+    /// How many clipboard entries to keep.
+    pub history: usize,
+    /// Wire settings (the frame limit also caps a clipboard value).
+    pub wire: WireConfig,
+}
+
+impl NodeConfig {
+    /// Defaults for `mesh` and instance `name`: state under `$XDG_STATE_HOME/rrt` (or
+    /// `~/.local/state/rrt`), 50 history entries.
+    pub fn new(mesh: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            mesh: mesh.into(),
+            name: name.into(),
+            runtime_dir: None,
+            state_dir: default_state_dir(),
+            heartbeat: HeartbeatConfig::default(),
+            history: 50,
+            wire: WireConfig::default(),
+        }
+    }
+}
+
+/// `$XDG_STATE_HOME/rrt`, else `$HOME/.local/state/rrt`, else `/tmp/rrt-state`.
+pub fn default_state_dir() -> PathBuf {
+    let env = |name| {
+        std::env::var_os(name)
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+    };
+    env("XDG_STATE_HOME")
+        .or_else(|| env("HOME").map(|home| home.join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("rrt")
+}
+
+/// Something that happened to the mesh, as seen from this node.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum NodeEvent {
+    /// A peer joined.
+    PeerUp {
+        /// The peer.
+        peer: PeerInfo,
+    },
+    /// A peer left or failed.
+    PeerDown {
+        /// The peer.
+        peer: PeerInfo,
+        /// Why.
+        reason: DownReason,
+    },
+    /// The clipboard has a new value (copied here or arriving from the mesh).
+    Clipboard {
+        /// The value.
+        entry: ClipEntry,
+    },
+}
+
+/// A peer's state, for `rrt peers`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerStatus {
+    /// The peer.
+    pub peer: PeerInfo,
+    /// The transport (`"unix"` on one host).
+    pub transport: &'static str,
+    /// The last measured heartbeat round trip, in microseconds.
+    pub rtt_us: Option<u64>,
+    /// Milliseconds since anything arrived from it.
+    pub last_seen_ms: u64,
+}
+
+/// What a node is, for `rrt status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStatus {
+    /// The instance id.
+    pub id: Uuid,
+    /// The instance name.
+    pub name: String,
+    /// The mesh.
+    pub mesh: String,
+    /// The process id.
+    pub pid: u32,
+    /// The mesh directory.
+    pub mesh_dir: PathBuf,
+    /// Where the clipboard is stored.
+    pub state_file: PathBuf,
+    /// Peers up.
+    pub peers: usize,
+    /// The network reactor's state and generation.
+    pub reactor: String,
+    /// The current clipboard value's stamp, if any.
+    pub clipboard: Option<Stamp>,
+}
+
+/// Why a node request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The mesh directory is unusable.
+    #[error(transparent)]
+    Dir(#[from] DirError),
+    /// The clipboard store is unusable.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The network reactor could not start.
+    #[error("the network reactor could not start: {0}")]
+    Network(ReactorError),
+    /// The value is larger than a frame can carry; nothing was copied.
+    #[error("{len} bytes is too large to share (the limit is {max} bytes)")]
+    TooLarge {
+        /// The value's encoded size.
+        len: usize,
+        /// The frame limit.
+        max: u32,
+    },
+    /// The node has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+enum Request {
+    Copy(
+        String,
+        oneshot::Sender<Result<Option<ClipEntry>, NodeError>>,
+    ),
+    Current(oneshot::Sender<Option<ClipEntry>>),
+    History(oneshot::Sender<Vec<ClipEntry>>),
+    Peers(oneshot::Sender<Vec<PeerStatus>>),
+    Status(oneshot::Sender<NodeStatus>),
+    Leave(oneshot::Sender<()>),
+}
+
+/// A running instance. Cheap to clone; every clone talks to the same actor.
+#[derive(Debug, Clone)]
+pub struct Node {
+    requests: mpsc::Sender<Request>,
+    events: broadcast::Sender<NodeEvent>,
+    id: Uuid,
+}
+
+impl Node {
+    /// Starts an instance: loads the stored clipboard, starts the network reactor (which binds
+    /// this instance's socket and dials the peers already there), and returns once it listens.
+    pub async fn start(config: NodeConfig) -> Result<Self, NodeError> {
+        let dir = MeshDir::locate(config.runtime_dir.as_deref(), &config.mesh);
+        dir.prepare()?;
+        let pid = std::process::id();
+        let id = Uuid::new_v4();
+        let store = ClipboardStore::open(&config.state_dir.join(&config.mesh))?;
+        let mut clipboard = Clipboard::new(id, config.history);
+        let loaded = store.clone();
+        clipboard = tokio::task::spawn_blocking(move || {
+            loaded
+                .load_into(&mut clipboard, wall_ms())
+                .map(|()| clipboard)
+        })
+        .await
+        .map_err(|_| NodeError::Stopped)??;
+
+        let network = NetworkConfig {
+            dir: dir.clone(),
+            me: PeerInfo {
+                id,
+                name: config.name.clone(),
+                capabilities: vec!["clipboard".to_owned()],
+            },
+            pid,
+            control_socket: dir.control_socket(pid),
+            heartbeat: config.heartbeat,
+            wire: config.wire.clone(),
+        };
+        let reactor_config = Config {
+            thread_name: "rrt-network".to_owned(),
+            capacity: 4096,
+            policy: RestartPolicy::default(),
+        };
+        let net = Rrt::with_config(
+            move |registry: &mio::Registry| NetworkWorker::new(registry, network.clone()),
+            reactor_config,
+        );
+        let mut subscription = net.subscribe();
+        match subscription.recv().await {
+            Ok(ReactorEvent::Started { .. }) => {}
+            Ok(ReactorEvent::Shutdown(ShutdownReason::Failed(error))) => {
+                return Err(NodeError::Network(error));
+            }
+            other => tracing::warn!(?other, "unexpected first event from the network reactor"),
+        }
+
+        let (events, _) = broadcast::channel(1024);
+        let (requests, inbox) = mpsc::channel(64);
+        let actor = Actor {
+            id,
+            name: config.name,
+            mesh: config.mesh,
+            pid,
+            dir,
+            max_frame: config.wire.max_frame,
+            net,
+            subscription,
+            clipboard,
+            store,
+            events: events.clone(),
+            peers: BTreeMap::new(),
+        };
+        tokio::spawn(actor.run(inbox));
+        Ok(Self {
+            requests,
+            events,
+            id,
+        })
+    }
+
+    /// This instance's id.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// Every event from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    /// Copies `text` to the mesh's clipboard. `Ok(None)` when it already is the current value.
+    pub async fn copy(&self, text: String) -> Result<Option<ClipEntry>, NodeError> {
+        self.ask(|reply| Request::Copy(text, reply)).await?
+    }
+
+    /// The current clipboard value.
+    pub async fn clipboard(&self) -> Result<Option<ClipEntry>, NodeError> {
+        self.ask(Request::Current).await
+    }
+
+    /// The clipboard history, newest first.
+    pub async fn history(&self) -> Result<Vec<ClipEntry>, NodeError> {
+        self.ask(Request::History).await
+    }
+
+    /// The peers that are up.
+    pub async fn peers(&self) -> Result<Vec<PeerStatus>, NodeError> {
+        self.ask(Request::Peers).await
+    }
+
+    /// This node's status.
+    pub async fn status(&self) -> Result<NodeStatus, NodeError> {
+        self.ask(Request::Status).await
+    }
+
+    /// Says goodbye to every peer and stops.
+    pub async fn leave(&self) -> Result<(), NodeError> {
+        self.ask(Request::Leave).await
+    }
+
+    async fn ask<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<T>) -> Request,
+    ) -> Result<T, NodeError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(request(reply))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        answer.await.map_err(|_| NodeError::Stopped)
+    }
+}
+
+struct Actor {
+    id: Uuid,
+    name: String,
+    mesh: String,
+    pid: u32,
+    dir: MeshDir,
+    max_frame: u32,
+    net: Rrt<NetworkWorker>,
+    subscription: Subscription<NetEvent>,
+    clipboard: Clipboard,
+    store: ClipboardStore,
+    events: broadcast::Sender<NodeEvent>,
+    peers: BTreeMap<Uuid, PeerInfo>,
+}
+
+impl Actor {
+    async fn run(mut self, mut inbox: mpsc::Receiver<Request>) {
+        loop {
+            tokio::select! {
+                biased;
+                request = inbox.recv() => match request {
+                    Some(Request::Leave(reply)) => {
+                        self.leave().await;
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Some(request) => self.handle_request(request).await,
+                    None => {
+                        self.leave().await;
+                        return;
+                    }
+                },
+                event = self.subscription.recv() => self.handle_network(event).await,
+            }
+        }
+    }
+
+    async fn handle_request(&mut self, request: Request) {
+        match request {
+            Request::Copy(text, reply) => {
+                let _ = reply.send(self.copy(text).await);
+            }
+            Request::Current(reply) => {
+                let _ = reply.send(self.clipboard.current().cloned());
+            }
+            Request::History(reply) => {
+                let _ = reply.send(self.clipboard.history().to_vec());
+            }
+            Request::Peers(reply) => {
+                let _ = reply.send(self.peer_status().await);
+            }
+            Request::Status(reply) => {
+                let status = self.net.status();
+                let _ = reply.send(NodeStatus {
+                    id: self.id,
+                    name: self.name.clone(),
+                    mesh: self.mesh.clone(),
+                    pid: self.pid,
+                    mesh_dir: self.dir.path().to_owned(),
+                    state_file: self.store.path(),
+                    peers: self.peers.len(),
+                    reactor: format!("{:?} (generation {})", status.state, status.generation),
+                    clipboard: self.clipboard.current().map(|entry| entry.stamp),
+                });
+            }
+            Request::Leave(_) => {}
+        }
+    }
+
+    async fn copy(&mut self, text: String) -> Result<Option<ClipEntry>, NodeError> {
+        let probe = update(&ClipEntry {
+            text,
+            stamp: Stamp {
+                time: Timestamp::default(),
+                origin: self.id,
+            },
+        });
+        let len = serde_json::to_vec(&probe).map_or(usize::MAX, |bytes| bytes.len());
+        if len > self.max_frame as usize {
+            return Err(NodeError::TooLarge {
+                len,
+                max: self.max_frame,
+            });
+        }
+        let Message::ClipboardUpdate { data, .. } = probe else {
+            return Err(NodeError::Stopped);
+        };
+        let Some(entry) = self.clipboard.copy(data, wall_ms()) else {
+            return Ok(None);
+        };
+        self.publish(&entry, None);
+        self.save().await?;
+        Ok(Some(entry))
+    }
+
+    /// Tells the mesh and the local subscribers about a new current value.
+    fn publish(&self, entry: &ClipEntry, from: Option<Uuid>) {
+        if from.is_none() {
+            self.command(NetCommand::Broadcast {
+                message: update(entry),
+                except: None,
+            });
+        }
+        let _ = self.events.send(NodeEvent::Clipboard {
+            entry: entry.clone(),
+        });
+    }
+
+    async fn save(&self) -> Result<(), NodeError> {
+        let store = self.store.clone();
+        let snapshot = self.clipboard.clone();
+        tokio::task::spawn_blocking(move || store.save(&snapshot))
+            .await
+            .map_err(|_| NodeError::Stopped)??;
+        Ok(())
+    }
+
+    fn command(&self, command: NetCommand) {
+        if let Err(error) = self.net.send(command) {
+            tracing::warn!(command = ?error.0, "the network reactor is stopped; command dropped");
+        }
+    }
+
+    async fn peer_status(&self) -> Vec<PeerStatus> {
+        let (reply, answer) = oneshot::channel();
+        self.command(NetCommand::Status(reply));
+        let links = answer.await.unwrap_or_default();
+        links
+            .into_iter()
+            .map(|link| PeerStatus {
+                peer: link.peer,
+                transport: "unix",
+                rtt_us: link
+                    .rtt
+                    .map(|rtt| u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX)),
+                last_seen_ms: u64::try_from(link.silent_for.as_millis()).unwrap_or(u64::MAX),
+            })
+            .collect()
+    }
+
+    async fn handle_network(&mut self, event: Result<ReactorEvent<NetEvent>, RecvError>) {
+        match event {
+            Ok(ReactorEvent::Worker(NetEvent::PeerUp(peer))) => {
+                // Anti-entropy: whoever has the newer value wins on both sides.
+                if let Some(current) = self.clipboard.current() {
+                    self.command(NetCommand::Send {
+                        to: peer.id,
+                        message: update(current),
+                    });
+                }
+                self.peers.insert(peer.id, peer.clone());
+                let _ = self.events.send(NodeEvent::PeerUp { peer });
+            }
+            Ok(ReactorEvent::Worker(NetEvent::PeerDown { peer, reason })) => {
+                self.peers.remove(&peer.id);
+                let _ = self.events.send(NodeEvent::PeerDown { peer, reason });
+            }
+            Ok(ReactorEvent::Worker(NetEvent::Message { from, message })) => {
+                self.receive(from, message).await;
+            }
+            Ok(ReactorEvent::Started {
+                generation,
+                restarts,
+            }) => {
+                tracing::info!(generation, restarts, "network reactor running");
+            }
+            Ok(ReactorEvent::Restarting { attempt, cause, .. }) => {
+                tracing::warn!(attempt, %cause, "network reactor restarting");
+            }
+            Ok(ReactorEvent::Shutdown(reason)) => {
+                tracing::error!(?reason, "network reactor stopped; relaunching");
+                for (_, peer) in std::mem::take(&mut self.peers) {
+                    let reason = DownReason::Error("the network reactor stopped".to_owned());
+                    let _ = self.events.send(NodeEvent::PeerDown { peer, reason });
+                }
+                tokio::time::sleep(RELAUNCH_DELAY).await;
+                self.subscription = self.net.subscribe();
+            }
+            Err(RecvError::Lagged { missed }) => {
+                tracing::error!(
+                    missed,
+                    "missed network events; peers resynchronise on reconnect"
+                );
+            }
+            Err(RecvError::Closed) => {}
+        }
+    }
+
+    async fn receive(&mut self, from: Uuid, message: Message) {
+        let Message::ClipboardUpdate {
+            data,
+            timestamp,
+            counter,
+            source_instance,
+        } = message
+        else {
+            tracing::debug!(%from, "ignoring a message this node does not handle");
+            return;
+        };
+        let entry = ClipEntry {
+            text: data,
+            stamp: Stamp {
+                time: Timestamp {
+                    wall_ms: timestamp,
+                    counter,
+                },
+                origin: source_instance,
+            },
+        };
+        if self.clipboard.merge(entry.clone(), wall_ms()) == Merge::Applied {
+            self.publish(&entry, Some(from));
+            if let Err(error) = self.save().await {
+                tracing::error!(%error, "could not store the clipboard");
+            }
+        }
+    }
+
+    async fn leave(&mut self) {
+        self.command(NetCommand::Leave);
+        let wait = async {
+            loop {
+                if let Ok(ReactorEvent::Shutdown(_)) | Err(RecvError::Closed) =
+                    self.subscription.recv().await
+                {
+                    return;
+                }
+            }
+        };
+        if tokio::time::timeout(LEAVE_TIMEOUT, wait).await.is_err() {
+            tracing::warn!("the network reactor did not stop in time");
+        }
+    }
+}
+
+/// The wire message for a clipboard entry.
+fn update(entry: &ClipEntry) -> Message {
+    Message::ClipboardUpdate {
+        data: entry.text.clone(),
+        timestamp: entry.stamp.time.wall_ms,
+        counter: entry.stamp.time.counter,
+        source_instance: entry.stamp.origin,
+    }
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}

@@ -154,15 +154,27 @@ pub fn peer_socket_pid(file_name: &str) -> Option<u32> {
         .ok()
 }
 
-/// Whether a process with `pid` exists (signal 0). A pid we may not signal exists too.
+/// Whether a process with `pid` runs: it exists (signal 0; a pid we may not signal exists too)
+/// and is not a zombie — a killed daemon whose parent has not reaped it yet is dead to its peers.
 pub fn is_alive(pid: u32) -> bool {
-    let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
+    let Some(raw) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
         return false;
     };
-    match test_kill_process(pid) {
-        Ok(()) => true,
+    match test_kill_process(raw) {
+        Ok(()) => !is_zombie(pid),
         Err(errno) => errno != rustix::io::Errno::SRCH,
     }
+}
+
+fn is_zombie(pid: u32) -> bool {
+    // /proc/<pid>/stat: "pid (comm) state …"; comm may hold spaces and parentheses.
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let after_comm = &stat[stat.rfind(')')? + 1..];
+            after_comm.trim_start().chars().next()
+        })
+        .is_some_and(|state| state == 'Z')
 }
 
 #[cfg(test)]
@@ -195,8 +207,16 @@ mod tests {
     }
 
     #[test]
-    fn liveness_by_pid() {
+    fn liveness_by_pid_and_zombies_are_dead() {
         assert!(is_alive(std::process::id()));
         assert!(!is_alive(u32::MAX));
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let pid = child.id();
+        // Not reaped yet: a zombie once it exits.
+        while !is_zombie(pid) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(!is_alive(pid));
+        child.wait().expect("reap");
     }
 }

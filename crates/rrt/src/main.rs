@@ -1,24 +1,63 @@
 //! `rrt`: keep your clipboard and scratch documents in sync across every terminal and machine
-//! you own. This binary is the command line; the work is done by the `rrt-*` library crates.
+//! you own. This binary is the daemon and the command line; the work is done by the `rrt-*`
+//! library crates.
 
+mod client;
+mod control;
+mod daemon;
 mod frame;
 mod keys;
 
-use std::process::ExitCode;
+use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-/// Local-first clipboard and scratch sync, built on Resilient Reactor Threads.
+/// Local-first clipboard sync across every terminal you own, built on Resilient Reactor Threads.
 #[derive(Debug, Parser)]
 #[command(name = "rrt", version, about)]
 struct Cli {
+    #[command(flatten)]
+    locate: Locate,
     #[command(subcommand)]
     command: Command,
 }
 
+/// Which mesh, and which daemon of it.
+#[derive(Debug, Args)]
+pub(crate) struct Locate {
+    /// The mesh: instances of different meshes never see each other.
+    #[arg(long, global = true, default_value = "default")]
+    mesh: String,
+    /// The instance's name: for `daemon`, the name it runs under [default: <host>-<pid>]; for
+    /// other commands, the daemon to ask [default: any daemon of the mesh].
+    #[arg(long, global = true)]
+    instance: Option<String>,
+    /// Where mesh directories live [default: $XDG_RUNTIME_DIR/rrt, else /tmp/rrt-<uid>]
+    #[arg(long, global = true)]
+    runtime_dir: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run an instance in the foreground: join the mesh and share its clipboard (logs to stderr;
+    /// RUST_LOG=debug for more).
+    Daemon(daemon::DaemonArgs),
+    /// List the peers the daemon is connected to.
+    Peers {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the daemon's identity, mesh, and state.
+    Status {
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy, paste, watch and list the shared clipboard.
+    #[command(subcommand)]
+    Clip(client::ClipCommand),
     /// Show what your terminal sends: every key, mouse action, paste and resize, decoded by the
     /// terminal-input reactor. Press q to quit.
     Keys,
@@ -29,11 +68,24 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.command {
+        Command::Daemon(_) => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::from_default_env())
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
+        )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let result = match Cli::parse().command {
+    let locate = cli.locate;
+    let result = match cli.command {
+        Command::Daemon(args) => daemon::run(&locate, args),
+        Command::Peers { json } => client::peers(&locate, json),
+        Command::Status { json } => client::status(&locate, json),
+        Command::Clip(command) => client::clip(&locate, command),
         Command::Keys => keys::run(),
         Command::Frame(command) => frame::run(command),
     };
@@ -43,5 +95,17 @@ fn main() -> ExitCode {
             eprintln!("rrt: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
     }
 }

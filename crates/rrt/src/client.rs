@@ -1,0 +1,184 @@
+//! The commands that talk to a running daemon: `peers`, `status` and `clip …`.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    os::unix::net::UnixStream,
+};
+
+use anyhow::{Context as _, bail};
+use clap::Subcommand;
+use rrt_mesh::{
+    dir::MeshDir,
+    registry::{Registry, RegistryEntry},
+};
+use serde_json::Value;
+
+use crate::{
+    Locate,
+    control::{Request, Response},
+};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClipCommand {
+    /// Copy TEXT (or standard input) to every instance's clipboard.
+    Copy {
+        /// The text; read from standard input when absent.
+        text: Option<String>,
+    },
+    /// Print the current clipboard value, exactly as copied.
+    Paste,
+    /// Print one JSON line per clipboard change, until interrupted.
+    Watch,
+    /// Print the clipboard history, newest first.
+    History {
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Picks the daemon: `--instance NAME` if given, else any of the mesh's.
+fn daemon(locate: &Locate) -> anyhow::Result<RegistryEntry> {
+    let dir = MeshDir::locate(locate.runtime_dir.as_deref(), &locate.mesh);
+    let instances = Registry::new(dir.clone()).list().unwrap_or_default();
+    let found = match &locate.instance {
+        Some(name) => instances.into_iter().find(|entry| &entry.name == name),
+        None => instances.into_iter().next(),
+    };
+    match (found, &locate.instance) {
+        (Some(entry), _) => Ok(entry),
+        (None, Some(name)) => bail!(
+            "no rrt daemon named {name:?} runs on mesh {:?} (in {}); `rrt peers` lists the others",
+            locate.mesh,
+            dir.path().display()
+        ),
+        (None, None) => bail!(
+            "no rrt daemon runs on mesh {:?} (in {}); start one with `rrt daemon` \
+             (from a checkout: `cargo run --release -- daemon`)",
+            locate.mesh,
+            dir.path().display()
+        ),
+    }
+}
+
+fn connect(locate: &Locate, request: &Request) -> anyhow::Result<BufReader<UnixStream>> {
+    let entry = daemon(locate)?;
+    let mut stream = UnixStream::connect(&entry.control_socket).with_context(|| {
+        format!(
+            "connecting to daemon {:?} at {}",
+            entry.name,
+            entry.control_socket.display()
+        )
+    })?;
+    let mut line = serde_json::to_vec(request)?;
+    line.push(b'\n');
+    stream.write_all(&line)?;
+    Ok(BufReader::new(stream))
+}
+
+fn ask(locate: &Locate, request: &Request) -> anyhow::Result<Value> {
+    let mut reader = connect(locate, request)?;
+    let mut line = String::new();
+    reader
+        .read_line(&mut line)
+        .context("reading the daemon's answer")?;
+    match serde_json::from_str(&line).context("the daemon's answer is not JSON")? {
+        Response::Ok(value) => Ok(value),
+        Response::Error(error) => bail!("{error}"),
+    }
+}
+
+pub(crate) fn peers(locate: &Locate, json: bool) -> anyhow::Result<()> {
+    let peers = ask(locate, &Request::Peers)?;
+    if json {
+        println!("{peers}");
+        return Ok(());
+    }
+    println!(
+        "{:<24} {:<36} {:<9} {:<6} {:>9} {:>10}",
+        "NAME", "ID", "TRANSPORT", "STATE", "RTT", "LAST SEEN"
+    );
+    for peer in peers.as_array().into_iter().flatten() {
+        let rtt = peer["rtt_us"]
+            .as_u64()
+            .map_or("-".to_owned(), |us| format!("{:.2} ms", us as f64 / 1000.0));
+        println!(
+            "{:<24} {:<36} {:<9} {:<6} {:>9} {:>7} ms",
+            peer["peer"]["name"].as_str().unwrap_or("?"),
+            peer["peer"]["id"].as_str().unwrap_or("?"),
+            peer["transport"].as_str().unwrap_or("?"),
+            "up",
+            rtt,
+            peer["last_seen_ms"].as_u64().unwrap_or(0),
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn status(locate: &Locate, json: bool) -> anyhow::Result<()> {
+    let status = ask(locate, &Request::Status)?;
+    if json {
+        println!("{status}");
+    } else {
+        for (key, value) in status.as_object().into_iter().flatten() {
+            println!(
+                "{key:<11} {}",
+                value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_owned)
+            );
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn clip(locate: &Locate, command: ClipCommand) -> anyhow::Result<()> {
+    match command {
+        ClipCommand::Copy { text } => {
+            let text = match text {
+                Some(text) => text,
+                None => {
+                    let mut bytes = Vec::new();
+                    std::io::stdin()
+                        .read_to_end(&mut bytes)
+                        .context("reading standard input")?;
+                    String::from_utf8(bytes).context("clipboard text must be UTF-8")?
+                }
+            };
+            ask(locate, &Request::Copy { text })?;
+            Ok(())
+        }
+        ClipCommand::Paste => {
+            let current = ask(locate, &Request::Paste)?;
+            let Some(text) = current["text"].as_str() else {
+                bail!("the clipboard is empty");
+            };
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            Ok(out.flush()?)
+        }
+        ClipCommand::History { json } => {
+            let history = ask(locate, &Request::History)?;
+            for entry in history.as_array().into_iter().flatten() {
+                if json {
+                    println!("{entry}");
+                } else {
+                    let text = entry["text"].as_str().unwrap_or_default();
+                    let shown: String = text.chars().take(60).collect();
+                    let more = if shown.len() < text.len() { "…" } else { "" };
+                    println!("{:>15}  {shown:?}{more}", entry["stamp"]["time"]["wall_ms"]);
+                }
+            }
+            Ok(())
+        }
+        ClipCommand::Watch => {
+            let reader = connect(locate, &Request::Watch)?;
+            let mut out = std::io::stdout().lock();
+            for line in reader.lines() {
+                writeln!(out, "{}", line.context("reading from the daemon")?)?;
+                out.flush()?;
+            }
+            bail!("the daemon went away")
+        }
+    }
+}

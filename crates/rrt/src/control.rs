@@ -1,0 +1,32 @@
+//! The control protocol between `rrt` commands and a running daemon: one JSON request per line on
+//! the daemon's `control-<pid>.sock`, answered by one JSON line (or, for `watch`, a line per
+//! clipboard change). Plain enough to use with `socat`:
+//!
+//! ```text
+//! echo '{"op":"paste"}' | socat - UNIX-CONNECT:$XDG_RUNTIME_DIR/rrt/default/control-1234.sock
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// The longest request line accepted: a clipboard value at the frame limit, JSON-escaped.
+pub(crate) const MAX_REQUEST: u64 = 64 * 1024 * 1024;
+
+/// What a command asks of the daemon.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub(crate) enum Request {
+    Peers,
+    Status,
+    Copy { text: String },
+    Paste,
+    History,
+    Watch,
+}
+
+/// The daemon's answer: `{"ok": …}` or `{"error": "…"}`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Response {
+    Ok(serde_json::Value),
+    Error(String),
+}

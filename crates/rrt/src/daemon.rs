@@ -1,0 +1,194 @@
+//! `rrt daemon`: a [`Node`] in the foreground, serving its control socket until SIGINT or
+//! SIGTERM, when it says goodbye to its peers and exits.
+
+use std::{fs, os::unix::fs::PermissionsExt, path::PathBuf, time::Duration};
+
+use anyhow::Context as _;
+use clap::Args;
+use rrt_mesh::{
+    Node, NodeConfig, NodeError, NodeEvent, default_state_dir, dir::MeshDir,
+    membership::HeartbeatConfig,
+};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    net::{UnixListener, UnixStream},
+    signal::unix::{SignalKind, signal},
+    sync::broadcast::error::RecvError,
+};
+
+use crate::{
+    Locate,
+    control::{MAX_REQUEST, Request, Response},
+};
+
+#[derive(Debug, Args)]
+pub(crate) struct DaemonArgs {
+    /// Where the clipboard is kept across restarts [default: $XDG_STATE_HOME/rrt]
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// How often peers are pinged, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    heartbeat_ms: u64,
+    /// How long a silent peer is tolerated before it is declared down, in milliseconds.
+    #[arg(long, default_value_t = 3000)]
+    peer_timeout_ms: u64,
+    /// How many clipboard entries to keep.
+    #[arg(long, default_value_t = 50)]
+    history: usize,
+}
+
+pub(crate) fn run(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(locate, args))
+}
+
+async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
+    let pid = std::process::id();
+    let mut config = NodeConfig::new(
+        locate.mesh.clone(),
+        locate
+            .instance
+            .clone()
+            .unwrap_or_else(|| format!("{}-{pid}", hostname())),
+    );
+    config.runtime_dir = locate.runtime_dir.clone();
+    config.state_dir = args.state_dir.unwrap_or_else(default_state_dir);
+    config.heartbeat = HeartbeatConfig {
+        interval: Duration::from_millis(args.heartbeat_ms.max(1)),
+        timeout: Duration::from_millis(args.peer_timeout_ms.max(1)),
+    };
+    config.history = args.history;
+    let name = config.name.clone();
+
+    // Signals first: a SIGTERM during start-up must still end in a goodbye.
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let node = Node::start(config).await.context("starting the node")?;
+    let dir = MeshDir::locate(locate.runtime_dir.as_deref(), &locate.mesh);
+    let control_path = dir.control_socket(pid);
+    let _ = fs::remove_file(&control_path);
+    let listener = UnixListener::bind(&control_path)
+        .with_context(|| format!("binding {}", control_path.display()))?;
+    fs::set_permissions(&control_path, fs::Permissions::from_mode(0o600))?;
+    tracing::info!(%name, id = %node.id(), mesh = %locate.mesh, dir = %dir.path().display(), "rrt daemon running");
+
+    let mut events = node.subscribe();
+    loop {
+        tokio::select! {
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(serve_client(node.clone(), stream));
+                }
+                Err(error) => tracing::warn!(%error, "control socket accept failed"),
+            },
+            event = events.recv() => log_event(event),
+        }
+    }
+    tracing::info!("leaving the mesh");
+    let _ = fs::remove_file(&control_path);
+    node.leave().await.context("leaving the mesh")
+}
+
+fn log_event(event: Result<NodeEvent, RecvError>) {
+    match event {
+        Ok(NodeEvent::Clipboard { entry }) => {
+            tracing::info!(bytes = entry.text.len(), origin = %entry.stamp.origin, "clipboard changed");
+        }
+        Ok(_) | Err(RecvError::Closed) => {}
+        Err(RecvError::Lagged(missed)) => tracing::debug!(missed, "event log lagged"),
+    }
+}
+
+async fn serve_client(node: Node, stream: UnixStream) {
+    match stream.peer_cred() {
+        Ok(credentials) if credentials.uid() == rustix::process::getuid().as_raw() => {}
+        Ok(credentials) => {
+            tracing::warn!(
+                uid = credentials.uid(),
+                "refused a control connection from another user"
+            );
+            return;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "refused a control connection: no credentials");
+            return;
+        }
+    }
+    let (reader, mut writer) = stream.into_split();
+    let mut line = String::new();
+    let read = BufReader::new(reader.take(MAX_REQUEST))
+        .read_line(&mut line)
+        .await;
+    let request = match read {
+        Ok(_) => serde_json::from_str::<Request>(&line).map_err(|e| format!("bad request: {e}")),
+        Err(error) => Err(format!("reading the request: {error}")),
+    };
+    let result = match request {
+        Ok(Request::Watch) => watch(&node, &mut writer).await,
+        Ok(request) => {
+            let response = match answer(&node, request).await {
+                Ok(value) => Response::Ok(value),
+                Err(error) => Response::Error(error),
+            };
+            write_line(&mut writer, &response).await
+        }
+        Err(error) => write_line(&mut writer, &Response::Error(error)).await,
+    };
+    if let Err(error) = result {
+        tracing::debug!(%error, "control client went away");
+    }
+}
+
+async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, String> {
+    match request {
+        Request::Peers => to_json(node.peers().await),
+        Request::Status => to_json(node.status().await),
+        Request::Copy { text } => to_json(node.copy(text).await),
+        Request::Paste => to_json(node.clipboard().await),
+        Request::History => to_json(node.history().await),
+        Request::Watch => Err("watch is a stream".to_owned()),
+    }
+}
+
+fn to_json(value: Result<impl serde::Serialize, NodeError>) -> Result<serde_json::Value, String> {
+    value
+        .map_err(|error| error.to_string())
+        .and_then(|value| serde_json::to_value(value).map_err(|error| error.to_string()))
+}
+
+async fn watch(node: &Node, writer: &mut (impl AsyncWriteExt + Unpin)) -> std::io::Result<()> {
+    let mut events = node.subscribe();
+    loop {
+        match events.recv().await {
+            Ok(NodeEvent::Clipboard { entry }) => write_line(writer, &entry).await?,
+            Ok(_) => {}
+            Err(RecvError::Lagged(missed)) => {
+                let error = Response::Error(format!("missed {missed} changes"));
+                write_line(writer, &error).await?;
+            }
+            Err(RecvError::Closed) => return Ok(()),
+        }
+    }
+}
+
+async fn write_line(
+    writer: &mut (impl AsyncWriteExt + Unpin),
+    value: &impl serde::Serialize,
+) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(value).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    writer.write_all(&line).await?;
+    writer.flush().await
+}
+
+fn hostname() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 # System tools the tests use, as command → Debian package.
 declare -A packages=(
     [tmux]=tmux
+    [python3]=python3
 )
 missing=()
 for command in "${!packages[@]}"; do

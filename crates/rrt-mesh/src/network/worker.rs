@@ -341,8 +341,6 @@ impl NetworkWorker {
                 }
                 Ok(read) => {
                     if let Err(error) = link.session.handle_input(&self.buffer[..read]) {
-                        // Tell a peer of another version why, then close.
-                        let _ = link.session.write_to(&mut link.stream);
                         tracing::warn!(%error, pid = link.pid, "closing a peer connection");
                         self.close(id, DownReason::Error(error.to_string()));
                         return;
@@ -418,9 +416,12 @@ impl NetworkWorker {
         }
     }
 
+    /// Closes a link after a last best-effort write of what is queued (the answer that tells a
+    /// peer of another version why, a goodbye), then reports its peer down.
     fn close(&mut self, id: LinkId, reason: DownReason) {
-        // Dropping the stream closes it and removes it from the poll.
-        if self.links.remove(&id).is_some() {
+        if let Some(mut link) = self.links.remove(&id) {
+            let _ = link.session.write_to(&mut link.stream);
+            // Dropping the stream closes it and removes it from the poll.
             self.membership.link_closed(id, reason);
         }
     }
@@ -432,7 +433,9 @@ impl NetworkWorker {
                 Output::Send { link, message } => self.send(link, &message, ctx.registry()),
                 Output::Close { link, reason } => {
                     tracing::debug!(link, %reason, "closing a link");
-                    self.links.remove(&link);
+                    if let Some(mut link) = self.links.remove(&link) {
+                        let _ = link.session.write_to(&mut link.stream);
+                    }
                 }
                 Output::Up { peer, .. } => {
                     tracing::info!(peer = %peer.name, id = %peer.id, "peer up");

@@ -1,0 +1,192 @@
+//! A lab of real `rrt` daemons on this host: each test gets its own runtime and state
+//! directories, starts and kills daemons as processes, and drives them with the real CLI. The
+//! lab kills every daemon and removes its directories when dropped, even when a test fails.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+pub struct Lab {
+    root: PathBuf,
+    daemons: BTreeMap<String, Child>,
+}
+
+impl Lab {
+    pub fn new(test: &str) -> Self {
+        let root = std::env::temp_dir().join(format!("rrt-e2e-{test}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).expect("lab directory");
+        Self {
+            root,
+            daemons: BTreeMap::new(),
+        }
+    }
+
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.root.join("run")
+    }
+
+    pub fn mesh_dir(&self) -> PathBuf {
+        self.runtime_dir().join("default")
+    }
+
+    pub fn log(&self, name: &str) -> String {
+        fs::read_to_string(self.root.join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    /// The `rrt` binary with this lab's directories.
+    pub fn rrt(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rrt"));
+        command.arg("--runtime-dir").arg(self.runtime_dir());
+        command
+    }
+
+    /// Starts a daemon and waits until it answers on its control socket.
+    pub fn start(&mut self, name: &str) {
+        let log = fs::File::create(self.root.join(format!("{name}.log"))).expect("log file");
+        let child = self
+            .rrt()
+            .args(["--instance", name, "daemon", "--state-dir"])
+            .arg(self.root.join("state"))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn a daemon");
+        self.daemons.insert(name.to_owned(), child);
+        wait_until(&format!("{name} to answer"), || self.status(name).is_some());
+    }
+
+    pub fn start_all(&mut self, names: &[&str]) {
+        for name in names {
+            self.start(name);
+        }
+        for name in names {
+            let others = names.len() - 1;
+            wait_until(&format!("{name} to see {others} peers"), || {
+                self.peers(name).len() == others
+            });
+        }
+    }
+
+    /// SIGKILL: no goodbye, no cleanup.
+    pub fn kill(&mut self, name: &str) {
+        let mut child = self.daemons.remove(name).expect("a running daemon");
+        child.kill().expect("kill -9");
+        child.wait().expect("reap");
+    }
+
+    /// SIGTERM: goodbye and a clean exit.
+    pub fn stop(&mut self, name: &str) {
+        let mut child = self.daemons.remove(name).expect("a running daemon");
+        let pid = rustix::process::Pid::from_child(&child);
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+        let status = child.wait().expect("reap");
+        assert!(status.success(), "{name} exited with {status}");
+    }
+
+    pub fn pid(&self, name: &str) -> u32 {
+        self.daemons[name].id()
+    }
+
+    pub fn run(&self, name: &str, args: &[&str]) -> Output {
+        self.rrt()
+            .args(["--instance", name])
+            .args(args)
+            .output()
+            .expect("run rrt")
+    }
+
+    pub fn status(&self, name: &str) -> Option<serde_json::Value> {
+        let output = self.run(name, &["status", "--json"]);
+        output
+            .status
+            .success()
+            .then(|| serde_json::from_slice(&output.stdout).expect("status JSON"))
+    }
+
+    pub fn peers(&self, name: &str) -> Vec<String> {
+        let output = self.run(name, &["peers", "--json"]);
+        if !output.status.success() {
+            return Vec::new();
+        }
+        let peers: serde_json::Value = serde_json::from_slice(&output.stdout).expect("peers JSON");
+        let mut names: Vec<String> = peers
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|peer| peer["peer"]["name"].as_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub fn copy(&self, name: &str, text: &str) {
+        let output = self.run(name, &["clip", "copy", text]);
+        assert!(
+            output.status.success(),
+            "copy on {name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    pub fn copy_stdin(&self, name: &str, text: &[u8]) -> Output {
+        let mut child = self
+            .rrt()
+            .args(["--instance", name, "clip", "copy"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn copy");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text)
+            .expect("write stdin");
+        child.wait_with_output().expect("copy finished")
+    }
+
+    pub fn paste(&self, name: &str) -> Option<String> {
+        let output = self.run(name, &["clip", "paste"]);
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8(output.stdout).expect("UTF-8 paste"))
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for child in self.daemons.values_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Polls `condition` until it holds, failing the test after [`DEADLINE`].
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let give_up = Instant::now() + DEADLINE;
+    while !condition() {
+        assert!(Instant::now() < give_up, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn path_str(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 path")
+}

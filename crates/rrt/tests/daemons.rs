@@ -1,0 +1,235 @@
+//! End to end: real `rrt daemon` processes on one host, driven through the real CLI.
+
+mod common;
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    os::unix::{fs::PermissionsExt, net::UnixStream, process::CommandExt},
+    process::{Command, Stdio},
+    thread,
+    time::Duration,
+};
+
+use common::{Lab, path_str, wait_until};
+
+const FIVE: [&str; 5] = ["a", "b", "c", "d", "e"];
+
+#[test]
+fn five_instances_share_one_clipboard() {
+    let mut lab = Lab::new("five");
+    lab.start_all(&FIVE);
+
+    let mut watch = lab
+        .rrt()
+        .args(["--instance", "e", "clip", "watch"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("watch");
+    lab.copy("a", "copied on a");
+    for name in FIVE {
+        wait_until(&format!("{name} to paste a's copy"), || {
+            lab.paste(name).as_deref() == Some("copied on a")
+        });
+    }
+    let mut line = String::new();
+    BufReader::new(watch.stdout.as_mut().expect("stdout"))
+        .read_line(&mut line)
+        .expect("a watch line");
+    let change: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
+    assert_eq!(change["text"], "copied on a");
+    watch.kill().expect("stop watching");
+    watch.wait().expect("reap");
+
+    // Standard input, several lines and non-ASCII, exactly preserved.
+    let text = "line one\nline two ✓\n\ttabbed\n";
+    assert!(lab.copy_stdin("c", text.as_bytes()).status.success());
+    for name in FIVE {
+        wait_until(&format!("{name} to paste c's copy"), || {
+            lab.paste(name).as_deref() == Some(text)
+        });
+    }
+}
+
+#[test]
+fn concurrent_copies_converge_to_one_value_everywhere() {
+    let mut lab = Lab::new("concurrent");
+    lab.start_all(&FIVE);
+    thread::scope(|scope| {
+        for name in FIVE {
+            let lab = &lab;
+            scope.spawn(move || lab.copy(name, &format!("value from {name}")));
+        }
+    });
+    wait_until("every instance to agree", || {
+        let values: Vec<_> = FIVE.iter().map(|name| lab.paste(name)).collect();
+        values[0].is_some() && values.iter().all(|value| value == &values[0])
+    });
+    let winner = lab.paste("a").expect("a value");
+    assert!(
+        FIVE.iter()
+            .any(|name| winner == format!("value from {name}"))
+    );
+    let histories: Vec<_> = FIVE
+        .iter()
+        .map(|name| lab.run(name, &["clip", "history", "--json"]).stdout)
+        .collect();
+    assert!(
+        histories.iter().all(|history| history == &histories[0]),
+        "histories converge too"
+    );
+}
+
+#[test]
+fn a_killed_instance_is_reported_down_and_catches_up_when_restarted() {
+    let mut lab = Lab::new("kill");
+    lab.start_all(&FIVE);
+    lab.kill("e");
+    for name in ["a", "b", "c", "d"] {
+        wait_until(&format!("{name} to report e down"), || {
+            !lab.peers(name).contains(&"e".to_owned())
+        });
+        assert_eq!(lab.peers(name).len(), 3);
+    }
+    assert!(
+        lab.log("a").contains("peer down peer=e"),
+        "the log says why"
+    );
+    lab.copy("b", "copied while e was dead");
+    lab.start("e");
+    wait_until("e to rejoin everyone", || lab.peers("e").len() == 4);
+    wait_until("e to catch up", || {
+        lab.paste("e").as_deref() == Some("copied while e was dead")
+    });
+    assert!(
+        !lab.mesh_dir()
+            .join(format!("peer-{}.sock", u32::MAX))
+            .exists()
+    );
+}
+
+#[test]
+fn a_stopped_instance_says_goodbye_and_a_lone_restart_keeps_the_clipboard() {
+    let mut lab = Lab::new("restart");
+    lab.start_all(&["a", "b"]);
+    lab.copy("a", "kept across restarts");
+    wait_until("b to have it", || {
+        lab.paste("b").as_deref() == Some("kept across restarts")
+    });
+    lab.stop("b");
+    wait_until("a to see b leave", || lab.peers("a").is_empty());
+    assert!(lab.log("a").contains("reason=said goodbye"));
+    lab.stop("a");
+    assert!(lab.paste("a").is_none(), "nobody runs");
+    lab.start("a");
+    assert_eq!(lab.paste("a").as_deref(), Some("kept across restarts"));
+}
+
+#[test]
+fn hostile_bytes_on_a_peer_socket_close_only_that_connection() {
+    let mut lab = Lab::new("hostile");
+    lab.start_all(&["a", "b", "c"]);
+    let socket = lab.mesh_dir().join(format!("peer-{}.sock", lab.pid("a")));
+    let closed_by_a = |mut stream: UnixStream| {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut rest = Vec::new();
+        stream
+            .read_to_end(&mut rest)
+            .expect("a closes it, not the timeout");
+        rest
+    };
+
+    let mut garbage = UnixStream::connect(&socket).expect("connect");
+    garbage.write_all(&[0x5a; 64]).expect("garbage");
+    assert!(closed_by_a(garbage).is_empty(), "no answer to a stranger");
+
+    let mut oversize = UnixStream::connect(&socket).expect("connect");
+    let mut bytes = rrt_wire::WireConfig::default().preamble().encode().to_vec();
+    bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+    oversize.write_all(&bytes).expect("oversize frame");
+    let answered = closed_by_a(oversize);
+    assert_eq!(
+        answered[..16],
+        rrt_wire::WireConfig::default().preamble().encode(),
+        "the handshake answer (and a's hello), then closed"
+    );
+
+    // A connection that never says anything stays open meanwhile, harming no one.
+    let _silent = UnixStream::connect(&socket).expect("connect");
+    lab.copy("b", "traffic goes on");
+    for name in ["a", "c"] {
+        wait_until(&format!("{name} to get b's copy"), || {
+            lab.paste(name).as_deref() == Some("traffic goes on")
+        });
+    }
+    assert_eq!(lab.peers("a"), ["b", "c"]);
+}
+
+#[test]
+fn a_connection_from_another_user_is_refused() {
+    let mut lab = Lab::new("uid");
+    lab.start("a");
+    // Open the way for the other user, as a careless chmod would: the credential check must
+    // still refuse it.
+    for path in [lab.runtime_dir(), lab.mesh_dir()] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let socket = lab.mesh_dir().join(format!("peer-{}.sock", lab.pid("a")));
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    // Refused at once: the send may already meet a closed socket.
+    let script = "import socket,sys\n\
+        s=socket.socket(socket.AF_UNIX)\n\
+        s.connect(sys.argv[1])\n\
+        s.settimeout(10)\n\
+        try:\n\
+        \x20   s.sendall(bytes.fromhex('acedfacebabecafe000101000a000000'))\n\
+        \x20   print('closed' if s.recv(16)==b'' else 'answered')\n\
+        except (BrokenPipeError, ConnectionResetError):\n\
+        \x20   print('closed')\n";
+    let output = Command::new("python3")
+        .args(["-c", script, path_str(&socket)])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("python3 as nobody");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "closed",
+        "{output:?}"
+    );
+    wait_until("the refusal in a's log", || {
+        lab.log("a")
+            .contains("refused a peer connection from another user")
+    });
+}
+
+#[test]
+fn commands_without_a_daemon_say_how_to_start_one() {
+    let lab = Lab::new("nodaemon");
+    let output = lab.rrt().args(["clip", "paste"]).output().expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no rrt daemon runs on mesh \"default\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("rrt daemon"), "{stderr}");
+}
+
+#[test]
+fn a_copy_over_the_frame_limit_is_refused_with_a_clear_message() {
+    let mut lab = Lab::new("oversize");
+    lab.start("a");
+    lab.copy("a", "small");
+    let huge = vec![b'x'; 11 * 1024 * 1024];
+    let output = lab.copy_stdin("a", &huge);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("too large to share"), "{stderr}");
+    assert_eq!(
+        lab.paste("a").as_deref(),
+        Some("small"),
+        "nothing was truncated or replaced"
+    );
+}

@@ -29,11 +29,11 @@ pub(crate) struct Locate {
     /// The mesh: instances of different meshes never see each other.
     #[arg(long, global = true, default_value = "default")]
     mesh: String,
-    /// The instance's name: for `daemon`, the name it runs under [default: <host>-<pid>]; for
+    /// The instance's name: for `daemon`, the name it runs under [default: HOST-PID]; for
     /// other commands, the daemon to ask [default: any daemon of the mesh].
     #[arg(long, global = true)]
     instance: Option<String>,
-    /// Where mesh directories live [default: $XDG_RUNTIME_DIR/rrt, else /tmp/rrt-<uid>]
+    /// Where mesh directories live [default: $XDG_RUNTIME_DIR/rrt, else /tmp/rrt-UID]
     #[arg(long, global = true)]
     runtime_dir: Option<PathBuf>,
 }

@@ -29,7 +29,7 @@ use uuid::Uuid;
 use crate::{
     dir::{DirError, MeshDir},
     membership::{DownReason, HeartbeatConfig, PeerInfo},
-    network::{NetCommand, NetEvent, NetworkConfig, NetworkWorker},
+    network::{NetCommand, NetEvent, NetStatus, NetworkConfig, NetworkWorker, Role, Topology},
 };
 
 /// How long a leaving node waits for its goodbyes to be written.
@@ -44,6 +44,8 @@ pub struct NodeConfig {
     pub mesh: String,
     /// This instance's name.
     pub name: String,
+    /// How the instances connect: full mesh (default) or hub.
+    pub topology: Topology,
     /// Where the mesh directory lives (`None`: `$XDG_RUNTIME_DIR/rrt`, or `/tmp/rrt-<uid>`).
     pub runtime_dir: Option<PathBuf>,
     /// Where the clipboard is kept across restarts (one directory per mesh below it).
@@ -63,6 +65,7 @@ impl NodeConfig {
         Self {
             mesh: mesh.into(),
             name: name.into(),
+            topology: Topology::Mesh,
             runtime_dir: None,
             state_dir: default_state_dir(),
             heartbeat: HeartbeatConfig::default(),
@@ -132,6 +135,10 @@ pub struct NodeStatus {
     pub mesh: String,
     /// The process id.
     pub pid: u32,
+    /// The topology.
+    pub topology: Topology,
+    /// This instance's role in it.
+    pub role: Option<Role>,
     /// The mesh directory.
     pub mesh_dir: PathBuf,
     /// Where the clipboard is stored.
@@ -217,6 +224,7 @@ impl Node {
             },
             pid,
             control_socket: dir.control_socket(pid),
+            topology: config.topology,
             heartbeat: config.heartbeat,
             wire: config.wire.clone(),
         };
@@ -245,6 +253,7 @@ impl Node {
             name: config.name,
             mesh: config.mesh,
             pid,
+            topology: config.topology,
             dir,
             max_frame: config.wire.max_frame,
             net,
@@ -320,6 +329,7 @@ struct Actor {
     name: String,
     mesh: String,
     pid: u32,
+    topology: Topology,
     dir: MeshDir,
     max_frame: u32,
     net: Rrt<NetworkWorker>,
@@ -368,11 +378,14 @@ impl Actor {
             }
             Request::Status(reply) => {
                 let status = self.net.status();
+                let role = self.net_status().await.map(|net| net.role);
                 let _ = reply.send(NodeStatus {
                     id: self.id,
                     name: self.name.clone(),
                     mesh: self.mesh.clone(),
                     pid: self.pid,
+                    topology: self.topology,
+                    role,
                     mesh_dir: self.dir.path().to_owned(),
                     state_file: self.store.path(),
                     peers: self.peers.len(),
@@ -410,12 +423,14 @@ impl Actor {
         Ok(Some(entry))
     }
 
-    /// Tells the mesh and the local subscribers about a new current value.
+    /// Tells the mesh and the local subscribers about a new current value. A local copy goes to
+    /// every peer; in a hub, a value from one peer is relayed to the others (only the coordinator
+    /// has others), each value once, since only a value that wins is relayed.
     fn publish(&self, entry: &ClipEntry, from: Option<Uuid>) {
-        if from.is_none() {
+        if from.is_none() || self.topology == Topology::Hub {
             self.command(NetCommand::Broadcast {
                 message: update(entry),
-                except: None,
+                except: from,
             });
         }
         let _ = self.events.send(NodeEvent::Clipboard {
@@ -438,10 +453,18 @@ impl Actor {
         }
     }
 
-    async fn peer_status(&self) -> Vec<PeerStatus> {
+    async fn net_status(&self) -> Option<NetStatus> {
         let (reply, answer) = oneshot::channel();
         self.command(NetCommand::Status(reply));
-        let links = answer.await.unwrap_or_default();
+        answer.await.ok()
+    }
+
+    async fn peer_status(&self) -> Vec<PeerStatus> {
+        let links = self
+            .net_status()
+            .await
+            .map(|net| net.links)
+            .unwrap_or_default();
         links
             .into_iter()
             .map(|link| PeerStatus {

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Args;
 use rrt_mesh::{
     Node, NodeConfig, NodeError, NodeEvent, default_state_dir, dir::MeshDir,
-    membership::HeartbeatConfig,
+    membership::HeartbeatConfig, network::Topology,
 };
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
@@ -35,6 +35,16 @@ pub(crate) struct DaemonArgs {
     /// How many clipboard entries to keep.
     #[arg(long, default_value_t = 50)]
     history: usize,
+    /// How instances connect: `mesh` (everyone to everyone) or `hub` (everyone to one
+    /// coordinator, taken over by another instance when it dies).
+    #[arg(long, value_enum, default_value_t = TopologyArg::Mesh)]
+    topology: TopologyArg,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum TopologyArg {
+    Mesh,
+    Hub,
 }
 
 pub(crate) fn run(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
@@ -61,6 +71,10 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
         timeout: Duration::from_millis(args.peer_timeout_ms.max(1)),
     };
     config.history = args.history;
+    config.topology = match args.topology {
+        TopologyArg::Mesh => Topology::Mesh,
+        TopologyArg::Hub => Topology::Hub,
+    };
     let name = config.name.clone();
 
     // Signals first: a SIGTERM during start-up must still end in a goodbye.

@@ -1,5 +1,7 @@
-//! The network reactor.
+//! The network reactor: one thread owning every peer socket of an instance.
 
+mod hub;
 mod worker;
 
-pub use worker::{NetCommand, NetEvent, NetworkConfig, NetworkWorker};
+pub use hub::{Role, Topology};
+pub use worker::{NetCommand, NetEvent, NetStatus, NetworkConfig, NetworkWorker};

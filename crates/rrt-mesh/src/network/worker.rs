@@ -32,6 +32,7 @@ use rustix::{fs::inotify, io::Errno, net::sockopt::socket_peercred, process::get
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use super::hub::{COORDINATOR, Coordinator, HubAttempt, Role, Topology};
 use crate::{
     dir::{MeshDir, is_alive, peer_socket_pid},
     membership::{
@@ -59,6 +60,8 @@ pub struct NetworkConfig {
     pub pid: u32,
     /// This instance's control socket, for the registry.
     pub control_socket: std::path::PathBuf,
+    /// How instances connect.
+    pub topology: Topology,
     /// Heartbeat timing.
     pub heartbeat: HeartbeatConfig,
     /// Wire settings.
@@ -103,10 +106,19 @@ pub enum NetCommand {
         /// A peer to leave out (the one a relayed message came from).
         except: Option<Uuid>,
     },
-    /// Report every up peer's liveness.
-    Status(oneshot::Sender<Vec<LinkStatus>>),
+    /// Report this instance's role and every up peer's liveness.
+    Status(oneshot::Sender<NetStatus>),
     /// Say goodbye to every peer and stop.
     Leave,
+}
+
+/// The network reactor's view, for status displays.
+#[derive(Debug, Clone)]
+pub struct NetStatus {
+    /// This instance's role in its topology.
+    pub role: Role,
+    /// Every up peer.
+    pub links: Vec<LinkStatus>,
 }
 
 struct Link {
@@ -136,6 +148,12 @@ pub struct NetworkWorker {
     buffer: Box<[u8]>,
     registry: PeerRegistry,
     uid: u32,
+    /// Hub: held while this instance coordinates.
+    coordinator: Option<Coordinator>,
+    /// Hub leaf: the link to the coordinator.
+    hub_link: Option<LinkId>,
+    /// Hub leaf without a coordinator: when to try again.
+    hub_attempt: Option<HubAttempt>,
 }
 
 impl NetworkWorker {
@@ -182,18 +200,67 @@ impl NetworkWorker {
             buffer: vec![0; READ_BUFFER].into_boxed_slice(),
             registry: peers,
             uid: getuid().as_raw(),
+            coordinator: None,
+            hub_link: None,
+            hub_attempt: None,
             config,
         };
-        for pid in worker.config.dir.peer_pids()? {
-            worker.consider(pid, now);
+        match worker.config.topology {
+            Topology::Mesh => {
+                for pid in worker.config.dir.peer_pids()? {
+                    worker.consider(pid, now);
+                }
+            }
+            Topology::Hub => {
+                worker.coordinator = Coordinator::try_acquire(&worker.config.dir, registry)?;
+                if worker.coordinator.is_none() {
+                    worker.hub_attempt = Some(HubAttempt::now(now));
+                }
+            }
         }
         tracing::info!(socket = %path.display(), "listening for peers");
         Ok(worker)
     }
 
+    fn role(&self) -> Role {
+        match (self.config.topology, &self.coordinator) {
+            (Topology::Mesh, _) => Role::Peer,
+            (Topology::Hub, Some(_)) => Role::Coordinator,
+            (Topology::Hub, None) => Role::Leaf,
+        }
+    }
+
+    /// A hub leaf without a coordinator: take the role if it is free, else dial whoever has it.
+    fn reach_coordinator(&mut self, registry: &Registry, now: Instant) {
+        let attempt = self.hub_attempt.take().unwrap_or(HubAttempt::now(now));
+        match Coordinator::try_acquire(&self.config.dir, registry) {
+            Ok(Some(coordinator)) => {
+                self.coordinator = Some(coordinator);
+                return;
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "could not contend for the coordinator role"),
+        }
+        match UnixStream::connect(self.config.dir.coordinator_socket()) {
+            Ok(stream) => {
+                let pid = socket_peercred(&stream)
+                    .map_or(0, |cred| cred.pid.as_raw_nonzero().get().unsigned_abs());
+                let session = Session::dial(self.config.wire.clone(), now);
+                self.hub_link = self.add_link(stream, session, pid, registry, now);
+            }
+            Err(error) => {
+                tracing::debug!(%error, "the coordinator is not reachable yet");
+                self.hub_attempt = Some(attempt.next(now));
+            }
+        }
+    }
+
     /// A peer socket exists for `pid`: clean it if its process is dead, plan a dial if ours to
     /// make.
     fn consider(&mut self, pid: u32, now: Instant) {
+        if self.config.topology == Topology::Hub {
+            return;
+        }
         if pid == self.config.pid || self.is_linked(pid) || self.dials.iter().any(|d| d.pid == pid)
         {
             return;
@@ -236,9 +303,14 @@ impl NetworkWorker {
         }
     }
 
-    fn accept(&mut self, registry: &Registry, now: Instant) -> Control {
+    fn accept(&mut self, token: Token, registry: &Registry, now: Instant) -> Control {
         loop {
-            match self.listener.accept() {
+            let listener = match (token, &self.coordinator) {
+                (COORDINATOR, Some(coordinator)) => &coordinator.listener,
+                (COORDINATOR, None) => return Control::Continue,
+                _ => &self.listener,
+            };
+            match listener.accept() {
                 Ok((stream, _)) => match socket_peercred(&stream) {
                     Ok(credentials) if credentials.uid.as_raw() == self.uid => {
                         let pid = credentials.pid.as_raw_nonzero().get().unsigned_abs();
@@ -278,12 +350,12 @@ impl NetworkWorker {
         pid: u32,
         registry: &Registry,
         now: Instant,
-    ) {
+    ) -> Option<LinkId> {
         let id = self.next_link;
         self.next_link += 1;
         if let Err(error) = registry.register(&mut stream, Token(id), Interest::READABLE) {
             tracing::warn!(%error, "could not watch a peer connection");
-            return;
+            return None;
         }
         self.links.insert(
             id,
@@ -295,21 +367,24 @@ impl NetworkWorker {
             },
         );
         self.membership.link_opened(id, now);
+        Some(id)
     }
 
     fn read_watch(&mut self, now: Instant) -> Control {
         let mut buffer = [MaybeUninit::<u8>::uninit(); 4096];
         let mut reader = inotify::Reader::new(&self.watch, &mut buffer);
         let mut appeared = Vec::new();
+        let mut coordinator_appeared = false;
         loop {
             match reader.next() {
                 Ok(event) => {
-                    if let Some(pid) = event
-                        .file_name()
-                        .and_then(|name| peer_socket_pid(&name.to_string_lossy()))
-                    {
+                    let Some(name) = event.file_name().map(|name| name.to_string_lossy()) else {
+                        continue;
+                    };
+                    if let Some(pid) = peer_socket_pid(&name) {
                         appeared.push(pid);
                     }
+                    coordinator_appeared |= name == "coordinator.sock";
                 }
                 Err(Errno::AGAIN) => break,
                 Err(Errno::INTR) => continue,
@@ -321,6 +396,9 @@ impl NetworkWorker {
         }
         for pid in appeared {
             self.consider(pid, now);
+        }
+        if coordinator_appeared && self.hub_attempt.is_some() {
+            self.hub_attempt = Some(HubAttempt::now(now));
         }
         Control::Continue
     }
@@ -424,6 +502,15 @@ impl NetworkWorker {
             // Dropping the stream closes it and removes it from the poll.
             self.membership.link_closed(id, reason);
         }
+        self.forget_link(id);
+    }
+
+    /// A hub leaf that lost its coordinator goes looking for the next one at once.
+    fn forget_link(&mut self, id: LinkId) {
+        if self.hub_link == Some(id) {
+            self.hub_link = None;
+            self.hub_attempt = Some(HubAttempt::now(Instant::now()));
+        }
     }
 
     /// Carries out what the membership decided.
@@ -433,9 +520,10 @@ impl NetworkWorker {
                 Output::Send { link, message } => self.send(link, &message, ctx.registry()),
                 Output::Close { link, reason } => {
                     tracing::debug!(link, %reason, "closing a link");
-                    if let Some(mut link) = self.links.remove(&link) {
-                        let _ = link.session.write_to(&mut link.stream);
+                    if let Some(mut removed) = self.links.remove(&link) {
+                        let _ = removed.session.write_to(&mut removed.stream);
                     }
+                    self.forget_link(link);
                 }
                 Output::Up { peer, .. } => {
                     tracing::info!(peer = %peer.name, id = %peer.id, "peer up");
@@ -468,7 +556,7 @@ impl Worker for NetworkWorker {
     fn on_ready(&mut self, event: &Event, ctx: &mut Context<'_, NetEvent>) -> Control {
         let now = Instant::now();
         let control = match event.token() {
-            LISTENER => self.accept(ctx.registry(), now),
+            LISTENER | COORDINATOR => self.accept(event.token(), ctx.registry(), now),
             WATCH => self.read_watch(now),
             Token(id) => {
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -500,10 +588,15 @@ impl Worker for NetworkWorker {
                 }
             }
             NetCommand::Status(reply) => {
-                let _ = reply.send(self.membership.status(Instant::now()));
+                let _ = reply.send(NetStatus {
+                    role: self.role(),
+                    links: self.membership.status(Instant::now()),
+                });
             }
             NetCommand::Leave => {
                 self.leave(ctx.registry());
+                // Leaving: no successor search for a coordinator we are about to drop.
+                self.hub_attempt = None;
                 return Control::Stop;
             }
         }
@@ -520,6 +613,7 @@ impl Worker for NetworkWorker {
         sessions
             .chain(dials)
             .chain(self.membership.poll_timeout())
+            .chain(self.hub_attempt.map(|attempt| attempt.at))
             .min()
     }
 
@@ -532,6 +626,9 @@ impl Worker for NetworkWorker {
             if !self.is_linked(dial.pid) {
                 self.dial(dial, ctx.registry(), now);
             }
+        }
+        if self.hub_attempt.is_some_and(|attempt| attempt.at <= now) {
+            self.reach_coordinator(ctx.registry(), now);
         }
         let expired: Vec<(LinkId, WireError)> = self
             .links

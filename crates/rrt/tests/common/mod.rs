@@ -19,6 +19,7 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 pub struct Lab {
     root: PathBuf,
     daemons: BTreeMap<String, Child>,
+    daemon_args: Vec<String>,
 }
 
 impl Lab {
@@ -29,7 +30,15 @@ impl Lab {
         Self {
             root,
             daemons: BTreeMap::new(),
+            daemon_args: Vec::new(),
         }
+    }
+
+    /// A lab whose daemons run the hub topology.
+    pub fn hub(test: &str) -> Self {
+        let mut lab = Self::new(test);
+        lab.daemon_args = vec!["--topology".into(), "hub".into()];
+        lab
     }
 
     pub fn runtime_dir(&self) -> PathBuf {
@@ -58,6 +67,7 @@ impl Lab {
             .rrt()
             .args(["--instance", name, "daemon", "--state-dir"])
             .arg(self.root.join("state"))
+            .args(&self.daemon_args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -78,6 +88,37 @@ impl Lab {
                 self.peers(name).len() == others
             });
         }
+    }
+
+    /// Waits until `names` form a hub: one coordinator linked to all the others, each of which
+    /// is linked to it alone. Returns the coordinator.
+    pub fn wait_for_hub(&self, names: &[&str]) -> String {
+        let mut coordinator = String::new();
+        wait_until("the hub to form", || {
+            let roles: Vec<_> = names
+                .iter()
+                .map(|name| self.status(name).map(|status| status["role"].clone()))
+                .collect();
+            let coordinators: Vec<_> = names
+                .iter()
+                .zip(&roles)
+                .filter(|(_, role)| role.as_ref().is_some_and(|r| r == "coordinator"))
+                .map(|(name, _)| (*name).to_owned())
+                .collect();
+            let [hub] = coordinators.as_slice() else {
+                return false;
+            };
+            coordinator = hub.clone();
+            names.iter().all(|name| {
+                let peers = self.peers(name);
+                if *name == hub {
+                    peers.len() == names.len() - 1
+                } else {
+                    peers == [hub.clone()]
+                }
+            })
+        });
+        coordinator
     }
 
     /// SIGKILL: no goodbye, no cleanup.

@@ -1,0 +1,76 @@
+//! End to end, hub topology: one coordinator relays; when it dies another instance takes the
+//! role and the rest reconnect, and no clipboard value is lost in the hand-over.
+
+mod common;
+
+use std::thread;
+
+use common::{Lab, wait_until};
+
+const FIVE: [&str; 5] = ["a", "b", "c", "d", "e"];
+
+#[test]
+fn five_instances_share_through_the_coordinator_and_converge() {
+    let mut lab = Lab::hub("hub-share");
+    for name in FIVE {
+        lab.start(name);
+    }
+    let coordinator = lab.wait_for_hub(&FIVE);
+    let leaf = FIVE
+        .iter()
+        .find(|name| **name != coordinator)
+        .expect("a leaf");
+    lab.copy(leaf, "relayed by the coordinator");
+    for name in FIVE {
+        wait_until(&format!("{name} to paste"), || {
+            lab.paste(name).as_deref() == Some("relayed by the coordinator")
+        });
+    }
+    thread::scope(|scope| {
+        for name in FIVE {
+            let lab = &lab;
+            scope.spawn(move || lab.copy(name, &format!("concurrent from {name}")));
+        }
+    });
+    wait_until("every instance to agree", || {
+        let values: Vec<_> = FIVE.iter().map(|name| lab.paste(name)).collect();
+        values.iter().all(|value| value == &values[0])
+    });
+}
+
+#[test]
+fn when_the_coordinator_is_killed_another_takes_over_and_nothing_is_lost() {
+    let mut lab = Lab::hub("hub-failover");
+    for name in FIVE {
+        lab.start(name);
+    }
+    let old = lab.wait_for_hub(&FIVE);
+    let leaves: Vec<&str> = FIVE.iter().copied().filter(|name| *name != old).collect();
+    lab.copy(leaves[0], "before the hand-over");
+    for name in &leaves {
+        wait_until(&format!("{name} to paste"), || {
+            lab.paste(name).as_deref() == Some("before the hand-over")
+        });
+    }
+
+    lab.kill(&old);
+    // Copied while there may be no coordinator at all: it must still reach everyone.
+    lab.copy(leaves[3], "during the hand-over");
+    let new = lab.wait_for_hub(&leaves);
+    assert_ne!(new, old);
+    for name in &leaves {
+        wait_until(&format!("{name} to have the hand-over copy"), || {
+            lab.paste(name).as_deref() == Some("during the hand-over")
+        });
+    }
+    assert!(lab.mesh_dir().join("coordinator.sock").exists());
+
+    // The old coordinator comes back as a leaf, and catches up.
+    lab.start(&old);
+    let mut everyone = leaves.clone();
+    everyone.push(&old);
+    assert_eq!(lab.wait_for_hub(&everyone), new);
+    wait_until("the returning instance to catch up", || {
+        lab.paste(&old).as_deref() == Some("during the hand-over")
+    });
+}

@@ -9,7 +9,8 @@
 //! ```
 //!
 //! The actor is the only owner of the clipboard register; the reactor thread is the only owner of
-//! the sockets. A copy is acknowledged once it is on disk and handed to the reactor.
+//! the sockets. A local copy is acknowledged once it is on disk and handed to the reactor; values
+//! from peers are written in the background, coalesced (a peer still has them if we crash first).
 
 use std::{
     collections::BTreeMap,
@@ -23,7 +24,7 @@ use rrt_reactor::{
 use rrt_sync::{ClipEntry, Clipboard, ClipboardStore, Merge, Stamp, StoreError, Timestamp};
 use rrt_wire::{Message, WireConfig};
 use serde::Serialize;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use crate::{
@@ -248,6 +249,8 @@ impl Node {
 
         let (events, _) = broadcast::channel(1024);
         let (requests, inbox) = mpsc::channel(64);
+        let (snapshots, pending) = watch::channel(None);
+        tokio::spawn(persist(store.clone(), pending));
         let actor = Actor {
             id,
             name: config.name,
@@ -262,6 +265,7 @@ impl Node {
             store,
             events: events.clone(),
             peers: BTreeMap::new(),
+            persist: snapshots,
         };
         tokio::spawn(actor.run(inbox));
         Ok(Self {
@@ -338,6 +342,24 @@ struct Actor {
     store: ClipboardStore,
     events: broadcast::Sender<NodeEvent>,
     peers: BTreeMap<Uuid, PeerInfo>,
+    /// The latest snapshot for the background writer.
+    persist: watch::Sender<Option<Clipboard>>,
+}
+
+/// Writes the newest snapshot whenever one is waiting; snapshots that arrive during a write are
+/// coalesced into the next.
+async fn persist(store: ClipboardStore, mut snapshots: watch::Receiver<Option<Clipboard>>) {
+    while snapshots.changed().await.is_ok() {
+        let Some(snapshot) = snapshots.borrow_and_update().clone() else {
+            continue;
+        };
+        let store = store.clone();
+        match tokio::task::spawn_blocking(move || store.save(&snapshot)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "could not store the clipboard"),
+            Err(error) => tracing::error!(%error, "the clipboard writer failed"),
+        }
+    }
 }
 
 impl Actor {
@@ -549,9 +571,8 @@ impl Actor {
         };
         if self.clipboard.merge(entry.clone(), wall_ms()) == Merge::Applied {
             self.publish(&entry, Some(from));
-            if let Err(error) = self.save().await {
-                tracing::error!(%error, "could not store the clipboard");
-            }
+            // Saved in the background: a burst of updates costs one write, not one each.
+            self.persist.send_replace(Some(self.clipboard.clone()));
         }
     }
 
@@ -568,6 +589,10 @@ impl Actor {
         };
         if tokio::time::timeout(LEAVE_TIMEOUT, wait).await.is_err() {
             tracing::warn!("the network reactor did not stop in time");
+        }
+        // Whatever the background writer had not written yet.
+        if let Err(error) = self.save().await {
+            tracing::error!(%error, "could not store the clipboard on the way out");
         }
     }
 }

@@ -48,8 +48,9 @@ enum TopologyArg {
 }
 
 pub(crate) fn run(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One async thread: the actor, the control clients and the watch streams hand work to each
+    // other without waking another thread; the reactor threads do the I/O.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(serve(locate, args))

@@ -1,0 +1,102 @@
+//! What an idle daemon costs: CPU time, wake-ups (context switches per thread) and memory over a
+//! quiet period, alone and as one of five in a mesh (where heartbeats are the only traffic).
+//!
+//! Run: `cargo bench -p rrt --bench idle` (`-- --seconds N` to change the 30 s window).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::{collections::BTreeMap, fs, thread, time::Duration};
+
+use common::Lab;
+
+fn main() {
+    let seconds = std::env::args()
+        .skip_while(|arg| arg != "--seconds")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(30);
+    println!("an idle daemon over {seconds} s\n");
+    println!("| setup | CPU time | wake-ups (all threads) | per thread | RSS |");
+    println!("|---|---:|---:|---|---:|");
+    for size in [1, 5] {
+        let mut lab = Lab::new(&format!("idle-{size}"));
+        let names: Vec<String> = (0..size).map(|i| format!("n{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        lab.start_all(&refs);
+        // Let start-up work (and tokio's blocking-pool threads) settle.
+        thread::sleep(Duration::from_secs(12));
+        let pid = lab.pid("n0");
+        let before = sample(pid);
+        thread::sleep(Duration::from_secs(seconds));
+        let after = sample(pid);
+        let per_thread: Vec<String> = after
+            .switches
+            .iter()
+            .map(|(name, count)| {
+                let delta = count - before.switches.get(name).copied().unwrap_or(0);
+                format!("{name} {:.1}/s", delta as f64 / seconds as f64)
+            })
+            .collect();
+        let total: u64 =
+            after.switches.values().sum::<u64>() - before.switches.values().sum::<u64>();
+        println!(
+            "| {} | {:.1} ms | {total} ({:.1}/s) | {} | {:.1} MB |",
+            if size == 1 {
+                "alone".to_owned()
+            } else {
+                format!("one of {size}, mesh")
+            },
+            (after.cpu_ns - before.cpu_ns) as f64 / 1e6,
+            total as f64 / seconds as f64,
+            per_thread.join(", "),
+            after.rss_kb as f64 / 1024.0,
+        );
+    }
+}
+
+struct Sample {
+    cpu_ns: u64,
+    /// Context switches per thread name (threads of one name summed).
+    switches: BTreeMap<String, u64>,
+    rss_kb: u64,
+}
+
+fn sample(pid: u32) -> Sample {
+    let mut cpu_ns = 0;
+    let mut switches = BTreeMap::new();
+    for task in fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("tasks")
+        .flatten()
+    {
+        let path = task.path();
+        let name = fs::read_to_string(path.join("comm"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let schedstat = fs::read_to_string(path.join("schedstat")).unwrap_or_default();
+        cpu_ns += schedstat
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        let status = fs::read_to_string(path.join("status")).unwrap_or_default();
+        let count: u64 = status
+            .lines()
+            .filter(|line| line.contains("ctxt_switches"))
+            .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum();
+        *switches.entry(name).or_insert(0) += count;
+    }
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let rss_kb = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0);
+    Sample {
+        cpu_ns,
+        switches,
+        rss_kb,
+    }
+}

@@ -74,6 +74,14 @@ fn measure(hub: bool, size: usize, copies: usize) -> (Vec<f64>, Vec<f64>) {
         .join(format!("control-{}.sock", lab.pid(name)))
     };
 
+    // A first value, so that each watch starts with a line: proof that it is subscribed.
+    let ready = format!("ready {name}");
+    lab.copy(refs[0], &ready);
+    for name in &refs[1..] {
+        common::wait_until("the first value everywhere", || {
+            lab.paste(name).as_deref() == Some(ready.as_str())
+        });
+    }
     let (arrivals, arrived) = mpsc::channel::<(String, Instant)>();
     for name in &refs[1..] {
         let mut watch = UnixStream::connect(control(name)).expect("watch connection");
@@ -92,8 +100,12 @@ fn measure(hub: bool, size: usize, copies: usize) -> (Vec<f64>, Vec<f64>) {
             }
         });
     }
-    // Let every watch subscription register before the first copy.
-    thread::sleep(Duration::from_millis(200));
+    for _ in 1..size {
+        let (text, _) = arrived
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a first line");
+        assert_eq!(text, ready);
+    }
 
     let source = control(refs[0]);
     let (mut each, mut last) = (Vec::new(), Vec::new());

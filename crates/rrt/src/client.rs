@@ -3,6 +3,7 @@
 use std::{
     io::{BufRead, BufReader, Read, Write},
     os::unix::net::UnixStream,
+    time::Duration,
 };
 
 use anyhow::{Context as _, bail};
@@ -27,7 +28,7 @@ pub(crate) enum ClipCommand {
     },
     /// Print the current clipboard value, exactly as copied.
     Paste,
-    /// Print one JSON line per clipboard change, until interrupted.
+    /// Print the current value, then one JSON line per clipboard change, until interrupted.
     Watch,
     /// Print the clipboard history, newest first.
     History {
@@ -76,8 +77,12 @@ fn connect(locate: &Locate, request: &Request) -> anyhow::Result<BufReader<UnixS
     Ok(BufReader::new(stream))
 }
 
+/// How long a command waits for a daemon's answer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
 fn ask(locate: &Locate, request: &Request) -> anyhow::Result<Value> {
     let mut reader = connect(locate, request)?;
+    reader.get_ref().set_read_timeout(Some(ANSWER_TIMEOUT))?;
     let mut line = String::new();
     reader
         .read_line(&mut line)

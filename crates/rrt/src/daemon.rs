@@ -176,8 +176,13 @@ fn to_json(value: Result<impl serde::Serialize, NodeError>) -> Result<serde_json
         .and_then(|value| serde_json::to_value(value).map_err(|error| error.to_string()))
 }
 
+/// Streams the current value, then every change. Subscribing before reading the current value
+/// leaves no gap in which a change could be missed.
 async fn watch(node: &Node, writer: &mut (impl AsyncWriteExt + Unpin)) -> std::io::Result<()> {
     let mut events = node.subscribe();
+    if let Ok(Some(current)) = node.clipboard().await {
+        write_line(writer, &current).await?;
+    }
     loop {
         match events.recv().await {
             Ok(NodeEvent::Clipboard { entry }) => write_line(writer, &entry).await?,

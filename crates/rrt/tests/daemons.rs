@@ -3,9 +3,9 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     os::unix::{fs::PermissionsExt, net::UnixStream, process::CommandExt},
-    process::{Command, Stdio},
+    process::Command,
     thread,
     time::Duration,
 };
@@ -19,26 +19,24 @@ fn five_instances_share_one_clipboard() {
     let mut lab = Lab::new("five");
     lab.start_all(&FIVE);
 
-    let mut watch = lab
-        .rrt()
-        .args(["--instance", "e", "clip", "watch"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("watch");
+    lab.copy("b", "before the watch");
+    let watch = lab.watch("e");
+    // The current value first: from here on the watch is subscribed.
+    wait_until("e to have b's copy", || {
+        lab.paste("e").as_deref() == Some("before the watch")
+    });
+    let mut first = watch.next();
+    while first["text"] != "before the watch" {
+        first = watch.next();
+    }
     lab.copy("a", "copied on a");
     for name in FIVE {
         wait_until(&format!("{name} to paste a's copy"), || {
             lab.paste(name).as_deref() == Some("copied on a")
         });
     }
-    let mut line = String::new();
-    BufReader::new(watch.stdout.as_mut().expect("stdout"))
-        .read_line(&mut line)
-        .expect("a watch line");
-    let change: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
-    assert_eq!(change["text"], "copied on a");
-    watch.kill().expect("stop watching");
-    watch.wait().expect("reap");
+    assert_eq!(watch.next()["text"], "copied on a");
+    drop(watch);
 
     // Standard input, several lines and non-ASCII, exactly preserved.
     let text = "line one\nline two ✓\n\ttabbed\n";

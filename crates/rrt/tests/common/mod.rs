@@ -209,6 +209,52 @@ impl Lab {
     }
 }
 
+/// A running `rrt clip watch`, read line by line with a deadline.
+pub struct Watch {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Watch {
+    /// The next JSON line, failing the test after [`DEADLINE`].
+    pub fn next(&self) -> serde_json::Value {
+        let line = self
+            .lines
+            .recv_timeout(DEADLINE)
+            .expect("a watch line within the deadline");
+        serde_json::from_str(&line).expect("a JSON line")
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Lab {
+    pub fn watch(&self, name: &str) -> Watch {
+        let mut child = self
+            .rrt()
+            .args(["--instance", name, "clip", "watch"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn watch");
+        let stdout = child.stdout.take().expect("stdout");
+        let (send, lines) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+                let Ok(line) = line else { return };
+                if send.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Watch { child, lines }
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         for child in self.daemons.values_mut() {

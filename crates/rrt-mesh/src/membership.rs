@@ -65,6 +65,8 @@ pub enum DownReason {
     TimedOut,
     /// It broke the protocol, or its connection failed; the detail says how.
     Error(String),
+    /// Hub leaves only: the coordinator no longer lists it, or this leaf lost the coordinator.
+    GoneFromHub,
 }
 
 impl fmt::Display for DownReason {
@@ -74,6 +76,7 @@ impl fmt::Display for DownReason {
             Self::Closed => f.write_str("connection closed"),
             Self::TimedOut => f.write_str("heartbeat timed out"),
             Self::Error(detail) => write!(f, "error: {detail}"),
+            Self::GoneFromHub => f.write_str("gone from the hub"),
         }
     }
 }
@@ -338,6 +341,11 @@ impl Membership {
     /// The next thing to do.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
+    }
+
+    /// Whether [`Membership::poll_output`] has anything left.
+    pub fn has_output(&self) -> bool {
+        !self.outputs.is_empty()
     }
 
     /// The link to the peer with `id`, if it is up.

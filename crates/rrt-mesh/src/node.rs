@@ -117,12 +117,13 @@ pub enum NodeEvent {
 pub struct PeerStatus {
     /// The peer.
     pub peer: PeerInfo,
-    /// The transport (`"unix"` on one host).
+    /// How it is reached: `"unix"` (a direct link on this host) or `"hub"` (through the
+    /// coordinator).
     pub transport: &'static str,
-    /// The last measured heartbeat round trip, in microseconds.
+    /// The last measured heartbeat round trip, in microseconds (direct links only).
     pub rtt_us: Option<u64>,
-    /// Milliseconds since anything arrived from it.
-    pub last_seen_ms: u64,
+    /// Milliseconds since anything arrived from it (direct links only).
+    pub last_seen_ms: Option<u64>,
 }
 
 /// What a node is, for `rrt status`.
@@ -482,22 +483,24 @@ impl Actor {
     }
 
     async fn peer_status(&self) -> Vec<PeerStatus> {
-        let links = self
-            .net_status()
-            .await
-            .map(|net| net.links)
-            .unwrap_or_default();
-        links
-            .into_iter()
-            .map(|link| PeerStatus {
-                peer: link.peer,
-                transport: "unix",
-                rtt_us: link
-                    .rtt
-                    .map(|rtt| u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX)),
-                last_seen_ms: u64::try_from(link.silent_for.as_millis()).unwrap_or(u64::MAX),
-            })
-            .collect()
+        let Some(net) = self.net_status().await else {
+            return Vec::new();
+        };
+        let millis = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        let micros = |duration: Duration| u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
+        let direct = net.links.into_iter().map(|link| PeerStatus {
+            peer: link.peer,
+            transport: "unix",
+            rtt_us: link.rtt.map(micros),
+            last_seen_ms: Some(millis(link.silent_for)),
+        });
+        let relayed = net.relayed.into_iter().map(|peer| PeerStatus {
+            peer,
+            transport: "hub",
+            rtt_us: None,
+            last_seen_ms: None,
+        });
+        direct.chain(relayed).collect()
     }
 
     async fn handle_network(&mut self, event: Result<ReactorEvent<NetEvent>, RecvError>) {

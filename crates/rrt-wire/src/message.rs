@@ -58,6 +58,12 @@ pub enum Message {
         /// The instance it was copied on.
         source_instance: Uuid,
     },
+    /// A hub coordinator's list of the other instances connected to it, sent to each leaf
+    /// whenever it changes (the recipient is not in its own list).
+    Members {
+        /// The instances.
+        peers: Vec<Member>,
+    },
     /// Replicated-state operations and the sender's version of the state.
     StateDelta {
         /// The operations.
@@ -79,8 +85,18 @@ pub const MESSAGE_TYPES: &[&str] = &[
     "ping",
     "pong",
     "clipboard_update",
+    "members",
     "state_delta",
 ];
+
+/// An instance in a [`Message::Members`] list.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Member {
+    /// Its instance id.
+    pub instance_id: Uuid,
+    /// Its name.
+    pub name: String,
+}
 
 /// One update to a replicated document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,6 +208,7 @@ mod tests {
                 counter: 0,
                 source_instance: id,
             },
+            Message::Members { peers: vec![] },
             Message::StateDelta {
                 crdt_ops: vec![],
                 vector_clock: BTreeMap::new(),

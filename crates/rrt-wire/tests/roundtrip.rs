@@ -5,7 +5,9 @@
 use std::{collections::BTreeMap, time::Instant};
 
 use proptest::{collection::vec, prelude::*};
-use rrt_wire::{Compression, CrdtOperation, Format, Message, Received, Session, WireConfig};
+use rrt_wire::{
+    Compression, CrdtOperation, Format, Member, Message, Received, Session, WireConfig,
+};
 use uuid::Uuid;
 
 fn uuid() -> impl Strategy<Value = Uuid> {
@@ -40,6 +42,12 @@ fn message() -> impl Strategy<Value = Message> {
                     source_instance,
                 }
             }),
+        vec((uuid(), ".{0,12}"), 0..5).prop_map(|peers| Message::Members {
+            peers: peers
+                .into_iter()
+                .map(|(instance_id, name)| Member { instance_id, name })
+                .collect(),
+        }),
         (vec(op, 0..4), vec((uuid(), any::<u64>()), 0..4)).prop_map(|(crdt_ops, clock)| {
             Message::StateDelta {
                 crdt_ops,

@@ -107,14 +107,17 @@ pub(crate) fn peers(locate: &Locate, json: bool) -> anyhow::Result<()> {
         let rtt = peer["rtt_us"]
             .as_u64()
             .map_or("-".to_owned(), |us| format!("{:.2} ms", us as f64 / 1000.0));
+        let seen = peer["last_seen_ms"]
+            .as_u64()
+            .map_or("-".to_owned(), |ms| format!("{ms} ms"));
         println!(
-            "{:<24} {:<36} {:<9} {:<6} {:>9} {:>7} ms",
+            "{:<24} {:<36} {:<9} {:<6} {:>9} {:>10}",
             peer["peer"]["name"].as_str().unwrap_or("?"),
             peer["peer"]["id"].as_str().unwrap_or("?"),
             peer["transport"].as_str().unwrap_or("?"),
             "up",
             rtt,
-            peer["last_seen_ms"].as_u64().unwrap_or(0),
+            seen,
         );
     }
     Ok(())

@@ -74,3 +74,33 @@ fn when_the_coordinator_is_killed_another_takes_over_and_nothing_is_lost() {
         lab.paste(&old).as_deref() == Some("during the hand-over")
     });
 }
+
+#[test]
+fn a_killed_leaf_is_reported_down_by_every_other_instance() {
+    let mut lab = Lab::hub("hub-leaf");
+    for name in FIVE {
+        lab.start(name);
+    }
+    let coordinator = lab.wait_for_hub(&FIVE);
+    let victim = *FIVE
+        .iter()
+        .find(|name| **name != coordinator)
+        .expect("a leaf");
+    lab.kill(victim);
+    let survivors: Vec<&str> = FIVE
+        .iter()
+        .copied()
+        .filter(|name| *name != victim)
+        .collect();
+    for name in &survivors {
+        wait_until(&format!("{name} to report {victim} down"), || {
+            lab.peers(name).len() == 3 && !lab.peers(name).contains(&victim.to_owned())
+        });
+    }
+    lab.copy(survivors[0], "while the leaf was dead");
+    lab.start(victim);
+    assert_eq!(lab.wait_for_hub(&FIVE), coordinator);
+    wait_until("the leaf to catch up", || {
+        lab.paste(victim).as_deref() == Some("while the leaf was dead")
+    });
+}

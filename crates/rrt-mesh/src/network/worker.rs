@@ -12,7 +12,7 @@
 //! session buffer while the thread serves the others. The thread never blocks on a peer.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     fs,
     io::{self, Read},
     mem::MaybeUninit,
@@ -27,7 +27,7 @@ use mio::{
     unix::SourceFd,
 };
 use rrt_reactor::{Context, Control, Worker};
-use rrt_wire::{Message, Received as Frame, Session, WireConfig, WireError};
+use rrt_wire::{Member, Message, Received as Frame, Session, WireConfig, WireError};
 use rustix::{fs::inotify, io::Errno, net::sockopt::socket_peercred, process::getuid};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -119,6 +119,8 @@ pub struct NetStatus {
     pub role: Role,
     /// Every up peer.
     pub links: Vec<LinkStatus>,
+    /// Hub leaves: the other leaves, as the coordinator lists them.
+    pub relayed: Vec<PeerInfo>,
 }
 
 struct Link {
@@ -154,6 +156,10 @@ pub struct NetworkWorker {
     hub_link: Option<LinkId>,
     /// Hub leaf without a coordinator: when to try again.
     hub_attempt: Option<HubAttempt>,
+    /// Hub leaf: the other leaves, as the coordinator last listed them.
+    relayed: BTreeMap<Uuid, PeerInfo>,
+    /// Relayed peers lost with the coordinator, to report at the next chance.
+    pending_relayed_downs: Vec<PeerInfo>,
 }
 
 impl NetworkWorker {
@@ -203,6 +209,8 @@ impl NetworkWorker {
             coordinator: None,
             hub_link: None,
             hub_attempt: None,
+            relayed: BTreeMap::new(),
+            pending_relayed_downs: Vec::new(),
             config,
         };
         match worker.config.topology {
@@ -445,9 +453,14 @@ impl NetworkWorker {
             };
             match link.session.poll_received(now) {
                 Ok(Some(Frame::Message(message))) => {
-                    match self.membership.handle_message(id, &message, now) {
-                        Received::Deliver(from) => ctx.emit(NetEvent::Message { from, message }),
-                        Received::Handled | Received::Dropped => {}
+                    match (self.membership.handle_message(id, &message, now), message) {
+                        (Received::Deliver(_), Message::Members { peers }) => {
+                            self.relay_members(id, peers, ctx);
+                        }
+                        (Received::Deliver(from), message) => {
+                            ctx.emit(NetEvent::Message { from, message });
+                        }
+                        (Received::Handled | Received::Dropped, _) => {}
                     }
                 }
                 Ok(Some(Frame::Skipped(_))) => {}
@@ -505,16 +518,86 @@ impl NetworkWorker {
         self.forget_link(id);
     }
 
-    /// A hub leaf that lost its coordinator goes looking for the next one at once.
+    /// A hub leaf that lost its coordinator loses sight of the other leaves too, and goes
+    /// looking for the next coordinator at once.
     fn forget_link(&mut self, id: LinkId) {
         if self.hub_link == Some(id) {
             self.hub_link = None;
             self.hub_attempt = Some(HubAttempt::now(Instant::now()));
+            self.pending_relayed_downs
+                .extend(std::mem::take(&mut self.relayed).into_values());
+        }
+    }
+
+    /// A hub leaf's view of the other leaves, from the coordinator's list.
+    fn relay_members(&mut self, link: LinkId, peers: Vec<Member>, ctx: &Context<'_, NetEvent>) {
+        if self.hub_link != Some(link) {
+            tracing::debug!("ignoring a member list not from our coordinator");
+            return;
+        }
+        let listed: BTreeMap<Uuid, PeerInfo> = peers
+            .into_iter()
+            .filter(|member| member.instance_id != self.config.me.id)
+            .map(|member| {
+                let peer = PeerInfo {
+                    id: member.instance_id,
+                    name: member.name,
+                    capabilities: Vec::new(),
+                };
+                (peer.id, peer)
+            })
+            .collect();
+        for (id, peer) in &self.relayed {
+            if !listed.contains_key(id) {
+                tracing::info!(peer = %peer.name, %id, "peer down (gone from the hub)");
+                ctx.emit(NetEvent::PeerDown {
+                    peer: peer.clone(),
+                    reason: DownReason::GoneFromHub,
+                });
+            }
+        }
+        for (id, peer) in &listed {
+            if !self.relayed.contains_key(id) {
+                tracing::info!(peer = %peer.name, %id, "peer up (through the hub)");
+                ctx.emit(NetEvent::PeerUp(peer.clone()));
+            }
+        }
+        self.relayed = listed;
+    }
+
+    /// The coordinator tells every leaf who else is connected.
+    fn announce_members(&mut self, registry: &Registry) {
+        let up: Vec<(LinkId, Member)> = self
+            .membership
+            .up()
+            .map(|(link, peer)| {
+                let member = Member {
+                    instance_id: peer.id,
+                    name: peer.name.clone(),
+                };
+                (link, member)
+            })
+            .collect();
+        for (link, recipient) in &up {
+            let peers = up
+                .iter()
+                .filter(|(_, member)| member != recipient)
+                .map(|(_, member)| member.clone())
+                .collect();
+            self.send(*link, &Message::Members { peers }, registry);
         }
     }
 
     /// Carries out what the membership decided.
     fn apply_membership(&mut self, ctx: &Context<'_, NetEvent>) {
+        let mut changed = false;
+        for peer in std::mem::take(&mut self.pending_relayed_downs) {
+            tracing::info!(peer = %peer.name, id = %peer.id, "peer down (lost the coordinator)");
+            ctx.emit(NetEvent::PeerDown {
+                peer,
+                reason: DownReason::GoneFromHub,
+            });
+        }
         while let Some(output) = self.membership.poll_output() {
             match output {
                 Output::Send { link, message } => self.send(link, &message, ctx.registry()),
@@ -528,13 +611,24 @@ impl NetworkWorker {
                 Output::Up { peer, .. } => {
                     tracing::info!(peer = %peer.name, id = %peer.id, "peer up");
                     ctx.emit(NetEvent::PeerUp(peer));
+                    changed = true;
                 }
                 Output::Down { peer, reason } => {
                     tracing::info!(peer = %peer.name, id = %peer.id, %reason, "peer down");
                     ctx.emit(NetEvent::PeerDown { peer, reason });
+                    changed = true;
                 }
             }
+            if changed && self.role() == Role::Coordinator && self.membership_settled() {
+                changed = false;
+                self.announce_members(ctx.registry());
+            }
         }
+    }
+
+    /// Whether the membership has no outputs left to carry out (announce once per batch).
+    fn membership_settled(&self) -> bool {
+        !self.membership.has_output()
     }
 
     fn leave(&mut self, registry: &Registry) {
@@ -591,6 +685,7 @@ impl Worker for NetworkWorker {
                 let _ = reply.send(NetStatus {
                     role: self.role(),
                     links: self.membership.status(Instant::now()),
+                    relayed: self.relayed.values().cloned().collect(),
                 });
             }
             NetCommand::Leave => {

@@ -90,32 +90,31 @@ impl Lab {
         }
     }
 
-    /// Waits until `names` form a hub: one coordinator linked to all the others, each of which
-    /// is linked to it alone. Returns the coordinator.
+    /// Waits until `names` form a hub: one coordinator, which every other instance reaches
+    /// directly, and through which each sees all the others. Returns the coordinator.
     pub fn wait_for_hub(&self, names: &[&str]) -> String {
         let mut coordinator = String::new();
         wait_until("the hub to form", || {
-            let roles: Vec<_> = names
+            let coordinators: Vec<String> = names
                 .iter()
-                .map(|name| self.status(name).map(|status| status["role"].clone()))
-                .collect();
-            let coordinators: Vec<_> = names
-                .iter()
-                .zip(&roles)
-                .filter(|(_, role)| role.as_ref().is_some_and(|r| r == "coordinator"))
-                .map(|(name, _)| (*name).to_owned())
+                .filter(|name| {
+                    self.status(name)
+                        .is_some_and(|status| status["role"] == "coordinator")
+                })
+                .map(|name| (*name).to_owned())
                 .collect();
             let [hub] = coordinators.as_slice() else {
                 return false;
             };
             coordinator = hub.clone();
             names.iter().all(|name| {
-                let peers = self.peers(name);
-                if *name == hub {
-                    peers.len() == names.len() - 1
-                } else {
-                    peers == [hub.clone()]
-                }
+                let mut expected: Vec<String> = names
+                    .iter()
+                    .filter(|other| *other != name)
+                    .map(|other| (*other).to_owned())
+                    .collect();
+                expected.sort();
+                self.peers(name) == expected
             })
         });
         coordinator

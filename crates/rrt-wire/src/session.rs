@@ -139,6 +139,12 @@ impl Session {
         !self.output.is_empty()
     }
 
+    /// How many bytes wait to be written: a peer that stops reading makes this grow, and a
+    /// driver caps it.
+    pub fn unsent(&self) -> usize {
+        self.output.len()
+    }
+
     /// Writes queued bytes until done or the socket would block; what is left stays queued.
     pub fn write_to(&mut self, socket: &mut impl Write) -> io::Result<()> {
         while !self.output.is_empty() {

@@ -48,6 +48,9 @@ const READ_BUFFER: usize = 64 * 1024;
 /// A peer's socket can appear a moment before it listens: retry refused dials this many times.
 const DIAL_ATTEMPTS: u32 = 20;
 const DIAL_BACKOFF: Duration = Duration::from_millis(25);
+/// A peer that lets this much pile up unread is too slow to keep: its link is closed rather than
+/// let it hold memory (it catches up by anti-entropy when it reconnects).
+const MAX_UNSENT: usize = 64 * 1024 * 1024;
 
 /// Everything the network worker needs to know about its instance and mesh.
 #[derive(Debug, Clone)]
@@ -482,6 +485,20 @@ impl NetworkWorker {
             tracing::warn!(%error, pid = link.pid, "a message could not be sent to a peer");
         }
         self.flush(id, registry);
+        if let Some(link) = self.links.get(&id)
+            && link.session.unsent() > MAX_UNSENT
+        {
+            let unsent = link.session.unsent();
+            tracing::warn!(
+                pid = link.pid,
+                unsent,
+                "closing a peer that stopped reading"
+            );
+            self.close(
+                id,
+                DownReason::Error(format!("{unsent} bytes unread: too slow")),
+            );
+        }
     }
 
     /// Writes what the link's session has queued; keeps the rest for when it is writable.

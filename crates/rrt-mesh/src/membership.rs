@@ -136,9 +136,19 @@ pub struct LinkStatus {
     pub silent_for: Duration,
 }
 
+/// Which side opened a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// This instance dialed.
+    Dialed,
+    /// The peer dialed.
+    Accepted,
+}
+
 #[derive(Debug)]
 struct Link {
     peer: Option<PeerInfo>,
+    direction: Direction,
     last_heard: Instant,
     rtt: Option<Duration>,
     /// The timestamp and send time of the ping awaiting its pong.
@@ -171,11 +181,12 @@ impl Membership {
     }
 
     /// A new connection: say hello, and expect one back within the timeout.
-    pub fn link_opened(&mut self, link: LinkId, now: Instant) {
+    pub fn link_opened(&mut self, link: LinkId, direction: Direction, now: Instant) {
         self.links.insert(
             link,
             Link {
                 peer: None,
+                direction,
                 last_heard: now,
                 rtt: None,
                 ping: None,
@@ -256,34 +267,57 @@ impl Membership {
     }
 
     fn hello(&mut self, link: LinkId, peer: PeerInfo) {
-        let refusal = if peer.id == self.me.id {
-            Some("connected to itself")
-        } else if self.links.iter().any(|(other, state)| {
-            *other != link && state.peer.as_ref().is_some_and(|p| p.id == peer.id)
-        }) {
-            Some("a second link to a peer already up")
-        } else if self
+        if peer.id == self.me.id {
+            return self.refuse(link, "connected to itself");
+        }
+        if self
             .links
             .get(&link)
             .is_some_and(|state| state.peer.is_some())
         {
             // A repeated hello changes nothing.
             return;
-        } else {
-            None
-        };
-        if let Some(refusal) = refusal {
-            self.links.remove(&link);
-            self.outputs.push_back(Output::Close {
-                link,
-                reason: DownReason::Error(refusal.to_owned()),
-            });
-            return;
+        }
+        let existing = self.links.iter().find_map(|(other, state)| {
+            (*other != link && state.peer.as_ref().is_some_and(|p| p.id == peer.id))
+                .then_some((*other, state.direction))
+        });
+        if let Some((existing, existing_direction)) = existing {
+            // Two links to one peer (both dialed at once, or by two routes). Both sides keep the
+            // one the lower id dialed, so they agree without talking; the peer stays up.
+            let preferred = if self.me.id < peer.id {
+                Direction::Dialed
+            } else {
+                Direction::Accepted
+            };
+            let new_direction = self.links.get(&link).map(|state| state.direction);
+            if new_direction == Some(preferred) && existing_direction != preferred {
+                if let Some(mut old) = self.links.remove(&existing)
+                    && let Some(state) = self.links.get_mut(&link)
+                {
+                    state.peer = old.peer.take();
+                    state.rtt = old.rtt;
+                }
+                self.outputs.push_back(Output::Close {
+                    link: existing,
+                    reason: DownReason::Error("replaced by the preferred link".to_owned()),
+                });
+                return;
+            }
+            return self.refuse(link, "a second link to a peer already up");
         }
         if let Some(state) = self.links.get_mut(&link) {
             state.peer = Some(peer.clone());
         }
         self.outputs.push_back(Output::Up { link, peer });
+    }
+
+    fn refuse(&mut self, link: LinkId, why: &str) {
+        self.links.remove(&link);
+        self.outputs.push_back(Output::Close {
+            link,
+            reason: DownReason::Error(why.to_owned()),
+        });
     }
 
     /// When [`Membership::handle_timeout`] must run next: the next ping round, or the earliest
@@ -413,7 +447,7 @@ mod tests {
     #[test]
     fn hello_both_ways_brings_a_peer_up() {
         let (mut membership, now) = setup();
-        membership.link_opened(7, now);
+        membership.link_opened(7, Direction::Accepted, now);
         assert!(matches!(
             drain(&mut membership).as_slice(),
             [Output::Send { link: 7, message: Message::Hello { name, .. } }] if name == "me"
@@ -458,7 +492,7 @@ mod tests {
     #[test]
     fn application_messages_need_a_hello_first() {
         let (mut membership, now) = setup();
-        membership.link_opened(1, now);
+        membership.link_opened(1, Direction::Accepted, now);
         let state = Message::StateDelta {
             crdt_ops: vec![],
             vector_clock: Default::default(),
@@ -474,8 +508,8 @@ mod tests {
     #[test]
     fn a_silent_peer_is_down_exactly_at_the_timeout_and_a_chatty_one_never() {
         let (mut membership, start) = setup();
-        membership.link_opened(1, start);
-        membership.link_opened(2, start);
+        membership.link_opened(1, Direction::Accepted, start);
+        membership.link_opened(2, Direction::Accepted, start);
         membership.handle_message(1, &hello_from(&info(2, "silent")), start);
         membership.handle_message(2, &hello_from(&info(3, "chatty")), start);
         drain(&mut membership);
@@ -506,7 +540,7 @@ mod tests {
     #[test]
     fn pings_go_out_each_interval_and_pongs_measure_the_round_trip() {
         let (mut membership, start) = setup();
-        membership.link_opened(1, start);
+        membership.link_opened(1, Direction::Accepted, start);
         membership.handle_message(1, &hello_from(&info(2, "b")), start);
         drain(&mut membership);
         assert_eq!(
@@ -552,9 +586,9 @@ mod tests {
     fn duplicate_links_and_self_links_are_refused() {
         let (mut membership, now) = setup();
         let peer = info(2, "b");
-        membership.link_opened(1, now);
-        membership.link_opened(2, now);
-        membership.link_opened(3, now);
+        membership.link_opened(1, Direction::Accepted, now);
+        membership.link_opened(2, Direction::Accepted, now);
+        membership.link_opened(3, Direction::Accepted, now);
         membership.handle_message(1, &hello_from(&peer), now);
         membership.handle_message(2, &hello_from(&peer), now);
         membership.handle_message(3, &hello_from(&info(1, "me")), now);
@@ -570,9 +604,45 @@ mod tests {
     }
 
     #[test]
+    fn both_sides_keep_the_link_the_lower_id_dialed() {
+        let now = Instant::now();
+        let low = info(1, "low");
+        let high = info(2, "high");
+        let mut at_low = Membership::new(low.clone(), HeartbeatConfig::default(), now, 0);
+        let mut at_high = Membership::new(high.clone(), HeartbeatConfig::default(), now, 0);
+        // Link 10 is dialed by low, link 20 by high; each side hears the hellos in another order.
+        at_low.link_opened(20, Direction::Accepted, now);
+        at_low.link_opened(10, Direction::Dialed, now);
+        at_high.link_opened(10, Direction::Accepted, now);
+        at_high.link_opened(20, Direction::Dialed, now);
+        at_low.handle_message(20, &hello_from(&high), now);
+        at_low.handle_message(10, &hello_from(&high), now);
+        at_high.handle_message(10, &hello_from(&low), now);
+        at_high.handle_message(20, &hello_from(&low), now);
+        for (membership, peer) in [(&mut at_low, &high), (&mut at_high, &low)] {
+            let outputs = drain(membership);
+            let ups = outputs
+                .iter()
+                .filter(|o| matches!(o, Output::Up { .. }))
+                .count();
+            let closed: Vec<_> = outputs
+                .iter()
+                .filter_map(|o| match o {
+                    Output::Close { link, .. } => Some(*link),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(ups, 1, "up once, never down");
+            assert!(!outputs.iter().any(|o| matches!(o, Output::Down { .. })));
+            assert_eq!(closed, [20]);
+            assert_eq!(membership.link_of(peer.id), Some(10));
+        }
+    }
+
+    #[test]
     fn a_link_that_never_says_hello_times_out_quietly() {
         let (mut membership, start) = setup();
-        membership.link_opened(1, start);
+        membership.link_opened(1, Direction::Accepted, start);
         drain(&mut membership);
         membership.handle_timeout(start + Duration::from_secs(3));
         assert_eq!(

@@ -30,7 +30,9 @@ use uuid::Uuid;
 use crate::{
     dir::{DirError, MeshDir},
     membership::{DownReason, HeartbeatConfig, PeerInfo},
-    network::{NetCommand, NetEvent, NetStatus, NetworkConfig, NetworkWorker, Role, Topology},
+    network::{
+        NetCommand, NetEvent, NetStatus, NetworkConfig, NetworkWorker, Role, TcpConfig, Topology,
+    },
 };
 
 /// How long a leaving node waits for its goodbyes to be written.
@@ -47,6 +49,8 @@ pub struct NodeConfig {
     pub name: String,
     /// How the instances connect: full mesh (default) or hub.
     pub topology: Topology,
+    /// TCP links to other hosts, if any (plain TCP: lab use only until TLS lands).
+    pub tcp: Option<TcpConfig>,
     /// Where the mesh directory lives (`None`: `$XDG_RUNTIME_DIR/rrt`, or `/tmp/rrt-<uid>`).
     pub runtime_dir: Option<PathBuf>,
     /// Where the clipboard is kept across restarts (one directory per mesh below it).
@@ -67,6 +71,7 @@ impl NodeConfig {
             mesh: mesh.into(),
             name: name.into(),
             topology: Topology::Mesh,
+            tcp: None,
             runtime_dir: None,
             state_dir: default_state_dir(),
             heartbeat: HeartbeatConfig::default(),
@@ -117,8 +122,8 @@ pub enum NodeEvent {
 pub struct PeerStatus {
     /// The peer.
     pub peer: PeerInfo,
-    /// How it is reached: `"unix"` (a direct link on this host) or `"hub"` (through the
-    /// coordinator).
+    /// How it is reached: `"unix"` (a direct link on this host), `"tcp"` (a direct link to
+    /// another host) or `"hub"` (through the coordinator).
     pub transport: &'static str,
     /// The last measured heartbeat round trip, in microseconds (direct links only).
     pub rtt_us: Option<u64>,
@@ -141,6 +146,8 @@ pub struct NodeStatus {
     pub topology: Topology,
     /// This instance's role in it.
     pub role: Option<Role>,
+    /// Where it listens for TCP peers, if it does.
+    pub listen: Option<std::net::SocketAddr>,
     /// The mesh directory.
     pub mesh_dir: PathBuf,
     /// Where the clipboard is stored.
@@ -227,6 +234,7 @@ impl Node {
             pid,
             control_socket: dir.control_socket(pid),
             topology: config.topology,
+            tcp: config.tcp.clone(),
             heartbeat: config.heartbeat,
             wire: config.wire.clone(),
         };
@@ -401,7 +409,9 @@ impl Actor {
             }
             Request::Status(reply) => {
                 let status = self.net.status();
-                let role = self.net_status().await.map(|net| net.role);
+                let net = self.net_status().await;
+                let role = net.as_ref().map(|net| net.role);
+                let listen = net.and_then(|net| net.listen);
                 let _ = reply.send(NodeStatus {
                     id: self.id,
                     name: self.name.clone(),
@@ -409,6 +419,7 @@ impl Actor {
                     pid: self.pid,
                     topology: self.topology,
                     role,
+                    listen,
                     mesh_dir: self.dir.path().to_owned(),
                     state_file: self.store.path(),
                     peers: self.peers.len(),
@@ -488,9 +499,9 @@ impl Actor {
         };
         let millis = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
         let micros = |duration: Duration| u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
-        let direct = net.links.into_iter().map(|link| PeerStatus {
+        let direct = net.links.into_iter().map(|(link, transport)| PeerStatus {
             peer: link.peer,
-            transport: "unix",
+            transport,
             rtt_us: link.rtt.map(micros),
             last_seen_ms: Some(millis(link.silent_for)),
         });

@@ -1,13 +1,15 @@
 //! `rrt daemon`: a [`Node`] in the foreground, serving its control socket until SIGINT or
 //! SIGTERM, when it says goodbye to its peers and exits.
 
-use std::{fs, os::unix::fs::PermissionsExt, path::PathBuf, time::Duration};
+use std::{fs, net::SocketAddr, os::unix::fs::PermissionsExt, path::PathBuf, time::Duration};
 
 use anyhow::Context as _;
 use clap::Args;
 use rrt_mesh::{
-    Node, NodeConfig, NodeError, NodeEvent, default_state_dir, dir::MeshDir,
-    membership::HeartbeatConfig, network::Topology,
+    Node, NodeConfig, NodeError, NodeEvent, default_state_dir,
+    dir::MeshDir,
+    membership::HeartbeatConfig,
+    network::{TcpConfig, Topology},
 };
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
@@ -39,7 +41,20 @@ pub(crate) struct DaemonArgs {
     /// coordinator, taken over by another instance when it dies).
     #[arg(long, value_enum, default_value_t = TopologyArg::Mesh)]
     topology: TopologyArg,
+    /// Accept and make plain, unauthenticated TCP links to other hosts — for a lab only: anyone
+    /// who can reach the port can join. (TLS is the default once it lands.)
+    #[arg(long)]
+    insecure: bool,
+    /// Where to listen for peers on other hosts [default: 0.0.0.0:47474, else any free port]
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// A peer on another host to connect to and keep reconnecting to (repeatable).
+    #[arg(long = "peer", value_name = "HOST:PORT")]
+    peers: Vec<String>,
 }
+
+/// The documented default TCP port.
+const DEFAULT_PORT: u16 = 47474;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum TopologyArg {
@@ -75,6 +90,18 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
     config.topology = match args.topology {
         TopologyArg::Mesh => Topology::Mesh,
         TopologyArg::Hub => Topology::Hub,
+    };
+    config.tcp = match (args.insecure, args.listen, args.peers.is_empty()) {
+        (true, listen, _) => Some(TcpConfig {
+            listen: listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT))),
+            fall_back_to_any_port: listen.is_none(),
+            peers: args.peers,
+        }),
+        (false, None, true) => None,
+        (false, _, _) => anyhow::bail!(
+            "links to other hosts need TLS, which rrt does not have yet; \
+             pass --insecure to use plain TCP on a network you trust"
+        ),
     };
     let name = config.name.clone();
 

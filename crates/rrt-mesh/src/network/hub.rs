@@ -15,14 +15,30 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mio::{Interest, Registry, Token, net::UnixListener};
+use std::collections::BTreeMap;
+
+use mio::{
+    Interest, Registry, Token,
+    net::{UnixListener, UnixStream},
+};
+use rrt_reactor::Context;
+use rrt_wire::{Member, Message, Session};
+use rustix::net::sockopt::socket_peercred;
 use rustix::{
     fs::{FlockOperation, flock},
     io::Errno,
 };
 use serde::Serialize;
+use uuid::Uuid;
 
-use crate::dir::MeshDir;
+use super::{
+    stream::Stream,
+    worker::{NetEvent, NetworkWorker},
+};
+use crate::{
+    dir::MeshDir,
+    membership::{Direction, DownReason, LinkId, PeerInfo},
+};
 
 /// The token of the coordinator's listener.
 pub(crate) const COORDINATOR: Token = Token(2);
@@ -118,6 +134,108 @@ impl HubAttempt {
         Self {
             at: now + delay.min(Duration::from_millis(500)),
             attempt: self.attempt + 1,
+        }
+    }
+}
+
+impl NetworkWorker {
+    pub(super) fn role(&self) -> Role {
+        match (self.config.topology, &self.coordinator) {
+            (Topology::Mesh, _) => Role::Peer,
+            (Topology::Hub, Some(_)) => Role::Coordinator,
+            (Topology::Hub, None) => Role::Leaf,
+        }
+    }
+
+    /// A hub leaf without a coordinator: take the role if it is free, else dial whoever has it.
+    pub(super) fn reach_coordinator(&mut self, registry: &Registry, now: Instant) {
+        let attempt = self.hub_attempt.take().unwrap_or(HubAttempt::now(now));
+        match Coordinator::try_acquire(&self.config.dir, registry) {
+            Ok(Some(coordinator)) => {
+                self.coordinator = Some(coordinator);
+                return;
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "could not contend for the coordinator role"),
+        }
+        match UnixStream::connect(self.config.dir.coordinator_socket()) {
+            Ok(stream) => {
+                let pid = socket_peercred(&stream)
+                    .ok()
+                    .map(|cred| cred.pid.as_raw_nonzero().get().unsigned_abs());
+                let session = Session::dial(self.config.wire.clone(), now);
+                let stream = Stream::Unix(stream);
+                self.hub_link =
+                    self.add_link(stream, session, pid, Direction::Dialed, registry, now);
+            }
+            Err(error) => {
+                tracing::debug!(%error, "the coordinator is not reachable yet");
+                self.hub_attempt = Some(attempt.next(now));
+            }
+        }
+    }
+
+    /// A hub leaf's view of the other leaves, from the coordinator's list.
+    pub(super) fn relay_members(
+        &mut self,
+        link: LinkId,
+        peers: Vec<Member>,
+        ctx: &Context<'_, NetEvent>,
+    ) {
+        if self.hub_link != Some(link) {
+            tracing::debug!("ignoring a member list not from our coordinator");
+            return;
+        }
+        let listed: BTreeMap<Uuid, PeerInfo> = peers
+            .into_iter()
+            .filter(|member| member.instance_id != self.config.me.id)
+            .map(|member| {
+                let peer = PeerInfo {
+                    id: member.instance_id,
+                    name: member.name,
+                    capabilities: Vec::new(),
+                };
+                (peer.id, peer)
+            })
+            .collect();
+        for (id, peer) in &self.relayed {
+            if !listed.contains_key(id) {
+                tracing::info!(peer = %peer.name, %id, "peer down (gone from the hub)");
+                ctx.emit(NetEvent::PeerDown {
+                    peer: peer.clone(),
+                    reason: DownReason::GoneFromHub,
+                });
+            }
+        }
+        for (id, peer) in &listed {
+            if !self.relayed.contains_key(id) {
+                tracing::info!(peer = %peer.name, %id, "peer up (through the hub)");
+                ctx.emit(NetEvent::PeerUp(peer.clone()));
+            }
+        }
+        self.relayed = listed;
+    }
+
+    /// The coordinator tells every leaf who else is connected.
+    pub(super) fn announce_members(&mut self, registry: &Registry) {
+        let up: Vec<(LinkId, Member)> = self
+            .membership
+            .up()
+            .map(|(link, peer)| {
+                let member = Member {
+                    instance_id: peer.id,
+                    name: peer.name.clone(),
+                };
+                (link, member)
+            })
+            .collect();
+        for (link, recipient) in &up {
+            let peers = up
+                .iter()
+                .filter(|(_, member)| member != recipient)
+                .map(|(_, member)| member.clone())
+                .collect();
+            self.send(*link, &Message::Members { peers }, registry);
         }
     }
 }

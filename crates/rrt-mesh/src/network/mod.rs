@@ -1,7 +1,10 @@
 //! The network reactor: one thread owning every peer socket of an instance.
 
+mod dial;
 mod hub;
+mod links;
+mod stream;
 mod worker;
 
 pub use hub::{Role, Topology};
-pub use worker::{NetCommand, NetEvent, NetStatus, NetworkConfig, NetworkWorker};
+pub use worker::{NetCommand, NetEvent, NetStatus, NetworkConfig, NetworkWorker, TcpConfig};

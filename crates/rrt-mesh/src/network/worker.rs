@@ -2,20 +2,23 @@
 //! the watch on the mesh directory, and drives the wire sessions and the membership machine.
 //!
 //! ```text
-//!  listener ──accept (same uid only)──┐
-//!  inotify: peer-<pid>.sock created ──┼─▶ dial (lower pid dials)      ┌▶ NetEvent::PeerUp/Down
-//!  connection readable ─▶ Session ─▶ Membership ─(app messages)─────────┼▶ NetEvent::Message
-//!  deadline: heartbeats, handshake/frame deadlines, dial retries      └◀ NetCommand::Send/Broadcast
+//!  Unix listener ──accept (same uid only)──┐
+//!  TCP listener ──accept───────────────────┤
+//!  inotify: peer-<pid>.sock created ───────┼─▶ dial       ┌▶ NetEvent::PeerUp/Down
+//!  link readable ─▶ Session ─▶ Membership ─(app messages)──┼▶ NetEvent::Message
+//!  deadline: heartbeats, handshake/frame deadlines,        └◀ NetCommand::Send/Broadcast
+//!            dial retries, manual peers, hub attempts
 //! ```
 //!
 //! One peer's error closes its connection only; a slow peer's unwritten bytes wait in its own
 //! session buffer while the thread serves the others. The thread never blocks on a peer.
+//! The pieces live beside this file: `links` (a link's I/O), `dial` (how links come to be),
+//! `hub` (the hub topology), `stream` (Unix or TCP).
 
 use std::{
     collections::{BTreeMap, HashMap},
-    fs,
-    io::{self, Read},
-    mem::MaybeUninit,
+    fs, io,
+    net::SocketAddr,
     os::{fd::OwnedFd, unix::fs::PermissionsExt},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -23,34 +26,48 @@ use std::{
 use mio::{
     Interest, Registry, Token,
     event::Event,
-    net::{UnixListener, UnixStream},
+    net::{TcpListener, UnixListener},
     unix::SourceFd,
 };
 use rrt_reactor::{Context, Control, Worker};
-use rrt_wire::{Member, Message, Received as Frame, Session, WireConfig, WireError};
-use rustix::{fs::inotify, io::Errno, net::sockopt::socket_peercred, process::getuid};
+use rrt_wire::{Message, WireConfig, WireError};
+use rustix::{fs::inotify, process::getuid};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::hub::{COORDINATOR, Coordinator, HubAttempt, Role, Topology};
+use super::{
+    dial::{Dial, ManualPeer},
+    hub::{COORDINATOR, Coordinator, HubAttempt, Role, Topology},
+    links::Link,
+};
 use crate::{
-    dir::{MeshDir, is_alive, peer_socket_pid},
-    membership::{
-        DownReason, HeartbeatConfig, LinkId, LinkStatus, Membership, Output, PeerInfo, Received,
-    },
+    dir::MeshDir,
+    membership::{DownReason, HeartbeatConfig, LinkId, LinkStatus, Membership, Output, PeerInfo},
     registry::{Registry as PeerRegistry, RegistryEntry},
 };
 
 const LISTENER: Token = Token(0);
 const WATCH: Token = Token(1);
+pub(super) const TCP_LISTENER: Token = Token(3);
 const FIRST_LINK: usize = 16;
 const READ_BUFFER: usize = 64 * 1024;
 /// A peer's socket can appear a moment before it listens: retry refused dials this many times.
-const DIAL_ATTEMPTS: u32 = 20;
-const DIAL_BACKOFF: Duration = Duration::from_millis(25);
+pub(super) const DIAL_ATTEMPTS: u32 = 20;
+pub(super) const DIAL_BACKOFF: Duration = Duration::from_millis(25);
 /// A peer that lets this much pile up unread is too slow to keep: its link is closed rather than
 /// let it hold memory (it catches up by anti-entropy when it reconnects).
-const MAX_UNSENT: usize = 64 * 1024 * 1024;
+pub(super) const MAX_UNSENT: usize = 64 * 1024 * 1024;
+
+/// TCP links to other hosts. Plain TCP for now: the daemon enables it only with `--insecure`.
+#[derive(Debug, Clone)]
+pub struct TcpConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// If `listen`'s port is taken, listen on any free port instead.
+    pub fall_back_to_any_port: bool,
+    /// `HOST:PORT`s to dial and keep dialing.
+    pub peers: Vec<String>,
+}
 
 /// Everything the network worker needs to know about its instance and mesh.
 #[derive(Debug, Clone)]
@@ -65,6 +82,8 @@ pub struct NetworkConfig {
     pub control_socket: std::path::PathBuf,
     /// How instances connect.
     pub topology: Topology,
+    /// TCP links to other hosts, if any.
+    pub tcp: Option<TcpConfig>,
     /// Heartbeat timing.
     pub heartbeat: HeartbeatConfig,
     /// Wire settings.
@@ -120,49 +139,39 @@ pub enum NetCommand {
 pub struct NetStatus {
     /// This instance's role in its topology.
     pub role: Role,
-    /// Every up peer.
-    pub links: Vec<LinkStatus>,
+    /// Where this instance listens for TCP peers.
+    pub listen: Option<SocketAddr>,
+    /// Every up peer, and the transport of its link.
+    pub links: Vec<(LinkStatus, &'static str)>,
     /// Hub leaves: the other leaves, as the coordinator lists them.
     pub relayed: Vec<PeerInfo>,
-}
-
-struct Link {
-    stream: UnixStream,
-    session: Session,
-    /// The peer's process, from `SO_PEERCRED` or the socket we dialed.
-    pid: u32,
-    writable: bool,
-}
-
-struct Dial {
-    pid: u32,
-    at: Instant,
-    attempt: u32,
 }
 
 /// The worker. Create it with [`NetworkWorker::new`] inside an [`Rrt`](rrt_reactor::Rrt)
 /// factory.
 pub struct NetworkWorker {
-    config: NetworkConfig,
-    listener: UnixListener,
-    watch: OwnedFd,
-    links: HashMap<LinkId, Link>,
-    next_link: LinkId,
-    membership: Membership,
-    dials: Vec<Dial>,
-    buffer: Box<[u8]>,
-    registry: PeerRegistry,
-    uid: u32,
+    pub(super) config: NetworkConfig,
+    pub(super) listener: UnixListener,
+    pub(super) watch: OwnedFd,
+    pub(super) tcp_listener: Option<TcpListener>,
+    pub(super) links: HashMap<LinkId, Link>,
+    pub(super) next_link: LinkId,
+    pub(super) membership: Membership,
+    pub(super) dials: Vec<Dial>,
+    pub(super) manual: Vec<ManualPeer>,
+    pub(super) buffer: Box<[u8]>,
+    pub(super) registry: PeerRegistry,
+    pub(super) uid: u32,
     /// Hub: held while this instance coordinates.
-    coordinator: Option<Coordinator>,
+    pub(super) coordinator: Option<Coordinator>,
     /// Hub leaf: the link to the coordinator.
-    hub_link: Option<LinkId>,
+    pub(super) hub_link: Option<LinkId>,
     /// Hub leaf without a coordinator: when to try again.
-    hub_attempt: Option<HubAttempt>,
+    pub(super) hub_attempt: Option<HubAttempt>,
     /// Hub leaf: the other leaves, as the coordinator last listed them.
-    relayed: BTreeMap<Uuid, PeerInfo>,
+    pub(super) relayed: BTreeMap<Uuid, PeerInfo>,
     /// Relayed peers lost with the coordinator, to report at the next chance.
-    pending_relayed_downs: Vec<PeerInfo>,
+    pub(super) pending_relayed_downs: Vec<PeerInfo>,
 }
 
 impl NetworkWorker {
@@ -198,14 +207,26 @@ impl NetworkWorker {
             control_socket: config.control_socket.clone(),
             started_ms: wall_ms(),
         })?;
+        let tcp_listener = match &config.tcp {
+            Some(tcp) => Some(listen_tcp(tcp, registry)?),
+            None => None,
+        };
         let now = Instant::now();
+        let manual = config
+            .tcp
+            .iter()
+            .flat_map(|tcp| tcp.peers.iter())
+            .map(|address| ManualPeer::new(address.clone(), now))
+            .collect();
         let mut worker = Self {
             membership: Membership::new(config.me.clone(), config.heartbeat, now, wall_ms()),
             listener,
             watch,
+            tcp_listener,
             links: HashMap::new(),
             next_link: FIRST_LINK,
             dials: Vec::new(),
+            manual,
             buffer: vec![0; READ_BUFFER].into_boxed_slice(),
             registry: peers,
             uid: getuid().as_raw(),
@@ -233,378 +254,6 @@ impl NetworkWorker {
         Ok(worker)
     }
 
-    fn role(&self) -> Role {
-        match (self.config.topology, &self.coordinator) {
-            (Topology::Mesh, _) => Role::Peer,
-            (Topology::Hub, Some(_)) => Role::Coordinator,
-            (Topology::Hub, None) => Role::Leaf,
-        }
-    }
-
-    /// A hub leaf without a coordinator: take the role if it is free, else dial whoever has it.
-    fn reach_coordinator(&mut self, registry: &Registry, now: Instant) {
-        let attempt = self.hub_attempt.take().unwrap_or(HubAttempt::now(now));
-        match Coordinator::try_acquire(&self.config.dir, registry) {
-            Ok(Some(coordinator)) => {
-                self.coordinator = Some(coordinator);
-                return;
-            }
-            Ok(None) => {}
-            Err(error) => tracing::warn!(%error, "could not contend for the coordinator role"),
-        }
-        match UnixStream::connect(self.config.dir.coordinator_socket()) {
-            Ok(stream) => {
-                let pid = socket_peercred(&stream)
-                    .map_or(0, |cred| cred.pid.as_raw_nonzero().get().unsigned_abs());
-                let session = Session::dial(self.config.wire.clone(), now);
-                self.hub_link = self.add_link(stream, session, pid, registry, now);
-            }
-            Err(error) => {
-                tracing::debug!(%error, "the coordinator is not reachable yet");
-                self.hub_attempt = Some(attempt.next(now));
-            }
-        }
-    }
-
-    /// A peer socket exists for `pid`: clean it if its process is dead, plan a dial if ours to
-    /// make.
-    fn consider(&mut self, pid: u32, now: Instant) {
-        if self.config.topology == Topology::Hub {
-            return;
-        }
-        if pid == self.config.pid || self.is_linked(pid) || self.dials.iter().any(|d| d.pid == pid)
-        {
-            return;
-        }
-        if !is_alive(pid) {
-            self.config.dir.remove_sockets_of(pid);
-        } else if self.config.pid < pid {
-            self.dials.push(Dial {
-                pid,
-                at: now,
-                attempt: 0,
-            });
-        }
-    }
-
-    fn is_linked(&self, pid: u32) -> bool {
-        self.links.values().any(|link| link.pid == pid)
-    }
-
-    fn dial(&mut self, dial: Dial, registry: &Registry, now: Instant) {
-        let path = self.config.dir.peer_socket(dial.pid);
-        match UnixStream::connect(&path) {
-            Ok(stream) => {
-                let session = Session::dial(self.config.wire.clone(), now);
-                self.add_link(stream, session, dial.pid, registry, now);
-            }
-            Err(error) if !is_alive(dial.pid) => {
-                tracing::debug!(%error, pid = dial.pid, "peer is gone");
-                self.config.dir.remove_sockets_of(dial.pid);
-            }
-            Err(error) if dial.attempt + 1 < DIAL_ATTEMPTS => {
-                tracing::debug!(%error, pid = dial.pid, attempt = dial.attempt, "dial failed; retrying");
-                self.dials.push(Dial {
-                    pid: dial.pid,
-                    at: now + DIAL_BACKOFF * (dial.attempt + 1),
-                    attempt: dial.attempt + 1,
-                });
-            }
-            Err(error) => tracing::warn!(%error, pid = dial.pid, "giving up dialing a peer"),
-        }
-    }
-
-    fn accept(&mut self, token: Token, registry: &Registry, now: Instant) -> Control {
-        loop {
-            let listener = match (token, &self.coordinator) {
-                (COORDINATOR, Some(coordinator)) => &coordinator.listener,
-                (COORDINATOR, None) => return Control::Continue,
-                _ => &self.listener,
-            };
-            match listener.accept() {
-                Ok((stream, _)) => match socket_peercred(&stream) {
-                    Ok(credentials) if credentials.uid.as_raw() == self.uid => {
-                        let pid = credentials.pid.as_raw_nonzero().get().unsigned_abs();
-                        let session = Session::accept(self.config.wire.clone(), now);
-                        self.add_link(stream, session, pid, registry, now);
-                    }
-                    Ok(credentials) => tracing::warn!(
-                        uid = credentials.uid.as_raw(),
-                        pid = credentials.pid.as_raw_nonzero().get(),
-                        "refused a peer connection from another user"
-                    ),
-                    Err(error) => {
-                        tracing::warn!(%error, "refused a peer connection: no credentials")
-                    }
-                },
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    return Control::Continue;
-                }
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                // Out of file descriptors, say: the listener is fine, the backlog waits.
-                Err(error) if error.raw_os_error().is_some_and(|e| e == libc_emfile()) => {
-                    tracing::error!(%error, "cannot accept peer connections now");
-                    return Control::Continue;
-                }
-                Err(error) => {
-                    tracing::error!(%error, "the peer listener failed");
-                    return Control::Restart;
-                }
-            }
-        }
-    }
-
-    fn add_link(
-        &mut self,
-        mut stream: UnixStream,
-        session: Session,
-        pid: u32,
-        registry: &Registry,
-        now: Instant,
-    ) -> Option<LinkId> {
-        let id = self.next_link;
-        self.next_link += 1;
-        if let Err(error) = registry.register(&mut stream, Token(id), Interest::READABLE) {
-            tracing::warn!(%error, "could not watch a peer connection");
-            return None;
-        }
-        self.links.insert(
-            id,
-            Link {
-                stream,
-                session,
-                pid,
-                writable: false,
-            },
-        );
-        self.membership.link_opened(id, now);
-        Some(id)
-    }
-
-    fn read_watch(&mut self, now: Instant) -> Control {
-        let mut buffer = [MaybeUninit::<u8>::uninit(); 4096];
-        let mut reader = inotify::Reader::new(&self.watch, &mut buffer);
-        let mut appeared = Vec::new();
-        let mut coordinator_appeared = false;
-        loop {
-            match reader.next() {
-                Ok(event) => {
-                    let Some(name) = event.file_name().map(|name| name.to_string_lossy()) else {
-                        continue;
-                    };
-                    if let Some(pid) = peer_socket_pid(&name) {
-                        appeared.push(pid);
-                    }
-                    coordinator_appeared |= name == "coordinator.sock";
-                }
-                Err(Errno::AGAIN) => break,
-                Err(Errno::INTR) => continue,
-                Err(error) => {
-                    tracing::error!(%error, "the mesh directory watch failed");
-                    return Control::Restart;
-                }
-            }
-        }
-        for pid in appeared {
-            self.consider(pid, now);
-        }
-        if coordinator_appeared && self.hub_attempt.is_some() {
-            self.hub_attempt = Some(HubAttempt::now(now));
-        }
-        Control::Continue
-    }
-
-    fn read_link(&mut self, id: LinkId, ctx: &Context<'_, NetEvent>, now: Instant) {
-        loop {
-            let Some(link) = self.links.get_mut(&id) else {
-                return;
-            };
-            match link.stream.read(&mut self.buffer) {
-                Ok(0) => {
-                    let reason = match link.session.handle_eof() {
-                        WireError::Closed => DownReason::Closed,
-                        error => DownReason::Error(error.to_string()),
-                    };
-                    self.close(id, reason);
-                    return;
-                }
-                Ok(read) => {
-                    if let Err(error) = link.session.handle_input(&self.buffer[..read]) {
-                        tracing::warn!(%error, pid = link.pid, "closing a peer connection");
-                        self.close(id, DownReason::Error(error.to_string()));
-                        return;
-                    }
-                    if !self.take_frames(id, ctx, now) {
-                        return;
-                    }
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => {
-                    self.close(id, DownReason::Error(error.to_string()));
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Hands every whole frame to the membership; `false` if the link was closed.
-    fn take_frames(&mut self, id: LinkId, ctx: &Context<'_, NetEvent>, now: Instant) -> bool {
-        loop {
-            let Some(link) = self.links.get_mut(&id) else {
-                return false;
-            };
-            match link.session.poll_received(now) {
-                Ok(Some(Frame::Message(message))) => {
-                    match (self.membership.handle_message(id, &message, now), message) {
-                        (Received::Deliver(_), Message::Members { peers }) => {
-                            self.relay_members(id, peers, ctx);
-                        }
-                        (Received::Deliver(from), message) => {
-                            ctx.emit(NetEvent::Message { from, message });
-                        }
-                        (Received::Handled | Received::Dropped, _) => {}
-                    }
-                }
-                Ok(Some(Frame::Skipped(_))) => {}
-                Ok(None) => return true,
-                Err(error) => {
-                    tracing::warn!(%error, pid = link.pid, "closing a peer connection");
-                    self.close(id, DownReason::Error(error.to_string()));
-                    return false;
-                }
-            }
-        }
-    }
-
-    fn send(&mut self, id: LinkId, message: &Message, registry: &Registry) {
-        let Some(link) = self.links.get_mut(&id) else {
-            return;
-        };
-        if let Err(error) = link.session.send(message) {
-            tracing::warn!(%error, pid = link.pid, "a message could not be sent to a peer");
-        }
-        self.flush(id, registry);
-        if let Some(link) = self.links.get(&id)
-            && link.session.unsent() > MAX_UNSENT
-        {
-            let unsent = link.session.unsent();
-            tracing::warn!(
-                pid = link.pid,
-                unsent,
-                "closing a peer that stopped reading"
-            );
-            self.close(
-                id,
-                DownReason::Error(format!("{unsent} bytes unread: too slow")),
-            );
-        }
-    }
-
-    /// Writes what the link's session has queued; keeps the rest for when it is writable.
-    fn flush(&mut self, id: LinkId, registry: &Registry) {
-        let Some(link) = self.links.get_mut(&id) else {
-            return;
-        };
-        if let Err(error) = link.session.write_to(&mut link.stream) {
-            self.close(id, DownReason::Error(error.to_string()));
-            return;
-        }
-        let wants_write = link.session.wants_write();
-        if wants_write != link.writable {
-            let interest = if wants_write {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
-            match registry.reregister(&mut link.stream, Token(id), interest) {
-                Ok(()) => link.writable = wants_write,
-                Err(error) => self.close(id, DownReason::Error(error.to_string())),
-            }
-        }
-    }
-
-    /// Closes a link after a last best-effort write of what is queued (the answer that tells a
-    /// peer of another version why, a goodbye), then reports its peer down.
-    fn close(&mut self, id: LinkId, reason: DownReason) {
-        if let Some(mut link) = self.links.remove(&id) {
-            let _ = link.session.write_to(&mut link.stream);
-            // Dropping the stream closes it and removes it from the poll.
-            self.membership.link_closed(id, reason);
-        }
-        self.forget_link(id);
-    }
-
-    /// A hub leaf that lost its coordinator loses sight of the other leaves too, and goes
-    /// looking for the next coordinator at once.
-    fn forget_link(&mut self, id: LinkId) {
-        if self.hub_link == Some(id) {
-            self.hub_link = None;
-            self.hub_attempt = Some(HubAttempt::now(Instant::now()));
-            self.pending_relayed_downs
-                .extend(std::mem::take(&mut self.relayed).into_values());
-        }
-    }
-
-    /// A hub leaf's view of the other leaves, from the coordinator's list.
-    fn relay_members(&mut self, link: LinkId, peers: Vec<Member>, ctx: &Context<'_, NetEvent>) {
-        if self.hub_link != Some(link) {
-            tracing::debug!("ignoring a member list not from our coordinator");
-            return;
-        }
-        let listed: BTreeMap<Uuid, PeerInfo> = peers
-            .into_iter()
-            .filter(|member| member.instance_id != self.config.me.id)
-            .map(|member| {
-                let peer = PeerInfo {
-                    id: member.instance_id,
-                    name: member.name,
-                    capabilities: Vec::new(),
-                };
-                (peer.id, peer)
-            })
-            .collect();
-        for (id, peer) in &self.relayed {
-            if !listed.contains_key(id) {
-                tracing::info!(peer = %peer.name, %id, "peer down (gone from the hub)");
-                ctx.emit(NetEvent::PeerDown {
-                    peer: peer.clone(),
-                    reason: DownReason::GoneFromHub,
-                });
-            }
-        }
-        for (id, peer) in &listed {
-            if !self.relayed.contains_key(id) {
-                tracing::info!(peer = %peer.name, %id, "peer up (through the hub)");
-                ctx.emit(NetEvent::PeerUp(peer.clone()));
-            }
-        }
-        self.relayed = listed;
-    }
-
-    /// The coordinator tells every leaf who else is connected.
-    fn announce_members(&mut self, registry: &Registry) {
-        let up: Vec<(LinkId, Member)> = self
-            .membership
-            .up()
-            .map(|(link, peer)| {
-                let member = Member {
-                    instance_id: peer.id,
-                    name: peer.name.clone(),
-                };
-                (link, member)
-            })
-            .collect();
-        for (link, recipient) in &up {
-            let peers = up
-                .iter()
-                .filter(|(_, member)| member != recipient)
-                .map(|(_, member)| member.clone())
-                .collect();
-            self.send(*link, &Message::Members { peers }, registry);
-        }
-    }
-
     /// Carries out what the membership decided.
     fn apply_membership(&mut self, ctx: &Context<'_, NetEvent>) {
         let mut changed = false;
@@ -625,8 +274,9 @@ impl NetworkWorker {
                     }
                     self.forget_link(link);
                 }
-                Output::Up { peer, .. } => {
+                Output::Up { link, peer } => {
                     tracing::info!(peer = %peer.name, id = %peer.id, "peer up");
+                    self.manual_link_up(link, peer.id);
                     ctx.emit(NetEvent::PeerUp(peer));
                     changed = true;
                 }
@@ -668,8 +318,12 @@ impl Worker for NetworkWorker {
         let now = Instant::now();
         let control = match event.token() {
             LISTENER | COORDINATOR => self.accept(event.token(), ctx.registry(), now),
+            TCP_LISTENER => self.accept_tcp(ctx.registry(), now),
             WATCH => self.read_watch(now),
             Token(id) => {
+                if event.is_writable() || event.is_error() {
+                    self.check_connect(id);
+                }
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
                     self.read_link(id, ctx, now);
                 }
@@ -699,9 +353,27 @@ impl Worker for NetworkWorker {
                 }
             }
             NetCommand::Status(reply) => {
+                let links = self
+                    .membership
+                    .status(Instant::now())
+                    .into_iter()
+                    .map(|status| {
+                        let transport = self
+                            .membership
+                            .link_of(status.peer.id)
+                            .and_then(|link| self.links.get(&link))
+                            .map_or("unknown", |link| link.stream.transport());
+                        (status, transport)
+                    })
+                    .collect();
+                let listen = self
+                    .tcp_listener
+                    .as_ref()
+                    .and_then(|listener| listener.local_addr().ok());
                 let _ = reply.send(NetStatus {
                     role: self.role(),
-                    links: self.membership.status(Instant::now()),
+                    listen,
+                    links,
                     relayed: self.relayed.values().cloned().collect(),
                 });
             }
@@ -722,8 +394,10 @@ impl Worker for NetworkWorker {
             .values()
             .filter_map(|link| link.session.poll_timeout());
         let dials = self.dials.iter().map(|dial| dial.at);
+        let manual = self.manual.iter().filter_map(ManualPeer::next_attempt);
         sessions
             .chain(dials)
+            .chain(manual)
             .chain(self.membership.poll_timeout())
             .chain(self.hub_attempt.map(|attempt| attempt.at))
             .min()
@@ -742,6 +416,7 @@ impl Worker for NetworkWorker {
         if self.hub_attempt.is_some_and(|attempt| attempt.at <= now) {
             self.reach_coordinator(ctx.registry(), now);
         }
+        self.dial_manual_peers(ctx.registry(), now);
         let expired: Vec<(LinkId, WireError)> = self
             .links
             .iter_mut()
@@ -780,6 +455,22 @@ fn wall_ms() -> u64 {
         })
 }
 
-fn libc_emfile() -> i32 {
-    Errno::MFILE.raw_os_error()
+fn listen_tcp(tcp: &TcpConfig, registry: &Registry) -> io::Result<TcpListener> {
+    let mut listener = match TcpListener::bind(tcp.listen) {
+        Err(error) if error.kind() == io::ErrorKind::AddrInUse && tcp.fall_back_to_any_port => {
+            let any = SocketAddr::new(tcp.listen.ip(), 0);
+            tracing::info!(
+                port = tcp.listen.port(),
+                "the TCP port is taken; using any free port"
+            );
+            TcpListener::bind(any)?
+        }
+        bound => bound?,
+    };
+    registry.register(&mut listener, TCP_LISTENER, Interest::READABLE)?;
+    tracing::warn!(
+        address = %listener.local_addr()?,
+        "listening for peers on plain TCP (--insecure): anyone who can reach this port can join"
+    );
+    Ok(listener)
 }

@@ -1,0 +1,101 @@
+//! A link's socket: a Unix stream on one host, TCP across hosts. One type so the rest of the
+//! worker moves bytes the same way over both — the wire protocol is identical.
+
+use std::io::{self, Read, Write};
+
+use mio::{
+    Interest, Registry, Token,
+    event::Source,
+    net::{TcpStream, UnixStream},
+};
+
+pub(super) enum Stream {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Stream {
+    /// What `rrt peers` calls this transport.
+    pub(super) fn transport(&self) -> &'static str {
+        match self {
+            Self::Unix(_) => "unix",
+            Self::Tcp(_) => "tcp",
+        }
+    }
+
+    /// For a TCP connect in progress: `Ok(true)` once connected, `Ok(false)` while pending, the
+    /// error if it failed.
+    pub(super) fn finish_connect(&self) -> io::Result<bool> {
+        match self {
+            Self::Unix(_) => Ok(true),
+            Self::Tcp(stream) => {
+                if let Some(error) = stream.take_error()? {
+                    return Err(error);
+                }
+                match stream.peer_addr() {
+                    Ok(_) => Ok(true),
+                    Err(error) if error.kind() == io::ErrorKind::NotConnected => Ok(false),
+                    Err(error) => Err(error),
+                }
+            }
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Unix(stream) => stream.read(buffer),
+            Self::Tcp(stream) => stream.read(buffer),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Unix(stream) => stream.write(bytes),
+            Self::Tcp(stream) => stream.write(bytes),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Unix(stream) => stream.flush(),
+            Self::Tcp(stream) => stream.flush(),
+        }
+    }
+}
+
+impl Source for Stream {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Self::Unix(stream) => stream.register(registry, token, interest),
+            Self::Tcp(stream) => stream.register(registry, token, interest),
+        }
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Self::Unix(stream) => stream.reregister(registry, token, interest),
+            Self::Tcp(stream) => stream.reregister(registry, token, interest),
+        }
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        match self {
+            Self::Unix(stream) => stream.deregister(registry),
+            Self::Tcp(stream) => stream.deregister(registry),
+        }
+    }
+}

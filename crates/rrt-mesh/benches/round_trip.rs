@@ -103,6 +103,7 @@ fn through_reactor(samples: usize) -> Vec<f64> {
         pid,
         control_socket: dir.control_socket(pid),
         topology: Topology::Mesh,
+        tcp: None,
         heartbeat: HeartbeatConfig::default(),
         wire: WireConfig::default(),
     };

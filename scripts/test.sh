@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 declare -A packages=(
     [tmux]=tmux
     [python3]=python3
+    [ip]=iproute2
+    [nft]=nftables
 )
 missing=()
 for command in "${!packages[@]}"; do

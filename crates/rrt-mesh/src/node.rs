@@ -457,19 +457,30 @@ impl Actor {
         Ok(Some(entry))
     }
 
-    /// Tells the mesh and the local subscribers about a new current value. A local copy goes to
-    /// every peer; in a hub, a value from one peer is relayed to the others (only the coordinator
-    /// has others), each value once, since only a value that wins is relayed.
+    /// Tells the mesh and the local subscribers about a new current value: a local copy goes to
+    /// every peer, a peer's value is relayed in a hub.
     fn publish(&self, entry: &ClipEntry, from: Option<Uuid>) {
-        if from.is_none() || self.topology == Topology::Hub {
-            self.command(NetCommand::Broadcast {
+        match from {
+            None => self.command(NetCommand::Broadcast {
                 message: update(entry),
-                except: from,
-            });
+                except: None,
+            }),
+            Some(from) => self.relay(entry, from),
         }
         let _ = self.events.send(NodeEvent::Clipboard {
             entry: entry.clone(),
         });
+    }
+
+    /// In a hub, an entry new to this node goes on to the other peers (only the coordinator has
+    /// others); each entry travels each link once, since only what is new here is relayed.
+    fn relay(&self, entry: &ClipEntry, from: Uuid) {
+        if self.topology == Topology::Hub {
+            self.command(NetCommand::Broadcast {
+                message: update(entry),
+                except: Some(from),
+            });
+        }
     }
 
     async fn save(&self) -> Result<(), NodeError> {
@@ -517,11 +528,13 @@ impl Actor {
     async fn handle_network(&mut self, event: Result<ReactorEvent<NetEvent>, RecvError>) {
         match event {
             Ok(ReactorEvent::Worker(NetEvent::PeerUp(peer))) => {
-                // Anti-entropy: whoever has the newer value wins on both sides.
-                if let Some(current) = self.clipboard.current() {
+                // Anti-entropy: both sides send their whole (bounded) history, oldest first, so
+                // the newer current value wins everywhere and what either side wrote while they
+                // were apart is kept by both.
+                for entry in self.clipboard.history().iter().rev() {
                     self.command(NetCommand::Send {
                         to: peer.id,
-                        message: update(current),
+                        message: update(entry),
                     });
                 }
                 self.peers.insert(peer.id, peer.clone());
@@ -583,11 +596,13 @@ impl Actor {
                 origin: source_instance,
             },
         };
-        if self.clipboard.merge(entry.clone(), wall_ms()) == Merge::Applied {
-            self.publish(&entry, Some(from));
-            // Saved in the background: a burst of updates costs one write, not one each.
-            self.persist.send_replace(Some(self.clipboard.clone()));
+        match self.clipboard.merge(entry.clone(), wall_ms()) {
+            Merge::Applied => self.publish(&entry, Some(from)),
+            Merge::Recorded => self.relay(&entry, from),
+            Merge::Stale | Merge::Duplicate => return,
         }
+        // Saved in the background: a burst of updates costs one write, not one each.
+        self.persist.send_replace(Some(self.clipboard.clone()));
     }
 
     async fn leave(&mut self) {

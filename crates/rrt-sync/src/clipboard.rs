@@ -24,7 +24,9 @@ pub struct ClipEntry {
 pub enum Merge {
     /// The entry is the new current value.
     Applied,
-    /// An older value than the current one: kept in the history (if recent enough), not current.
+    /// An older value than the current one, now in the history.
+    Recorded,
+    /// Older than everything the history keeps: dropped.
     Stale,
     /// Already seen: nothing changed.
     Duplicate,
@@ -122,7 +124,7 @@ impl Clipboard {
                 if position == 0 {
                     Merge::Applied
                 } else {
-                    Merge::Stale
+                    Merge::Recorded
                 }
             }
         }
@@ -170,7 +172,7 @@ mod tests {
         let new = here.copy("during the cut".into(), 5_000).expect("new");
         let mut returning = Clipboard::new(id(2), 10);
         returning.merge(new.clone(), 6_000);
-        assert_eq!(returning.merge(old, 6_000), Merge::Stale);
+        assert_eq!(returning.merge(old, 6_000), Merge::Recorded);
         assert_eq!(returning.current(), Some(&new));
     }
 

@@ -72,6 +72,7 @@ pub(crate) fn run(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
+    raise_open_file_limit();
     let pid = std::process::id();
     let mut config = NodeConfig::new(
         locate.mesh.clone(),
@@ -231,6 +232,19 @@ async fn write_line(
     line.push(b'\n');
     writer.write_all(&line).await?;
     writer.flush().await
+}
+
+/// Every peer is a file descriptor: take the hard limit, so that a flood of idle connections
+/// (each closed after the handshake deadline) cannot starve real peers at the soft limit of 1,024.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(error) = setrlimit(Resource::Nofile, limit) {
+            tracing::debug!(%error, "could not raise the open-file limit");
+        }
+    }
 }
 
 fn hostname() -> String {

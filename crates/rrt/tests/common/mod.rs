@@ -4,6 +4,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod net;
+
 use std::{
     collections::BTreeMap,
     fs,
@@ -20,6 +22,8 @@ pub struct Lab {
     root: PathBuf,
     daemons: BTreeMap<String, Child>,
     daemon_args: Vec<String>,
+    /// A network namespace the daemons run in (a lab host).
+    netns: Option<String>,
 }
 
 impl Lab {
@@ -31,7 +35,17 @@ impl Lab {
             root,
             daemons: BTreeMap::new(),
             daemon_args: Vec::new(),
+            netns: None,
         }
+    }
+
+    /// A lab whose daemons run in network namespace `netns` with `daemon_args` — one host of
+    /// a [`net::Net`]. Commands still run here: Unix sockets are reached by path.
+    pub fn host(test: &str, netns: &str, daemon_args: &[String]) -> Self {
+        let mut lab = Self::new(test);
+        lab.netns = Some(netns.to_owned());
+        lab.daemon_args = daemon_args.to_vec();
+        lab
     }
 
     /// A lab whose daemons run the hub topology.
@@ -62,12 +76,27 @@ impl Lab {
 
     /// Starts a daemon and waits until it answers on its control socket.
     pub fn start(&mut self, name: &str) {
+        self.start_with(name, &[]);
+    }
+
+    /// Starts a daemon with extra arguments.
+    pub fn start_with(&mut self, name: &str, extra: &[String]) {
         let log = fs::File::create(self.root.join(format!("{name}.log"))).expect("log file");
-        let child = self
-            .rrt()
+        let mut command = match &self.netns {
+            // `ip netns exec` execs the daemon: the child's pid is the daemon's.
+            Some(netns) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", netns, env!("CARGO_BIN_EXE_rrt")]);
+                command.arg("--runtime-dir").arg(self.runtime_dir());
+                command
+            }
+            None => self.rrt(),
+        };
+        let child = command
             .args(["--instance", name, "daemon", "--state-dir"])
             .arg(self.root.join("state"))
             .args(&self.daemon_args)
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

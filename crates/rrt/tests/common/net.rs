@@ -1,0 +1,167 @@
+//! Several hosts on this machine: network namespaces on a bridge that itself lives in a
+//! namespace, so nothing touches the machine's own network (TESTING.md's recipe). Addresses come
+//! from 198.18.0.0/15, reserved for network tests. Links are cut silently (the bridge port stops
+//! forwarding, the host's interface stays up) or visibly (the port goes down), and lossy through
+//! nftables in the switch. Dropping a `Net` deletes every namespace, even when a test fails.
+
+use std::{
+    process::{Command, Stdio},
+    sync::atomic::{AtomicUsize, Ordering},
+};
+
+static NETS: AtomicUsize = AtomicUsize::new(0);
+
+pub struct Net {
+    prefix: String,
+    hosts: usize,
+}
+
+impl Net {
+    pub fn new(hosts: usize) -> Self {
+        let prefix = format!(
+            "rrtlab{}n{}",
+            std::process::id(),
+            NETS.fetch_add(1, Ordering::SeqCst)
+        );
+        let net = Self { prefix, hosts: 0 };
+        let switch = net.switch();
+        run(&["ip", "netns", "add", &switch]);
+        let mut net = net;
+        net.in_switch(&["ip", "link", "add", "br0", "type", "bridge"]);
+        net.in_switch(&["ip", "link", "set", "br0", "up"]);
+        for i in 1..=hosts {
+            let host = net.host(i);
+            let port = format!("p{i}");
+            run(&["ip", "netns", "add", &host]);
+            net.hosts = i;
+            run(&[
+                "ip", "link", "add", "eth0", "netns", &host, "type", "veth", "peer", "name", &port,
+                "netns", &switch,
+            ]);
+            net.in_switch(&["ip", "link", "set", &port, "master", "br0"]);
+            net.in_switch(&["ip", "link", "set", &port, "up"]);
+            let address = format!("{}/24", Self::address(i));
+            for command in [
+                &["ip", "link", "set", "lo", "up"][..],
+                &["ip", "link", "set", "eth0", "up"],
+                &["ip", "addr", "add", &address, "dev", "eth0"],
+                &["ip", "route", "add", "224.0.0.0/4", "dev", "eth0"],
+            ] {
+                net.in_host(i, command);
+            }
+        }
+        net
+    }
+
+    pub fn host(&self, i: usize) -> String {
+        format!("{}h{i}", self.prefix)
+    }
+
+    fn switch(&self) -> String {
+        format!("{}sw", self.prefix)
+    }
+
+    pub fn address(i: usize) -> String {
+        format!("198.18.0.{i}")
+    }
+
+    pub fn in_host(&self, i: usize, command: &[&str]) {
+        let host = self.host(i);
+        let mut full = vec!["ip", "netns", "exec", &host];
+        full.extend_from_slice(command);
+        run(&full);
+    }
+
+    fn in_switch(&self, command: &[&str]) {
+        let switch = self.switch();
+        let mut full = vec!["ip", "netns", "exec", &switch];
+        full.extend_from_slice(command);
+        run(&full);
+    }
+
+    /// Host `i`'s packets vanish; its interface stays up, nobody is told.
+    pub fn cut(&self, i: usize) {
+        self.in_switch(&[
+            "bridge",
+            "link",
+            "set",
+            "dev",
+            &format!("p{i}"),
+            "state",
+            "0",
+        ]);
+    }
+
+    pub fn heal(&self, i: usize) {
+        self.in_switch(&[
+            "bridge",
+            "link",
+            "set",
+            "dev",
+            &format!("p{i}"),
+            "state",
+            "3",
+        ]);
+    }
+
+    /// Host `i`'s link goes down and comes back up: a visible outage.
+    pub fn unplug(&self, i: usize) {
+        self.in_switch(&["ip", "link", "set", &format!("p{i}"), "down"]);
+    }
+
+    pub fn plug(&self, i: usize) {
+        self.in_switch(&["ip", "link", "set", &format!("p{i}"), "up"]);
+    }
+
+    /// Drops `percent` % of the frames host `i` sends, at random.
+    pub fn lose(&self, i: usize, percent: u32) {
+        self.in_switch(&["nft", "add", "table", "bridge", "lab"]);
+        self.in_switch(&[
+            "nft",
+            "add chain bridge lab cut { type filter hook forward priority 0; policy accept; }",
+        ]);
+        self.in_switch(&[
+            "nft",
+            "add",
+            "rule",
+            "bridge",
+            "lab",
+            "cut",
+            "iifname",
+            &format!("p{i}"),
+            "numgen",
+            "random",
+            "mod",
+            "100",
+            "<",
+            &percent.to_string(),
+            "drop",
+        ]);
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for i in 1..=self.hosts {
+            let _ = Command::new("ip")
+                .args(["netns", "del", &self.host(i)])
+                .status();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.switch()])
+            .status();
+    }
+}
+
+fn run(command: &[&str]) {
+    let output = Command::new(command[0])
+        .args(&command[1..])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|error| panic!("{command:?}: {error}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

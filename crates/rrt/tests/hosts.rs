@@ -1,0 +1,210 @@
+//! End to end across hosts: real daemons in network namespaces, linked over TCP (plain, with
+//! `--insecure`, until TLS lands), through partitions, outages and loss.
+
+mod common;
+
+use std::{
+    process::{Command, Stdio},
+    sync::Mutex,
+};
+
+use common::{Lab, net::Net, wait_until};
+
+/// Namespace set-up is kept one test at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Three hosts; host 1 runs two instances (`h1a`, `h1b`), hosts 2 and 3 one each.
+struct Hosts {
+    labs: Vec<Lab>,
+    net: Net,
+}
+
+const NAMES: [&str; 4] = ["h1a", "h1b", "h2", "h3"];
+
+impl Hosts {
+    fn start(test: &str) -> Self {
+        let net = Net::new(3);
+        let mut labs = Vec::new();
+        for host in 1..=3 {
+            let mut args = vec!["--insecure".to_owned()];
+            for other in (1..=3).filter(|other| *other != host) {
+                args.push("--peer".to_owned());
+                args.push(format!("{}:47474", Net::address(other)));
+            }
+            labs.push(Lab::host(
+                &format!("{test}-h{host}"),
+                &net.host(host),
+                &args,
+            ));
+        }
+        let mut hosts = Self { labs, net };
+        for name in NAMES {
+            let lab = hosts.lab_index(name);
+            hosts.labs[lab].start(name);
+        }
+        for name in NAMES {
+            wait_until(&format!("{name} to see the three others"), || {
+                hosts.lab(name).peers(name).len() == 3
+            });
+        }
+        hosts
+    }
+
+    fn lab_index(&self, name: &str) -> usize {
+        match name {
+            "h1a" | "h1b" => 0,
+            "h2" => 1,
+            _ => 2,
+        }
+    }
+
+    fn lab(&self, name: &str) -> &Lab {
+        &self.labs[self.lab_index(name)]
+    }
+
+    fn history(&self, name: &str) -> Vec<String> {
+        let output = self.lab(name).run(name, &["clip", "history", "--json"]);
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter_map(|entry| entry["text"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    fn converge_on(&self, text: &str) {
+        for name in NAMES {
+            wait_until(&format!("{name} to paste {text:?}"), || {
+                self.lab(name).paste(name).as_deref() == Some(text)
+            });
+        }
+    }
+}
+
+#[test]
+fn three_hosts_share_and_converge_after_a_silent_partition() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let hosts = Hosts::start("partition");
+    hosts.lab("h2").copy("h2", "before the cut");
+    hosts.converge_on("before the cut");
+
+    hosts.net.cut(3);
+    wait_until("h3 to lose everyone", || {
+        hosts.lab("h3").peers("h3").is_empty()
+    });
+    for name in ["h1a", "h1b", "h2"] {
+        wait_until(&format!("{name} to report h3 down"), || {
+            !hosts.lab(name).peers(name).contains(&"h3".to_owned())
+        });
+    }
+    assert!(hosts.labs[0].log("h1a").contains("peer=h3"));
+    assert!(
+        hosts.labs[0]
+            .log("h1a")
+            .contains("reason=heartbeat timed out")
+    );
+    // Both sides keep working, and write.
+    hosts.lab("h3").copy("h3", "written alone on h3");
+    hosts.lab("h1b").copy("h1b", "written by the majority");
+    for name in ["h1a", "h2"] {
+        wait_until(&format!("{name} to have the majority's copy"), || {
+            hosts.lab(name).paste(name).as_deref() == Some("written by the majority")
+        });
+    }
+
+    hosts.net.heal(3);
+    wait_until("h3 to rejoin", || hosts.lab("h3").peers("h3").len() == 3);
+    hosts.converge_on("written by the majority");
+    for name in NAMES {
+        let history = hosts.history(name);
+        for acknowledged in [
+            "before the cut",
+            "written alone on h3",
+            "written by the majority",
+        ] {
+            assert!(
+                history.contains(&acknowledged.to_owned()),
+                "{name} lost {acknowledged:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_host_that_lost_every_link_recovers_on_its_own() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let hosts = Hosts::start("outage");
+    hosts.net.unplug(2);
+    wait_until("h2 to lose everyone", || {
+        hosts.lab("h2").peers("h2").is_empty()
+    });
+    hosts.lab("h1a").copy("h1a", "copied during the outage");
+    hosts.net.plug(2);
+    wait_until("h2 to reconnect by itself", || {
+        hosts.lab("h2").peers("h2").len() == 3
+    });
+    hosts.converge_on("copied during the outage");
+}
+
+#[test]
+fn twenty_percent_loss_on_one_link_still_converges() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let hosts = Hosts::start("loss");
+    hosts.net.lose(3, 20);
+    for i in 0..10 {
+        hosts.lab("h3").copy("h3", &format!("lossy copy {i}"));
+    }
+    hosts.converge_on("lossy copy 9");
+    hosts.lab("h2").copy("h2", "back the other way");
+    hosts.converge_on("back the other way");
+}
+
+#[test]
+fn garbage_plaintext_and_a_thousand_idle_connections_harm_no_one() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let hosts = Hosts::start("hostile");
+    let target = format!("{}:47474", Net::address(1));
+    // From host 2: garbage, an HTTP request, then 1,000 connections that never say a word.
+    let script = "import socket,sys,time\n\
+        host,port=sys.argv[1].split(':')\n\
+        for junk in [bytes(range(256))*4, b'GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n']:\n\
+        \x20   s=socket.create_connection((host,int(port)))\n\
+        \x20   s.sendall(junk)\n\
+        \x20   s.settimeout(10)\n\
+        \x20   assert s.recv(4096)==b'', 'answered a stranger'\n\
+        idle=[socket.create_connection((host,int(port))) for _ in range(1000)]\n\
+        print('holding', len(idle), flush=True)\n\
+        time.sleep(60)\n";
+    let mut attacker = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &hosts.net.host(2),
+            "python3",
+            "-c",
+            script,
+            &target,
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the attacker");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(attacker.stdout.as_mut().expect("stdout")),
+        &mut line,
+    )
+    .expect("the attacker's report");
+    assert_eq!(line.trim(), "holding 1000");
+    hosts.lab("h3").copy("h3", "through the noise");
+    hosts.converge_on("through the noise");
+    assert_eq!(hosts.lab("h1a").peers("h1a").len(), 3);
+    let _ = attacker.kill();
+    let _ = attacker.wait();
+}

@@ -23,9 +23,11 @@
 //! ```
 
 pub mod dir;
+pub mod identity;
 pub mod membership;
 pub mod network;
 mod node;
 pub mod registry;
+pub mod trust;
 
 pub use node::{Node, NodeConfig, NodeError, NodeEvent, NodeStatus, PeerStatus, default_state_dir};

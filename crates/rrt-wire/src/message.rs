@@ -30,6 +30,15 @@ pub enum Message {
         #[serde(default, skip_serializing_if = "String::is_empty")]
         name: String,
     },
+    /// Over TLS, before `hello`, from a device that knows the mesh's join secret: an HMAC of the
+    /// secret over this TLS session's exporter, the sender's certificate fingerprint and its
+    /// name — worthless on any other connection.
+    Join {
+        /// The sender's device name (pinned to its key once it joins).
+        device: String,
+        /// The proof, hexadecimal.
+        proof: String,
+    },
     /// The sender is leaving on purpose; not a failure.
     Goodbye {
         /// The leaving instance.
@@ -81,6 +90,7 @@ fn is_zero(counter: &u32) -> bool {
 /// malformed known one.
 pub const MESSAGE_TYPES: &[&str] = &[
     "hello",
+    "join",
     "goodbye",
     "ping",
     "pong",
@@ -198,6 +208,10 @@ mod tests {
                 instance_id: id,
                 capabilities: vec![],
                 name: String::new(),
+            },
+            Message::Join {
+                device: String::new(),
+                proof: String::new(),
             },
             Message::Goodbye { instance_id: id },
             Message::Ping { timestamp: 0 },

@@ -25,6 +25,7 @@ fn message() -> impl Strategy<Value = Message> {
                 name,
             }
         ),
+        (".{0,16}", "[0-9a-f]{64}").prop_map(|(device, proof)| Message::Join { device, proof }),
         uuid().prop_map(|instance_id| Message::Goodbye { instance_id }),
         any::<u64>().prop_map(|timestamp| Message::Ping { timestamp }),
         any::<u64>().prop_map(|timestamp| Message::Pong { timestamp }),

@@ -6,10 +6,12 @@ use std::{fs, net::SocketAddr, os::unix::fs::PermissionsExt, path::PathBuf, time
 use anyhow::Context as _;
 use clap::Args;
 use rrt_mesh::{
-    Node, NodeConfig, NodeError, NodeEvent, default_state_dir,
+    Node, NodeConfig, NodeError, NodeEvent,
     dir::MeshDir,
+    identity::Identity,
     membership::HeartbeatConfig,
-    network::{TcpConfig, Topology},
+    network::{TcpConfig, TcpSecurity, TlsConfig, Topology},
+    trust::TrustStore,
 };
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
@@ -25,9 +27,6 @@ use crate::{
 
 #[derive(Debug, Args)]
 pub(crate) struct DaemonArgs {
-    /// Where the clipboard is kept across restarts [default: $XDG_STATE_HOME/rrt]
-    #[arg(long)]
-    state_dir: Option<PathBuf>,
     /// How often peers are pinged, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     heartbeat_ms: u64,
@@ -41,10 +40,20 @@ pub(crate) struct DaemonArgs {
     /// coordinator, taken over by another instance when it dies).
     #[arg(long, value_enum, default_value_t = TopologyArg::Mesh)]
     topology: TopologyArg,
-    /// Accept and make plain, unauthenticated TCP links to other hosts — for a lab only: anyone
-    /// who can reach the port can join. (TLS is the default once it lands.)
+    /// Use plain, unauthenticated TCP to other hosts instead of TLS — for a lab only: anyone who
+    /// can reach the port can join.
     #[arg(long)]
     insecure: bool,
+    /// A file holding the mesh's join secret: a device proving it (inside TLS, bound to the
+    /// session) is let in and its key pinned; without it only trusted fingerprints get in.
+    #[arg(long, value_name = "FILE")]
+    secret_file: Option<PathBuf>,
+    /// This device's name for other hosts [default: the host name]
+    #[arg(long)]
+    device: Option<String>,
+    /// Do not listen for or dial other hosts at all.
+    #[arg(long, conflicts_with_all = ["insecure", "listen", "peers", "secret_file"])]
+    no_tcp: bool,
     /// Where to listen for peers on other hosts [default: 0.0.0.0:47474, else any free port]
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
@@ -82,7 +91,7 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| format!("{}-{pid}", hostname())),
     );
     config.runtime_dir = locate.runtime_dir.clone();
-    config.state_dir = args.state_dir.unwrap_or_else(default_state_dir);
+    config.state_dir = locate.state_dir();
     config.heartbeat = HeartbeatConfig {
         interval: Duration::from_millis(args.heartbeat_ms.max(1)),
         timeout: Duration::from_millis(args.peer_timeout_ms.max(1)),
@@ -92,17 +101,31 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
         TopologyArg::Mesh => Topology::Mesh,
         TopologyArg::Hub => Topology::Hub,
     };
-    config.tcp = match (args.insecure, args.listen, args.peers.is_empty()) {
-        (true, listen, _) => Some(TcpConfig {
-            listen: listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT))),
-            fall_back_to_any_port: listen.is_none(),
+    config.tcp = if args.no_tcp {
+        None
+    } else {
+        let security = if args.insecure {
+            TcpSecurity::Insecure
+        } else {
+            let secret = match &args.secret_file {
+                Some(path) => Some(read_secret(path)?),
+                None => None,
+            };
+            TcpSecurity::Tls(TlsConfig {
+                identity: Identity::load_or_create(&config.state_dir)?,
+                device: args.device.clone().unwrap_or_else(hostname),
+                trust: TrustStore::new(&config.state_dir),
+                secret,
+            })
+        };
+        Some(TcpConfig {
+            listen: args
+                .listen
+                .unwrap_or(SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT))),
+            fall_back_to_any_port: args.listen.is_none(),
             peers: args.peers,
-        }),
-        (false, None, true) => None,
-        (false, _, _) => anyhow::bail!(
-            "links to other hosts need TLS, which rrt does not have yet; \
-             pass --insecure to use plain TCP on a network you trust"
-        ),
+            security,
+        })
     };
     let name = config.name.clone();
 
@@ -245,6 +268,19 @@ fn raise_open_file_limit() {
             tracing::debug!(%error, "could not raise the open-file limit");
         }
     }
+}
+
+fn read_secret(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let bytes =
+        fs::read(path).with_context(|| format!("reading the join secret {}", path.display()))?;
+    let secret = bytes.trim_ascii().to_vec();
+    if secret.len() < 16 {
+        anyhow::bail!(
+            "the join secret in {} is shorter than 16 bytes",
+            path.display()
+        );
+    }
+    Ok(secret)
 }
 
 fn hostname() -> String {

@@ -7,6 +7,7 @@ mod control;
 mod daemon;
 mod frame;
 mod keys;
+mod trust;
 
 use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
 
@@ -36,6 +37,18 @@ pub(crate) struct Locate {
     /// Where mesh directories live [default: $XDG_RUNTIME_DIR/rrt, else /tmp/rrt-UID]
     #[arg(long, global = true)]
     runtime_dir: Option<PathBuf>,
+    /// Where the clipboard, this device's key and the trusted devices are kept
+    /// [default: $XDG_STATE_HOME/rrt]
+    #[arg(long, global = true)]
+    state_dir: Option<PathBuf>,
+}
+
+impl Locate {
+    fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(rrt_mesh::default_state_dir)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,6 +68,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print this device's fingerprint (its identity to other hosts; created on first use).
+    Id,
+    /// Trust, list or forget other devices by fingerprint.
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
     /// Copy, paste, watch and list the shared clipboard.
     #[command(subcommand)]
     Clip(client::ClipCommand),
@@ -86,6 +104,8 @@ fn main() -> ExitCode {
         Command::Peers { json } => client::peers(&locate, json),
         Command::Status { json } => client::status(&locate, json),
         Command::Clip(command) => client::clip(&locate, command),
+        Command::Id => trust::id(&locate),
+        Command::Trust(command) => trust::run(&locate, command),
         Command::Keys => keys::run(),
         Command::Frame(command) => frame::run(command),
     };

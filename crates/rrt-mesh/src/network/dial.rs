@@ -21,6 +21,7 @@ use uuid::Uuid;
 use super::{
     hub::{COORDINATOR, HubAttempt, Topology},
     stream::Stream,
+    tls::TlsStream,
     worker::{DIAL_ATTEMPTS, DIAL_BACKOFF, NetworkWorker},
 };
 use crate::{
@@ -243,18 +244,15 @@ impl NetworkWorker {
             .to_socket_addrs()?
             .next()
             .ok_or_else(|| io::Error::other(format!("{address} resolves to no address")))?;
-        let stream = TcpStream::connect(target)?;
-        stream.set_nodelay(true)?;
+        let tcp = TcpStream::connect(target)?;
+        tcp.set_nodelay(true)?;
+        let stream = match &self.tls {
+            Some(tls) => Stream::Tls(Box::new(TlsStream::client(tcp, &tls.setup)?)),
+            None => Stream::Tcp(tcp),
+        };
         let session = Session::dial(self.config.wire.clone(), now);
-        self.add_link(
-            Stream::Tcp(stream),
-            session,
-            None,
-            Direction::Dialed,
-            registry,
-            now,
-        )
-        .ok_or_else(|| io::Error::other("could not watch the connection"))
+        self.add_link(stream, session, None, Direction::Dialed, registry, now)
+            .ok_or_else(|| io::Error::other("could not watch the connection"))
     }
 
     /// A manual peer's link said hello: remember who it is, and start backoff afresh.
@@ -294,19 +292,22 @@ impl NetworkWorker {
                 }
             }
         };
-        for stream in accepted {
-            if let Err(error) = stream.set_nodelay(true) {
+        for tcp in accepted {
+            if let Err(error) = tcp.set_nodelay(true) {
                 tracing::debug!(%error, "TCP_NODELAY");
             }
+            let stream = match &self.tls {
+                Some(tls) => match TlsStream::server(tcp, &tls.setup) {
+                    Ok(tls) => Stream::Tls(Box::new(tls)),
+                    Err(error) => {
+                        tracing::warn!(%error, "could not start TLS on a connection");
+                        continue;
+                    }
+                },
+                None => Stream::Tcp(tcp),
+            };
             let session = Session::accept(self.config.wire.clone(), now);
-            self.add_link(
-                Stream::Tcp(stream),
-                session,
-                None,
-                Direction::Accepted,
-                registry,
-                now,
-            );
+            self.add_link(stream, session, None, Direction::Accepted, registry, now);
         }
         control
     }

@@ -15,11 +15,28 @@ use super::{
     stream::Stream,
     worker::{MAX_UNSENT, NetEvent, NetworkWorker},
 };
-use crate::membership::{Direction, DownReason, LinkId, Received};
+use crate::{
+    identity::Fingerprint,
+    membership::{Direction, DownReason, LinkId, Received},
+    trust::Verdict,
+};
+
+/// Whether a link's frames may reach the membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Auth {
+    /// Unix, plain TCP, or TLS with an authorized peer.
+    Open,
+    /// TLS whose handshake is not over: nothing is decided, nothing is read.
+    Handshaking,
+    /// TLS with a key nobody trusts yet: the first frame must prove the join secret.
+    AwaitingJoin(Fingerprint),
+}
 
 pub(super) struct Link {
     pub(super) stream: Stream,
     pub(super) session: Session,
+    pub(super) direction: Direction,
+    pub(super) auth: Auth,
     /// On one host, the peer's process (from `SO_PEERCRED` or the socket we dialed).
     pub(super) pid: Option<u32>,
     /// A TCP connect still in progress: nothing is written until it completes.
@@ -50,17 +67,25 @@ impl NetworkWorker {
             tracing::warn!(%error, "could not watch a peer connection");
             return None;
         }
+        // A TLS peer meets the membership (and hears our hello) only once authorized.
+        let auth = if matches!(stream, Stream::Tls(_)) {
+            Auth::Handshaking
+        } else {
+            self.membership.link_opened(id, direction, now);
+            Auth::Open
+        };
         self.links.insert(
             id,
             Link {
                 stream,
                 session,
+                direction,
+                auth,
                 pid,
                 connecting,
                 writable: connecting,
             },
         );
-        self.membership.link_opened(id, direction, now);
         Some(id)
     }
 
@@ -120,12 +145,32 @@ impl NetworkWorker {
         ctx: &Context<'_, NetEvent>,
         now: Instant,
     ) -> bool {
+        if !self.authorize(id, now) {
+            return false;
+        }
         loop {
             let Some(link) = self.links.get_mut(&id) else {
                 return false;
             };
             match link.session.poll_received(now) {
                 Ok(Some(Frame::Message(message))) => {
+                    match link.auth {
+                        Auth::Open => {}
+                        Auth::AwaitingJoin(fingerprint) => {
+                            if !self.admit(id, fingerprint, message, now) {
+                                return false;
+                            }
+                            continue;
+                        }
+                        Auth::Handshaking => {
+                            self.close(id, DownReason::Error("a frame before TLS".to_owned()));
+                            return false;
+                        }
+                    }
+                    if matches!(message, Message::Join { .. }) {
+                        // A trusted peer's proof: nothing left to decide.
+                        continue;
+                    }
                     match (self.membership.handle_message(id, &message, now), message) {
                         (Received::Deliver(_), Message::Members { peers }) => {
                             self.relay_members(id, peers, ctx);
@@ -179,11 +224,15 @@ impl NetworkWorker {
         if link.connecting {
             return;
         }
-        if let Err(error) = link.session.write_to(&mut link.stream) {
+        let written = link
+            .session
+            .write_to(&mut link.stream)
+            .and_then(|()| link.stream.flush_pending());
+        if let Err(error) = written {
             self.close(id, DownReason::Error(error.to_string()));
             return;
         }
-        let wants_write = link.session.wants_write();
+        let wants_write = link.session.wants_write() || link.stream.wants_write();
         if wants_write != link.writable {
             let interest = if wants_write {
                 Interest::READABLE | Interest::WRITABLE
@@ -217,6 +266,138 @@ impl NetworkWorker {
             self.hub_attempt = Some(HubAttempt::now(Instant::now()));
             self.pending_relayed_downs
                 .extend(std::mem::take(&mut self.relayed).into_values());
+        }
+    }
+
+    /// Once a TLS link's handshake is over, decides what its peer may do: a trusted key is in; an
+    /// unknown one must prove the join secret (if this device has one) or is refused. A device
+    /// with the secret sends its own proof first, whatever it thinks of the peer.
+    fn authorize(&mut self, id: LinkId, now: Instant) -> bool {
+        let Some(tls) = self.tls.clone() else {
+            return true;
+        };
+        let config = &tls.config;
+        let Some(link) = self.links.get_mut(&id) else {
+            return false;
+        };
+        let Stream::Tls(stream) = &link.stream else {
+            return true;
+        };
+        if link.auth != Auth::Handshaking || !stream.is_established() {
+            return true;
+        }
+        let Some(fingerprint) = stream.peer_fingerprint() else {
+            self.close(
+                id,
+                DownReason::Error("the peer showed no certificate".to_owned()),
+            );
+            return false;
+        };
+        let ours = config.identity.fingerprint();
+        if let Some(secret) = &config.secret
+            && let Some(proof) = stream.join_proof(secret, ours, &config.device)
+        {
+            let join = Message::Join {
+                device: config.device.clone(),
+                proof,
+            };
+            if let Err(error) = link.session.send(&join) {
+                tracing::warn!(%error, "could not send the join proof");
+            }
+        }
+        match config.trust.judge(fingerprint, None) {
+            Ok(Verdict::Trusted) => {
+                link.auth = Auth::Open;
+                let direction = link.direction;
+                self.membership.link_opened(id, direction, now);
+                true
+            }
+            Ok(_) if config.secret.is_some() => {
+                link.auth = Auth::AwaitingJoin(fingerprint);
+                true
+            }
+            Ok(_) => {
+                tracing::warn!(
+                    %fingerprint,
+                    "refused an untrusted device; `rrt trust add {fingerprint}` lets it in"
+                );
+                self.close(
+                    id,
+                    DownReason::Error(format!("untrusted device {fingerprint}")),
+                );
+                false
+            }
+            Err(error) => {
+                tracing::error!(%error, "could not read the trust store");
+                self.close(id, DownReason::Error("trust store unreadable".to_owned()));
+                false
+            }
+        }
+    }
+
+    /// The first frame from an unknown key: a valid join proof pins the key to the device's
+    /// name and lets it in; anything else — or a known name with another key — closes the link.
+    fn admit(
+        &mut self,
+        id: LinkId,
+        fingerprint: Fingerprint,
+        message: Message,
+        now: Instant,
+    ) -> bool {
+        let Some(tls) = self.tls.clone() else {
+            return false;
+        };
+        let config = &tls.config;
+        let Some(link) = self.links.get_mut(&id) else {
+            return false;
+        };
+        let verdict = match (&message, &config.secret, &link.stream) {
+            (Message::Join { device, proof }, Some(secret), Stream::Tls(stream))
+                if stream.verify_join(secret, fingerprint, device, proof) =>
+            {
+                config
+                    .trust
+                    .judge(fingerprint, Some(device))
+                    .map(|v| (device.clone(), v))
+            }
+            (Message::Join { device, .. }, _, _) => {
+                tracing::warn!(%device, %fingerprint, "refused a device: wrong join secret");
+                self.close(id, DownReason::Error("wrong join secret".to_owned()));
+                return false;
+            }
+            _ => {
+                tracing::warn!(%fingerprint, "refused an untrusted device that did not prove the join secret");
+                self.close(
+                    id,
+                    DownReason::Error(format!("untrusted device {fingerprint}")),
+                );
+                return false;
+            }
+        };
+        match verdict {
+            Ok((device, Verdict::KeyChanged { pinned })) => {
+                tracing::warn!(%device, %fingerprint, %pinned, "refused a known device presenting a new key");
+                self.close(
+                    id,
+                    DownReason::Error(format!("the key of {device} changed")),
+                );
+                false
+            }
+            Ok((device, _)) => {
+                if let Err(error) = config.trust.add(fingerprint, Some(device.clone())) {
+                    tracing::error!(%error, "could not pin the device's key");
+                }
+                tracing::info!(%device, %fingerprint, "pinned a device that proved the join secret");
+                link.auth = Auth::Open;
+                let direction = link.direction;
+                self.membership.link_opened(id, direction, now);
+                true
+            }
+            Err(error) => {
+                tracing::error!(%error, "could not read the trust store");
+                self.close(id, DownReason::Error("trust store unreadable".to_owned()));
+                false
+            }
         }
     }
 }

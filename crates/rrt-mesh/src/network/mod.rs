@@ -4,7 +4,11 @@ mod dial;
 mod hub;
 mod links;
 mod stream;
+mod tls;
 mod worker;
 
 pub use hub::{Role, Topology};
-pub use worker::{NetCommand, NetEvent, NetStatus, NetworkConfig, NetworkWorker, TcpConfig};
+pub use worker::{
+    NetCommand, NetEvent, NetStatus, NetworkConfig, NetworkWorker, TcpConfig, TcpSecurity,
+    TlsConfig,
+};

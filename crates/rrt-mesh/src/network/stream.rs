@@ -1,5 +1,6 @@
-//! A link's socket: a Unix stream on one host, TCP across hosts. One type so the rest of the
-//! worker moves bytes the same way over both — the wire protocol is identical.
+//! A link's socket: a Unix stream on one host, TLS (or, in a lab, plain TCP) across hosts. One
+//! type, so the rest of the worker moves bytes the same way over all of them — the wire protocol
+//! is identical.
 
 use std::io::{self, Read, Write};
 
@@ -9,9 +10,12 @@ use mio::{
     net::{TcpStream, UnixStream},
 };
 
+use super::tls::TlsStream;
+
 pub(super) enum Stream {
     Unix(UnixStream),
     Tcp(TcpStream),
+    Tls(Box<TlsStream>),
 }
 
 impl Stream {
@@ -20,24 +24,38 @@ impl Stream {
         match self {
             Self::Unix(_) => "unix",
             Self::Tcp(_) => "tcp",
+            Self::Tls(_) => "tls",
+        }
+    }
+
+    /// Whether bytes below the protocol (TLS records) wait for the socket.
+    pub(super) fn wants_write(&self) -> bool {
+        matches!(self, Self::Tls(tls) if tls.wants_write())
+    }
+
+    /// Writes what waits below the protocol, as far as the socket takes it.
+    pub(super) fn flush_pending(&mut self) -> io::Result<()> {
+        match self {
+            Self::Tls(tls) => Write::flush(tls.as_mut()),
+            _ => Ok(()),
         }
     }
 
     /// For a TCP connect in progress: `Ok(true)` once connected, `Ok(false)` while pending, the
     /// error if it failed.
     pub(super) fn finish_connect(&self) -> io::Result<bool> {
-        match self {
-            Self::Unix(_) => Ok(true),
-            Self::Tcp(stream) => {
-                if let Some(error) = stream.take_error()? {
-                    return Err(error);
-                }
-                match stream.peer_addr() {
-                    Ok(_) => Ok(true),
-                    Err(error) if error.kind() == io::ErrorKind::NotConnected => Ok(false),
-                    Err(error) => Err(error),
-                }
-            }
+        let stream = match self {
+            Self::Unix(_) => return Ok(true),
+            Self::Tcp(stream) => stream,
+            Self::Tls(tls) => &tls.tcp,
+        };
+        if let Some(error) = stream.take_error()? {
+            return Err(error);
+        }
+        match stream.peer_addr() {
+            Ok(_) => Ok(true),
+            Err(error) if error.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(error) => Err(error),
         }
     }
 }
@@ -47,6 +65,7 @@ impl Read for Stream {
         match self {
             Self::Unix(stream) => stream.read(buffer),
             Self::Tcp(stream) => stream.read(buffer),
+            Self::Tls(tls) => tls.read(buffer),
         }
     }
 }
@@ -56,6 +75,7 @@ impl Write for Stream {
         match self {
             Self::Unix(stream) => stream.write(bytes),
             Self::Tcp(stream) => stream.write(bytes),
+            Self::Tls(tls) => tls.write(bytes),
         }
     }
 
@@ -63,6 +83,7 @@ impl Write for Stream {
         match self {
             Self::Unix(stream) => stream.flush(),
             Self::Tcp(stream) => stream.flush(),
+            Self::Tls(tls) => tls.flush(),
         }
     }
 }
@@ -77,6 +98,7 @@ impl Source for Stream {
         match self {
             Self::Unix(stream) => stream.register(registry, token, interest),
             Self::Tcp(stream) => stream.register(registry, token, interest),
+            Self::Tls(tls) => tls.tcp.register(registry, token, interest),
         }
     }
 
@@ -89,6 +111,7 @@ impl Source for Stream {
         match self {
             Self::Unix(stream) => stream.reregister(registry, token, interest),
             Self::Tcp(stream) => stream.reregister(registry, token, interest),
+            Self::Tls(tls) => tls.tcp.reregister(registry, token, interest),
         }
     }
 
@@ -96,6 +119,7 @@ impl Source for Stream {
         match self {
             Self::Unix(stream) => stream.deregister(registry),
             Self::Tcp(stream) => stream.deregister(registry),
+            Self::Tls(tls) => tls.tcp.deregister(registry),
         }
     }
 }

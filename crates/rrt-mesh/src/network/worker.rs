@@ -20,6 +20,7 @@ use std::{
     fs, io,
     net::SocketAddr,
     os::{fd::OwnedFd, unix::fs::PermissionsExt},
+    sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -39,11 +40,14 @@ use super::{
     dial::{Dial, ManualPeer},
     hub::{COORDINATOR, Coordinator, HubAttempt, Role, Topology},
     links::Link,
+    tls::TlsSetup,
 };
 use crate::{
     dir::MeshDir,
+    identity::Identity,
     membership::{DownReason, HeartbeatConfig, LinkId, LinkStatus, Membership, Output, PeerInfo},
     registry::{Registry as PeerRegistry, RegistryEntry},
+    trust::TrustStore,
 };
 
 const LISTENER: Token = Token(0);
@@ -58,7 +62,7 @@ pub(super) const DIAL_BACKOFF: Duration = Duration::from_millis(25);
 /// let it hold memory (it catches up by anti-entropy when it reconnects).
 pub(super) const MAX_UNSENT: usize = 64 * 1024 * 1024;
 
-/// TCP links to other hosts. Plain TCP for now: the daemon enables it only with `--insecure`.
+/// TCP links to other hosts.
 #[derive(Debug, Clone)]
 pub struct TcpConfig {
     /// Where to listen.
@@ -67,6 +71,46 @@ pub struct TcpConfig {
     pub fall_back_to_any_port: bool,
     /// `HOST:PORT`s to dial and keep dialing.
     pub peers: Vec<String>,
+    /// TLS, or plain TCP for a lab.
+    pub security: TcpSecurity,
+}
+
+/// How TCP links are protected.
+#[derive(Debug, Clone)]
+pub enum TcpSecurity {
+    /// Plain TCP: anyone who reaches the port joins. For labs only.
+    Insecure,
+    /// TLS 1.3 with this device's identity; peers must be trusted or prove the join secret.
+    Tls(TlsConfig),
+}
+
+/// A device's TLS settings.
+#[derive(Clone)]
+pub struct TlsConfig {
+    /// This device's key and certificate.
+    pub identity: Identity,
+    /// This device's name (pinned to its key by the devices it joins with the secret).
+    pub device: String,
+    /// Which devices are trusted.
+    pub trust: TrustStore,
+    /// The mesh's join secret, if this device uses one.
+    pub secret: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("fingerprint", &self.identity.fingerprint())
+            .field("device", &self.device)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// TLS configured for the worker: the rustls configurations and the settings they came from.
+pub(super) struct TlsContext {
+    pub(super) setup: TlsSetup,
+    pub(super) config: TlsConfig,
 }
 
 /// Everything the network worker needs to know about its instance and mesh.
@@ -154,6 +198,7 @@ pub struct NetworkWorker {
     pub(super) listener: UnixListener,
     pub(super) watch: OwnedFd,
     pub(super) tcp_listener: Option<TcpListener>,
+    pub(super) tls: Option<Arc<TlsContext>>,
     pub(super) links: HashMap<LinkId, Link>,
     pub(super) next_link: LinkId,
     pub(super) membership: Membership,
@@ -211,6 +256,13 @@ impl NetworkWorker {
             Some(tcp) => Some(listen_tcp(tcp, registry)?),
             None => None,
         };
+        let tls = match config.tcp.as_ref().map(|tcp| &tcp.security) {
+            Some(TcpSecurity::Tls(tls)) => Some(Arc::new(TlsContext {
+                setup: TlsSetup::new(&tls.identity).map_err(io::Error::other)?,
+                config: tls.clone(),
+            })),
+            _ => None,
+        };
         let now = Instant::now();
         let manual = config
             .tcp
@@ -223,6 +275,7 @@ impl NetworkWorker {
             listener,
             watch,
             tcp_listener,
+            tls,
             links: HashMap::new(),
             next_link: FIRST_LINK,
             dials: Vec::new(),
@@ -468,9 +521,17 @@ fn listen_tcp(tcp: &TcpConfig, registry: &Registry) -> io::Result<TcpListener> {
         bound => bound?,
     };
     registry.register(&mut listener, TCP_LISTENER, Interest::READABLE)?;
-    tracing::warn!(
-        address = %listener.local_addr()?,
-        "listening for peers on plain TCP (--insecure): anyone who can reach this port can join"
-    );
+    let address = listener.local_addr()?;
+    match &tcp.security {
+        TcpSecurity::Insecure => tracing::warn!(
+            %address,
+            "listening for peers on PLAIN TCP (--insecure): anyone who can reach this port can join"
+        ),
+        TcpSecurity::Tls(tls) => tracing::info!(
+            %address,
+            fingerprint = %tls.identity.fingerprint(),
+            "listening for peers on TLS"
+        ),
+    }
     Ok(listener)
 }

@@ -59,6 +59,10 @@ impl Lab {
         self.root.join("run")
     }
 
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join("state")
+    }
+
     pub fn mesh_dir(&self) -> PathBuf {
         self.runtime_dir().join("default")
     }

@@ -21,6 +21,9 @@ if ((${#missing[@]})); then
     apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# python-zeroconf: a standard mDNS browser for the discovery test.
+python3 -c 'import zeroconf' 2>/dev/null || python3 -m pip install --quiet zeroconf
+
 echo "==> cargo fmt"
 cargo fmt --all --check
 

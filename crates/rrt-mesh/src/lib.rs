@@ -23,6 +23,7 @@
 //! ```
 
 pub mod dir;
+pub mod discovery;
 pub mod identity;
 pub mod membership;
 pub mod network;

@@ -29,9 +29,11 @@ use uuid::Uuid;
 
 use crate::{
     dir::{DirError, MeshDir},
+    discovery,
     membership::{DownReason, HeartbeatConfig, PeerInfo},
     network::{
-        NetCommand, NetEvent, NetStatus, NetworkConfig, NetworkWorker, Role, TcpConfig, Topology,
+        NetCommand, NetEvent, NetStatus, NetworkConfig, NetworkWorker, Role, TcpConfig,
+        TcpSecurity, Topology,
     },
 };
 
@@ -49,8 +51,10 @@ pub struct NodeConfig {
     pub name: String,
     /// How the instances connect: full mesh (default) or hub.
     pub topology: Topology,
-    /// TCP links to other hosts, if any (plain TCP: lab use only until TLS lands).
+    /// TCP links to other hosts, if any.
     pub tcp: Option<TcpConfig>,
+    /// Announce and browse `_rrt._tcp.local.` (needs TCP with TLS).
+    pub mdns: bool,
     /// Where the mesh directory lives (`None`: `$XDG_RUNTIME_DIR/rrt`, or `/tmp/rrt-<uid>`).
     pub runtime_dir: Option<PathBuf>,
     /// Where the clipboard is kept across restarts (one directory per mesh below it).
@@ -72,6 +76,7 @@ impl NodeConfig {
             name: name.into(),
             topology: Topology::Mesh,
             tcp: None,
+            mdns: true,
             runtime_dir: None,
             state_dir: default_state_dir(),
             heartbeat: HeartbeatConfig::default(),
@@ -256,6 +261,29 @@ impl Node {
             other => tracing::warn!(?other, "unexpected first event from the network reactor"),
         }
 
+        let discovery = match (&config.tcp, config.mdns) {
+            (Some(tcp), true) => match &tcp.security {
+                TcpSecurity::Tls(tls) => {
+                    let (stop, stopped) = oneshot::channel();
+                    let announcement = discovery::Announcement {
+                        instance: id,
+                        mesh: config.mesh.clone(),
+                        device: tls.device.clone(),
+                        fingerprint: tls.identity.fingerprint(),
+                        port: listening_port(&net).await.unwrap_or(tcp.listen.port()),
+                    };
+                    tokio::spawn(discovery::supervise(announcement, net.clone(), stopped));
+                    Some(stop)
+                }
+                TcpSecurity::Insecure => {
+                    tracing::info!(
+                        "mDNS discovery needs TLS; with --insecure, only --peer is used"
+                    );
+                    None
+                }
+            },
+            _ => None,
+        };
         let (events, _) = broadcast::channel(1024);
         let (requests, inbox) = mpsc::channel(64);
         let (snapshots, pending) = watch::channel(None);
@@ -275,6 +303,7 @@ impl Node {
             events: events.clone(),
             peers: BTreeMap::new(),
             persist: snapshots,
+            discovery,
         };
         tokio::spawn(actor.run(inbox));
         Ok(Self {
@@ -353,6 +382,15 @@ struct Actor {
     peers: BTreeMap<Uuid, PeerInfo>,
     /// The latest snapshot for the background writer.
     persist: watch::Sender<Option<Clipboard>>,
+    /// Stops the discovery supervisor (and withdraws the announcement).
+    discovery: Option<oneshot::Sender<()>>,
+}
+
+/// The TCP port the network reactor actually listens on (it may have fallen back to any port).
+async fn listening_port(net: &Rrt<NetworkWorker>) -> Option<u16> {
+    let (reply, answer) = oneshot::channel();
+    net.send(NetCommand::Status(reply)).ok()?;
+    answer.await.ok()?.listen.map(|address| address.port())
 }
 
 /// Writes the newest snapshot whenever one is waiting; snapshots that arrive during a write are
@@ -606,6 +644,9 @@ impl Actor {
     }
 
     async fn leave(&mut self) {
+        if let Some(stop) = self.discovery.take() {
+            let _ = stop.send(());
+        }
         self.command(NetCommand::Leave);
         let wait = async {
             loop {

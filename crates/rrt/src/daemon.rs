@@ -51,6 +51,9 @@ pub(crate) struct DaemonArgs {
     /// This device's name for other hosts [default: the host name]
     #[arg(long)]
     device: Option<String>,
+    /// Do not announce or browse for peers with mDNS (DNS-SD); `--peer` still works.
+    #[arg(long)]
+    no_mdns: bool,
     /// Do not listen for or dial other hosts at all.
     #[arg(long, conflicts_with_all = ["insecure", "listen", "peers", "secret_file"])]
     no_tcp: bool,
@@ -101,6 +104,7 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
         TopologyArg::Mesh => Topology::Mesh,
         TopologyArg::Hub => Topology::Hub,
     };
+    config.mdns = !args.no_mdns;
     config.tcp = if args.no_tcp {
         None
     } else {

@@ -28,8 +28,21 @@ impl Drop for Hosts {
 
 const NAMES: [&str; 4] = ["h1a", "h1b", "h2", "h3"];
 
+/// How the hosts find each other.
+#[derive(Clone, Copy, PartialEq)]
+enum Discovery {
+    /// `--peer` addresses.
+    Manual,
+    /// mDNS only.
+    Mdns,
+}
+
 impl Hosts {
     fn start(test: &str) -> Self {
+        Self::start_with(test, Discovery::Manual)
+    }
+
+    fn start_with(test: &str, discovery: Discovery) -> Self {
         let net = Net::new(3);
         let secret =
             std::env::temp_dir().join(format!("rrt-e2e-{test}-{}.secret", std::process::id()));
@@ -42,9 +55,11 @@ impl Hosts {
                 "--device".to_owned(),
                 format!("h{host}"),
             ];
-            for other in (1..=3).filter(|other| *other != host) {
-                args.push("--peer".to_owned());
-                args.push(format!("{}:47474", Net::address(other)));
+            if discovery == Discovery::Manual {
+                for other in (1..=3).filter(|other| *other != host) {
+                    args.push("--peer".to_owned());
+                    args.push(format!("{}:47474", Net::address(other)));
+                }
             }
             labs.push(Lab::host(
                 &format!("{test}-h{host}"),
@@ -263,4 +278,54 @@ fn a_changed_key_and_a_stranger_without_the_secret_are_refused() {
     });
     assert!(stranger.peers("intruder").is_empty());
     assert_eq!(hosts.lab("h1a").peers("h1a"), ["h1b", "h2"]);
+}
+
+#[test]
+fn hosts_find_each_other_by_mdns_and_a_stale_record_brings_nobody_back() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut hosts = Hosts::start_with("mdns", Discovery::Mdns);
+    hosts.lab("h2").copy("h2", "found by mDNS");
+    hosts.converge_on("found by mDNS");
+
+    // A standard browser (python-zeroconf) on host 2 sees the service and its TXT record.
+    let browse = "import time,zeroconf\n\
+        found={}\n\
+        class L:\n\
+        \x20   def add_service(self,z,t,n):\n\
+        \x20       i=z.get_service_info(t,n,3000)\n\
+        \x20       if i: found[n]=i.properties.get(b'mesh')\n\
+        \x20   def update_service(self,*a): pass\n\
+        \x20   def remove_service(self,*a): pass\n\
+        z=zeroconf.Zeroconf()\n\
+        zeroconf.ServiceBrowser(z,'_rrt._tcp.local.',L())\n\
+        deadline=time.time()+15\n\
+        while time.time()<deadline and not any(n.startswith('h1-') for n in found): time.sleep(0.1)\n\
+        print(sorted(found.items()))\n\
+        z.close()\n";
+    let output = Command::new("ip")
+        .args(["netns", "exec", &hosts.net.host(2), "python3", "-c", browse])
+        .output()
+        .expect("python-zeroconf");
+    let seen = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        seen.contains("'h1-") && seen.contains("b'default'"),
+        "{seen} {output:?}"
+    );
+
+    // h3 dies without a goodbye: its record stays in caches a while, and must not revive it.
+    hosts.labs[2].kill("h3");
+    for name in ["h1a", "h1b", "h2"] {
+        wait_until(&format!("{name} to report h3 down"), || {
+            hosts.lab(name).peers(name).len() == 2
+        });
+    }
+    hosts.lab("h1a").copy("h1a", "after h3 died");
+    for name in ["h1a", "h1b", "h2"] {
+        wait_until(&format!("{name} to paste"), || {
+            hosts.lab(name).paste(name).as_deref() == Some("after h3 died")
+        });
+        assert!(!hosts.lab(name).peers(name).contains(&"h3".to_owned()));
+    }
 }

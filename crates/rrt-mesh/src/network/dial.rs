@@ -177,10 +177,14 @@ impl NetworkWorker {
     }
 }
 
-/// A `--peer HOST:PORT`: always wanted, redialed whenever it has no link.
+/// A `--peer HOST:PORT`, or an address discovery found: redialed whenever it has no link, for as
+/// long as it is configured (or discovery still lists it).
 #[derive(Debug)]
 pub(super) struct ManualPeer {
     address: String,
+    discovered: bool,
+    /// Discovered, then no longer listed: dropped once its link (if any) ends.
+    withdrawn: bool,
     link: Option<LinkId>,
     /// Who answered last time, to avoid dialing a peer already linked another way.
     peer: Option<Uuid>,
@@ -192,6 +196,8 @@ impl ManualPeer {
     pub(super) fn new(address: String, now: Instant) -> Self {
         Self {
             address,
+            discovered: false,
+            withdrawn: false,
             link: None,
             peer: None,
             next: Some(now),
@@ -210,6 +216,29 @@ impl ManualPeer {
 }
 
 impl NetworkWorker {
+    /// A discovery hint: dial the address unless it is already known.
+    pub(super) fn discovered(&mut self, address: SocketAddr, now: Instant) {
+        let text = address.to_string();
+        if self.manual.iter().any(|peer| peer.address == text) {
+            return;
+        }
+        let mut peer = ManualPeer::new(text, now);
+        peer.discovered = true;
+        self.manual.push(peer);
+    }
+
+    /// Discovery no longer lists the address: stop redialing it (a live link stays).
+    pub(super) fn forget_address(&mut self, address: SocketAddr) {
+        let text = address.to_string();
+        self.manual
+            .retain(|peer| !(peer.discovered && peer.address == text && peer.link.is_none()));
+        for peer in &mut self.manual {
+            if peer.discovered && peer.address == text {
+                peer.discovered = false;
+            }
+        }
+    }
+
     /// Dials every manual peer whose time has come.
     pub(super) fn dial_manual_peers(&mut self, registry: &Registry, now: Instant) {
         for index in 0..self.manual.len() {
@@ -270,6 +299,8 @@ impl NetworkWorker {
             manual.link = None;
             manual.retry_later(now);
         }
+        self.manual
+            .retain(|peer| !(peer.withdrawn && peer.link.is_none()));
     }
 
     pub(super) fn accept_tcp(&mut self, registry: &Registry, now: Instant) -> Control {

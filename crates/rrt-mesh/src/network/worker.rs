@@ -174,6 +174,16 @@ pub enum NetCommand {
     },
     /// Report this instance's role and every up peer's liveness.
     Status(oneshot::Sender<NetStatus>),
+    /// A peer was discovered at `address`: dial it, and keep trying while the hint stands.
+    Discovered {
+        /// Where it listens.
+        address: SocketAddr,
+    },
+    /// A discovered address is gone from discovery: stop trying it (a link stays until it fails).
+    Forget {
+        /// The address.
+        address: SocketAddr,
+    },
     /// Say goodbye to every peer and stop.
     Leave,
 }
@@ -430,6 +440,8 @@ impl Worker for NetworkWorker {
                     relayed: self.relayed.values().cloned().collect(),
                 });
             }
+            NetCommand::Discovered { address } => self.discovered(address, Instant::now()),
+            NetCommand::Forget { address } => self.forget_address(address),
             NetCommand::Leave => {
                 self.leave(ctx.registry());
                 // Leaving: no successor search for a coordinator we are about to drop.

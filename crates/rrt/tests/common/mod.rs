@@ -34,7 +34,8 @@ impl Lab {
         Self {
             root,
             daemons: BTreeMap::new(),
-            daemon_args: Vec::new(),
+            // On this host's real network no test may multicast: mDNS only runs in a `Net`.
+            daemon_args: vec!["--no-mdns".into()],
             netns: None,
         }
     }
@@ -51,7 +52,7 @@ impl Lab {
     /// A lab whose daemons run the hub topology.
     pub fn hub(test: &str) -> Self {
         let mut lab = Self::new(test);
-        lab.daemon_args = vec!["--topology".into(), "hub".into()];
+        lab.daemon_args.extend(["--topology".into(), "hub".into()]);
         lab
     }
 

@@ -1,0 +1,224 @@
+//! Across hosts, in the namespace lab (root needed): how long until a new daemon is seen (mDNS
+//! and manual `--peer`), until a silent cut is detected, until a healed host converges, and what
+//! a copy costs over TLS to another host against over Unix on the same host, in the same run.
+//!
+//! Run: `cargo bench -p rrt --bench hosts` (`-- --rounds N`). Times come from polling the CLI
+//! every 10 ms, so each has that much resolution.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    os::unix::net::UnixStream,
+    path::PathBuf,
+    sync::mpsc,
+    thread,
+    time::{Duration, Instant},
+};
+
+use common::{Lab, net::Net};
+
+const POLL: Duration = Duration::from_millis(10);
+
+fn main() {
+    let rounds = std::env::args()
+        .skip_while(|arg| arg != "--rounds")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5);
+    let secret =
+        std::env::temp_dir().join(format!("rrt-bench-hosts-{}.secret", std::process::id()));
+    std::fs::write(&secret, "a join secret for the benchmark lab").expect("secret");
+    let mut rows: Vec<(&str, Vec<f64>)> = vec![
+        ("discovery by mDNS (start → seen)", vec![]),
+        ("discovery by --peer (start → seen)", vec![]),
+        ("failure detection (silent cut → down)", vec![]),
+        ("convergence (heal → same value)", vec![]),
+    ];
+    for round in 0..rounds {
+        for (row, mdns) in [(0, true), (1, false)] {
+            rows[row].1.push(discovery(round, mdns, &secret));
+        }
+        let (detect, converge) = partition(round, &secret);
+        rows[2].1.push(detect);
+        rows[3].1.push(converge);
+    }
+    println!("{rounds} rounds each (ms; polled every 10 ms)\n");
+    println!("| measure | median | max |");
+    println!("|---|---:|---:|");
+    for (name, mut samples) in rows {
+        samples.sort_by(f64::total_cmp);
+        println!(
+            "| {name} | {:.0} | {:.0} |",
+            samples[samples.len() / 2],
+            samples[samples.len() - 1]
+        );
+    }
+    let (tls, unix) = propagation(&secret, 200);
+    println!("\ncopy on h1a → watch event, 200 copies (ms)\n");
+    println!("| path | p50 | p99 |");
+    println!("|---|---:|---:|");
+    for (name, samples) in [
+        ("TLS to another host (h2)", tls),
+        ("Unix on the same host (h1b)", unix),
+    ] {
+        println!(
+            "| {name} | {:.3} | {:.3} |",
+            percentile(&samples, 50.0),
+            percentile(&samples, 99.0)
+        );
+    }
+    let _ = std::fs::remove_file(secret);
+}
+
+fn args(host: usize, secret: &PathBuf, mdns: bool) -> Vec<String> {
+    let mut args = vec![
+        "--secret-file".to_owned(),
+        secret.display().to_string(),
+        "--device".to_owned(),
+        format!("h{host}"),
+    ];
+    if !mdns {
+        args.push("--no-mdns".to_owned());
+        for other in (1..=3).filter(|other| *other != host) {
+            args.push("--peer".to_owned());
+            args.push(format!("{}:47474", Net::address(other)));
+        }
+    }
+    args
+}
+
+fn labs(name: &str, net: &Net, secret: &PathBuf, mdns: bool) -> Vec<Lab> {
+    (1..=3)
+        .map(|host| {
+            Lab::host(
+                &format!("{name}-h{host}"),
+                &net.host(host),
+                &args(host, secret, mdns),
+            )
+        })
+        .collect()
+}
+
+fn millis_until(mut condition: impl FnMut() -> bool) -> f64 {
+    let start = Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < common::DEADLINE, "gave up waiting");
+        thread::sleep(POLL);
+    }
+    start.elapsed().as_secs_f64() * 1e3
+}
+
+/// Hosts 1 and 2 run; host 3 starts: how long until host 1 lists it?
+fn discovery(round: usize, mdns: bool, secret: &PathBuf) -> f64 {
+    let net = Net::new(3);
+    let mut labs = labs(&format!("bench-disc-{mdns}-{round}"), &net, secret, mdns);
+    labs[0].start("h1");
+    labs[1].start("h2");
+    common::wait_until("h1 and h2", || labs[0].peers("h1").len() == 1);
+    let start = Instant::now();
+    labs[2].start("h3");
+    // From the spawn, including the daemon's own start-up.
+    millis_until(|| labs[0].peers("h1").len() == 2);
+    start.elapsed().as_secs_f64() * 1e3
+}
+
+/// Cut host 3 silently: how long until host 1 reports it down; then write on both sides, heal,
+/// and how long until host 3 has the newer value?
+fn partition(round: usize, secret: &PathBuf) -> (f64, f64) {
+    let net = Net::new(3);
+    let mut labs = labs(&format!("bench-cut-{round}"), &net, secret, false);
+    for (lab, name) in labs.iter_mut().zip(["h1", "h2", "h3"]) {
+        lab.start(name);
+    }
+    common::wait_until("a full mesh", || labs[2].peers("h3").len() == 2);
+    net.cut(3);
+    let detect = millis_until(|| labs[0].peers("h1").len() == 1);
+    labs[2].copy("h3", &format!("isolated {round}"));
+    labs[0].copy("h1", &format!("majority {round}"));
+    common::wait_until("h3 to notice", || labs[2].peers("h3").is_empty());
+    net.heal(3);
+    let converge = millis_until(|| labs[2].paste("h3") == Some(format!("majority {round}")));
+    (detect, converge)
+}
+
+/// Copies on h1a, watched on h2 (TLS, another host) and h1b (Unix, same host).
+fn propagation(secret: &PathBuf, copies: usize) -> (Vec<f64>, Vec<f64>) {
+    let net = Net::new(2);
+    let mut host1 = Lab::host("bench-prop-h1", &net.host(1), &args(1, secret, false)[..]);
+    let mut host2 = Lab::host("bench-prop-h2", &net.host(2), &args(2, secret, false)[..]);
+    host1.start("h1a");
+    host1.start("h1b");
+    host2.start("h2");
+    common::wait_until("three instances", || host2.peers("h2").len() == 2);
+    host1.copy("h1a", "ready");
+    common::wait_until("ready everywhere", || {
+        host2.paste("h2").as_deref() == Some("ready")
+            && host1.paste("h1b").as_deref() == Some("ready")
+    });
+    let control = |lab: &Lab, name: &str| -> PathBuf {
+        lab.mesh_dir()
+            .join(format!("control-{}.sock", lab.pid(name)))
+    };
+    let (send, arrived) = mpsc::channel::<(usize, String, Instant)>();
+    for (index, path) in [control(&host2, "h2"), control(&host1, "h1b")]
+        .into_iter()
+        .enumerate()
+    {
+        let mut watch = UnixStream::connect(path).expect("watch");
+        watch
+            .write_all(b"{\"op\":\"watch\"}\n")
+            .expect("watch request");
+        let send = send.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(watch).lines().map_while(Result::ok) {
+                let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+                let text = entry["text"].as_str().unwrap_or_default().to_owned();
+                if send.send((index, text, Instant::now())).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    for _ in 0..2 {
+        arrived
+            .recv_timeout(Duration::from_secs(10))
+            .expect("first lines");
+    }
+    let source = control(&host1, "h1a");
+    let (mut tls, mut unix) = (Vec::new(), Vec::new());
+    for copy in 0..copies {
+        let text = format!("sample {copy}");
+        let request = serde_json::json!({"op": "copy", "text": text}).to_string() + "\n";
+        let start = Instant::now();
+        let mut client = UnixStream::connect(&source).expect("control");
+        client.write_all(request.as_bytes()).expect("copy");
+        let mut seen = 0;
+        while seen < 2 {
+            let (index, got, at) = arrived
+                .recv_timeout(Duration::from_secs(10))
+                .expect("arrival");
+            if got == text {
+                seen += 1;
+                let ms = (at - start).as_secs_f64() * 1e3;
+                if index == 0 {
+                    tls.push(ms)
+                } else {
+                    unix.push(ms)
+                }
+            }
+        }
+        let mut answer = String::new();
+        BufReader::new(client)
+            .read_line(&mut answer)
+            .expect("answer");
+    }
+    (tls, unix)
+}
+
+fn percentile(samples: &[f64], p: f64) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[(((p / 100.0) * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1)]
+}

@@ -11,7 +11,7 @@ mod common;
 use std::{
     io::{BufRead, BufReader, Write},
     os::unix::net::UnixStream,
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::mpsc,
     thread,
     time::{Duration, Instant},
@@ -72,7 +72,7 @@ fn main() {
     let _ = std::fs::remove_file(secret);
 }
 
-fn args(host: usize, secret: &PathBuf, mdns: bool) -> Vec<String> {
+fn args(host: usize, secret: &Path, mdns: bool) -> Vec<String> {
     let mut args = vec![
         "--secret-file".to_owned(),
         secret.display().to_string(),
@@ -89,7 +89,7 @@ fn args(host: usize, secret: &PathBuf, mdns: bool) -> Vec<String> {
     args
 }
 
-fn labs(name: &str, net: &Net, secret: &PathBuf, mdns: bool) -> Vec<Lab> {
+fn labs(name: &str, net: &Net, secret: &Path, mdns: bool) -> Vec<Lab> {
     (1..=3)
         .map(|host| {
             Lab::host(
@@ -111,7 +111,7 @@ fn millis_until(mut condition: impl FnMut() -> bool) -> f64 {
 }
 
 /// Hosts 1 and 2 run; host 3 starts: how long until host 1 lists it?
-fn discovery(round: usize, mdns: bool, secret: &PathBuf) -> f64 {
+fn discovery(round: usize, mdns: bool, secret: &Path) -> f64 {
     let net = Net::new(3);
     let mut labs = labs(&format!("bench-disc-{mdns}-{round}"), &net, secret, mdns);
     labs[0].start("h1");
@@ -126,7 +126,7 @@ fn discovery(round: usize, mdns: bool, secret: &PathBuf) -> f64 {
 
 /// Cut host 3 silently: how long until host 1 reports it down; then write on both sides, heal,
 /// and how long until host 3 has the newer value?
-fn partition(round: usize, secret: &PathBuf) -> (f64, f64) {
+fn partition(round: usize, secret: &Path) -> (f64, f64) {
     let net = Net::new(3);
     let mut labs = labs(&format!("bench-cut-{round}"), &net, secret, false);
     for (lab, name) in labs.iter_mut().zip(["h1", "h2", "h3"]) {
@@ -144,7 +144,7 @@ fn partition(round: usize, secret: &PathBuf) -> (f64, f64) {
 }
 
 /// Copies on h1a, watched on h2 (TLS, another host) and h1b (Unix, same host).
-fn propagation(secret: &PathBuf, copies: usize) -> (Vec<f64>, Vec<f64>) {
+fn propagation(secret: &Path, copies: usize) -> (Vec<f64>, Vec<f64>) {
     let net = Net::new(2);
     let mut host1 = Lab::host("bench-prop-h1", &net.host(1), &args(1, secret, false)[..]);
     let mut host2 = Lab::host("bench-prop-h2", &net.host(2), &args(2, secret, false)[..]);

@@ -25,6 +25,7 @@
 pub mod dir;
 pub mod discovery;
 pub mod identity;
+mod locked_file;
 pub mod membership;
 pub mod network;
 mod node;

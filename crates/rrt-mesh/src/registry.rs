@@ -5,18 +5,15 @@
 //! Every change is a read-modify-write under an exclusive `flock`, written to a temporary file
 //! and renamed into place, so readers always see a whole file.
 
-use std::{
-    fs::{self, File, OpenOptions},
-    io::{self, Write},
-    os::unix::fs::OpenOptionsExt,
-    path::PathBuf,
-};
+use std::{fs, io, path::PathBuf};
 
-use rustix::fs::{FlockOperation, flock};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::dir::{MeshDir, is_alive};
+use crate::{
+    dir::{MeshDir, is_alive},
+    locked_file,
+};
 
 /// One running instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,22 +70,13 @@ impl Registry {
     }
 
     fn update(&self, change: impl FnOnce(&mut Vec<RegistryEntry>)) -> io::Result<()> {
-        let _lock = self.lock()?;
+        let _lock = locked_file::lock(&self.dir.path().join("peers.lock"))?;
         let mut file = self.read()?;
         file.instances.retain(|entry| is_alive(entry.pid));
         change(&mut file.instances);
         file.instances.sort_by_key(|entry| entry.pid);
-        let path = self.dir.registry();
-        let temporary = path.with_extension("json.tmp");
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temporary)?;
-        out.write_all(&serde_json::to_vec_pretty(&file).map_err(io::Error::other)?)?;
-        out.sync_all()?;
-        fs::rename(&temporary, &path)
+        let bytes = serde_json::to_vec_pretty(&file).map_err(io::Error::other)?;
+        locked_file::replace(&self.dir.registry(), &bytes)
     }
 
     fn read(&self) -> io::Result<RegistryFile> {
@@ -100,17 +88,6 @@ impl Registry {
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(RegistryFile::default()),
             Err(error) => Err(error),
         }
-    }
-
-    fn lock(&self) -> io::Result<File> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(self.dir.path().join("peers.lock"))?;
-        flock(&file, FlockOperation::LockExclusive)?;
-        Ok(file)
     }
 }
 

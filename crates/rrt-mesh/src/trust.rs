@@ -3,17 +3,14 @@
 //! key under the same name is refused as a key change.
 
 use std::{
-    fs::{self, File, OpenOptions},
-    io::{self, Write},
-    os::unix::fs::OpenOptionsExt,
+    fs, io,
     path::{Path, PathBuf},
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use rustix::fs::{FlockOperation, flock};
 use serde::{Deserialize, Serialize};
 
-use crate::identity::Fingerprint;
+use crate::{identity::Fingerprint, locked_file};
 
 /// One trusted device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,29 +109,13 @@ impl TrustStore {
 
     fn update(&self, change: impl FnOnce(&mut Vec<TrustedDevice>) -> bool) -> io::Result<bool> {
         fs::create_dir_all(&self.dir)?;
-        let lock = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(self.dir.join("trusted.lock"))?;
-        flock(&lock, FlockOperation::LockExclusive)?;
+        let _lock = locked_file::lock(&self.dir.join("trusted.lock"))?;
         let mut file = self.read()?;
         let changed = change(&mut file.devices);
         if changed {
-            let path = self.dir.join("trusted.json");
-            let temporary = self.dir.join("trusted.json.tmp");
-            let mut out = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&temporary)?;
-            out.write_all(&serde_json::to_vec_pretty(&file).map_err(io::Error::other)?)?;
-            out.sync_all()?;
-            fs::rename(&temporary, &path)?;
+            let bytes = serde_json::to_vec_pretty(&file).map_err(io::Error::other)?;
+            locked_file::replace(&self.dir.join("trusted.json"), &bytes)?;
         }
-        drop::<File>(lock);
         Ok(changed)
     }
 

@@ -22,7 +22,10 @@ if ((${#missing[@]})); then
 fi
 
 # python-zeroconf: a standard mDNS browser for the discovery test.
-python3 -c 'import zeroconf' 2>/dev/null || python3 -m pip install --quiet zeroconf
+for attempt in 1 2 3; do
+    python3 -c 'import zeroconf' 2>/dev/null && break
+    python3 -m pip install --quiet --root-user-action=ignore zeroconf || sleep 5
+done
 
 echo "==> cargo fmt"
 cargo fmt --all --check

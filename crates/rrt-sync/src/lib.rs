@@ -8,12 +8,17 @@
 //! * [`ClipboardStore`] — the register on disk, merged under a lock and replaced atomically, so a
 //!   restarted daemon still has what it had and concurrent daemons never lose each other's writes.
 //!
+//! * [`Document`] — a CRDT document (yrs): a text for scratch areas and a map for app state that
+//!   converge however their updates travel; updates from the network are untrusted.
+//!
 //! Everything here is sans-IO except the store: time comes in as an argument.
 
 mod clipboard;
+mod document;
 mod hlc;
 mod store;
 
 pub use clipboard::{ClipEntry, Clipboard, Merge};
+pub use document::{DocError, Document, MAX_UPDATE};
 pub use hlc::{HybridClock, Stamp, Timestamp};
 pub use store::{ClipboardStore, StoreError};

@@ -1,0 +1,360 @@
+//! Replicated documents: a text (a scratch area) and a key-value map (app state) in one yrs
+//! document, which converges whatever order, duplication or delay its updates arrive in.
+//!
+//! Every local edit returns the yrs update that carries it, for the sync layer to send. Updates
+//! from the network are untrusted: size-capped, decoded with typed errors, and applied with any
+//! panic inside yrs caught (it has had panics on malformed input), so a bad update is reported
+//! and dropped and never takes a thread down.
+
+use std::{
+    collections::BTreeMap,
+    panic::{self, AssertUnwindSafe},
+};
+
+use yrs::{
+    Doc, GetString, Map, MapRef, Out, ReadTxn, StateVector, Text, TextRef, Transact, Update,
+    updates::{decoder::Decode, encoder::Encode},
+};
+
+/// The largest update accepted from the network (a whole catch-up fits well below a frame).
+pub const MAX_UPDATE: usize = 8 * 1024 * 1024;
+
+/// An update or version from the network that was refused; the document is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DocError {
+    /// Over [`MAX_UPDATE`].
+    #[error("an update of {len} bytes is over the limit of {max}")]
+    TooLarge {
+        /// Its size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Not a valid yrs update or state vector.
+    #[error("malformed update: {0}")]
+    Malformed(String),
+    /// yrs refused to integrate it.
+    #[error("the update could not be applied: {0}")]
+    Rejected(String),
+    /// yrs panicked on it; the panic was caught.
+    #[error("the CRDT library panicked on an update: {0}")]
+    Panicked(String),
+}
+
+/// One replicated document.
+pub struct Document {
+    doc: Doc,
+    text: TextRef,
+    map: MapRef,
+}
+
+impl std::fmt::Debug for Document {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Document")
+            .field("replica", &self.doc.client_id())
+            .field("text_len", &self.text().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Document {
+    /// An empty document edited by `replica` (a number unique to this writer: a CRDT tells
+    /// writers apart by it).
+    pub fn new(replica: u64) -> Self {
+        let doc = Doc::with_client_id(replica);
+        let text = doc.get_or_insert_text("text");
+        let map = doc.get_or_insert_map("map");
+        Self { doc, text, map }
+    }
+
+    /// A document restored from [`Document::snapshot`] bytes.
+    pub fn from_snapshot(replica: u64, snapshot: &[u8]) -> Result<Self, DocError> {
+        let document = Self::new(replica);
+        document.apply(snapshot)?;
+        Ok(document)
+    }
+
+    /// The text.
+    pub fn text(&self) -> String {
+        self.text.get_string(&self.doc.transact())
+    }
+
+    /// Inserts `chunk` at byte `index` of the text (clamped to its end, moved back to a
+    /// character boundary). Returns the update to send.
+    pub fn insert(&self, index: usize, chunk: &str) -> Vec<u8> {
+        let text = self.text();
+        let mut index = index.min(text.len());
+        while !text.is_char_boundary(index) {
+            index -= 1;
+        }
+        self.edit(|text, txn| text.insert(txn, offset(index), chunk))
+    }
+
+    /// Appends `chunk` to the text.
+    pub fn append(&self, chunk: &str) -> Vec<u8> {
+        self.insert(usize::MAX, chunk)
+    }
+
+    /// Makes the text `new` with the fewest edits it can see (keeping the common start and end),
+    /// so concurrent edits elsewhere in the text merge instead of being overwritten.
+    pub fn replace(&self, new: &str) -> Vec<u8> {
+        let old = self.text();
+        let prefix = common_prefix(&old, new);
+        let suffix = common_prefix(
+            &old[prefix..].chars().rev().collect::<String>(),
+            &new[prefix..].chars().rev().collect::<String>(),
+        );
+        let removed = old.len() - prefix - suffix;
+        let inserted = &new[prefix..new.len() - suffix];
+        self.edit(|text, txn| {
+            if removed > 0 {
+                text.remove_range(txn, offset(prefix), offset(removed));
+            }
+            if !inserted.is_empty() {
+                text.insert(txn, offset(prefix), inserted);
+            }
+        })
+    }
+
+    /// The value of `key` in the map.
+    pub fn get(&self, key: &str) -> Option<String> {
+        match self.map.get(&self.doc.transact(), key)? {
+            Out::Any(value) => Some(value.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Sets `key` to `value`. Returns the update to send.
+    pub fn set(&self, key: &str, value: &str) -> Vec<u8> {
+        let mut txn = self.doc.transact_mut();
+        self.map.insert(&mut txn, key, value);
+        txn.encode_update_v1()
+    }
+
+    /// Removes `key`. Returns the update to send.
+    pub fn remove(&self, key: &str) -> Vec<u8> {
+        let mut txn = self.doc.transact_mut();
+        self.map.remove(&mut txn, key);
+        txn.encode_update_v1()
+    }
+
+    /// The whole map.
+    pub fn entries(&self) -> BTreeMap<String, String> {
+        let txn = self.doc.transact();
+        self.map
+            .iter(&txn)
+            .filter_map(|(key, value)| match value {
+                Out::Any(value) => Some((key.to_owned(), value.to_string())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// This replica's version: what it has seen of every writer.
+    pub fn state_vector(&self) -> Vec<u8> {
+        self.doc.transact().state_vector().encode_v1()
+    }
+
+    /// Everything this replica has that a replica at `remote_version` lacks.
+    pub fn diff(&self, remote_version: &[u8]) -> Result<Vec<u8>, DocError> {
+        check_size(remote_version)?;
+        let version = catch(|| StateVector::decode_v1(remote_version))?
+            .map_err(|error| DocError::Malformed(error.to_string()))?;
+        Ok(self.doc.transact().encode_diff_v1(&version))
+    }
+
+    /// The whole document, as one update.
+    pub fn snapshot(&self) -> Vec<u8> {
+        self.doc.transact().encode_diff_v1(&StateVector::default())
+    }
+
+    /// Integrates an update from elsewhere (untrusted). Applying one twice, or out of order, is
+    /// harmless: yrs keeps what it cannot integrate yet until its dependencies arrive.
+    pub fn apply(&self, update: &[u8]) -> Result<(), DocError> {
+        check_size(update)?;
+        let decoded = catch(|| Update::decode_v1(update))?
+            .map_err(|error| DocError::Malformed(error.to_string()))?;
+        catch(|| self.doc.transact_mut().apply_update(decoded))?
+            .map_err(|error| DocError::Rejected(error.to_string()))
+    }
+
+    fn edit(&self, change: impl FnOnce(&TextRef, &mut yrs::TransactionMut<'_>)) -> Vec<u8> {
+        let mut txn = self.doc.transact_mut();
+        change(&self.text, &mut txn);
+        txn.encode_update_v1()
+    }
+}
+
+fn offset(bytes: usize) -> u32 {
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
+/// Length in bytes of the longest common prefix, on a character boundary.
+fn common_prefix(a: &str, b: &str) -> usize {
+    a.char_indices()
+        .zip(b.chars())
+        .find(|((_, x), y)| x != y)
+        .map_or(a.len().min(b.len()), |((index, _), _)| index)
+}
+
+fn check_size(bytes: &[u8]) -> Result<(), DocError> {
+    if bytes.len() > MAX_UPDATE {
+        return Err(DocError::TooLarge {
+            len: bytes.len(),
+            max: MAX_UPDATE,
+        });
+    }
+    Ok(())
+}
+
+fn catch<T>(work: impl FnOnce() -> T) -> Result<T, DocError> {
+    panic::catch_unwind(AssertUnwindSafe(work)).map_err(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string panic".to_owned());
+        DocError::Panicked(message)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::{collection::vec, prelude::*};
+
+    use super::*;
+
+    /// An edit a replica can make.
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Insert(usize, String),
+        Replace(String),
+        Set(String, String),
+        Remove(String),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            (0usize..40, "[a-zé ]{0,6}").prop_map(|(i, s)| Edit::Insert(i, s)),
+            "[a-z ]{0,12}".prop_map(Edit::Replace),
+            ("[a-c]", "[0-9]{1,3}").prop_map(|(k, v)| Edit::Set(k, v)),
+            "[a-c]".prop_map(Edit::Remove),
+        ]
+    }
+
+    /// A replica's edits, as the updates they produced.
+    fn updates(replica: u64, edits: &[Edit]) -> Vec<Vec<u8>> {
+        let document = Document::new(replica);
+        edits
+            .iter()
+            .map(|edit| match edit {
+                Edit::Insert(i, s) => document.insert(*i, s),
+                Edit::Replace(s) => document.replace(s),
+                Edit::Set(k, v) => document.set(k, v),
+                Edit::Remove(k) => document.remove(k),
+            })
+            .collect()
+    }
+
+    fn state(updates: &[&[Vec<u8>]]) -> (String, BTreeMap<String, String>) {
+        let document = Document::new(99);
+        for update in updates.iter().flat_map(|batch| batch.iter()) {
+            document.apply(update).expect("valid update");
+        }
+        (document.text(), document.entries())
+    }
+
+    proptest! {
+        #[test]
+        fn merging_is_commutative_associative_and_idempotent(
+            a in vec(edit(), 0..8),
+            b in vec(edit(), 0..8),
+            c in vec(edit(), 0..8),
+        ) {
+            let (a, b, c) = (updates(1, &a), updates(2, &b), updates(3, &c));
+            let abc = state(&[&a, &b, &c]);
+            prop_assert_eq!(&abc, &state(&[&c, &b, &a]));
+            prop_assert_eq!(&abc, &state(&[&b, &a, &c]));
+            prop_assert_eq!(&abc, &state(&[&a, &b, &c, &a, &b]), "applying twice changes nothing");
+            // Each replica's own updates reversed: yrs holds them until their causes arrive.
+            let reversed: Vec<Vec<u8>> = a.iter().rev().cloned().collect();
+            prop_assert_eq!(&abc, &state(&[&reversed, &b, &c]));
+        }
+
+        #[test]
+        fn a_snapshot_loads_back_to_the_same_document(edits in vec(edit(), 0..12)) {
+            let document = Document::new(1);
+            for update in updates(1, &edits) {
+                document.apply(&update).expect("valid");
+            }
+            let restored = Document::from_snapshot(2, &document.snapshot()).expect("snapshot");
+            prop_assert_eq!(restored.text(), document.text());
+            prop_assert_eq!(restored.entries(), document.entries());
+            prop_assert_eq!(restored.state_vector(), document.state_vector());
+        }
+
+        #[test]
+        fn arbitrary_bytes_are_refused_without_a_panic(bytes in vec(any::<u8>(), 0..256)) {
+            let document = Document::new(1);
+            document.append("kept");
+            let _ = document.apply(&bytes);
+            let _ = document.diff(&bytes);
+            prop_assert_eq!(document.text(), "kept");
+        }
+
+        #[test]
+        fn corrupted_updates_never_panic_through(flip in 0usize..64, to in any::<u8>()) {
+            let source = Document::new(1);
+            let mut update = source.append("some text to corrupt");
+            let at = flip % update.len();
+            update[at] = to;
+            let target = Document::new(2);
+            let _ = target.apply(&update);
+        }
+    }
+
+    #[test]
+    fn the_diff_carries_only_what_the_other_side_lacks() {
+        let here = Document::new(1);
+        let there = Document::new(2);
+        there.apply(&here.append("shared ")).expect("valid");
+        here.append("only here");
+        let diff = here.diff(&there.state_vector()).expect("valid version");
+        assert!(diff.len() < here.snapshot().len());
+        there.apply(&diff).expect("valid");
+        assert_eq!(there.text(), "shared only here");
+    }
+
+    #[test]
+    fn replacing_keeps_a_concurrent_edit_elsewhere() {
+        let here = Document::new(1);
+        let there = Document::new(2);
+        there
+            .apply(&here.append("alpha beta gamma"))
+            .expect("valid");
+        let mine = here.replace("alpha BETA gamma");
+        let theirs = there.append(" delta");
+        here.apply(&theirs).expect("valid");
+        there.apply(&mine).expect("valid");
+        assert_eq!(here.text(), "alpha BETA gamma delta");
+        assert_eq!(there.text(), here.text());
+    }
+
+    #[test]
+    fn an_oversize_update_is_refused() {
+        let document = Document::new(1);
+        assert!(matches!(
+            document.apply(&vec![0; MAX_UPDATE + 1]),
+            Err(DocError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn map_values_set_get_and_remove() {
+        let document = Document::new(1);
+        document.set("theme", "dark");
+        assert_eq!(document.get("theme").as_deref(), Some("dark"));
+        document.remove("theme");
+        assert_eq!(document.get("theme"), None);
+    }
+}

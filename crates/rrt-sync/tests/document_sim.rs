@@ -146,10 +146,9 @@ fn simulate(seed: u64) {
         while let Some(message) = network.take(&mut rng) {
             deliver(&replicas, &mut network, &mut rng, message);
         }
-        for from in 0..REPLICAS {
+        for (from, replica) in replicas.iter().enumerate() {
             for to in (0..REPLICAS).filter(|to| *to != from) {
-                let version = replicas[from].state_vector();
-                network.send(&mut rng, from, to, Packet::Version(version));
+                network.send(&mut rng, from, to, Packet::Version(replica.state_vector()));
             }
         }
         while let Some(message) = network.take(&mut rng) {

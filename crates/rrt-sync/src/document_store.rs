@@ -1,0 +1,307 @@
+//! Documents on disk: per document an append-only log of updates, `fsync`ed before an edit is
+//! acknowledged, and a snapshot that the log is folded into now and then (compaction).
+//!
+//! ```text
+//! <dir>/<name>.snapshot   the whole document (one yrs update), replaced by rename
+//! <dir>/<name>.log        records: u32 BE length, update bytes — appended, fsynced
+//! ```
+//!
+//! A crash can leave a torn last record: it is cut off on load (it was never acknowledged). A
+//! crash between writing a snapshot and emptying the log replays updates the snapshot already
+//! holds, which a CRDT ignores. Every change happens under an exclusive `flock` per document, so
+//! the daemons of one host can share the directory.
+
+use std::{
+    fs::{self, File, OpenOptions},
+    io::{self, Read, Write},
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+};
+
+use rustix::fs::{FlockOperation, flock};
+
+use crate::document::{DocError, Document};
+
+/// Log records after which the log is folded into the snapshot.
+const COMPACT_AFTER: usize = 1_000;
+
+/// Why a document could not be loaded or stored.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentStoreError {
+    /// A name that cannot be a file name.
+    #[error("{0:?} is not a document name (1–64 letters, digits, '.', '_' or '-'; no leading '.')")]
+    BadName(String),
+    /// A file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// The snapshot does not decode.
+    #[error("the snapshot of {name:?} is unreadable: {error}")]
+    Snapshot {
+        /// The document.
+        name: String,
+        /// Why.
+        error: DocError,
+    },
+}
+
+/// A directory of documents.
+#[derive(Debug, Clone)]
+pub struct DocumentStore {
+    dir: PathBuf,
+}
+
+impl DocumentStore {
+    /// The store in `dir` (created if missing).
+    pub fn open(dir: &Path) -> Result<Self, DocumentStoreError> {
+        fs::create_dir_all(dir).map_err(io_error(dir))?;
+        Ok(Self {
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// The documents stored, by name.
+    pub fn names(&self) -> Result<Vec<String>, DocumentStoreError> {
+        let mut names: Vec<String> = fs::read_dir(&self.dir)
+            .map_err(io_error(&self.dir))?
+            .filter_map(Result::ok)
+            .filter_map(|entry| {
+                let file = entry.file_name().to_string_lossy().into_owned();
+                let name = file
+                    .strip_suffix(".snapshot")
+                    .or_else(|| file.strip_suffix(".log"))?;
+                valid_name(name).then(|| name.to_owned())
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// The document `name` as stored (empty if new), edited from now on by `replica`.
+    pub fn load(&self, name: &str, replica: u64) -> Result<Document, DocumentStoreError> {
+        let _lock = self.lock(name)?;
+        let snapshot_path = self.path(name, "snapshot");
+        let document = match fs::read(&snapshot_path) {
+            Ok(snapshot) => Document::from_snapshot(replica, &snapshot).map_err(|error| {
+                DocumentStoreError::Snapshot {
+                    name: name.to_owned(),
+                    error,
+                }
+            })?,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Document::new(replica),
+            Err(error) => return Err(io_error(&snapshot_path)(error)),
+        };
+        for update in self.read_log(name)? {
+            if let Err(error) = document.apply(&update) {
+                tracing::warn!(document = name, %error, "skipping an unreadable logged update");
+            }
+        }
+        Ok(document)
+    }
+
+    /// Appends `update` to the log of `name`, durably; folds the log into a new snapshot of
+    /// `document` when it grows long.
+    pub fn append(
+        &self,
+        name: &str,
+        update: &[u8],
+        document: &Document,
+    ) -> Result<(), DocumentStoreError> {
+        let _lock = self.lock(name)?;
+        let path = self.path(name, "log");
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_error(&path))?;
+        let length = u32::try_from(update.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes();
+        log.write_all(&length)
+            .and_then(|()| log.write_all(update))
+            .and_then(|()| log.sync_data())
+            .map_err(io_error(&path))?;
+        if self.read_log(name)?.len() >= COMPACT_AFTER {
+            self.compact_locked(name, document)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `document` as the snapshot of `name` and empties its log.
+    pub fn compact(&self, name: &str, document: &Document) -> Result<(), DocumentStoreError> {
+        let _lock = self.lock(name)?;
+        self.compact_locked(name, document)
+    }
+
+    fn compact_locked(&self, name: &str, document: &Document) -> Result<(), DocumentStoreError> {
+        // Whatever other daemons logged meanwhile goes into the snapshot too.
+        for update in self.read_log(name)? {
+            let _ = document.apply(&update);
+        }
+        let snapshot = self.path(name, "snapshot");
+        let temporary = self.path(name, "snapshot.tmp");
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temporary)
+            .map_err(io_error(&temporary))?;
+        file.write_all(&document.snapshot())
+            .and_then(|()| file.sync_all())
+            .map_err(io_error(&temporary))?;
+        fs::rename(&temporary, &snapshot).map_err(io_error(&snapshot))?;
+        let log = self.path(name, "log");
+        match OpenOptions::new().write(true).open(&log) {
+            Ok(file) => file
+                .set_len(0)
+                .and_then(|()| file.sync_all())
+                .map_err(io_error(&log)),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(io_error(&log)(error)),
+        }
+    }
+
+    /// The whole records of a log, cutting off a torn last one.
+    fn read_log(&self, name: &str) -> Result<Vec<Vec<u8>>, DocumentStoreError> {
+        let path = self.path(name, "log");
+        let mut bytes = Vec::new();
+        match File::open(&path) {
+            Ok(mut file) => file.read_to_end(&mut bytes).map_err(io_error(&path))?,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(io_error(&path)(error)),
+        };
+        let mut records = Vec::new();
+        let mut rest = &bytes[..];
+        while let [a, b, c, d, tail @ ..] = rest {
+            let length = u32::from_be_bytes([*a, *b, *c, *d]) as usize;
+            if tail.len() < length {
+                break;
+            }
+            records.push(tail[..length].to_vec());
+            rest = &tail[length..];
+        }
+        if !rest.is_empty() {
+            let whole = bytes.len() - rest.len();
+            tracing::warn!(
+                document = name,
+                torn = rest.len(),
+                "cutting a torn record off the log"
+            );
+            OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|file| file.set_len(whole as u64))
+                .map_err(io_error(&path))?;
+        }
+        Ok(records)
+    }
+
+    fn path(&self, name: &str, extension: &str) -> PathBuf {
+        self.dir.join(format!("{name}.{extension}"))
+    }
+
+    fn lock(&self, name: &str) -> Result<File, DocumentStoreError> {
+        if !valid_name(name) {
+            return Err(DocumentStoreError::BadName(name.to_owned()));
+        }
+        let path = self.path(name, "lock");
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_error(&path))?;
+        flock(&file, FlockOperation::LockExclusive)
+            .map_err(|errno| io_error(&path)(errno.into()))?;
+        Ok(file)
+    }
+}
+
+/// Whether `name` can name a document file.
+pub fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> DocumentStoreError {
+    let path = path.to_owned();
+    move |source| DocumentStoreError::Io { path, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(test: &str) -> (DocumentStore, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("rrt-docs-{test}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        (DocumentStore::open(&dir).expect("open"), dir)
+    }
+
+    #[test]
+    fn acknowledged_edits_survive_a_restart_and_compaction() {
+        let (store, dir) = store("restart");
+        let document = store.load("notes", 1).expect("new");
+        for word in ["one ", "two ", "three"] {
+            let update = document.append(word);
+            store.append("notes", &update, &document).expect("logged");
+        }
+        assert_eq!(
+            store.load("notes", 2).expect("reload").text(),
+            "one two three"
+        );
+        store.compact("notes", &document).expect("compact");
+        assert_eq!(fs::metadata(dir.join("notes.log")).expect("log").len(), 0);
+        let update = document.set("k", "v");
+        store.append("notes", &update, &document).expect("logged");
+        let reloaded = store.load("notes", 3).expect("reload");
+        assert_eq!(reloaded.text(), "one two three");
+        assert_eq!(reloaded.get("k").as_deref(), Some("v"));
+        assert_eq!(store.names().expect("names"), ["notes"]);
+        fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_torn_last_record_is_cut_off_and_the_rest_kept() {
+        let (store, dir) = store("torn");
+        let document = store.load("d", 1).expect("new");
+        let update = document.append("kept");
+        store.append("d", &update, &document).expect("logged");
+        let mut log = OpenOptions::new()
+            .append(true)
+            .open(dir.join("d.log"))
+            .expect("log");
+        log.write_all(&[0, 0, 0, 50, 1, 2, 3])
+            .expect("a torn record");
+        assert_eq!(store.load("d", 2).expect("reload").text(), "kept");
+        let later = document.append(" and more");
+        store
+            .append("d", &later, &document)
+            .expect("logged after the cut");
+        assert_eq!(store.load("d", 3).expect("reload").text(), "kept and more");
+        fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn names_that_are_not_file_names_are_refused() {
+        let (store, dir) = store("names");
+        for name in ["", "../etc", ".hidden", "a/b", &"x".repeat(65)] {
+            assert!(
+                matches!(store.load(name, 1), Err(DocumentStoreError::BadName(_))),
+                "{name}"
+            );
+        }
+        fs::remove_dir_all(dir).expect("cleanup");
+    }
+}

@@ -11,16 +11,20 @@
 //! * [`Document`] — a CRDT document (yrs): a text for scratch areas and a map for app state that
 //!   converge however their updates travel; updates from the network are untrusted.
 //! * [`DocumentStore`] — documents on disk: an fsynced update log folded into snapshots.
+//! * [`DocSync`] — the document sync session: versions on connect, diffs of only what is
+//!   missing, batched live edits, large updates split into parts.
 //!
 //! Everything here is sans-IO except the store: time comes in as an argument.
 
 mod clipboard;
+mod doc_sync;
 mod document;
 mod document_store;
 mod hlc;
 mod store;
 
 pub use clipboard::{ClipEntry, Clipboard, Merge};
+pub use doc_sync::{Change, DocSync, Outgoing};
 pub use document::{DocError, Document, MAX_UPDATE};
 pub use document_store::{DocumentStore, DocumentStoreError, valid_name};
 pub use hlc::{HybridClock, Stamp, Timestamp};

@@ -108,14 +108,37 @@ pub struct Member {
     pub name: String,
 }
 
-/// One update to a replicated document.
+/// One update to a replicated document, or a request for what the sender lacks of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrdtOperation {
     /// The document it applies to.
     pub document: String,
-    /// The encoded update: base64 in JSON, raw bytes in MessagePack.
+    /// The encoded update (empty when this only carries a version): base64 in JSON, raw bytes in
+    /// MessagePack.
     #[serde(with = "bytes_as_base64")]
     pub update: Vec<u8>,
+    /// The sender's version of the document (its encoded state vector), asking for what it
+    /// lacks; omitted when empty.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        with = "bytes_as_base64"
+    )]
+    pub state_vector: Vec<u8>,
+    /// Set when a large update travels in parts: which part of which batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<Part>,
+}
+
+/// One part of an update split to fit under the frame limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// Names the batch among the sender's.
+    pub batch: u64,
+    /// 0-based.
+    pub index: u32,
+    /// How many parts the batch has.
+    pub count: u32,
 }
 
 /// Only the tag of a message, to name what could not be decoded.
@@ -243,6 +266,8 @@ mod tests {
         let op = CrdtOperation {
             document: "notes".into(),
             update: vec![0, 1, 254, 255],
+            state_vector: Vec::new(),
+            part: None,
         };
         let json = serde_json::to_string(&op).expect("serializes");
         assert_eq!(json, r#"{"document":"notes","update":"AAH+/w=="}"#);

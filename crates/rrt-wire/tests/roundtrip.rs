@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, time::Instant};
 
 use proptest::{collection::vec, prelude::*};
 use rrt_wire::{
-    Compression, CrdtOperation, Format, Member, Message, Received, Session, WireConfig,
+    Compression, CrdtOperation, Format, Member, Message, Part, Received, Session, WireConfig,
 };
 use uuid::Uuid;
 
@@ -15,8 +15,25 @@ fn uuid() -> impl Strategy<Value = Uuid> {
 }
 
 fn message() -> impl Strategy<Value = Message> {
-    let op = (".{0,12}", vec(any::<u8>(), 0..64))
-        .prop_map(|(document, update)| CrdtOperation { document, update });
+    let part = proptest::option::of((any::<u64>(), any::<u32>(), any::<u32>())).prop_map(|part| {
+        part.map(|(batch, index, count)| Part {
+            batch,
+            index,
+            count,
+        })
+    });
+    let op = (
+        ".{0,12}",
+        vec(any::<u8>(), 0..64),
+        vec(any::<u8>(), 0..16),
+        part,
+    )
+        .prop_map(|(document, update, state_vector, part)| CrdtOperation {
+            document,
+            update,
+            state_vector,
+            part,
+        });
     prop_oneof![
         (uuid(), vec("[a-z_]{1,12}", 0..4), ".{0,16}").prop_map(
             |(instance_id, capabilities, name)| Message::Hello {

@@ -1,0 +1,445 @@
+//! Keeping documents in sync with peers, as a sans-IO state machine.
+//!
+//! ```text
+//! peer up ──▶ send our version (state vector) of every document
+//! version in ──▶ reply with the diff it lacks (+ our version of a document we did not have)
+//! local edit ──▶ batched for `window`, merged, broadcast          ┐ as `state_delta`, split
+//! update in ──▶ applied (untrusted: refused, reported, dropped)   ┘ into parts over `chunk`
+//! ```
+//!
+//! The driver feeds peers' arrivals and messages, calls [`DocSync::handle_timeout`] at
+//! [`DocSync::poll_timeout`], and sends what [`DocSync::poll_outgoing`] returns. Versions make
+//! catch-up exact after any partition: each side sends only what the other lacks.
+
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    time::{Duration, Instant},
+};
+
+use rrt_wire::{CrdtOperation, Message, Part};
+use uuid::Uuid;
+
+use crate::document::{DocError, Document};
+
+/// A message for the network layer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outgoing {
+    /// To every peer.
+    Broadcast(Message),
+    /// To one peer.
+    To(Uuid, Message),
+}
+
+/// What a peer's message did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// `update` was applied to `document` (store it, tell watchers).
+    Applied {
+        /// The document.
+        document: String,
+        /// The update, as applied.
+        update: Vec<u8>,
+    },
+    /// A peer's update was refused; nothing changed.
+    Rejected {
+        /// Who sent it.
+        from: Uuid,
+        /// For which document.
+        document: String,
+        /// Why.
+        error: DocError,
+    },
+}
+
+/// A split update in assembly: (sender, document, batch).
+type BatchKey = (Uuid, String, u64);
+
+/// The documents of one replica and its sync state with every peer.
+#[derive(Debug)]
+pub struct DocSync {
+    replica: u64,
+    documents: BTreeMap<String, Document>,
+    window: Duration,
+    chunk: usize,
+    /// Local updates not yet broadcast, per document.
+    batch: BTreeMap<String, Vec<Vec<u8>>>,
+    flush_at: Option<Instant>,
+    outgoing: VecDeque<Outgoing>,
+    /// Parts of split updates, by (sender, document, batch).
+    assembling: HashMap<BatchKey, Vec<Option<Vec<u8>>>>,
+    next_batch: u64,
+}
+
+impl DocSync {
+    /// A replica numbered `replica`, batching local edits for `window` and splitting updates
+    /// larger than `chunk` bytes.
+    pub fn new(replica: u64, window: Duration, chunk: usize) -> Self {
+        Self {
+            replica,
+            documents: BTreeMap::new(),
+            window,
+            chunk: chunk.max(1),
+            batch: BTreeMap::new(),
+            flush_at: None,
+            outgoing: VecDeque::new(),
+            assembling: HashMap::new(),
+            next_batch: 0,
+        }
+    }
+
+    /// Adds a document (loaded from disk, say).
+    pub fn insert(&mut self, name: String, document: Document) {
+        self.documents.insert(name, document);
+    }
+
+    /// A document, if this replica has it.
+    pub fn document(&self, name: &str) -> Option<&Document> {
+        self.documents.get(name)
+    }
+
+    /// The documents' names.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.documents.keys().map(String::as_str)
+    }
+
+    /// A local edit of `name` (created if new), batched for broadcast. Returns the update, for
+    /// the driver to store before acknowledging it.
+    pub fn edit(
+        &mut self,
+        name: &str,
+        now: Instant,
+        change: impl FnOnce(&Document) -> Vec<u8>,
+    ) -> Vec<u8> {
+        let replica = self.replica;
+        let document = self
+            .documents
+            .entry(name.to_owned())
+            .or_insert_with(|| Document::new(replica));
+        let update = change(document);
+        self.batch
+            .entry(name.to_owned())
+            .or_default()
+            .push(update.clone());
+        self.flush_at.get_or_insert(now + self.window);
+        update
+    }
+
+    /// A peer came up: ask it for what we lack of every document (it answers with diffs).
+    pub fn peer_up(&mut self, peer: Uuid) {
+        let versions = self
+            .documents
+            .iter()
+            .map(|(name, document)| version_of(name, document))
+            .collect::<Vec<_>>();
+        if !versions.is_empty() {
+            self.outgoing.push_back(Outgoing::To(peer, delta(versions)));
+        }
+    }
+
+    /// A `state_delta` from `from`.
+    pub fn handle(&mut self, from: Uuid, operations: Vec<CrdtOperation>) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for operation in operations {
+            if !crate::valid_name(&operation.document) {
+                changes.push(Change::Rejected {
+                    from,
+                    document: operation.document,
+                    error: DocError::Malformed("not a document name".to_owned()),
+                });
+                continue;
+            }
+            if !operation.state_vector.is_empty() {
+                self.answer_version(
+                    from,
+                    &operation.document,
+                    &operation.state_vector,
+                    &mut changes,
+                );
+            }
+            if operation.update.is_empty() {
+                continue;
+            }
+            let document = operation.document.clone();
+            let Some(update) = self.assemble(from, operation) else {
+                continue;
+            };
+            let replica = self.replica;
+            let target = self
+                .documents
+                .entry(document.clone())
+                .or_insert_with(|| Document::new(replica));
+            changes.push(match target.apply(&update) {
+                Ok(()) => Change::Applied { document, update },
+                Err(error) => Change::Rejected {
+                    from,
+                    document,
+                    error,
+                },
+            });
+        }
+        changes
+    }
+
+    fn answer_version(
+        &mut self,
+        from: Uuid,
+        name: &str,
+        version: &[u8],
+        changes: &mut Vec<Change>,
+    ) {
+        let known = self.documents.contains_key(name);
+        let replica = self.replica;
+        let document = self
+            .documents
+            .entry(name.to_owned())
+            .or_insert_with(|| Document::new(replica));
+        // New to us: ask for all of it, too.
+        let ours = (!known).then(|| version_of(name, document));
+        match document.diff(version) {
+            Ok(diff) => {
+                let operations: Vec<_> = self.split(name, diff).into_iter().chain(ours).collect();
+                for operation in operations {
+                    self.outgoing
+                        .push_back(Outgoing::To(from, delta(vec![operation])));
+                }
+            }
+            Err(error) => changes.push(Change::Rejected {
+                from,
+                document: name.to_owned(),
+                error,
+            }),
+        }
+    }
+
+    /// The whole update once every part of it is in; parts may come in any order, twice.
+    fn assemble(&mut self, from: Uuid, operation: CrdtOperation) -> Option<Vec<u8>> {
+        let Some(part) = operation.part else {
+            return Some(operation.update);
+        };
+        if part.count == 0 || part.index >= part.count || part.count > 4096 {
+            return None;
+        }
+        let key = (from, operation.document, part.batch);
+        let parts = self
+            .assembling
+            .entry(key.clone())
+            .or_insert_with(|| vec![None; part.count as usize]);
+        if parts.len() != part.count as usize {
+            return None;
+        }
+        parts[part.index as usize] = Some(operation.update);
+        if parts.iter().any(Option::is_none) {
+            return None;
+        }
+        let parts = self.assembling.remove(&key)?;
+        Some(parts.into_iter().flatten().flatten().collect())
+    }
+
+    /// `update` as one or more operations, each within the chunk size.
+    fn split(&mut self, name: &str, update: Vec<u8>) -> Vec<CrdtOperation> {
+        if update.len() <= self.chunk {
+            return vec![operation(name, update, None)];
+        }
+        self.next_batch += 1;
+        let batch = self.next_batch;
+        let count = update.len().div_ceil(self.chunk) as u32;
+        update
+            .chunks(self.chunk)
+            .enumerate()
+            .map(|(index, bytes)| {
+                let part = Part {
+                    batch,
+                    index: index as u32,
+                    count,
+                };
+                operation(name, bytes.to_vec(), Some(part))
+            })
+            .collect()
+    }
+
+    /// When the batched local edits must go out.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.flush_at
+    }
+
+    /// Broadcasts the batched edits if their window has passed: one merged update per
+    /// document, however many edits the burst held.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.flush_at.is_none_or(|at| at > now) {
+            return;
+        }
+        self.flush_at = None;
+        for (name, updates) in std::mem::take(&mut self.batch) {
+            let merged = yrs::merge_updates_v1(&updates).unwrap_or_else(|error| {
+                tracing::error!(%error, "could not merge local updates; sending them one by one");
+                updates.concat()
+            });
+            let merged = if merged.is_empty() { continue } else { merged };
+            for operation in self.split(&name, merged) {
+                self.outgoing
+                    .push_back(Outgoing::Broadcast(delta(vec![operation])));
+            }
+        }
+    }
+
+    /// The next message to send.
+    pub fn poll_outgoing(&mut self) -> Option<Outgoing> {
+        self.outgoing.pop_front()
+    }
+}
+
+fn operation(name: &str, update: Vec<u8>, part: Option<Part>) -> CrdtOperation {
+    CrdtOperation {
+        document: name.to_owned(),
+        update,
+        state_vector: Vec::new(),
+        part,
+    }
+}
+
+fn version_of(name: &str, document: &Document) -> CrdtOperation {
+    CrdtOperation {
+        document: name.to_owned(),
+        update: Vec::new(),
+        state_vector: document.state_vector(),
+        part: None,
+    }
+}
+
+fn delta(crdt_ops: Vec<CrdtOperation>) -> Message {
+    Message::StateDelta {
+        crdt_ops,
+        vector_clock: BTreeMap::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WINDOW: Duration = Duration::from_millis(25);
+
+    fn pair(chunk: usize) -> (DocSync, DocSync, Uuid, Uuid) {
+        (
+            DocSync::new(1, WINDOW, chunk),
+            DocSync::new(2, WINDOW, chunk),
+            Uuid::from_u128(1),
+            Uuid::from_u128(2),
+        )
+    }
+
+    /// Delivers everything `from` has queued to `to` (broadcasts and messages for it).
+    fn pump(from: &mut DocSync, from_id: Uuid, to: &mut DocSync, to_id: Uuid) -> Vec<Change> {
+        let mut changes = Vec::new();
+        while let Some(outgoing) = from.poll_outgoing() {
+            let message = match outgoing {
+                Outgoing::Broadcast(message) => message,
+                Outgoing::To(peer, message) if peer == to_id => message,
+                Outgoing::To(..) => continue,
+            };
+            let Message::StateDelta { crdt_ops, .. } = message else {
+                panic!("only state deltas");
+            };
+            changes.extend(to.handle(from_id, crdt_ops));
+        }
+        changes
+    }
+
+    fn settle(a: &mut DocSync, a_id: Uuid, b: &mut DocSync, b_id: Uuid) {
+        for _ in 0..4 {
+            pump(a, a_id, b, b_id);
+            pump(b, b_id, a, a_id);
+        }
+    }
+
+    #[test]
+    fn on_connect_each_side_gets_exactly_what_it_lacks_including_new_documents() {
+        let (mut a, mut b, a_id, b_id) = pair(1 << 20);
+        let now = Instant::now();
+        a.edit("notes", now, |d| d.append("from a; "));
+        b.edit("notes", now, |d| d.append("from b; "));
+        b.edit("todo", now, |d| d.append("only b has this"));
+        a.peer_up(b_id);
+        b.peer_up(a_id);
+        settle(&mut a, a_id, &mut b, b_id);
+        for name in ["notes", "todo"] {
+            let (x, y) = (
+                a.document(name).expect("a has it"),
+                b.document(name).expect("b has it"),
+            );
+            assert_eq!(x.text(), y.text(), "{name}");
+        }
+        assert!(
+            a.document("notes")
+                .expect("notes")
+                .text()
+                .contains("from b")
+        );
+        assert_eq!(a.document("todo").expect("todo").text(), "only b has this");
+    }
+
+    #[test]
+    fn a_burst_of_edits_goes_out_as_one_message() {
+        let (mut a, mut b, a_id, b_id) = pair(1 << 20);
+        let start = Instant::now();
+        for i in 0..200 {
+            a.edit("typing", start, |d| d.append(&i.to_string()));
+        }
+        assert_eq!(a.poll_timeout(), Some(start + WINDOW));
+        a.handle_timeout(start + WINDOW / 2);
+        assert!(a.poll_outgoing().is_none(), "not before the window ends");
+        a.handle_timeout(start + WINDOW);
+        let changes = pump(&mut a, a_id, &mut b, b_id);
+        assert_eq!(changes.len(), 1, "one merged update for 200 edits");
+        assert_eq!(
+            b.document("typing").expect("doc").text(),
+            a.document("typing").expect("doc").text()
+        );
+    }
+
+    #[test]
+    fn a_large_catch_up_travels_in_parts_under_the_chunk_size() {
+        let (mut a, mut b, a_id, b_id) = pair(4096);
+        let now = Instant::now();
+        a.edit("big", now, |d| d.append(&"lorem ipsum ".repeat(10_000)));
+        let mut largest = 0;
+        // a announces its version; b, lacking the document, asks for all of it.
+        a.peer_up(b_id);
+        pump(&mut a, a_id, &mut b, b_id);
+        pump(&mut b, b_id, &mut a, a_id);
+        // Reverse the parts, and send each twice: order and duplicates do not matter.
+        let mut parts = Vec::new();
+        while let Some(Outgoing::To(_, Message::StateDelta { crdt_ops, .. })) = a.poll_outgoing() {
+            largest = largest.max(crdt_ops.iter().map(|op| op.update.len()).max().unwrap_or(0));
+            parts.extend(crdt_ops);
+        }
+        assert!(parts.len() > 10);
+        assert!(largest <= 4096);
+        parts.reverse();
+        let doubled: Vec<_> = parts.iter().chain(parts.iter()).cloned().collect();
+        let applied = b.handle(a_id, doubled);
+        assert!(matches!(applied.as_slice(), [Change::Applied { .. }, ..]));
+        assert_eq!(
+            b.document("big").expect("doc").text(),
+            a.document("big").expect("doc").text()
+        );
+    }
+
+    #[test]
+    fn malformed_updates_and_names_are_rejected_and_nothing_changes() {
+        let (_, mut b, a_id, _) = pair(1 << 20);
+        b.edit("doc", Instant::now(), |d| d.append("intact"));
+        let garbage = vec![
+            operation("doc", vec![0xff; 40], None),
+            operation("../escape", vec![1], None),
+            CrdtOperation {
+                state_vector: vec![0xff, 0xff, 0xff],
+                ..operation("doc", Vec::new(), None)
+            },
+        ];
+        let changes = b.handle(a_id, garbage);
+        assert_eq!(changes.len(), 3);
+        assert!(changes.iter().all(|c| matches!(c, Change::Rejected { .. })));
+        assert_eq!(b.document("doc").expect("doc").text(), "intact");
+    }
+}

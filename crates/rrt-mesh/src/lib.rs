@@ -24,6 +24,7 @@
 
 pub mod dir;
 pub mod discovery;
+mod documents;
 pub mod identity;
 mod locked_file;
 pub mod membership;
@@ -32,4 +33,7 @@ mod node;
 pub mod registry;
 pub mod trust;
 
-pub use node::{Node, NodeConfig, NodeError, NodeEvent, NodeStatus, PeerStatus, default_state_dir};
+pub use documents::{DocumentError, STATE};
+pub use node::{
+    Edit, Node, NodeConfig, NodeError, NodeEvent, NodeStatus, PeerStatus, default_state_dir,
+};

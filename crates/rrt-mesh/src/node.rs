@@ -15,7 +15,7 @@
 use std::{
     collections::BTreeMap,
     path::PathBuf,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use rrt_reactor::{
@@ -30,6 +30,7 @@ use uuid::Uuid;
 use crate::{
     dir::{DirError, MeshDir},
     discovery,
+    documents::{DocumentError, Documents, STATE},
     membership::{DownReason, HeartbeatConfig, PeerInfo},
     network::{
         NetCommand, NetEvent, NetStatus, NetworkConfig, NetworkWorker, Role, TcpConfig,
@@ -120,6 +121,11 @@ pub enum NodeEvent {
         /// The value.
         entry: ClipEntry,
     },
+    /// A document changed (edited here or by a peer).
+    Document {
+        /// Its name ([`STATE`] for the app state).
+        name: String,
+    },
 }
 
 /// A peer's state, for `rrt peers`.
@@ -185,9 +191,28 @@ pub enum NodeError {
         /// The frame limit.
         max: u32,
     },
+    /// A document request failed.
+    #[error(transparent)]
+    Document(#[from] DocumentError),
+    /// The document store could not be opened.
+    #[error(transparent)]
+    DocumentStore(#[from] rrt_sync::DocumentStoreError),
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,
+}
+
+/// A change to a document.
+#[derive(Debug)]
+pub enum Edit {
+    /// Append text.
+    Append(String),
+    /// Make the text this, with the fewest changes (concurrent edits elsewhere survive).
+    Replace(String),
+    /// Set a key of the app state.
+    Set(String, String),
+    /// Remove a key of the app state.
+    Remove(String),
 }
 
 enum Request {
@@ -199,6 +224,10 @@ enum Request {
     History(oneshot::Sender<Vec<ClipEntry>>),
     Peers(oneshot::Sender<Vec<PeerStatus>>),
     Status(oneshot::Sender<NodeStatus>),
+    Documents(oneshot::Sender<Vec<String>>),
+    Text(String, oneshot::Sender<Result<String, NodeError>>),
+    State(oneshot::Sender<BTreeMap<String, String>>),
+    Edit(String, Edit, oneshot::Sender<Result<(), NodeError>>),
     Leave(oneshot::Sender<()>),
 }
 
@@ -284,6 +313,9 @@ impl Node {
             },
             _ => None,
         };
+        let replica = id.as_u64_pair().0;
+        let documents_dir = config.state_dir.join(&config.mesh).join("documents");
+        let documents = Documents::load(&documents_dir, replica, config.topology)?;
         let (events, _) = broadcast::channel(1024);
         let (requests, inbox) = mpsc::channel(64);
         let (snapshots, pending) = watch::channel(None);
@@ -304,6 +336,7 @@ impl Node {
             peers: BTreeMap::new(),
             persist: snapshots,
             discovery,
+            documents,
         };
         tokio::spawn(actor.run(inbox));
         Ok(Self {
@@ -348,6 +381,29 @@ impl Node {
         self.ask(Request::Status).await
     }
 
+    /// The names of the documents this node has.
+    pub async fn documents(&self) -> Result<Vec<String>, NodeError> {
+        self.ask(Request::Documents).await
+    }
+
+    /// A document's text.
+    pub async fn text(&self, document: &str) -> Result<String, NodeError> {
+        self.ask(|reply| Request::Text(document.to_owned(), reply))
+            .await?
+    }
+
+    /// The app state (the map of the document [`STATE`]).
+    pub async fn state(&self) -> Result<BTreeMap<String, String>, NodeError> {
+        self.ask(Request::State).await
+    }
+
+    /// Changes a document (created if new); returns once the change is on disk. It reaches the
+    /// peers within the batching window.
+    pub async fn edit(&self, document: &str, edit: Edit) -> Result<(), NodeError> {
+        self.ask(|reply| Request::Edit(document.to_owned(), edit, reply))
+            .await?
+    }
+
     /// Says goodbye to every peer and stops.
     pub async fn leave(&self) -> Result<(), NodeError> {
         self.ask(Request::Leave).await
@@ -384,6 +440,8 @@ struct Actor {
     persist: watch::Sender<Option<Clipboard>>,
     /// Stops the discovery supervisor (and withdraws the announcement).
     discovery: Option<oneshot::Sender<()>>,
+    /// Scratch areas and app state.
+    documents: Documents,
 }
 
 /// The TCP port the network reactor actually listens on (it may have fallen back to any port).
@@ -427,6 +485,10 @@ impl Actor {
                     }
                 },
                 event = self.subscription.recv() => self.handle_network(event).await,
+                () = sleep_until(self.documents.deadline()) => {
+                    self.documents.on_deadline(Instant::now());
+                    self.documents.flush(&self.net);
+                }
             }
         }
     }
@@ -464,6 +526,31 @@ impl Actor {
                     reactor: format!("{:?} (generation {})", status.state, status.generation),
                     clipboard: self.clipboard.current().map(|entry| entry.stamp),
                 });
+            }
+            Request::Documents(reply) => {
+                let _ = reply.send(self.documents.names());
+            }
+            Request::Text(name, reply) => {
+                let _ = reply.send(self.documents.text(&name).map_err(NodeError::from));
+            }
+            Request::State(reply) => {
+                let _ = reply.send(self.documents.state());
+            }
+            Request::Edit(name, edit, reply) => {
+                let name = match &edit {
+                    Edit::Set(..) | Edit::Remove(_) => STATE.to_owned(),
+                    Edit::Append(_) | Edit::Replace(_) => name,
+                };
+                let result = self.documents.edit(&name, |document| match &edit {
+                    Edit::Append(text) => document.append(text),
+                    Edit::Replace(text) => document.replace(text),
+                    Edit::Set(key, value) => document.set(key, value),
+                    Edit::Remove(key) => document.remove(key),
+                });
+                if result.is_ok() {
+                    let _ = self.events.send(NodeEvent::Document { name });
+                }
+                let _ = reply.send(result.map_err(NodeError::from));
             }
             Request::Leave(_) => {}
         }
@@ -575,6 +662,8 @@ impl Actor {
                         message: update(entry),
                     });
                 }
+                self.documents.peer_up(peer.id);
+                self.documents.flush(&self.net);
                 self.peers.insert(peer.id, peer.clone());
                 let _ = self.events.send(NodeEvent::PeerUp { peer });
             }
@@ -614,15 +703,24 @@ impl Actor {
     }
 
     async fn receive(&mut self, from: Uuid, message: Message) {
-        let Message::ClipboardUpdate {
-            data,
-            timestamp,
-            counter,
-            source_instance,
-        } = message
-        else {
-            tracing::debug!(%from, "ignoring a message this node does not handle");
-            return;
+        let (data, timestamp, counter, source_instance) = match message {
+            Message::ClipboardUpdate {
+                data,
+                timestamp,
+                counter,
+                source_instance,
+            } => (data, timestamp, counter, source_instance),
+            Message::StateDelta { crdt_ops, .. } => {
+                for name in self.documents.receive(from, crdt_ops, &self.net) {
+                    let _ = self.events.send(NodeEvent::Document { name });
+                }
+                self.documents.flush(&self.net);
+                return;
+            }
+            _ => {
+                tracing::debug!(%from, "ignoring a message this node does not handle");
+                return;
+            }
         };
         let entry = ClipEntry {
             text: data,
@@ -674,6 +772,14 @@ fn update(entry: &ClipEntry) -> Message {
         timestamp: entry.stamp.time.wall_ms,
         counter: entry.stamp.time.counter,
         source_instance: entry.stamp.origin,
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
     }
 }
 

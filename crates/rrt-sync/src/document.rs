@@ -16,6 +16,9 @@ use yrs::{
     updates::{decoder::Decode, encoder::Encode},
 };
 
+/// The bits of a replica number yrs keeps.
+const CLIENT_ID_MASK: u64 = (1 << 53) - 1;
+
 /// The largest update accepted from the network (a whole catch-up fits well below a frame).
 pub const MAX_UPDATE: usize = 8 * 1024 * 1024;
 
@@ -59,9 +62,10 @@ impl std::fmt::Debug for Document {
 
 impl Document {
     /// An empty document edited by `replica` (a number unique to this writer: a CRDT tells
-    /// writers apart by it).
+    /// writers apart by it). Only its low 53 bits count — yrs, like Yjs, keeps client ids within
+    /// JavaScript's safe integers.
     pub fn new(replica: u64) -> Self {
-        let doc = Doc::with_client_id(replica);
+        let doc = Doc::with_client_id(replica & CLIENT_ID_MASK);
         let text = doc.get_or_insert_text("text");
         let map = doc.get_or_insert_map("map");
         Self { doc, text, map }
@@ -347,6 +351,13 @@ mod tests {
             document.apply(&vec![0; MAX_UPDATE + 1]),
             Err(DocError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn any_replica_number_is_accepted() {
+        let document = Document::new(u64::MAX);
+        document.append("fits in 53 bits");
+        assert_eq!(document.text(), "fits in 53 bits");
     }
 
     #[test]

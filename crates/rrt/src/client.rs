@@ -38,6 +38,60 @@ pub(crate) enum ClipCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub(crate) enum ScratchCommand {
+    /// List the scratch documents.
+    List,
+    /// Print a scratch document.
+    Cat {
+        /// The document.
+        name: String,
+    },
+    /// Append TEXT (or standard input) to a scratch document, creating it if new.
+    Append {
+        /// The document.
+        name: String,
+        /// The text; read from standard input when absent.
+        text: Option<String>,
+    },
+    /// Edit a scratch document in $EDITOR; what you save is applied as changes, so edits made
+    /// elsewhere meanwhile are merged, not overwritten.
+    Edit {
+        /// The document.
+        name: String,
+    },
+    /// Print the document as JSON now and after every change, until interrupted.
+    Watch {
+        /// The document.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum StateCommand {
+    /// Set KEY to VALUE.
+    Set {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// Print the value of KEY.
+    Get {
+        /// The key.
+        key: String,
+    },
+    /// Remove KEY.
+    Del {
+        /// The key.
+        key: String,
+    },
+    /// Print every key and value as JSON.
+    List,
+    /// Print the whole state as JSON now and after every change, until interrupted.
+    Watch,
+}
+
 /// Picks the daemon: `--instance NAME` if given, else any of the mesh's.
 fn daemon(locate: &Locate) -> anyhow::Result<RegistryEntry> {
     let dir = MeshDir::locate(locate.runtime_dir.as_deref(), &locate.mesh);
@@ -179,14 +233,97 @@ pub(crate) fn clip(locate: &Locate, command: ClipCommand) -> anyhow::Result<()> 
             }
             Ok(())
         }
-        ClipCommand::Watch => {
-            let reader = connect(locate, &Request::Watch)?;
-            let mut out = std::io::stdout().lock();
-            for line in reader.lines() {
-                writeln!(out, "{}", line.context("reading from the daemon")?)?;
-                out.flush()?;
-            }
-            bail!("the daemon went away")
-        }
+        ClipCommand::Watch => stream(locate, &Request::Watch),
     }
+}
+
+fn read_stdin() -> anyhow::Result<String> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut bytes)
+        .context("reading standard input")?;
+    String::from_utf8(bytes).context("the text must be UTF-8")
+}
+
+fn stream(locate: &Locate, request: &Request) -> anyhow::Result<()> {
+    let reader = connect(locate, request)?;
+    let mut out = std::io::stdout().lock();
+    for line in reader.lines() {
+        writeln!(out, "{}", line.context("reading from the daemon")?)?;
+        out.flush()?;
+    }
+    bail!("the daemon went away")
+}
+
+pub(crate) fn scratch(locate: &Locate, command: ScratchCommand) -> anyhow::Result<()> {
+    match command {
+        ScratchCommand::List => {
+            for name in ask(locate, &Request::ScratchList)?
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                println!("{}", name.as_str().unwrap_or_default());
+            }
+        }
+        ScratchCommand::Cat { name } => {
+            let text = ask(locate, &Request::ScratchCat { name })?;
+            print!("{}", text.as_str().unwrap_or_default());
+        }
+        ScratchCommand::Append { name, text } => {
+            let text = match text {
+                Some(text) => text,
+                None => read_stdin()?,
+            };
+            ask(locate, &Request::ScratchAppend { name, text })?;
+        }
+        ScratchCommand::Edit { name } => {
+            let current = ask(locate, &Request::ScratchCat { name: name.clone() })
+                .map(|text| text.as_str().unwrap_or_default().to_owned())
+                .unwrap_or_default();
+            let path =
+                std::env::temp_dir().join(format!("rrt-scratch-{}-{name}.txt", std::process::id()));
+            std::fs::write(&path, &current)?;
+            let editor = std::env::var("EDITOR").unwrap_or_else(|_| "vi".to_owned());
+            let status = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("{editor} \"$1\""))
+                .arg("sh")
+                .arg(&path)
+                .status()
+                .with_context(|| format!("running {editor}"))?;
+            let edited = std::fs::read_to_string(&path);
+            let _ = std::fs::remove_file(&path);
+            if !status.success() {
+                bail!("{editor} exited with {status}; nothing changed");
+            }
+            let text = edited.context("reading the edited file")?;
+            if text != current {
+                ask(locate, &Request::ScratchReplace { name, text })?;
+            }
+        }
+        ScratchCommand::Watch { name } => stream(locate, &Request::ScratchWatch { name })?,
+    }
+    Ok(())
+}
+
+pub(crate) fn state(locate: &Locate, command: StateCommand) -> anyhow::Result<()> {
+    match command {
+        StateCommand::Set { key, value } => {
+            ask(locate, &Request::StateSet { key, value })?;
+        }
+        StateCommand::Get { key } => {
+            let state = ask(locate, &Request::StateList)?;
+            match state.get(&key).and_then(Value::as_str) {
+                Some(value) => println!("{value}"),
+                None => bail!("no key {key:?} in the app state"),
+            }
+        }
+        StateCommand::Del { key } => {
+            ask(locate, &Request::StateDel { key })?;
+        }
+        StateCommand::List => println!("{}", ask(locate, &Request::StateList)?),
+        StateCommand::Watch => stream(locate, &Request::StateWatch)?,
+    }
+    Ok(())
 }

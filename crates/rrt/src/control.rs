@@ -21,6 +21,15 @@ pub(crate) enum Request {
     Paste,
     History,
     Watch,
+    ScratchList,
+    ScratchCat { name: String },
+    ScratchAppend { name: String, text: String },
+    ScratchReplace { name: String, text: String },
+    ScratchWatch { name: String },
+    StateList,
+    StateSet { key: String, value: String },
+    StateDel { key: String },
+    StateWatch,
 }
 
 /// The daemon's answer: `{"ok": …}` or `{"error": "…"}`.

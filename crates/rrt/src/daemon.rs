@@ -6,7 +6,7 @@ use std::{fs, net::SocketAddr, os::unix::fs::PermissionsExt, path::PathBuf, time
 use anyhow::Context as _;
 use clap::Args;
 use rrt_mesh::{
-    Node, NodeConfig, NodeError, NodeEvent,
+    Edit, Node, NodeConfig, NodeError, NodeEvent, STATE,
     dir::MeshDir,
     identity::Identity,
     membership::HeartbeatConfig,
@@ -200,6 +200,8 @@ async fn serve_client(node: Node, stream: UnixStream) {
     };
     let result = match request {
         Ok(Request::Watch) => watch(&node, &mut writer).await,
+        Ok(Request::ScratchWatch { name }) => watch_document(&node, Some(name), &mut writer).await,
+        Ok(Request::StateWatch) => watch_document(&node, None, &mut writer).await,
         Ok(request) => {
             let response = match answer(&node, request).await {
                 Ok(value) => Response::Ok(value),
@@ -221,7 +223,20 @@ async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Stri
         Request::Copy { text } => to_json(node.copy(text).await),
         Request::Paste => to_json(node.clipboard().await),
         Request::History => to_json(node.history().await),
-        Request::Watch => Err("watch is a stream".to_owned()),
+        Request::ScratchList => to_json(node.documents().await),
+        Request::ScratchCat { name } => to_json(node.text(&name).await),
+        Request::ScratchAppend { name, text } => {
+            to_json(node.edit(&name, Edit::Append(text)).await)
+        }
+        Request::ScratchReplace { name, text } => {
+            to_json(node.edit(&name, Edit::Replace(text)).await)
+        }
+        Request::StateList => to_json(node.state().await),
+        Request::StateSet { key, value } => to_json(node.edit(STATE, Edit::Set(key, value)).await),
+        Request::StateDel { key } => to_json(node.edit(STATE, Edit::Remove(key)).await),
+        Request::Watch | Request::ScratchWatch { .. } | Request::StateWatch => {
+            Err("watch is a stream".to_owned())
+        }
     }
 }
 
@@ -246,6 +261,35 @@ async fn watch(node: &Node, writer: &mut (impl AsyncWriteExt + Unpin)) -> std::i
                 let error = Response::Error(format!("missed {missed} changes"));
                 write_line(writer, &error).await?;
             }
+            Err(RecvError::Closed) => return Ok(()),
+        }
+    }
+}
+
+/// Streams a document's text (`Some(name)`) or the app state (`None`): now, then on each
+/// change.
+async fn watch_document(
+    node: &Node,
+    name: Option<String>,
+    writer: &mut (impl AsyncWriteExt + Unpin),
+) -> std::io::Result<()> {
+    let mut events = node.subscribe();
+    let target = name.clone().unwrap_or_else(|| STATE.to_owned());
+    let current = |node: Node, name: Option<String>| async move {
+        match name {
+            Some(name) => {
+                serde_json::json!({ "document": name, "text": node.text(&name).await.unwrap_or_default() })
+            }
+            None => serde_json::json!({ "state": node.state().await.unwrap_or_default() }),
+        }
+    };
+    write_line(writer, &current(node.clone(), name.clone()).await).await?;
+    loop {
+        match events.recv().await {
+            Ok(NodeEvent::Document { name: changed }) if changed == target => {
+                write_line(writer, &current(node.clone(), name.clone()).await).await?;
+            }
+            Ok(_) | Err(RecvError::Lagged(_)) => {}
             Err(RecvError::Closed) => return Ok(()),
         }
     }

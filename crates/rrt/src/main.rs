@@ -68,6 +68,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List, read, append to, edit and watch shared scratch documents.
+    #[command(subcommand)]
+    Scratch(client::ScratchCommand),
+    /// Set, get, delete and watch the shared app state (a key-value map).
+    #[command(subcommand)]
+    State(client::StateCommand),
     /// Print this device's fingerprint (its identity to other hosts; created on first use).
     Id,
     /// Trust, list or forget other devices by fingerprint.
@@ -104,6 +110,8 @@ fn main() -> ExitCode {
         Command::Peers { json } => client::peers(&locate, json),
         Command::Status { json } => client::status(&locate, json),
         Command::Clip(command) => client::clip(&locate, command),
+        Command::Scratch(command) => client::scratch(&locate, command),
+        Command::State(command) => client::state(&locate, command),
         Command::Id => trust::id(&locate),
         Command::Trust(command) => trust::run(&locate, command),
         Command::Keys => keys::run(),

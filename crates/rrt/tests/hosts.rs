@@ -134,9 +134,18 @@ fn three_hosts_share_and_converge_after_a_silent_partition() {
             .log("h1a")
             .contains("reason=heartbeat timed out")
     );
-    // Both sides keep working, and write.
+    // Both sides keep working, and write: the clipboard, and a shared document.
     hosts.lab("h3").copy("h3", "written alone on h3");
     hosts.lab("h1b").copy("h1b", "written by the majority");
+    for (name, line) in [
+        ("h3", "h3 wrote this alone\n"),
+        ("h2", "the majority wrote this\n"),
+    ] {
+        let output = hosts
+            .lab(name)
+            .run(name, &["scratch", "append", "notes", line]);
+        assert!(output.status.success(), "{output:?}");
+    }
     for name in ["h1a", "h2"] {
         wait_until(&format!("{name} to have the majority's copy"), || {
             hosts.lab(name).paste(name).as_deref() == Some("written by the majority")
@@ -146,6 +155,13 @@ fn three_hosts_share_and_converge_after_a_silent_partition() {
     hosts.net.heal(3);
     wait_until("h3 to rejoin", || hosts.lab("h3").peers("h3").len() == 3);
     hosts.converge_on("written by the majority");
+    for name in NAMES {
+        wait_until(&format!("{name} to have both sides' notes"), || {
+            let output = hosts.lab(name).run(name, &["scratch", "cat", "notes"]);
+            let text = String::from_utf8_lossy(&output.stdout);
+            text.contains("h3 wrote this alone\n") && text.contains("the majority wrote this\n")
+        });
+    }
     for name in NAMES {
         let history = hosts.history(name);
         for acknowledged in [

@@ -1,0 +1,187 @@
+//! The node's replicated documents: scratch areas (texts) and app state (the map of the
+//! document [`STATE`]), kept in sync with every peer by [`DocSync`] and on disk by
+//! [`DocumentStore`].
+//!
+//! A local edit is acknowledged once its update is in the fsynced log; a peer's update is logged
+//! when applied. In a hub, the coordinator relays every update it applies to the other leaves.
+
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use rrt_reactor::Rrt;
+use rrt_sync::{
+    Change, DocSync, Document, DocumentStore, DocumentStoreError, Outgoing, valid_name,
+};
+use rrt_wire::{CrdtOperation, Message};
+use uuid::Uuid;
+
+use crate::network::{NetCommand, NetworkWorker, Topology};
+
+/// The document whose map holds the app state (`rrt state …`).
+pub const STATE: &str = "state";
+/// Local edits within this window go out as one message.
+const BATCH_WINDOW: Duration = Duration::from_millis(20);
+/// Updates above this are sent in parts (base64 in JSON must stay under the frame limit).
+const CHUNK: usize = 1024 * 1024;
+
+/// Why a document request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    /// The name cannot be a document's.
+    #[error("{0:?} is not a document name (1–64 letters, digits, '.', '_' or '-')")]
+    BadName(String),
+    /// There is no such document.
+    #[error("no document named {0:?}")]
+    NotFound(String),
+    /// The store failed; the edit was not acknowledged.
+    #[error(transparent)]
+    Store(#[from] DocumentStoreError),
+}
+
+pub(crate) struct Documents {
+    sync: DocSync,
+    store: DocumentStore,
+    topology: Topology,
+}
+
+impl Documents {
+    /// Every stored document, edited from now on by `replica`.
+    pub(crate) fn load(
+        dir: &Path,
+        replica: u64,
+        topology: Topology,
+    ) -> Result<Self, DocumentStoreError> {
+        let store = DocumentStore::open(dir)?;
+        let mut sync = DocSync::new(replica, BATCH_WINDOW, CHUNK);
+        for name in store.names()? {
+            let document = store.load(&name, replica)?;
+            sync.insert(name, document);
+        }
+        Ok(Self {
+            sync,
+            store,
+            topology,
+        })
+    }
+
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.sync.names().map(str::to_owned).collect()
+    }
+
+    pub(crate) fn text(&self, name: &str) -> Result<String, DocumentError> {
+        self.sync
+            .document(name)
+            .map(Document::text)
+            .ok_or_else(|| DocumentError::NotFound(name.to_owned()))
+    }
+
+    pub(crate) fn state(&self) -> BTreeMap<String, String> {
+        self.sync
+            .document(STATE)
+            .map(Document::entries)
+            .unwrap_or_default()
+    }
+
+    /// A local edit, stored before it is acknowledged.
+    pub(crate) fn edit(
+        &mut self,
+        name: &str,
+        change: impl FnOnce(&Document) -> Vec<u8>,
+    ) -> Result<(), DocumentError> {
+        if !valid_name(name) {
+            return Err(DocumentError::BadName(name.to_owned()));
+        }
+        let update = self.sync.edit(name, Instant::now(), change);
+        let document = self
+            .sync
+            .document(name)
+            .ok_or_else(|| DocumentError::NotFound(name.to_owned()))?;
+        self.store.append(name, &update, document)?;
+        Ok(())
+    }
+
+    pub(crate) fn peer_up(&mut self, peer: Uuid) {
+        self.sync.peer_up(peer);
+    }
+
+    /// A peer's `state_delta`: returns the documents that changed.
+    pub(crate) fn receive(
+        &mut self,
+        from: Uuid,
+        operations: Vec<CrdtOperation>,
+        net: &Rrt<NetworkWorker>,
+    ) -> Vec<String> {
+        let mut changed = Vec::new();
+        for change in self.sync.handle(from, operations) {
+            match change {
+                Change::Applied { document, update } => {
+                    if let Some(current) = self.sync.document(&document)
+                        && let Err(error) = self.store.append(&document, &update, current)
+                    {
+                        tracing::error!(%error, document, "could not store a peer's update");
+                    }
+                    if self.topology == Topology::Hub {
+                        let relay = Message::StateDelta {
+                            crdt_ops: vec![CrdtOperation {
+                                document: document.clone(),
+                                update,
+                                state_vector: Vec::new(),
+                                part: None,
+                            }],
+                            vector_clock: BTreeMap::new(),
+                        };
+                        send(
+                            net,
+                            NetCommand::Broadcast {
+                                message: relay,
+                                except: Some(from),
+                            },
+                        );
+                    }
+                    if !changed.contains(&document) {
+                        changed.push(document);
+                    }
+                }
+                Change::Rejected {
+                    from,
+                    document,
+                    error,
+                } => {
+                    tracing::warn!(%from, document, %error, "refused a peer's document update");
+                }
+            }
+        }
+        changed
+    }
+
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.sync.poll_timeout()
+    }
+
+    pub(crate) fn on_deadline(&mut self, now: Instant) {
+        self.sync.handle_timeout(now);
+    }
+
+    /// Hands every queued message to the network reactor.
+    pub(crate) fn flush(&mut self, net: &Rrt<NetworkWorker>) {
+        while let Some(outgoing) = self.sync.poll_outgoing() {
+            let command = match outgoing {
+                Outgoing::Broadcast(message) => NetCommand::Broadcast {
+                    message,
+                    except: None,
+                },
+                Outgoing::To(to, message) => NetCommand::Send { to, message },
+            };
+            send(net, command);
+        }
+    }
+}
+
+fn send(net: &Rrt<NetworkWorker>, command: NetCommand) {
+    if let Err(error) = net.send(command) {
+        tracing::warn!(command = ?error.0, "the network reactor is stopped; document message dropped");
+    }
+}

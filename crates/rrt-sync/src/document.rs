@@ -12,7 +12,8 @@ use std::{
 };
 
 use yrs::{
-    Doc, GetString, Map, MapRef, Out, ReadTxn, StateVector, Text, TextRef, Transact, Update,
+    ClientID, Doc, GetString, Map, MapRef, OffsetKind, Options, Out, ReadTxn, StateVector, Text,
+    TextRef, Transact, Update,
     updates::{decoder::Decode, encoder::Encode},
 };
 
@@ -65,7 +66,10 @@ impl Document {
     /// writers apart by it). Only its low 53 bits count — yrs, like Yjs, keeps client ids within
     /// JavaScript's safe integers.
     pub fn new(replica: u64) -> Self {
-        let doc = Doc::with_client_id(replica & CLIENT_ID_MASK);
+        let mut options = Options::with_client_id(ClientID::new(replica & CLIENT_ID_MASK));
+        // Positions count UTF-16 code units, as in Yjs; O(1) to find, unlike UTF-8 bytes.
+        options.offset_kind = OffsetKind::Utf16;
+        let doc = Doc::with_options(options);
         let text = doc.get_or_insert_text("text");
         let map = doc.get_or_insert_map("map");
         Self { doc, text, map }
@@ -83,15 +87,37 @@ impl Document {
         self.text.get_string(&self.doc.transact())
     }
 
-    /// Inserts `chunk` at byte `index` of the text (clamped to its end, moved back to a
-    /// character boundary). Returns the update to send.
+    /// The text's length in UTF-16 code units (characters, for text without emoji and the
+    /// like).
+    pub fn len(&self) -> usize {
+        self.text.len(&self.doc.transact()) as usize
+    }
+
+    /// Whether the text is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Inserts `chunk` at position `index` in UTF-16 code units (clamped to the end). Returns the
+    /// update to send.
     pub fn insert(&self, index: usize, chunk: &str) -> Vec<u8> {
-        let text = self.text();
-        let mut index = index.min(text.len());
-        while !text.is_char_boundary(index) {
-            index -= 1;
-        }
-        self.edit(|text, txn| text.insert(txn, offset(index), chunk))
+        self.edit(|text, txn| {
+            let index = index.min(text.len(txn) as usize);
+            text.insert(txn, offset(index), chunk);
+        })
+    }
+
+    /// Deletes `length` UTF-16 code units from position `index` (clamped to the text). Returns
+    /// the update to send.
+    pub fn delete(&self, index: usize, length: usize) -> Vec<u8> {
+        self.edit(|text, txn| {
+            let end = text.len(txn) as usize;
+            let start = index.min(end);
+            let length = length.min(end - start);
+            if length > 0 {
+                text.remove_range(txn, offset(start), offset(length));
+            }
+        })
     }
 
     /// Appends `chunk` to the text.
@@ -102,20 +128,25 @@ impl Document {
     /// Makes the text `new` with the fewest edits it can see (keeping the common start and end),
     /// so concurrent edits elsewhere in the text merge instead of being overwritten.
     pub fn replace(&self, new: &str) -> Vec<u8> {
-        let old = self.text();
-        let prefix = common_prefix(&old, new);
-        let suffix = common_prefix(
-            &old[prefix..].chars().rev().collect::<String>(),
-            &new[prefix..].chars().rev().collect::<String>(),
-        );
-        let removed = old.len() - prefix - suffix;
-        let inserted = &new[prefix..new.len() - suffix];
+        let old: Vec<char> = self.text().chars().collect();
+        let new: Vec<char> = new.chars().collect();
+        let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+        let suffix = old[prefix..]
+            .iter()
+            .rev()
+            .zip(new[prefix..].iter().rev())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let units = |chars: &[char]| chars.iter().map(|c| c.len_utf16()).sum::<usize>();
+        let at = units(&old[..prefix]);
+        let removed = units(&old[prefix..old.len() - suffix]);
+        let inserted: String = new[prefix..new.len() - suffix].iter().collect();
         self.edit(|text, txn| {
             if removed > 0 {
-                text.remove_range(txn, offset(prefix), offset(removed));
+                text.remove_range(txn, offset(at), offset(removed));
             }
             if !inserted.is_empty() {
-                text.insert(txn, offset(prefix), inserted);
+                text.insert(txn, offset(at), &inserted);
             }
         })
     }
@@ -193,14 +224,6 @@ fn offset(bytes: usize) -> u32 {
     u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
-/// Length in bytes of the longest common prefix, on a character boundary.
-fn common_prefix(a: &str, b: &str) -> usize {
-    a.char_indices()
-        .zip(b.chars())
-        .find(|((_, x), y)| x != y)
-        .map_or(a.len().min(b.len()), |((index, _), _)| index)
-}
-
 fn check_size(bytes: &[u8]) -> Result<(), DocError> {
     if bytes.len() > MAX_UPDATE {
         return Err(DocError::TooLarge {
@@ -239,8 +262,8 @@ mod tests {
 
     fn edit() -> impl Strategy<Value = Edit> {
         prop_oneof![
-            (0usize..40, "[a-zé ]{0,6}").prop_map(|(i, s)| Edit::Insert(i, s)),
-            "[a-z ]{0,12}".prop_map(Edit::Replace),
+            (0usize..40, "[a-zé😀 ]{0,6}").prop_map(|(i, s)| Edit::Insert(i, s)),
+            "[a-z😀 ]{0,12}".prop_map(Edit::Replace),
             ("[a-c]", "[0-9]{1,3}").prop_map(|(k, v)| Edit::Set(k, v)),
             "[a-c]".prop_map(Edit::Remove),
         ]

@@ -103,9 +103,9 @@ impl<W: Worker> Rrt<W> {
     /// Never blocks: if the worker cannot be created, the subscription receives a
     /// [`ReactorEvent::Shutdown`](crate::ReactorEvent::Shutdown) and the status says why.
     pub fn subscribe(&self) -> Subscription<W::Event> {
-        // The receiver exists before the thread can publish anything.
-        let receiver = self.shared.events.subscribe();
-        if let Subscribed::Launch = self.shared.subscribe()
+        // The receiver exists before a new thread can publish anything.
+        let (receiver, subscribed) = self.shared.subscribe();
+        if let Subscribed::Launch = subscribed
             && let Err(error) = driver::spawn(Arc::clone(&self.shared))
         {
             self.shared.launch_failed(error);

@@ -116,8 +116,12 @@ impl<W: Worker> Shared<W> {
         self.status.subscribe()
     }
 
-    pub(crate) fn subscribe(&self) -> Subscribed {
+    /// A new subscriber: its receiver, and whether a thread must be launched. The receiver is
+    /// made under the lock the thread publishes its lifecycle events under, so a subscriber never
+    /// sees the end of a generation it did not belong to.
+    pub(crate) fn subscribe(&self) -> (broadcast::Receiver<ReactorEvent<W::Event>>, Subscribed) {
         let mut lifecycle = self.lock();
+        let receiver = self.events.subscribe();
         lifecycle.subscribers += 1;
         self.stop_requested.store(false, Ordering::SeqCst);
         let launch = lifecycle.state == State::Stopped;
@@ -125,11 +129,12 @@ impl<W: Worker> Shared<W> {
             lifecycle.begin_generation();
         }
         self.publish(&lifecycle);
-        if launch {
+        let subscribed = if launch {
             Subscribed::Launch
         } else {
             Subscribed::Joined
-        }
+        };
+        (receiver, subscribed)
     }
 
     /// A thread could not be spawned for the generation [`Shared::subscribe`] began.

@@ -469,10 +469,9 @@ async fn many_concurrent_subscribers_each_see_every_event_in_order() {
     const SUBSCRIBERS: usize = 50;
     const EVENTS: u32 = 200;
     let (reactor, harness) = reactor();
-    let mut subscriptions: Vec<_> = (0..SUBSCRIBERS).map(|_| reactor.subscribe()).collect();
-    for events in &mut subscriptions {
-        started(events).await;
-    }
+    let subscriptions: Vec<_> = (0..SUBSCRIBERS).map(|_| reactor.subscribe()).collect();
+    // Subscribers that joined after the start did not see `Started`: wait on the status.
+    wait_for_state(&reactor, State::Running).await;
     let readers: Vec<_> = subscriptions
         .into_iter()
         .map(|mut events| {

@@ -26,7 +26,6 @@ pub mod dir;
 pub mod discovery;
 mod documents;
 pub mod identity;
-mod locked_file;
 pub mod membership;
 pub mod network;
 mod node;

@@ -10,10 +10,9 @@ use std::{fs, io, path::PathBuf};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{
-    dir::{MeshDir, is_alive},
-    locked_file,
-};
+use rrt_sync::locked_file;
+
+use crate::dir::{MeshDir, is_alive};
 
 /// One running instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

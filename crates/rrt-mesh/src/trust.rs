@@ -10,7 +10,9 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::{identity::Fingerprint, locked_file};
+use rrt_sync::locked_file;
+
+use crate::identity::Fingerprint;
 
 /// One trusted device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

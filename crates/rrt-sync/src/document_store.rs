@@ -18,12 +18,13 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use rustix::fs::{FlockOperation, flock};
+use crate::{
+    document::{DocError, Document},
+    locked_file,
+};
 
-use crate::document::{DocError, Document};
-
-/// Log records after which the log is folded into the snapshot.
-const COMPACT_AFTER: usize = 1_000;
+/// Log size after which the log is folded into the snapshot.
+const COMPACT_AFTER_BYTES: u64 = 1024 * 1024;
 
 /// Why a document could not be loaded or stored.
 #[derive(Debug, thiserror::Error)]
@@ -123,11 +124,14 @@ impl DocumentStore {
         let length = u32::try_from(update.len())
             .unwrap_or(u32::MAX)
             .to_be_bytes();
-        log.write_all(&length)
+        let size = log
+            .write_all(&length)
             .and_then(|()| log.write_all(update))
             .and_then(|()| log.sync_data())
-            .map_err(io_error(&path))?;
-        if self.read_log(name)?.len() >= COMPACT_AFTER {
+            .and_then(|()| log.metadata())
+            .map_err(io_error(&path))?
+            .len();
+        if size >= COMPACT_AFTER_BYTES {
             self.compact_locked(name, document)?;
         }
         Ok(())
@@ -145,18 +149,7 @@ impl DocumentStore {
             let _ = document.apply(&update);
         }
         let snapshot = self.path(name, "snapshot");
-        let temporary = self.path(name, "snapshot.tmp");
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temporary)
-            .map_err(io_error(&temporary))?;
-        file.write_all(&document.snapshot())
-            .and_then(|()| file.sync_all())
-            .map_err(io_error(&temporary))?;
-        fs::rename(&temporary, &snapshot).map_err(io_error(&snapshot))?;
+        locked_file::replace(&snapshot, &document.snapshot()).map_err(io_error(&snapshot))?;
         let log = self.path(name, "log");
         match OpenOptions::new().write(true).open(&log) {
             Ok(file) => file
@@ -212,16 +205,7 @@ impl DocumentStore {
             return Err(DocumentStoreError::BadName(name.to_owned()));
         }
         let path = self.path(name, "lock");
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io_error(&path))?;
-        flock(&file, FlockOperation::LockExclusive)
-            .map_err(|errno| io_error(&path)(errno.into()))?;
-        Ok(file)
+        locked_file::lock(&path).map_err(io_error(&path))
     }
 }
 

@@ -21,6 +21,7 @@ mod doc_sync;
 mod document;
 mod document_store;
 mod hlc;
+pub mod locked_file;
 mod store;
 
 pub use clipboard::{ClipEntry, Clipboard, Merge};

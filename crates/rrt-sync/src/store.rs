@@ -6,19 +6,19 @@
 //! one. A file that does not parse is moved aside, not overwritten.
 
 use std::{
-    fs::{self, File, OpenOptions},
-    io::{self, Write},
-    os::unix::fs::{DirBuilderExt, OpenOptionsExt},
+    fs::{self, File},
+    io,
+    os::unix::fs::DirBuilderExt,
     path::{Path, PathBuf},
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use rustix::fs::{FlockOperation, flock};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     clipboard::{ClipEntry, Clipboard},
     hlc::Timestamp,
+    locked_file,
 };
 
 const FILE: &str = "clipboard.json";
@@ -97,36 +97,12 @@ impl ClipboardStore {
         };
         let bytes = serde_json::to_vec(&on_disk)?;
         let path = self.path();
-        let temporary = self.dir.join(format!("{FILE}.tmp"));
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temporary)
-            .map_err(io_error("creating", &temporary))?;
-        file.write_all(&bytes)
-            .and_then(|()| file.sync_all())
-            .map_err(io_error("writing", &temporary))?;
-        fs::rename(&temporary, &path).map_err(io_error("replacing", &path))?;
-        File::open(&self.dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(io_error("syncing", &self.dir))
+        locked_file::replace(&path, &bytes).map_err(io_error("replacing", &path))
     }
 
     fn lock(&self) -> Result<File, StoreError> {
         let path = self.dir.join(LOCK);
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io_error("opening", &path))?;
-        flock(&file, FlockOperation::LockExclusive)
-            .map_err(|errno| io_error("locking", &path)(errno.into()))?;
-        // Unlocked when the file is closed.
-        Ok(file)
+        locked_file::lock(&path).map_err(io_error("locking", &path))
     }
 
     /// The file's contents; `None` when there is none or it was unreadable and moved aside.

@@ -12,7 +12,7 @@ use std::{
 use rustix::fs::{FlockOperation, flock};
 
 /// Holds the exclusive lock on `lock_path` until dropped.
-pub(crate) fn lock(lock_path: &Path) -> io::Result<File> {
+pub fn lock(lock_path: &Path) -> io::Result<File> {
     let file = OpenOptions::new()
         .write(true)
         .create(true)
@@ -23,8 +23,9 @@ pub(crate) fn lock(lock_path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
-/// Replaces `path` with `bytes` atomically and durably (mode 0600).
-pub(crate) fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Replaces `path` with `bytes` atomically and durably (mode 0600): a crash leaves the old file
+/// or the new one, never half of one.
+pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");
     let temporary = Path::new(&temporary);
@@ -36,5 +37,10 @@ pub(crate) fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .open(temporary)?;
     out.write_all(bytes)?;
     out.sync_all()?;
-    fs::rename(temporary, path)
+    fs::rename(temporary, path)?;
+    // The rename itself is durable only once the directory is.
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
+        _ => Ok(()),
+    }
 }

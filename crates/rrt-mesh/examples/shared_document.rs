@@ -7,10 +7,8 @@
 //! cargo run -p rrt-mesh --example shared_document -- bob
 //! ```
 
-use rrt_mesh::{Edit, Node, NodeConfig, NodeEvent};
+use rrt_mesh::{DocumentChange, Node, NodeConfig, NodeEvent, Origin};
 use tokio::io::{AsyncBufReadExt, BufReader};
-
-const DOCUMENT: &str = "example";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,23 +19,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.state_dir = std::env::temp_dir().join(format!("rrt-document-example-{name}"));
     config.tcp = None;
     let node = Node::start(config).await?;
+    let document = node.document("example");
+    let mut changes = document.changes();
     let mut events = node.subscribe();
-    println!("type lines to add them to {DOCUMENT:?}; Ctrl-D leaves");
+    println!(
+        "type lines to add them to {:?}; Ctrl-D leaves",
+        document.name()
+    );
 
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {
         tokio::select! {
             line = lines.next_line() => match line? {
-                Some(line) => node.edit(DOCUMENT, Edit::Append(format!("{name}: {line}\n"))).await?,
+                Some(line) => document.append(format!("{name}: {line}\n")).await?,
                 None => break,
             },
-            event = events.recv() => match event? {
-                NodeEvent::Document { name } if name == DOCUMENT => {
-                    println!("--- {DOCUMENT} ---\n{}", node.text(DOCUMENT).await?);
-                }
-                NodeEvent::PeerUp { peer } => println!("+ {} joined", peer.name),
-                _ => {}
-            },
+            change = changes.next() => {
+                let who = match change {
+                    Some(DocumentChange::Changed(Origin::Local)) => "you".to_owned(),
+                    Some(DocumentChange::Changed(Origin::Peer(peer))) => format!("peer {peer}"),
+                    Some(DocumentChange::Missed) => "several edits".to_owned(),
+                    None => break,
+                };
+                println!("--- {} (changed by {who}) ---\n{}", document.name(), document.text().await?);
+            }
+            Ok(NodeEvent::PeerUp { peer }) = events.recv() => println!("+ {} joined", peer.name),
         }
     }
     node.leave().await?;

@@ -78,9 +78,9 @@ impl Documents {
             .ok_or_else(|| DocumentError::NotFound(name.to_owned()))
     }
 
-    pub(crate) fn state(&self) -> BTreeMap<String, String> {
+    pub(crate) fn entries(&self, name: &str) -> BTreeMap<String, String> {
         self.sync
-            .document(STATE)
+            .document(name)
             .map(Document::entries)
             .unwrap_or_default()
     }
@@ -117,7 +117,11 @@ impl Documents {
         let mut changed = Vec::new();
         for change in self.sync.handle(from, operations) {
             match change {
-                Change::Applied { document, update } => {
+                Change::Applied {
+                    document,
+                    update,
+                    changed: was_changed,
+                } => {
                     if let Some(current) = self.sync.document(&document)
                         && let Err(error) = self.store.append(&document, &update, current)
                     {
@@ -141,7 +145,7 @@ impl Documents {
                             },
                         );
                     }
-                    if !changed.contains(&document) {
+                    if was_changed && !changed.contains(&document) {
                         changed.push(document);
                     }
                 }

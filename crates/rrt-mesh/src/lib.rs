@@ -5,7 +5,8 @@
 //! * [`membership`]: hello / goodbye / ping / pong as a sans-IO state machine.
 //! * [`network`]: the network reactor — one thread owning the listener, every peer connection
 //!   and the directory watch.
-//! * [`Node`]: the async handle applications (and the `rrt` daemon) use.
+//! * [`Node`]: the async handle applications (and the `rrt` daemon) use; [`DocumentHandle`]:
+//!   one of its replicated documents, with a stream of changes.
 //!
 //! ```no_run
 //! use rrt_mesh::{Node, NodeConfig, NodeEvent};
@@ -24,6 +25,7 @@
 
 pub mod dir;
 pub mod discovery;
+mod document_handle;
 mod documents;
 pub mod identity;
 pub mod membership;
@@ -32,6 +34,7 @@ mod node;
 pub mod registry;
 pub mod trust;
 
+pub use document_handle::{DocumentChange, DocumentChanges, DocumentHandle, Origin};
 pub use documents::{DocumentError, STATE};
 pub use node::{
     Edit, Node, NodeConfig, NodeError, NodeEvent, NodeStatus, PeerStatus, default_state_dir,

@@ -30,6 +30,7 @@ use uuid::Uuid;
 use crate::{
     dir::{DirError, MeshDir},
     discovery,
+    document_handle::{DocumentHandle, Origin},
     documents::{DocumentError, Documents, STATE},
     membership::{DownReason, HeartbeatConfig, PeerInfo},
     network::{
@@ -125,6 +126,8 @@ pub enum NodeEvent {
     Document {
         /// Its name ([`STATE`] for the app state).
         name: String,
+        /// Who changed it.
+        origin: Origin,
     },
 }
 
@@ -205,13 +208,27 @@ pub enum NodeError {
 /// A change to a document.
 #[derive(Debug)]
 pub enum Edit {
+    /// Insert text at a position in UTF-16 code units (clamped to the end).
+    Insert {
+        /// Where.
+        at: usize,
+        /// What.
+        text: String,
+    },
+    /// Delete `len` UTF-16 code units from a position (clamped to the text).
+    Delete {
+        /// Where.
+        at: usize,
+        /// How many.
+        len: usize,
+    },
     /// Append text.
     Append(String),
     /// Make the text this, with the fewest changes (concurrent edits elsewhere survive).
     Replace(String),
-    /// Set a key of the app state.
+    /// Set a key of the document's map (the app state, in [`STATE`]).
     Set(String, String),
-    /// Remove a key of the app state.
+    /// Remove a key of the document's map.
     Remove(String),
 }
 
@@ -226,7 +243,7 @@ enum Request {
     Status(oneshot::Sender<NodeStatus>),
     Documents(oneshot::Sender<Vec<String>>),
     Text(String, oneshot::Sender<Result<String, NodeError>>),
-    State(oneshot::Sender<BTreeMap<String, String>>),
+    Entries(String, oneshot::Sender<BTreeMap<String, String>>),
     Edit(String, Edit, oneshot::Sender<Result<(), NodeError>>),
     Leave(oneshot::Sender<()>),
 }
@@ -235,7 +252,8 @@ enum Request {
 #[derive(Debug, Clone)]
 pub struct Node {
     requests: mpsc::Sender<Request>,
-    events: broadcast::Sender<NodeEvent>,
+    /// Weak, so event streams end when the actor does, however many handles remain.
+    events: broadcast::WeakSender<NodeEvent>,
     id: Uuid,
 }
 
@@ -341,7 +359,7 @@ impl Node {
         tokio::spawn(actor.run(inbox));
         Ok(Self {
             requests,
-            events,
+            events: events.downgrade(),
             id,
         })
     }
@@ -351,9 +369,13 @@ impl Node {
         self.id
     }
 
-    /// Every event from now on.
+    /// Every event from now on; the stream ends when the node stops.
     pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
-        self.events.subscribe()
+        match self.events.upgrade() {
+            Some(events) => events.subscribe(),
+            // Stopped: a receiver whose sender is gone reports `Closed` at once.
+            None => broadcast::channel(1).1,
+        }
     }
 
     /// Copies `text` to the mesh's clipboard. `Ok(None)` when it already is the current value.
@@ -386,15 +408,26 @@ impl Node {
         self.ask(Request::Documents).await
     }
 
+    /// A handle to the document `name` (made by its first edit, here or on a peer).
+    pub fn document(&self, name: impl Into<String>) -> DocumentHandle {
+        DocumentHandle::new(self.clone(), name.into())
+    }
+
     /// A document's text.
     pub async fn text(&self, document: &str) -> Result<String, NodeError> {
         self.ask(|reply| Request::Text(document.to_owned(), reply))
             .await?
     }
 
+    /// A document's map (empty for a document that has none).
+    pub async fn entries(&self, document: &str) -> Result<BTreeMap<String, String>, NodeError> {
+        self.ask(|reply| Request::Entries(document.to_owned(), reply))
+            .await
+    }
+
     /// The app state (the map of the document [`STATE`]).
     pub async fn state(&self) -> Result<BTreeMap<String, String>, NodeError> {
-        self.ask(Request::State).await
+        self.entries(STATE).await
     }
 
     /// Changes a document (created if new); returns once the change is on disk. It reaches the
@@ -533,22 +566,21 @@ impl Actor {
             Request::Text(name, reply) => {
                 let _ = reply.send(self.documents.text(&name).map_err(NodeError::from));
             }
-            Request::State(reply) => {
-                let _ = reply.send(self.documents.state());
+            Request::Entries(name, reply) => {
+                let _ = reply.send(self.documents.entries(&name));
             }
             Request::Edit(name, edit, reply) => {
-                let name = match &edit {
-                    Edit::Set(..) | Edit::Remove(_) => STATE.to_owned(),
-                    Edit::Append(_) | Edit::Replace(_) => name,
-                };
                 let result = self.documents.edit(&name, |document| match &edit {
+                    Edit::Insert { at, text } => document.insert(*at, text),
+                    Edit::Delete { at, len } => document.delete(*at, *len),
                     Edit::Append(text) => document.append(text),
                     Edit::Replace(text) => document.replace(text),
                     Edit::Set(key, value) => document.set(key, value),
                     Edit::Remove(key) => document.remove(key),
                 });
                 if result.is_ok() {
-                    let _ = self.events.send(NodeEvent::Document { name });
+                    let origin = Origin::Local;
+                    let _ = self.events.send(NodeEvent::Document { name, origin });
                 }
                 let _ = reply.send(result.map_err(NodeError::from));
             }
@@ -712,7 +744,8 @@ impl Actor {
             } => (data, timestamp, counter, source_instance),
             Message::StateDelta { crdt_ops, .. } => {
                 for name in self.documents.receive(from, crdt_ops, &self.net) {
-                    let _ = self.events.send(NodeEvent::Document { name });
+                    let origin = Origin::Peer(from);
+                    let _ = self.events.send(NodeEvent::Document { name, origin });
                 }
                 self.documents.flush(&self.net);
                 return;

@@ -33,12 +33,16 @@ pub enum Outgoing {
 /// What a peer's message did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
-    /// `update` was applied to `document` (store it, tell watchers).
+    /// `update` was applied to `document`: store it (it may hold content waiting for its
+    /// causes), and tell watchers if it `changed` the document.
     Applied {
         /// The document.
         document: String,
         /// The update, as applied.
         update: Vec<u8>,
+        /// Whether the text or map changed (false for a duplicate or a not-yet-integrable
+        /// update).
+        changed: bool,
     },
     /// A peer's update was refused; nothing changed.
     Rejected {
@@ -169,7 +173,11 @@ impl DocSync {
                 .entry(document.clone())
                 .or_insert_with(|| Document::new(replica));
             changes.push(match target.apply(&update) {
-                Ok(()) => Change::Applied { document, update },
+                Ok(changed) => Change::Applied {
+                    document,
+                    update,
+                    changed,
+                },
                 Err(error) => Change::Rejected {
                     from,
                     document,

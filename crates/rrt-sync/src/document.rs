@@ -203,14 +203,19 @@ impl Document {
         self.doc.transact().encode_diff_v1(&StateVector::default())
     }
 
-    /// Integrates an update from elsewhere (untrusted). Applying one twice, or out of order, is
-    /// harmless: yrs keeps what it cannot integrate yet until its dependencies arrive.
-    pub fn apply(&self, update: &[u8]) -> Result<(), DocError> {
+    /// Integrates an update from elsewhere (untrusted); returns whether the document changed.
+    /// Applying one twice, or out of order, is harmless: yrs keeps what it cannot integrate yet
+    /// until its dependencies arrive (and reports the change then).
+    pub fn apply(&self, update: &[u8]) -> Result<bool, DocError> {
         check_size(update)?;
         let decoded = catch(|| Update::decode_v1(update))?
             .map_err(|error| DocError::Malformed(error.to_string()))?;
-        catch(|| self.doc.transact_mut().apply_update(decoded))?
-            .map_err(|error| DocError::Rejected(error.to_string()))
+        catch(|| {
+            let mut txn = self.doc.transact_mut();
+            txn.apply_update(decoded)?;
+            Ok(!txn.insert_set().is_empty() || !txn.delete_set().is_empty())
+        })?
+        .map_err(|error: yrs::error::UpdateError| DocError::Rejected(error.to_string()))
     }
 
     fn edit(&self, change: impl FnOnce(&TextRef, &mut yrs::TransactionMut<'_>)) -> Vec<u8> {
@@ -365,6 +370,24 @@ mod tests {
         there.apply(&mine).expect("valid");
         assert_eq!(here.text(), "alpha BETA gamma delta");
         assert_eq!(there.text(), here.text());
+    }
+
+    #[test]
+    fn apply_reports_only_real_changes() {
+        let source = Document::new(1);
+        let first = source.append("one ");
+        let second = source.append("two");
+        let deletion = source.delete(0, 4);
+        let target = Document::new(2);
+        assert!(
+            !target.apply(&second).expect("valid"),
+            "waits for its cause"
+        );
+        assert!(target.apply(&first).expect("valid"), "both integrate now");
+        assert!(!target.apply(&first).expect("valid"), "a duplicate");
+        assert!(target.apply(&deletion).expect("valid"));
+        assert!(!target.apply(&deletion).expect("valid"), "deleted already");
+        assert_eq!(target.text(), "two");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Across hosts, in the namespace lab (root needed): how long until a new daemon is seen (mDNS
-//! and manual `--peer`), until a silent cut is detected, until a healed host converges, and what
-//! a copy costs over TLS to another host against over Unix on the same host, in the same run.
+//! and manual `--peer`), until a silent cut is detected, until a healed host converges (a
+//! clipboard value; a document with 10,000 edits pending on each side), and what a copy costs
+//! over TLS to another host against over Unix on the same host, in the same run.
 //!
-//! Run: `cargo bench -p rrt --bench hosts` (`-- --rounds N`). Times come from polling the CLI
+//! Run: `cargo bench -p rrt --bench hosts` (`-- --rounds N --edits N`). Times come from polling
 //! every 10 ms, so each has that much resolution.
 
 #[path = "../tests/common/mod.rs"]
@@ -21,12 +22,18 @@ use common::{Lab, net::Net};
 
 const POLL: Duration = Duration::from_millis(10);
 
-fn main() {
-    let rounds = std::env::args()
-        .skip_while(|arg| arg != "--rounds")
+/// The value of `--name N` on the command line.
+fn flag(name: &str, default: usize) -> usize {
+    std::env::args()
+        .skip_while(|arg| arg != name)
         .nth(1)
         .and_then(|n| n.parse().ok())
-        .unwrap_or(5);
+        .unwrap_or(default)
+}
+
+fn main() {
+    let rounds = flag("--rounds", 5);
+    let edits = flag("--edits", 10_000);
     let secret =
         std::env::temp_dir().join(format!("rrt-bench-hosts-{}.secret", std::process::id()));
     std::fs::write(&secret, "a join secret for the benchmark lab").expect("secret");
@@ -35,6 +42,7 @@ fn main() {
         ("discovery by --peer (start → seen)", vec![]),
         ("failure detection (silent cut → down)", vec![]),
         ("convergence (heal → same value)", vec![]),
+        ("document convergence (heal → same text)", vec![]),
     ];
     for round in 0..rounds {
         for (row, mdns) in [(0, true), (1, false)] {
@@ -43,8 +51,11 @@ fn main() {
         let (detect, converge) = partition(round, &secret);
         rows[2].1.push(detect);
         rows[3].1.push(converge);
+        rows[4].1.push(document_heal(round, edits, &secret));
     }
-    println!("{rounds} rounds each (ms; polled every 10 ms)\n");
+    println!(
+        "{rounds} rounds each (ms; polled every 10 ms; documents: {edits} edits pending per side)\n"
+    );
     println!("| measure | median | max |");
     println!("|---|---:|---:|");
     for (name, mut samples) in rows {
@@ -143,6 +154,74 @@ fn partition(round: usize, secret: &Path) -> (f64, f64) {
     (detect, converge)
 }
 
+/// The control socket of instance `name`.
+fn control(lab: &Lab, name: &str) -> PathBuf {
+    lab.mesh_dir()
+        .join(format!("control-{}.sock", lab.pid(name)))
+}
+
+/// One control request, answered.
+fn ask(lab: &Lab, name: &str, request: &serde_json::Value) -> serde_json::Value {
+    let mut client = UnixStream::connect(control(lab, name)).expect("control");
+    client
+        .write_all(format!("{request}\n").as_bytes())
+        .expect("request");
+    let mut answer = String::new();
+    BufReader::new(client)
+        .read_line(&mut answer)
+        .expect("answer");
+    serde_json::from_str(&answer).expect("a JSON answer")
+}
+
+fn notes(lab: &Lab, name: &str) -> String {
+    let answer = ask(
+        lab,
+        name,
+        &serde_json::json!({"op": "scratch_cat", "name": "notes"}),
+    );
+    answer["ok"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Cut host 3; append `edits` lines to one document on host 1 and on host 3 (each its own edit,
+/// acknowledged on disk); heal, and how long until the three hosts have the same text, with every
+/// line?
+fn document_heal(round: usize, edits: usize, secret: &Path) -> f64 {
+    let net = Net::new(3);
+    let mut labs = labs(&format!("bench-doc-{round}"), &net, secret, false);
+    for (lab, name) in labs.iter_mut().zip(["h1", "h2", "h3"]) {
+        lab.start(name);
+    }
+    common::wait_until("a full mesh", || labs[2].peers("h3").len() == 2);
+    net.cut(3);
+    common::wait_until("the cut seen on both sides", || {
+        labs[2].peers("h3").is_empty() && labs[0].peers("h1").len() == 1
+    });
+    thread::scope(|scope| {
+        for (lab, name) in [(&labs[0], "h1"), (&labs[2], "h3")] {
+            scope.spawn(move || {
+                for edit in 0..edits {
+                    let text = format!("{name} edit {edit}\n");
+                    let request =
+                        serde_json::json!({"op": "scratch_append", "name": "notes", "text": text});
+                    assert!(ask(lab, name, &request).get("ok").is_some());
+                }
+            });
+        }
+    });
+    common::wait_until("h2 to have h1's edits", || {
+        notes(&labs[1], "h2").lines().count() == edits
+    });
+    net.heal(3);
+    millis_until(|| {
+        let texts: Vec<String> = labs
+            .iter()
+            .zip(["h1", "h2", "h3"])
+            .map(|(lab, name)| notes(lab, name))
+            .collect();
+        texts[0].lines().count() == 2 * edits && texts.iter().all(|text| text == &texts[0])
+    })
+}
+
 /// Copies on h1a, watched on h2 (TLS, another host) and h1b (Unix, same host).
 fn propagation(secret: &Path, copies: usize) -> (Vec<f64>, Vec<f64>) {
     let net = Net::new(2);
@@ -157,10 +236,6 @@ fn propagation(secret: &Path, copies: usize) -> (Vec<f64>, Vec<f64>) {
         host2.paste("h2").as_deref() == Some("ready")
             && host1.paste("h1b").as_deref() == Some("ready")
     });
-    let control = |lab: &Lab, name: &str| -> PathBuf {
-        lab.mesh_dir()
-            .join(format!("control-{}.sock", lab.pid(name)))
-    };
     let (send, arrived) = mpsc::channel::<(usize, String, Instant)>();
     for (index, path) in [control(&host2, "h2"), control(&host1, "h1b")]
         .into_iter()

@@ -266,33 +266,28 @@ async fn watch(node: &Node, writer: &mut (impl AsyncWriteExt + Unpin)) -> std::i
     }
 }
 
-/// Streams a document's text (`Some(name)`) or the app state (`None`): now, then on each
-/// change.
+/// Streams a document's text (`Some(name)`) or the app state (`None`): now, then after each
+/// change (once for a run of changes the stream fell behind on).
 async fn watch_document(
     node: &Node,
     name: Option<String>,
     writer: &mut (impl AsyncWriteExt + Unpin),
 ) -> std::io::Result<()> {
-    let mut events = node.subscribe();
-    let target = name.clone().unwrap_or_else(|| STATE.to_owned());
-    let current = |node: Node, name: Option<String>| async move {
-        match name {
+    let document = node.document(name.as_deref().unwrap_or(STATE));
+    let mut changes = document.changes();
+    let current = || async {
+        match &name {
             Some(name) => {
-                serde_json::json!({ "document": name, "text": node.text(&name).await.unwrap_or_default() })
+                serde_json::json!({ "document": name, "text": document.text().await.unwrap_or_default() })
             }
-            None => serde_json::json!({ "state": node.state().await.unwrap_or_default() }),
+            None => serde_json::json!({ "state": document.entries().await.unwrap_or_default() }),
         }
     };
-    write_line(writer, &current(node.clone(), name.clone()).await).await?;
-    loop {
-        match events.recv().await {
-            Ok(NodeEvent::Document { name: changed }) if changed == target => {
-                write_line(writer, &current(node.clone(), name.clone()).await).await?;
-            }
-            Ok(_) | Err(RecvError::Lagged(_)) => {}
-            Err(RecvError::Closed) => return Ok(()),
-        }
+    write_line(writer, &current().await).await?;
+    while changes.next().await.is_some() {
+        write_line(writer, &current().await).await?;
     }
+    Ok(())
 }
 
 async fn write_line(

@@ -2,9 +2,11 @@
 
 mod common;
 
-use std::thread;
+use std::{collections::BTreeMap, os::unix::net::UnixStream, thread, time::Duration};
 
-use common::{Lab, wait_until};
+use common::{DEADLINE, Lab, wait_until};
+use rrt_mesh::{DocumentChange, Node, NodeConfig, Origin};
+use rrt_wire::{BlockingTransport, CrdtOperation, Format, Message, Role, Transport, WireConfig};
 
 fn cat(lab: &Lab, name: &str, document: &str) -> Option<String> {
     let output = lab.run(name, &["scratch", "cat", document]);
@@ -112,4 +114,171 @@ fn bad_document_names_are_refused_clearly() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("is not a document name"));
     let missing = lab.run("a", &["scratch", "cat", "nothing-here"]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no document named"));
+}
+
+#[test]
+fn malformed_and_oversize_updates_from_a_peer_are_refused_and_the_link_stays() {
+    let mut lab = Lab::new("docpoison");
+    lab.start_all(&["a", "b"]);
+    run_ok(&lab, "a", &["scratch", "append", "notes", "before\n"]);
+    wait_until("b to have the note", || {
+        cat(&lab, "b", "notes").as_deref() == Some("before\n")
+    });
+
+    // A peer with a correct handshake and hello, speaking MessagePack so an update just over the
+    // 8 MiB update limit still fits in one 10 MiB frame.
+    let socket = lab.mesh_dir().join(format!("peer-{}.sock", lab.pid("a")));
+    let config = WireConfig {
+        format: Format::MessagePack,
+        ..WireConfig::default()
+    };
+    let stream = UnixStream::connect(&socket).expect("connect");
+    let mut peer = BlockingTransport::handshake(stream, Role::Dialer, &config).expect("handshake");
+    peer.send_message(&Message::Hello {
+        instance_id: uuid::Uuid::new_v4(),
+        capabilities: vec!["state_sync".to_owned()],
+        name: "mallory".to_owned(),
+    })
+    .expect("hello");
+    let delta = |update: Vec<u8>, state_vector: Vec<u8>| Message::StateDelta {
+        crdt_ops: vec![CrdtOperation {
+            document: "notes".to_owned(),
+            update,
+            state_vector,
+            part: None,
+        }],
+        vector_clock: BTreeMap::new(),
+    };
+    let valid = rrt_sync::Document::new(7).append("from mallory\n");
+    let mut truncated = valid.clone();
+    truncated.truncate(valid.len() / 2);
+    for poison in [
+        delta(vec![0xff; 64], Vec::new()),
+        delta(truncated, Vec::new()),
+        delta(vec![0; rrt_sync::MAX_UPDATE + 1], Vec::new()),
+        delta(Vec::new(), vec![0xff; 32]),
+    ] {
+        peer.send_message(&poison).expect("the link is still open");
+    }
+    // The same connection still carries a good update.
+    peer.send_message(&delta(valid, Vec::new()))
+        .expect("the link is still open");
+    wait_until("a to have mallory's line", || {
+        cat(&lab, "a", "notes").is_some_and(|text| text.contains("from mallory\n"))
+    });
+    assert!(cat(&lab, "a", "notes").is_some_and(|text| text.contains("before\n")));
+    // And a keeps working with b.
+    run_ok(&lab, "b", &["scratch", "append", "notes", "after\n"]);
+    wait_until("a to have b's line", || {
+        cat(&lab, "a", "notes").is_some_and(|text| text.ends_with("after\n"))
+    });
+    let log = lab.log("a");
+    assert!(
+        log.matches("refused a peer's document update").count() >= 4,
+        "every bad update reported: {log}"
+    );
+    assert!(
+        lab.peers("a").contains(&"mallory".to_owned()),
+        "mallory is still up"
+    );
+    assert!(lab.peers("a").contains(&"b".to_owned()));
+}
+
+async fn next_change(changes: &mut rrt_mesh::DocumentChanges) -> DocumentChange {
+    tokio::time::timeout(DEADLINE, changes.next())
+        .await
+        .expect("a change in time")
+        .expect("the node runs")
+}
+
+#[test]
+fn an_embedded_node_follows_a_document_through_its_handle() {
+    let mut lab = Lab::new("dochandle");
+    lab.start("daemon");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut config = NodeConfig::new("default", "embedded");
+        config.runtime_dir = Some(lab.runtime_dir());
+        config.state_dir = lab.state_dir().join("embedded");
+        config.tcp = None;
+        config.mdns = false;
+        let node = Node::start(config).await.expect("node starts");
+        let notes = node.document("notes");
+        let mut changes = notes.changes();
+
+        notes.append("hello world").await.expect("append");
+        assert_eq!(
+            next_change(&mut changes).await,
+            DocumentChange::Changed(Origin::Local)
+        );
+        let lab = &lab;
+        let daemon_has = |expected: &'static str| async move {
+            let wait = async {
+                while cat(lab, "daemon", "notes").as_deref() != Some(expected) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            };
+            tokio::time::timeout(DEADLINE, wait)
+                .await
+                .unwrap_or_else(|_| panic!("the daemon never had {expected:?}"));
+        };
+        daemon_has("hello world").await;
+
+        // Positions are UTF-16 code units: the emoji counts two.
+        notes.insert(5, ", 😀").await.expect("insert");
+        notes.delete(0, 1).await.expect("delete");
+        notes.insert(8, "!").await.expect("insert after the emoji");
+        assert_eq!(notes.text().await.expect("text"), "ello, 😀! world");
+        daemon_has("ello, 😀! world").await;
+
+        // A change made by the daemon arrives on the stream, naming the daemon.
+        let daemon_id = lab.status("daemon").expect("status")["id"]
+            .as_str()
+            .expect("id")
+            .parse::<uuid::Uuid>()
+            .expect("a uuid");
+        run_ok(
+            lab,
+            "daemon",
+            &["scratch", "append", "notes", "\nfrom the daemon"],
+        );
+        loop {
+            match next_change(&mut changes).await {
+                DocumentChange::Changed(Origin::Peer(peer)) => {
+                    assert_eq!(peer, daemon_id);
+                    break;
+                }
+                DocumentChange::Changed(Origin::Local) => {}
+                DocumentChange::Missed => panic!("nothing should be missed here"),
+            }
+        }
+        assert_eq!(
+            notes.text().await.expect("text"),
+            "ello, 😀! world\nfrom the daemon"
+        );
+
+        // A document's own map, apart from the app state.
+        notes.set("cursor", "3").await.expect("set");
+        assert_eq!(
+            notes
+                .entries()
+                .await
+                .expect("entries")
+                .get("cursor")
+                .map(String::as_str),
+            Some("3")
+        );
+        assert!(node.state().await.expect("state").is_empty());
+
+        // The stream ends when its node leaves, though the handle still exists.
+        node.leave().await.expect("leave");
+        let end = async { while changes.next().await.is_some() {} };
+        tokio::time::timeout(DEADLINE, end)
+            .await
+            .expect("the stream ends");
+        drop(notes);
+    });
 }

@@ -175,6 +175,17 @@ fn three_hosts_share_and_converge_after_a_silent_partition() {
             );
         }
     }
+
+    // A restarted daemon keeps its documents.
+    let notes = |hosts: &Hosts| {
+        let output = hosts.lab("h3").run("h3", &["scratch", "cat", "notes"]);
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let before = notes(&hosts);
+    let mut hosts = hosts;
+    hosts.labs[2].stop("h3");
+    hosts.labs[2].start("h3");
+    assert_eq!(notes(&hosts), before);
 }
 
 #[test]

@@ -1,0 +1,136 @@
+//! One replicated document of a [`Node`], as an application holds it: read it, change it, and
+//! follow its changes as a stream.
+//!
+//! A handle is a name plus a clone of the node, so it is cheap and never stale: the document lives
+//! in the node's actor, which applies every edit (local or from a peer) in one place. A change
+//! stream says *that* the document changed and who changed it; reading the text after each
+//! change is correct even when changes come faster than they are read, since a stream that falls
+//! behind says so once ([`DocumentChange::Missed`]) instead of losing changes silently.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use tokio::sync::broadcast::{self, error::RecvError};
+use uuid::Uuid;
+
+use crate::node::{Edit, Node, NodeError, NodeEvent};
+
+/// Who made a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// This node.
+    Local,
+    /// The peer the update came from (in a hub, possibly the coordinator relaying another
+    /// leaf's edit).
+    Peer(Uuid),
+}
+
+/// What a change stream reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentChange {
+    /// The document changed.
+    Changed(Origin),
+    /// The stream fell behind and skipped events: the document may have changed any number of
+    /// times. Read it again.
+    Missed,
+}
+
+/// A handle to the document of one name on a [`Node`]; made by [`Node::document`].
+#[derive(Debug, Clone)]
+pub struct DocumentHandle {
+    node: Node,
+    name: String,
+}
+
+impl DocumentHandle {
+    pub(crate) fn new(node: Node, name: String) -> Self {
+        Self { node, name }
+    }
+
+    /// The document's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The text ([`NodeError::Document`] while the document does not exist yet).
+    pub async fn text(&self) -> Result<String, NodeError> {
+        self.node.text(&self.name).await
+    }
+
+    /// The map (empty while the document has none).
+    pub async fn entries(&self) -> Result<BTreeMap<String, String>, NodeError> {
+        self.node.entries(&self.name).await
+    }
+
+    /// Applies `edit`; returns once it is on disk.
+    pub async fn edit(&self, edit: Edit) -> Result<(), NodeError> {
+        self.node.edit(&self.name, edit).await
+    }
+
+    /// Inserts `text` at `at` (UTF-16 code units).
+    pub async fn insert(&self, at: usize, text: impl Into<String>) -> Result<(), NodeError> {
+        let text = text.into();
+        self.edit(Edit::Insert { at, text }).await
+    }
+
+    /// Deletes `len` UTF-16 code units at `at`.
+    pub async fn delete(&self, at: usize, len: usize) -> Result<(), NodeError> {
+        self.edit(Edit::Delete { at, len }).await
+    }
+
+    /// Appends `text`.
+    pub async fn append(&self, text: impl Into<String>) -> Result<(), NodeError> {
+        self.edit(Edit::Append(text.into())).await
+    }
+
+    /// Makes the text `text` with the fewest changes, so concurrent edits elsewhere survive.
+    pub async fn replace(&self, text: impl Into<String>) -> Result<(), NodeError> {
+        self.edit(Edit::Replace(text.into())).await
+    }
+
+    /// Sets `key` in the map.
+    pub async fn set(
+        &self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<(), NodeError> {
+        self.edit(Edit::Set(key.into(), value.into())).await
+    }
+
+    /// Removes `key` from the map.
+    pub async fn remove(&self, key: impl Into<String>) -> Result<(), NodeError> {
+        self.edit(Edit::Remove(key.into())).await
+    }
+
+    /// Every change from now on.
+    pub fn changes(&self) -> DocumentChanges {
+        DocumentChanges {
+            events: self.node.subscribe(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+/// The changes of one document, from [`DocumentHandle::changes`].
+#[derive(Debug)]
+pub struct DocumentChanges {
+    events: broadcast::Receiver<NodeEvent>,
+    name: String,
+}
+
+impl DocumentChanges {
+    /// The next change; `None` once the node has stopped.
+    pub async fn next(&mut self) -> Option<DocumentChange> {
+        loop {
+            match self.events.recv().await {
+                Ok(NodeEvent::Document { name, origin }) if name == self.name => {
+                    return Some(DocumentChange::Changed(origin));
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => return Some(DocumentChange::Missed),
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+}

@@ -6,6 +6,22 @@
 //! stream says *that* the document changed and who changed it; reading the text after each
 //! change is correct even when changes come faster than they are read, since a stream that falls
 //! behind says so once ([`DocumentChange::Missed`]) instead of losing changes silently.
+//!
+//! ```no_run
+//! use rrt_mesh::{DocumentChange, Node, NodeConfig, Origin};
+//!
+//! # async fn run() -> Result<(), rrt_mesh::NodeError> {
+//! let node = Node::start(NodeConfig::new("default", "my-app")).await?;
+//! let notes = node.document("notes");
+//! let mut changes = notes.changes();
+//! notes.insert(0, "first line\n").await?;
+//! while let Some(change) = changes.next().await {
+//!     if let DocumentChange::Changed(Origin::Peer(peer)) = change {
+//!         println!("{peer} edited: {}", notes.text().await?);
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 
 use std::collections::BTreeMap;
 

@@ -10,6 +10,8 @@ declare -A packages=(
     [python3]=python3
     [ip]=iproute2
     [nft]=nftables
+    [Xvfb]=xvfb
+    [xclip]=xclip
 )
 missing=()
 for command in "${!packages[@]}"; do

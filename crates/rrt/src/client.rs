@@ -29,7 +29,12 @@ pub(crate) enum ClipCommand {
     /// Print the current clipboard value, exactly as copied.
     Paste,
     /// Print the current value, then one JSON line per clipboard change, until interrupted.
-    Watch,
+    Watch {
+        /// Instead, set this terminal's clipboard to each value with OSC 52 escape sequences —
+        /// also through SSH (in tmux, enable `allow-passthrough` or `set-clipboard`).
+        #[arg(long)]
+        osc52: bool,
+    },
     /// Print the clipboard history, newest first.
     History {
         /// JSON lines instead of a table.
@@ -233,7 +238,8 @@ pub(crate) fn clip(locate: &Locate, command: ClipCommand) -> anyhow::Result<()> 
             }
             Ok(())
         }
-        ClipCommand::Watch => stream(locate, &Request::Watch),
+        ClipCommand::Watch { osc52: false } => stream(locate, &Request::Watch),
+        ClipCommand::Watch { osc52: true } => watch_osc52(locate),
     }
 }
 
@@ -243,6 +249,22 @@ fn read_stdin() -> anyhow::Result<String> {
         .read_to_end(&mut bytes)
         .context("reading standard input")?;
     String::from_utf8(bytes).context("the text must be UTF-8")
+}
+
+/// Sets this terminal's clipboard (OSC 52) to the current value and then to every new one.
+fn watch_osc52(locate: &Locate) -> anyhow::Result<()> {
+    let terminal = rrt_clipboard::Terminal::detect();
+    let reader = connect(locate, &Request::Watch)?;
+    let mut out = std::io::stdout().lock();
+    for line in reader.lines() {
+        let entry: serde_json::Value =
+            serde_json::from_str(&line.context("reading from the daemon")?)?;
+        if let Some(text) = entry["text"].as_str() {
+            out.write_all(rrt_clipboard::osc52(text, terminal).as_bytes())?;
+            out.flush()?;
+        }
+    }
+    bail!("the daemon went away")
 }
 
 fn stream(locate: &Locate, request: &Request) -> anyhow::Result<()> {

@@ -23,6 +23,7 @@ use tokio::{
 use crate::{
     Locate,
     control::{MAX_REQUEST, Request, Response},
+    system_clipboard::{self, SystemClipboard},
 };
 
 #[derive(Debug, Args)]
@@ -63,6 +64,9 @@ pub(crate) struct DaemonArgs {
     /// A peer on another host to connect to and keep reconnecting to (repeatable).
     #[arg(long = "peer", value_name = "HOST:PORT")]
     peers: Vec<String>,
+    /// Which system clipboard follows the mesh and feeds it.
+    #[arg(long, value_enum, default_value_t = SystemClipboard::Auto)]
+    system_clipboard: SystemClipboard,
 }
 
 /// The documented default TCP port.
@@ -132,6 +136,7 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
         })
     };
     let name = config.name.clone();
+    let system_clipboard = args.system_clipboard.backend()?;
 
     // Signals first: a SIGTERM during start-up must still end in a goodbye.
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -144,6 +149,12 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", control_path.display()))?;
     fs::set_permissions(&control_path, fs::Permissions::from_mode(0o600))?;
     tracing::info!(%name, id = %node.id(), mesh = %locate.mesh, dir = %dir.path().display(), "rrt daemon running");
+    match system_clipboard {
+        Some(backend) => {
+            tokio::spawn(system_clipboard::follow(node.clone(), backend));
+        }
+        None => tracing::info!("not following a system clipboard"),
+    }
 
     let mut events = node.subscribe();
     loop {

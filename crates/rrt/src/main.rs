@@ -7,6 +7,7 @@ mod control;
 mod daemon;
 mod frame;
 mod keys;
+mod system_clipboard;
 mod trust;
 
 use std::{io::IsTerminal, path::PathBuf, process::ExitCode};

@@ -5,6 +5,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod net;
+pub mod xvfb;
 
 use std::{
     collections::BTreeMap,
@@ -86,6 +87,12 @@ impl Lab {
 
     /// Starts a daemon with extra arguments.
     pub fn start_with(&mut self, name: &str, extra: &[String]) {
+        self.start_with_env(name, extra, &[]);
+    }
+
+    /// Starts a daemon with extra arguments and environment. Daemons never see this process's
+    /// `DISPLAY` or `WAYLAND_DISPLAY` (no test touches the desktop it runs in) unless given here.
+    pub fn start_with_env(&mut self, name: &str, extra: &[String], env: &[(&str, &str)]) {
         let log = fs::File::create(self.root.join(format!("{name}.log"))).expect("log file");
         let mut command = match &self.netns {
             // `ip netns exec` execs the daemon: the child's pid is the daemon's.
@@ -103,6 +110,9 @@ impl Lab {
             .args(&self.daemon_args)
             .args(extra)
             .env("RUST_LOG", "info")
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

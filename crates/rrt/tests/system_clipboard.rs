@@ -1,0 +1,210 @@
+//! End to end: two daemons, each on its own X server (Xvfb), share what users copy there —
+//! with `xclip` as the users' programs — and leave password managers' secrets alone.
+
+mod common;
+
+use std::thread;
+
+use common::{Lab, wait_until, xvfb::Xvfb};
+use x11rb::{
+    CURRENT_TIME, NONE,
+    connection::Connection,
+    protocol::{
+        Event,
+        xproto::{
+            AtomEnum, ConnectionExt as _, CreateWindowAux, EventMask, PropMode,
+            SELECTION_NOTIFY_EVENT, SelectionNotifyEvent, WindowClass,
+        },
+    },
+    wrapper::ConnectionExt as _,
+};
+
+fn start(lab: &mut Lab, name: &str, x: &Xvfb) {
+    lab.start_with_env(
+        name,
+        &["--system-clipboard".into(), "x11".into()],
+        &[("DISPLAY", x.display())],
+    );
+    wait_until(&format!("{name} to follow its X clipboard"), || {
+        lab.log(name).contains("following the X11 clipboard")
+    });
+}
+
+fn history(lab: &Lab, name: &str) -> Vec<String> {
+    let output = lab.run(name, &["clip", "history", "--json"]);
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|entry| entry["text"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn what_is_copied_in_one_x_server_is_pasted_in_the_other_and_back() {
+    let (x_a, x_b) = (Xvfb::start(), Xvfb::start());
+    let mut lab = Lab::new("x11");
+    start(&mut lab, "a", &x_a);
+    start(&mut lab, "b", &x_b);
+    wait_until("a and b to meet", || lab.peers("a").len() == 1);
+
+    x_a.copy("copied in X on a");
+    wait_until("b's X clipboard to have it", || {
+        x_b.paste().as_deref() == Some("copied in X on a")
+    });
+    assert_eq!(lab.paste("b").as_deref(), Some("copied in X on a"));
+
+    x_b.copy("and back from b");
+    wait_until("a's X clipboard to have it", || {
+        x_a.paste().as_deref() == Some("and back from b")
+    });
+
+    // A copy made with rrt itself reaches both desktops.
+    lab.copy("a", "copied with rrt clip copy");
+    for x in [&x_a, &x_b] {
+        wait_until("the X clipboards to have it", || {
+            x.paste().as_deref() == Some("copied with rrt clip copy")
+        });
+    }
+
+    // Large values travel in INCR chunks between X programs; they arrive whole.
+    let large: String = "0123456789abcdef".repeat(5 * 1024 * 1024 / 16 + 3);
+    x_b.copy(&large);
+    wait_until("a's X clipboard to have the large value", || {
+        x_a.paste().is_some_and(|text| text.len() == large.len())
+    });
+    assert_eq!(x_a.paste().as_deref(), Some(large.as_str()));
+
+    // No echo: each value entered each history once, though both daemons set both X servers.
+    for name in ["a", "b"] {
+        let history = history(&lab, name);
+        for value in [
+            "copied in X on a",
+            "and back from b",
+            "copied with rrt clip copy",
+        ] {
+            assert_eq!(
+                history.iter().filter(|entry| *entry == value).count(),
+                1,
+                "{name}: {history:?}"
+            );
+        }
+    }
+}
+
+/// Owns `display`'s clipboard the way a password manager does: offering the
+/// `x-kde-passwordManagerHint` target next to the text, until another owner takes over.
+fn copy_a_secret(display: &str, secret: &'static str) -> thread::JoinHandle<()> {
+    let (conn, screen) = x11rb::connect(Some(display)).expect("connect");
+    let intern = |name: &[u8]| {
+        conn.intern_atom(false, name)
+            .expect("intern")
+            .reply()
+            .expect("atom")
+            .atom
+    };
+    let (clipboard, targets, utf8, hint) = (
+        intern(b"CLIPBOARD"),
+        intern(b"TARGETS"),
+        intern(b"UTF8_STRING"),
+        intern(b"x-kde-passwordManagerHint"),
+    );
+    let window = conn.generate_id().expect("id");
+    let root = conn.setup().roots[screen].root;
+    conn.create_window(
+        0,
+        window,
+        root,
+        0,
+        0,
+        1,
+        1,
+        0,
+        WindowClass::INPUT_ONLY,
+        0,
+        &CreateWindowAux::new(),
+    )
+    .expect("window");
+    conn.set_selection_owner(window, clipboard, CURRENT_TIME)
+        .expect("own");
+    conn.flush().expect("flush");
+    thread::spawn(move || {
+        while let Ok(event) = conn.wait_for_event() {
+            match event {
+                Event::SelectionRequest(request) => {
+                    let property = if request.target == targets {
+                        conn.change_property32(
+                            PropMode::REPLACE,
+                            request.requestor,
+                            request.property,
+                            AtomEnum::ATOM,
+                            &[targets, utf8, hint],
+                        )
+                        .map(|_| request.property)
+                    } else if request.target == utf8 {
+                        conn.change_property8(
+                            PropMode::REPLACE,
+                            request.requestor,
+                            request.property,
+                            utf8,
+                            secret.as_bytes(),
+                        )
+                        .map(|_| request.property)
+                    } else if request.target == hint {
+                        conn.change_property8(
+                            PropMode::REPLACE,
+                            request.requestor,
+                            request.property,
+                            utf8,
+                            b"secret",
+                        )
+                        .map(|_| request.property)
+                    } else {
+                        Ok(NONE)
+                    };
+                    let notify = SelectionNotifyEvent {
+                        response_type: SELECTION_NOTIFY_EVENT,
+                        sequence: 0,
+                        time: request.time,
+                        requestor: request.requestor,
+                        selection: request.selection,
+                        target: request.target,
+                        property: property.unwrap_or(NONE),
+                    };
+                    let _ = conn.send_event(false, request.requestor, EventMask::NO_EVENT, notify);
+                    let _ = conn.flush();
+                }
+                Event::SelectionClear(_) => return,
+                _ => {}
+            }
+        }
+    })
+}
+
+#[test]
+fn a_password_managers_secret_is_not_shared() {
+    let (x_a, x_b) = (Xvfb::start(), Xvfb::start());
+    let mut lab = Lab::new("x11secret");
+    start(&mut lab, "a", &x_a);
+    start(&mut lab, "b", &x_b);
+    wait_until("a and b to meet", || lab.peers("a").len() == 1);
+
+    let owner = copy_a_secret(x_a.display(), "hunter2");
+    wait_until("a to see the secret and keep it", || {
+        lab.log("a").contains("not shared")
+    });
+    assert_eq!(
+        x_a.paste().as_deref(),
+        Some("hunter2"),
+        "the desktop still has it"
+    );
+
+    x_a.copy("after the secret");
+    owner.join().expect("the secret's owner gave way");
+    wait_until("b to have the next value", || {
+        lab.paste("b").as_deref() == Some("after the secret")
+    });
+    for name in ["a", "b"] {
+        assert!(!history(&lab, name).contains(&"hunter2".to_owned()));
+    }
+    assert_ne!(x_b.paste().as_deref(), Some("hunter2"));
+}

@@ -139,6 +139,8 @@ pub struct PeerStatus {
     /// How it is reached: `"unix"` (a direct link on this host), `"tcp"` (a direct link to
     /// another host) or `"hub"` (through the coordinator).
     pub transport: &'static str,
+    /// Where it runs: `"local"` (this host), an address, or `"via hub"`.
+    pub host: String,
     /// The last measured heartbeat round trip, in microseconds (direct links only).
     pub rtt_us: Option<u64>,
     /// Milliseconds since anything arrived from it (direct links only).
@@ -667,15 +669,20 @@ impl Actor {
         };
         let millis = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
         let micros = |duration: Duration| u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
-        let direct = net.links.into_iter().map(|(link, transport)| PeerStatus {
-            peer: link.peer,
-            transport,
-            rtt_us: link.rtt.map(micros),
-            last_seen_ms: Some(millis(link.silent_for)),
-        });
+        let direct = net
+            .links
+            .into_iter()
+            .map(|(link, transport, host)| PeerStatus {
+                peer: link.peer,
+                transport,
+                host,
+                rtt_us: link.rtt.map(micros),
+                last_seen_ms: Some(millis(link.silent_for)),
+            });
         let relayed = net.relayed.into_iter().map(|peer| PeerStatus {
             peer,
             transport: "hub",
+            host: "via hub".to_owned(),
             rtt_us: None,
             last_seen_ms: None,
         });

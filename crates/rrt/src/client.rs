@@ -159,8 +159,8 @@ pub(crate) fn peers(locate: &Locate, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<24} {:<36} {:<9} {:<6} {:>9} {:>10}",
-        "NAME", "ID", "TRANSPORT", "STATE", "RTT", "LAST SEEN"
+        "{:<24} {:<36} {:<16} {:<9} {:<6} {:>9} {:>10}",
+        "NAME", "ID", "HOST", "TRANSPORT", "STATE", "RTT", "LAST SEEN"
     );
     for peer in peers.as_array().into_iter().flatten() {
         let rtt = peer["rtt_us"]
@@ -170,9 +170,10 @@ pub(crate) fn peers(locate: &Locate, json: bool) -> anyhow::Result<()> {
             .as_u64()
             .map_or("-".to_owned(), |ms| format!("{ms} ms"));
         println!(
-            "{:<24} {:<36} {:<9} {:<6} {:>9} {:>10}",
+            "{:<24} {:<36} {:<16} {:<9} {:<6} {:>9} {:>10}",
             peer["peer"]["name"].as_str().unwrap_or("?"),
             peer["peer"]["id"].as_str().unwrap_or("?"),
+            peer["host"].as_str().unwrap_or("?"),
             peer["transport"].as_str().unwrap_or("?"),
             "up",
             rtt,

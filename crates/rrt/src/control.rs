@@ -1,6 +1,7 @@
-//! The control protocol between `rrt` commands and a running daemon: one JSON request per line on
-//! the daemon's `control-<pid>.sock`, answered by one JSON line (or, for `watch`, a line per
-//! clipboard change). Plain enough to use with `socat`:
+//! The control protocol between `rrt` commands and a running daemon: JSON requests, one per line,
+//! on the daemon's `control-<pid>.sock`, each answered in order by one JSON line, until the client
+//! closes or asks for a stream (`watch`: a line per change, until either side goes away). Plain
+//! enough to use with `socat`:
 //!
 //! ```text
 //! echo '{"op":"paste"}' | socat - UNIX-CONNECT:$XDG_RUNTIME_DIR/rrt/default/control-1234.sock
@@ -17,18 +18,47 @@ pub(crate) const MAX_REQUEST: u64 = 64 * 1024 * 1024;
 pub(crate) enum Request {
     Peers,
     Status,
-    Copy { text: String },
+    Copy {
+        text: String,
+    },
     Paste,
     History,
     Watch,
     ScratchList,
-    ScratchCat { name: String },
-    ScratchAppend { name: String, text: String },
-    ScratchReplace { name: String, text: String },
-    ScratchWatch { name: String },
+    ScratchCat {
+        name: String,
+    },
+    ScratchAppend {
+        name: String,
+        text: String,
+    },
+    ScratchReplace {
+        name: String,
+        text: String,
+    },
+    /// Inserts at a position in UTF-16 code units; answers with the text after.
+    ScratchInsert {
+        name: String,
+        at: usize,
+        text: String,
+    },
+    /// Deletes UTF-16 code units at a position; answers with the text after.
+    ScratchDelete {
+        name: String,
+        at: usize,
+        len: usize,
+    },
+    ScratchWatch {
+        name: String,
+    },
     StateList,
-    StateSet { key: String, value: String },
-    StateDel { key: String },
+    StateSet {
+        key: String,
+        value: String,
+    },
+    StateDel {
+        key: String,
+    },
     StateWatch,
 }
 

@@ -201,29 +201,50 @@ async fn serve_client(node: Node, stream: UnixStream) {
         }
     }
     let (reader, mut writer) = stream.into_split();
-    let mut line = String::new();
-    let read = BufReader::new(reader.take(MAX_REQUEST))
-        .read_line(&mut line)
-        .await;
-    let request = match read {
-        Ok(_) => serde_json::from_str::<Request>(&line).map_err(|e| format!("bad request: {e}")),
-        Err(error) => Err(format!("reading the request: {error}")),
-    };
-    let result = match request {
-        Ok(Request::Watch) => watch(&node, &mut writer).await,
-        Ok(Request::ScratchWatch { name }) => watch_document(&node, Some(name), &mut writer).await,
-        Ok(Request::StateWatch) => watch_document(&node, None, &mut writer).await,
-        Ok(request) => {
-            let response = match answer(&node, request).await {
-                Ok(value) => Response::Ok(value),
-                Err(error) => Response::Error(error),
-            };
-            write_line(&mut writer, &response).await
-        }
-        Err(error) => write_line(&mut writer, &Response::Error(error)).await,
-    };
-    if let Err(error) = result {
+    if let Err(error) = converse(&node, BufReader::new(reader), &mut writer).await {
         tracing::debug!(%error, "control client went away");
+    }
+}
+
+/// Answers requests, one per line, in order, until the client closes its side or asks for a
+/// stream (which then runs until either side goes away).
+async fn converse(
+    node: &Node,
+    mut reader: BufReader<tokio::net::unix::OwnedReadHalf>,
+    writer: &mut (impl AsyncWriteExt + Unpin),
+) -> std::io::Result<()> {
+    loop {
+        let mut line = String::new();
+        let read = (&mut reader).take(MAX_REQUEST).read_line(&mut line).await;
+        let request = match read {
+            Ok(0) => return Ok(()),
+            Ok(_) if !line.ends_with('\n') && line.len() as u64 >= MAX_REQUEST => {
+                let error = format!("a request over {MAX_REQUEST} bytes");
+                return write_line(writer, &Response::Error(error)).await;
+            }
+            Ok(_) => serde_json::from_str::<Request>(&line),
+            Err(error) => {
+                let error = format!("reading the request: {error}");
+                return write_line(writer, &Response::Error(error)).await;
+            }
+        };
+        match request {
+            Ok(Request::Watch) => return watch(node, writer).await,
+            Ok(Request::ScratchWatch { name }) => {
+                return watch_document(node, Some(name), writer).await;
+            }
+            Ok(Request::StateWatch) => return watch_document(node, None, writer).await,
+            Ok(request) => {
+                let response = match answer(node, request).await {
+                    Ok(value) => Response::Ok(value),
+                    Err(error) => Response::Error(error),
+                };
+                write_line(writer, &response).await?;
+            }
+            Err(error) => {
+                write_line(writer, &Response::Error(format!("bad request: {error}"))).await?;
+            }
+        }
     }
 }
 
@@ -242,6 +263,12 @@ async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Stri
         Request::ScratchReplace { name, text } => {
             to_json(node.edit(&name, Edit::Replace(text)).await)
         }
+        Request::ScratchInsert { name, at, text } => {
+            edit_and_read(node, &name, Edit::Insert { at, text }).await
+        }
+        Request::ScratchDelete { name, at, len } => {
+            edit_and_read(node, &name, Edit::Delete { at, len }).await
+        }
         Request::StateList => to_json(node.state().await),
         Request::StateSet { key, value } => to_json(node.edit(STATE, Edit::Set(key, value)).await),
         Request::StateDel { key } => to_json(node.edit(STATE, Edit::Remove(key)).await),
@@ -249,6 +276,14 @@ async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Stri
             Err("watch is a stream".to_owned())
         }
     }
+}
+
+/// Applies `edit` and answers with the text after it (and after anything applied before it).
+async fn edit_and_read(node: &Node, name: &str, edit: Edit) -> Result<serde_json::Value, String> {
+    node.edit(name, edit)
+        .await
+        .map_err(|error| error.to_string())?;
+    to_json(node.text(name).await)
 }
 
 fn to_json(value: Result<impl serde::Serialize, NodeError>) -> Result<serde_json::Value, String> {

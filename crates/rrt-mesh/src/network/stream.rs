@@ -28,6 +28,17 @@ impl Stream {
         }
     }
 
+    /// Where the peer is: `"local"` on this host, else its address.
+    pub(super) fn host(&self) -> String {
+        let tcp = match self {
+            Self::Unix(_) => return "local".to_owned(),
+            Self::Tcp(tcp) => tcp,
+            Self::Tls(tls) => &tls.tcp,
+        };
+        tcp.peer_addr()
+            .map_or_else(|_| "unknown".to_owned(), |address| address.ip().to_string())
+    }
+
     /// Whether bytes below the protocol (TLS records) wait for the socket.
     pub(super) fn wants_write(&self) -> bool {
         matches!(self, Self::Tls(tls) if tls.wants_write())

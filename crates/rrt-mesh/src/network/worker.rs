@@ -195,8 +195,8 @@ pub struct NetStatus {
     pub role: Role,
     /// Where this instance listens for TCP peers.
     pub listen: Option<SocketAddr>,
-    /// Every up peer, and the transport of its link.
-    pub links: Vec<(LinkStatus, &'static str)>,
+    /// Every up peer, with its link's transport and the peer's host.
+    pub links: Vec<(LinkStatus, &'static str, String)>,
     /// Hub leaves: the other leaves, as the coordinator lists them.
     pub relayed: Vec<PeerInfo>,
 }
@@ -421,12 +421,14 @@ impl Worker for NetworkWorker {
                     .status(Instant::now())
                     .into_iter()
                     .map(|status| {
-                        let transport = self
+                        let link = self
                             .membership
                             .link_of(status.peer.id)
-                            .and_then(|link| self.links.get(&link))
-                            .map_or("unknown", |link| link.stream.transport());
-                        (status, transport)
+                            .and_then(|link| self.links.get(&link));
+                        let transport = link.map_or("unknown", |link| link.stream.transport());
+                        let host =
+                            link.map_or_else(|| "unknown".to_owned(), |link| link.stream.host());
+                        (status, transport, host)
                     })
                     .collect();
                 let listen = self

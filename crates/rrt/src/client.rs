@@ -98,7 +98,7 @@ pub(crate) enum StateCommand {
 }
 
 /// Picks the daemon: `--instance NAME` if given, else any of the mesh's.
-fn daemon(locate: &Locate) -> anyhow::Result<RegistryEntry> {
+pub(crate) fn daemon(locate: &Locate) -> anyhow::Result<RegistryEntry> {
     let dir = MeshDir::locate(locate.runtime_dir.as_deref(), &locate.mesh);
     let instances = Registry::new(dir.clone()).list().unwrap_or_default();
     let found = match &locate.instance {

@@ -9,6 +9,7 @@ mod frame;
 mod keys;
 mod system_clipboard;
 mod trust;
+mod tui;
 
 use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
 
@@ -83,6 +84,13 @@ enum Command {
     /// Copy, paste, watch and list the shared clipboard.
     #[command(subcommand)]
     Clip(client::ClipCommand),
+    /// A terminal UI: peers, the clipboard history (Enter copies an entry again) and a shared
+    /// scratch document to type in, all live.
+    Tui {
+        /// The scratch document to show and edit.
+        #[arg(long, default_value = "scratch")]
+        scratch: String,
+    },
     /// Show what your terminal sends: every key, mouse action, paste and resize, decoded by the
     /// terminal-input reactor. Press q to quit.
     Keys,
@@ -116,6 +124,7 @@ fn main() -> ExitCode {
         Command::Id => trust::id(&locate),
         Command::Trust(command) => trust::run(&locate, command),
         Command::Keys => keys::run(),
+        Command::Tui { scratch } => tui::run(&locate, scratch),
         Command::Frame(command) => frame::run(command),
     };
     match result {

@@ -1,0 +1,422 @@
+//! What `rrt tui` shows and how keys change it, with no I/O: the runner feeds it the daemon's
+//! answers and the terminal's events, performs the [`Action`]s it returns, and draws it.
+
+use std::collections::BTreeMap;
+
+use ratatui::{
+    Frame,
+    layout::{Constraint, Layout, Rect},
+    style::{Modifier, Style},
+    text::Line,
+    widgets::{Block, List, ListItem, ListState, Paragraph, Row, Table},
+};
+use rrt_reactor::terminal::terminput::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use serde_json::Value;
+
+use super::editor::{Edit, Editor};
+
+/// What the runner does for the app.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Leave.
+    Quit,
+    /// Copy this text to the mesh clipboard again.
+    Copy(String),
+    /// Send this edit of the scratch document.
+    Edit(Edit),
+}
+
+/// The pane that takes keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Focus {
+    History,
+    Scratch,
+}
+
+/// A peer as the peers pane shows it.
+#[derive(Debug, Clone, PartialEq)]
+struct Peer {
+    name: String,
+    host: String,
+    transport: String,
+    up: bool,
+    rtt_us: Option<u64>,
+    last_seen_ms: Option<u64>,
+}
+
+/// The whole screen's state.
+#[derive(Debug)]
+pub(crate) struct App {
+    instance: String,
+    scratch: String,
+    focus: Focus,
+    /// By id; peers that left stay, marked down.
+    peers: BTreeMap<String, Peer>,
+    /// Newest first.
+    history: Vec<String>,
+    selected: usize,
+    editor: Editor,
+    status: String,
+}
+
+impl App {
+    pub(crate) fn new(instance: String, scratch: String) -> Self {
+        Self {
+            instance,
+            scratch,
+            focus: Focus::History,
+            peers: BTreeMap::new(),
+            history: Vec::new(),
+            selected: 0,
+            editor: Editor::default(),
+            status: String::new(),
+        }
+    }
+
+    /// The daemon's answer to `peers`.
+    pub(crate) fn peers(&mut self, answer: &Value) {
+        for peer in self.peers.values_mut() {
+            peer.up = false;
+        }
+        for status in answer.as_array().into_iter().flatten() {
+            let id = status["peer"]["id"].as_str().unwrap_or_default().to_owned();
+            let peer = Peer {
+                name: status["peer"]["name"].as_str().unwrap_or("?").to_owned(),
+                host: status["host"].as_str().unwrap_or("?").to_owned(),
+                transport: status["transport"].as_str().unwrap_or("?").to_owned(),
+                up: true,
+                rtt_us: status["rtt_us"].as_u64(),
+                last_seen_ms: status["last_seen_ms"].as_u64(),
+            };
+            self.peers.insert(id, peer);
+        }
+    }
+
+    /// The daemon's clipboard history, newest first.
+    pub(crate) fn history(&mut self, answer: &Value) {
+        self.history = answer
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| entry["text"].as_str().map(str::to_owned))
+            .collect();
+        self.selected = self.selected.min(self.history.len().saturating_sub(1));
+    }
+
+    /// A new clipboard value (from `watch`).
+    pub(crate) fn copied(&mut self, entry: &Value) {
+        let Some(text) = entry["text"].as_str() else {
+            return;
+        };
+        if self.history.first().map(String::as_str) == Some(text) {
+            return;
+        }
+        self.history.retain(|old| old != text);
+        self.history.insert(0, text.to_owned());
+        self.selected = 0;
+    }
+
+    /// The scratch document changed (from `scratch_watch`).
+    pub(crate) fn scratch_changed(&mut self, text: &str) {
+        self.editor.changed(text);
+    }
+
+    /// The daemon answered one of our scratch edits.
+    pub(crate) fn edit_answered(&mut self, answer: Result<String, String>) {
+        match answer {
+            Ok(text) => self.editor.acknowledged(&text),
+            Err(error) => {
+                self.editor.failed(None);
+                self.status = format!("edit failed: {error}");
+            }
+        }
+    }
+
+    /// Something to tell the user on the status line.
+    pub(crate) fn say(&mut self, message: impl Into<String>) {
+        self.status = message.into();
+    }
+
+    /// A key.
+    pub(crate) fn key(&mut self, key: KeyEvent) -> Option<Action> {
+        if key.kind == KeyEventKind::Release {
+            return None;
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CTRL);
+        match (key.code, ctrl) {
+            (KeyCode::Char('c' | 'q'), true) => return Some(Action::Quit),
+            (KeyCode::Tab, _) => {
+                self.focus = match self.focus {
+                    Focus::History => Focus::Scratch,
+                    Focus::Scratch => Focus::History,
+                };
+                return None;
+            }
+            _ => {}
+        }
+        match self.focus {
+            Focus::History => self.history_key(key.code),
+            Focus::Scratch => self.scratch_key(key.code),
+        }
+    }
+
+    /// Pasted text goes into the scratch document when it has the focus.
+    pub(crate) fn paste(&mut self, text: &str) -> Option<Action> {
+        (self.focus == Focus::Scratch).then(|| Action::Edit(self.editor.insert(text)))
+    }
+
+    fn history_key(&mut self, code: KeyCode) -> Option<Action> {
+        match code {
+            KeyCode::Char('q') | KeyCode::Esc => return Some(Action::Quit),
+            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.selected = (self.selected + 1).min(self.history.len().saturating_sub(1));
+            }
+            KeyCode::Enter => {
+                let text = self.history.get(self.selected)?.clone();
+                self.status = format!("copied again: {}", preview(&text, 40));
+                return Some(Action::Copy(text));
+            }
+            _ => {}
+        }
+        None
+    }
+
+    fn scratch_key(&mut self, code: KeyCode) -> Option<Action> {
+        let editor = &mut self.editor;
+        let edit = match code {
+            KeyCode::Char(c) => Some(editor.insert(c.encode_utf8(&mut [0; 4]))),
+            KeyCode::Enter => Some(editor.insert("\n")),
+            KeyCode::Backspace => editor.backspace(),
+            KeyCode::Delete => editor.delete(),
+            KeyCode::Left => {
+                editor.left();
+                None
+            }
+            KeyCode::Right => {
+                editor.right();
+                None
+            }
+            KeyCode::Up => {
+                editor.vertical(-1);
+                None
+            }
+            KeyCode::Down => {
+                editor.vertical(1);
+                None
+            }
+            KeyCode::Home => {
+                editor.home();
+                None
+            }
+            KeyCode::End => {
+                editor.end();
+                None
+            }
+            KeyCode::Esc => {
+                self.focus = Focus::History;
+                None
+            }
+            _ => None,
+        };
+        edit.map(Action::Edit)
+    }
+
+    /// Draws the whole screen.
+    pub(crate) fn render(&self, frame: &mut Frame<'_>) {
+        let rows = self.peers.len().clamp(1, 8) as u16 + 3;
+        let [peers, middle, status] = Layout::vertical([
+            Constraint::Length(rows),
+            Constraint::Min(3),
+            Constraint::Length(1),
+        ])
+        .areas(frame.area());
+        let [history, scratch] =
+            Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)])
+                .areas(middle);
+        self.render_peers(frame, peers);
+        self.render_history(frame, history);
+        self.render_scratch(frame, scratch);
+        let help = match self.focus {
+            Focus::History => "Tab: scratch · ↑↓: select · Enter: copy again · q: quit",
+            Focus::Scratch => "Tab/Esc: history · type to edit · arrows move · Ctrl-C: quit",
+        };
+        let line = if self.status.is_empty() {
+            help.to_owned()
+        } else {
+            format!("{} — {help}", self.status)
+        };
+        frame.render_widget(Paragraph::new(line), status);
+    }
+
+    fn render_peers(&self, frame: &mut Frame<'_>, area: Rect) {
+        let header = Row::new(["NAME", "HOST", "TRANSPORT", "STATE", "RTT", "LAST SEEN"])
+            .style(Style::new().add_modifier(Modifier::BOLD));
+        let rows = self.peers.values().map(|peer| {
+            Row::new([
+                peer.name.clone(),
+                peer.host.clone(),
+                peer.transport.clone(),
+                if peer.up { "up" } else { "down" }.to_owned(),
+                peer.rtt_us
+                    .map_or("-".to_owned(), |us| format!("{:.2} ms", us as f64 / 1000.0)),
+                peer.last_seen_ms
+                    .map_or("-".to_owned(), |ms| format!("{ms} ms ago")),
+            ])
+        });
+        let widths = [
+            Constraint::Fill(2),
+            Constraint::Fill(2),
+            Constraint::Length(9),
+            Constraint::Length(5),
+            Constraint::Length(9),
+            Constraint::Length(11),
+        ];
+        let title = format!(" Peers of {} ({} up) ", self.instance, self.up_count());
+        let table = Table::new(rows, widths)
+            .header(header)
+            .block(Block::bordered().title(title));
+        frame.render_widget(table, area);
+    }
+
+    fn up_count(&self) -> usize {
+        self.peers.values().filter(|peer| peer.up).count()
+    }
+
+    fn render_history(&self, frame: &mut Frame<'_>, area: Rect) {
+        let width = usize::from(area.width.saturating_sub(4)).max(1);
+        let items: Vec<ListItem<'_>> = self
+            .history
+            .iter()
+            .map(|text| ListItem::new(preview(text, width)))
+            .collect();
+        let mut block = Block::bordered().title(" Clipboard history ");
+        if self.focus == Focus::History {
+            block = block.border_style(Style::new().add_modifier(Modifier::BOLD));
+        }
+        let list = List::new(items)
+            .block(block)
+            .highlight_symbol("> ")
+            .highlight_style(Style::new().add_modifier(Modifier::REVERSED));
+        let mut state = ListState::default().with_selected(Some(self.selected));
+        frame.render_stateful_widget(list, area, &mut state);
+    }
+
+    fn render_scratch(&self, frame: &mut Frame<'_>, area: Rect) {
+        let mut block = Block::bordered().title(format!(" Scratch: {} ", self.scratch));
+        if self.focus == Focus::Scratch {
+            block = block.border_style(Style::new().add_modifier(Modifier::BOLD));
+        }
+        let inner = block.inner(area);
+        let (line, column) = self.editor.cursor_line_column();
+        let height = usize::from(inner.height.max(1));
+        let top = line.saturating_sub(height - 1);
+        let text = self.editor.text();
+        let lines: Vec<Line<'_>> = text.split('\n').skip(top).map(Line::raw).collect();
+        frame.render_widget(Paragraph::new(lines).block(block), area);
+        if self.focus == Focus::Scratch {
+            let x = inner.x
+                + u16::try_from(column)
+                    .unwrap_or(u16::MAX)
+                    .min(inner.width.saturating_sub(1));
+            let y = inner.y + u16::try_from(line - top).unwrap_or(0);
+            frame.set_cursor_position((x, y));
+        }
+    }
+}
+
+/// The first line of `text`, cut to `width` characters.
+fn preview(text: &str, width: usize) -> String {
+    let first = text.lines().next().unwrap_or_default();
+    let mut shown: String = first.chars().take(width).collect();
+    if shown.len() < text.len() {
+        shown.pop();
+        shown.push('…');
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::{Terminal, backend::TestBackend};
+    use rrt_reactor::terminal::terminput::KeyEventState;
+
+    use super::*;
+
+    fn press(code: KeyCode) -> KeyEvent {
+        KeyEvent {
+            code,
+            modifiers: KeyModifiers::empty(),
+            kind: KeyEventKind::Press,
+            state: KeyEventState::empty(),
+        }
+    }
+
+    fn screen(app: &App) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(80, 20)).expect("terminal");
+        terminal.draw(|frame| app.render(frame)).expect("draw");
+        let buffer = terminal.backend().buffer().clone();
+        (0..buffer.area.height)
+            .map(|y| {
+                (0..buffer.area.width)
+                    .map(|x| buffer[(x, y)].symbol())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn panes_show_peers_history_and_the_document() {
+        let mut app = App::new("alice".into(), "notes".into());
+        app.peers(&serde_json::json!([{
+            "peer": {"id": "1", "name": "bob"}, "host": "local", "transport": "unix",
+            "rtt_us": 250, "last_seen_ms": 12
+        }]));
+        app.history(&serde_json::json!([{"text": "second"}, {"text": "first"}]));
+        app.scratch_changed("hello\nworld");
+        let shown = screen(&app);
+        for expected in [
+            "Peers of alice (1 up)",
+            "bob",
+            "0.25 ms",
+            "> second",
+            "first",
+            "Scratch: notes",
+            "world",
+        ] {
+            assert!(shown.contains(expected), "{expected:?} in\n{shown}");
+        }
+        app.peers(&serde_json::json!([]));
+        assert!(
+            screen(&app).contains("down"),
+            "a peer that left stays, down"
+        );
+    }
+
+    #[test]
+    fn keys_select_copy_and_edit() {
+        let mut app = App::new("alice".into(), "notes".into());
+        app.history(&serde_json::json!([{"text": "new"}, {"text": "old"}]));
+        assert_eq!(app.key(press(KeyCode::Down)), None);
+        assert_eq!(
+            app.key(press(KeyCode::Enter)),
+            Some(Action::Copy("old".into()))
+        );
+        app.key(press(KeyCode::Tab));
+        assert_eq!(
+            app.key(press(KeyCode::Char('x'))),
+            Some(Action::Edit(Edit::Insert {
+                at: 0,
+                text: "x".into()
+            }))
+        );
+        assert_eq!(
+            app.key(press(KeyCode::Char('q'))).map(|_| ()),
+            Some(()),
+            "q types in scratch"
+        );
+        app.key(press(KeyCode::Esc));
+        assert_eq!(app.key(press(KeyCode::Char('q'))), Some(Action::Quit));
+    }
+}

@@ -12,6 +12,9 @@ declare -A packages=(
     [nft]=nftables
     [Xvfb]=xvfb
     [xclip]=xclip
+    [sway]=sway
+    [wl-copy]=wl-clipboard
+    [setpriv]=util-linux
 )
 missing=()
 for command in "${!packages[@]}"; do

@@ -4,6 +4,8 @@
 //! * [`X11Clipboard`]: a [`Worker`](rrt_reactor::Worker) owning the X connection — XFixes change
 //!   events (no polling), selection ownership to serve values from the mesh, secrets marked by
 //!   password managers left alone.
+//! * [`WaylandClipboard`]: the same for Wayland compositors with the wlr data-control protocol,
+//!   transfers through pipes in the worker's own poll.
 //! * [`osc52`]: the escape sequence that sets a terminal's clipboard, also over SSH.
 //! * [`Backend`]: which adapter to use, chosen from the environment or by the user.
 //!
@@ -12,9 +14,11 @@
 //! itself, so a value from the mesh is not sent back as new.
 
 mod osc52;
+mod wayland;
 mod x11;
 
 pub use osc52::{Terminal, osc52};
+pub use wayland::{WaylandClipboard, WaylandClipboardError};
 pub use x11::{X11Clipboard, X11Error};
 
 /// The largest value read from the system clipboard (the mesh's frame limit is 10 MiB).
@@ -37,6 +41,8 @@ pub enum ClipboardCommand {
 /// Which system clipboard to follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// The Wayland clipboard at `$WAYLAND_DISPLAY` (wlr data-control).
+    Wayland,
     /// The X11 `CLIPBOARD` selection at `$DISPLAY`.
     X11,
     /// OSC 52 to the daemon's terminal (setting only: a terminal never says what was copied).
@@ -44,11 +50,13 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The backend for this environment: X11 when `$DISPLAY` is set (under Wayland that is
-    /// XWayland, which the compositor bridges to the Wayland clipboard), else OSC 52 when
-    /// standard output is a terminal, else none.
+    /// The backend for this environment: Wayland when `$WAYLAND_DISPLAY` is set, else X11 when
+    /// `$DISPLAY` is, else OSC 52 when standard output is a terminal, else none.
     pub fn detect() -> Option<Self> {
-        if std::env::var_os("DISPLAY").is_some_and(|display| !display.is_empty()) {
+        let set = |name: &str| std::env::var_os(name).is_some_and(|value| !value.is_empty());
+        if set("WAYLAND_DISPLAY") {
+            Some(Self::Wayland)
+        } else if set("DISPLAY") {
             Some(Self::X11)
         } else if rustix::termios::isatty(std::io::stdout()) {
             Some(Self::Osc52)

@@ -136,7 +136,8 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
         })
     };
     let name = config.name.clone();
-    let system_clipboard = args.system_clipboard.backend()?;
+    let clipboard_choice = args.system_clipboard;
+    let system_clipboard = clipboard_choice.backend()?;
 
     // Signals first: a SIGTERM during start-up must still end in a goodbye.
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -151,7 +152,8 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
     tracing::info!(%name, id = %node.id(), mesh = %locate.mesh, dir = %dir.path().display(), "rrt daemon running");
     match system_clipboard {
         Some(backend) => {
-            tokio::spawn(system_clipboard::follow(node.clone(), backend));
+            let fallback = clipboard_choice == SystemClipboard::Auto;
+            tokio::spawn(system_clipboard::follow(node.clone(), backend, fallback));
         }
         None => tracing::info!("not following a system clipboard"),
     }

@@ -2,27 +2,30 @@
 //! (`rrt daemon --system-clipboard auto|x11|wayland|osc52|off`).
 //!
 //! Text copied in the desktop goes to the mesh; every mesh value (from a peer, or `rrt clip copy`)
-//! goes to the desktop. Echoes are cut by content on both sides: the adapter never reports a
-//! value it set itself, and a mesh value equal to the one just read from the desktop is not set
-//! back (which would steal ownership from the program the user copied in).
+//! goes to the desktop. Echoes are cut by content on both sides: an adapter never reports a value
+//! it set itself, and a mesh value equal to the one just read from the desktop is not set back
+//! (which would take ownership from the program the user copied in).
 
 use std::io::Write;
 
 use clap::ValueEnum;
-use rrt_clipboard::{Backend, ClipboardCommand, ClipboardEvent, Terminal, X11Clipboard, osc52};
+use rrt_clipboard::{
+    Backend, ClipboardCommand, ClipboardEvent, Terminal, WaylandClipboard, X11Clipboard, osc52,
+};
 use rrt_mesh::{Node, NodeError, NodeEvent};
-use rrt_reactor::{ReactorEvent, RecvError as ReactorRecvError, Rrt, ShutdownReason};
+use rrt_reactor::{ReactorEvent, RecvError as ReactorRecvError, Rrt, ShutdownReason, Worker};
 use tokio::sync::broadcast::error::RecvError;
 
 /// Which system clipboard the daemon follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum SystemClipboard {
-    /// X11 when `DISPLAY` is set (XWayland under Wayland), else OSC 52 when run in a terminal,
+    /// Wayland when `WAYLAND_DISPLAY` is set (X11 if the compositor lacks data-control and
+    /// `DISPLAY` is set), else X11 when `DISPLAY` is set, else OSC 52 when run in a terminal,
     /// else none.
     Auto,
     /// The X11 CLIPBOARD selection at `DISPLAY`.
     X11,
-    /// Wayland's clipboard through the data-control protocol (not supported yet).
+    /// The Wayland clipboard at `WAYLAND_DISPLAY`, through the wlr data-control protocol.
     Wayland,
     /// OSC 52 escape sequences to the daemon's terminal (values from the mesh only).
     Osc52,
@@ -36,6 +39,7 @@ impl SystemClipboard {
         match self {
             Self::Auto => Ok(Backend::detect()),
             Self::X11 => Ok(Some(Backend::X11)),
+            Self::Wayland => Ok(Some(Backend::Wayland)),
             Self::Osc52 => {
                 anyhow::ensure!(
                     rustix::termios::isatty(std::io::stdout()),
@@ -44,27 +48,56 @@ impl SystemClipboard {
                 );
                 Ok(Some(Backend::Osc52))
             }
-            Self::Wayland => anyhow::bail!(
-                "the Wayland clipboard is not supported yet; under XWayland use \
-                 --system-clipboard x11"
-            ),
             Self::Off => Ok(None),
         }
     }
 }
 
-/// Follows the system clipboard until the node stops.
-pub(crate) async fn follow(node: Node, backend: Backend) {
+/// Follows the system clipboard until the node stops. `fallback` allows X11 when Wayland's
+/// clipboard cannot be opened (the automatic choice under XWayland).
+pub(crate) async fn follow(node: Node, backend: Backend, fallback: bool) {
     match backend {
-        Backend::X11 => follow_x11(node).await,
+        Backend::Wayland => {
+            let wayland = Rrt::new(WaylandClipboard::new);
+            let opened = bridge(&node, wayland, "Wayland").await;
+            let has_x = std::env::var_os("DISPLAY").is_some_and(|display| !display.is_empty());
+            if opened == Opened::No && fallback && has_x {
+                tracing::info!("falling back to the X11 clipboard (XWayland)");
+                bridge(
+                    &node,
+                    Rrt::new(|registry| X11Clipboard::new(registry, None)),
+                    "X11",
+                )
+                .await;
+            }
+        }
+        Backend::X11 => {
+            bridge(
+                &node,
+                Rrt::new(|registry| X11Clipboard::new(registry, None)),
+                "X11",
+            )
+            .await;
+        }
         Backend::Osc52 => follow_osc52(node).await,
     }
 }
 
-async fn follow_x11(node: Node) {
-    let adapter = Rrt::new(|registry| X11Clipboard::new(registry, None));
+/// Whether an adapter ever ran.
+#[derive(Debug, PartialEq, Eq)]
+enum Opened {
+    Yes,
+    No,
+}
+
+/// Carries values both ways between `node` and a clipboard adapter until either ends.
+async fn bridge<W>(node: &Node, adapter: Rrt<W>, name: &str) -> Opened
+where
+    W: Worker<Event = ClipboardEvent, Command = ClipboardCommand>,
+{
     let mut adapter_events = adapter.subscribe();
     let mut node_events = node.subscribe();
+    let mut opened = Opened::No;
     // The last value read from the desktop: the mesh's echo of it is not set back.
     let mut from_desktop: Option<String> = None;
     loop {
@@ -79,29 +112,31 @@ async fn follow_x11(node: Node) {
                         }
                         Err(error) => {
                             tracing::warn!(%error, "could not share the system clipboard");
-                            return;
+                            return opened;
                         }
                     }
                 }
                 Ok(ReactorEvent::Started { generation, .. }) => {
-                    tracing::info!(generation, "following the X11 clipboard");
+                    opened = Opened::Yes;
+                    tracing::info!(generation, "following the {name} clipboard");
                 }
                 Ok(ReactorEvent::Restarting { attempt, cause, .. }) => {
-                    tracing::warn!(attempt, %cause, "the X11 clipboard adapter is restarting");
+                    tracing::warn!(attempt, %cause, "the {name} clipboard adapter is restarting");
                 }
                 Ok(ReactorEvent::Shutdown(reason)) => {
                     match reason {
-                        ShutdownReason::Failed(error) => {
-                            tracing::error!(%error, "the X11 clipboard is unavailable; the mesh clipboard goes on without it");
-                        }
-                        other => tracing::info!(?other, "the X11 clipboard adapter stopped"),
+                        ShutdownReason::Failed(error) => tracing::error!(
+                            %error,
+                            "the {name} clipboard is unavailable; the mesh clipboard goes on without it"
+                        ),
+                        other => tracing::info!(?other, "the {name} clipboard adapter stopped"),
                     }
-                    return;
+                    return opened;
                 }
                 Err(ReactorRecvError::Lagged { missed }) => {
                     tracing::warn!(missed, "missed system clipboard changes");
                 }
-                Err(ReactorRecvError::Closed) => return,
+                Err(ReactorRecvError::Closed) => return opened,
             },
             event = node_events.recv() => match event {
                 Ok(NodeEvent::Clipboard { entry }) => {
@@ -109,11 +144,11 @@ async fn follow_x11(node: Node) {
                     if !echo
                         && let Err(error) = adapter.send(ClipboardCommand::Set(entry.text))
                     {
-                        tracing::warn!(command = ?error.0, "the X11 clipboard adapter is stopped");
+                        tracing::warn!(command = ?error.0, "the {name} clipboard adapter is stopped");
                     }
                 }
                 Ok(_) | Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return,
+                Err(RecvError::Closed) => return opened,
             },
         }
     }

@@ -1,11 +1,12 @@
-//! End to end: two daemons, each on its own X server (Xvfb), share what users copy there —
-//! with `xclip` as the users' programs — and leave password managers' secrets alone.
+//! End to end: two daemons, each on its own X server (Xvfb) or Wayland compositor (headless
+//! sway), share what users copy there — with `xclip` and `wl-copy` as the users' programs — and
+//! leave password managers' secrets alone.
 
 mod common;
 
 use std::thread;
 
-use common::{Lab, wait_until, xvfb::Xvfb};
+use common::{Lab, path_str, sway::Sway, wait_until, xvfb::Xvfb};
 use x11rb::{
     CURRENT_TIME, NONE,
     connection::Connection,
@@ -207,4 +208,67 @@ fn a_password_managers_secret_is_not_shared() {
         assert!(!history(&lab, name).contains(&"hunter2".to_owned()));
     }
     assert_ne!(x_b.paste().as_deref(), Some("hunter2"));
+}
+
+fn start_wayland(lab: &mut Lab, name: &str, sway: &Sway) {
+    lab.start_with_env(
+        name,
+        &["--system-clipboard".into(), "wayland".into()],
+        &[("WAYLAND_DISPLAY", path_str(&sway.socket()))],
+    );
+    wait_until(&format!("{name} to follow its Wayland clipboard"), || {
+        lab.log(name).contains("following the Wayland clipboard")
+    });
+}
+
+#[test]
+fn what_is_copied_in_one_wayland_session_is_pasted_in_the_other_and_back() {
+    let (wl_a, wl_b) = (Sway::start("a"), Sway::start("b"));
+    let mut lab = Lab::new("wayland");
+    start_wayland(&mut lab, "a", &wl_a);
+    start_wayland(&mut lab, "b", &wl_b);
+    wait_until("a and b to meet", || lab.peers("a").len() == 1);
+
+    wl_a.copy("copied in Wayland on a", None);
+    wait_until("b's Wayland clipboard to have it", || {
+        wl_b.paste().as_deref() == Some("copied in Wayland on a")
+    });
+    assert_eq!(lab.paste("b").as_deref(), Some("copied in Wayland on a"));
+
+    wl_b.copy("and back from b ✓", None);
+    wait_until("a's Wayland clipboard to have it", || {
+        wl_a.paste().as_deref() == Some("and back from b ✓")
+    });
+
+    // Larger than a pipe's buffer: written as the reader drains it.
+    let large: String = "0123456789abcdef".repeat(1024 * 1024 / 16);
+    assert!(lab.copy_stdin("a", large.as_bytes()).status.success());
+    wait_until("b's Wayland clipboard to have the large value", || {
+        wl_b.paste().is_some_and(|text| text.len() == large.len())
+    });
+
+    // A value marked as a password manager's secret is never read, let alone shared.
+    wl_a.copy("hunter2", Some("x-kde-passwordManagerHint"));
+    wait_until("a to see the secret and keep it", || {
+        lab.log("a").contains("not shared")
+    });
+    wl_a.copy("after the secret", None);
+    wait_until("b to have the next value", || {
+        lab.paste("b").as_deref() == Some("after the secret")
+    });
+    for name in ["a", "b"] {
+        let history = history(&lab, name);
+        assert!(!history.contains(&"hunter2".to_owned()));
+        for value in [
+            "copied in Wayland on a",
+            "and back from b ✓",
+            "after the secret",
+        ] {
+            assert_eq!(
+                history.iter().filter(|entry| *entry == value).count(),
+                1,
+                "{name}: each value once, no echo: {history:?}"
+            );
+        }
+    }
 }

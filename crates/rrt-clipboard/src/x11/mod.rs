@@ -151,7 +151,7 @@ impl X11Clipboard {
                 Interest::READABLE,
             )
             .map_err(|error| X11Error::Connection(error.to_string()))?;
-        tracing::info!(window, "following the X11 clipboard");
+        tracing::debug!(window, "X11 clipboard window created");
         Ok(Self {
             conn,
             window,

@@ -5,6 +5,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod net;
+pub mod sway;
 pub mod xvfb;
 
 use std::{

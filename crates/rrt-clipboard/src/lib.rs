@@ -17,7 +17,7 @@ mod osc52;
 mod wayland;
 mod x11;
 
-pub use osc52::{Terminal, osc52};
+pub use osc52::osc52;
 pub use wayland::{WaylandClipboard, WaylandClipboardError};
 pub use x11::{X11Clipboard, X11Error};
 

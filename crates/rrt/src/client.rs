@@ -31,7 +31,7 @@ pub(crate) enum ClipCommand {
     /// Print the current value, then one JSON line per clipboard change, until interrupted.
     Watch {
         /// Instead, set this terminal's clipboard to each value with OSC 52 escape sequences —
-        /// also through SSH (in tmux, enable `allow-passthrough` or `set-clipboard`).
+        /// also through SSH (in tmux: `set -g set-clipboard on`).
         #[arg(long)]
         osc52: bool,
     },
@@ -254,14 +254,13 @@ fn read_stdin() -> anyhow::Result<String> {
 
 /// Sets this terminal's clipboard (OSC 52) to the current value and then to every new one.
 fn watch_osc52(locate: &Locate) -> anyhow::Result<()> {
-    let terminal = rrt_clipboard::Terminal::detect();
     let reader = connect(locate, &Request::Watch)?;
     let mut out = std::io::stdout().lock();
     for line in reader.lines() {
         let entry: serde_json::Value =
             serde_json::from_str(&line.context("reading from the daemon")?)?;
         if let Some(text) = entry["text"].as_str() {
-            out.write_all(rrt_clipboard::osc52(text, terminal).as_bytes())?;
+            out.write_all(rrt_clipboard::osc52(text).as_bytes())?;
             out.flush()?;
         }
     }

@@ -10,7 +10,7 @@ use std::io::Write;
 
 use clap::ValueEnum;
 use rrt_clipboard::{
-    Backend, ClipboardCommand, ClipboardEvent, Terminal, WaylandClipboard, X11Clipboard, osc52,
+    Backend, ClipboardCommand, ClipboardEvent, WaylandClipboard, X11Clipboard, osc52,
 };
 use rrt_mesh::{Node, NodeError, NodeEvent};
 use rrt_reactor::{ReactorEvent, RecvError as ReactorRecvError, Rrt, ShutdownReason, Worker};
@@ -155,18 +155,14 @@ where
 }
 
 async fn follow_osc52(node: Node) {
-    let terminal = Terminal::detect();
     let mut node_events = node.subscribe();
-    tracing::info!(
-        ?terminal,
-        "sending clipboard values to this terminal with OSC 52"
-    );
+    tracing::info!("sending clipboard values to this terminal with OSC 52");
     loop {
         match node_events.recv().await {
             Ok(NodeEvent::Clipboard { entry }) => {
                 let mut stdout = std::io::stdout().lock();
                 let written = stdout
-                    .write_all(osc52(&entry.text, terminal).as_bytes())
+                    .write_all(osc52(&entry.text).as_bytes())
                     .and_then(|()| stdout.flush());
                 if let Err(error) = written {
                     tracing::warn!(%error, "could not write to the terminal; OSC 52 stops");

@@ -1,12 +1,12 @@
 //! End to end: two daemons, each on its own X server (Xvfb) or Wayland compositor (headless
 //! sway), share what users copy there — with `xclip` and `wl-copy` as the users' programs — and
-//! leave password managers' secrets alone.
+//! leave password managers' secrets alone; and OSC 52 into a terminal (tmux).
 
 mod common;
 
 use std::thread;
 
-use common::{Lab, path_str, sway::Sway, wait_until, xvfb::Xvfb};
+use common::{Lab, path_str, sway::Sway, tmux::Tmux, wait_until, xvfb::Xvfb};
 use x11rb::{
     CURRENT_TIME, NONE,
     connection::Connection,
@@ -271,4 +271,53 @@ fn what_is_copied_in_one_wayland_session_is_pasted_in_the_other_and_back() {
             );
         }
     }
+}
+
+/// Waits until tmux's newest paste buffer — where tmux puts what a program sets with OSC 52 — is
+/// `expected`.
+fn tmux_buffer_becomes(tmux: &Tmux, expected: &str) {
+    wait_until(&format!("tmux's buffer to be {expected:?}"), || {
+        tmux.run(&["show-buffer"]).stdout == expected.as_bytes()
+    });
+}
+
+#[test]
+fn osc52_sets_the_clipboard_of_the_terminal_a_watch_or_a_daemon_runs_in() {
+    let mut lab = Lab::new("osc52");
+    lab.start("a");
+    let rrt = format!(
+        "{} --runtime-dir {}",
+        env!("CARGO_BIN_EXE_rrt"),
+        path_str(&lab.runtime_dir())
+    );
+
+    // `rrt clip watch --osc52` in a terminal: the current value, then every new one, lands in
+    // that terminal's clipboard.
+    lab.copy("a", "the value when the watch starts");
+    let watch = Tmux::start("osc52-watch", 80, 10, "sh");
+    let clipboard_on = ["set-option", "-g", "set-clipboard", "on"];
+    assert!(watch.run(&clipboard_on).status.success());
+    watch.type_text(&format!("exec {rrt} --instance a clip watch --osc52"));
+    watch.keys(&["Enter"]);
+    tmux_buffer_becomes(&watch, "the value when the watch starts");
+    lab.copy("a", "to the terminal ✓");
+    tmux_buffer_becomes(&watch, "to the terminal ✓");
+
+    // A daemon started in a terminal with --system-clipboard osc52 does the same for mesh values.
+    let daemon = Tmux::start("osc52-daemon", 80, 10, "sh");
+    assert!(
+        daemon
+            .run(&["set-option", "-g", "set-clipboard", "on"])
+            .status
+            .success()
+    );
+    let state = lab.state_dir().join("b");
+    daemon.type_text(&format!(
+        "exec {rrt} --instance b daemon --no-mdns --no-tcp --system-clipboard osc52 --state-dir {} 2>/dev/null",
+        path_str(&state)
+    ));
+    daemon.keys(&["Enter"]);
+    wait_until("b to join", || lab.peers("a").contains(&"b".to_owned()));
+    lab.copy("a", "to the daemon's terminal");
+    tmux_buffer_becomes(&daemon, "to the daemon's terminal");
 }

@@ -3,72 +3,7 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
-use common::{Lab, path_str, wait_until};
-
-/// A private tmux server (its own socket), killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(name: &str, width: u16, height: u16, command: &str) -> Self {
-        let tmux = Self {
-            socket: format!("rrt-test-{name}-{}", std::process::id()),
-        };
-        let output = tmux.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            "tui",
-            "-x",
-            &width.to_string(),
-            "-y",
-            &height.to_string(),
-            command,
-        ]);
-        assert!(output.status.success(), "{output:?}");
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .args(["-L", &self.socket])
-            .args(args)
-            .env_remove("TMUX")
-            .output()
-            .expect("tmux (apt-get install tmux)")
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "tui"]).stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "tui"];
-        args.extend(keys);
-        assert!(self.run(&args).status.success());
-    }
-
-    fn type_text(&self, text: &str) {
-        assert!(
-            self.run(&["send-keys", "-t", "tui", "-l", text])
-                .status
-                .success()
-        );
-    }
-
-    fn shows(&self, what: &str, expected: &str) {
-        wait_until(what, || self.screen().contains(expected));
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
-}
+use common::{Lab, path_str, tmux::Tmux, wait_until};
 
 fn notes(lab: &Lab, name: &str) -> String {
     String::from_utf8_lossy(&lab.run(name, &["scratch", "cat", "notes"]).stdout).into_owned()

@@ -6,6 +6,7 @@
 
 pub mod net;
 pub mod sway;
+pub mod tmux;
 pub mod xvfb;
 
 use std::{

@@ -13,7 +13,9 @@ use rrt_clipboard::{
     Backend, ClipboardCommand, ClipboardEvent, WaylandClipboard, X11Clipboard, osc52,
 };
 use rrt_mesh::{Node, NodeError, NodeEvent};
-use rrt_reactor::{ReactorEvent, RecvError as ReactorRecvError, Rrt, ShutdownReason, Worker};
+use rrt_reactor::{
+    Config, ReactorEvent, RecvError as ReactorRecvError, Rrt, ShutdownReason, Worker,
+};
 use tokio::sync::broadcast::error::RecvError;
 
 /// Which system clipboard the daemon follows.
@@ -58,28 +60,34 @@ impl SystemClipboard {
 pub(crate) async fn follow(node: Node, backend: Backend, fallback: bool) {
     match backend {
         Backend::Wayland => {
-            let wayland = Rrt::new(WaylandClipboard::new);
+            let wayland = Rrt::with_config(WaylandClipboard::new, config("rrt-wayland"));
             let opened = bridge(&node, wayland, "Wayland").await;
             let has_x = std::env::var_os("DISPLAY").is_some_and(|display| !display.is_empty());
             if opened == Opened::No && fallback && has_x {
                 tracing::info!("falling back to the X11 clipboard (XWayland)");
-                bridge(
-                    &node,
-                    Rrt::new(|registry| X11Clipboard::new(registry, None)),
-                    "X11",
-                )
-                .await;
+                bridge(&node, x11(), "X11").await;
             }
         }
         Backend::X11 => {
-            bridge(
-                &node,
-                Rrt::new(|registry| X11Clipboard::new(registry, None)),
-                "X11",
-            )
-            .await;
+            bridge(&node, x11(), "X11").await;
         }
         Backend::Osc52 => follow_osc52(node).await,
+    }
+}
+
+fn x11() -> Rrt<X11Clipboard> {
+    Rrt::with_config(
+        |registry| X11Clipboard::new(registry, None),
+        config("rrt-x11"),
+    )
+}
+
+/// The default restart policy (a display server that restarts within about 16 s is reconnected
+/// to), under a thread name of its own.
+fn config(thread_name: &str) -> Config {
+    Config {
+        thread_name: thread_name.to_owned(),
+        ..Config::default()
     }
 }
 

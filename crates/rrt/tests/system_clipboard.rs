@@ -26,8 +26,13 @@ fn start(lab: &mut Lab, name: &str, x: &Xvfb) {
         &["--system-clipboard".into(), "x11".into()],
         &[("DISPLAY", x.display())],
     );
-    wait_until(&format!("{name} to follow its X clipboard"), || {
-        lab.log(name).contains("following the X11 clipboard")
+    following(lab, name, "X11");
+}
+
+fn following(lab: &Lab, name: &str, what: &str) {
+    let line = format!("following the {what} clipboard");
+    wait_until(&format!("{name} to follow its {what} clipboard"), || {
+        lab.log(name).contains(&line)
     });
 }
 
@@ -44,7 +49,17 @@ fn history(lab: &Lab, name: &str) -> Vec<String> {
 fn what_is_copied_in_one_x_server_is_pasted_in_the_other_and_back() {
     let (x_a, x_b) = (Xvfb::start(), Xvfb::start());
     let mut lab = Lab::new("x11");
-    start(&mut lab, "a", &x_a);
+    // a chooses by itself: Wayland first, which is not there, then X11 (as under XWayland).
+    lab.start_with_env(
+        "a",
+        &["--system-clipboard".into(), "auto".into()],
+        &[
+            ("DISPLAY", x_a.display()),
+            ("WAYLAND_DISPLAY", "/nonexistent/wayland-0"),
+        ],
+    );
+    following(&lab, "a", "X11");
+    assert!(lab.log("a").contains("falling back to the X11 clipboard"));
     start(&mut lab, "b", &x_b);
     wait_until("a and b to meet", || lab.peers("a").len() == 1);
 
@@ -74,6 +89,15 @@ fn what_is_copied_in_one_x_server_is_pasted_in_the_other_and_back() {
         x_a.paste().is_some_and(|text| text.len() == large.len())
     });
     assert_eq!(x_a.paste().as_deref(), Some(large.as_str()));
+
+    // The X server restarts (a new desktop session): the adapter reconnects by itself.
+    let mut x_b = x_b;
+    x_b.restart();
+    wait_until("b to copy from the new X server", || {
+        x_b.copy("after an X restart");
+        lab.paste("a").as_deref() == Some("after an X restart")
+    });
+    assert!(lab.log("b").contains("restarting"));
 
     // No echo: each value entered each history once, though both daemons set both X servers.
     for name in ["a", "b"] {
@@ -216,9 +240,7 @@ fn start_wayland(lab: &mut Lab, name: &str, sway: &Sway) {
         &["--system-clipboard".into(), "wayland".into()],
         &[("WAYLAND_DISPLAY", path_str(&sway.socket()))],
     );
-    wait_until(&format!("{name} to follow its Wayland clipboard"), || {
-        lab.log(name).contains("following the Wayland clipboard")
-    });
+    following(lab, name, "Wayland");
 }
 
 #[test]

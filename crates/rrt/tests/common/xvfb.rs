@@ -25,26 +25,50 @@ impl Xvfb {
             if Path::new(&format!("/tmp/.X{number}-lock")).exists() {
                 continue;
             }
-            let child = Command::new("Xvfb")
-                .arg(format!(":{number}"))
-                .args(["-nolisten", "tcp", "-screen", "0", "64x64x24"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("Xvfb (apt-get install xvfb)");
-            let socket = format!("/tmp/.X11-unix/X{number}");
-            let mut server = Self {
-                child,
-                display: format!(":{number}"),
-            };
-            wait_until(&format!("Xvfb {} to listen", server.display), || {
-                Path::new(&socket).exists() || server.child.try_wait().ok().flatten().is_some()
-            });
-            if server.child.try_wait().ok().flatten().is_none() {
+            if let Some(server) = Self::serve(&format!(":{number}")) {
                 return server;
             }
         }
+    }
+
+    /// An Xvfb on `display`, once it listens; `None` if it exited instead.
+    fn serve(display: &str) -> Option<Self> {
+        let child = Command::new("Xvfb")
+            .arg(display)
+            .args(["-nolisten", "tcp", "-screen", "0", "64x64x24"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb (apt-get install xvfb)");
+        let socket = format!("/tmp/.X11-unix/X{}", &display[1..]);
+        let mut server = Self {
+            child,
+            display: display.to_owned(),
+        };
+        wait_until(&format!("Xvfb {display} to listen"), || {
+            Path::new(&socket).exists() || server.child.try_wait().ok().flatten().is_some()
+        });
+        server
+            .child
+            .try_wait()
+            .ok()
+            .flatten()
+            .is_none()
+            .then_some(server)
+    }
+
+    /// Stops this server and starts a new one on the same display, as after a desktop restart.
+    pub fn restart(&mut self) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("a pid");
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let _ = self.child.wait();
+        let display = self.display.clone();
+        wait_until("the old server to clean up", || {
+            !Path::new(&format!("/tmp/.X{}-lock", &display[1..])).exists()
+        });
+        // The old child is reaped, so dropping it signals nothing.
+        *self = Self::serve(&display).expect("a new server on the same display");
     }
 
     pub fn display(&self) -> &str {

@@ -1,5 +1,7 @@
 //! What an idle daemon costs: CPU time, wake-ups (context switches per thread) and memory over a
-//! quiet period, alone and as one of five in a mesh (where heartbeats are the only traffic).
+//! quiet period, alone, as one of five in a mesh (where heartbeats are the only traffic), and
+//! alone following an X11 clipboard (an Xvfb server) — its adapter waits for change events, so
+//! it should not wake at all.
 //!
 //! Run: `cargo bench -p rrt --bench idle` (`-- --seconds N` to change the 30 s window).
 
@@ -8,7 +10,7 @@ mod common;
 
 use std::{collections::BTreeMap, fs, thread, time::Duration};
 
-use common::Lab;
+use common::{Lab, xvfb::Xvfb};
 
 fn main() {
     let seconds = std::env::args()
@@ -19,11 +21,25 @@ fn main() {
     println!("an idle daemon over {seconds} s\n");
     println!("| setup | CPU time | wake-ups (all threads) | per thread | RSS |");
     println!("|---|---:|---:|---|---:|");
-    for size in [1, 5] {
-        let mut lab = Lab::new(&format!("idle-{size}"));
-        let names: Vec<String> = (0..size).map(|i| format!("n{i}")).collect();
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        lab.start_all(&refs);
+    for (setup, size, x11) in [
+        ("alone", 1, false),
+        ("one of 5, mesh", 5, false),
+        ("alone, following an X11 clipboard", 1, true),
+    ] {
+        let mut lab = Lab::new(&format!("idle-{size}-{x11}"));
+        let xvfb = x11.then(Xvfb::start);
+        match &xvfb {
+            Some(x) => lab.start_with_env(
+                "n0",
+                &["--system-clipboard".into(), "x11".into()],
+                &[("DISPLAY", x.display())],
+            ),
+            None => {
+                let names: Vec<String> = (0..size).map(|i| format!("n{i}")).collect();
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                lab.start_all(&refs);
+            }
+        }
         // Let start-up work (and tokio's blocking-pool threads) settle.
         thread::sleep(Duration::from_secs(12));
         let pid = lab.pid("n0");
@@ -41,12 +57,7 @@ fn main() {
         let total: u64 =
             after.switches.values().sum::<u64>() - before.switches.values().sum::<u64>();
         println!(
-            "| {} | {:.1} ms | {total} ({:.1}/s) | {} | {:.1} MB |",
-            if size == 1 {
-                "alone".to_owned()
-            } else {
-                format!("one of {size}, mesh")
-            },
+            "| {setup} | {:.1} ms | {total} ({:.1}/s) | {} | {:.1} MB |",
             (after.cpu_ns - before.cpu_ns) as f64 / 1e6,
             total as f64 / seconds as f64,
             per_thread.join(", "),

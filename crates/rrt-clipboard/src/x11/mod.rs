@@ -270,6 +270,9 @@ impl X11Clipboard {
             } else if reply.type_ == atoms.INCR {
                 let announced = reply.value32().and_then(|mut size| size.next());
                 transfer.on_value(&[], Some(announced.unwrap_or(0) as usize))
+            } else if reply.bytes_after > 0 {
+                // More than was asked for, which is already more than the cap.
+                transfer.on_oversize(reply.value.len() + reply.bytes_after as usize)
             } else {
                 transfer.on_value(&reply.value, None)
             }

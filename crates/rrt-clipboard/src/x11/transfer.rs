@@ -118,6 +118,11 @@ impl Transfer {
         Next::Done(decode(target, bytes))
     }
 
+    /// The value is `len` bytes, more than was asked for.
+    pub(crate) fn on_oversize(&mut self, len: usize) -> Next {
+        Next::Done(Outcome::TooLarge(len))
+    }
+
     /// An INCR chunk arrived; an empty one ends the value.
     pub(crate) fn on_chunk(&mut self, bytes: &[u8]) -> Next {
         let State::Chunks(target) = self.state else {

@@ -3,7 +3,7 @@
 
 use std::{fs, net::SocketAddr, os::unix::fs::PermissionsExt, path::PathBuf, time::Duration};
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use clap::Args;
 use rrt_mesh::{
     Edit, Node, NodeConfig, NodeError, NodeEvent, STATE,
@@ -169,22 +169,23 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
                 }
                 Err(error) => tracing::warn!(%error, "control socket accept failed"),
             },
-            event = events.recv() => log_event(event),
+            event = events.recv() => match event {
+                Ok(NodeEvent::Clipboard { entry }) => {
+                    tracing::info!(bytes = entry.text.len(), origin = %entry.stamp.origin, "clipboard changed");
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(missed)) => tracing::debug!(missed, "event log lagged"),
+                // Only the node's end can close the stream: it stopped without being asked.
+                Err(RecvError::Closed) => {
+                    let _ = fs::remove_file(&control_path);
+                    bail!("the node stopped unexpectedly (see the log above); exiting");
+                }
+            },
         }
     }
     tracing::info!("leaving the mesh");
     let _ = fs::remove_file(&control_path);
     node.leave().await.context("leaving the mesh")
-}
-
-fn log_event(event: Result<NodeEvent, RecvError>) {
-    match event {
-        Ok(NodeEvent::Clipboard { entry }) => {
-            tracing::info!(bytes = entry.text.len(), origin = %entry.stamp.origin, "clipboard changed");
-        }
-        Ok(_) | Err(RecvError::Closed) => {}
-        Err(RecvError::Lagged(missed)) => tracing::debug!(missed, "event log lagged"),
-    }
 }
 
 async fn serve_client(node: Node, stream: UnixStream) {

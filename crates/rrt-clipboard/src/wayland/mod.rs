@@ -243,6 +243,10 @@ impl WaylandClipboard {
         let Some(selection) = self.protocol.selection.take() else {
             return Ok(());
         };
+        // A read still in progress is of an older value: it must not land after this one.
+        for (_, reading) in self.readings.drain() {
+            let _ = registry.deregister(&mut SourceFd(&reading.pipe.as_raw_fd()));
+        }
         // Every offer but the new selection is stale now.
         let stale: Vec<ObjectId> = self
             .protocol

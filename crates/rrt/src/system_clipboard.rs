@@ -2,11 +2,12 @@
 //! (`rrt daemon --system-clipboard auto|x11|wayland|osc52|off`).
 //!
 //! Text copied in the desktop goes to the mesh; every mesh value (from a peer, or `rrt clip copy`)
-//! goes to the desktop. Echoes are cut by content on both sides: an adapter never reports a value
-//! it set itself, and a mesh value equal to the one just read from the desktop is not set back
-//! (which would take ownership from the program the user copied in).
+//! goes to the desktop. Echoes are cut on both sides: an adapter never reports a value it set
+//! itself, and the node's announcement of a value the bridge itself copied from the desktop
+//! (known by its stamp) is not set back — that would take ownership from the program the user
+//! copied in, and under rapid copies put an older value back on the desktop.
 
-use std::io::Write;
+use std::{collections::HashSet, io::Write};
 
 use clap::ValueEnum;
 use rrt_clipboard::{
@@ -106,15 +107,17 @@ where
     let mut adapter_events = adapter.subscribe();
     let mut node_events = node.subscribe();
     let mut opened = Opened::No;
-    // The last value read from the desktop: the mesh's echo of it is not set back.
-    let mut from_desktop: Option<String> = None;
+    // Stamps of the values copied from the desktop whose announcement has not come back yet.
+    let mut echoes = HashSet::new();
     loop {
         tokio::select! {
             event = adapter_events.recv() => match event {
                 Ok(ReactorEvent::Worker(ClipboardEvent::Copied(text))) => {
-                    from_desktop = Some(text.clone());
                     match node.copy(text).await {
-                        Ok(_) => {}
+                        Ok(Some(entry)) => {
+                            echoes.insert(entry.stamp);
+                        }
+                        Ok(None) => {}
                         Err(NodeError::TooLarge { len, max }) => {
                             tracing::warn!(len, max, "not sharing a system clipboard value over the frame limit");
                         }
@@ -148,14 +151,15 @@ where
             },
             event = node_events.recv() => match event {
                 Ok(NodeEvent::Clipboard { entry }) => {
-                    let echo = from_desktop.take().is_some_and(|text| text == entry.text);
-                    if !echo
+                    if !echoes.remove(&entry.stamp)
                         && let Err(error) = adapter.send(ClipboardCommand::Set(entry.text))
                     {
                         tracing::warn!(command = ?error.0, "the {name} clipboard adapter is stopped");
                     }
                 }
-                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Ok(_) => {}
+                // Announcements were lost, echoes among them: forget them rather than keep them.
+                Err(RecvError::Lagged(_)) => echoes.clear(),
                 Err(RecvError::Closed) => return opened,
             },
         }

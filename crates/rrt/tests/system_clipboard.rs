@@ -4,21 +4,7 @@
 
 mod common;
 
-use std::thread;
-
 use common::{Lab, path_str, sway::Sway, tmux::Tmux, wait_until, xvfb::Xvfb};
-use x11rb::{
-    CURRENT_TIME, NONE,
-    connection::Connection,
-    protocol::{
-        Event,
-        xproto::{
-            AtomEnum, ConnectionExt as _, CreateWindowAux, EventMask, PropMode,
-            SELECTION_NOTIFY_EVENT, SelectionNotifyEvent, WindowClass,
-        },
-    },
-    wrapper::ConnectionExt as _,
-};
 
 fn start(lab: &mut Lab, name: &str, x: &Xvfb) {
     lab.start_with_env(
@@ -116,95 +102,6 @@ fn what_is_copied_in_one_x_server_is_pasted_in_the_other_and_back() {
     }
 }
 
-/// Owns `display`'s clipboard the way a password manager does: offering the
-/// `x-kde-passwordManagerHint` target next to the text, until another owner takes over.
-fn copy_a_secret(display: &str, secret: &'static str) -> thread::JoinHandle<()> {
-    let (conn, screen) = x11rb::connect(Some(display)).expect("connect");
-    let intern = |name: &[u8]| {
-        conn.intern_atom(false, name)
-            .expect("intern")
-            .reply()
-            .expect("atom")
-            .atom
-    };
-    let (clipboard, targets, utf8, hint) = (
-        intern(b"CLIPBOARD"),
-        intern(b"TARGETS"),
-        intern(b"UTF8_STRING"),
-        intern(b"x-kde-passwordManagerHint"),
-    );
-    let window = conn.generate_id().expect("id");
-    let root = conn.setup().roots[screen].root;
-    conn.create_window(
-        0,
-        window,
-        root,
-        0,
-        0,
-        1,
-        1,
-        0,
-        WindowClass::INPUT_ONLY,
-        0,
-        &CreateWindowAux::new(),
-    )
-    .expect("window");
-    conn.set_selection_owner(window, clipboard, CURRENT_TIME)
-        .expect("own");
-    conn.flush().expect("flush");
-    thread::spawn(move || {
-        while let Ok(event) = conn.wait_for_event() {
-            match event {
-                Event::SelectionRequest(request) => {
-                    let property = if request.target == targets {
-                        conn.change_property32(
-                            PropMode::REPLACE,
-                            request.requestor,
-                            request.property,
-                            AtomEnum::ATOM,
-                            &[targets, utf8, hint],
-                        )
-                        .map(|_| request.property)
-                    } else if request.target == utf8 {
-                        conn.change_property8(
-                            PropMode::REPLACE,
-                            request.requestor,
-                            request.property,
-                            utf8,
-                            secret.as_bytes(),
-                        )
-                        .map(|_| request.property)
-                    } else if request.target == hint {
-                        conn.change_property8(
-                            PropMode::REPLACE,
-                            request.requestor,
-                            request.property,
-                            utf8,
-                            b"secret",
-                        )
-                        .map(|_| request.property)
-                    } else {
-                        Ok(NONE)
-                    };
-                    let notify = SelectionNotifyEvent {
-                        response_type: SELECTION_NOTIFY_EVENT,
-                        sequence: 0,
-                        time: request.time,
-                        requestor: request.requestor,
-                        selection: request.selection,
-                        target: request.target,
-                        property: property.unwrap_or(NONE),
-                    };
-                    let _ = conn.send_event(false, request.requestor, EventMask::NO_EVENT, notify);
-                    let _ = conn.flush();
-                }
-                Event::SelectionClear(_) => return,
-                _ => {}
-            }
-        }
-    })
-}
-
 #[test]
 fn a_password_managers_secret_is_not_shared() {
     let (x_a, x_b) = (Xvfb::start(), Xvfb::start());
@@ -213,7 +110,8 @@ fn a_password_managers_secret_is_not_shared() {
     start(&mut lab, "b", &x_b);
     wait_until("a and b to meet", || lab.peers("a").len() == 1);
 
-    let owner = copy_a_secret(x_a.display(), "hunter2");
+    // Owned the way a password manager does: the text, marked by the hint target.
+    let owner = x_a.own("hunter2".to_owned(), true);
     wait_until("a to see the secret and keep it", || {
         lab.log("a").contains("not shared")
     });
@@ -293,6 +191,33 @@ fn what_is_copied_in_one_wayland_session_is_pasted_in_the_other_and_back() {
             );
         }
     }
+}
+
+#[test]
+fn rapid_copies_end_with_the_last_value_on_both_desktops() {
+    let (x_a, x_b) = (Xvfb::start(), Xvfb::start());
+    let mut lab = Lab::new("x11rapid");
+    start(&mut lab, "a", &x_a);
+    start(&mut lab, "b", &x_b);
+    wait_until("a and b to meet", || lab.peers("a").len() == 1);
+    // Copies faster than they travel: the daemon must never put an older one back on the
+    // desktop it read them from (its own announcements of them are not news).
+    for copy in 0..100 {
+        x_a.own(format!("rapid {copy}"), false);
+    }
+    wait_until("b to have the last copy", || {
+        x_b.paste().as_deref() == Some("rapid 99")
+    });
+    assert_eq!(x_a.paste().as_deref(), Some("rapid 99"));
+    assert_eq!(lab.paste("a").as_deref(), Some("rapid 99"));
+
+    // A program that owns the clipboard and hangs holds nobody up for long.
+    let hung = x_a.own_and_hang();
+    x_a.copy("after a hung program");
+    hung.join().expect("the hung owner lost the clipboard");
+    wait_until("b to have the value after the hung program", || {
+        x_b.paste().as_deref() == Some("after a hung program")
+    });
 }
 
 /// Waits until tmux's newest paste buffer — where tmux puts what a program sets with OSC 52 — is

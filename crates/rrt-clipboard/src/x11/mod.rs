@@ -15,7 +15,10 @@
 
 mod transfer;
 
-use std::os::fd::AsRawFd;
+use std::{
+    os::fd::AsRawFd,
+    time::{Duration, Instant},
+};
 
 use mio::{Interest, Registry, Token, event::Event, unix::SourceFd};
 use rrt_reactor::{Context, Control, Worker};
@@ -40,6 +43,9 @@ use self::transfer::{Next, Offer, Outcome, TextTarget, Transfer};
 use crate::{ClipboardCommand, ClipboardEvent, MAX_TEXT};
 
 const X: Token = Token(0);
+/// How long an owner may take to answer one request (each INCR chunk restarts it). An owner
+/// that exits right after losing the clipboard can have its last answer dropped by the server.
+const READ_TIMEOUT: Duration = Duration::from_secs(1);
 
 x11rb::atom_manager! {
     Atoms: AtomsCookie {
@@ -93,8 +99,12 @@ pub struct X11Clipboard {
     atoms: Atoms,
     /// What this worker serves while it owns `CLIPBOARD`.
     owned: Option<Vec<u8>>,
-    /// A read in progress.
+    /// The read in progress (one at a time, so answers cannot be mixed up), and when it last
+    /// made progress.
     reading: Option<Transfer>,
+    reading_since: Instant,
+    /// The owner changed during the read: read again once it ends.
+    reread: bool,
     /// The value read last, so an owner re-asserting the same value is not news.
     last_read: Option<String>,
 }
@@ -158,6 +168,8 @@ impl X11Clipboard {
             atoms,
             owned: None,
             reading: None,
+            reading_since: Instant::now(),
+            reread: false,
             last_read: None,
         })
     }
@@ -192,8 +204,13 @@ impl X11Clipboard {
                 }
                 // A new value elsewhere: whatever we served is no longer the clipboard.
                 self.owned = None;
-                self.reading = Some(Transfer::start(MAX_TEXT));
-                self.convert(self.atoms.TARGETS, notify.timestamp)?;
+                if self.reading.is_some() {
+                    // One conversion at a time: an owner's answer carries nothing that says
+                    // which request it answers.
+                    self.reread = true;
+                } else {
+                    self.start_reading(notify.timestamp)?;
+                }
             }
             XEvent::SelectionNotify(answer) if answer.requestor == self.window => {
                 self.on_answer(answer.property, answer.time, ctx)?;
@@ -204,6 +221,7 @@ impl X11Clipboard {
                     && change.state == Property::NEW_VALUE
                     && self.reading.as_ref().is_some_and(Transfer::awaits_chunks) =>
             {
+                self.reading_since = Instant::now();
                 let chunk = self.take_property()?;
                 let next = self.reading_step(|transfer| transfer.on_chunk(&chunk.value));
                 self.follow(next, CURRENT_TIME, ctx)?;
@@ -214,6 +232,21 @@ impl X11Clipboard {
             }
             XEvent::Error(error) => tracing::debug!(?error, "X error"),
             _ => {}
+        }
+        Ok(())
+    }
+
+    fn start_reading(&mut self, time: u32) -> Result<(), ConnectionError> {
+        self.reading = Some(Transfer::start(MAX_TEXT));
+        self.reading_since = Instant::now();
+        self.convert(self.atoms.TARGETS, time)
+    }
+
+    /// The read ended; if the owner changed meanwhile, read the new one.
+    fn end_reading(&mut self) -> Result<(), ConnectionError> {
+        self.reading = None;
+        if std::mem::take(&mut self.reread) {
+            self.start_reading(CURRENT_TIME)?;
         }
         Ok(())
     }
@@ -253,6 +286,7 @@ impl X11Clipboard {
         let Some(transfer) = self.reading.as_mut() else {
             return Ok(());
         };
+        self.reading_since = Instant::now();
         if property == NONE {
             let next = transfer.on_refused();
             return self.follow(next, time, ctx);
@@ -298,7 +332,7 @@ impl X11Clipboard {
             Next::Convert(TextTarget::Latin1) => self.convert(AtomEnum::STRING.into(), time)?,
             Next::AwaitChunk => {}
             Next::Done(outcome) => {
-                self.reading = None;
+                self.end_reading()?;
                 match outcome {
                     Outcome::Text(text) => {
                         if self.last_read.as_ref() != Some(&text) {
@@ -397,6 +431,21 @@ impl X11Clipboard {
 impl Worker for X11Clipboard {
     type Event = ClipboardEvent;
     type Command = ClipboardCommand;
+
+    /// An owner that never answers does not stop the clipboard from being followed.
+    fn deadline(&self) -> Option<Instant> {
+        self.reading
+            .as_ref()
+            .map(|_| self.reading_since + READ_TIMEOUT)
+    }
+
+    fn on_deadline(&mut self, _: Instant, ctx: &mut Context<'_, ClipboardEvent>) -> Control {
+        tracing::debug!("the clipboard's owner did not answer; giving up on that value");
+        if self.end_reading().is_err() {
+            return Control::Restart;
+        }
+        self.pump(ctx)
+    }
 
     fn on_ready(&mut self, _: &Event, ctx: &mut Context<'_, ClipboardEvent>) -> Control {
         self.pump(ctx)

@@ -1,10 +1,28 @@
-//! Virtual X servers for the system clipboard tests, and `xclip` to act as a user's program.
+//! Virtual X servers for the system clipboard tests and benchmarks; `xclip`, and small X clients
+//! of our own, to act as a user's programs.
 
 use std::{
     io::Write,
     path::Path,
     process::{Child, Command, Stdio},
     sync::atomic::{AtomicU32, Ordering},
+    thread,
+    time::{Duration, Instant},
+};
+
+use x11rb::{
+    CURRENT_TIME, NONE,
+    connection::Connection,
+    protocol::{
+        Event,
+        xfixes::{ConnectionExt as _, SelectionEventMask},
+        xproto::{
+            Atom, AtomEnum, ConnectionExt as _, CreateWindowAux, EventMask, PropMode,
+            SELECTION_NOTIFY_EVENT, SelectionNotifyEvent, Window, WindowClass,
+        },
+    },
+    rust_connection::RustConnection,
+    wrapper::ConnectionExt as _,
 };
 
 use super::wait_until;
@@ -107,6 +125,228 @@ impl Xvfb {
             .status
             .success()
             .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+}
+
+impl Xvfb {
+    /// Owns the clipboard with `text`, as a program that copied it — also offering the password
+    /// manager's `x-kde-passwordManagerHint` when `secret` — and serves it from a thread until
+    /// another owner takes over. Ownership is taken before this returns.
+    pub fn own(&self, text: String, secret: bool) -> thread::JoinHandle<()> {
+        let client = Client::connect(&self.display);
+        client
+            .conn
+            .set_selection_owner(client.window, client.atoms.clipboard, CURRENT_TIME)
+            .expect("own");
+        client.conn.flush().expect("flush");
+        thread::spawn(move || client.serve(text.as_bytes(), secret))
+    }
+
+    /// Owns the clipboard and never answers a request, as a hung program would.
+    pub fn own_and_hang(&self) -> thread::JoinHandle<()> {
+        let client = Client::connect(&self.display);
+        client
+            .conn
+            .set_selection_owner(client.window, client.atoms.clipboard, CURRENT_TIME)
+            .expect("own");
+        client.conn.flush().expect("flush");
+        thread::spawn(move || {
+            while let Ok(event) = client.conn.wait_for_event() {
+                if let Event::SelectionClear(_) = event {
+                    return;
+                }
+            }
+        })
+    }
+
+    /// Follows this display's clipboard as a pasting program would.
+    pub fn reader(&self) -> ClipboardReader {
+        let client = Client::connect(&self.display);
+        client
+            .conn
+            .xfixes_query_version(5, 0)
+            .expect("xfixes")
+            .reply()
+            .expect("xfixes version");
+        client
+            .conn
+            .xfixes_select_selection_input(
+                client.window,
+                client.atoms.clipboard,
+                SelectionEventMask::SET_SELECTION_OWNER,
+            )
+            .expect("select");
+        client.conn.flush().expect("flush");
+        ClipboardReader { client }
+    }
+}
+
+struct Atoms {
+    clipboard: Atom,
+    targets: Atom,
+    utf8: Atom,
+    hint: Atom,
+    property: Atom,
+}
+
+/// An X client with a window of its own.
+struct Client {
+    conn: RustConnection,
+    window: Window,
+    atoms: Atoms,
+}
+
+impl Client {
+    fn connect(display: &str) -> Self {
+        let (conn, screen) = x11rb::connect(Some(display)).expect("connect");
+        let intern = |name: &[u8]| {
+            conn.intern_atom(false, name)
+                .expect("intern")
+                .reply()
+                .expect("atom")
+                .atom
+        };
+        let atoms = Atoms {
+            clipboard: intern(b"CLIPBOARD"),
+            targets: intern(b"TARGETS"),
+            utf8: intern(b"UTF8_STRING"),
+            hint: intern(b"x-kde-passwordManagerHint"),
+            property: intern(b"RRT_TEST"),
+        };
+        let window = conn.generate_id().expect("id");
+        let root = conn.setup().roots[screen].root;
+        conn.create_window(
+            0,
+            window,
+            root,
+            0,
+            0,
+            1,
+            1,
+            0,
+            WindowClass::INPUT_ONLY,
+            0,
+            &CreateWindowAux::new(),
+        )
+        .expect("window");
+        Self {
+            conn,
+            window,
+            atoms,
+        }
+    }
+
+    fn serve(self, value: &[u8], secret: bool) {
+        let Self { conn, atoms, .. } = self;
+        while let Ok(event) = conn.wait_for_event() {
+            match event {
+                Event::SelectionRequest(request) => {
+                    let mut targets = vec![atoms.targets, atoms.utf8];
+                    if secret {
+                        targets.push(atoms.hint);
+                    }
+                    let property = request.property;
+                    let answered = if request.target == atoms.targets {
+                        let targets = conn.change_property32(
+                            PropMode::REPLACE,
+                            request.requestor,
+                            property,
+                            AtomEnum::ATOM,
+                            &targets,
+                        );
+                        targets.is_ok()
+                    } else if request.target == atoms.utf8 || secret && request.target == atoms.hint
+                    {
+                        let bytes = if request.target == atoms.utf8 {
+                            value
+                        } else {
+                            b"secret"
+                        };
+                        let text = conn.change_property8(
+                            PropMode::REPLACE,
+                            request.requestor,
+                            property,
+                            atoms.utf8,
+                            bytes,
+                        );
+                        text.is_ok()
+                    } else {
+                        false
+                    };
+                    let notify = SelectionNotifyEvent {
+                        response_type: SELECTION_NOTIFY_EVENT,
+                        sequence: 0,
+                        time: request.time,
+                        requestor: request.requestor,
+                        selection: request.selection,
+                        target: request.target,
+                        property: if answered { property } else { NONE },
+                    };
+                    let _ = conn.send_event(false, request.requestor, EventMask::NO_EVENT, notify);
+                    let _ = conn.flush();
+                }
+                Event::SelectionClear(_) => {
+                    // A round trip before closing: the server drops what a closing client sent
+                    // but it has not processed yet — answers included.
+                    let _ = conn.get_input_focus().map(|cookie| cookie.reply());
+                    return;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A pasting program that notices every new clipboard owner (XFixes).
+pub struct ClipboardReader {
+    client: Client,
+}
+
+impl ClipboardReader {
+    /// The next value a new owner offers as UTF-8 text, within `timeout`.
+    pub fn next_value(&self, timeout: Duration) -> Option<String> {
+        let Client {
+            conn,
+            window,
+            atoms,
+        } = &self.client;
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let Some(event) = conn.poll_for_event().expect("X connection") else {
+                thread::sleep(Duration::from_micros(100));
+                continue;
+            };
+            match event {
+                Event::XfixesSelectionNotify(notify) if notify.owner != NONE => {
+                    conn.convert_selection(
+                        *window,
+                        atoms.clipboard,
+                        atoms.utf8,
+                        atoms.property,
+                        notify.timestamp,
+                    )
+                    .expect("convert");
+                    conn.flush().expect("flush");
+                }
+                Event::SelectionNotify(answer) if answer.property != NONE => {
+                    let reply = conn
+                        .get_property(
+                            true,
+                            *window,
+                            atoms.property,
+                            AtomEnum::ANY,
+                            0,
+                            u32::MAX / 4,
+                        )
+                        .expect("get")
+                        .reply()
+                        .expect("property");
+                    return Some(String::from_utf8_lossy(&reply.value).into_owned());
+                }
+                _ => {}
+            }
+        }
+        None
     }
 }
 

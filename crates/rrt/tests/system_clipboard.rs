@@ -160,6 +160,15 @@ fn what_is_copied_in_one_wayland_session_is_pasted_in_the_other_and_back() {
         wl_a.paste().as_deref() == Some("and back from b ✓")
     });
 
+    // Copies faster than they travel end with the last one on both sides.
+    for copy in 0..30 {
+        wl_a.copy(&format!("rapid {copy}"), None);
+    }
+    wait_until("b to have the last rapid copy", || {
+        wl_b.paste().as_deref() == Some("rapid 29")
+    });
+    assert_eq!(wl_a.paste().as_deref(), Some("rapid 29"));
+
     // Larger than a pipe's buffer: written as the reader drains it.
     let large: String = "0123456789abcdef".repeat(1024 * 1024 / 16);
     assert!(lab.copy_stdin("a", large.as_bytes()).status.success());

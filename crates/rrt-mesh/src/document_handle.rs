@@ -87,12 +87,22 @@ impl DocumentHandle {
     /// Inserts `text` at `at` (UTF-16 code units).
     pub async fn insert(&self, at: usize, text: impl Into<String>) -> Result<(), NodeError> {
         let text = text.into();
-        self.edit(Edit::Insert { at, text }).await
+        self.edit(Edit::Insert {
+            at,
+            text,
+            base: None,
+        })
+        .await
     }
 
     /// Deletes `len` UTF-16 code units at `at`.
     pub async fn delete(&self, at: usize, len: usize) -> Result<(), NodeError> {
-        self.edit(Edit::Delete { at, len }).await
+        self.edit(Edit::Delete {
+            at,
+            len,
+            base: None,
+        })
+        .await
     }
 
     /// Appends `text`.

@@ -21,7 +21,7 @@ use std::{
 use rrt_reactor::{
     Config, ReactorError, ReactorEvent, RecvError, RestartPolicy, Rrt, ShutdownReason, Subscription,
 };
-use rrt_sync::{ClipEntry, Clipboard, ClipboardStore, Merge, Stamp, StoreError, Timestamp};
+use rrt_sync::{Bias, ClipEntry, Clipboard, ClipboardStore, Merge, Stamp, StoreError, Timestamp};
 use rrt_wire::{Message, WireConfig};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -208,14 +208,21 @@ pub enum NodeError {
 }
 
 /// A change to a document.
+///
+/// Positions are UTF-16 code units into the document's text — or, when `base` is given, into
+/// that text: the one the editor saw when it made the edit. The node then moves the position past
+/// whatever changed since ([`rrt_sync::rebase`]), so an editor whose copy lags behind the mesh
+/// still edits where its user meant.
 #[derive(Debug)]
 pub enum Edit {
-    /// Insert text at a position in UTF-16 code units (clamped to the end).
+    /// Insert text at a position (clamped to the end).
     Insert {
         /// Where.
         at: usize,
         /// What.
         text: String,
+        /// The text `at` refers to, if not the current one.
+        base: Option<String>,
     },
     /// Delete `len` UTF-16 code units from a position (clamped to the text).
     Delete {
@@ -223,6 +230,8 @@ pub enum Edit {
         at: usize,
         /// How many.
         len: usize,
+        /// The text `at` and `len` refer to, if not the current one.
+        base: Option<String>,
     },
     /// Append text.
     Append(String),
@@ -573,8 +582,16 @@ impl Actor {
             }
             Request::Edit(name, edit, reply) => {
                 let result = self.documents.edit(&name, |document| match &edit {
-                    Edit::Insert { at, text } => document.insert(*at, text),
-                    Edit::Delete { at, len } => document.delete(*at, *len),
+                    Edit::Insert { at, text, base } => {
+                        document.insert(moved(document, base.as_deref(), *at, Bias::After), text)
+                    }
+                    Edit::Delete { at, len, base } => {
+                        // The range's characters, not text others put at its edges.
+                        let start = moved(document, base.as_deref(), *at, Bias::After);
+                        let end = at.saturating_add(*len);
+                        let end = moved(document, base.as_deref(), end, Bias::Before);
+                        document.delete(start, end.saturating_sub(start))
+                    }
                     Edit::Append(text) => document.append(text),
                     Edit::Replace(text) => document.replace(text),
                     Edit::Set(key, value) => document.set(key, value),
@@ -802,6 +819,14 @@ impl Actor {
         if let Err(error) = self.save().await {
             tracing::error!(%error, "could not store the clipboard on the way out");
         }
+    }
+}
+
+/// `at` in `base` (if given) as a position in `document`'s text now.
+fn moved(document: &rrt_sync::Document, base: Option<&str>, at: usize, bias: Bias) -> usize {
+    match base {
+        Some(base) => rrt_sync::rebase(base, &document.text(), at, bias),
+        None => at,
     }
 }
 

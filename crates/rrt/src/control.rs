@@ -36,17 +36,23 @@ pub(crate) enum Request {
         name: String,
         text: String,
     },
-    /// Inserts at a position in UTF-16 code units; answers with the text after.
+    /// Inserts at a position in UTF-16 code units (into `base`, the text the client saw, when
+    /// given); answers with the text after.
     ScratchInsert {
         name: String,
         at: usize,
         text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base: Option<String>,
     },
-    /// Deletes UTF-16 code units at a position; answers with the text after.
+    /// Deletes UTF-16 code units at a position (into `base`, when given); answers with the text
+    /// after.
     ScratchDelete {
         name: String,
         at: usize,
         len: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base: Option<String>,
     },
     ScratchWatch {
         name: String,

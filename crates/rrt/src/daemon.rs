@@ -266,12 +266,18 @@ async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Stri
         Request::ScratchReplace { name, text } => {
             to_json(node.edit(&name, Edit::Replace(text)).await)
         }
-        Request::ScratchInsert { name, at, text } => {
-            edit_and_read(node, &name, Edit::Insert { at, text }).await
-        }
-        Request::ScratchDelete { name, at, len } => {
-            edit_and_read(node, &name, Edit::Delete { at, len }).await
-        }
+        Request::ScratchInsert {
+            name,
+            at,
+            text,
+            base,
+        } => edit_and_read(node, &name, Edit::Insert { at, text, base }).await,
+        Request::ScratchDelete {
+            name,
+            at,
+            len,
+            base,
+        } => edit_and_read(node, &name, Edit::Delete { at, len, base }).await,
         Request::StateList => to_json(node.state().await),
         Request::StateSet { key, value } => to_json(node.edit(STATE, Edit::Set(key, value)).await),
         Request::StateDel { key } => to_json(node.edit(STATE, Edit::Remove(key)).await),

@@ -121,9 +121,10 @@ where
                         Err(NodeError::TooLarge { len, max }) => {
                             tracing::warn!(len, max, "not sharing a system clipboard value over the frame limit");
                         }
+                        Err(NodeError::Stopped) => return opened,
+                        // (A full disk, say: this value is not shared; the next may be.)
                         Err(error) => {
-                            tracing::warn!(%error, "could not share the system clipboard");
-                            return opened;
+                            tracing::warn!(%error, "could not share a system clipboard value");
                         }
                     }
                 }
@@ -166,23 +167,42 @@ where
     }
 }
 
+/// Writes each value to the daemon's terminal. The terminal may stop reading (Ctrl-S, a stalled
+/// ssh session), so writes happen on a blocking thread, one at a time, and values that arrive
+/// meanwhile are coalesced into the newest — the async thread never waits for the terminal.
 async fn follow_osc52(node: Node) {
     let mut node_events = node.subscribe();
     tracing::info!("sending clipboard values to this terminal with OSC 52");
+    let mut newest: Option<String> = None;
+    let mut writing: Option<tokio::task::JoinHandle<std::io::Result<()>>> = None;
     loop {
-        match node_events.recv().await {
-            Ok(NodeEvent::Clipboard { entry }) => {
+        if writing.is_none()
+            && let Some(text) = newest.take()
+        {
+            writing = Some(tokio::task::spawn_blocking(move || {
                 let mut stdout = std::io::stdout().lock();
-                let written = stdout
-                    .write_all(osc52(&entry.text).as_bytes())
-                    .and_then(|()| stdout.flush());
-                if let Err(error) = written {
+                stdout.write_all(osc52(&text).as_bytes())?;
+                stdout.flush()
+            }));
+        }
+        tokio::select! {
+            event = node_events.recv() => match event {
+                Ok(NodeEvent::Clipboard { entry }) => newest = Some(entry.text),
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            },
+            written = async {
+                match writing.as_mut() {
+                    Some(task) => task.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                writing = None;
+                if let Ok(Err(error)) | Err(error) = written.map_err(std::io::Error::other) {
                     tracing::warn!(%error, "could not write to the terminal; OSC 52 stops");
                     return;
                 }
             }
-            Ok(_) | Err(RecvError::Lagged(_)) => {}
-            Err(RecvError::Closed) => return,
         }
     }
 }

@@ -282,3 +282,45 @@ fn an_embedded_node_follows_a_document_through_its_handle() {
         drop(notes);
     });
 }
+
+/// One request on the daemon's control socket, answered.
+fn control(lab: &Lab, name: &str, request: serde_json::Value) -> serde_json::Value {
+    use std::io::{BufRead, BufReader, Write};
+    let socket = lab
+        .mesh_dir()
+        .join(format!("control-{}.sock", lab.pid(name)));
+    let mut stream = UnixStream::connect(socket).expect("control socket");
+    writeln!(stream, "{request}").expect("request");
+    let mut answer = String::new();
+    BufReader::new(stream)
+        .read_line(&mut answer)
+        .expect("answer");
+    serde_json::from_str(&answer).expect("JSON")
+}
+
+#[test]
+fn an_edit_made_in_an_older_text_lands_where_it_was_meant() {
+    let mut lab = Lab::new("docbase");
+    lab.start("a");
+    run_ok(&lab, "a", &["scratch", "append", "notes", "ab"]);
+    // Someone inserts at the start...
+    let answer = control(
+        &lab,
+        "a",
+        serde_json::json!({"op": "scratch_insert", "name": "notes", "at": 0, "text": "X"}),
+    );
+    assert_eq!(answer["ok"], "Xab");
+    // ...while an editor that still shows "ab" types "c" at its end, and deletes its "a".
+    let answer = control(
+        &lab,
+        "a",
+        serde_json::json!({"op": "scratch_insert", "name": "notes", "at": 2, "text": "c", "base": "ab"}),
+    );
+    assert_eq!(answer["ok"], "Xabc");
+    let answer = control(
+        &lab,
+        "a",
+        serde_json::json!({"op": "scratch_delete", "name": "notes", "at": 0, "len": 1, "base": "abc"}),
+    );
+    assert_eq!(answer["ok"], "Xbc");
+}

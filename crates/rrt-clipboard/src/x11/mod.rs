@@ -103,7 +103,12 @@ pub struct X11Clipboard {
     /// made progress.
     reading: Option<Transfer>,
     reading_since: Instant,
-    /// The owner changed during the read: read again once it ends.
+    /// The target of the conversion in flight: an answer for any other is not ours to take.
+    converting: Atom,
+    /// The clipboard changed during the read (another owner, or a value we set): its result is
+    /// not the clipboard's value and is dropped.
+    stale: bool,
+    /// Another program took the clipboard during the read: read again once it ends.
     reread: bool,
     /// The value read last, so an owner re-asserting the same value is not news.
     last_read: Option<String>,
@@ -169,6 +174,8 @@ impl X11Clipboard {
             owned: None,
             reading: None,
             reading_since: Instant::now(),
+            converting: NONE,
+            stale: false,
             reread: false,
             last_read: None,
         })
@@ -177,11 +184,18 @@ impl X11Clipboard {
     /// Handles every event x11rb has, read now or buffered earlier.
     fn pump(&mut self, ctx: &mut Context<'_, ClipboardEvent>) -> Control {
         let result = (|| -> Result<(), ReplyOrIdError> {
-            while let Some(event) = self.conn.poll_for_event()? {
-                self.handle(event, ctx)?;
+            loop {
+                while let Some(event) = self.conn.poll_for_event()? {
+                    self.handle(event, ctx)?;
+                }
+                // A flush that has to wait reads what arrives meanwhile into x11rb's queue,
+                // where epoll cannot see it.
+                self.conn.flush()?;
+                match self.conn.poll_for_event()? {
+                    Some(event) => self.handle(event, ctx)?,
+                    None => return Ok(()),
+                }
             }
-            self.conn.flush()?;
-            Ok(())
         })();
         match result {
             Ok(()) => Control::Continue,
@@ -202,17 +216,23 @@ impl X11Clipboard {
                 if notify.owner == self.window || notify.owner == NONE {
                     return Ok(());
                 }
-                // A new value elsewhere: whatever we served is no longer the clipboard.
-                self.owned = None;
+                // (What we serve is dropped only on SelectionClear: this notice may predate a
+                // value we set since.)
                 if self.reading.is_some() {
-                    // One conversion at a time: an owner's answer carries nothing that says
-                    // which request it answers.
+                    // One conversion at a time, so that answers cannot be mixed up; what the
+                    // rest of this read would bring may come from the new owner, unchecked.
+                    self.stale = true;
                     self.reread = true;
                 } else {
                     self.start_reading(notify.timestamp)?;
                 }
             }
-            XEvent::SelectionNotify(answer) if answer.requestor == self.window => {
+            XEvent::SelectionNotify(answer)
+                if answer.requestor == self.window
+                    && answer.selection == self.atoms.CLIPBOARD
+                    && answer.target == self.converting
+                    && self.reading.is_some() =>
+            {
                 self.on_answer(answer.property, answer.time, ctx)?;
             }
             XEvent::PropertyNotify(change)
@@ -242,16 +262,19 @@ impl X11Clipboard {
         self.convert(self.atoms.TARGETS, time)
     }
 
-    /// The read ended; if the owner changed meanwhile, read the new one.
+    /// The read ended; if another program took the clipboard meanwhile, read it.
     fn end_reading(&mut self) -> Result<(), ConnectionError> {
         self.reading = None;
+        self.converting = NONE;
+        self.stale = false;
         if std::mem::take(&mut self.reread) {
             self.start_reading(CURRENT_TIME)?;
         }
         Ok(())
     }
 
-    fn convert(&self, target: Atom, time: u32) -> Result<(), ConnectionError> {
+    fn convert(&mut self, target: Atom, time: u32) -> Result<(), ConnectionError> {
+        self.converting = target;
         self.conn.convert_selection(
             self.window,
             self.atoms.CLIPBOARD,
@@ -293,8 +316,12 @@ impl X11Clipboard {
         }
         let reply = self.take_property()?;
         let atoms = self.atoms;
+        let asked_for_targets = self.converting == atoms.TARGETS;
         let next = self.reading_step(|transfer| {
-            if reply.type_ == AtomEnum::ATOM.into() {
+            if asked_for_targets {
+                if reply.type_ != Atom::from(AtomEnum::ATOM) {
+                    return transfer.on_refused();
+                }
                 let targets: Vec<Atom> = reply.value32().into_iter().flatten().collect();
                 transfer.on_targets(Offer {
                     utf8: targets.contains(&atoms.UTF8_STRING),
@@ -332,7 +359,12 @@ impl X11Clipboard {
             Next::Convert(TextTarget::Latin1) => self.convert(AtomEnum::STRING.into(), time)?,
             Next::AwaitChunk => {}
             Next::Done(outcome) => {
+                let stale = self.stale;
                 self.end_reading()?;
+                if stale {
+                    tracing::debug!("the clipboard changed while it was read; read it again");
+                    return Ok(());
+                }
                 match outcome {
                     Outcome::Text(text) => {
                         if self.last_read.as_ref() != Some(&text) {
@@ -368,17 +400,18 @@ impl X11Clipboard {
             request.property
         };
         let atoms = &self.atoms;
-        let text_targets = [
-            atoms.UTF8_STRING,
-            atoms.TEXT,
-            atoms.TEXT_PLAIN_UTF8,
-            AtomEnum::STRING.into(),
-        ];
+        let string = Atom::from(AtomEnum::STRING);
         let answered = match &self.owned {
             Some(value) if request.selection == atoms.CLIPBOARD => {
+                // STRING is ISO 8859-1: offered only for text that has no other characters.
+                let latin1 = latin1(value);
+                let mut text_targets = vec![atoms.UTF8_STRING, atoms.TEXT, atoms.TEXT_PLAIN_UTF8];
+                if latin1.is_some() {
+                    text_targets.push(string);
+                }
                 if request.target == atoms.TARGETS {
                     let mut targets = vec![atoms.TARGETS];
-                    targets.extend(text_targets);
+                    targets.extend(&text_targets);
                     self.conn.change_property32(
                         PropMode::REPLACE,
                         request.requestor,
@@ -391,17 +424,16 @@ impl X11Clipboard {
                     // Values over one request would need INCR; they are refused instead.
                     let fits = value.len() + 64 <= self.conn.maximum_request_bytes();
                     if fits {
-                        let kind = if request.target == Atom::from(AtomEnum::STRING) {
-                            AtomEnum::STRING.into()
-                        } else {
-                            atoms.UTF8_STRING
+                        let (kind, bytes) = match &latin1 {
+                            Some(latin1) if request.target == string => (string, latin1.as_slice()),
+                            _ => (atoms.UTF8_STRING, value.as_slice()),
                         };
                         self.conn.change_property8(
                             PropMode::REPLACE,
                             request.requestor,
                             property,
                             kind,
-                            value,
+                            bytes,
                         )?;
                     } else {
                         tracing::warn!(len = value.len(), "too large to hand to an X client");
@@ -426,6 +458,15 @@ impl X11Clipboard {
             .send_event(false, request.requestor, EventMask::NO_EVENT, notify)?;
         Ok(())
     }
+}
+
+/// `value` (UTF-8) in ISO 8859-1, if every character has a place there.
+fn latin1(value: &[u8]) -> Option<Vec<u8>> {
+    std::str::from_utf8(value)
+        .ok()?
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect()
 }
 
 impl Worker for X11Clipboard {
@@ -457,6 +498,10 @@ impl Worker for X11Clipboard {
         ctx: &mut Context<'_, ClipboardEvent>,
     ) -> Control {
         let ClipboardCommand::Set(text) = command;
+        // A read in flight would end with a value older than this one.
+        if self.reading.is_some() {
+            self.stale = true;
+        }
         // What the mesh sends is not news when it comes back from X.
         self.last_read = Some(text.clone());
         self.owned = Some(text.into_bytes());

@@ -73,6 +73,9 @@ impl Transfer {
 
     /// The owner's targets arrived.
     pub(crate) fn on_targets(&mut self, offer: Offer) -> Next {
+        if !matches!(self.state, State::Targets) {
+            return Next::Done(Outcome::NoText);
+        }
         if offer.secret {
             return Next::Done(Outcome::Secret);
         }
@@ -234,6 +237,13 @@ mod tests {
             honest.on_value(&[], Some(11)),
             Next::Done(Outcome::TooLarge(11))
         );
+    }
+
+    #[test]
+    fn targets_are_taken_only_when_asked_for() {
+        let mut transfer = Transfer::start(100);
+        transfer.on_targets(TEXT);
+        assert_eq!(transfer.on_targets(TEXT), Next::Done(Outcome::NoText));
     }
 
     #[test]

@@ -121,12 +121,13 @@ impl App {
         self.editor.changed(text);
     }
 
-    /// The daemon answered one of our scratch edits.
-    pub(crate) fn edit_answered(&mut self, answer: Result<String, String>) {
+    /// The daemon answered one of our scratch edits: the text after it, or why it refused
+    /// (with the text as it is, when it could be read).
+    pub(crate) fn edit_answered(&mut self, answer: Result<String, (String, Option<String>)>) {
         match answer {
             Ok(text) => self.editor.acknowledged(&text),
-            Err(error) => {
-                self.editor.failed(None);
+            Err((error, text)) => {
+                self.editor.failed(text.as_deref());
                 self.status = format!("edit failed: {error}");
             }
         }
@@ -408,7 +409,8 @@ mod tests {
             app.key(press(KeyCode::Char('x'))),
             Some(Action::Edit(Edit::Insert {
                 at: 0,
-                text: "x".into()
+                text: "x".into(),
+                base: String::new(),
             }))
         );
         assert_eq!(

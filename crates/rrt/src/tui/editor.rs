@@ -1,10 +1,11 @@
 //! The scratch pane's editor, sans IO: a local copy of the document and a cursor. A key becomes
-//! an edit by position, applied here at once (typing never waits for the daemon) and sent; the
-//! document as the daemon has it comes back after each acknowledged edit and with every remote
-//! change, and is adopted whenever no edit of ours is still in flight, the cursor moved by what
-//! changed before it — so remote edits merge as you type instead of jumping the cursor.
+//! an edit by position, applied here at once (typing never waits for the daemon) and sent with
+//! the text it was made in, so the daemon moves it past remote changes this copy has not seen
+//! yet. The document as the daemon has it comes back after each acknowledged edit and with every
+//! remote change, and is adopted whenever no edit of ours is still in flight, the cursor moved by
+//! what changed before it — so remote edits merge as you type instead of jumping the cursor.
 
-/// An edit for the daemon, positions in UTF-16 code units.
+/// An edit for the daemon, positions in UTF-16 code units into `base`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Edit {
     /// Insert `text` at `at`.
@@ -13,6 +14,8 @@ pub(crate) enum Edit {
         at: usize,
         /// What.
         text: String,
+        /// The text as shown when the edit was made.
+        base: String,
     },
     /// Delete `len` units at `at`.
     Delete {
@@ -20,6 +23,8 @@ pub(crate) enum Edit {
         at: usize,
         /// How many.
         len: usize,
+        /// The text as shown when the edit was made.
+        base: String,
     },
 }
 
@@ -50,6 +55,7 @@ impl Editor {
 
     /// Types `text` at the cursor.
     pub(crate) fn insert(&mut self, text: &str) -> Edit {
+        let base = self.text();
         let at = self.units_before(self.cursor);
         let chars: Vec<char> = text.chars().collect();
         let count = chars.len();
@@ -59,6 +65,7 @@ impl Editor {
         Edit::Insert {
             at,
             text: text.to_owned(),
+            base,
         }
     }
 
@@ -75,12 +82,14 @@ impl Editor {
     }
 
     fn remove(&mut self, index: usize) -> Edit {
+        let base = self.text();
         let at = self.units_before(index);
         let removed = self.text.remove(index);
         self.in_flight += 1;
         Edit::Delete {
             at,
             len: removed.len_utf16(),
+            base,
         }
     }
 
@@ -138,7 +147,8 @@ impl Editor {
         self.adopt(text);
     }
 
-    /// The daemon failed one of our edits: show its document as it is.
+    /// The daemon refused one of our edits: show its document as it is (when it could say),
+    /// so the refused characters do not stay on screen.
     pub(crate) fn failed(&mut self, text: Option<&str>) {
         self.in_flight = self.in_flight.saturating_sub(1);
         if let Some(text) = text {
@@ -207,14 +217,22 @@ mod tests {
             editor.insert("x"),
             Edit::Insert {
                 at: 3,
-                text: "x".to_owned()
+                text: "x".to_owned(),
+                base: "a😀b".to_owned(),
             }
         );
         assert_eq!(editor.text(), "a😀xb");
-        assert_eq!(editor.backspace(), Some(Edit::Delete { at: 3, len: 1 }));
-        assert_eq!(editor.backspace(), Some(Edit::Delete { at: 1, len: 2 }));
+        let delete = |at, len, base: &str| {
+            Some(Edit::Delete {
+                at,
+                len,
+                base: base.to_owned(),
+            })
+        };
+        assert_eq!(editor.backspace(), delete(3, 1, "a😀xb"));
+        assert_eq!(editor.backspace(), delete(1, 2, "a😀b"));
         assert_eq!(editor.text(), "ab");
-        assert_eq!(editor.delete(), Some(Edit::Delete { at: 1, len: 1 }));
+        assert_eq!(editor.delete(), delete(1, 1, "ab"));
         assert_eq!(editor.delete(), None);
     }
 

@@ -51,7 +51,7 @@ enum Update {
     History(Value),
     Copied(Value),
     Scratch(String),
-    EditAnswered(Result<String, String>),
+    EditAnswered(Result<String, (String, Option<String>)>),
     Said(String),
 }
 
@@ -250,15 +250,17 @@ async fn send_edits(
     let mut connection = None;
     while let Some(edit) = pending.recv().await {
         let request = match edit {
-            Edit::Insert { at, text } => Request::ScratchInsert {
+            Edit::Insert { at, text, base } => Request::ScratchInsert {
                 name: name.clone(),
                 at,
                 text,
+                base: Some(base),
             },
-            Edit::Delete { at, len } => Request::ScratchDelete {
+            Edit::Delete { at, len, base } => Request::ScratchDelete {
                 name: name.clone(),
                 at,
                 len,
+                base: Some(base),
             },
         };
         if connection.is_none() {
@@ -271,11 +273,21 @@ async fn send_edits(
             },
             None => Err("the daemon is gone".to_owned()),
         };
-        if answer.is_err() {
-            connection = None;
-        }
-        let text = answer.map(|text| text.as_str().unwrap_or_default().to_owned());
-        if updates.send(Update::EditAnswered(text)).is_err() {
+        let answer = match answer {
+            Ok(text) => Ok(text.as_str().unwrap_or_default().to_owned()),
+            Err(error) => {
+                connection = None;
+                // The text as it is, so the refused edit leaves the screen.
+                let current = ask(&socket, &Request::ScratchCat { name: name.clone() }).await;
+                Err((
+                    error,
+                    current
+                        .ok()
+                        .and_then(|text| text.as_str().map(str::to_owned)),
+                ))
+            }
+        };
+        if updates.send(Update::EditAnswered(answer)).is_err() {
             return;
         }
     }

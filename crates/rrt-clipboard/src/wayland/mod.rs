@@ -21,6 +21,7 @@ use std::{
     io::{self, ErrorKind},
     os::fd::{AsFd, AsRawFd, OwnedFd},
     rc::Rc,
+    time::{Duration, Instant},
 };
 
 use mio::{Interest, Registry, Token, event::Event, unix::SourceFd};
@@ -47,6 +48,8 @@ use self::offer::{Choice, RRT_SOURCE, TEXT_TYPES, choose};
 use crate::{ClipboardCommand, ClipboardEvent, MAX_TEXT};
 
 const WAYLAND: Token = Token(0);
+/// How long a transfer through a pipe may take before it is given up on.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why the Wayland clipboard could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -73,8 +76,10 @@ pub enum WaylandClipboardError {
 struct Protocol {
     /// MIME types of each live offer.
     offers: HashMap<ObjectId, (ZwlrDataControlOfferV1, Vec<String>)>,
-    /// The clipboard changed to this offer (`None`: cleared).
+    /// The clipboard changed to this offer (`None`: cleared), not yet acted on.
     selection: Option<Option<ObjectId>>,
+    /// The offer that is the clipboard now.
+    current: Option<ObjectId>,
     /// Requests for a value we serve: which source, and the pipe to write it to.
     sends: Vec<(ObjectId, OwnedFd)>,
     /// Sources of ours that were replaced.
@@ -87,6 +92,8 @@ struct Protocol {
 struct Reading {
     pipe: OwnedFd,
     bytes: Vec<u8>,
+    /// A source that never finishes is given up on.
+    until: Instant,
 }
 
 /// A value being written to another program's pipe.
@@ -94,6 +101,8 @@ struct Writing {
     pipe: OwnedFd,
     value: Rc<[u8]>,
     written: usize,
+    /// A reader that never reads is given up on.
+    until: Instant,
 }
 
 /// The Wayland clipboard worker; run it in an [`Rrt`](rrt_reactor::Rrt).
@@ -204,18 +213,9 @@ impl WaylandClipboard {
     /// Acts on what the last dispatch recorded.
     fn act(&mut self, ctx: &mut Context<'_, ClipboardEvent>) -> io::Result<()> {
         let registry = ctx.registry();
-        for cancelled in std::mem::take(&mut self.protocol.cancelled) {
-            if self
-                .source
-                .as_ref()
-                .is_some_and(|(source, _)| source.id() == cancelled)
-                && let Some((source, _)) = self.source.take()
-            {
-                source.destroy();
-            }
-        }
         for (from, pipe) in std::mem::take(&mut self.protocol.sends) {
-            // A request to a source we replaced gets nothing (the pipe closes empty).
+            // A request to a source we replaced gets nothing (the pipe closes empty). Requests
+            // are served before cancellations of the same batch, which came after them.
             let Some((_, value)) = self
                 .source
                 .as_ref()
@@ -230,6 +230,7 @@ impl WaylandClipboard {
                 pipe,
                 value,
                 written: 0,
+                until: Instant::now() + TRANSFER_TIMEOUT,
             };
             if !write_some(&mut writing) {
                 registry.register(
@@ -240,25 +241,22 @@ impl WaylandClipboard {
                 self.writings.insert(token, writing);
             }
         }
+        for cancelled in std::mem::take(&mut self.protocol.cancelled) {
+            if self
+                .source
+                .as_ref()
+                .is_some_and(|(source, _)| source.id() == cancelled)
+                && let Some((source, _)) = self.source.take()
+            {
+                source.destroy();
+            }
+        }
         let Some(selection) = self.protocol.selection.take() else {
             return Ok(());
         };
         // A read still in progress is of an older value: it must not land after this one.
         for (_, reading) in self.readings.drain() {
             let _ = registry.deregister(&mut SourceFd(&reading.pipe.as_raw_fd()));
-        }
-        // Every offer but the new selection is stale now.
-        let stale: Vec<ObjectId> = self
-            .protocol
-            .offers
-            .keys()
-            .filter(|id| Some(*id) != selection.as_ref())
-            .cloned()
-            .collect();
-        for id in stale {
-            if let Some((offer, _)) = self.protocol.offers.remove(&id) {
-                offer.destroy();
-            }
         }
         let Some((offer, types)) = selection.and_then(|id| self.protocol.offers.get(&id)) else {
             return Ok(());
@@ -278,6 +276,7 @@ impl WaylandClipboard {
                     Reading {
                         pipe: read,
                         bytes: Vec::new(),
+                        until: Instant::now() + TRANSFER_TIMEOUT,
                     },
                 );
             }
@@ -372,6 +371,33 @@ impl Worker for WaylandClipboard {
     type Event = ClipboardEvent;
     type Command = ClipboardCommand;
 
+    fn deadline(&self) -> Option<Instant> {
+        let readings = self.readings.values().map(|reading| reading.until);
+        let writings = self.writings.values().map(|writing| writing.until);
+        readings.chain(writings).min()
+    }
+
+    fn on_deadline(&mut self, now: Instant, ctx: &mut Context<'_, ClipboardEvent>) -> Control {
+        let registry = ctx.registry();
+        self.readings.retain(|_, reading| {
+            let alive = reading.until > now;
+            if !alive {
+                tracing::debug!("a clipboard source did not finish sending; given up");
+                let _ = registry.deregister(&mut SourceFd(&reading.pipe.as_raw_fd()));
+            }
+            alive
+        });
+        self.writings.retain(|_, writing| {
+            let alive = writing.until > now;
+            if !alive {
+                tracing::debug!("a program did not read what it pasted; given up");
+                let _ = registry.deregister(&mut SourceFd(&writing.pipe.as_raw_fd()));
+            }
+            alive
+        });
+        Control::Continue
+    }
+
     fn on_ready(&mut self, event: &Event, ctx: &mut Context<'_, ClipboardEvent>) -> Control {
         match event.token() {
             WAYLAND => self.pump(ctx),
@@ -392,6 +418,12 @@ impl Worker for WaylandClipboard {
         ctx: &mut Context<'_, ClipboardEvent>,
     ) -> Control {
         let ClipboardCommand::Set(text) = command;
+        // A read in flight is of a value older than this one.
+        for (_, reading) in self.readings.drain() {
+            let _ = ctx
+                .registry()
+                .deregister(&mut SourceFd(&reading.pipe.as_raw_fd()));
+        }
         let source = self.manager.create_data_source(&self.queue.handle(), ());
         for mime in TEXT_TYPES.into_iter().chain([RRT_SOURCE]) {
             source.offer(mime.to_owned());
@@ -456,7 +488,16 @@ impl Dispatch<ZwlrDataControlDeviceV1, ()> for Protocol {
                 protocol.offers.insert(id.id(), (id, Vec::new()));
             }
             zwlr_data_control_device_v1::Event::Selection { id } => {
-                protocol.selection = Some(id.map(|offer| offer.id()));
+                let id = id.map(|offer| offer.id());
+                // The previous selection's offer is done with (offers announced since are not:
+                // their selection event may come in a later batch).
+                if let Some(previous) = std::mem::replace(&mut protocol.current, id.clone())
+                    && Some(&previous) != id.as_ref()
+                    && let Some((offer, _)) = protocol.offers.remove(&previous)
+                {
+                    offer.destroy();
+                }
+                protocol.selection = Some(id);
             }
             zwlr_data_control_device_v1::Event::PrimarySelection { id: Some(offer) } => {
                 if let Some((offer, _)) = protocol.offers.remove(&offer.id()) {

@@ -157,6 +157,14 @@ impl App {
         }
         match self.focus {
             Focus::History => self.history_key(key.code),
+            // Ctrl- and Alt-chords are commands, never text.
+            Focus::Scratch
+                if key
+                    .modifiers
+                    .intersects(KeyModifiers::CTRL | KeyModifiers::ALT) =>
+            {
+                None
+            }
             Focus::Scratch => self.scratch_key(key.code),
         }
     }
@@ -418,6 +426,11 @@ mod tests {
             Some(()),
             "q types in scratch"
         );
+        let ctrl_s = KeyEvent {
+            modifiers: KeyModifiers::CTRL,
+            ..press(KeyCode::Char('s'))
+        };
+        assert_eq!(app.key(ctrl_s), None, "a chord is not text");
         app.key(press(KeyCode::Esc));
         assert_eq!(app.key(press(KeyCode::Char('q'))), Some(Action::Quit));
     }

@@ -2,6 +2,8 @@
 //!
 //! * **Change events, not polling**: XFixes reports every new owner of `CLIPBOARD`; the worker
 //!   then reads the value ([`transfer`]) and publishes it. Ownership it took itself is ignored.
+//!   One read at a time (answers are matched to the conversion in flight); a read overtaken by a
+//!   new owner, or by a value set meanwhile, is dropped and the clipboard read again.
 //! * **Never steals focus**: the worker's window is an unmapped 1×1 input-only window.
 //! * **Setting** ([`ClipboardCommand::Set`]) takes ownership of `CLIPBOARD` and answers other
 //!   programs' requests (`TARGETS`, `UTF8_STRING`, `STRING`, `TEXT`, `text/plain;charset=utf-8`)

@@ -581,22 +581,9 @@ impl Actor {
                 let _ = reply.send(self.documents.entries(&name));
             }
             Request::Edit(name, edit, reply) => {
-                let result = self.documents.edit(&name, |document| match &edit {
-                    Edit::Insert { at, text, base } => {
-                        document.insert(moved(document, base.as_deref(), *at, Bias::After), text)
-                    }
-                    Edit::Delete { at, len, base } => {
-                        // The range's characters, not text others put at its edges.
-                        let start = moved(document, base.as_deref(), *at, Bias::After);
-                        let end = at.saturating_add(*len);
-                        let end = moved(document, base.as_deref(), end, Bias::Before);
-                        document.delete(start, end.saturating_sub(start))
-                    }
-                    Edit::Append(text) => document.append(text),
-                    Edit::Replace(text) => document.replace(text),
-                    Edit::Set(key, value) => document.set(key, value),
-                    Edit::Remove(key) => document.remove(key),
-                });
+                let result = self
+                    .documents
+                    .edit(&name, |document| apply(&edit, document));
                 if result.is_ok() {
                     let origin = Origin::Local;
                     let _ = self.events.send(NodeEvent::Document { name, origin });
@@ -822,11 +809,34 @@ impl Actor {
     }
 }
 
-/// `at` in `base` (if given) as a position in `document`'s text now.
-fn moved(document: &rrt_sync::Document, base: Option<&str>, at: usize, bias: Bias) -> usize {
-    match base {
-        Some(base) => rrt_sync::rebase(base, &document.text(), at, bias),
-        None => at,
+/// Applies `edit` to `document`; returns the update. Positions given in a `base` text are first
+/// moved past what changed since (the current text is read once per edit).
+fn apply(edit: &Edit, document: &rrt_sync::Document) -> Vec<u8> {
+    match edit {
+        Edit::Insert { at, text, base } => {
+            let at = match base {
+                Some(base) => rrt_sync::rebase(base, &document.text(), *at, Bias::After),
+                None => *at,
+            };
+            document.insert(at, text)
+        }
+        Edit::Delete { at, len, base } => {
+            let end = at.saturating_add(*len);
+            let (start, end) = match base {
+                // The range's characters, not text others put at its edges.
+                Some(base) => {
+                    let current = document.text();
+                    let start = rrt_sync::rebase(base, &current, *at, Bias::After);
+                    (start, rrt_sync::rebase(base, &current, end, Bias::Before))
+                }
+                None => (*at, end),
+            };
+            document.delete(start, end.saturating_sub(start))
+        }
+        Edit::Append(text) => document.append(text),
+        Edit::Replace(text) => document.replace(text),
+        Edit::Set(key, value) => document.set(key, value),
+        Edit::Remove(key) => document.remove(key),
     }
 }
 

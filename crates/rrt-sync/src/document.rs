@@ -130,13 +130,7 @@ impl Document {
     pub fn replace(&self, new: &str) -> Vec<u8> {
         let old: Vec<char> = self.text().chars().collect();
         let new: Vec<char> = new.chars().collect();
-        let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
-        let suffix = old[prefix..]
-            .iter()
-            .rev()
-            .zip(new[prefix..].iter().rev())
-            .take_while(|(a, b)| a == b)
-            .count();
+        let (prefix, suffix) = crate::changed_region(&old, &new);
         let units = |chars: &[char]| chars.iter().map(|c| c.len_utf16()).sum::<usize>();
         let at = units(&old[..prefix]);
         let removed = units(&old[prefix..old.len() - suffix]);

@@ -13,7 +13,8 @@
 //! * [`DocumentStore`] — documents on disk: an fsynced update log folded into snapshots.
 //! * [`DocSync`] — the document sync session: versions on connect, diffs of only what is
 //!   missing, batched live edits, large updates split into parts.
-//! * [`rebase`] — a position in the text an editor saw, moved to the text as it is now.
+//! * [`rebase`] — a position in the text an editor saw, moved to the text as it is now (and
+//!   [`changed_region`], where two texts differ).
 //!
 //! Everything here is sans-IO except the store: time comes in as an argument.
 
@@ -31,5 +32,5 @@ pub use doc_sync::{Change, DocSync, Outgoing};
 pub use document::{DocError, Document, MAX_UPDATE};
 pub use document_store::{DocumentStore, DocumentStoreError, valid_name};
 pub use hlc::{HybridClock, Stamp, Timestamp};
-pub use rebase::{Bias, rebase};
+pub use rebase::{Bias, changed_region, rebase, rebase_index};
 pub use store::{ClipboardStore, StoreError};

@@ -17,6 +17,34 @@ pub enum Bias {
     After,
 }
 
+/// Where two texts differ: the lengths (in characters) of their common start and of their
+/// common end after it. `old[prefix..old.len() - suffix]` became `new[prefix..new.len() - suffix]`.
+pub fn changed_region(old: &[char], new: &[char]) -> (usize, usize) {
+    let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+    let suffix = old[prefix..]
+        .iter()
+        .rev()
+        .zip(new[prefix..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    (prefix, suffix)
+}
+
+/// Character `index` into `base` as a character index into `current`.
+pub fn rebase_index(base: &[char], current: &[char], index: usize, bias: Bias) -> usize {
+    let (prefix, suffix) = changed_region(base, current);
+    let base_changed_end = base.len() - suffix;
+    let current_changed_end = current.len() - suffix;
+    let inserted_here = prefix == base_changed_end;
+    if index < prefix || (index == prefix && !(inserted_here && bias == Bias::After)) {
+        index
+    } else if index >= base_changed_end {
+        index - base_changed_end + current_changed_end
+    } else {
+        current_changed_end
+    }
+}
+
 /// `at` (UTF-16 code units into `base`) as a position in `current`.
 pub fn rebase(base: &str, current: &str, at: usize, bias: Bias) -> usize {
     if base == current {
@@ -24,28 +52,7 @@ pub fn rebase(base: &str, current: &str, at: usize, bias: Bias) -> usize {
     }
     let base: Vec<char> = base.chars().collect();
     let current: Vec<char> = current.chars().collect();
-    let prefix = base
-        .iter()
-        .zip(&current)
-        .take_while(|(a, b)| a == b)
-        .count();
-    let suffix = base[prefix..]
-        .iter()
-        .rev()
-        .zip(current[prefix..].iter().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
-    let index = char_index(&base, at);
-    let base_changed_end = base.len() - suffix;
-    let current_changed_end = current.len() - suffix;
-    let inserted_here = prefix == base_changed_end;
-    let moved = if index < prefix || (index == prefix && !(inserted_here && bias == Bias::After)) {
-        index
-    } else if index >= base_changed_end {
-        index - base_changed_end + current_changed_end
-    } else {
-        current_changed_end
-    };
+    let moved = rebase_index(&base, &current, char_index(&base, at), bias);
     current[..moved].iter().map(|c| c.len_utf16()).sum()
 }
 

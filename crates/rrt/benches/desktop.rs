@@ -16,11 +16,7 @@ use std::time::{Duration, Instant};
 use common::{Lab, wait_until, xvfb::Xvfb};
 
 fn main() {
-    let copies = std::env::args()
-        .skip_while(|arg| arg != "--copies")
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(200);
+    let copies = common::flag("--copies", 200);
     let (x_a, x_b) = (Xvfb::start(), Xvfb::start());
     let mut lab = Lab::new("bench-desktop");
     for (name, x) in [("a", &x_a), ("b", &x_b)] {

@@ -22,18 +22,9 @@ use common::{Lab, net::Net};
 
 const POLL: Duration = Duration::from_millis(10);
 
-/// The value of `--name N` on the command line.
-fn flag(name: &str, default: usize) -> usize {
-    std::env::args()
-        .skip_while(|arg| arg != name)
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    let rounds = flag("--rounds", 5);
-    let edits = flag("--edits", 10_000);
+    let rounds = common::flag("--rounds", 5);
+    let edits = common::flag("--edits", 10_000);
     let secret =
         std::env::temp_dir().join(format!("rrt-bench-hosts-{}.secret", std::process::id()));
     std::fs::write(&secret, "a join secret for the benchmark lab").expect("secret");

@@ -13,11 +13,7 @@ use std::{collections::BTreeMap, fs, thread, time::Duration};
 use common::{Lab, xvfb::Xvfb};
 
 fn main() {
-    let seconds = std::env::args()
-        .skip_while(|arg| arg != "--seconds")
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(30);
+    let seconds = common::flag("--seconds", 30);
     println!("an idle daemon over {seconds} s\n");
     println!("| setup | CPU time | wake-ups (all threads) | per thread | RSS |");
     println!("|---|---:|---:|---|---:|");

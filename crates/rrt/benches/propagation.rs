@@ -24,11 +24,7 @@ use common::Lab;
 const SIZES: [usize; 4] = [2, 5, 10, 25];
 
 fn main() {
-    let copies = std::env::args()
-        .skip_while(|arg| arg != "--copies")
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(200);
+    let copies = common::flag("--copies", 200);
     println!("copy on one daemon → `watch` event on every other, {copies} copies (ms)\n");
     println!("| topology | instances | p50 | p99 | p50 last | p99 last |");
     println!("|---|---:|---:|---:|---:|---:|");

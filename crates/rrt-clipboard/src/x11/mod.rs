@@ -100,7 +100,7 @@ pub struct X11Clipboard {
     window: Window,
     atoms: Atoms,
     /// What this worker serves while it owns `CLIPBOARD`.
-    owned: Option<Vec<u8>>,
+    owned: Option<Owned>,
     /// The read in progress (one at a time, so answers cannot be mixed up), and when it last
     /// made progress.
     reading: Option<Transfer>,
@@ -404,9 +404,10 @@ impl X11Clipboard {
         let atoms = &self.atoms;
         let string = Atom::from(AtomEnum::STRING);
         let answered = match &self.owned {
-            Some(value) if request.selection == atoms.CLIPBOARD => {
-                // STRING is ISO 8859-1: offered only for text that has no other characters.
-                let latin1 = latin1(value);
+            Some(Owned {
+                utf8: value,
+                latin1,
+            }) if request.selection == atoms.CLIPBOARD => {
                 let mut text_targets = vec![atoms.UTF8_STRING, atoms.TEXT, atoms.TEXT_PLAIN_UTF8];
                 if latin1.is_some() {
                     text_targets.push(string);
@@ -426,7 +427,7 @@ impl X11Clipboard {
                     // Values over one request would need INCR; they are refused instead.
                     let fits = value.len() + 64 <= self.conn.maximum_request_bytes();
                     if fits {
-                        let (kind, bytes) = match &latin1 {
+                        let (kind, bytes) = match latin1 {
                             Some(latin1) if request.target == string => (string, latin1.as_slice()),
                             _ => (atoms.UTF8_STRING, value.as_slice()),
                         };
@@ -462,13 +463,24 @@ impl X11Clipboard {
     }
 }
 
-/// `value` (UTF-8) in ISO 8859-1, if every character has a place there.
-fn latin1(value: &[u8]) -> Option<Vec<u8>> {
-    std::str::from_utf8(value)
-        .ok()?
-        .chars()
-        .map(|c| u8::try_from(u32::from(c)).ok())
-        .collect()
+/// The value served while the worker owns `CLIPBOARD`, in the encodings it is asked for.
+struct Owned {
+    utf8: Vec<u8>,
+    /// For STRING (ISO 8859-1), offered only for text that has no other characters.
+    latin1: Option<Vec<u8>>,
+}
+
+impl Owned {
+    fn new(text: String) -> Self {
+        let latin1 = text
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).ok())
+            .collect();
+        Self {
+            utf8: text.into_bytes(),
+            latin1,
+        }
+    }
 }
 
 impl Worker for X11Clipboard {
@@ -506,7 +518,7 @@ impl Worker for X11Clipboard {
         }
         // What the mesh sends is not news when it comes back from X.
         self.last_read = Some(text.clone());
-        self.owned = Some(text.into_bytes());
+        self.owned = Some(Owned::new(text));
         if let Err(error) =
             self.conn
                 .set_selection_owner(self.window, self.atoms.CLIPBOARD, CURRENT_TIME)

@@ -5,6 +5,8 @@
 //! remote change, and is adopted whenever no edit of ours is still in flight, the cursor moved by
 //! what changed before it — so remote edits merge as you type instead of jumping the cursor.
 
+use rrt_sync::Bias;
+
 /// An edit for the daemon, positions in UTF-16 code units into `base`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Edit {
@@ -171,25 +173,7 @@ impl Editor {
         if new == self.text {
             return;
         }
-        let prefix = self
-            .text
-            .iter()
-            .zip(&new)
-            .take_while(|(a, b)| a == b)
-            .count();
-        let suffix = self.text[prefix..]
-            .iter()
-            .rev()
-            .zip(new[prefix..].iter().rev())
-            .take_while(|(a, b)| a == b)
-            .count();
-        let old_changed_end = self.text.len() - suffix;
-        let new_changed_end = new.len() - suffix;
-        if self.cursor >= old_changed_end {
-            self.cursor = self.cursor - old_changed_end + new_changed_end;
-        } else if self.cursor > prefix {
-            self.cursor = new_changed_end;
-        }
+        self.cursor = rrt_sync::rebase_index(&self.text, &new, self.cursor, Bias::After);
         self.text = new;
         self.cursor = self.cursor.min(self.text.len());
     }

@@ -319,6 +319,15 @@ pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
+/// The number after `name` on the command line (`--copies 50`), for the benchmarks.
+pub fn flag<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::args()
+        .skip_while(|arg| arg != name)
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
 pub fn path_str(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
 }

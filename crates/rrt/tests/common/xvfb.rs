@@ -133,23 +133,13 @@ impl Xvfb {
     /// manager's `x-kde-passwordManagerHint` when `secret` — and serves it from a thread until
     /// another owner takes over. Ownership is taken before this returns.
     pub fn own(&self, text: String, secret: bool) -> thread::JoinHandle<()> {
-        let client = Client::connect(&self.display);
-        client
-            .conn
-            .set_selection_owner(client.window, client.atoms.clipboard, CURRENT_TIME)
-            .expect("own");
-        client.conn.flush().expect("flush");
+        let client = Client::owner(&self.display);
         thread::spawn(move || client.serve(text.as_bytes(), secret))
     }
 
     /// Owns the clipboard and never answers a request, as a hung program would.
     pub fn own_and_hang(&self) -> thread::JoinHandle<()> {
-        let client = Client::connect(&self.display);
-        client
-            .conn
-            .set_selection_owner(client.window, client.atoms.clipboard, CURRENT_TIME)
-            .expect("own");
-        client.conn.flush().expect("flush");
+        let client = Client::owner(&self.display);
         thread::spawn(move || {
             while let Ok(event) = client.conn.wait_for_event() {
                 if let Event::SelectionClear(_) = event {
@@ -234,6 +224,17 @@ impl Client {
             window,
             atoms,
         }
+    }
+
+    /// A client that owns the clipboard (from before this returns).
+    fn owner(display: &str) -> Self {
+        let client = Self::connect(display);
+        client
+            .conn
+            .set_selection_owner(client.window, client.atoms.clipboard, CURRENT_TIME)
+            .expect("own");
+        client.conn.flush().expect("flush");
+        client
     }
 
     fn serve(self, value: &[u8], secret: bool) {

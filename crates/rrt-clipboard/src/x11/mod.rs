@@ -1,9 +1,10 @@
 //! The X11 clipboard, owned by a reactor thread: the X connection's socket is one mio source.
 //!
 //! * **Change events, not polling**: XFixes reports every new owner of `CLIPBOARD`; the worker
-//!   then reads the value ([`transfer`]) and publishes it. Ownership it took itself is ignored.
-//!   One read at a time (answers are matched to the conversion in flight); a read overtaken by a
-//!   new owner, or by a value set meanwhile, is dropped and the clipboard read again.
+//!   then reads the value and publishes it. Ownership it took itself is ignored. The sans-IO
+//!   [`reader`] decides what to ask and what an answer means (one read at a time; a read
+//!   overtaken by a new owner or a value set meanwhile is dropped and redone), through the
+//!   single-value [`transfer`]; this driver only performs X requests.
 //! * **Never steals focus**: the worker's window is an unmapped 1×1 input-only window.
 //! * **Setting** ([`ClipboardCommand::Set`]) takes ownership of `CLIPBOARD` and answers other
 //!   programs' requests (`TARGETS`, `UTF8_STRING`, `STRING`, `TEXT`, `text/plain;charset=utf-8`)
@@ -15,12 +16,10 @@
 //! x11rb buffers events it reads while waiting for a reply, so after every call the worker drains
 //! [`Connection::poll_for_event`] before going back to sleep in epoll.
 
+mod reader;
 mod transfer;
 
-use std::{
-    os::fd::AsRawFd,
-    time::{Duration, Instant},
-};
+use std::{os::fd::AsRawFd, time::Instant};
 
 use mio::{Interest, Registry, Token, event::Event, unix::SourceFd};
 use rrt_reactor::{Context, Control, Worker};
@@ -41,13 +40,13 @@ use x11rb::{
     wrapper::ConnectionExt as _,
 };
 
-use self::transfer::{Next, Offer, Outcome, TextTarget, Transfer};
+use self::{
+    reader::{Ask, Reader, Step},
+    transfer::{Offer, Outcome, TextTarget},
+};
 use crate::{ClipboardCommand, ClipboardEvent, MAX_TEXT};
 
 const X: Token = Token(0);
-/// How long an owner may take to answer one request (each INCR chunk restarts it). An owner
-/// that exits right after losing the clipboard can have its last answer dropped by the server.
-const READ_TIMEOUT: Duration = Duration::from_secs(1);
 
 x11rb::atom_manager! {
     Atoms: AtomsCookie {
@@ -101,17 +100,8 @@ pub struct X11Clipboard {
     atoms: Atoms,
     /// What this worker serves while it owns `CLIPBOARD`.
     owned: Option<Owned>,
-    /// The read in progress (one at a time, so answers cannot be mixed up), and when it last
-    /// made progress.
-    reading: Option<Transfer>,
-    reading_since: Instant,
-    /// The target of the conversion in flight: an answer for any other is not ours to take.
-    converting: Atom,
-    /// The clipboard changed during the read (another owner, or a value we set): its result is
-    /// not the clipboard's value and is dropped.
-    stale: bool,
-    /// Another program took the clipboard during the read: read again once it ends.
-    reread: bool,
+    /// Reads of the clipboard, one at a time.
+    reader: Reader,
     /// The value read last, so an owner re-asserting the same value is not news.
     last_read: Option<String>,
 }
@@ -174,11 +164,7 @@ impl X11Clipboard {
             window,
             atoms,
             owned: None,
-            reading: None,
-            reading_since: Instant::now(),
-            converting: NONE,
-            stale: false,
-            reread: false,
+            reader: Reader::new(MAX_TEXT),
             last_read: None,
         })
     }
@@ -220,33 +206,28 @@ impl X11Clipboard {
                 }
                 // (What we serve is dropped only on SelectionClear: this notice may predate a
                 // value we set since.)
-                if self.reading.is_some() {
-                    // One conversion at a time, so that answers cannot be mixed up; what the
-                    // rest of this read would bring may come from the new owner, unchecked.
-                    self.stale = true;
-                    self.reread = true;
-                } else {
-                    self.start_reading(notify.timestamp)?;
-                }
+                let step = self.reader.new_owner(Instant::now());
+                self.follow(step, notify.timestamp, ctx)?;
             }
             XEvent::SelectionNotify(answer)
-                if answer.requestor == self.window
-                    && answer.selection == self.atoms.CLIPBOARD
-                    && answer.target == self.converting
-                    && self.reading.is_some() =>
+                if answer.requestor == self.window && answer.selection == self.atoms.CLIPBOARD =>
             {
-                self.on_answer(answer.property, answer.time, ctx)?;
+                match self.ask_for(answer.target) {
+                    Some(ask) if self.reader.awaits(ask) => {
+                        self.on_answer(ask, answer.property, answer.time, ctx)?;
+                    }
+                    _ => tracing::debug!(target = answer.target, "an answer nobody awaits"),
+                }
             }
             XEvent::PropertyNotify(change)
                 if change.window == self.window
                     && change.atom == self.atoms.RRT_SELECTION
                     && change.state == Property::NEW_VALUE
-                    && self.reading.as_ref().is_some_and(Transfer::awaits_chunks) =>
+                    && self.reader.awaits_chunks() =>
             {
-                self.reading_since = Instant::now();
                 let chunk = self.take_property()?;
-                let next = self.reading_step(|transfer| transfer.on_chunk(&chunk.value));
-                self.follow(next, CURRENT_TIME, ctx)?;
+                let step = self.reader.chunk(&chunk.value, Instant::now());
+                self.follow(step, CURRENT_TIME, ctx)?;
             }
             XEvent::SelectionRequest(request) => self.serve(&request)?,
             XEvent::SelectionClear(clear) if clear.selection == self.atoms.CLIPBOARD => {
@@ -258,29 +239,31 @@ impl X11Clipboard {
         Ok(())
     }
 
-    fn start_reading(&mut self, time: u32) -> Result<(), ConnectionError> {
-        self.reading = Some(Transfer::start(MAX_TEXT));
-        self.reading_since = Instant::now();
-        self.convert(self.atoms.TARGETS, time)
-    }
-
-    /// The read ended; if another program took the clipboard meanwhile, read it.
-    fn end_reading(&mut self) -> Result<(), ConnectionError> {
-        self.reading = None;
-        self.converting = NONE;
-        self.stale = false;
-        if std::mem::take(&mut self.reread) {
-            self.start_reading(CURRENT_TIME)?;
+    /// The target atom of a conversion the reader asks for.
+    fn target_of(&self, ask: Ask) -> Atom {
+        match ask {
+            Ask::Targets => self.atoms.TARGETS,
+            Ask::Text(TextTarget::Utf8) => self.atoms.UTF8_STRING,
+            Ask::Text(TextTarget::Latin1) => AtomEnum::STRING.into(),
         }
-        Ok(())
     }
 
-    fn convert(&mut self, target: Atom, time: u32) -> Result<(), ConnectionError> {
-        self.converting = target;
+    /// The conversion an answer's target atom belongs to, if one of ours.
+    fn ask_for(&self, target: Atom) -> Option<Ask> {
+        [
+            Ask::Targets,
+            Ask::Text(TextTarget::Utf8),
+            Ask::Text(TextTarget::Latin1),
+        ]
+        .into_iter()
+        .find(|ask| self.target_of(*ask) == target)
+    }
+
+    fn convert(&self, ask: Ask, time: u32) -> Result<(), ConnectionError> {
         self.conn.convert_selection(
             self.window,
             self.atoms.CLIPBOARD,
-            target,
+            self.target_of(ask),
             self.atoms.RRT_SELECTION,
             time,
         )?;
@@ -304,89 +287,78 @@ impl X11Clipboard {
 
     fn on_answer(
         &mut self,
+        ask: Ask,
         property: Atom,
         time: u32,
         ctx: &mut Context<'_, ClipboardEvent>,
     ) -> Result<(), ReplyOrIdError> {
-        let Some(transfer) = self.reading.as_mut() else {
-            return Ok(());
-        };
-        self.reading_since = Instant::now();
+        let now = Instant::now();
         if property == NONE {
-            let next = transfer.on_refused();
-            return self.follow(next, time, ctx);
+            let step = self.reader.refused(now);
+            return Ok(self.follow(step, time, ctx)?);
         }
         let reply = self.take_property()?;
         let atoms = self.atoms;
-        let asked_for_targets = self.converting == atoms.TARGETS;
-        let next = self.reading_step(|transfer| {
-            if asked_for_targets {
-                if reply.type_ != Atom::from(AtomEnum::ATOM) {
-                    return transfer.on_refused();
-                }
+        let step = if ask == Ask::Targets {
+            if reply.type_ == Atom::from(AtomEnum::ATOM) {
                 let targets: Vec<Atom> = reply.value32().into_iter().flatten().collect();
-                transfer.on_targets(Offer {
+                let offer = Offer {
                     utf8: targets.contains(&atoms.UTF8_STRING),
                     latin1: targets.contains(&AtomEnum::STRING.into()),
                     secret: targets.contains(&atoms.PASSWORD_HINT),
-                })
-            } else if reply.type_ == atoms.INCR {
-                let announced = reply.value32().and_then(|mut size| size.next());
-                transfer.on_value(&[], Some(announced.unwrap_or(0) as usize))
-            } else if reply.bytes_after > 0 {
-                // More than was asked for, which is already more than the cap.
-                transfer.on_oversize(reply.value.len() + reply.bytes_after as usize)
+                };
+                self.reader.targets(offer, now)
             } else {
-                transfer.on_value(&reply.value, None)
+                self.reader.refused(now)
             }
-        });
-        self.follow(next, time, ctx)
-    }
-
-    fn reading_step(&mut self, step: impl FnOnce(&mut Transfer) -> Next) -> Next {
-        match self.reading.as_mut() {
-            Some(transfer) => step(transfer),
-            None => Next::Done(Outcome::NoText),
-        }
+        } else if reply.type_ == atoms.INCR {
+            let announced = reply.value32().and_then(|mut size| size.next());
+            self.reader
+                .value(&[], Some(announced.unwrap_or(0) as usize), now)
+        } else if reply.bytes_after > 0 {
+            // More than was asked for, which is already more than the cap.
+            let len = reply.value.len() + reply.bytes_after as usize;
+            self.reader.oversize(len, now)
+        } else {
+            self.reader.value(&reply.value, None, now)
+        };
+        Ok(self.follow(step, time, ctx)?)
     }
 
     fn follow(
         &mut self,
-        next: Next,
+        step: Step,
         time: u32,
         ctx: &mut Context<'_, ClipboardEvent>,
-    ) -> Result<(), ReplyOrIdError> {
-        match next {
-            Next::Convert(TextTarget::Utf8) => self.convert(self.atoms.UTF8_STRING, time)?,
-            Next::Convert(TextTarget::Latin1) => self.convert(AtomEnum::STRING.into(), time)?,
-            Next::AwaitChunk => {}
-            Next::Done(outcome) => {
-                let stale = self.stale;
-                self.end_reading()?;
-                if stale {
-                    tracing::debug!("the clipboard changed while it was read; read it again");
-                    return Ok(());
+    ) -> Result<(), ConnectionError> {
+        match step {
+            Step::Convert(ask) => self.convert(ask, time)?,
+            Step::Wait => {}
+            Step::Done { outcome, reread } => {
+                if reread {
+                    self.convert(Ask::Targets, CURRENT_TIME)?;
                 }
                 match outcome {
-                    Outcome::Text(text) => {
+                    Some(Outcome::Text(text)) => {
                         if self.last_read.as_ref() != Some(&text) {
                             self.last_read = Some(text.clone());
                             ctx.emit(ClipboardEvent::Copied(text));
                         }
                     }
-                    Outcome::Secret => {
+                    Some(Outcome::Secret) => {
                         tracing::info!(
                             "a password manager's secret is on the clipboard; not shared"
                         );
                     }
-                    Outcome::NoText => tracing::debug!("the clipboard holds no text"),
-                    Outcome::TooLarge(len) => {
+                    Some(Outcome::NoText) => tracing::debug!("the clipboard holds no text"),
+                    Some(Outcome::TooLarge(len)) => {
                         tracing::warn!(
                             len,
                             max = MAX_TEXT,
                             "the clipboard value is too large to share"
                         );
                     }
+                    None => tracing::debug!("the clipboard changed while it was read"),
                 }
             }
         }
@@ -489,14 +461,13 @@ impl Worker for X11Clipboard {
 
     /// An owner that never answers does not stop the clipboard from being followed.
     fn deadline(&self) -> Option<Instant> {
-        self.reading
-            .as_ref()
-            .map(|_| self.reading_since + READ_TIMEOUT)
+        self.reader.deadline()
     }
 
-    fn on_deadline(&mut self, _: Instant, ctx: &mut Context<'_, ClipboardEvent>) -> Control {
+    fn on_deadline(&mut self, now: Instant, ctx: &mut Context<'_, ClipboardEvent>) -> Control {
         tracing::debug!("the clipboard's owner did not answer; giving up on that value");
-        if self.end_reading().is_err() {
+        let step = self.reader.timed_out(now);
+        if self.follow(step, CURRENT_TIME, ctx).is_err() {
             return Control::Restart;
         }
         self.pump(ctx)
@@ -512,10 +483,7 @@ impl Worker for X11Clipboard {
         ctx: &mut Context<'_, ClipboardEvent>,
     ) -> Control {
         let ClipboardCommand::Set(text) = command;
-        // A read in flight would end with a value older than this one.
-        if self.reading.is_some() {
-            self.stale = true;
-        }
+        self.reader.set();
         // What the mesh sends is not news when it comes back from X.
         self.last_read = Some(text.clone());
         self.owned = Some(Owned::new(text));

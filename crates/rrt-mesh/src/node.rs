@@ -13,7 +13,7 @@
 //! from peers are written in the background, coalesced (a peer still has them if we crash first).
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     path::PathBuf,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -65,6 +65,9 @@ pub struct NodeConfig {
     pub heartbeat: HeartbeatConfig,
     /// How many clipboard entries to keep.
     pub history: usize,
+    /// How far ahead of this host's wall clock a peer's clipboard stamp may be; a stamp further
+    /// ahead is refused (it would pin its value until real time caught up with it).
+    pub max_clock_offset: Duration,
     /// Wire settings (the frame limit also caps a clipboard value).
     pub wire: WireConfig,
 }
@@ -83,6 +86,7 @@ impl NodeConfig {
             state_dir: default_state_dir(),
             heartbeat: HeartbeatConfig::default(),
             history: 50,
+            max_clock_offset: Duration::from_millis(rrt_sync::DEFAULT_MAX_OFFSET_MS),
             wire: WireConfig::default(),
         }
     }
@@ -277,7 +281,8 @@ impl Node {
         let pid = std::process::id();
         let id = Uuid::new_v4();
         let store = ClipboardStore::open(&config.state_dir.join(&config.mesh))?;
-        let mut clipboard = Clipboard::new(id, config.history);
+        let max_offset_ms = u64::try_from(config.max_clock_offset.as_millis()).unwrap_or(u64::MAX);
+        let mut clipboard = Clipboard::new(id, config.history).with_max_offset(max_offset_ms);
         let loaded = store.clone();
         clipboard = tokio::task::spawn_blocking(move || {
             loaded
@@ -363,6 +368,7 @@ impl Node {
             store,
             events: events.clone(),
             peers: BTreeMap::new(),
+            clock_warned: BTreeSet::new(),
             persist: snapshots,
             discovery,
             documents,
@@ -480,6 +486,8 @@ struct Actor {
     store: ClipboardStore,
     events: broadcast::Sender<NodeEvent>,
     peers: BTreeMap<Uuid, PeerInfo>,
+    /// Peers already reported for a stamp beyond the maximum clock offset.
+    clock_warned: BTreeSet<Uuid>,
     /// The latest snapshot for the background writer.
     persist: watch::Sender<Option<Clipboard>>,
     /// Stops the discovery supervisor (and withdraws the announcement).
@@ -712,6 +720,7 @@ impl Actor {
             }
             Ok(ReactorEvent::Worker(NetEvent::PeerDown { peer, reason })) => {
                 self.peers.remove(&peer.id);
+                self.clock_warned.remove(&peer.id);
                 let _ = self.events.send(NodeEvent::PeerDown { peer, reason });
             }
             Ok(ReactorEvent::Worker(NetEvent::Message { from, message })) => {
@@ -777,9 +786,17 @@ impl Actor {
             },
         };
         match self.clipboard.merge(entry.clone(), wall_ms()) {
-            Merge::Applied => self.publish(&entry, Some(from)),
-            Merge::Recorded => self.relay(&entry, from),
-            Merge::Stale | Merge::Duplicate => return,
+            Ok(Merge::Applied) => self.publish(&entry, Some(from)),
+            Ok(Merge::Recorded) => self.relay(&entry, from),
+            Ok(Merge::Stale | Merge::Duplicate) => return,
+            Err(error) => {
+                // Once per peer: a peer with a broken clock sends every update from the future.
+                if self.clock_warned.insert(from) {
+                    let peer = self.peers.get(&from).map_or("?", |peer| peer.name.as_str());
+                    tracing::warn!(%from, peer, origin = %entry.stamp.origin, %error, "refused a clipboard update stamped in the future (further refusals from this peer are not logged)");
+                }
+                return;
+            }
         }
         // Saved in the background: a burst of updates costs one write, not one each.
         self.persist.send_replace(Some(self.clipboard.clone()));

@@ -4,11 +4,18 @@
 //! and its history is the newest `capacity` entries by stamp. Both are functions of the *set* of
 //! entries seen, so replicas that have seen the same entries agree exactly — whatever the order,
 //! duplication or delay of the messages that brought them.
+//!
+//! A peer's entry stamped further ahead of the wall clock than the clock's maximum offset is
+//! refused ([`ClockError`]): accepted, it would stay the current value until real time caught up
+//! with it — at `u64::MAX`, forever. An entry read from disk is never refused (it is the user's
+//! data): one stored from beyond the bound, by a version without it, is re-stamped as a local
+//! event at load time ([`Clipboard::restore`]), so it stays what the clipboard showed and the next
+//! copy replaces it.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::hlc::{HybridClock, Stamp, Timestamp};
+use crate::hlc::{ClockError, HybridClock, Stamp, Timestamp};
 
 /// One clipboard value and when and where it was copied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,8 +48,8 @@ pub enum Merge {
 /// let mut here = Clipboard::new(Uuid::from_u128(1), 10);
 /// let mut there = Clipboard::new(Uuid::from_u128(2), 10);
 /// let copied = here.copy("hello".into(), 1_000).expect("a new value");
-/// assert_eq!(there.merge(copied.clone(), 900), Merge::Applied);
-/// assert_eq!(there.merge(copied, 900), Merge::Duplicate);
+/// assert_eq!(there.merge(copied.clone(), 900), Ok(Merge::Applied));
+/// assert_eq!(there.merge(copied, 900), Ok(Merge::Duplicate));
 /// assert_eq!(there.current().map(|entry| entry.text.as_str()), Some("hello"));
 /// ```
 #[derive(Debug, Clone)]
@@ -56,7 +63,8 @@ pub struct Clipboard {
 
 impl Clipboard {
     /// An empty clipboard for the instance `origin`, keeping `capacity` entries of history (at
-    /// least one: the current value).
+    /// least one: the current value), refusing peers' stamps more than
+    /// [`DEFAULT_MAX_OFFSET_MS`](crate::DEFAULT_MAX_OFFSET_MS) ahead.
     pub fn new(origin: Uuid, capacity: usize) -> Self {
         Self {
             origin,
@@ -64,6 +72,13 @@ impl Clipboard {
             entries: Vec::new(),
             capacity: capacity.max(1),
         }
+    }
+
+    /// The same clipboard, refusing peers' stamps more than `max_offset_ms` ahead of the wall
+    /// clock.
+    pub fn with_max_offset(mut self, max_offset_ms: u64) -> Self {
+        self.clock = HybridClock::new(max_offset_ms);
+        self
     }
 
     /// The current value.
@@ -81,9 +96,10 @@ impl Clipboard {
         self.clock.last()
     }
 
-    /// Moves the clock past `time`, as when restoring from disk.
-    pub fn observe(&mut self, time: Timestamp, now_ms: u64) {
-        self.clock.observe(time, now_ms);
+    /// Moves the clock past a time it had reached before a restart. A time beyond the maximum
+    /// offset (stored by a version without the bound) is not followed; returns `false` then.
+    pub fn restore_clock(&mut self, time: Timestamp, now_ms: u64) -> bool {
+        self.clock.observe(time, now_ms).is_ok()
     }
 
     /// A local copy at wall-clock `now_ms`. Returns the new entry to send to peers, or `None` when
@@ -104,10 +120,24 @@ impl Clipboard {
         Some(entry)
     }
 
-    /// An entry from a peer (or from disk). Advances the clock past it whatever the outcome.
-    pub fn merge(&mut self, entry: ClipEntry, now_ms: u64) -> Merge {
-        self.clock.observe(entry.stamp.time, now_ms);
-        self.insert(entry)
+    /// An entry from a peer. Advances the clock past it whatever the outcome — unless its stamp is
+    /// beyond the maximum offset, when it is refused and nothing changes.
+    pub fn merge(&mut self, entry: ClipEntry, now_ms: u64) -> Result<Merge, ClockError> {
+        self.clock.observe(entry.stamp.time, now_ms)?;
+        Ok(self.insert(entry))
+    }
+
+    /// An entry read from disk. One from beyond the maximum offset (saved by a version without
+    /// the bound) is kept, re-stamped as a local event at `now_ms` with its origin unchanged;
+    /// returns whether it had to be.
+    pub fn restore(&mut self, mut entry: ClipEntry, now_ms: u64) -> bool {
+        if self.clock.observe(entry.stamp.time, now_ms).is_ok() {
+            self.insert(entry);
+            return false;
+        }
+        entry.stamp.time = self.clock.tick(now_ms);
+        self.insert(entry);
+        true
     }
 
     fn insert(&mut self, entry: ClipEntry) -> Merge {
@@ -157,10 +187,12 @@ mod tests {
         let high = entry("from 2", 100, 0, 2);
         let mut a = Clipboard::new(id(9), 10);
         let mut b = Clipboard::new(id(8), 10);
-        a.merge(low.clone(), 0);
-        a.merge(high.clone(), 0);
-        b.merge(high, 0);
-        b.merge(low, 0);
+        for entry in [&low, &high] {
+            a.merge(entry.clone(), 0).expect("an honest stamp");
+        }
+        for entry in [&high, &low] {
+            b.merge(entry.clone(), 0).expect("an honest stamp");
+        }
         assert_eq!(a.current(), b.current());
         assert_eq!(a.current().map(|e| e.text.as_str()), Some("from 2"));
     }
@@ -171,17 +203,17 @@ mod tests {
         let old = here.copy("before the cut".into(), 1_000).expect("new");
         let new = here.copy("during the cut".into(), 5_000).expect("new");
         let mut returning = Clipboard::new(id(2), 10);
-        returning.merge(new.clone(), 6_000);
-        assert_eq!(returning.merge(old, 6_000), Merge::Recorded);
+        assert_eq!(returning.merge(new.clone(), 6_000), Ok(Merge::Applied));
+        assert_eq!(returning.merge(old, 6_000), Ok(Merge::Recorded));
         assert_eq!(returning.current(), Some(&new));
     }
 
     #[test]
-    fn a_clock_far_ahead_does_not_pin_its_value() {
+    fn a_clock_ahead_within_the_offset_does_not_pin_its_value() {
         let mut here = Clipboard::new(id(1), 10);
-        // A peer whose clock is an hour fast.
-        let skewed = entry("from the future", 3_600_000 + 1_000, 0, 2);
-        here.merge(skewed, 1_000);
+        // A peer whose clock is 30 s fast.
+        let skewed = entry("from the future", 30_000 + 1_000, 0, 2);
+        assert_eq!(here.merge(skewed, 1_000), Ok(Merge::Applied));
         let mine = here
             .copy("copied after seeing it".into(), 1_001)
             .expect("new");
@@ -190,9 +222,60 @@ mod tests {
     }
 
     #[test]
+    fn a_stamp_beyond_the_offset_is_refused_and_changes_nothing() {
+        let mut here = Clipboard::new(id(1), 10).with_max_offset(60_000);
+        let mine = here.copy("mine".into(), 1_000).expect("new");
+        for counter in [0, u32::MAX] {
+            let poison = entry("from the end of time", u64::MAX, counter, 2);
+            assert!(matches!(
+                here.merge(poison, 1_000),
+                Err(ClockError::TooFarAhead { .. })
+            ));
+        }
+        let hour_fast = entry("an hour fast", 3_600_000 + 1_000, 0, 2);
+        assert!(here.merge(hour_fast, 1_000).is_err());
+        assert_eq!(here.history(), [mine]);
+        let next = here.copy("next".into(), 1_001).expect("new");
+        assert_eq!(
+            next.stamp.time,
+            Timestamp {
+                wall_ms: 1_001,
+                counter: 0
+            }
+        );
+        assert_eq!(here.current(), Some(&next));
+    }
+
+    #[test]
+    fn a_poisoned_entry_from_disk_is_kept_and_re_stamped() {
+        let mut here = Clipboard::new(id(1), 10);
+        let honest = entry("copied before", 500, 0, 1);
+        let poisoned = entry("frozen value", u64::MAX, u32::MAX, 2);
+        assert!(!here.restore(honest.clone(), 1_000));
+        assert!(here.restore(poisoned, 1_000));
+        assert!(!here.restore_clock(
+            Timestamp {
+                wall_ms: u64::MAX,
+                counter: 0
+            },
+            1_000
+        ));
+        let current = here.current().expect("kept").clone();
+        assert_eq!(current.text, "frozen value");
+        assert_eq!(current.stamp.origin, id(2));
+        assert_eq!(current.stamp.time.wall_ms, 1_000);
+        assert_eq!(here.history()[1], honest);
+        let next = here
+            .copy("copied after the upgrade".into(), 1_001)
+            .expect("new");
+        assert_eq!(here.current(), Some(&next));
+    }
+
+    #[test]
     fn copying_the_current_text_again_is_an_echo() {
         let mut here = Clipboard::new(id(1), 10);
-        here.merge(entry("from the mesh", 10, 0, 2), 10);
+        here.merge(entry("from the mesh", 10, 0, 2), 10)
+            .expect("an honest stamp");
         assert_eq!(here.copy("from the mesh".into(), 20), None);
         assert!(here.copy("something new".into(), 20).is_some());
     }
@@ -205,7 +288,7 @@ mod tests {
         }
         let texts: Vec<_> = here.history().iter().map(|e| e.text.as_str()).collect();
         assert_eq!(texts, ["d", "c", "b"]);
-        assert_eq!(here.merge(entry("ancient", 1, 0, 5), 50), Merge::Stale);
+        assert_eq!(here.merge(entry("ancient", 1, 0, 5), 50), Ok(Merge::Stale));
         assert_eq!(here.history().len(), 3);
     }
 
@@ -230,9 +313,28 @@ mod tests {
             shuffled.extend(entries.iter().take((seed % 7) as usize).cloned());
             let mut a = Clipboard::new(id(10), 5);
             let mut b = Clipboard::new(id(11), 5);
-            entries.into_iter().for_each(|e| { a.merge(e, 0); });
-            shuffled.into_iter().for_each(|e| { b.merge(e, 0); });
+            entries.into_iter().for_each(|e| { let _ = a.merge(e, 0); });
+            shuffled.into_iter().for_each(|e| { let _ = b.merge(e, 0); });
             prop_assert_eq!(a.history(), b.history());
+        }
+
+        #[test]
+        fn whatever_peers_send_the_next_local_copy_becomes_current(
+            sent in proptest::collection::vec((any::<u64>(), any::<u32>(), 0u128..4, 0u64..200_000), 0..40),
+            copied_at in 0u64..200_000,
+        ) {
+            let mut here = Clipboard::new(id(10), 5).with_max_offset(60_000);
+            let mut latest_now = 0;
+            for (wall, counter, origin, now) in sent {
+                latest_now = latest_now.max(now);
+                let peer = entry("from a peer", wall, counter, origin);
+                let _ = here.merge(peer, now);
+            }
+            let now = latest_now.max(copied_at);
+            let copy = here.copy("mine".into(), now).expect("a new text");
+            prop_assert_eq!(here.current(), Some(&copy));
+            // Only the offset can put a stamp ahead of real time, and only by a bounded amount.
+            prop_assert!(copy.stamp.time.wall_ms <= now + 60_000 + 1);
         }
     }
 }

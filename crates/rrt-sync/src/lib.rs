@@ -1,10 +1,12 @@
 //! Replicated state that converges without coordination.
 //!
 //! * [`HybridClock`] — a hybrid logical clock: wall-clock milliseconds plus a counter, so stamps
-//!   stay close to real time yet never go backwards and always move past anything observed.
+//!   stay close to real time yet never go backwards and always move past anything observed —
+//!   within a maximum offset: a remote time further ahead is refused.
 //! * [`Clipboard`] — a last-writer-wins register ordered by [`Stamp`] = (clock, origin): ties break
 //!   deterministically, a value seen once never loses to an older one, and a peer whose clock runs
-//!   ahead cannot pin its value, because observing its stamp moves every clock past it.
+//!   ahead cannot pin its value: within the offset, observing its stamp moves every clock past
+//!   it; beyond, it is refused.
 //! * [`ClipboardStore`] — the register on disk, merged under a lock and replaced atomically, so a
 //!   restarted daemon still has what it had and concurrent daemons never lose each other's writes.
 //!
@@ -31,6 +33,6 @@ pub use clipboard::{ClipEntry, Clipboard, Merge};
 pub use doc_sync::{Change, DocSync, Outgoing};
 pub use document::{DocError, Document, MAX_UPDATE};
 pub use document_store::{DocumentStore, DocumentStoreError, valid_name};
-pub use hlc::{HybridClock, Stamp, Timestamp};
+pub use hlc::{ClockError, DEFAULT_MAX_OFFSET_MS, HybridClock, Stamp, Timestamp};
 pub use rebase::{Bias, changed_region, rebase, rebase_index};
 pub use store::{ClipboardStore, StoreError};

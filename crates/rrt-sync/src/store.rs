@@ -74,11 +74,22 @@ impl ClipboardStore {
         self.dir.join(FILE)
     }
 
-    /// Merges what is on disk into `clipboard`.
+    /// Merges what is on disk into `clipboard`. Stamps from beyond the clock's maximum offset,
+    /// saved by a version without the bound, are repaired ([`Clipboard::restore`]) and the
+    /// repaired clipboard written back at once, so the file never holds them again.
     pub fn load_into(&self, clipboard: &mut Clipboard, now_ms: u64) -> Result<(), StoreError> {
         let _lock = self.lock()?;
-        if let Some(on_disk) = self.read()? {
-            merge(clipboard, on_disk, now_ms);
+        let Some(on_disk) = self.read()? else {
+            return Ok(());
+        };
+        let repaired = merge(clipboard, on_disk, now_ms);
+        if repaired > 0 {
+            tracing::warn!(
+                repaired,
+                path = %self.path().display(),
+                "the stored clipboard held stamps from beyond the maximum clock offset; re-stamped them"
+            );
+            self.write(clipboard)?;
         }
         Ok(())
     }
@@ -88,8 +99,13 @@ impl ClipboardStore {
         let _lock = self.lock()?;
         let mut merged = clipboard.clone();
         if let Some(on_disk) = self.read()? {
-            merge(&mut merged, on_disk, 0);
+            merge(&mut merged, on_disk, wall_ms());
         }
+        self.write(&merged)
+    }
+
+    /// Replaces the file with `merged`; the caller holds the lock.
+    fn write(&self, merged: &Clipboard) -> Result<(), StoreError> {
         let on_disk = OnDisk {
             version: FORMAT_VERSION,
             clock: merged.clock(),
@@ -133,11 +149,21 @@ impl ClipboardStore {
     }
 }
 
-fn merge(clipboard: &mut Clipboard, on_disk: OnDisk, now_ms: u64) {
-    clipboard.observe(on_disk.clock, now_ms);
+/// Merges a file's contents; returns how many stamps had to be repaired.
+fn merge(clipboard: &mut Clipboard, on_disk: OnDisk, now_ms: u64) -> usize {
+    let mut repaired = usize::from(!clipboard.restore_clock(on_disk.clock, now_ms));
     for entry in on_disk.entries {
-        clipboard.merge(entry, now_ms);
+        repaired += usize::from(clipboard.restore(entry, now_ms));
     }
+    repaired
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError {
@@ -194,6 +220,39 @@ mod tests {
         store.load_into(&mut loaded, 0).expect("load");
         let texts: Vec<_> = loaded.history().iter().map(|e| e.text.as_str()).collect();
         assert_eq!(texts, ["from b", "from a"]);
+        fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_file_poisoned_by_an_older_version_is_repaired_on_load() {
+        let dir = temp_dir("poisoned");
+        let store = ClipboardStore::open(&dir).expect("open");
+        // As a version without the clock bound saved it after a peer's stamp at the end of time.
+        let poisoned = r#"{"version":1,"clock":{"wall_ms":18446744073709551615,"counter":4294967295},
+            "entries":[
+              {"text":"frozen","stamp":{"time":{"wall_ms":18446744073709551615,"counter":4294967295},"origin":"00000000-0000-0000-0000-000000000002"}},
+              {"text":"copied later","stamp":{"time":{"wall_ms":5000,"counter":0},"origin":"00000000-0000-0000-0000-000000000001"}}]}"#;
+        fs::write(store.path(), poisoned).expect("write");
+        let mut clipboard = Clipboard::new(Uuid::from_u128(1), 10);
+        store.load_into(&mut clipboard, 10_000).expect("load");
+        let texts: Vec<_> = clipboard
+            .history()
+            .iter()
+            .map(|e| e.text.as_str())
+            .collect();
+        assert_eq!(texts, ["frozen", "copied later"], "nothing is lost");
+        assert!(clipboard.clock().wall_ms <= 10_000);
+        let next = clipboard
+            .copy("after the upgrade".into(), 10_001)
+            .expect("new");
+        assert_eq!(
+            clipboard.current(),
+            Some(&next),
+            "the clipboard is no longer frozen"
+        );
+        // The file was rewritten: a second load finds nothing to repair.
+        let on_disk = fs::read_to_string(store.path()).expect("read");
+        assert!(!on_disk.contains("18446744073709551615"), "{on_disk}");
         fs::remove_dir_all(dir).expect("cleanup");
     }
 

@@ -37,6 +37,10 @@ pub(crate) struct DaemonArgs {
     /// How many clipboard entries to keep.
     #[arg(long, default_value_t = 50)]
     history: usize,
+    /// How far ahead of this host's clock a peer's clipboard stamp may be, in milliseconds; a
+    /// copy stamped further in the future is refused (and logged once per peer).
+    #[arg(long, default_value_t = rrt_sync::DEFAULT_MAX_OFFSET_MS)]
+    max_clock_offset_ms: u64,
     /// How instances connect: `mesh` (everyone to everyone) or `hub` (everyone to one
     /// coordinator, taken over by another instance when it dies).
     #[arg(long, value_enum, default_value_t = TopologyArg::Mesh)]
@@ -104,6 +108,7 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
         timeout: Duration::from_millis(args.peer_timeout_ms.max(1)),
     };
     config.history = args.history;
+    config.max_clock_offset = Duration::from_millis(args.max_clock_offset_ms);
     config.topology = match args.topology {
         TopologyArg::Mesh => Topology::Mesh,
         TopologyArg::Hub => Topology::Hub,

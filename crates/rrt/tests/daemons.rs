@@ -231,3 +231,78 @@ fn a_copy_over_the_frame_limit_is_refused_with_a_clear_message() {
         "nothing was truncated or replaced"
     );
 }
+
+#[test]
+fn a_peer_stamping_the_end_of_time_freezes_nothing_and_a_poisoned_file_is_repaired() {
+    use rrt_wire::Transport as _;
+
+    let mut lab = Lab::new("clocks");
+    // As a version without the clock bound left it: a value stamped at the end of time, and the
+    // user's later copies only in the history behind it.
+    let store = lab.state_dir().join("default");
+    std::fs::create_dir_all(&store).expect("state directory");
+    let poisoned = r#"{"version":1,"clock":{"wall_ms":18446744073709551615,"counter":4294967295},"entries":[
+        {"text":"frozen","stamp":{"time":{"wall_ms":18446744073709551615,"counter":4294967295},"origin":"00000000-0000-0000-0000-000000000002"}},
+        {"text":"copied behind it","stamp":{"time":{"wall_ms":1700000000000,"counter":0},"origin":"00000000-0000-0000-0000-000000000001"}}]}"#;
+    std::fs::write(store.join("clipboard.json"), poisoned).expect("poisoned file");
+    lab.start_all(&["a", "b"]);
+    assert_eq!(
+        lab.paste("a").as_deref(),
+        Some("frozen"),
+        "nothing stored is lost"
+    );
+    lab.copy("a", "after the upgrade");
+    for name in ["a", "b"] {
+        wait_until(&format!("{name} to take the new copy"), || {
+            lab.paste(name).as_deref() == Some("after the upgrade")
+        });
+    }
+
+    // A peer stamping its updates at the end of time, with the counter at both ends.
+    let mut mallory = lab.fake_peer("a", "mallory", &rrt_wire::WireConfig::default());
+    for (data, counter) in [("poison at u32::MAX", u32::MAX), ("poison at 0", 0)] {
+        mallory
+            .send_message(&rrt_wire::Message::ClipboardUpdate {
+                data: data.to_owned(),
+                timestamp: u64::MAX,
+                counter,
+                source_instance: uuid::Uuid::new_v4(),
+            })
+            .expect("sent");
+    }
+    // The same peer's honest update after them is taken: the link stays and nothing is pinned.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as u64;
+    mallory
+        .send_message(&rrt_wire::Message::ClipboardUpdate {
+            data: "honest from mallory".to_owned(),
+            timestamp: now_ms,
+            counter: 0,
+            source_instance: uuid::Uuid::new_v4(),
+        })
+        .expect("sent");
+    wait_until("a to take mallory's honest copy", || {
+        lab.paste("a").as_deref() == Some("honest from mallory")
+    });
+    lab.copy("b", "copied after the poison");
+    for name in ["a", "b"] {
+        wait_until(&format!("{name} to take b's copy"), || {
+            lab.paste(name).as_deref() == Some("copied after the poison")
+        });
+    }
+    let history = lab.run("a", &["clip", "history", "--json"]);
+    let history = String::from_utf8_lossy(&history.stdout);
+    assert!(!history.contains("poison at"), "{history}");
+    assert!(!history.contains("18446744073709551615"), "{history}");
+    drop(mallory);
+
+    // After a restart the clipboard still moves.
+    lab.stop("a");
+    lab.start("a");
+    lab.copy("a", "after a restart");
+    wait_until("b to take the copy after a's restart", || {
+        lab.paste("b").as_deref() == Some("after a restart")
+    });
+}

@@ -186,6 +186,31 @@ impl Lab {
         self.daemons[name].id()
     }
 
+    /// A hand-driven peer on `name`'s Unix socket: handshake with `config`, then a `hello` as
+    /// `peer_name`. What the daemon sends back (its hello, history, versions) is left unread.
+    pub fn fake_peer(
+        &self,
+        name: &str,
+        peer_name: &str,
+        config: &rrt_wire::WireConfig,
+    ) -> rrt_wire::BlockingTransport<std::os::unix::net::UnixStream> {
+        use rrt_wire::Transport as _;
+        let socket = self
+            .mesh_dir()
+            .join(format!("peer-{}.sock", self.pid(name)));
+        let stream = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+        let mut peer =
+            rrt_wire::BlockingTransport::handshake(stream, rrt_wire::Role::Dialer, config)
+                .expect("handshake");
+        peer.send_message(&rrt_wire::Message::Hello {
+            instance_id: uuid::Uuid::new_v4(),
+            capabilities: vec!["clipboard".to_owned(), "state_sync".to_owned()],
+            name: peer_name.to_owned(),
+        })
+        .expect("hello");
+        peer
+    }
+
     pub fn run(&self, name: &str, args: &[&str]) -> Output {
         self.rrt()
             .args(["--instance", name])

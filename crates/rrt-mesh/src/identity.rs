@@ -46,6 +46,24 @@ impl fmt::Debug for Fingerprint {
     }
 }
 
+/// Another device as this one knows it: its key (what decides) and the name it goes by (a label
+/// it chose; two devices may share one).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Device {
+    /// Its fingerprint, 64 hexadecimal digits.
+    pub fingerprint: String,
+    /// The name it proved the join secret under, or was trusted under; `None` if it never said.
+    pub name: Option<String>,
+}
+
+impl Device {
+    /// The first 8 hexadecimal digits of the fingerprint: enough to tell apart devices that
+    /// share a name.
+    pub fn short_fingerprint(&self) -> &str {
+        self.fingerprint.get(..8).unwrap_or(&self.fingerprint)
+    }
+}
+
 /// A fingerprint that is not 64 hexadecimal digits (colons and spaces are allowed between them).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a fingerprint is 64 hexadecimal digits (as `rrt id` prints it), not {0:?}")]

@@ -22,7 +22,7 @@ use rrt_reactor::{
     Config, ReactorError, ReactorEvent, RecvError, RestartPolicy, Rrt, ShutdownReason, Subscription,
 };
 use rrt_sync::{Bias, ClipEntry, Clipboard, ClipboardStore, Merge, Stamp, StoreError, Timestamp};
-use rrt_wire::{Message, WireConfig};
+use rrt_wire::{Compression, Message, WireConfig};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use uuid::Uuid;
@@ -32,6 +32,7 @@ use crate::{
     discovery,
     document_handle::{DocumentHandle, Origin},
     documents::{DocumentError, Documents, STATE},
+    identity::Device,
     membership::{DownReason, HeartbeatConfig, PeerInfo},
     network::{
         NetCommand, NetEvent, NetStatus, NetworkConfig, NetworkWorker, Role, TcpConfig,
@@ -140,11 +141,16 @@ pub enum NodeEvent {
 pub struct PeerStatus {
     /// The peer.
     pub peer: PeerInfo,
-    /// How it is reached: `"unix"` (a direct link on this host), `"tcp"` (a direct link to
-    /// another host) or `"hub"` (through the coordinator).
+    /// How it is reached: `"unix"` (a direct link on this host), `"tls"` or `"tcp"` (a direct
+    /// link to another host) or `"hub"` (through the coordinator).
     pub transport: &'static str,
     /// Where it runs: `"local"` (this host), an address, or `"via hub"`.
     pub host: String,
+    /// The device it runs on, for a TLS link: its key and the name it goes by (names may
+    /// repeat across devices; the key tells them apart).
+    pub device: Option<Device>,
+    /// The link's compression, `"lz4"` or `"none"` (direct links only).
+    pub compression: Option<&'static str>,
     /// The last measured heartbeat round trip, in microseconds (direct links only).
     pub rtt_us: Option<u64>,
     /// Milliseconds since anything arrived from it (direct links only).
@@ -681,20 +687,24 @@ impl Actor {
         };
         let millis = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
         let micros = |duration: Duration| u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
-        let direct = net
-            .links
-            .into_iter()
-            .map(|(link, transport, host)| PeerStatus {
-                peer: link.peer,
-                transport,
-                host,
-                rtt_us: link.rtt.map(micros),
-                last_seen_ms: Some(millis(link.silent_for)),
-            });
+        let direct = net.links.into_iter().map(|link| PeerStatus {
+            peer: link.status.peer,
+            transport: link.transport,
+            host: link.host,
+            device: link.device,
+            compression: Some(match link.compression {
+                Compression::None => "none",
+                Compression::Lz4 => "lz4",
+            }),
+            rtt_us: link.status.rtt.map(micros),
+            last_seen_ms: Some(millis(link.status.silent_for)),
+        });
         let relayed = net.relayed.into_iter().map(|peer| PeerStatus {
             peer,
             transport: "hub",
             host: "via hub".to_owned(),
+            device: None,
+            compression: None,
             rtt_us: None,
             last_seen_ms: None,
         });

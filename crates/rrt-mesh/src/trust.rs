@@ -1,6 +1,11 @@
 //! Which devices may join: fingerprints the user trusted (`rrt trust add`) and those pinned after
-//! proving the mesh's join secret. A device name, once pinned to a key, keeps that key: another
-//! key under the same name is refused as a key change.
+//! proving the mesh's join secret.
+//!
+//! Trust is by key, never by name. A device's name is a label it chose (by default its host
+//! name), and names collide: a fleet of `raspberrypi`s, two `ubuntu` VMs. Pinning a name to the
+//! first key seen under it split such meshes for good, and protected nothing — whoever holds the
+//! join secret can join under any name anyway. A device whose key changed is a new device: it
+//! joins by proving the secret, or by `rrt trust add`.
 
 use std::{
     fs, io,
@@ -25,15 +30,13 @@ pub struct TrustedDevice {
     pub added_ms: u64,
 }
 
-/// What the trust store says about a device.
+/// What the trust store says about a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// Its key is trusted.
-    Trusted,
-    /// Its name is pinned to another key: refuse it whatever else it proves.
-    KeyChanged {
-        /// The key the name is pinned to.
-        pinned: String,
+    /// The key is trusted; the name it was trusted under, if any (a label).
+    Trusted {
+        /// The name remembered with it.
+        name: Option<String>,
     },
     /// Nothing is known of it.
     Unknown,
@@ -63,22 +66,17 @@ impl TrustStore {
         Ok(self.read()?.devices)
     }
 
-    /// The verdict on `fingerprint`, which calls itself `name` (when it said).
-    pub fn judge(&self, fingerprint: Fingerprint, name: Option<&str>) -> io::Result<Verdict> {
+    /// The verdict on the key `fingerprint`.
+    pub fn judge(&self, fingerprint: Fingerprint) -> io::Result<Verdict> {
         let text = fingerprint.to_string();
-        let devices = self.read()?.devices;
-        if devices.iter().any(|device| device.fingerprint == text) {
-            return Ok(Verdict::Trusted);
-        }
-        let pinned = devices
+        Ok(self
+            .read()?
+            .devices
             .into_iter()
-            .find(|device| name.is_some() && device.name.as_deref() == name);
-        Ok(match pinned {
-            Some(device) => Verdict::KeyChanged {
-                pinned: device.fingerprint,
-            },
-            None => Verdict::Unknown,
-        })
+            .find(|device| device.fingerprint == text)
+            .map_or(Verdict::Unknown, |device| Verdict::Trusted {
+                name: device.name,
+            }))
     }
 
     /// Trusts `fingerprint` (under `name`, if given). Returns `false` if it already was.
@@ -135,31 +133,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn trust_pin_and_key_change() {
+    fn trust_is_by_key_and_names_may_collide() {
         let dir = std::env::temp_dir().join(format!("rrt-trust-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let store = TrustStore::new(&dir);
-        let laptop = Fingerprint::of(b"laptop certificate");
-        let impostor = Fingerprint::of(b"another key");
-        assert_eq!(
-            store.judge(laptop, Some("laptop")).expect("judge"),
-            Verdict::Unknown
-        );
-        assert!(store.add(laptop, Some("laptop".into())).expect("add"));
-        assert!(!store.add(laptop, None).expect("again"));
-        assert_eq!(store.judge(laptop, None).expect("judge"), Verdict::Trusted);
-        assert_eq!(
-            store.judge(impostor, Some("laptop")).expect("judge"),
-            Verdict::KeyChanged {
-                pinned: laptop.to_string()
-            }
-        );
-        assert_eq!(
-            store.judge(impostor, Some("desk")).expect("judge"),
-            Verdict::Unknown
-        );
-        assert!(store.remove(laptop).expect("remove"));
-        assert!(store.list().expect("list").is_empty());
+        let first = Fingerprint::of(b"one raspberrypi");
+        let second = Fingerprint::of(b"another raspberrypi");
+        assert_eq!(store.judge(first).expect("judge"), Verdict::Unknown);
+        assert!(store.add(first, Some("raspberrypi".into())).expect("add"));
+        assert!(!store.add(first, None).expect("again"));
+        // Another key under the same name is simply another device.
+        assert_eq!(store.judge(second).expect("judge"), Verdict::Unknown);
+        assert!(store.add(second, Some("raspberrypi".into())).expect("add"));
+        for key in [first, second] {
+            assert_eq!(
+                store.judge(key).expect("judge"),
+                Verdict::Trusted {
+                    name: Some("raspberrypi".into())
+                }
+            );
+        }
+        assert!(store.remove(first).expect("remove"));
+        assert_eq!(store.judge(first).expect("judge"), Verdict::Unknown);
+        assert_eq!(store.list().expect("list").len(), 1);
         fs::remove_dir_all(dir).expect("cleanup");
     }
 }

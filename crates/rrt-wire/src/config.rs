@@ -7,14 +7,19 @@ use crate::{
     preamble::{Compression, Format, Preamble},
 };
 
-/// One side's settings for a connection; [`WireConfig::default`] is JSON, uncompressed, 10 MiB
-/// frames, 5 s for the handshake and 10 s to finish a started frame.
+/// One side's settings for a connection; [`WireConfig::default`] dials with JSON and no
+/// compression, accepts whatever compression a dialer proposes, and allows 10 MiB frames, 5 s for
+/// the handshake and 10 s to finish a started frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WireConfig {
     /// The payload format a dialer proposes (an acceptor follows the dialer).
     pub format: Format,
-    /// The compression a dialer proposes, or an acceptor allows.
+    /// The compression a dialer proposes.
     pub compression: Compression,
+    /// Whether an acceptor agrees to the compression a dialer proposes (any this version knows);
+    /// when not, it answers "none". Compression costs the sender, so the dialer — which knows
+    /// what the link is — decides whether it pays; an acceptor has no reason to refuse.
+    pub accept_compression: bool,
     /// The largest frame payload this side accepts (and the largest decompressed payload).
     pub max_frame: u32,
     /// Payloads smaller than this are never compressed.
@@ -30,6 +35,7 @@ impl Default for WireConfig {
         Self {
             format: Format::Json,
             compression: Compression::None,
+            accept_compression: true,
             max_frame: DEFAULT_MAX_FRAME,
             compression_threshold: 512,
             handshake_timeout: Duration::from_secs(5),

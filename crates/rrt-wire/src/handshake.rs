@@ -47,7 +47,7 @@ pub(crate) fn accept(
     let ours = config.preamble();
     match Preamble::decode(proposal) {
         Ok(theirs) => {
-            let answer = theirs.answer(&ours);
+            let answer = theirs.answer(config.max_frame, config.accept_compression);
             let negotiated = Negotiated {
                 format: answer.format,
                 compression: answer.compression,
@@ -100,11 +100,37 @@ mod tests {
         let accepted = accepted.expect("accepted");
         let concluded = conclude(&dialer, &answer.expect("answered")).expect("concluded");
         assert_eq!(accepted.format, Format::MessagePack);
-        assert_eq!(accepted.compression, Compression::None);
+        assert_eq!(accepted.compression, Compression::Lz4);
         assert_eq!(concluded.format, accepted.format);
         assert_eq!(concluded.compression, accepted.compression);
         assert_eq!(concluded.peer_max_frame, 4096);
         assert_eq!(accepted.peer_max_frame, dialer.max_frame);
+    }
+
+    #[test]
+    fn an_acceptor_that_refuses_compression_answers_none_and_the_dialer_goes_on() {
+        let dialer = WireConfig {
+            compression: Compression::Lz4,
+            ..WireConfig::default()
+        };
+        let acceptor = WireConfig {
+            accept_compression: false,
+            ..WireConfig::default()
+        };
+        let (answer, accepted) = accept(&acceptor, &dialer.preamble().encode());
+        assert_eq!(accepted.expect("accepted").compression, Compression::None);
+        let concluded = conclude(&dialer, &answer.expect("answered")).expect("concluded");
+        assert_eq!(concluded.compression, Compression::None);
+    }
+
+    #[test]
+    fn an_uncompressed_proposal_stays_uncompressed() {
+        let (answer, accepted) = accept(
+            &WireConfig::default(),
+            &WireConfig::default().preamble().encode(),
+        );
+        assert_eq!(accepted.expect("accepted").compression, Compression::None);
+        assert_eq!(answer.expect("answered")[11], 0);
     }
 
     #[test]

@@ -132,18 +132,7 @@ impl PayloadCodec {
     ) -> Result<(), EncodeError> {
         let mut plain = BytesMut::new();
         self.serialize_into(message, &mut plain)?;
-        if plain.len() >= self.threshold {
-            let compressed = lz4_flex::block::compress(&plain);
-            if compressed.len() + LZ4_HEADER_LEN < plain.len() {
-                out.put_u8(LZ4);
-                // Over u32::MAX it is over every frame limit, and refused by the caller.
-                out.put_u32(u32::try_from(plain.len()).unwrap_or(u32::MAX));
-                out.put_slice(&compressed);
-                return Ok(());
-            }
-        }
-        out.put_u8(RAW);
-        out.put_slice(&plain);
+        compress_payload(&plain, self.threshold, out);
         Ok(())
     }
 
@@ -164,27 +153,52 @@ impl PayloadCodec {
     }
 
     fn decompress<'a>(&self, payload: &'a [u8]) -> Result<Cow<'a, [u8]>, PayloadError> {
-        match payload {
-            [RAW, body @ ..] => Ok(Cow::Borrowed(body)),
-            [LZ4, l0, l1, l2, l3, block @ ..] => {
-                let len = u32::from_be_bytes([*l0, *l1, *l2, *l3]);
-                if len > self.max {
-                    return Err(PayloadError::DecompressedTooLarge { len, max: self.max });
-                }
-                let mut body = vec![0; len as usize];
-                let written = lz4_flex::block::decompress_into(block, &mut body)
-                    .map_err(|error| PayloadError::Decompress(error.to_string()))?;
-                if written != body.len() {
-                    return Err(PayloadError::Decompress(format!(
-                        "{written} bytes decompressed, {len} announced"
-                    )));
-                }
-                Ok(Cow::Owned(body))
-            }
-            [LZ4, ..] => Err(PayloadError::ShortCompressedPayload(payload.len())),
-            [tag, ..] => Err(PayloadError::UnknownCompressionTag(*tag)),
-            [] => Err(PayloadError::ShortCompressedPayload(0)),
+        decompress_payload(payload, self.max)
+    }
+}
+
+/// Appends a serialized message as the payload of an LZ4-negotiated connection: tag `00` and the
+/// bytes as they are when they are shorter than `threshold` or would not shrink, else tag `01`,
+/// the length (u32, big-endian) and one LZ4 block. For tools that handle payloads themselves
+/// (`rrt frame`); a [`MessageCodec`](crate::MessageCodec) does this on its own.
+pub fn compress_payload(plain: &[u8], threshold: usize, out: &mut BytesMut) {
+    if plain.len() >= threshold {
+        let compressed = lz4_flex::block::compress(plain);
+        if compressed.len() + LZ4_HEADER_LEN < plain.len() {
+            out.put_u8(LZ4);
+            // Over u32::MAX it is over every frame limit, and refused by the caller.
+            out.put_u32(u32::try_from(plain.len()).unwrap_or(u32::MAX));
+            out.put_slice(&compressed);
+            return;
         }
+    }
+    out.put_u8(RAW);
+    out.put_slice(plain);
+}
+
+/// The serialized message in a payload of an LZ4-negotiated connection, refusing to inflate to
+/// more than `max` bytes before allocating anything.
+pub fn decompress_payload(payload: &[u8], max: u32) -> Result<Cow<'_, [u8]>, PayloadError> {
+    match payload {
+        [RAW, body @ ..] => Ok(Cow::Borrowed(body)),
+        [LZ4, l0, l1, l2, l3, block @ ..] => {
+            let len = u32::from_be_bytes([*l0, *l1, *l2, *l3]);
+            if len > max {
+                return Err(PayloadError::DecompressedTooLarge { len, max });
+            }
+            let mut body = vec![0; len as usize];
+            let written = lz4_flex::block::decompress_into(block, &mut body)
+                .map_err(|error| PayloadError::Decompress(error.to_string()))?;
+            if written != body.len() {
+                return Err(PayloadError::Decompress(format!(
+                    "{written} bytes decompressed, {len} announced"
+                )));
+            }
+            Ok(Cow::Owned(body))
+        }
+        [LZ4, ..] => Err(PayloadError::ShortCompressedPayload(payload.len())),
+        [tag, ..] => Err(PayloadError::UnknownCompressionTag(*tag)),
+        [] => Err(PayloadError::ShortCompressedPayload(0)),
     }
 }
 

@@ -195,17 +195,18 @@ impl Preamble {
         })
     }
 
-    /// The acceptor's answer to a dialer's proposal, given what the acceptor allows.
-    pub fn answer(&self, ours: &Preamble) -> Preamble {
-        let compression = if ours.compression == self.compression {
-            self.compression
-        } else {
-            Compression::None
-        };
+    /// The acceptor's answer to a dialer's proposal: the format proposed, the compression
+    /// proposed if the acceptor allows compression (none otherwise), and the acceptor's own
+    /// frame limit.
+    pub fn answer(&self, max_frame: u32, allow_compression: bool) -> Preamble {
         Preamble {
             format: self.format,
-            compression,
-            max_frame: ours.max_frame,
+            compression: if allow_compression {
+                self.compression
+            } else {
+                Compression::None
+            },
+            max_frame,
         }
     }
 
@@ -297,13 +298,16 @@ mod tests {
     #[test]
     fn the_acceptor_grants_compression_only_when_it_allows_it() {
         let proposal = preamble(Format::MessagePack, Compression::Lz4);
-        let plain = preamble(Format::Json, Compression::None);
-        let answer = proposal.answer(&plain);
+        let answer = proposal.answer(4096, false);
         assert_eq!(answer.format, Format::MessagePack);
         assert_eq!(answer.compression, Compression::None);
+        assert_eq!(answer.max_frame, 4096);
         assert_eq!(proposal.check_answer(&answer), Ok(()));
-        let granted = proposal.answer(&preamble(Format::Json, Compression::Lz4));
+        let granted = proposal.answer(4096, true);
         assert_eq!(granted.compression, Compression::Lz4);
+        assert_eq!(proposal.check_answer(&granted), Ok(()));
+        let plain = preamble(Format::Json, Compression::None);
+        assert_eq!(plain.answer(4096, true).compression, Compression::None);
     }
 
     #[test]

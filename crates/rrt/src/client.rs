@@ -158,29 +158,67 @@ pub(crate) fn peers(locate: &Locate, json: bool) -> anyhow::Result<()> {
         println!("{peers}");
         return Ok(());
     }
+    let peers: Vec<Value> = peers.as_array().cloned().unwrap_or_default();
+    let devices = device_labels(&peers);
     println!(
-        "{:<24} {:<36} {:<16} {:<9} {:<6} {:>9} {:>10}",
-        "NAME", "ID", "HOST", "TRANSPORT", "STATE", "RTT", "LAST SEEN"
+        "{:<24} {:<36} {:<20} {:<16} {:<9} {:<5} {:>9} {:>10}",
+        "NAME", "ID", "DEVICE", "HOST", "TRANSPORT", "LZ4", "RTT", "LAST SEEN"
     );
-    for peer in peers.as_array().into_iter().flatten() {
+    for (peer, device) in peers.iter().zip(devices) {
         let rtt = peer["rtt_us"]
             .as_u64()
             .map_or("-".to_owned(), |us| format!("{:.2} ms", us as f64 / 1000.0));
         let seen = peer["last_seen_ms"]
             .as_u64()
             .map_or("-".to_owned(), |ms| format!("{ms} ms"));
+        let lz4 = match peer["compression"].as_str() {
+            Some("lz4") => "yes",
+            Some(_) => "no",
+            None => "-",
+        };
         println!(
-            "{:<24} {:<36} {:<16} {:<9} {:<6} {:>9} {:>10}",
+            "{:<24} {:<36} {:<20} {:<16} {:<9} {:<5} {:>9} {:>10}",
             peer["peer"]["name"].as_str().unwrap_or("?"),
             peer["peer"]["id"].as_str().unwrap_or("?"),
+            device,
             peer["host"].as_str().unwrap_or("?"),
             peer["transport"].as_str().unwrap_or("?"),
-            "up",
+            lz4,
             rtt,
             seen,
         );
     }
     Ok(())
+}
+
+/// What the DEVICE column shows for each peer: the device's name, with a short fingerprint when
+/// another device listed goes by the same name (names are labels; keys tell devices apart), or
+/// the short fingerprint alone for a device that never said its name; `-` on this host.
+fn device_labels(peers: &[Value]) -> Vec<String> {
+    fn device(peer: &Value) -> Option<(Option<&str>, &str)> {
+        let device = &peer["device"];
+        let fingerprint = device["fingerprint"].as_str()?;
+        Some((device["name"].as_str(), fingerprint))
+    }
+    let short = |fingerprint: &str| fingerprint.chars().take(8).collect::<String>();
+    peers
+        .iter()
+        .map(|peer| match device(peer) {
+            None => "-".to_owned(),
+            Some((None, fingerprint)) => short(fingerprint),
+            Some((Some(name), fingerprint)) => {
+                let shared = peers
+                    .iter()
+                    .filter_map(device)
+                    .any(|(other, other_key)| other == Some(name) && other_key != fingerprint);
+                if shared {
+                    format!("{name} ({})", short(fingerprint))
+                } else {
+                    name.to_owned()
+                }
+            }
+        })
+        .collect()
 }
 
 pub(crate) fn status(locate: &Locate, json: bool) -> anyhow::Result<()> {
@@ -348,4 +386,36 @@ pub(crate) fn state(locate: &Locate, command: StateCommand) -> anyhow::Result<()
         StateCommand::Watch => stream(locate, &Request::StateWatch)?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn devices_that_share_a_name_are_told_apart_by_their_keys() {
+        let pi = |fingerprint: &str| json!({"device": {"name": "raspberrypi", "fingerprint": fingerprint}});
+        let peers = [
+            pi("aaaaaaaa11111111"),
+            pi("bbbbbbbb22222222"),
+            // Two instances of one device: one key, so one name needs no suffix between them.
+            json!({"device": {"name": "laptop", "fingerprint": "cccccccc33333333"}}),
+            json!({"device": {"name": "laptop", "fingerprint": "cccccccc33333333"}}),
+            json!({"device": {"name": null, "fingerprint": "dddddddd44444444"}}),
+            json!({"device": null}),
+        ];
+        assert_eq!(
+            device_labels(&peers),
+            [
+                "raspberrypi (aaaaaaaa)",
+                "raspberrypi (bbbbbbbb)",
+                "laptop",
+                "laptop",
+                "dddddddd",
+                "-"
+            ]
+        );
+    }
 }

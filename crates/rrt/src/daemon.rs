@@ -13,6 +13,7 @@ use rrt_mesh::{
     network::{TcpConfig, TcpSecurity, TlsConfig, Topology},
     trust::TrustStore,
 };
+use rrt_wire::Compression;
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     net::{UnixListener, UnixStream},
@@ -138,6 +139,7 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
             fall_back_to_any_port: args.listen.is_none(),
             peers: args.peers,
             security,
+            compression: Compression::Lz4,
         })
     };
     let name = config.name.clone();

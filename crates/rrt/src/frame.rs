@@ -2,8 +2,8 @@
 //! can be driven by hand with `socat` and read with `jq` (see docs/PROTOCOL.md).
 //!
 //! Both directions work on JSON values, not on `Message`s, so a message type this version does
-//! not know can be sent and shown too. Compressed streams are refused: this is a debugging aid for
-//! the human-readable wire.
+//! not know can be sent and shown too. Streams with LZ4 negotiated are handled like the daemons
+//! handle them: each payload tagged, the large ones compressed.
 
 use std::{
     io::{self, BufRead, Read, Write},
@@ -14,7 +14,8 @@ use anyhow::{Context as _, bail};
 use bytes::BytesMut;
 use clap::{Args, Subcommand, ValueEnum};
 use rrt_wire::{
-    Compression, Format, MESSAGE_TYPES, PREAMBLE_LEN, Preamble, WireConfig,
+    Compression, Format, MESSAGE_TYPES, PREAMBLE_LEN, Preamble, WireConfig, compress_payload,
+    decompress_payload,
     frame::{FrameDecoder, encode_frame},
 };
 use serde_json::Value;
@@ -29,13 +30,32 @@ pub(crate) enum FrameCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct Options {
-    /// Encode: write a dialer's preamble first. Decode: read and check one first, and take the
-    /// payload format from it.
+    /// Encode: write a dialer's preamble first (proposing `--format` and `--compression`).
+    /// Decode: read and check one first, and take the payload format and compression from it (a
+    /// dialer's proposal is what its frames use once accepted, as rrt daemons always accept).
     #[arg(long)]
     preamble: bool,
     /// The payload format.
     #[arg(long, value_enum, default_value_t = PayloadFormat::Json)]
     format: PayloadFormat,
+    /// Payload compression, as negotiated on the connection.
+    #[arg(long, value_enum, default_value_t = PayloadCompression::None)]
+    compression: PayloadCompression,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PayloadCompression {
+    None,
+    Lz4,
+}
+
+impl From<PayloadCompression> for Compression {
+    fn from(compression: PayloadCompression) -> Self {
+        match compression {
+            PayloadCompression::None => Compression::None,
+            PayloadCompression::Lz4 => Compression::Lz4,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -61,13 +81,13 @@ pub(crate) fn run(command: FrameCommand) -> anyhow::Result<()> {
 }
 
 fn encode(options: &Options, input: impl BufRead, mut output: impl Write) -> anyhow::Result<()> {
-    let format = Format::from(options.format);
+    let config = WireConfig {
+        format: options.format.into(),
+        compression: options.compression.into(),
+        ..WireConfig::default()
+    };
     let mut frames = BytesMut::new();
     if options.preamble {
-        let config = WireConfig {
-            format,
-            ..WireConfig::default()
-        };
         frames.extend_from_slice(&config.preamble().encode());
     }
     for (number, line) in input.lines().enumerate() {
@@ -85,11 +105,19 @@ fn encode(options: &Options, input: impl BufRead, mut output: impl Write) -> any
             ),
             None => eprintln!("line {}: no \"type\" field; peers will skip it", number + 1),
         }
-        let payload = match format {
+        let serialized = match config.format {
             Format::Json => serde_json::to_vec(&value)?,
             Format::MessagePack => rmp_serde::to_vec_named(&value)?,
         };
-        if payload.len() > WireConfig::default().max_frame as usize {
+        let payload = match config.compression {
+            Compression::None => BytesMut::from(&serialized[..]),
+            Compression::Lz4 => {
+                let mut tagged = BytesMut::new();
+                compress_payload(&serialized, config.compression_threshold, &mut tagged);
+                tagged
+            }
+        };
+        if payload.len() > config.max_frame as usize {
             bail!(
                 "line {}: {} bytes is over the frame limit",
                 number + 1,
@@ -107,16 +135,15 @@ fn encode(options: &Options, input: impl BufRead, mut output: impl Write) -> any
 
 fn decode(options: &Options, mut input: impl Read, mut output: impl Write) -> anyhow::Result<()> {
     let mut format = Format::from(options.format);
+    let mut compression = Compression::from(options.compression);
     if options.preamble {
         let mut bytes = [0; PREAMBLE_LEN];
         input
             .read_exact(&mut bytes)
             .context("reading the preamble")?;
         let preamble = Preamble::decode(&bytes)?;
-        if preamble.compression != Compression::None {
-            bail!("the stream is compressed; `rrt frame` reads uncompressed streams only");
-        }
         format = preamble.format;
+        compression = preamble.compression;
     }
     let config = WireConfig::default();
     // A hand-driven stream may pause for as long as its human likes.
@@ -128,10 +155,18 @@ fn decode(options: &Options, mut input: impl Read, mut output: impl Write) -> an
     loop {
         while let Some(payload) = decoder.decode(&mut buffer, Instant::now())? {
             index += 1;
-            let value: Result<Value, String> = match format {
-                Format::Json => serde_json::from_slice(&payload).map_err(|e| e.to_string()),
-                Format::MessagePack => rmp_serde::from_slice(&payload).map_err(|e| e.to_string()),
-            };
+            let value: Result<Value, String> = match compression {
+                Compression::None => Ok(std::borrow::Cow::Borrowed(payload.as_ref())),
+                Compression::Lz4 => {
+                    decompress_payload(&payload, config.max_frame).map_err(|e| e.to_string())
+                }
+            }
+            .and_then(|serialized| match format {
+                Format::Json => serde_json::from_slice(&serialized).map_err(|e| e.to_string()),
+                Format::MessagePack => {
+                    rmp_serde::from_slice(&serialized).map_err(|e| e.to_string())
+                }
+            });
             match value {
                 Ok(value) => {
                     serde_json::to_writer(&mut output, &value)?;
@@ -169,7 +204,11 @@ mod tests {
     );
 
     fn options(preamble: bool, format: PayloadFormat) -> Options {
-        Options { preamble, format }
+        Options {
+            preamble,
+            format,
+            compression: PayloadCompression::None,
+        }
     }
 
     fn round_trip(preamble: bool, format: PayloadFormat) -> String {
@@ -196,6 +235,32 @@ mod tests {
             round_trip(true, PayloadFormat::Msgpack),
             LINES.trim_end().to_owned() + "\n"
         );
+    }
+
+    #[test]
+    fn compressed_streams_round_trip_and_large_payloads_shrink() {
+        let large = format!(
+            "{{\"type\":\"clipboard_update\",\"data\":\"{}\",\"timestamp\":1,\"source_instance\":\"550e8400-e29b-41d4-a716-446655440000\"}}\n",
+            "compressible ".repeat(1000)
+        );
+        let input = format!("{LINES}{large}");
+        for format in [PayloadFormat::Json, PayloadFormat::Msgpack] {
+            let lz4 = Options {
+                compression: PayloadCompression::Lz4,
+                ..options(true, format)
+            };
+            let mut frames = Vec::new();
+            encode(&lz4, input.as_bytes(), &mut frames).expect("encodes");
+            assert_eq!(frames[11], 1, "the preamble proposes LZ4");
+            assert!(frames.len() < large.len() / 4, "{} bytes", frames.len());
+            // The compression comes from the preamble, as the format does.
+            let mut lines = Vec::new();
+            decode(&options(true, PayloadFormat::Json), &frames[..], &mut lines).expect("decodes");
+            assert_eq!(
+                String::from_utf8(lines).expect("utf-8"),
+                input.replace("\n\n", "\n")
+            );
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub(crate) enum TrustCommand {
     Add {
         /// Its fingerprint: 64 hexadecimal digits, colons allowed.
         fingerprint: Fingerprint,
-        /// A name to remember it by; its key is then pinned to that name.
+        /// A name to remember it by (a label: names may repeat, keys decide).
         #[arg(long)]
         name: Option<String>,
     },

@@ -37,24 +37,32 @@ enum Discovery {
     Mdns,
 }
 
+/// What the hosts call themselves.
+#[derive(Clone, Copy, PartialEq)]
+enum Naming {
+    /// `--device h1`, `h2`, `h3`.
+    Distinct,
+    /// The default `--device`: the host name, which namespaces share — as a fleet of
+    /// `raspberrypi`s does.
+    HostName,
+}
+
 impl Hosts {
     fn start(test: &str) -> Self {
-        Self::start_with(test, Discovery::Manual)
+        Self::start_with(test, Discovery::Manual, Naming::Distinct)
     }
 
-    fn start_with(test: &str, discovery: Discovery) -> Self {
+    fn start_with(test: &str, discovery: Discovery, naming: Naming) -> Self {
         let net = Net::new(3);
         let secret =
             std::env::temp_dir().join(format!("rrt-e2e-{test}-{}.secret", std::process::id()));
         std::fs::write(&secret, "a join secret long enough to count").expect("secret file");
         let mut labs = Vec::new();
         for host in 1..=3 {
-            let mut args = vec![
-                "--secret-file".to_owned(),
-                secret.display().to_string(),
-                "--device".to_owned(),
-                format!("h{host}"),
-            ];
+            let mut args = vec!["--secret-file".to_owned(), secret.display().to_string()];
+            if naming == Naming::Distinct {
+                args.extend(["--device".to_owned(), format!("h{host}")]);
+            }
             if discovery == Discovery::Manual {
                 for other in (1..=3).filter(|other| *other != host) {
                     args.push("--peer".to_owned());
@@ -267,24 +275,31 @@ fn garbage_plaintext_and_a_thousand_idle_connections_harm_no_one() {
 }
 
 #[test]
-fn a_changed_key_and_a_stranger_without_the_secret_are_refused() {
+fn a_new_key_with_the_secret_joins_and_a_stranger_without_it_is_refused() {
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut hosts = Hosts::start("strangers");
-    // Host 3 loses its key and comes back with a new one under the same device name.
+    let key_of = |hosts: &Hosts, name: &str| {
+        peer_devices(hosts.lab("h1a"), "h1a")
+            .into_iter()
+            .find(|(instance, _, _)| instance == name)
+            .map(|(_, _, key)| key)
+    };
+    let old_key = key_of(&hosts, "h3").expect("h3's key");
+    // Host 3 loses its key and comes back with a new one under the same device name: a new
+    // device, which proves the secret and joins like any other.
     hosts.labs[2].kill("h3");
     std::fs::remove_dir_all(hosts.labs[2].state_dir().join("identity")).expect("forget the key");
     hosts.labs[2].start("h3");
-    wait_until("the key change to be refused", || {
-        hosts.labs[0]
-            .log("h1a")
-            .contains("refused a known device presenting a new key")
+    wait_until("h3 to rejoin with its new key", || {
+        hosts.lab("h3").peers("h3").len() == 3
     });
-    assert!(
-        hosts.lab("h3").peers("h3").is_empty(),
-        "h3 never half-joins"
-    );
+    wait_until("h1a to see h3's new key", || {
+        key_of(&hosts, "h3").is_some_and(|key| key != old_key)
+    });
+    hosts.lab("h3").copy("h3", "from the new key");
+    hosts.converge_on("from the new key");
 
     // A device with neither the secret nor a trusted key.
     let mut stranger = Lab::host(
@@ -304,7 +319,69 @@ fn a_changed_key_and_a_stranger_without_the_secret_are_refused() {
             .contains("refused an untrusted device")
     });
     assert!(stranger.peers("intruder").is_empty());
-    assert_eq!(hosts.lab("h1a").peers("h1a"), ["h1b", "h2"]);
+    assert_eq!(hosts.lab("h1a").peers("h1a"), ["h1b", "h2", "h3"]);
+}
+
+#[test]
+fn hosts_that_share_a_host_name_all_join_and_links_across_hosts_are_compressed() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // Every host runs under the default device name — the one host name they share.
+    let hosts = Hosts::start_with("samename", Discovery::Manual, Naming::HostName);
+    hosts.lab("h2").copy("h2", "one name, three devices");
+    hosts.converge_on("one name, three devices");
+
+    let devices = peer_devices(hosts.lab("h1a"), "h1a");
+    let of = |name: &str| {
+        devices
+            .iter()
+            .find(|(instance, _, _)| instance == name)
+            .unwrap_or_else(|| panic!("{name} in {devices:?}"))
+            .clone()
+    };
+    let (_, h2_name, h2_key) = of("h2");
+    let (_, h3_name, h3_key) = of("h3");
+    assert_eq!(h2_name, h3_name, "the same device name");
+    assert_ne!(h2_key, h3_key, "told apart by their keys");
+    // Across hosts the dialer proposes LZ4 and the acceptor agrees; on one host, no compression.
+    let compression = |name: &str| {
+        let output = hosts.lab("h1a").run("h1a", &["peers", "--json"]);
+        let peers: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        peers
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|peer| peer["peer"]["name"] == name)
+            .and_then(|peer| peer["compression"].as_str().map(str::to_owned))
+    };
+    assert_eq!(compression("h2").as_deref(), Some("lz4"));
+    assert_eq!(compression("h3").as_deref(), Some("lz4"));
+    assert_eq!(compression("h1b").as_deref(), Some("none"));
+    // The table tells the two apart by a short fingerprint.
+    let table = hosts.lab("h1a").run("h1a", &["peers"]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    for key in [&h2_key, &h3_key] {
+        assert!(table.contains(&format!("({})", &key[..8])), "{table}");
+    }
+}
+
+/// `(instance name, device name, device key)` of every peer `name` has a TLS link to.
+fn peer_devices(lab: &Lab, name: &str) -> Vec<(String, String, String)> {
+    let output = lab.run(name, &["peers", "--json"]);
+    let peers: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    peers
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|peer| {
+            Some((
+                peer["peer"]["name"].as_str()?.to_owned(),
+                peer["device"]["name"].as_str()?.to_owned(),
+                peer["device"]["fingerprint"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
 }
 
 #[test]
@@ -312,7 +389,7 @@ fn hosts_find_each_other_by_mdns_and_a_stale_record_brings_nobody_back() {
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut hosts = Hosts::start_with("mdns", Discovery::Mdns);
+    let mut hosts = Hosts::start_with("mdns", Discovery::Mdns, Naming::Distinct);
     hosts.lab("h2").copy("h2", "found by mDNS");
     hosts.converge_on("found by mDNS");
 

@@ -14,7 +14,7 @@ use mio::{
     net::{TcpStream, UnixStream},
 };
 use rrt_reactor::Control;
-use rrt_wire::Session;
+use rrt_wire::{Compression, Session, WireConfig};
 use rustix::{fs::inotify, io::Errno, net::sockopt::socket_peercred};
 use uuid::Uuid;
 
@@ -279,7 +279,15 @@ impl NetworkWorker {
             Some(tls) => Stream::Tls(Box::new(TlsStream::client(tcp, &tls.setup)?)),
             None => Stream::Tcp(tcp),
         };
-        let session = Session::dial(self.config.wire.clone(), now);
+        let wire = WireConfig {
+            compression: self
+                .config
+                .tcp
+                .as_ref()
+                .map_or(Compression::None, |tcp| tcp.compression),
+            ..self.config.wire.clone()
+        };
+        let session = Session::dial(wire, now);
         self.add_link(stream, session, None, Direction::Dialed, registry, now)
             .ok_or_else(|| io::Error::other("could not watch the connection"))
     }

@@ -16,7 +16,7 @@ use super::{
     worker::{MAX_UNSENT, NetEvent, NetworkWorker},
 };
 use crate::{
-    identity::Fingerprint,
+    identity::{Device, Fingerprint},
     membership::{Direction, DownReason, LinkId, Received},
     trust::Verdict,
 };
@@ -42,6 +42,8 @@ pub(super) struct Link {
     /// A TCP connect still in progress: nothing is written until it completes.
     pub(super) connecting: bool,
     pub(super) writable: bool,
+    /// Over TLS, once admitted: the peer's key and the name it goes by.
+    pub(super) device: Option<Device>,
 }
 
 impl NetworkWorker {
@@ -84,6 +86,7 @@ impl NetworkWorker {
                 pid,
                 connecting,
                 writable: connecting,
+                device: None,
             },
         );
         Some(id)
@@ -167,8 +170,9 @@ impl NetworkWorker {
                             return false;
                         }
                     }
-                    if matches!(message, Message::Join { .. }) {
-                        // A trusted peer's proof: nothing left to decide.
+                    if let Message::Join { device, proof } = &message {
+                        // A trusted peer's proof decides nothing; it only tells its name.
+                        self.label(id, device, proof);
                         continue;
                     }
                     match (self.membership.handle_message(id, &message, now), message) {
@@ -305,8 +309,12 @@ impl NetworkWorker {
                 tracing::warn!(%error, "could not send the join proof");
             }
         }
-        match config.trust.judge(fingerprint, None) {
-            Ok(Verdict::Trusted) => {
+        match config.trust.judge(fingerprint) {
+            Ok(Verdict::Trusted { name }) => {
+                link.device = Some(Device {
+                    fingerprint: fingerprint.to_string(),
+                    name,
+                });
                 link.auth = Auth::Open;
                 let direction = link.direction;
                 self.membership.link_opened(id, direction, now);
@@ -335,8 +343,9 @@ impl NetworkWorker {
         }
     }
 
-    /// The first frame from an unknown key: a valid join proof pins the key to the device's
-    /// name and lets it in; anything else — or a known name with another key — closes the link.
+    /// The first frame from an unknown key: a valid join proof trusts (pins) the key, with the
+    /// name it goes by as a label, and lets it in; anything else closes the link. Names decide
+    /// nothing: another key under a known name is another device.
     fn admit(
         &mut self,
         id: LinkId,
@@ -351,14 +360,11 @@ impl NetworkWorker {
         let Some(link) = self.links.get_mut(&id) else {
             return false;
         };
-        let verdict = match (&message, &config.secret, &link.stream) {
+        let device = match (&message, &config.secret, &link.stream) {
             (Message::Join { device, proof }, Some(secret), Stream::Tls(stream))
                 if stream.verify_join(secret, fingerprint, device, proof) =>
             {
-                config
-                    .trust
-                    .judge(fingerprint, Some(device))
-                    .map(|v| (device.clone(), v))
+                device.clone()
             }
             (Message::Join { device, .. }, _, _) => {
                 tracing::warn!(%device, %fingerprint, "refused a device: wrong join secret");
@@ -374,30 +380,34 @@ impl NetworkWorker {
                 return false;
             }
         };
-        match verdict {
-            Ok((device, Verdict::KeyChanged { pinned })) => {
-                tracing::warn!(%device, %fingerprint, %pinned, "refused a known device presenting a new key");
-                self.close(
-                    id,
-                    DownReason::Error(format!("the key of {device} changed")),
-                );
-                false
-            }
-            Ok((device, _)) => {
-                if let Err(error) = config.trust.add(fingerprint, Some(device.clone())) {
-                    tracing::error!(%error, "could not pin the device's key");
-                }
-                tracing::info!(%device, %fingerprint, "pinned a device that proved the join secret");
-                link.auth = Auth::Open;
-                let direction = link.direction;
-                self.membership.link_opened(id, direction, now);
-                true
-            }
-            Err(error) => {
-                tracing::error!(%error, "could not read the trust store");
-                self.close(id, DownReason::Error("trust store unreadable".to_owned()));
-                false
-            }
+        if let Err(error) = config.trust.add(fingerprint, Some(device.clone())) {
+            // It proved the secret: let it in now, and again by its proof next time.
+            tracing::error!(%error, "could not pin the device's key");
+        }
+        tracing::info!(%device, %fingerprint, "pinned a device that proved the join secret");
+        link.device = Some(Device {
+            fingerprint: fingerprint.to_string(),
+            name: Some(device),
+        });
+        link.auth = Auth::Open;
+        let direction = link.direction;
+        self.membership.link_opened(id, direction, now);
+        true
+    }
+
+    /// A trusted peer's `join`: its proof, when it holds, names the device.
+    fn label(&mut self, id: LinkId, name: &str, proof: &str) {
+        let Some(secret) = self.tls.as_ref().and_then(|tls| tls.config.secret.clone()) else {
+            return;
+        };
+        let Some(link) = self.links.get_mut(&id) else {
+            return;
+        };
+        if let (Stream::Tls(stream), Some(device)) = (&link.stream, &mut link.device)
+            && let Ok(fingerprint) = device.fingerprint.parse()
+            && stream.verify_join(&secret, fingerprint, name, proof)
+        {
+            device.name = Some(name.to_owned());
         }
     }
 }

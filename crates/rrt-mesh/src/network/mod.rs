@@ -8,7 +8,8 @@ mod tls;
 mod worker;
 
 pub use hub::{Role, Topology};
+pub use tls::{join_proof, verify_join};
 pub use worker::{
-    NetCommand, NetEvent, NetStatus, NetworkConfig, NetworkWorker, TcpConfig, TcpSecurity,
-    TlsConfig,
+    LinkView, NetCommand, NetEvent, NetStatus, NetworkConfig, NetworkWorker, TcpConfig,
+    TcpSecurity, TlsConfig,
 };

@@ -172,26 +172,18 @@ impl TlsStream {
             .map(|certificate| Fingerprint::of(certificate))
     }
 
-    /// The proof that `fingerprint`'s holder, named `device`, knows `secret`: an HMAC bound to
-    /// this session by the TLS exporter, so it is worthless on any other connection and the
-    /// secret itself never travels.
+    /// This device's [`join_proof`] on this session: bound to it by the TLS exporter, so it is
+    /// worthless on any other connection, and the secret itself never travels.
     pub(super) fn join_proof(
         &self,
         secret: &[u8],
         fingerprint: Fingerprint,
         device: &str,
     ) -> Option<String> {
-        let message = self.join_message(fingerprint, device)?;
-        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), &message);
-        Some(
-            tag.as_ref()
-                .iter()
-                .map(|byte| format!("{byte:02x}"))
-                .collect(),
-        )
+        Some(join_proof(secret, &self.exporter()?, fingerprint, device))
     }
 
-    /// Whether `proof` is the peer's valid [`TlsStream::join_proof`] (compared in constant time).
+    /// Whether `proof` is the peer's valid [`join_proof`] on this session.
     pub(super) fn verify_join(
         &self,
         secret: &[u8],
@@ -199,24 +191,15 @@ impl TlsStream {
         device: &str,
         proof: &str,
     ) -> bool {
-        let Some(message) = self.join_message(fingerprint, device) else {
-            return false;
-        };
-        let Some(tag) = decode_hex(proof) else {
-            return false;
-        };
-        hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, secret), &message, &tag).is_ok()
+        self.exporter()
+            .is_some_and(|exporter| verify_join(secret, &exporter, fingerprint, device, proof))
     }
 
-    fn join_message(&self, fingerprint: Fingerprint, device: &str) -> Option<Vec<u8>> {
-        let exported = self
-            .tls
+    /// The session's keying material for the join proof (RFC 8446 § 7.5, no context).
+    fn exporter(&self) -> Option<[u8; 32]> {
+        self.tls
             .export_keying_material([0u8; 32], EXPORTER_LABEL, None)
-            .ok()?;
-        let mut message = exported.to_vec();
-        message.extend_from_slice(fingerprint.as_bytes());
-        message.extend_from_slice(device.as_bytes());
-        Some(message)
+            .ok()
     }
 
     /// Whether encrypted bytes wait for the socket.
@@ -280,6 +263,43 @@ impl Write for TlsStream {
     fn flush(&mut self) -> io::Result<()> {
         self.flush_unless_blocked()
     }
+}
+
+/// The proof that the holder of the certificate `fingerprint`, named `device`, knows `secret`:
+/// the lowercase hex of HMAC-SHA256(`secret`, `exporter` ‖ the fingerprint's 32 bytes ‖ the
+/// device name in UTF-8), where `exporter` is 32 bytes of the session's TLS keying material for
+/// the label `EXPORTER-rrt-join-secret` (docs/PROTOCOL.md, "Across hosts").
+pub fn join_proof(
+    secret: &[u8],
+    exporter: &[u8; 32],
+    fingerprint: Fingerprint,
+    device: &str,
+) -> String {
+    let message = join_message(exporter, fingerprint, device);
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), &message);
+    tag.as_ref()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Whether `proof` is [`join_proof`] of these inputs (compared in constant time).
+pub fn verify_join(
+    secret: &[u8],
+    exporter: &[u8; 32],
+    fingerprint: Fingerprint,
+    device: &str,
+    proof: &str,
+) -> bool {
+    let Some(tag) = decode_hex(proof) else {
+        return false;
+    };
+    let message = join_message(exporter, fingerprint, device);
+    hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, secret), &message, &tag).is_ok()
+}
+
+fn join_message(exporter: &[u8; 32], fingerprint: Fingerprint, device: &str) -> Vec<u8> {
+    [exporter, fingerprint.as_bytes(), device.as_bytes()].concat()
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {

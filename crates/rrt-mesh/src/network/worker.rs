@@ -31,7 +31,7 @@ use mio::{
     unix::SourceFd,
 };
 use rrt_reactor::{Context, Control, Worker};
-use rrt_wire::{Message, WireConfig, WireError};
+use rrt_wire::{Compression, Message, WireConfig, WireError};
 use rustix::{fs::inotify, process::getuid};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -44,7 +44,7 @@ use super::{
 };
 use crate::{
     dir::MeshDir,
-    identity::Identity,
+    identity::{Device, Identity},
     membership::{DownReason, HeartbeatConfig, LinkId, LinkStatus, Membership, Output, PeerInfo},
     registry::{Registry as PeerRegistry, RegistryEntry},
     trust::TrustStore,
@@ -73,6 +73,11 @@ pub struct TcpConfig {
     pub peers: Vec<String>,
     /// TLS, or plain TCP for a lab.
     pub security: TcpSecurity,
+    /// The compression this side proposes when it dials another host. LZ4 pays across a
+    /// network (text and CRDT updates shrink several-fold for microseconds of CPU); on a Unix
+    /// socket it would only cost, so same-host links never propose it. Accepted links follow the
+    /// dialer, whatever this says.
+    pub compression: Compression,
 }
 
 /// How TCP links are protected.
@@ -195,10 +200,25 @@ pub struct NetStatus {
     pub role: Role,
     /// Where this instance listens for TCP peers.
     pub listen: Option<SocketAddr>,
-    /// Every up peer, with its link's transport and the peer's host.
-    pub links: Vec<(LinkStatus, &'static str, String)>,
+    /// Every up peer with a direct link.
+    pub links: Vec<LinkView>,
     /// Hub leaves: the other leaves, as the coordinator lists them.
     pub relayed: Vec<PeerInfo>,
+}
+
+/// An up peer's direct link, for status displays.
+#[derive(Debug, Clone)]
+pub struct LinkView {
+    /// The peer and its liveness.
+    pub status: LinkStatus,
+    /// `"unix"`, `"tls"` or `"tcp"`.
+    pub transport: &'static str,
+    /// `"local"`, or the peer's address.
+    pub host: String,
+    /// The compression the link's handshake agreed on.
+    pub compression: Compression,
+    /// Over TLS: the device behind the link.
+    pub device: Option<Device>,
 }
 
 /// The worker. Create it with [`NetworkWorker::new`] inside an [`Rrt`](rrt_reactor::Rrt)
@@ -425,10 +445,16 @@ impl Worker for NetworkWorker {
                             .membership
                             .link_of(status.peer.id)
                             .and_then(|link| self.links.get(&link));
-                        let transport = link.map_or("unknown", |link| link.stream.transport());
-                        let host =
-                            link.map_or_else(|| "unknown".to_owned(), |link| link.stream.host());
-                        (status, transport, host)
+                        LinkView {
+                            transport: link.map_or("unknown", |link| link.stream.transport()),
+                            host: link
+                                .map_or_else(|| "unknown".to_owned(), |link| link.stream.host()),
+                            compression: link
+                                .and_then(|link| link.session.negotiated())
+                                .map_or(Compression::None, |negotiated| negotiated.compression),
+                            device: link.and_then(|link| link.device.clone()),
+                            status,
+                        }
                     })
                     .collect();
                 let listen = self

@@ -107,6 +107,10 @@ impl Documents {
         self.sync.peer_up(peer);
     }
 
+    pub(crate) fn peer_down(&mut self, peer: Uuid) {
+        self.sync.peer_down(peer);
+    }
+
     /// A peer's `state_delta`: returns the documents that changed.
     pub(crate) fn receive(
         &mut self,

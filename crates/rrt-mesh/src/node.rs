@@ -712,6 +712,7 @@ impl Actor {
             }
             Ok(ReactorEvent::Worker(NetEvent::PeerDown { peer, reason })) => {
                 self.peers.remove(&peer.id);
+                self.documents.peer_down(peer.id);
                 let _ = self.events.send(NodeEvent::PeerDown { peer, reason });
             }
             Ok(ReactorEvent::Worker(NetEvent::Message { from, message })) => {
@@ -729,6 +730,7 @@ impl Actor {
             Ok(ReactorEvent::Shutdown(reason)) => {
                 tracing::error!(?reason, "network reactor stopped; relaunching");
                 for (_, peer) in std::mem::take(&mut self.peers) {
+                    self.documents.peer_down(peer.id);
                     let reason = DownReason::Error("the network reactor stopped".to_owned());
                     let _ = self.events.send(NodeEvent::PeerDown { peer, reason });
                 }

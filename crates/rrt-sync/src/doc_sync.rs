@@ -7,9 +7,18 @@
 //! update in ──▶ applied (untrusted: refused, reported, dropped)   ┘ into parts over `chunk`
 //! ```
 //!
-//! The driver feeds peers' arrivals and messages, calls [`DocSync::handle_timeout`] at
-//! [`DocSync::poll_timeout`], and sends what [`DocSync::poll_outgoing`] returns. Versions make
+//! The driver feeds peers' arrivals, departures and messages, calls [`DocSync::handle_timeout`]
+//! at [`DocSync::poll_timeout`], and sends what [`DocSync::poll_outgoing`] returns. Versions make
 //! catch-up exact after any partition: each side sends only what the other lacks.
+//!
+//! Parts of a split update are held until the last one arrives, so what a peer may make us hold
+//! is bounded: its unfinished updates together never hold more than [`MAX_UPDATE`] bytes. The
+//! part that would go over refuses its update ([`DocError::TooLarge`]), whose parts are dropped
+//! and whose later parts are ignored; a peer's unfinished updates are dropped when it goes down
+//! (on reconnect it is sent a fresh diff, in new parts). The bound is on bytes received, not on
+//! the declared part count times some chunk size, since a receiver cannot know the sender's
+//! chunk. An honest sender queues all the parts of an update together, so it never has more than
+//! one unfinished update per link, and any update up to [`MAX_UPDATE`] gets through.
 
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
@@ -19,7 +28,10 @@ use std::{
 use rrt_wire::{CrdtOperation, Message, Part};
 use uuid::Uuid;
 
-use crate::document::{DocError, Document};
+use crate::document::{DocError, Document, MAX_UPDATE};
+
+/// The most parts one update may be declared to have.
+const MAX_PARTS: u32 = 4096;
 
 /// A message for the network layer.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,8 +67,22 @@ pub enum Change {
     },
 }
 
-/// A split update in assembly: (sender, document, batch).
-type BatchKey = (Uuid, String, u64);
+/// The split updates one peer has in assembly, by (document, batch).
+#[derive(Debug, Default)]
+struct Inbound {
+    updates: HashMap<(String, u64), Assembly>,
+    /// The bytes held in `updates`' parts: at most [`MAX_UPDATE`].
+    held: usize,
+}
+
+/// One split update from a peer.
+#[derive(Debug)]
+enum Assembly {
+    /// The parts so far, by index.
+    Collecting(Vec<Option<Vec<u8>>>),
+    /// Refused for its size: its remaining parts are dropped as they come.
+    Refused,
+}
 
 /// The documents of one replica and its sync state with every peer.
 #[derive(Debug)]
@@ -69,8 +95,8 @@ pub struct DocSync {
     batch: BTreeMap<String, Vec<Vec<u8>>>,
     flush_at: Option<Instant>,
     outgoing: VecDeque<Outgoing>,
-    /// Parts of split updates, by (sender, document, batch).
-    assembling: HashMap<BatchKey, Vec<Option<Vec<u8>>>>,
+    /// Parts of split updates, by sender.
+    assembling: HashMap<Uuid, Inbound>,
     next_batch: u64,
 }
 
@@ -140,6 +166,11 @@ impl DocSync {
         }
     }
 
+    /// A peer went down: its unfinished split updates will never be finished.
+    pub fn peer_down(&mut self, peer: Uuid) {
+        self.assembling.remove(&peer);
+    }
+
     /// A `state_delta` from `from`.
     pub fn handle(&mut self, from: Uuid, operations: Vec<CrdtOperation>) -> Vec<Change> {
         let mut changes = Vec::new();
@@ -164,8 +195,17 @@ impl DocSync {
                 continue;
             }
             let document = operation.document.clone();
-            let Some(update) = self.assemble(from, operation) else {
-                continue;
+            let update = match self.assemble(from, operation) {
+                Ok(Some(update)) => update,
+                Ok(None) => continue,
+                Err(error) => {
+                    changes.push(Change::Rejected {
+                        from,
+                        document,
+                        error,
+                    });
+                    continue;
+                }
             };
             let replica = self.replica;
             let target = self
@@ -220,27 +260,63 @@ impl DocSync {
     }
 
     /// The whole update once every part of it is in; parts may come in any order, twice.
-    fn assemble(&mut self, from: Uuid, operation: CrdtOperation) -> Option<Vec<u8>> {
+    /// `Ok(None)` while parts are missing (or for a part of an update already refused).
+    fn assemble(
+        &mut self,
+        from: Uuid,
+        operation: CrdtOperation,
+    ) -> Result<Option<Vec<u8>>, DocError> {
         let Some(part) = operation.part else {
-            return Some(operation.update);
+            return Ok(Some(operation.update));
         };
-        if part.count == 0 || part.index >= part.count || part.count > 4096 {
-            return None;
+        if part.count == 0 || part.index >= part.count || part.count > MAX_PARTS {
+            return Err(DocError::Malformed(format!(
+                "part {} of {} (at most {MAX_PARTS} parts)",
+                part.index, part.count
+            )));
         }
-        let key = (from, operation.document, part.batch);
-        let parts = self
-            .assembling
+        let inbound = self.assembling.entry(from).or_default();
+        let key = (operation.document, part.batch);
+        let assembly = inbound
+            .updates
             .entry(key.clone())
-            .or_insert_with(|| vec![None; part.count as usize]);
+            .or_insert_with(|| Assembly::Collecting(vec![None; part.count as usize]));
+        let Assembly::Collecting(parts) = assembly else {
+            return Ok(None);
+        };
         if parts.len() != part.count as usize {
-            return None;
+            return Err(DocError::Malformed(format!(
+                "part {} of {}, of an update split in {}",
+                part.index,
+                part.count,
+                parts.len()
+            )));
         }
-        parts[part.index as usize] = Some(operation.update);
+        let slot = &mut parts[part.index as usize];
+        let replaced = slot.as_ref().map_or(0, Vec::len);
+        let held = inbound.held - replaced + operation.update.len();
+        if held > MAX_UPDATE {
+            let dropped: usize = parts.iter().flatten().map(Vec::len).sum();
+            inbound.held -= dropped;
+            *assembly = Assembly::Refused;
+            return Err(DocError::TooLarge {
+                len: held,
+                max: MAX_UPDATE,
+            });
+        }
+        *slot = Some(operation.update);
+        inbound.held = held;
         if parts.iter().any(Option::is_none) {
-            return None;
+            return Ok(None);
         }
-        let parts = self.assembling.remove(&key)?;
-        Some(parts.into_iter().flatten().flatten().collect())
+        let update: Vec<u8> = std::mem::take(parts)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect();
+        inbound.held -= update.len();
+        inbound.updates.remove(&key);
+        Ok(Some(update))
     }
 
     /// `update` as one or more operations, each within the chunk size.
@@ -444,10 +520,91 @@ mod tests {
                 state_vector: vec![0xff, 0xff, 0xff],
                 ..operation("doc", Vec::new(), None)
             },
+            part("doc", 1, 0, 0, vec![1]),
+            part("doc", 2, 3, 3, vec![1]),
+            part("doc", 3, 0, MAX_PARTS + 1, vec![1]),
         ];
         let changes = b.handle(a_id, garbage);
-        assert_eq!(changes.len(), 3);
+        assert_eq!(changes.len(), 6);
         assert!(changes.iter().all(|c| matches!(c, Change::Rejected { .. })));
+        // A part contradicting its update's part count.
+        assert!(
+            b.handle(a_id, vec![part("doc", 4, 0, 3, vec![1])])
+                .is_empty()
+        );
+        let changes = b.handle(a_id, vec![part("doc", 4, 1, 4, vec![1])]);
+        assert!(matches!(
+            changes.as_slice(),
+            [Change::Rejected {
+                error: DocError::Malformed(_),
+                ..
+            }]
+        ));
         assert_eq!(b.document("doc").expect("doc").text(), "intact");
+    }
+
+    const MIB: usize = 1024 * 1024;
+
+    fn part(name: &str, batch: u64, index: u32, count: u32, bytes: Vec<u8>) -> CrdtOperation {
+        operation(
+            name,
+            bytes,
+            Some(Part {
+                batch,
+                index,
+                count,
+            }),
+        )
+    }
+
+    /// A 9 MiB edit made on `a`, broadcast in parts and delivered to `b`.
+    fn nine_mib_edit(a: &mut DocSync, a_id: Uuid, b: &mut DocSync, b_id: Uuid) -> Vec<Change> {
+        let now = Instant::now();
+        a.edit("big", now, |d| {
+            d.append(&"lorem ipsum ".repeat(9 * MIB / 12))
+        });
+        a.handle_timeout(now + WINDOW);
+        pump(a, a_id, b, b_id)
+    }
+
+    #[test]
+    fn a_split_update_over_the_cap_is_refused_and_its_other_parts_ignored() {
+        let (mut a, mut b, a_id, b_id) = pair(MIB);
+        // 64 parts of 1 MiB: the 33rd takes the peer's parts in assembly over the cap.
+        let mut refused = Vec::new();
+        for index in 0..64 {
+            let changes = b.handle(a_id, vec![part("big", 1000, index, 64, vec![0; MIB])]);
+            refused.extend(changes.into_iter().map(|change| (index, change)));
+        }
+        assert!(
+            matches!(
+                refused.as_slice(),
+                [(32, Change::Rejected { error: DocError::TooLarge { len, max }, .. })]
+                    if *len > MAX_UPDATE && *max == MAX_UPDATE
+            ),
+            "{refused:?}"
+        );
+        // Nothing of it is held: a 9 MiB update from the same peer still fits.
+        let changes = nine_mib_edit(&mut a, a_id, &mut b, b_id);
+        assert!(
+            matches!(changes.as_slice(), [Change::Applied { changed: true, .. }]),
+            "{changes:?}"
+        );
+        assert_eq!(b.document("big").expect("doc").len(), 9 * MIB / 12 * 12);
+    }
+
+    #[test]
+    fn a_peer_going_down_drops_its_unfinished_parts() {
+        let (mut a, mut b, a_id, b_id) = pair(MIB);
+        for index in 0..31 {
+            let changes = b.handle(a_id, vec![part("big", 1000, index, 40, vec![0; MIB])]);
+            assert!(changes.is_empty(), "{changes:?}");
+        }
+        b.peer_down(a_id);
+        let changes = nine_mib_edit(&mut a, a_id, &mut b, b_id);
+        assert!(
+            matches!(changes.as_slice(), [Change::Applied { changed: true, .. }]),
+            "{changes:?}"
+        );
     }
 }

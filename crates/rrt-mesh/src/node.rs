@@ -756,7 +756,7 @@ impl Actor {
                 source_instance,
             } => (data, timestamp, counter, source_instance),
             Message::StateDelta { crdt_ops, .. } => {
-                for name in self.documents.receive(from, crdt_ops, &self.net) {
+                for name in self.documents.receive(from, crdt_ops) {
                     let origin = Origin::Peer(from);
                     let _ = self.events.send(NodeEvent::Document { name, origin });
                 }

@@ -4,12 +4,25 @@
 //! peer up ──▶ send our version (state vector) of every document
 //! version in ──▶ reply with the diff it lacks (+ our version of a document we did not have)
 //! local edit ──▶ batched for `window`, merged, broadcast          ┐ as `state_delta`, split
-//! update in ──▶ applied (untrusted: refused, reported, dropped)   ┘ into parts over `chunk`
+//! update in ──▶ applied (untrusted: refused, reported, dropped)   │ into parts over `chunk`
+//!           └─▶ a relay forwards it to every peer but its sender  ┘
 //! ```
 //!
 //! The driver feeds peers' arrivals, departures and messages, calls [`DocSync::handle_timeout`]
 //! at [`DocSync::poll_timeout`], and sends what [`DocSync::poll_outgoing`] returns. Versions make
 //! catch-up exact after any partition: each side sends only what the other lacks.
+//!
+//! A relay ([`DocSync::relaying`]: every instance of a hub, where leaves reach each other only
+//! through the coordinator) forwards each peer update it applies to all its other peers. The
+//! machine decides this, rather than offering a `forward` method for its driver to call after
+//! each applied update: the rule — what goes, to whom, in what parts — is then tested here
+//! without sockets, and the driver has nothing to decide (when it relayed, it sent each update
+//! whole, and one that had come in parts could not fit a frame). A forward is split like a local
+//! update, in the relay's own batches (a receiver keys parts by sender and batch, so the
+//! originator's batch numbers could collide with the relay's), and only once it has been
+//! reassembled and applied, so nothing refused here is passed on. Every applied update is
+//! forwarded, duplicates and ones still waiting for their causes included: the latter may be
+//! what another peer needs.
 //!
 //! Parts of a split update are held until the last one arrives, so what a peer may make us hold
 //! is bounded: its unfinished updates together never hold more than [`MAX_UPDATE`] bytes. The
@@ -36,8 +49,13 @@ const MAX_PARTS: u32 = 4096;
 /// A message for the network layer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outgoing {
-    /// To every peer.
-    Broadcast(Message),
+    /// To every peer but `except`.
+    Broadcast {
+        /// The message.
+        message: Message,
+        /// The peer a forwarded update came from, which must not get it back.
+        except: Option<Uuid>,
+    },
     /// To one peer.
     To(Uuid, Message),
 }
@@ -91,6 +109,8 @@ pub struct DocSync {
     documents: BTreeMap<String, Document>,
     window: Duration,
     chunk: usize,
+    /// Whether peers' updates are forwarded to the other peers.
+    relay: bool,
     /// Local updates not yet broadcast, per document.
     batch: BTreeMap<String, Vec<Vec<u8>>>,
     flush_at: Option<Instant>,
@@ -109,12 +129,20 @@ impl DocSync {
             documents: BTreeMap::new(),
             window,
             chunk: chunk.max(1),
+            relay: false,
             batch: BTreeMap::new(),
             flush_at: None,
             outgoing: VecDeque::new(),
             assembling: HashMap::new(),
             next_batch: 0,
         }
+    }
+
+    /// Makes this replica a relay: every update from a peer that it applies is forwarded to
+    /// every other peer, split into parts like a local update.
+    pub fn relaying(mut self) -> Self {
+        self.relay = true;
+        self
     }
 
     /// Adds a document (loaded from disk, say).
@@ -213,11 +241,16 @@ impl DocSync {
                 .entry(document.clone())
                 .or_insert_with(|| Document::new(replica));
             changes.push(match target.apply(&update) {
-                Ok(changed) => Change::Applied {
-                    document,
-                    update,
-                    changed,
-                },
+                Ok(changed) => {
+                    if self.relay {
+                        self.forward(&document, &update, from);
+                    }
+                    Change::Applied {
+                        document,
+                        update,
+                        changed,
+                    }
+                }
                 Err(error) => Change::Rejected {
                     from,
                     document,
@@ -245,7 +278,7 @@ impl DocSync {
         let ours = (!known).then(|| version_of(name, document));
         match document.diff(version) {
             Ok(diff) => {
-                let operations: Vec<_> = self.split(name, diff).into_iter().chain(ours).collect();
+                let operations: Vec<_> = self.split(name, &diff).into_iter().chain(ours).collect();
                 for operation in operations {
                     self.outgoing
                         .push_back(Outgoing::To(from, delta(vec![operation])));
@@ -319,10 +352,20 @@ impl DocSync {
         Ok(Some(update))
     }
 
+    /// Queues a peer's update of `name` for every other peer.
+    fn forward(&mut self, name: &str, update: &[u8], from: Uuid) {
+        for operation in self.split(name, update) {
+            self.outgoing.push_back(Outgoing::Broadcast {
+                message: delta(vec![operation]),
+                except: Some(from),
+            });
+        }
+    }
+
     /// `update` as one or more operations, each within the chunk size.
-    fn split(&mut self, name: &str, update: Vec<u8>) -> Vec<CrdtOperation> {
+    fn split(&mut self, name: &str, update: &[u8]) -> Vec<CrdtOperation> {
         if update.len() <= self.chunk {
-            return vec![operation(name, update, None)];
+            return vec![operation(name, update.to_vec(), None)];
         }
         self.next_batch += 1;
         let batch = self.next_batch;
@@ -359,9 +402,11 @@ impl DocSync {
                 updates.concat()
             });
             let merged = if merged.is_empty() { continue } else { merged };
-            for operation in self.split(&name, merged) {
-                self.outgoing
-                    .push_back(Outgoing::Broadcast(delta(vec![operation])));
+            for operation in self.split(&name, &merged) {
+                self.outgoing.push_back(Outgoing::Broadcast {
+                    message: delta(vec![operation]),
+                    except: None,
+                });
             }
         }
     }
@@ -417,9 +462,9 @@ mod tests {
         let mut changes = Vec::new();
         while let Some(outgoing) = from.poll_outgoing() {
             let message = match outgoing {
-                Outgoing::Broadcast(message) => message,
+                Outgoing::Broadcast { message, except } if except != Some(to_id) => message,
                 Outgoing::To(peer, message) if peer == to_id => message,
-                Outgoing::To(..) => continue,
+                Outgoing::Broadcast { .. } | Outgoing::To(..) => continue,
             };
             let Message::StateDelta { crdt_ops, .. } = message else {
                 panic!("only state deltas");
@@ -565,6 +610,51 @@ mod tests {
         });
         a.handle_timeout(now + WINDOW);
         pump(a, a_id, b, b_id)
+    }
+
+    #[test]
+    fn a_relay_forwards_a_peer_update_in_parts_to_the_others_never_back() {
+        let (mut a, mut b, a_id, b_id) = pair(MIB);
+        let (mut hub, hub_id) = (DocSync::new(3, WINDOW, MIB).relaying(), Uuid::from_u128(3));
+        let changes = nine_mib_edit(&mut a, a_id, &mut hub, hub_id);
+        assert!(matches!(
+            changes.as_slice(),
+            [Change::Applied { changed: true, .. }]
+        ));
+
+        let mut parts = Vec::new();
+        while let Some(outgoing) = hub.poll_outgoing() {
+            let Outgoing::Broadcast {
+                message: Message::StateDelta { crdt_ops, .. },
+                except,
+            } = outgoing
+            else {
+                panic!("a relay only forwards here");
+            };
+            assert_eq!(except, Some(a_id), "never back to its sender");
+            parts.extend(crdt_ops);
+        }
+        assert!(parts.len() >= 9, "9 MiB in parts of at most 1 MiB");
+        assert!(
+            parts
+                .iter()
+                .all(|op| op.part.is_some() && op.update.len() <= MIB)
+        );
+        let changes = b.handle(hub_id, parts);
+        assert!(matches!(
+            changes.as_slice(),
+            [Change::Applied { changed: true, .. }]
+        ));
+        assert_eq!(
+            b.document("big").expect("doc").text(),
+            a.document("big").expect("doc").text()
+        );
+        assert!(b.poll_outgoing().is_none(), "only a relay forwards");
+
+        // What the relay refuses, it does not pass on.
+        let changes = hub.handle(b_id, vec![operation("big", vec![0xff; 40], None)]);
+        assert!(matches!(changes.as_slice(), [Change::Rejected { .. }]));
+        assert!(hub.poll_outgoing().is_none());
     }
 
     #[test]

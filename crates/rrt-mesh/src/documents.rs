@@ -3,7 +3,9 @@
 //! [`DocumentStore`].
 //!
 //! A local edit is acknowledged once its update is in the fsynced log; a peer's update is logged
-//! when applied. In a hub, the coordinator relays every update it applies to the other leaves.
+//! when applied. In a hub, `DocSync` relays: the coordinator forwards every update it applies to
+//! the other leaves, in parts like its own (a leaf has no other peer to forward to). This module
+//! only turns `DocSync`'s messages into network commands.
 
 use std::{
     collections::BTreeMap,
@@ -15,7 +17,7 @@ use rrt_reactor::Rrt;
 use rrt_sync::{
     Change, DocSync, Document, DocumentStore, DocumentStoreError, Outgoing, valid_name,
 };
-use rrt_wire::{CrdtOperation, Message};
+use rrt_wire::CrdtOperation;
 use uuid::Uuid;
 
 use crate::network::{NetCommand, NetworkWorker, Topology};
@@ -44,7 +46,6 @@ pub enum DocumentError {
 pub(crate) struct Documents {
     sync: DocSync,
     store: DocumentStore,
-    topology: Topology,
 }
 
 impl Documents {
@@ -56,15 +57,14 @@ impl Documents {
     ) -> Result<Self, DocumentStoreError> {
         let store = DocumentStore::open(dir)?;
         let mut sync = DocSync::new(replica, BATCH_WINDOW, CHUNK);
+        if topology == Topology::Hub {
+            sync = sync.relaying();
+        }
         for name in store.names()? {
             let document = store.load(&name, replica)?;
             sync.insert(name, document);
         }
-        Ok(Self {
-            sync,
-            store,
-            topology,
-        })
+        Ok(Self { sync, store })
     }
 
     pub(crate) fn names(&self) -> Vec<String> {
@@ -107,13 +107,13 @@ impl Documents {
         self.sync.peer_up(peer);
     }
 
-    /// A peer's `state_delta`: returns the documents that changed.
-    pub(crate) fn receive(
-        &mut self,
-        from: Uuid,
-        operations: Vec<CrdtOperation>,
-        net: &Rrt<NetworkWorker>,
-    ) -> Vec<String> {
+    pub(crate) fn peer_down(&mut self, peer: Uuid) {
+        self.sync.peer_down(peer);
+    }
+
+    /// A peer's `state_delta`: returns the documents that changed. What it queues to send (a
+    /// relay's forwards, answers to versions) goes out on the next [`Documents::flush`].
+    pub(crate) fn receive(&mut self, from: Uuid, operations: Vec<CrdtOperation>) -> Vec<String> {
         let mut changed = Vec::new();
         for change in self.sync.handle(from, operations) {
             match change {
@@ -126,24 +126,6 @@ impl Documents {
                         && let Err(error) = self.store.append(&document, &update, current)
                     {
                         tracing::error!(%error, document, "could not store a peer's update");
-                    }
-                    if self.topology == Topology::Hub {
-                        let relay = Message::StateDelta {
-                            crdt_ops: vec![CrdtOperation {
-                                document: document.clone(),
-                                update,
-                                state_vector: Vec::new(),
-                                part: None,
-                            }],
-                            vector_clock: BTreeMap::new(),
-                        };
-                        send(
-                            net,
-                            NetCommand::Broadcast {
-                                message: relay,
-                                except: Some(from),
-                            },
-                        );
                     }
                     if was_changed && !changed.contains(&document) {
                         changed.push(document);
@@ -173,10 +155,9 @@ impl Documents {
     pub(crate) fn flush(&mut self, net: &Rrt<NetworkWorker>) {
         while let Some(outgoing) = self.sync.poll_outgoing() {
             let command = match outgoing {
-                Outgoing::Broadcast(message) => NetCommand::Broadcast {
-                    message,
-                    except: None,
-                },
+                Outgoing::Broadcast { message, except } => {
+                    NetCommand::Broadcast { message, except }
+                }
                 Outgoing::To(to, message) => NetCommand::Send { to, message },
             };
             send(net, command);

@@ -731,6 +731,7 @@ impl Actor {
             Ok(ReactorEvent::Worker(NetEvent::PeerDown { peer, reason })) => {
                 self.peers.remove(&peer.id);
                 self.clock_warned.remove(&peer.id);
+                self.documents.peer_down(peer.id);
                 let _ = self.events.send(NodeEvent::PeerDown { peer, reason });
             }
             Ok(ReactorEvent::Worker(NetEvent::Message { from, message })) => {
@@ -748,6 +749,7 @@ impl Actor {
             Ok(ReactorEvent::Shutdown(reason)) => {
                 tracing::error!(?reason, "network reactor stopped; relaunching");
                 for (_, peer) in std::mem::take(&mut self.peers) {
+                    self.documents.peer_down(peer.id);
                     let reason = DownReason::Error("the network reactor stopped".to_owned());
                     let _ = self.events.send(NodeEvent::PeerDown { peer, reason });
                 }
@@ -773,7 +775,7 @@ impl Actor {
                 source_instance,
             } => (data, timestamp, counter, source_instance),
             Message::StateDelta { crdt_ops, .. } => {
-                for name in self.documents.receive(from, crdt_ops, &self.net) {
+                for name in self.documents.receive(from, crdt_ops) {
                     let origin = Origin::Peer(from);
                     let _ = self.events.send(NodeEvent::Document { name, origin });
                 }

@@ -4,12 +4,34 @@
 //! peer up ──▶ send our version (state vector) of every document
 //! version in ──▶ reply with the diff it lacks (+ our version of a document we did not have)
 //! local edit ──▶ batched for `window`, merged, broadcast          ┐ as `state_delta`, split
-//! update in ──▶ applied (untrusted: refused, reported, dropped)   ┘ into parts over `chunk`
+//! update in ──▶ applied (untrusted: refused, reported, dropped)   │ into parts over `chunk`
+//!           └─▶ a relay forwards it to every peer but its sender  ┘
 //! ```
 //!
-//! The driver feeds peers' arrivals and messages, calls [`DocSync::handle_timeout`] at
-//! [`DocSync::poll_timeout`], and sends what [`DocSync::poll_outgoing`] returns. Versions make
+//! The driver feeds peers' arrivals, departures and messages, calls [`DocSync::handle_timeout`]
+//! at [`DocSync::poll_timeout`], and sends what [`DocSync::poll_outgoing`] returns. Versions make
 //! catch-up exact after any partition: each side sends only what the other lacks.
+//!
+//! A relay ([`DocSync::relaying`]: every instance of a hub, where leaves reach each other only
+//! through the coordinator) forwards each peer update it applies to all its other peers. The
+//! machine decides this, rather than offering a `forward` method for its driver to call after
+//! each applied update: the rule — what goes, to whom, in what parts — is then tested here
+//! without sockets, and the driver has nothing to decide (when it relayed, it sent each update
+//! whole, and one that had come in parts could not fit a frame). A forward is split like a local
+//! update, in the relay's own batches (a receiver keys parts by sender and batch, so the
+//! originator's batch numbers could collide with the relay's), and only once it has been
+//! reassembled and applied, so nothing refused here is passed on. Every applied update is
+//! forwarded, duplicates and ones still waiting for their causes included: the latter may be
+//! what another peer needs.
+//!
+//! Parts of a split update are held until the last one arrives, so what a peer may make us hold
+//! is bounded: its unfinished updates together never hold more than [`MAX_UPDATE`] bytes. The
+//! part that would go over refuses its update ([`DocError::TooLarge`]), whose parts are dropped
+//! and whose later parts are ignored; a peer's unfinished updates are dropped when it goes down
+//! (on reconnect it is sent a fresh diff, in new parts). The bound is on bytes received, not on
+//! the declared part count times some chunk size, since a receiver cannot know the sender's
+//! chunk. An honest sender queues all the parts of an update together, so it never has more than
+//! one unfinished update per link, and any update up to [`MAX_UPDATE`] gets through.
 
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
@@ -19,13 +41,21 @@ use std::{
 use rrt_wire::{CrdtOperation, Message, Part};
 use uuid::Uuid;
 
-use crate::document::{DocError, Document};
+use crate::document::{DocError, Document, MAX_UPDATE};
+
+/// The most parts one update may be declared to have.
+const MAX_PARTS: u32 = 4096;
 
 /// A message for the network layer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outgoing {
-    /// To every peer.
-    Broadcast(Message),
+    /// To every peer but `except`.
+    Broadcast {
+        /// The message.
+        message: Message,
+        /// The peer a forwarded update came from, which must not get it back.
+        except: Option<Uuid>,
+    },
     /// To one peer.
     To(Uuid, Message),
 }
@@ -55,8 +85,22 @@ pub enum Change {
     },
 }
 
-/// A split update in assembly: (sender, document, batch).
-type BatchKey = (Uuid, String, u64);
+/// The split updates one peer has in assembly, by (document, batch).
+#[derive(Debug, Default)]
+struct Inbound {
+    updates: HashMap<(String, u64), Assembly>,
+    /// The bytes held in `updates`' parts: at most [`MAX_UPDATE`].
+    held: usize,
+}
+
+/// One split update from a peer.
+#[derive(Debug)]
+enum Assembly {
+    /// The parts so far, by index.
+    Collecting(Vec<Option<Vec<u8>>>),
+    /// Refused for its size: its remaining parts are dropped as they come.
+    Refused,
+}
 
 /// The documents of one replica and its sync state with every peer.
 #[derive(Debug)]
@@ -65,12 +109,14 @@ pub struct DocSync {
     documents: BTreeMap<String, Document>,
     window: Duration,
     chunk: usize,
+    /// Whether peers' updates are forwarded to the other peers.
+    relay: bool,
     /// Local updates not yet broadcast, per document.
     batch: BTreeMap<String, Vec<Vec<u8>>>,
     flush_at: Option<Instant>,
     outgoing: VecDeque<Outgoing>,
-    /// Parts of split updates, by (sender, document, batch).
-    assembling: HashMap<BatchKey, Vec<Option<Vec<u8>>>>,
+    /// Parts of split updates, by sender.
+    assembling: HashMap<Uuid, Inbound>,
     next_batch: u64,
 }
 
@@ -83,12 +129,20 @@ impl DocSync {
             documents: BTreeMap::new(),
             window,
             chunk: chunk.max(1),
+            relay: false,
             batch: BTreeMap::new(),
             flush_at: None,
             outgoing: VecDeque::new(),
             assembling: HashMap::new(),
             next_batch: 0,
         }
+    }
+
+    /// Makes this replica a relay: every update from a peer that it applies is forwarded to
+    /// every other peer, split into parts like a local update.
+    pub fn relaying(mut self) -> Self {
+        self.relay = true;
+        self
     }
 
     /// Adds a document (loaded from disk, say).
@@ -140,6 +194,11 @@ impl DocSync {
         }
     }
 
+    /// A peer went down: its unfinished split updates will never be finished.
+    pub fn peer_down(&mut self, peer: Uuid) {
+        self.assembling.remove(&peer);
+    }
+
     /// A `state_delta` from `from`.
     pub fn handle(&mut self, from: Uuid, operations: Vec<CrdtOperation>) -> Vec<Change> {
         let mut changes = Vec::new();
@@ -164,8 +223,17 @@ impl DocSync {
                 continue;
             }
             let document = operation.document.clone();
-            let Some(update) = self.assemble(from, operation) else {
-                continue;
+            let update = match self.assemble(from, operation) {
+                Ok(Some(update)) => update,
+                Ok(None) => continue,
+                Err(error) => {
+                    changes.push(Change::Rejected {
+                        from,
+                        document,
+                        error,
+                    });
+                    continue;
+                }
             };
             let replica = self.replica;
             let target = self
@@ -173,11 +241,16 @@ impl DocSync {
                 .entry(document.clone())
                 .or_insert_with(|| Document::new(replica));
             changes.push(match target.apply(&update) {
-                Ok(changed) => Change::Applied {
-                    document,
-                    update,
-                    changed,
-                },
+                Ok(changed) => {
+                    if self.relay {
+                        self.forward(&document, &update, from);
+                    }
+                    Change::Applied {
+                        document,
+                        update,
+                        changed,
+                    }
+                }
                 Err(error) => Change::Rejected {
                     from,
                     document,
@@ -205,7 +278,7 @@ impl DocSync {
         let ours = (!known).then(|| version_of(name, document));
         match document.diff(version) {
             Ok(diff) => {
-                let operations: Vec<_> = self.split(name, diff).into_iter().chain(ours).collect();
+                let operations: Vec<_> = self.split(name, &diff).into_iter().chain(ours).collect();
                 for operation in operations {
                     self.outgoing
                         .push_back(Outgoing::To(from, delta(vec![operation])));
@@ -220,33 +293,79 @@ impl DocSync {
     }
 
     /// The whole update once every part of it is in; parts may come in any order, twice.
-    fn assemble(&mut self, from: Uuid, operation: CrdtOperation) -> Option<Vec<u8>> {
+    /// `Ok(None)` while parts are missing (or for a part of an update already refused).
+    fn assemble(
+        &mut self,
+        from: Uuid,
+        operation: CrdtOperation,
+    ) -> Result<Option<Vec<u8>>, DocError> {
         let Some(part) = operation.part else {
-            return Some(operation.update);
+            return Ok(Some(operation.update));
         };
-        if part.count == 0 || part.index >= part.count || part.count > 4096 {
-            return None;
+        if part.count == 0 || part.index >= part.count || part.count > MAX_PARTS {
+            return Err(DocError::Malformed(format!(
+                "part {} of {} (at most {MAX_PARTS} parts)",
+                part.index, part.count
+            )));
         }
-        let key = (from, operation.document, part.batch);
-        let parts = self
-            .assembling
+        let inbound = self.assembling.entry(from).or_default();
+        let key = (operation.document, part.batch);
+        let assembly = inbound
+            .updates
             .entry(key.clone())
-            .or_insert_with(|| vec![None; part.count as usize]);
+            .or_insert_with(|| Assembly::Collecting(vec![None; part.count as usize]));
+        let Assembly::Collecting(parts) = assembly else {
+            return Ok(None);
+        };
         if parts.len() != part.count as usize {
-            return None;
+            return Err(DocError::Malformed(format!(
+                "part {} of {}, of an update split in {}",
+                part.index,
+                part.count,
+                parts.len()
+            )));
         }
-        parts[part.index as usize] = Some(operation.update);
+        let slot = &mut parts[part.index as usize];
+        let replaced = slot.as_ref().map_or(0, Vec::len);
+        let held = inbound.held - replaced + operation.update.len();
+        if held > MAX_UPDATE {
+            let dropped: usize = parts.iter().flatten().map(Vec::len).sum();
+            inbound.held -= dropped;
+            *assembly = Assembly::Refused;
+            return Err(DocError::TooLarge {
+                len: held,
+                max: MAX_UPDATE,
+            });
+        }
+        *slot = Some(operation.update);
+        inbound.held = held;
         if parts.iter().any(Option::is_none) {
-            return None;
+            return Ok(None);
         }
-        let parts = self.assembling.remove(&key)?;
-        Some(parts.into_iter().flatten().flatten().collect())
+        let update: Vec<u8> = std::mem::take(parts)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect();
+        inbound.held -= update.len();
+        inbound.updates.remove(&key);
+        Ok(Some(update))
+    }
+
+    /// Queues a peer's update of `name` for every other peer.
+    fn forward(&mut self, name: &str, update: &[u8], from: Uuid) {
+        for operation in self.split(name, update) {
+            self.outgoing.push_back(Outgoing::Broadcast {
+                message: delta(vec![operation]),
+                except: Some(from),
+            });
+        }
     }
 
     /// `update` as one or more operations, each within the chunk size.
-    fn split(&mut self, name: &str, update: Vec<u8>) -> Vec<CrdtOperation> {
+    fn split(&mut self, name: &str, update: &[u8]) -> Vec<CrdtOperation> {
         if update.len() <= self.chunk {
-            return vec![operation(name, update, None)];
+            return vec![operation(name, update.to_vec(), None)];
         }
         self.next_batch += 1;
         let batch = self.next_batch;
@@ -283,9 +402,11 @@ impl DocSync {
                 updates.concat()
             });
             let merged = if merged.is_empty() { continue } else { merged };
-            for operation in self.split(&name, merged) {
-                self.outgoing
-                    .push_back(Outgoing::Broadcast(delta(vec![operation])));
+            for operation in self.split(&name, &merged) {
+                self.outgoing.push_back(Outgoing::Broadcast {
+                    message: delta(vec![operation]),
+                    except: None,
+                });
             }
         }
     }
@@ -341,9 +462,9 @@ mod tests {
         let mut changes = Vec::new();
         while let Some(outgoing) = from.poll_outgoing() {
             let message = match outgoing {
-                Outgoing::Broadcast(message) => message,
+                Outgoing::Broadcast { message, except } if except != Some(to_id) => message,
                 Outgoing::To(peer, message) if peer == to_id => message,
-                Outgoing::To(..) => continue,
+                Outgoing::Broadcast { .. } | Outgoing::To(..) => continue,
             };
             let Message::StateDelta { crdt_ops, .. } = message else {
                 panic!("only state deltas");
@@ -444,10 +565,136 @@ mod tests {
                 state_vector: vec![0xff, 0xff, 0xff],
                 ..operation("doc", Vec::new(), None)
             },
+            part("doc", 1, 0, 0, vec![1]),
+            part("doc", 2, 3, 3, vec![1]),
+            part("doc", 3, 0, MAX_PARTS + 1, vec![1]),
         ];
         let changes = b.handle(a_id, garbage);
-        assert_eq!(changes.len(), 3);
+        assert_eq!(changes.len(), 6);
         assert!(changes.iter().all(|c| matches!(c, Change::Rejected { .. })));
+        // A part contradicting its update's part count.
+        assert!(
+            b.handle(a_id, vec![part("doc", 4, 0, 3, vec![1])])
+                .is_empty()
+        );
+        let changes = b.handle(a_id, vec![part("doc", 4, 1, 4, vec![1])]);
+        assert!(matches!(
+            changes.as_slice(),
+            [Change::Rejected {
+                error: DocError::Malformed(_),
+                ..
+            }]
+        ));
         assert_eq!(b.document("doc").expect("doc").text(), "intact");
+    }
+
+    const MIB: usize = 1024 * 1024;
+
+    fn part(name: &str, batch: u64, index: u32, count: u32, bytes: Vec<u8>) -> CrdtOperation {
+        operation(
+            name,
+            bytes,
+            Some(Part {
+                batch,
+                index,
+                count,
+            }),
+        )
+    }
+
+    /// A 9 MiB edit made on `a`, broadcast in parts and delivered to `b`.
+    fn nine_mib_edit(a: &mut DocSync, a_id: Uuid, b: &mut DocSync, b_id: Uuid) -> Vec<Change> {
+        let now = Instant::now();
+        a.edit("big", now, |d| {
+            d.append(&"lorem ipsum ".repeat(9 * MIB / 12))
+        });
+        a.handle_timeout(now + WINDOW);
+        pump(a, a_id, b, b_id)
+    }
+
+    #[test]
+    fn a_relay_forwards_a_peer_update_in_parts_to_the_others_never_back() {
+        let (mut a, mut b, a_id, b_id) = pair(MIB);
+        let (mut hub, hub_id) = (DocSync::new(3, WINDOW, MIB).relaying(), Uuid::from_u128(3));
+        let changes = nine_mib_edit(&mut a, a_id, &mut hub, hub_id);
+        assert!(matches!(
+            changes.as_slice(),
+            [Change::Applied { changed: true, .. }]
+        ));
+
+        let mut parts = Vec::new();
+        while let Some(outgoing) = hub.poll_outgoing() {
+            let Outgoing::Broadcast {
+                message: Message::StateDelta { crdt_ops, .. },
+                except,
+            } = outgoing
+            else {
+                panic!("a relay only forwards here");
+            };
+            assert_eq!(except, Some(a_id), "never back to its sender");
+            parts.extend(crdt_ops);
+        }
+        assert!(parts.len() >= 9, "9 MiB in parts of at most 1 MiB");
+        assert!(
+            parts
+                .iter()
+                .all(|op| op.part.is_some() && op.update.len() <= MIB)
+        );
+        let changes = b.handle(hub_id, parts);
+        assert!(matches!(
+            changes.as_slice(),
+            [Change::Applied { changed: true, .. }]
+        ));
+        assert_eq!(
+            b.document("big").expect("doc").text(),
+            a.document("big").expect("doc").text()
+        );
+        assert!(b.poll_outgoing().is_none(), "only a relay forwards");
+
+        // What the relay refuses, it does not pass on.
+        let changes = hub.handle(b_id, vec![operation("big", vec![0xff; 40], None)]);
+        assert!(matches!(changes.as_slice(), [Change::Rejected { .. }]));
+        assert!(hub.poll_outgoing().is_none());
+    }
+
+    #[test]
+    fn a_split_update_over_the_cap_is_refused_and_its_other_parts_ignored() {
+        let (mut a, mut b, a_id, b_id) = pair(MIB);
+        // 64 parts of 1 MiB: the 33rd takes the peer's parts in assembly over the cap.
+        let mut refused = Vec::new();
+        for index in 0..64 {
+            let changes = b.handle(a_id, vec![part("big", 1000, index, 64, vec![0; MIB])]);
+            refused.extend(changes.into_iter().map(|change| (index, change)));
+        }
+        assert!(
+            matches!(
+                refused.as_slice(),
+                [(32, Change::Rejected { error: DocError::TooLarge { len, max }, .. })]
+                    if *len > MAX_UPDATE && *max == MAX_UPDATE
+            ),
+            "{refused:?}"
+        );
+        // Nothing of it is held: a 9 MiB update from the same peer still fits.
+        let changes = nine_mib_edit(&mut a, a_id, &mut b, b_id);
+        assert!(
+            matches!(changes.as_slice(), [Change::Applied { changed: true, .. }]),
+            "{changes:?}"
+        );
+        assert_eq!(b.document("big").expect("doc").len(), 9 * MIB / 12 * 12);
+    }
+
+    #[test]
+    fn a_peer_going_down_drops_its_unfinished_parts() {
+        let (mut a, mut b, a_id, b_id) = pair(MIB);
+        for index in 0..31 {
+            let changes = b.handle(a_id, vec![part("big", 1000, index, 40, vec![0; MIB])]);
+            assert!(changes.is_empty(), "{changes:?}");
+        }
+        b.peer_down(a_id);
+        let changes = nine_mib_edit(&mut a, a_id, &mut b, b_id);
+        assert!(
+            matches!(changes.as_slice(), [Change::Applied { changed: true, .. }]),
+            "{changes:?}"
+        );
     }
 }

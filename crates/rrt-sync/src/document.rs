@@ -20,16 +20,18 @@ use yrs::{
 /// The bits of a replica number yrs keeps.
 const CLIENT_ID_MASK: u64 = (1 << 53) - 1;
 
-/// The largest update accepted from the network (a whole catch-up fits well below a frame).
-pub const MAX_UPDATE: usize = 8 * 1024 * 1024;
+/// The largest update accepted from the network, whole or reassembled from parts: it bounds the
+/// memory one peer's update may take here (`DocSync` also holds a peer's unfinished parts to it).
+/// An update sent whole is further limited by the frame size; larger ones travel in parts.
+pub const MAX_UPDATE: usize = 32 * 1024 * 1024;
 
 /// An update or version from the network that was refused; the document is unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DocError {
-    /// Over [`MAX_UPDATE`].
+    /// Over [`MAX_UPDATE`]: an update, or the parts of split updates one peer has in assembly.
     #[error("an update of {len} bytes is over the limit of {max}")]
     TooLarge {
-        /// Its size.
+        /// Its size (for parts: what the peer's unfinished updates would have held).
         len: usize,
         /// The limit.
         max: usize,

@@ -6,7 +6,9 @@ use std::{collections::BTreeMap, os::unix::net::UnixStream, thread, time::Durati
 
 use common::{DEADLINE, Lab, wait_until};
 use rrt_mesh::{DocumentChange, Node, NodeConfig, Origin};
-use rrt_wire::{BlockingTransport, CrdtOperation, Format, Message, Role, Transport, WireConfig};
+use rrt_wire::{
+    BlockingTransport, CrdtOperation, Format, Message, Part, Role, Transport, WireConfig,
+};
 
 fn cat(lab: &Lab, name: &str, document: &str) -> Option<String> {
     let output = lab.run(name, &["scratch", "cat", document]);
@@ -125,8 +127,8 @@ fn malformed_and_oversize_updates_from_a_peer_are_refused_and_the_link_stays() {
         cat(&lab, "b", "notes").as_deref() == Some("before\n")
     });
 
-    // A peer with a correct handshake and hello, speaking MessagePack so an update just over the
-    // 8 MiB update limit still fits in one 10 MiB frame.
+    // A peer with a correct handshake and hello, speaking MessagePack (no base64: fewer bytes to
+    // push for the oversize update).
     let socket = lab.mesh_dir().join(format!("peer-{}.sock", lab.pid("a")));
     let config = WireConfig {
         format: Format::MessagePack,
@@ -140,28 +142,41 @@ fn malformed_and_oversize_updates_from_a_peer_are_refused_and_the_link_stays() {
         name: "mallory".to_owned(),
     })
     .expect("hello");
-    let delta = |update: Vec<u8>, state_vector: Vec<u8>| Message::StateDelta {
-        crdt_ops: vec![CrdtOperation {
-            document: "notes".to_owned(),
-            update,
-            state_vector,
-            part: None,
-        }],
+    let operation = |update: Vec<u8>, state_vector: Vec<u8>, part: Option<Part>| CrdtOperation {
+        document: "notes".to_owned(),
+        update,
+        state_vector,
+        part,
+    };
+    let delta = |operation: CrdtOperation| Message::StateDelta {
+        crdt_ops: vec![operation],
         vector_clock: BTreeMap::new(),
     };
     let valid = rrt_sync::Document::new(7).append("from mallory\n");
     let mut truncated = valid.clone();
     truncated.truncate(valid.len() / 2);
-    for poison in [
-        delta(vec![0xff; 64], Vec::new()),
-        delta(truncated, Vec::new()),
-        delta(vec![0; rrt_sync::MAX_UPDATE + 1], Vec::new()),
-        delta(Vec::new(), vec![0xff; 32]),
-    ] {
+    // An update over the cap, in parts that each fit a frame: refused when the parts held pass
+    // the cap; its later parts are ignored.
+    const PART: usize = 4 * 1024 * 1024;
+    let count = u32::try_from(rrt_sync::MAX_UPDATE / PART + 2).expect("a few parts");
+    let oversize = (0..count).map(|index| {
+        let part = Part {
+            batch: 1,
+            index,
+            count,
+        };
+        delta(operation(vec![0; PART], Vec::new(), Some(part)))
+    });
+    let poisons = [
+        delta(operation(vec![0xff; 64], Vec::new(), None)),
+        delta(operation(truncated, Vec::new(), None)),
+        delta(operation(Vec::new(), vec![0xff; 32], None)),
+    ];
+    for poison in poisons.into_iter().chain(oversize) {
         peer.send_message(&poison).expect("the link is still open");
     }
     // The same connection still carries a good update.
-    peer.send_message(&delta(valid, Vec::new()))
+    peer.send_message(&delta(operation(valid, Vec::new(), None)))
         .expect("the link is still open");
     wait_until("a to have mallory's line", || {
         cat(&lab, "a", "notes").is_some_and(|text| text.contains("from mallory\n"))

@@ -253,21 +253,28 @@ impl Lab {
     }
 
     pub fn copy_stdin(&self, name: &str, text: &[u8]) -> Output {
+        self.run_with_stdin(name, &["clip", "copy"], text)
+    }
+
+    /// Runs a command on `name` with `input` as its standard input (for texts too long to be
+    /// one argument: Linux caps one at 128 KiB).
+    pub fn run_with_stdin(&self, name: &str, args: &[&str], input: &[u8]) -> Output {
         let mut child = self
             .rrt()
-            .args(["--instance", name, "clip", "copy"])
+            .args(["--instance", name])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn copy");
+            .expect("spawn rrt");
         child
             .stdin
             .take()
             .expect("stdin")
-            .write_all(text)
+            .write_all(input)
             .expect("write stdin");
-        child.wait_with_output().expect("copy finished")
+        child.wait_with_output().expect("rrt finished")
     }
 
     pub fn paste(&self, name: &str) -> Option<String> {

@@ -306,3 +306,89 @@ fn a_peer_stamping_the_end_of_time_freezes_nothing_and_a_poisoned_file_is_repair
         lab.paste("b").as_deref() == Some("after a restart")
     });
 }
+
+#[test]
+fn a_client_proposing_lz4_gets_it_and_large_updates_travel_compressed_both_ways() {
+    use rrt_wire::{
+        Compression, WireConfig, compress_payload, decompress_payload,
+        frame::{FrameDecoder, encode_frame},
+    };
+
+    let mut lab = Lab::new("lz4");
+    lab.start("a");
+    let from_a = "copied on a, compressible ".repeat(40_000);
+    assert!(lab.copy_stdin("a", from_a.as_bytes()).status.success());
+
+    let config = WireConfig {
+        compression: Compression::Lz4,
+        ..WireConfig::default()
+    };
+    let socket = lab.mesh_dir().join(format!("peer-{}.sock", lab.pid("a")));
+    let mut stream = UnixStream::connect(&socket).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    stream
+        .write_all(&config.preamble().encode())
+        .expect("preamble");
+    let mut answer = [0; rrt_wire::PREAMBLE_LEN];
+    stream.read_exact(&mut answer).expect("the answer");
+    assert_eq!(answer[11], 1, "the daemon agrees to LZ4");
+
+    let send = |stream: &mut UnixStream, message: serde_json::Value| {
+        let mut payload = bytes::BytesMut::new();
+        let serialized = serde_json::to_vec(&message).expect("JSON");
+        compress_payload(&serialized, config.compression_threshold, &mut payload);
+        let mut frame = bytes::BytesMut::new();
+        encode_frame(&payload, &mut frame);
+        stream.write_all(&frame).expect("sent");
+        frame.len()
+    };
+    send(
+        &mut stream,
+        serde_json::json!({"type": "hello", "instance_id": uuid::Uuid::new_v4(),
+            "capabilities": ["clipboard"], "name": "lz4-client"}),
+    );
+    // The daemon's history arrives compressed: its large value in far fewer bytes.
+    let mut decoder = FrameDecoder::new(config.max_frame, Duration::from_secs(20));
+    let mut buffer = bytes::BytesMut::new();
+    let (compressed_len, text) = 'found: loop {
+        while let Some(payload) = decoder
+            .decode(&mut buffer, std::time::Instant::now())
+            .expect("frames")
+        {
+            let message = decompress_payload(&payload, config.max_frame).expect("a payload");
+            let message: serde_json::Value = serde_json::from_slice(&message).expect("JSON");
+            if message["type"] == "clipboard_update" {
+                let text = message["data"].as_str().expect("data").to_owned();
+                break 'found (payload.len(), text);
+            }
+        }
+        let mut chunk = [0; 64 * 1024];
+        let read = stream.read(&mut chunk).expect("the daemon's messages");
+        assert_ne!(read, 0, "the daemon closed the link");
+        buffer.extend_from_slice(&chunk[..read]);
+    };
+    assert_eq!(text, from_a);
+    assert!(
+        compressed_len < from_a.len() / 10,
+        "{compressed_len} bytes on the wire for {}",
+        from_a.len()
+    );
+
+    // A large update of ours, compressed, is taken whole.
+    let ours = "sent compressed by the client ".repeat(40_000);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as u64;
+    let sent = send(
+        &mut stream,
+        serde_json::json!({"type": "clipboard_update", "data": ours, "timestamp": now_ms,
+            "counter": 0, "source_instance": uuid::Uuid::new_v4()}),
+    );
+    assert!(sent < ours.len() / 10, "{sent} bytes sent");
+    wait_until("a to paste the compressed update", || {
+        lab.paste("a").as_deref() == Some(ours.as_str())
+    });
+}

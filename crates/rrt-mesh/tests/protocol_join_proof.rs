@@ -1,0 +1,87 @@
+//! The join-proof example of `docs/PROTOCOL.md` (section 2), recomputed with HMAC-SHA256 over the
+//! byte layout the document gives: `exporter ‖ fingerprint (32 raw bytes) ‖ device (UTF-8)`, keyed
+//! with the secret file's bytes trimmed of surrounding ASCII whitespace.
+//!
+//! This replicates the layout of `TlsStream::join_message` in `src/network/tls.rs`, which needs a
+//! live TLS session for its exporter and is private. Once the network code exposes the proof
+//! computation as a function of (secret, exporter, fingerprint, device), this test should call it
+//! instead, so that it checks the production code rather than a copy of its layout.
+//!
+//! The block is `name = value` lines (quoted values are JSON strings, the others hex, spaces
+//! ignored; a line without `=` continues the value above it), right after the line
+//! `<!-- example: join-proof -->`.
+
+use std::{collections::BTreeMap, path::Path};
+
+use ring::hmac;
+
+fn join_proof_example() -> BTreeMap<String, Vec<u8>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/PROTOCOL.md");
+    let document = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let mut lines = document
+        .lines()
+        .skip_while(|line| line.trim() != "<!-- example: join-proof -->");
+    assert!(lines.next().is_some(), "no `<!-- example: join-proof -->`");
+    assert_eq!(lines.next().map(str::trim), Some("```text"));
+    let mut raw: Vec<(String, String)> = Vec::new();
+    for line in lines.take_while(|line| !line.trim_start().starts_with("```")) {
+        match line.split_once('=') {
+            Some((name, value)) => raw.push((name.trim().to_owned(), value.trim().to_owned())),
+            None => {
+                let (_, value) = raw.last_mut().expect("a name before a continuation line");
+                value.push(' ');
+                value.push_str(line.trim());
+            }
+        }
+    }
+    raw.into_iter()
+        .map(|(name, value)| {
+            let bytes = if value.starts_with('"') {
+                serde_json::from_str::<String>(&value)
+                    .unwrap_or_else(|error| panic!("{name}: {error}"))
+                    .into_bytes()
+            } else {
+                let digits: String = value.split_whitespace().collect();
+                assert!(
+                    digits.len().is_multiple_of(2),
+                    "{name}: an odd number of hex digits"
+                );
+                (0..digits.len())
+                    .step_by(2)
+                    .map(|at| {
+                        u8::from_str_radix(&digits[at..at + 2], 16)
+                            .unwrap_or_else(|error| panic!("{name}: {error}"))
+                    })
+                    .collect()
+            };
+            (name, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn the_documented_join_proof_is_the_hmac_of_exporter_fingerprint_and_device() {
+    let example = join_proof_example();
+    let field = |name: &str| {
+        example
+            .get(name)
+            .unwrap_or_else(|| panic!("the example has no `{name} = …`"))
+            .as_slice()
+    };
+    let secret = field("secret file").trim_ascii();
+    assert_eq!(secret, field("HMAC key"));
+    assert_eq!(field("exporter").len(), 32);
+    assert_eq!(
+        field("fingerprint").len(),
+        32,
+        "the raw SHA-256, not hex text"
+    );
+
+    let message = [field("exporter"), field("fingerprint"), field("device")].concat();
+    assert_eq!(message, field("message"));
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+    let tag = hmac::sign(&key, &message);
+    assert_eq!(tag.as_ref(), field("proof"), "the documented proof");
+    assert!(hmac::verify(&key, &message, field("proof")).is_ok());
+}

@@ -303,7 +303,7 @@ impl Node {
             me: PeerInfo {
                 id,
                 name: config.name.clone(),
-                capabilities: vec!["clipboard".to_owned()],
+                capabilities: vec!["clipboard".to_owned(), "state_sync".to_owned()],
             },
             pid,
             control_socket: dir.control_socket(pid),

@@ -1,11 +1,8 @@
-//! The join-proof example of `docs/PROTOCOL.md` (section 2), recomputed with HMAC-SHA256 over the
-//! byte layout the document gives: `exporter ‖ fingerprint (32 raw bytes) ‖ device (UTF-8)`, keyed
-//! with the secret file's bytes trimmed of surrounding ASCII whitespace.
-//!
-//! This replicates the layout of `TlsStream::join_message` in `src/network/tls.rs`, which needs a
-//! live TLS session for its exporter and is private. Once the network code exposes the proof
-//! computation as a function of (secret, exporter, fingerprint, device), this test should call it
-//! instead, so that it checks the production code rather than a copy of its layout.
+//! The join-proof example of `docs/PROTOCOL.md` (section 2), checked against the daemon's own
+//! proof ([`rrt_mesh::network::join_proof`], the function a live session calls with its TLS
+//! exporter) and against HMAC-SHA256 over the byte layout the document gives:
+//! `exporter ‖ fingerprint (32 raw bytes) ‖ device (UTF-8)`, keyed with the secret file's bytes
+//! trimmed of surrounding ASCII whitespace.
 //!
 //! The block is `name = value` lines (quoted values are JSON strings, the others hex, spaces
 //! ignored; a line without `=` continues the value above it), right after the line
@@ -14,6 +11,10 @@
 use std::{collections::BTreeMap, path::Path};
 
 use ring::hmac;
+use rrt_mesh::{
+    identity::Fingerprint,
+    network::{join_proof, verify_join},
+};
 
 fn join_proof_example() -> BTreeMap<String, Vec<u8>> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/PROTOCOL.md");
@@ -84,4 +85,20 @@ fn the_documented_join_proof_is_the_hmac_of_exporter_fingerprint_and_device() {
     let tag = hmac::sign(&key, &message);
     assert_eq!(tag.as_ref(), field("proof"), "the documented proof");
     assert!(hmac::verify(&key, &message, field("proof")).is_ok());
+
+    // The daemon computes exactly that.
+    let hex = |bytes: &[u8]| -> String { bytes.iter().map(|byte| format!("{byte:02x}")).collect() };
+    let exporter: [u8; 32] = field("exporter").try_into().expect("32 bytes");
+    let fingerprint: Fingerprint = hex(field("fingerprint")).parse().expect("a fingerprint");
+    let device = std::str::from_utf8(field("device")).expect("UTF-8");
+    let proof = join_proof(secret, &exporter, fingerprint, device);
+    assert_eq!(proof, hex(field("proof")));
+    assert!(verify_join(secret, &exporter, fingerprint, device, &proof));
+    assert!(!verify_join(
+        secret,
+        &exporter,
+        fingerprint,
+        "another name",
+        &proof
+    ));
 }

@@ -392,3 +392,79 @@ fn a_client_proposing_lz4_gets_it_and_large_updates_travel_compressed_both_ways(
         lab.paste("a").as_deref() == Some(ours.as_str())
     });
 }
+
+#[test]
+fn a_tls_peer_that_never_proves_itself_is_cut_after_the_handshake_timeout() {
+    let mut lab = Lab::new("unadmitted");
+    // A secret makes the daemon wait for an unknown key's `join` instead of refusing it at once.
+    let secret = lab.state_dir().with_file_name("secret");
+    std::fs::write(&secret, "a join secret long enough to count").expect("secret");
+    lab.start_with(
+        "a",
+        &[
+            "--listen".to_owned(),
+            "127.0.0.1:0".to_owned(),
+            "--secret-file".to_owned(),
+            path_str(&secret).to_owned(),
+        ],
+    );
+    let listen = lab.status("a").expect("status")["listen"]
+        .as_str()
+        .expect("a TCP address")
+        .to_owned();
+    let certificate = lab.state_dir().with_file_name("stranger.pem");
+    let key = lab.state_dir().with_file_name("stranger.key");
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-subj", "/CN=stranger", "-days", "1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&certificate)
+        .output()
+        .expect("openssl");
+    assert!(made.status.success(), "{made:?}");
+    // A stranger that completes TLS and the preamble exchange, then says nothing at all.
+    let script = "import socket,ssl,sys,time\n\
+        host,port=sys.argv[1].rsplit(':',1)\n\
+        ctx=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n\
+        ctx.check_hostname=False\n\
+        ctx.verify_mode=ssl.CERT_NONE\n\
+        ctx.load_cert_chain(sys.argv[2],sys.argv[3])\n\
+        s=ctx.wrap_socket(socket.create_connection((host,int(port))),server_hostname='rrt.device')\n\
+        s.sendall(bytes.fromhex(sys.argv[4]))\n\
+        answer=b''\n\
+        while len(answer)<16: answer+=s.recv(16-len(answer))\n\
+        s.settimeout(30)\n\
+        start=time.time()\n\
+        try:\n\
+        \x20   while s.recv(4096): pass\n\
+        \x20   print('closed')\n\
+        except socket.timeout:\n\
+        \x20   print('still open')\n";
+    let preamble: String = rrt_wire::WireConfig::default()
+        .preamble()
+        .encode()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let output = Command::new("python3")
+        .args(["-c", script, &listen])
+        .arg(&certificate)
+        .arg(&key)
+        .arg(&preamble)
+        .output()
+        .expect("python3");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "closed",
+        "{output:?}"
+    );
+    assert!(lab.peers("a").is_empty());
+}

@@ -44,6 +44,11 @@ pub(super) struct Link {
     pub(super) writable: bool,
     /// Over TLS, once admitted: the peer's key and the name it goes by.
     pub(super) device: Option<Device>,
+    /// Over TLS, until admitted: when the link is closed if its peer has not proven itself by
+    /// then (TLS, preambles and `join` share the handshake timeout). The membership's own
+    /// timeout starts only at admission, so without this a peer that completes the preambles
+    /// and then says nothing would hold its connection forever.
+    pub(super) admit_by: Option<Instant>,
 }
 
 impl NetworkWorker {
@@ -70,7 +75,9 @@ impl NetworkWorker {
             return None;
         }
         // A TLS peer meets the membership (and hears our hello) only once authorized.
-        let auth = if matches!(stream, Stream::Tls(_)) {
+        let tls = matches!(stream, Stream::Tls(_));
+        let admit_by = tls.then(|| now + self.config.wire.handshake_timeout);
+        let auth = if tls {
             Auth::Handshaking
         } else {
             self.membership.link_opened(id, direction, now);
@@ -87,6 +94,7 @@ impl NetworkWorker {
                 connecting,
                 writable: connecting,
                 device: None,
+                admit_by,
             },
         );
         Some(id)
@@ -316,6 +324,7 @@ impl NetworkWorker {
                     name,
                 });
                 link.auth = Auth::Open;
+                link.admit_by = None;
                 let direction = link.direction;
                 self.membership.link_opened(id, direction, now);
                 true
@@ -390,6 +399,7 @@ impl NetworkWorker {
             name: Some(device),
         });
         link.auth = Auth::Open;
+        link.admit_by = None;
         let direction = link.direction;
         self.membership.link_opened(id, direction, now);
         true

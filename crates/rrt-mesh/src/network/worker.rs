@@ -486,9 +486,11 @@ impl Worker for NetworkWorker {
             .links
             .values()
             .filter_map(|link| link.session.poll_timeout());
+        let admissions = self.links.values().filter_map(|link| link.admit_by);
         let dials = self.dials.iter().map(|dial| dial.at);
         let manual = self.manual.iter().filter_map(ManualPeer::next_attempt);
         sessions
+            .chain(admissions)
             .chain(dials)
             .chain(manual)
             .chain(self.membership.poll_timeout())
@@ -518,6 +520,19 @@ impl Worker for NetworkWorker {
         for (id, error) in expired {
             tracing::warn!(%error, "closing a peer connection");
             self.close(id, DownReason::Error(error.to_string()));
+        }
+        let unadmitted: Vec<LinkId> = self
+            .links
+            .iter()
+            .filter(|(_, link)| link.admit_by.is_some_and(|by| by <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in unadmitted {
+            tracing::warn!("closing a TLS connection whose peer did not prove itself in time");
+            self.close(
+                id,
+                DownReason::Error("not admitted within the handshake timeout".to_owned()),
+            );
         }
         if self.membership.poll_timeout().is_some_and(|at| at <= now) {
             self.membership.handle_timeout(now);

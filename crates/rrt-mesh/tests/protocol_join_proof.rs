@@ -72,6 +72,7 @@ fn the_documented_join_proof_is_the_hmac_of_exporter_fingerprint_and_device() {
     };
     let secret = field("secret file").trim_ascii();
     assert_eq!(secret, field("HMAC key"));
+    assert!(secret.len() >= 16, "a daemon refuses a shorter secret");
     assert_eq!(field("exporter").len(), 32);
     assert_eq!(
         field("fingerprint").len(),

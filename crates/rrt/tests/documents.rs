@@ -6,17 +6,7 @@ use std::{collections::BTreeMap, os::unix::net::UnixStream, thread, time::Durati
 
 use common::{DEADLINE, Lab, wait_until};
 use rrt_mesh::{DocumentChange, Node, NodeConfig, Origin};
-use rrt_wire::{
-    BlockingTransport, CrdtOperation, Format, Message, Part, Role, Transport, WireConfig,
-};
-
-fn cat(lab: &Lab, name: &str, document: &str) -> Option<String> {
-    let output = lab.run(name, &["scratch", "cat", document]);
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
-}
+use rrt_wire::{CrdtOperation, Format, Message, Part, Transport, WireConfig};
 
 fn run_ok(lab: &Lab, name: &str, args: &[&str]) -> String {
     let output = lab.run(name, args);
@@ -34,7 +24,7 @@ fn scratch_documents_and_app_state_are_shared_merged_and_kept() {
     lab.start_all(&["a", "b", "c"]);
     run_ok(&lab, "a", &["scratch", "append", "notes", "first line\n"]);
     wait_until("b to have the note", || {
-        cat(&lab, "b", "notes").as_deref() == Some("first line\n")
+        lab.cat("b", "notes").as_deref() == Some("first line\n")
     });
 
     // Concurrent appends on every instance: all kept, in one agreed order.
@@ -53,11 +43,11 @@ fn scratch_documents_and_app_state_are_shared_merged_and_kept() {
     wait_until("the three copies to agree", || {
         let texts: Vec<_> = ["a", "b", "c"]
             .iter()
-            .map(|name| cat(&lab, name, "notes"))
+            .map(|name| lab.cat(name, "notes"))
             .collect();
         texts.iter().all(|text| text == &texts[0])
     });
-    let merged = cat(&lab, "a", "notes").expect("notes");
+    let merged = lab.cat("a", "notes").expect("notes");
     for name in ["a", "b", "c"] {
         assert!(merged.contains(&format!("from {name}\n")), "{merged:?}");
     }
@@ -82,7 +72,7 @@ fn scratch_documents_and_app_state_are_shared_merged_and_kept() {
     );
     wait_until("both edits everywhere", || {
         ["a", "b", "c"].iter().all(|name| {
-            cat(&lab, name, "notes").is_some_and(|text| {
+            lab.cat(name, "notes").is_some_and(|text| {
                 text.starts_with("FIRST line\n") && text.contains("added by b while a edits\n")
             })
         })
@@ -99,12 +89,12 @@ fn scratch_documents_and_app_state_are_shared_merged_and_kept() {
     assert_eq!(run_ok(&lab, "b", &["scratch", "list"]), "notes\nstate\n");
 
     // Everyone stops; a lone restart still has the documents.
-    let before = cat(&lab, "a", "notes").expect("notes");
+    let before = lab.cat("a", "notes").expect("notes");
     for name in ["a", "b", "c"] {
         lab.stop(name);
     }
     lab.start("b");
-    assert_eq!(cat(&lab, "b", "notes"), Some(before));
+    assert_eq!(lab.cat("b", "notes"), Some(before));
 }
 
 #[test]
@@ -124,24 +114,16 @@ fn malformed_and_oversize_updates_from_a_peer_are_refused_and_the_link_stays() {
     lab.start_all(&["a", "b"]);
     run_ok(&lab, "a", &["scratch", "append", "notes", "before\n"]);
     wait_until("b to have the note", || {
-        cat(&lab, "b", "notes").as_deref() == Some("before\n")
+        lab.cat("b", "notes").as_deref() == Some("before\n")
     });
 
     // A peer with a correct handshake and hello, speaking MessagePack (no base64: fewer bytes to
     // push for the oversize update).
-    let socket = lab.mesh_dir().join(format!("peer-{}.sock", lab.pid("a")));
     let config = WireConfig {
         format: Format::MessagePack,
         ..WireConfig::default()
     };
-    let stream = UnixStream::connect(&socket).expect("connect");
-    let mut peer = BlockingTransport::handshake(stream, Role::Dialer, &config).expect("handshake");
-    peer.send_message(&Message::Hello {
-        instance_id: uuid::Uuid::new_v4(),
-        capabilities: vec!["state_sync".to_owned()],
-        name: "mallory".to_owned(),
-    })
-    .expect("hello");
+    let mut peer = lab.fake_peer("a", "mallory", &config);
     let operation = |update: Vec<u8>, state_vector: Vec<u8>, part: Option<Part>| CrdtOperation {
         document: "notes".to_owned(),
         update,
@@ -179,13 +161,18 @@ fn malformed_and_oversize_updates_from_a_peer_are_refused_and_the_link_stays() {
     peer.send_message(&delta(operation(valid, Vec::new(), None)))
         .expect("the link is still open");
     wait_until("a to have mallory's line", || {
-        cat(&lab, "a", "notes").is_some_and(|text| text.contains("from mallory\n"))
+        lab.cat("a", "notes")
+            .is_some_and(|text| text.contains("from mallory\n"))
     });
-    assert!(cat(&lab, "a", "notes").is_some_and(|text| text.contains("before\n")));
+    assert!(
+        lab.cat("a", "notes")
+            .is_some_and(|text| text.contains("before\n"))
+    );
     // And a keeps working with b.
     run_ok(&lab, "b", &["scratch", "append", "notes", "after\n"]);
     wait_until("a to have b's line", || {
-        cat(&lab, "a", "notes").is_some_and(|text| text.ends_with("after\n"))
+        lab.cat("a", "notes")
+            .is_some_and(|text| text.ends_with("after\n"))
     });
     let log = lab.log("a");
     assert!(
@@ -232,7 +219,7 @@ fn an_embedded_node_follows_a_document_through_its_handle() {
         let lab = &lab;
         let daemon_has = |expected: &'static str| async move {
             let wait = async {
-                while cat(lab, "daemon", "notes").as_deref() != Some(expected) {
+                while lab.cat("daemon", "notes").as_deref() != Some(expected) {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             };

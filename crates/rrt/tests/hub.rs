@@ -106,14 +106,6 @@ fn a_killed_leaf_is_reported_down_by_every_other_instance() {
     });
 }
 
-fn cat(lab: &Lab, name: &str, document: &str) -> Option<String> {
-    let output = lab.run(name, &["scratch", "cat", document]);
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
 #[test]
 fn a_document_edit_larger_than_a_frame_reaches_every_instance() {
     const FOUR: [&str; 4] = ["a", "b", "c", "d"];
@@ -143,7 +135,8 @@ fn a_document_edit_larger_than_a_frame_reaches_every_instance() {
         String::from_utf8_lossy(&output.stderr)
     );
     let has_it = |name: &str| {
-        cat(&lab, name, "big").is_some_and(|copy| copy.len() == text.len() && copy == text)
+        lab.cat(name, "big")
+            .is_some_and(|copy| copy.len() == text.len() && copy == text)
     };
     assert!(has_it(leaf), "the leaf that made the edit has it");
     wait_until(

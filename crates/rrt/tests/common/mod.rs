@@ -243,6 +243,15 @@ impl Lab {
         names
     }
 
+    /// A document's text on `name`, if it has the document.
+    pub fn cat(&self, name: &str, document: &str) -> Option<String> {
+        let output = self.run(name, &["scratch", "cat", document]);
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
     pub fn copy(&self, name: &str, text: &str) {
         let output = self.run(name, &["clip", "copy", text]);
         assert!(

@@ -45,50 +45,48 @@ pub enum DirError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeshDir {
     path: PathBuf,
+    /// The per-user directory in a shared temporary directory (`/tmp/rrt-<uid>`), when that is
+    /// the fallback in use: whoever owns it can rename our mesh directory away and put their own
+    /// in its place, so it must be ours too.
+    private_base: Option<PathBuf>,
 }
 
 impl MeshDir {
     /// `<runtime_dir>/<mesh>` when a runtime directory is given, else
     /// `$XDG_RUNTIME_DIR/rrt/<mesh>`, else `/tmp/rrt-<uid>/<mesh>`.
     pub fn locate(runtime_dir: Option<&Path>, mesh: &str) -> Self {
-        let base = match runtime_dir {
-            Some(dir) => dir.to_owned(),
+        let (base, private_base) = match runtime_dir {
+            Some(dir) => (dir.to_owned(), None),
             None => match std::env::var_os("XDG_RUNTIME_DIR") {
-                Some(xdg) if !xdg.is_empty() => PathBuf::from(xdg).join("rrt"),
-                _ => std::env::temp_dir().join(format!("rrt-{}", getuid().as_raw())),
+                Some(xdg) if !xdg.is_empty() => (PathBuf::from(xdg).join("rrt"), None),
+                _ => {
+                    let base = std::env::temp_dir().join(format!("rrt-{}", getuid().as_raw()));
+                    (base.clone(), Some(base))
+                }
             },
         };
         Self {
             path: base.join(mesh),
+            private_base,
         }
     }
 
-    /// Creates the directory (0700) if needed and checks that it is ours; tightens its mode if
-    /// someone widened it.
+    /// Creates the directory (0700) if needed and checks that it is ours — and, in a shared
+    /// temporary directory, that the per-user directory holding it is ours too; tightens their
+    /// modes if someone widened them.
     pub fn prepare(&self) -> Result<(), DirError> {
-        let io_error = |source| DirError::Io {
-            path: self.path.clone(),
-            source,
-        };
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&self.path)
-            .map_err(io_error)?;
-        let metadata = fs::metadata(&self.path).map_err(io_error)?;
-        let ours = getuid().as_raw();
-        if metadata.uid() != ours {
-            return Err(DirError::NotOurs {
+            .map_err(|source| DirError::Io {
                 path: self.path.clone(),
-                owner: metadata.uid(),
-                ours,
-            });
+                source,
+            })?;
+        if let Some(base) = &self.private_base {
+            ensure_private(base)?;
         }
-        if metadata.mode() & 0o077 != 0 {
-            tracing::warn!(path = %self.path.display(), mode = format!("{:o}", metadata.mode() & 0o777), "mesh directory was open to others; setting 0700");
-            fs::set_permissions(&self.path, fs::Permissions::from_mode(0o700)).map_err(io_error)?;
-        }
-        Ok(())
+        ensure_private(&self.path)
     }
 
     /// The directory itself.
@@ -177,6 +175,28 @@ fn is_zombie(pid: u32) -> bool {
         .is_some_and(|state| state == 'Z')
 }
 
+/// Checks that `path` belongs to us, and sets it 0700 if it was open to others.
+fn ensure_private(path: &Path) -> Result<(), DirError> {
+    let io_error = |source| DirError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let metadata = fs::metadata(path).map_err(io_error)?;
+    let ours = getuid().as_raw();
+    if metadata.uid() != ours {
+        return Err(DirError::NotOurs {
+            path: path.to_owned(),
+            owner: metadata.uid(),
+            ours,
+        });
+    }
+    if metadata.mode() & 0o077 != 0 {
+        tracing::warn!(path = %path.display(), mode = format!("{:o}", metadata.mode() & 0o777), "mesh directory was open to others; setting 0700");
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(io_error)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +223,22 @@ mod tests {
             fs::metadata(dir.path()).expect("meta").mode() & 0o777,
             0o700
         );
+        fs::remove_dir_all(base).expect("cleanup");
+    }
+
+    #[test]
+    fn a_shared_temporary_base_owned_by_another_user_is_refused() {
+        let base = std::env::temp_dir().join(format!("rrt-dir-base-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        fs::create_dir(&base).expect("base");
+        let dir = MeshDir {
+            path: base.join("m"),
+            private_base: Some(base.clone()),
+        };
+        dir.prepare().expect("ours");
+        // As another user would have made it first (the tests run as root, which may chown).
+        std::os::unix::fs::chown(&base, Some(getuid().as_raw() + 4242), None).expect("chown");
+        assert!(matches!(dir.prepare(), Err(DirError::NotOurs { path, .. }) if path == base));
         fs::remove_dir_all(base).expect("cleanup");
     }
 

@@ -15,7 +15,7 @@ use std::{
 
 use rrt_reactor::Rrt;
 use rrt_sync::{
-    Change, DocSync, Document, DocumentStore, DocumentStoreError, Outgoing, valid_name,
+    Change, DocSync, Document, DocumentStore, DocumentStoreError, MAX_UPDATE, Outgoing, valid_name,
 };
 use rrt_wire::CrdtOperation;
 use uuid::Uuid;
@@ -26,6 +26,10 @@ use crate::network::{NetCommand, NetworkWorker, Topology};
 pub const STATE: &str = "state";
 /// Local edits within this window go out as one message.
 const BATCH_WINDOW: Duration = Duration::from_millis(20);
+/// The most text one local edit may add: its update carries the text plus a few dozen bytes of
+/// ids and lengths, and must stay under [`MAX_UPDATE`], or every peer would refuse it while this
+/// node kept it — an edit acknowledged here and silently never shared.
+pub const MAX_LOCAL_EDIT: usize = MAX_UPDATE - 64 * 1024;
 /// Updates above this are sent in parts (base64 in JSON must stay under the frame limit).
 const CHUNK: usize = 1024 * 1024;
 
@@ -38,6 +42,17 @@ pub enum DocumentError {
     /// There is no such document.
     #[error("no document named {0:?}")]
     NotFound(String),
+    /// The edit adds more than one update may carry: every peer would refuse it, so it is
+    /// refused here, before anything changes.
+    #[error(
+        "an edit adding {len} bytes is over the limit of {max} bytes that peers accept in one update"
+    )]
+    TooLarge {
+        /// What the edit adds.
+        len: usize,
+        /// [`MAX_LOCAL_EDIT`].
+        max: usize,
+    },
     /// The store failed; the edit was not acknowledged.
     #[error(transparent)]
     Store(#[from] DocumentStoreError),
@@ -85,14 +100,21 @@ impl Documents {
             .unwrap_or_default()
     }
 
-    /// A local edit, stored before it is acknowledged.
+    /// A local edit adding `adds` bytes of text, stored before it is acknowledged.
     pub(crate) fn edit(
         &mut self,
         name: &str,
+        adds: usize,
         change: impl FnOnce(&Document) -> Vec<u8>,
     ) -> Result<(), DocumentError> {
         if !valid_name(name) {
             return Err(DocumentError::BadName(name.to_owned()));
+        }
+        if adds > MAX_LOCAL_EDIT {
+            return Err(DocumentError::TooLarge {
+                len: adds,
+                max: MAX_LOCAL_EDIT,
+            });
         }
         let update = self.sync.edit(name, Instant::now(), change);
         let document = self

@@ -35,7 +35,7 @@ pub mod registry;
 pub mod trust;
 
 pub use document_handle::{DocumentChange, DocumentChanges, DocumentHandle, Origin};
-pub use documents::{DocumentError, STATE};
+pub use documents::{DocumentError, MAX_LOCAL_EDIT, STATE};
 pub use node::{
     Edit, Node, NodeConfig, NodeError, NodeEvent, NodeStatus, PeerStatus, default_state_dir,
 };

@@ -253,6 +253,17 @@ pub enum Edit {
     Remove(String),
 }
 
+impl Edit {
+    /// The bytes of text the edit puts into the document (at most; a replace may keep some).
+    fn adds(&self) -> usize {
+        match self {
+            Self::Insert { text, .. } | Self::Append(text) | Self::Replace(text) => text.len(),
+            Self::Set(key, value) => key.len() + value.len(),
+            Self::Delete { .. } | Self::Remove(_) => 0,
+        }
+    }
+}
+
 enum Request {
     Copy(
         String,
@@ -597,7 +608,7 @@ impl Actor {
             Request::Edit(name, edit, reply) => {
                 let result = self
                     .documents
-                    .edit(&name, |document| apply(&edit, document));
+                    .edit(&name, edit.adds(), |document| apply(&edit, document));
                 if result.is_ok() {
                     let origin = Origin::Local;
                     let _ = self.events.send(NodeEvent::Document { name, origin });

@@ -109,6 +109,29 @@ fn bad_document_names_are_refused_clearly() {
 }
 
 #[test]
+fn an_edit_no_peer_would_accept_is_refused_before_anything_changes() {
+    let mut lab = Lab::new("docbigedit");
+    lab.start_all(&["a", "b"]);
+    run_ok(&lab, "a", &["scratch", "append", "notes", "before\n"]);
+    let too_large = vec![b'x'; rrt_mesh::MAX_LOCAL_EDIT + 1];
+    let output = lab.run_with_stdin("a", &["scratch", "append", "notes"], &too_large);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("over the limit"),
+        "{output:?}"
+    );
+    assert_eq!(lab.cat("a", "notes").as_deref(), Some("before\n"));
+    // The largest edit allowed reaches the peer.
+    let largest = "y".repeat(rrt_mesh::MAX_LOCAL_EDIT);
+    let output = lab.run_with_stdin("a", &["scratch", "append", "notes"], largest.as_bytes());
+    assert!(output.status.success(), "{output:?}");
+    wait_until("b to have the largest edit", || {
+        lab.cat("b", "notes")
+            .is_some_and(|text| text.len() == "before\n".len() + largest.len())
+    });
+}
+
+#[test]
 fn malformed_and_oversize_updates_from_a_peer_are_refused_and_the_link_stays() {
     let mut lab = Lab::new("docpoison");
     lab.start_all(&["a", "b"]);

@@ -20,12 +20,14 @@
 //! whole, and one that had come in parts could not fit a frame). A forward is split like a local
 //! update, in the relay's own batches (a receiver keys parts by sender and batch, so the
 //! originator's batch numbers could collide with the relay's), and only once it has been
-//! reassembled and applied, so nothing refused here is passed on. Every applied update is
-//! forwarded, duplicates and ones still waiting for their causes included: the latter may be
-//! what another peer needs.
+//! reassembled and applied, so nothing refused here is passed on. An update is forwarded only if
+//! it brought something: a change, or content held for its causes (which may be what another
+//! peer needs); one that brought nothing new ([`Applied::Known`]) stops here. That is what ends
+//! a flood where relays form a cycle (hub instances on two hosts also link across them).
 //!
 //! Parts of a split update are held until the last one arrives, so what a peer may make us hold
-//! is bounded: its unfinished updates together never hold more than [`MAX_UPDATE`] bytes. The
+//! is bounded: it may have at most 16 updates unfinished, held sparsely (a declared part count
+//! costs nothing), and together they never hold more than [`MAX_UPDATE`] bytes. The
 //! part that would go over refuses its update ([`DocError::TooLarge`]), whose parts are dropped
 //! and whose later parts are ignored; a peer's unfinished updates are dropped when it goes down
 //! (on reconnect it is sent a fresh diff, in new parts). The bound is on bytes received, not on
@@ -41,10 +43,13 @@ use std::{
 use rrt_wire::{CrdtOperation, Message, Part};
 use uuid::Uuid;
 
-use crate::document::{DocError, Document, MAX_UPDATE};
+use crate::document::{Applied, DocError, Document, MAX_UPDATE};
 
 /// The most parts one update may be declared to have.
 const MAX_PARTS: u32 = 4096;
+/// The most split updates one peer may have unfinished (refused ones included until it goes
+/// down). An honest sender sends an update's parts one after another, so it has one.
+const MAX_UNFINISHED: usize = 16;
 
 /// A message for the network layer.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,8 +101,13 @@ struct Inbound {
 /// One split update from a peer.
 #[derive(Debug)]
 enum Assembly {
-    /// The parts so far, by index.
-    Collecting(Vec<Option<Vec<u8>>>),
+    /// The parts so far, by index, of `count` (held sparsely: a declared count costs nothing).
+    Collecting {
+        /// How many parts the update has.
+        count: u32,
+        /// Those in so far.
+        parts: BTreeMap<u32, Vec<u8>>,
+    },
     /// Refused for its size: its remaining parts are dropped as they come.
     Refused,
 }
@@ -241,14 +251,14 @@ impl DocSync {
                 .entry(document.clone())
                 .or_insert_with(|| Document::new(replica));
             changes.push(match target.apply(&update) {
-                Ok(changed) => {
-                    if self.relay {
+                Ok(applied) => {
+                    if self.relay && applied != Applied::Known {
                         self.forward(&document, &update, from);
                     }
                     Change::Applied {
                         document,
                         update,
-                        changed,
+                        changed: applied.changed(),
                     }
                 }
                 Err(error) => Change::Rejected {
@@ -310,26 +320,31 @@ impl DocSync {
         }
         let inbound = self.assembling.entry(from).or_default();
         let key = (operation.document, part.batch);
+        if !inbound.updates.contains_key(&key) && inbound.updates.len() >= MAX_UNFINISHED {
+            return Err(DocError::Malformed(format!(
+                "more than {MAX_UNFINISHED} split updates unfinished at once"
+            )));
+        }
         let assembly = inbound
             .updates
             .entry(key.clone())
-            .or_insert_with(|| Assembly::Collecting(vec![None; part.count as usize]));
-        let Assembly::Collecting(parts) = assembly else {
+            .or_insert_with(|| Assembly::Collecting {
+                count: part.count,
+                parts: BTreeMap::new(),
+            });
+        let Assembly::Collecting { count, parts } = assembly else {
             return Ok(None);
         };
-        if parts.len() != part.count as usize {
+        if *count != part.count {
             return Err(DocError::Malformed(format!(
-                "part {} of {}, of an update split in {}",
-                part.index,
-                part.count,
-                parts.len()
+                "part {} of {}, of an update split in {count}",
+                part.index, part.count
             )));
         }
-        let slot = &mut parts[part.index as usize];
-        let replaced = slot.as_ref().map_or(0, Vec::len);
+        let replaced = parts.get(&part.index).map_or(0, Vec::len);
         let held = inbound.held - replaced + operation.update.len();
         if held > MAX_UPDATE {
-            let dropped: usize = parts.iter().flatten().map(Vec::len).sum();
+            let dropped: usize = parts.values().map(Vec::len).sum();
             inbound.held -= dropped;
             *assembly = Assembly::Refused;
             return Err(DocError::TooLarge {
@@ -337,16 +352,13 @@ impl DocSync {
                 max: MAX_UPDATE,
             });
         }
-        *slot = Some(operation.update);
+        parts.insert(part.index, operation.update);
         inbound.held = held;
-        if parts.iter().any(Option::is_none) {
+        if parts.len() < *count as usize {
             return Ok(None);
         }
-        let update: Vec<u8> = std::mem::take(parts)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .collect();
+        // Every index below `count` is in: the map holds them in order.
+        let update: Vec<u8> = std::mem::take(parts).into_values().flatten().collect();
         inbound.held -= update.len();
         inbound.updates.remove(&key);
         Ok(Some(update))
@@ -612,6 +624,66 @@ mod tests {
         pump(a, a_id, b, b_id)
     }
 
+    /// Delivers what every replica sends to all the others (a full mesh), round after round,
+    /// until nobody sends anything; returns the messages delivered, or `None` if traffic has not
+    /// stopped after `rounds`.
+    fn flood(replicas: &mut [(DocSync, Uuid)], rounds: usize) -> Option<usize> {
+        let mut delivered = 0;
+        for _ in 0..rounds {
+            let mut mail = Vec::new();
+            for (replica, from) in replicas.iter_mut() {
+                while let Some(outgoing) = replica.poll_outgoing() {
+                    mail.push((*from, outgoing));
+                }
+            }
+            if mail.is_empty() {
+                return Some(delivered);
+            }
+            for (from, outgoing) in mail {
+                let (message, addressed): (_, &dyn Fn(Uuid) -> bool) = match &outgoing {
+                    Outgoing::Broadcast { message, except } => (message, &|id| Some(id) != *except),
+                    Outgoing::To(peer, message) => (message, &|id| id == *peer),
+                };
+                let Message::StateDelta { crdt_ops, .. } = message else {
+                    panic!("only state deltas");
+                };
+                for (replica, id) in replicas.iter_mut() {
+                    if *id != from && addressed(*id) {
+                        replica.handle(from, crdt_ops.clone());
+                        delivered += 1;
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn relays_in_a_cycle_stop_forwarding_what_everyone_has() {
+        let mut replicas: Vec<(DocSync, Uuid)> = (1..=3)
+            .map(|n| {
+                (
+                    DocSync::new(n, WINDOW, MIB).relaying(),
+                    Uuid::from_u128(n.into()),
+                )
+            })
+            .collect();
+        let now = Instant::now();
+        replicas[0]
+            .0
+            .edit("notes", now, |d| d.append("around the triangle"));
+        replicas[0].0.handle_timeout(now + WINDOW);
+        let delivered = flood(&mut replicas, 20).expect("the flood ends");
+        // The edit to both others, each forwarding it once to the third: four deliveries.
+        assert_eq!(delivered, 4);
+        for (replica, _) in &replicas {
+            assert_eq!(
+                replica.document("notes").map(Document::text).as_deref(),
+                Some("around the triangle")
+            );
+        }
+    }
+
     #[test]
     fn a_relay_forwards_a_peer_update_in_parts_to_the_others_never_back() {
         let (mut a, mut b, a_id, b_id) = pair(MIB);
@@ -655,6 +727,43 @@ mod tests {
         let changes = hub.handle(b_id, vec![operation("big", vec![0xff; 40], None)]);
         assert!(matches!(changes.as_slice(), [Change::Rejected { .. }]));
         assert!(hub.poll_outgoing().is_none());
+    }
+
+    #[test]
+    fn a_peer_cannot_open_split_updates_without_end() {
+        let (mut a, _, _, b_id) = pair(MIB);
+        // One frame's worth of first parts, each of a new update declaring 4,096 parts.
+        let first_parts: Vec<CrdtOperation> = (0..1000)
+            .map(|batch| {
+                let part = Part {
+                    batch,
+                    index: 0,
+                    count: 4096,
+                };
+                operation("notes", vec![0], Some(part))
+            })
+            .collect();
+        let changes = a.handle(b_id, first_parts);
+        assert_eq!(
+            changes.len(),
+            1000 - MAX_UNFINISHED,
+            "all but the first are refused"
+        );
+        assert!(changes.iter().all(|change| matches!(
+            change,
+            Change::Rejected {
+                error: DocError::Malformed(_),
+                ..
+            }
+        )));
+        // Its link going down frees them, and an honest update gets through again.
+        a.peer_down(b_id);
+        let whole = Document::new(9).append("after");
+        let changes = a.handle(b_id, vec![operation("notes", whole, None)]);
+        assert!(matches!(
+            changes.as_slice(),
+            [Change::Applied { changed: true, .. }]
+        ));
     }
 
     #[test]

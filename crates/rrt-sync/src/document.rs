@@ -25,6 +25,25 @@ const CLIENT_ID_MASK: u64 = (1 << 53) - 1;
 /// An update sent whole is further limited by the frame size; larger ones travel in parts.
 pub const MAX_UPDATE: usize = 32 * 1024 * 1024;
 
+/// What [`Document::apply`] did with an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The text or map changed.
+    Changed,
+    /// Nothing visible changed, but the update brought content that waits for its causes.
+    Held,
+    /// Everything in it was here already: a duplicate. Forwarding stops at such updates, which
+    /// is what ends a flood in a mesh with cycles.
+    Known,
+}
+
+impl Applied {
+    /// Whether the document's text or map changed.
+    pub fn changed(self) -> bool {
+        self == Self::Changed
+    }
+}
+
 /// An update or version from the network that was refused; the document is unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DocError {
@@ -199,17 +218,26 @@ impl Document {
         self.doc.transact().encode_diff_v1(&StateVector::default())
     }
 
-    /// Integrates an update from elsewhere (untrusted); returns whether the document changed.
-    /// Applying one twice, or out of order, is harmless: yrs keeps what it cannot integrate yet
-    /// until its dependencies arrive (and reports the change then).
-    pub fn apply(&self, update: &[u8]) -> Result<bool, DocError> {
+    /// Integrates an update from elsewhere (untrusted) and says what it brought. Applying one
+    /// twice, or out of order, is harmless: yrs keeps what it cannot integrate yet until its
+    /// dependencies arrive (and reports the change then).
+    pub fn apply(&self, update: &[u8]) -> Result<Applied, DocError> {
         check_size(update)?;
         let decoded = catch(|| Update::decode_v1(update))?
             .map_err(|error| DocError::Malformed(error.to_string()))?;
         catch(|| {
             let mut txn = self.doc.transact_mut();
+            let held_before = held(&txn);
             txn.apply_update(decoded)?;
-            Ok(!txn.insert_set().is_empty() || !txn.delete_set().is_empty())
+            Ok(
+                if !txn.insert_set().is_empty() || !txn.delete_set().is_empty() {
+                    Applied::Changed
+                } else if held(&txn) != held_before {
+                    Applied::Held
+                } else {
+                    Applied::Known
+                },
+            )
         })?
         .map_err(|error: yrs::error::UpdateError| DocError::Rejected(error.to_string()))
     }
@@ -219,6 +247,16 @@ impl Document {
         change(&self.text, &mut txn);
         txn.encode_update_v1()
     }
+}
+
+/// What is held back for missing causes: the pending blocks' versions, the versions they wait
+/// for, and the pending deletions.
+fn held(txn: &impl ReadTxn) -> (Option<(StateVector, StateVector)>, Option<yrs::IdSet>) {
+    let store = txn.store();
+    let pending = store
+        .pending_update()
+        .map(|pending| (pending.update.state_vector(), pending.missing.clone()));
+    (pending, store.pending_ds().cloned())
 }
 
 fn offset(bytes: usize) -> u32 {
@@ -375,14 +413,24 @@ mod tests {
         let second = source.append("two");
         let deletion = source.delete(0, 4);
         let target = Document::new(2);
-        assert!(
-            !target.apply(&second).expect("valid"),
+        assert_eq!(
+            target.apply(&second),
+            Ok(Applied::Held),
             "waits for its cause"
         );
-        assert!(target.apply(&first).expect("valid"), "both integrate now");
-        assert!(!target.apply(&first).expect("valid"), "a duplicate");
-        assert!(target.apply(&deletion).expect("valid"));
-        assert!(!target.apply(&deletion).expect("valid"), "deleted already");
+        assert_eq!(target.apply(&second), Ok(Applied::Known), "held already");
+        assert_eq!(
+            target.apply(&first),
+            Ok(Applied::Changed),
+            "both integrate now"
+        );
+        assert_eq!(target.apply(&first), Ok(Applied::Known), "a duplicate");
+        assert_eq!(target.apply(&deletion), Ok(Applied::Changed));
+        assert_eq!(
+            target.apply(&deletion),
+            Ok(Applied::Known),
+            "deleted already"
+        );
         assert_eq!(target.text(), "two");
     }
 

@@ -31,7 +31,7 @@ mod store;
 
 pub use clipboard::{ClipEntry, Clipboard, Merge};
 pub use doc_sync::{Change, DocSync, Outgoing};
-pub use document::{DocError, Document, MAX_UPDATE};
+pub use document::{Applied, DocError, Document, MAX_UPDATE};
 pub use document_store::{DocumentStore, DocumentStoreError, valid_name};
 pub use hlc::{ClockError, DEFAULT_MAX_OFFSET_MS, HybridClock, Stamp, Timestamp};
 pub use rebase::{Bias, changed_region, rebase, rebase_index};

@@ -15,6 +15,7 @@ declare -A packages=(
     [sway]=sway
     [wl-copy]=wl-clipboard
     [setpriv]=util-linux
+    [openssl]=openssl
 )
 missing=()
 for command in "${!packages[@]}"; do

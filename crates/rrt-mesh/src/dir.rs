@@ -175,13 +175,20 @@ fn is_zombie(pid: u32) -> bool {
         .is_some_and(|state| state == 'Z')
 }
 
-/// Checks that `path` belongs to us, and sets it 0700 if it was open to others.
+/// Checks that `path` is a directory of ours — not a symbolic link, which whoever owns it could
+/// point elsewhere later — and sets it 0700 if it was open to others.
 fn ensure_private(path: &Path) -> Result<(), DirError> {
     let io_error = |source| DirError::Io {
         path: path.to_owned(),
         source,
     };
-    let metadata = fs::metadata(path).map_err(io_error)?;
+    let metadata = fs::symlink_metadata(path).map_err(io_error)?;
+    if !metadata.is_dir() {
+        return Err(io_error(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            "not a directory (a symbolic link is refused: its owner could repoint it)",
+        )));
+    }
     let ours = getuid().as_raw();
     if metadata.uid() != ours {
         return Err(DirError::NotOurs {
@@ -239,7 +246,14 @@ mod tests {
         // As another user would have made it first (the tests run as root, which may chown).
         std::os::unix::fs::chown(&base, Some(getuid().as_raw() + 4242), None).expect("chown");
         assert!(matches!(dir.prepare(), Err(DirError::NotOurs { path, .. }) if path == base));
-        fs::remove_dir_all(base).expect("cleanup");
+        fs::remove_dir_all(&base).expect("cleanup");
+        // A link to a directory of ours, made by someone who could repoint it.
+        let ours = base.with_extension("target");
+        fs::create_dir_all(&ours).expect("target");
+        std::os::unix::fs::symlink(&ours, &base).expect("link");
+        assert!(matches!(dir.prepare(), Err(DirError::Io { path, .. }) if path == base));
+        fs::remove_file(&base).expect("cleanup");
+        fs::remove_dir_all(ours).expect("cleanup");
     }
 
     #[test]

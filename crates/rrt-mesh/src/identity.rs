@@ -40,6 +40,12 @@ impl fmt::Display for Fingerprint {
     }
 }
 
+impl serde::Serialize for Fingerprint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl fmt::Debug for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Fingerprint({self})")
@@ -50,18 +56,10 @@ impl fmt::Debug for Fingerprint {
 /// it chose; two devices may share one).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Device {
-    /// Its fingerprint, 64 hexadecimal digits.
-    pub fingerprint: String,
+    /// Its fingerprint (serialized as 64 hexadecimal digits).
+    pub fingerprint: Fingerprint,
     /// The name it proved the join secret under, or was trusted under; `None` if it never said.
     pub name: Option<String>,
-}
-
-impl Device {
-    /// The first 8 hexadecimal digits of the fingerprint: enough to tell apart devices that
-    /// share a name.
-    pub fn short_fingerprint(&self) -> &str {
-        self.fingerprint.get(..8).unwrap_or(&self.fingerprint)
-    }
 }
 
 /// A fingerprint that is not 64 hexadecimal digits (colons and spaces are allowed between them).

@@ -528,7 +528,7 @@ async fn persist(store: ClipboardStore, mut snapshots: watch::Receiver<Option<Cl
             continue;
         };
         let store = store.clone();
-        match tokio::task::spawn_blocking(move || store.save(&snapshot)).await {
+        match tokio::task::spawn_blocking(move || store.save(&snapshot, wall_ms())).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::error!(%error, "could not store the clipboard"),
             Err(error) => tracing::error!(%error, "the clipboard writer failed"),
@@ -674,7 +674,7 @@ impl Actor {
     async fn save(&self) -> Result<(), NodeError> {
         let store = self.store.clone();
         let snapshot = self.clipboard.clone();
-        tokio::task::spawn_blocking(move || store.save(&snapshot))
+        tokio::task::spawn_blocking(move || store.save(&snapshot, wall_ms()))
             .await
             .map_err(|_| NodeError::Stopped)??;
         Ok(())

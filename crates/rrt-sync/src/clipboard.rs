@@ -128,14 +128,18 @@ impl Clipboard {
     }
 
     /// An entry read from disk. One from beyond the maximum offset (saved by a version without
-    /// the bound) is kept, re-stamped as a local event at `now_ms` with its origin unchanged;
+    /// the bound) is kept, re-stamped as a local event of this instance at `now_ms` (a stamp is
+    /// never made in another instance's name: it could be one that instance also issues);
     /// returns whether it had to be.
     pub fn restore(&mut self, mut entry: ClipEntry, now_ms: u64) -> bool {
         if self.clock.observe(entry.stamp.time, now_ms).is_ok() {
             self.insert(entry);
             return false;
         }
-        entry.stamp.time = self.clock.tick(now_ms);
+        entry.stamp = Stamp {
+            time: self.clock.tick(now_ms),
+            origin: self.origin,
+        };
         self.insert(entry);
         true
     }
@@ -262,7 +266,11 @@ mod tests {
         ));
         let current = here.current().expect("kept").clone();
         assert_eq!(current.text, "frozen value");
-        assert_eq!(current.stamp.origin, id(2));
+        assert_eq!(
+            current.stamp.origin,
+            id(1),
+            "re-stamped in this instance's name"
+        );
         assert_eq!(current.stamp.time.wall_ms, 1_000);
         assert_eq!(here.history()[1], honest);
         let next = here
@@ -313,8 +321,8 @@ mod tests {
             shuffled.extend(entries.iter().take((seed % 7) as usize).cloned());
             let mut a = Clipboard::new(id(10), 5);
             let mut b = Clipboard::new(id(11), 5);
-            entries.into_iter().for_each(|e| { let _ = a.merge(e, 0); });
-            shuffled.into_iter().for_each(|e| { let _ = b.merge(e, 0); });
+            entries.into_iter().for_each(|e| { a.merge(e, 0).expect("an honest stamp"); });
+            shuffled.into_iter().for_each(|e| { b.merge(e, 0).expect("an honest stamp"); });
             prop_assert_eq!(a.history(), b.history());
         }
 

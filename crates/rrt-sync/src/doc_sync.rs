@@ -184,6 +184,20 @@ impl DocSync {
             .entry(name.to_owned())
             .or_insert_with(|| Document::new(replica));
         let update = change(document);
+        // A batch merges into one update, which peers accept up to MAX_UPDATE: one that would
+        // pass it goes out now, and this edit starts the next.
+        let batched: usize = self
+            .batch
+            .get(name)
+            .into_iter()
+            .flatten()
+            .map(Vec::len)
+            .sum();
+        if batched + update.len() > MAX_UPDATE
+            && let Some(full) = self.batch.remove(name)
+        {
+            self.broadcast_batch(name, full);
+        }
         self.batch
             .entry(name.to_owned())
             .or_default()
@@ -409,12 +423,21 @@ impl DocSync {
         }
         self.flush_at = None;
         for (name, updates) in std::mem::take(&mut self.batch) {
-            let merged = yrs::merge_updates_v1(&updates).unwrap_or_else(|error| {
+            self.broadcast_batch(&name, updates);
+        }
+    }
+
+    /// Queues a document's batched local updates for every peer, merged into one.
+    fn broadcast_batch(&mut self, name: &str, updates: Vec<Vec<u8>>) {
+        let updates = match yrs::merge_updates_v1(&updates) {
+            Ok(merged) => vec![merged],
+            Err(error) => {
                 tracing::error!(%error, "could not merge local updates; sending them one by one");
-                updates.concat()
-            });
-            let merged = if merged.is_empty() { continue } else { merged };
-            for operation in self.split(&name, &merged) {
+                updates
+            }
+        };
+        for update in updates.iter().filter(|update| !update.is_empty()) {
+            for operation in self.split(name, update) {
                 self.outgoing.push_back(Outgoing::Broadcast {
                     message: delta(vec![operation]),
                     except: None,
@@ -727,6 +750,25 @@ mod tests {
         let changes = hub.handle(b_id, vec![operation("big", vec![0xff; 40], None)]);
         assert!(matches!(changes.as_slice(), [Change::Rejected { .. }]));
         assert!(hub.poll_outgoing().is_none());
+    }
+
+    #[test]
+    fn a_burst_of_edits_larger_than_one_update_goes_out_in_updates_peers_accept() {
+        let (mut a, mut b, a_id, b_id) = pair(MIB);
+        let now = Instant::now();
+        let twenty_mib = "x".repeat(20 * MIB);
+        // Two 20 MiB appends within one batching window: merged they would pass MAX_UPDATE.
+        a.edit("notes", now, |d| d.append(&twenty_mib));
+        a.edit("notes", now, |d| d.append(&twenty_mib));
+        a.handle_timeout(now + WINDOW);
+        let changes = pump(&mut a, a_id, &mut b, b_id);
+        assert!(
+            changes
+                .iter()
+                .all(|change| matches!(change, Change::Applied { .. })),
+            "nothing refused"
+        );
+        assert_eq!(b.document("notes").map(|d| d.text().len()), Some(40 * MIB));
     }
 
     #[test]

@@ -94,12 +94,13 @@ impl ClipboardStore {
         Ok(())
     }
 
-    /// Writes `clipboard`, merged with what is on disk, atomically and durably.
-    pub fn save(&self, clipboard: &Clipboard) -> Result<(), StoreError> {
+    /// Writes `clipboard`, merged with what is on disk, atomically and durably; `now_ms` is the
+    /// wall clock, against which stamps on disk are checked as on load.
+    pub fn save(&self, clipboard: &Clipboard, now_ms: u64) -> Result<(), StoreError> {
         let _lock = self.lock()?;
         let mut merged = clipboard.clone();
         if let Some(on_disk) = self.read()? {
-            merge(&mut merged, on_disk, wall_ms());
+            merge(&mut merged, on_disk, now_ms);
         }
         self.write(&merged)
     }
@@ -158,14 +159,6 @@ fn merge(clipboard: &mut Clipboard, on_disk: OnDisk, now_ms: u64) -> usize {
     repaired
 }
 
-fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
-}
-
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError {
     let path = path.to_owned();
     move |source| StoreError::Io {
@@ -194,7 +187,7 @@ mod tests {
         let mut clipboard = Clipboard::new(Uuid::from_u128(1), 10);
         clipboard.copy("first".into(), 1_000);
         let last = clipboard.copy("second".into(), 2_000).expect("new");
-        store.save(&clipboard).expect("save");
+        store.save(&clipboard, 2_000).expect("save");
 
         let mut restarted = Clipboard::new(Uuid::from_u128(1), 10);
         store.load_into(&mut restarted, 0).expect("load");
@@ -214,8 +207,8 @@ mod tests {
         let mut b = Clipboard::new(Uuid::from_u128(2), 10);
         a.copy("from a".into(), 1_000);
         b.copy("from b".into(), 2_000);
-        store.save(&a).expect("save a");
-        store.save(&b).expect("save b");
+        store.save(&a, 2_000).expect("save a");
+        store.save(&b, 2_000).expect("save b");
         let mut loaded = Clipboard::new(Uuid::from_u128(3), 10);
         store.load_into(&mut loaded, 0).expect("load");
         let texts: Vec<_> = loaded.history().iter().map(|e| e.text.as_str()).collect();

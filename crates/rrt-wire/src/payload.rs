@@ -132,6 +132,14 @@ impl PayloadCodec {
     ) -> Result<(), EncodeError> {
         let mut plain = BytesMut::new();
         self.serialize_into(message, &mut plain)?;
+        // The receiver holds the message, decompressed, to its max frame: a message that only
+        // fits compressed would be refused there, so it is refused here, where it is known.
+        if plain.len() > self.peer_max as usize {
+            return Err(EncodeError::TooLarge {
+                len: plain.len(),
+                max: self.peer_max,
+            });
+        }
         compress_payload(&plain, self.threshold, out);
         Ok(())
     }
@@ -324,7 +332,7 @@ mod tests {
 
     #[test]
     fn a_message_over_the_peers_limit_is_refused_and_nothing_written() {
-        let codec = PayloadCodec {
+        let json = PayloadCodec {
             peer_max: 1024,
             ..codec(Format::Json, Compression::None)
         };
@@ -336,7 +344,17 @@ mod tests {
             source_instance: uuid::Uuid::nil(),
         };
         assert!(matches!(
-            codec.encode(&big, &mut out),
+            json.encode(&big, &mut out),
+            Err(EncodeError::TooLarge { max: 1024, .. })
+        ));
+        assert_eq!(&out[..], b"earlier");
+        // Compressed it would fit the frame, but the peer would refuse it decompressed.
+        let lz4 = PayloadCodec {
+            peer_max: 1024,
+            ..codec(Format::Json, Compression::Lz4)
+        };
+        assert!(matches!(
+            lz4.encode(&big, &mut out),
             Err(EncodeError::TooLarge { max: 1024, .. })
         ));
         assert_eq!(&out[..], b"earlier");

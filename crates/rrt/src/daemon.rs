@@ -38,9 +38,10 @@ pub(crate) struct DaemonArgs {
     /// How many clipboard entries to keep.
     #[arg(long, default_value_t = 50)]
     history: usize,
-    /// How far ahead of this host's clock a peer's clipboard stamp may be, in milliseconds; a
-    /// copy stamped further in the future is refused (and logged once per peer).
-    #[arg(long, default_value_t = rrt_sync::DEFAULT_MAX_OFFSET_MS)]
+    /// How far ahead of this host's clock a peer's clipboard stamp may be, in milliseconds (at
+    /// least 1000); a copy stamped further in the future is refused (and logged once per peer).
+    #[arg(long, default_value_t = rrt_sync::DEFAULT_MAX_OFFSET_MS,
+          value_parser = clap::value_parser!(u64).range(1000..))]
     max_clock_offset_ms: u64,
     /// How instances connect: `mesh` (everyone to everyone) or `hub` (everyone to one
     /// coordinator, taken over by another instance when it dies).

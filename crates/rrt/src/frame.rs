@@ -117,7 +117,8 @@ fn encode(options: &Options, input: impl BufRead, mut output: impl Write) -> any
                 tagged
             }
         };
-        if payload.len() > config.max_frame as usize {
+        // Decompressed, too, a message must fit the receiver's limit.
+        if payload.len().max(serialized.len()) > config.max_frame as usize {
             bail!(
                 "line {}: {} bytes is over the frame limit",
                 number + 1,

@@ -319,10 +319,7 @@ impl NetworkWorker {
         }
         match config.trust.judge(fingerprint) {
             Ok(Verdict::Trusted { name }) => {
-                link.device = Some(Device {
-                    fingerprint: fingerprint.to_string(),
-                    name,
-                });
+                link.device = Some(Device { fingerprint, name });
                 link.auth = Auth::Open;
                 link.admit_by = None;
                 let direction = link.direction;
@@ -395,7 +392,7 @@ impl NetworkWorker {
         }
         tracing::info!(%device, %fingerprint, "pinned a device that proved the join secret");
         link.device = Some(Device {
-            fingerprint: fingerprint.to_string(),
+            fingerprint,
             name: Some(device),
         });
         link.auth = Auth::Open;
@@ -414,8 +411,7 @@ impl NetworkWorker {
             return;
         };
         if let (Stream::Tls(stream), Some(device)) = (&link.stream, &mut link.device)
-            && let Ok(fingerprint) = device.fingerprint.parse()
-            && stream.verify_join(&secret, fingerprint, name, proof)
+            && stream.verify_join(&secret, device.fingerprint, name, proof)
         {
             device.name = Some(name.to_owned());
         }

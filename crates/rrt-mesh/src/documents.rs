@@ -121,7 +121,18 @@ impl Documents {
             .sync
             .document(name)
             .ok_or_else(|| DocumentError::NotFound(name.to_owned()))?;
-        self.store.append(name, &update, document)?;
+        if let Err(error) = self.store.append(name, &update, document) {
+            // Refused means not applied: back to what the disk holds, and nothing is sent.
+            let stored = self
+                .store
+                .load(name, self.sync.replica())
+                .inspect_err(|reload| {
+                    tracing::error!(document = name, %reload, "could not reload a document after a failed edit; the edit stays here, unsent");
+                })
+                .ok();
+            self.sync.revert_local(name, &update, stored);
+            return Err(error.into());
+        }
         Ok(())
     }
 

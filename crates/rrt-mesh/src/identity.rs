@@ -102,6 +102,17 @@ pub enum IdentityError {
     /// Generating the key or certificate failed.
     #[error("could not generate a device key: {0}")]
     Generate(#[from] rcgen::Error),
+    /// The stored key or certificate does not load, or they do not belong together. Nothing is
+    /// replaced on its own: a new key is a new device to every peer.
+    #[error(
+        "this device's identity in {dir} is damaged ({reason}); move the directory aside to create a new one — other devices will then see a new device, admitted again by the join secret or `rrt trust add`"
+    )]
+    Damaged {
+        /// The identity directory.
+        dir: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// This device's certificate and key.
@@ -173,9 +184,38 @@ impl Identity {
             }
         };
         match (read(CERT_FILE)?, read(KEY_FILE)?) {
-            (Some(certificate), Some(key)) => Ok(Some(Self::from_der(certificate, key))),
-            _ => Ok(None),
+            (Some(certificate), Some(key)) => {
+                let identity = Self::from_der(certificate, key);
+                identity.check().map_err(|reason| IdentityError::Damaged {
+                    dir: dir.to_owned(),
+                    reason,
+                })?;
+                Ok(Some(identity))
+            }
+            (None, None) => Ok(None),
+            (certificate, _) => Err(IdentityError::Damaged {
+                dir: dir.to_owned(),
+                reason: format!(
+                    "{} is missing",
+                    if certificate.is_none() {
+                        CERT_FILE
+                    } else {
+                        KEY_FILE
+                    }
+                ),
+            }),
         }
+    }
+
+    /// Whether the key loads and is the certificate's.
+    fn check(&self) -> Result<(), String> {
+        rustls::sign::CertifiedKey::from_der(
+            vec![self.certificate()],
+            self.key(),
+            &rustls::crypto::ring::default_provider(),
+        )
+        .map(drop)
+        .map_err(|error| error.to_string())
     }
 
     fn from_der(certificate: Vec<u8>, key: Vec<u8>) -> Self {
@@ -233,5 +273,35 @@ mod tests {
         assert_eq!(colons.parse::<Fingerprint>(), Ok(first.fingerprint()));
         assert!("abc".parse::<Fingerprint>().is_err());
         fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_damaged_identity_is_reported_not_replaced() {
+        let dir = std::env::temp_dir().join(format!("rrt-identity-bad-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        Identity::load_or_create(&dir).expect("created");
+        let key = dir.join("identity").join(KEY_FILE);
+        fs::write(&key, b"garbage").expect("garble the key");
+        assert!(matches!(
+            Identity::load_or_create(&dir),
+            Err(IdentityError::Damaged { .. })
+        ));
+        // Another device's key with our certificate: they do not belong together.
+        let other = dir.with_extension("other");
+        Identity::load_or_create(&other).expect("another");
+        fs::copy(other.join("identity").join(KEY_FILE), &key).expect("swap the key");
+        assert!(matches!(
+            Identity::load_or_create(&dir),
+            Err(IdentityError::Damaged { .. })
+        ));
+        fs::remove_file(&key).expect("lose the key");
+        assert!(matches!(
+            Identity::load_or_create(&dir),
+            Err(IdentityError::Damaged { .. })
+        ));
+        // Nothing was replaced behind the user's back.
+        assert!(dir.join("identity").join(CERT_FILE).exists());
+        fs::remove_dir_all(dir).expect("cleanup");
+        fs::remove_dir_all(other).expect("cleanup");
     }
 }

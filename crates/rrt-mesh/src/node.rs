@@ -637,11 +637,16 @@ impl Actor {
         let Message::ClipboardUpdate { data, .. } = probe else {
             return Err(NodeError::Stopped);
         };
-        let Some(entry) = self.clipboard.copy(data, wall_ms()) else {
+        // Refused means not applied: the copy is made on a copy of the register, which
+        // replaces it only once it is on disk; a failed save leaves everything as it was, here
+        // and on every peer.
+        let mut next = self.clipboard.clone();
+        let Some(entry) = next.copy(data, wall_ms()) else {
             return Ok(None);
         };
+        Self::save(&self.store, next.clone()).await?;
+        self.clipboard = next;
         self.publish(&entry, None);
-        self.save().await?;
         Ok(Some(entry))
     }
 
@@ -671,9 +676,9 @@ impl Actor {
         }
     }
 
-    async fn save(&self) -> Result<(), NodeError> {
-        let store = self.store.clone();
-        let snapshot = self.clipboard.clone();
+    /// Writes `snapshot` (merged with the file) off the async thread.
+    async fn save(store: &ClipboardStore, snapshot: Clipboard) -> Result<(), NodeError> {
+        let store = store.clone();
         tokio::task::spawn_blocking(move || store.save(&snapshot, wall_ms()))
             .await
             .map_err(|_| NodeError::Stopped)??;
@@ -843,7 +848,7 @@ impl Actor {
             tracing::warn!("the network reactor did not stop in time");
         }
         // Whatever the background writer had not written yet.
-        if let Err(error) = self.save().await {
+        if let Err(error) = Self::save(&self.store, self.clipboard.clone()).await {
             tracing::error!(%error, "could not store the clipboard on the way out");
         }
     }

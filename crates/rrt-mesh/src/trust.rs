@@ -61,6 +61,11 @@ impl TrustStore {
         }
     }
 
+    /// The file the store lives in.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join("trusted.json")
+    }
+
     /// Every trusted device.
     pub fn list(&self) -> io::Result<Vec<TrustedDevice>> {
         Ok(self.read()?.devices)

@@ -206,6 +206,32 @@ impl DocSync {
         update
     }
 
+    /// Takes back the local edit that produced `update`, which could not be stored: the edit is
+    /// refused, so it must not be sent anywhere, nor stay applied. `stored` is the document as it
+    /// is on disk (`None` if even reading it failed: the edit then stays here, unsent); it
+    /// replaces ours, and every peer is asked again for what we lack (ours may have held peers'
+    /// updates the disk did not get either). The ids the edit used are issued again by the next
+    /// edit: no one ever saw them.
+    pub fn revert_local(&mut self, name: &str, update: &[u8], stored: Option<Document>) {
+        if let Some(batch) = self.batch.get_mut(name)
+            && let Some(at) = batch.iter().rposition(|batched| batched == update)
+        {
+            batch.remove(at);
+        }
+        if let Some(stored) = stored {
+            self.outgoing.push_back(Outgoing::Broadcast {
+                message: delta(vec![version_of(name, &stored)]),
+                except: None,
+            });
+            self.documents.insert(name.to_owned(), stored);
+        }
+    }
+
+    /// The replica number local edits are made under.
+    pub fn replica(&self) -> u64 {
+        self.replica
+    }
+
     /// A peer came up: ask it for what we lack of every document (it answers with diffs).
     pub fn peer_up(&mut self, peer: Uuid) {
         let versions = self
@@ -769,6 +795,33 @@ mod tests {
             "nothing refused"
         );
         assert_eq!(b.document("notes").map(|d| d.text().len()), Some(40 * MIB));
+    }
+
+    #[test]
+    fn a_reverted_local_edit_is_never_sent_and_the_next_edit_converges() {
+        let (mut a, mut b, a_id, b_id) = pair(MIB);
+        let now = Instant::now();
+        a.edit("notes", now, |d| d.append("stored "));
+        a.handle_timeout(now + WINDOW);
+        settle(&mut a, a_id, &mut b, b_id);
+        let on_disk = Document::from_snapshot(1, &a.document("notes").expect("a").snapshot())
+            .expect("a copy of what is stored");
+        // An edit whose store failed: taken back before its batch goes out.
+        let refused = a.edit("notes", now, |d| d.append("refused "));
+        a.revert_local("notes", &refused, Some(on_disk));
+        assert_eq!(
+            a.document("notes").map(Document::text).as_deref(),
+            Some("stored ")
+        );
+        a.edit("notes", now, |d| d.append("retried"));
+        a.handle_timeout(now + WINDOW);
+        settle(&mut a, a_id, &mut b, b_id);
+        for replica in [&a, &b] {
+            assert_eq!(
+                replica.document("notes").map(Document::text).as_deref(),
+                Some("stored retried")
+            );
+        }
     }
 
     #[test]

@@ -6,22 +6,25 @@
 //! <dir>/<name>.log        records: u32 BE length, update bytes — appended, fsynced
 //! ```
 //!
-//! A crash can leave a torn last record: it is cut off on load (it was never acknowledged). A
-//! crash between writing a snapshot and emptying the log replays updates the snapshot already
-//! holds, which a CRDT ignores. Every change happens under an exclusive `flock` per document, so
-//! the daemons of one host can share the directory.
+//! An append that fails (a full disk) truncates the log back to where it was, so a torn record is
+//! only ever the last one, left by a crash mid-append: it is cut off on load (it was never
+//! acknowledged). A crash between writing a snapshot and emptying the log replays updates the
+//! snapshot already holds, which a CRDT ignores. Every change happens under an exclusive `flock`
+//! per document, so the daemons of one host can share the directory.
+//!
+//! Nothing damaged is destroyed: a snapshot that does not decode is moved aside
+//! (`<name>.snapshot.damaged-<time>`) and the document starts from its log (peers fill in the
+//! rest); bytes cut off a log are first copied to `<name>.log.cut-<time>`.
 
 use std::{
     fs::{self, File, OpenOptions},
     io::{self, Read, Write},
     os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
+    time::{SystemTime, UNIX_EPOCH},
 };
 
-use crate::{
-    document::{DocError, Document},
-    locked_file,
-};
+use crate::{document::Document, locked_file};
 
 /// Log size after which the log is folded into the snapshot.
 const COMPACT_AFTER_BYTES: u64 = 1024 * 1024;
@@ -39,14 +42,6 @@ pub enum DocumentStoreError {
         path: PathBuf,
         /// The error.
         source: io::Error,
-    },
-    /// The snapshot does not decode.
-    #[error("the snapshot of {name:?} is unreadable: {error}")]
-    Snapshot {
-        /// The document.
-        name: String,
-        /// Why.
-        error: DocError,
     },
 }
 
@@ -88,12 +83,19 @@ impl DocumentStore {
         let _lock = self.lock(name)?;
         let snapshot_path = self.path(name, "snapshot");
         let document = match fs::read(&snapshot_path) {
-            Ok(snapshot) => Document::from_snapshot(replica, &snapshot).map_err(|error| {
-                DocumentStoreError::Snapshot {
-                    name: name.to_owned(),
-                    error,
+            Ok(snapshot) => match Document::from_snapshot(replica, &snapshot) {
+                Ok(document) => document,
+                Err(error) => {
+                    let aside = set_aside(&snapshot_path, "damaged")?;
+                    tracing::error!(
+                        document = name,
+                        %error,
+                        aside = %aside.display(),
+                        "the document's snapshot is damaged; moved it aside and starting from its log (peers fill in the rest)"
+                    );
+                    Document::new(replica)
                 }
-            })?,
+            },
             Err(error) if error.kind() == io::ErrorKind::NotFound => Document::new(replica),
             Err(error) => return Err(io_error(&snapshot_path)(error)),
         };
@@ -124,15 +126,24 @@ impl DocumentStore {
         let length = u32::try_from(update.len())
             .unwrap_or(u32::MAX)
             .to_be_bytes();
-        let size = log
+        let before = log.metadata().map_err(io_error(&path))?.len();
+        let written = log
             .write_all(&length)
             .and_then(|()| log.write_all(update))
-            .and_then(|()| log.sync_data())
-            .and_then(|()| log.metadata())
-            .map_err(io_error(&path))?
-            .len();
-        if size >= COMPACT_AFTER_BYTES {
-            self.compact_locked(name, document)?;
+            .and_then(|()| log.sync_data());
+        if let Err(error) = written {
+            // Not a record: leave the log as it was, so what is appended after (once space
+            // returns) never follows a torn record that a restart would cut off with it.
+            if let Err(undo) = log.set_len(before).and_then(|()| log.sync_data()) {
+                tracing::error!(document = name, %undo, "could not take a failed append back off the log");
+            }
+            return Err(io_error(&path)(error));
+        }
+        // The record is durable: a failed compaction must not turn it into a refusal.
+        if before + 4 + update.len() as u64 >= COMPACT_AFTER_BYTES
+            && let Err(error) = self.compact_locked(name, document)
+        {
+            tracing::warn!(document = name, %error, "could not compact the log; it stays as it is");
         }
         Ok(())
     }
@@ -182,15 +193,19 @@ impl DocumentStore {
         }
         if !rest.is_empty() {
             let whole = bytes.len() - rest.len();
+            let aside = self.dir.join(format!("{name}.log.cut-{}", now_stamp()));
+            locked_file::replace(&aside, rest).map_err(io_error(&aside))?;
             tracing::warn!(
                 document = name,
-                torn = rest.len(),
-                "cutting a torn record off the log"
+                cut = rest.len(),
+                kept = whole,
+                aside = %aside.display(),
+                "cutting a torn or damaged record off the log (the bytes cut are kept aside)"
             );
             OpenOptions::new()
                 .write(true)
                 .open(&path)
-                .and_then(|file| file.set_len(whole as u64))
+                .and_then(|file| file.set_len(whole as u64).and_then(|()| file.sync_all()))
                 .map_err(io_error(&path))?;
         }
         Ok(records)
@@ -216,6 +231,24 @@ pub fn valid_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
+}
+
+/// Renames `path` to `<path>.<why>-<time>`; returns the new path.
+fn set_aside(path: &Path, why: &str) -> Result<PathBuf, DocumentStoreError> {
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".{why}-{}", now_stamp()));
+    let aside = PathBuf::from(aside);
+    fs::rename(path, &aside).map_err(io_error(path))?;
+    Ok(aside)
+}
+
+/// Now, as `<seconds>.<nanoseconds>` since the Unix epoch: names for files set aside that do not
+/// collide with one set aside a moment before.
+fn now_stamp() -> String {
+    let elapsed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{}.{:09}", elapsed.as_secs(), elapsed.subsec_nanos())
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> DocumentStoreError {

@@ -126,10 +126,19 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
                 Some(path) => Some(read_secret(path)?),
                 None => None,
             };
+            let trust = TrustStore::new(&config.state_dir);
+            // Read at every handshake; a damaged one would refuse every peer, each with a line
+            // in the log: say so once, before starting.
+            trust.list().with_context(|| {
+                format!(
+                    "the trust store {} is unreadable; move it aside to start with no trusted devices (they join again by the join secret or `rrt trust add`)",
+                    trust.path().display()
+                )
+            })?;
             TcpSecurity::Tls(TlsConfig {
                 identity: Identity::load_or_create(&config.state_dir)?,
                 device: args.device.clone().unwrap_or_else(hostname),
-                trust: TrustStore::new(&config.state_dir),
+                trust,
                 secret,
             })
         };

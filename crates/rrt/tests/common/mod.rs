@@ -27,6 +27,8 @@ pub struct Lab {
     daemon_args: Vec<String>,
     /// A network namespace the daemons run in (a lab host).
     netns: Option<String>,
+    /// Daemons with a state directory of their own (as on another host).
+    own_state: std::collections::BTreeSet<String>,
 }
 
 impl Lab {
@@ -40,6 +42,7 @@ impl Lab {
             // On this host's real network no test may multicast: mDNS only runs in a `Net`.
             daemon_args: vec!["--no-mdns".into()],
             netns: None,
+            own_state: std::collections::BTreeSet::new(),
         }
     }
 
@@ -65,6 +68,20 @@ impl Lab {
 
     pub fn state_dir(&self) -> PathBuf {
         self.root.join("state")
+    }
+
+    /// Gives daemon `name` a state directory of its own, as if it ran on another host.
+    pub fn own_state_dir(&mut self, name: &str) {
+        self.own_state.insert(name.to_owned());
+    }
+
+    /// The state directory daemon `name` uses.
+    pub fn state_dir_of(&self, name: &str) -> PathBuf {
+        if self.own_state.contains(name) {
+            self.root.join(format!("state-{name}"))
+        } else {
+            self.state_dir()
+        }
     }
 
     pub fn mesh_dir(&self) -> PathBuf {
@@ -108,7 +125,7 @@ impl Lab {
         };
         let child = command
             .args(["--instance", name, "daemon", "--state-dir"])
-            .arg(self.root.join("state"))
+            .arg(self.state_dir_of(name))
             .args(&self.daemon_args)
             .args(extra)
             .env("RUST_LOG", "info")

@@ -213,6 +213,15 @@ impl Membership {
         }
     }
 
+    /// Bytes arrived on `link` — perhaps a piece of a frame still under way. A link is alive
+    /// while bytes flow, not only when frames complete: a large value crossing a slow link takes
+    /// longer than the timeout, and the heartbeats queue behind it on the sender's side.
+    pub fn handle_bytes(&mut self, link: LinkId, now: Instant) {
+        if let Some(state) = self.links.get_mut(&link) {
+            state.last_heard = now;
+        }
+    }
+
     /// A message arrived on `link`.
     pub fn handle_message(&mut self, link: LinkId, message: &Message, now: Instant) -> Received {
         let Some(state) = self.links.get_mut(&link) else {
@@ -503,6 +512,41 @@ mod tests {
             membership.handle_message(1, &state, now),
             Received::Deliver(Uuid::from_u128(2))
         );
+    }
+
+    #[test]
+    fn a_peer_whose_large_frame_is_still_arriving_stays_up() {
+        let (mut membership, start) = setup();
+        membership.link_opened(1, Direction::Accepted, start);
+        membership.handle_message(1, &hello_from(&info(2, "sending 5 MB")), start);
+        drain(&mut membership);
+        // 20 s without a whole frame, but bytes every 100 ms.
+        let mut now = start;
+        for _ in 0..200 {
+            now += Duration::from_millis(100);
+            membership.handle_bytes(1, now);
+            if membership.poll_timeout().is_some_and(|t| t <= now) {
+                membership.handle_timeout(now);
+            }
+            assert!(
+                !drain(&mut membership)
+                    .iter()
+                    .any(|output| matches!(output, Output::Down { .. })),
+                "declared down while its bytes flow"
+            );
+        }
+        // Once the bytes stop, the timeout applies as ever.
+        let silent_from = now;
+        now += Duration::from_secs(3);
+        membership.handle_timeout(now);
+        assert!(drain(&mut membership).iter().any(|output| matches!(
+            output,
+            Output::Down {
+                reason: DownReason::TimedOut,
+                ..
+            }
+        )));
+        assert_eq!(now - silent_from, HeartbeatConfig::default().timeout);
     }
 
     #[test]

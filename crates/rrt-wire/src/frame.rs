@@ -17,6 +17,13 @@ pub const HEADER_LEN: usize = 4;
 /// The default largest payload: 10 MiB.
 pub const DEFAULT_MAX_FRAME: u32 = 10 * 1024 * 1024;
 
+/// The slowest a large frame may arrive once its length is known: its deadline is the stall
+/// timeout plus its length at this rate. A fixed deadline cut off an honest 10 MiB frame on any
+/// link slower than 8 Mbit/s, and the peer's every retry with it; at 64 KiB/s a 10 MiB frame has
+/// 160 s more, and a sender trickling a byte a second still holds one connection for a bounded
+/// time.
+pub const MIN_FRAME_RATE: u64 = 64 * 1024;
+
 /// A frame the stream cannot continue after: the connection must be closed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
@@ -28,7 +35,8 @@ pub enum FrameError {
         /// The receiver's maximum.
         max: u32,
     },
-    /// A frame was begun but not finished within the deadline (a slow or stuck sender).
+    /// A frame was begun but not finished within its deadline — the stall timeout, plus its
+    /// length at [`MIN_FRAME_RATE`] (a slow or stuck sender).
     #[error("a frame was started but not finished within {0:?}")]
     Stalled(Duration),
     /// The stream ended inside a frame.
@@ -58,16 +66,19 @@ pub struct FrameDecoder {
     stall_timeout: Duration,
     /// When the unfinished frame at the front of the buffer began, if there is one.
     started: Option<Instant>,
+    /// The time its length allows it beyond the stall timeout, once the length is known.
+    allowance: Duration,
 }
 
 impl FrameDecoder {
     /// A decoder accepting payloads up to `max` bytes, each finished within `stall_timeout` of
-    /// its first byte.
+    /// its first byte, plus its length at [`MIN_FRAME_RATE`].
     pub fn new(max: u32, stall_timeout: Duration) -> Self {
         Self {
             max,
             stall_timeout,
             started: None,
+            allowance: Duration::ZERO,
         }
     }
 
@@ -85,6 +96,7 @@ impl FrameDecoder {
     ) -> Result<Option<BytesMut>, FrameError> {
         if buffer.is_empty() {
             self.started = None;
+            self.allowance = Duration::ZERO;
             return Ok(None);
         }
         let started = *self.started.get_or_insert(now);
@@ -101,8 +113,10 @@ impl FrameDecoder {
                 buffer.advance(HEADER_LEN);
                 let payload = buffer.split_to(len as usize);
                 self.started = (!buffer.is_empty()).then_some(now);
+                self.allowance = Duration::ZERO;
                 return Ok(Some(payload));
             }
+            self.allowance = Duration::from_millis(u64::from(len) * 1000 / MIN_FRAME_RATE);
         }
         self.check_deadline_since(started, now)?;
         Ok(None)
@@ -117,8 +131,9 @@ impl FrameDecoder {
     }
 
     fn check_deadline_since(&self, started: Instant, now: Instant) -> Result<(), FrameError> {
-        if now.saturating_duration_since(started) > self.stall_timeout {
-            return Err(FrameError::Stalled(self.stall_timeout));
+        let allowed = self.stall_timeout + self.allowance;
+        if now.saturating_duration_since(started) > allowed {
+            return Err(FrameError::Stalled(allowed));
         }
         Ok(())
     }
@@ -126,7 +141,8 @@ impl FrameDecoder {
     /// When the unfinished frame must be complete, if one is under way; a driver polls until
     /// then and calls [`FrameDecoder::decode`] to have it checked.
     pub fn deadline(&self) -> Option<Instant> {
-        self.started.map(|started| started + self.stall_timeout)
+        self.started
+            .map(|started| started + self.stall_timeout + self.allowance)
     }
 
     /// The stream ended: an error if it ended inside a frame.
@@ -224,6 +240,23 @@ mod tests {
         assert_eq!(
             decoder.decode(&mut buffer, late),
             Err(FrameError::Stalled(TIMEOUT))
+        );
+    }
+
+    #[test]
+    fn a_large_frame_has_time_for_its_length_at_the_minimum_rate() {
+        let mut decoder = FrameDecoder::new(DEFAULT_MAX_FRAME, TIMEOUT);
+        let start = Instant::now();
+        // 640 KiB announced: 10 s more at 64 KiB/s.
+        let mut buffer = BytesMut::from(&(640u32 * 1024).to_be_bytes()[..]);
+        buffer.extend_from_slice(&[0; 1000]);
+        assert_eq!(decoder.decode(&mut buffer, start), Ok(None));
+        let allowed = TIMEOUT + Duration::from_secs(10);
+        assert_eq!(decoder.deadline(), Some(start + allowed));
+        assert_eq!(decoder.decode(&mut buffer, start + allowed), Ok(None));
+        assert_eq!(
+            decoder.decode(&mut buffer, start + allowed + Duration::from_millis(1)),
+            Err(FrameError::Stalled(allowed))
         );
     }
 

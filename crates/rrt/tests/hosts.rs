@@ -8,7 +8,7 @@ use std::{
     sync::Mutex,
 };
 
-use common::{Lab, net::Net, wait_until};
+use common::{Lab, net::Net, wait_until, wait_until_within};
 
 /// Namespace set-up is kept one test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -227,6 +227,38 @@ fn twenty_percent_loss_on_one_link_still_converges() {
     hosts.converge_on("lossy copy 9");
     hosts.lab("h2").copy("h2", "back the other way");
     hosts.converge_on("back the other way");
+}
+
+#[test]
+fn a_large_value_crosses_a_slow_link_and_the_link_stays_up() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let hosts = Hosts::start("slow");
+    hosts.net.limit_rate(3, "8mbit");
+    // 5 MB that LZ4 cannot shrink: 5 s at 8 Mbit/s, beyond the 3 s peer timeout.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let large: String = (0..5_000_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[(state % 36) as usize])
+        })
+        .collect();
+    let copied = hosts.lab("h1a").copy_stdin("h1a", large.as_bytes());
+    assert!(copied.status.success(), "{copied:?}");
+    wait_until_within(
+        "h3 to paste the large value over the slow link",
+        std::time::Duration::from_secs(90),
+        || hosts.lab("h3").paste("h3").as_deref() == Some(large.as_str()),
+    );
+    // What comes after it is not stuck behind reconnects.
+    hosts.lab("h1a").copy("h1a", "small, after the large one");
+    wait_until("h3 to paste the small value", || {
+        hosts.lab("h3").paste("h3").as_deref() == Some("small, after the large one")
+    });
+    assert_eq!(hosts.lab("h3").peers("h3").len(), 3);
 }
 
 #[test]

@@ -130,6 +130,9 @@ impl NetworkWorker {
                     return;
                 }
                 Ok(read) => {
+                    if link.auth == Auth::Open {
+                        self.membership.handle_bytes(id, now);
+                    }
                     if let Err(error) = link.session.handle_input(&self.buffer[..read]) {
                         tracing::warn!(%error, pid = link.pid, "closing a peer connection");
                         self.close(id, DownReason::Error(error.to_string()));

@@ -369,8 +369,13 @@ impl Drop for Lab {
 }
 
 /// Polls `condition` until it holds, failing the test after [`DEADLINE`].
-pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let give_up = Instant::now() + DEADLINE;
+pub fn wait_until(what: &str, condition: impl FnMut() -> bool) {
+    wait_until_within(what, DEADLINE, condition);
+}
+
+/// [`wait_until`] with a deadline of its own, for what a slow link makes slow.
+pub fn wait_until_within(what: &str, deadline: Duration, mut condition: impl FnMut() -> bool) {
+    let give_up = Instant::now() + deadline;
     while !condition() {
         assert!(Instant::now() < give_up, "timed out waiting for {what}");
         thread::sleep(Duration::from_millis(20));

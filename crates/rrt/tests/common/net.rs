@@ -79,6 +79,17 @@ impl Net {
         run(&full);
     }
 
+    /// Host `i`'s link carries at most `rate` (a `tc` rate such as `8mbit`) each way.
+    pub fn limit_rate(&self, i: usize, rate: &str) {
+        let shape = ["tc", "qdisc", "add", "dev"];
+        let tbf = [
+            "root", "tbf", "rate", rate, "burst", "32kbit", "latency", "400ms",
+        ];
+        self.in_host(i, &[&shape[..], &["eth0"], &tbf[..]].concat());
+        let port = format!("p{i}");
+        self.in_switch(&[&shape[..], &[port.as_str()], &tbf[..]].concat());
+    }
+
     /// Host `i`'s packets vanish; its interface stays up, nobody is told.
     pub fn cut(&self, i: usize) {
         self.in_switch(&[

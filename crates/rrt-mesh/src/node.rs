@@ -13,7 +13,7 @@
 //! from peers are written in the background, coalesced (a peer still has them if we crash first).
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashSet},
     path::PathBuf,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -22,7 +22,7 @@ use rrt_reactor::{
     Config, ReactorError, ReactorEvent, RecvError, RestartPolicy, Rrt, ShutdownReason, Subscription,
 };
 use rrt_sync::{Bias, ClipEntry, Clipboard, ClipboardStore, Merge, Stamp, StoreError, Timestamp};
-use rrt_wire::{Compression, Message, WireConfig};
+use rrt_wire::{ClipStamp, Compression, Message, WireConfig};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use uuid::Uuid;
@@ -40,6 +40,11 @@ use crate::{
     },
 };
 
+/// The capability of a peer that says which clipboard entries it has on connect
+/// ([`Message::ClipboardHave`]) and is sent only the others.
+const CLIPBOARD_HAVE: &str = "clipboard_have";
+/// The most stamps of a `clipboard_have` taken into account.
+const MAX_STAMPS: usize = 4096;
 /// How long a leaving node waits for its goodbyes to be written.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long to wait before relaunching a network reactor that gave up.
@@ -314,7 +319,9 @@ impl Node {
             me: PeerInfo {
                 id,
                 name: config.name.clone(),
-                capabilities: vec!["clipboard".to_owned(), "state_sync".to_owned()],
+                capabilities: ["clipboard", "state_sync", CLIPBOARD_HAVE]
+                    .map(str::to_owned)
+                    .into(),
             },
             pid,
             control_socket: dir.control_socket(pid),
@@ -730,14 +737,18 @@ impl Actor {
     async fn handle_network(&mut self, event: Result<ReactorEvent<NetEvent>, RecvError>) {
         match event {
             Ok(ReactorEvent::Worker(NetEvent::PeerUp(peer))) => {
-                // Anti-entropy: both sides send their whole (bounded) history, oldest first, so
-                // the newer current value wins everywhere and what either side wrote while they
-                // were apart is kept by both.
-                for entry in self.clipboard.history().iter().rev() {
+                // Anti-entropy: each side gets the other's whole (bounded) history, oldest first,
+                // so the newer current value wins everywhere and what either side wrote while
+                // they were apart is kept by both — but only what it lacks, when it can say what
+                // it has (an older peer cannot, and gets everything).
+                if peer.capabilities.iter().any(|c| c == CLIPBOARD_HAVE) {
+                    let stamps = self.clipboard.history().iter().map(clip_stamp).collect();
                     self.command(NetCommand::Send {
                         to: peer.id,
-                        message: update(entry),
+                        message: Message::ClipboardHave { stamps },
                     });
+                } else {
+                    self.send_history(peer.id, &HashSet::new());
                 }
                 self.documents.peer_up(peer.id);
                 self.documents.flush(&self.net);
@@ -782,8 +793,26 @@ impl Actor {
         }
     }
 
+    /// Sends `to` the entries of the history whose stamps it does not list, oldest first.
+    fn send_history(&self, to: Uuid, has: &HashSet<ClipStamp>) {
+        for entry in self.clipboard.history().iter().rev() {
+            if !has.contains(&clip_stamp(entry)) {
+                self.command(NetCommand::Send {
+                    to,
+                    message: update(entry),
+                });
+            }
+        }
+    }
+
     async fn receive(&mut self, from: Uuid, message: Message) {
         let (data, timestamp, counter, source_instance) = match message {
+            Message::ClipboardHave { stamps } => {
+                // A history is a few dozen entries; more stamps than that are noise.
+                let has = stamps.into_iter().take(MAX_STAMPS).collect();
+                self.send_history(from, &has);
+                return;
+            }
             Message::ClipboardUpdate {
                 data,
                 timestamp,
@@ -882,6 +911,15 @@ fn apply(edit: &Edit, document: &rrt_sync::Document) -> Vec<u8> {
         Edit::Replace(text) => document.replace(text),
         Edit::Set(key, value) => document.set(key, value),
         Edit::Remove(key) => document.remove(key),
+    }
+}
+
+/// An entry's stamp as the wire carries it.
+fn clip_stamp(entry: &ClipEntry) -> ClipStamp {
+    ClipStamp {
+        timestamp: entry.stamp.time.wall_ms,
+        counter: entry.stamp.time.counter,
+        source_instance: entry.stamp.origin,
     }
 }
 

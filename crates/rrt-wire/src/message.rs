@@ -67,6 +67,14 @@ pub enum Message {
         /// The instance it was copied on.
         source_instance: Uuid,
     },
+    /// The stamps of the sender's clipboard history, sent on connect in place of the history
+    /// itself to a peer whose `hello` lists the capability `clipboard_have`: the peer answers with
+    /// the entries the sender lacks, so a reconnect over a slow link does not carry again what
+    /// both sides have.
+    ClipboardHave {
+        /// One per history entry.
+        stamps: Vec<ClipStamp>,
+    },
     /// A hub coordinator's list of the other instances connected to it, sent to each leaf
     /// whenever it changes (the recipient is not in its own list).
     Members {
@@ -95,9 +103,22 @@ pub const MESSAGE_TYPES: &[&str] = &[
     "ping",
     "pong",
     "clipboard_update",
+    "clipboard_have",
     "members",
     "state_delta",
 ];
+
+/// A clipboard entry's stamp, as a [`Message::ClipboardUpdate`] carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ClipStamp {
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: u64,
+    /// The counter within the millisecond (0 and omitted when unused).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub counter: u32,
+    /// The instance it was copied on.
+    pub source_instance: Uuid,
+}
 
 /// An instance in a [`Message::Members`] list.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -245,6 +266,7 @@ mod tests {
                 counter: 0,
                 source_instance: id,
             },
+            Message::ClipboardHave { stamps: vec![] },
             Message::Members { peers: vec![] },
             Message::StateDelta {
                 crdt_ops: vec![],

@@ -6,7 +6,8 @@ use std::{collections::BTreeMap, time::Instant};
 
 use proptest::{collection::vec, prelude::*};
 use rrt_wire::{
-    Compression, CrdtOperation, Format, Member, Message, Part, Received, Session, WireConfig,
+    ClipStamp, Compression, CrdtOperation, Format, Member, Message, Part, Received, Session,
+    WireConfig,
 };
 use uuid::Uuid;
 
@@ -60,6 +61,18 @@ fn message() -> impl Strategy<Value = Message> {
                     source_instance,
                 }
             }),
+        vec((any::<u64>(), any::<u32>(), uuid()), 0..5).prop_map(|stamps| {
+            Message::ClipboardHave {
+                stamps: stamps
+                    .into_iter()
+                    .map(|(timestamp, counter, source_instance)| ClipStamp {
+                        timestamp,
+                        counter,
+                        source_instance,
+                    })
+                    .collect(),
+            }
+        }),
         vec((uuid(), ".{0,12}"), 0..5).prop_map(|peers| Message::Members {
             peers: peers
                 .into_iter()

@@ -468,3 +468,60 @@ fn a_tls_peer_that_never_proves_itself_is_cut_after_the_handshake_timeout() {
     );
     assert!(lab.peers("a").is_empty());
 }
+
+#[test]
+fn on_connect_a_peer_that_says_what_it_has_is_sent_only_what_it_lacks() {
+    use rrt_wire::{CrdtOperation, Message, Received, Transport as _};
+
+    let mut lab = Lab::new("have");
+    lab.start("a");
+    for text in ["one", "two", "three"] {
+        lab.copy("a", text);
+    }
+    let mut peer = lab.fake_peer_with(
+        "a",
+        "reconnecting",
+        &rrt_wire::WireConfig::default(),
+        &["clipboard", "state_sync", "clipboard_have"],
+    );
+    // The daemon says what it has instead of sending it all.
+    let stamps = loop {
+        match peer.recv().expect("the daemon's messages") {
+            Received::Message(Message::ClipboardHave { stamps }) => break stamps,
+            Received::Message(Message::ClipboardUpdate { data, .. }) => {
+                panic!("sent {data:?} unasked")
+            }
+            _ => {}
+        }
+    };
+    assert_eq!(stamps.len(), 3);
+    // We have all but the newest (the history is listed newest first).
+    peer.send_message(&Message::ClipboardHave {
+        stamps: stamps[1..].to_vec(),
+    })
+    .expect("sent");
+    // A version of a document a lacks: its answer comes after whatever the have brought.
+    peer.send_message(&Message::StateDelta {
+        crdt_ops: vec![CrdtOperation {
+            document: "marker".to_owned(),
+            update: Vec::new(),
+            state_vector: rrt_sync::Document::new(9).state_vector(),
+            part: None,
+        }],
+        vector_clock: std::collections::BTreeMap::new(),
+    })
+    .expect("sent");
+    let mut sent = Vec::new();
+    loop {
+        match peer.recv().expect("the daemon's messages") {
+            Received::Message(Message::ClipboardUpdate { data, .. }) => sent.push(data),
+            Received::Message(Message::StateDelta { crdt_ops, .. })
+                if crdt_ops.iter().any(|op| op.document == "marker") =>
+            {
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(sent, ["three"]);
+}

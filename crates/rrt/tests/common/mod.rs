@@ -211,17 +211,31 @@ impl Lab {
         peer_name: &str,
         config: &rrt_wire::WireConfig,
     ) -> rrt_wire::BlockingTransport<std::os::unix::net::UnixStream> {
+        self.fake_peer_with(name, peer_name, config, &["clipboard", "state_sync"])
+    }
+
+    /// [`Lab::fake_peer`] saying it has `capabilities`.
+    pub fn fake_peer_with(
+        &self,
+        name: &str,
+        peer_name: &str,
+        config: &rrt_wire::WireConfig,
+        capabilities: &[&str],
+    ) -> rrt_wire::BlockingTransport<std::os::unix::net::UnixStream> {
         use rrt_wire::Transport as _;
         let socket = self
             .mesh_dir()
             .join(format!("peer-{}.sock", self.pid(name)));
         let stream = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+        stream
+            .set_read_timeout(Some(DEADLINE))
+            .expect("a read deadline");
         let mut peer =
             rrt_wire::BlockingTransport::handshake(stream, rrt_wire::Role::Dialer, config)
                 .expect("handshake");
         peer.send_message(&rrt_wire::Message::Hello {
             instance_id: uuid::Uuid::new_v4(),
-            capabilities: vec!["clipboard".to_owned(), "state_sync".to_owned()],
+            capabilities: capabilities.iter().map(|c| (*c).to_owned()).collect(),
             name: peer_name.to_owned(),
         })
         .expect("hello");

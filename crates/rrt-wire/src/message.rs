@@ -39,6 +39,13 @@ pub enum Message {
         /// The proof, hexadecimal.
         proof: String,
     },
+    /// Over TLS, from a side that will not admit the peer, just before it closes the connection:
+    /// why, so that both sides can say it (a refused device otherwise sees only a closed
+    /// connection).
+    Refused {
+        /// Why, for people: what the refusing side knows, and what would let the peer in.
+        reason: String,
+    },
     /// The sender is leaving on purpose; not a failure.
     Goodbye {
         /// The leaving instance.
@@ -99,6 +106,7 @@ fn is_zero(counter: &u32) -> bool {
 pub const MESSAGE_TYPES: &[&str] = &[
     "hello",
     "join",
+    "refused",
     "goodbye",
     "ping",
     "pong",
@@ -256,6 +264,9 @@ mod tests {
             Message::Join {
                 device: String::new(),
                 proof: String::new(),
+            },
+            Message::Refused {
+                reason: String::new(),
             },
             Message::Goodbye { instance_id: id },
             Message::Ping { timestamp: 0 },

@@ -44,6 +44,7 @@ fn message() -> impl Strategy<Value = Message> {
             }
         ),
         (".{0,16}", "[0-9a-f]{64}").prop_map(|(device, proof)| Message::Join { device, proof }),
+        ".{0,32}".prop_map(|reason| Message::Refused { reason }),
         uuid().prop_map(|instance_id| Message::Goodbye { instance_id }),
         any::<u64>().prop_map(|timestamp| Message::Ping { timestamp }),
         any::<u64>().prop_map(|timestamp| Message::Pong { timestamp }),

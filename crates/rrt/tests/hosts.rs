@@ -417,6 +417,52 @@ fn peer_devices(lab: &Lab, name: &str) -> Vec<(String, String, String)> {
 }
 
 #[test]
+fn a_one_sided_secret_is_refused_and_both_sides_say_why() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let net = Net::new(2);
+    let secret =
+        std::env::temp_dir().join(format!("rrt-e2e-onesided-{}.secret", std::process::id()));
+    std::fs::write(&secret, "a join secret long enough to count").expect("secret file");
+    let mut with_secret = Lab::host(
+        "onesided-h1",
+        &net.host(1),
+        &["--secret-file".to_owned(), secret.display().to_string()],
+    );
+    let mut without = Lab::host(
+        "onesided-h2",
+        &net.host(2),
+        &["--peer".to_owned(), format!("{}:47474", Net::address(1))],
+    );
+    with_secret.start("h1");
+    without.start("h2");
+    let key_of = |lab: &Lab| {
+        let output = lab
+            .rrt()
+            .arg("--state-dir")
+            .arg(lab.state_dir())
+            .arg("id")
+            .output()
+            .expect("rrt id");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    let h1_key = key_of(&with_secret);
+    // h2, which has no secret and does not trust h1, refuses h1 and says so; h1 is told why, and
+    // says it too, naming its own key.
+    wait_until("both sides to say why", || {
+        without.log("h2").contains(&h1_key)
+            && with_secret
+                .log("h1")
+                .lines()
+                .any(|line| line.contains("refused this device") && line.contains(&h1_key))
+    });
+    assert!(with_secret.peers("h1").is_empty());
+    assert!(without.peers("h2").is_empty());
+    let _ = std::fs::remove_file(secret);
+}
+
+#[test]
 fn hosts_find_each_other_by_mdns_and_a_stale_record_brings_nobody_back() {
     let _serial = SERIAL
         .lock()

@@ -126,6 +126,10 @@ impl NetworkWorker {
                         WireError::Closed => DownReason::Closed,
                         error => DownReason::Error(error.to_string()),
                     };
+                    if let Auth::AwaitingJoin(fingerprint) = link.auth {
+                        // A peer that refuses us without saying so (an older version).
+                        tracing::warn!(%fingerprint, "a device closed the connection before proving the join secret: it may not trust this device, or hold another secret");
+                    }
                     self.close(id, reason);
                     return;
                 }
@@ -185,6 +189,15 @@ impl NetworkWorker {
                         // A trusted peer's proof decides nothing; it only tells its name.
                         self.label(id, device, proof);
                         continue;
+                    }
+                    if let Message::Refused { reason } = message {
+                        // We let the peer in, but it does not let us in.
+                        tracing::warn!(reason, "the peer refused this device");
+                        self.close(
+                            id,
+                            DownReason::Error(format!("refused by the peer: {reason}")),
+                        );
+                        return false;
                     }
                     match (self.membership.handle_message(id, &message, now), message) {
                         (Received::Deliver(_), Message::Members { peers }) => {
@@ -338,9 +351,11 @@ impl NetworkWorker {
                     %fingerprint,
                     "refused an untrusted device; `rrt trust add {fingerprint}` lets it in"
                 );
-                self.close(
+                let ours = config.identity.fingerprint();
+                self.refuse(
                     id,
-                    DownReason::Error(format!("untrusted device {fingerprint}")),
+                    format!("device {ours} does not trust key {fingerprint} and holds no join secret; `rrt trust add {fingerprint}` there lets it in"),
+                    format!("untrusted device {fingerprint}"),
                 );
                 false
             }
@@ -377,14 +392,29 @@ impl NetworkWorker {
             }
             (Message::Join { device, .. }, _, _) => {
                 tracing::warn!(%device, %fingerprint, "refused a device: wrong join secret");
-                self.close(id, DownReason::Error("wrong join secret".to_owned()));
+                let ours = config.identity.fingerprint();
+                self.refuse(
+                    id,
+                    format!("device {ours} refused key {fingerprint}: its join proof does not match this mesh's secret"),
+                    "wrong join secret".to_owned(),
+                );
+                return false;
+            }
+            (Message::Refused { reason }, _, _) => {
+                tracing::warn!(%fingerprint, reason, "the peer refused this device");
+                self.close(
+                    id,
+                    DownReason::Error(format!("refused by the peer: {reason}")),
+                );
                 return false;
             }
             _ => {
                 tracing::warn!(%fingerprint, "refused an untrusted device that did not prove the join secret");
-                self.close(
+                let ours = config.identity.fingerprint();
+                self.refuse(
                     id,
-                    DownReason::Error(format!("untrusted device {fingerprint}")),
+                    format!("device {ours} does not trust key {fingerprint}, which did not prove the join secret; the same `--secret-file` on both, or `rrt trust add {fingerprint}` there, lets it in"),
+                    format!("untrusted device {fingerprint}"),
                 );
                 return false;
             }
@@ -403,6 +433,17 @@ impl NetworkWorker {
         let direction = link.direction;
         self.membership.link_opened(id, direction, now);
         true
+    }
+
+    /// Tells the peer why it is not admitted (best effort: [`NetworkWorker::close`] writes what is
+    /// queued), then closes the link.
+    fn refuse(&mut self, id: LinkId, why: String, detail: String) {
+        if let Some(link) = self.links.get_mut(&id)
+            && let Err(error) = link.session.send(&Message::Refused { reason: why })
+        {
+            tracing::debug!(%error, "could not tell a refused peer why");
+        }
+        self.close(id, DownReason::Error(detail));
     }
 
     /// A trusted peer's `join`: its proof, when it holds, names the device.

@@ -628,7 +628,7 @@ impl Actor {
 
     async fn copy(&mut self, text: String) -> Result<Option<ClipEntry>, NodeError> {
         let probe = update(&ClipEntry {
-            text,
+            text: text.into(),
             stamp: Stamp {
                 time: Timestamp::default(),
                 origin: self.id,
@@ -833,7 +833,7 @@ impl Actor {
             }
         };
         let entry = ClipEntry {
-            text: data,
+            text: data.into(),
             stamp: Stamp {
                 time: Timestamp {
                     wall_ms: timestamp,
@@ -926,7 +926,7 @@ fn clip_stamp(entry: &ClipEntry) -> ClipStamp {
 /// The wire message for a clipboard entry.
 fn update(entry: &ClipEntry) -> Message {
     Message::ClipboardUpdate {
-        data: entry.text.clone(),
+        data: entry.text.to_string(),
         timestamp: entry.stamp.time.wall_ms,
         counter: entry.stamp.time.counter,
         source_instance: entry.stamp.origin,

@@ -12,6 +12,8 @@
 //! event at load time ([`Clipboard::restore`]), so it stays what the clipboard showed and the next
 //! copy replaces it.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -20,8 +22,9 @@ use crate::hlc::{ClockError, HybridClock, Stamp, Timestamp};
 /// One clipboard value and when and where it was copied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClipEntry {
-    /// The copied text.
-    pub text: String,
+    /// The copied text, shared: a history of large values is cloned (for a save, a snapshot, an
+    /// event) without copying them.
+    pub text: Arc<str>,
     /// Its place in the mesh-wide order.
     pub stamp: Stamp,
 }
@@ -50,7 +53,7 @@ pub enum Merge {
 /// let copied = here.copy("hello".into(), 1_000).expect("a new value");
 /// assert_eq!(there.merge(copied.clone(), 900), Ok(Merge::Applied));
 /// assert_eq!(there.merge(copied, 900), Ok(Merge::Duplicate));
-/// assert_eq!(there.current().map(|entry| entry.text.as_str()), Some("hello"));
+/// assert_eq!(there.current().map(|entry| &*entry.text), Some("hello"));
 /// ```
 #[derive(Debug, Clone)]
 pub struct Clipboard {
@@ -91,6 +94,23 @@ impl Clipboard {
         &self.entries
     }
 
+    /// Whether an entry with `stamp` would be kept: the history has room, or it is newer than
+    /// the oldest entry kept.
+    pub fn would_keep(&self, stamp: &Stamp) -> bool {
+        self.entries.len() < self.capacity
+            || self
+                .entries
+                .last()
+                .is_some_and(|oldest| *stamp > oldest.stamp)
+    }
+
+    /// Whether an entry with `stamp` is in the history.
+    pub fn contains(&self, stamp: &Stamp) -> bool {
+        self.entries
+            .binary_search_by(|probe| stamp.cmp(&probe.stamp))
+            .is_ok()
+    }
+
     /// The latest time this replica has issued or seen (persisted so a restart never reuses one).
     pub fn clock(&self) -> Timestamp {
         self.clock.last()
@@ -106,11 +126,11 @@ impl Clipboard {
     /// `text` already is the current value — the echo of a value that arrived from the mesh and
     /// came back through a system clipboard must not start a new round.
     pub fn copy(&mut self, text: String, now_ms: u64) -> Option<ClipEntry> {
-        if self.current().is_some_and(|current| current.text == text) {
+        if self.current().is_some_and(|current| *current.text == *text) {
             return None;
         }
         let entry = ClipEntry {
-            text,
+            text: text.into(),
             stamp: Stamp {
                 time: self.clock.tick(now_ms),
                 origin: self.origin,
@@ -198,7 +218,7 @@ mod tests {
             b.merge(entry.clone(), 0).expect("an honest stamp");
         }
         assert_eq!(a.current(), b.current());
-        assert_eq!(a.current().map(|e| e.text.as_str()), Some("from 2"));
+        assert_eq!(a.current().map(|e| &*e.text), Some("from 2"));
     }
 
     #[test]
@@ -265,7 +285,7 @@ mod tests {
             1_000
         ));
         let current = here.current().expect("kept").clone();
-        assert_eq!(current.text, "frozen value");
+        assert_eq!(&*current.text, "frozen value");
         assert_eq!(
             current.stamp.origin,
             id(1),
@@ -294,7 +314,7 @@ mod tests {
         for (i, text) in ["a", "b", "c", "d"].into_iter().enumerate() {
             here.copy(text.into(), i as u64 * 10);
         }
-        let texts: Vec<_> = here.history().iter().map(|e| e.text.as_str()).collect();
+        let texts: Vec<_> = here.history().iter().map(|e| &*e.text).collect();
         assert_eq!(texts, ["d", "c", "b"]);
         assert_eq!(here.merge(entry("ancient", 1, 0, 5), 50), Ok(Merge::Stale));
         assert_eq!(here.history().len(), 3);

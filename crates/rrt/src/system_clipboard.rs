@@ -153,7 +153,7 @@ where
             event = node_events.recv() => match event {
                 Ok(NodeEvent::Clipboard { entry }) => {
                     if !echoes.remove(&entry.stamp)
-                        && let Err(error) = adapter.send(ClipboardCommand::Set(entry.text))
+                        && let Err(error) = adapter.send(ClipboardCommand::Set(entry.text.to_string()))
                     {
                         tracing::warn!(command = ?error.0, "the {name} clipboard adapter is stopped");
                     }
@@ -187,7 +187,7 @@ async fn follow_osc52(node: Node) {
         }
         tokio::select! {
             event = node_events.recv() => match event {
-                Ok(NodeEvent::Clipboard { entry }) => newest = Some(entry.text),
+                Ok(NodeEvent::Clipboard { entry }) => newest = Some(entry.text.to_string()),
                 Ok(_) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return,
             },

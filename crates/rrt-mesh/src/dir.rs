@@ -18,6 +18,13 @@ use std::{
 
 use rustix::process::{Pid, getuid, test_kill_process};
 
+/// The registry's file name in the mesh directory.
+pub const REGISTRY: &str = "peers.json";
+/// The lock that writers of the registry take.
+pub const REGISTRY_LOCK: &str = "peers.lock";
+/// The lock whose holder is the hub's coordinator.
+pub const COORDINATOR_LOCK: &str = "coordinator.lock";
+
 /// Why the mesh directory cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum DirError {
@@ -111,12 +118,12 @@ impl MeshDir {
 
     /// The lock whose holder is the coordinator.
     pub fn coordinator_lock(&self) -> PathBuf {
-        self.path.join("coordinator.lock")
+        self.path.join(COORDINATOR_LOCK)
     }
 
     /// The registry file.
     pub fn registry(&self) -> PathBuf {
-        self.path.join("peers.json")
+        self.path.join(REGISTRY)
     }
 
     /// The pids of every `peer-<pid>.sock` present.

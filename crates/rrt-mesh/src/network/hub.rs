@@ -9,9 +9,9 @@
 //! ```
 
 use std::{
-    fs::{self, File, OpenOptions},
+    fs::{self, File},
     io,
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    os::unix::fs::PermissionsExt,
     time::{Duration, Instant},
 };
 
@@ -22,6 +22,7 @@ use mio::{
     net::{UnixListener, UnixStream},
 };
 use rrt_reactor::Context;
+use rrt_sync::locked_file::PrivateDir;
 use rrt_wire::{Member, Message, Session};
 use rustix::net::sockopt::socket_peercred;
 use rustix::{
@@ -36,7 +37,7 @@ use super::{
     worker::{NetEvent, NetworkWorker},
 };
 use crate::{
-    dir::MeshDir,
+    dir::{COORDINATOR_LOCK, MeshDir},
     membership::{Direction, DownReason, LinkId, PeerInfo},
 };
 
@@ -76,12 +77,7 @@ pub(crate) struct Coordinator {
 impl Coordinator {
     /// Takes the coordinator role if nobody holds it: `Ok(None)` when another instance does.
     pub(crate) fn try_acquire(dir: &MeshDir, registry: &Registry) -> io::Result<Option<Self>> {
-        let lock = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(dir.coordinator_lock())?;
+        let lock = PrivateDir::open(dir.path())?.open_lock(COORDINATOR_LOCK)?;
         match flock(&lock, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
             Err(Errno::WOULDBLOCK) => return Ok(None),

@@ -1,7 +1,11 @@
-//! The commands that talk to a running daemon: `peers`, `status` and `clip …`.
+//! The commands that talk to a running daemon: `peers`, `status`, `clip …`, `scratch …` and
+//! `state …`. A command trusts the daemon it finds only as far as it is ours: the mesh
+//! directory must be our own (not a symbolic link), and the control socket served by our uid
+//! (`rrt_mesh::same_user`) — another user who swapped the directory would otherwise receive what
+//! we copy.
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{self, BufRead, BufReader, Read, Write},
     os::unix::net::UnixStream,
     time::Duration,
 };
@@ -9,8 +13,9 @@ use std::{
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use rrt_mesh::{
-    dir::MeshDir,
+    dir::{DirError, MeshDir},
     registry::{Registry, RegistryEntry},
+    same_user,
 };
 use serde_json::Value;
 
@@ -97,10 +102,17 @@ pub(crate) enum StateCommand {
     Watch,
 }
 
-/// Picks the daemon: `--instance NAME` if given, else any of the mesh's.
+/// Picks the daemon: `--instance NAME` if given, else any of the mesh's. The mesh directory must
+/// be ours: whoever owns it writes the registry that says which socket is the daemon's.
 pub(crate) fn daemon(locate: &Locate) -> anyhow::Result<RegistryEntry> {
     let dir = MeshDir::locate(locate.runtime_dir.as_deref(), &locate.mesh);
-    let instances = Registry::new(dir.clone()).list().unwrap_or_default();
+    let instances = match dir.verify() {
+        Ok(()) => Registry::new(dir.clone())
+            .list()
+            .with_context(|| format!("reading the registry in {}", dir.path().display()))?,
+        Err(DirError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(error) => return Err(error.into()),
+    };
     let found = match &locate.instance {
         Some(name) => instances.into_iter().find(|entry| &entry.name == name),
         None => instances.into_iter().next(),
@@ -121,15 +133,12 @@ pub(crate) fn daemon(locate: &Locate) -> anyhow::Result<RegistryEntry> {
     }
 }
 
+/// Connects to the daemon's control socket — refusing one that another user serves — and sends
+/// `request`.
 fn connect(locate: &Locate, request: &Request) -> anyhow::Result<BufReader<UnixStream>> {
     let entry = daemon(locate)?;
-    let mut stream = UnixStream::connect(&entry.control_socket).with_context(|| {
-        format!(
-            "connecting to daemon {:?} at {}",
-            entry.name,
-            entry.control_socket.display()
-        )
-    })?;
+    let mut stream = same_user::connect(&entry.control_socket)
+        .with_context(|| format!("reaching daemon {:?}", entry.name))?;
     let mut line = serde_json::to_vec(request)?;
     line.push(b'\n');
     stream.write_all(&line)?;

@@ -24,7 +24,6 @@ use mio::{
 use rrt_reactor::Context;
 use rrt_sync::locked_file::PrivateDir;
 use rrt_wire::{Member, Message, Session};
-use rustix::net::sockopt::socket_peercred;
 use rustix::{
     fs::{FlockOperation, flock},
     io::Errno,
@@ -39,6 +38,7 @@ use super::{
 use crate::{
     dir::{COORDINATOR_LOCK, MeshDir},
     membership::{Direction, DownReason, LinkId, PeerInfo},
+    same_user,
 };
 
 /// The token of the coordinator's listener.
@@ -154,16 +154,22 @@ impl NetworkWorker {
             Ok(None) => {}
             Err(error) => tracing::warn!(%error, "could not contend for the coordinator role"),
         }
-        match UnixStream::connect(self.config.dir.coordinator_socket()) {
-            Ok(stream) => {
-                let pid = socket_peercred(&stream)
-                    .ok()
-                    .map(|cred| cred.pid.as_raw_nonzero().get().unsigned_abs());
-                let session = Session::dial(self.config.wire.clone(), now);
-                let stream = Stream::Unix(stream);
-                self.hub_link =
-                    self.add_link(stream, session, pid, Direction::Dialed, registry, now);
-            }
+        let path = self.config.dir.coordinator_socket();
+        match UnixStream::connect(&path) {
+            Ok(stream) => match same_user::verify(&path, &stream) {
+                Ok(pid) => {
+                    let session = Session::dial(self.config.wire.clone(), now);
+                    let stream = Stream::Unix(stream);
+                    self.hub_link =
+                        self.add_link(stream, session, Some(pid), Direction::Dialed, registry, now);
+                }
+                // Not our coordinator: whoever holds the lock may still bind the real one (or
+                // die and leave us the role).
+                Err(error) => {
+                    tracing::warn!(%error, "not dialing the coordinator socket");
+                    self.hub_attempt = Some(attempt.next(now));
+                }
+            },
             Err(error) => {
                 tracing::debug!(%error, "the coordinator is not reachable yet");
                 self.hub_attempt = Some(attempt.next(now));

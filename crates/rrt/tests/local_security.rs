@@ -325,3 +325,57 @@ fn a_planted_lock_link_is_not_followed() {
         .expect("stderr");
     assert!(error.contains("peers.lock"), "{error}");
 }
+
+#[test]
+fn scratch_edit_uses_a_private_file_and_follows_no_planted_link() {
+    let mut lab = Lab::new("scratchedit");
+    lab.start("a");
+    let output = lab.run("a", &["scratch", "append", "notes", "hello"]);
+    assert!(output.status.success(), "{output:?}");
+
+    let root = lab_root(&lab);
+    let tmp = root.join("tmp");
+    fs::create_dir_all(&tmp).expect("temporary directory");
+    let victim = root.join("victim");
+    fs::write(&victim, "precious").expect("victim");
+    let seen = root.join("seen");
+    let editor = root.join("editor.sh");
+    fs::write(
+        &editor,
+        format!(
+            "#!/bin/sh\nstat -c '%a %n' \"$1\" > '{seen}'\nprintf ' edited' >> \"$1\"\n",
+            seen = path_str(&seen)
+        ),
+    )
+    .expect("editor");
+    fs::set_permissions(&editor, fs::Permissions::from_mode(0o755)).expect("chmod");
+
+    // The old predictable name, planted for the very process that edits: `exec` keeps the pid.
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(r#"ln -s "$VICTIM" "$TMPDIR/rrt-scratch-$$-notes.txt" && exec "$@""#)
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_rrt"))
+        .arg("--runtime-dir")
+        .arg(lab.runtime_dir())
+        .args(["--instance", "a", "scratch", "edit", "notes"])
+        .env("VICTIM", &victim)
+        .env("TMPDIR", &tmp)
+        .env("EDITOR", &editor)
+        .output()
+        .expect("rrt scratch edit");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(fs::read_to_string(&victim).expect("victim"), "precious");
+    let seen = fs::read_to_string(&seen).expect("the editor ran");
+    let (mode, file) = seen.trim_end().split_once(' ').expect("mode and name");
+    assert_eq!(mode, "600", "the file handed to the editor: {seen}");
+    assert!(file.ends_with(".txt"), "{file}");
+    assert!(!Path::new(file).exists(), "{file} was left behind");
+    assert_eq!(lab.cat("a", "notes").as_deref(), Some("hello edited"));
+    // Only the planted link is left in the temporary directory.
+    let left: Vec<_> = fs::read_dir(&tmp)
+        .expect("temporary directory")
+        .map(|entry| entry.expect("entry").file_name())
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+}

@@ -18,6 +18,13 @@ use std::{
 
 use rustix::process::{Pid, getuid, test_kill_process};
 
+/// The registry's file name in the mesh directory.
+pub const REGISTRY: &str = "peers.json";
+/// The lock that writers of the registry take.
+pub const REGISTRY_LOCK: &str = "peers.lock";
+/// The lock whose holder is the hub's coordinator.
+pub const COORDINATOR_LOCK: &str = "coordinator.lock";
+
 /// Why the mesh directory cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum DirError {
@@ -89,6 +96,21 @@ impl MeshDir {
         ensure_private(&self.path)
     }
 
+    /// Checks, without changing anything, that the directory — and, in a shared temporary
+    /// directory, the per-user directory holding it — is a directory of ours and not a symbolic
+    /// link: what a client does before it reads the registry or connects to a socket here, since
+    /// whoever owns the directory decides what those are.
+    pub fn verify(&self) -> Result<(), DirError> {
+        for path in self.private_base.iter().chain([&self.path]) {
+            let metadata = fs::symlink_metadata(path).map_err(|source| DirError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            judge(path, metadata.is_dir(), metadata.uid(), getuid().as_raw())?;
+        }
+        Ok(())
+    }
+
     /// The directory itself.
     pub fn path(&self) -> &Path {
         &self.path
@@ -111,12 +133,12 @@ impl MeshDir {
 
     /// The lock whose holder is the coordinator.
     pub fn coordinator_lock(&self) -> PathBuf {
-        self.path.join("coordinator.lock")
+        self.path.join(COORDINATOR_LOCK)
     }
 
     /// The registry file.
     pub fn registry(&self) -> PathBuf {
-        self.path.join("peers.json")
+        self.path.join(REGISTRY)
     }
 
     /// The pids of every `peer-<pid>.sock` present.
@@ -183,23 +205,32 @@ fn ensure_private(path: &Path) -> Result<(), DirError> {
         source,
     };
     let metadata = fs::symlink_metadata(path).map_err(io_error)?;
-    if !metadata.is_dir() {
-        return Err(io_error(io::Error::new(
-            io::ErrorKind::NotADirectory,
-            "not a directory (a symbolic link is refused: its owner could repoint it)",
-        )));
-    }
-    let ours = getuid().as_raw();
-    if metadata.uid() != ours {
-        return Err(DirError::NotOurs {
-            path: path.to_owned(),
-            owner: metadata.uid(),
-            ours,
-        });
-    }
+    judge(path, metadata.is_dir(), metadata.uid(), getuid().as_raw())?;
     if metadata.mode() & 0o077 != 0 {
         tracing::warn!(path = %path.display(), mode = format!("{:o}", metadata.mode() & 0o777), "mesh directory was open to others; setting 0700");
         fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(io_error)?;
+    }
+    Ok(())
+}
+
+/// Whether an entry found at `path` (not followed if a symbolic link: `is_dir` is false then) with
+/// `owner` may be used as a directory of ours.
+fn judge(path: &Path, is_dir: bool, owner: u32, ours: u32) -> Result<(), DirError> {
+    if !is_dir {
+        return Err(DirError::Io {
+            path: path.to_owned(),
+            source: io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "not a directory (a symbolic link is refused: its owner could repoint it)",
+            ),
+        });
+    }
+    if owner != ours {
+        return Err(DirError::NotOurs {
+            path: path.to_owned(),
+            owner,
+            ours,
+        });
     }
     Ok(())
 }
@@ -254,6 +285,54 @@ mod tests {
         assert!(matches!(dir.prepare(), Err(DirError::Io { path, .. }) if path == base));
         fs::remove_file(&base).expect("cleanup");
         fs::remove_dir_all(ours).expect("cleanup");
+    }
+
+    #[test]
+    fn only_a_directory_of_ours_is_used() {
+        let path = Path::new("/tmp/rrt-1000");
+        assert!(judge(path, true, 1000, 1000).is_ok());
+        assert!(matches!(
+            judge(path, true, 4242, 1000),
+            Err(DirError::NotOurs {
+                owner: 4242,
+                ours: 1000,
+                ..
+            })
+        ));
+        // A link (or a file) is refused even when it is ours.
+        assert!(matches!(
+            judge(path, false, 1000, 1000),
+            Err(DirError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn verify_checks_without_changing_anything() {
+        let base = std::env::temp_dir().join(format!("rrt-dir-verify-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let dir = MeshDir {
+            path: base.join("m"),
+            private_base: Some(base.clone()),
+        };
+        assert!(
+            matches!(dir.verify(), Err(DirError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound)
+        );
+        dir.prepare().expect("created");
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("widen");
+        dir.verify().expect("ours");
+        assert_eq!(
+            fs::metadata(dir.path()).expect("meta").mode() & 0o777,
+            0o755,
+            "verify changes no mode"
+        );
+        // Swapped for another user's, in the mesh directory or in the base.
+        let theirs = getuid().as_raw() + 4242;
+        std::os::unix::fs::chown(dir.path(), Some(theirs), None).expect("chown");
+        assert!(matches!(dir.verify(), Err(DirError::NotOurs { path, .. }) if path == dir.path()));
+        std::os::unix::fs::chown(dir.path(), Some(getuid().as_raw()), None).expect("chown");
+        std::os::unix::fs::chown(&base, Some(theirs), None).expect("chown");
+        assert!(matches!(dir.verify(), Err(DirError::NotOurs { path, .. }) if path == base));
+        fs::remove_dir_all(&base).expect("cleanup");
     }
 
     #[test]

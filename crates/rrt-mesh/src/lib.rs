@@ -2,6 +2,8 @@
 //! a clipboard — on one host through Unix sockets in a private directory, with no server.
 //!
 //! * [`dir`] and [`registry`]: the mesh directory and `peers.json`.
+//! * [`same_user`]: who may talk to whom on this host — the same uid only, checked on both ends
+//!   of every Unix socket.
 //! * [`membership`]: hello / goodbye / ping / pong as a sans-IO state machine.
 //! * [`network`]: the network reactor — one thread owning the listener, every peer connection
 //!   and the directory watch.
@@ -32,6 +34,7 @@ pub mod membership;
 pub mod network;
 mod node;
 pub mod registry;
+pub mod same_user;
 pub mod trust;
 
 pub use document_handle::{DocumentChange, DocumentChanges, DocumentHandle, Origin};

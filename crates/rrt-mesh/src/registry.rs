@@ -3,16 +3,19 @@
 //! file, so a stale entry never misleads them; every writer prunes dead pids anyway.
 //!
 //! Every change is a read-modify-write under an exclusive `flock`, written to a temporary file
-//! and renamed into place, so readers always see a whole file.
+//! and renamed into place, so readers always see a whole file. Readers and writers alike reach
+//! the lock, the file and the temporary file through one descriptor of the mesh directory,
+//! checked to be ours ([`PrivateDir`]): a link planted there, or the directory swapped for
+//! someone else's, never makes us read their registry or write through their link.
 
-use std::{fs, io, path::PathBuf};
+use std::{io, path::PathBuf};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use rrt_sync::locked_file;
+use rrt_sync::locked_file::PrivateDir;
 
-use crate::dir::{MeshDir, is_alive};
+use crate::dir::{MeshDir, REGISTRY, REGISTRY_LOCK, is_alive};
 
 /// One running instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,9 +51,14 @@ impl Registry {
         Self { dir }
     }
 
-    /// The live instances (dead pids left out).
+    /// The live instances (dead pids left out); none when the mesh directory does not exist.
     pub fn list(&self) -> io::Result<Vec<RegistryEntry>> {
-        let mut instances = self.read()?.instances;
+        let dir = match PrivateDir::open(self.dir.path()) {
+            Ok(dir) => dir,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(error),
+        };
+        let mut instances = read(&dir)?.instances;
         instances.retain(|entry| is_alive(entry.pid));
         Ok(instances)
     }
@@ -69,24 +77,24 @@ impl Registry {
     }
 
     fn update(&self, change: impl FnOnce(&mut Vec<RegistryEntry>)) -> io::Result<()> {
-        let _lock = locked_file::lock(&self.dir.path().join("peers.lock"))?;
-        let mut file = self.read()?;
+        let dir = PrivateDir::open(self.dir.path())?;
+        let _lock = dir.lock(REGISTRY_LOCK)?;
+        let mut file = read(&dir)?;
         file.instances.retain(|entry| is_alive(entry.pid));
         change(&mut file.instances);
         file.instances.sort_by_key(|entry| entry.pid);
         let bytes = serde_json::to_vec_pretty(&file).map_err(io::Error::other)?;
-        locked_file::replace(&self.dir.registry(), &bytes)
+        dir.replace(REGISTRY, &bytes)
     }
+}
 
-    fn read(&self) -> io::Result<RegistryFile> {
-        match fs::read(self.dir.registry()) {
-            Ok(bytes) => Ok(serde_json::from_slice(&bytes).unwrap_or_else(|error| {
-                tracing::warn!(%error, "peers.json is unreadable; rebuilding it");
-                RegistryFile::default()
-            })),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(RegistryFile::default()),
-            Err(error) => Err(error),
-        }
+fn read(dir: &PrivateDir) -> io::Result<RegistryFile> {
+    match dir.read(REGISTRY)? {
+        Some(bytes) => Ok(serde_json::from_slice(&bytes).unwrap_or_else(|error| {
+            tracing::warn!(%error, "peers.json is unreadable; rebuilding it");
+            RegistryFile::default()
+        })),
+        None => Ok(RegistryFile::default()),
     }
 }
 
@@ -125,6 +133,6 @@ mod tests {
         assert_eq!(names, ["me"]);
         registry.unregister(me).expect("unregister");
         assert!(registry.list().expect("list").is_empty());
-        fs::remove_dir_all(base).expect("cleanup");
+        std::fs::remove_dir_all(base).expect("cleanup");
     }
 }

@@ -26,6 +26,10 @@ use std::{
 
 use crate::{document::Document, locked_file};
 
+/// Logs are opened without following a symbolic link: one planted under a log's name would
+/// have us append to (or truncate) whatever it points at.
+const NO_FOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+
 /// Log size after which the log is folded into the snapshot.
 const COMPACT_AFTER_BYTES: u64 = 1024 * 1024;
 
@@ -121,6 +125,7 @@ impl DocumentStore {
             .create(true)
             .append(true)
             .mode(0o600)
+            .custom_flags(NO_FOLLOW)
             .open(&path)
             .map_err(io_error(&path))?;
         let length = u32::try_from(update.len())
@@ -162,7 +167,11 @@ impl DocumentStore {
         let snapshot = self.path(name, "snapshot");
         locked_file::replace(&snapshot, &document.snapshot()).map_err(io_error(&snapshot))?;
         let log = self.path(name, "log");
-        match OpenOptions::new().write(true).open(&log) {
+        match OpenOptions::new()
+            .write(true)
+            .custom_flags(NO_FOLLOW)
+            .open(&log)
+        {
             Ok(file) => file
                 .set_len(0)
                 .and_then(|()| file.sync_all())
@@ -176,7 +185,11 @@ impl DocumentStore {
     fn read_log(&self, name: &str) -> Result<Vec<Vec<u8>>, DocumentStoreError> {
         let path = self.path(name, "log");
         let mut bytes = Vec::new();
-        match File::open(&path) {
+        match OpenOptions::new()
+            .read(true)
+            .custom_flags(NO_FOLLOW)
+            .open(&path)
+        {
             Ok(mut file) => file.read_to_end(&mut bytes).map_err(io_error(&path))?,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(error) => return Err(io_error(&path)(error)),
@@ -204,6 +217,7 @@ impl DocumentStore {
             );
             OpenOptions::new()
                 .write(true)
+                .custom_flags(NO_FOLLOW)
                 .open(&path)
                 .and_then(|file| file.set_len(whole as u64).and_then(|()| file.sync_all()))
                 .map_err(io_error(&path))?;

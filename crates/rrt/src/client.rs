@@ -1,16 +1,26 @@
-//! The commands that talk to a running daemon: `peers`, `status` and `clip …`.
+//! The commands that talk to a running daemon: `peers`, `status`, `clip …`, `scratch …` and
+//! `state …`. A command trusts the daemon it finds only as far as it is ours: the mesh
+//! directory must be our own (not a symbolic link), and the control socket served by our uid
+//! (`rrt_mesh::same_user`) — another user who swapped the directory would otherwise receive what
+//! we copy.
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
-    os::unix::net::UnixStream,
+    fs,
+    io::{self, BufRead, BufReader, Read, Write},
+    os::unix::{
+        fs::{OpenOptionsExt, PermissionsExt},
+        net::UnixStream,
+    },
+    path::PathBuf,
     time::Duration,
 };
 
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use rrt_mesh::{
-    dir::MeshDir,
+    dir::{DirError, MeshDir},
     registry::{Registry, RegistryEntry},
+    same_user,
 };
 use serde_json::Value;
 
@@ -97,10 +107,17 @@ pub(crate) enum StateCommand {
     Watch,
 }
 
-/// Picks the daemon: `--instance NAME` if given, else any of the mesh's.
+/// Picks the daemon: `--instance NAME` if given, else any of the mesh's. The mesh directory must
+/// be ours: whoever owns it writes the registry that says which socket is the daemon's.
 pub(crate) fn daemon(locate: &Locate) -> anyhow::Result<RegistryEntry> {
     let dir = MeshDir::locate(locate.runtime_dir.as_deref(), &locate.mesh);
-    let instances = Registry::new(dir.clone()).list().unwrap_or_default();
+    let instances = match dir.verify() {
+        Ok(()) => Registry::new(dir.clone())
+            .list()
+            .with_context(|| format!("reading the registry in {}", dir.path().display()))?,
+        Err(DirError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(error) => return Err(error.into()),
+    };
     let found = match &locate.instance {
         Some(name) => instances.into_iter().find(|entry| &entry.name == name),
         None => instances.into_iter().next(),
@@ -121,15 +138,12 @@ pub(crate) fn daemon(locate: &Locate) -> anyhow::Result<RegistryEntry> {
     }
 }
 
+/// Connects to the daemon's control socket — refusing one that another user serves — and sends
+/// `request`.
 fn connect(locate: &Locate, request: &Request) -> anyhow::Result<BufReader<UnixStream>> {
     let entry = daemon(locate)?;
-    let mut stream = UnixStream::connect(&entry.control_socket).with_context(|| {
-        format!(
-            "connecting to daemon {:?} at {}",
-            entry.name,
-            entry.control_socket.display()
-        )
-    })?;
+    let mut stream = same_user::connect(&entry.control_socket)
+        .with_context(|| format!("reaching daemon {:?}", entry.name))?;
     let mut line = serde_json::to_vec(request)?;
     line.push(b'\n');
     stream.write_all(&line)?;
@@ -341,9 +355,7 @@ pub(crate) fn scratch(locate: &Locate, command: ScratchCommand) -> anyhow::Resul
             let current = ask(locate, &Request::ScratchCat { name: name.clone() })
                 .map(|text| text.as_str().unwrap_or_default().to_owned())
                 .unwrap_or_default();
-            let path =
-                std::env::temp_dir().join(format!("rrt-scratch-{}-{name}.txt", std::process::id()));
-            std::fs::write(&path, &current)?;
+            let (_private, path) = private_file(&name, &current)?;
             let editor = std::env::var("EDITOR").unwrap_or_else(|_| "vi".to_owned());
             let status = std::process::Command::new("sh")
                 .arg("-c")
@@ -353,7 +365,6 @@ pub(crate) fn scratch(locate: &Locate, command: ScratchCommand) -> anyhow::Resul
                 .status()
                 .with_context(|| format!("running {editor}"))?;
             let edited = std::fs::read_to_string(&path);
-            let _ = std::fs::remove_file(&path);
             if !status.success() {
                 bail!("{editor} exited with {status}; nothing changed");
             }
@@ -365,6 +376,34 @@ pub(crate) fn scratch(locate: &Locate, command: ScratchCommand) -> anyhow::Resul
         ScratchCommand::Watch { name } => stream(locate, &Request::ScratchWatch { name })?,
     }
     Ok(())
+}
+
+/// A file for an editor to change, holding `text`: `<name>.txt` (editors pick a mode by the
+/// suffix) in a new directory of ours (mode 0700, a random name in the temporary directory),
+/// itself created new, mode 0600. A fixed name in a shared `/tmp` could be taken first by a
+/// symbolic link of another user's, through which we would overwrite whatever it points at; and
+/// an editor that saves by writing a new file and renaming it over the old does so where no one
+/// else can. The directory and the file go when the returned guard is dropped.
+fn private_file(name: &str, text: &str) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
+    if !rrt_sync::valid_name(name) {
+        bail!(
+            "{name:?} is not a document name (1 to 64 of A-Z a-z 0-9 . _ -, not starting with .)"
+        );
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("rrt-scratch-")
+        .permissions(fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .context("creating a private temporary directory")?;
+    let path = dir.path().join(format!("{name}.txt"));
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok((dir, path))
 }
 
 pub(crate) fn state(locate: &Locate, command: StateCommand) -> anyhow::Result<()> {
@@ -393,6 +432,22 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn the_file_to_edit_is_private_and_named_for_the_editor() {
+        let (dir, path) = private_file("notes", "hello").expect("created");
+        assert_eq!(path.file_name().and_then(|n| n.to_str()), Some("notes.txt"));
+        assert_eq!(fs::read_to_string(&path).expect("read"), "hello");
+        let mode =
+            |path: &std::path::Path| fs::metadata(path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(dir.path()), 0o700);
+        let kept = dir.path().to_owned();
+        drop(dir);
+        assert!(!kept.exists(), "removed with its guard");
+        // A name that would leave the directory is refused before anything is created.
+        assert!(private_file("../../etc/passwd", "").is_err());
+    }
 
     #[test]
     fn devices_that_share_a_name_are_told_apart_by_their_keys() {

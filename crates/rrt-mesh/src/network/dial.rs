@@ -27,6 +27,7 @@ use super::{
 use crate::{
     dir::{is_alive, peer_socket_pid},
     membership::{Direction, LinkId},
+    same_user,
 };
 
 /// The first and the longest wait between attempts to reach a manual peer.
@@ -68,6 +69,11 @@ impl NetworkWorker {
         let path = self.config.dir.peer_socket(dial.pid);
         match UnixStream::connect(&path) {
             Ok(stream) => {
+                // A Unix connect completes at once (or fails): who listens is known already.
+                if let Err(error) = same_user::verify(&path, &stream) {
+                    tracing::warn!(%error, pid = dial.pid, "not dialing a peer socket");
+                    return;
+                }
                 let session = Session::dial(self.config.wire.clone(), now);
                 let stream = Stream::Unix(stream);
                 self.add_link(

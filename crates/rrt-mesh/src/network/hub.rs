@@ -9,9 +9,9 @@
 //! ```
 
 use std::{
-    fs::{self, File, OpenOptions},
+    fs::{self, File},
     io,
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    os::unix::fs::PermissionsExt,
     time::{Duration, Instant},
 };
 
@@ -22,8 +22,8 @@ use mio::{
     net::{UnixListener, UnixStream},
 };
 use rrt_reactor::Context;
+use rrt_sync::locked_file::PrivateDir;
 use rrt_wire::{Member, Message, Session};
-use rustix::net::sockopt::socket_peercred;
 use rustix::{
     fs::{FlockOperation, flock},
     io::Errno,
@@ -36,8 +36,9 @@ use super::{
     worker::{NetEvent, NetworkWorker},
 };
 use crate::{
-    dir::MeshDir,
+    dir::{COORDINATOR_LOCK, MeshDir},
     membership::{Direction, DownReason, LinkId, PeerInfo},
+    same_user,
 };
 
 /// The token of the coordinator's listener.
@@ -76,12 +77,7 @@ pub(crate) struct Coordinator {
 impl Coordinator {
     /// Takes the coordinator role if nobody holds it: `Ok(None)` when another instance does.
     pub(crate) fn try_acquire(dir: &MeshDir, registry: &Registry) -> io::Result<Option<Self>> {
-        let lock = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(dir.coordinator_lock())?;
+        let lock = PrivateDir::open(dir.path())?.open_lock(COORDINATOR_LOCK)?;
         match flock(&lock, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
             Err(Errno::WOULDBLOCK) => return Ok(None),
@@ -158,16 +154,22 @@ impl NetworkWorker {
             Ok(None) => {}
             Err(error) => tracing::warn!(%error, "could not contend for the coordinator role"),
         }
-        match UnixStream::connect(self.config.dir.coordinator_socket()) {
-            Ok(stream) => {
-                let pid = socket_peercred(&stream)
-                    .ok()
-                    .map(|cred| cred.pid.as_raw_nonzero().get().unsigned_abs());
-                let session = Session::dial(self.config.wire.clone(), now);
-                let stream = Stream::Unix(stream);
-                self.hub_link =
-                    self.add_link(stream, session, pid, Direction::Dialed, registry, now);
-            }
+        let path = self.config.dir.coordinator_socket();
+        match UnixStream::connect(&path) {
+            Ok(stream) => match same_user::verify(&path, &stream) {
+                Ok(pid) => {
+                    let session = Session::dial(self.config.wire.clone(), now);
+                    let stream = Stream::Unix(stream);
+                    self.hub_link =
+                        self.add_link(stream, session, Some(pid), Direction::Dialed, registry, now);
+                }
+                // Not our coordinator: whoever holds the lock may still bind the real one (or
+                // die and leave us the role).
+                Err(error) => {
+                    tracing::warn!(%error, "not dialing the coordinator socket");
+                    self.hub_attempt = Some(attempt.next(now));
+                }
+            },
             Err(error) => {
                 tracing::debug!(%error, "the coordinator is not reachable yet");
                 self.hub_attempt = Some(attempt.next(now));

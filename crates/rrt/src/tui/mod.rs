@@ -18,6 +18,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use ratatui::{Terminal, backend::CrosstermBackend};
+use rrt_mesh::same_user;
 use rrt_reactor::{
     ReactorEvent,
     terminal::{RawMode, TerminalInput, terminput::Event},
@@ -165,14 +166,26 @@ async fn event_loop(socket: PathBuf, instance: String, scratch: String) -> anyho
     }
 }
 
-/// One request, one answer, on a connection of its own.
-async fn ask(socket: &Path, request: &Request) -> Result<Value, String> {
+/// A connection to the daemon's control socket, refused if another user serves it (see
+/// `rrt_mesh::same_user`): nothing is sent before the check.
+async fn connect(socket: &Path) -> Result<UnixStream, String> {
     let stream = UnixStream::connect(socket)
         .await
         .map_err(|error| format!("the daemon is gone: {error}"))?;
-    let mut lines = BufReader::new(stream);
+    same_user::verify(socket, &stream).map_err(|error| error.to_string())?;
+    Ok(stream)
+}
+
+/// One request, one answer, on a connection of its own.
+async fn ask(socket: &Path, request: &Request) -> Result<Value, String> {
+    let stream = connect(socket).await?;
+    exchange(&mut BufReader::new(stream), request).await
+}
+
+/// Sends `request` and reads its answer.
+async fn exchange(lines: &mut BufReader<UnixStream>, request: &Request) -> Result<Value, String> {
     send(lines.get_mut(), request).await?;
-    read_answer(&mut lines).await
+    read_answer(lines).await
 }
 
 async fn send(stream: &mut UnixStream, request: &Request) -> Result<(), String> {
@@ -203,10 +216,12 @@ async fn follow(
     updates: mpsc::UnboundedSender<Update>,
     update: impl Fn(Value) -> Update,
 ) {
-    let connected = UnixStream::connect(&socket).await;
-    let Ok(mut stream) = connected else {
-        let _ = updates.send(Update::Said("the daemon is gone".to_owned()));
-        return;
+    let mut stream = match connect(&socket).await {
+        Ok(stream) => stream,
+        Err(error) => {
+            let _ = updates.send(Update::Said(error));
+            return;
+        }
     };
     if send(&mut stream, &request).await.is_err() {
         return;
@@ -263,15 +278,12 @@ async fn send_edits(
                 base: Some(base),
             },
         };
-        if connection.is_none() {
-            connection = UnixStream::connect(&socket).await.ok().map(BufReader::new);
-        }
-        let answer = match connection.as_mut() {
-            Some(lines) => match send(lines.get_mut(), &request).await {
-                Ok(()) => read_answer(lines).await,
+        let answer = match &mut connection {
+            Some(lines) => exchange(lines, &request).await,
+            None => match connect(&socket).await {
+                Ok(stream) => exchange(connection.insert(BufReader::new(stream)), &request).await,
                 Err(error) => Err(error),
             },
-            None => Err("the daemon is gone".to_owned()),
         };
         let answer = match answer {
             Ok(text) => Ok(text.as_str().unwrap_or_default().to_owned()),

@@ -376,9 +376,23 @@ fn raise_open_file_limit() {
     }
 }
 
+/// Reads the join secret, refusing a file that is not [`private`].
 fn read_secret(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    let bytes =
-        fs::read(path).with_context(|| format!("reading the join secret {}", path.display()))?;
+    use std::{io::Read as _, os::unix::fs::MetadataExt as _};
+    let reading = || format!("reading the join secret {}", path.display());
+    let mut file = fs::File::open(path).with_context(reading)?;
+    // The mode of the file opened, not of whatever the path names a moment later.
+    let mode = file.metadata().with_context(reading)?.mode();
+    if !private(mode) {
+        bail!(
+            "the join secret {path} is open to other users (mode {mode:04o}), and whoever reads \
+             it can join the mesh; make it yours alone with `chmod 600 {path}`",
+            path = path.display(),
+            mode = mode & 0o7777,
+        );
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).with_context(reading)?;
     let secret = bytes.trim_ascii().to_vec();
     if secret.len() < 16 {
         anyhow::bail!(
@@ -389,9 +403,31 @@ fn read_secret(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     Ok(secret)
 }
 
+/// Whether a secret file's mode keeps it to its owner: no access at all for the group or others,
+/// as ssh demands of a private key — the join secret is as good as one (whoever has it joins),
+/// and a group is rarely as small as it looks.
+fn private(mode: u32) -> bool {
+    mode & 0o077 == 0
+}
+
 fn hostname() -> String {
     rustix::system::uname()
         .nodename()
         .to_string_lossy()
         .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_is_private_only_when_neither_group_nor_others_have_any_access() {
+        for mode in [0o100600, 0o100400, 0o100700, 0o100200] {
+            assert!(private(mode), "{mode:o}");
+        }
+        for mode in [0o100644, 0o100640, 0o100604, 0o100620, 0o100601, 0o100610] {
+            assert!(!private(mode), "{mode:o}");
+        }
+    }
 }

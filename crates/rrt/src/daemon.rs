@@ -1,7 +1,9 @@
 //! `rrt daemon`: a [`Node`] in the foreground, serving its control socket until SIGINT or
 //! SIGTERM, when it says goodbye to its peers and exits.
 
-use std::{fs, net::SocketAddr, os::unix::fs::PermissionsExt, path::PathBuf, time::Duration};
+use std::{
+    fs, net::SocketAddr, os::unix::fs::PermissionsExt, path::PathBuf, sync::Arc, time::Duration,
+};
 
 use anyhow::{Context as _, bail};
 use clap::Args;
@@ -18,11 +20,12 @@ use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     net::{UnixListener, UnixStream},
     signal::unix::{SignalKind, signal},
-    sync::broadcast::error::RecvError,
+    sync::{Notify, broadcast::error::RecvError},
 };
 
 use crate::{
     Locate,
+    accept_backoff::{AcceptBackoff, Pause},
     control::{MAX_REQUEST, Request, Response},
     system_clipboard::{self, SystemClipboard},
 };
@@ -167,16 +170,43 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
     }
 
     let mut events = node.subscribe();
+    // After a failed accept (out of descriptors, usually) accepting pauses until a client of
+    // ours closes or the pause passes; see `accept_backoff`.
+    let mut backoff = AcceptBackoff::default();
+    let mut paused = false;
+    let pause = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(pause);
+    let client_closed = Arc::new(Notify::new());
     loop {
         tokio::select! {
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
-            accepted = listener.accept() => match accepted {
+            accepted = listener.accept(), if !paused => match accepted {
                 Ok((stream, _)) => {
-                    tokio::spawn(serve_client(node.clone(), stream));
+                    if let Some(failures) = backoff.accepted(std::time::Instant::now()) {
+                        tracing::info!(failures, "control socket accepting again");
+                    }
+                    let (node, closed) = (node.clone(), Arc::clone(&client_closed));
+                    tokio::spawn(async move {
+                        serve_client(node, stream).await;
+                        closed.notify_waiters();
+                    });
                 }
-                Err(error) => tracing::warn!(%error, "control socket accept failed"),
+                Err(error) => {
+                    let Pause { duration, first } = backoff.failed(std::time::Instant::now());
+                    if first {
+                        tracing::warn!(
+                            %error,
+                            "control socket cannot accept; pausing (retrying when a client \
+                             leaves, at least each second)"
+                        );
+                    }
+                    pause.as_mut().reset(tokio::time::Instant::now() + duration);
+                    paused = true;
+                }
             },
+            () = &mut pause, if paused => paused = false,
+            () = client_closed.notified(), if paused => paused = false,
             event = events.recv() => match event {
                 Ok(NodeEvent::Clipboard { entry }) => {
                     tracing::info!(bytes = entry.text.len(), origin = %entry.stamp.origin, "clipboard changed");
@@ -218,7 +248,7 @@ async fn serve_client(node: Node, stream: UnixStream) {
 }
 
 /// Answers requests, one per line, in order, until the client closes its side or asks for a
-/// stream (which then runs until either side goes away).
+/// stream (which then runs until either side goes away: see [`until_closed`]).
 async fn converse(
     node: &Node,
     mut reader: BufReader<tokio::net::unix::OwnedReadHalf>,
@@ -240,11 +270,13 @@ async fn converse(
             }
         };
         match request {
-            Ok(Request::Watch) => return watch(node, writer).await,
+            Ok(Request::Watch) => return until_closed(reader, watch(node, writer)).await,
             Ok(Request::ScratchWatch { name }) => {
-                return watch_document(node, Some(name), writer).await;
+                return until_closed(reader, watch_document(node, Some(name), writer)).await;
             }
-            Ok(Request::StateWatch) => return watch_document(node, None, writer).await,
+            Ok(Request::StateWatch) => {
+                return until_closed(reader, watch_document(node, None, writer)).await;
+            }
             Ok(request) => {
                 let response = match answer(node, request).await {
                     Ok(value) => Response::Ok(value),
@@ -307,6 +339,29 @@ fn to_json(value: Result<impl serde::Serialize, NodeError>) -> Result<serde_json
     value
         .map_err(|error| error.to_string())
         .and_then(|value| serde_json::to_value(value).map_err(|error| error.to_string()))
+}
+
+/// Runs `stream` until it ends or the client closes its side (an end of file: shutting down
+/// writing counts as leaving). A stream only writes, so without this a client that left would
+/// hold its descriptor until a change failed to reach it — for a quiet document, forever. What
+/// a client sends during a stream is read and ignored.
+async fn until_closed(
+    mut reader: BufReader<tokio::net::unix::OwnedReadHalf>,
+    stream: impl Future<Output = std::io::Result<()>>,
+) -> std::io::Result<()> {
+    let closed = async {
+        loop {
+            let read = reader.fill_buf().await?.len();
+            if read == 0 {
+                return Ok(());
+            }
+            reader.consume(read);
+        }
+    };
+    tokio::select! {
+        result = stream => result,
+        result = closed => result,
+    }
 }
 
 /// Streams the current value, then every change. Subscribing before reading the current value

@@ -2,6 +2,7 @@
 //! you own. This binary is the daemon and the command line; the work is done by the `rrt-*`
 //! library crates.
 
+mod accept_backoff;
 mod client;
 mod control;
 mod daemon;

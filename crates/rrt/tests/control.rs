@@ -1,17 +1,70 @@
-//! End to end: the daemon's control socket and start-up under hostile conditions — for now, the
-//! join secret file it refuses when others may read it.
+//! End to end: the daemon's control socket under clients that misbehave — more of them than it
+//! has file descriptors — and the join secret file it refuses when others may read it.
 
 mod common;
 
 use std::{
-    io::Read,
-    os::unix::fs::PermissionsExt,
+    io::{Read, Write},
+    os::unix::{fs::PermissionsExt, net::UnixStream},
+    path::PathBuf,
     process::Stdio,
     thread,
     time::{Duration, Instant},
 };
 
-use common::{DEADLINE, Lab, path_str};
+use common::{DEADLINE, Lab, path_str, wait_until};
+use rustix::process::{Pid, Resource, Rlimit, prlimit};
+
+#[test]
+fn out_of_descriptors_the_control_socket_waits_instead_of_spinning() {
+    let mut lab = Lab::new("nofile");
+    lab.start("a");
+    let pid = lab.pid("a");
+    // Lowered once it runs: at start the daemon raises its soft limit to the hard one.
+    let limit = open_descriptors(pid).len() as u64 + 16;
+    let rlimit = Rlimit {
+        current: Some(limit),
+        maximum: Some(limit),
+    };
+    let daemon = Pid::from_raw(pid as i32).expect("a pid");
+    prlimit(Some(daemon), Resource::Nofile, rlimit).expect("prlimit");
+    let lines_before = lab.log("a").lines().count();
+
+    // Watch streams hold their connections (nothing cuts a stream for silence); the few beyond
+    // the limit wait in the listen queue, which is what keeps `accept` failing.
+    let socket = control_socket(&lab, "a");
+    let held: Vec<UnixStream> = (0..limit + 4)
+        .map(|_| {
+            let mut stream = UnixStream::connect(&socket).expect("connect");
+            stream.write_all(b"{\"op\":\"watch\"}\n").expect("watch");
+            stream
+        })
+        .collect();
+    let full = || descriptors_below(pid, limit) == limit;
+    wait_until("a to use every descriptor it may", full);
+
+    let cpu_before = cpu_time(pid);
+    let start = Instant::now();
+    keeps_holding(Duration::from_secs(3), "a to stay out of descriptors", full);
+    let spent = cpu_time(pid) - cpu_before;
+    let elapsed = start.elapsed();
+    assert!(
+        spent < elapsed / 5,
+        "a spent {spent:?} of CPU in {elapsed:?} while out of descriptors"
+    );
+    let logged = lab.log("a").lines().count() - lines_before;
+    assert!(
+        logged <= 2,
+        "{logged} log lines while out of descriptors:\n{}",
+        lab.log("a")
+    );
+
+    drop(held);
+    lab.copy("a", "after the flood");
+    assert_eq!(lab.paste("a").as_deref(), Some("after the flood"));
+    let logged = lab.log("a").lines().count() - lines_before;
+    assert!(logged <= 4, "{logged} log lines for one episode");
+}
 
 #[test]
 fn a_secret_file_others_may_read_is_refused() {
@@ -67,4 +120,49 @@ fn a_secret_file_others_may_read_is_refused() {
             path_str(&secret).to_owned(),
         ],
     );
+}
+
+fn control_socket(lab: &Lab, name: &str) -> PathBuf {
+    lab.mesh_dir()
+        .join(format!("control-{}.sock", lab.pid(name)))
+}
+
+/// Checks `condition` through `period`, failing the test as soon as it does not hold.
+fn keeps_holding(period: Duration, what: &str, condition: impl Fn() -> bool) {
+    let end = Instant::now() + period;
+    while Instant::now() < end {
+        assert!(condition(), "{what}");
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn open_descriptors(pid: u32) -> Vec<u64> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("/proc/<pid>/fd")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// How many of the descriptor numbers a process may use (those under its limit) are taken.
+fn descriptors_below(pid: u32, limit: u64) -> u64 {
+    open_descriptors(pid)
+        .into_iter()
+        .filter(|fd| *fd < limit)
+        .count() as u64
+}
+
+/// User and system CPU time of a process so far.
+fn cpu_time(pid: u32) -> Duration {
+    /// `/proc` counts in USER_HZ, which is 100 on every Linux.
+    const TICKS_PER_SECOND: u64 = 100;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/<pid>/stat");
+    // Fields 14 and 15 (utime, stime), counted after the command name, which may hold spaces.
+    let after_name = &stat[stat.rfind(')').expect("a command name") + 2..];
+    let fields: Vec<u64> = after_name
+        .split(' ')
+        .skip(11)
+        .take(2)
+        .map(|field| field.parse().expect("a number"))
+        .collect();
+    Duration::from_millis((fields[0] + fields[1]) * 1000 / TICKS_PER_SECOND)
 }

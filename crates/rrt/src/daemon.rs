@@ -17,7 +17,7 @@ use rrt_mesh::{
 };
 use rrt_wire::Compression;
 use tokio::{
-    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
     net::{UnixListener, UnixStream},
     signal::unix::{SignalKind, signal},
     sync::{Notify, broadcast::error::RecvError},
@@ -26,7 +26,8 @@ use tokio::{
 use crate::{
     Locate,
     accept_backoff::{AcceptBackoff, Pause},
-    control::{MAX_REQUEST, Request, Response},
+    control::{Request, Response},
+    request_reader::{Limits, RequestBudget, read_request},
     system_clipboard::{self, SystemClipboard},
 };
 
@@ -177,6 +178,7 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
     let pause = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(pause);
     let client_closed = Arc::new(Notify::new());
+    let budget = RequestBudget::daemon();
     loop {
         tokio::select! {
             _ = interrupt.recv() => break,
@@ -187,8 +189,9 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
                         tracing::info!(failures, "control socket accepting again");
                     }
                     let (node, closed) = (node.clone(), Arc::clone(&client_closed));
+                    let budget = budget.clone();
                     tokio::spawn(async move {
-                        serve_client(node, stream).await;
+                        serve_client(node, stream, budget).await;
                         closed.notify_waiters();
                     });
                 }
@@ -226,7 +229,7 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
     node.leave().await.context("leaving the mesh")
 }
 
-async fn serve_client(node: Node, stream: UnixStream) {
+async fn serve_client(node: Node, stream: UnixStream, budget: RequestBudget) {
     match stream.peer_cred() {
         Ok(credentials) if credentials.uid() == rustix::process::getuid().as_raw() => {}
         Ok(credentials) => {
@@ -242,33 +245,39 @@ async fn serve_client(node: Node, stream: UnixStream) {
         }
     }
     let (reader, mut writer) = stream.into_split();
-    if let Err(error) = converse(&node, BufReader::new(reader), &mut writer).await {
+    if let Err(error) = converse(&node, BufReader::new(reader), &mut writer, &budget).await {
         tracing::debug!(%error, "control client went away");
     }
 }
 
 /// Answers requests, one per line, in order, until the client closes its side or asks for a
-/// stream (which then runs until either side goes away: see [`until_closed`]).
+/// stream (which then runs until either side goes away: see [`until_closed`]). A request that
+/// cannot be read within the bounds of `request_reader` is answered with why, and the connection
+/// closed.
 async fn converse(
     node: &Node,
     mut reader: BufReader<tokio::net::unix::OwnedReadHalf>,
     writer: &mut (impl AsyncWriteExt + Unpin),
+    budget: &RequestBudget,
 ) -> std::io::Result<()> {
+    let mut answered = false;
     loop {
-        let mut line = String::new();
-        let read = (&mut reader).take(MAX_REQUEST).read_line(&mut line).await;
+        // Held until the request is answered: its parsed form weighs what its line did.
+        let mut charge = budget.charge();
+        let read = read_request(&mut reader, &mut charge, answered, Limits::DAEMON).await;
         let request = match read {
-            Ok(0) => return Ok(()),
-            Ok(_) if !line.ends_with('\n') && line.len() as u64 >= MAX_REQUEST => {
-                let error = format!("a request over {MAX_REQUEST} bytes");
-                return write_line(writer, &Response::Error(error)).await;
-            }
-            Ok(_) => serde_json::from_str::<Request>(&line),
+            Ok(None) => return Ok(()),
+            Ok(Some(line)) => serde_json::from_slice::<Request>(&line),
             Err(error) => {
-                let error = format!("reading the request: {error}");
-                return write_line(writer, &Response::Error(error)).await;
+                tracing::debug!(%error, "control request refused");
+                return write_line(writer, &Response::Error(error.to_string())).await;
             }
         };
+        answered = true;
+        if let Ok(Request::Watch | Request::ScratchWatch { .. } | Request::StateWatch) = request {
+            // A stream keeps nothing of its request but a name: its charge goes back now.
+            drop(charge);
+        }
         match request {
             Ok(Request::Watch) => return until_closed(reader, watch(node, writer)).await,
             Ok(Request::ScratchWatch { name }) => {

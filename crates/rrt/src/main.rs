@@ -8,6 +8,7 @@ mod control;
 mod daemon;
 mod frame;
 mod keys;
+mod request_reader;
 mod system_clipboard;
 mod trust;
 mod tui;

@@ -1,13 +1,15 @@
 //! End to end: the daemon's control socket under clients that misbehave — more of them than it
-//! has file descriptors — and the join secret file it refuses when others may read it.
+//! has file descriptors, requests that stall half-sent, requests too large to hold together —
+//! and the join secret file it refuses when others may read it.
 
 mod common;
 
 use std::{
-    io::{Read, Write},
+    io::{BufRead, BufReader, Read, Write},
     os::unix::{fs::PermissionsExt, net::UnixStream},
     path::PathBuf,
     process::Stdio,
+    sync::Arc,
     thread,
     time::{Duration, Instant},
 };
@@ -64,6 +66,78 @@ fn out_of_descriptors_the_control_socket_waits_instead_of_spinning() {
     assert_eq!(lab.paste("a").as_deref(), Some("after the flood"));
     let logged = lab.log("a").lines().count() - lines_before;
     assert!(logged <= 4, "{logged} log lines for one episode");
+}
+
+#[test]
+fn a_stalled_request_is_cut_after_the_idle_deadline_and_nothing_else_is() {
+    let mut lab = Lab::new("stalled");
+    lab.start("a");
+    let socket = control_socket(&lab, "a");
+    let watch = lab.watch("a");
+    // A client between requests, as the TUI keeps one for its edits.
+    let mut between = BufReader::new(UnixStream::connect(&socket).expect("connect"));
+    assert!(ask(&mut between, r#"{"op":"status"}"#).get("ok").is_some());
+    let mut half = UnixStream::connect(&socket).expect("connect");
+    half.write_all(br#"{"op":"paste""#).expect("half a request");
+    let silent = UnixStream::connect(&socket).expect("connect");
+
+    for (what, stream) in [("half a request", half), ("nothing", silent)] {
+        let answer = read_until_closed(stream, what);
+        let answer: serde_json::Value = serde_json::from_slice(&answer)
+            .unwrap_or_else(|error| panic!("a JSON answer to {what}: {error}"));
+        assert!(answer.get("error").is_some(), "{what}: {answer}");
+    }
+    // The deadline has passed for the others too, and they were not cut.
+    assert!(ask(&mut between, r#"{"op":"status"}"#).get("ok").is_some());
+    lab.copy("a", "after the deadline");
+    while watch.next()["text"] != "after the deadline" {}
+}
+
+#[test]
+fn large_unfinished_requests_share_one_memory_budget() {
+    /// The daemon's budget for requests being read and answered, and what else may come with
+    /// them (allocator slack, the copy a growing buffer makes).
+    const BUDGET_KIB: u64 = 128 * 1024;
+    const MARGIN_KIB: u64 = 64 * 1024;
+    let mut lab = Lab::new("budget");
+    lab.start("a");
+    let pid = lab.pid("a");
+    let before = status_kib(pid, "VmRSS");
+    let socket = control_socket(&lab, "a");
+    // Six clients each send 60 MB of a copy and stop short of its end; at most two fit the
+    // budget, and those are cut at the idle deadline.
+    let mut line = br#"{"op":"copy","text":""#.to_vec();
+    line.resize(60_000_000, b'x');
+    let line = Arc::new(line);
+    let clients: Vec<_> = (0..6)
+        .map(|_| {
+            let (socket, line) = (socket.clone(), Arc::clone(&line));
+            thread::spawn(move || {
+                let mut stream = UnixStream::connect(&socket).expect("connect");
+                // A refused client may find the connection closed before it has sent it all.
+                let _ = stream.write_all(&line);
+                stream
+            })
+        })
+        .collect();
+    lab.copy("a", "small and whole");
+    assert_eq!(lab.paste("a").as_deref(), Some("small and whole"));
+    let clients: Vec<UnixStream> = clients
+        .into_iter()
+        .map(|client| client.join().expect("a client"))
+        .collect();
+    let peak = status_kib(pid, "VmHWM");
+    assert!(
+        peak < before + BUDGET_KIB + MARGIN_KIB,
+        "a peaked at {peak} KiB from {before} KiB"
+    );
+    for client in clients {
+        let answer = read_until_closed(client, "60 MB of a request");
+        let answer: serde_json::Value = serde_json::from_slice(&answer).expect("a JSON answer");
+        assert!(answer.get("error").is_some(), "{answer}");
+    }
+    lab.copy("a", "after the flood");
+    assert_eq!(lab.paste("a").as_deref(), Some("after the flood"));
 }
 
 #[test]
@@ -165,4 +239,44 @@ fn cpu_time(pid: u32) -> Duration {
         .map(|field| field.parse().expect("a number"))
         .collect();
     Duration::from_millis((fields[0] + fields[1]) * 1000 / TICKS_PER_SECOND)
+}
+
+/// Sends one request line and reads its answer.
+fn ask(connection: &mut BufReader<UnixStream>, request: &str) -> serde_json::Value {
+    let stream = connection.get_mut();
+    stream.write_all(request.as_bytes()).expect("send");
+    stream.write_all(b"\n").expect("send");
+    stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    let mut answer = String::new();
+    connection.read_line(&mut answer).expect("an answer");
+    serde_json::from_str(&answer).expect("a JSON answer")
+}
+
+/// Everything the daemon sends until it closes the connection (an end with unread bytes on its
+/// side is a reset here), failing the test if it does not within a generous deadline.
+fn read_until_closed(mut stream: UnixStream, what: &str) -> Vec<u8> {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut answer = Vec::new();
+    let mut buffer = [0; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return answer,
+            Ok(read) => answer.extend_from_slice(&buffer[..read]),
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => return answer,
+            Err(error) => panic!("the daemon did not close a client that sent {what}: {error}"),
+        }
+    }
+}
+
+/// A `VmRSS`-like line of `/proc/<pid>/status`, in KiB.
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/<pid>/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.trim().strip_suffix("kB")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
 }

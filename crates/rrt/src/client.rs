@@ -1,7 +1,7 @@
 //! The commands that talk to a running daemon: `peers`, `status` and `clip …`.
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{BufRead, BufReader, ErrorKind, Read, Write},
     os::unix::net::UnixStream,
     time::Duration,
 };
@@ -132,7 +132,17 @@ fn connect(locate: &Locate, request: &Request) -> anyhow::Result<BufReader<UnixS
     })?;
     let mut line = serde_json::to_vec(request)?;
     line.push(b'\n');
-    stream.write_all(&line)?;
+    match stream.write_all(&line) {
+        Ok(()) => {}
+        // A daemon refusing a request (too long, say) answers why and closes before it has
+        // read it all: its answer says more than the broken pipe.
+        Err(error)
+            if matches!(
+                error.kind(),
+                ErrorKind::BrokenPipe | ErrorKind::ConnectionReset
+            ) => {}
+        Err(error) => return Err(error.into()),
+    }
     Ok(BufReader::new(stream))
 }
 
@@ -143,9 +153,12 @@ fn ask(locate: &Locate, request: &Request) -> anyhow::Result<Value> {
     let mut reader = connect(locate, request)?;
     reader.get_ref().set_read_timeout(Some(ANSWER_TIMEOUT))?;
     let mut line = String::new();
-    reader
+    let read = reader
         .read_line(&mut line)
         .context("reading the daemon's answer")?;
+    if read == 0 {
+        bail!("the daemon closed the connection without an answer");
+    }
     match serde_json::from_str(&line).context("the daemon's answer is not JSON")? {
         Response::Ok(value) => Ok(value),
         Response::Error(error) => bail!("{error}"),

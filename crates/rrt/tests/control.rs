@@ -141,6 +141,18 @@ fn large_unfinished_requests_share_one_memory_budget() {
 }
 
 #[test]
+fn a_request_refused_while_it_is_sent_reports_the_daemons_reason() {
+    let mut lab = Lab::new("refusedmidway");
+    lab.start("a");
+    // Over the longest request: the daemon stops reading, answers why and closes, while the
+    // command is still sending.
+    let output = lab.copy_stdin("a", &vec![b'x'; 70_000_000]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("a request over"), "{stderr}");
+}
+
+#[test]
 fn a_secret_file_others_may_read_is_refused() {
     let mut lab = Lab::new("secretmode");
     let secret = lab.state_dir().with_file_name("secret");

@@ -27,7 +27,7 @@ fn main() {
     let edits = common::flag("--edits", 10_000);
     let secret =
         std::env::temp_dir().join(format!("rrt-bench-hosts-{}.secret", std::process::id()));
-    std::fs::write(&secret, "a join secret for the benchmark lab").expect("secret");
+    common::write_secret(&secret, "a join secret for the benchmark lab");
     let mut rows: Vec<(&str, Vec<f64>)> = vec![
         ("discovery by mDNS (start → seen)", vec![]),
         ("discovery by --peer (start → seen)", vec![]),

@@ -6,7 +6,7 @@
 
 use std::{
     fs,
-    io::{self, BufRead, BufReader, Read, Write},
+    io::{self, BufRead, BufReader, ErrorKind, Read, Write},
     os::unix::{
         fs::{OpenOptionsExt, PermissionsExt},
         net::UnixStream,
@@ -146,7 +146,17 @@ fn connect(locate: &Locate, request: &Request) -> anyhow::Result<BufReader<UnixS
         .with_context(|| format!("reaching daemon {:?}", entry.name))?;
     let mut line = serde_json::to_vec(request)?;
     line.push(b'\n');
-    stream.write_all(&line)?;
+    match stream.write_all(&line) {
+        Ok(()) => {}
+        // A daemon refusing a request (too long, say) answers why and closes before it has
+        // read it all: its answer says more than the broken pipe.
+        Err(error)
+            if matches!(
+                error.kind(),
+                ErrorKind::BrokenPipe | ErrorKind::ConnectionReset
+            ) => {}
+        Err(error) => return Err(error.into()),
+    }
     Ok(BufReader::new(stream))
 }
 
@@ -157,9 +167,12 @@ fn ask(locate: &Locate, request: &Request) -> anyhow::Result<Value> {
     let mut reader = connect(locate, request)?;
     reader.get_ref().set_read_timeout(Some(ANSWER_TIMEOUT))?;
     let mut line = String::new();
-    reader
+    let read = reader
         .read_line(&mut line)
         .context("reading the daemon's answer")?;
+    if read == 0 {
+        bail!("the daemon closed the connection without an answer");
+    }
     match serde_json::from_str(&line).context("the daemon's answer is not JSON")? {
         Response::Ok(value) => Ok(value),
         Response::Error(error) => bail!("{error}"),

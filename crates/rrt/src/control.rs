@@ -6,11 +6,14 @@
 //! ```text
 //! echo '{"op":"paste"}' | socat - UNIX-CONNECT:$XDG_RUNTIME_DIR/rrt/default/control-1234.sock
 //! ```
+//!
+//! A request must arrive without a pause of 10 s and fit the daemon's budget for requests (see
+//! `request_reader`); a stream ends when the client closes its side.
 
 use serde::{Deserialize, Serialize};
 
 /// The longest request line accepted: a clipboard value at the frame limit, JSON-escaped.
-pub(crate) const MAX_REQUEST: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_REQUEST: usize = 64 * 1024 * 1024;
 
 /// What a command asks of the daemon.
 #[derive(Debug, Serialize, Deserialize)]

@@ -1,7 +1,9 @@
 //! `rrt daemon`: a [`Node`] in the foreground, serving its control socket until SIGINT or
 //! SIGTERM, when it says goodbye to its peers and exits.
 
-use std::{fs, net::SocketAddr, os::unix::fs::PermissionsExt, path::PathBuf, time::Duration};
+use std::{
+    fs, net::SocketAddr, os::unix::fs::PermissionsExt, path::PathBuf, sync::Arc, time::Duration,
+};
 
 use anyhow::{Context as _, bail};
 use clap::Args;
@@ -15,15 +17,17 @@ use rrt_mesh::{
 };
 use rrt_wire::Compression;
 use tokio::{
-    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
     net::{UnixListener, UnixStream},
     signal::unix::{SignalKind, signal},
-    sync::broadcast::error::RecvError,
+    sync::{Notify, broadcast::error::RecvError},
 };
 
 use crate::{
     Locate,
-    control::{MAX_REQUEST, Request, Response},
+    accept_backoff::{AcceptBackoff, Pause},
+    control::{Request, Response},
+    request_reader::{Limits, RequestBudget, read_request},
     system_clipboard::{self, SystemClipboard},
 };
 
@@ -176,16 +180,45 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
     }
 
     let mut events = node.subscribe();
+    // After a failed accept (out of descriptors, usually) accepting pauses until a client of
+    // ours closes or the pause passes; see `accept_backoff`.
+    let mut backoff = AcceptBackoff::default();
+    let mut paused = false;
+    let pause = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(pause);
+    let client_closed = Arc::new(Notify::new());
+    let budget = RequestBudget::daemon();
     loop {
         tokio::select! {
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
-            accepted = listener.accept() => match accepted {
+            accepted = listener.accept(), if !paused => match accepted {
                 Ok((stream, _)) => {
-                    tokio::spawn(serve_client(node.clone(), stream));
+                    if let Some(failures) = backoff.accepted(std::time::Instant::now()) {
+                        tracing::info!(failures, "control socket accepting again");
+                    }
+                    let (node, closed) = (node.clone(), Arc::clone(&client_closed));
+                    let budget = budget.clone();
+                    tokio::spawn(async move {
+                        serve_client(node, stream, budget).await;
+                        closed.notify_waiters();
+                    });
                 }
-                Err(error) => tracing::warn!(%error, "control socket accept failed"),
+                Err(error) => {
+                    let Pause { duration, first } = backoff.failed(std::time::Instant::now());
+                    if first {
+                        tracing::warn!(
+                            %error,
+                            "control socket cannot accept; pausing (retrying when a client \
+                             leaves, at least each second)"
+                        );
+                    }
+                    pause.as_mut().reset(tokio::time::Instant::now() + duration);
+                    paused = true;
+                }
             },
+            () = &mut pause, if paused => paused = false,
+            () = client_closed.notified(), if paused => paused = false,
             event = events.recv() => match event {
                 Ok(NodeEvent::Clipboard { entry }) => {
                     tracing::info!(bytes = entry.text.len(), origin = %entry.stamp.origin, "clipboard changed");
@@ -205,7 +238,7 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
     node.leave().await.context("leaving the mesh")
 }
 
-async fn serve_client(node: Node, stream: UnixStream) {
+async fn serve_client(node: Node, stream: UnixStream, budget: RequestBudget) {
     match stream.peer_cred() {
         Ok(credentials) if credentials.uid() == rustix::process::getuid().as_raw() => {}
         Ok(credentials) => {
@@ -221,39 +254,47 @@ async fn serve_client(node: Node, stream: UnixStream) {
         }
     }
     let (reader, mut writer) = stream.into_split();
-    if let Err(error) = converse(&node, BufReader::new(reader), &mut writer).await {
+    if let Err(error) = converse(&node, BufReader::new(reader), &mut writer, &budget).await {
         tracing::debug!(%error, "control client went away");
     }
 }
 
 /// Answers requests, one per line, in order, until the client closes its side or asks for a
-/// stream (which then runs until either side goes away).
+/// stream (which then runs until either side goes away: see [`until_closed`]). A request that
+/// cannot be read within the bounds of `request_reader` is answered with why, and the connection
+/// closed.
 async fn converse(
     node: &Node,
     mut reader: BufReader<tokio::net::unix::OwnedReadHalf>,
     writer: &mut (impl AsyncWriteExt + Unpin),
+    budget: &RequestBudget,
 ) -> std::io::Result<()> {
+    let mut answered = false;
     loop {
-        let mut line = String::new();
-        let read = (&mut reader).take(MAX_REQUEST).read_line(&mut line).await;
+        // Held until the request is answered: its parsed form weighs what its line did.
+        let mut charge = budget.charge();
+        let read = read_request(&mut reader, &mut charge, answered, Limits::DAEMON).await;
         let request = match read {
-            Ok(0) => return Ok(()),
-            Ok(_) if !line.ends_with('\n') && line.len() as u64 >= MAX_REQUEST => {
-                let error = format!("a request over {MAX_REQUEST} bytes");
-                return write_line(writer, &Response::Error(error)).await;
-            }
-            Ok(_) => serde_json::from_str::<Request>(&line),
+            Ok(None) => return Ok(()),
+            Ok(Some(line)) => serde_json::from_slice::<Request>(&line),
             Err(error) => {
-                let error = format!("reading the request: {error}");
-                return write_line(writer, &Response::Error(error)).await;
+                tracing::debug!(%error, "control request refused");
+                return write_line(writer, &Response::Error(error.to_string())).await;
             }
         };
+        answered = true;
+        if let Ok(Request::Watch | Request::ScratchWatch { .. } | Request::StateWatch) = request {
+            // A stream keeps nothing of its request but a name: its charge goes back now.
+            drop(charge);
+        }
         match request {
-            Ok(Request::Watch) => return watch(node, writer).await,
+            Ok(Request::Watch) => return until_closed(reader, watch(node, writer)).await,
             Ok(Request::ScratchWatch { name }) => {
-                return watch_document(node, Some(name), writer).await;
+                return until_closed(reader, watch_document(node, Some(name), writer)).await;
             }
-            Ok(Request::StateWatch) => return watch_document(node, None, writer).await,
+            Ok(Request::StateWatch) => {
+                return until_closed(reader, watch_document(node, None, writer)).await;
+            }
             Ok(request) => {
                 let response = match answer(node, request).await {
                     Ok(value) => Response::Ok(value),
@@ -316,6 +357,29 @@ fn to_json(value: Result<impl serde::Serialize, NodeError>) -> Result<serde_json
     value
         .map_err(|error| error.to_string())
         .and_then(|value| serde_json::to_value(value).map_err(|error| error.to_string()))
+}
+
+/// Runs `stream` until it ends or the client closes its side (an end of file: shutting down
+/// writing counts as leaving). A stream only writes, so without this a client that left would
+/// hold its descriptor until a change failed to reach it — for a quiet document, forever. What
+/// a client sends during a stream is read and ignored.
+async fn until_closed(
+    mut reader: BufReader<tokio::net::unix::OwnedReadHalf>,
+    stream: impl Future<Output = std::io::Result<()>>,
+) -> std::io::Result<()> {
+    let closed = async {
+        loop {
+            let read = reader.fill_buf().await?.len();
+            if read == 0 {
+                return Ok(());
+            }
+            reader.consume(read);
+        }
+    };
+    tokio::select! {
+        result = stream => result,
+        result = closed => result,
+    }
 }
 
 /// Streams the current value, then every change. Subscribing before reading the current value
@@ -385,9 +449,23 @@ fn raise_open_file_limit() {
     }
 }
 
+/// Reads the join secret, refusing a file that is not [`private`].
 fn read_secret(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    let bytes =
-        fs::read(path).with_context(|| format!("reading the join secret {}", path.display()))?;
+    use std::{io::Read as _, os::unix::fs::MetadataExt as _};
+    let reading = || format!("reading the join secret {}", path.display());
+    let mut file = fs::File::open(path).with_context(reading)?;
+    // The mode of the file opened, not of whatever the path names a moment later.
+    let mode = file.metadata().with_context(reading)?.mode();
+    if !private(mode) {
+        bail!(
+            "the join secret {path} is open to other users (mode {mode:04o}), and whoever reads \
+             it can join the mesh; make it yours alone with `chmod 600 {path}`",
+            path = path.display(),
+            mode = mode & 0o7777,
+        );
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).with_context(reading)?;
     let secret = bytes.trim_ascii().to_vec();
     if secret.len() < 16 {
         anyhow::bail!(
@@ -398,9 +476,31 @@ fn read_secret(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     Ok(secret)
 }
 
+/// Whether a secret file's mode keeps it to its owner: no access at all for the group or others,
+/// as ssh demands of a private key — the join secret is as good as one (whoever has it joins),
+/// and a group is rarely as small as it looks.
+fn private(mode: u32) -> bool {
+    mode & 0o077 == 0
+}
+
 fn hostname() -> String {
     rustix::system::uname()
         .nodename()
         .to_string_lossy()
         .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_is_private_only_when_neither_group_nor_others_have_any_access() {
+        for mode in [0o100600, 0o100400, 0o100700, 0o100200] {
+            assert!(private(mode), "{mode:o}");
+        }
+        for mode in [0o100644, 0o100640, 0o100604, 0o100620, 0o100601, 0o100610] {
+            assert!(!private(mode), "{mode:o}");
+        }
+    }
 }

@@ -2,11 +2,13 @@
 //! you own. This binary is the daemon and the command line; the work is done by the `rrt-*`
 //! library crates.
 
+mod accept_backoff;
 mod client;
 mod control;
 mod daemon;
 mod frame;
 mod keys;
+mod request_reader;
 mod system_clipboard;
 mod trust;
 mod tui;

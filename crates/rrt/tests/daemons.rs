@@ -398,7 +398,7 @@ fn a_tls_peer_that_never_proves_itself_is_cut_after_the_handshake_timeout() {
     let mut lab = Lab::new("unadmitted");
     // A secret makes the daemon wait for an unknown key's `join` instead of refusing it at once.
     let secret = lab.state_dir().with_file_name("secret");
-    std::fs::write(&secret, "a join secret long enough to count").expect("secret");
+    common::write_secret(&secret, "a join secret long enough to count");
     lab.start_with(
         "a",
         &[

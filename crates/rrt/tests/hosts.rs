@@ -56,7 +56,7 @@ impl Hosts {
         let net = Net::new(3);
         let secret =
             std::env::temp_dir().join(format!("rrt-e2e-{test}-{}.secret", std::process::id()));
-        std::fs::write(&secret, "a join secret long enough to count").expect("secret file");
+        common::write_secret(&secret, "a join secret long enough to count");
         let mut labs = Vec::new();
         for host in 1..=3 {
             let mut args = vec!["--secret-file".to_owned(), secret.display().to_string()];

@@ -405,6 +405,20 @@ pub fn flag<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// Writes a join secret file as a user should: readable by its owner only (the daemon refuses
+/// one that others may read).
+pub fn write_secret(path: &Path, text: &str) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = fs::remove_file(path);
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .expect("a secret file");
+}
+
 pub fn path_str(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
 }

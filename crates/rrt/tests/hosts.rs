@@ -424,7 +424,7 @@ fn a_one_sided_secret_is_refused_and_both_sides_say_why() {
     let net = Net::new(2);
     let secret =
         std::env::temp_dir().join(format!("rrt-e2e-onesided-{}.secret", std::process::id()));
-    std::fs::write(&secret, "a join secret long enough to count").expect("secret file");
+    common::write_secret(&secret, "a join secret long enough to count");
     let mut with_secret = Lab::host(
         "onesided-h1",
         &net.host(1),

@@ -6,11 +6,10 @@ mod common;
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
-    time::{Duration, Instant},
+    process::Command,
 };
 
-use common::{DEADLINE, Lab, wait_until};
+use common::{Lab, wait_until};
 
 /// A tmpfs of `size` mounted on `path` for as long as it lives.
 struct Tmpfs {
@@ -199,35 +198,6 @@ fn damaged_document_files_are_set_aside_and_caught_up_from_a_peer() {
     });
 }
 
-/// Runs a daemon that must refuse to start; returns what it said.
-fn refused_start(lab: &Lab, extra: &[&str]) -> String {
-    let mut child = lab
-        .rrt()
-        .args(["--instance", "a", "daemon", "--no-mdns", "--state-dir"])
-        .arg(lab.state_dir())
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the daemon started instead of refusing");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(!status.success());
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
-        .expect("stderr");
-    stderr
-}
-
 #[test]
 fn a_damaged_trust_store_or_identity_is_reported_and_nothing_starts_half_configured() {
     let mut lab = Lab::new("damagedtrust");
@@ -235,13 +205,13 @@ fn a_damaged_trust_store_or_identity_is_reported_and_nothing_starts_half_configu
     lab.stop("a");
     let trusted = lab.state_dir().join("trusted.json");
     fs::write(&trusted, b"{ garbled").expect("garble");
-    let said = refused_start(&lab, &[]);
+    let said = lab.start_refused("a", &[]);
     assert!(said.contains(&trusted.display().to_string()), "{said}");
     fs::remove_file(&trusted).expect("fixed");
 
     let key = lab.state_dir().join("identity").join("device.key.der");
     fs::write(&key, b"garbled").expect("garble");
-    let said = refused_start(&lab, &[]);
+    let said = lab.start_refused("a", &[]);
     assert!(said.contains("identity"), "{said}");
     assert!(said.contains("damaged"), "{said}");
 }

@@ -141,6 +141,41 @@ impl Lab {
         wait_until(&format!("{name} to answer"), || self.status(name).is_some());
     }
 
+    /// Runs daemon `name` with extra arguments where it must refuse to start: waits (with the
+    /// deadline) for it to exit unsuccessfully, and returns what it said on stderr.
+    pub fn start_refused(&self, name: &str, extra: &[String]) -> String {
+        let mut daemon = self
+            .rrt()
+            .args(["--instance", name, "daemon", "--state-dir"])
+            .arg(self.state_dir_of(name))
+            .args(&self.daemon_args)
+            .args(extra)
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn a daemon");
+        let give_up = Instant::now() + DEADLINE;
+        let status = loop {
+            if let Some(status) = daemon.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > give_up {
+                let _ = daemon.kill();
+                let _ = daemon.wait();
+                panic!("{name} started instead of refusing to");
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut daemon.stderr.take().expect("stderr"), &mut stderr)
+            .expect("read stderr");
+        assert!(!status.success(), "{name} exited successfully: {stderr}");
+        stderr
+    }
+
     pub fn start_all(&mut self, names: &[&str]) {
         for name in names {
             self.start(name);

@@ -131,16 +131,6 @@ impl MeshDir {
         self.path.join("coordinator.sock")
     }
 
-    /// The lock whose holder is the coordinator.
-    pub fn coordinator_lock(&self) -> PathBuf {
-        self.path.join(COORDINATOR_LOCK)
-    }
-
-    /// The registry file.
-    pub fn registry(&self) -> PathBuf {
-        self.path.join(REGISTRY)
-    }
-
     /// The pids of every `peer-<pid>.sock` present.
     pub fn peer_pids(&self) -> io::Result<Vec<u32>> {
         let mut pids: Vec<u32> = fs::read_dir(&self.path)?

@@ -76,8 +76,14 @@ impl Documents {
             sync = sync.relaying();
         }
         for name in store.names()? {
-            let document = store.load(&name, replica)?;
-            sync.insert(name, document);
+            // One document that cannot be read (an I/O error) must not keep the others, and the
+            // clipboard, from starting: it stays on disk, and peers bring it back into memory.
+            match store.load(&name, replica) {
+                Ok(document) => sync.insert(name, document),
+                Err(error) => {
+                    tracing::error!(document = name, %error, "could not load a document; starting without it");
+                }
+            }
         }
         Ok(Self { sync, store })
     }

@@ -216,8 +216,12 @@ impl Membership {
     /// Bytes arrived on `link` — perhaps a piece of a frame still under way. A link is alive
     /// while bytes flow, not only when frames complete: a large value crossing a slow link takes
     /// longer than the timeout, and the heartbeats queue behind it on the sender's side.
+    /// Only a peer that said hello earns this: a connection that never does must not stay open
+    /// by trickling frames that are skipped.
     pub fn handle_bytes(&mut self, link: LinkId, now: Instant) {
-        if let Some(state) = self.links.get_mut(&link) {
+        if let Some(state) = self.links.get_mut(&link)
+            && state.peer.is_some()
+        {
             state.last_heard = now;
         }
     }
@@ -547,6 +551,27 @@ mod tests {
             }
         )));
         assert_eq!(now - silent_from, HeartbeatConfig::default().timeout);
+    }
+
+    #[test]
+    fn bytes_before_hello_do_not_keep_a_link_open() {
+        let (mut membership, start) = setup();
+        membership.link_opened(1, Direction::Accepted, start);
+        drain(&mut membership);
+        let mut now = start;
+        let mut closed = false;
+        for _ in 0..50 {
+            now += Duration::from_millis(100);
+            membership.handle_bytes(1, now);
+            membership.handle_timeout(now);
+            closed |= drain(&mut membership)
+                .iter()
+                .any(|output| matches!(output, Output::Close { link: 1, .. }));
+        }
+        assert!(
+            closed,
+            "a link without a hello is closed at the timeout, bytes or not"
+        );
     }
 
     #[test]

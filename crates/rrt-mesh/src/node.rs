@@ -393,6 +393,7 @@ impl Node {
             events: events.clone(),
             peers: BTreeMap::new(),
             clock_warned: BTreeSet::new(),
+            have_answered: BTreeSet::new(),
             persist: snapshots,
             discovery,
             documents,
@@ -512,6 +513,8 @@ struct Actor {
     peers: BTreeMap<Uuid, PeerInfo>,
     /// Peers already reported for a stamp beyond the maximum clock offset.
     clock_warned: BTreeSet<Uuid>,
+    /// Peers whose `clipboard_have` was answered on their current link.
+    have_answered: BTreeSet<Uuid>,
     /// The latest snapshot for the background writer.
     persist: watch::Sender<Option<Clipboard>>,
     /// Stops the discovery supervisor (and withdraws the announcement).
@@ -627,28 +630,18 @@ impl Actor {
     }
 
     async fn copy(&mut self, text: String) -> Result<Option<ClipEntry>, NodeError> {
-        let probe = update(&ClipEntry {
-            text: text.into(),
-            stamp: Stamp {
-                time: Timestamp::default(),
-                origin: self.id,
-            },
-        });
-        let len = serde_json::to_vec(&probe).map_or(usize::MAX, |bytes| bytes.len());
+        let len = update_len(&text, self.id);
         if len > self.max_frame as usize {
             return Err(NodeError::TooLarge {
                 len,
                 max: self.max_frame,
             });
         }
-        let Message::ClipboardUpdate { data, .. } = probe else {
-            return Err(NodeError::Stopped);
-        };
-        // Refused means not applied: the copy is made on a copy of the register, which
-        // replaces it only once it is on disk; a failed save leaves everything as it was, here
-        // and on every peer.
+        // Refused means not applied: the copy is made on a copy of the register (its texts are
+        // shared, not copied), which replaces it only once it is on disk; a failed save leaves
+        // everything as it was, here and on every peer.
         let mut next = self.clipboard.clone();
-        let Some(entry) = next.copy(data, wall_ms()) else {
+        let Some(entry) = next.copy(text, wall_ms()) else {
             return Ok(None);
         };
         Self::save(&self.store, next.clone()).await?;
@@ -758,6 +751,7 @@ impl Actor {
             Ok(ReactorEvent::Worker(NetEvent::PeerDown { peer, reason })) => {
                 self.peers.remove(&peer.id);
                 self.clock_warned.remove(&peer.id);
+                self.have_answered.remove(&peer.id);
                 self.documents.peer_down(peer.id);
                 let _ = self.events.send(NodeEvent::PeerDown { peer, reason });
             }
@@ -808,9 +802,13 @@ impl Actor {
     async fn receive(&mut self, from: Uuid, message: Message) {
         let (data, timestamp, counter, source_instance) = match message {
             Message::ClipboardHave { stamps } => {
-                // A history is a few dozen entries; more stamps than that are noise.
-                let has = stamps.into_iter().take(MAX_STAMPS).collect();
-                self.send_history(from, &has);
+                // Once per link: each answer queues the history, which a peer must not be able
+                // to ask for again and again with a few bytes.
+                if self.have_answered.insert(from) {
+                    // A history is a few dozen entries; more stamps than that are noise.
+                    let has = stamps.into_iter().take(MAX_STAMPS).collect();
+                    self.send_history(from, &has);
+                }
                 return;
             }
             Message::ClipboardUpdate {
@@ -914,6 +912,41 @@ fn apply(edit: &Edit, document: &rrt_sync::Document) -> Vec<u8> {
     }
 }
 
+/// The size of the JSON `clipboard_update` carrying `text` from `origin`, at most, counted
+/// without building it: a copy of many megabytes is measured, not serialized, to see whether it
+/// fits a frame.
+fn update_len(text: &str, origin: Uuid) -> usize {
+    /// Counts what is written.
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let envelope = update(&ClipEntry {
+        text: "".into(),
+        stamp: Stamp {
+            time: Timestamp {
+                wall_ms: u64::MAX,
+                counter: u32::MAX,
+            },
+            origin,
+        },
+    });
+    let mut count = Count(0);
+    // Writing to a counter cannot fail; an error would only make the estimate larger.
+    let envelope_len =
+        serde_json::to_writer(&mut count, &envelope).map_or(usize::MAX, |()| count.0);
+    let mut count = Count(0);
+    let text_len = serde_json::to_writer(&mut count, text).map_or(usize::MAX, |()| count.0);
+    // The envelope already holds the empty string's two quotes.
+    envelope_len.saturating_add(text_len).saturating_sub(2)
+}
+
 /// An entry's stamp as the wire carries it.
 fn clip_stamp(entry: &ClipEntry) -> ClipStamp {
     ClipStamp {
@@ -947,4 +980,35 @@ fn wall_ms() -> u64 {
         .map_or(0, |elapsed| {
             u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_is_measured_as_it_would_be_written() {
+        let origin = Uuid::from_u128(7);
+        for text in [
+            "",
+            "plain",
+            "quotes \" and \\ and \n newlines",
+            "control \u{1} ✓ emoji 🦀",
+        ] {
+            let entry = ClipEntry {
+                text: text.into(),
+                stamp: Stamp {
+                    time: Timestamp {
+                        wall_ms: u64::MAX,
+                        counter: u32::MAX,
+                    },
+                    origin,
+                },
+            };
+            let written = serde_json::to_vec(&update(&entry))
+                .expect("serializes")
+                .len();
+            assert_eq!(update_len(text, origin), written, "{text:?}");
+        }
+    }
 }

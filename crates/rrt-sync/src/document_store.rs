@@ -14,17 +14,22 @@
 //!
 //! Nothing damaged is destroyed: a snapshot that does not decode is moved aside
 //! (`<name>.snapshot.damaged-<time>`) and the document starts from its log (peers fill in the
-//! rest); bytes cut off a log are first copied to `<name>.log.cut-<time>`.
+//! rest); bytes cut off a log are first copied to `<name>.log.cut-<time>`, and a log holding
+//! records that do not apply is copied to `<name>.log.unreadable-<time>` before a compaction can
+//! empty it. Records carry no checksum: a garbled record that still decodes as an update is not
+//! caught here.
 
 use std::{
     fs::{self, File, OpenOptions},
     io::{self, Read, Write},
     os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
-    time::{SystemTime, UNIX_EPOCH},
 };
 
-use crate::{document::Document, locked_file};
+use crate::{
+    document::Document,
+    locked_file::{self, PrivateDir},
+};
 
 /// Logs are opened without following a symbolic link: one planted under a log's name would
 /// have us append to (or truncate) whatever it points at.
@@ -90,7 +95,8 @@ impl DocumentStore {
             Ok(snapshot) => match Document::from_snapshot(replica, &snapshot) {
                 Ok(document) => document,
                 Err(error) => {
-                    let aside = set_aside(&snapshot_path, "damaged")?;
+                    let aside = locked_file::set_aside(&snapshot_path, "damaged")
+                        .map_err(io_error(&snapshot_path))?;
                     tracing::error!(
                         document = name,
                         %error,
@@ -103,10 +109,16 @@ impl DocumentStore {
             Err(error) if error.kind() == io::ErrorKind::NotFound => Document::new(replica),
             Err(error) => return Err(io_error(&snapshot_path)(error)),
         };
+        let mut unreadable = 0;
         for update in self.read_log(name)? {
             if let Err(error) = document.apply(&update) {
                 tracing::warn!(document = name, %error, "skipping an unreadable logged update");
+                unreadable += 1;
             }
+        }
+        if unreadable > 0 {
+            // The next compaction empties the log: keep it as it is first.
+            self.keep_aside(name, "log", "unreadable")?;
         }
         Ok(document)
     }
@@ -160,11 +172,22 @@ impl DocumentStore {
     }
 
     fn compact_locked(&self, name: &str, document: &Document) -> Result<(), DocumentStoreError> {
-        // Whatever other daemons logged meanwhile goes into the snapshot too.
+        // Whatever other daemons folded or logged meanwhile goes into the snapshot too.
+        let snapshot = self.path(name, "snapshot");
+        match fs::read(&snapshot) {
+            Ok(stored) => {
+                if document.apply(&stored).is_err() {
+                    let aside = locked_file::set_aside(&snapshot, "damaged")
+                        .map_err(io_error(&snapshot))?;
+                    tracing::error!(document = name, aside = %aside.display(), "the document's snapshot is damaged; moved it aside before replacing it");
+                }
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(io_error(&snapshot)(error)),
+        }
         for update in self.read_log(name)? {
             let _ = document.apply(&update);
         }
-        let snapshot = self.path(name, "snapshot");
         locked_file::replace(&snapshot, &document.snapshot()).map_err(io_error(&snapshot))?;
         let log = self.path(name, "log");
         match OpenOptions::new()
@@ -206,23 +229,49 @@ impl DocumentStore {
         }
         if !rest.is_empty() {
             let whole = bytes.len() - rest.len();
-            let aside = self.dir.join(format!("{name}.log.cut-{}", now_stamp()));
-            locked_file::replace(&aside, rest).map_err(io_error(&aside))?;
-            tracing::warn!(
-                document = name,
-                cut = rest.len(),
-                kept = whole,
-                aside = %aside.display(),
-                "cutting a torn or damaged record off the log (the bytes cut are kept aside)"
-            );
-            OpenOptions::new()
-                .write(true)
-                .custom_flags(NO_FOLLOW)
-                .open(&path)
-                .and_then(|file| file.set_len(whole as u64).and_then(|()| file.sync_all()))
-                .map_err(io_error(&path))?;
+            let kept = PrivateDir::open(&self.dir)
+                .and_then(|dir| dir.keep_aside(format!("{name}.log"), "cut", rest));
+            match kept {
+                Ok(aside) => {
+                    tracing::warn!(
+                        document = name,
+                        cut = rest.len(),
+                        kept = whole,
+                        ?aside,
+                        "cutting a torn or damaged record off the log (the bytes cut are kept aside)"
+                    );
+                    OpenOptions::new()
+                        .write(true)
+                        .custom_flags(NO_FOLLOW)
+                        .open(&path)
+                        .and_then(|file| file.set_len(whole as u64).and_then(|()| file.sync_all()))
+                        .map_err(io_error(&path))?;
+                }
+                // A full disk, say: read what is whole and cut nothing — the next append, which
+                // truncates back to where its record starts, or a later start, will.
+                Err(error) => tracing::error!(
+                    document = name,
+                    %error,
+                    "a torn or damaged record ends the log, and could not be kept aside; leaving it for now"
+                ),
+            }
         }
         Ok(records)
+    }
+
+    /// Keeps a copy of `<name>.<extension>` beside it, as it is now.
+    fn keep_aside(&self, name: &str, extension: &str, why: &str) -> Result<(), DocumentStoreError> {
+        let path = self.path(name, extension);
+        let bytes = fs::read(&path).map_err(io_error(&path))?;
+        let aside = PrivateDir::open(&self.dir)
+            .and_then(|dir| dir.keep_aside(format!("{name}.{extension}"), why, &bytes))
+            .map_err(io_error(&path))?;
+        tracing::error!(
+            document = name,
+            ?aside,
+            "kept a copy of a damaged file aside"
+        );
+        Ok(())
     }
 
     fn path(&self, name: &str, extension: &str) -> PathBuf {
@@ -245,24 +294,6 @@ pub fn valid_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
-}
-
-/// Renames `path` to `<path>.<why>-<time>`; returns the new path.
-fn set_aside(path: &Path, why: &str) -> Result<PathBuf, DocumentStoreError> {
-    let mut aside = path.as_os_str().to_owned();
-    aside.push(format!(".{why}-{}", now_stamp()));
-    let aside = PathBuf::from(aside);
-    fs::rename(path, &aside).map_err(io_error(path))?;
-    Ok(aside)
-}
-
-/// Now, as `<seconds>.<nanoseconds>` since the Unix epoch: names for files set aside that do not
-/// collide with one set aside a moment before.
-fn now_stamp() -> String {
-    let elapsed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    format!("{}.{:09}", elapsed.as_secs(), elapsed.subsec_nanos())
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> DocumentStoreError {
@@ -321,6 +352,61 @@ mod tests {
             .append("d", &later, &document)
             .expect("logged after the cut");
         assert_eq!(store.load("d", 3).expect("reload").text(), "kept and more");
+        fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_compaction_keeps_what_another_daemon_folded_into_the_snapshot() {
+        let (store, dir) = store("twocompactions");
+        let a = store.load("notes", 1).expect("new");
+        let b = store.load("notes", 2).expect("new");
+        let from_b = b.append("from b ");
+        store.append("notes", &from_b, &b).expect("logged");
+        store
+            .compact("notes", &b)
+            .expect("b folds its edit into the snapshot");
+        // a has not heard of b's edit yet, and compacts too.
+        let from_a = a.append("from a");
+        store.append("notes", &from_a, &a).expect("logged");
+        store.compact("notes", &a).expect("a compacts");
+        let text = store.load("notes", 3).expect("reload").text();
+        assert!(
+            text.contains("from b ") && text.contains("from a"),
+            "{text:?}"
+        );
+        fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_log_with_records_that_do_not_apply_is_kept_aside_before_it_is_compacted() {
+        let (store, dir) = store("unreadablerecord");
+        let document = store.load("d", 1).expect("new");
+        let update = document.append("kept");
+        store.append("d", &update, &document).expect("logged");
+        let mut log = OpenOptions::new()
+            .append(true)
+            .open(dir.join("d.log"))
+            .expect("log");
+        log.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff])
+            .expect("a whole record that is not an update");
+        let loaded = store.load("d", 2).expect("reload");
+        assert_eq!(loaded.text(), "kept");
+        store.compact("d", &loaded).expect("compact");
+        let kept: Vec<_> = fs::read_dir(&dir)
+            .expect("list")
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("d.log.unreadable-")
+            })
+            .collect();
+        assert_eq!(kept.len(), 1);
+        assert!(
+            fs::read(kept[0].path())
+                .expect("read")
+                .ends_with(&[0xff, 0xff, 0xff])
+        );
         fs::remove_dir_all(dir).expect("cleanup");
     }
 

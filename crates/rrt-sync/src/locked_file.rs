@@ -18,20 +18,19 @@
 //! unique to this process, so concurrent writers never share one either.
 
 use std::{
-    ffi::OsStr,
+    ffi::{OsStr, OsString},
     fs::File,
     io::{self, Read, Write},
-    os::{
-        fd::{AsFd, OwnedFd},
-        unix::ffi::OsStrExt,
-    },
+    os::{fd::OwnedFd, unix::ffi::OsStrExt},
     path::{Path, PathBuf},
     sync::atomic::{AtomicU64, Ordering},
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 use rustix::{
     fs::{
-        AtFlags, FileType, FlockOperation, Mode, OFlags, flock, fstat, openat, renameat, unlinkat,
+        AtFlags, Dir, FileType, FlockOperation, Mode, OFlags, flock, fstat, openat, renameat,
+        unlinkat,
     },
     io::Errno,
     process::getuid,
@@ -176,6 +175,51 @@ impl PrivateDir {
         written.map_err(|error| with_path(&self.path.join(name), error))
     }
 
+    /// Removes `name`; one already gone is fine.
+    pub fn remove(&self, name: impl AsRef<OsStr>) -> io::Result<()> {
+        let name = name.as_ref();
+        match unlinkat(&self.fd, name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(errno) => Err(self.error(name, errno)),
+        }
+    }
+
+    /// Renames `name` to `<name>.<why>-<seconds>.<nanoseconds>` — damaged data kept, not
+    /// destroyed, under a name no earlier one took — and returns the new name.
+    pub fn set_aside(&self, name: impl AsRef<OsStr>, why: &str) -> io::Result<OsString> {
+        let name = name.as_ref();
+        let aside = aside_name(name, why);
+        renameat(&self.fd, name, &self.fd, &aside).map_err(|errno| self.error(name, errno))?;
+        Ok(aside)
+    }
+
+    /// Writes `bytes` as a new file `<name>.<why>-<time>` beside `name`, durably — a copy of
+    /// damaged data kept before the original is cut; returns the new name.
+    pub fn keep_aside(
+        &self,
+        name: impl AsRef<OsStr>,
+        why: &str,
+        bytes: &[u8],
+    ) -> io::Result<OsString> {
+        let aside = aside_name(name.as_ref(), why);
+        self.replace(&aside, bytes)?;
+        Ok(aside)
+    }
+
+    /// The names in the directory, `.` and `..` aside.
+    pub fn names(&self) -> io::Result<Vec<OsString>> {
+        let mut names = Vec::new();
+        let dir = Dir::read_from(&self.fd).map_err(|errno| with_path(&self.path, errno.into()))?;
+        for entry in dir {
+            let entry = entry.map_err(|errno| with_path(&self.path, errno.into()))?;
+            let name = OsStr::from_bytes(entry.file_name().to_bytes());
+            if name != "." && name != ".." {
+                names.push(name.to_owned());
+            }
+        }
+        Ok(names)
+    }
+
     /// A new file `<name>.<pid>.<n>.tmp`, created here and nowhere else.
     fn create_temporary(&self, name: &OsStr) -> io::Result<(Vec<u8>, OwnedFd)> {
         let flags =
@@ -206,12 +250,6 @@ impl PrivateDir {
     }
 }
 
-impl AsFd for PrivateDir {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
 /// Holds the exclusive lock on `lock_path` (see [`PrivateDir::lock`]) until dropped.
 pub fn lock(lock_path: &Path) -> io::Result<File> {
     let (dir, name) = PrivateDir::of(lock_path)?;
@@ -222,6 +260,28 @@ pub fn lock(lock_path: &Path) -> io::Result<File> {
 pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let (dir, name) = PrivateDir::of(path)?;
     dir.replace(name, bytes)
+}
+
+/// Renames `path` aside (see [`PrivateDir::set_aside`]); returns the new path.
+pub fn set_aside(path: &Path, why: &str) -> io::Result<PathBuf> {
+    let (dir, name) = PrivateDir::of(path)?;
+    let aside = dir.set_aside(name, why)?;
+    Ok(path.with_file_name(aside))
+}
+
+/// `<name>.<why>-<seconds>.<nanoseconds>`: unique enough that two set aside one after the other
+/// never share a name.
+fn aside_name(name: &OsStr, why: &str) -> OsString {
+    let elapsed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut aside = name.to_owned();
+    aside.push(format!(
+        ".{why}-{}.{:09}",
+        elapsed.as_secs(),
+        elapsed.subsec_nanos()
+    ));
+    aside
 }
 
 /// The same error, saying which file it is about.

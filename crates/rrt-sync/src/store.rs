@@ -19,19 +19,20 @@
 
 use std::{
     collections::BTreeSet,
+    ffi::OsStr,
     fs::{self, File},
     io,
     os::unix::fs::DirBuilderExt,
     path::{Path, PathBuf},
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::{
     clipboard::{ClipEntry, Clipboard},
     hlc::{Stamp, Timestamp},
-    locked_file,
+    locked_file::{self, PrivateDir},
 };
 
 const DIR: &str = "clipboard";
@@ -79,7 +80,8 @@ struct Legacy {
 /// What is on disk, once read.
 struct OnDisk {
     clock: Timestamp,
-    /// Stamps listed by the index, newest first.
+    /// Stamps whose texts are on disk, newest first: as the index lists them, or, when the index
+    /// was unreadable, as the texts' names say.
     listed: Vec<Stamp>,
     /// Entries of the one-file format, to be rewritten in this one.
     legacy: Vec<ClipEntry>,
@@ -97,7 +99,7 @@ impl ClipboardStore {
         let store = Self {
             dir: dir.to_owned(),
         };
-        let texts = store.texts();
+        let texts = store.texts_path();
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -108,7 +110,7 @@ impl ClipboardStore {
 
     /// The file listing the history.
     pub fn path(&self) -> PathBuf {
-        self.texts().join(INDEX)
+        self.texts_path().join(INDEX)
     }
 
     /// Merges what is on disk into `clipboard`. Stamps from beyond the clock's maximum offset,
@@ -116,9 +118,11 @@ impl ClipboardStore {
     /// history, or one in the format of earlier versions, is written back at once.
     pub fn load_into(&self, clipboard: &mut Clipboard, now_ms: u64) -> Result<(), StoreError> {
         let _lock = self.lock()?;
-        let on_disk = self.read()?;
+        let texts = self.texts()?;
+        let on_disk = self.read(&texts)?;
         let rewrite = !on_disk.legacy.is_empty();
-        let repaired = self.merge(clipboard, on_disk, now_ms);
+        let listed = on_disk.listed.clone();
+        let repaired = self.merge(&texts, clipboard, on_disk, now_ms)?;
         if repaired > 0 {
             tracing::warn!(
                 repaired,
@@ -127,7 +131,7 @@ impl ClipboardStore {
             );
         }
         if repaired > 0 || rewrite {
-            self.write(clipboard)?;
+            self.write(&texts, clipboard, &listed)?;
         }
         Ok(())
     }
@@ -137,18 +141,22 @@ impl ClipboardStore {
     /// written.
     pub fn save(&self, clipboard: &Clipboard, now_ms: u64) -> Result<(), StoreError> {
         let _lock = self.lock()?;
+        let texts = self.texts()?;
         let mut merged = clipboard.clone();
-        let on_disk = self.read()?;
-        self.merge(&mut merged, on_disk, now_ms);
-        self.write(&merged)
+        let on_disk = self.read(&texts)?;
+        let listed = on_disk.listed.clone();
+        self.merge(&texts, &mut merged, on_disk, now_ms)?;
+        self.write(&texts, &merged, &listed)
     }
 
-    fn texts(&self) -> PathBuf {
+    fn texts_path(&self) -> PathBuf {
         self.dir.join(DIR)
     }
 
-    fn text_path(&self, stamp: &Stamp) -> PathBuf {
-        self.texts().join(text_name(stamp))
+    /// The texts' directory, opened without following a link and checked to be ours.
+    fn texts(&self) -> Result<PrivateDir, StoreError> {
+        let path = self.texts_path();
+        PrivateDir::open(&path).map_err(io_error("opening", &path))
     }
 
     fn lock(&self) -> Result<File, StoreError> {
@@ -158,7 +166,13 @@ impl ClipboardStore {
 
     /// Merges `on_disk` into `clipboard`, reading the texts it lacks; returns how many stamps
     /// had to be repaired.
-    fn merge(&self, clipboard: &mut Clipboard, on_disk: OnDisk, now_ms: u64) -> usize {
+    fn merge(
+        &self,
+        texts: &PrivateDir,
+        clipboard: &mut Clipboard,
+        on_disk: OnDisk,
+        now_ms: u64,
+    ) -> Result<usize, StoreError> {
         let mut repaired = usize::from(!clipboard.restore_clock(on_disk.clock, now_ms));
         for entry in on_disk.legacy {
             repaired += usize::from(clipboard.restore(entry, now_ms));
@@ -168,7 +182,7 @@ impl ClipboardStore {
             if clipboard.contains(&stamp) || !clipboard.would_keep(&stamp) {
                 continue;
             }
-            if let Some(text) = self.read_text(&stamp) {
+            if let Some(text) = self.read_text(texts, &stamp)? {
                 let entry = ClipEntry {
                     text: text.into(),
                     stamp,
@@ -176,31 +190,46 @@ impl ClipboardStore {
                 repaired += usize::from(clipboard.restore(entry, now_ms));
             }
         }
-        repaired
+        Ok(repaired)
     }
 
-    /// One entry's text; `None`, reported, when it is missing or not text.
-    fn read_text(&self, stamp: &Stamp) -> Option<String> {
-        let path = self.text_path(stamp);
-        let error = match fs::read(&path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => return Some(text),
-                Err(error) => error.to_string(),
+    /// One entry's text. A missing one, or one that is not text (set aside), is reported and
+    /// read as none; any other failure fails the whole read — a text that could not be read now
+    /// (out of descriptors, an I/O error) must not be taken for gone and deleted.
+    fn read_text(&self, texts: &PrivateDir, stamp: &Stamp) -> Result<Option<String>, StoreError> {
+        let name = text_name(stamp);
+        let path = texts.path().join(&name);
+        match texts.read(&name).map_err(io_error("reading", &path))? {
+            Some(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => Ok(Some(text)),
+                Err(error) => {
+                    let aside = texts.set_aside(&name, "damaged");
+                    tracing::error!(path = %path.display(), %error, ?aside, "a stored clipboard entry is not text; set it aside");
+                    Ok(None)
+                }
             },
-            Err(error) => error.to_string(),
-        };
-        tracing::error!(path = %path.display(), %error, "a stored clipboard entry is unreadable; skipping it");
-        None
+            None => {
+                tracing::error!(path = %path.display(), "a stored clipboard entry is missing; skipping it");
+                Ok(None)
+            }
+        }
     }
 
-    /// Writes the texts of `clipboard` that are not on disk, then the index naming them, then
-    /// deletes the texts no longer named. The caller holds the lock.
-    fn write(&self, clipboard: &Clipboard) -> Result<(), StoreError> {
+    /// Writes the texts of `clipboard` the index did not list, then the index naming them all,
+    /// then deletes the texts no longer named. The caller holds the lock.
+    fn write(
+        &self,
+        texts: &PrivateDir,
+        clipboard: &Clipboard,
+        listed: &[Stamp],
+    ) -> Result<(), StoreError> {
+        let listed: BTreeSet<&Stamp> = listed.iter().collect();
         for entry in clipboard.history() {
-            let path = self.text_path(&entry.stamp);
-            if !path.exists() {
-                locked_file::replace(&path, entry.text.as_bytes())
-                    .map_err(io_error("writing", &path))?;
+            if !listed.contains(&entry.stamp) {
+                let name = text_name(&entry.stamp);
+                texts
+                    .replace(&name, entry.text.as_bytes())
+                    .map_err(io_error("writing", &texts.path().join(&name)))?;
             }
         }
         let index = Index {
@@ -212,10 +241,10 @@ impl ClipboardStore {
                 .map(|entry| entry.stamp)
                 .collect(),
         };
-        let path = self.path();
-        locked_file::replace(&path, &serde_json::to_vec(&index)?)
-            .map_err(io_error("replacing", &path))?;
-        self.collect_garbage(&index.entries);
+        texts
+            .replace(INDEX, &serde_json::to_vec(&index)?)
+            .map_err(io_error("replacing", &self.path()))?;
+        self.collect_garbage(texts, &index.entries);
         let legacy = self.dir.join(LEGACY_FILE);
         if legacy.exists() {
             // Its entries are in the new files now.
@@ -225,81 +254,94 @@ impl ClipboardStore {
     }
 
     /// Deletes texts no index names (left by entries that fell out of the history).
-    fn collect_garbage(&self, named: &[Stamp]) {
-        let named: BTreeSet<String> = named.iter().map(text_name).collect();
-        let Ok(files) = fs::read_dir(self.texts()) else {
+    fn collect_garbage(&self, texts: &PrivateDir, named: &[Stamp]) {
+        let named: BTreeSet<&Stamp> = named.iter().collect();
+        let Ok(names) = texts.names() else {
             return;
         };
-        for file in files.filter_map(Result::ok) {
-            let name = file.file_name().to_string_lossy().into_owned();
-            if name.ends_with(TEXT_SUFFIX)
-                && !named.contains(&name)
-                && let Err(error) = fs::remove_file(file.path())
-            {
-                tracing::warn!(file = name, %error, "could not delete a dropped clipboard entry");
+        for name in names {
+            let dropped = parse_text_name(&name).is_some_and(|stamp| !named.contains(&stamp));
+            if dropped && let Err(error) = texts.remove(&name) {
+                tracing::warn!(?name, %error, "could not delete a dropped clipboard entry");
             }
         }
     }
 
-    /// The index (and a one-file history of an earlier version); nothing when there is none or
-    /// it was unreadable and moved aside.
-    fn read(&self) -> Result<OnDisk, StoreError> {
+    /// The index (and a one-file history of an earlier version). An index that is unreadable,
+    /// or of a version this one does not read, is set aside, and the texts on disk listed by
+    /// their names instead — so the next save neither forgets nor deletes them.
+    fn read(&self, texts: &PrivateDir) -> Result<OnDisk, StoreError> {
         let mut on_disk = OnDisk {
             clock: Timestamp::default(),
             listed: Vec::new(),
             legacy: Vec::new(),
         };
-        if let Some(index) =
-            self.read_json::<Index>(&self.path(), |index| index.version == FORMAT_VERSION)?
-        {
-            on_disk.clock = index.clock;
-            on_disk.listed = index.entries;
+        match read_json::<Index>(texts, INDEX.as_ref(), |index| {
+            index.version == FORMAT_VERSION
+        })? {
+            Read::Parsed(index) => {
+                on_disk.clock = index.clock;
+                on_disk.listed = index.entries;
+            }
+            Read::Missing => {}
+            Read::SetAside => {
+                let names = texts.names().map_err(io_error("listing", texts.path()))?;
+                on_disk.listed = names
+                    .iter()
+                    .filter_map(|name| parse_text_name(name))
+                    .collect();
+                on_disk.listed.sort_by(|a, b| b.cmp(a));
+            }
         }
-        if let Some(legacy) =
-            self.read_json::<Legacy>(&self.dir.join(LEGACY_FILE), |legacy| legacy.version == 1)?
+        let parent = PrivateDir::open(&self.dir).map_err(io_error("opening", &self.dir))?;
+        if let Read::Parsed(legacy) =
+            read_json::<Legacy>(&parent, LEGACY_FILE.as_ref(), |legacy| legacy.version == 1)?
         {
             on_disk.clock = on_disk.clock.max(legacy.clock);
             on_disk.legacy = legacy.entries;
         }
         Ok(on_disk)
     }
+}
 
-    /// A JSON file, `None` if there is none; one that does not parse, or is not a version this
-    /// one reads, is moved aside (never overwritten) and read as none.
-    fn read_json<T: for<'de> Deserialize<'de>>(
-        &self,
-        path: &Path,
-        readable: impl Fn(&T) -> bool,
-    ) -> Result<Option<T>, StoreError> {
-        let bytes = match fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(io_error("reading", path)(error)),
-        };
-        match serde_json::from_slice::<T>(&bytes) {
-            Ok(parsed) if readable(&parsed) => Ok(Some(parsed)),
-            parsed => {
-                let seconds = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |elapsed| elapsed.as_secs());
-                let mut aside = path.as_os_str().to_owned();
-                aside.push(format!(".unreadable-{seconds}"));
-                let aside = PathBuf::from(aside);
-                tracing::error!(
-                    path = %path.display(),
-                    aside = %aside.display(),
-                    reason = ?parsed.err(),
-                    "the stored clipboard is unreadable; moving it aside"
-                );
-                fs::rename(path, &aside).map_err(io_error("moving aside", path))?;
-                Ok(None)
-            }
+/// What [`read_json`] found.
+enum Read<T> {
+    Parsed(T),
+    Missing,
+    /// It did not parse, or was not a version read here: moved aside.
+    SetAside,
+}
+
+/// A JSON file in `dir`. One that does not parse, or is not `readable`, is moved aside (never
+/// overwritten).
+fn read_json<T: for<'de> Deserialize<'de>>(
+    dir: &PrivateDir,
+    name: &OsStr,
+    readable: impl Fn(&T) -> bool,
+) -> Result<Read<T>, StoreError> {
+    let path = dir.path().join(name);
+    let Some(bytes) = dir.read(name).map_err(io_error("reading", &path))? else {
+        return Ok(Read::Missing);
+    };
+    match serde_json::from_slice::<T>(&bytes) {
+        Ok(parsed) if readable(&parsed) => Ok(Read::Parsed(parsed)),
+        parsed => {
+            let aside = dir
+                .set_aside(name, "unreadable")
+                .map_err(io_error("moving aside", &path))?;
+            tracing::error!(
+                path = %path.display(),
+                ?aside,
+                reason = ?parsed.err(),
+                "the stored clipboard is unreadable; moved it aside"
+            );
+            Ok(Read::SetAside)
         }
     }
 }
 
 /// The file holding the text of the entry with `stamp`: named by the stamp, so two daemons
-/// storing one entry write the same file.
+/// storing one entry write the same file, and an index can be rebuilt from the names.
 fn text_name(stamp: &Stamp) -> String {
     format!(
         "{:016x}-{:08x}-{}{TEXT_SUFFIX}",
@@ -307,6 +349,19 @@ fn text_name(stamp: &Stamp) -> String {
         stamp.time.counter,
         stamp.origin.simple()
     )
+}
+
+/// The stamp a text's file name says, if it is one.
+fn parse_text_name(name: &OsStr) -> Option<Stamp> {
+    let name = name.to_str()?.strip_suffix(TEXT_SUFFIX)?;
+    let mut parts = name.splitn(3, '-');
+    let wall_ms = u64::from_str_radix(parts.next()?, 16).ok()?;
+    let counter = u32::from_str_radix(parts.next()?, 16).ok()?;
+    let origin = Uuid::try_parse(parts.next()?).ok()?;
+    Some(Stamp {
+        time: Timestamp { wall_ms, counter },
+        origin,
+    })
 }
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError {
@@ -382,7 +437,7 @@ mod tests {
         }
         store.save(&clipboard, 2_000).expect("save");
         let files = |store: &ClipboardStore| -> Vec<(String, u64, i64)> {
-            let mut files: Vec<_> = fs::read_dir(store.texts())
+            let mut files: Vec<_> = fs::read_dir(store.texts_path())
                 .expect("list")
                 .filter_map(Result::ok)
                 .filter(|file| file.file_name().to_string_lossy().ends_with(TEXT_SUFFIX))
@@ -460,14 +515,24 @@ mod tests {
     }
 
     #[test]
-    fn an_unreadable_index_is_moved_aside_not_lost() {
+    fn an_unreadable_index_is_moved_aside_and_its_texts_are_kept() {
         let dir = temp_dir("corrupt");
         let store = ClipboardStore::open(&dir).expect("open");
-        fs::write(store.path(), b"{ not json").expect("write garbage");
         let mut clipboard = Clipboard::new(Uuid::from_u128(1), 10);
-        store.load_into(&mut clipboard, 0).expect("load survives");
-        assert!(clipboard.current().is_none());
-        let aside: Vec<_> = fs::read_dir(store.texts())
+        clipboard.copy("first".into(), 1_000);
+        clipboard.copy("second".into(), 2_000);
+        store.save(&clipboard, 2_000).expect("save");
+        fs::write(store.path(), b"{ not json").expect("garble the index");
+
+        // The history is rebuilt from the texts' names, and a save deletes none of them.
+        let mut loaded = Clipboard::new(Uuid::from_u128(2), 10);
+        store.load_into(&mut loaded, 2_000).expect("load survives");
+        assert_eq!(texts(&loaded), ["second", "first"]);
+        store.save(&loaded, 2_000).expect("save");
+        let mut again = Clipboard::new(Uuid::from_u128(3), 10);
+        store.load_into(&mut again, 2_000).expect("load");
+        assert_eq!(texts(&again), ["second", "first"]);
+        let aside: Vec<_> = fs::read_dir(store.texts_path())
             .expect("list")
             .filter_map(Result::ok)
             .filter(|e| e.file_name().to_string_lossy().contains("unreadable"))
@@ -478,6 +543,53 @@ mod tests {
     }
 
     #[test]
+    fn a_text_that_cannot_be_read_now_fails_the_save_and_is_not_deleted() {
+        let dir = temp_dir("unreadabletext");
+        let store = ClipboardStore::open(&dir).expect("open");
+        let mut a = Clipboard::new(Uuid::from_u128(1), 10);
+        let from_a = a.copy("from a".into(), 1_000).expect("new");
+        store.save(&a, 2_000).expect("save");
+        // Another daemon's text, unreadable for now (a directory where a file should be stands
+        // for any error other than "missing").
+        let path = store.texts_path().join(text_name(&from_a.stamp));
+        fs::remove_file(&path).expect("remove");
+        fs::create_dir(&path).expect("not a file");
+        let mut b = Clipboard::new(Uuid::from_u128(2), 10);
+        b.copy("from b".into(), 1_500);
+        assert!(
+            store.save(&b, 2_000).is_err(),
+            "not saved without a's entry"
+        );
+        fs::remove_dir(&path).expect("readable again");
+        fs::write(&path, "from a").expect("text back");
+        store.save(&b, 2_000).expect("save");
+        let mut loaded = Clipboard::new(Uuid::from_u128(3), 10);
+        store.load_into(&mut loaded, 2_000).expect("load");
+        assert_eq!(texts(&loaded), ["from b", "from a"]);
+        fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn text_names_carry_their_stamps() {
+        let stamp = Stamp {
+            time: Timestamp {
+                wall_ms: 1_702_834_567_890,
+                counter: 7,
+            },
+            origin: Uuid::from_u128(42),
+        };
+        assert_eq!(parse_text_name(text_name(&stamp).as_ref()), Some(stamp));
+        for other in [
+            "index.json",
+            "x.txt",
+            "0-0-zz.txt",
+            "index.json.unreadable-1.2",
+        ] {
+            assert_eq!(parse_text_name(other.as_ref()), None, "{other}");
+        }
+    }
+
+    #[test]
     fn a_missing_text_is_skipped_and_the_rest_kept() {
         let dir = temp_dir("missingtext");
         let store = ClipboardStore::open(&dir).expect("open");
@@ -485,7 +597,7 @@ mod tests {
         let kept = clipboard.copy("kept".into(), 1_000).expect("new");
         let lost = clipboard.copy("lost".into(), 2_000).expect("new");
         store.save(&clipboard, 2_000).expect("save");
-        fs::remove_file(store.text_path(&lost.stamp)).expect("lose a text");
+        fs::remove_file(store.texts_path().join(text_name(&lost.stamp))).expect("lose a text");
         let mut loaded = Clipboard::new(Uuid::from_u128(2), 10);
         store.load_into(&mut loaded, 2_000).expect("load");
         assert_eq!(loaded.history(), [kept]);

@@ -454,8 +454,19 @@ fn read_secret(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     use std::{io::Read as _, os::unix::fs::MetadataExt as _};
     let reading = || format!("reading the join secret {}", path.display());
     let mut file = fs::File::open(path).with_context(reading)?;
-    // The mode of the file opened, not of whatever the path names a moment later.
-    let mode = file.metadata().with_context(reading)?.mode();
+    // The mode and owner of the file opened, not of whatever the path names a moment later.
+    let metadata = file.metadata().with_context(reading)?;
+    let (mode, owner, ours) = (metadata.mode(), metadata.uid(), rustix::process::getuid());
+    // Another user's file is theirs to read and to change: a secret they know. (As ssh, a file
+    // of root's is fine: no one but root could change it.)
+    if owner != ours.as_raw() && owner != 0 {
+        bail!(
+            "the join secret {path} belongs to uid {owner}, not to us (uid {ours}); use a file of \
+             your own",
+            path = path.display(),
+            ours = ours.as_raw(),
+        );
+    }
     if !private(mode) {
         bail!(
             "the join secret {path} is open to other users (mode {mode:04o}), and whoever reads \

@@ -172,15 +172,19 @@ fn a_secret_file_others_may_read_is_refused() {
         }
     }
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    lab.start_with(
-        "a",
-        &[
-            "--listen".to_owned(),
-            "127.0.0.1:0".to_owned(),
-            "--secret-file".to_owned(),
-            path_str(&secret).to_owned(),
-        ],
-    );
+    let args = [
+        "--listen".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--secret-file".to_owned(),
+        path_str(&secret).to_owned(),
+    ];
+    // Private, but another user's: theirs to read and to change.
+    std::os::unix::fs::chown(&secret, Some(4242), None).expect("chown");
+    let stderr = lab.start_refused("a", &args);
+    assert!(stderr.contains("4242"), "{stderr}");
+    std::os::unix::fs::chown(&secret, Some(rustix::process::getuid().as_raw()), None)
+        .expect("chown back");
+    lab.start_with("a", &args);
 }
 
 fn control_socket(lab: &Lab, name: &str) -> PathBuf {

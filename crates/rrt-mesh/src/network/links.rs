@@ -192,11 +192,7 @@ impl NetworkWorker {
                     }
                     if let Message::Refused { reason } = message {
                         // We let the peer in, but it does not let us in.
-                        tracing::warn!(reason, "the peer refused this device");
-                        self.close(
-                            id,
-                            DownReason::Error(format!("refused by the peer: {reason}")),
-                        );
+                        self.refused_by_peer(id, None, &reason);
                         return false;
                     }
                     match (self.membership.handle_message(id, &message, now), message) {
@@ -401,11 +397,7 @@ impl NetworkWorker {
                 return false;
             }
             (Message::Refused { reason }, _, _) => {
-                tracing::warn!(%fingerprint, reason, "the peer refused this device");
-                self.close(
-                    id,
-                    DownReason::Error(format!("refused by the peer: {reason}")),
-                );
+                self.refused_by_peer(id, Some(fingerprint), reason);
                 return false;
             }
             _ => {
@@ -444,6 +436,16 @@ impl NetworkWorker {
             tracing::debug!(%error, "could not tell a refused peer why");
         }
         self.close(id, DownReason::Error(detail));
+    }
+
+    /// The peer says it will not admit us, and why: both sides of a refusal say it.
+    fn refused_by_peer(&mut self, id: LinkId, fingerprint: Option<Fingerprint>, reason: &str) {
+        let fingerprint = fingerprint.map(|key| key.to_string());
+        tracing::warn!(fingerprint, reason, "the peer refused this device");
+        self.close(
+            id,
+            DownReason::Error(format!("refused by the peer: {reason}")),
+        );
     }
 
     /// A trusted peer's `join`: its proof, when it holds, names the device.

@@ -43,6 +43,8 @@ use crate::{
 /// The capability of a peer that says which clipboard entries it has on connect
 /// ([`Message::ClipboardHave`]) and is sent only the others.
 const CLIPBOARD_HAVE: &str = "clipboard_have";
+/// The most clipboard updates, in bytes of JSON, sent to one peer on connect.
+const CATCH_UP_BUDGET: usize = 32 * 1024 * 1024;
 /// The most stamps of a `clipboard_have` taken into account.
 const MAX_STAMPS: usize = 4096;
 /// How long a leaving node waits for its goodbyes to be written.
@@ -787,15 +789,22 @@ impl Actor {
         }
     }
 
-    /// Sends `to` the entries of the history whose stamps it does not list, oldest first.
+    /// Sends `to` what [`catch_up`] picks of the history, oldest first.
     fn send_history(&self, to: Uuid, has: &HashSet<ClipStamp>) {
-        for entry in self.clipboard.history().iter().rev() {
-            if !has.contains(&clip_stamp(entry)) {
-                self.command(NetCommand::Send {
-                    to,
-                    message: update(entry),
-                });
-            }
+        let history = self.clipboard.history();
+        let sending = catch_up(history, has, CATCH_UP_BUDGET);
+        let lacking = history
+            .iter()
+            .filter(|entry| !has.contains(&clip_stamp(entry)))
+            .count();
+        if sending.len() < lacking {
+            tracing::warn!(%to, sent = sending.len(), lacking, "the history is too large to send at once; sending only its newest entries");
+        }
+        for entry in sending.into_iter().rev() {
+            self.command(NetCommand::Send {
+                to,
+                message: update(entry),
+            });
         }
     }
 
@@ -912,6 +921,32 @@ fn apply(edit: &Edit, document: &rrt_sync::Document) -> Vec<u8> {
     }
 }
 
+/// The entries of `history` (newest first) a peer that `has` these stamps lacks, newest first,
+/// as many as fit `budget` bytes of JSON — and always the newest it lacks. The network thread
+/// closes a link with more than 64 MiB unsent, so a history of large values sent whole would have
+/// the link closed on every connect and never arrive; what is left out is the oldest history,
+/// never the current value.
+fn catch_up<'a>(
+    history: &'a [ClipEntry],
+    has: &HashSet<ClipStamp>,
+    mut budget: usize,
+) -> Vec<&'a ClipEntry> {
+    let mut sending = Vec::new();
+    for entry in history
+        .iter()
+        .filter(|entry| !has.contains(&clip_stamp(entry)))
+    {
+        // As JSON, the largest of the formats.
+        let len = update_len(&entry.text, entry.stamp.origin);
+        if len > budget && !sending.is_empty() {
+            break;
+        }
+        budget = budget.saturating_sub(len);
+        sending.push(entry);
+    }
+    sending
+}
+
 /// The size of the JSON `clipboard_update` carrying `text` from `origin`, at most, counted
 /// without building it: a copy of many megabytes is measured, not serialized, to see whether it
 /// fits a frame.
@@ -985,6 +1020,37 @@ fn wall_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_catch_up_sends_what_is_lacking_newest_first_within_its_budget() {
+        let entry = |n: u64, size: usize| ClipEntry {
+            text: "x".repeat(size).into(),
+            stamp: Stamp {
+                time: Timestamp {
+                    wall_ms: n,
+                    counter: 0,
+                },
+                origin: Uuid::from_u128(1),
+            },
+        };
+        // Newest first, as a history is.
+        let history: Vec<_> = (0..10).rev().map(|n| entry(n, 1000)).collect();
+        let has: HashSet<_> = [clip_stamp(&history[1])].into();
+        let picked = |budget| -> Vec<u64> {
+            catch_up(&history, &has, budget)
+                .iter()
+                .map(|entry| entry.stamp.time.wall_ms)
+                .collect()
+        };
+        assert_eq!(
+            picked(usize::MAX),
+            [9, 7, 6, 5, 4, 3, 2, 1, 0],
+            "all it lacks"
+        );
+        let one = update_len(&history[0].text, Uuid::from_u128(1));
+        assert_eq!(picked(3 * one), [9, 7, 6], "the newest that fit");
+        assert_eq!(picked(1), [9], "the current value, whatever its size");
+    }
 
     #[test]
     fn an_update_is_measured_as_it_would_be_written() {

@@ -13,7 +13,7 @@
 //! from peers are written in the background, coalesced (a peer still has them if we crash first).
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashSet},
+    collections::BTreeMap,
     path::PathBuf,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -21,8 +21,11 @@ use std::{
 use rrt_reactor::{
     Config, ReactorError, ReactorEvent, RecvError, RestartPolicy, Rrt, ShutdownReason, Subscription,
 };
-use rrt_sync::{Bias, ClipEntry, Clipboard, ClipboardStore, Merge, Stamp, StoreError, Timestamp};
-use rrt_wire::{ClipStamp, Compression, Message, WireConfig};
+use rrt_sync::{
+    Bias, ClipEntry, ClipEvent, ClipSync, Clipboard, ClipboardStore, Outgoing, Stamp, StoreError,
+    TooLarge,
+};
+use rrt_wire::{Compression, Message, WireConfig};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use uuid::Uuid;
@@ -40,13 +43,6 @@ use crate::{
     },
 };
 
-/// The capability of a peer that says which clipboard entries it has on connect
-/// ([`Message::ClipboardHave`]) and is sent only the others.
-const CLIPBOARD_HAVE: &str = "clipboard_have";
-/// The most clipboard updates, in bytes of JSON, sent to one peer on connect.
-const CATCH_UP_BUDGET: usize = 32 * 1024 * 1024;
-/// The most stamps of a `clipboard_have` taken into account.
-const MAX_STAMPS: usize = 4096;
 /// How long a leaving node waits for its goodbyes to be written.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long to wait before relaunching a network reactor that gave up.
@@ -254,6 +250,15 @@ pub enum Edit {
     Append(String),
     /// Make the text this, with the fewest changes (concurrent edits elsewhere survive).
     Replace(String),
+    /// Make the text `text`, an editor's change of `base` (a text the document had): only what
+    /// differs between the two is applied, past whatever changed here since — so an edit made
+    /// elsewhere while the editor was open survives.
+    ReplaceFrom {
+        /// The text the editor started from.
+        base: String,
+        /// What it saved.
+        text: String,
+    },
     /// Set a key of the document's map (the app state, in [`STATE`]).
     Set(String, String),
     /// Remove a key of the document's map.
@@ -264,7 +269,10 @@ impl Edit {
     /// The bytes of text the edit puts into the document (at most; a replace may keep some).
     fn adds(&self) -> usize {
         match self {
-            Self::Insert { text, .. } | Self::Append(text) | Self::Replace(text) => text.len(),
+            Self::Insert { text, .. }
+            | Self::Append(text)
+            | Self::Replace(text)
+            | Self::ReplaceFrom { text, .. } => text.len(),
             Self::Set(key, value) => key.len() + value.len(),
             Self::Delete { .. } | Self::Remove(_) => 0,
         }
@@ -321,7 +329,7 @@ impl Node {
             me: PeerInfo {
                 id,
                 name: config.name.clone(),
-                capabilities: ["clipboard", "state_sync", CLIPBOARD_HAVE]
+                capabilities: ["clipboard", "state_sync", rrt_sync::CLIPBOARD_HAVE]
                     .map(str::to_owned)
                     .into(),
             },
@@ -390,12 +398,17 @@ impl Node {
             max_frame: config.wire.max_frame,
             net,
             subscription,
-            clipboard,
+            clipboard: {
+                let sync = ClipSync::new(clipboard);
+                if config.topology == Topology::Hub {
+                    sync.relaying()
+                } else {
+                    sync
+                }
+            },
             store,
             events: events.clone(),
             peers: BTreeMap::new(),
-            clock_warned: BTreeSet::new(),
-            have_answered: BTreeSet::new(),
             persist: snapshots,
             discovery,
             documents,
@@ -509,14 +522,11 @@ struct Actor {
     max_frame: u32,
     net: Rrt<NetworkWorker>,
     subscription: Subscription<NetEvent>,
-    clipboard: Clipboard,
+    /// The clipboard and its sync with peers.
+    clipboard: ClipSync,
     store: ClipboardStore,
     events: broadcast::Sender<NodeEvent>,
     peers: BTreeMap<Uuid, PeerInfo>,
-    /// Peers already reported for a stamp beyond the maximum clock offset.
-    clock_warned: BTreeSet<Uuid>,
-    /// Peers whose `clipboard_have` was answered on their current link.
-    have_answered: BTreeSet<Uuid>,
     /// The latest snapshot for the background writer.
     persist: watch::Sender<Option<Clipboard>>,
     /// Stops the discovery supervisor (and withdraws the announcement).
@@ -580,10 +590,10 @@ impl Actor {
                 let _ = reply.send(self.copy(text).await);
             }
             Request::Current(reply) => {
-                let _ = reply.send(self.clipboard.current().cloned());
+                let _ = reply.send(self.clipboard.clipboard().current().cloned());
             }
             Request::History(reply) => {
-                let _ = reply.send(self.clipboard.history().to_vec());
+                let _ = reply.send(self.clipboard.clipboard().history().to_vec());
             }
             Request::Peers(reply) => {
                 let _ = reply.send(self.peer_status().await);
@@ -605,7 +615,11 @@ impl Actor {
                     state_file: self.store.path(),
                     peers: self.peers.len(),
                     reactor: format!("{:?} (generation {})", status.state, status.generation),
-                    clipboard: self.clipboard.current().map(|entry| entry.stamp),
+                    clipboard: self
+                        .clipboard
+                        .clipboard()
+                        .current()
+                        .map(|entry| entry.stamp),
                 });
             }
             Request::Documents(reply) => {
@@ -631,50 +645,48 @@ impl Actor {
         }
     }
 
+    /// A local copy, acknowledged once on disk: staged on a copy of the register, saved, and
+    /// only then made current and sent — a failed save changes nothing anywhere.
     async fn copy(&mut self, text: String) -> Result<Option<ClipEntry>, NodeError> {
-        let len = update_len(&text, self.id);
-        if len > self.max_frame as usize {
-            return Err(NodeError::TooLarge {
-                len,
-                max: self.max_frame,
-            });
-        }
-        // Refused means not applied: the copy is made on a copy of the register (its texts are
-        // shared, not copied), which replaces it only once it is on disk; a failed save leaves
-        // everything as it was, here and on every peer.
-        let mut next = self.clipboard.clone();
-        let Some(entry) = next.copy(text, wall_ms()) else {
-            return Ok(None);
+        let staged = match self.clipboard.stage_copy(text, wall_ms(), self.max_frame) {
+            Ok(Some(staged)) => staged,
+            Ok(None) => return Ok(None),
+            Err(TooLarge { len, max }) => return Err(NodeError::TooLarge { len, max }),
         };
-        Self::save(&self.store, next.clone()).await?;
-        self.clipboard = next;
-        self.publish(&entry, None);
+        Self::save(&self.store, staged.register().clone()).await?;
+        let entry = self.clipboard.commit(staged);
+        self.dispatch_clipboard();
         Ok(Some(entry))
     }
 
-    /// Tells the mesh and the local subscribers about a new current value: a local copy goes to
-    /// every peer, a peer's value is relayed in a hub.
-    fn publish(&self, entry: &ClipEntry, from: Option<Uuid>) {
-        match from {
-            None => self.command(NetCommand::Broadcast {
-                message: update(entry),
-                except: None,
-            }),
-            Some(from) => self.relay(entry, from),
-        }
-        let _ = self.events.send(NodeEvent::Clipboard {
-            entry: entry.clone(),
-        });
-    }
-
-    /// In a hub, an entry new to this node goes on to the other peers (only the coordinator has
-    /// others); each entry travels each link once, since only what is new here is relayed.
-    fn relay(&self, entry: &ClipEntry, from: Uuid) {
-        if self.topology == Topology::Hub {
-            self.command(NetCommand::Broadcast {
-                message: update(entry),
-                except: Some(from),
+    /// Carries out what the clipboard's sync machine asks: messages, events, a background save.
+    fn dispatch_clipboard(&mut self) {
+        while let Some(outgoing) = self.clipboard.poll_outgoing() {
+            self.command(match outgoing {
+                Outgoing::Broadcast { message, except } => {
+                    NetCommand::Broadcast { message, except }
+                }
+                Outgoing::To(to, message) => NetCommand::Send { to, message },
             });
+        }
+        while let Some(event) = self.clipboard.poll_event() {
+            match event {
+                ClipEvent::Changed(entry) => {
+                    let _ = self.events.send(NodeEvent::Clipboard { entry });
+                }
+                ClipEvent::ClockRefused {
+                    from,
+                    origin,
+                    error,
+                } => {
+                    let peer = self.peers.get(&from).map_or("?", |peer| peer.name.as_str());
+                    tracing::warn!(%from, peer, %origin, %error, "refused a clipboard update stamped in the future (further refusals from this peer are not logged)");
+                }
+            }
+        }
+        // Saved in the background: a burst of updates costs one write, not one each.
+        if let Some(snapshot) = self.clipboard.take_dirty() {
+            self.persist.send_replace(Some(snapshot));
         }
     }
 
@@ -732,19 +744,9 @@ impl Actor {
     async fn handle_network(&mut self, event: Result<ReactorEvent<NetEvent>, RecvError>) {
         match event {
             Ok(ReactorEvent::Worker(NetEvent::PeerUp(peer))) => {
-                // Anti-entropy: each side gets the other's whole (bounded) history, oldest first,
-                // so the newer current value wins everywhere and what either side wrote while
-                // they were apart is kept by both — but only what it lacks, when it can say what
-                // it has (an older peer cannot, and gets everything).
-                if peer.capabilities.iter().any(|c| c == CLIPBOARD_HAVE) {
-                    let stamps = self.clipboard.history().iter().map(clip_stamp).collect();
-                    self.command(NetCommand::Send {
-                        to: peer.id,
-                        message: Message::ClipboardHave { stamps },
-                    });
-                } else {
-                    self.send_history(peer.id, &HashSet::new());
-                }
+                // Anti-entropy: what the peer lacks of the history (ClipSync decides).
+                self.clipboard.peer_up(peer.id, &peer.capabilities);
+                self.dispatch_clipboard();
                 self.documents.peer_up(peer.id);
                 self.documents.flush(&self.net);
                 self.peers.insert(peer.id, peer.clone());
@@ -752,13 +754,12 @@ impl Actor {
             }
             Ok(ReactorEvent::Worker(NetEvent::PeerDown { peer, reason })) => {
                 self.peers.remove(&peer.id);
-                self.clock_warned.remove(&peer.id);
-                self.have_answered.remove(&peer.id);
+                self.clipboard.peer_down(peer.id);
                 self.documents.peer_down(peer.id);
                 let _ = self.events.send(NodeEvent::PeerDown { peer, reason });
             }
             Ok(ReactorEvent::Worker(NetEvent::Message { from, message })) => {
-                self.receive(from, message).await;
+                self.receive(from, message);
             }
             Ok(ReactorEvent::Started {
                 generation,
@@ -789,81 +790,21 @@ impl Actor {
         }
     }
 
-    /// Sends `to` what [`catch_up`] picks of the history, oldest first.
-    fn send_history(&self, to: Uuid, has: &HashSet<ClipStamp>) {
-        let history = self.clipboard.history();
-        let sending = catch_up(history, has, CATCH_UP_BUDGET);
-        let lacking = history
-            .iter()
-            .filter(|entry| !has.contains(&clip_stamp(entry)))
-            .count();
-        if sending.len() < lacking {
-            tracing::warn!(%to, sent = sending.len(), lacking, "the history is too large to send at once; sending only its newest entries");
-        }
-        for entry in sending.into_iter().rev() {
-            self.command(NetCommand::Send {
-                to,
-                message: update(entry),
-            });
-        }
-    }
-
-    async fn receive(&mut self, from: Uuid, message: Message) {
-        let (data, timestamp, counter, source_instance) = match message {
-            Message::ClipboardHave { stamps } => {
-                // Once per link: each answer queues the history, which a peer must not be able
-                // to ask for again and again with a few bytes.
-                if self.have_answered.insert(from) {
-                    // A history is a few dozen entries; more stamps than that are noise.
-                    let has = stamps.into_iter().take(MAX_STAMPS).collect();
-                    self.send_history(from, &has);
-                }
-                return;
+    fn receive(&mut self, from: Uuid, message: Message) {
+        match message {
+            Message::ClipboardUpdate { .. } | Message::ClipboardHave { .. } => {
+                self.clipboard.handle(from, message, wall_ms());
+                self.dispatch_clipboard();
             }
-            Message::ClipboardUpdate {
-                data,
-                timestamp,
-                counter,
-                source_instance,
-            } => (data, timestamp, counter, source_instance),
             Message::StateDelta { crdt_ops, .. } => {
                 for name in self.documents.receive(from, crdt_ops) {
                     let origin = Origin::Peer(from);
                     let _ = self.events.send(NodeEvent::Document { name, origin });
                 }
                 self.documents.flush(&self.net);
-                return;
             }
-            _ => {
-                tracing::debug!(%from, "ignoring a message this node does not handle");
-                return;
-            }
-        };
-        let entry = ClipEntry {
-            text: data.into(),
-            stamp: Stamp {
-                time: Timestamp {
-                    wall_ms: timestamp,
-                    counter,
-                },
-                origin: source_instance,
-            },
-        };
-        match self.clipboard.merge(entry.clone(), wall_ms()) {
-            Ok(Merge::Applied) => self.publish(&entry, Some(from)),
-            Ok(Merge::Recorded) => self.relay(&entry, from),
-            Ok(Merge::Stale | Merge::Duplicate) => return,
-            Err(error) => {
-                // Once per peer: a peer with a broken clock sends every update from the future.
-                if self.clock_warned.insert(from) {
-                    let peer = self.peers.get(&from).map_or("?", |peer| peer.name.as_str());
-                    tracing::warn!(%from, peer, origin = %entry.stamp.origin, %error, "refused a clipboard update stamped in the future (further refusals from this peer are not logged)");
-                }
-                return;
-            }
+            _ => tracing::debug!(%from, "ignoring a message this node does not handle"),
         }
-        // Saved in the background: a burst of updates costs one write, not one each.
-        self.persist.send_replace(Some(self.clipboard.clone()));
     }
 
     async fn leave(&mut self) {
@@ -884,7 +825,7 @@ impl Actor {
             tracing::warn!("the network reactor did not stop in time");
         }
         // Whatever the background writer had not written yet.
-        if let Err(error) = Self::save(&self.store, self.clipboard.clone()).await {
+        if let Err(error) = Self::save(&self.store, self.clipboard.clipboard().clone()).await {
             tracing::error!(%error, "could not store the clipboard on the way out");
         }
     }
@@ -916,88 +857,9 @@ fn apply(edit: &Edit, document: &rrt_sync::Document) -> Vec<u8> {
         }
         Edit::Append(text) => document.append(text),
         Edit::Replace(text) => document.replace(text),
+        Edit::ReplaceFrom { base, text } => document.replace_from(base, text),
         Edit::Set(key, value) => document.set(key, value),
         Edit::Remove(key) => document.remove(key),
-    }
-}
-
-/// The entries of `history` (newest first) a peer that `has` these stamps lacks, newest first,
-/// as many as fit `budget` bytes of JSON — and always the newest it lacks. The network thread
-/// closes a link with more than 64 MiB unsent, so a history of large values sent whole would have
-/// the link closed on every connect and never arrive; what is left out is the oldest history,
-/// never the current value.
-fn catch_up<'a>(
-    history: &'a [ClipEntry],
-    has: &HashSet<ClipStamp>,
-    mut budget: usize,
-) -> Vec<&'a ClipEntry> {
-    let mut sending = Vec::new();
-    for entry in history
-        .iter()
-        .filter(|entry| !has.contains(&clip_stamp(entry)))
-    {
-        // As JSON, the largest of the formats.
-        let len = update_len(&entry.text, entry.stamp.origin);
-        if len > budget && !sending.is_empty() {
-            break;
-        }
-        budget = budget.saturating_sub(len);
-        sending.push(entry);
-    }
-    sending
-}
-
-/// The size of the JSON `clipboard_update` carrying `text` from `origin`, at most, counted
-/// without building it: a copy of many megabytes is measured, not serialized, to see whether it
-/// fits a frame.
-fn update_len(text: &str, origin: Uuid) -> usize {
-    /// Counts what is written.
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0 += bytes.len();
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let envelope = update(&ClipEntry {
-        text: "".into(),
-        stamp: Stamp {
-            time: Timestamp {
-                wall_ms: u64::MAX,
-                counter: u32::MAX,
-            },
-            origin,
-        },
-    });
-    let mut count = Count(0);
-    // Writing to a counter cannot fail; an error would only make the estimate larger.
-    let envelope_len =
-        serde_json::to_writer(&mut count, &envelope).map_or(usize::MAX, |()| count.0);
-    let mut count = Count(0);
-    let text_len = serde_json::to_writer(&mut count, text).map_or(usize::MAX, |()| count.0);
-    // The envelope already holds the empty string's two quotes.
-    envelope_len.saturating_add(text_len).saturating_sub(2)
-}
-
-/// An entry's stamp as the wire carries it.
-fn clip_stamp(entry: &ClipEntry) -> ClipStamp {
-    ClipStamp {
-        timestamp: entry.stamp.time.wall_ms,
-        counter: entry.stamp.time.counter,
-        source_instance: entry.stamp.origin,
-    }
-}
-
-/// The wire message for a clipboard entry.
-fn update(entry: &ClipEntry) -> Message {
-    Message::ClipboardUpdate {
-        data: entry.text.to_string(),
-        timestamp: entry.stamp.time.wall_ms,
-        counter: entry.stamp.time.counter,
-        source_instance: entry.stamp.origin,
     }
 }
 
@@ -1015,66 +877,4 @@ fn wall_ms() -> u64 {
         .map_or(0, |elapsed| {
             u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
         })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_catch_up_sends_what_is_lacking_newest_first_within_its_budget() {
-        let entry = |n: u64, size: usize| ClipEntry {
-            text: "x".repeat(size).into(),
-            stamp: Stamp {
-                time: Timestamp {
-                    wall_ms: n,
-                    counter: 0,
-                },
-                origin: Uuid::from_u128(1),
-            },
-        };
-        // Newest first, as a history is.
-        let history: Vec<_> = (0..10).rev().map(|n| entry(n, 1000)).collect();
-        let has: HashSet<_> = [clip_stamp(&history[1])].into();
-        let picked = |budget| -> Vec<u64> {
-            catch_up(&history, &has, budget)
-                .iter()
-                .map(|entry| entry.stamp.time.wall_ms)
-                .collect()
-        };
-        assert_eq!(
-            picked(usize::MAX),
-            [9, 7, 6, 5, 4, 3, 2, 1, 0],
-            "all it lacks"
-        );
-        let one = update_len(&history[0].text, Uuid::from_u128(1));
-        assert_eq!(picked(3 * one), [9, 7, 6], "the newest that fit");
-        assert_eq!(picked(1), [9], "the current value, whatever its size");
-    }
-
-    #[test]
-    fn an_update_is_measured_as_it_would_be_written() {
-        let origin = Uuid::from_u128(7);
-        for text in [
-            "",
-            "plain",
-            "quotes \" and \\ and \n newlines",
-            "control \u{1} ✓ emoji 🦀",
-        ] {
-            let entry = ClipEntry {
-                text: text.into(),
-                stamp: Stamp {
-                    time: Timestamp {
-                        wall_ms: u64::MAX,
-                        counter: u32::MAX,
-                    },
-                    origin,
-                },
-            };
-            let written = serde_json::to_vec(&update(&entry))
-                .expect("serializes")
-                .len();
-            assert_eq!(update_len(text, origin), written, "{text:?}");
-        }
-    }
 }

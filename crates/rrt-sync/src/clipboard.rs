@@ -84,6 +84,11 @@ impl Clipboard {
         self
     }
 
+    /// The instance whose copies this replica stamps.
+    pub fn origin(&self) -> Uuid {
+        self.origin
+    }
+
     /// The current value.
     pub fn current(&self) -> Option<&ClipEntry> {
         self.entries.first()

@@ -43,27 +43,16 @@ use std::{
 use rrt_wire::{CrdtOperation, Message, Part};
 use uuid::Uuid;
 
-use crate::document::{Applied, DocError, Document, MAX_UPDATE};
+use crate::{
+    document::{Applied, DocError, Document, MAX_UPDATE},
+    outgoing::Outgoing,
+};
 
 /// The most parts one update may be declared to have.
 const MAX_PARTS: u32 = 4096;
 /// The most split updates one peer may have unfinished (refused ones included until it goes
 /// down). An honest sender sends an update's parts one after another, so it has one.
 const MAX_UNFINISHED: usize = 16;
-
-/// A message for the network layer.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outgoing {
-    /// To every peer but `except`.
-    Broadcast {
-        /// The message.
-        message: Message,
-        /// The peer a forwarded update came from, which must not get it back.
-        except: Option<Uuid>,
-    },
-    /// To one peer.
-    To(Uuid, Message),
-}
 
 /// What a peer's message did.
 #[derive(Debug, Clone, PartialEq)]

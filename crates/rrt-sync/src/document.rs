@@ -149,19 +149,30 @@ impl Document {
     /// Makes the text `new` with the fewest edits it can see (keeping the common start and end),
     /// so concurrent edits elsewhere in the text merge instead of being overwritten.
     pub fn replace(&self, new: &str) -> Vec<u8> {
-        let old: Vec<char> = self.text().chars().collect();
-        let new: Vec<char> = new.chars().collect();
-        let (prefix, suffix) = crate::changed_region(&old, &new);
+        self.replace_from(&self.text(), new)
+    }
+
+    /// Applies to the text the change that turns `base` (a text this document had, which an
+    /// editor started from) into `new`: the region that differs between them is moved past what
+    /// changed here since, so edits made elsewhere meanwhile survive. One update.
+    pub fn replace_from(&self, base: &str, new: &str) -> Vec<u8> {
+        let base_chars: Vec<char> = base.chars().collect();
+        let new_chars: Vec<char> = new.chars().collect();
+        let (prefix, suffix) = crate::changed_region(&base_chars, &new_chars);
         let units = |chars: &[char]| chars.iter().map(|c| c.len_utf16()).sum::<usize>();
-        let at = units(&old[..prefix]);
-        let removed = units(&old[prefix..old.len() - suffix]);
-        let inserted: String = new[prefix..new.len() - suffix].iter().collect();
+        let at = units(&base_chars[..prefix]);
+        let end = units(&base_chars[..base_chars.len() - suffix]);
+        let inserted: String = new_chars[prefix..new_chars.len() - suffix].iter().collect();
+        let current = self.text();
+        // The range's characters, not text others put at its edges.
+        let start = crate::rebase(base, &current, at, crate::Bias::After);
+        let end = crate::rebase(base, &current, end, crate::Bias::Before).max(start);
         self.edit(|text, txn| {
-            if removed > 0 {
-                text.remove_range(txn, offset(at), offset(removed));
+            if end > start {
+                text.remove_range(txn, offset(start), offset(end - start));
             }
             if !inserted.is_empty() {
-                text.insert(txn, offset(at), &inserted);
+                text.insert(txn, offset(start), &inserted);
             }
         })
     }
@@ -404,6 +415,22 @@ mod tests {
         there.apply(&mine).expect("valid");
         assert_eq!(here.text(), "alpha BETA gamma delta");
         assert_eq!(there.text(), here.text());
+    }
+
+    #[test]
+    fn an_edit_made_from_an_older_text_keeps_what_changed_since() {
+        let document = Document::new(1);
+        document.append("first line\n");
+        let base = document.text();
+        // Someone else appends while an editor is open on `base`.
+        document.append("added meanwhile\n");
+        document.replace_from(&base, "FIRST line\n");
+        assert_eq!(document.text(), "FIRST line\nadded meanwhile\n");
+        // A plain replace would have dropped it.
+        let plain = Document::new(2);
+        plain.append("first line\nadded meanwhile\n");
+        plain.replace("FIRST line\n");
+        assert_eq!(plain.text(), "FIRST line\n");
     }
 
     #[test]

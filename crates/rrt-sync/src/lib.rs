@@ -7,6 +7,8 @@
 //!   deterministically, a value seen once never loses to an older one, and a peer whose clock runs
 //!   ahead cannot pin its value: within the offset, observing its stamp moves every clock past
 //!   it; beyond, it is refused.
+//! * [`ClipSync`] — the clipboard's sync session: local copies staged until they are on disk,
+//!   catch-up on connect (only what a peer lacks), peers' entries merged, a relay's forwarding.
 //! * [`ClipboardStore`] — the register on disk, merged under a lock and replaced atomically, so a
 //!   restarted daemon still has what it had and concurrent daemons never lose each other's writes.
 //!
@@ -20,19 +22,23 @@
 //!
 //! Everything here is sans-IO except the store: time comes in as an argument.
 
+mod clip_sync;
 mod clipboard;
 mod doc_sync;
 mod document;
 mod document_store;
 mod hlc;
 pub mod locked_file;
+mod outgoing;
 mod rebase;
 mod store;
 
+pub use clip_sync::{CLIPBOARD_HAVE, ClipEvent, ClipSync, Staged, TooLarge};
 pub use clipboard::{ClipEntry, Clipboard, Merge};
-pub use doc_sync::{Change, DocSync, Outgoing};
+pub use doc_sync::{Change, DocSync};
 pub use document::{Applied, DocError, Document, MAX_UPDATE};
 pub use document_store::{DocumentStore, DocumentStoreError, valid_name};
 pub use hlc::{ClockError, DEFAULT_MAX_OFFSET_MS, HybridClock, Stamp, Timestamp};
+pub use outgoing::Outgoing;
 pub use rebase::{Bias, changed_region, rebase, rebase_index};
 pub use store::{ClipboardStore, StoreError};

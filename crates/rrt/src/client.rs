@@ -383,7 +383,9 @@ pub(crate) fn scratch(locate: &Locate, command: ScratchCommand) -> anyhow::Resul
             }
             let text = edited.context("reading the edited file")?;
             if text != current {
-                ask(locate, &Request::ScratchReplace { name, text })?;
+                // Relative to what the editor started from: what others wrote meanwhile stays.
+                let base = Some(current);
+                ask(locate, &Request::ScratchReplace { name, text, base })?;
             }
         }
         ScratchCommand::Watch { name } => stream(locate, &Request::ScratchWatch { name })?,

@@ -35,9 +35,13 @@ pub(crate) enum Request {
         name: String,
         text: String,
     },
+    /// Makes the text `text`; given `base`, the text the client started from, only what differs
+    /// between the two is applied, so edits made meanwhile survive.
     ScratchReplace {
         name: String,
         text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base: Option<String>,
     },
     /// Inserts at a position in UTF-16 code units (into `base`, the text the client saw, when
     /// given); answers with the text after.

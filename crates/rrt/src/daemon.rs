@@ -321,8 +321,12 @@ async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Stri
         Request::ScratchAppend { name, text } => {
             to_json(node.edit(&name, Edit::Append(text)).await)
         }
-        Request::ScratchReplace { name, text } => {
-            to_json(node.edit(&name, Edit::Replace(text)).await)
+        Request::ScratchReplace { name, text, base } => {
+            let edit = match base {
+                Some(base) => Edit::ReplaceFrom { base, text },
+                None => Edit::Replace(text),
+            };
+            to_json(node.edit(&name, edit).await)
         }
         Request::ScratchInsert {
             name,

@@ -52,17 +52,34 @@ fn scratch_documents_and_app_state_are_shared_merged_and_kept() {
         assert!(merged.contains(&format!("from {name}\n")), "{merged:?}");
     }
 
-    // `scratch edit` applies what the editor saved as changes: an edit made elsewhere
-    // meanwhile survives.
-    run_ok(
-        &lab,
-        "b",
-        &["scratch", "append", "notes", "added by b while a edits\n"],
-    );
+    // `scratch edit` applies what the editor saved as changes: an edit made elsewhere while the
+    // editor is open — here, by the editor itself, which waits until a has it — survives.
+    let rrt = |name: &str| {
+        format!(
+            "{} --runtime-dir {} --instance {name}",
+            env!("CARGO_BIN_EXE_rrt"),
+            lab.runtime_dir().display()
+        )
+    };
+    let editor = lab.runtime_dir().with_file_name("editor.sh");
+    std::fs::write(
+        &editor,
+        format!(
+            "{b} scratch append notes 'added by b while a edits\n'\n\
+             tries=0\n\
+             until {a} scratch cat notes | grep -q 'added by b'; do\n\
+             tries=$((tries + 1)); [ $tries -lt 1000 ] || exit 1; sleep 0.02\n\
+             done\n\
+             sed -i s/first/FIRST/ \"$1\"\n",
+            b = rrt("b"),
+            a = rrt("a"),
+        ),
+    )
+    .expect("editor script");
     let output = lab
         .rrt()
         .args(["--instance", "a", "scratch", "edit", "notes"])
-        .env("EDITOR", "sed -i s/first/FIRST/")
+        .env("EDITOR", format!("sh {}", editor.display()))
         .output()
         .expect("edit");
     assert!(

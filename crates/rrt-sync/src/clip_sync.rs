@@ -1,0 +1,553 @@
+//! The clipboard's sync session as a sans-IO machine, shaped like [`DocSync`](crate::DocSync):
+//! the driver feeds local copies, peers' arrivals, departures and messages at `now`, and carries
+//! out what [`ClipSync::poll_outgoing`] and [`ClipSync::poll_event`] return; it decides nothing.
+//!
+//! ```text
+//! local copy ──▶ stage_copy ─▶ (driver saves the staged register) ─▶ commit ─▶ broadcast, event
+//! peer up    ──▶ clipboard_have (it can say what it has) | the history, oldest first
+//! peer's have ─▶ the entries it lacks, newest that fit 32 MiB, oldest first; once per link
+//! update in  ──▶ merged (stamps beyond the clock bound refused, reported once per peer)
+//!            └─▶ a relay forwards a new entry to every peer but its sender
+//! ```
+//!
+//! A local copy is two-phase because refused must mean not applied: the staged register is the
+//! register as it would be, which the driver writes to disk; only once that succeeded does it
+//! replace this one and go to peers. A failed save drops the staged register and nothing
+//! changed, here or anywhere.
+
+use std::collections::{BTreeSet, HashSet, VecDeque};
+
+use rrt_wire::{ClipStamp, Message};
+use uuid::Uuid;
+
+use crate::{
+    clipboard::{ClipEntry, Clipboard, Merge},
+    hlc::{ClockError, Stamp, Timestamp},
+    outgoing::Outgoing,
+};
+
+/// The capability of a peer that says which clipboard entries it has on connect
+/// ([`Message::ClipboardHave`]) and is sent only the others.
+pub const CLIPBOARD_HAVE: &str = "clipboard_have";
+/// The most stamps of a `clipboard_have` taken into account: a history is a few dozen entries.
+const MAX_STAMPS: usize = 4096;
+/// The most clipboard updates, in bytes of JSON, sent to one peer on connect.
+const CATCH_UP_BUDGET: usize = 32 * 1024 * 1024;
+
+/// What the driver must know of.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClipEvent {
+    /// The clipboard has a new current value.
+    Changed(ClipEntry),
+    /// A peer's entry was refused for its stamp; reported once per peer (a peer with a broken
+    /// clock sends every update from the future).
+    ClockRefused {
+        /// The peer it came from.
+        from: Uuid,
+        /// The instance the entry names as its writer.
+        origin: Uuid,
+        /// Why.
+        error: ClockError,
+    },
+}
+
+/// A local copy that would not fit a frame: refused before anything changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a clipboard value of {len} bytes (as a message) is over the frame limit of {max}")]
+pub struct TooLarge {
+    /// The message's size.
+    pub len: usize,
+    /// The limit.
+    pub max: u32,
+}
+
+/// A local copy, made on a copy of the register: see [`ClipSync::stage_copy`].
+#[derive(Debug, Clone)]
+pub struct Staged {
+    entry: ClipEntry,
+    register: Clipboard,
+}
+
+impl Staged {
+    /// The register with the copy in it, to be saved before [`ClipSync::commit`].
+    pub fn register(&self) -> &Clipboard {
+        &self.register
+    }
+
+    /// The new entry.
+    pub fn entry(&self) -> &ClipEntry {
+        &self.entry
+    }
+}
+
+/// One replica's clipboard and its sync state with every peer.
+#[derive(Debug)]
+pub struct ClipSync {
+    clipboard: Clipboard,
+    relay: bool,
+    /// Peers whose `clipboard_have` was answered on their current link.
+    answered: BTreeSet<Uuid>,
+    /// Peers already reported for a stamp beyond the clock bound.
+    warned: BTreeSet<Uuid>,
+    outgoing: VecDeque<Outgoing>,
+    events: VecDeque<ClipEvent>,
+    /// Whether peers changed the register since the last [`ClipSync::take_dirty`].
+    dirty: bool,
+}
+
+impl ClipSync {
+    /// The session of `clipboard` (loaded from disk, say).
+    pub fn new(clipboard: Clipboard) -> Self {
+        Self {
+            clipboard,
+            relay: false,
+            answered: BTreeSet::new(),
+            warned: BTreeSet::new(),
+            outgoing: VecDeque::new(),
+            events: VecDeque::new(),
+            dirty: false,
+        }
+    }
+
+    /// Makes this replica a relay: an entry from a peer that is new here goes on to every other
+    /// peer (a hub's coordinator). Only what is new is forwarded, so each entry crosses each link
+    /// once.
+    pub fn relaying(mut self) -> Self {
+        self.relay = true;
+        self
+    }
+
+    /// The register.
+    pub fn clipboard(&self) -> &Clipboard {
+        &self.clipboard
+    }
+
+    /// A local copy of `text` at wall-clock `now_ms`, made on a copy of the register: nothing
+    /// here changes until [`ClipSync::commit`]. `None` when `text` already is the current value
+    /// (an echo); an error when its message would not fit a peer's frame of `max_frame`.
+    pub fn stage_copy(
+        &self,
+        text: String,
+        now_ms: u64,
+        max_frame: u32,
+    ) -> Result<Option<Staged>, TooLarge> {
+        let len = update_len(&text, self.clipboard.origin());
+        if len > max_frame as usize {
+            return Err(TooLarge {
+                len,
+                max: max_frame,
+            });
+        }
+        let mut register = self.clipboard.clone();
+        Ok(register
+            .copy(text, now_ms)
+            .map(|entry| Staged { entry, register }))
+    }
+
+    /// The staged copy is on disk: it becomes the register, goes to every peer and is reported.
+    pub fn commit(&mut self, staged: Staged) -> ClipEntry {
+        self.clipboard = staged.register;
+        self.outgoing.push_back(Outgoing::Broadcast {
+            message: update(&staged.entry),
+            except: None,
+        });
+        self.events
+            .push_back(ClipEvent::Changed(staged.entry.clone()));
+        staged.entry
+    }
+
+    /// A peer came up: it gets what it lacks of the history — only that, if it can say what it
+    /// has, everything otherwise (an older peer).
+    pub fn peer_up(&mut self, peer: Uuid, capabilities: &[String]) {
+        if capabilities.iter().any(|c| c == CLIPBOARD_HAVE) {
+            let stamps = self.clipboard.history().iter().map(clip_stamp).collect();
+            self.outgoing
+                .push_back(Outgoing::To(peer, Message::ClipboardHave { stamps }));
+        } else {
+            self.send_history(peer, &HashSet::new());
+        }
+    }
+
+    /// A peer went down: its next link starts afresh.
+    pub fn peer_down(&mut self, peer: Uuid) {
+        self.answered.remove(&peer);
+        self.warned.remove(&peer);
+    }
+
+    /// A message from `from` at wall-clock `now_ms`: a `clipboard_update` or `clipboard_have`
+    /// (others are ignored).
+    pub fn handle(&mut self, from: Uuid, message: Message, now_ms: u64) {
+        match message {
+            Message::ClipboardUpdate {
+                data,
+                timestamp,
+                counter,
+                source_instance,
+            } => {
+                let entry = ClipEntry {
+                    text: data.into(),
+                    stamp: Stamp {
+                        time: Timestamp {
+                            wall_ms: timestamp,
+                            counter,
+                        },
+                        origin: source_instance,
+                    },
+                };
+                self.merge(from, entry, now_ms);
+            }
+            // Once per link: each answer queues the history, which a peer must not be able to
+            // ask for again and again with a few bytes.
+            Message::ClipboardHave { stamps } if self.answered.insert(from) => {
+                let has = stamps.into_iter().take(MAX_STAMPS).collect();
+                self.send_history(from, &has);
+            }
+            _ => {}
+        }
+    }
+
+    fn merge(&mut self, from: Uuid, entry: ClipEntry, now_ms: u64) {
+        let merged = match self.clipboard.merge(entry.clone(), now_ms) {
+            Ok(merged) => merged,
+            Err(error) => {
+                if self.warned.insert(from) {
+                    let origin = entry.stamp.origin;
+                    self.events.push_back(ClipEvent::ClockRefused {
+                        from,
+                        origin,
+                        error,
+                    });
+                }
+                return;
+            }
+        };
+        if matches!(merged, Merge::Stale | Merge::Duplicate) {
+            return;
+        }
+        self.dirty = true;
+        if merged == Merge::Applied {
+            self.events.push_back(ClipEvent::Changed(entry.clone()));
+        }
+        if self.relay {
+            self.outgoing.push_back(Outgoing::Broadcast {
+                message: update(&entry),
+                except: Some(from),
+            });
+        }
+    }
+
+    /// Queues for `to` what [`catch_up`] picks of the history, oldest first.
+    fn send_history(&mut self, to: Uuid, has: &HashSet<ClipStamp>) {
+        for entry in catch_up(self.clipboard.history(), has, CATCH_UP_BUDGET)
+            .into_iter()
+            .rev()
+        {
+            self.outgoing.push_back(Outgoing::To(to, update(entry)));
+        }
+    }
+
+    /// The next message to send.
+    pub fn poll_outgoing(&mut self) -> Option<Outgoing> {
+        self.outgoing.pop_front()
+    }
+
+    /// The next thing the driver must know of.
+    pub fn poll_event(&mut self) -> Option<ClipEvent> {
+        self.events.pop_front()
+    }
+
+    /// The register to persist, if peers changed it since the last call.
+    pub fn take_dirty(&mut self) -> Option<Clipboard> {
+        std::mem::take(&mut self.dirty).then(|| self.clipboard.clone())
+    }
+}
+
+/// The entries of `history` (newest first) a peer that `has` these stamps lacks, newest first,
+/// as many as fit `budget` bytes of JSON — and always the newest it lacks. The network thread
+/// closes a link with more than 64 MiB unsent, so a history of large values sent whole would have
+/// the link closed on every connect and never arrive; what is left out is the oldest history,
+/// never the current value.
+fn catch_up<'a>(
+    history: &'a [ClipEntry],
+    has: &HashSet<ClipStamp>,
+    mut budget: usize,
+) -> Vec<&'a ClipEntry> {
+    let mut sending = Vec::new();
+    for entry in history
+        .iter()
+        .filter(|entry| !has.contains(&clip_stamp(entry)))
+    {
+        // As JSON, the largest of the formats.
+        let len = update_len(&entry.text, entry.stamp.origin);
+        if len > budget && !sending.is_empty() {
+            tracing::warn!(
+                sent = sending.len(),
+                "the history is too large to send at once; sending only its newest entries"
+            );
+            break;
+        }
+        budget = budget.saturating_sub(len);
+        sending.push(entry);
+    }
+    sending
+}
+
+/// The size of the JSON `clipboard_update` carrying `text` from `origin`, at most, counted
+/// without building it: a copy of many megabytes is measured, not serialized, to see whether it
+/// fits a frame.
+fn update_len(text: &str, origin: Uuid) -> usize {
+    /// Counts what is written.
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let envelope = update(&ClipEntry {
+        text: "".into(),
+        stamp: Stamp {
+            time: Timestamp {
+                wall_ms: u64::MAX,
+                counter: u32::MAX,
+            },
+            origin,
+        },
+    });
+    let mut count = Count(0);
+    // Writing to a counter cannot fail; an error would only make the estimate larger.
+    let envelope_len =
+        serde_json::to_writer(&mut count, &envelope).map_or(usize::MAX, |()| count.0);
+    let mut count = Count(0);
+    let text_len = serde_json::to_writer(&mut count, text).map_or(usize::MAX, |()| count.0);
+    // The envelope already holds the empty string's two quotes.
+    envelope_len.saturating_add(text_len).saturating_sub(2)
+}
+
+/// An entry's stamp as the wire carries it.
+fn clip_stamp(entry: &ClipEntry) -> ClipStamp {
+    ClipStamp {
+        timestamp: entry.stamp.time.wall_ms,
+        counter: entry.stamp.time.counter,
+        source_instance: entry.stamp.origin,
+    }
+}
+
+/// The wire message for a clipboard entry.
+fn update(entry: &ClipEntry) -> Message {
+    Message::ClipboardUpdate {
+        data: entry.text.to_string(),
+        timestamp: entry.stamp.time.wall_ms,
+        counter: entry.stamp.time.counter,
+        source_instance: entry.stamp.origin,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_000_000;
+    const MAX_FRAME: u32 = 10 * 1024 * 1024;
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    fn replica(n: u128) -> ClipSync {
+        ClipSync::new(Clipboard::new(id(n), 10))
+    }
+
+    fn drain(sync: &mut ClipSync) -> Vec<Outgoing> {
+        std::iter::from_fn(|| sync.poll_outgoing()).collect()
+    }
+
+    fn texts(outgoing: &[Outgoing]) -> Vec<String> {
+        outgoing
+            .iter()
+            .filter_map(|out| match out {
+                Outgoing::To(_, Message::ClipboardUpdate { data, .. })
+                | Outgoing::Broadcast {
+                    message: Message::ClipboardUpdate { data, .. },
+                    ..
+                } => Some(data.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn copy(sync: &mut ClipSync, text: &str, now: u64) -> ClipEntry {
+        let staged = sync
+            .stage_copy(text.into(), now, MAX_FRAME)
+            .expect("fits")
+            .expect("new");
+        sync.commit(staged)
+    }
+
+    #[test]
+    fn a_staged_copy_changes_nothing_until_it_is_committed() {
+        let mut sync = replica(1);
+        let staged = sync
+            .stage_copy("hello".into(), NOW, MAX_FRAME)
+            .expect("fits")
+            .expect("new");
+        assert_eq!(staged.register().current(), Some(staged.entry()));
+        assert_eq!(sync.clipboard().current(), None, "not before the save");
+        assert!(drain(&mut sync).is_empty());
+        drop(staged); // the save failed
+        let entry = copy(&mut sync, "hello", NOW);
+        assert_eq!(sync.clipboard().current(), Some(&entry));
+        assert_eq!(texts(&drain(&mut sync)), ["hello"]);
+        assert_eq!(sync.poll_event(), Some(ClipEvent::Changed(entry)));
+        assert!(
+            sync.stage_copy("hello".into(), NOW, MAX_FRAME)
+                .expect("fits")
+                .is_none(),
+            "an echo"
+        );
+        assert!(matches!(
+            sync.stage_copy("x".repeat(2000), NOW, 1024),
+            Err(TooLarge { max: 1024, .. })
+        ));
+    }
+
+    #[test]
+    fn on_connect_a_peer_that_says_what_it_has_gets_only_what_it_lacks() {
+        let mut here = replica(1);
+        for (n, text) in ["one", "two", "three"].into_iter().enumerate() {
+            copy(&mut here, text, NOW + n as u64);
+        }
+        drain(&mut here);
+        // An older peer: everything, oldest first.
+        here.peer_up(id(2), &["clipboard".into()]);
+        assert_eq!(texts(&drain(&mut here)), ["one", "two", "three"]);
+        // A peer with the capability: our stamps first, then only what it lacks.
+        here.peer_up(id(3), &[CLIPBOARD_HAVE.into()]);
+        let Some(Outgoing::To(_, Message::ClipboardHave { stamps })) = drain(&mut here).pop()
+        else {
+            panic!("a clipboard_have");
+        };
+        assert_eq!(stamps.len(), 3);
+        let has = Message::ClipboardHave {
+            stamps: stamps[1..].to_vec(),
+        };
+        here.handle(id(3), has.clone(), NOW);
+        assert_eq!(texts(&drain(&mut here)), ["three"]);
+        // Asked again on the same link: nothing more.
+        here.handle(id(3), has.clone(), NOW);
+        assert!(drain(&mut here).is_empty());
+        // A new link answers again.
+        here.peer_down(id(3));
+        here.handle(id(3), has, NOW);
+        assert_eq!(texts(&drain(&mut here)), ["three"]);
+    }
+
+    #[test]
+    fn peers_entries_merge_and_a_relay_forwards_only_what_is_new() {
+        let mut writer = replica(1);
+        let entry = copy(&mut writer, "from the writer", NOW);
+        let message = update(&entry);
+        let mut hub = replica(9).relaying();
+        hub.handle(id(1), message.clone(), NOW);
+        assert_eq!(hub.poll_event(), Some(ClipEvent::Changed(entry.clone())));
+        assert_eq!(
+            drain(&mut hub),
+            [Outgoing::Broadcast {
+                message: message.clone(),
+                except: Some(id(1))
+            }]
+        );
+        assert!(hub.take_dirty().is_some());
+        // The same entry again (from another leaf, say): nothing to forward, save or report.
+        hub.handle(id(2), message.clone(), NOW);
+        assert!(drain(&mut hub).is_empty());
+        assert!(hub.poll_event().is_none());
+        assert!(hub.take_dirty().is_none());
+        // Not a relay: merged, reported, not forwarded.
+        let mut leaf = replica(8);
+        leaf.handle(id(9), message, NOW);
+        assert!(drain(&mut leaf).is_empty());
+        assert_eq!(leaf.poll_event(), Some(ClipEvent::Changed(entry)));
+    }
+
+    #[test]
+    fn stamps_from_beyond_the_clock_bound_are_refused_and_reported_once_per_peer() {
+        let mut here = ClipSync::new(Clipboard::new(id(1), 10).with_max_offset(60_000));
+        for counter in [0, u32::MAX] {
+            let poison = Message::ClipboardUpdate {
+                data: "from the end of time".into(),
+                timestamp: u64::MAX,
+                counter,
+                source_instance: id(2),
+            };
+            here.handle(id(2), poison, NOW);
+        }
+        assert!(matches!(
+            here.poll_event(),
+            Some(ClipEvent::ClockRefused { from, .. }) if from == id(2)
+        ));
+        assert_eq!(here.poll_event(), None, "once per peer");
+        assert_eq!(here.clipboard().current(), None);
+        assert!(here.take_dirty().is_none());
+    }
+
+    #[test]
+    fn a_catch_up_sends_what_is_lacking_newest_first_within_its_budget() {
+        let entry = |n: u64, size: usize| ClipEntry {
+            text: "x".repeat(size).into(),
+            stamp: Stamp {
+                time: Timestamp {
+                    wall_ms: n,
+                    counter: 0,
+                },
+                origin: id(1),
+            },
+        };
+        // Newest first, as a history is.
+        let history: Vec<_> = (0..10).rev().map(|n| entry(n, 1000)).collect();
+        let has: HashSet<_> = [clip_stamp(&history[1])].into();
+        let picked = |budget| -> Vec<u64> {
+            catch_up(&history, &has, budget)
+                .iter()
+                .map(|entry| entry.stamp.time.wall_ms)
+                .collect()
+        };
+        assert_eq!(
+            picked(usize::MAX),
+            [9, 7, 6, 5, 4, 3, 2, 1, 0],
+            "all it lacks"
+        );
+        let one = update_len(&history[0].text, id(1));
+        assert_eq!(picked(3 * one), [9, 7, 6], "the newest that fit");
+        assert_eq!(picked(1), [9], "the current value, whatever its size");
+    }
+
+    #[test]
+    fn an_update_is_measured_as_it_would_be_written() {
+        let origin = id(7);
+        for text in [
+            "",
+            "plain",
+            "quotes \" and \\ and \n newlines",
+            "control \u{1} ✓ emoji 🦀",
+        ] {
+            let entry = ClipEntry {
+                text: text.into(),
+                stamp: Stamp {
+                    time: Timestamp {
+                        wall_ms: u64::MAX,
+                        counter: u32::MAX,
+                    },
+                    origin,
+                },
+            };
+            let written = serde_json::to_vec(&update(&entry))
+                .expect("serializes")
+                .len();
+            assert_eq!(update_len(text, origin), written, "{text:?}");
+        }
+    }
+}

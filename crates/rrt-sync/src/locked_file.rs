@@ -158,15 +158,27 @@ impl PrivateDir {
     /// Replaces `name` with `bytes` atomically and durably (mode 0600): a crash leaves the old
     /// file or the new one, never half of one.
     pub fn replace(&self, name: impl AsRef<OsStr>, bytes: &[u8]) -> io::Result<()> {
-        let name = name.as_ref();
+        self.write(name.as_ref(), bytes, true)
+    }
+
+    /// [`PrivateDir::replace`] without syncing the directory: the file is whole on disk, but its
+    /// name is durable only once the directory is synced — by a later `replace` in it, which
+    /// makes every rename before it durable too. For files an index written after them names.
+    pub fn replace_before_index(&self, name: impl AsRef<OsStr>, bytes: &[u8]) -> io::Result<()> {
+        self.write(name.as_ref(), bytes, false)
+    }
+
+    fn write(&self, name: &OsStr, bytes: &[u8], sync_dir: bool) -> io::Result<()> {
         let (temporary, fd) = self.create_temporary(name)?;
         let written = (|| {
             let mut out = File::from(fd);
             out.write_all(bytes)?;
             out.sync_all()?;
             renameat(&self.fd, &temporary, &self.fd, name)?;
-            // The rename itself is durable only once the directory is.
-            rustix::fs::fsync(&self.fd)?;
+            if sync_dir {
+                // The rename itself is durable only once the directory is.
+                rustix::fs::fsync(&self.fd)?;
+            }
             Ok(())
         })();
         if written.is_err() {

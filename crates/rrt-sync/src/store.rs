@@ -145,7 +145,15 @@ impl ClipboardStore {
         let mut merged = clipboard.clone();
         let on_disk = self.read(&texts)?;
         let listed = on_disk.listed.clone();
+        let legacy = !on_disk.legacy.is_empty();
         self.merge(&texts, &mut merged, on_disk, now_ms)?;
+        // Already on disk (the daemon that copied it, or another of this host, saved it): no
+        // write, no sync. Every daemon of a host saves every value it hears of, most of them
+        // values another daemon has just saved.
+        let unchanged = merged.history().iter().map(|entry| &entry.stamp).eq(listed.iter());
+        if unchanged && !legacy {
+            return Ok(());
+        }
         self.write(&texts, &merged, &listed)
     }
 
@@ -227,8 +235,9 @@ impl ClipboardStore {
         for entry in clipboard.history() {
             if !listed.contains(&entry.stamp) {
                 let name = text_name(&entry.stamp);
+                // The index's replace below syncs the directory for these names too.
                 texts
-                    .replace(&name, entry.text.as_bytes())
+                    .replace_before_index(&name, entry.text.as_bytes())
                     .map_err(io_error("writing", &texts.path().join(&name)))?;
             }
         }

@@ -150,7 +150,11 @@ impl ClipboardStore {
         // Already on disk (the daemon that copied it, or another of this host, saved it): no
         // write, no sync. Every daemon of a host saves every value it hears of, most of them
         // values another daemon has just saved.
-        let unchanged = merged.history().iter().map(|entry| &entry.stamp).eq(listed.iter());
+        let unchanged = merged
+            .history()
+            .iter()
+            .map(|entry| &entry.stamp)
+            .eq(listed.iter());
         if unchanged && !legacy {
             return Ok(());
         }

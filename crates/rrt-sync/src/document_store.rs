@@ -311,6 +311,20 @@ mod tests {
         (DocumentStore::open(&dir).expect("open"), dir)
     }
 
+    /// A store whose log of `d` holds the record of "kept", then `extra` bytes.
+    fn logged_then(test: &str, extra: &[u8]) -> (DocumentStore, PathBuf, Document) {
+        let (store, dir) = store(test);
+        let document = store.load("d", 1).expect("new");
+        let update = document.append("kept");
+        store.append("d", &update, &document).expect("logged");
+        OpenOptions::new()
+            .append(true)
+            .open(dir.join("d.log"))
+            .and_then(|mut log| log.write_all(extra))
+            .expect("extra bytes");
+        (store, dir, document)
+    }
+
     #[test]
     fn acknowledged_edits_survive_a_restart_and_compaction() {
         let (store, dir) = store("restart");
@@ -336,16 +350,8 @@ mod tests {
 
     #[test]
     fn a_torn_last_record_is_cut_off_and_the_rest_kept() {
-        let (store, dir) = store("torn");
-        let document = store.load("d", 1).expect("new");
-        let update = document.append("kept");
-        store.append("d", &update, &document).expect("logged");
-        let mut log = OpenOptions::new()
-            .append(true)
-            .open(dir.join("d.log"))
-            .expect("log");
-        log.write_all(&[0, 0, 0, 50, 1, 2, 3])
-            .expect("a torn record");
+        // A torn record: 50 bytes announced, 3 there.
+        let (store, dir, document) = logged_then("torn", &[0, 0, 0, 50, 1, 2, 3]);
         assert_eq!(store.load("d", 2).expect("reload").text(), "kept");
         let later = document.append(" and more");
         store
@@ -379,16 +385,8 @@ mod tests {
 
     #[test]
     fn a_log_with_records_that_do_not_apply_is_kept_aside_before_it_is_compacted() {
-        let (store, dir) = store("unreadablerecord");
-        let document = store.load("d", 1).expect("new");
-        let update = document.append("kept");
-        store.append("d", &update, &document).expect("logged");
-        let mut log = OpenOptions::new()
-            .append(true)
-            .open(dir.join("d.log"))
-            .expect("log");
-        log.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff])
-            .expect("a whole record that is not an update");
+        // A whole record that is not an update.
+        let (store, dir, _) = logged_then("unreadablerecord", &[0, 0, 0, 3, 0xff, 0xff, 0xff]);
         let loaded = store.load("d", 2).expect("reload");
         assert_eq!(loaded.text(), "kept");
         store.compact("d", &loaded).expect("compact");

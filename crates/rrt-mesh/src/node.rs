@@ -754,9 +754,7 @@ impl Actor {
             }
             Ok(ReactorEvent::Worker(NetEvent::PeerDown { peer, reason })) => {
                 self.peers.remove(&peer.id);
-                self.clipboard.peer_down(peer.id);
-                self.documents.peer_down(peer.id);
-                let _ = self.events.send(NodeEvent::PeerDown { peer, reason });
+                self.peer_gone(peer, reason);
             }
             Ok(ReactorEvent::Worker(NetEvent::Message { from, message })) => {
                 self.receive(from, message);
@@ -773,9 +771,8 @@ impl Actor {
             Ok(ReactorEvent::Shutdown(reason)) => {
                 tracing::error!(?reason, "network reactor stopped; relaunching");
                 for (_, peer) in std::mem::take(&mut self.peers) {
-                    self.documents.peer_down(peer.id);
                     let reason = DownReason::Error("the network reactor stopped".to_owned());
-                    let _ = self.events.send(NodeEvent::PeerDown { peer, reason });
+                    self.peer_gone(peer, reason);
                 }
                 tokio::time::sleep(RELAUNCH_DELAY).await;
                 self.subscription = self.net.subscribe();
@@ -788,6 +785,14 @@ impl Actor {
             }
             Err(RecvError::Closed) => {}
         }
+    }
+
+    /// A peer's link is gone: the machines forget what they held for that link (a relaunched
+    /// reactor's links start afresh, catch-up included), and subscribers are told.
+    fn peer_gone(&mut self, peer: PeerInfo, reason: DownReason) {
+        self.clipboard.peer_down(peer.id);
+        self.documents.peer_down(peer.id);
+        let _ = self.events.send(NodeEvent::PeerDown { peer, reason });
     }
 
     fn receive(&mut self, from: Uuid, message: Message) {

@@ -85,6 +85,8 @@ struct OnDisk {
     listed: Vec<Stamp>,
     /// Entries of the one-file format, to be rewritten in this one.
     legacy: Vec<ClipEntry>,
+    /// The index was unreadable and `listed` comes from the texts' names: it is to be rewritten.
+    rebuilt: bool,
 }
 
 /// Where a mesh's clipboard lives on disk.
@@ -120,7 +122,7 @@ impl ClipboardStore {
         let _lock = self.lock()?;
         let texts = self.texts()?;
         let on_disk = self.read(&texts)?;
-        let rewrite = !on_disk.legacy.is_empty();
+        let rewrite = !on_disk.legacy.is_empty() || on_disk.rebuilt;
         let listed = on_disk.listed.clone();
         let repaired = self.merge(&texts, clipboard, on_disk, now_ms)?;
         if repaired > 0 {
@@ -145,7 +147,7 @@ impl ClipboardStore {
         let mut merged = clipboard.clone();
         let on_disk = self.read(&texts)?;
         let listed = on_disk.listed.clone();
-        let legacy = !on_disk.legacy.is_empty();
+        let rewrite = !on_disk.legacy.is_empty() || on_disk.rebuilt;
         self.merge(&texts, &mut merged, on_disk, now_ms)?;
         // Already on disk (the daemon that copied it, or another of this host, saved it): no
         // write, no sync. Every daemon of a host saves every value it hears of, most of them
@@ -155,7 +157,7 @@ impl ClipboardStore {
             .iter()
             .map(|entry| &entry.stamp)
             .eq(listed.iter());
-        if unchanged && !legacy {
+        if unchanged && !rewrite {
             return Ok(());
         }
         self.write(&texts, &merged, &listed)
@@ -288,6 +290,7 @@ impl ClipboardStore {
             clock: Timestamp::default(),
             listed: Vec::new(),
             legacy: Vec::new(),
+            rebuilt: false,
         };
         match read_json::<Index>(texts, INDEX.as_ref(), |index| {
             index.version == FORMAT_VERSION
@@ -304,6 +307,7 @@ impl ClipboardStore {
                     .filter_map(|name| parse_text_name(name))
                     .collect();
                 on_disk.listed.sort_by(|a, b| b.cmp(a));
+                on_disk.rebuilt = true;
             }
         }
         let parent = PrivateDir::open(&self.dir).map_err(io_error("opening", &self.dir))?;
@@ -541,6 +545,10 @@ mod tests {
         let mut loaded = Clipboard::new(Uuid::from_u128(2), 10);
         store.load_into(&mut loaded, 2_000).expect("load survives");
         assert_eq!(texts(&loaded), ["second", "first"]);
+        assert!(
+            fs::read(store.path()).is_ok_and(|index| index.starts_with(b"{\"version\":2")),
+            "the index is rebuilt at once"
+        );
         store.save(&loaded, 2_000).expect("save");
         let mut again = Clipboard::new(Uuid::from_u128(3), 10);
         store.load_into(&mut again, 2_000).expect("load");

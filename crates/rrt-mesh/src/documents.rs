@@ -15,12 +15,12 @@ use std::{
 
 use rrt_reactor::Rrt;
 use rrt_sync::{
-    Change, DocSync, Document, DocumentStore, DocumentStoreError, MAX_UPDATE, Outgoing, valid_name,
+    Change, DocSync, Document, DocumentStore, DocumentStoreError, MAX_UPDATE, Neighbour, valid_name,
 };
 use rrt_wire::CrdtOperation;
 use uuid::Uuid;
 
-use crate::network::{NetCommand, NetworkWorker, Topology};
+use crate::network::{NetCommand, NetworkWorker};
 
 /// The document whose map holds the app state (`rrt state …`).
 pub const STATE: &str = "state";
@@ -65,16 +65,9 @@ pub(crate) struct Documents {
 
 impl Documents {
     /// Every stored document, edited from now on by `replica`.
-    pub(crate) fn load(
-        dir: &Path,
-        replica: u64,
-        topology: Topology,
-    ) -> Result<Self, DocumentStoreError> {
+    pub(crate) fn load(dir: &Path, replica: u64) -> Result<Self, DocumentStoreError> {
         let store = DocumentStore::open(dir)?;
         let mut sync = DocSync::new(replica, BATCH_WINDOW, CHUNK);
-        if topology == Topology::Hub {
-            sync = sync.relaying();
-        }
         for name in store.names()? {
             // One document that cannot be read (an I/O error) must not keep the others, and the
             // clipboard, from starting: it stays on disk, and peers bring it back into memory.
@@ -142,8 +135,8 @@ impl Documents {
         Ok(())
     }
 
-    pub(crate) fn peer_up(&mut self, peer: Uuid) {
-        self.sync.peer_up(peer);
+    pub(crate) fn peer_up(&mut self, peer: Uuid, neighbour: Neighbour) {
+        self.sync.peer_up(peer, neighbour);
     }
 
     pub(crate) fn peer_down(&mut self, peer: Uuid) {
@@ -193,13 +186,7 @@ impl Documents {
     /// Hands every queued message to the network reactor.
     pub(crate) fn flush(&mut self, net: &Rrt<NetworkWorker>) {
         while let Some(outgoing) = self.sync.poll_outgoing() {
-            let command = match outgoing {
-                Outgoing::Broadcast { message, except } => {
-                    NetCommand::Broadcast { message, except }
-                }
-                Outgoing::To(to, message) => NetCommand::Send { to, message },
-            };
-            send(net, command);
+            send(net, outgoing.into());
         }
     }
 }

@@ -22,8 +22,8 @@ use rrt_reactor::{
     Config, ReactorError, ReactorEvent, RecvError, RestartPolicy, Rrt, ShutdownReason, Subscription,
 };
 use rrt_sync::{
-    Bias, ClipEntry, ClipEvent, ClipSync, Clipboard, ClipboardStore, Outgoing, Stamp, StoreError,
-    TooLarge,
+    Bias, ClipEntry, ClipEvent, ClipSync, Clipboard, ClipboardStore, Neighbour, Outgoing, Stamp,
+    StoreError, TooLarge,
 };
 use rrt_wire::{Compression, Message, WireConfig};
 use serde::Serialize;
@@ -38,7 +38,7 @@ use crate::{
     identity::Device,
     membership::{DownReason, HeartbeatConfig, PeerInfo},
     network::{
-        NetCommand, NetEvent, NetStatus, NetworkConfig, NetworkWorker, Role, TcpConfig,
+        NetCommand, NetEvent, NetStatus, NetworkConfig, NetworkWorker, Reach, Role, TcpConfig,
         TcpSecurity, Topology,
     },
 };
@@ -383,7 +383,7 @@ impl Node {
         };
         let replica = id.as_u64_pair().0;
         let documents_dir = config.state_dir.join(&config.mesh).join("documents");
-        let documents = Documents::load(&documents_dir, replica, config.topology)?;
+        let documents = Documents::load(&documents_dir, replica)?;
         let (events, _) = broadcast::channel(1024);
         let (requests, inbox) = mpsc::channel(64);
         let (snapshots, pending) = watch::channel(None);
@@ -398,14 +398,7 @@ impl Node {
             max_frame: config.wire.max_frame,
             net,
             subscription,
-            clipboard: {
-                let sync = ClipSync::new(clipboard);
-                if config.topology == Topology::Hub {
-                    sync.relaying()
-                } else {
-                    sync
-                }
-            },
+            clipboard: ClipSync::new(clipboard),
             store,
             events: events.clone(),
             peers: BTreeMap::new(),
@@ -662,12 +655,7 @@ impl Actor {
     /// Carries out what the clipboard's sync machine asks: messages, events, a background save.
     fn dispatch_clipboard(&mut self) {
         while let Some(outgoing) = self.clipboard.poll_outgoing() {
-            self.command(match outgoing {
-                Outgoing::Broadcast { message, except } => {
-                    NetCommand::Broadcast { message, except }
-                }
-                Outgoing::To(to, message) => NetCommand::Send { to, message },
-            });
+            self.command(outgoing.into());
         }
         while let Some(event) = self.clipboard.poll_event() {
             match event {
@@ -743,11 +731,16 @@ impl Actor {
 
     async fn handle_network(&mut self, event: Result<ReactorEvent<NetEvent>, RecvError>) {
         match event {
-            Ok(ReactorEvent::Worker(NetEvent::PeerUp(peer))) => {
-                // Anti-entropy: what the peer lacks of the history (ClipSync decides).
-                self.clipboard.peer_up(peer.id, &peer.capabilities);
+            Ok(ReactorEvent::Worker(NetEvent::PeerUp { peer, reach })) => {
+                // The instances of a host in a full mesh all link to each other.
+                let neighbour = match (reach, self.topology) {
+                    (Reach::SameHost, Topology::Mesh) => Neighbour::Clique,
+                    _ => Neighbour::Other,
+                };
+                self.clipboard
+                    .peer_up(peer.id, neighbour, &peer.capabilities);
                 self.dispatch_clipboard();
-                self.documents.peer_up(peer.id);
+                self.documents.peer_up(peer.id, neighbour);
                 self.documents.flush(&self.net);
                 self.peers.insert(peer.id, peer.clone());
                 let _ = self.events.send(NodeEvent::PeerUp { peer });
@@ -882,4 +875,14 @@ fn wall_ms() -> u64 {
         .map_or(0, |elapsed| {
             u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
         })
+}
+
+impl From<Outgoing> for NetCommand {
+    fn from(outgoing: Outgoing) -> Self {
+        match outgoing {
+            Outgoing::Broadcast { message, except } => NetCommand::Broadcast { message, except },
+            Outgoing::Multicast { to, message } => NetCommand::Multicast { to, message },
+            Outgoing::To(to, message) => NetCommand::Send { to, message },
+        }
+    }
 }

@@ -7,7 +7,8 @@
 //! peer up    ──▶ clipboard_have (it can say what it has) | the history, oldest first
 //! peer's have ─▶ the entries it lacks, newest that fit 32 MiB, oldest first; once per link
 //! update in  ──▶ merged (stamps beyond the clock bound refused, reported once per peer)
-//!            └─▶ a relay forwards a new entry to every peer but its sender
+//!            └─▶ what changed the register is forwarded (see `outgoing`: every peer but its
+//!                sender, and no clique member if it came from one)
 //! ```
 //!
 //! A local copy is two-phase because refused must mean not applied: the staged register is the
@@ -23,7 +24,7 @@ use uuid::Uuid;
 use crate::{
     clipboard::{ClipEntry, Clipboard, Merge},
     hlc::{ClockError, Stamp, Timestamp},
-    outgoing::Outgoing,
+    outgoing::{Neighbour, Neighbours, Outgoing},
 };
 
 /// The capability of a peer that says which clipboard entries it has on connect
@@ -84,7 +85,7 @@ impl Staged {
 #[derive(Debug)]
 pub struct ClipSync {
     clipboard: Clipboard,
-    relay: bool,
+    neighbours: Neighbours,
     /// Peers whose `clipboard_have` was answered on their current link.
     answered: BTreeSet<Uuid>,
     /// Peers already reported for a stamp beyond the clock bound.
@@ -100,21 +101,13 @@ impl ClipSync {
     pub fn new(clipboard: Clipboard) -> Self {
         Self {
             clipboard,
-            relay: false,
+            neighbours: Neighbours::default(),
             answered: BTreeSet::new(),
             warned: BTreeSet::new(),
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
             dirty: false,
         }
-    }
-
-    /// Makes this replica a relay: an entry from a peer that is new here goes on to every other
-    /// peer (a hub's coordinator). Only what is new is forwarded, so each entry crosses each link
-    /// once.
-    pub fn relaying(mut self) -> Self {
-        self.relay = true;
-        self
     }
 
     /// The register.
@@ -156,9 +149,10 @@ impl ClipSync {
         staged.entry
     }
 
-    /// A peer came up: it gets what it lacks of the history — only that, if it can say what it
-    /// has, everything otherwise (an older peer).
-    pub fn peer_up(&mut self, peer: Uuid, capabilities: &[String]) {
+    /// A peer came up over a link that sits in the mesh as `neighbour`: it gets what it lacks of
+    /// the history — only that, if it can say what it has, everything otherwise (an older peer).
+    pub fn peer_up(&mut self, peer: Uuid, neighbour: Neighbour, capabilities: &[String]) {
+        self.neighbours.up(peer, neighbour);
         if capabilities.iter().any(|c| c == CLIPBOARD_HAVE) {
             let stamps = self.clipboard.history().iter().map(clip_stamp).collect();
             self.outgoing
@@ -170,6 +164,7 @@ impl ClipSync {
 
     /// A peer went down: its next link starts afresh.
     pub fn peer_down(&mut self, peer: Uuid) {
+        self.neighbours.down(peer);
         self.answered.remove(&peer);
         self.warned.remove(&peer);
     }
@@ -228,12 +223,8 @@ impl ClipSync {
         if merged == Merge::Applied {
             self.events.push_back(ClipEvent::Changed(entry.clone()));
         }
-        if self.relay {
-            self.outgoing.push_back(Outgoing::Broadcast {
-                message: update(&entry),
-                except: Some(from),
-            });
-        }
+        self.outgoing
+            .extend(self.neighbours.forward(from, update(&entry)));
     }
 
     /// Queues for `to` what [`catch_up`] picks of the history, oldest first.
@@ -422,10 +413,10 @@ mod tests {
         }
         drain(&mut here);
         // An older peer: everything, oldest first.
-        here.peer_up(id(2), &["clipboard".into()]);
+        here.peer_up(id(2), Neighbour::Other, &["clipboard".into()]);
         assert_eq!(texts(&drain(&mut here)), ["one", "two", "three"]);
         // A peer with the capability: our stamps first, then only what it lacks.
-        here.peer_up(id(3), &[CLIPBOARD_HAVE.into()]);
+        here.peer_up(id(3), Neighbour::Other, &[CLIPBOARD_HAVE.into()]);
         let Some(Outgoing::To(_, Message::ClipboardHave { stamps })) = drain(&mut here).pop()
         else {
             panic!("a clipboard_have");
@@ -446,31 +437,56 @@ mod tests {
     }
 
     #[test]
-    fn peers_entries_merge_and_a_relay_forwards_only_what_is_new() {
+    fn what_is_new_here_is_forwarded_once_and_what_is_not_goes_nowhere() {
         let mut writer = replica(1);
         let entry = copy(&mut writer, "from the writer", NOW);
         let message = update(&entry);
-        let mut hub = replica(9).relaying();
-        hub.handle(id(1), message.clone(), NOW);
-        assert_eq!(hub.poll_event(), Some(ClipEvent::Changed(entry.clone())));
+        let mut here = replica(9);
+        for peer in [1, 2, 3] {
+            here.peer_up(id(peer), Neighbour::Other, &[CLIPBOARD_HAVE.into()]);
+        }
+        drain(&mut here);
+        here.handle(id(1), message.clone(), NOW);
+        assert_eq!(here.poll_event(), Some(ClipEvent::Changed(entry.clone())));
         assert_eq!(
-            drain(&mut hub),
+            drain(&mut here),
             [Outgoing::Broadcast {
                 message: message.clone(),
                 except: Some(id(1))
             }]
         );
-        assert!(hub.take_dirty().is_some());
-        // The same entry again (from another leaf, say): nothing to forward, save or report.
-        hub.handle(id(2), message.clone(), NOW);
-        assert!(drain(&mut hub).is_empty());
-        assert!(hub.poll_event().is_none());
-        assert!(hub.take_dirty().is_none());
-        // Not a relay: merged, reported, not forwarded.
-        let mut leaf = replica(8);
-        leaf.handle(id(9), message, NOW);
-        assert!(drain(&mut leaf).is_empty());
-        assert_eq!(leaf.poll_event(), Some(ClipEvent::Changed(entry)));
+        assert!(here.take_dirty().is_some());
+        // The same entry again (forwarded by another peer, say): nothing to forward, save or
+        // report — which is what ends a flood.
+        here.handle(id(2), message.clone(), NOW);
+        assert!(drain(&mut here).is_empty());
+        assert!(here.poll_event().is_none());
+        assert!(here.take_dirty().is_none());
+        // With no other peer up: merged, reported, forwarded to nobody.
+        let mut alone = replica(8);
+        alone.peer_up(id(9), Neighbour::Other, &[CLIPBOARD_HAVE.into()]);
+        drain(&mut alone);
+        alone.handle(id(9), message, NOW);
+        assert!(drain(&mut alone).is_empty());
+        assert_eq!(alone.poll_event(), Some(ClipEvent::Changed(entry)));
+    }
+
+    #[test]
+    fn an_entry_from_the_clique_is_forwarded_only_outside_it() {
+        let entry = copy(&mut replica(1), "from a sibling", NOW);
+        let mut here = replica(9);
+        here.peer_up(id(1), Neighbour::Clique, &[CLIPBOARD_HAVE.into()]);
+        here.peer_up(id(2), Neighbour::Clique, &[CLIPBOARD_HAVE.into()]);
+        here.peer_up(id(3), Neighbour::Other, &[CLIPBOARD_HAVE.into()]);
+        drain(&mut here);
+        here.handle(id(1), update(&entry), NOW);
+        assert_eq!(
+            drain(&mut here),
+            [Outgoing::Multicast {
+                to: vec![id(3)],
+                message: update(&entry)
+            }]
+        );
     }
 
     #[test]

@@ -5,25 +5,24 @@
 //! version in ──▶ reply with the diff it lacks (+ our version of a document we did not have)
 //! local edit ──▶ batched for `window`, merged, broadcast          ┐ as `state_delta`, split
 //! update in ──▶ applied (untrusted: refused, reported, dropped)   │ into parts over `chunk`
-//!           └─▶ a relay forwards it to every peer but its sender  ┘
+//!           └─▶ forwarded to the peers that need it              ┘
 //! ```
 //!
 //! The driver feeds peers' arrivals, departures and messages, calls [`DocSync::handle_timeout`]
 //! at [`DocSync::poll_timeout`], and sends what [`DocSync::poll_outgoing`] returns. Versions make
 //! catch-up exact after any partition: each side sends only what the other lacks.
 //!
-//! A relay ([`DocSync::relaying`]: every instance of a hub, where leaves reach each other only
-//! through the coordinator) forwards each peer update it applies to all its other peers. The
-//! machine decides this, rather than offering a `forward` method for its driver to call after
-//! each applied update: the rule — what goes, to whom, in what parts — is then tested here
-//! without sockets, and the driver has nothing to decide (when it relayed, it sent each update
-//! whole, and one that had come in parts could not fit a frame). A forward is split like a local
-//! update, in the relay's own batches (a receiver keys parts by sender and batch, so the
-//! originator's batch numbers could collide with the relay's), and only once it has been
-//! reassembled and applied, so nothing refused here is passed on. An update is forwarded only if
-//! it brought something: a change, or content held for its causes (which may be what another
-//! peer needs); one that brought nothing new ([`Applied::Known`]) stops here. That is what ends
-//! a flood where relays form a cycle (hub instances on two hosts also link across them).
+//! Every replica forwards each peer update it applies to its other peers, by the rule all the
+//! sync machines share (`outgoing`'s module docs: every peer but the sender, and no member of the
+//! sender's clique). The machine decides this, rather than offering a `forward` method for its
+//! driver to call after each applied update: the rule — what goes, to whom, in what parts — is
+//! then tested here without sockets, and the driver has nothing to decide. A forward is split like
+//! a local update, in this replica's own batches (a receiver keys parts by sender and batch, so
+//! the originator's batch numbers could collide with ours), and only once it has been reassembled
+//! and applied, so nothing refused here is passed on. An update is forwarded only if it brought
+//! something: a change, or content held for its causes (which may be what another peer needs);
+//! one that brought nothing new ([`Applied::Known`]) stops here. That is what ends a flood in a
+//! cycle.
 //!
 //! Parts of a split update are held until the last one arrives, so what a peer may make us hold
 //! is bounded: it may have at most 16 updates unfinished, held sparsely (a declared part count
@@ -45,7 +44,7 @@ use uuid::Uuid;
 
 use crate::{
     document::{Applied, DocError, Document, MAX_UPDATE},
-    outgoing::Outgoing,
+    outgoing::{Neighbour, Neighbours, Outgoing},
 };
 
 /// The most parts one update may be declared to have.
@@ -108,8 +107,7 @@ pub struct DocSync {
     documents: BTreeMap<String, Document>,
     window: Duration,
     chunk: usize,
-    /// Whether peers' updates are forwarded to the other peers.
-    relay: bool,
+    neighbours: Neighbours,
     /// Local updates not yet broadcast, per document.
     batch: BTreeMap<String, Vec<Vec<u8>>>,
     flush_at: Option<Instant>,
@@ -128,20 +126,13 @@ impl DocSync {
             documents: BTreeMap::new(),
             window,
             chunk: chunk.max(1),
-            relay: false,
+            neighbours: Neighbours::default(),
             batch: BTreeMap::new(),
             flush_at: None,
             outgoing: VecDeque::new(),
             assembling: HashMap::new(),
             next_batch: 0,
         }
-    }
-
-    /// Makes this replica a relay: every update from a peer that it applies is forwarded to
-    /// every other peer, split into parts like a local update.
-    pub fn relaying(mut self) -> Self {
-        self.relay = true;
-        self
     }
 
     /// Adds a document (loaded from disk, say).
@@ -221,8 +212,10 @@ impl DocSync {
         self.replica
     }
 
-    /// A peer came up: ask it for what we lack of every document (it answers with diffs).
-    pub fn peer_up(&mut self, peer: Uuid) {
+    /// A peer came up over a link that sits in the mesh as `neighbour`: ask it for what we lack
+    /// of every document (it answers with diffs).
+    pub fn peer_up(&mut self, peer: Uuid, neighbour: Neighbour) {
+        self.neighbours.up(peer, neighbour);
         let versions = self
             .documents
             .iter()
@@ -235,6 +228,7 @@ impl DocSync {
 
     /// A peer went down: its unfinished split updates will never be finished.
     pub fn peer_down(&mut self, peer: Uuid) {
+        self.neighbours.down(peer);
         self.assembling.remove(&peer);
     }
 
@@ -281,7 +275,7 @@ impl DocSync {
                 .or_insert_with(|| Document::new(replica));
             changes.push(match target.apply(&update) {
                 Ok(applied) => {
-                    if self.relay && applied != Applied::Known {
+                    if applied != Applied::Known {
                         self.forward(&document, &update, from);
                     }
                     Change::Applied {
@@ -393,13 +387,11 @@ impl DocSync {
         Ok(Some(update))
     }
 
-    /// Queues a peer's update of `name` for every other peer.
+    /// Queues a peer's update of `name` for the peers that need it.
     fn forward(&mut self, name: &str, update: &[u8], from: Uuid) {
         for operation in self.split(name, update) {
-            self.outgoing.push_back(Outgoing::Broadcast {
-                message: delta(vec![operation]),
-                except: Some(from),
-            });
+            self.outgoing
+                .extend(self.neighbours.forward(from, delta(vec![operation])));
         }
     }
 
@@ -511,12 +503,10 @@ mod tests {
     fn pump(from: &mut DocSync, from_id: Uuid, to: &mut DocSync, to_id: Uuid) -> Vec<Change> {
         let mut changes = Vec::new();
         while let Some(outgoing) = from.poll_outgoing() {
-            let message = match outgoing {
-                Outgoing::Broadcast { message, except } if except != Some(to_id) => message,
-                Outgoing::To(peer, message) if peer == to_id => message,
-                Outgoing::Broadcast { .. } | Outgoing::To(..) => continue,
-            };
-            let Message::StateDelta { crdt_ops, .. } = message else {
+            if !outgoing.is_for(to_id) {
+                continue;
+            }
+            let Message::StateDelta { crdt_ops, .. } = outgoing.message().clone() else {
                 panic!("only state deltas");
             };
             changes.extend(to.handle(from_id, crdt_ops));
@@ -538,8 +528,8 @@ mod tests {
         a.edit("notes", now, |d| d.append("from a; "));
         b.edit("notes", now, |d| d.append("from b; "));
         b.edit("todo", now, |d| d.append("only b has this"));
-        a.peer_up(b_id);
-        b.peer_up(a_id);
+        a.peer_up(b_id, Neighbour::Other);
+        b.peer_up(a_id, Neighbour::Other);
         settle(&mut a, a_id, &mut b, b_id);
         for name in ["notes", "todo"] {
             let (x, y) = (
@@ -583,7 +573,7 @@ mod tests {
         a.edit("big", now, |d| d.append(&"lorem ipsum ".repeat(10_000)));
         let mut largest = 0;
         // a announces its version; b, lacking the document, asks for all of it.
-        a.peer_up(b_id);
+        a.peer_up(b_id, Neighbour::Other);
         pump(&mut a, a_id, &mut b, b_id);
         pump(&mut b, b_id, &mut a, a_id);
         // Reverse the parts, and send each twice: order and duplicates do not matter.
@@ -680,6 +670,7 @@ mod tests {
             for (from, outgoing) in mail {
                 let (message, addressed): (_, &dyn Fn(Uuid) -> bool) = match &outgoing {
                     Outgoing::Broadcast { message, except } => (message, &|id| Some(id) != *except),
+                    Outgoing::Multicast { to, message } => (message, &|id| to.contains(&id)),
                     Outgoing::To(peer, message) => (message, &|id| id == *peer),
                 };
                 let Message::StateDelta { crdt_ops, .. } = message else {
@@ -697,15 +688,16 @@ mod tests {
     }
 
     #[test]
-    fn relays_in_a_cycle_stop_forwarding_what_everyone_has() {
+    fn forwards_in_a_cycle_stop_at_what_everyone_has() {
         let mut replicas: Vec<(DocSync, Uuid)> = (1..=3)
-            .map(|n| {
-                (
-                    DocSync::new(n, WINDOW, MIB).relaying(),
-                    Uuid::from_u128(n.into()),
-                )
-            })
+            .map(|n| (DocSync::new(n, WINDOW, MIB), Uuid::from_u128(n.into())))
             .collect();
+        let ids: Vec<Uuid> = replicas.iter().map(|(_, id)| *id).collect();
+        for (replica, me) in &mut replicas {
+            for peer in ids.iter().filter(|peer| *peer != me) {
+                replica.peer_up(*peer, Neighbour::Other);
+            }
+        }
         let now = Instant::now();
         replicas[0]
             .0
@@ -723,9 +715,11 @@ mod tests {
     }
 
     #[test]
-    fn a_relay_forwards_a_peer_update_in_parts_to_the_others_never_back() {
+    fn a_peer_update_is_forwarded_in_parts_to_the_others_never_back() {
         let (mut a, mut b, a_id, b_id) = pair(MIB);
-        let (mut hub, hub_id) = (DocSync::new(3, WINDOW, MIB).relaying(), Uuid::from_u128(3));
+        let (mut hub, hub_id) = (DocSync::new(3, WINDOW, MIB), Uuid::from_u128(3));
+        hub.peer_up(a_id, Neighbour::Other);
+        hub.peer_up(b_id, Neighbour::Other);
         let changes = nine_mib_edit(&mut a, a_id, &mut hub, hub_id);
         assert!(matches!(
             changes.as_slice(),
@@ -739,7 +733,7 @@ mod tests {
                 except,
             } = outgoing
             else {
-                panic!("a relay only forwards here");
+                panic!("only forwards here");
             };
             assert_eq!(except, Some(a_id), "never back to its sender");
             parts.extend(crdt_ops);
@@ -759,9 +753,12 @@ mod tests {
             b.document("big").expect("doc").text(),
             a.document("big").expect("doc").text()
         );
-        assert!(b.poll_outgoing().is_none(), "only a relay forwards");
+        assert!(
+            b.poll_outgoing().is_none(),
+            "b has no other peer to forward to"
+        );
 
-        // What the relay refuses, it does not pass on.
+        // What is refused is not passed on.
         let changes = hub.handle(b_id, vec![operation("big", vec![0xff; 40], None)]);
         assert!(matches!(changes.as_slice(), [Change::Rejected { .. }]));
         assert!(hub.poll_outgoing().is_none());

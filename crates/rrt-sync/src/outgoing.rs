@@ -1,5 +1,25 @@
-//! What the sync machines hand their driver to send: the driver turns each into a network
-//! command, and knows nothing of why.
+//! What the sync machines hand their driver to send, and the one forwarding rule they share.
+//!
+//! Every replica forwards what changed its own state to its other peers: that is what carries a
+//! copy from A to C when only A–B and B–C work (a firewall, client isolation, a host only one side
+//! lists). What changes nothing (a duplicate, an older entry, an update already applied) is not
+//! forwarded, so a flood ends by itself, in cycles too.
+//!
+//! Flooding costs one message per link per change, which in a full mesh of n replicas is about
+//! n² messages where n would do. The common full mesh is the instances of one host: they find
+//! each other through one directory and all link to each other, a *clique*. What a clique member
+//! sends, it sends to every member itself (a copy made there, or a forward of something heard from
+//! outside), so nothing heard from a member is forwarded to another member; it still goes to the
+//! replica's peers outside the clique. A clique link that drops for a moment is repaired by the
+//! catch-up every link does when it comes up.
+//!
+//! ```text
+//! heard from ──▶ forwarded to
+//! outside        every peer but the sender
+//! clique member  every peer outside the clique
+//! ```
+
+use std::collections::BTreeMap;
 
 use rrt_wire::Message;
 use uuid::Uuid;
@@ -14,6 +34,138 @@ pub enum Outgoing {
         /// The peer a forwarded update came from, which must not get it back.
         except: Option<Uuid>,
     },
+    /// To exactly these peers (a forward that leaves out the sender's clique).
+    Multicast {
+        /// The peers.
+        to: Vec<Uuid>,
+        /// The message.
+        message: Message,
+    },
     /// To one peer.
     To(Uuid, Message),
+}
+
+impl Outgoing {
+    /// Whether `peer` is among the recipients.
+    pub fn is_for(&self, peer: Uuid) -> bool {
+        match self {
+            Outgoing::Broadcast { except, .. } => *except != Some(peer),
+            Outgoing::Multicast { to, .. } => to.contains(&peer),
+            Outgoing::To(to, _) => *to == peer,
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &Message {
+        match self {
+            Outgoing::Broadcast { message, .. }
+            | Outgoing::Multicast { message, .. }
+            | Outgoing::To(_, message) => message,
+        }
+    }
+}
+
+/// Where a peer's link sits in the mesh, which decides what is forwarded over it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Neighbour {
+    /// A member of this replica's clique: replicas that all link to each other (the instances of
+    /// one host in a full mesh). What one member sends reaches every member directly.
+    Clique,
+    /// Any other peer.
+    Other,
+}
+
+/// A replica's up peers, and who gets what one of them sent.
+#[derive(Debug, Default)]
+pub(crate) struct Neighbours(BTreeMap<Uuid, Neighbour>);
+
+impl Neighbours {
+    pub(crate) fn up(&mut self, peer: Uuid, neighbour: Neighbour) {
+        self.0.insert(peer, neighbour);
+    }
+
+    pub(crate) fn down(&mut self, peer: Uuid) {
+        self.0.remove(&peer);
+    }
+
+    /// `message`, which `from` sent and which changed this replica, for the peers that need it:
+    /// see the module's table. `None` when none does (no other peer is up, say).
+    pub(crate) fn forward(&self, from: Uuid, message: Message) -> Option<Outgoing> {
+        if self.0.keys().all(|peer| *peer == from) {
+            return None;
+        }
+        if self.0.get(&from) != Some(&Neighbour::Clique) {
+            return Some(Outgoing::Broadcast {
+                message,
+                except: Some(from),
+            });
+        }
+        let to: Vec<Uuid> = self
+            .0
+            .iter()
+            .filter(|(_, neighbour)| **neighbour == Neighbour::Other)
+            .map(|(peer, _)| *peer)
+            .collect();
+        (!to.is_empty()).then_some(Outgoing::Multicast { to, message })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    fn ping() -> Message {
+        Message::Ping { timestamp: 1 }
+    }
+
+    #[test]
+    fn what_comes_from_outside_goes_to_everyone_but_its_sender() {
+        let mut neighbours = Neighbours::default();
+        neighbours.up(id(1), Neighbour::Other);
+        neighbours.up(id(2), Neighbour::Clique);
+        neighbours.up(id(3), Neighbour::Other);
+        let forward = neighbours.forward(id(1), ping()).expect("forwarded");
+        assert!(!forward.is_for(id(1)));
+        assert!(forward.is_for(id(2)) && forward.is_for(id(3)));
+    }
+
+    #[test]
+    fn what_comes_from_the_clique_goes_only_outside_it() {
+        let mut neighbours = Neighbours::default();
+        neighbours.up(id(1), Neighbour::Clique);
+        neighbours.up(id(2), Neighbour::Clique);
+        neighbours.up(id(3), Neighbour::Other);
+        let forward = neighbours.forward(id(1), ping()).expect("forwarded");
+        assert_eq!(
+            forward,
+            Outgoing::Multicast {
+                to: vec![id(3)],
+                message: ping()
+            }
+        );
+        neighbours.down(id(3));
+        assert_eq!(
+            neighbours.forward(id(1), ping()),
+            None,
+            "a clique with nobody outside forwards nothing"
+        );
+    }
+
+    #[test]
+    fn a_sender_not_known_as_up_is_treated_as_outside() {
+        let mut neighbours = Neighbours::default();
+        neighbours.up(id(2), Neighbour::Clique);
+        let forward = neighbours.forward(id(1), ping()).expect("forwarded");
+        assert!(forward.is_for(id(2)));
+        neighbours.down(id(2));
+        assert_eq!(
+            neighbours.forward(id(1), ping()),
+            None,
+            "nobody to forward to"
+        );
+    }
 }

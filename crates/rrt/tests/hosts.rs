@@ -197,6 +197,58 @@ fn three_hosts_share_and_converge_after_a_silent_partition() {
 }
 
 #[test]
+fn with_h1_and_h3_blocked_from_each_other_everything_crosses_h2() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let hosts = Hosts::start("partial");
+    hosts.net.block(1, 3);
+    wait_until("h1a and h3 to lose each other", || {
+        !hosts.lab("h1a").peers("h1a").contains(&"h3".to_owned())
+            && !hosts.lab("h3").peers("h3").contains(&"h1a".to_owned())
+    });
+    // Both ways, the clipboard and a document.
+    hosts.lab("h1a").copy("h1a", "from h1 to h3 through h2");
+    hosts.converge_on("from h1 to h3 through h2");
+    hosts.lab("h3").copy("h3", "from h3 to h1 through h2");
+    hosts.converge_on("from h3 to h1 through h2");
+    let output = hosts
+        .lab("h3")
+        .run("h3", &["scratch", "append", "notes", "written on h3\n"]);
+    assert!(output.status.success(), "{output:?}");
+    for name in ["h1a", "h1b"] {
+        wait_until(&format!("{name} to have h3's note"), || {
+            hosts.lab(name).cat(name, "notes").as_deref() == Some("written on h3\n")
+        });
+    }
+
+    // Cut h2 too: h1 and h3 write alone; when h2 comes back, everything meets again.
+    hosts.net.cut(2);
+    wait_until("h3 to be alone", || hosts.lab("h3").peers("h3").is_empty());
+    hosts.lab("h1b").copy("h1b", "h1 alone");
+    let output = hosts.lab("h1a").run(
+        "h1a",
+        &["scratch", "append", "notes", "written on h1 alone\n"],
+    );
+    assert!(output.status.success(), "{output:?}");
+    hosts.lab("h3").copy("h3", "h3 alone, later");
+    hosts.net.heal(2);
+    hosts.converge_on("h3 alone, later");
+    for name in NAMES {
+        wait_until(&format!("{name} to have every note"), || {
+            hosts.lab(name).cat(name, "notes").is_some_and(|text| {
+                text.contains("written on h3\n") && text.contains("written on h1 alone\n")
+            })
+        });
+        let history = hosts.history(name);
+        assert!(
+            history.contains(&"h1 alone".to_owned()),
+            "{name}: {history:?}"
+        );
+    }
+}
+
+#[test]
 fn a_host_that_lost_every_link_recovers_on_its_own() {
     let _serial = SERIAL
         .lock()

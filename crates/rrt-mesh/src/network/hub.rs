@@ -33,7 +33,7 @@ use uuid::Uuid;
 
 use super::{
     stream::Stream,
-    worker::{NetEvent, NetworkWorker},
+    worker::{NetEvent, NetworkWorker, Reach},
 };
 use crate::{
     dir::{COORDINATOR_LOCK, MeshDir},
@@ -212,7 +212,10 @@ impl NetworkWorker {
         for (id, peer) in &listed {
             if !self.relayed.contains_key(id) {
                 tracing::info!(peer = %peer.name, %id, "peer up (through the hub)");
-                ctx.emit(NetEvent::PeerUp(peer.clone()));
+                ctx.emit(NetEvent::PeerUp {
+                    peer: peer.clone(),
+                    reach: Reach::Relayed,
+                });
             }
         }
         self.relayed = listed;

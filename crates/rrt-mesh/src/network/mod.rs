@@ -10,6 +10,6 @@ mod worker;
 pub use hub::{Role, Topology};
 pub use tls::{join_proof, verify_join};
 pub use worker::{
-    LinkView, NetCommand, NetEvent, NetStatus, NetworkConfig, NetworkWorker, TcpConfig,
+    LinkView, NetCommand, NetEvent, NetStatus, NetworkConfig, NetworkWorker, Reach, TcpConfig,
     TcpSecurity, TlsConfig,
 };

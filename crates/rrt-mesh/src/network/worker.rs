@@ -40,6 +40,7 @@ use super::{
     dial::{Dial, ManualPeer},
     hub::{COORDINATOR, Coordinator, HubAttempt, Role, Topology},
     links::Link,
+    stream::Stream,
     tls::TlsSetup,
 };
 use crate::{
@@ -143,7 +144,12 @@ pub struct NetworkConfig {
 #[derive(Debug, Clone)]
 pub enum NetEvent {
     /// A peer said hello.
-    PeerUp(PeerInfo),
+    PeerUp {
+        /// The peer.
+        peer: PeerInfo,
+        /// How it is reached.
+        reach: Reach,
+    },
     /// A peer is gone.
     PeerDown {
         /// The peer.
@@ -158,6 +164,17 @@ pub enum NetEvent {
         /// The message.
         message: Message,
     },
+}
+
+/// How an up peer is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Over a socket of the mesh directory, on this host.
+    SameHost,
+    /// Over TCP, from another host (or this one, by its address).
+    Network,
+    /// Through the hub's coordinator, without a link of its own.
+    Relayed,
 }
 
 /// What the async layer asks of the network reactor.
@@ -176,6 +193,13 @@ pub enum NetCommand {
         message: Message,
         /// A peer to leave out (the one a relayed message came from).
         except: Option<Uuid>,
+    },
+    /// Send to exactly these peers (those not up are skipped).
+    Multicast {
+        /// The peers.
+        to: Vec<Uuid>,
+        /// The message.
+        message: Message,
     },
     /// Report this instance's role and every up peer's liveness.
     Status(oneshot::Sender<NetStatus>),
@@ -360,7 +384,11 @@ impl NetworkWorker {
                 Output::Up { link, peer } => {
                     tracing::info!(peer = %peer.name, id = %peer.id, "peer up");
                     self.manual_link_up(link, peer.id);
-                    ctx.emit(NetEvent::PeerUp(peer));
+                    let reach = match self.links.get(&link).map(|link| &link.stream) {
+                        Some(Stream::Unix(_)) => Reach::SameHost,
+                        _ => Reach::Network,
+                    };
+                    ctx.emit(NetEvent::PeerUp { peer, reach });
                     changed = true;
                 }
                 Output::Down { peer, reason } => {
@@ -424,6 +452,14 @@ impl Worker for NetworkWorker {
                 Some(link) => self.send(link, &message, ctx.registry()),
                 None => tracing::debug!(%to, "not sending to a peer that is not up"),
             },
+            NetCommand::Multicast { to, message } => {
+                for peer in to {
+                    match self.membership.link_of(peer) {
+                        Some(link) => self.send(link, &message, ctx.registry()),
+                        None => tracing::debug!(%peer, "not sending to a peer that is not up"),
+                    }
+                }
+            }
             NetCommand::Broadcast { message, except } => {
                 let links: Vec<LinkId> = self
                     .membership

@@ -124,6 +124,20 @@ impl Net {
         self.in_switch(&["ip", "link", "set", &format!("p{i}"), "up"]);
     }
 
+    /// Hosts `i` and `j` can no longer reach each other (a firewall between them); each still
+    /// reaches every other host.
+    pub fn block(&self, i: usize, j: usize) {
+        self.in_switch(&["nft", "add", "table", "bridge", "lab"]);
+        self.in_switch(&[
+            "nft",
+            "add chain bridge lab block { type filter hook forward priority 0; policy accept; }",
+        ]);
+        for (from, to) in [(i, j), (j, i)] {
+            let rule = format!("add rule bridge lab block iifname p{from} oifname p{to} drop");
+            self.in_switch(&["nft", &rule]);
+        }
+    }
+
     /// Drops `percent` % of the frames host `i` sends, at random.
     pub fn lose(&self, i: usize, percent: u32) {
         self.in_switch(&["nft", "add", "table", "bridge", "lab"]);

@@ -2,14 +2,14 @@
 //! document [`STATE`]), kept in sync with every peer by [`DocSync`] and on disk by
 //! [`DocumentStore`].
 //!
-//! A local edit is acknowledged once its update is in the fsynced log; a peer's update is logged
-//! when applied. In a hub, `DocSync` relays: the coordinator forwards every update it applies to
-//! the other leaves, in parts like its own (a leaf has no other peer to forward to). This module
-//! only turns `DocSync`'s messages into network commands.
+//! A local edit is applied at once and acknowledged once the writer thread has its update in the
+//! fsynced log; until then it goes to no peer (`DocSync` holds it). A peer's update is logged
+//! when applied. This module checks local edits, loads what is stored, and turns `DocSync`'s
+//! messages into network commands; the rules of sync (what goes to whom, what is forwarded) are
+//! `DocSync`'s.
 
 use std::{
     collections::BTreeMap,
-    path::Path,
     time::{Duration, Instant},
 };
 
@@ -20,7 +20,10 @@ use rrt_sync::{
 use rrt_wire::CrdtOperation;
 use uuid::Uuid;
 
-use crate::network::{NetCommand, NetworkWorker};
+use crate::{
+    network::{NetCommand, NetworkWorker},
+    writer::EditNotStored,
+};
 
 /// The document whose map holds the app state (`rrt state …`).
 pub const STATE: &str = "state";
@@ -53,20 +56,33 @@ pub enum DocumentError {
         /// [`MAX_LOCAL_EDIT`].
         max: usize,
     },
-    /// The store failed; the edit was not acknowledged.
+    /// The store failed; the edit was not acknowledged, and is taken back.
     #[error(transparent)]
     Store(#[from] DocumentStoreError),
+    /// An earlier edit of the document could not be stored, and this one, made on top of it, is
+    /// taken back with it.
+    #[error(
+        "an earlier edit of this document could not be stored; this one, made on top of it, was taken back too"
+    )]
+    AfterFailedEdit,
+}
+
+/// What a peer's `state_delta` did.
+#[derive(Debug, Default)]
+pub(crate) struct Received {
+    /// The documents whose content changed.
+    pub(crate) changed: Vec<String>,
+    /// Updates applied, to store: (document, update).
+    pub(crate) to_store: Vec<(String, Vec<u8>)>,
 }
 
 pub(crate) struct Documents {
     sync: DocSync,
-    store: DocumentStore,
 }
 
 impl Documents {
-    /// Every stored document, edited from now on by `replica`.
-    pub(crate) fn load(dir: &Path, replica: u64) -> Result<Self, DocumentStoreError> {
-        let store = DocumentStore::open(dir)?;
+    /// Every document in `store`, edited from now on by `replica`.
+    pub(crate) fn load(store: &DocumentStore, replica: u64) -> Result<Self, DocumentStoreError> {
         let mut sync = DocSync::new(replica, BATCH_WINDOW, CHUNK);
         for name in store.names()? {
             // One document that cannot be read (an I/O error) must not keep the others, and the
@@ -78,7 +94,7 @@ impl Documents {
                 }
             }
         }
-        Ok(Self { sync, store })
+        Ok(Self { sync })
     }
 
     pub(crate) fn names(&self) -> Vec<String> {
@@ -99,13 +115,14 @@ impl Documents {
             .unwrap_or_default()
     }
 
-    /// A local edit adding `adds` bytes of text, stored before it is acknowledged.
+    /// A local edit adding `adds` bytes of text: applied here, and its update returned for the
+    /// writer. It goes to peers once [`Documents::edit_stored`] says it is stored.
     pub(crate) fn edit(
         &mut self,
         name: &str,
         adds: usize,
         change: impl FnOnce(&Document) -> Vec<u8>,
-    ) -> Result<(), DocumentError> {
+    ) -> Result<Vec<u8>, DocumentError> {
         if !valid_name(name) {
             return Err(DocumentError::BadName(name.to_owned()));
         }
@@ -115,24 +132,39 @@ impl Documents {
                 max: MAX_LOCAL_EDIT,
             });
         }
-        let update = self.sync.edit(name, Instant::now(), change);
-        let document = self
-            .sync
-            .document(name)
-            .ok_or_else(|| DocumentError::NotFound(name.to_owned()))?;
-        if let Err(error) = self.store.append(name, &update, document) {
-            // Refused means not applied: back to what the disk holds, and nothing is sent.
-            let stored = self
-                .store
-                .load(name, self.sync.replica())
-                .inspect_err(|reload| {
-                    tracing::error!(document = name, %reload, "could not reload a document after a failed edit; the edit stays here, unsent");
-                })
-                .ok();
-            self.sync.revert_local(name, &update, stored);
-            return Err(error.into());
+        Ok(self.sync.edit(name, change))
+    }
+
+    /// The writer's answer for a local edit of `name`: sent on if stored; taken back (the
+    /// document replaced with what is stored) if not.
+    pub(crate) fn edit_stored(
+        &mut self,
+        name: &str,
+        update: Vec<u8>,
+        result: Result<(), EditNotStored>,
+    ) -> Result<(), DocumentError> {
+        match result {
+            Ok(()) => {
+                self.sync.saved(name, update, Instant::now());
+                Ok(())
+            }
+            Err(EditNotStored::Failed { error, stored }) => {
+                let replica = self.sync.replica();
+                let stored = stored.and_then(|snapshot| {
+                    Document::from_snapshot(replica, &snapshot)
+                        .inspect_err(|error| {
+                            tracing::error!(document = name, %error, "the stored document does not read back; the failed edit stays here, unsent");
+                        })
+                        .ok()
+                });
+                self.sync.revert_local(name, &update, stored);
+                Err(error.into())
+            }
+            Err(EditNotStored::EarlierFailed) => {
+                self.sync.refused(name, &update);
+                Err(DocumentError::AfterFailedEdit)
+            }
         }
-        Ok(())
     }
 
     pub(crate) fn peer_up(&mut self, peer: Uuid, neighbour: Neighbour) {
@@ -143,10 +175,10 @@ impl Documents {
         self.sync.peer_down(peer);
     }
 
-    /// A peer's `state_delta`: returns the documents that changed. What it queues to send (a
-    /// relay's forwards, answers to versions) goes out on the next [`Documents::flush`].
-    pub(crate) fn receive(&mut self, from: Uuid, operations: Vec<CrdtOperation>) -> Vec<String> {
-        let mut changed = Vec::new();
+    /// A peer's `state_delta`. What it queues to send (forwards, answers to versions) goes out
+    /// on the next [`Documents::flush`].
+    pub(crate) fn receive(&mut self, from: Uuid, operations: Vec<CrdtOperation>) -> Received {
+        let mut received = Received::default();
         for change in self.sync.handle(from, operations) {
             match change {
                 Change::Applied {
@@ -154,14 +186,10 @@ impl Documents {
                     update,
                     changed: was_changed,
                 } => {
-                    if let Some(current) = self.sync.document(&document)
-                        && let Err(error) = self.store.append(&document, &update, current)
-                    {
-                        tracing::error!(%error, document, "could not store a peer's update");
+                    if was_changed && !received.changed.contains(&document) {
+                        received.changed.push(document.clone());
                     }
-                    if was_changed && !changed.contains(&document) {
-                        changed.push(document);
-                    }
+                    received.to_store.push((document, update));
                 }
                 Change::Rejected {
                     from,
@@ -172,7 +200,7 @@ impl Documents {
                 }
             }
         }
-        changed
+        received
     }
 
     pub(crate) fn deadline(&self) -> Option<Instant> {

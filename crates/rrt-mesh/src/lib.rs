@@ -36,6 +36,7 @@ mod node;
 pub mod registry;
 pub mod same_user;
 pub mod trust;
+mod writer;
 
 pub use document_handle::{DocumentChange, DocumentChanges, DocumentHandle, Origin};
 pub use documents::{DocumentError, MAX_LOCAL_EDIT, STATE};

@@ -3,14 +3,20 @@
 //!
 //! ```text
 //! Node (handle) ──requests──▶ actor task ──NetCommand──▶ network reactor thread
-//!      ▲                       │   ▲                          │
-//!      └──── NodeEvent ────────┘   └──────── NetEvent ────────┘
-//!                              clipboard register + store (rrt-sync)
+//!      ▲                       │ ▲ │ ▲                        │
+//!      └──── NodeEvent ────────┘ │ │ └─────── NetEvent ───────┘
+//!                        Written │ │ Write
+//!                                writer thread (clipboard and document stores)
 //! ```
 //!
-//! The actor is the only owner of the clipboard register; the reactor thread is the only owner of
-//! the sockets. A local copy is acknowledged once it is on disk and handed to the reactor; values
-//! from peers are written in the background, coalesced (a peer still has them if we crash first).
+//! The actor is a dispatcher, after iroh-gossip's `net.rs`: it owns the sync machines
+//! (`ClipSync`, `DocSync`), feeds them requests, network events and finished writes, and turns
+//! what they output into network commands, node events and writes. It decides no sync rule and
+//! awaits nothing in its loop — not a disk (the writer thread does every write), not the network
+//! thread (status requests are answered by a task of their own). A local copy or edit is
+//! acknowledged to its caller once the writer has it on disk, when the actor handles that write's
+//! [`Written`]; until then it goes to no peer. Values from peers are written in the background,
+//! coalesced (a peer still has them if we crash first).
 
 use std::{
     collections::BTreeMap,
@@ -22,12 +28,12 @@ use rrt_reactor::{
     Config, ReactorError, ReactorEvent, RecvError, RestartPolicy, Rrt, ShutdownReason, Subscription,
 };
 use rrt_sync::{
-    Bias, ClipEntry, ClipEvent, ClipSync, Clipboard, ClipboardStore, Neighbour, Outgoing, Stamp,
-    StoreError, TooLarge,
+    Bias, ClipEntry, ClipEvent, ClipSync, Clipboard, ClipboardStore, DocumentStore, Neighbour,
+    Outgoing, Stamp, StoreError, TooLarge,
 };
 use rrt_wire::{Compression, Message, WireConfig};
 use serde::Serialize;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::{
@@ -41,6 +47,7 @@ use crate::{
         NetCommand, NetEvent, NetStatus, NetworkConfig, NetworkWorker, Reach, Role, TcpConfig,
         TcpSecurity, Topology,
     },
+    writer::{self, Done, EditNotStored, Write, Writes, Written},
 };
 
 /// How long a leaving node waits for its goodbyes to be written.
@@ -201,6 +208,9 @@ pub enum NodeError {
     /// The network reactor could not start.
     #[error("the network reactor could not start: {0}")]
     Network(ReactorError),
+    /// The writer thread could not start.
+    #[error("the writer thread could not start: {0}")]
+    Writer(std::io::Error),
     /// The value is larger than a frame can carry; nothing was copied.
     #[error("{len} bytes is too large to share (the limit is {max} bytes)")]
     TooLarge {
@@ -382,12 +392,13 @@ impl Node {
             _ => None,
         };
         let replica = id.as_u64_pair().0;
-        let documents_dir = config.state_dir.join(&config.mesh).join("documents");
-        let documents = Documents::load(&documents_dir, replica)?;
+        let document_store =
+            DocumentStore::open(&config.state_dir.join(&config.mesh).join("documents"))?;
+        let documents = Documents::load(&document_store, replica)?;
+        let state_file = store.path();
+        let (writes, written) = writer::spawn(store, document_store).map_err(NodeError::Writer)?;
         let (events, _) = broadcast::channel(1024);
         let (requests, inbox) = mpsc::channel(64);
-        let (snapshots, pending) = watch::channel(None);
-        tokio::spawn(persist(store.clone(), pending));
         let actor = Actor {
             id,
             name: config.name,
@@ -399,14 +410,15 @@ impl Node {
             net,
             subscription,
             clipboard: ClipSync::new(clipboard),
-            store,
+            state_file,
             events: events.clone(),
             peers: BTreeMap::new(),
-            persist: snapshots,
+            writes,
+            relaunch_at: None,
             discovery,
             documents,
         };
-        tokio::spawn(actor.run(inbox));
+        tokio::spawn(actor.run(inbox, written));
         Ok(Self {
             requests,
             events: events.downgrade(),
@@ -517,11 +529,12 @@ struct Actor {
     subscription: Subscription<NetEvent>,
     /// The clipboard and its sync with peers.
     clipboard: ClipSync,
-    store: ClipboardStore,
+    state_file: PathBuf,
     events: broadcast::Sender<NodeEvent>,
     peers: BTreeMap<Uuid, PeerInfo>,
-    /// The latest snapshot for the background writer.
-    persist: watch::Sender<Option<Clipboard>>,
+    writes: Writes<CopyReply, EditReply>,
+    /// When the network reactor, which gave up, is to be relaunched.
+    relaunch_at: Option<Instant>,
     /// Stops the discovery supervisor (and withdraws the announcement).
     discovery: Option<oneshot::Sender<()>>,
     /// Scratch areas and app state.
@@ -535,40 +548,40 @@ async fn listening_port(net: &Rrt<NetworkWorker>) -> Option<u16> {
     answer.await.ok()?.listen.map(|address| address.port())
 }
 
-/// Writes the newest snapshot whenever one is waiting; snapshots that arrive during a write are
-/// coalesced into the next.
-async fn persist(store: ClipboardStore, mut snapshots: watch::Receiver<Option<Clipboard>>) {
-    while snapshots.changed().await.is_ok() {
-        let Some(snapshot) = snapshots.borrow_and_update().clone() else {
-            continue;
-        };
-        let store = store.clone();
-        match tokio::task::spawn_blocking(move || store.save(&snapshot, wall_ms())).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::error!(%error, "could not store the clipboard"),
-            Err(error) => tracing::error!(%error, "the clipboard writer failed"),
-        }
-    }
-}
+/// Who waits for a local copy.
+type CopyReply = oneshot::Sender<Result<Option<ClipEntry>, NodeError>>;
+/// Who waits for a local edit.
+type EditReply = oneshot::Sender<Result<(), NodeError>>;
 
 impl Actor {
-    async fn run(mut self, mut inbox: mpsc::Receiver<Request>) {
+    async fn run(
+        mut self,
+        mut inbox: mpsc::Receiver<Request>,
+        mut written: Done<CopyReply, EditReply>,
+    ) {
         loop {
             tokio::select! {
                 biased;
+                Some(done) = written.recv() => self.handle_written(done),
                 request = inbox.recv() => match request {
                     Some(Request::Leave(reply)) => {
                         self.leave().await;
                         let _ = reply.send(());
                         return;
                     }
-                    Some(request) => self.handle_request(request).await,
+                    Some(request) => self.handle_request(request),
                     None => {
                         self.leave().await;
                         return;
                     }
                 },
-                event = self.subscription.recv() => self.handle_network(event).await,
+                event = self.subscription.recv(), if self.relaunch_at.is_none() => {
+                    self.handle_network(event);
+                }
+                () = sleep_until(self.relaunch_at) => {
+                    self.relaunch_at = None;
+                    self.subscription = self.net.subscribe();
+                }
                 () = sleep_until(self.documents.deadline()) => {
                     self.documents.on_deadline(Instant::now());
                     self.documents.flush(&self.net);
@@ -577,35 +590,34 @@ impl Actor {
         }
     }
 
-    async fn handle_request(&mut self, request: Request) {
+    fn handle_request(&mut self, request: Request) {
         match request {
-            Request::Copy(text, reply) => {
-                let _ = reply.send(self.copy(text).await);
-            }
+            Request::Copy(text, reply) => self.copy(text, reply),
             Request::Current(reply) => {
                 let _ = reply.send(self.clipboard.clipboard().current().cloned());
             }
             Request::History(reply) => {
                 let _ = reply.send(self.clipboard.clipboard().history().to_vec());
             }
+            // The network thread answers these: a task waits for it, not the loop.
             Request::Peers(reply) => {
-                let _ = reply.send(self.peer_status().await);
+                let net = self.net_status();
+                tokio::spawn(async move {
+                    let _ = reply.send(net.await.map(peer_status).unwrap_or_default());
+                });
             }
             Request::Status(reply) => {
                 let status = self.net.status();
-                let net = self.net_status().await;
-                let role = net.as_ref().map(|net| net.role);
-                let listen = net.and_then(|net| net.listen);
-                let _ = reply.send(NodeStatus {
+                let mut node = NodeStatus {
                     id: self.id,
                     name: self.name.clone(),
                     mesh: self.mesh.clone(),
                     pid: self.pid,
                     topology: self.topology,
-                    role,
-                    listen,
+                    role: None,
+                    listen: None,
                     mesh_dir: self.dir.path().to_owned(),
-                    state_file: self.store.path(),
+                    state_file: self.state_file.clone(),
                     peers: self.peers.len(),
                     reactor: format!("{:?} (generation {})", status.state, status.generation),
                     clipboard: self
@@ -613,6 +625,14 @@ impl Actor {
                         .clipboard()
                         .current()
                         .map(|entry| entry.stamp),
+                };
+                let net = self.net_status();
+                tokio::spawn(async move {
+                    if let Some(net) = net.await {
+                        node.role = Some(net.role);
+                        node.listen = net.listen;
+                    }
+                    let _ = reply.send(node);
                 });
             }
             Request::Documents(reply) => {
@@ -625,31 +645,76 @@ impl Actor {
                 let _ = reply.send(self.documents.entries(&name));
             }
             Request::Edit(name, edit, reply) => {
-                let result = self
+                match self
                     .documents
-                    .edit(&name, edit.adds(), |document| apply(&edit, document));
-                if result.is_ok() {
-                    let origin = Origin::Local;
-                    let _ = self.events.send(NodeEvent::Document { name, origin });
+                    .edit(&name, edit.adds(), |document| apply(&edit, document))
+                {
+                    Ok(update) => self.write(Write::Edit {
+                        name,
+                        update,
+                        waiting: reply,
+                    }),
+                    Err(error) => {
+                        let _ = reply.send(Err(error.into()));
+                    }
                 }
-                let _ = reply.send(result.map_err(NodeError::from));
             }
             Request::Leave(_) => {}
         }
     }
 
-    /// A local copy, acknowledged once on disk: staged on a copy of the register, saved, and
-    /// only then made current and sent — a failed save changes nothing anywhere.
-    async fn copy(&mut self, text: String) -> Result<Option<ClipEntry>, NodeError> {
-        let staged = match self.clipboard.stage_copy(text, wall_ms(), self.max_frame) {
-            Ok(Some(staged)) => staged,
-            Ok(None) => return Ok(None),
-            Err(TooLarge { len, max }) => return Err(NodeError::TooLarge { len, max }),
-        };
-        Self::save(&self.store, staged.register().clone()).await?;
-        let entry = self.clipboard.commit(staged);
-        self.dispatch_clipboard();
-        Ok(Some(entry))
+    /// A local copy, acknowledged once on disk: staged on a copy of the register, which the
+    /// writer saves; only then ([`Actor::handle_written`]) is it committed and sent — a failed
+    /// save changes nothing anywhere.
+    fn copy(&mut self, text: String, reply: CopyReply) {
+        match self.clipboard.stage_copy(text, wall_ms(), self.max_frame) {
+            Ok(Some(staged)) => self.write(Write::Copy(staged, reply)),
+            Ok(None) => {
+                let _ = reply.send(Ok(None));
+            }
+            Err(TooLarge { len, max }) => {
+                let _ = reply.send(Err(NodeError::TooLarge { len, max }));
+            }
+        }
+    }
+
+    /// A write someone waits for is done: the copy or edit is acknowledged and goes to peers, or
+    /// is refused and taken back.
+    fn handle_written(&mut self, done: Written<CopyReply, EditReply>) {
+        match done {
+            Written::Copy(staged, reply, Ok(())) => {
+                let entry = self.clipboard.commit(staged);
+                self.dispatch_clipboard();
+                let _ = reply.send(Ok(Some(entry)));
+            }
+            Written::Copy(_, reply, Err(error)) => {
+                let _ = reply.send(Err(error.into()));
+            }
+            Written::Edit {
+                name,
+                update,
+                waiting,
+                result,
+            } => {
+                let failed = matches!(result, Err(EditNotStored::Failed { .. }));
+                let outcome = self.documents.edit_stored(&name, update, result);
+                if failed {
+                    self.write(Write::Resume(name.clone()));
+                }
+                if outcome.is_ok() {
+                    let origin = Origin::Local;
+                    let _ = self.events.send(NodeEvent::Document { name, origin });
+                }
+                self.documents.flush(&self.net);
+                let _ = waiting.send(outcome.map_err(NodeError::from));
+            }
+        }
+    }
+
+    fn write(&self, write: Write<CopyReply, EditReply>) {
+        if self.writes.send(write).is_err() {
+            tracing::error!("the writer thread is gone; nothing more can be stored");
+        }
     }
 
     /// Carries out what the clipboard's sync machine asks: messages, events, a background save.
@@ -674,17 +739,8 @@ impl Actor {
         }
         // Saved in the background: a burst of updates costs one write, not one each.
         if let Some(snapshot) = self.clipboard.take_dirty() {
-            self.persist.send_replace(Some(snapshot));
+            self.write(Write::Clipboard(snapshot));
         }
-    }
-
-    /// Writes `snapshot` (merged with the file) off the async thread.
-    async fn save(store: &ClipboardStore, snapshot: Clipboard) -> Result<(), NodeError> {
-        let store = store.clone();
-        tokio::task::spawn_blocking(move || store.save(&snapshot, wall_ms()))
-            .await
-            .map_err(|_| NodeError::Stopped)??;
-        Ok(())
     }
 
     fn command(&self, command: NetCommand) {
@@ -693,43 +749,14 @@ impl Actor {
         }
     }
 
-    async fn net_status(&self) -> Option<NetStatus> {
+    /// The network thread's view, once it answers.
+    fn net_status(&self) -> impl Future<Output = Option<NetStatus>> + use<> {
         let (reply, answer) = oneshot::channel();
         self.command(NetCommand::Status(reply));
-        answer.await.ok()
+        async move { answer.await.ok() }
     }
 
-    async fn peer_status(&self) -> Vec<PeerStatus> {
-        let Some(net) = self.net_status().await else {
-            return Vec::new();
-        };
-        let millis = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-        let micros = |duration: Duration| u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
-        let direct = net.links.into_iter().map(|link| PeerStatus {
-            peer: link.status.peer,
-            transport: link.transport,
-            host: link.host,
-            device: link.device,
-            compression: Some(match link.compression {
-                Compression::None => "none",
-                Compression::Lz4 => "lz4",
-            }),
-            rtt_us: link.status.rtt.map(micros),
-            last_seen_ms: Some(millis(link.status.silent_for)),
-        });
-        let relayed = net.relayed.into_iter().map(|peer| PeerStatus {
-            peer,
-            transport: "hub",
-            host: "via hub".to_owned(),
-            device: None,
-            compression: None,
-            rtt_us: None,
-            last_seen_ms: None,
-        });
-        direct.chain(relayed).collect()
-    }
-
-    async fn handle_network(&mut self, event: Result<ReactorEvent<NetEvent>, RecvError>) {
+    fn handle_network(&mut self, event: Result<ReactorEvent<NetEvent>, RecvError>) {
         match event {
             Ok(ReactorEvent::Worker(NetEvent::PeerUp { peer, reach })) => {
                 // The instances of a host in a full mesh all link to each other.
@@ -767,8 +794,7 @@ impl Actor {
                     let reason = DownReason::Error("the network reactor stopped".to_owned());
                     self.peer_gone(peer, reason);
                 }
-                tokio::time::sleep(RELAUNCH_DELAY).await;
-                self.subscription = self.net.subscribe();
+                self.relaunch_at = Some(Instant::now() + RELAUNCH_DELAY);
             }
             Err(RecvError::Lagged { missed }) => {
                 tracing::error!(
@@ -795,7 +821,11 @@ impl Actor {
                 self.dispatch_clipboard();
             }
             Message::StateDelta { crdt_ops, .. } => {
-                for name in self.documents.receive(from, crdt_ops) {
+                let received = self.documents.receive(from, crdt_ops);
+                for (name, update) in received.to_store {
+                    self.write(Write::PeerUpdate { name, update });
+                }
+                for name in received.changed {
                     let origin = Origin::Peer(from);
                     let _ = self.events.send(NodeEvent::Document { name, origin });
                 }
@@ -822,11 +852,42 @@ impl Actor {
         if tokio::time::timeout(LEAVE_TIMEOUT, wait).await.is_err() {
             tracing::warn!("the network reactor did not stop in time");
         }
-        // Whatever the background writer had not written yet.
-        if let Err(error) = Self::save(&self.store, self.clipboard.clipboard().clone()).await {
-            tracing::error!(%error, "could not store the clipboard on the way out");
+        // Whatever the writer has not written yet, and the register as it is now.
+        self.write(Write::Clipboard(self.clipboard.clipboard().clone()));
+        let (flushed, done) = oneshot::channel();
+        self.write(Write::Flush(flushed));
+        if done.await.is_err() {
+            tracing::error!("the writer thread is gone; the clipboard may not be stored");
         }
     }
+}
+
+/// The network thread's view of the peers, for status displays.
+fn peer_status(net: NetStatus) -> Vec<PeerStatus> {
+    let millis = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+    let micros = |duration: Duration| u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
+    let direct = net.links.into_iter().map(|link| PeerStatus {
+        peer: link.status.peer,
+        transport: link.transport,
+        host: link.host,
+        device: link.device,
+        compression: Some(match link.compression {
+            Compression::None => "none",
+            Compression::Lz4 => "lz4",
+        }),
+        rtt_us: link.status.rtt.map(micros),
+        last_seen_ms: Some(millis(link.status.silent_for)),
+    });
+    let relayed = net.relayed.into_iter().map(|peer| PeerStatus {
+        peer,
+        transport: "hub",
+        host: "via hub".to_owned(),
+        device: None,
+        compression: None,
+        rtt_us: None,
+        last_seen_ms: None,
+    });
+    direct.chain(relayed).collect()
 }
 
 /// Applies `edit` to `document`; returns the update. Positions given in a `base` text are first
@@ -869,7 +930,7 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-fn wall_ms() -> u64 {
+pub(crate) fn wall_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| {

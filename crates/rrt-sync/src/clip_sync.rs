@@ -115,11 +115,13 @@ impl ClipSync {
         &self.clipboard
     }
 
-    /// A local copy of `text` at wall-clock `now_ms`, made on a copy of the register: nothing
-    /// here changes until [`ClipSync::commit`]. `None` when `text` already is the current value
-    /// (an echo); an error when its message would not fit a peer's frame of `max_frame`.
+    /// A local copy of `text` at wall-clock `now_ms`: stamped (the clock moves on, so copies
+    /// staged together never share a stamp) and put in a copy of the register, for the driver to
+    /// save; nothing else here changes until [`ClipSync::commit`], and other copies and peers'
+    /// entries may come in meanwhile. `None` when `text` already is the current value (an echo);
+    /// an error when its message would not fit a peer's frame of `max_frame`.
     pub fn stage_copy(
-        &self,
+        &mut self,
         text: String,
         now_ms: u64,
         max_frame: u32,
@@ -131,21 +133,26 @@ impl ClipSync {
                 max: max_frame,
             });
         }
+        let Some(entry) = self.clipboard.stamp_copy(text, now_ms) else {
+            return Ok(None);
+        };
         let mut register = self.clipboard.clone();
-        Ok(register
-            .copy(text, now_ms)
-            .map(|entry| Staged { entry, register }))
+        register.keep(entry.clone());
+        Ok(Some(Staged { entry, register }))
     }
 
-    /// The staged copy is on disk: it becomes the register, goes to every peer and is reported.
+    /// The staged copy is on disk: it joins the register (the current value, unless a newer
+    /// entry came in while it was saved), goes to every peer, and is reported if current.
     pub fn commit(&mut self, staged: Staged) -> ClipEntry {
-        self.clipboard = staged.register;
+        let merged = self.clipboard.keep(staged.entry.clone());
         self.outgoing.push_back(Outgoing::Broadcast {
             message: update(&staged.entry),
             except: None,
         });
-        self.events
-            .push_back(ClipEvent::Changed(staged.entry.clone()));
+        if merged == Merge::Applied {
+            self.events
+                .push_back(ClipEvent::Changed(staged.entry.clone()));
+        }
         staged.entry
     }
 
@@ -386,10 +393,12 @@ mod tests {
             .expect("fits")
             .expect("new");
         assert_eq!(staged.register().current(), Some(staged.entry()));
+        let first_stamp = staged.entry().stamp;
         assert_eq!(sync.clipboard().current(), None, "not before the save");
         assert!(drain(&mut sync).is_empty());
         drop(staged); // the save failed
         let entry = copy(&mut sync, "hello", NOW);
+        assert!(entry.stamp > first_stamp, "a stamp is never issued twice");
         assert_eq!(sync.clipboard().current(), Some(&entry));
         assert_eq!(texts(&drain(&mut sync)), ["hello"]);
         assert_eq!(sync.poll_event(), Some(ClipEvent::Changed(entry)));
@@ -403,6 +412,38 @@ mod tests {
             sync.stage_copy("x".repeat(2000), NOW, 1024),
             Err(TooLarge { max: 1024, .. })
         ));
+    }
+
+    #[test]
+    fn what_arrives_while_a_copy_is_saved_is_kept_when_it_commits() {
+        let mut here = replica(1);
+        let staged = here
+            .stage_copy("mine".into(), NOW, MAX_FRAME)
+            .expect("fits")
+            .expect("new");
+        let later = here
+            .stage_copy("mine, later".into(), NOW, MAX_FRAME)
+            .expect("fits")
+            .expect("new");
+        // A peer's newer entry arrives before either save is done.
+        let theirs = copy(&mut replica(2), "theirs", NOW + 5);
+        here.handle(id(2), update(&theirs), NOW + 5);
+        here.commit(later);
+        here.commit(staged);
+        let history: Vec<&str> = here
+            .clipboard()
+            .history()
+            .iter()
+            .map(|entry| &*entry.text)
+            .collect();
+        assert_eq!(history, ["theirs", "mine, later", "mine"]);
+        assert_eq!(
+            std::iter::from_fn(|| here.poll_event())
+                .filter(|event| matches!(event, ClipEvent::Changed(_)))
+                .count(),
+            1,
+            "only the peer's entry became current"
+        );
     }
 
     #[test]

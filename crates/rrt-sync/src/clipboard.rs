@@ -131,18 +131,30 @@ impl Clipboard {
     /// `text` already is the current value — the echo of a value that arrived from the mesh and
     /// came back through a system clipboard must not start a new round.
     pub fn copy(&mut self, text: String, now_ms: u64) -> Option<ClipEntry> {
+        let entry = self.stamp_copy(text, now_ms)?;
+        self.insert(entry.clone());
+        Some(entry)
+    }
+
+    /// A local copy's entry, stamped by this clock (which moves past it) but not in the register
+    /// yet: [`Clipboard::keep`] puts it there. `None` for an echo, as with [`Clipboard::copy`].
+    pub fn stamp_copy(&mut self, text: String, now_ms: u64) -> Option<ClipEntry> {
         if self.current().is_some_and(|current| *current.text == *text) {
             return None;
         }
-        let entry = ClipEntry {
+        Some(ClipEntry {
             text: text.into(),
             stamp: Stamp {
                 time: self.clock.tick(now_ms),
                 origin: self.origin,
             },
-        };
-        self.insert(entry.clone());
-        Some(entry)
+        })
+    }
+
+    /// An entry this clock stamped ([`Clipboard::stamp_copy`]) goes into the register — the
+    /// current value, unless a newer one arrived since it was stamped.
+    pub fn keep(&mut self, entry: ClipEntry) -> Merge {
+        self.insert(entry)
     }
 
     /// An entry from a peer. Advances the clock past it whatever the outcome — unless its stamp is

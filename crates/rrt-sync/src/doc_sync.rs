@@ -47,6 +47,9 @@ use crate::{
     outgoing::{Neighbour, Neighbours, Outgoing},
 };
 
+/// The most version requests held while local edits are being stored: a peer asks once per
+/// link and document, so this is only reached by one that asks again and again.
+const MAX_DEFERRED: usize = 4096;
 /// The most parts one update may be declared to have.
 const MAX_PARTS: u32 = 4096;
 /// The most split updates one peer may have unfinished (refused ones included until it goes
@@ -108,6 +111,11 @@ pub struct DocSync {
     window: Duration,
     chunk: usize,
     neighbours: Neighbours,
+    /// Local updates not stored yet, per document: not sent, not even in a diff.
+    unsaved: BTreeMap<String, Vec<Vec<u8>>>,
+    /// Versions peers asked about while the document had unsaved edits: (peer, document,
+    /// version), answered once they are stored.
+    deferred: Vec<(Uuid, String, Vec<u8>)>,
     /// Local updates not yet broadcast, per document.
     batch: BTreeMap<String, Vec<Vec<u8>>>,
     flush_at: Option<Instant>,
@@ -127,6 +135,8 @@ impl DocSync {
             window,
             chunk: chunk.max(1),
             neighbours: Neighbours::default(),
+            unsaved: BTreeMap::new(),
+            deferred: Vec::new(),
             batch: BTreeMap::new(),
             flush_at: None,
             outgoing: VecDeque::new(),
@@ -150,20 +160,29 @@ impl DocSync {
         self.documents.keys().map(String::as_str)
     }
 
-    /// A local edit of `name` (created if new), batched for broadcast. Returns the update, for
-    /// the driver to store before acknowledging it.
-    pub fn edit(
-        &mut self,
-        name: &str,
-        now: Instant,
-        change: impl FnOnce(&Document) -> Vec<u8>,
-    ) -> Vec<u8> {
+    /// A local edit of `name` (created if new), applied here and held: it goes to peers only
+    /// once the driver has stored it and called [`DocSync::saved`], and is taken back with
+    /// [`DocSync::revert_local`] or [`DocSync::refused`] if it could not be. Returns the update,
+    /// for the driver to store.
+    pub fn edit(&mut self, name: &str, change: impl FnOnce(&Document) -> Vec<u8>) -> Vec<u8> {
         let replica = self.replica;
         let document = self
             .documents
             .entry(name.to_owned())
             .or_insert_with(|| Document::new(replica));
         let update = change(document);
+        self.unsaved
+            .entry(name.to_owned())
+            .or_default()
+            .push(update.clone());
+        update
+    }
+
+    /// The local edit that produced `update` is stored: batched for broadcast within the window.
+    pub fn saved(&mut self, name: &str, update: Vec<u8>, now: Instant) {
+        if !self.take_unsaved(name, &update) {
+            return;
+        }
         // A batch merges into one update, which peers accept up to MAX_UPDATE: one that would
         // pass it goes out now, and this edit starts the next.
         let batched: usize = self
@@ -178,26 +197,19 @@ impl DocSync {
         {
             self.broadcast_batch(name, full);
         }
-        self.batch
-            .entry(name.to_owned())
-            .or_default()
-            .push(update.clone());
+        self.batch.entry(name.to_owned()).or_default().push(update);
         self.flush_at.get_or_insert(now + self.window);
-        update
     }
 
     /// Takes back the local edit that produced `update`, which could not be stored: the edit is
     /// refused, so it must not be sent anywhere, nor stay applied. `stored` is the document as it
     /// is on disk (`None` if even reading it failed: the edit then stays here, unsent); it
     /// replaces ours, and every peer is asked again for what we lack (ours may have held peers'
-    /// updates the disk did not get either). The ids the edit used are issued again by the next
-    /// edit: no one ever saw them.
+    /// updates the disk did not get either). Other edits of the document not stored yet go with
+    /// it: the driver refuses them too ([`DocSync::refused`]). The ids the edit used are issued
+    /// again by the next edit: no one ever saw them.
     pub fn revert_local(&mut self, name: &str, update: &[u8], stored: Option<Document>) {
-        if let Some(batch) = self.batch.get_mut(name)
-            && let Some(at) = batch.iter().rposition(|batched| batched == update)
-        {
-            batch.remove(at);
-        }
+        self.take_unsaved(name, update);
         if let Some(stored) = stored {
             self.outgoing.push_back(Outgoing::Broadcast {
                 message: delta(vec![version_of(name, &stored)]),
@@ -205,6 +217,36 @@ impl DocSync {
             });
             self.documents.insert(name.to_owned(), stored);
         }
+    }
+
+    /// A local edit that was not stored, and whose content a [`DocSync::revert_local`] already
+    /// took back: it is forgotten.
+    pub fn refused(&mut self, name: &str, update: &[u8]) {
+        self.take_unsaved(name, update);
+    }
+
+    /// Removes `update` from the edits of `name` not stored yet; whether it was one. Versions
+    /// peers asked for while edits were unsaved are answered once none is left.
+    fn take_unsaved(&mut self, name: &str, update: &[u8]) -> bool {
+        let Some(unsaved) = self.unsaved.get_mut(name) else {
+            return false;
+        };
+        let Some(at) = unsaved.iter().position(|held| held == update) else {
+            return false;
+        };
+        unsaved.remove(at);
+        if unsaved.is_empty() {
+            self.unsaved.remove(name);
+            let (ready, waiting) = std::mem::take(&mut self.deferred)
+                .into_iter()
+                .partition(|(_, document, _)| document == name);
+            self.deferred = waiting;
+            for (from, document, version) in ready {
+                let mut changes = Vec::new();
+                self.answer_version(from, &document, &version, &mut changes);
+            }
+        }
+        true
     }
 
     /// The replica number local edits are made under.
@@ -301,6 +343,14 @@ impl DocSync {
         version: &[u8],
         changes: &mut Vec<Change>,
     ) {
+        // A diff would carry edits that may yet be refused: it waits until they are stored.
+        if self.unsaved.contains_key(name) {
+            if self.deferred.len() < MAX_DEFERRED {
+                self.deferred
+                    .push((from, name.to_owned(), version.to_vec()));
+            }
+            return;
+        }
         let known = self.documents.contains_key(name);
         let replica = self.replica;
         let document = self
@@ -490,6 +540,17 @@ mod tests {
 
     const WINDOW: Duration = Duration::from_millis(25);
 
+    /// A local edit the driver stored at once.
+    fn saved_edit(
+        sync: &mut DocSync,
+        name: &str,
+        now: Instant,
+        change: impl FnOnce(&Document) -> Vec<u8>,
+    ) {
+        let update = sync.edit(name, change);
+        sync.saved(name, update, now);
+    }
+
     fn pair(chunk: usize) -> (DocSync, DocSync, Uuid, Uuid) {
         (
             DocSync::new(1, WINDOW, chunk),
@@ -525,9 +586,9 @@ mod tests {
     fn on_connect_each_side_gets_exactly_what_it_lacks_including_new_documents() {
         let (mut a, mut b, a_id, b_id) = pair(1 << 20);
         let now = Instant::now();
-        a.edit("notes", now, |d| d.append("from a; "));
-        b.edit("notes", now, |d| d.append("from b; "));
-        b.edit("todo", now, |d| d.append("only b has this"));
+        saved_edit(&mut a, "notes", now, |d| d.append("from a; "));
+        saved_edit(&mut b, "notes", now, |d| d.append("from b; "));
+        saved_edit(&mut b, "todo", now, |d| d.append("only b has this"));
         a.peer_up(b_id, Neighbour::Other);
         b.peer_up(a_id, Neighbour::Other);
         settle(&mut a, a_id, &mut b, b_id);
@@ -552,7 +613,7 @@ mod tests {
         let (mut a, mut b, a_id, b_id) = pair(1 << 20);
         let start = Instant::now();
         for i in 0..200 {
-            a.edit("typing", start, |d| d.append(&i.to_string()));
+            saved_edit(&mut a, "typing", start, |d| d.append(&i.to_string()));
         }
         assert_eq!(a.poll_timeout(), Some(start + WINDOW));
         a.handle_timeout(start + WINDOW / 2);
@@ -570,7 +631,9 @@ mod tests {
     fn a_large_catch_up_travels_in_parts_under_the_chunk_size() {
         let (mut a, mut b, a_id, b_id) = pair(4096);
         let now = Instant::now();
-        a.edit("big", now, |d| d.append(&"lorem ipsum ".repeat(10_000)));
+        saved_edit(&mut a, "big", now, |d| {
+            d.append(&"lorem ipsum ".repeat(10_000))
+        });
         let mut largest = 0;
         // a announces its version; b, lacking the document, asks for all of it.
         a.peer_up(b_id, Neighbour::Other);
@@ -597,7 +660,7 @@ mod tests {
     #[test]
     fn malformed_updates_and_names_are_rejected_and_nothing_changes() {
         let (_, mut b, a_id, _) = pair(1 << 20);
-        b.edit("doc", Instant::now(), |d| d.append("intact"));
+        saved_edit(&mut b, "doc", Instant::now(), |d| d.append("intact"));
         let garbage = vec![
             operation("doc", vec![0xff; 40], None),
             operation("../escape", vec![1], None),
@@ -645,7 +708,7 @@ mod tests {
     /// A 9 MiB edit made on `a`, broadcast in parts and delivered to `b`.
     fn nine_mib_edit(a: &mut DocSync, a_id: Uuid, b: &mut DocSync, b_id: Uuid) -> Vec<Change> {
         let now = Instant::now();
-        a.edit("big", now, |d| {
+        saved_edit(a, "big", now, |d| {
             d.append(&"lorem ipsum ".repeat(9 * MIB / 12))
         });
         a.handle_timeout(now + WINDOW);
@@ -699,9 +762,9 @@ mod tests {
             }
         }
         let now = Instant::now();
-        replicas[0]
-            .0
-            .edit("notes", now, |d| d.append("around the triangle"));
+        saved_edit(&mut replicas[0].0, "notes", now, |d| {
+            d.append("around the triangle")
+        });
         replicas[0].0.handle_timeout(now + WINDOW);
         let delivered = flood(&mut replicas, 20).expect("the flood ends");
         // The edit to both others, each forwarding it once to the third: four deliveries.
@@ -770,8 +833,8 @@ mod tests {
         let now = Instant::now();
         let twenty_mib = "x".repeat(20 * MIB);
         // Two 20 MiB appends within one batching window: merged they would pass MAX_UPDATE.
-        a.edit("notes", now, |d| d.append(&twenty_mib));
-        a.edit("notes", now, |d| d.append(&twenty_mib));
+        saved_edit(&mut a, "notes", now, |d| d.append(&twenty_mib));
+        saved_edit(&mut a, "notes", now, |d| d.append(&twenty_mib));
         a.handle_timeout(now + WINDOW);
         let changes = pump(&mut a, a_id, &mut b, b_id);
         assert!(
@@ -787,25 +850,71 @@ mod tests {
     fn a_reverted_local_edit_is_never_sent_and_the_next_edit_converges() {
         let (mut a, mut b, a_id, b_id) = pair(MIB);
         let now = Instant::now();
-        a.edit("notes", now, |d| d.append("stored "));
+        saved_edit(&mut a, "notes", now, |d| d.append("stored "));
         a.handle_timeout(now + WINDOW);
         settle(&mut a, a_id, &mut b, b_id);
         let on_disk = Document::from_snapshot(1, &a.document("notes").expect("a").snapshot())
             .expect("a copy of what is stored");
         // An edit whose store failed: taken back before its batch goes out.
-        let refused = a.edit("notes", now, |d| d.append("refused "));
+        let refused = a.edit("notes", |d| d.append("refused "));
         a.revert_local("notes", &refused, Some(on_disk));
         assert_eq!(
             a.document("notes").map(Document::text).as_deref(),
             Some("stored ")
         );
-        a.edit("notes", now, |d| d.append("retried"));
+        saved_edit(&mut a, "notes", now, |d| d.append("retried"));
         a.handle_timeout(now + WINDOW);
         settle(&mut a, a_id, &mut b, b_id);
         for replica in [&a, &b] {
             assert_eq!(
                 replica.document("notes").map(Document::text).as_deref(),
                 Some("stored retried")
+            );
+        }
+    }
+
+    #[test]
+    fn an_edit_not_stored_yet_goes_nowhere_not_even_in_a_diff() {
+        let (mut a, mut b, a_id, b_id) = pair(MIB);
+        let now = Instant::now();
+        let first = a.edit("notes", |d| d.append("first "));
+        let second = a.edit("notes", |d| d.append("second"));
+        a.peer_up(b_id, Neighbour::Other);
+        b.peer_up(a_id, Neighbour::Other);
+        a.handle_timeout(now + WINDOW);
+        settle(&mut a, a_id, &mut b, b_id);
+        let text_of_b = |b: &DocSync| b.document("notes").map(Document::text).unwrap_or_default();
+        assert_eq!(text_of_b(&b), "", "b asked; a waits");
+        a.saved("notes", first, now);
+        settle(&mut a, a_id, &mut b, b_id);
+        assert_eq!(text_of_b(&b), "", "one still unsaved");
+        a.saved("notes", second, now);
+        a.handle_timeout(now + WINDOW);
+        settle(&mut a, a_id, &mut b, b_id);
+        assert_eq!(
+            b.document("notes").map(Document::text).as_deref(),
+            Some("first second"),
+            "stored: sent, and b's version answered"
+        );
+    }
+
+    #[test]
+    fn edits_made_before_a_revert_are_refused_without_another_revert() {
+        let (mut a, mut b, a_id, b_id) = pair(MIB);
+        let now = Instant::now();
+        let failed = a.edit("notes", |d| d.append("failed "));
+        let later = a.edit("notes", |d| d.append("later"));
+        a.revert_local("notes", &failed, Some(Document::new(1)));
+        a.refused("notes", &later);
+        saved_edit(&mut a, "notes", now, |d| d.append("after"));
+        a.peer_up(b_id, Neighbour::Other);
+        b.peer_up(a_id, Neighbour::Other);
+        a.handle_timeout(now + WINDOW);
+        settle(&mut a, a_id, &mut b, b_id);
+        for replica in [&a, &b] {
+            assert_eq!(
+                replica.document("notes").map(Document::text).as_deref(),
+                Some("after")
             );
         }
     }

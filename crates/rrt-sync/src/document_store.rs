@@ -123,14 +123,10 @@ impl DocumentStore {
         Ok(document)
     }
 
-    /// Appends `update` to the log of `name`, durably; folds the log into a new snapshot of
-    /// `document` when it grows long.
-    pub fn append(
-        &self,
-        name: &str,
-        update: &[u8],
-        document: &Document,
-    ) -> Result<(), DocumentStoreError> {
+    /// Appends `update` to the log of `name`, durably; folds the log into a new snapshot when it
+    /// grows long. The snapshot is of what is stored (snapshot and log), not of a document in
+    /// memory, which may hold edits not stored yet (and perhaps never).
+    pub fn append(&self, name: &str, update: &[u8]) -> Result<(), DocumentStoreError> {
         let _lock = self.lock(name)?;
         let path = self.path(name, "log");
         let mut log = OpenOptions::new()
@@ -158,7 +154,7 @@ impl DocumentStore {
         }
         // The record is durable: a failed compaction must not turn it into a refusal.
         if before + 4 + update.len() as u64 >= COMPACT_AFTER_BYTES
-            && let Err(error) = self.compact_locked(name, document)
+            && let Err(error) = self.compact_locked(name, &Document::new(0))
         {
             tracing::warn!(document = name, %error, "could not compact the log; it stays as it is");
         }
@@ -316,7 +312,7 @@ mod tests {
         let (store, dir) = store(test);
         let document = store.load("d", 1).expect("new");
         let update = document.append("kept");
-        store.append("d", &update, &document).expect("logged");
+        store.append("d", &update).expect("logged");
         OpenOptions::new()
             .append(true)
             .open(dir.join("d.log"))
@@ -331,7 +327,7 @@ mod tests {
         let document = store.load("notes", 1).expect("new");
         for word in ["one ", "two ", "three"] {
             let update = document.append(word);
-            store.append("notes", &update, &document).expect("logged");
+            store.append("notes", &update).expect("logged");
         }
         assert_eq!(
             store.load("notes", 2).expect("reload").text(),
@@ -340,7 +336,7 @@ mod tests {
         store.compact("notes", &document).expect("compact");
         assert_eq!(fs::metadata(dir.join("notes.log")).expect("log").len(), 0);
         let update = document.set("k", "v");
-        store.append("notes", &update, &document).expect("logged");
+        store.append("notes", &update).expect("logged");
         let reloaded = store.load("notes", 3).expect("reload");
         assert_eq!(reloaded.text(), "one two three");
         assert_eq!(reloaded.get("k").as_deref(), Some("v"));
@@ -354,9 +350,7 @@ mod tests {
         let (store, dir, document) = logged_then("torn", &[0, 0, 0, 50, 1, 2, 3]);
         assert_eq!(store.load("d", 2).expect("reload").text(), "kept");
         let later = document.append(" and more");
-        store
-            .append("d", &later, &document)
-            .expect("logged after the cut");
+        store.append("d", &later).expect("logged after the cut");
         assert_eq!(store.load("d", 3).expect("reload").text(), "kept and more");
         fs::remove_dir_all(dir).expect("cleanup");
     }
@@ -367,13 +361,13 @@ mod tests {
         let a = store.load("notes", 1).expect("new");
         let b = store.load("notes", 2).expect("new");
         let from_b = b.append("from b ");
-        store.append("notes", &from_b, &b).expect("logged");
+        store.append("notes", &from_b).expect("logged");
         store
             .compact("notes", &b)
             .expect("b folds its edit into the snapshot");
         // a has not heard of b's edit yet, and compacts too.
         let from_a = a.append("from a");
-        store.append("notes", &from_a, &a).expect("logged");
+        store.append("notes", &from_a).expect("logged");
         store.compact("notes", &a).expect("a compacts");
         let text = store.load("notes", 3).expect("reload").text();
         assert!(

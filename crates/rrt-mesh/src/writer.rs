@@ -1,0 +1,270 @@
+//! The node's writer: one thread that owns the stores and makes every write, so that the node's
+//! actor never waits on a disk.
+//!
+//! ```text
+//! actor ──Write──▶ writer thread ──Written──▶ actor
+//!                  (ClipboardStore, DocumentStore)
+//! ```
+//!
+//! Jobs run in the order they were sent. A write someone waits for — a local copy, a local
+//! document edit — comes back as [`Written`], and the actor acknowledges it (or takes it back)
+//! when it handles that; the rest (the register as peers changed it, peers' document updates) is
+//! logged on failure, since a peer still has it. A register snapshot is skipped when a newer one
+//! is already queued: a burst of peers' entries costs one write.
+//!
+//! A local document edit that cannot be stored is taken back by the actor, which replaces the
+//! document with what is stored. Edits of that document made before the actor did so were made
+//! on top of the failed one: stored after it, they would be on disk without what they build on.
+//! So after a failure the writer refuses every local edit of that document until the actor says,
+//! with [`Write::Resume`], that it has taken the failed edit back; edits made after that are
+//! made on the stored document.
+
+use std::{
+    collections::{HashSet, VecDeque},
+    io, thread,
+};
+
+use rrt_sync::{Clipboard, ClipboardStore, DocumentStore, DocumentStoreError, Staged, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::node::wall_ms;
+
+/// A write for the writer thread.
+pub(crate) enum Write<C, E> {
+    /// A local copy's register, which the copy waits for; `C` travels back with the result.
+    Copy(Staged, C),
+    /// The register as peers changed it.
+    Clipboard(Clipboard),
+    /// A local edit's update of a document, which the edit waits for.
+    Edit {
+        /// The document.
+        name: String,
+        /// The update.
+        update: Vec<u8>,
+        /// Travels back with the result.
+        waiting: E,
+    },
+    /// A peer's update of a document, applied here.
+    PeerUpdate {
+        /// The document.
+        name: String,
+        /// The update.
+        update: Vec<u8>,
+    },
+    /// A failed edit of this document was taken back: its local edits are stored again.
+    Resume(String),
+    /// Answered once everything sent before is written.
+    Flush(oneshot::Sender<()>),
+}
+
+/// A write someone waits for, done.
+pub(crate) enum Written<C, E> {
+    /// A local copy's register.
+    Copy(Staged, C, Result<(), StoreError>),
+    /// A local edit's update.
+    Edit {
+        /// The document.
+        name: String,
+        /// The update.
+        update: Vec<u8>,
+        /// What was sent with it.
+        waiting: E,
+        /// Whether it is stored.
+        result: Result<(), EditNotStored>,
+    },
+}
+
+/// Why a local edit was not stored.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum EditNotStored {
+    /// The store failed. `stored` is the document as it is on disk (its snapshot), if that
+    /// could be read.
+    #[error("{error}")]
+    Failed {
+        /// Why.
+        #[source]
+        error: DocumentStoreError,
+        /// The stored document's snapshot.
+        stored: Option<Vec<u8>>,
+    },
+    /// An earlier edit of the document failed, and this one was made on top of it.
+    #[error("an earlier edit of this document could not be stored, and this one built on it")]
+    EarlierFailed,
+}
+
+/// The thread's handle: where writes go.
+pub(crate) type Writes<C, E> = mpsc::UnboundedSender<Write<C, E>>;
+/// Where the writes someone waits for come back, done.
+pub(crate) type Done<C, E> = mpsc::UnboundedReceiver<Written<C, E>>;
+
+/// Starts the writer thread; it ends when every [`Writes`] is dropped.
+pub(crate) fn spawn<C: Send + 'static, E: Send + 'static>(
+    clipboard: ClipboardStore,
+    documents: DocumentStore,
+) -> io::Result<(Writes<C, E>, Done<C, E>)> {
+    let (writes, jobs) = mpsc::unbounded_channel();
+    let (done, written) = mpsc::unbounded_channel();
+    let writer = Writer {
+        clipboard,
+        documents,
+        failed: HashSet::new(),
+        done,
+    };
+    thread::Builder::new()
+        .name("rrt-writer".to_owned())
+        .spawn(move || writer.run(jobs))?;
+    Ok((writes, written))
+}
+
+struct Writer<C, E> {
+    clipboard: ClipboardStore,
+    documents: DocumentStore,
+    /// Documents whose local edits are refused until [`Write::Resume`].
+    failed: HashSet<String>,
+    done: mpsc::UnboundedSender<Written<C, E>>,
+}
+
+impl<C, E> Writer<C, E> {
+    fn run(mut self, mut jobs: mpsc::UnboundedReceiver<Write<C, E>>) {
+        let mut queue = VecDeque::new();
+        loop {
+            if queue.is_empty() {
+                match jobs.blocking_recv() {
+                    Some(job) => queue.push_back(job),
+                    None => return,
+                }
+            }
+            while let Ok(job) = jobs.try_recv() {
+                queue.push_back(job);
+            }
+            let Some(job) = queue.pop_front() else {
+                continue;
+            };
+            let superseded = matches!(job, Write::Clipboard(_))
+                && queue
+                    .iter()
+                    .any(|later| matches!(later, Write::Clipboard(_)));
+            if !superseded {
+                self.write(job);
+            }
+        }
+    }
+
+    fn write(&mut self, job: Write<C, E>) {
+        match job {
+            Write::Copy(staged, waiting) => {
+                let result = self.clipboard.save(staged.register(), wall_ms());
+                let _ = self.done.send(Written::Copy(staged, waiting, result));
+            }
+            Write::Clipboard(snapshot) => {
+                if let Err(error) = self.clipboard.save(&snapshot, wall_ms()) {
+                    tracing::error!(%error, "could not store the clipboard");
+                }
+            }
+            Write::Edit {
+                name,
+                update,
+                waiting,
+            } => {
+                let result = self.edit(&name, &update);
+                let _ = self.done.send(Written::Edit {
+                    name,
+                    update,
+                    waiting,
+                    result,
+                });
+            }
+            Write::PeerUpdate { name, update } => {
+                if let Err(error) = self.documents.append(&name, &update) {
+                    tracing::error!(%error, document = name, "could not store a peer's update");
+                }
+            }
+            Write::Resume(name) => {
+                self.failed.remove(&name);
+            }
+            Write::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    fn edit(&mut self, name: &str, update: &[u8]) -> Result<(), EditNotStored> {
+        if self.failed.contains(name) {
+            return Err(EditNotStored::EarlierFailed);
+        }
+        self.documents.append(name, update).map_err(|error| {
+            self.failed.insert(name.to_owned());
+            let stored = self
+                .documents
+                .load(name, 0)
+                .inspect_err(|reload| {
+                    tracing::error!(document = name, %reload, "could not read a document back after a failed edit");
+                })
+                .ok()
+                .map(|document| document.snapshot());
+            EditNotStored::Failed { error, stored }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use rrt_sync::Document;
+
+    use super::*;
+
+    fn written(
+        writes: &Writes<(), u8>,
+        done: &mut Done<(), u8>,
+        name: &str,
+        tag: u8,
+    ) -> Result<(), EditNotStored> {
+        writes
+            .send(Write::Edit {
+                name: name.to_owned(),
+                update: Document::new(9).append("x"),
+                waiting: tag,
+            })
+            .expect("the writer runs");
+        match done.blocking_recv() {
+            Some(Written::Edit {
+                waiting, result, ..
+            }) if waiting == tag => result,
+            _ => panic!("the answer to edit {tag}"),
+        }
+    }
+
+    #[test]
+    fn after_a_failed_edit_later_ones_are_refused_until_it_is_taken_back() {
+        let dir = std::env::temp_dir().join(format!("rrt-writer-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let documents = DocumentStore::open(&dir.join("documents")).expect("documents");
+        let clipboard = ClipboardStore::open(&dir).expect("clipboard");
+        let (writes, mut done) = spawn::<(), u8>(clipboard, documents).expect("writer");
+        // A log that cannot be opened for appending.
+        fs::create_dir_all(dir.join("documents").join("notes.log")).expect("blocked log");
+        assert!(matches!(
+            written(&writes, &mut done, "notes", 1),
+            Err(EditNotStored::Failed { .. })
+        ));
+        fs::remove_dir(dir.join("documents").join("notes.log")).expect("unblocked");
+        assert!(
+            matches!(
+                written(&writes, &mut done, "notes", 2),
+                Err(EditNotStored::EarlierFailed)
+            ),
+            "made on top of the failed edit"
+        );
+        assert!(
+            written(&writes, &mut done, "other", 3).is_ok(),
+            "other documents go on"
+        );
+        writes
+            .send(Write::Resume("notes".to_owned()))
+            .expect("the writer runs");
+        assert!(written(&writes, &mut done, "notes", 4).is_ok());
+        fs::remove_dir_all(dir).expect("cleanup");
+    }
+}

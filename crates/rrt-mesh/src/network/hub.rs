@@ -15,29 +15,22 @@ use std::{
     time::{Duration, Instant},
 };
 
-use std::collections::BTreeMap;
-
 use mio::{
     Interest, Registry, Token,
     net::{UnixListener, UnixStream},
 };
-use rrt_reactor::Context;
 use rrt_sync::locked_file::PrivateDir;
-use rrt_wire::{Member, Message, Session};
+use rrt_wire::Session;
 use rustix::{
     fs::{FlockOperation, flock},
     io::Errno,
 };
 use serde::Serialize;
-use uuid::Uuid;
 
-use super::{
-    stream::Stream,
-    worker::{NetEvent, NetworkWorker},
-};
+use super::{stream::Stream, worker::NetworkWorker};
 use crate::{
     dir::{COORDINATOR_LOCK, MeshDir},
-    membership::{Direction, DownReason, LinkId, PeerInfo},
+    membership::Direction,
     same_user,
 };
 
@@ -149,6 +142,7 @@ impl NetworkWorker {
         match Coordinator::try_acquire(&self.config.dir, registry) {
             Ok(Some(coordinator)) => {
                 self.coordinator = Some(coordinator);
+                self.membership.coordinate();
                 return;
             }
             Ok(None) => {}
@@ -162,6 +156,9 @@ impl NetworkWorker {
                     let stream = Stream::Unix(stream);
                     self.hub_link =
                         self.add_link(stream, session, Some(pid), Direction::Dialed, registry, now);
+                    if let Some(link) = self.hub_link {
+                        self.membership.follow(link);
+                    }
                 }
                 // Not our coordinator: whoever holds the lock may still bind the real one (or
                 // die and leave us the role).
@@ -174,70 +171,6 @@ impl NetworkWorker {
                 tracing::debug!(%error, "the coordinator is not reachable yet");
                 self.hub_attempt = Some(attempt.next(now));
             }
-        }
-    }
-
-    /// A hub leaf's view of the other leaves, from the coordinator's list.
-    pub(super) fn relay_members(
-        &mut self,
-        link: LinkId,
-        peers: Vec<Member>,
-        ctx: &Context<'_, NetEvent>,
-    ) {
-        if self.hub_link != Some(link) {
-            tracing::debug!("ignoring a member list not from our coordinator");
-            return;
-        }
-        let listed: BTreeMap<Uuid, PeerInfo> = peers
-            .into_iter()
-            .filter(|member| member.instance_id != self.config.me.id)
-            .map(|member| {
-                let peer = PeerInfo {
-                    id: member.instance_id,
-                    name: member.name,
-                    capabilities: Vec::new(),
-                };
-                (peer.id, peer)
-            })
-            .collect();
-        for (id, peer) in &self.relayed {
-            if !listed.contains_key(id) {
-                tracing::info!(peer = %peer.name, %id, "peer down (gone from the hub)");
-                ctx.emit(NetEvent::PeerDown {
-                    peer: peer.clone(),
-                    reason: DownReason::GoneFromHub,
-                });
-            }
-        }
-        for (id, peer) in &listed {
-            if !self.relayed.contains_key(id) {
-                tracing::info!(peer = %peer.name, %id, "peer up (through the hub)");
-                ctx.emit(NetEvent::PeerUp(peer.clone()));
-            }
-        }
-        self.relayed = listed;
-    }
-
-    /// The coordinator tells every leaf who else is connected.
-    pub(super) fn announce_members(&mut self, registry: &Registry) {
-        let up: Vec<(LinkId, Member)> = self
-            .membership
-            .up()
-            .map(|(link, peer)| {
-                let member = Member {
-                    instance_id: peer.id,
-                    name: peer.name.clone(),
-                };
-                (link, member)
-            })
-            .collect();
-        for (link, recipient) in &up {
-            let peers = up
-                .iter()
-                .filter(|(_, member)| member != recipient)
-                .map(|(_, member)| member.clone())
-                .collect();
-            self.send(*link, &Message::Members { peers }, registry);
         }
     }
 }

@@ -195,14 +195,9 @@ impl NetworkWorker {
                         self.refused_by_peer(id, None, &reason);
                         return false;
                     }
-                    match (self.membership.handle_message(id, &message, now), message) {
-                        (Received::Deliver(_), Message::Members { peers }) => {
-                            self.relay_members(id, peers, ctx);
-                        }
-                        (Received::Deliver(from), message) => {
-                            ctx.emit(NetEvent::Message { from, message });
-                        }
-                        (Received::Handled | Received::Dropped, _) => {}
+                    match self.membership.handle_message(id, &message, now) {
+                        Received::Deliver(from) => ctx.emit(NetEvent::Message { from, message }),
+                        Received::Handled | Received::Dropped => {}
                     }
                 }
                 Ok(Some(Frame::Skipped(_))) => {}
@@ -288,8 +283,6 @@ impl NetworkWorker {
         if self.hub_link == Some(id) {
             self.hub_link = None;
             self.hub_attempt = Some(HubAttempt::now(Instant::now()));
-            self.pending_relayed_downs
-                .extend(std::mem::take(&mut self.relayed).into_values());
         }
     }
 

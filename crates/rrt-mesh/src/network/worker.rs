@@ -16,7 +16,7 @@
 //! `hub` (the hub topology), `stream` (Unix or TCP).
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::HashMap,
     fs, io,
     net::SocketAddr,
     os::{fd::OwnedFd, unix::fs::PermissionsExt},
@@ -243,10 +243,6 @@ pub struct NetworkWorker {
     pub(super) hub_link: Option<LinkId>,
     /// Hub leaf without a coordinator: when to try again.
     pub(super) hub_attempt: Option<HubAttempt>,
-    /// Hub leaf: the other leaves, as the coordinator last listed them.
-    pub(super) relayed: BTreeMap<Uuid, PeerInfo>,
-    /// Relayed peers lost with the coordinator, to report at the next chance.
-    pub(super) pending_relayed_downs: Vec<PeerInfo>,
 }
 
 impl NetworkWorker {
@@ -316,8 +312,6 @@ impl NetworkWorker {
             coordinator: None,
             hub_link: None,
             hub_attempt: None,
-            relayed: BTreeMap::new(),
-            pending_relayed_downs: Vec::new(),
             config,
         };
         match worker.config.topology {
@@ -328,8 +322,9 @@ impl NetworkWorker {
             }
             Topology::Hub => {
                 worker.coordinator = Coordinator::try_acquire(&worker.config.dir, registry)?;
-                if worker.coordinator.is_none() {
-                    worker.hub_attempt = Some(HubAttempt::now(now));
+                match worker.coordinator {
+                    Some(_) => worker.membership.coordinate(),
+                    None => worker.hub_attempt = Some(HubAttempt::now(now)),
                 }
             }
         }
@@ -339,14 +334,6 @@ impl NetworkWorker {
 
     /// Carries out what the membership decided.
     fn apply_membership(&mut self, ctx: &Context<'_, NetEvent>) {
-        let mut changed = false;
-        for peer in std::mem::take(&mut self.pending_relayed_downs) {
-            tracing::info!(peer = %peer.name, id = %peer.id, "peer down (lost the coordinator)");
-            ctx.emit(NetEvent::PeerDown {
-                peer,
-                reason: DownReason::GoneFromHub,
-            });
-        }
         while let Some(output) = self.membership.poll_output() {
             match output {
                 Output::Send { link, message } => self.send(link, &message, ctx.registry()),
@@ -361,24 +348,17 @@ impl NetworkWorker {
                     tracing::info!(peer = %peer.name, id = %peer.id, "peer up");
                     self.manual_link_up(link, peer.id);
                     ctx.emit(NetEvent::PeerUp(peer));
-                    changed = true;
+                }
+                Output::RelayedUp { peer } => {
+                    tracing::info!(peer = %peer.name, id = %peer.id, "peer up (through the hub)");
+                    ctx.emit(NetEvent::PeerUp(peer));
                 }
                 Output::Down { peer, reason } => {
                     tracing::info!(peer = %peer.name, id = %peer.id, %reason, "peer down");
                     ctx.emit(NetEvent::PeerDown { peer, reason });
-                    changed = true;
                 }
             }
-            if changed && self.role() == Role::Coordinator && self.membership_settled() {
-                changed = false;
-                self.announce_members(ctx.registry());
-            }
         }
-    }
-
-    /// Whether the membership has no outputs left to carry out (announce once per batch).
-    fn membership_settled(&self) -> bool {
-        !self.membership.has_output()
     }
 
     fn leave(&mut self, registry: &Registry) {
@@ -465,7 +445,7 @@ impl Worker for NetworkWorker {
                     role: self.role(),
                     listen,
                     links,
-                    relayed: self.relayed.values().cloned().collect(),
+                    relayed: self.membership.relayed().cloned().collect(),
                 });
             }
             NetCommand::Discovered { address } => self.discovered(address, Instant::now()),

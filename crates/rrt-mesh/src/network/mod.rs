@@ -1,15 +1,46 @@
 //! The network reactor: one thread owning every peer socket of an instance.
+//!
+//! The worker is a driver; the rules live in components that own their state and never reach
+//! back into it (dependencies point down only: `worker` → components → `stream`/`tls`):
+//!
+//! ```text
+//!                 NetCommand (Send/Broadcast/Multicast/Discovered/Forget/Status/Leave)
+//!                                  │                        ▲ NetEvent (PeerUp/Down, Message)
+//!  ┌ worker (mio driver) ──────────▼────────────────────────┴──────────────────────────────┐
+//!  │ listeners: accept, inotify ─┐                                                          │
+//!  │ resolver (helper thread) ───┼─▶ Dialer (sans-IO): poll_action ─▶ dial Unix / TCP(+TLS)  │
+//!  │                             │                                         │                │
+//!  │ Links: socket ⇄ Session ────┼─▶ Admission (sans-IO, TLS links) ─▶ Pin ─▶ pins (thread) │
+//!  │   ▲ send / send_encoded     └─▶ Membership (sans-IO: hello, heartbeats, hub lists)     │
+//!  │   └── fanout: one encoding per format ◀── Broadcast / Multicast                        │
+//!  │ hub: coordinator lock and listener, a leaf's attempts to reach it                     │
+//!  └────────────────────────────────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! * [`api`](self) — the configuration, commands, events and status that cross the channel.
+//! * `links` — the link table: sockets, sessions, tokens, the read buffer.
+//! * `dialer` — how links come to be (lower pid dials, retries, `--peer`, discovery).
+//! * `admission` — who may use a TLS link (trust by key, join secret, refusals).
+//! * `fanout` — a message to many links, encoded once per encoding.
+//! * `hub` — the hub topology's coordinator role; `listeners` — accepts and the directory
+//!   watch; `resolver`, `pins` — the helper threads that keep blocking calls off the reactor.
 
-mod dial;
+mod admission;
+mod api;
+mod dialer;
+mod fanout;
 mod hub;
 mod links;
+mod listeners;
+mod pins;
+mod resolver;
 mod stream;
 mod tls;
 mod worker;
 
+pub use api::{
+    LinkView, NetCommand, NetEvent, NetStatus, NetworkConfig, TcpConfig, TcpSecurity, TlsConfig,
+};
 pub use hub::{Role, Topology};
 pub use tls::{join_proof, verify_join};
-pub use worker::{
-    LinkView, NetCommand, NetEvent, NetStatus, NetworkConfig, NetworkWorker, TcpConfig,
-    TcpSecurity, TlsConfig,
-};
+pub use worker::NetworkWorker;

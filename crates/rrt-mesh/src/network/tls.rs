@@ -172,31 +172,8 @@ impl TlsStream {
             .map(|certificate| Fingerprint::of(certificate))
     }
 
-    /// This device's [`join_proof`] on this session: bound to it by the TLS exporter, so it is
-    /// worthless on any other connection, and the secret itself never travels.
-    pub(super) fn join_proof(
-        &self,
-        secret: &[u8],
-        fingerprint: Fingerprint,
-        device: &str,
-    ) -> Option<String> {
-        Some(join_proof(secret, &self.exporter()?, fingerprint, device))
-    }
-
-    /// Whether `proof` is the peer's valid [`join_proof`] on this session.
-    pub(super) fn verify_join(
-        &self,
-        secret: &[u8],
-        fingerprint: Fingerprint,
-        device: &str,
-        proof: &str,
-    ) -> bool {
-        self.exporter()
-            .is_some_and(|exporter| verify_join(secret, &exporter, fingerprint, device, proof))
-    }
-
     /// The session's keying material for the join proof (RFC 8446 § 7.5, no context).
-    fn exporter(&self) -> Option<[u8; 32]> {
+    pub(super) fn exporter(&self) -> Option<[u8; 32]> {
         self.tls
             .export_keying_material([0u8; 32], EXPORTER_LABEL, None)
             .ok()

@@ -24,7 +24,10 @@ use std::{
 
 use rrt_wire::Message;
 
-use super::tls::{join_proof, verify_join};
+use super::{
+    api::TlsConfig,
+    tls::{join_proof, verify_join},
+};
 use crate::{
     identity::{Device, Fingerprint},
     membership::{DownReason, LinkId},
@@ -105,6 +108,19 @@ pub(super) struct Settings {
     pub(super) secret: Option<Vec<u8>>,
     /// How long a peer has to prove itself (TLS, preambles and `join` together).
     pub(super) timeout: Duration,
+}
+
+impl Settings {
+    /// This device's settings from its TLS configuration; peers get `timeout` to prove
+    /// themselves.
+    pub(super) fn new(config: &TlsConfig, timeout: Duration) -> Self {
+        Self {
+            ours: config.identity.fingerprint(),
+            device: config.device.clone(),
+            secret: config.secret.clone(),
+            timeout,
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -17,10 +17,13 @@ use std::{
 };
 
 use mio::{Interest, Registry, Token};
-use rrt_wire::{EncodeError, EncodedFrame, Message, Session, WireError};
+use rrt_wire::{Compression, EncodeError, EncodedFrame, Message, Session, WireError};
 
-use super::stream::Stream;
-use crate::membership::{Direction, DownReason, LinkId};
+use super::{api::LinkView, stream::Stream};
+use crate::{
+    identity::Device,
+    membership::{Direction, DownReason, LinkId, LinkStatus},
+};
 
 /// The first link's token; those below belong to listeners and watches.
 const FIRST_LINK: LinkId = 16;
@@ -110,6 +113,25 @@ impl Links {
 
     pub(super) fn get_mut(&mut self, id: LinkId) -> Option<&mut Link> {
         self.links.get_mut(&id)
+    }
+
+    /// An up peer's link (`None`: it has none, being relayed), as status displays show it.
+    pub(super) fn view(
+        &self,
+        id: Option<LinkId>,
+        status: LinkStatus,
+        device: Option<Device>,
+    ) -> LinkView {
+        let link = id.and_then(|id| self.links.get(&id));
+        LinkView {
+            transport: link.map_or("unknown", |link| link.stream.transport()),
+            host: link.map_or_else(|| "unknown".to_owned(), |link| link.stream.host()),
+            compression: link
+                .and_then(|link| link.session.negotiated())
+                .map_or(Compression::None, |negotiated| negotiated.compression),
+            device,
+            status,
+        }
     }
 
     /// Every link's id.

@@ -7,7 +7,7 @@
 //!                 NetCommand (Send/Broadcast/Multicast/Discovered/Forget/Status/Leave)
 //!                                  │                        ▲ NetEvent (PeerUp/Down, Message)
 //!  ┌ worker (mio driver) ──────────▼────────────────────────┴──────────────────────────────┐
-//!  │ listeners: accept, inotify ─┐                                                          │
+//!  │ sockets: accept, inotify ───┐                                                          │
 //!  │ resolver (helper thread) ───┼─▶ Dialer (sans-IO): poll_action ─▶ dial Unix / TCP(+TLS)  │
 //!  │                             │                                         │                │
 //!  │ Links: socket ⇄ Session ────┼─▶ Admission (sans-IO, TLS links) ─▶ Pin ─▶ pins (thread) │
@@ -17,13 +17,13 @@
 //!  └────────────────────────────────────────────────────────────────────────────────────────┘
 //! ```
 //!
-//! * [`api`](self) — the configuration, commands, events and status that cross the channel.
+//! * `api` — the configuration, commands, events and status that cross the channel.
 //! * `links` — the link table: sockets, sessions, tokens, the read buffer.
 //! * `dialer` — how links come to be (lower pid dials, retries, `--peer`, discovery).
 //! * `admission` — who may use a TLS link (trust by key, join secret, refusals).
 //! * `fanout` — a message to many links, encoded once per encoding.
-//! * `hub` — the hub topology's coordinator role; `listeners` — accepts and the directory
-//!   watch; `resolver`, `pins` — the helper threads that keep blocking calls off the reactor.
+//! * `hub` — the hub topology's coordinator role; `sockets` — bind, accept, dial and the
+//!   directory watch; `resolver`, `pins` — the helper threads that keep blocking calls off the reactor.
 
 mod admission;
 mod api;
@@ -31,9 +31,9 @@ mod dialer;
 mod fanout;
 mod hub;
 mod links;
-mod listeners;
 mod pins;
 mod resolver;
+mod sockets;
 mod stream;
 mod tls;
 mod worker;

@@ -22,7 +22,15 @@ use rustls::{
     version::TLS13,
 };
 
-use crate::identity::{Fingerprint, Identity};
+use super::{
+    admission::{Established, PeerKey},
+    api::TlsConfig,
+    pins::Pins,
+};
+use crate::{
+    identity::{Fingerprint, Identity},
+    trust::TrustStore,
+};
 
 /// The name a dialer asks for; certificates are not checked against it.
 const SERVER_NAME: &str = "rrt.device";
@@ -52,6 +60,24 @@ impl TlsSetup {
         Ok(Self {
             client: Arc::new(client),
             server: Arc::new(server),
+        })
+    }
+}
+
+/// TLS for the worker: the rustls configurations, the store its verdicts come from, and the
+/// writer of the keys it pins.
+pub(super) struct TlsContext {
+    pub(super) setup: TlsSetup,
+    pub(super) trust: TrustStore,
+    pub(super) pins: Pins,
+}
+
+impl TlsContext {
+    pub(super) fn new(config: &TlsConfig) -> io::Result<Self> {
+        Ok(Self {
+            setup: TlsSetup::new(&config.identity).map_err(io::Error::other)?,
+            trust: config.trust.clone(),
+            pins: Pins::new(config.trust.clone()),
         })
     }
 }
@@ -160,12 +186,25 @@ impl TlsStream {
         })
     }
 
-    /// Whether the TLS handshake is over (the peer's certificate is known).
-    pub(super) fn is_established(&self) -> bool {
-        !self.tls.is_handshaking()
+    /// Once the TLS handshake is over, what it established about the peer, with `trust`'s
+    /// verdict on its key (read from disk: the store may have changed since the last link).
+    pub(super) fn established(&self, trust: &TrustStore) -> Option<Established> {
+        if self.tls.is_handshaking() {
+            return None;
+        }
+        Some(match self.peer_fingerprint() {
+            None => Established::NoCertificate,
+            Some(fingerprint) => Established::Key {
+                key: PeerKey {
+                    fingerprint,
+                    exporter: self.exporter(),
+                },
+                trust: trust.judge(fingerprint),
+            },
+        })
     }
 
-    pub(super) fn peer_fingerprint(&self) -> Option<Fingerprint> {
+    fn peer_fingerprint(&self) -> Option<Fingerprint> {
         let certificates = self.tls.peer_certificates()?;
         certificates
             .first()
@@ -173,7 +212,7 @@ impl TlsStream {
     }
 
     /// The session's keying material for the join proof (RFC 8446 § 7.5, no context).
-    pub(super) fn exporter(&self) -> Option<[u8; 32]> {
+    fn exporter(&self) -> Option<[u8; 32]> {
         self.tls
             .export_keying_material([0u8; 32], EXPORTER_LABEL, None)
             .ok()

@@ -10,50 +10,40 @@
 
 use std::{
     fs, io,
-    os::{fd::OwnedFd, unix::fs::PermissionsExt},
+    net::SocketAddr,
+    os::fd::OwnedFd,
     time::{Instant, SystemTime, UNIX_EPOCH},
 };
 
 use mio::{
-    Interest, Registry, Token,
+    Registry, Token,
     event::Event,
-    net::{TcpListener, TcpStream, UnixListener, UnixStream},
-    unix::SourceFd,
+    net::{TcpListener, UnixListener},
 };
 use rrt_reactor::{Context, Control, Worker};
 use rrt_wire::{Compression, Message, Received as Frame, Session, WireConfig};
-use rustix::{fs::inotify, process::getuid};
+use rustix::process::getuid;
 
 use super::{
-    admission::{self, Admission, Established, PeerKey, Settings, Taken},
-    api::{LinkView, NetCommand, NetEvent, NetStatus, NetworkConfig, TcpSecurity},
+    admission::{self, Admission, Settings, Taken},
+    api::{NetCommand, NetEvent, NetStatus, NetworkConfig, TcpSecurity},
     dialer::{Action, Dialer, UnixDialed},
     fanout::Frames,
     hub::{COORDINATOR, Hub, Reached, Role, Topology},
     links::{Links, Read},
-    listeners::{
-        LISTENER, RESOLVER, TCP_LISTENER, WATCH, accept_tcp, accept_unix, listen_tcp, read_watch,
-    },
-    pins::Pins,
     resolver::Resolver,
+    sockets::{
+        LISTENER, RESOLVER, TCP_LISTENER, WATCH, accept_tcp, accept_unix, dial_tcp, dial_unix,
+        listen_tcp, listen_unix, read_watch,
+    },
     stream::Stream,
-    tls::{TlsSetup, TlsStream},
+    tls::TlsContext,
 };
 use crate::{
     dir::is_alive,
     membership::{Direction, DownReason, LinkId, Membership, Output, Received},
     registry::{Registry as PeerRegistry, RegistryEntry},
-    same_user,
-    trust::TrustStore,
 };
-
-/// TLS for the worker: the rustls configurations, the store its verdicts come from, and the
-/// writer of the keys it pins.
-struct Tls {
-    setup: TlsSetup,
-    trust: TrustStore,
-    pins: Pins,
-}
 
 /// The worker. Create it with [`NetworkWorker::new`] inside an [`Rrt`](rrt_reactor::Rrt)
 /// factory.
@@ -62,7 +52,7 @@ pub struct NetworkWorker {
     listener: UnixListener,
     watch: OwnedFd,
     tcp_listener: Option<TcpListener>,
-    tls: Option<Tls>,
+    tls: Option<TlsContext>,
     links: Links,
     membership: Membership,
     dialer: Dialer,
@@ -78,25 +68,8 @@ impl NetworkWorker {
     /// a dial to every live peer with a higher pid (stale sockets of dead pids are removed).
     pub fn new(registry: &Registry, config: NetworkConfig) -> io::Result<Self> {
         config.dir.prepare().map_err(io::Error::other)?;
+        let (listener, watch) = listen_unix(&config.dir, config.pid, registry)?;
         let path = config.dir.peer_socket(config.pid);
-        match fs::remove_file(&path) {
-            Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
-            _ => {}
-        }
-        let mut listener = UnixListener::bind(&path)?;
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
-        let watch = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
-        inotify::add_watch(
-            &watch,
-            config.dir.path(),
-            inotify::WatchFlags::CREATE | inotify::WatchFlags::MOVED_TO,
-        )?;
-        registry.register(&mut listener, LISTENER, Interest::READABLE)?;
-        registry.register(
-            &mut SourceFd(&std::os::fd::AsRawFd::as_raw_fd(&watch)),
-            WATCH,
-            Interest::READABLE,
-        )?;
         let peers = PeerRegistry::new(config.dir.clone());
         peers.register(RegistryEntry {
             pid: config.pid,
@@ -111,20 +84,10 @@ impl NetworkWorker {
             None => None,
         };
         let (tls, settings) = match config.tcp.as_ref().map(|tcp| &tcp.security) {
-            Some(TcpSecurity::Tls(tls)) => {
-                let settings = Settings {
-                    ours: tls.identity.fingerprint(),
-                    device: tls.device.clone(),
-                    secret: tls.secret.clone(),
-                    timeout: config.wire.handshake_timeout,
-                };
-                let worker_tls = Tls {
-                    setup: TlsSetup::new(&tls.identity).map_err(io::Error::other)?,
-                    trust: tls.trust.clone(),
-                    pins: Pins::new(tls.trust.clone()),
-                };
-                (Some(worker_tls), Some(settings))
-            }
+            Some(TcpSecurity::Tls(tls)) => (
+                Some(TlsContext::new(tls)?),
+                Some(Settings::new(tls, config.wire.handshake_timeout)),
+            ),
             _ => (None, None),
         };
         let now = Instant::now();
@@ -298,20 +261,9 @@ impl NetworkWorker {
         let Stream::Tls(stream) = &state.stream else {
             return;
         };
-        if !stream.is_established() {
-            return;
+        if let Some(established) = stream.established(&tls.trust) {
+            self.admission.handle_established(link, established);
         }
-        let established = match stream.peer_fingerprint() {
-            None => Established::NoCertificate,
-            Some(fingerprint) => Established::Key {
-                key: PeerKey {
-                    fingerprint,
-                    exporter: stream.exporter(),
-                },
-                trust: tls.trust.judge(fingerprint),
-            },
-        };
-        self.admission.handle_established(link, established);
         self.apply_admission(now);
     }
 
@@ -376,7 +328,20 @@ impl NetworkWorker {
         while let Some(action) = self.dialer.poll_action() {
             match action {
                 Action::DialUnix { pid } => {
-                    let dialed = self.dial_unix(pid, registry, now);
+                    let dialed = dial_unix(&self.config.dir, pid).and_then(|stream| {
+                        let session = Session::dial(self.config.wire.clone(), now);
+                        let stream = Stream::Unix(stream);
+                        let link = self.open_link(
+                            stream,
+                            session,
+                            Some(pid),
+                            Direction::Dialed,
+                            registry,
+                            now,
+                        );
+                        link.ok_or(UnixDialed::Abandoned)
+                    });
+                    let dialed = dialed.map_or_else(|failed| failed, UnixDialed::Linked);
                     self.dialer.handle_unix_dialed(pid, dialed, now);
                 }
                 Action::Clean { pid } => {
@@ -391,57 +356,22 @@ impl NetworkWorker {
                 }
                 Action::DialTcp { address, to } => {
                     let dialed = self.dial_tcp(to, registry, now);
-                    let dialed = dialed.map_err(|error| error.to_string());
                     self.dialer.handle_tcp_dialed(&address, dialed, now);
                 }
             }
         }
     }
 
-    fn dial_unix(&mut self, pid: u32, registry: &Registry, now: Instant) -> UnixDialed {
-        let path = self.config.dir.peer_socket(pid);
-        match UnixStream::connect(&path) {
-            // A Unix connect completes at once (or fails): who listens is known already.
-            Ok(stream) => match same_user::verify(&path, &stream) {
-                Ok(_) => {
-                    let session = Session::dial(self.config.wire.clone(), now);
-                    let stream = Stream::Unix(stream);
-                    let link = self.open_link(
-                        stream,
-                        session,
-                        Some(pid),
-                        Direction::Dialed,
-                        registry,
-                        now,
-                    );
-                    link.map_or(UnixDialed::Abandoned, UnixDialed::Linked)
-                }
-                Err(error) => {
-                    tracing::warn!(%error, pid, "not dialing a peer socket");
-                    UnixDialed::Abandoned
-                }
-            },
-            Err(error) => {
-                tracing::debug!(%error, pid, "dial failed");
-                UnixDialed::Failed {
-                    alive: is_alive(pid),
-                }
-            }
-        }
-    }
-
+    /// Dials the target at `to` over TCP (with TLS if configured), proposing this side's
+    /// cross-host compression.
     fn dial_tcp(
         &mut self,
-        to: std::net::SocketAddr,
+        to: SocketAddr,
         registry: &Registry,
         now: Instant,
-    ) -> io::Result<LinkId> {
-        let tcp = TcpStream::connect(to)?;
-        tcp.set_nodelay(true)?;
-        let stream = match &self.tls {
-            Some(tls) => Stream::Tls(Box::new(TlsStream::client(tcp, &tls.setup)?)),
-            None => Stream::Tcp(tcp),
-        };
+    ) -> Result<LinkId, String> {
+        let tls = self.tls.as_ref().map(|tls| &tls.setup);
+        let stream = dial_tcp(to, tls).map_err(|error| error.to_string())?;
         let wire = WireConfig {
             compression: self
                 .config
@@ -452,7 +382,7 @@ impl NetworkWorker {
         };
         let session = Session::dial(wire, now);
         self.open_link(stream, session, None, Direction::Dialed, registry, now)
-            .ok_or_else(|| io::Error::other("could not watch the connection"))
+            .ok_or_else(|| "could not watch the connection".to_owned())
     }
 
     fn accept_unix(&mut self, token: Token, registry: &Registry, now: Instant) -> Control {
@@ -483,18 +413,8 @@ impl NetworkWorker {
         let Some(listener) = &self.tcp_listener else {
             return Control::Continue;
         };
-        let (accepted, control) = accept_tcp(listener);
-        for tcp in accepted {
-            let stream = match &self.tls {
-                Some(tls) => match TlsStream::server(tcp, &tls.setup) {
-                    Ok(tls) => Stream::Tls(Box::new(tls)),
-                    Err(error) => {
-                        tracing::warn!(%error, "could not start TLS on a connection");
-                        continue;
-                    }
-                },
-                None => Stream::Tcp(tcp),
-            };
+        let (accepted, control) = accept_tcp(listener, self.tls.as_ref().map(|tls| &tls.setup));
+        for stream in accepted {
             let session = Session::accept(self.config.wire.clone(), now);
             self.open_link(stream, session, None, Direction::Accepted, registry, now);
         }
@@ -523,16 +443,8 @@ impl NetworkWorker {
             .into_iter()
             .map(|status| {
                 let id = self.membership.link_of(status.peer.id);
-                let link = id.and_then(|id| self.links.get(id));
-                LinkView {
-                    transport: link.map_or("unknown", |link| link.stream.transport()),
-                    host: link.map_or_else(|| "unknown".to_owned(), |link| link.stream.host()),
-                    compression: link
-                        .and_then(|link| link.session.negotiated())
-                        .map_or(Compression::None, |negotiated| negotiated.compression),
-                    device: id.and_then(|id| self.admission.device(id)).cloned(),
-                    status,
-                }
+                let device = id.and_then(|id| self.admission.device(id)).cloned();
+                self.links.view(id, status, device)
             })
             .collect();
         let listen = self

@@ -1,27 +1,46 @@
-//! The worker's passive sources: the Unix and TCP listeners and the mesh directory's inotify
-//! watch, each drained until `WouldBlock` into plain values (accepted sockets, appeared peer
-//! sockets) that the worker turns into links and dials.
+//! The worker's socket operations, as plain functions over the sockets it owns: bind and
+//! watch, accept (each source drained until `WouldBlock`), and dial. They return values — an
+//! accepted or dialed stream, the peer sockets that appeared — which the worker turns into
+//! links and hands to the machines; nothing here decides who is dialed or admitted.
 //!
 //! ```text
 //!  peer-<pid>.sock / coordinator.sock listener ─▶ accept_unix (same uid only) ─▶ (stream, pid)
-//!  TCP listener ─────────────────────────────────▶ accept_tcp ─────────────────▶ stream
+//!  TCP listener ─────────────────────────────────▶ accept_tcp (+ TLS server) ──▶ stream
 //!  inotify on the mesh directory ────────────────▶ read_watch ─────────────────▶ Appeared
+//!  Dialer's DialUnix / DialTcp ──────────────────▶ dial_unix / dial_tcp ───────▶ stream
 //! ```
 //!
 //! A listener error that a retry cannot fix asks the reactor to restart the worker; running out
 //! of file descriptors does not (the listener is fine, the backlog waits).
 
-use std::{io, mem::MaybeUninit, net::SocketAddr, os::fd::OwnedFd};
+use std::{
+    fs, io,
+    mem::MaybeUninit,
+    net::SocketAddr,
+    os::{
+        fd::{AsRawFd, OwnedFd},
+        unix::fs::PermissionsExt,
+    },
+};
 
 use mio::{
     Interest, Registry, Token,
     net::{TcpListener, TcpStream, UnixListener, UnixStream},
+    unix::SourceFd,
 };
 use rrt_reactor::Control;
 use rustix::{fs::inotify, io::Errno, net::sockopt::socket_peercred};
 
-use super::api::{TcpConfig, TcpSecurity};
-use crate::dir::peer_socket_pid;
+use super::{
+    api::{TcpConfig, TcpSecurity},
+    dialer::UnixDialed,
+    stream::Stream,
+    tls::{TlsSetup, TlsStream},
+};
+use crate::{
+    dir::{MeshDir, is_alive, peer_socket_pid},
+    same_user,
+};
 
 /// The token of this instance's `peer-<pid>.sock` listener.
 pub(super) const LISTENER: Token = Token(0);
@@ -39,6 +58,31 @@ pub(super) struct Appeared {
     pub(super) pids: Vec<u32>,
     /// Whether `coordinator.sock` appeared.
     pub(super) coordinator: bool,
+}
+
+/// Binds `peer-<pid>.sock` (replacing a stale one) for this user only, and watches the mesh
+/// directory for peer sockets and `coordinator.sock` appearing.
+pub(super) fn listen_unix(
+    dir: &MeshDir,
+    pid: u32,
+    registry: &Registry,
+) -> io::Result<(UnixListener, OwnedFd)> {
+    let path = dir.peer_socket(pid);
+    match fs::remove_file(&path) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+        _ => {}
+    }
+    let mut listener = UnixListener::bind(&path)?;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
+    let watch = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
+    inotify::add_watch(
+        &watch,
+        dir.path(),
+        inotify::WatchFlags::CREATE | inotify::WatchFlags::MOVED_TO,
+    )?;
+    registry.register(&mut listener, LISTENER, Interest::READABLE)?;
+    registry.register(&mut SourceFd(&watch.as_raw_fd()), WATCH, Interest::READABLE)?;
+    Ok((listener, watch))
 }
 
 /// Binds the TCP listener (on any free port if asked and the configured one is taken).
@@ -105,16 +149,24 @@ pub(super) fn accept_unix(listener: &UnixListener, uid: u32) -> (Vec<(UnixStream
 }
 
 /// Accepts every waiting TCP connection (with `TCP_NODELAY`: frames are small and latency
-/// matters more than packet count).
-pub(super) fn accept_tcp(listener: &TcpListener) -> (Vec<TcpStream>, Control) {
+/// matters more than packet count), under TLS if `tls` is given.
+pub(super) fn accept_tcp(listener: &TcpListener, tls: Option<&TlsSetup>) -> (Vec<Stream>, Control) {
     let mut accepted = Vec::new();
     let control = loop {
         match listener.accept() {
-            Ok((stream, _)) => {
-                if let Err(error) = stream.set_nodelay(true) {
+            Ok((tcp, _)) => {
+                if let Err(error) = tcp.set_nodelay(true) {
                     tracing::debug!(%error, "TCP_NODELAY");
                 }
-                accepted.push(stream);
+                match tls {
+                    None => accepted.push(Stream::Tcp(tcp)),
+                    Some(setup) => match TlsStream::server(tcp, setup) {
+                        Ok(tls) => accepted.push(Stream::Tls(Box::new(tls))),
+                        Err(error) => {
+                            tracing::warn!(%error, "could not start TLS on a connection");
+                        }
+                    },
+                }
             }
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => break Control::Continue,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
@@ -155,6 +207,38 @@ pub(super) fn read_watch(watch: &OwnedFd) -> (Appeared, Control) {
             }
         }
     }
+}
+
+/// Connects to `peer-<pid>.sock`. A Unix connect completes at once (or fails): who listens is
+/// known already, and must be this user.
+pub(super) fn dial_unix(dir: &MeshDir, pid: u32) -> Result<UnixStream, UnixDialed> {
+    let path = dir.peer_socket(pid);
+    match UnixStream::connect(&path) {
+        Ok(stream) => match same_user::verify(&path, &stream) {
+            Ok(_) => Ok(stream),
+            Err(error) => {
+                tracing::warn!(%error, pid, "not dialing a peer socket");
+                Err(UnixDialed::Abandoned)
+            }
+        },
+        Err(error) => {
+            tracing::debug!(%error, pid, "dial failed");
+            Err(UnixDialed::Failed {
+                alive: is_alive(pid),
+            })
+        }
+    }
+}
+
+/// Starts a TCP connect to `to` (it completes later, reported as writability), under TLS if
+/// `tls` is given.
+pub(super) fn dial_tcp(to: SocketAddr, tls: Option<&TlsSetup>) -> io::Result<Stream> {
+    let tcp = TcpStream::connect(to)?;
+    tcp.set_nodelay(true)?;
+    Ok(match tls {
+        Some(setup) => Stream::Tls(Box::new(TlsStream::client(tcp, setup)?)),
+        None => Stream::Tcp(tcp),
+    })
 }
 
 fn is_out_of_descriptors(error: &io::Error) -> bool {

@@ -26,7 +26,7 @@ use rrt_wire::Message;
 
 use super::{
     api::TlsConfig,
-    tls::{join_proof, verify_join},
+    join::{join_proof, verify_join},
 };
 use crate::{
     identity::{Device, Fingerprint},

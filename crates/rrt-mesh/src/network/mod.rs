@@ -1,7 +1,7 @@
 //! The network reactor: one thread owning every peer socket of an instance.
 //!
 //! The worker is a driver; the rules live in components that own their state and never reach
-//! back into it (dependencies point down only: `worker` → components → `stream`/`tls`):
+//! back into it (dependencies point down only: `worker` → `sockets`, `tls` → the machines → `join`):
 //!
 //! ```text
 //!                 NetCommand (Send/Broadcast/Multicast/Discovered/Forget/Status/Leave)
@@ -20,7 +20,8 @@
 //! * `api` — the configuration, commands, events and status that cross the channel.
 //! * `links` — the link table: sockets, sessions, tokens, the read buffer.
 //! * `dialer` — how links come to be (lower pid dials, retries, `--peer`, discovery).
-//! * `admission` — who may use a TLS link (trust by key, join secret, refusals).
+//! * `admission` — who may use a TLS link (trust by key, join secret, refusals); `join` —
+//!   the join secret's proof.
 //! * `fanout` — a message to many links, encoded once per encoding.
 //! * `hub` — the hub topology's coordinator role; `sockets` — bind, accept, dial and the
 //!   directory watch; `resolver`, `pins` — the helper threads that keep blocking calls off the reactor.
@@ -30,6 +31,7 @@ mod api;
 mod dialer;
 mod fanout;
 mod hub;
+mod join;
 mod links;
 mod pins;
 mod resolver;
@@ -42,5 +44,5 @@ pub use api::{
     LinkView, NetCommand, NetEvent, NetStatus, NetworkConfig, TcpConfig, TcpSecurity, TlsConfig,
 };
 pub use hub::{Role, Topology};
-pub use tls::{join_proof, verify_join};
+pub use join::{join_proof, verify_join};
 pub use worker::NetworkWorker;

@@ -8,6 +8,17 @@
 //!
 //! The driver feeds link events and messages, sleeps until [`Membership::poll_timeout`], calls
 //! [`Membership::handle_timeout`], and carries out what [`Membership::poll_output`] returns.
+//!
+//! In the hub topology the machine also keeps the hub's view of who is up: a coordinator
+//! ([`Membership::coordinate`]) tells every leaf who else is up whenever that changes, once per
+//! batch of changes; a leaf ([`Membership::follow`]) turns the coordinator's lists into the other
+//! leaves' ups and downs, and loses them all with the coordinator.
+//!
+//! ```text
+//! coordinator: Up / Down ──(queue drained)──▶ Send members (each leaf: everyone else)
+//! leaf:        members from the followed link ──diff──▶ RelayedUp / Down(GoneFromHub)
+//!              followed link closed ──────────────────▶ Down(GoneFromHub) for every relayed peer
+//! ```
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -15,7 +26,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rrt_wire::Message;
+use rrt_wire::{Member, Message};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -105,12 +116,17 @@ pub enum Output {
         /// The peer.
         peer: PeerInfo,
     },
-    /// A peer is gone.
+    /// A peer is gone (hub leaves: also a relayed one, [`DownReason::GoneFromHub`]).
     Down {
         /// The peer.
         peer: PeerInfo,
         /// Why.
         reason: DownReason,
+    },
+    /// Hub leaves: the coordinator lists a peer this leaf has no link to.
+    RelayedUp {
+        /// The peer.
+        peer: PeerInfo,
     },
 }
 
@@ -165,6 +181,14 @@ pub struct Membership {
     next_ping: Instant,
     /// An instant and the wall clock then, for ping timestamps in Unix milliseconds.
     epoch: (Instant, u64),
+    /// Hub: this instance is the coordinator, and tells the leaves who is up.
+    coordinating: bool,
+    /// Hub coordinator: who is up changed since the leaves were last told.
+    members_changed: bool,
+    /// Hub leaf: the link to the coordinator.
+    followed: Option<LinkId>,
+    /// Hub leaf: the other leaves, as the coordinator last listed them.
+    relayed: BTreeMap<Uuid, PeerInfo>,
 }
 
 impl Membership {
@@ -177,7 +201,29 @@ impl Membership {
             outputs: VecDeque::new(),
             next_ping: now + config.interval,
             epoch: (now, wall_ms),
+            coordinating: false,
+            members_changed: false,
+            followed: None,
+            relayed: BTreeMap::new(),
         }
+    }
+
+    /// This instance is the hub's coordinator from now on: whenever who is up changes, every
+    /// up leaf is sent the list of the others (once the outputs of the change are drained, so a
+    /// burst of changes sends one list).
+    pub fn coordinate(&mut self) {
+        self.coordinating = true;
+    }
+
+    /// `link` leads to the hub's coordinator: its member lists are the other leaves, reported as
+    /// [`Output::RelayedUp`] and [`Output::Down`]; when it closes they are all down.
+    pub fn follow(&mut self, link: LinkId) {
+        self.followed = Some(link);
+    }
+
+    /// Hub leaves: the other leaves, as the coordinator last listed them.
+    pub fn relayed(&self) -> impl Iterator<Item = &PeerInfo> {
+        self.relayed.values()
     }
 
     /// A new connection: say hello, and expect one back within the timeout.
@@ -210,6 +256,82 @@ impl Membership {
         }) = self.links.remove(&link)
         {
             self.outputs.push_back(Output::Down { peer, reason });
+            self.members_changed |= self.coordinating;
+        }
+        self.unfollow(link);
+    }
+
+    /// A leaf that lost its coordinator loses sight of the other leaves too.
+    fn unfollow(&mut self, link: LinkId) {
+        if self.followed != Some(link) {
+            return;
+        }
+        self.followed = None;
+        for peer in std::mem::take(&mut self.relayed).into_values() {
+            self.outputs.push_back(Output::Down {
+                peer,
+                reason: DownReason::GoneFromHub,
+            });
+        }
+    }
+
+    /// A leaf's view of the other leaves, from its coordinator's list.
+    fn relay(&mut self, link: LinkId, members: &[Member]) {
+        if self.followed != Some(link) {
+            tracing::debug!(link, "ignoring a member list not from our coordinator");
+            return;
+        }
+        let listed: BTreeMap<Uuid, PeerInfo> = members
+            .iter()
+            .filter(|member| member.instance_id != self.me.id)
+            .map(|member| {
+                let peer = PeerInfo {
+                    id: member.instance_id,
+                    name: member.name.clone(),
+                    capabilities: Vec::new(),
+                };
+                (peer.id, peer)
+            })
+            .collect();
+        let previous = std::mem::replace(&mut self.relayed, listed);
+        for (id, peer) in &previous {
+            if !self.relayed.contains_key(id) {
+                self.outputs.push_back(Output::Down {
+                    peer: peer.clone(),
+                    reason: DownReason::GoneFromHub,
+                });
+            }
+        }
+        for (id, peer) in &self.relayed {
+            if !previous.contains_key(id) {
+                self.outputs
+                    .push_back(Output::RelayedUp { peer: peer.clone() });
+            }
+        }
+    }
+
+    /// The coordinator tells every up leaf who else is up.
+    fn announce_members(&mut self) {
+        let up: Vec<(LinkId, Member)> = self
+            .up()
+            .map(|(link, peer)| {
+                let member = Member {
+                    instance_id: peer.id,
+                    name: peer.name.clone(),
+                };
+                (link, member)
+            })
+            .collect();
+        for (link, recipient) in &up {
+            let peers = up
+                .iter()
+                .filter(|(_, member)| member != recipient)
+                .map(|(_, member)| member.clone())
+                .collect();
+            self.outputs.push_back(Output::Send {
+                link: *link,
+                message: Message::Members { peers },
+            });
         }
     }
 
@@ -272,6 +394,13 @@ impl Membership {
                 }
                 Received::Handled
             }
+            Message::Members { peers } => {
+                if state.peer.is_none() {
+                    return Received::Dropped;
+                }
+                self.relay(link, peers);
+                Received::Handled
+            }
             _ => match &state.peer {
                 Some(peer) => Received::Deliver(peer.id),
                 None => Received::Dropped,
@@ -323,10 +452,12 @@ impl Membership {
             state.peer = Some(peer.clone());
         }
         self.outputs.push_back(Output::Up { link, peer });
+        self.members_changed |= self.coordinating;
     }
 
     fn refuse(&mut self, link: LinkId, why: &str) {
         self.links.remove(&link);
+        self.unfollow(link);
         self.outputs.push_back(Output::Close {
             link,
             reason: DownReason::Error(why.to_owned()),
@@ -387,12 +518,16 @@ impl Membership {
 
     /// The next thing to do.
     pub fn poll_output(&mut self) -> Option<Output> {
+        if self.outputs.is_empty() && self.members_changed {
+            self.members_changed = false;
+            self.announce_members();
+        }
         self.outputs.pop_front()
     }
 
     /// Whether [`Membership::poll_output`] has anything left.
     pub fn has_output(&self) -> bool {
-        !self.outputs.is_empty()
+        !self.outputs.is_empty() || self.members_changed
     }
 
     /// The link to the peer with `id`, if it is up.
@@ -722,5 +857,147 @@ mod tests {
             }]
         );
         assert_eq!(membership.poll_timeout(), None, "no links, no wake-ups");
+    }
+
+    fn members(peers: &[&PeerInfo]) -> Message {
+        Message::Members {
+            peers: peers
+                .iter()
+                .map(|peer| Member {
+                    instance_id: peer.id,
+                    name: peer.name.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_coordinator_tells_each_leaf_the_others_once_per_batch_of_changes() {
+        let (mut membership, now) = setup();
+        membership.coordinate();
+        let (a, b) = (info(2, "a"), info(3, "b"));
+        membership.link_opened(1, Direction::Accepted, now);
+        membership.link_opened(2, Direction::Accepted, now);
+        membership.handle_message(1, &hello_from(&a), now);
+        membership.handle_message(2, &hello_from(&b), now);
+        let lists: Vec<_> = drain(&mut membership)
+            .into_iter()
+            .filter(|output| {
+                matches!(
+                    output,
+                    Output::Send {
+                        message: Message::Members { .. },
+                        ..
+                    }
+                )
+            })
+            .collect();
+        assert_eq!(
+            lists,
+            [
+                Output::Send {
+                    link: 1,
+                    message: members(&[&b])
+                },
+                Output::Send {
+                    link: 2,
+                    message: members(&[&a])
+                },
+            ],
+            "two ups, one list to each leaf"
+        );
+        membership.link_closed(2, DownReason::Closed);
+        assert_eq!(
+            drain(&mut membership),
+            [
+                Output::Down {
+                    peer: b,
+                    reason: DownReason::Closed
+                },
+                Output::Send {
+                    link: 1,
+                    message: members(&[])
+                },
+            ]
+        );
+        membership.handle_timeout(now + Duration::from_secs(1));
+        assert!(
+            drain(&mut membership).iter().all(|output| !matches!(
+                output,
+                Output::Send {
+                    message: Message::Members { .. },
+                    ..
+                }
+            )),
+            "no change, no list"
+        );
+    }
+
+    #[test]
+    fn a_leaf_diffs_its_coordinators_lists_and_loses_them_with_it() {
+        let (mut membership, now) = setup();
+        let coordinator = info(9, "coordinator");
+        let (me, a, b) = (info(1, "me"), info(2, "a"), info(3, "b"));
+        membership.link_opened(4, Direction::Dialed, now);
+        membership.follow(4);
+        membership.handle_message(4, &hello_from(&coordinator), now);
+        drain(&mut membership);
+        membership.handle_message(4, &members(&[&me, &a]), now);
+        assert_eq!(
+            drain(&mut membership),
+            [Output::RelayedUp {
+                peer: PeerInfo {
+                    capabilities: vec![],
+                    ..a.clone()
+                }
+            }]
+        );
+        membership.handle_message(4, &members(&[&b]), now);
+        assert_eq!(
+            drain(&mut membership),
+            [
+                Output::Down {
+                    peer: PeerInfo {
+                        capabilities: vec![],
+                        ..a
+                    },
+                    reason: DownReason::GoneFromHub
+                },
+                Output::RelayedUp {
+                    peer: PeerInfo {
+                        capabilities: vec![],
+                        ..b.clone()
+                    }
+                },
+            ]
+        );
+        // A list from any other link decides nothing.
+        membership.link_opened(5, Direction::Accepted, now);
+        membership.handle_message(5, &hello_from(&info(7, "stray")), now);
+        drain(&mut membership);
+        assert_eq!(
+            membership.handle_message(5, &members(&[]), now),
+            Received::Handled
+        );
+        assert!(drain(&mut membership).is_empty());
+        assert_eq!(membership.relayed().count(), 1);
+        membership.link_closed(4, DownReason::Closed);
+        assert_eq!(
+            drain(&mut membership),
+            [
+                Output::Down {
+                    peer: coordinator,
+                    reason: DownReason::Closed
+                },
+                Output::Down {
+                    peer: PeerInfo {
+                        capabilities: vec![],
+                        ..b
+                    },
+                    reason: DownReason::GoneFromHub
+                },
+            ]
+        );
+        assert_eq!(membership.relayed().count(), 0);
     }
 }

@@ -15,7 +15,7 @@ use crate::{
     frame::{FrameDecoder, FrameError},
     handshake::Negotiated,
     message::Message,
-    payload::{EncodeError, PayloadCodec, PayloadError},
+    payload::{EncodeError, EncodedFrame, Encoding, PayloadCodec, PayloadError},
 };
 
 /// What one frame held.
@@ -53,6 +53,22 @@ impl MessageCodec {
     /// Appends `message` to `out` as one frame.
     pub fn encode_message(&self, message: &Message, out: &mut BytesMut) -> Result<(), EncodeError> {
         self.payloads.encode(message, out)
+    }
+
+    /// What this connection's frames depend on: connections of equal encodings can share one
+    /// [`EncodedFrame`].
+    pub fn encoding(&self) -> Encoding {
+        self.payloads.encoding()
+    }
+
+    /// Appends a frame encoded once for many connections to `out`, checked against this peer's
+    /// limit as [`MessageCodec::encode_message`] checks; on an error nothing is appended.
+    pub fn encode_shared(
+        &self,
+        frame: &EncodedFrame,
+        out: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
+        self.payloads.append(frame, out)
     }
 
     /// Takes the next frame off `buffer`, if complete, and decodes it. A [`FrameError`] means

@@ -40,7 +40,9 @@ pub use config::WireConfig;
 pub use error::WireError;
 pub use handshake::{Negotiated, Role};
 pub use message::{ClipStamp, CrdtOperation, MESSAGE_TYPES, Member, Message, Part};
-pub use payload::{EncodeError, PayloadError, compress_payload, decompress_payload};
+pub use payload::{
+    EncodeError, EncodedFrame, Encoding, PayloadError, compress_payload, decompress_payload,
+};
 pub use preamble::{
     Compression, Format, MAGIC, MIN_FRAME_LIMIT, PREAMBLE_LEN, PROTOCOL_VERSION, Preamble,
     PreambleError,

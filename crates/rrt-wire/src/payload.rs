@@ -13,7 +13,7 @@
 
 use std::borrow::Cow;
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::{
     frame::HEADER_LEN,
@@ -42,6 +42,100 @@ pub enum EncodeError {
         /// The peer's limit.
         max: u32,
     },
+    /// An [`EncodedFrame`] made for another [`Encoding`] than the connection's (or before its
+    /// handshake agreed on one): nothing was queued.
+    #[error("a frame encoded as {frame:?} cannot go on a connection that uses {connection:?}")]
+    WrongEncoding {
+        /// The frame's encoding.
+        frame: Encoding,
+        /// The connection's, if its handshake is over.
+        connection: Option<Encoding>,
+    },
+}
+
+/// Everything a frame's bytes depend on besides the message: two connections with equal
+/// encodings carry byte-identical frames for a message, so a message sent to many peers is
+/// encoded once per distinct encoding ([`Encoding::encode`]) rather than once per peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Encoding {
+    /// The payload format.
+    pub format: Format,
+    /// The compression in use.
+    pub compression: Compression,
+    /// Payloads smaller than this are never compressed.
+    pub threshold: usize,
+}
+
+impl Encoding {
+    /// `message` as one whole frame (length prefix included) for every connection of this
+    /// encoding. No peer's limit is checked yet: each connection checks its own when the frame is
+    /// queued ([`Session::send_encoded`](crate::Session::send_encoded)).
+    pub fn encode(&self, message: &Message) -> Result<EncodedFrame, EncodeError> {
+        let mut out = BytesMut::new();
+        let plain_len = self.write_frame(message, &mut out)?;
+        Ok(EncodedFrame {
+            encoding: *self,
+            bytes: out.freeze(),
+            plain_len,
+        })
+    }
+
+    /// Appends `message` as one frame to `out` and returns the length of its serialized form
+    /// (before compression); on an error `out` is as it was.
+    fn write_frame(&self, message: &Message, out: &mut BytesMut) -> Result<usize, EncodeError> {
+        let start = out.len();
+        out.put_u32(0);
+        let written = match self.compression {
+            Compression::None => {
+                serialize_into(self.format, message, out).map(|()| out.len() - start - HEADER_LEN)
+            }
+            Compression::Lz4 => {
+                let mut plain = BytesMut::new();
+                serialize_into(self.format, message, &mut plain).map(|()| {
+                    compress_payload(&plain, self.threshold, out);
+                    plain.len()
+                })
+            }
+        };
+        let plain_len = match written {
+            Ok(plain_len) => plain_len,
+            Err(error) => {
+                out.truncate(start);
+                return Err(error);
+            }
+        };
+        let len = out.len() - start - HEADER_LEN;
+        // Over u32::MAX it is over every frame limit, and refused when queued.
+        let prefix = u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes();
+        out[start..start + HEADER_LEN].copy_from_slice(&prefix);
+        Ok(plain_len)
+    }
+}
+
+/// One message encoded as a whole frame for the connections of one [`Encoding`].
+#[derive(Debug, Clone)]
+pub struct EncodedFrame {
+    encoding: Encoding,
+    bytes: Bytes,
+    /// The serialized message's length before compression: what the receiver holds.
+    plain_len: usize,
+}
+
+impl EncodedFrame {
+    /// The encoding it was made for.
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    /// The frame's bytes, length prefix included.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Whether a peer whose largest payload is `peer_max` takes it.
+    fn check_limit(&self, peer_max: u32) -> Result<(), EncodeError> {
+        check_limit(self.plain_len, self.bytes.len() - HEADER_LEN, peer_max)
+    }
 }
 
 /// A well-framed payload that holds no message this side can use. The frame was consumed and the
@@ -92,55 +186,42 @@ pub(crate) struct PayloadCodec {
 }
 
 impl PayloadCodec {
+    /// What this connection's frames depend on.
+    pub(crate) fn encoding(&self) -> Encoding {
+        Encoding {
+            format: self.format,
+            compression: self.compression,
+            threshold: self.threshold,
+        }
+    }
+
     /// Appends `message` as one frame to `out`.
     pub(crate) fn encode(&self, message: &Message, out: &mut BytesMut) -> Result<(), EncodeError> {
         let start = out.len();
-        out.put_u32(0);
-        let result = match self.compression {
-            Compression::None => self.serialize_into(message, out),
-            Compression::Lz4 => self.serialize_compressed(message, out),
-        };
-        let len = out.len() - start - HEADER_LEN;
-        if let Err(error) = result {
+        let plain_len = self.encoding().write_frame(message, out)?;
+        let payload = out.len() - start - HEADER_LEN;
+        if let Err(error) = check_limit(plain_len, payload, self.peer_max) {
             out.truncate(start);
             return Err(error);
         }
-        if len > self.peer_max as usize {
-            out.truncate(start);
-            return Err(EncodeError::TooLarge {
-                len,
-                max: self.peer_max,
-            });
-        }
-        out[start..start + HEADER_LEN].copy_from_slice(&(len as u32).to_be_bytes());
         Ok(())
     }
 
-    fn serialize_into(&self, message: &Message, out: &mut BytesMut) -> Result<(), EncodeError> {
-        let mut writer = out.writer();
-        match self.format {
-            Format::Json => serde_json::to_writer(&mut writer, message)?,
-            Format::MessagePack => rmp_serde::encode::write_named(&mut writer, message)?,
-        }
-        Ok(())
-    }
-
-    fn serialize_compressed(
+    /// Appends a frame encoded for many connections to `out`, if it suits this one.
+    pub(crate) fn append(
         &self,
-        message: &Message,
+        frame: &EncodedFrame,
         out: &mut BytesMut,
     ) -> Result<(), EncodeError> {
-        let mut plain = BytesMut::new();
-        self.serialize_into(message, &mut plain)?;
-        // The receiver holds the message, decompressed, to its max frame: a message that only
-        // fits compressed would be refused there, so it is refused here, where it is known.
-        if plain.len() > self.peer_max as usize {
-            return Err(EncodeError::TooLarge {
-                len: plain.len(),
-                max: self.peer_max,
+        let encoding = self.encoding();
+        if frame.encoding != encoding {
+            return Err(EncodeError::WrongEncoding {
+                frame: frame.encoding,
+                connection: Some(encoding),
             });
         }
-        compress_payload(&plain, self.threshold, out);
+        frame.check_limit(self.peer_max)?;
+        out.extend_from_slice(&frame.bytes);
         Ok(())
     }
 
@@ -163,6 +244,32 @@ impl PayloadCodec {
     fn decompress<'a>(&self, payload: &'a [u8]) -> Result<Cow<'a, [u8]>, PayloadError> {
         decompress_payload(payload, self.max)
     }
+}
+
+/// Whether a peer whose largest payload is `peer_max` takes a frame whose message serializes to
+/// `plain_len` bytes and whose payload is `payload` bytes. The receiver holds the message
+/// decompressed, up to its limit: a message that only fits compressed would be refused there, so
+/// it is refused here, where it is known.
+fn check_limit(plain_len: usize, payload: usize, peer_max: u32) -> Result<(), EncodeError> {
+    for len in [plain_len, payload] {
+        if len > peer_max as usize {
+            return Err(EncodeError::TooLarge { len, max: peer_max });
+        }
+    }
+    Ok(())
+}
+
+fn serialize_into(
+    format: Format,
+    message: &Message,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let mut writer = out.writer();
+    match format {
+        Format::Json => serde_json::to_writer(&mut writer, message)?,
+        Format::MessagePack => rmp_serde::encode::write_named(&mut writer, message)?,
+    }
+    Ok(())
 }
 
 /// Appends a serialized message as the payload of an LZ4-negotiated connection: tag `00` and the
@@ -358,5 +465,46 @@ mod tests {
             Err(EncodeError::TooLarge { max: 1024, .. })
         ));
         assert_eq!(&out[..], b"earlier");
+    }
+
+    #[test]
+    fn a_shared_frame_is_the_frame_each_connection_would_encode_and_keeps_its_limits() {
+        let big = Message::ClipboardUpdate {
+            data: "abc".repeat(1000),
+            timestamp: 1,
+            counter: 0,
+            source_instance: uuid::Uuid::nil(),
+        };
+        for (format, compression) in [
+            (Format::Json, Compression::None),
+            (Format::MessagePack, Compression::Lz4),
+        ] {
+            let codec = codec(format, compression);
+            let frame = codec.encoding().encode(&big).expect("encodes");
+            let mut own = BytesMut::new();
+            codec.encode(&big, &mut own).expect("encodes");
+            let mut shared = BytesMut::new();
+            codec.append(&frame, &mut shared).expect("suits");
+            assert_eq!(shared, own);
+            // A peer that takes less refuses it, compressed or not, and nothing is appended.
+            let small = PayloadCodec {
+                peer_max: 1024,
+                ..codec.clone()
+            };
+            let mut out = BytesMut::from(&b"earlier"[..]);
+            assert!(matches!(
+                small.append(&frame, &mut out),
+                Err(EncodeError::TooLarge { max: 1024, .. })
+            ));
+            assert_eq!(&out[..], b"earlier");
+        }
+        let json = codec(Format::Json, Compression::None)
+            .encoding()
+            .encode(&big);
+        let lz4 = codec(Format::Json, Compression::Lz4);
+        assert!(matches!(
+            lz4.append(&json.expect("encodes"), &mut BytesMut::new()),
+            Err(EncodeError::WrongEncoding { .. })
+        ));
     }
 }

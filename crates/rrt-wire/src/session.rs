@@ -25,7 +25,7 @@ use crate::{
     error::WireError,
     handshake::{self, Negotiated, Role},
     message::Message,
-    payload::EncodeError,
+    payload::{EncodeError, EncodedFrame, Encoding},
     preamble::PREAMBLE_LEN,
 };
 
@@ -131,6 +131,29 @@ impl Session {
                 self.pending.push(message.clone());
                 Ok(())
             }
+        }
+    }
+
+    /// What this connection's frames depend on, once the handshake agreed on it: sessions of
+    /// equal encodings take the same [`EncodedFrame`] ([`Session::send_encoded`]).
+    pub fn encoding(&self) -> Option<Encoding> {
+        match &self.phase {
+            Phase::Open(_, codec) => Some(codec.encoding()),
+            Phase::Handshaking => None,
+        }
+    }
+
+    /// Queues a message encoded once for many connections ([`Encoding::encode`]). The peer's
+    /// frame limit is checked as [`Session::send`] checks it; a frame of another encoding, or one
+    /// offered before the handshake is done, is refused ([`EncodeError::WrongEncoding`]) and
+    /// nothing is queued.
+    pub fn send_encoded(&mut self, frame: &EncodedFrame) -> Result<(), EncodeError> {
+        match &self.phase {
+            Phase::Open(_, codec) => codec.encode_shared(frame, &mut self.output),
+            Phase::Handshaking => Err(EncodeError::WrongEncoding {
+                frame: frame.encoding(),
+                connection: None,
+            }),
         }
     }
 

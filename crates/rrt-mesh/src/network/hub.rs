@@ -15,34 +15,25 @@ use std::{
     time::{Duration, Instant},
 };
 
-use std::collections::BTreeMap;
-
 use mio::{
     Interest, Registry, Token,
     net::{UnixListener, UnixStream},
 };
-use rrt_reactor::Context;
 use rrt_sync::locked_file::PrivateDir;
-use rrt_wire::{Member, Message, Session};
 use rustix::{
     fs::{FlockOperation, flock},
     io::Errno,
 };
 use serde::Serialize;
-use uuid::Uuid;
 
-use super::{
-    stream::Stream,
-    worker::{NetEvent, NetworkWorker, Reach},
-};
 use crate::{
     dir::{COORDINATOR_LOCK, MeshDir},
-    membership::{Direction, DownReason, LinkId, PeerInfo},
+    membership::LinkId,
     same_user,
 };
 
 /// The token of the coordinator's listener.
-pub(crate) const COORDINATOR: Token = Token(2);
+pub(super) const COORDINATOR: Token = Token(2);
 
 /// How the instances of a mesh connect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -68,15 +59,15 @@ pub enum Role {
 }
 
 /// The coordinator's lock and listener, held for as long as this instance coordinates.
-pub(crate) struct Coordinator {
+struct Coordinator {
     _lock: File,
-    pub(crate) listener: UnixListener,
+    listener: UnixListener,
     dir: MeshDir,
 }
 
 impl Coordinator {
     /// Takes the coordinator role if nobody holds it: `Ok(None)` when another instance does.
-    pub(crate) fn try_acquire(dir: &MeshDir, registry: &Registry) -> io::Result<Option<Self>> {
+    fn try_acquire(dir: &MeshDir, registry: &Registry) -> io::Result<Option<Self>> {
         let lock = PrivateDir::open(dir.path())?.open_lock(COORDINATOR_LOCK)?;
         match flock(&lock, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
@@ -110,13 +101,13 @@ impl Drop for Coordinator {
 
 /// A leaf's next attempt to reach (or become) the coordinator.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct HubAttempt {
-    pub(crate) at: Instant,
+struct HubAttempt {
+    at: Instant,
     attempt: u32,
 }
 
 impl HubAttempt {
-    pub(crate) fn now(now: Instant) -> Self {
+    fn now(now: Instant) -> Self {
         Self {
             at: now,
             attempt: 0,
@@ -125,7 +116,7 @@ impl HubAttempt {
 
     /// The attempt after this one failed: 25 ms, doubling, at most 500 ms apart — a leaf keeps
     /// trying for as long as it has no coordinator.
-    pub(crate) fn next(self, now: Instant) -> Self {
+    fn next(self, now: Instant) -> Self {
         let delay = Duration::from_millis(25).saturating_mul(1 << self.attempt.min(5));
         Self {
             at: now + delay.min(Duration::from_millis(500)),
@@ -134,113 +125,126 @@ impl HubAttempt {
     }
 }
 
-impl NetworkWorker {
+/// What a hub leaf's attempt to reach the coordinator found.
+pub(super) enum Reached {
+    /// This instance took the role.
+    Coordinator,
+    /// The coordinator's socket, connected, and the process behind it.
+    Leaf(UnixStream, u32),
+    /// Nobody yet: the next attempt is scheduled.
+    Nobody,
+}
+
+/// The hub topology's state in the worker: the coordinator role if held, else the leaf's link
+/// to the coordinator or its next attempt to find one.
+pub(super) struct Hub {
+    topology: Topology,
+    /// Held while this instance coordinates.
+    coordinator: Option<Coordinator>,
+    /// A leaf's link to the coordinator.
+    link: Option<LinkId>,
+    /// A leaf without a coordinator: when to try again.
+    attempt: Option<HubAttempt>,
+}
+
+impl Hub {
+    /// In the hub topology, contends for the coordinator role at once; a leaf that loses plans
+    /// its first attempt to reach the winner at `now`.
+    pub(super) fn new(
+        topology: Topology,
+        dir: &MeshDir,
+        registry: &Registry,
+        now: Instant,
+    ) -> io::Result<Self> {
+        let mut hub = Self {
+            topology,
+            coordinator: None,
+            link: None,
+            attempt: None,
+        };
+        if topology == Topology::Hub {
+            hub.coordinator = Coordinator::try_acquire(dir, registry)?;
+            if hub.coordinator.is_none() {
+                hub.attempt = Some(HubAttempt::now(now));
+            }
+        }
+        Ok(hub)
+    }
+
     pub(super) fn role(&self) -> Role {
-        match (self.config.topology, &self.coordinator) {
+        match (self.topology, &self.coordinator) {
             (Topology::Mesh, _) => Role::Peer,
             (Topology::Hub, Some(_)) => Role::Coordinator,
             (Topology::Hub, None) => Role::Leaf,
         }
     }
 
-    /// A hub leaf without a coordinator: take the role if it is free, else dial whoever has it.
-    pub(super) fn reach_coordinator(&mut self, registry: &Registry, now: Instant) {
-        let attempt = self.hub_attempt.take().unwrap_or(HubAttempt::now(now));
-        match Coordinator::try_acquire(&self.config.dir, registry) {
+    /// The coordinator's listener, while this instance coordinates.
+    pub(super) fn listener(&self) -> Option<&UnixListener> {
+        self.coordinator
+            .as_ref()
+            .map(|coordinator| &coordinator.listener)
+    }
+
+    /// When to try to reach the coordinator next, for a leaf without one.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.attempt.map(|attempt| attempt.at)
+    }
+
+    /// `coordinator.sock` appeared: a leaf looking for a coordinator tries at once.
+    pub(super) fn coordinator_appeared(&mut self, now: Instant) {
+        if self.attempt.is_some() {
+            self.attempt = Some(HubAttempt::now(now));
+        }
+    }
+
+    /// A leaf without a coordinator, when its attempt is due: take the role if it is free, else
+    /// dial whoever has it.
+    pub(super) fn reach(&mut self, dir: &MeshDir, registry: &Registry, now: Instant) -> Reached {
+        let Some(attempt) = self.attempt.filter(|attempt| attempt.at <= now) else {
+            return Reached::Nobody;
+        };
+        self.attempt = None;
+        match Coordinator::try_acquire(dir, registry) {
             Ok(Some(coordinator)) => {
                 self.coordinator = Some(coordinator);
-                return;
+                return Reached::Coordinator;
             }
             Ok(None) => {}
             Err(error) => tracing::warn!(%error, "could not contend for the coordinator role"),
         }
-        let path = self.config.dir.coordinator_socket();
+        let path = dir.coordinator_socket();
         match UnixStream::connect(&path) {
             Ok(stream) => match same_user::verify(&path, &stream) {
-                Ok(pid) => {
-                    let session = Session::dial(self.config.wire.clone(), now);
-                    let stream = Stream::Unix(stream);
-                    self.hub_link =
-                        self.add_link(stream, session, Some(pid), Direction::Dialed, registry, now);
-                }
+                Ok(pid) => return Reached::Leaf(stream, pid),
                 // Not our coordinator: whoever holds the lock may still bind the real one (or
                 // die and leave us the role).
-                Err(error) => {
-                    tracing::warn!(%error, "not dialing the coordinator socket");
-                    self.hub_attempt = Some(attempt.next(now));
-                }
+                Err(error) => tracing::warn!(%error, "not dialing the coordinator socket"),
             },
-            Err(error) => {
-                tracing::debug!(%error, "the coordinator is not reachable yet");
-                self.hub_attempt = Some(attempt.next(now));
-            }
+            Err(error) => tracing::debug!(%error, "the coordinator is not reachable yet"),
+        }
+        self.attempt = Some(attempt.next(now));
+        Reached::Nobody
+    }
+
+    /// The leaf's link to the coordinator is `link`, or could not be watched (`None`: try again).
+    pub(super) fn linked(&mut self, link: Option<LinkId>, now: Instant) {
+        self.link = link;
+        if link.is_none() {
+            self.attempt = Some(HubAttempt::now(now).next(now));
         }
     }
 
-    /// A hub leaf's view of the other leaves, from the coordinator's list.
-    pub(super) fn relay_members(
-        &mut self,
-        link: LinkId,
-        peers: Vec<Member>,
-        ctx: &Context<'_, NetEvent>,
-    ) {
-        if self.hub_link != Some(link) {
-            tracing::debug!("ignoring a member list not from our coordinator");
-            return;
+    /// `link` is gone: a leaf that lost its coordinator looks for the next one at once.
+    pub(super) fn link_closed(&mut self, link: LinkId, now: Instant) {
+        if self.link == Some(link) {
+            self.link = None;
+            self.attempt = Some(HubAttempt::now(now));
         }
-        let listed: BTreeMap<Uuid, PeerInfo> = peers
-            .into_iter()
-            .filter(|member| member.instance_id != self.config.me.id)
-            .map(|member| {
-                let peer = PeerInfo {
-                    id: member.instance_id,
-                    name: member.name,
-                    capabilities: Vec::new(),
-                };
-                (peer.id, peer)
-            })
-            .collect();
-        for (id, peer) in &self.relayed {
-            if !listed.contains_key(id) {
-                tracing::info!(peer = %peer.name, %id, "peer down (gone from the hub)");
-                ctx.emit(NetEvent::PeerDown {
-                    peer: peer.clone(),
-                    reason: DownReason::GoneFromHub,
-                });
-            }
-        }
-        for (id, peer) in &listed {
-            if !self.relayed.contains_key(id) {
-                tracing::info!(peer = %peer.name, %id, "peer up (through the hub)");
-                ctx.emit(NetEvent::PeerUp {
-                    peer: peer.clone(),
-                    reach: Reach::Relayed,
-                });
-            }
-        }
-        self.relayed = listed;
     }
 
-    /// The coordinator tells every leaf who else is connected.
-    pub(super) fn announce_members(&mut self, registry: &Registry) {
-        let up: Vec<(LinkId, Member)> = self
-            .membership
-            .up()
-            .map(|(link, peer)| {
-                let member = Member {
-                    instance_id: peer.id,
-                    name: peer.name.clone(),
-                };
-                (link, member)
-            })
-            .collect();
-        for (link, recipient) in &up {
-            let peers = up
-                .iter()
-                .filter(|(_, member)| member != recipient)
-                .map(|(_, member)| member.clone())
-                .collect();
-            self.send(*link, &Message::Members { peers }, registry);
-        }
+    /// Leaving: no successor search for a coordinator we are about to drop.
+    pub(super) fn stop(&mut self) {
+        self.attempt = None;
     }
 }

@@ -1,15 +1,49 @@
 //! The network reactor: one thread owning every peer socket of an instance.
+//!
+//! The worker is a driver; the rules live in components that own their state and never reach
+//! back into it (dependencies point down only: `worker` → `sockets`, `tls` → the machines → `join`):
+//!
+//! ```text
+//!                 NetCommand (Send/Broadcast/Multicast/Discovered/Forget/Status/Leave)
+//!                                  │                        ▲ NetEvent (PeerUp/Down, Message)
+//!  ┌ worker (mio driver) ──────────▼────────────────────────┴──────────────────────────────┐
+//!  │ sockets: accept, inotify ───┐                                                          │
+//!  │ resolver (helper thread) ───┼─▶ Dialer (sans-IO): poll_action ─▶ dial Unix / TCP(+TLS)  │
+//!  │                             │                                         │                │
+//!  │ Links: socket ⇄ Session ────┼─▶ Admission (sans-IO, TLS links) ─▶ Pin ─▶ pins (thread) │
+//!  │   ▲ send / send_encoded     └─▶ Membership (sans-IO: hello, heartbeats, hub lists)     │
+//!  │   └── fanout: one encoding per format ◀── Broadcast / Multicast                        │
+//!  │ hub: coordinator lock and listener, a leaf's attempts to reach it                     │
+//!  └────────────────────────────────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! * `api` — the configuration, commands, events and status that cross the channel.
+//! * `links` — the link table: sockets, sessions, tokens, the read buffer.
+//! * `dialer` — how links come to be (lower pid dials, retries, `--peer`, discovery).
+//! * `admission` — who may use a TLS link (trust by key, join secret, refusals); `join` —
+//!   the join secret's proof.
+//! * `fanout` — a message to many links, encoded once per encoding.
+//! * `hub` — the hub topology's coordinator role; `sockets` — bind, accept, dial and the
+//!   directory watch; `resolver`, `pins` — the helper threads that keep blocking calls off the reactor.
 
-mod dial;
+mod admission;
+mod api;
+mod dialer;
+mod fanout;
 mod hub;
+mod join;
 mod links;
+mod pins;
+mod resolver;
+mod sockets;
 mod stream;
 mod tls;
 mod worker;
 
-pub use hub::{Role, Topology};
-pub use tls::{join_proof, verify_join};
-pub use worker::{
-    LinkView, NetCommand, NetEvent, NetStatus, NetworkConfig, NetworkWorker, Reach, TcpConfig,
-    TcpSecurity, TlsConfig,
+pub use api::{
+    LinkView, NetCommand, NetEvent, NetStatus, NetworkConfig, Reach, TcpConfig, TcpSecurity,
+    TlsConfig,
 };
+pub use hub::{Role, Topology};
+pub use join::{join_proof, verify_join};
+pub use worker::NetworkWorker;

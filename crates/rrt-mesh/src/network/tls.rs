@@ -11,7 +11,6 @@ use std::{
 };
 
 use mio::net::TcpStream;
-use ring::hmac;
 use rustls::{
     ClientConfig, ClientConnection, Connection, DigitallySignedStruct, DistinguishedName,
     ServerConfig, ServerConnection, SignatureScheme,
@@ -22,7 +21,15 @@ use rustls::{
     version::TLS13,
 };
 
-use crate::identity::{Fingerprint, Identity};
+use super::{
+    admission::{Established, PeerKey},
+    api::TlsConfig,
+    pins::Pins,
+};
+use crate::{
+    identity::{Fingerprint, Identity},
+    trust::TrustStore,
+};
 
 /// The name a dialer asks for; certificates are not checked against it.
 const SERVER_NAME: &str = "rrt.device";
@@ -52,6 +59,24 @@ impl TlsSetup {
         Ok(Self {
             client: Arc::new(client),
             server: Arc::new(server),
+        })
+    }
+}
+
+/// TLS for the worker: the rustls configurations, the store its verdicts come from, and the
+/// writer of the keys it pins.
+pub(super) struct TlsContext {
+    pub(super) setup: TlsSetup,
+    pub(super) trust: TrustStore,
+    pub(super) pins: Pins,
+}
+
+impl TlsContext {
+    pub(super) fn new(config: &TlsConfig) -> io::Result<Self> {
+        Ok(Self {
+            setup: TlsSetup::new(&config.identity).map_err(io::Error::other)?,
+            trust: config.trust.clone(),
+            pins: Pins::new(config.trust.clone()),
         })
     }
 }
@@ -160,39 +185,29 @@ impl TlsStream {
         })
     }
 
-    /// Whether the TLS handshake is over (the peer's certificate is known).
-    pub(super) fn is_established(&self) -> bool {
-        !self.tls.is_handshaking()
+    /// Once the TLS handshake is over, what it established about the peer, with `trust`'s
+    /// verdict on its key (read from disk: the store may have changed since the last link).
+    pub(super) fn established(&self, trust: &TrustStore) -> Option<Established> {
+        if self.tls.is_handshaking() {
+            return None;
+        }
+        Some(match self.peer_fingerprint() {
+            None => Established::NoCertificate,
+            Some(fingerprint) => Established::Key {
+                key: PeerKey {
+                    fingerprint,
+                    exporter: self.exporter(),
+                },
+                trust: trust.judge(fingerprint),
+            },
+        })
     }
 
-    pub(super) fn peer_fingerprint(&self) -> Option<Fingerprint> {
+    fn peer_fingerprint(&self) -> Option<Fingerprint> {
         let certificates = self.tls.peer_certificates()?;
         certificates
             .first()
             .map(|certificate| Fingerprint::of(certificate))
-    }
-
-    /// This device's [`join_proof`] on this session: bound to it by the TLS exporter, so it is
-    /// worthless on any other connection, and the secret itself never travels.
-    pub(super) fn join_proof(
-        &self,
-        secret: &[u8],
-        fingerprint: Fingerprint,
-        device: &str,
-    ) -> Option<String> {
-        Some(join_proof(secret, &self.exporter()?, fingerprint, device))
-    }
-
-    /// Whether `proof` is the peer's valid [`join_proof`] on this session.
-    pub(super) fn verify_join(
-        &self,
-        secret: &[u8],
-        fingerprint: Fingerprint,
-        device: &str,
-        proof: &str,
-    ) -> bool {
-        self.exporter()
-            .is_some_and(|exporter| verify_join(secret, &exporter, fingerprint, device, proof))
     }
 
     /// The session's keying material for the join proof (RFC 8446 § 7.5, no context).
@@ -263,51 +278,4 @@ impl Write for TlsStream {
     fn flush(&mut self) -> io::Result<()> {
         self.flush_unless_blocked()
     }
-}
-
-/// The proof that the holder of the certificate `fingerprint`, named `device`, knows `secret`:
-/// the lowercase hex of HMAC-SHA256(`secret`, `exporter` ‖ the fingerprint's 32 bytes ‖ the
-/// device name in UTF-8), where `exporter` is 32 bytes of the session's TLS keying material for
-/// the label `EXPORTER-rrt-join-secret` (docs/PROTOCOL.md, "Across hosts").
-pub fn join_proof(
-    secret: &[u8],
-    exporter: &[u8; 32],
-    fingerprint: Fingerprint,
-    device: &str,
-) -> String {
-    let message = join_message(exporter, fingerprint, device);
-    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), &message);
-    tag.as_ref()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
-/// Whether `proof` is [`join_proof`] of these inputs (compared in constant time).
-pub fn verify_join(
-    secret: &[u8],
-    exporter: &[u8; 32],
-    fingerprint: Fingerprint,
-    device: &str,
-    proof: &str,
-) -> bool {
-    let Some(tag) = decode_hex(proof) else {
-        return false;
-    };
-    let message = join_message(exporter, fingerprint, device);
-    hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, secret), &message, &tag).is_ok()
-}
-
-fn join_message(exporter: &[u8; 32], fingerprint: Fingerprint, device: &str) -> Vec<u8> {
-    [exporter, fingerprint.as_bytes(), device.as_bytes()].concat()
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-        .collect()
 }

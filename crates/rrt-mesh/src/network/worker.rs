@@ -1,276 +1,66 @@
-//! The network reactor's worker: one thread owns the peer listener, every peer connection and
-//! the watch on the mesh directory, and drives the wire sessions and the membership machine.
-//!
-//! ```text
-//!  Unix listener ──accept (same uid only)──┐
-//!  TCP listener ──accept───────────────────┤
-//!  inotify: peer-<pid>.sock created ───────┼─▶ dial       ┌▶ NetEvent::PeerUp/Down
-//!  link readable ─▶ Session ─▶ Membership ─(app messages)──┼▶ NetEvent::Message
-//!  deadline: heartbeats, handshake/frame deadlines,        └◀ NetCommand::Send/Broadcast
-//!            dial retries, manual peers, hub attempts
-//! ```
+//! The network reactor's worker: the driver of the components beside it. It owns the sockets
+//! (listeners, the directory watch, every link through [`Links`]) and turns each readiness,
+//! command and deadline into calls on the sans-IO machines — [`Dialer`], [`Admission`],
+//! [`Membership`] — then carries out what their `poll_*` return, as quinn's driver drains
+//! quinn-proto. It decides nothing itself.
 //!
 //! One peer's error closes its connection only; a slow peer's unwritten bytes wait in its own
-//! session buffer while the thread serves the others. The thread never blocks on a peer.
-//! The pieces live beside this file: `links` (a link's I/O), `dial` (how links come to be),
-//! `hub` (the hub topology), `stream` (Unix or TCP).
+//! session buffer while the thread serves the others. The thread never blocks on a peer: host
+//! names are resolved and pins written on helper threads.
 
 use std::{
-    collections::{BTreeMap, HashMap},
     fs, io,
     net::SocketAddr,
-    os::{fd::OwnedFd, unix::fs::PermissionsExt},
-    sync::Arc,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    os::fd::OwnedFd,
+    time::{Instant, SystemTime, UNIX_EPOCH},
 };
 
 use mio::{
-    Interest, Registry, Token,
+    Registry, Token,
     event::Event,
     net::{TcpListener, UnixListener},
-    unix::SourceFd,
 };
 use rrt_reactor::{Context, Control, Worker};
-use rrt_wire::{Compression, Message, WireConfig, WireError};
-use rustix::{fs::inotify, process::getuid};
-use tokio::sync::oneshot;
-use uuid::Uuid;
+use rrt_wire::{Compression, Message, Received as Frame, Session, WireConfig};
+use rustix::process::getuid;
 
 use super::{
-    dial::{Dial, ManualPeer},
-    hub::{COORDINATOR, Coordinator, HubAttempt, Role, Topology},
-    links::Link,
+    admission::{self, Admission, Settings, Taken},
+    api::{NetCommand, NetEvent, NetStatus, NetworkConfig, Reach, TcpSecurity},
+    dialer::{Action, Dialer, UnixDialed},
+    fanout::Frames,
+    hub::{COORDINATOR, Hub, Reached, Role, Topology},
+    links::{Links, Read},
+    resolver::Resolver,
+    sockets::{
+        LISTENER, RESOLVER, TCP_LISTENER, WATCH, accept_tcp, accept_unix, dial_tcp, dial_unix,
+        listen_tcp, listen_unix, read_watch,
+    },
     stream::Stream,
-    tls::TlsSetup,
+    tls::TlsContext,
 };
 use crate::{
-    dir::MeshDir,
-    identity::{Device, Identity},
-    membership::{DownReason, HeartbeatConfig, LinkId, LinkStatus, Membership, Output, PeerInfo},
+    dir::is_alive,
+    membership::{Direction, DownReason, LinkId, Membership, Output, Received},
     registry::{Registry as PeerRegistry, RegistryEntry},
-    trust::TrustStore,
 };
-
-const LISTENER: Token = Token(0);
-const WATCH: Token = Token(1);
-pub(super) const TCP_LISTENER: Token = Token(3);
-const FIRST_LINK: usize = 16;
-const READ_BUFFER: usize = 64 * 1024;
-/// A peer's socket can appear a moment before it listens: retry refused dials this many times.
-pub(super) const DIAL_ATTEMPTS: u32 = 20;
-pub(super) const DIAL_BACKOFF: Duration = Duration::from_millis(25);
-/// A peer that lets this much pile up unread is too slow to keep: its link is closed rather than
-/// let it hold memory (it catches up by anti-entropy when it reconnects).
-pub(super) const MAX_UNSENT: usize = 64 * 1024 * 1024;
-
-/// TCP links to other hosts.
-#[derive(Debug, Clone)]
-pub struct TcpConfig {
-    /// Where to listen.
-    pub listen: SocketAddr,
-    /// If `listen`'s port is taken, listen on any free port instead.
-    pub fall_back_to_any_port: bool,
-    /// `HOST:PORT`s to dial and keep dialing.
-    pub peers: Vec<String>,
-    /// TLS, or plain TCP for a lab.
-    pub security: TcpSecurity,
-    /// The compression this side proposes when it dials another host. LZ4 pays across a
-    /// network (text and CRDT updates shrink several-fold for microseconds of CPU); on a Unix
-    /// socket it would only cost, so same-host links never propose it. Accepted links follow the
-    /// dialer, whatever this says.
-    pub compression: Compression,
-}
-
-/// How TCP links are protected.
-#[derive(Debug, Clone)]
-pub enum TcpSecurity {
-    /// Plain TCP: anyone who reaches the port joins. For labs only.
-    Insecure,
-    /// TLS 1.3 with this device's identity; peers must be trusted or prove the join secret.
-    Tls(TlsConfig),
-}
-
-/// A device's TLS settings.
-#[derive(Clone)]
-pub struct TlsConfig {
-    /// This device's key and certificate.
-    pub identity: Identity,
-    /// This device's name (pinned to its key by the devices it joins with the secret).
-    pub device: String,
-    /// Which devices are trusted.
-    pub trust: TrustStore,
-    /// The mesh's join secret, if this device uses one.
-    pub secret: Option<Vec<u8>>,
-}
-
-impl std::fmt::Debug for TlsConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsConfig")
-            .field("fingerprint", &self.identity.fingerprint())
-            .field("device", &self.device)
-            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
-            .finish_non_exhaustive()
-    }
-}
-
-/// TLS configured for the worker: the rustls configurations and the settings they came from.
-pub(super) struct TlsContext {
-    pub(super) setup: TlsSetup,
-    pub(super) config: TlsConfig,
-}
-
-/// Everything the network worker needs to know about its instance and mesh.
-#[derive(Debug, Clone)]
-pub struct NetworkConfig {
-    /// The mesh directory.
-    pub dir: MeshDir,
-    /// This instance, as its hello introduces it.
-    pub me: PeerInfo,
-    /// This process's id (names its socket; the lower pid of two dials the other).
-    pub pid: u32,
-    /// This instance's control socket, for the registry.
-    pub control_socket: std::path::PathBuf,
-    /// How instances connect.
-    pub topology: Topology,
-    /// TCP links to other hosts, if any.
-    pub tcp: Option<TcpConfig>,
-    /// Heartbeat timing.
-    pub heartbeat: HeartbeatConfig,
-    /// Wire settings.
-    pub wire: WireConfig,
-}
-
-/// What the network reactor publishes.
-#[derive(Debug, Clone)]
-pub enum NetEvent {
-    /// A peer said hello.
-    PeerUp {
-        /// The peer.
-        peer: PeerInfo,
-        /// How it is reached.
-        reach: Reach,
-    },
-    /// A peer is gone.
-    PeerDown {
-        /// The peer.
-        peer: PeerInfo,
-        /// Why.
-        reason: DownReason,
-    },
-    /// An application message (clipboard, state) from an up peer.
-    Message {
-        /// The sender.
-        from: Uuid,
-        /// The message.
-        message: Message,
-    },
-}
-
-/// How an up peer is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reach {
-    /// Over a socket of the mesh directory, on this host.
-    SameHost,
-    /// Over TCP, from another host (or this one, by its address).
-    Network,
-    /// Through the hub's coordinator, without a link of its own.
-    Relayed,
-}
-
-/// What the async layer asks of the network reactor.
-#[derive(Debug)]
-pub enum NetCommand {
-    /// Send to one peer (dropped, with a log line, if it is not up).
-    Send {
-        /// The peer.
-        to: Uuid,
-        /// The message.
-        message: Message,
-    },
-    /// Send to every up peer but `except`.
-    Broadcast {
-        /// The message.
-        message: Message,
-        /// A peer to leave out (the one a relayed message came from).
-        except: Option<Uuid>,
-    },
-    /// Send to exactly these peers (those not up are skipped).
-    Multicast {
-        /// The peers.
-        to: Vec<Uuid>,
-        /// The message.
-        message: Message,
-    },
-    /// Report this instance's role and every up peer's liveness.
-    Status(oneshot::Sender<NetStatus>),
-    /// A peer was discovered at `address`: dial it, and keep trying while the hint stands.
-    Discovered {
-        /// Where it listens.
-        address: SocketAddr,
-    },
-    /// A discovered address is gone from discovery: stop trying it (a link stays until it fails).
-    Forget {
-        /// The address.
-        address: SocketAddr,
-    },
-    /// Say goodbye to every peer and stop.
-    Leave,
-}
-
-/// The network reactor's view, for status displays.
-#[derive(Debug, Clone)]
-pub struct NetStatus {
-    /// This instance's role in its topology.
-    pub role: Role,
-    /// Where this instance listens for TCP peers.
-    pub listen: Option<SocketAddr>,
-    /// Every up peer with a direct link.
-    pub links: Vec<LinkView>,
-    /// Hub leaves: the other leaves, as the coordinator lists them.
-    pub relayed: Vec<PeerInfo>,
-}
-
-/// An up peer's direct link, for status displays.
-#[derive(Debug, Clone)]
-pub struct LinkView {
-    /// The peer and its liveness.
-    pub status: LinkStatus,
-    /// `"unix"`, `"tls"` or `"tcp"`.
-    pub transport: &'static str,
-    /// `"local"`, or the peer's address.
-    pub host: String,
-    /// The compression the link's handshake agreed on.
-    pub compression: Compression,
-    /// Over TLS: the device behind the link.
-    pub device: Option<Device>,
-}
 
 /// The worker. Create it with [`NetworkWorker::new`] inside an [`Rrt`](rrt_reactor::Rrt)
 /// factory.
 pub struct NetworkWorker {
-    pub(super) config: NetworkConfig,
-    pub(super) listener: UnixListener,
-    pub(super) watch: OwnedFd,
-    pub(super) tcp_listener: Option<TcpListener>,
-    pub(super) tls: Option<Arc<TlsContext>>,
-    pub(super) links: HashMap<LinkId, Link>,
-    pub(super) next_link: LinkId,
-    pub(super) membership: Membership,
-    pub(super) dials: Vec<Dial>,
-    pub(super) manual: Vec<ManualPeer>,
-    pub(super) buffer: Box<[u8]>,
-    pub(super) registry: PeerRegistry,
-    pub(super) uid: u32,
-    /// Hub: held while this instance coordinates.
-    pub(super) coordinator: Option<Coordinator>,
-    /// Hub leaf: the link to the coordinator.
-    pub(super) hub_link: Option<LinkId>,
-    /// Hub leaf without a coordinator: when to try again.
-    pub(super) hub_attempt: Option<HubAttempt>,
-    /// Hub leaf: the other leaves, as the coordinator last listed them.
-    pub(super) relayed: BTreeMap<Uuid, PeerInfo>,
-    /// Relayed peers lost with the coordinator, to report at the next chance.
-    pub(super) pending_relayed_downs: Vec<PeerInfo>,
+    config: NetworkConfig,
+    listener: UnixListener,
+    watch: OwnedFd,
+    tcp_listener: Option<TcpListener>,
+    tls: Option<TlsContext>,
+    links: Links,
+    membership: Membership,
+    dialer: Dialer,
+    admission: Admission,
+    hub: Hub,
+    resolver: Resolver,
+    registry: PeerRegistry,
+    uid: u32,
 }
 
 impl NetworkWorker {
@@ -278,25 +68,8 @@ impl NetworkWorker {
     /// a dial to every live peer with a higher pid (stale sockets of dead pids are removed).
     pub fn new(registry: &Registry, config: NetworkConfig) -> io::Result<Self> {
         config.dir.prepare().map_err(io::Error::other)?;
+        let (listener, watch) = listen_unix(&config.dir, config.pid, registry)?;
         let path = config.dir.peer_socket(config.pid);
-        match fs::remove_file(&path) {
-            Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
-            _ => {}
-        }
-        let mut listener = UnixListener::bind(&path)?;
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
-        let watch = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
-        inotify::add_watch(
-            &watch,
-            config.dir.path(),
-            inotify::WatchFlags::CREATE | inotify::WatchFlags::MOVED_TO,
-        )?;
-        registry.register(&mut listener, LISTENER, Interest::READABLE)?;
-        registry.register(
-            &mut SourceFd(&std::os::fd::AsRawFd::as_raw_fd(&watch)),
-            WATCH,
-            Interest::READABLE,
-        )?;
         let peers = PeerRegistry::new(config.dir.clone());
         peers.register(RegistryEntry {
             pid: config.pid,
@@ -310,103 +83,385 @@ impl NetworkWorker {
             Some(tcp) => Some(listen_tcp(tcp, registry)?),
             None => None,
         };
-        let tls = match config.tcp.as_ref().map(|tcp| &tcp.security) {
-            Some(TcpSecurity::Tls(tls)) => Some(Arc::new(TlsContext {
-                setup: TlsSetup::new(&tls.identity).map_err(io::Error::other)?,
-                config: tls.clone(),
-            })),
-            _ => None,
+        let (tls, settings) = match config.tcp.as_ref().map(|tcp| &tcp.security) {
+            Some(TcpSecurity::Tls(tls)) => (
+                Some(TlsContext::new(tls)?),
+                Some(Settings::new(tls, config.wire.handshake_timeout)),
+            ),
+            _ => (None, None),
         };
         let now = Instant::now();
-        let manual = config
-            .tcp
-            .iter()
-            .flat_map(|tcp| tcp.peers.iter())
-            .map(|address| ManualPeer::new(address.clone(), now))
-            .collect();
+        let targets = config.tcp.as_ref().map_or(&[][..], |tcp| &tcp.peers);
+        let mesh = config.topology == Topology::Mesh;
         let mut worker = Self {
             membership: Membership::new(config.me.clone(), config.heartbeat, now, wall_ms()),
+            dialer: Dialer::new(config.pid, mesh, targets, now),
+            admission: Admission::new(settings),
+            hub: Hub::new(config.topology, &config.dir, registry, now)?,
+            resolver: Resolver::new(RESOLVER),
+            links: Links::new(),
             listener,
             watch,
             tcp_listener,
             tls,
-            links: HashMap::new(),
-            next_link: FIRST_LINK,
-            dials: Vec::new(),
-            manual,
-            buffer: vec![0; READ_BUFFER].into_boxed_slice(),
             registry: peers,
             uid: getuid().as_raw(),
-            coordinator: None,
-            hub_link: None,
-            hub_attempt: None,
-            relayed: BTreeMap::new(),
-            pending_relayed_downs: Vec::new(),
             config,
         };
-        match worker.config.topology {
-            Topology::Mesh => {
-                for pid in worker.config.dir.peer_pids()? {
-                    worker.consider(pid, now);
-                }
-            }
-            Topology::Hub => {
-                worker.coordinator = Coordinator::try_acquire(&worker.config.dir, registry)?;
-                if worker.coordinator.is_none() {
-                    worker.hub_attempt = Some(HubAttempt::now(now));
-                }
+        if worker.hub.role() == Role::Coordinator {
+            worker.membership.coordinate();
+        }
+        if mesh {
+            for pid in worker.config.dir.peer_pids()? {
+                worker.dialer.handle_peer_socket(pid, is_alive(pid), now);
             }
         }
+        worker.run_dialer(registry, now);
         tracing::info!(socket = %path.display(), "listening for peers");
         Ok(worker)
     }
 
+    /// Watches a new connection and introduces it to the machines: a TLS link meets the
+    /// membership (and hears our hello) only once admitted.
+    fn open_link(
+        &mut self,
+        stream: Stream,
+        session: Session,
+        pid: Option<u32>,
+        direction: Direction,
+        registry: &Registry,
+        now: Instant,
+    ) -> Option<LinkId> {
+        let tls = matches!(stream, Stream::Tls(_));
+        match self.links.add(stream, session, pid, direction, registry) {
+            Ok(link) => {
+                self.dialer.link_opened(link, pid);
+                if tls {
+                    self.admission.link_opened(link, now);
+                } else {
+                    self.membership.link_opened(link, direction, now);
+                }
+                Some(link)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not watch a peer connection");
+                None
+            }
+        }
+    }
+
+    /// Closes a link (after a last write of what is queued) and tells every machine.
+    fn close(&mut self, link: LinkId, reason: DownReason) {
+        self.close_link(link, reason, false);
+    }
+
+    fn close_link(&mut self, link: LinkId, reason: DownReason, by_peer: bool) {
+        if self.links.remove(link) {
+            self.membership.link_closed(link, reason);
+        }
+        self.admission.link_closed(link, by_peer);
+        self.link_gone(link, Instant::now());
+    }
+
+    /// A link is gone: how links come to be may have to start again.
+    fn link_gone(&mut self, link: LinkId, now: Instant) {
+        self.dialer.link_closed(link, now);
+        self.hub.link_closed(link, now);
+    }
+
+    fn send(&mut self, link: LinkId, message: &Message, registry: &Registry) {
+        if let Err(reason) = self.links.send(link, message, registry) {
+            self.close(link, reason);
+        }
+    }
+
+    /// Sends `message` on every link of `links`, encoded once per encoding among them.
+    fn send_to_many(&mut self, links: &[LinkId], message: &Message, registry: &Registry) {
+        let mut frames = Frames::new(message);
+        for &link in links {
+            let encoding = self.links.get(link).and_then(|l| l.session.encoding());
+            let sent = match encoding.map(|encoding| frames.get(encoding)) {
+                Some(Ok(frame)) => self.links.send_encoded(link, frame, registry),
+                Some(Err(error)) => {
+                    tracing::warn!(%error, link, "a message could not be sent to a peer");
+                    continue;
+                }
+                // Still handshaking: the session encodes it once its format is agreed.
+                None => self.links.send(link, message, registry),
+            };
+            if let Err(reason) = sent {
+                self.close(link, reason);
+            }
+        }
+    }
+
+    fn flush(&mut self, link: LinkId, registry: &Registry) {
+        if let Err(reason) = self.links.flush(link, registry) {
+            self.close(link, reason);
+        }
+    }
+
+    /// Reads the link until it would block, handing its frames on after each read.
+    fn read_link(&mut self, link: LinkId, ctx: &Context<'_, NetEvent>, now: Instant) {
+        loop {
+            match self.links.read(link) {
+                Read::Bytes => {
+                    self.membership.handle_bytes(link, now);
+                    if !self.take_frames(link, ctx, now) {
+                        return;
+                    }
+                }
+                Read::Drained => return,
+                Read::Eof(reason) => return self.close_link(link, reason, true),
+                Read::Failed(reason) => return self.close(link, reason),
+            }
+        }
+    }
+
+    /// Hands every whole frame to the admission, then the membership; `false` if the link was
+    /// closed.
+    fn take_frames(&mut self, link: LinkId, ctx: &Context<'_, NetEvent>, now: Instant) -> bool {
+        self.authorize(link, now);
+        loop {
+            let Some(state) = self.links.get_mut(link) else {
+                return false;
+            };
+            match state.session.poll_received(now) {
+                Ok(Some(Frame::Message(message))) => {
+                    if self.admission.handle_message(link, &message) == Taken::Consumed {
+                        self.apply_admission(now);
+                        continue;
+                    }
+                    if let Received::Deliver(from) =
+                        self.membership.handle_message(link, &message, now)
+                    {
+                        ctx.emit(NetEvent::Message { from, message });
+                    }
+                }
+                Ok(Some(Frame::Skipped(_))) => {}
+                Ok(None) => return true,
+                Err(error) => {
+                    tracing::warn!(%error, pid = state.pid, "closing a peer connection");
+                    self.close(link, DownReason::Error(error.to_string()));
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Once a TLS link's handshake is over, hands the admission the peer's key and the trust
+    /// store's verdict on it.
+    fn authorize(&mut self, link: LinkId, now: Instant) {
+        if !self.admission.is_handshaking(link) {
+            return;
+        }
+        let (Some(tls), Some(state)) = (&self.tls, self.links.get(link)) else {
+            return;
+        };
+        let Stream::Tls(stream) = &state.stream else {
+            return;
+        };
+        if let Some(established) = stream.established(&tls.trust) {
+            self.admission.handle_established(link, established);
+        }
+        self.apply_admission(now);
+    }
+
+    /// Carries out what the admission decided.
+    fn apply_admission(&mut self, now: Instant) {
+        while let Some(output) = self.admission.poll_output() {
+            match output {
+                admission::Output::Send { link, message } => {
+                    // Queued only: the link is flushed (or closed, which writes) right after.
+                    if let Some(state) = self.links.get_mut(link)
+                        && let Err(error) = state.session.send(&message)
+                    {
+                        tracing::debug!(%error, "could not tell a peer about its admission");
+                    }
+                }
+                admission::Output::Admit { link } => {
+                    if let Some(direction) = self.links.get(link).map(|state| state.direction) {
+                        self.membership.link_opened(link, direction, now);
+                    }
+                }
+                admission::Output::Close { link, reason } => self.close(link, reason),
+                admission::Output::Pin { fingerprint, name } => {
+                    if let Some(tls) = &mut self.tls {
+                        tls.pins.pin(fingerprint, name);
+                    }
+                }
+            }
+        }
+    }
+
     /// Carries out what the membership decided.
     fn apply_membership(&mut self, ctx: &Context<'_, NetEvent>) {
-        let mut changed = false;
-        for peer in std::mem::take(&mut self.pending_relayed_downs) {
-            tracing::info!(peer = %peer.name, id = %peer.id, "peer down (lost the coordinator)");
-            ctx.emit(NetEvent::PeerDown {
-                peer,
-                reason: DownReason::GoneFromHub,
-            });
-        }
         while let Some(output) = self.membership.poll_output() {
             match output {
                 Output::Send { link, message } => self.send(link, &message, ctx.registry()),
                 Output::Close { link, reason } => {
                     tracing::debug!(link, %reason, "closing a link");
-                    if let Some(mut removed) = self.links.remove(&link) {
-                        let _ = removed.session.write_to(&mut removed.stream);
-                    }
-                    self.forget_link(link);
+                    self.links.remove(link);
+                    self.admission.link_closed(link, false);
+                    self.link_gone(link, Instant::now());
                 }
                 Output::Up { link, peer } => {
                     tracing::info!(peer = %peer.name, id = %peer.id, "peer up");
-                    self.manual_link_up(link, peer.id);
-                    let reach = match self.links.get(&link).map(|link| &link.stream) {
+                    self.dialer.peer_up(link, peer.id);
+                    let reach = match self.links.get(link).map(|link| &link.stream) {
                         Some(Stream::Unix(_)) => Reach::SameHost,
                         _ => Reach::Network,
                     };
                     ctx.emit(NetEvent::PeerUp { peer, reach });
-                    changed = true;
+                }
+                Output::RelayedUp { peer } => {
+                    tracing::info!(peer = %peer.name, id = %peer.id, "peer up (through the hub)");
+                    let reach = Reach::Relayed;
+                    ctx.emit(NetEvent::PeerUp { peer, reach });
                 }
                 Output::Down { peer, reason } => {
                     tracing::info!(peer = %peer.name, id = %peer.id, %reason, "peer down");
+                    self.dialer.peer_down(peer.id);
                     ctx.emit(NetEvent::PeerDown { peer, reason });
-                    changed = true;
                 }
-            }
-            if changed && self.role() == Role::Coordinator && self.membership_settled() {
-                changed = false;
-                self.announce_members(ctx.registry());
             }
         }
     }
 
-    /// Whether the membership has no outputs left to carry out (announce once per batch).
-    fn membership_settled(&self) -> bool {
-        !self.membership.has_output()
+    /// Performs what the dialer asks.
+    fn run_dialer(&mut self, registry: &Registry, now: Instant) {
+        while let Some(action) = self.dialer.poll_action() {
+            match action {
+                Action::DialUnix { pid } => {
+                    let dialed = dial_unix(&self.config.dir, pid).and_then(|stream| {
+                        let session = Session::dial(self.config.wire.clone(), now);
+                        let stream = Stream::Unix(stream);
+                        let link = self.open_link(
+                            stream,
+                            session,
+                            Some(pid),
+                            Direction::Dialed,
+                            registry,
+                            now,
+                        );
+                        link.ok_or(UnixDialed::Abandoned)
+                    });
+                    let dialed = dialed.map_or_else(|failed| failed, UnixDialed::Linked);
+                    self.dialer.handle_unix_dialed(pid, dialed, now);
+                }
+                Action::Clean { pid } => {
+                    tracing::debug!(pid, "peer is gone");
+                    self.config.dir.remove_sockets_of(pid);
+                }
+                Action::Resolve { address } => {
+                    if let Err(error) = self.resolver.resolve(address.clone(), registry) {
+                        let error = error.to_string();
+                        self.dialer.handle_resolved(&address, Err(error), now);
+                    }
+                }
+                Action::DialTcp { address, to } => {
+                    let dialed = self.dial_tcp(to, registry, now);
+                    self.dialer.handle_tcp_dialed(&address, dialed, now);
+                }
+            }
+        }
+    }
+
+    /// Dials the target at `to` over TCP (with TLS if configured), proposing this side's
+    /// cross-host compression.
+    fn dial_tcp(
+        &mut self,
+        to: SocketAddr,
+        registry: &Registry,
+        now: Instant,
+    ) -> Result<LinkId, String> {
+        let tls = self.tls.as_ref().map(|tls| &tls.setup);
+        let stream = dial_tcp(to, tls).map_err(|error| error.to_string())?;
+        let wire = WireConfig {
+            compression: self
+                .config
+                .tcp
+                .as_ref()
+                .map_or(Compression::None, |tcp| tcp.compression),
+            ..self.config.wire.clone()
+        };
+        let session = Session::dial(wire, now);
+        self.open_link(stream, session, None, Direction::Dialed, registry, now)
+            .ok_or_else(|| "could not watch the connection".to_owned())
+    }
+
+    fn accept_unix(&mut self, token: Token, registry: &Registry, now: Instant) -> Control {
+        let listener = match token {
+            COORDINATOR => match self.hub.listener() {
+                Some(listener) => listener,
+                None => return Control::Continue,
+            },
+            _ => &self.listener,
+        };
+        let (accepted, control) = accept_unix(listener, self.uid);
+        for (stream, pid) in accepted {
+            let session = Session::accept(self.config.wire.clone(), now);
+            let stream = Stream::Unix(stream);
+            self.open_link(
+                stream,
+                session,
+                Some(pid),
+                Direction::Accepted,
+                registry,
+                now,
+            );
+        }
+        control
+    }
+
+    fn accept_tcp(&mut self, registry: &Registry, now: Instant) -> Control {
+        let Some(listener) = &self.tcp_listener else {
+            return Control::Continue;
+        };
+        let (accepted, control) = accept_tcp(listener, self.tls.as_ref().map(|tls| &tls.setup));
+        for stream in accepted {
+            let session = Session::accept(self.config.wire.clone(), now);
+            self.open_link(stream, session, None, Direction::Accepted, registry, now);
+        }
+        control
+    }
+
+    fn read_watch(&mut self, registry: &Registry, now: Instant) -> Control {
+        let (appeared, control) = read_watch(&self.watch);
+        if control != Control::Continue {
+            return control;
+        }
+        for pid in appeared.pids {
+            self.dialer.handle_peer_socket(pid, is_alive(pid), now);
+        }
+        if appeared.coordinator {
+            self.hub.coordinator_appeared(now);
+        }
+        self.run_dialer(registry, now);
+        Control::Continue
+    }
+
+    fn status(&self) -> NetStatus {
+        let links = self
+            .membership
+            .status(Instant::now())
+            .into_iter()
+            .map(|status| {
+                let id = self.membership.link_of(status.peer.id);
+                let device = id.and_then(|id| self.admission.device(id)).cloned();
+                self.links.view(id, status, device)
+            })
+            .collect();
+        let listen = self
+            .tcp_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok());
+        NetStatus {
+            role: self.hub.role(),
+            listen,
+            links,
+            relayed: self.membership.relayed().cloned().collect(),
+        }
     }
 
     fn leave(&mut self, registry: &Registry) {
@@ -414,10 +469,8 @@ impl NetworkWorker {
             instance_id: self.config.me.id,
         };
         let links: Vec<LinkId> = self.membership.up().map(|(link, _)| link).collect();
-        for link in links {
-            // Best effort: a peer that cannot take it now will see the connection close.
-            self.send(link, &goodbye, registry);
-        }
+        // Best effort: a peer that cannot take it now will see the connection close.
+        self.send_to_many(&links, &goodbye, registry);
     }
 }
 
@@ -428,17 +481,26 @@ impl Worker for NetworkWorker {
     fn on_ready(&mut self, event: &Event, ctx: &mut Context<'_, NetEvent>) -> Control {
         let now = Instant::now();
         let control = match event.token() {
-            LISTENER | COORDINATOR => self.accept(event.token(), ctx.registry(), now),
+            LISTENER | COORDINATOR => self.accept_unix(event.token(), ctx.registry(), now),
             TCP_LISTENER => self.accept_tcp(ctx.registry(), now),
-            WATCH => self.read_watch(now),
-            Token(id) => {
-                if event.is_writable() || event.is_error() {
-                    self.check_connect(id);
+            WATCH => self.read_watch(ctx.registry(), now),
+            RESOLVER => {
+                for (address, resolved) in self.resolver.drain() {
+                    self.dialer.handle_resolved(&address, resolved, now);
+                }
+                self.run_dialer(ctx.registry(), now);
+                Control::Continue
+            }
+            Token(link) => {
+                if (event.is_writable() || event.is_error())
+                    && let Err(reason) = self.links.check_connect(link)
+                {
+                    self.close(link, reason);
                 }
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
-                    self.read_link(id, ctx, now);
+                    self.read_link(link, ctx, now);
                 }
-                self.flush(id, ctx.registry());
+                self.flush(link, ctx.registry());
                 Control::Continue
             }
         };
@@ -452,14 +514,6 @@ impl Worker for NetworkWorker {
                 Some(link) => self.send(link, &message, ctx.registry()),
                 None => tracing::debug!(%to, "not sending to a peer that is not up"),
             },
-            NetCommand::Multicast { to, message } => {
-                for peer in to {
-                    match self.membership.link_of(peer) {
-                        Some(link) => self.send(link, &message, ctx.registry()),
-                        None => tracing::debug!(%peer, "not sending to a peer that is not up"),
-                    }
-                }
-            }
             NetCommand::Broadcast { message, except } => {
                 let links: Vec<LinkId> = self
                     .membership
@@ -467,49 +521,29 @@ impl Worker for NetworkWorker {
                     .filter(|(_, peer)| Some(peer.id) != except)
                     .map(|(link, _)| link)
                     .collect();
-                for link in links {
-                    self.send(link, &message, ctx.registry());
+                self.send_to_many(&links, &message, ctx.registry());
+            }
+            NetCommand::Multicast { to, message } => {
+                let mut links = Vec::with_capacity(to.len());
+                for peer in to {
+                    match self.membership.link_of(peer) {
+                        Some(link) if !links.contains(&link) => links.push(link),
+                        Some(_) => {}
+                        None => tracing::debug!(%peer, "not sending to a peer that is not up"),
+                    }
                 }
+                self.send_to_many(&links, &message, ctx.registry());
             }
             NetCommand::Status(reply) => {
-                let links = self
-                    .membership
-                    .status(Instant::now())
-                    .into_iter()
-                    .map(|status| {
-                        let link = self
-                            .membership
-                            .link_of(status.peer.id)
-                            .and_then(|link| self.links.get(&link));
-                        LinkView {
-                            transport: link.map_or("unknown", |link| link.stream.transport()),
-                            host: link
-                                .map_or_else(|| "unknown".to_owned(), |link| link.stream.host()),
-                            compression: link
-                                .and_then(|link| link.session.negotiated())
-                                .map_or(Compression::None, |negotiated| negotiated.compression),
-                            device: link.and_then(|link| link.device.clone()),
-                            status,
-                        }
-                    })
-                    .collect();
-                let listen = self
-                    .tcp_listener
-                    .as_ref()
-                    .and_then(|listener| listener.local_addr().ok());
-                let _ = reply.send(NetStatus {
-                    role: self.role(),
-                    listen,
-                    links,
-                    relayed: self.relayed.values().cloned().collect(),
-                });
+                let _ = reply.send(self.status());
             }
-            NetCommand::Discovered { address } => self.discovered(address, Instant::now()),
-            NetCommand::Forget { address } => self.forget_address(address),
+            NetCommand::Discovered { address } => {
+                self.dialer.handle_discovered(address, Instant::now());
+            }
+            NetCommand::Forget { address } => self.dialer.handle_forget(address),
             NetCommand::Leave => {
                 self.leave(ctx.registry());
-                // Leaving: no successor search for a coordinator we are about to drop.
-                self.hub_attempt = None;
+                self.hub.stop();
                 return Control::Stop;
             }
         }
@@ -518,64 +552,51 @@ impl Worker for NetworkWorker {
     }
 
     fn deadline(&self) -> Option<Instant> {
-        let sessions = self
-            .links
-            .values()
-            .filter_map(|link| link.session.poll_timeout());
-        let admissions = self.links.values().filter_map(|link| link.admit_by);
-        let dials = self.dials.iter().map(|dial| dial.at);
-        let manual = self.manual.iter().filter_map(ManualPeer::next_attempt);
-        sessions
-            .chain(admissions)
-            .chain(dials)
-            .chain(manual)
-            .chain(self.membership.poll_timeout())
-            .chain(self.hub_attempt.map(|attempt| attempt.at))
-            .min()
+        [
+            self.links.poll_timeout(),
+            self.admission.poll_timeout(),
+            self.dialer.poll_timeout(),
+            self.membership.poll_timeout(),
+            self.hub.deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn on_deadline(&mut self, now: Instant, ctx: &mut Context<'_, NetEvent>) -> Control {
-        let (due, later): (Vec<Dial>, Vec<Dial>) = std::mem::take(&mut self.dials)
-            .into_iter()
-            .partition(|dial| dial.at <= now);
-        self.dials = later;
-        for dial in due {
-            if !self.is_linked(dial.pid) {
-                self.dial(dial, ctx.registry(), now);
+        let registry = ctx.registry();
+        if self.dialer.poll_timeout().is_some_and(|at| at <= now) {
+            self.dialer.handle_timeout(now);
+        }
+        self.run_dialer(registry, now);
+        match self.hub.reach(&self.config.dir, registry, now) {
+            Reached::Coordinator => self.membership.coordinate(),
+            Reached::Leaf(stream, pid) => {
+                let session = Session::dial(self.config.wire.clone(), now);
+                let stream = Stream::Unix(stream);
+                let link =
+                    self.open_link(stream, session, Some(pid), Direction::Dialed, registry, now);
+                self.hub.linked(link, now);
+                if let Some(link) = link {
+                    self.membership.follow(link);
+                }
             }
+            Reached::Nobody => {}
         }
-        if self.hub_attempt.is_some_and(|attempt| attempt.at <= now) {
-            self.reach_coordinator(ctx.registry(), now);
-        }
-        self.dial_manual_peers(ctx.registry(), now);
-        let expired: Vec<(LinkId, WireError)> = self
-            .links
-            .iter_mut()
-            .filter_map(|(id, link)| link.session.handle_timeout(now).err().map(|e| (*id, e)))
-            .collect();
-        for (id, error) in expired {
+        for (link, error) in self.links.handle_timeout(now) {
             tracing::warn!(%error, "closing a peer connection");
-            self.close(id, DownReason::Error(error.to_string()));
+            self.close(link, DownReason::Error(error.to_string()));
         }
-        let unadmitted: Vec<LinkId> = self
-            .links
-            .iter()
-            .filter(|(_, link)| link.admit_by.is_some_and(|by| by <= now))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in unadmitted {
-            tracing::warn!("closing a TLS connection whose peer did not prove itself in time");
-            self.close(
-                id,
-                DownReason::Error("not admitted within the handshake timeout".to_owned()),
-            );
+        if self.admission.poll_timeout().is_some_and(|at| at <= now) {
+            self.admission.handle_timeout(now);
+            self.apply_admission(now);
         }
         if self.membership.poll_timeout().is_some_and(|at| at <= now) {
             self.membership.handle_timeout(now);
         }
-        let links: Vec<LinkId> = self.links.keys().copied().collect();
-        for id in links {
-            self.flush(id, ctx.registry());
+        for link in self.links.ids() {
+            self.flush(link, registry);
         }
         self.apply_membership(ctx);
         Control::Continue
@@ -597,32 +618,4 @@ fn wall_ms() -> u64 {
         .map_or(0, |elapsed| {
             u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
         })
-}
-
-fn listen_tcp(tcp: &TcpConfig, registry: &Registry) -> io::Result<TcpListener> {
-    let mut listener = match TcpListener::bind(tcp.listen) {
-        Err(error) if error.kind() == io::ErrorKind::AddrInUse && tcp.fall_back_to_any_port => {
-            let any = SocketAddr::new(tcp.listen.ip(), 0);
-            tracing::info!(
-                port = tcp.listen.port(),
-                "the TCP port is taken; using any free port"
-            );
-            TcpListener::bind(any)?
-        }
-        bound => bound?,
-    };
-    registry.register(&mut listener, TCP_LISTENER, Interest::READABLE)?;
-    let address = listener.local_addr()?;
-    match &tcp.security {
-        TcpSecurity::Insecure => tracing::warn!(
-            %address,
-            "listening for peers on PLAIN TCP (--insecure): anyone who can reach this port can join"
-        ),
-        TcpSecurity::Tls(tls) => tracing::info!(
-            %address,
-            fingerprint = %tls.identity.fingerprint(),
-            "listening for peers on TLS"
-        ),
-    }
-    Ok(listener)
 }

@@ -11,13 +11,14 @@ use std::{
     time::Instant,
 };
 
+use rrt_mesh::{LinkMessage, Message};
 use rrt_mesh::{
     dir::MeshDir,
     membership::{HeartbeatConfig, PeerInfo},
     network::{NetworkConfig, NetworkWorker, Topology},
 };
 use rrt_reactor::{ReactorEvent, Rrt};
-use rrt_wire::{BlockingTransport, Message, Role, Transport, WireConfig};
+use rrt_wire::{BlockingTransport, Role, Transport, WireConfig};
 use uuid::Uuid;
 
 const WARMUP: usize = 1_000;
@@ -79,8 +80,10 @@ fn blocking_framed(samples: usize) -> Vec<f64> {
             BlockingTransport::handshake(server, Role::Acceptor, &WireConfig::default())
                 .expect("handshake");
         while let Ok(message) = server.recv_message() {
-            if let Message::Ping { timestamp } = message
-                && server.send_message(&Message::Pong { timestamp }).is_err()
+            if let Message::Link(LinkMessage::Ping { timestamp }) = message
+                && server
+                    .send_message(&Message::Link(LinkMessage::Pong { timestamp }))
+                    .is_err()
             {
                 return;
             }
@@ -125,21 +128,23 @@ fn ping_pong(client: UnixStream, samples: usize) -> Vec<f64> {
     let mut client = BlockingTransport::handshake(client, Role::Dialer, &WireConfig::default())
         .expect("handshake");
     client
-        .send_message(&Message::Hello {
+        .send_message(&Message::Link(LinkMessage::Hello {
             instance_id: Uuid::new_v4(),
             capabilities: vec![],
             name: "client".into(),
-        })
+        }))
         .expect("hello");
     let mut timestamp = 0;
     time(samples, || {
         timestamp += 1;
         client
-            .send_message(&Message::Ping { timestamp })
+            .send_message(&Message::Link(LinkMessage::Ping { timestamp }))
             .expect("ping");
         loop {
             match client.recv_message().expect("pong") {
-                Message::Pong { timestamp: echoed } if echoed == timestamp => break,
+                Message::Link(LinkMessage::Pong { timestamp: echoed }) if echoed == timestamp => {
+                    break;
+                }
                 _ => continue,
             }
         }

@@ -15,9 +15,9 @@ use std::{
 
 use rrt_reactor::Rrt;
 use rrt_sync::{
-    Change, DocSync, Document, DocumentStore, DocumentStoreError, MAX_UPDATE, Neighbour, valid_name,
+    Change, DocMessage, DocSync, Document, DocumentStore, DocumentStoreError, MAX_UPDATE,
+    Neighbour, valid_name,
 };
-use rrt_wire::CrdtOperation;
 use uuid::Uuid;
 
 use crate::{
@@ -177,9 +177,9 @@ impl Documents {
 
     /// A peer's `state_delta`. What it queues to send (forwards, answers to versions) goes out
     /// on the next [`Documents::flush`].
-    pub(crate) fn receive(&mut self, from: Uuid, operations: Vec<CrdtOperation>) -> Received {
+    pub(crate) fn receive(&mut self, from: Uuid, message: DocMessage) -> Received {
         let mut received = Received::default();
-        for change in self.sync.handle(from, operations) {
+        for change in self.sync.handle(from, message) {
             match change {
                 Change::Applied {
                     document,

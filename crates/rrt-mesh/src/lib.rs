@@ -30,7 +30,9 @@ pub mod discovery;
 mod document_handle;
 mod documents;
 pub mod identity;
+mod link_message;
 pub mod membership;
+mod message;
 pub mod network;
 mod node;
 pub mod registry;
@@ -40,6 +42,8 @@ mod writer;
 
 pub use document_handle::{DocumentChange, DocumentChanges, DocumentHandle, Origin};
 pub use documents::{DocumentError, MAX_LOCAL_EDIT, STATE};
+pub use link_message::{LinkMessage, Member};
+pub use message::{Message, message_types};
 pub use node::{
     Edit, Node, NodeConfig, NodeError, NodeEvent, NodeStatus, PeerStatus, default_state_dir,
 };

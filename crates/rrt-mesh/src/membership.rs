@@ -26,9 +26,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rrt_wire::{Member, Message};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::{
+    link_message::{LinkMessage, Member},
+    message::Message,
+};
 
 /// A link: one connection, named by its driver.
 pub type LinkId = usize;
@@ -100,7 +104,7 @@ pub enum Output {
         /// The link.
         link: LinkId,
         /// The message.
-        message: Message,
+        message: LinkMessage,
     },
     /// Close `link`; the peer (if it had said hello) is reported down separately.
     Close {
@@ -238,7 +242,7 @@ impl Membership {
                 ping: None,
             },
         );
-        let hello = Message::Hello {
+        let hello = LinkMessage::Hello {
             instance_id: self.me.id,
             capabilities: self.me.capabilities.clone(),
             name: self.me.name.clone(),
@@ -330,7 +334,7 @@ impl Membership {
                 .collect();
             self.outputs.push_back(Output::Send {
                 link: *link,
-                message: Message::Members { peers },
+                message: LinkMessage::Members { peers },
             });
         }
     }
@@ -354,8 +358,14 @@ impl Membership {
             return Received::Dropped;
         };
         state.last_heard = now;
+        let Message::Link(message) = message else {
+            return match &state.peer {
+                Some(peer) => Received::Deliver(peer.id),
+                None => Received::Dropped,
+            };
+        };
         match message {
-            Message::Hello {
+            LinkMessage::Hello {
                 instance_id,
                 capabilities,
                 name,
@@ -368,7 +378,7 @@ impl Membership {
                 self.hello(link, peer);
                 Received::Handled
             }
-            Message::Goodbye { .. } => {
+            LinkMessage::Goodbye { .. } => {
                 self.outputs.push_back(Output::Close {
                     link,
                     reason: DownReason::Goodbye,
@@ -376,16 +386,16 @@ impl Membership {
                 self.link_closed(link, DownReason::Goodbye);
                 Received::Handled
             }
-            Message::Ping { timestamp } => {
+            LinkMessage::Ping { timestamp } => {
                 self.outputs.push_back(Output::Send {
                     link,
-                    message: Message::Pong {
+                    message: LinkMessage::Pong {
                         timestamp: *timestamp,
                     },
                 });
                 Received::Handled
             }
-            Message::Pong { timestamp } => {
+            LinkMessage::Pong { timestamp } => {
                 if let Some((sent, at)) = state.ping
                     && sent == *timestamp
                 {
@@ -394,17 +404,15 @@ impl Membership {
                 }
                 Received::Handled
             }
-            Message::Members { peers } => {
+            LinkMessage::Members { peers } => {
                 if state.peer.is_none() {
                     return Received::Dropped;
                 }
                 self.relay(link, peers);
                 Received::Handled
             }
-            _ => match &state.peer {
-                Some(peer) => Received::Deliver(peer.id),
-                None => Received::Dropped,
-            },
+            // Admission's, answered before the link reaches membership.
+            _ => Received::Dropped,
         }
     }
 
@@ -503,7 +511,7 @@ impl Membership {
                     state.ping = Some((timestamp, now));
                     self.outputs.push_back(Output::Send {
                         link: *link,
-                        message: Message::Ping { timestamp },
+                        message: LinkMessage::Ping { timestamp },
                     });
                 }
             }
@@ -573,11 +581,12 @@ mod tests {
     }
 
     fn hello_from(peer: &PeerInfo) -> Message {
-        Message::Hello {
+        LinkMessage::Hello {
             instance_id: peer.id,
             capabilities: peer.capabilities.clone(),
             name: peer.name.clone(),
         }
+        .into()
     }
 
     fn drain(membership: &mut Membership) -> Vec<Output> {
@@ -598,7 +607,7 @@ mod tests {
         membership.link_opened(7, Direction::Accepted, now);
         assert!(matches!(
             drain(&mut membership).as_slice(),
-            [Output::Send { link: 7, message: Message::Hello { name, .. } }] if name == "me"
+            [Output::Send { link: 7, message: LinkMessage::Hello { name, .. } }] if name == "me"
         ));
         let peer = info(2, "other");
         assert_eq!(
@@ -613,14 +622,15 @@ mod tests {
             }]
         );
         assert_eq!(membership.link_of(peer.id), Some(7));
-        let update = Message::Pong { timestamp: 0 };
+        let update = LinkMessage::Pong { timestamp: 0 }.into();
         assert_eq!(
             membership.handle_message(7, &update, now),
             Received::Handled
         );
-        let clip = Message::Goodbye {
+        let clip = LinkMessage::Goodbye {
             instance_id: peer.id,
-        };
+        }
+        .into();
         assert_eq!(membership.handle_message(7, &clip, now), Received::Handled);
         assert_eq!(
             drain(&mut membership),
@@ -641,10 +651,7 @@ mod tests {
     fn application_messages_need_a_hello_first() {
         let (mut membership, now) = setup();
         membership.link_opened(1, Direction::Accepted, now);
-        let state = Message::StateDelta {
-            crdt_ops: vec![],
-            vector_clock: Default::default(),
-        };
+        let state = Message::Document(rrt_sync::DocMessage::delta(vec![]));
         assert_eq!(membership.handle_message(1, &state, now), Received::Dropped);
         membership.handle_message(1, &hello_from(&info(2, "b")), now);
         assert_eq!(
@@ -721,7 +728,7 @@ mod tests {
         let mut downs = Vec::new();
         for _ in 0..100 {
             now += Duration::from_millis(100);
-            membership.handle_message(2, &Message::Pong { timestamp: 0 }, now);
+            membership.handle_message(2, &LinkMessage::Pong { timestamp: 0 }.into(), now);
             if membership.poll_timeout().is_some_and(|t| t <= now) {
                 membership.handle_timeout(now);
             }
@@ -757,7 +764,7 @@ mod tests {
         let [
             Output::Send {
                 link: 1,
-                message: Message::Ping { timestamp },
+                message: LinkMessage::Ping { timestamp },
             },
         ] = sent.as_slice()
         else {
@@ -767,21 +774,22 @@ mod tests {
         let answer = tick + Duration::from_micros(250);
         membership.handle_message(
             1,
-            &Message::Pong {
+            &LinkMessage::Pong {
                 timestamp: *timestamp,
-            },
+            }
+            .into(),
             answer,
         );
         assert_eq!(
             membership.status(answer)[0].rtt,
             Some(Duration::from_micros(250))
         );
-        membership.handle_message(1, &Message::Ping { timestamp: 5 }, answer);
+        membership.handle_message(1, &LinkMessage::Ping { timestamp: 5 }.into(), answer);
         assert_eq!(
             drain(&mut membership),
             [Output::Send {
                 link: 1,
-                message: Message::Pong { timestamp: 5 }
+                message: LinkMessage::Pong { timestamp: 5 }
             }]
         );
     }
@@ -859,8 +867,8 @@ mod tests {
         assert_eq!(membership.poll_timeout(), None, "no links, no wake-ups");
     }
 
-    fn members(peers: &[&PeerInfo]) -> Message {
-        Message::Members {
+    fn members(peers: &[&PeerInfo]) -> LinkMessage {
+        LinkMessage::Members {
             peers: peers
                 .iter()
                 .map(|peer| Member {
@@ -886,7 +894,7 @@ mod tests {
                 matches!(
                     output,
                     Output::Send {
-                        message: Message::Members { .. },
+                        message: LinkMessage::Members { .. },
                         ..
                     }
                 )
@@ -925,7 +933,7 @@ mod tests {
             drain(&mut membership).iter().all(|output| !matches!(
                 output,
                 Output::Send {
-                    message: Message::Members { .. },
+                    message: LinkMessage::Members { .. },
                     ..
                 }
             )),
@@ -942,7 +950,7 @@ mod tests {
         membership.follow(4);
         membership.handle_message(4, &hello_from(&coordinator), now);
         drain(&mut membership);
-        membership.handle_message(4, &members(&[&me, &a]), now);
+        membership.handle_message(4, &members(&[&me, &a]).into(), now);
         assert_eq!(
             drain(&mut membership),
             [Output::RelayedUp {
@@ -952,7 +960,7 @@ mod tests {
                 }
             }]
         );
-        membership.handle_message(4, &members(&[&b]), now);
+        membership.handle_message(4, &members(&[&b]).into(), now);
         assert_eq!(
             drain(&mut membership),
             [
@@ -976,7 +984,7 @@ mod tests {
         membership.handle_message(5, &hello_from(&info(7, "stray")), now);
         drain(&mut membership);
         assert_eq!(
-            membership.handle_message(5, &members(&[]), now),
+            membership.handle_message(5, &members(&[]).into(), now),
             Received::Handled
         );
         assert!(drain(&mut membership).is_empty());

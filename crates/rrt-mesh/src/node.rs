@@ -31,12 +31,13 @@ use rrt_sync::{
     Bias, ClipEntry, ClipEvent, ClipSync, Clipboard, ClipboardStore, DocumentStore, Neighbour,
     Outgoing, Stamp, StoreError, TooLarge,
 };
-use rrt_wire::{Compression, Message, WireConfig};
+use rrt_wire::{Compression, WireConfig};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::{
+    Message,
     dir::{DirError, MeshDir},
     discovery,
     document_handle::{DocumentHandle, Origin},
@@ -816,12 +817,12 @@ impl Actor {
 
     fn receive(&mut self, from: Uuid, message: Message) {
         match message {
-            Message::ClipboardUpdate { .. } | Message::ClipboardHave { .. } => {
+            Message::Clipboard(message) => {
                 self.clipboard.handle(from, message, wall_ms());
                 self.dispatch_clipboard();
             }
-            Message::StateDelta { crdt_ops, .. } => {
-                let received = self.documents.receive(from, crdt_ops);
+            Message::Document(message) => {
+                let received = self.documents.receive(from, message);
                 for (name, update) in received.to_store {
                     self.write(Write::PeerUpdate { name, update });
                 }
@@ -831,7 +832,9 @@ impl Actor {
                 }
                 self.documents.flush(&self.net);
             }
-            _ => tracing::debug!(%from, "ignoring a message this node does not handle"),
+            Message::Link(_) => {
+                tracing::debug!(%from, "ignoring a link message the network thread passed on");
+            }
         }
     }
 
@@ -938,9 +941,9 @@ pub(crate) fn wall_ms() -> u64 {
         })
 }
 
-impl From<Outgoing> for NetCommand {
-    fn from(outgoing: Outgoing) -> Self {
-        match outgoing {
+impl<M: Into<Message>> From<Outgoing<M>> for NetCommand {
+    fn from(outgoing: Outgoing<M>) -> Self {
+        match outgoing.map(Into::into) {
             Outgoing::Broadcast { message, except } => NetCommand::Broadcast { message, except },
             Outgoing::Multicast { to, message } => NetCommand::Multicast { to, message },
             Outgoing::To(to, message) => NetCommand::Send { to, message },

@@ -6,8 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use rrt_sync::Document;
-use rrt_wire::{CrdtOperation, Message};
+use rrt_sync::{CrdtOperation, DocMessage, Document};
 
 const TYPED: usize = 10_000;
 
@@ -15,8 +14,8 @@ fn main() {
     per_character();
 }
 
-fn delta(update: Vec<u8>) -> Message {
-    Message::StateDelta {
+fn delta(update: Vec<u8>) -> DocMessage {
+    DocMessage::StateDelta {
         crdt_ops: vec![CrdtOperation {
             document: "notes".into(),
             update,
@@ -28,7 +27,7 @@ fn delta(update: Vec<u8>) -> Message {
 }
 
 /// Frame bytes (4-byte prefix + payload) of a message in JSON and in MessagePack.
-fn frame_sizes(message: &Message) -> (usize, usize) {
+fn frame_sizes(message: &DocMessage) -> (usize, usize) {
     let json = serde_json::to_vec(message).expect("json").len();
     let msgpack = rmp_serde::to_vec_named(message).expect("msgpack").len();
     (4 + json, 4 + msgpack)

@@ -18,17 +18,17 @@
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
 
-use rrt_wire::{ClipStamp, Message};
 use uuid::Uuid;
 
 use crate::{
+    clip_message::{ClipMessage, ClipStamp},
     clipboard::{ClipEntry, Clipboard, Merge},
     hlc::{ClockError, Stamp, Timestamp},
     outgoing::{Neighbour, Neighbours, Outgoing},
 };
 
 /// The capability of a peer that says which clipboard entries it has on connect
-/// ([`Message::ClipboardHave`]) and is sent only the others.
+/// ([`ClipMessage::ClipboardHave`]) and is sent only the others.
 pub const CLIPBOARD_HAVE: &str = "clipboard_have";
 /// The most stamps of a `clipboard_have` taken into account: a history is a few dozen entries.
 const MAX_STAMPS: usize = 4096;
@@ -90,7 +90,7 @@ pub struct ClipSync {
     answered: BTreeSet<Uuid>,
     /// Peers already reported for a stamp beyond the clock bound.
     warned: BTreeSet<Uuid>,
-    outgoing: VecDeque<Outgoing>,
+    outgoing: VecDeque<Outgoing<ClipMessage>>,
     events: VecDeque<ClipEvent>,
     /// Whether peers changed the register since the last [`ClipSync::take_dirty`].
     dirty: bool,
@@ -163,7 +163,7 @@ impl ClipSync {
         if capabilities.iter().any(|c| c == CLIPBOARD_HAVE) {
             let stamps = self.clipboard.history().iter().map(clip_stamp).collect();
             self.outgoing
-                .push_back(Outgoing::To(peer, Message::ClipboardHave { stamps }));
+                .push_back(Outgoing::To(peer, ClipMessage::ClipboardHave { stamps }));
         } else {
             self.send_history(peer, &HashSet::new());
         }
@@ -178,9 +178,9 @@ impl ClipSync {
 
     /// A message from `from` at wall-clock `now_ms`: a `clipboard_update` or `clipboard_have`
     /// (others are ignored).
-    pub fn handle(&mut self, from: Uuid, message: Message, now_ms: u64) {
+    pub fn handle(&mut self, from: Uuid, message: ClipMessage, now_ms: u64) {
         match message {
-            Message::ClipboardUpdate {
+            ClipMessage::ClipboardUpdate {
                 data,
                 timestamp,
                 counter,
@@ -200,7 +200,7 @@ impl ClipSync {
             }
             // Once per link: each answer queues the history, which a peer must not be able to
             // ask for again and again with a few bytes.
-            Message::ClipboardHave { stamps } if self.answered.insert(from) => {
+            ClipMessage::ClipboardHave { stamps } if self.answered.insert(from) => {
                 let has = stamps.into_iter().take(MAX_STAMPS).collect();
                 self.send_history(from, &has);
             }
@@ -245,7 +245,7 @@ impl ClipSync {
     }
 
     /// The next message to send.
-    pub fn poll_outgoing(&mut self) -> Option<Outgoing> {
+    pub fn poll_outgoing(&mut self) -> Option<Outgoing<ClipMessage>> {
         self.outgoing.pop_front()
     }
 
@@ -335,8 +335,8 @@ fn clip_stamp(entry: &ClipEntry) -> ClipStamp {
 }
 
 /// The wire message for a clipboard entry.
-fn update(entry: &ClipEntry) -> Message {
-    Message::ClipboardUpdate {
+fn update(entry: &ClipEntry) -> ClipMessage {
+    ClipMessage::ClipboardUpdate {
         data: entry.text.to_string(),
         timestamp: entry.stamp.time.wall_ms,
         counter: entry.stamp.time.counter,
@@ -359,17 +359,17 @@ mod tests {
         ClipSync::new(Clipboard::new(id(n), 10))
     }
 
-    fn drain(sync: &mut ClipSync) -> Vec<Outgoing> {
+    fn drain(sync: &mut ClipSync) -> Vec<Outgoing<ClipMessage>> {
         std::iter::from_fn(|| sync.poll_outgoing()).collect()
     }
 
-    fn texts(outgoing: &[Outgoing]) -> Vec<String> {
+    fn texts(outgoing: &[Outgoing<ClipMessage>]) -> Vec<String> {
         outgoing
             .iter()
             .filter_map(|out| match out {
-                Outgoing::To(_, Message::ClipboardUpdate { data, .. })
+                Outgoing::To(_, ClipMessage::ClipboardUpdate { data, .. })
                 | Outgoing::Broadcast {
-                    message: Message::ClipboardUpdate { data, .. },
+                    message: ClipMessage::ClipboardUpdate { data, .. },
                     ..
                 } => Some(data.clone()),
                 _ => None,
@@ -458,12 +458,12 @@ mod tests {
         assert_eq!(texts(&drain(&mut here)), ["one", "two", "three"]);
         // A peer with the capability: our stamps first, then only what it lacks.
         here.peer_up(id(3), Neighbour::Other, &[CLIPBOARD_HAVE.into()]);
-        let Some(Outgoing::To(_, Message::ClipboardHave { stamps })) = drain(&mut here).pop()
+        let Some(Outgoing::To(_, ClipMessage::ClipboardHave { stamps })) = drain(&mut here).pop()
         else {
             panic!("a clipboard_have");
         };
         assert_eq!(stamps.len(), 3);
-        let has = Message::ClipboardHave {
+        let has = ClipMessage::ClipboardHave {
             stamps: stamps[1..].to_vec(),
         };
         here.handle(id(3), has.clone(), NOW);
@@ -534,7 +534,7 @@ mod tests {
     fn stamps_from_beyond_the_clock_bound_are_refused_and_reported_once_per_peer() {
         let mut here = ClipSync::new(Clipboard::new(id(1), 10).with_max_offset(60_000));
         for counter in [0, u32::MAX] {
-            let poison = Message::ClipboardUpdate {
+            let poison = ClipMessage::ClipboardUpdate {
                 data: "from the end of time".into(),
                 timestamp: u64::MAX,
                 counter,

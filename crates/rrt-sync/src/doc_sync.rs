@@ -39,10 +39,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rrt_wire::{CrdtOperation, Message, Part};
 use uuid::Uuid;
 
 use crate::{
+    doc_message::{CrdtOperation, DocMessage, Part},
     document::{Applied, DocError, Document, MAX_UPDATE},
     outgoing::{Neighbour, Neighbours, Outgoing},
 };
@@ -119,7 +119,7 @@ pub struct DocSync {
     /// Local updates not yet broadcast, per document.
     batch: BTreeMap<String, Vec<Vec<u8>>>,
     flush_at: Option<Instant>,
-    outgoing: VecDeque<Outgoing>,
+    outgoing: VecDeque<Outgoing<DocMessage>>,
     /// Parts of split updates, by sender.
     assembling: HashMap<Uuid, Inbound>,
     next_batch: u64,
@@ -274,8 +274,12 @@ impl DocSync {
         self.assembling.remove(&peer);
     }
 
-    /// A `state_delta` from `from`.
-    pub fn handle(&mut self, from: Uuid, operations: Vec<CrdtOperation>) -> Vec<Change> {
+    /// A message from `from`.
+    pub fn handle(&mut self, from: Uuid, message: DocMessage) -> Vec<Change> {
+        let DocMessage::StateDelta {
+            crdt_ops: operations,
+            ..
+        } = message;
         let mut changes = Vec::new();
         for operation in operations {
             if !crate::valid_name(&operation.document) {
@@ -504,7 +508,7 @@ impl DocSync {
     }
 
     /// The next message to send.
-    pub fn poll_outgoing(&mut self) -> Option<Outgoing> {
+    pub fn poll_outgoing(&mut self) -> Option<Outgoing<DocMessage>> {
         self.outgoing.pop_front()
     }
 }
@@ -527,11 +531,8 @@ fn version_of(name: &str, document: &Document) -> CrdtOperation {
     }
 }
 
-fn delta(crdt_ops: Vec<CrdtOperation>) -> Message {
-    Message::StateDelta {
-        crdt_ops,
-        vector_clock: BTreeMap::new(),
-    }
+fn delta(crdt_ops: Vec<CrdtOperation>) -> DocMessage {
+    DocMessage::delta(crdt_ops)
 }
 
 #[cfg(test)]
@@ -567,10 +568,7 @@ mod tests {
             if !outgoing.is_for(to_id) {
                 continue;
             }
-            let Message::StateDelta { crdt_ops, .. } = outgoing.message().clone() else {
-                panic!("only state deltas");
-            };
-            changes.extend(to.handle(from_id, crdt_ops));
+            changes.extend(to.handle(from_id, outgoing.message().clone()));
         }
         changes
     }
@@ -641,7 +639,8 @@ mod tests {
         pump(&mut b, b_id, &mut a, a_id);
         // Reverse the parts, and send each twice: order and duplicates do not matter.
         let mut parts = Vec::new();
-        while let Some(Outgoing::To(_, Message::StateDelta { crdt_ops, .. })) = a.poll_outgoing() {
+        while let Some(Outgoing::To(_, DocMessage::StateDelta { crdt_ops, .. })) = a.poll_outgoing()
+        {
             largest = largest.max(crdt_ops.iter().map(|op| op.update.len()).max().unwrap_or(0));
             parts.extend(crdt_ops);
         }
@@ -649,7 +648,7 @@ mod tests {
         assert!(largest <= 4096);
         parts.reverse();
         let doubled: Vec<_> = parts.iter().chain(parts.iter()).cloned().collect();
-        let applied = b.handle(a_id, doubled);
+        let applied = b.handle(a_id, delta(doubled));
         assert!(matches!(applied.as_slice(), [Change::Applied { .. }, ..]));
         assert_eq!(
             b.document("big").expect("doc").text(),
@@ -672,15 +671,15 @@ mod tests {
             part("doc", 2, 3, 3, vec![1]),
             part("doc", 3, 0, MAX_PARTS + 1, vec![1]),
         ];
-        let changes = b.handle(a_id, garbage);
+        let changes = b.handle(a_id, delta(garbage));
         assert_eq!(changes.len(), 6);
         assert!(changes.iter().all(|c| matches!(c, Change::Rejected { .. })));
         // A part contradicting its update's part count.
         assert!(
-            b.handle(a_id, vec![part("doc", 4, 0, 3, vec![1])])
+            b.handle(a_id, delta(vec![part("doc", 4, 0, 3, vec![1])]))
                 .is_empty()
         );
-        let changes = b.handle(a_id, vec![part("doc", 4, 1, 4, vec![1])]);
+        let changes = b.handle(a_id, delta(vec![part("doc", 4, 1, 4, vec![1])]));
         assert!(matches!(
             changes.as_slice(),
             [Change::Rejected {
@@ -736,12 +735,9 @@ mod tests {
                     Outgoing::Multicast { to, message } => (message, &|id| to.contains(&id)),
                     Outgoing::To(peer, message) => (message, &|id| id == *peer),
                 };
-                let Message::StateDelta { crdt_ops, .. } = message else {
-                    panic!("only state deltas");
-                };
                 for (replica, id) in replicas.iter_mut() {
                     if *id != from && addressed(*id) {
-                        replica.handle(from, crdt_ops.clone());
+                        replica.handle(from, message.clone());
                         delivered += 1;
                     }
                 }
@@ -792,7 +788,7 @@ mod tests {
         let mut parts = Vec::new();
         while let Some(outgoing) = hub.poll_outgoing() {
             let Outgoing::Broadcast {
-                message: Message::StateDelta { crdt_ops, .. },
+                message: DocMessage::StateDelta { crdt_ops, .. },
                 except,
             } = outgoing
             else {
@@ -807,7 +803,7 @@ mod tests {
                 .iter()
                 .all(|op| op.part.is_some() && op.update.len() <= MIB)
         );
-        let changes = b.handle(hub_id, parts);
+        let changes = b.handle(hub_id, delta(parts));
         assert!(matches!(
             changes.as_slice(),
             [Change::Applied { changed: true, .. }]
@@ -822,7 +818,7 @@ mod tests {
         );
 
         // What is refused is not passed on.
-        let changes = hub.handle(b_id, vec![operation("big", vec![0xff; 40], None)]);
+        let changes = hub.handle(b_id, delta(vec![operation("big", vec![0xff; 40], None)]));
         assert!(matches!(changes.as_slice(), [Change::Rejected { .. }]));
         assert!(hub.poll_outgoing().is_none());
     }
@@ -933,7 +929,7 @@ mod tests {
                 operation("notes", vec![0], Some(part))
             })
             .collect();
-        let changes = a.handle(b_id, first_parts);
+        let changes = a.handle(b_id, delta(first_parts));
         assert_eq!(
             changes.len(),
             1000 - MAX_UNFINISHED,
@@ -949,7 +945,7 @@ mod tests {
         // Its link going down frees them, and an honest update gets through again.
         a.peer_down(b_id);
         let whole = Document::new(9).append("after");
-        let changes = a.handle(b_id, vec![operation("notes", whole, None)]);
+        let changes = a.handle(b_id, delta(vec![operation("notes", whole, None)]));
         assert!(matches!(
             changes.as_slice(),
             [Change::Applied { changed: true, .. }]
@@ -962,7 +958,10 @@ mod tests {
         // 64 parts of 1 MiB: the 33rd takes the peer's parts in assembly over the cap.
         let mut refused = Vec::new();
         for index in 0..64 {
-            let changes = b.handle(a_id, vec![part("big", 1000, index, 64, vec![0; MIB])]);
+            let changes = b.handle(
+                a_id,
+                delta(vec![part("big", 1000, index, 64, vec![0; MIB])]),
+            );
             refused.extend(changes.into_iter().map(|change| (index, change)));
         }
         assert!(
@@ -986,7 +985,10 @@ mod tests {
     fn a_peer_going_down_drops_its_unfinished_parts() {
         let (mut a, mut b, a_id, b_id) = pair(MIB);
         for index in 0..31 {
-            let changes = b.handle(a_id, vec![part("big", 1000, index, 40, vec![0; MIB])]);
+            let changes = b.handle(
+                a_id,
+                delta(vec![part("big", 1000, index, 40, vec![0; MIB])]),
+            );
             assert!(changes.is_empty(), "{changes:?}");
         }
         b.peer_down(a_id);

@@ -20,10 +20,16 @@
 //! * [`rebase`] — a position in the text an editor saw, moved to the text as it is now (and
 //!   [`changed_region`], where two texts differ).
 //!
-//! Everything here is sans-IO except the store: time comes in as an argument.
+//! Each sync machine owns its messages ([`ClipMessage`], [`DocMessage`]); the wire composes them
+//! with the link's own and frames them (`rrt-wire`, `rrt-mesh`), so this crate knows nothing of
+//! sockets, framing or async runtimes.
+//!
+//! Everything here is sans-IO except the stores: time comes in as an argument.
 
+mod clip_message;
 mod clip_sync;
 mod clipboard;
+mod doc_message;
 mod doc_sync;
 mod document;
 mod document_store;
@@ -33,8 +39,10 @@ mod outgoing;
 mod rebase;
 mod store;
 
+pub use clip_message::{ClipMessage, ClipStamp};
 pub use clip_sync::{CLIPBOARD_HAVE, ClipEvent, ClipSync, Staged, TooLarge};
 pub use clipboard::{ClipEntry, Clipboard, Merge};
+pub use doc_message::{CrdtOperation, DocMessage, Part};
 pub use doc_sync::{Change, DocSync};
 pub use document::{Applied, DocError, Document, MAX_UPDATE};
 pub use document_store::{DocumentStore, DocumentStoreError, valid_name};

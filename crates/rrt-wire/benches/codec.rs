@@ -12,7 +12,9 @@ use std::{
 
 use bytes::BytesMut;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rrt_wire::{Compression, Format, Message, MessageCodec, Negotiated, Received, WireConfig};
+use rrt_mesh::Message;
+use rrt_sync::ClipMessage;
+use rrt_wire::{Compression, Format, MessageCodec, Negotiated, Received, WireConfig};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 use uuid::Uuid;
 
@@ -52,15 +54,15 @@ fn text(len: usize) -> String {
 }
 
 fn message(len: usize) -> Message {
-    Message::ClipboardUpdate {
+    Message::Clipboard(ClipMessage::ClipboardUpdate {
         data: text(len),
         timestamp: 1_702_834_567_890,
         counter: 0,
         source_instance: Uuid::from_u128(42),
-    }
+    })
 }
 
-fn ours(format: Format, compression: Compression) -> MessageCodec {
+fn ours(format: Format, compression: Compression) -> MessageCodec<Message> {
     let config = WireConfig::default();
     let negotiated = Negotiated {
         format,

@@ -17,31 +17,31 @@ use crate::{
     config::WireConfig,
     error::WireError,
     handshake::{self, Negotiated, Role},
-    message::Message,
     preamble::PREAMBLE_LEN,
+    protocol::Protocol,
 };
 
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Sends and receives whole messages, blocking.
-pub trait Transport {
+/// Sends and receives whole messages `M`, blocking.
+pub trait Transport<M> {
     /// Sends one message and flushes it.
-    fn send_message(&mut self, message: &Message) -> Result<(), WireError>;
+    fn send_message(&mut self, message: &M) -> Result<(), WireError>;
     /// Receives the next message, skipping (and logging) frames that hold no usable message.
-    fn recv_message(&mut self) -> Result<Message, WireError>;
+    fn recv_message(&mut self) -> Result<M, WireError>;
 }
 
-/// A handshaken connection over a blocking stream.
+/// A handshaken connection over a blocking stream, carrying messages `M`.
 #[derive(Debug)]
-pub struct BlockingTransport<T> {
+pub struct BlockingTransport<T, M> {
     io: T,
     negotiated: Negotiated,
-    codec: MessageCodec,
+    codec: MessageCodec<M>,
     input: BytesMut,
     output: BytesMut,
 }
 
-impl<T: Read + Write> BlockingTransport<T> {
+impl<T: Read + Write, M: Protocol> BlockingTransport<T, M> {
     /// Exchanges preambles over `io` as `role` and returns the open connection.
     pub fn handshake(mut io: T, role: Role, config: &WireConfig) -> Result<Self, WireError> {
         let negotiated = match role {
@@ -79,7 +79,7 @@ impl<T: Read + Write> BlockingTransport<T> {
     }
 
     /// Receives the next frame, whatever it held.
-    pub fn recv(&mut self) -> Result<Received, WireError> {
+    pub fn recv(&mut self) -> Result<Received<M>, WireError> {
         let mut chunk = [0; READ_CHUNK];
         loop {
             if let Some(received) = self.codec.decode_frame(&mut self.input, Instant::now())? {
@@ -98,15 +98,15 @@ impl<T: Read + Write> BlockingTransport<T> {
     }
 }
 
-impl<T: Read + Write> Transport for BlockingTransport<T> {
-    fn send_message(&mut self, message: &Message) -> Result<(), WireError> {
+impl<T: Read + Write, M: Protocol> Transport<M> for BlockingTransport<T, M> {
+    fn send_message(&mut self, message: &M) -> Result<(), WireError> {
         self.output.clear();
         self.codec.encode_message(message, &mut self.output)?;
         self.io.write_all(&self.output)?;
         Ok(self.io.flush()?)
     }
 
-    fn recv_message(&mut self) -> Result<Message, WireError> {
+    fn recv_message(&mut self) -> Result<M, WireError> {
         loop {
             if let Received::Message(message) = self.recv()? {
                 return Ok(message);

@@ -6,6 +6,8 @@
 
 use std::time::Instant;
 
+use std::marker::PhantomData;
+
 use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -14,28 +16,29 @@ use crate::{
     error::WireError,
     frame::{FrameDecoder, FrameError},
     handshake::Negotiated,
-    message::Message,
     payload::{EncodeError, EncodedFrame, Encoding, PayloadCodec, PayloadError},
+    protocol::Protocol,
 };
 
 /// What one frame held.
 #[derive(Debug)]
-pub enum Received {
+pub enum Received<M> {
     /// A message.
-    Message(Message),
+    Message(M),
     /// A frame whose payload held no usable message (an unknown type, malformed data). The
     /// stream is intact; the frame was skipped.
     Skipped(PayloadError),
 }
 
-/// Encodes and decodes the messages of one open connection.
+/// Encodes and decodes the messages `M` of one open connection.
 #[derive(Debug, Clone)]
-pub struct MessageCodec {
+pub struct MessageCodec<M> {
     frames: FrameDecoder,
     payloads: PayloadCodec,
+    messages: PhantomData<fn() -> M>,
 }
 
-impl MessageCodec {
+impl<M: Protocol> MessageCodec<M> {
     /// A codec for a connection that agreed on `negotiated`, with this side's `config`.
     pub fn new(negotiated: Negotiated, config: &WireConfig) -> Self {
         Self {
@@ -47,11 +50,12 @@ impl MessageCodec {
                 peer_max: negotiated.peer_max_frame,
                 max: config.max_frame,
             },
+            messages: PhantomData,
         }
     }
 
     /// Appends `message` to `out` as one frame.
-    pub fn encode_message(&self, message: &Message, out: &mut BytesMut) -> Result<(), EncodeError> {
+    pub fn encode_message(&self, message: &M, out: &mut BytesMut) -> Result<(), EncodeError> {
         self.payloads.encode(message, out)
     }
 
@@ -77,7 +81,7 @@ impl MessageCodec {
         &mut self,
         buffer: &mut BytesMut,
         now: Instant,
-    ) -> Result<Option<Received>, FrameError> {
+    ) -> Result<Option<Received<M>>, FrameError> {
         let Some(payload) = self.frames.decode(buffer, now)? else {
             return Ok(None);
         };
@@ -106,15 +110,15 @@ impl MessageCodec {
     }
 }
 
-impl Decoder for MessageCodec {
-    type Item = Received;
+impl<M: Protocol> Decoder for MessageCodec<M> {
+    type Item = Received<M>;
     type Error = WireError;
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Received>, WireError> {
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Received<M>>, WireError> {
         Ok(self.decode_frame(src, Instant::now())?)
     }
 
-    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Received>, WireError> {
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Received<M>>, WireError> {
         match self.decode(src)? {
             Some(received) => Ok(Some(received)),
             None => {
@@ -125,18 +129,18 @@ impl Decoder for MessageCodec {
     }
 }
 
-impl Encoder<&Message> for MessageCodec {
+impl<M: Protocol> Encoder<&M> for MessageCodec<M> {
     type Error = WireError;
 
-    fn encode(&mut self, message: &Message, dst: &mut BytesMut) -> Result<(), WireError> {
+    fn encode(&mut self, message: &M, dst: &mut BytesMut) -> Result<(), WireError> {
         Ok(self.encode_message(message, dst)?)
     }
 }
 
-impl Encoder<Message> for MessageCodec {
+impl<M: Protocol> Encoder<M> for MessageCodec<M> {
     type Error = WireError;
 
-    fn encode(&mut self, message: Message, dst: &mut BytesMut) -> Result<(), WireError> {
+    fn encode(&mut self, message: M, dst: &mut BytesMut) -> Result<(), WireError> {
         Ok(self.encode_message(&message, dst)?)
     }
 }

@@ -2,12 +2,14 @@
 //!
 //! ```no_run
 //! use futures_util::{SinkExt, StreamExt};
-//! use rrt_wire::{Message, Received, Role, WireConfig, framed};
+//! use rrt_mesh::{LinkMessage, Message};
+//! use rrt_wire::{Received, Role, WireConfig, framed};
 //!
 //! # async fn run() -> Result<(), rrt_wire::WireError> {
 //! let stream = tokio::net::UnixStream::connect("/run/user/1000/rrt/default/peer-42.sock").await?;
-//! let mut connection = framed::handshake(stream, Role::Dialer, &WireConfig::default()).await?;
-//! connection.send(Message::Ping { timestamp: 1 }).await?;
+//! let mut connection =
+//!     framed::handshake::<_, Message>(stream, Role::Dialer, &WireConfig::default()).await?;
+//! connection.send(Message::Link(LinkMessage::Ping { timestamp: 1 })).await?;
 //! while let Some(received) = connection.next().await {
 //!     if let Received::Message(message) = received? {
 //!         println!("{message:?}");
@@ -25,18 +27,19 @@ use crate::{
     error::WireError,
     handshake::{self, Role},
     preamble::PREAMBLE_LEN,
+    protocol::Protocol,
 };
 
 /// Exchanges preambles over `io` as `role`, within the configured deadline, and returns the open
-/// connection as a `Stream` of [`Received`](crate::Received) and a `Sink` of
-/// [`Message`](crate::Message)s.
-pub async fn handshake<IO>(
+/// connection as a `Stream` of [`Received`](crate::Received) and a `Sink` of messages `M`.
+pub async fn handshake<IO, M>(
     mut io: IO,
     role: Role,
     config: &WireConfig,
-) -> Result<Framed<IO, MessageCodec>, WireError>
+) -> Result<Framed<IO, MessageCodec<M>>, WireError>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
+    M: Protocol,
 {
     let exchange = async {
         match role {

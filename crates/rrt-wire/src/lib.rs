@@ -29,9 +29,9 @@ mod error;
 pub mod frame;
 pub mod framed;
 mod handshake;
-mod message;
 mod payload;
 mod preamble;
+mod protocol;
 mod session;
 
 pub use blocking::{BlockingTransport, Transport};
@@ -39,7 +39,6 @@ pub use codec::{MessageCodec, Received};
 pub use config::WireConfig;
 pub use error::WireError;
 pub use handshake::{Negotiated, Role};
-pub use message::{ClipStamp, CrdtOperation, MESSAGE_TYPES, Member, Message, Part};
 pub use payload::{
     EncodeError, EncodedFrame, Encoding, PayloadError, compress_payload, decompress_payload,
 };
@@ -47,4 +46,5 @@ pub use preamble::{
     Compression, Format, MAGIC, MIN_FRAME_LIMIT, PREAMBLE_LEN, PROTOCOL_VERSION, Preamble,
     PreambleError,
 };
+pub use protocol::Protocol;
 pub use session::Session;

@@ -14,11 +14,12 @@
 use std::borrow::Cow;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use serde::Serialize;
 
 use crate::{
     frame::HEADER_LEN,
-    message::{Envelope, MESSAGE_TYPES, Message},
     preamble::{Compression, Format},
+    protocol::{Envelope, Protocol},
 };
 
 const RAW: u8 = 0x00;
@@ -70,7 +71,7 @@ impl Encoding {
     /// `message` as one whole frame (length prefix included) for every connection of this
     /// encoding. No peer's limit is checked yet: each connection checks its own when the frame is
     /// queued ([`Session::send_encoded`](crate::Session::send_encoded)).
-    pub fn encode(&self, message: &Message) -> Result<EncodedFrame, EncodeError> {
+    pub fn encode(&self, message: &impl Serialize) -> Result<EncodedFrame, EncodeError> {
         let mut out = BytesMut::new();
         let plain_len = self.write_frame(message, &mut out)?;
         Ok(EncodedFrame {
@@ -82,7 +83,11 @@ impl Encoding {
 
     /// Appends `message` as one frame to `out` and returns the length of its serialized form
     /// (before compression); on an error `out` is as it was.
-    fn write_frame(&self, message: &Message, out: &mut BytesMut) -> Result<usize, EncodeError> {
+    fn write_frame(
+        &self,
+        message: &impl Serialize,
+        out: &mut BytesMut,
+    ) -> Result<usize, EncodeError> {
         let start = out.len();
         out.put_u32(0);
         let written = match self.compression {
@@ -196,7 +201,11 @@ impl PayloadCodec {
     }
 
     /// Appends `message` as one frame to `out`.
-    pub(crate) fn encode(&self, message: &Message, out: &mut BytesMut) -> Result<(), EncodeError> {
+    pub(crate) fn encode(
+        &self,
+        message: &impl Serialize,
+        out: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
         let start = out.len();
         let plain_len = self.encoding().write_frame(message, out)?;
         let payload = out.len() - start - HEADER_LEN;
@@ -225,19 +234,29 @@ impl PayloadCodec {
         Ok(())
     }
 
-    /// The message in one frame's payload.
-    pub(crate) fn decode(&self, payload: &[u8]) -> Result<Message, PayloadError> {
+    /// The message in one frame's payload: its tag first, then the message of that tag.
+    pub(crate) fn decode<M: Protocol>(&self, payload: &[u8]) -> Result<M, PayloadError> {
         let body = match self.compression {
             Compression::None => Cow::Borrowed(payload),
             Compression::Lz4 => self.decompress(payload)?,
         };
         match self.format {
-            Format::Json => serde_json::from_slice(&body).map_err(|error| {
-                unknown_type(serde_json::from_slice(&body).ok()).unwrap_or_else(|| error.into())
-            }),
-            Format::MessagePack => rmp_serde::from_slice(&body).map_err(|error| {
-                unknown_type(rmp_serde::from_slice(&body).ok()).unwrap_or_else(|| error.into())
-            }),
+            Format::Json => {
+                let Envelope { kind } = serde_json::from_slice(&body)?;
+                known::<M>(kind).and_then(|kind| {
+                    let mut deserializer = serde_json::Deserializer::from_slice(&body);
+                    let message = M::deserialize_kind(&kind, &mut deserializer)?;
+                    deserializer.end()?;
+                    Ok(message)
+                })
+            }
+            Format::MessagePack => {
+                let Envelope { kind } = rmp_serde::from_slice(&body)?;
+                known::<M>(kind).and_then(|kind| {
+                    let mut deserializer = rmp_serde::Deserializer::from_read_ref(&body);
+                    Ok(M::deserialize_kind(&kind, &mut deserializer)?)
+                })
+            }
         }
     }
 
@@ -261,7 +280,7 @@ fn check_limit(plain_len: usize, payload: usize, peer_max: u32) -> Result<(), En
 
 fn serialize_into(
     format: Format,
-    message: &Message,
+    message: &impl Serialize,
     out: &mut BytesMut,
 ) -> Result<(), EncodeError> {
     let mut writer = out.writer();
@@ -317,19 +336,19 @@ pub fn decompress_payload(payload: &[u8], max: u32) -> Result<Cow<'_, [u8]>, Pay
     }
 }
 
-/// A message that failed to decode is of an unknown type (rather than malformed) when its tag
-/// reads and is not one this version knows.
-fn unknown_type(envelope: Option<Envelope>) -> Option<PayloadError> {
-    envelope
-        .filter(|envelope| !MESSAGE_TYPES.contains(&envelope.kind.as_str()))
-        .map(|envelope| PayloadError::UnknownType {
-            kind: envelope.kind,
-        })
+/// `kind` if `M` knows it; a message of another is a newer peer's, to be skipped.
+fn known<M: Protocol>(kind: String) -> Result<String, PayloadError> {
+    if M::knows(&kind) {
+        Ok(kind)
+    } else {
+        Err(PayloadError::UnknownType { kind })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::testing::Message;
 
     fn codec(format: Format, compression: Compression) -> PayloadCodec {
         PayloadCodec {
@@ -370,7 +389,7 @@ mod tests {
         let payload = payload_of(&codec, &big);
         assert_eq!(payload[0], LZ4);
         assert!(payload.len() < 500);
-        assert_eq!(codec.decode(&payload).expect("decodes"), big);
+        assert_eq!(codec.decode::<Message>(&payload).expect("decodes"), big);
     }
 
     #[test]
@@ -381,7 +400,7 @@ mod tests {
         };
         let bomb = [LZ4, 0xff, 0xff, 0xff, 0xff, 0x00];
         assert!(matches!(
-            codec.decode(&bomb),
+            codec.decode::<Message>(&bomb),
             Err(PayloadError::DecompressedTooLarge {
                 len: u32::MAX,
                 max: 1000
@@ -393,15 +412,15 @@ mod tests {
     fn corrupt_compressed_payloads_are_typed_errors() {
         let codec = codec(Format::Json, Compression::Lz4);
         assert!(matches!(
-            codec.decode(&[LZ4, 0, 0, 0, 10, 0xff, 0xff]),
+            codec.decode::<Message>(&[LZ4, 0, 0, 0, 10, 0xff, 0xff]),
             Err(PayloadError::Decompress(_))
         ));
         assert!(matches!(
-            codec.decode(&[LZ4, 0, 0]),
+            codec.decode::<Message>(&[LZ4, 0, 0]),
             Err(PayloadError::ShortCompressedPayload(3))
         ));
         assert!(matches!(
-            codec.decode(&[7]),
+            codec.decode::<Message>(&[7]),
             Err(PayloadError::UnknownCompressionTag(7))
         ));
     }
@@ -410,15 +429,15 @@ mod tests {
     fn unknown_types_are_told_apart_from_malformed_known_ones() {
         let json = codec(Format::Json, Compression::None);
         assert!(matches!(
-            json.decode(br#"{"type":"teleport","to":"mars"}"#),
+            json.decode::<Message>(br#"{"type":"teleport","to":"mars"}"#),
             Err(PayloadError::UnknownType { kind }) if kind == "teleport"
         ));
         assert!(matches!(
-            json.decode(br#"{"type":"ping","timestamp":"soon"}"#),
+            json.decode::<Message>(br#"{"type":"ping","timestamp":"soon"}"#),
             Err(PayloadError::Json(_))
         ));
         assert!(matches!(
-            json.decode(b"\xff\x00garbage"),
+            json.decode::<Message>(b"\xff\x00garbage"),
             Err(PayloadError::Json(_))
         ));
     }
@@ -432,7 +451,7 @@ mod tests {
             "]".repeat(100_000)
         );
         assert!(matches!(
-            json.decode(nested.as_bytes()),
+            json.decode::<Message>(nested.as_bytes()),
             Err(PayloadError::Json(_))
         ));
     }

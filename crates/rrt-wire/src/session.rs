@@ -24,31 +24,32 @@ use crate::{
     config::WireConfig,
     error::WireError,
     handshake::{self, Negotiated, Role},
-    message::Message,
     payload::{EncodeError, EncodedFrame, Encoding},
     preamble::PREAMBLE_LEN,
+    protocol::Protocol,
 };
 
 /// One connection's protocol state: handshake, framing, and the bytes waiting to be written.
+/// It carries messages `M`.
 #[derive(Debug)]
-pub struct Session {
+pub struct Session<M> {
     role: Role,
     config: WireConfig,
-    phase: Phase,
+    phase: Phase<M>,
     input: BytesMut,
     output: BytesMut,
     /// Messages sent before the handshake finished, encoded once it has.
-    pending: Vec<Message>,
+    pending: Vec<M>,
     handshake_deadline: Instant,
 }
 
 #[derive(Debug)]
-enum Phase {
+enum Phase<M> {
     Handshaking,
-    Open(Negotiated, MessageCodec),
+    Open(Negotiated, MessageCodec<M>),
 }
 
-impl Session {
+impl<M: Protocol + Clone> Session<M> {
     /// The side that opened the connection; its preamble is queued at once.
     pub fn dial(config: WireConfig, now: Instant) -> Self {
         let mut session = Self::new(Role::Dialer, config, now);
@@ -116,7 +117,7 @@ impl Session {
 
     /// The next message received, if a whole frame is in. Call until `Ok(None)` after each
     /// [`Session::handle_input`].
-    pub fn poll_received(&mut self, now: Instant) -> Result<Option<Received>, WireError> {
+    pub fn poll_received(&mut self, now: Instant) -> Result<Option<Received<M>>, WireError> {
         match &mut self.phase {
             Phase::Open(_, codec) => Ok(codec.decode_frame(&mut self.input, now)?),
             Phase::Handshaking => Ok(None),
@@ -124,7 +125,7 @@ impl Session {
     }
 
     /// Queues a message. Before the handshake is done it waits, and is encoded when it is.
-    pub fn send(&mut self, message: &Message) -> Result<(), EncodeError> {
+    pub fn send(&mut self, message: &M) -> Result<(), EncodeError> {
         match &self.phase {
             Phase::Open(_, codec) => codec.encode_message(message, &mut self.output),
             Phase::Handshaking => {

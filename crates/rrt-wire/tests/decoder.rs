@@ -51,7 +51,7 @@ proptest! {
         piece in 1usize..300,
     ) {
         let config = WireConfig { max_frame: MAX, ..WireConfig::default() };
-        let mut acceptor = Session::accept(config.clone(), Instant::now());
+        let mut acceptor = Session::<rrt_mesh::Message>::accept(config.clone(), Instant::now());
         let mut input = if valid_preamble { config.preamble().encode().to_vec() } else { Vec::new() };
         input.extend_from_slice(&bytes);
         for chunk in input.chunks(piece) {
@@ -73,8 +73,8 @@ proptest! {
 fn truncated_and_zero_length_frames_behave_as_specified() {
     let config = WireConfig::default();
     let now = Instant::now();
-    let mut dialer = Session::dial(config.clone(), now);
-    let mut acceptor = Session::accept(config, now);
+    let mut dialer = Session::<rrt_mesh::Message>::dial(config.clone(), now);
+    let mut acceptor = Session::<rrt_mesh::Message>::accept(config, now);
     let mut wire = Vec::new();
     dialer.write_to(&mut wire).expect("vec");
     acceptor.handle_input(&wire).expect("preamble");
@@ -104,7 +104,7 @@ fn a_session_reports_its_deadlines() {
         ..WireConfig::default()
     };
     let start = Instant::now();
-    let mut acceptor = Session::accept(config.clone(), start);
+    let mut acceptor = Session::<rrt_mesh::Message>::accept(config.clone(), start);
     assert_eq!(
         acceptor.poll_timeout(),
         Some(start + Duration::from_secs(5))
@@ -165,14 +165,14 @@ impl std::io::Write for Trickle {
 fn partial_writes_and_would_block_lose_nothing() {
     let config = WireConfig::default();
     let now = Instant::now();
-    let mut dialer = Session::dial(config.clone(), now);
-    let message = rrt_wire::Message::ClipboardUpdate {
+    let mut dialer = Session::<rrt_mesh::Message>::dial(config.clone(), now);
+    let message = rrt_mesh::Message::Clipboard(rrt_sync::ClipMessage::ClipboardUpdate {
         data: "partial writes ".repeat(100),
         timestamp: 7,
         counter: 0,
         source_instance: uuid::Uuid::nil(),
-    };
-    let mut acceptor = Session::accept(config, now);
+    });
+    let mut acceptor = Session::<rrt_mesh::Message>::accept(config, now);
     let mut answer = Vec::new();
     acceptor
         .handle_input(&dialer_preamble(&mut dialer))
@@ -198,7 +198,7 @@ fn partial_writes_and_would_block_lose_nothing() {
     ));
 }
 
-fn dialer_preamble(dialer: &mut Session) -> Vec<u8> {
+fn dialer_preamble(dialer: &mut Session<rrt_mesh::Message>) -> Vec<u8> {
     let mut wire = Vec::new();
     dialer.write_to(&mut wire).expect("vec");
     wire

@@ -26,9 +26,9 @@
 use std::{collections::BTreeSet, path::Path, time::Instant};
 
 use bytes::BytesMut;
+use rrt_mesh::{Message, message_types};
 use rrt_wire::{
-    Compression, Format, MESSAGE_TYPES, Message, MessageCodec, Negotiated, PREAMBLE_LEN, Preamble,
-    Received, WireConfig,
+    Compression, Format, MessageCodec, Negotiated, PREAMBLE_LEN, Preamble, Received, WireConfig,
 };
 use serde_json::Value;
 
@@ -224,7 +224,7 @@ fn check_frame(
     annotations: &[&str],
 ) {
     let config = WireConfig::default();
-    let mut codec = MessageCodec::new(negotiated, &config);
+    let mut codec = MessageCodec::<Message>::new(negotiated, &config);
     let mut buffer = BytesMut::from(bytes);
     match codec.decode_frame(&mut buffer, Instant::now()) {
         Ok(Some(Received::Message(decoded))) => {
@@ -305,7 +305,7 @@ fn every_message_type_has_an_example_and_a_row_in_the_table() {
             examples.insert(value["type"].as_str().expect("a type").to_owned());
         }
     }
-    let known: BTreeSet<String> = MESSAGE_TYPES.iter().map(|&kind| kind.to_owned()).collect();
+    let known: BTreeSet<String> = message_types().map(str::to_owned).collect();
     assert_eq!(examples, known, "the json examples' types");
 
     let mut table = document

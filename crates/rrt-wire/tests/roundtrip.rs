@@ -5,10 +5,9 @@
 use std::{collections::BTreeMap, time::Instant};
 
 use proptest::{collection::vec, prelude::*};
-use rrt_wire::{
-    ClipStamp, Compression, CrdtOperation, Format, Member, Message, Part, Received, Session,
-    WireConfig,
-};
+use rrt_mesh::{LinkMessage, Member, Message};
+use rrt_sync::{ClipMessage, ClipStamp, CrdtOperation, DocMessage, Part};
+use rrt_wire::{Compression, Format, Received, Session, WireConfig};
 use uuid::Uuid;
 
 fn uuid() -> impl Strategy<Value = Uuid> {
@@ -37,17 +36,18 @@ fn message() -> impl Strategy<Value = Message> {
         });
     prop_oneof![
         (uuid(), vec("[a-z_]{1,12}", 0..4), ".{0,16}").prop_map(
-            |(instance_id, capabilities, name)| Message::Hello {
+            |(instance_id, capabilities, name)| Message::Link(LinkMessage::Hello {
                 instance_id,
                 capabilities,
                 name,
-            }
+            })
         ),
-        (".{0,16}", "[0-9a-f]{64}").prop_map(|(device, proof)| Message::Join { device, proof }),
-        ".{0,32}".prop_map(|reason| Message::Refused { reason }),
-        uuid().prop_map(|instance_id| Message::Goodbye { instance_id }),
-        any::<u64>().prop_map(|timestamp| Message::Ping { timestamp }),
-        any::<u64>().prop_map(|timestamp| Message::Pong { timestamp }),
+        (".{0,16}", "[0-9a-f]{64}")
+            .prop_map(|(device, proof)| Message::Link(LinkMessage::Join { device, proof })),
+        ".{0,32}".prop_map(|reason| Message::Link(LinkMessage::Refused { reason })),
+        uuid().prop_map(|instance_id| Message::Link(LinkMessage::Goodbye { instance_id })),
+        any::<u64>().prop_map(|timestamp| Message::Link(LinkMessage::Ping { timestamp })),
+        any::<u64>().prop_map(|timestamp| Message::Link(LinkMessage::Pong { timestamp })),
         (
             prop_oneof![".{0,64}", "(abc){200,400}"],
             any::<u64>(),
@@ -55,15 +55,15 @@ fn message() -> impl Strategy<Value = Message> {
             uuid()
         )
             .prop_map(|(data, timestamp, counter, source_instance)| {
-                Message::ClipboardUpdate {
+                Message::Clipboard(ClipMessage::ClipboardUpdate {
                     data,
                     timestamp,
                     counter,
                     source_instance,
-                }
+                })
             }),
         vec((any::<u64>(), any::<u32>(), uuid()), 0..5).prop_map(|stamps| {
-            Message::ClipboardHave {
+            Message::Clipboard(ClipMessage::ClipboardHave {
                 stamps: stamps
                     .into_iter()
                     .map(|(timestamp, counter, source_instance)| ClipStamp {
@@ -72,19 +72,19 @@ fn message() -> impl Strategy<Value = Message> {
                         source_instance,
                     })
                     .collect(),
-            }
+            })
         }),
-        vec((uuid(), ".{0,12}"), 0..5).prop_map(|peers| Message::Members {
+        vec((uuid(), ".{0,12}"), 0..5).prop_map(|peers| Message::Link(LinkMessage::Members {
             peers: peers
                 .into_iter()
                 .map(|(instance_id, name)| Member { instance_id, name })
                 .collect(),
-        }),
+        })),
         (vec(op, 0..4), vec((uuid(), any::<u64>()), 0..4)).prop_map(|(crdt_ops, clock)| {
-            Message::StateDelta {
+            Message::Document(DocMessage::StateDelta {
                 crdt_ops,
                 vector_clock: clock.into_iter().collect::<BTreeMap<_, _>>(),
-            }
+            })
         }),
     ]
 }
@@ -97,7 +97,7 @@ const SETTINGS: [(Format, Compression); 4] = [
 ];
 
 /// Moves everything `from` has queued into `to`, in pieces of `piece` bytes.
-fn transfer(from: &mut Session, to: &mut Session, piece: usize) {
+fn transfer(from: &mut Session<Message>, to: &mut Session<Message>, piece: usize) {
     let mut wire = Vec::new();
     from.write_to(&mut wire).expect("a Vec never blocks");
     for chunk in wire.chunks(piece.max(1)) {
@@ -105,7 +105,7 @@ fn transfer(from: &mut Session, to: &mut Session, piece: usize) {
     }
 }
 
-fn drain(session: &mut Session) -> Vec<Message> {
+fn drain(session: &mut Session<Message>) -> Vec<Message> {
     std::iter::from_fn(|| {
         session
             .poll_received(Instant::now())

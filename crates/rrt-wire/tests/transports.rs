@@ -10,36 +10,39 @@ use std::{
 };
 
 use futures_util::{SinkExt, StreamExt};
+use rrt_mesh::{LinkMessage, Message};
+use rrt_sync::ClipMessage;
 use rrt_wire::{
-    BlockingTransport, Compression, Format, Message, PreambleError, Received, Role, Transport,
-    WireConfig, WireError, frame::FrameError, framed,
+    BlockingTransport, Compression, Format, PreambleError, Received, Role, Transport, WireConfig,
+    WireError, frame::FrameError, framed,
 };
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
 fn hello() -> Message {
-    Message::Hello {
+    Message::Link(LinkMessage::Hello {
         instance_id: Uuid::from_u128(42),
         capabilities: vec!["clipboard".into()],
         name: "test".into(),
-    }
+    })
 }
 
 fn clip(data: &str) -> Message {
-    Message::ClipboardUpdate {
+    Message::Clipboard(ClipMessage::ClipboardUpdate {
         data: data.into(),
         timestamp: 1_702_834_567_890,
         counter: 0,
         source_instance: Uuid::from_u128(42),
-    }
+    })
 }
 
 #[test]
 fn blocking_transports_over_a_unix_socket() {
     let (a, b) = UnixStream::pair().expect("socket pair");
     let acceptor = thread::spawn(move || {
-        let mut transport = BlockingTransport::handshake(b, Role::Acceptor, &WireConfig::default())
-            .expect("handshake");
+        let mut transport =
+            BlockingTransport::<_, Message>::handshake(b, Role::Acceptor, &WireConfig::default())
+                .expect("handshake");
         let got = transport.recv_message().expect("hello");
         transport.send_message(&clip("back")).expect("send");
         got
@@ -49,7 +52,8 @@ fn blocking_transports_over_a_unix_socket() {
         compression: Compression::Lz4,
         ..WireConfig::default()
     };
-    let mut dialer = BlockingTransport::handshake(a, Role::Dialer, &config).expect("handshake");
+    let mut dialer =
+        BlockingTransport::<_, Message>::handshake(a, Role::Dialer, &config).expect("handshake");
     assert_eq!(dialer.negotiated().format, Format::MessagePack);
     dialer.send_message(&hello()).expect("send");
     assert_eq!(dialer.recv_message().expect("reply"), clip("back"));
@@ -64,9 +68,12 @@ async fn a_blocking_dialer_and_a_tokio_acceptor_speak_the_same_bytes_over_tcp() 
     let address = listener.local_addr().expect("address");
     let dialer = thread::spawn(move || {
         let stream = std::net::TcpStream::connect(address).expect("connect");
-        let mut transport =
-            BlockingTransport::handshake(stream, Role::Dialer, &WireConfig::default())
-                .expect("handshake");
+        let mut transport = BlockingTransport::<_, Message>::handshake(
+            stream,
+            Role::Dialer,
+            &WireConfig::default(),
+        )
+        .expect("handshake");
         transport.send_message(&hello()).expect("send");
         transport
             .send_message(&clip(&"large ".repeat(10_000)))
@@ -74,9 +81,10 @@ async fn a_blocking_dialer_and_a_tokio_acceptor_speak_the_same_bytes_over_tcp() 
         transport.recv_message().expect("reply")
     });
     let (stream, _) = listener.accept().await.expect("accept");
-    let mut connection = framed::handshake(stream, Role::Acceptor, &WireConfig::default())
-        .await
-        .expect("handshake");
+    let mut connection =
+        framed::handshake::<_, Message>(stream, Role::Acceptor, &WireConfig::default())
+            .await
+            .expect("handshake");
     for expected in [hello(), clip(&"large ".repeat(10_000))] {
         match connection.next().await {
             Some(Ok(Received::Message(message))) => assert_eq!(message, expected),
@@ -84,13 +92,13 @@ async fn a_blocking_dialer_and_a_tokio_acceptor_speak_the_same_bytes_over_tcp() 
         }
     }
     connection
-        .send(Message::Pong { timestamp: 3 })
+        .send(Message::Link(LinkMessage::Pong { timestamp: 3 }))
         .await
         .expect("send");
     let reply = tokio::task::spawn_blocking(move || dialer.join().expect("dialer"))
         .await
         .expect("join");
-    assert_eq!(reply, Message::Pong { timestamp: 3 });
+    assert_eq!(reply, Message::Link(LinkMessage::Pong { timestamp: 3 }));
 }
 
 #[tokio::test]
@@ -98,8 +106,8 @@ async fn tokio_on_both_sides_of_a_unix_socket_skips_unknown_types() {
     let (a, b) = tokio::net::UnixStream::pair().expect("pair");
     let config = WireConfig::default();
     let (dialer, acceptor) = tokio::join!(
-        framed::handshake(a, Role::Dialer, &config),
-        framed::handshake(b, Role::Acceptor, &config),
+        framed::handshake::<_, Message>(a, Role::Dialer, &config),
+        framed::handshake::<_, Message>(b, Role::Acceptor, &config),
     );
     let (mut dialer, mut acceptor) = (dialer.expect("dialer"), acceptor.expect("acceptor"));
     // A newer peer's message, written as raw JSON into a frame.
@@ -130,7 +138,8 @@ fn another_version_is_refused_on_both_sides_with_both_numbers() {
     let address = listener.local_addr().expect("address");
     let acceptor = thread::spawn(move || {
         let (stream, _) = listener.accept().expect("accept");
-        BlockingTransport::handshake(stream, Role::Acceptor, &WireConfig::default()).map(drop)
+        BlockingTransport::<_, Message>::handshake(stream, Role::Acceptor, &WireConfig::default())
+            .map(drop)
     });
     let mut raw = std::net::TcpStream::connect(address).expect("connect");
     let mut future = WireConfig::default().preamble().encode();
@@ -155,7 +164,7 @@ fn a_stranger_is_refused_for_its_magic() {
     a.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .expect("write");
     assert!(matches!(
-        BlockingTransport::handshake(b, Role::Acceptor, &WireConfig::default()),
+        BlockingTransport::<_, Message>::handshake(b, Role::Acceptor, &WireConfig::default()),
         Err(WireError::Preamble(PreambleError::BadMagic { .. }))
     ));
 }
@@ -168,7 +177,7 @@ async fn a_silent_peer_fails_the_handshake_deadline() {
         ..WireConfig::default()
     };
     assert!(matches!(
-        framed::handshake(b, Role::Acceptor, &config).await,
+        framed::handshake::<_, Message>(b, Role::Acceptor, &config).await,
         Err(WireError::HandshakeTimedOut(_))
     ));
 }
@@ -181,8 +190,8 @@ async fn a_one_byte_at_a_time_sender_is_cut_off() {
         ..WireConfig::default()
     };
     let (dialer, acceptor) = tokio::join!(
-        framed::handshake(a, Role::Dialer, &config),
-        framed::handshake(b, Role::Acceptor, &config),
+        framed::handshake::<_, Message>(a, Role::Dialer, &config),
+        framed::handshake::<_, Message>(b, Role::Acceptor, &config),
     );
     let (dialer, mut acceptor) = (dialer.expect("dialer"), acceptor.expect("acceptor"));
     let mut stream = dialer.into_inner();

@@ -14,8 +14,7 @@ use anyhow::{Context as _, bail};
 use bytes::BytesMut;
 use clap::{Args, Subcommand, ValueEnum};
 use rrt_wire::{
-    Compression, Format, MESSAGE_TYPES, PREAMBLE_LEN, Preamble, WireConfig, compress_payload,
-    decompress_payload,
+    Compression, Format, PREAMBLE_LEN, Preamble, WireConfig, compress_payload, decompress_payload,
     frame::{FrameDecoder, encode_frame},
 };
 use serde_json::Value;
@@ -98,7 +97,7 @@ fn encode(options: &Options, input: impl BufRead, mut output: impl Write) -> any
         let value: Value = serde_json::from_str(&line)
             .with_context(|| format!("line {}: not JSON", number + 1))?;
         match value.get("type").and_then(Value::as_str) {
-            Some(kind) if MESSAGE_TYPES.contains(&kind) => {}
+            Some(kind) if rrt_mesh::message_types().any(|known| known == kind) => {}
             Some(kind) => eprintln!(
                 "line {}: unknown message type {kind:?}, sent anyway",
                 number + 1

@@ -262,12 +262,14 @@ fn a_peer_stamping_the_end_of_time_freezes_nothing_and_a_poisoned_file_is_repair
     let mut mallory = lab.fake_peer("a", "mallory", &rrt_wire::WireConfig::default());
     for (data, counter) in [("poison at u32::MAX", u32::MAX), ("poison at 0", 0)] {
         mallory
-            .send_message(&rrt_wire::Message::ClipboardUpdate {
-                data: data.to_owned(),
-                timestamp: u64::MAX,
-                counter,
-                source_instance: uuid::Uuid::new_v4(),
-            })
+            .send_message(&rrt_mesh::Message::Clipboard(
+                rrt_sync::ClipMessage::ClipboardUpdate {
+                    data: data.to_owned(),
+                    timestamp: u64::MAX,
+                    counter,
+                    source_instance: uuid::Uuid::new_v4(),
+                },
+            ))
             .expect("sent");
     }
     // The same peer's honest update after them is taken: the link stays and nothing is pinned.
@@ -276,12 +278,14 @@ fn a_peer_stamping_the_end_of_time_freezes_nothing_and_a_poisoned_file_is_repair
         .expect("after 1970")
         .as_millis() as u64;
     mallory
-        .send_message(&rrt_wire::Message::ClipboardUpdate {
-            data: "honest from mallory".to_owned(),
-            timestamp: now_ms,
-            counter: 0,
-            source_instance: uuid::Uuid::new_v4(),
-        })
+        .send_message(&rrt_mesh::Message::Clipboard(
+            rrt_sync::ClipMessage::ClipboardUpdate {
+                data: "honest from mallory".to_owned(),
+                timestamp: now_ms,
+                counter: 0,
+                source_instance: uuid::Uuid::new_v4(),
+            },
+        ))
         .expect("sent");
     wait_until("a to take mallory's honest copy", || {
         lab.paste("a").as_deref() == Some("honest from mallory")
@@ -471,7 +475,9 @@ fn a_tls_peer_that_never_proves_itself_is_cut_after_the_handshake_timeout() {
 
 #[test]
 fn on_connect_a_peer_that_says_what_it_has_is_sent_only_what_it_lacks() {
-    use rrt_wire::{CrdtOperation, Message, Received, Transport as _};
+    use rrt_mesh::Message;
+    use rrt_sync::{ClipMessage, CrdtOperation, DocMessage};
+    use rrt_wire::{Received, Transport as _};
 
     let mut lab = Lab::new("have");
     lab.start("a");
@@ -487,8 +493,12 @@ fn on_connect_a_peer_that_says_what_it_has_is_sent_only_what_it_lacks() {
     // The daemon says what it has instead of sending it all.
     let stamps = loop {
         match peer.recv().expect("the daemon's messages") {
-            Received::Message(Message::ClipboardHave { stamps }) => break stamps,
-            Received::Message(Message::ClipboardUpdate { data, .. }) => {
+            Received::Message(Message::Clipboard(ClipMessage::ClipboardHave { stamps })) => {
+                break stamps;
+            }
+            Received::Message(Message::Clipboard(ClipMessage::ClipboardUpdate {
+                data, ..
+            })) => {
                 panic!("sent {data:?} unasked")
             }
             _ => {}
@@ -496,12 +506,12 @@ fn on_connect_a_peer_that_says_what_it_has_is_sent_only_what_it_lacks() {
     };
     assert_eq!(stamps.len(), 3);
     // We have all but the newest (the history is listed newest first).
-    peer.send_message(&Message::ClipboardHave {
+    peer.send_message(&Message::Clipboard(ClipMessage::ClipboardHave {
         stamps: stamps[1..].to_vec(),
-    })
+    }))
     .expect("sent");
     // A version of a document a lacks: its answer comes after whatever the have brought.
-    peer.send_message(&Message::StateDelta {
+    peer.send_message(&Message::Document(DocMessage::StateDelta {
         crdt_ops: vec![CrdtOperation {
             document: "marker".to_owned(),
             update: Vec::new(),
@@ -509,13 +519,15 @@ fn on_connect_a_peer_that_says_what_it_has_is_sent_only_what_it_lacks() {
             part: None,
         }],
         vector_clock: std::collections::BTreeMap::new(),
-    })
+    }))
     .expect("sent");
     let mut sent = Vec::new();
     loop {
         match peer.recv().expect("the daemon's messages") {
-            Received::Message(Message::ClipboardUpdate { data, .. }) => sent.push(data),
-            Received::Message(Message::StateDelta { crdt_ops, .. })
+            Received::Message(Message::Clipboard(ClipMessage::ClipboardUpdate {
+                data, ..
+            })) => sent.push(data),
+            Received::Message(Message::Document(DocMessage::StateDelta { crdt_ops, .. }))
                 if crdt_ops.iter().any(|op| op.document == "marker") =>
             {
                 break;

@@ -5,8 +5,10 @@ mod common;
 use std::{collections::BTreeMap, os::unix::net::UnixStream, thread, time::Duration};
 
 use common::{DEADLINE, Lab, wait_until};
+use rrt_mesh::Message;
 use rrt_mesh::{DocumentChange, Node, NodeConfig, Origin};
-use rrt_wire::{CrdtOperation, Format, Message, Part, Transport, WireConfig};
+use rrt_sync::{CrdtOperation, DocMessage, Part};
+use rrt_wire::{Format, Transport, WireConfig};
 
 fn run_ok(lab: &Lab, name: &str, args: &[&str]) -> String {
     let output = lab.run(name, args);
@@ -170,9 +172,11 @@ fn malformed_and_oversize_updates_from_a_peer_are_refused_and_the_link_stays() {
         state_vector,
         part,
     };
-    let delta = |operation: CrdtOperation| Message::StateDelta {
-        crdt_ops: vec![operation],
-        vector_clock: BTreeMap::new(),
+    let delta = |operation: CrdtOperation| {
+        Message::Document(DocMessage::StateDelta {
+            crdt_ops: vec![operation],
+            vector_clock: BTreeMap::new(),
+        })
     };
     let valid = rrt_sync::Document::new(7).append("from mallory\n");
     let mut truncated = valid.clone();

@@ -22,14 +22,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rrt_wire::Message;
-
 use super::{
     api::TlsConfig,
     join::{join_proof, verify_join},
 };
 use crate::{
+    Message,
     identity::{Device, Fingerprint},
+    link_message::LinkMessage,
     membership::{DownReason, LinkId},
     trust::Verdict,
 };
@@ -65,7 +65,7 @@ pub(super) enum Output {
         /// The link.
         link: LinkId,
         /// The message (a join proof, or a refusal).
-        message: Message,
+        message: LinkMessage,
     },
     /// Its peer is admitted: the link meets the membership now.
     Admit {
@@ -182,7 +182,7 @@ impl Admission {
             let proof = join_proof(secret, &exporter, settings.ours, &settings.device);
             self.outputs.push_back(Output::Send {
                 link,
-                message: Message::Join {
+                message: LinkMessage::Join {
                     device: settings.device.clone(),
                     proof,
                 },
@@ -228,12 +228,12 @@ impl Admission {
                 Taken::Consumed
             }
             Some(Gate::Admitted { .. }) | None => match message {
-                Message::Join { device, proof } => {
+                Message::Link(LinkMessage::Join { device, proof }) => {
                     // A trusted peer's proof decides nothing; it only tells its name.
                     self.label(link, device, proof);
                     Taken::Consumed
                 }
-                Message::Refused { reason } => {
+                Message::Link(LinkMessage::Refused { reason }) => {
                     // We let the peer in, but it does not let us in.
                     self.refused_by_peer(link, None, reason);
                     Taken::Consumed
@@ -310,7 +310,9 @@ impl Admission {
         };
         let (ours, fingerprint) = (settings.ours, key.fingerprint);
         match message {
-            Message::Join { device, proof } if proves(&settings, key, device, proof) => {
+            Message::Link(LinkMessage::Join { device, proof })
+                if proves(&settings, key, device, proof) =>
+            {
                 tracing::info!(%device, %fingerprint, "pinned a device that proved the join secret");
                 self.outputs.push_back(Output::Pin {
                     fingerprint,
@@ -318,7 +320,7 @@ impl Admission {
                 });
                 self.admit(link, key, Some(device.clone()));
             }
-            Message::Join { device, .. } => {
+            Message::Link(LinkMessage::Join { device, .. }) => {
                 tracing::warn!(%device, %fingerprint, "refused a device: wrong join secret");
                 self.refuse(
                     link,
@@ -326,7 +328,9 @@ impl Admission {
                     "wrong join secret".to_owned(),
                 );
             }
-            Message::Refused { reason } => self.refused_by_peer(link, Some(fingerprint), reason),
+            Message::Link(LinkMessage::Refused { reason }) => {
+                self.refused_by_peer(link, Some(fingerprint), reason)
+            }
             _ => {
                 tracing::warn!(%fingerprint, "refused an untrusted device that did not prove the join secret");
                 self.refuse(
@@ -364,7 +368,7 @@ impl Admission {
     fn refuse(&mut self, link: LinkId, why: String, detail: String) {
         self.outputs.push_back(Output::Send {
             link,
-            message: Message::Refused { reason: why },
+            message: LinkMessage::Refused { reason: why },
         });
         self.close(link, detail);
     }
@@ -442,7 +446,7 @@ mod tests {
         let outputs = established(&mut admission, trusted, Instant::now());
         let [
             Output::Send {
-                message: Message::Join { device, proof },
+                message: LinkMessage::Join { device, proof },
                 ..
             },
             Output::Admit { link: 1 },
@@ -465,7 +469,7 @@ mod tests {
         let outputs = established(&mut admission, Verdict::Unknown, Instant::now());
         assert!(matches!(
             outputs.as_slice(),
-            [Output::Send { message: Message::Refused { reason }, .. }, close]
+            [Output::Send { message: LinkMessage::Refused { reason }, .. }, close]
                 if reason.contains("rrt trust add") && is_close(close)
         ));
     }
@@ -479,11 +483,14 @@ mod tests {
             "only our proof"
         );
         let proof = join_proof(SECRET, &EXPORTER, peer().fingerprint, "desk");
-        let join = Message::Join {
+        let join = LinkMessage::Join {
             device: "desk".to_owned(),
             proof,
         };
-        assert_eq!(admission.handle_message(1, &join), Taken::Consumed);
+        assert_eq!(
+            admission.handle_message(1, &join.clone().into()),
+            Taken::Consumed
+        );
         assert_eq!(
             drain(&mut admission),
             [
@@ -494,26 +501,32 @@ mod tests {
                 Output::Admit { link: 1 }
             ]
         );
-        let hello = Message::Goodbye {
+        let hello = LinkMessage::Goodbye {
             instance_id: uuid::Uuid::nil(),
         };
-        assert_eq!(admission.handle_message(1, &hello), Taken::Pass);
+        assert_eq!(
+            admission.handle_message(1, &hello.clone().into()),
+            Taken::Pass
+        );
     }
 
     #[test]
     fn a_wrong_proof_or_any_other_first_frame_is_refused() {
-        let wrong = Message::Join {
+        let wrong = LinkMessage::Join {
             device: "desk".to_owned(),
             proof: join_proof(b"another secret", &EXPORTER, peer().fingerprint, "desk"),
         };
-        let other = Message::Ping { timestamp: 1 };
+        let other = LinkMessage::Ping { timestamp: 1 };
         for first in [wrong, other] {
             let mut admission = Admission::new(Some(settings(Some(SECRET))));
             established(&mut admission, Verdict::Unknown, Instant::now());
-            assert_eq!(admission.handle_message(1, &first), Taken::Consumed);
+            assert_eq!(
+                admission.handle_message(1, &first.clone().into()),
+                Taken::Consumed
+            );
             let outputs = drain(&mut admission);
             assert!(
-                matches!(outputs.as_slice(), [Output::Send { message: Message::Refused { .. }, .. }, close] if is_close(close)),
+                matches!(outputs.as_slice(), [Output::Send { message: LinkMessage::Refused { .. }, .. }, close] if is_close(close)),
                 "{outputs:?}"
             );
             assert!(!outputs.iter().any(|o| matches!(o, Output::Pin { .. })));
@@ -556,20 +569,26 @@ mod tests {
             Verdict::Trusted { name: None },
             Instant::now(),
         );
-        let join = Message::Join {
+        let join = LinkMessage::Join {
             device: "desk".to_owned(),
             proof: join_proof(SECRET, &EXPORTER, peer().fingerprint, "desk"),
         };
-        assert_eq!(admission.handle_message(1, &join), Taken::Consumed);
+        assert_eq!(
+            admission.handle_message(1, &join.clone().into()),
+            Taken::Consumed
+        );
         assert_eq!(
             admission.device(1).and_then(|d| d.name.as_deref()),
             Some("desk")
         );
         // A Unix link is unknown here: open, but a refusal still closes it.
-        let refused = Message::Refused {
+        let refused = LinkMessage::Refused {
             reason: "no".to_owned(),
         };
-        assert_eq!(admission.handle_message(9, &refused), Taken::Consumed);
+        assert_eq!(
+            admission.handle_message(9, &refused.clone().into()),
+            Taken::Consumed
+        );
         assert!(matches!(
             drain(&mut admission).as_slice(),
             [Output::Close { link: 9, .. }]

@@ -3,12 +3,13 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use rrt_wire::{Compression, Message, WireConfig};
+use rrt_wire::{Compression, WireConfig};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::hub::{Role, Topology};
 use crate::{
+    Message,
     dir::MeshDir,
     identity::{Device, Identity},
     membership::{DownReason, HeartbeatConfig, LinkStatus, PeerInfo},

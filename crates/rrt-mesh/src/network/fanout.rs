@@ -7,7 +7,9 @@
 //!                    └─…
 //! ```
 
-use rrt_wire::{EncodeError, EncodedFrame, Encoding, Message};
+use rrt_wire::{EncodeError, EncodedFrame, Encoding};
+
+use crate::Message;
 
 /// A message's frames, each encoding's made the first time a link of it asks.
 pub(super) struct Frames<'a> {
@@ -63,7 +65,7 @@ mod tests {
 
     #[test]
     fn a_message_to_many_links_is_encoded_once_per_encoding() {
-        let message = Message::Ping { timestamp: 1 };
+        let message = Message::Link(crate::LinkMessage::Ping { timestamp: 1 });
         let json = encoding(Format::Json, Compression::None);
         let packed = encoding(Format::MessagePack, Compression::Lz4);
         let mut frames = Frames::new(&message);

@@ -17,10 +17,11 @@ use std::{
 };
 
 use mio::{Interest, Registry, Token};
-use rrt_wire::{Compression, EncodeError, EncodedFrame, Message, Session, WireError};
+use rrt_wire::{Compression, EncodeError, EncodedFrame, Session, WireError};
 
 use super::{api::LinkView, stream::Stream};
 use crate::{
+    Message,
     identity::Device,
     membership::{Direction, DownReason, LinkId, LinkStatus},
 };
@@ -35,7 +36,7 @@ const MAX_UNSENT: usize = 64 * 1024 * 1024;
 /// One peer connection.
 pub(super) struct Link {
     pub(super) stream: Stream,
-    pub(super) session: Session,
+    pub(super) session: Session<Message>,
     pub(super) direction: Direction,
     /// On one host, the peer's process (from `SO_PEERCRED` or the socket we dialed).
     pub(super) pid: Option<u32>,
@@ -78,7 +79,7 @@ impl Links {
     pub(super) fn add(
         &mut self,
         mut stream: Stream,
-        session: Session,
+        session: Session<Message>,
         pid: Option<u32>,
         direction: Direction,
         registry: &Registry,
@@ -207,7 +208,7 @@ impl Links {
         &mut self,
         id: LinkId,
         registry: &Registry,
-        queue: impl FnOnce(&mut Session) -> Result<(), EncodeError>,
+        queue: impl FnOnce(&mut Session<Message>) -> Result<(), EncodeError>,
     ) -> Result<(), DownReason> {
         let Some(link) = self.links.get_mut(&id) else {
             return Ok(());

@@ -21,7 +21,7 @@ use mio::{
     net::{TcpListener, UnixListener},
 };
 use rrt_reactor::{Context, Control, Worker};
-use rrt_wire::{Compression, Message, Received as Frame, Session, WireConfig};
+use rrt_wire::{Compression, Received as Frame, Session, WireConfig};
 use rustix::process::getuid;
 
 use super::{
@@ -40,6 +40,7 @@ use super::{
     tls::TlsContext,
 };
 use crate::{
+    LinkMessage, Message,
     dir::is_alive,
     membership::{Direction, DownReason, LinkId, Membership, Output, Received},
     registry::{Registry as PeerRegistry, RegistryEntry},
@@ -126,7 +127,7 @@ impl NetworkWorker {
     fn open_link(
         &mut self,
         stream: Stream,
-        session: Session,
+        session: Session<Message>,
         pid: Option<u32>,
         direction: Direction,
         registry: &Registry,
@@ -274,7 +275,7 @@ impl NetworkWorker {
                 admission::Output::Send { link, message } => {
                     // Queued only: the link is flushed (or closed, which writes) right after.
                     if let Some(state) = self.links.get_mut(link)
-                        && let Err(error) = state.session.send(&message)
+                        && let Err(error) = state.session.send(&message.into())
                     {
                         tracing::debug!(%error, "could not tell a peer about its admission");
                     }
@@ -298,7 +299,7 @@ impl NetworkWorker {
     fn apply_membership(&mut self, ctx: &Context<'_, NetEvent>) {
         while let Some(output) = self.membership.poll_output() {
             match output {
-                Output::Send { link, message } => self.send(link, &message, ctx.registry()),
+                Output::Send { link, message } => self.send(link, &message.into(), ctx.registry()),
                 Output::Close { link, reason } => {
                     tracing::debug!(link, %reason, "closing a link");
                     self.links.remove(link);
@@ -465,9 +466,9 @@ impl NetworkWorker {
     }
 
     fn leave(&mut self, registry: &Registry) {
-        let goodbye = Message::Goodbye {
+        let goodbye = Message::Link(LinkMessage::Goodbye {
             instance_id: self.config.me.id,
-        };
+        });
         let links: Vec<LinkId> = self.membership.up().map(|(link, _)| link).collect();
         // Best effort: a peer that cannot take it now will see the connection close.
         self.send_to_many(&links, &goodbye, registry);

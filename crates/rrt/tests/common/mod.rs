@@ -245,7 +245,7 @@ impl Lab {
         name: &str,
         peer_name: &str,
         config: &rrt_wire::WireConfig,
-    ) -> rrt_wire::BlockingTransport<std::os::unix::net::UnixStream> {
+    ) -> rrt_wire::BlockingTransport<std::os::unix::net::UnixStream, rrt_mesh::Message> {
         self.fake_peer_with(name, peer_name, config, &["clipboard", "state_sync"])
     }
 
@@ -256,7 +256,7 @@ impl Lab {
         peer_name: &str,
         config: &rrt_wire::WireConfig,
         capabilities: &[&str],
-    ) -> rrt_wire::BlockingTransport<std::os::unix::net::UnixStream> {
+    ) -> rrt_wire::BlockingTransport<std::os::unix::net::UnixStream, rrt_mesh::Message> {
         use rrt_wire::Transport as _;
         let socket = self
             .mesh_dir()
@@ -268,11 +268,11 @@ impl Lab {
         let mut peer =
             rrt_wire::BlockingTransport::handshake(stream, rrt_wire::Role::Dialer, config)
                 .expect("handshake");
-        peer.send_message(&rrt_wire::Message::Hello {
+        peer.send_message(&rrt_mesh::Message::Link(rrt_mesh::LinkMessage::Hello {
             instance_id: uuid::Uuid::new_v4(),
             capabilities: capabilities.iter().map(|c| (*c).to_owned()).collect(),
             name: peer_name.to_owned(),
-        })
+        }))
         .expect("hello");
         peer
     }

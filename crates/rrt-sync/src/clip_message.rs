@@ -1,0 +1,90 @@
+//! The clipboard machine's messages ([`ClipSync`](crate::ClipSync)'s): a new value, and on
+//! connect the stamps of a history. Each is one JSON object (or MessagePack map) with a `type`
+//! tag; the wire composes them with the other machines' messages and adds nothing.
+//!
+//! ```json
+//! {"type":"clipboard_update","data":"Hello, world!","timestamp":1702834567890,"source_instance":"550e8400-e29b-41d4-a716-446655440000"}
+//! ```
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A message of the clipboard's sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClipMessage {
+    /// A new clipboard value.
+    ClipboardUpdate {
+        /// The clipboard text.
+        data: String,
+        /// When it was copied, milliseconds since the Unix epoch.
+        timestamp: u64,
+        /// The hybrid-logical-clock counter that orders copies within one millisecond (added
+        /// after the design document; 0 and omitted when unused).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        counter: u32,
+        /// The instance it was copied on.
+        source_instance: Uuid,
+    },
+    /// The stamps of the sender's clipboard history, sent on connect in place of the history
+    /// itself to a peer whose `hello` lists the capability `clipboard_have`: the peer answers with
+    /// the entries the sender lacks, so a reconnect over a slow link does not carry again what
+    /// both sides have.
+    ClipboardHave {
+        /// One per history entry.
+        stamps: Vec<ClipStamp>,
+    },
+}
+
+impl ClipMessage {
+    /// The `type` tag of each message, in declaration order.
+    pub const TYPES: &[&str] = &["clipboard_update", "clipboard_have"];
+}
+
+/// A clipboard entry's stamp, as a [`ClipMessage::ClipboardUpdate`] carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ClipStamp {
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: u64,
+    /// The counter within the millisecond (0 and omitted when unused).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub counter: u32,
+    /// The instance it was copied on.
+    pub source_instance: Uuid,
+}
+
+fn is_zero(counter: &u32) -> bool {
+    *counter == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_design_documents_example_parses_and_prints_back_byte_for_byte() {
+        let line = r#"{"type":"clipboard_update","data":"Hello, world!","timestamp":1702834567890,"source_instance":"550e8400-e29b-41d4-a716-446655440000"}"#;
+        let message: ClipMessage = serde_json::from_str(line).expect(line);
+        assert_eq!(serde_json::to_string(&message).expect("serializes"), line);
+    }
+
+    #[test]
+    fn known_types_match_the_enum() {
+        let every_variant = [
+            ClipMessage::ClipboardUpdate {
+                data: String::new(),
+                timestamp: 0,
+                counter: 0,
+                source_instance: Uuid::nil(),
+            },
+            ClipMessage::ClipboardHave { stamps: vec![] },
+        ];
+        let tags: Vec<String> = every_variant
+            .iter()
+            .map(|message| serde_json::to_value(message).expect("serializes")["type"].to_string())
+            .map(|tag| tag.trim_matches('"').to_owned())
+            .collect();
+        assert_eq!(tags, ClipMessage::TYPES);
+    }
+}

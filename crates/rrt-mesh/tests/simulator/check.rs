@@ -28,13 +28,23 @@ pub(crate) struct Expected {
 
 /// Whether every node agrees, and agrees with what was acknowledged.
 pub(crate) fn converged(drivers: &[Driver], expected: &Expected) -> Result<(), String> {
-    clipboards_converged(drivers, expected)?;
-    documents_converged(drivers, expected)?;
-    for (node, driver) in drivers.iter().enumerate() {
-        let anomalies = driver.anomalies();
-        if anomalies.clock_refusals > 0 || anomalies.rejected_updates > 0 {
-            return Err(format!("node {node}: {anomalies:?}"));
+    let anomalous: Vec<_> = drivers
+        .iter()
+        .enumerate()
+        .map(|(node, driver)| (node, driver.anomalies()))
+        .filter(|(_, anomalies)| anomalies.clock_refusals > 0 || anomalies.rejected_updates > 0)
+        .collect();
+    let with_anomalies = |reason: String| {
+        if anomalous.is_empty() {
+            reason
+        } else {
+            format!("{reason}\nanomalies (node, what): {anomalous:?}")
         }
+    };
+    clipboards_converged(drivers, expected).map_err(with_anomalies)?;
+    documents_converged(drivers, expected).map_err(with_anomalies)?;
+    if !anomalous.is_empty() {
+        return Err(with_anomalies("converged, but with anomalies".to_owned()));
     }
     Ok(())
 }
@@ -72,42 +82,46 @@ fn clipboards_converged(drivers: &[Driver], expected: &Expected) -> Result<(), S
 }
 
 fn documents_converged(drivers: &[Driver], expected: &Expected) -> Result<(), String> {
-    let texts = |node: usize| -> Result<BTreeMap<String, String>, String> {
-        let documents = drivers[node]
-            .documents()
-            .ok_or(format!("node {node} is down"))?;
-        Ok(documents
-            .names()
-            .map(|name| {
-                let text = documents
-                    .document(name)
-                    .map(|d| d.text())
-                    .unwrap_or_default();
-                (name.to_owned(), text)
-            })
-            .collect())
-    };
-    let first = texts(0)?;
+    let texts = drivers
+        .iter()
+        .enumerate()
+        .map(|(node, driver)| {
+            let documents = driver.documents().ok_or(format!("node {node} is down"))?;
+            Ok(documents
+                .names()
+                .map(|name| {
+                    let text = documents
+                        .document(name)
+                        .map(|d| d.text())
+                        .unwrap_or_default();
+                    (name.to_owned(), text)
+                })
+                .collect::<BTreeMap<String, String>>())
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     for (name, tokens) in &expected.tokens {
-        let text = first
-            .get(name)
-            .ok_or(format!("node 0 lacks document {name}"))?;
         for token in tokens {
-            let times = text.matches(token.as_str()).count();
-            if times != 1 {
+            let wrong: Vec<(usize, usize)> = texts
+                .iter()
+                .enumerate()
+                .map(|(node, texts)| {
+                    let text = texts.get(name).map_or("", String::as_str);
+                    (node, text.matches(token.as_str()).count())
+                })
+                .filter(|(_, times)| *times != 1)
+                .collect();
+            if !wrong.is_empty() {
                 return Err(format!(
-                    "{token} is {times} times in node 0's {name}: {text:?}"
+                    "{token} of {name} is not once in every node; (node, times): {wrong:?}"
                 ));
             }
         }
     }
-    for node in 1..drivers.len() {
-        let here = texts(node)?;
-        if here != first {
-            return Err(format!(
-                "node {node}'s documents differ from node 0's:\n  {here:?}\n  {first:?}"
-            ));
-        }
+    if let Some(node) = (1..texts.len()).find(|node| texts[*node] != texts[0]) {
+        return Err(format!(
+            "node {node}'s documents differ from node 0's:\n  {:?}\n  {:?}",
+            texts[node], texts[0]
+        ));
     }
     Ok(())
 }

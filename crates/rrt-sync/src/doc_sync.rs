@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! peer up ──▶ send our version (state vector) of every document
-//! version in ──▶ reply with the diff it lacks (+ our version of a document we did not have)
+//! version in ──▶ reply with the diff it lacks (+ our version, if it has not had it on this link)
 //! local edit ──▶ batched for `window`, merged, broadcast          ┐ as `state_delta`, split
 //! update in ──▶ applied (untrusted: refused, reported, dropped)   │ into parts over `chunk`
 //!           └─▶ forwarded to the peers that need it              ┘
@@ -35,7 +35,7 @@
 //! one unfinished update per link, and any update up to [`MAX_UPDATE`] gets through.
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
     time::{Duration, Instant},
 };
 
@@ -122,6 +122,9 @@ pub struct DocSync {
     outgoing: VecDeque<Outgoing<DocMessage>>,
     /// Parts of split updates, by sender.
     assembling: HashMap<Uuid, Inbound>,
+    /// The documents whose version each peer has been sent on its current link: a version from
+    /// a peer that has not had ours is answered with ours too, so it sends what only it has.
+    versions_sent: HashMap<Uuid, BTreeSet<String>>,
     next_batch: u64,
 }
 
@@ -141,6 +144,7 @@ impl DocSync {
             flush_at: None,
             outgoing: VecDeque::new(),
             assembling: HashMap::new(),
+            versions_sent: HashMap::new(),
             next_batch: 0,
         }
     }
@@ -263,6 +267,10 @@ impl DocSync {
             .iter()
             .map(|(name, document)| version_of(name, document))
             .collect::<Vec<_>>();
+        self.versions_sent.insert(
+            peer,
+            self.documents.keys().cloned().collect::<BTreeSet<_>>(),
+        );
         if !versions.is_empty() {
             self.outgoing.push_back(Outgoing::To(peer, delta(versions)));
         }
@@ -272,6 +280,8 @@ impl DocSync {
     pub fn peer_down(&mut self, peer: Uuid) {
         self.neighbours.down(peer);
         self.assembling.remove(&peer);
+        self.versions_sent.remove(&peer);
+        self.deferred.retain(|(asking, ..)| *asking != peer);
     }
 
     /// A message from `from`.
@@ -355,14 +365,19 @@ impl DocSync {
             }
             return;
         }
-        let known = self.documents.contains_key(name);
+        // A document new to us, or one we learnt of (from another peer) after this one came up:
+        // the peer has not had our version, so it cannot know what we lack. Ask.
+        let ask = self
+            .versions_sent
+            .entry(from)
+            .or_default()
+            .insert(name.to_owned());
         let replica = self.replica;
         let document = self
             .documents
             .entry(name.to_owned())
             .or_insert_with(|| Document::new(replica));
-        // New to us: ask for all of it, too.
-        let ours = (!known).then(|| version_of(name, document));
+        let ours = ask.then(|| version_of(name, document));
         match document.diff(version) {
             Ok(diff) => {
                 let operations: Vec<_> = self.split(name, &diff).into_iter().chain(ours).collect();
@@ -604,6 +619,48 @@ mod tests {
                 .contains("from b")
         );
         assert_eq!(a.document("todo").expect("todo").text(), "only b has this");
+    }
+
+    #[test]
+    fn a_version_arriving_after_the_document_was_learnt_elsewhere_is_answered_with_ours() {
+        // b had no document when a and c came up, so it sent them no version. It learns of
+        // "notes" from c's version first; a's version must still be answered with b's own, or
+        // a never sends what only a has (found by the simulator, seed 170).
+        let now = Instant::now();
+        let ids = [1, 2, 3].map(Uuid::from_u128);
+        let [a_id, b_id, c_id] = ids;
+        let [mut a, mut b, mut c] = [1, 2, 3].map(|n| DocSync::new(n, WINDOW, 1 << 20));
+        saved_edit(&mut a, "notes", now, |d| d.append("from a; "));
+        saved_edit(&mut c, "notes", now, |d| d.append("from c; "));
+        for replica in [&mut a, &mut c] {
+            replica.handle_timeout(now + WINDOW);
+            // Broadcast while no peer was up: sent to nobody.
+            while replica.poll_outgoing().is_some() {}
+        }
+        b.peer_up(a_id, Neighbour::Other);
+        b.peer_up(c_id, Neighbour::Other);
+        a.peer_up(b_id, Neighbour::Other);
+        c.peer_up(b_id, Neighbour::Other);
+        pump(&mut c, c_id, &mut b, b_id);
+        for _ in 0..4 {
+            pump(&mut a, a_id, &mut b, b_id);
+            pump(&mut c, c_id, &mut b, b_id);
+            while let Some(outgoing) = b.poll_outgoing() {
+                for (peer, id) in [(&mut a, a_id), (&mut c, c_id)] {
+                    if outgoing.is_for(id) {
+                        peer.handle(b_id, outgoing.message().clone());
+                    }
+                }
+            }
+        }
+        for (replica, id) in [(&a, a_id), (&b, b_id), (&c, c_id)] {
+            let text = replica.document("notes").map(Document::text);
+            let text = text.as_deref().unwrap_or_default();
+            assert!(
+                text.contains("from a") && text.contains("from c"),
+                "{id}: {text:?}"
+            );
+        }
     }
 
     #[test]

@@ -57,19 +57,36 @@ fn main() {
             samples[samples.len() - 1]
         );
     }
-    let (tls, unix) = propagation(&secret, 200);
-    println!("\ncopy on h1a → watch event, 200 copies (ms)\n");
+    let copies = 200;
+    let Propagation {
+        arrivals,
+        cpu_per_copy,
+    } = propagation(&secret, copies);
+    println!(
+        "\ncopy on h1a → watch event, {copies} copies (ms; h1 and h3 blocked from each other)\n"
+    );
     println!("| path | p50 | p99 |");
     println!("|---|---:|---:|");
-    for (name, samples) in [
-        ("TLS to another host (h2)", tls),
-        ("Unix on the same host (h1b)", unix),
-    ] {
+    let paths = [
+        "Unix on the same host (h1b)",
+        "TLS, one hop (h2)",
+        "TLS, two hops through h2 (h3)",
+    ];
+    for (name, samples) in paths.into_iter().zip(arrivals) {
         println!(
             "| {name} | {:.3} | {:.3} |",
             percentile(&samples, 50.0),
             percentile(&samples, 99.0)
         );
+    }
+    println!("\nCPU per copy (ms, user + system, 10 ms ticks over {copies} copies)\n");
+    println!("| daemon | CPU ms per copy |");
+    println!("|---|---:|");
+    for (name, cpu) in ["h1a (copies)", "h1b", "h2 (forwards)", "h3"]
+        .into_iter()
+        .zip(cpu_per_copy)
+    {
+        println!("| {name} | {cpu:.3} |");
     }
     let _ = std::fs::remove_file(secret);
 }
@@ -213,25 +230,42 @@ fn document_heal(round: usize, edits: usize, secret: &Path) -> f64 {
     })
 }
 
-/// Copies on h1a, watched on h2 (TLS, another host) and h1b (Unix, same host).
-fn propagation(secret: &Path, copies: usize) -> (Vec<f64>, Vec<f64>) {
-    let net = Net::new(2);
-    let mut host1 = Lab::host("bench-prop-h1", &net.host(1), &args(1, secret, false)[..]);
-    let mut host2 = Lab::host("bench-prop-h2", &net.host(2), &args(2, secret, false)[..]);
-    host1.start("h1a");
-    host1.start("h1b");
-    host2.start("h2");
-    common::wait_until("three instances", || host2.peers("h2").len() == 2);
-    host1.copy("h1a", "ready");
+/// What a copy costs to reach each kind of receiver, and the CPU it costs each daemon.
+struct Propagation {
+    /// Milliseconds per copy until h1b (Unix, same host), h2 (TLS, one hop) and h3 (TLS, two
+    /// hops: h1 and h3 are blocked from each other, so it crosses h2).
+    arrivals: [Vec<f64>; 3],
+    /// CPU time per copy, in milliseconds, of h1a, h1b, h2 and h3.
+    cpu_per_copy: [f64; 4],
+}
+
+/// Copies on h1a, watched on h1b (same host), h2 (one hop) and h3 (two hops, through h2).
+fn propagation(secret: &Path, copies: usize) -> Propagation {
+    let net = Net::new(3);
+    let mut labs = labs("bench-prop", &net, secret, false);
+    labs[0].start("h1a");
+    labs[0].start("h1b");
+    labs[1].start("h2");
+    labs[2].start("h3");
+    common::wait_until("h2 to see every other", || labs[1].peers("h2").len() == 3);
+    net.block(1, 3);
+    common::wait_until("h1 and h3 to lose each other", || {
+        labs[2].peers("h3") == ["h2"]
+    });
+    let ready = "ready";
+    labs[0].copy("h1a", ready);
     common::wait_until("ready everywhere", || {
-        host2.paste("h2").as_deref() == Some("ready")
-            && host1.paste("h1b").as_deref() == Some("ready")
+        [(&labs[0], "h1b"), (&labs[1], "h2"), (&labs[2], "h3")]
+            .iter()
+            .all(|(lab, name)| lab.paste(name).as_deref() == Some(ready))
     });
     let (send, arrived) = mpsc::channel::<(usize, String, Instant)>();
-    for (index, path) in [control(&host2, "h2"), control(&host1, "h1b")]
-        .into_iter()
-        .enumerate()
-    {
+    let watched = [
+        control(&labs[0], "h1b"),
+        control(&labs[1], "h2"),
+        control(&labs[2], "h3"),
+    ];
+    for (index, path) in watched.into_iter().enumerate() {
         let mut watch = UnixStream::connect(path).expect("watch");
         watch
             .write_all(b"{\"op\":\"watch\"}\n")
@@ -247,13 +281,20 @@ fn propagation(secret: &Path, copies: usize) -> (Vec<f64>, Vec<f64>) {
             }
         });
     }
-    for _ in 0..2 {
+    for _ in 0..3 {
         arrived
             .recv_timeout(Duration::from_secs(10))
             .expect("first lines");
     }
-    let source = control(&host1, "h1a");
-    let (mut tls, mut unix) = (Vec::new(), Vec::new());
+    let pids = [
+        labs[0].pid("h1a"),
+        labs[0].pid("h1b"),
+        labs[1].pid("h2"),
+        labs[2].pid("h3"),
+    ];
+    let cpu_before = pids.map(cpu_ms);
+    let source = control(&labs[0], "h1a");
+    let mut arrivals: [Vec<f64>; 3] = Default::default();
     for copy in 0..copies {
         let text = format!("sample {copy}");
         let request = serde_json::json!({"op": "copy", "text": text}).to_string() + "\n";
@@ -261,18 +302,13 @@ fn propagation(secret: &Path, copies: usize) -> (Vec<f64>, Vec<f64>) {
         let mut client = UnixStream::connect(&source).expect("control");
         client.write_all(request.as_bytes()).expect("copy");
         let mut seen = 0;
-        while seen < 2 {
+        while seen < 3 {
             let (index, got, at) = arrived
                 .recv_timeout(Duration::from_secs(10))
                 .expect("arrival");
             if got == text {
                 seen += 1;
-                let ms = (at - start).as_secs_f64() * 1e3;
-                if index == 0 {
-                    tls.push(ms)
-                } else {
-                    unix.push(ms)
-                }
+                arrivals[index].push((at - start).as_secs_f64() * 1e3);
             }
         }
         let mut answer = String::new();
@@ -280,7 +316,29 @@ fn propagation(secret: &Path, copies: usize) -> (Vec<f64>, Vec<f64>) {
             .read_line(&mut answer)
             .expect("answer");
     }
-    (tls, unix)
+    let cpu_after = pids.map(cpu_ms);
+    let cpu_per_copy = [0, 1, 2, 3].map(|i| (cpu_after[i] - cpu_before[i]) / copies as f64);
+    Propagation {
+        arrivals,
+        cpu_per_copy,
+    }
+}
+
+/// User and system CPU time a process has used, in milliseconds (`/proc/PID/stat`, in clock
+/// ticks of 10 ms).
+fn cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the daemon runs");
+    // The command name, in parentheses, may hold spaces: the fields start after its `)`.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // utime and stime are fields 14 and 15, the 12th and 13th after the name.
+    let ticks: u64 = fields[11..13]
+        .iter()
+        .map(|field| field.parse::<u64>().expect("clock ticks"))
+        .sum();
+    ticks as f64 * 10.0
 }
 
 fn percentile(samples: &[f64], p: f64) -> f64 {

@@ -242,7 +242,10 @@ impl PayloadCodec {
         };
         match self.format {
             Format::Json => {
-                let Envelope { kind } = serde_json::from_slice(&body)?;
+                let kind = match leading_tag(Format::Json, &body) {
+                    Some(kind) => kind.to_owned(),
+                    None => serde_json::from_slice::<Envelope>(&body)?.kind,
+                };
                 known::<M>(kind).and_then(|kind| {
                     let mut deserializer = serde_json::Deserializer::from_slice(&body);
                     let message = M::deserialize_kind(&kind, &mut deserializer)?;
@@ -251,7 +254,10 @@ impl PayloadCodec {
                 })
             }
             Format::MessagePack => {
-                let Envelope { kind } = rmp_serde::from_slice(&body)?;
+                let kind = match leading_tag(Format::MessagePack, &body) {
+                    Some(kind) => kind.to_owned(),
+                    None => rmp_serde::from_slice::<Envelope>(&body)?.kind,
+                };
                 known::<M>(kind).and_then(|kind| {
                     let mut deserializer = rmp_serde::Deserializer::from_read_ref(&body);
                     Ok(M::deserialize_kind(&kind, &mut deserializer)?)
@@ -336,6 +342,39 @@ pub fn decompress_payload(payload: &[u8], max: u32) -> Result<Cow<'_, [u8]>, Pay
     }
 }
 
+/// The `type` tag when it is the payload's first field, as every serializer that writes the tag
+/// first (serde's `tag = "type"`, rrt) puts it, read without parsing the rest: a large message
+/// would otherwise be parsed twice, once for its tag. `None` sends the caller to a full parse of
+/// the envelope, which finds the tag wherever it is. Only tags of the letters and `_` every
+/// message type is made of are read here; anything else is left to the full parse.
+fn leading_tag(format: Format, body: &[u8]) -> Option<&str> {
+    let (rest, len) = match format {
+        Format::Json => {
+            let rest = body.strip_prefix(br#"{"type":""#)?;
+            (rest, rest.iter().position(|&byte| byte == b'"')?)
+        }
+        // A map (fixmap), the key "type" (fixstr of 4), the tag (fixstr of up to 31 bytes).
+        Format::MessagePack => match body {
+            [
+                0x81..=0x8f,
+                0xa4,
+                b't',
+                b'y',
+                b'p',
+                b'e',
+                tag @ 0xa0..=0xbf,
+                rest @ ..,
+            ] => (rest, usize::from(tag - 0xa0)),
+            _ => return None,
+        },
+    };
+    let tag = rest.get(..len)?;
+    tag.iter()
+        .all(|byte| byte.is_ascii_lowercase() || *byte == b'_')
+        .then(|| std::str::from_utf8(tag).ok())
+        .flatten()
+}
+
 /// `kind` if `M` knows it; a message of another is a newer peer's, to be skipped.
 fn known<M: Protocol>(kind: String) -> Result<String, PayloadError> {
     if M::knows(&kind) {
@@ -364,6 +403,33 @@ mod tests {
         let mut out = BytesMut::new();
         codec.encode(message, &mut out).expect("encodes");
         out[HEADER_LEN..].to_vec()
+    }
+
+    #[test]
+    fn a_leading_tag_is_read_without_a_parse_and_any_other_layout_falls_back() {
+        assert_eq!(
+            leading_tag(Format::Json, br#"{"type":"ping","timestamp":1}"#),
+            Some("ping")
+        );
+        assert_eq!(
+            leading_tag(Format::Json, br#"{"timestamp":1,"type":"ping"}"#),
+            None
+        );
+        assert_eq!(leading_tag(Format::Json, br#"{"type":"p\u0069ng"}"#), None);
+        let packed = rmp_serde::to_vec_named(&Message::Ping { timestamp: 1 }).expect("packs");
+        assert_eq!(leading_tag(Format::MessagePack, &packed), Some("ping"));
+        assert_eq!(leading_tag(Format::MessagePack, &packed[..7]), None);
+        // Either way the message decodes the same.
+        let codec = codec(Format::Json, Compression::None);
+        for json in [
+            br#"{"type":"ping","timestamp":1}"#.as_slice(),
+            br#"{"timestamp":1,"type":"ping"}"#.as_slice(),
+        ] {
+            assert_eq!(
+                codec.decode::<Message>(json).expect("decodes"),
+                Message::Ping { timestamp: 1 }
+            );
+        }
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Arbitrary bytes, cut at arbitrary points, into an accepting session: the preamble check, the
-//! frame decoder and every payload decoder (both formats, with and without LZ4) must answer with
-//! a typed error or a message — never a panic, never a buffer beyond one frame.
+//! frame decoder and every payload decoder (both formats, with and without LZ4, rrt's whole
+//! message set) must answer with a typed error or a message — never a panic, never a buffer
+//! beyond one frame.
 
 #![no_main]
 
 use std::time::Instant;
 
 use libfuzzer_sys::fuzz_target;
+use rrt_mesh::Message;
 use rrt_wire::{Compression, Format, Session, WireConfig};
 
 const MAX_FRAME: u32 = 64 * 1024;
@@ -24,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let piece = usize::from(control >> 2).max(1);
     let now = Instant::now();
-    let mut session = Session::accept(config.clone(), now);
+    let mut session = Session::<Message>::accept(config.clone(), now);
     // Half the inputs start with a valid preamble so the fuzzer reaches the frames quickly.
     let mut input = Vec::with_capacity(rest.len() + 16);
     if control & 4 == 0 {

@@ -38,6 +38,7 @@ mod node;
 pub mod registry;
 pub mod same_user;
 pub mod trust;
+mod wall_clock;
 mod writer;
 
 pub use document_handle::{DocumentChange, DocumentChanges, DocumentHandle, Origin};

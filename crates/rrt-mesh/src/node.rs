@@ -21,7 +21,7 @@
 use std::{
     collections::BTreeMap,
     path::PathBuf,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use rrt_reactor::{
@@ -48,6 +48,7 @@ use crate::{
         NetCommand, NetEvent, NetStatus, NetworkConfig, NetworkWorker, Reach, Role, TcpConfig,
         TcpSecurity, Topology,
     },
+    wall_clock::wall_ms,
     writer::{self, Done, EditNotStored, Write, Writes, Written},
 };
 
@@ -931,14 +932,6 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
         None => std::future::pending().await,
     }
-}
-
-pub(crate) fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
 }
 
 impl<M: Into<Message>> From<Outgoing<M>> for NetCommand {

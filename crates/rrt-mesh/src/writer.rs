@@ -27,7 +27,7 @@ use std::{
 use rrt_sync::{Clipboard, ClipboardStore, DocumentStore, DocumentStoreError, Staged, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::node::wall_ms;
+use crate::wall_clock::wall_ms;
 
 /// A write for the writer thread.
 pub(crate) enum Write<C, E> {

@@ -8,12 +8,7 @@
 //! session buffer while the thread serves the others. The thread never blocks on a peer: host
 //! names are resolved and pins written on helper threads.
 
-use std::{
-    fs, io,
-    net::SocketAddr,
-    os::fd::OwnedFd,
-    time::{Instant, SystemTime, UNIX_EPOCH},
-};
+use std::{fs, io, net::SocketAddr, os::fd::OwnedFd, time::Instant};
 
 use mio::{
     Registry, Token,
@@ -44,6 +39,7 @@ use crate::{
     dir::is_alive,
     membership::{Direction, DownReason, LinkId, Membership, Output, Received},
     registry::{Registry as PeerRegistry, RegistryEntry},
+    wall_clock::wall_ms,
 };
 
 /// The worker. Create it with [`NetworkWorker::new`] inside an [`Rrt`](rrt_reactor::Rrt)
@@ -611,12 +607,4 @@ impl Drop for NetworkWorker {
         }
         let _ = fs::remove_file(self.config.dir.peer_socket(self.config.pid));
     }
-}
-
-fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
 }

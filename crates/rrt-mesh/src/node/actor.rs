@@ -1,0 +1,388 @@
+//! The node's actor: a dispatcher between requests, the network reactor, the sync machines and
+//! the writer thread (see the module docs of `node`).
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use rrt_reactor::{ReactorEvent, RecvError, Rrt, Subscription};
+use rrt_sync::{ClipEntry, ClipEvent, ClipSync, Neighbour, Outgoing, TooLarge};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::{
+    Message,
+    dir::MeshDir,
+    document_handle::Origin,
+    documents::Documents,
+    membership::{DownReason, PeerInfo},
+    network::{NetCommand, NetEvent, NetStatus, NetworkWorker, Reach, Topology},
+    wall_clock::wall_ms,
+    writer::{Done, EditNotStored, Write, Writes, Written},
+};
+
+use super::{NodeError, NodeEvent, NodeStatus, Request, edit::apply, status::peer_status};
+
+/// How long a leaving node waits for its goodbyes to be written.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long to wait before relaunching a network reactor that gave up.
+const RELAUNCH_DELAY: Duration = Duration::from_secs(1);
+
+pub(super) struct Actor {
+    pub(super) id: Uuid,
+    pub(super) name: String,
+    pub(super) mesh: String,
+    pub(super) pid: u32,
+    pub(super) topology: Topology,
+    pub(super) dir: MeshDir,
+    pub(super) max_frame: u32,
+    pub(super) net: Rrt<NetworkWorker>,
+    pub(super) subscription: Subscription<NetEvent>,
+    /// The clipboard and its sync with peers.
+    pub(super) clipboard: ClipSync,
+    pub(super) state_file: PathBuf,
+    pub(super) events: broadcast::Sender<NodeEvent>,
+    pub(super) peers: BTreeMap<Uuid, PeerInfo>,
+    pub(super) writes: Writes<CopyReply, EditReply>,
+    /// When the network reactor, which gave up, is to be relaunched.
+    pub(super) relaunch_at: Option<Instant>,
+    /// Stops the discovery supervisor (and withdraws the announcement).
+    pub(super) discovery: Option<oneshot::Sender<()>>,
+    /// Scratch areas and app state.
+    pub(super) documents: Documents,
+}
+
+/// Who waits for a local copy.
+type CopyReply = oneshot::Sender<Result<Option<ClipEntry>, NodeError>>;
+/// Who waits for a local edit.
+type EditReply = oneshot::Sender<Result<(), NodeError>>;
+
+impl Actor {
+    pub(super) async fn run(
+        mut self,
+        mut inbox: mpsc::Receiver<Request>,
+        mut written: Done<CopyReply, EditReply>,
+    ) {
+        loop {
+            tokio::select! {
+                biased;
+                Some(done) = written.recv() => self.handle_written(done),
+                request = inbox.recv() => match request {
+                    Some(Request::Leave(reply)) => {
+                        self.leave().await;
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Some(request) => self.handle_request(request),
+                    None => {
+                        self.leave().await;
+                        return;
+                    }
+                },
+                event = self.subscription.recv(), if self.relaunch_at.is_none() => {
+                    self.handle_network(event);
+                }
+                () = sleep_until(self.relaunch_at) => {
+                    self.relaunch_at = None;
+                    self.subscription = self.net.subscribe();
+                }
+                () = sleep_until(self.documents.deadline()) => {
+                    self.documents.on_deadline(Instant::now());
+                    self.documents.flush(&self.net);
+                }
+            }
+        }
+    }
+
+    fn handle_request(&mut self, request: Request) {
+        match request {
+            Request::Copy(text, reply) => self.copy(text, reply),
+            Request::Current(reply) => {
+                let _ = reply.send(self.clipboard.clipboard().current().cloned());
+            }
+            Request::History(reply) => {
+                let _ = reply.send(self.clipboard.clipboard().history().to_vec());
+            }
+            // The network thread answers these: a task waits for it, not the loop.
+            Request::Peers(reply) => {
+                let net = self.net_status();
+                tokio::spawn(async move {
+                    let _ = reply.send(net.await.map(peer_status).unwrap_or_default());
+                });
+            }
+            Request::Status(reply) => {
+                let status = self.net.status();
+                let mut node = NodeStatus {
+                    id: self.id,
+                    name: self.name.clone(),
+                    mesh: self.mesh.clone(),
+                    pid: self.pid,
+                    topology: self.topology,
+                    role: None,
+                    listen: None,
+                    mesh_dir: self.dir.path().to_owned(),
+                    state_file: self.state_file.clone(),
+                    peers: self.peers.len(),
+                    reactor: format!("{:?} (generation {})", status.state, status.generation),
+                    clipboard: self
+                        .clipboard
+                        .clipboard()
+                        .current()
+                        .map(|entry| entry.stamp),
+                };
+                let net = self.net_status();
+                tokio::spawn(async move {
+                    if let Some(net) = net.await {
+                        node.role = Some(net.role);
+                        node.listen = net.listen;
+                    }
+                    let _ = reply.send(node);
+                });
+            }
+            Request::Documents(reply) => {
+                let _ = reply.send(self.documents.names());
+            }
+            Request::Text(name, reply) => {
+                let _ = reply.send(self.documents.text(&name).map_err(NodeError::from));
+            }
+            Request::Entries(name, reply) => {
+                let _ = reply.send(self.documents.entries(&name));
+            }
+            Request::Edit(name, edit, reply) => {
+                match self
+                    .documents
+                    .edit(&name, edit.adds(), |document| apply(&edit, document))
+                {
+                    Ok(update) => self.write(Write::Edit {
+                        name,
+                        update,
+                        waiting: reply,
+                    }),
+                    Err(error) => {
+                        let _ = reply.send(Err(error.into()));
+                    }
+                }
+            }
+            Request::Leave(_) => {}
+        }
+    }
+
+    /// A local copy, acknowledged once on disk: staged on a copy of the register, which the
+    /// writer saves; only then ([`Actor::handle_written`]) is it committed and sent — a failed
+    /// save changes nothing anywhere.
+    fn copy(&mut self, text: String, reply: CopyReply) {
+        match self.clipboard.stage_copy(text, wall_ms(), self.max_frame) {
+            Ok(Some(staged)) => self.write(Write::Copy(staged, reply)),
+            Ok(None) => {
+                let _ = reply.send(Ok(None));
+            }
+            Err(TooLarge { len, max }) => {
+                let _ = reply.send(Err(NodeError::TooLarge { len, max }));
+            }
+        }
+    }
+
+    /// A write someone waits for is done: the copy or edit is acknowledged and goes to peers, or
+    /// is refused and taken back.
+    fn handle_written(&mut self, done: Written<CopyReply, EditReply>) {
+        match done {
+            Written::Copy(staged, reply, Ok(())) => {
+                let entry = self.clipboard.commit(staged);
+                self.dispatch_clipboard();
+                let _ = reply.send(Ok(Some(entry)));
+            }
+            Written::Copy(_, reply, Err(error)) => {
+                let _ = reply.send(Err(error.into()));
+            }
+            Written::Edit {
+                name,
+                update,
+                waiting,
+                result,
+            } => {
+                let failed = matches!(result, Err(EditNotStored::Failed { .. }));
+                let outcome = self.documents.edit_stored(&name, update, result);
+                if failed {
+                    self.write(Write::Resume(name.clone()));
+                }
+                if outcome.is_ok() {
+                    let origin = Origin::Local;
+                    let _ = self.events.send(NodeEvent::Document { name, origin });
+                }
+                self.documents.flush(&self.net);
+                let _ = waiting.send(outcome.map_err(NodeError::from));
+            }
+        }
+    }
+
+    fn write(&self, write: Write<CopyReply, EditReply>) {
+        if self.writes.send(write).is_err() {
+            tracing::error!("the writer thread is gone; nothing more can be stored");
+        }
+    }
+
+    /// Carries out what the clipboard's sync machine asks: messages, events, a background save.
+    fn dispatch_clipboard(&mut self) {
+        while let Some(outgoing) = self.clipboard.poll_outgoing() {
+            self.command(outgoing.into());
+        }
+        while let Some(event) = self.clipboard.poll_event() {
+            match event {
+                ClipEvent::Changed(entry) => {
+                    let _ = self.events.send(NodeEvent::Clipboard { entry });
+                }
+                ClipEvent::ClockRefused {
+                    from,
+                    origin,
+                    error,
+                } => {
+                    let peer = self.peers.get(&from).map_or("?", |peer| peer.name.as_str());
+                    tracing::warn!(%from, peer, %origin, %error, "refused a clipboard update stamped in the future (further refusals from this peer are not logged)");
+                }
+            }
+        }
+        // Saved in the background: a burst of updates costs one write, not one each.
+        if let Some(snapshot) = self.clipboard.take_dirty() {
+            self.write(Write::Clipboard(snapshot));
+        }
+    }
+
+    fn command(&self, command: NetCommand) {
+        if let Err(error) = self.net.send(command) {
+            tracing::warn!(command = ?error.0, "the network reactor is stopped; command dropped");
+        }
+    }
+
+    /// The network thread's view, once it answers.
+    fn net_status(&self) -> impl Future<Output = Option<NetStatus>> + use<> {
+        let (reply, answer) = oneshot::channel();
+        self.command(NetCommand::Status(reply));
+        async move { answer.await.ok() }
+    }
+
+    fn handle_network(&mut self, event: Result<ReactorEvent<NetEvent>, RecvError>) {
+        match event {
+            Ok(ReactorEvent::Worker(NetEvent::PeerUp { peer, reach })) => {
+                // The instances of a host in a full mesh all link to each other.
+                let neighbour = match (reach, self.topology) {
+                    (Reach::SameHost, Topology::Mesh) => Neighbour::Clique,
+                    _ => Neighbour::Other,
+                };
+                self.clipboard
+                    .peer_up(peer.id, neighbour, &peer.capabilities);
+                self.dispatch_clipboard();
+                self.documents.peer_up(peer.id, neighbour);
+                self.documents.flush(&self.net);
+                self.peers.insert(peer.id, peer.clone());
+                let _ = self.events.send(NodeEvent::PeerUp { peer });
+            }
+            Ok(ReactorEvent::Worker(NetEvent::PeerDown { peer, reason })) => {
+                self.peers.remove(&peer.id);
+                self.peer_gone(peer, reason);
+            }
+            Ok(ReactorEvent::Worker(NetEvent::Message { from, message })) => {
+                self.receive(from, message);
+            }
+            Ok(ReactorEvent::Started {
+                generation,
+                restarts,
+            }) => {
+                tracing::info!(generation, restarts, "network reactor running");
+            }
+            Ok(ReactorEvent::Restarting { attempt, cause, .. }) => {
+                tracing::warn!(attempt, %cause, "network reactor restarting");
+            }
+            Ok(ReactorEvent::Shutdown(reason)) => {
+                tracing::error!(?reason, "network reactor stopped; relaunching");
+                for (_, peer) in std::mem::take(&mut self.peers) {
+                    let reason = DownReason::Error("the network reactor stopped".to_owned());
+                    self.peer_gone(peer, reason);
+                }
+                self.relaunch_at = Some(Instant::now() + RELAUNCH_DELAY);
+            }
+            Err(RecvError::Lagged { missed }) => {
+                tracing::error!(
+                    missed,
+                    "missed network events; peers resynchronise on reconnect"
+                );
+            }
+            Err(RecvError::Closed) => {}
+        }
+    }
+
+    /// A peer's link is gone: the machines forget what they held for that link (a relaunched
+    /// reactor's links start afresh, catch-up included), and subscribers are told.
+    fn peer_gone(&mut self, peer: PeerInfo, reason: DownReason) {
+        self.clipboard.peer_down(peer.id);
+        self.documents.peer_down(peer.id);
+        let _ = self.events.send(NodeEvent::PeerDown { peer, reason });
+    }
+
+    fn receive(&mut self, from: Uuid, message: Message) {
+        match message {
+            Message::Clipboard(message) => {
+                self.clipboard.handle(from, message, wall_ms());
+                self.dispatch_clipboard();
+            }
+            Message::Document(message) => {
+                let received = self.documents.receive(from, message);
+                for (name, update) in received.to_store {
+                    self.write(Write::PeerUpdate { name, update });
+                }
+                for name in received.changed {
+                    let origin = Origin::Peer(from);
+                    let _ = self.events.send(NodeEvent::Document { name, origin });
+                }
+                self.documents.flush(&self.net);
+            }
+            Message::Link(_) => {
+                tracing::debug!(%from, "ignoring a link message the network thread passed on");
+            }
+        }
+    }
+
+    async fn leave(&mut self) {
+        if let Some(stop) = self.discovery.take() {
+            let _ = stop.send(());
+        }
+        self.command(NetCommand::Leave);
+        let wait = async {
+            loop {
+                if let Ok(ReactorEvent::Shutdown(_)) | Err(RecvError::Closed) =
+                    self.subscription.recv().await
+                {
+                    return;
+                }
+            }
+        };
+        if tokio::time::timeout(LEAVE_TIMEOUT, wait).await.is_err() {
+            tracing::warn!("the network reactor did not stop in time");
+        }
+        // Whatever the writer has not written yet, and the register as it is now.
+        self.write(Write::Clipboard(self.clipboard.clipboard().clone()));
+        let (flushed, done) = oneshot::channel();
+        self.write(Write::Flush(flushed));
+        if done.await.is_err() {
+            tracing::error!("the writer thread is gone; the clipboard may not be stored");
+        }
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl<M: Into<Message>> From<Outgoing<M>> for NetCommand {
+    fn from(outgoing: Outgoing<M>) -> Self {
+        match outgoing.map(Into::into) {
+            Outgoing::Broadcast { message, except } => NetCommand::Broadcast { message, except },
+            Outgoing::Multicast { to, message } => NetCommand::Multicast { to, message },
+            Outgoing::To(to, message) => NetCommand::Send { to, message },
+        }
+    }
+}

@@ -1,0 +1,410 @@
+//! The async face of an instance: start it with a [`NodeConfig`], watch its [`NodeEvent`]s, get
+//! and set the shared clipboard.
+//!
+//! ```text
+//! Node (handle) ──requests──▶ actor task ──NetCommand──▶ network reactor thread
+//!      ▲                       │ ▲ │ ▲                        │
+//!      └──── NodeEvent ────────┘ │ │ └─────── NetEvent ───────┘
+//!                        Written │ │ Write
+//!                                writer thread (clipboard and document stores)
+//! ```
+//!
+//! The actor is a dispatcher, after iroh-gossip's `net.rs`: it owns the sync machines
+//! (`ClipSync`, `DocSync`), feeds them requests, network events and finished writes, and turns
+//! what they output into network commands, node events and writes. It decides no sync rule and
+//! awaits nothing in its loop — not a disk (the writer thread does every write), not the network
+//! thread (status requests are answered by a task of their own). A local copy or edit is
+//! acknowledged to its caller once the writer has it on disk, when the actor handles that write's
+//! `Written`; until then it goes to no peer. Values from peers are written in the background,
+//! coalesced (a peer still has them if we crash first).
+//!
+//! The pieces: `actor` (the dispatcher), `edit` (what an edit request does to a document),
+//! `status` (what `rrt peers` and `rrt status` show).
+
+mod actor;
+mod edit;
+mod status;
+
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+
+use rrt_reactor::{Config, ReactorError, ReactorEvent, RestartPolicy, Rrt, ShutdownReason};
+use rrt_sync::{ClipEntry, ClipSync, Clipboard, ClipboardStore, DocumentStore, StoreError};
+use rrt_wire::WireConfig;
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::{
+    dir::{DirError, MeshDir},
+    discovery,
+    document_handle::{DocumentHandle, Origin},
+    documents::{DocumentError, Documents, STATE},
+    membership::{DownReason, HeartbeatConfig, PeerInfo},
+    network::{NetCommand, NetworkConfig, NetworkWorker, TcpConfig, TcpSecurity, Topology},
+    wall_clock::wall_ms,
+    writer,
+};
+
+use actor::Actor;
+pub use edit::Edit;
+pub use status::{NodeStatus, PeerStatus};
+
+/// How to start a [`Node`].
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The mesh to join (instances of different meshes never see each other).
+    pub mesh: String,
+    /// This instance's name.
+    pub name: String,
+    /// How the instances connect: full mesh (default) or hub.
+    pub topology: Topology,
+    /// TCP links to other hosts, if any.
+    pub tcp: Option<TcpConfig>,
+    /// Announce and browse `_rrt._tcp.local.` (needs TCP with TLS).
+    pub mdns: bool,
+    /// Where the mesh directory lives (`None`: `$XDG_RUNTIME_DIR/rrt`, or `/tmp/rrt-<uid>`).
+    pub runtime_dir: Option<PathBuf>,
+    /// Where the clipboard is kept across restarts (one directory per mesh below it).
+    pub state_dir: PathBuf,
+    /// Heartbeat timing.
+    pub heartbeat: HeartbeatConfig,
+    /// How many clipboard entries to keep.
+    pub history: usize,
+    /// How far ahead of this host's wall clock a peer's clipboard stamp may be; a stamp further
+    /// ahead is refused (it would pin its value until real time caught up with it).
+    pub max_clock_offset: Duration,
+    /// Wire settings (the frame limit also caps a clipboard value).
+    pub wire: WireConfig,
+}
+
+impl NodeConfig {
+    /// Defaults for `mesh` and instance `name`: state under `$XDG_STATE_HOME/rrt` (or
+    /// `~/.local/state/rrt`), 50 history entries.
+    pub fn new(mesh: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            mesh: mesh.into(),
+            name: name.into(),
+            topology: Topology::Mesh,
+            tcp: None,
+            mdns: true,
+            runtime_dir: None,
+            state_dir: default_state_dir(),
+            heartbeat: HeartbeatConfig::default(),
+            history: 50,
+            max_clock_offset: Duration::from_millis(rrt_sync::DEFAULT_MAX_OFFSET_MS),
+            wire: WireConfig::default(),
+        }
+    }
+}
+
+/// `$XDG_STATE_HOME/rrt`, else `$HOME/.local/state/rrt`, else `/tmp/rrt-state`.
+pub fn default_state_dir() -> PathBuf {
+    let env = |name| {
+        std::env::var_os(name)
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+    };
+    env("XDG_STATE_HOME")
+        .or_else(|| env("HOME").map(|home| home.join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("rrt")
+}
+
+/// Something that happened to the mesh, as seen from this node.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum NodeEvent {
+    /// A peer joined.
+    PeerUp {
+        /// The peer.
+        peer: PeerInfo,
+    },
+    /// A peer left or failed.
+    PeerDown {
+        /// The peer.
+        peer: PeerInfo,
+        /// Why.
+        reason: DownReason,
+    },
+    /// The clipboard has a new value (copied here or arriving from the mesh).
+    Clipboard {
+        /// The value.
+        entry: ClipEntry,
+    },
+    /// A document changed (edited here or by a peer).
+    Document {
+        /// Its name ([`STATE`] for the app state).
+        name: String,
+        /// Who changed it.
+        origin: Origin,
+    },
+}
+
+/// Why a node request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The mesh directory is unusable.
+    #[error(transparent)]
+    Dir(#[from] DirError),
+    /// The clipboard store is unusable.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The network reactor could not start.
+    #[error("the network reactor could not start: {0}")]
+    Network(ReactorError),
+    /// The writer thread could not start.
+    #[error("the writer thread could not start: {0}")]
+    Writer(std::io::Error),
+    /// The value is larger than a frame can carry; nothing was copied.
+    #[error("{len} bytes is too large to share (the limit is {max} bytes)")]
+    TooLarge {
+        /// The value's encoded size.
+        len: usize,
+        /// The frame limit.
+        max: u32,
+    },
+    /// A document request failed.
+    #[error(transparent)]
+    Document(#[from] DocumentError),
+    /// The document store could not be opened.
+    #[error(transparent)]
+    DocumentStore(#[from] rrt_sync::DocumentStoreError),
+    /// The node has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+pub(super) enum Request {
+    Copy(
+        String,
+        oneshot::Sender<Result<Option<ClipEntry>, NodeError>>,
+    ),
+    Current(oneshot::Sender<Option<ClipEntry>>),
+    History(oneshot::Sender<Vec<ClipEntry>>),
+    Peers(oneshot::Sender<Vec<PeerStatus>>),
+    Status(oneshot::Sender<NodeStatus>),
+    Documents(oneshot::Sender<Vec<String>>),
+    Text(String, oneshot::Sender<Result<String, NodeError>>),
+    Entries(String, oneshot::Sender<BTreeMap<String, String>>),
+    Edit(String, Edit, oneshot::Sender<Result<(), NodeError>>),
+    Leave(oneshot::Sender<()>),
+}
+
+/// A running instance. Cheap to clone; every clone talks to the same actor.
+#[derive(Debug, Clone)]
+pub struct Node {
+    requests: mpsc::Sender<Request>,
+    /// Weak, so event streams end when the actor does, however many handles remain.
+    events: broadcast::WeakSender<NodeEvent>,
+    id: Uuid,
+}
+
+impl Node {
+    /// Starts an instance: loads the stored clipboard, starts the network reactor (which binds
+    /// this instance's socket and dials the peers already there), and returns once it listens.
+    pub async fn start(config: NodeConfig) -> Result<Self, NodeError> {
+        let dir = MeshDir::locate(config.runtime_dir.as_deref(), &config.mesh);
+        dir.prepare()?;
+        let pid = std::process::id();
+        let id = Uuid::new_v4();
+        let store = ClipboardStore::open(&config.state_dir.join(&config.mesh))?;
+        let max_offset_ms = u64::try_from(config.max_clock_offset.as_millis()).unwrap_or(u64::MAX);
+        let mut clipboard = Clipboard::new(id, config.history).with_max_offset(max_offset_ms);
+        let loaded = store.clone();
+        clipboard = tokio::task::spawn_blocking(move || {
+            loaded
+                .load_into(&mut clipboard, wall_ms())
+                .map(|()| clipboard)
+        })
+        .await
+        .map_err(|_| NodeError::Stopped)??;
+
+        let network = NetworkConfig {
+            dir: dir.clone(),
+            me: PeerInfo {
+                id,
+                name: config.name.clone(),
+                capabilities: ["clipboard", "state_sync", rrt_sync::CLIPBOARD_HAVE]
+                    .map(str::to_owned)
+                    .into(),
+            },
+            pid,
+            control_socket: dir.control_socket(pid),
+            topology: config.topology,
+            tcp: config.tcp.clone(),
+            heartbeat: config.heartbeat,
+            wire: config.wire.clone(),
+        };
+        let reactor_config = Config {
+            thread_name: "rrt-network".to_owned(),
+            capacity: 4096,
+            policy: RestartPolicy::default(),
+        };
+        let net = Rrt::with_config(
+            move |registry: &mio::Registry| NetworkWorker::new(registry, network.clone()),
+            reactor_config,
+        );
+        let mut subscription = net.subscribe();
+        match subscription.recv().await {
+            Ok(ReactorEvent::Started { .. }) => {}
+            Ok(ReactorEvent::Shutdown(ShutdownReason::Failed(error))) => {
+                return Err(NodeError::Network(error));
+            }
+            other => tracing::warn!(?other, "unexpected first event from the network reactor"),
+        }
+
+        let discovery = match (&config.tcp, config.mdns) {
+            (Some(tcp), true) => match &tcp.security {
+                TcpSecurity::Tls(tls) => {
+                    let (stop, stopped) = oneshot::channel();
+                    let announcement = discovery::Announcement {
+                        instance: id,
+                        mesh: config.mesh.clone(),
+                        device: tls.device.clone(),
+                        fingerprint: tls.identity.fingerprint(),
+                        port: listening_port(&net).await.unwrap_or(tcp.listen.port()),
+                    };
+                    tokio::spawn(discovery::supervise(announcement, net.clone(), stopped));
+                    Some(stop)
+                }
+                TcpSecurity::Insecure => {
+                    tracing::info!(
+                        "mDNS discovery needs TLS; with --insecure, only --peer is used"
+                    );
+                    None
+                }
+            },
+            _ => None,
+        };
+        let replica = id.as_u64_pair().0;
+        let document_store =
+            DocumentStore::open(&config.state_dir.join(&config.mesh).join("documents"))?;
+        let documents = Documents::load(&document_store, replica)?;
+        let state_file = store.path();
+        let (writes, written) = writer::spawn(store, document_store).map_err(NodeError::Writer)?;
+        let (events, _) = broadcast::channel(1024);
+        let (requests, inbox) = mpsc::channel(64);
+        let actor = Actor {
+            id,
+            name: config.name,
+            mesh: config.mesh,
+            pid,
+            topology: config.topology,
+            dir,
+            max_frame: config.wire.max_frame,
+            net,
+            subscription,
+            clipboard: ClipSync::new(clipboard),
+            state_file,
+            events: events.clone(),
+            peers: BTreeMap::new(),
+            writes,
+            relaunch_at: None,
+            discovery,
+            documents,
+        };
+        tokio::spawn(actor.run(inbox, written));
+        Ok(Self {
+            requests,
+            events: events.downgrade(),
+            id,
+        })
+    }
+
+    /// This instance's id.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// Every event from now on; the stream ends when the node stops.
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        match self.events.upgrade() {
+            Some(events) => events.subscribe(),
+            // Stopped: a receiver whose sender is gone reports `Closed` at once.
+            None => broadcast::channel(1).1,
+        }
+    }
+
+    /// Copies `text` to the mesh's clipboard. `Ok(None)` when it already is the current value.
+    pub async fn copy(&self, text: String) -> Result<Option<ClipEntry>, NodeError> {
+        self.ask(|reply| Request::Copy(text, reply)).await?
+    }
+
+    /// The current clipboard value.
+    pub async fn clipboard(&self) -> Result<Option<ClipEntry>, NodeError> {
+        self.ask(Request::Current).await
+    }
+
+    /// The clipboard history, newest first.
+    pub async fn history(&self) -> Result<Vec<ClipEntry>, NodeError> {
+        self.ask(Request::History).await
+    }
+
+    /// The peers that are up.
+    pub async fn peers(&self) -> Result<Vec<PeerStatus>, NodeError> {
+        self.ask(Request::Peers).await
+    }
+
+    /// This node's status.
+    pub async fn status(&self) -> Result<NodeStatus, NodeError> {
+        self.ask(Request::Status).await
+    }
+
+    /// The names of the documents this node has.
+    pub async fn documents(&self) -> Result<Vec<String>, NodeError> {
+        self.ask(Request::Documents).await
+    }
+
+    /// A handle to the document `name` (made by its first edit, here or on a peer).
+    pub fn document(&self, name: impl Into<String>) -> DocumentHandle {
+        DocumentHandle::new(self.clone(), name.into())
+    }
+
+    /// A document's text.
+    pub async fn text(&self, document: &str) -> Result<String, NodeError> {
+        self.ask(|reply| Request::Text(document.to_owned(), reply))
+            .await?
+    }
+
+    /// A document's map (empty for a document that has none).
+    pub async fn entries(&self, document: &str) -> Result<BTreeMap<String, String>, NodeError> {
+        self.ask(|reply| Request::Entries(document.to_owned(), reply))
+            .await
+    }
+
+    /// The app state (the map of the document [`STATE`]).
+    pub async fn state(&self) -> Result<BTreeMap<String, String>, NodeError> {
+        self.entries(STATE).await
+    }
+
+    /// Changes a document (created if new); returns once the change is on disk. It reaches the
+    /// peers within the batching window.
+    pub async fn edit(&self, document: &str, edit: Edit) -> Result<(), NodeError> {
+        self.ask(|reply| Request::Edit(document.to_owned(), edit, reply))
+            .await?
+    }
+
+    /// Says goodbye to every peer and stops.
+    pub async fn leave(&self) -> Result<(), NodeError> {
+        self.ask(Request::Leave).await
+    }
+
+    async fn ask<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<T>) -> Request,
+    ) -> Result<T, NodeError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(request(reply))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        answer.await.map_err(|_| NodeError::Stopped)
+    }
+}
+
+/// The TCP port the network reactor actually listens on (it may have fallen back to any port).
+async fn listening_port(net: &Rrt<NetworkWorker>) -> Option<u16> {
+    let (reply, answer) = oneshot::channel();
+    net.send(NetCommand::Status(reply)).ok()?;
+    answer.await.ok()?.listen.map(|address| address.port())
+}

@@ -1,0 +1,91 @@
+//! What a node shows of itself and its peers (`rrt status`, `rrt peers`).
+use std::{path::PathBuf, time::Duration};
+
+use rrt_sync::Stamp;
+use rrt_wire::Compression;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::{
+    identity::Device,
+    membership::PeerInfo,
+    network::{NetStatus, Role, Topology},
+};
+
+/// A peer's state, for `rrt peers`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerStatus {
+    /// The peer.
+    pub peer: PeerInfo,
+    /// How it is reached: `"unix"` (a direct link on this host), `"tls"` or `"tcp"` (a direct
+    /// link to another host) or `"hub"` (through the coordinator).
+    pub transport: &'static str,
+    /// Where it runs: `"local"` (this host), an address, or `"via hub"`.
+    pub host: String,
+    /// The device it runs on, for a TLS link: its key and the name it goes by (names may
+    /// repeat across devices; the key tells them apart).
+    pub device: Option<Device>,
+    /// The link's compression, `"lz4"` or `"none"` (direct links only).
+    pub compression: Option<&'static str>,
+    /// The last measured heartbeat round trip, in microseconds (direct links only).
+    pub rtt_us: Option<u64>,
+    /// Milliseconds since anything arrived from it (direct links only).
+    pub last_seen_ms: Option<u64>,
+}
+
+/// What a node is, for `rrt status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStatus {
+    /// The instance id.
+    pub id: Uuid,
+    /// The instance name.
+    pub name: String,
+    /// The mesh.
+    pub mesh: String,
+    /// The process id.
+    pub pid: u32,
+    /// The topology.
+    pub topology: Topology,
+    /// This instance's role in it.
+    pub role: Option<Role>,
+    /// Where it listens for TCP peers, if it does.
+    pub listen: Option<std::net::SocketAddr>,
+    /// The mesh directory.
+    pub mesh_dir: PathBuf,
+    /// Where the clipboard is stored.
+    pub state_file: PathBuf,
+    /// Peers up.
+    pub peers: usize,
+    /// The network reactor's state and generation.
+    pub reactor: String,
+    /// The current clipboard value's stamp, if any.
+    pub clipboard: Option<Stamp>,
+}
+
+/// The network thread's view of the peers, for status displays.
+pub(super) fn peer_status(net: NetStatus) -> Vec<PeerStatus> {
+    let millis = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+    let micros = |duration: Duration| u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
+    let direct = net.links.into_iter().map(|link| PeerStatus {
+        peer: link.status.peer,
+        transport: link.transport,
+        host: link.host,
+        device: link.device,
+        compression: Some(match link.compression {
+            Compression::None => "none",
+            Compression::Lz4 => "lz4",
+        }),
+        rtt_us: link.status.rtt.map(micros),
+        last_seen_ms: Some(millis(link.status.silent_for)),
+    });
+    let relayed = net.relayed.into_iter().map(|peer| PeerStatus {
+        peer,
+        transport: "hub",
+        host: "via hub".to_owned(),
+        device: None,
+        compression: None,
+        rtt_us: None,
+        last_seen_ms: None,
+    });
+    direct.chain(relayed).collect()
+}

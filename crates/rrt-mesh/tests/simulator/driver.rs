@@ -8,8 +8,9 @@
 //!                                   Action::{Send, Close}  ◀────────┘   Action::Persist
 //! ```
 //!
-//! As in the node's actor (`node/actor.rs`): every peer is a `Neighbour::Other` (no same-host clique here), a broadcast
-//! goes to the peers up in membership at the moment it is sent, a peer's document update is
+//! As in the node's actor (`node/actor.rs`): every peer is a `Neighbour::Other` (no same-host
+//! clique here), a broadcast goes to the peers up in membership at the moment it is sent, a
+//! peer's document update is
 //! stored as it applies, and the clipboard's dirty register is written in the background (the
 //! world lands it on disk a little later — or never, if the node crashes first). The driver
 //! decides nothing; the world carries out its actions.

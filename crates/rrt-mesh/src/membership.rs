@@ -127,6 +127,16 @@ pub enum Output {
         /// Why.
         reason: DownReason,
     },
+    /// A peer that was up on another link is now up on `link`, the one both sides keep: the
+    /// other is closed, and what was in flight on it may be lost, so whatever a peer's arrival
+    /// starts (catch-up) must start again on this link. Not a down and an up: the peer never
+    /// left.
+    Relinked {
+        /// The link it is up on now.
+        link: LinkId,
+        /// The peer.
+        peer: PeerInfo,
+    },
     /// Hub leaves: the coordinator lists a peer this leaf has no link to.
     RelayedUp {
         /// The peer.
@@ -452,6 +462,7 @@ impl Membership {
                     link: existing,
                     reason: DownReason::Error("replaced by the preferred link".to_owned()),
                 });
+                self.outputs.push_back(Output::Relinked { link, peer });
                 return;
             }
             return self.refuse(link, "a second link to a peer already up");
@@ -848,6 +859,21 @@ mod tests {
             assert!(!outputs.iter().any(|o| matches!(o, Output::Down { .. })));
             assert_eq!(closed, [20]);
             assert_eq!(membership.link_of(peer.id), Some(10));
+            // Low was up on 20 and moved to 10: what it sent on 20 may be lost, so it is told to
+            // start again. High was up on 10 from the start and never read a frame on 20.
+            let relinked: Vec<_> = outputs
+                .iter()
+                .filter_map(|o| match o {
+                    Output::Relinked { link, peer } => Some((*link, peer.id)),
+                    _ => None,
+                })
+                .collect();
+            let expected = if peer.id == high.id {
+                vec![(10, high.id)]
+            } else {
+                vec![]
+            };
+            assert_eq!(relinked, expected);
         }
     }
 

@@ -108,6 +108,14 @@ pub enum NetEvent {
         /// How it is reached.
         reach: Reach,
     },
+    /// An up peer moved to another link (of two, both sides keep the same one): whatever its
+    /// arrival started must start again, as what was in flight on the old link may be lost.
+    Relinked {
+        /// The peer.
+        peer: PeerInfo,
+        /// How it is reached now.
+        reach: Reach,
+    },
     /// A peer is gone.
     PeerDown {
         /// The peer.

@@ -291,6 +291,14 @@ impl NetworkWorker {
         }
     }
 
+    /// How the peer on `link` is reached.
+    fn reach(&self, link: LinkId) -> Reach {
+        match self.links.get(link).map(|link| &link.stream) {
+            Some(Stream::Unix(_)) => Reach::SameHost,
+            _ => Reach::Network,
+        }
+    }
+
     /// Carries out what the membership decided.
     fn apply_membership(&mut self, ctx: &Context<'_, NetEvent>) {
         while let Some(output) = self.membership.poll_output() {
@@ -305,11 +313,14 @@ impl NetworkWorker {
                 Output::Up { link, peer } => {
                     tracing::info!(peer = %peer.name, id = %peer.id, "peer up");
                     self.dialer.peer_up(link, peer.id);
-                    let reach = match self.links.get(link).map(|link| &link.stream) {
-                        Some(Stream::Unix(_)) => Reach::SameHost,
-                        _ => Reach::Network,
-                    };
+                    let reach = self.reach(link);
                     ctx.emit(NetEvent::PeerUp { peer, reach });
+                }
+                Output::Relinked { link, peer } => {
+                    tracing::debug!(peer = %peer.name, id = %peer.id, link, "peer moved to the preferred link");
+                    self.dialer.peer_up(link, peer.id);
+                    let reach = self.reach(link);
+                    ctx.emit(NetEvent::Relinked { peer, reach });
                 }
                 Output::RelayedUp { peer } => {
                     tracing::info!(peer = %peer.name, id = %peer.id, "peer up (through the hub)");

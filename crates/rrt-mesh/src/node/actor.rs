@@ -264,18 +264,15 @@ impl Actor {
     fn handle_network(&mut self, event: Result<ReactorEvent<NetEvent>, RecvError>) {
         match event {
             Ok(ReactorEvent::Worker(NetEvent::PeerUp { peer, reach })) => {
-                // The instances of a host in a full mesh all link to each other.
-                let neighbour = match (reach, self.topology) {
-                    (Reach::SameHost, Topology::Mesh) => Neighbour::Clique,
-                    _ => Neighbour::Other,
-                };
-                self.clipboard
-                    .peer_up(peer.id, neighbour, &peer.capabilities);
-                self.dispatch_clipboard();
-                self.documents.peer_up(peer.id, neighbour);
-                self.documents.flush(&self.net);
+                self.arrived(&peer, reach);
                 self.peers.insert(peer.id, peer.clone());
                 let _ = self.events.send(NodeEvent::PeerUp { peer });
+            }
+            // Not news for subscribers: the machines start over on the new link.
+            Ok(ReactorEvent::Worker(NetEvent::Relinked { peer, reach })) => {
+                self.clipboard.peer_down(peer.id);
+                self.documents.peer_down(peer.id);
+                self.arrived(&peer, reach);
             }
             Ok(ReactorEvent::Worker(NetEvent::PeerDown { peer, reason })) => {
                 self.peers.remove(&peer.id);
@@ -309,6 +306,20 @@ impl Actor {
             }
             Err(RecvError::Closed) => {}
         }
+    }
+
+    /// A peer is up on a link: the machines start their catch-up with it.
+    fn arrived(&mut self, peer: &PeerInfo, reach: Reach) {
+        // The instances of a host in a full mesh all link to each other.
+        let neighbour = match (reach, self.topology) {
+            (Reach::SameHost, Topology::Mesh) => Neighbour::Clique,
+            _ => Neighbour::Other,
+        };
+        self.clipboard
+            .peer_up(peer.id, neighbour, &peer.capabilities);
+        self.dispatch_clipboard();
+        self.documents.peer_up(peer.id, neighbour);
+        self.documents.flush(&self.net);
     }
 
     /// A peer's link is gone: the machines forget what they held for that link (a relaunched

@@ -348,6 +348,14 @@ impl Driver {
                     machines.clipboard.peer_down(peer.id);
                     machines.documents.peer_down(peer.id);
                 }
+                Output::Relinked { peer, .. } => {
+                    machines.clipboard.peer_down(peer.id);
+                    machines.documents.peer_down(peer.id);
+                    machines
+                        .clipboard
+                        .peer_up(peer.id, Neighbour::Other, &peer.capabilities);
+                    machines.documents.peer_up(peer.id, Neighbour::Other);
+                }
                 // Hub leaves only; the simulated mesh has no hub.
                 Output::RelayedUp { .. } => {}
             }

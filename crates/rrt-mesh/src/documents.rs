@@ -67,6 +67,20 @@ pub enum DocumentError {
     AfterFailedEdit,
 }
 
+/// What became of a local edit, once the writer answered.
+#[derive(Debug)]
+pub(crate) enum EditOutcome {
+    /// Stored: acknowledged, and on its way to peers.
+    Stored,
+    /// Not stored, and taken back: the writer may store the document's local edits again.
+    TakenBack(DocumentError),
+    /// Not stored, and what is stored could not be read, so it could not be taken back: it is
+    /// held here, never sent, and the writer goes on refusing the document's local edits.
+    Held(DocumentError),
+    /// Made on top of an edit that failed, and refused with it.
+    Refused(DocumentError),
+}
+
 /// What a peer's `state_delta` did.
 #[derive(Debug, Default)]
 pub(crate) struct Received {
@@ -136,33 +150,43 @@ impl Documents {
     }
 
     /// The writer's answer for a local edit of `name`: sent on if stored; taken back (the
-    /// document replaced with what is stored) if not.
+    /// document replaced with what is stored) if not — or, when what is stored cannot be read,
+    /// held here, unsent, with the document's further local edits refused.
     pub(crate) fn edit_stored(
         &mut self,
         name: &str,
         update: Vec<u8>,
         result: Result<(), EditNotStored>,
-    ) -> Result<(), DocumentError> {
+    ) -> EditOutcome {
         match result {
             Ok(()) => {
                 self.sync.saved(name, update, Instant::now());
-                Ok(())
+                EditOutcome::Stored
             }
             Err(EditNotStored::Failed { error, stored }) => {
                 let replica = self.sync.replica();
                 let stored = stored.and_then(|snapshot| {
                     Document::from_snapshot(replica, &snapshot)
                         .inspect_err(|error| {
-                            tracing::error!(document = name, %error, "the stored document does not read back; the failed edit stays here, unsent");
+                            tracing::error!(document = name, %error, "the stored document does not read back");
                         })
                         .ok()
                 });
+                let taken_back = stored.is_some();
                 self.sync.revert_local(name, &update, stored);
-                Err(error.into())
+                if taken_back {
+                    EditOutcome::TakenBack(error.into())
+                } else {
+                    tracing::error!(
+                        document = name,
+                        "a failed edit could not be taken back: it stays here, unsent, and the document takes no local edit until a restart"
+                    );
+                    EditOutcome::Held(error.into())
+                }
             }
             Err(EditNotStored::EarlierFailed) => {
                 self.sync.refused(name, &update);
-                Err(DocumentError::AfterFailedEdit)
+                EditOutcome::Refused(DocumentError::AfterFailedEdit)
             }
         }
     }

@@ -142,9 +142,22 @@ impl ClipSync {
     }
 
     /// The staged copy is on disk: it joins the register (the current value, unless a newer
-    /// entry came in while it was saved), goes to every peer, and is reported if current.
+    /// entry came in while it was saved), goes to every peer, and is reported if current. If the
+    /// register now holds more than what was saved (peers' entries, other copies that came in
+    /// while it was written), it is dirty: a save of those, queued before this copy's commit,
+    /// held the register without the copy, and the disk must end up with both.
     pub fn commit(&mut self, staged: Staged) -> ClipEntry {
         let merged = self.clipboard.keep(staged.entry.clone());
+        let stamps = |register: &Clipboard| {
+            register
+                .history()
+                .iter()
+                .map(|entry| entry.stamp)
+                .collect::<Vec<_>>()
+        };
+        if stamps(&self.clipboard) != stamps(&staged.register) {
+            self.dirty = true;
+        }
         self.outgoing.push_back(Outgoing::Broadcast {
             message: update(&staged.entry),
             except: None,
@@ -425,11 +438,20 @@ mod tests {
             .stage_copy("mine, later".into(), NOW, MAX_FRAME)
             .expect("fits")
             .expect("new");
-        // A peer's newer entry arrives before either save is done.
+        // A peer's newer entry arrives before either save is done: its background save holds
+        // the register without either copy.
         let theirs = copy(&mut replica(2), "theirs", NOW + 5);
         here.handle(id(2), update(&theirs), NOW + 5);
+        let without_copies = here.take_dirty().expect("the peer's entry is to be saved");
+        assert_eq!(without_copies.history().len(), 1);
         here.commit(later);
         here.commit(staged);
+        let saved_last = here.take_dirty().expect("saved again with the copies");
+        assert_eq!(
+            saved_last.history().len(),
+            3,
+            "the disk ends up with everything"
+        );
         let history: Vec<&str> = here
             .clipboard()
             .history()

@@ -207,20 +207,25 @@ impl DocSync {
 
     /// Takes back the local edit that produced `update`, which could not be stored: the edit is
     /// refused, so it must not be sent anywhere, nor stay applied. `stored` is the document as it
-    /// is on disk (`None` if even reading it failed: the edit then stays here, unsent); it
-    /// replaces ours, and every peer is asked again for what we lack (ours may have held peers'
-    /// updates the disk did not get either). Other edits of the document not stored yet go with
-    /// it: the driver refuses them too ([`DocSync::refused`]). The ids the edit used are issued
-    /// again by the next edit: no one ever saw them.
+    /// is on disk; it replaces ours — before anything about the document goes out again — and
+    /// every peer is asked again for what we lack (ours may have held peers' updates the disk did
+    /// not get either). Other edits of the document not stored yet go with it: the driver
+    /// refuses them too ([`DocSync::refused`]). The ids the edit used are issued again by the
+    /// next edit: no one ever saw them.
+    ///
+    /// `None` when even reading the stored document failed: the edit cannot be taken out of
+    /// ours, so it stays here and is held — never sent, and no diff of the document goes out —
+    /// while the driver stores no further local edit of it (until a restart reads the disk).
     pub fn revert_local(&mut self, name: &str, update: &[u8], stored: Option<Document>) {
+        let Some(stored) = stored else {
+            return;
+        };
+        self.outgoing.push_back(Outgoing::Broadcast {
+            message: delta(vec![version_of(name, &stored)]),
+            except: None,
+        });
+        self.documents.insert(name.to_owned(), stored);
         self.take_unsaved(name, update);
-        if let Some(stored) = stored {
-            self.outgoing.push_back(Outgoing::Broadcast {
-                message: delta(vec![version_of(name, &stored)]),
-                except: None,
-            });
-            self.documents.insert(name.to_owned(), stored);
-        }
     }
 
     /// A local edit that was not stored, and whose content a [`DocSync::revert_local`] already
@@ -248,6 +253,12 @@ impl DocSync {
             for (from, document, version) in ready {
                 let mut changes = Vec::new();
                 self.answer_version(from, &document, &version, &mut changes);
+                for change in changes {
+                    tracing::warn!(
+                        ?change,
+                        "a version a peer asked about could not be answered"
+                    );
+                }
             }
         }
         true
@@ -359,9 +370,18 @@ impl DocSync {
     ) {
         // A diff would carry edits that may yet be refused: it waits until they are stored.
         if self.unsaved.contains_key(name) {
-            if self.deferred.len() < MAX_DEFERRED {
-                self.deferred
-                    .push((from, name.to_owned(), version.to_vec()));
+            // One per peer and document, the latest: asking again replaces, it does not add.
+            let asked = self
+                .deferred
+                .iter()
+                .position(|(peer, document, _)| *peer == from && document == name);
+            match asked {
+                Some(at) => self.deferred[at].2 = version.to_vec(),
+                None if self.deferred.len() < MAX_DEFERRED => {
+                    self.deferred
+                        .push((from, name.to_owned(), version.to_vec()));
+                }
+                None => {}
             }
             return;
         }
@@ -949,6 +969,68 @@ mod tests {
             Some("first second"),
             "stored: sent, and b's version answered"
         );
+    }
+
+    #[test]
+    fn a_version_asked_while_an_edit_was_stored_is_answered_without_it_if_the_store_failed() {
+        let (mut a, mut b, a_id, b_id) = pair(MIB);
+        let now = Instant::now();
+        saved_edit(&mut a, "notes", now, |d| d.append("stored "));
+        let on_disk = Document::from_snapshot(1, &a.document("notes").expect("a").snapshot())
+            .expect("a copy of what is stored");
+        let refused = a.edit("notes", |d| d.append("REFUSED"));
+        // b comes up and asks while the edit is being written: the answer waits.
+        a.peer_up(b_id, Neighbour::Other);
+        b.peer_up(a_id, Neighbour::Other);
+        settle(&mut a, a_id, &mut b, b_id);
+        a.revert_local("notes", &refused, Some(on_disk));
+        a.handle_timeout(now + WINDOW);
+        settle(&mut a, a_id, &mut b, b_id);
+        for replica in [&a, &b] {
+            assert_eq!(
+                replica.document("notes").map(Document::text).as_deref(),
+                Some("stored ")
+            );
+        }
+    }
+
+    #[test]
+    fn an_edit_that_cannot_be_taken_back_is_held_and_nothing_of_its_document_goes_out() {
+        let (mut a, mut b, a_id, b_id) = pair(MIB);
+        let now = Instant::now();
+        let refused = a.edit("notes", |d| d.append("REFUSED"));
+        a.revert_local("notes", &refused, None);
+        a.peer_up(b_id, Neighbour::Other);
+        b.peer_up(a_id, Neighbour::Other);
+        a.handle_timeout(now + WINDOW);
+        settle(&mut a, a_id, &mut b, b_id);
+        assert_eq!(
+            b.document("notes").map(Document::text).unwrap_or_default(),
+            "",
+            "held: neither sent nor in a diff"
+        );
+    }
+
+    #[test]
+    fn a_peer_asking_again_while_an_edit_is_stored_replaces_its_question() {
+        let (mut a, _, _, b_id) = pair(MIB);
+        let pending = a.edit("notes", |d| d.append("being stored"));
+        let version = Document::new(2).state_vector();
+        for _ in 0..10_000 {
+            a.handle(
+                b_id,
+                delta(vec![CrdtOperation {
+                    document: "notes".into(),
+                    update: Vec::new(),
+                    state_vector: version.clone(),
+                    part: None,
+                }]),
+            );
+        }
+        assert_eq!(a.deferred.len(), 1, "one question per peer and document");
+        a.saved("notes", pending, Instant::now());
+        assert!(a.deferred.is_empty());
+        assert!(a.poll_outgoing().is_some(), "answered once stored");
     }
 
     #[test]

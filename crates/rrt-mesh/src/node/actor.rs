@@ -15,11 +15,11 @@ use crate::{
     Message,
     dir::MeshDir,
     document_handle::Origin,
-    documents::Documents,
+    documents::{Documents, EditOutcome},
     membership::{DownReason, PeerInfo},
     network::{NetCommand, NetEvent, NetStatus, NetworkWorker, Reach, Topology},
     wall_clock::wall_ms,
-    writer::{Done, EditNotStored, Write, Writes, Written},
+    writer::{Done, Write, Writes, Written},
 };
 
 use super::{NodeError, NodeEvent, NodeStatus, Request, edit::apply, status::peer_status};
@@ -201,17 +201,20 @@ impl Actor {
                 waiting,
                 result,
             } => {
-                let failed = matches!(result, Err(EditNotStored::Failed { .. }));
-                let outcome = self.documents.edit_stored(&name, update, result);
-                if failed {
-                    self.write(Write::Resume(name.clone()));
-                }
-                if outcome.is_ok() {
-                    let origin = Origin::Local;
-                    let _ = self.events.send(NodeEvent::Document { name, origin });
-                }
+                let answer = match self.documents.edit_stored(&name, update, result) {
+                    EditOutcome::Stored => {
+                        let origin = Origin::Local;
+                        let _ = self.events.send(NodeEvent::Document { name, origin });
+                        Ok(())
+                    }
+                    EditOutcome::TakenBack(error) => {
+                        self.write(Write::Resume(name));
+                        Err(error)
+                    }
+                    EditOutcome::Held(error) | EditOutcome::Refused(error) => Err(error),
+                };
                 self.documents.flush(&self.net);
-                let _ = waiting.send(outcome.map_err(NodeError::from));
+                let _ = waiting.send(answer.map_err(NodeError::from));
             }
         }
     }

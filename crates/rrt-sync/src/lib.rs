@@ -8,7 +8,7 @@
 //!   ahead cannot pin its value: within the offset, observing its stamp moves every clock past
 //!   it; beyond, it is refused.
 //! * [`ClipSync`] — the clipboard's sync session: local copies staged until they are on disk,
-//!   catch-up on connect (only what a peer lacks), peers' entries merged, a relay's forwarding.
+//!   catch-up on connect (only what a peer lacks), peers' entries merged, what is new forwarded.
 //! * [`ClipboardStore`] — the register on disk, merged under a lock and replaced atomically, so a
 //!   restarted daemon still has what it had and concurrent daemons never lose each other's writes.
 //!
@@ -47,6 +47,6 @@ pub use doc_sync::{Change, DocSync};
 pub use document::{Applied, DocError, Document, MAX_UPDATE};
 pub use document_store::{DocumentStore, DocumentStoreError, valid_name};
 pub use hlc::{ClockError, DEFAULT_MAX_OFFSET_MS, HybridClock, Stamp, Timestamp};
-pub use outgoing::{Neighbour, Outgoing};
+pub use outgoing::{FULL_MESH, Neighbour, Outgoing};
 pub use rebase::{Bias, changed_region, rebase, rebase_index};
 pub use store::{ClipboardStore, StoreError};

@@ -79,6 +79,11 @@ impl<M> Outgoing<M> {
     }
 }
 
+/// The `hello` capability of an instance that links to every other instance of its host's mesh
+/// directory, and so may be a [`Neighbour::Clique`] member for them: a client that dials only
+/// some instances must not list it, or what it sends would reach only those.
+pub const FULL_MESH: &str = "full_mesh";
+
 /// Where a peer's link sits in the mesh, which decides what is forwarded over it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Neighbour {

@@ -14,7 +14,10 @@
 //! * Same host, full mesh: of two processes the lower pid dials, once per peer socket; a socket
 //!   can appear a moment before its process listens, so a refused dial is retried
 //!   [`DIAL_ATTEMPTS`] times, [`DIAL_BACKOFF`] more apart each time. A dead process's socket is
-//!   cleaned instead.
+//!   cleaned instead. A same-host link that ends (a heartbeat timeout, a reader too slow) is
+//!   dialed again after [`REDIAL`] by the lower pid, as long as the peer's process lives: the
+//!   instances of a host must stay fully linked, since what one of them sends it sends to every
+//!   sibling itself and none passes it on to another (the sync machines' clique rule).
 //! * `--peer HOST:PORT` targets are dialed for as long as they are configured, whenever they
 //!   have no link, with a backoff from 250 ms doubling to 5 s (reset once a link says hello);
 //!   a target whose peer is already up by another link is looked at again later. A host name is
@@ -37,6 +40,8 @@ use crate::membership::LinkId;
 pub(super) const DIAL_ATTEMPTS: u32 = 20;
 /// The wait before the first retry of a refused dial; the n-th waits n times this.
 pub(super) const DIAL_BACKOFF: Duration = Duration::from_millis(25);
+/// The wait before dialing again a same-host peer whose link ended.
+pub(super) const REDIAL: Duration = Duration::from_millis(250);
 /// The first and the longest wait between attempts to reach a `--peer` or discovered target.
 const TARGET_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(5));
 
@@ -295,7 +300,19 @@ impl Dialer {
 
     /// `link` is gone: its target is dialed again after the backoff, unless withdrawn.
     pub(super) fn link_closed(&mut self, link: LinkId, now: Instant) {
-        self.linked.remove(&link);
+        if let Some(pid) = self.linked.remove(&link)
+            && self.mesh
+            && self.pid < pid
+            && !self.is_linked(pid)
+            && !self.is_planned(pid)
+        {
+            // A dead process's socket is cleaned when this dial fails.
+            self.unix.push(UnixDial {
+                pid,
+                at: now + REDIAL,
+                attempt: 0,
+            });
+        }
         if let Some(target) = self.targets.iter_mut().find(|t| t.link == Some(link)) {
             target.link = None;
             target.retry_later(now);
@@ -395,6 +412,26 @@ mod tests {
         dialer.handle_peer_socket(200, true, now);
         assert_eq!(tick(&mut dialer, now), [], "linked already");
         assert_eq!(dialer.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_same_host_link_that_ends_is_dialed_again_by_the_lower_pid() {
+        let now = Instant::now();
+        let mut low = Dialer::new(100, true, &[], now);
+        low.handle_peer_socket(200, true, now);
+        assert_eq!(tick(&mut low, now), [Action::DialUnix { pid: 200 }]);
+        low.handle_unix_dialed(200, UnixDialed::Linked(16), now);
+        low.link_closed(16, now);
+        assert_eq!(tick(&mut low, now), [], "not at once");
+        assert_eq!(
+            tick(&mut low, now + REDIAL),
+            [Action::DialUnix { pid: 200 }]
+        );
+        // The higher pid waits to be dialed.
+        let mut high = Dialer::new(200, true, &[], now);
+        high.link_opened(17, Some(100));
+        high.link_closed(17, now);
+        assert_eq!(tick(&mut high, now + REDIAL), []);
     }
 
     #[test]

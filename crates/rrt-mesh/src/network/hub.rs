@@ -3,7 +3,7 @@
 //! next instance to try takes over without any timeout.
 //!
 //! ```text
-//! leaf ──dial coordinator.sock──▶ coordinator ──relays clipboard updates──▶ every other leaf
+//! leaf ──dial coordinator.sock──▶ coordinator ──forwards what is new to it──▶ every other leaf
 //! coordinator dies ─▶ leaves see EOF ─▶ each tries the lock ─▶ one binds coordinator.sock,
 //!                                       the rest dial it (on its inotify event, or retrying)
 //! ```

@@ -313,9 +313,16 @@ impl Actor {
 
     /// A peer is up on a link: the machines start their catch-up with it.
     fn arrived(&mut self, peer: &PeerInfo, reach: Reach) {
-        // The instances of a host in a full mesh all link to each other.
+        // Reached through a hub's coordinator, without a link: the coordinator's link carries
+        // everything, and a catch-up addressed to this peer would go nowhere.
+        if reach == Reach::Relayed {
+            return;
+        }
+        // The instances of a host in a full mesh all link to each other; a client on the same
+        // host that dials only some of them does not say `full_mesh`.
+        let full_mesh = peer.capabilities.iter().any(|c| c == rrt_sync::FULL_MESH);
         let neighbour = match (reach, self.topology) {
-            (Reach::SameHost, Topology::Mesh) => Neighbour::Clique,
+            (Reach::SameHost, Topology::Mesh) if full_mesh => Neighbour::Clique,
             _ => Neighbour::Other,
         };
         self.clipboard

@@ -225,8 +225,10 @@ impl Node {
                 id,
                 name: config.name.clone(),
                 capabilities: ["clipboard", "state_sync", rrt_sync::CLIPBOARD_HAVE]
+                    .into_iter()
+                    .chain((config.topology == Topology::Mesh).then_some(rrt_sync::FULL_MESH))
                     .map(str::to_owned)
-                    .into(),
+                    .collect(),
             },
             pid,
             control_socket: dir.control_socket(pid),

@@ -123,6 +123,35 @@ fn a_stopped_instance_says_goodbye_and_a_lone_restart_keeps_the_clipboard() {
 }
 
 #[test]
+fn a_client_linked_to_one_instance_reaches_every_instance_of_the_host() {
+    use rrt_wire::Transport as _;
+
+    let mut lab = Lab::new("one-link-client");
+    lab.start_all(&["a", "b", "c"]);
+    // Linked to a only, and not saying `full_mesh`: a must pass what it sends on to b and c.
+    let mut client = lab.fake_peer("a", "client", &rrt_wire::WireConfig::default());
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as u64;
+    client
+        .send_message(&rrt_mesh::Message::Clipboard(
+            rrt_sync::ClipMessage::ClipboardUpdate {
+                data: "from a client of a".to_owned(),
+                timestamp: now_ms,
+                counter: 0,
+                source_instance: uuid::Uuid::new_v4(),
+            },
+        ))
+        .expect("sent");
+    for name in ["a", "b", "c"] {
+        wait_until(&format!("{name} to have the client's copy"), || {
+            lab.paste(name).as_deref() == Some("from a client of a")
+        });
+    }
+}
+
+#[test]
 fn hostile_bytes_on_a_peer_socket_close_only_that_connection() {
     let mut lab = Lab::new("hostile");
     lab.start_all(&["a", "b", "c"]);

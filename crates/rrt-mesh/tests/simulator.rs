@@ -12,6 +12,7 @@
 //! simulator/driver.rs    one node: the machines wired as the daemon wires them
 //! simulator/routing.rs   the only place that names wire message variants
 //! simulator/network.rs   edges and stream links, with their faults
+//! simulator/writer.rs    each node's ordered write queue, with failures
 //! simulator/disk.rs      what survives a crash
 //! simulator/topology.rs  random connected sparse graphs
 //! simulator/queue.rs     virtual time
@@ -46,6 +47,7 @@ mod simulator {
     pub(crate) mod routing;
     pub(crate) mod topology;
     pub(crate) mod world;
+    pub(crate) mod writer;
 }
 
 use simulator::{report::Report, world};

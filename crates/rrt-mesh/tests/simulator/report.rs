@@ -14,7 +14,9 @@ pub(crate) struct Report {
     pub(crate) edges: u64,
     pub(crate) copies_saved: u64,
     pub(crate) copies_acknowledged: u64,
+    pub(crate) copies_failed: u64,
     pub(crate) appends_acknowledged: u64,
+    pub(crate) appends_refused: u64,
     pub(crate) sent_link: u64,
     pub(crate) sent_clipboard_updates: u64,
     pub(crate) sent_clipboard_haves: u64,
@@ -47,6 +49,8 @@ impl Report {
         self.copies_saved += other.copies_saved;
         self.copies_acknowledged += other.copies_acknowledged;
         self.appends_acknowledged += other.appends_acknowledged;
+        self.copies_failed += other.copies_failed;
+        self.appends_refused += other.appends_refused;
         self.sent_link += other.sent_link;
         self.sent_clipboard_updates += other.sent_clipboard_updates;
         self.sent_clipboard_haves += other.sent_clipboard_haves;
@@ -79,8 +83,12 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "copies: {} saved, {} acknowledged; appends acknowledged: {}",
-            self.copies_saved, self.copies_acknowledged, self.appends_acknowledged
+            "copies: {} saved, {} acknowledged, {} failed to save; appends: {} acknowledged, {} refused (a failed write, or built on one)",
+            self.copies_saved,
+            self.copies_acknowledged,
+            self.copies_failed,
+            self.appends_acknowledged,
+            self.appends_refused
         )?;
         writeln!(
             f,

@@ -10,8 +10,10 @@
 //!                                         Written ─▶ commit / saved | revert_local, refused
 //! ```
 //!
-//! As in the node's actor (`node/actor.rs`): a broadcast goes to the peers up in membership at
-//! the moment it is sent; every write goes through the node's writer (`simulator/writer.rs`),
+//! As in the node's actor (`node/actor.rs`): a peer up on a same-host link whose hello lists
+//! `full_mesh` is a `Neighbour::Clique` (the daemon's same-host Unix link in the mesh topology),
+//! any other a `Neighbour::Other`; a broadcast goes to the peers up in membership at the moment
+//! it is sent; every write goes through the node's writer (`simulator/writer.rs`),
 //! which the world steps a little later — or never, if the node crashes first. A local copy is
 //! staged, saved by the writer, and only then committed (acknowledged); a local edit is applied,
 //! held back from peers, stored by the writer, and only then `saved` (acknowledged), or taken
@@ -22,7 +24,10 @@
 //! replica number, as the daemon does on every start (`Uuid::new_v4()`): a restarted node is a new
 //! peer to the others, and never reuses a CRDT client id whose later edits it may have lost.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::BTreeSet,
+    time::{Duration, Instant},
+};
 
 use rrt_mesh::Message;
 use rrt_mesh::membership::{
@@ -48,6 +53,8 @@ const BATCH_WINDOW: Duration = Duration::from_millis(20);
 const CHUNK: usize = 256;
 /// The largest frame: copies here are tiny.
 const MAX_FRAME: u32 = 1024 * 1024;
+/// The capability of an instance that links to every other instance of its host.
+const FULL_MESH: &str = "full_mesh";
 /// Wall-clock milliseconds at the start of every run.
 const EPOCH_MS: u64 = 1_700_000_000_000;
 
@@ -105,6 +112,8 @@ pub(crate) struct Driver {
     /// Bumped by every crash: a background write of an earlier run is lost.
     incarnation: u64,
     actions: Vec<Action>,
+    /// This run's open links that join it to an instance of its own host.
+    same_host: BTreeSet<usize>,
     anomalies: Anomalies,
     /// Application messages that arrived on a link whose peer had not said hello.
     dropped_before_hello: u64,
@@ -118,7 +127,7 @@ impl Driver {
             skew_ms,
             // The daemon's. Every node runs this version: one without `clipboard_have` would be
             // an older daemon, whose catch-up this code does not model.
-            capabilities: ["clipboard", "state_sync", CLIPBOARD_HAVE]
+            capabilities: ["clipboard", "state_sync", CLIPBOARD_HAVE, FULL_MESH]
                 .map(str::to_owned)
                 .into(),
             heartbeat: HeartbeatConfig::default(),
@@ -127,6 +136,7 @@ impl Driver {
             machines: None,
             incarnation: 0,
             actions: Vec::new(),
+            same_host: BTreeSet::new(),
             anomalies: Anomalies::default(),
             dropped_before_hello: 0,
         }
@@ -166,6 +176,7 @@ impl Driver {
         self.machines = None;
         self.incarnation += 1;
         self.actions.clear();
+        self.same_host.clear();
         self.writer.crash();
     }
 
@@ -247,14 +258,25 @@ impl Driver {
         self.dispatch();
     }
 
-    pub(crate) fn link_opened(&mut self, link: usize, direction: Direction, now: Instant) {
+    /// A link is open; `same_host` if it joins this node to an instance of its own host.
+    pub(crate) fn link_opened(
+        &mut self,
+        link: usize,
+        direction: Direction,
+        same_host: bool,
+        now: Instant,
+    ) {
         if let Some(machines) = self.machines.as_mut() {
+            if same_host {
+                self.same_host.insert(link);
+            }
             machines.membership.link_opened(link, direction, now);
             self.dispatch();
         }
     }
 
     pub(crate) fn link_closed(&mut self, link: usize) {
+        self.same_host.remove(&link);
         if let Some(machines) = self.machines.as_mut() {
             machines.membership.link_closed(link, DownReason::Closed);
             self.dispatch();
@@ -406,23 +428,26 @@ impl Driver {
                     message: message.into(),
                 }),
                 Output::Close { link, .. } => self.actions.push(Action::Close { link }),
-                Output::Up { peer, .. } => {
+                Output::Up { link, peer } => {
+                    let neighbour = neighbour(&self.same_host, link, &peer);
                     machines
                         .clipboard
-                        .peer_up(peer.id, Neighbour::Other, &peer.capabilities);
-                    machines.documents.peer_up(peer.id, Neighbour::Other);
+                        .peer_up(peer.id, neighbour, &peer.capabilities);
+                    machines.documents.peer_up(peer.id, neighbour);
                 }
                 Output::Down { peer, .. } => {
                     machines.clipboard.peer_down(peer.id);
                     machines.documents.peer_down(peer.id);
                 }
-                Output::Relinked { peer, .. } => {
+                // Not a departure: the machines start over on the kept link.
+                Output::Relinked { link, peer } => {
+                    let neighbour = neighbour(&self.same_host, link, &peer);
                     machines.clipboard.peer_down(peer.id);
                     machines.documents.peer_down(peer.id);
                     machines
                         .clipboard
-                        .peer_up(peer.id, Neighbour::Other, &peer.capabilities);
-                    machines.documents.peer_up(peer.id, Neighbour::Other);
+                        .peer_up(peer.id, neighbour, &peer.capabilities);
+                    machines.documents.peer_up(peer.id, neighbour);
                 }
                 // Hub leaves only; the simulated mesh has no hub.
                 Output::RelayedUp { .. } => {}
@@ -450,6 +475,16 @@ impl Driver {
                 &mut self.actions,
             );
         }
+    }
+}
+
+/// How the sync machines see `peer`, up on `link`: as the actor's `arrived` does (a same-host
+/// link, in a mesh whose instances all link to each other).
+fn neighbour(same_host: &BTreeSet<usize>, link: usize, peer: &PeerInfo) -> Neighbour {
+    if same_host.contains(&link) && peer.capabilities.iter().any(|c| c == FULL_MESH) {
+        Neighbour::Clique
+    } else {
+        Neighbour::Other
     }
 }
 

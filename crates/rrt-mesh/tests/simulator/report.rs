@@ -12,6 +12,8 @@ pub(crate) struct Report {
     /// Node-runs: nodes × runs, for per-node averages.
     pub(crate) nodes: u64,
     pub(crate) edges: u64,
+    /// Edges within a host (a clique's).
+    pub(crate) same_host_edges: u64,
     pub(crate) copies_saved: u64,
     pub(crate) copies_acknowledged: u64,
     pub(crate) copies_failed: u64,
@@ -46,6 +48,7 @@ impl Report {
         self.runs += other.runs;
         self.nodes += other.nodes;
         self.edges += other.edges;
+        self.same_host_edges += other.same_host_edges;
         self.copies_saved += other.copies_saved;
         self.copies_acknowledged += other.copies_acknowledged;
         self.appends_acknowledged += other.appends_acknowledged;
@@ -77,9 +80,10 @@ impl fmt::Display for Report {
         let nodes_per_run = ratio(self.nodes, self.runs);
         writeln!(
             f,
-            "{} runs, {nodes_per_run:.0} nodes and {:.1} edges per run",
+            "{} runs, {nodes_per_run:.0} nodes and {:.1} edges per run ({:.1} within a host)",
             self.runs,
-            ratio(self.edges, self.runs)
+            ratio(self.edges, self.runs),
+            ratio(self.same_host_edges, self.runs)
         )?;
         writeln!(
             f,

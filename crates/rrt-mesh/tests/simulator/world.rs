@@ -99,8 +99,9 @@ impl World {
         let mut rng = fastrand::Rng::with_seed(seed);
         let base = Instant::now();
         let shape = Shape::pick(&mut rng);
-        let edges = topology::edges(shape, nodes, &mut rng);
-        let network = Network::new(&edges, &mut rng);
+        let graph = topology::graph(shape, nodes, &mut rng);
+        let network = Network::new(&graph, &mut rng);
+        let edges = graph.edges.clone();
         let drivers = (0..nodes)
             .map(|_| {
                 // Clocks a little off, as hosts' are; far within the bound on peers' stamps.
@@ -122,6 +123,9 @@ impl World {
                 runs: 1,
                 nodes: nodes as u64,
                 edges: edges.len() as u64,
+                same_host_edges: (0..edges.len())
+                    .filter(|edge| graph.same_host(*edge))
+                    .count() as u64,
                 ..Report::default()
             },
             faults_ended: None,
@@ -130,7 +134,10 @@ impl World {
             trace: VecDeque::new(),
             verbose,
         };
-        world.note(format!("{shape:?} graph of {nodes} nodes: {edges:?}"));
+        world.note(format!(
+            "{shape:?} graph of {nodes} nodes on hosts {:?}: {edges:?}",
+            graph.host
+        ));
         world.network.set_faults(Some(FAULTS));
         for node in 0..nodes {
             world.start(node);
@@ -196,7 +203,9 @@ impl World {
         let edges = self.network.edge_count();
         if self.rng.bool() {
             let share = 0.1 + 0.3 * self.rng.f64();
-            return (0..edges).filter(|_| self.rng.f64() < share).collect();
+            return (0..edges)
+                .filter(|edge| self.rng.f64() < share && !self.network.same_host(*edge))
+                .collect();
         }
         let nodes = self.drivers.len();
         let group: Vec<bool> = {
@@ -210,7 +219,7 @@ impl World {
         (0..edges)
             .filter(|edge| {
                 let [a, b] = self.network.nodes(*edge);
-                group[a] != group[b]
+                group[a] != group[b] && !self.network.same_host(*edge)
             })
             .collect()
     }
@@ -357,9 +366,10 @@ impl World {
             return;
         }
         let link = self.network.open(edge, self.now);
-        self.drivers[dialer].link_opened(link, Direction::Dialed, self.now);
+        let same_host = self.network.same_host(edge);
+        self.drivers[dialer].link_opened(link, Direction::Dialed, same_host, self.now);
         self.perform(dialer);
-        self.drivers[acceptor].link_opened(link, Direction::Accepted, self.now);
+        self.drivers[acceptor].link_opened(link, Direction::Accepted, same_host, self.now);
         self.perform(acceptor);
     }
 

@@ -2,7 +2,9 @@
 //! the clipboard's `ClipSync`, the documents' `DocSync` — on a virtual network in virtual time.
 //!
 //! Each run builds a sparse random graph of nodes (most pairs cannot reach each other, so values
-//! must be forwarded across many hops), runs a workload of copies and document appends while
+//! must be forwarded across many hops; some nodes share a host, whose instances form a clique),
+//! runs a workload of copies and document appends — stored by each node's ordered writer a
+//! little later, acknowledged only then, some failing and taken back — while
 //! links lose, duplicate and reorder frames, edges are cut and healed and nodes crash and restart
 //! from what they had on disk; then the faults end, and once nothing is left to do the nodes must
 //! agree with each other and with what was acknowledged (`simulator/check.rs`).
@@ -12,6 +14,7 @@
 //! simulator/driver.rs    one node: the machines wired as the daemon wires them
 //! simulator/routing.rs   the only place that names wire message variants
 //! simulator/network.rs   edges and stream links, with their faults
+//! simulator/writer.rs    each node's ordered write queue, with failures
 //! simulator/disk.rs      what survives a crash
 //! simulator/topology.rs  random connected sparse graphs
 //! simulator/queue.rs     virtual time
@@ -46,6 +49,7 @@ mod simulator {
     pub(crate) mod routing;
     pub(crate) mod topology;
     pub(crate) mod world;
+    pub(crate) mod writer;
 }
 
 use simulator::{report::Report, world};

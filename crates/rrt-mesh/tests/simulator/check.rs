@@ -6,8 +6,9 @@
 //! value is durable and goes out on the next connect, like a write whose acknowledgement was
 //! lost. No node holds a text nobody copied.
 //!
-//! Documents: every node has the same documents with the same texts, and every acknowledged
-//! token is in each exactly once.
+//! Documents: every node has the same documents with the same texts (an empty document counts
+//! as none: a node whose only edits of a document were refused holds it empty), every
+//! acknowledged token is in each exactly once, and no token of a refused edit is anywhere.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,6 +25,8 @@ pub(crate) struct Expected {
     pub(crate) acknowledged: Vec<Stamp>,
     /// The acknowledged tokens, by document.
     pub(crate) tokens: BTreeMap<String, Vec<String>>,
+    /// The tokens of refused edits (not stored, or built on one not stored), by document.
+    pub(crate) refused: BTreeMap<String, Vec<String>>,
 }
 
 /// Whether every node agrees, and agrees with what was acknowledged.
@@ -96,6 +99,7 @@ fn documents_converged(drivers: &[Driver], expected: &Expected) -> Result<(), St
                         .unwrap_or_default();
                     (name.to_owned(), text)
                 })
+                .filter(|(_, text)| !text.is_empty())
                 .collect::<BTreeMap<String, String>>())
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -113,6 +117,25 @@ fn documents_converged(drivers: &[Driver], expected: &Expected) -> Result<(), St
             if !wrong.is_empty() {
                 return Err(format!(
                     "{token} of {name} is not once in every node; (node, times): {wrong:?}"
+                ));
+            }
+        }
+    }
+    for (name, tokens) in &expected.refused {
+        for token in tokens {
+            let leaked: Vec<usize> = texts
+                .iter()
+                .enumerate()
+                .filter(|(_, texts)| {
+                    texts
+                        .get(name)
+                        .is_some_and(|text| text.contains(token.as_str()))
+                })
+                .map(|(node, _)| node)
+                .collect();
+            if !leaked.is_empty() {
+                return Err(format!(
+                    "{token} of {name} was refused, yet nodes {leaked:?} hold it"
                 ));
             }
         }

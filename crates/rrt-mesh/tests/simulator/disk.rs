@@ -4,11 +4,14 @@
 //! - the clipboard store merges every save into what it holds (`ClipboardStore::save` merges
 //!   with the file under a lock), so a late background write of an older snapshot never undoes a
 //!   newer save; a load restores the clock and the entries as `ClipboardStore::load_into` does;
-//! - a document is a snapshot plus a log of updates (`DocumentStore`): every update the node
-//!   applies — its own edits before they are acknowledged, peers' updates as they apply — is
-//!   appended, and the log is folded into a snapshot of the live document now and then. A load
-//!   replays the log over the snapshot, so content held for missing causes survives, as it does
-//!   on a real disk.
+//! - a document is a snapshot plus a log of updates (`DocumentStore`): every update the node's
+//!   writer stores — its own edits before they are acknowledged, peers' updates after they
+//!   applied — is appended, and the log is folded now and then into a snapshot of what is
+//!   stored (never of the live document, which may hold edits not stored yet, and perhaps
+//!   never). A load replays the log over the snapshot, so content held for missing causes
+//!   survives, as it does on a real disk.
+//!
+//! Writes reach it only through the node's writer (`simulator/writer.rs`).
 
 use std::collections::BTreeMap;
 
@@ -55,34 +58,49 @@ impl Disk {
         register
     }
 
-    /// Appends `update` of document `name`, whose live state is now `document`.
-    pub(crate) fn append_update(&mut self, name: &str, update: &[u8], document: &Document) {
+    /// Appends `update` of document `name`; folds the log into the snapshot when it grows long,
+    /// as `DocumentStore::append` does.
+    pub(crate) fn append_update(&mut self, name: &str, update: &[u8]) {
         let stored = self.documents.entry(name.to_owned()).or_default();
         stored.log.push(update.to_vec());
         stored.log_bytes += update.len();
         if stored.log_bytes > COMPACT_AFTER_BYTES {
-            stored.snapshot = document.snapshot();
+            stored.snapshot = stored.load(0).snapshot();
             stored.log.clear();
             stored.log_bytes = 0;
         }
+    }
+
+    /// The snapshot of document `name` as stored (empty if it is not), as the writer reads it
+    /// back after a failed edit.
+    pub(crate) fn stored_snapshot(&self, name: &str) -> Vec<u8> {
+        self.documents
+            .get(name)
+            .map_or_else(|| Document::new(0), |stored| stored.load(0))
+            .snapshot()
     }
 
     /// Every stored document, edited from now on by `replica`.
     pub(crate) fn load_documents(&self, replica: u64) -> Vec<(String, Document)> {
         self.documents
             .iter()
-            .map(|(name, stored)| {
-                let document = Document::new(replica);
-                for update in std::iter::once(&stored.snapshot).chain(&stored.log) {
-                    if !update.is_empty() {
-                        document
-                            .apply(update)
-                            .expect("an update this node applied before applies again");
-                    }
-                }
-                (name.clone(), document)
-            })
+            .map(|(name, stored)| (name.clone(), stored.load(replica)))
             .collect()
+    }
+}
+
+impl StoredDocument {
+    /// The log replayed over the snapshot, edited by `replica`.
+    fn load(&self, replica: u64) -> Document {
+        let document = Document::new(replica);
+        for update in std::iter::once(&self.snapshot).chain(&self.log) {
+            if !update.is_empty() {
+                document
+                    .apply(update)
+                    .expect("an update this node applied before applies again");
+            }
+        }
+        document
     }
 }
 

@@ -5,33 +5,45 @@
 //!                           │ Deliver ─▶ routing::deliver ─▶ ClipSync::handle | DocSync::handle
 //!                           └ Send/Close ─┐          Outgoing ─▶ every up peer it is for
 //!                                         ▼                         ▼
-//!                                   Action::{Send, Close}  ◀────────┘   Action::Persist
+//!                                   Action::{Send, Close}  ◀────────┘
+//! local copy, edit, peer's update, dirty register ─▶ Writer (jobs, in order) ─▶ Disk
+//!                                         Written ─▶ commit / saved | revert_local, refused
 //! ```
 //!
-//! As in the node's actor (`node/actor.rs`): every peer is a `Neighbour::Other` (no same-host
-//! clique here), a broadcast goes to the peers up in membership at the moment it is sent, a
-//! peer's document update is
-//! stored as it applies, and the clipboard's dirty register is written in the background (the
-//! world lands it on disk a little later — or never, if the node crashes first). The driver
-//! decides nothing; the world carries out its actions.
+//! As in the node's actor (`node/actor.rs`): a peer up on a same-host link whose hello lists
+//! `full_mesh` is a `Neighbour::Clique` (the daemon's same-host Unix link in the mesh topology),
+//! any other a `Neighbour::Other`; a broadcast goes to the peers up in membership at the moment
+//! it is sent; every write goes through the node's writer (`simulator/writer.rs`),
+//! which the world steps a little later — or never, if the node crashes first. A local copy is
+//! staged, saved by the writer, and only then committed (acknowledged); a local edit is applied,
+//! held back from peers, stored by the writer, and only then `saved` (acknowledged), or taken
+//! back as the daemon's `Documents::edit_stored` does. The driver decides nothing; the world
+//! carries out its actions.
 //!
 //! A crash drops the machines; a start builds new ones from the disk under a new instance id and
 //! replica number, as the daemon does on every start (`Uuid::new_v4()`): a restarted node is a new
 //! peer to the others, and never reuses a CRDT client id whose later edits it may have lost.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::BTreeSet,
+    time::{Duration, Instant},
+};
 
 use rrt_mesh::Message;
 use rrt_mesh::membership::{
     Direction, DownReason, HeartbeatConfig, Membership, Output, PeerInfo, Received,
 };
 use rrt_sync::{
-    CLIPBOARD_HAVE, Change, ClipEntry, ClipEvent, ClipSync, Clipboard, DocSync, Neighbour,
-    Outgoing, Staged,
+    CLIPBOARD_HAVE, Change, ClipEntry, ClipEvent, ClipSync, Clipboard, DocSync, Document,
+    Neighbour, Outgoing,
 };
 use uuid::Uuid;
 
-use super::{disk::Disk, routing};
+use super::{
+    disk::Disk,
+    routing,
+    writer::{EditResult, Job, Writer, Written},
+};
 
 /// How many clipboard entries a node keeps: few, so histories overflow and merges go stale.
 pub(crate) const HISTORY: usize = 8;
@@ -41,6 +53,8 @@ const BATCH_WINDOW: Duration = Duration::from_millis(20);
 const CHUNK: usize = 256;
 /// The largest frame: copies here are tiny.
 const MAX_FRAME: u32 = 1024 * 1024;
+/// The capability of an instance that links to every other instance of its host.
+const FULL_MESH: &str = "full_mesh";
 /// Wall-clock milliseconds at the start of every run.
 const EPOCH_MS: u64 = 1_700_000_000_000;
 
@@ -51,8 +65,19 @@ pub(crate) enum Action {
     Send { link: usize, message: Message },
     /// Close this node's end of `link`.
     Close { link: usize },
-    /// Write this clipboard register in the background.
-    Persist(Clipboard),
+}
+
+/// What became of a local write someone waited for.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The copy is saved and committed: acknowledged.
+    Copied(ClipEntry),
+    /// The copy's save failed: never committed, never acknowledged.
+    CopyFailed(ClipEntry),
+    /// The edit is stored and goes to peers: acknowledged.
+    Appended { name: String, token: String },
+    /// The edit was not stored, and is taken back.
+    Refused { name: String, token: String },
 }
 
 /// Things a node saw that a correct mesh never shows: counted, and checked at the end.
@@ -82,10 +107,13 @@ pub(crate) struct Driver {
     capabilities: Vec<String>,
     heartbeat: HeartbeatConfig,
     disk: Disk,
+    writer: Writer,
     machines: Option<Machines>,
     /// Bumped by every crash: a background write of an earlier run is lost.
     incarnation: u64,
     actions: Vec<Action>,
+    /// This run's open links that join it to an instance of its own host.
+    same_host: BTreeSet<usize>,
     anomalies: Anomalies,
     /// Application messages that arrived on a link whose peer had not said hello.
     dropped_before_hello: u64,
@@ -99,14 +127,16 @@ impl Driver {
             skew_ms,
             // The daemon's. Every node runs this version: one without `clipboard_have` would be
             // an older daemon, whose catch-up this code does not model.
-            capabilities: ["clipboard", "state_sync", CLIPBOARD_HAVE]
+            capabilities: ["clipboard", "state_sync", CLIPBOARD_HAVE, FULL_MESH]
                 .map(str::to_owned)
                 .into(),
             heartbeat: HeartbeatConfig::default(),
             disk: Disk::new(HISTORY),
+            writer: Writer::default(),
             machines: None,
             incarnation: 0,
             actions: Vec::new(),
+            same_host: BTreeSet::new(),
             anomalies: Anomalies::default(),
             dropped_before_hello: 0,
         }
@@ -146,6 +176,8 @@ impl Driver {
         self.machines = None;
         self.incarnation += 1;
         self.actions.clear();
+        self.same_host.clear();
+        self.writer.crash();
     }
 
     pub(crate) fn is_running(&self) -> bool {
@@ -226,14 +258,25 @@ impl Driver {
         self.dispatch();
     }
 
-    pub(crate) fn link_opened(&mut self, link: usize, direction: Direction, now: Instant) {
+    /// A link is open; `same_host` if it joins this node to an instance of its own host.
+    pub(crate) fn link_opened(
+        &mut self,
+        link: usize,
+        direction: Direction,
+        same_host: bool,
+        now: Instant,
+    ) {
         if let Some(machines) = self.machines.as_mut() {
+            if same_host {
+                self.same_host.insert(link);
+            }
             machines.membership.link_opened(link, direction, now);
             self.dispatch();
         }
     }
 
     pub(crate) fn link_closed(&mut self, link: usize) {
+        self.same_host.remove(&link);
         if let Some(machines) = self.machines.as_mut() {
             machines.membership.link_closed(link, DownReason::Closed);
             self.dispatch();
@@ -263,11 +306,10 @@ impl Driver {
                         Change::Applied {
                             document, update, ..
                         } => {
-                            let current = machines
-                                .documents
-                                .document(&document)
-                                .expect("an applied update's document exists");
-                            self.disk.append_update(&document, &update, current);
+                            self.writer.push(Job::PeerUpdate {
+                                name: document,
+                                update,
+                            });
                         }
                         Change::Rejected { .. } => self.anomalies.rejected_updates += 1,
                     }
@@ -277,9 +319,14 @@ impl Driver {
         self.dispatch();
     }
 
-    /// A local copy, staged and saved, not yet committed: on disk, not yet acknowledged.
+    /// A local copy, staged and queued for the writer; committed (acknowledged) once saved.
     /// `None` if the node is down.
-    pub(crate) fn save_copy(&mut self, text: String, now: Instant) -> Option<Staged> {
+    pub(crate) fn copy(
+        &mut self,
+        text: String,
+        crash_after_save: bool,
+        now: Instant,
+    ) -> Option<ClipEntry> {
         let now_ms = self.wall_ms(now);
         let machines = self.machines.as_mut()?;
         let staged = machines
@@ -287,43 +334,86 @@ impl Driver {
             .stage_copy(text, now_ms, MAX_FRAME)
             .expect("a small copy fits a frame")
             .expect("every copied text is unique, never an echo");
-        self.disk.save_clipboard(staged.register(), now_ms);
-        Some(staged)
+        let entry = staged.entry().clone();
+        self.writer.push(Job::Copy {
+            staged,
+            crash_after_save,
+        });
+        Some(entry)
     }
 
-    /// The saved copy becomes current and goes to peers: acknowledged.
-    pub(crate) fn commit_copy(&mut self, staged: Staged) -> ClipEntry {
-        let machines = self
-            .machines
-            .as_mut()
-            .expect("committed by the run that staged it");
-        let entry = machines.clipboard.commit(staged);
-        self.dispatch();
-        entry
-    }
-
-    /// Appends `token` to document `name`, acknowledged once its update is stored. `false` if
-    /// the node is down.
-    pub(crate) fn append(&mut self, name: &str, token: &str, now: Instant) -> bool {
+    /// Appends `token` to document `name`: applied here, held back from peers, queued for the
+    /// writer; acknowledged once stored. `false` if the node is down.
+    pub(crate) fn append(&mut self, name: &str, token: &str) -> bool {
         let Some(machines) = self.machines.as_mut() else {
             return false;
         };
         let update = machines
             .documents
             .edit(name, |document| document.append(token));
-        let document = machines.documents.document(name).expect("just edited");
-        self.disk.append_update(name, &update, document);
-        machines.documents.saved(name, update, now);
-        self.dispatch();
+        self.writer.push(Job::Edit {
+            name: name.to_owned(),
+            update,
+            token: token.to_owned(),
+        });
         true
     }
 
-    /// A background write of the clipboard landed, if the run that asked for it still runs.
-    pub(crate) fn persisted(&mut self, incarnation: u64, register: &Clipboard, now: Instant) {
-        if incarnation == self.incarnation {
-            let now_ms = self.wall_ms(now);
-            self.disk.save_clipboard(register, now_ms);
-        }
+    /// Whether the world must schedule a step of the writer.
+    pub(crate) fn writer_due(&mut self) -> bool {
+        self.is_running() && self.writer.due()
+    }
+
+    /// The writer carries out its next job; a local write fails if `fail`.
+    pub(crate) fn write_next(&mut self, fail: bool, now: Instant) -> Option<Written> {
+        let now_ms = self.wall_ms(now);
+        self.writer.step(&mut self.disk, fail, now_ms)
+    }
+
+    /// The writer's result for a local copy or edit reaches the node, as `Written` reaches the
+    /// actor (`Actor::handle_written`).
+    pub(crate) fn written(&mut self, written: Written, now: Instant) -> Outcome {
+        let machines = self
+            .machines
+            .as_mut()
+            .expect("a result reaches only the run that asked for it");
+        let outcome = match written {
+            Written::Copy {
+                staged,
+                saved: true,
+                ..
+            } => Outcome::Copied(machines.clipboard.commit(staged)),
+            Written::Copy { staged, .. } => Outcome::CopyFailed(staged.entry().clone()),
+            Written::Edit {
+                name,
+                update,
+                token,
+                result,
+            } => match result {
+                EditResult::Stored => {
+                    machines.documents.saved(&name, update, now);
+                    Outcome::Appended { name, token }
+                }
+                EditResult::Failed { stored } => {
+                    let replica = machines.documents.replica();
+                    let stored = Document::from_snapshot(replica, &stored)
+                        .expect("a stored document reads back");
+                    machines
+                        .documents
+                        .revert_local(&name, &update, Some(stored));
+                    // Right after taking it back, as the actor does: edits queued before this
+                    // were made on the failed one, and are refused.
+                    self.writer.push(Job::Resume(name.clone()));
+                    Outcome::Refused { name, token }
+                }
+                EditResult::EarlierFailed => {
+                    machines.documents.refused(&name, &update);
+                    Outcome::Refused { name, token }
+                }
+            },
+        };
+        self.dispatch();
+        outcome
     }
 
     /// Carries out what the machines ask, until none asks anything more.
@@ -338,23 +428,26 @@ impl Driver {
                     message: message.into(),
                 }),
                 Output::Close { link, .. } => self.actions.push(Action::Close { link }),
-                Output::Up { peer, .. } => {
+                Output::Up { link, peer } => {
+                    let neighbour = neighbour(&self.same_host, link, &peer);
                     machines
                         .clipboard
-                        .peer_up(peer.id, Neighbour::Other, &peer.capabilities);
-                    machines.documents.peer_up(peer.id, Neighbour::Other);
+                        .peer_up(peer.id, neighbour, &peer.capabilities);
+                    machines.documents.peer_up(peer.id, neighbour);
                 }
                 Output::Down { peer, .. } => {
                     machines.clipboard.peer_down(peer.id);
                     machines.documents.peer_down(peer.id);
                 }
-                Output::Relinked { peer, .. } => {
+                // Not a departure: the machines start over on the kept link.
+                Output::Relinked { link, peer } => {
+                    let neighbour = neighbour(&self.same_host, link, &peer);
                     machines.clipboard.peer_down(peer.id);
                     machines.documents.peer_down(peer.id);
                     machines
                         .clipboard
-                        .peer_up(peer.id, Neighbour::Other, &peer.capabilities);
-                    machines.documents.peer_up(peer.id, Neighbour::Other);
+                        .peer_up(peer.id, neighbour, &peer.capabilities);
+                    machines.documents.peer_up(peer.id, neighbour);
                 }
                 // Hub leaves only; the simulated mesh has no hub.
                 Output::RelayedUp { .. } => {}
@@ -373,7 +466,7 @@ impl Driver {
             }
         }
         if let Some(register) = machines.clipboard.take_dirty() {
-            self.actions.push(Action::Persist(register));
+            self.writer.push(Job::Clipboard(register));
         }
         while let Some(outgoing) = machines.documents.poll_outgoing() {
             send(
@@ -382,6 +475,16 @@ impl Driver {
                 &mut self.actions,
             );
         }
+    }
+}
+
+/// How the sync machines see `peer`, up on `link`: as the actor's `arrived` does (a same-host
+/// link, in a mesh whose instances all link to each other).
+fn neighbour(same_host: &BTreeSet<usize>, link: usize, peer: &PeerInfo) -> Neighbour {
+    if same_host.contains(&link) && peer.capabilities.iter().any(|c| c == FULL_MESH) {
+        Neighbour::Clique
+    } else {
+        Neighbour::Other
     }
 }
 

@@ -21,7 +21,10 @@ use std::{
 
 use rrt_mesh::Message;
 
-use super::queue::{Event, Queue};
+use super::{
+    queue::{Event, Queue},
+    topology::Graph,
+};
 
 /// End 0 of a link is its dialer, end 1 its acceptor.
 const DIALER: usize = 0;
@@ -56,6 +59,8 @@ struct Edge {
     cuts: u32,
     /// The dialer's current link.
     link: Option<usize>,
+    /// Joins two instances of one host: never cut by a partition.
+    same_host: bool,
 }
 
 #[derive(Debug)]
@@ -85,16 +90,27 @@ pub(crate) struct Network {
 }
 
 impl Network {
-    /// The network of these edges, each (lower, higher) node, with random latencies.
-    pub(crate) fn new(edges: &[(usize, usize)], rng: &mut fastrand::Rng) -> Self {
-        let edges = edges
+    /// The network of `graph`, with random latencies (short within a host).
+    pub(crate) fn new(graph: &Graph, rng: &mut fastrand::Rng) -> Self {
+        let edges = graph
+            .edges
             .iter()
-            .map(|&(a, b)| Edge {
-                nodes: [a, b],
-                latency: Duration::from_millis(rng.u64(1..40)),
-                jitter: Duration::from_millis(rng.u64(0..20)),
-                cuts: 0,
-                link: None,
+            .enumerate()
+            .map(|(edge, &(a, b))| {
+                let same_host = graph.same_host(edge);
+                let (latency, jitter) = if same_host {
+                    (1..3, 0..2)
+                } else {
+                    (1..40, 0..20)
+                };
+                Edge {
+                    nodes: [a, b],
+                    latency: Duration::from_millis(rng.u64(latency)),
+                    jitter: Duration::from_millis(rng.u64(jitter)),
+                    cuts: 0,
+                    link: None,
+                    same_host,
+                }
             })
             .collect();
         Self {
@@ -152,6 +168,11 @@ impl Network {
         let id = self.edges[edge].link?;
         let link = self.links.get(&id)?;
         (link.open == [true, true] && !link.broken).then_some(id)
+    }
+
+    /// Whether `edge` joins two instances of one host.
+    pub(crate) fn same_host(&self, edge: usize) -> bool {
+        self.edges[edge].same_host
     }
 
     pub(crate) fn is_cut(&self, edge: usize) -> bool {
@@ -373,8 +394,11 @@ impl Network {
         }
     }
 
+    /// Cuts these edges; a same-host edge is never in a partition (its link can still break,
+    /// and its ends crash).
     pub(crate) fn cut(&mut self, edges: &[usize]) {
         for &edge in edges {
+            debug_assert!(!self.edges[edge].same_host, "a partition within a host");
             self.edges[edge].cuts += 1;
         }
     }

@@ -2,15 +2,13 @@
 //! the order they were scheduled, so a run is a function of its seed alone).
 //!
 //! The queue also counts the events that are work for the sync layer — messages other than
-//! heartbeats, link closures, dials, background writes — so the end of a run can tell
+//! heartbeats, link closures, dials, writes — so the end of a run can tell
 //! "nothing left to do" from "still settling".
 
 use std::{cmp::Ordering, collections::BinaryHeap, time::Instant};
 
+use super::{routing, writer::Written};
 use rrt_mesh::Message;
-use rrt_sync::Clipboard;
-
-use super::routing;
 
 /// Something that happens at a virtual instant.
 #[derive(Debug)]
@@ -34,11 +32,16 @@ pub(crate) enum Event {
     Timer {
         node: usize,
     },
-    /// A background clipboard write lands on a node's disk.
-    Persist {
+    /// A node's writer carries out its next job, unless the node crashed since (`incarnation`).
+    WriterStep {
         node: usize,
         incarnation: u64,
-        register: Clipboard,
+    },
+    /// A node's writer's result for a local copy or edit reaches its node.
+    Written {
+        node: usize,
+        incarnation: u64,
+        written: Written,
     },
     /// A node crashes; `Restart` starts it again from its disk.
     Crash {
@@ -75,7 +78,10 @@ impl Event {
     fn is_work(&self) -> bool {
         match self {
             Event::Deliver { message, .. } => routing::kind(message).is_work(),
-            Event::Closed { .. } | Event::Dial { .. } | Event::Persist { .. } => true,
+            Event::Closed { .. }
+            | Event::Dial { .. }
+            | Event::WriterStep { .. }
+            | Event::Written { .. } => true,
             _ => false,
         }
     }

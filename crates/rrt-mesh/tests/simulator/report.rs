@@ -12,9 +12,13 @@ pub(crate) struct Report {
     /// Node-runs: nodes × runs, for per-node averages.
     pub(crate) nodes: u64,
     pub(crate) edges: u64,
+    /// Edges within a host (a clique's).
+    pub(crate) same_host_edges: u64,
     pub(crate) copies_saved: u64,
     pub(crate) copies_acknowledged: u64,
+    pub(crate) copies_failed: u64,
     pub(crate) appends_acknowledged: u64,
+    pub(crate) appends_refused: u64,
     pub(crate) sent_link: u64,
     pub(crate) sent_clipboard_updates: u64,
     pub(crate) sent_clipboard_haves: u64,
@@ -44,9 +48,12 @@ impl Report {
         self.runs += other.runs;
         self.nodes += other.nodes;
         self.edges += other.edges;
+        self.same_host_edges += other.same_host_edges;
         self.copies_saved += other.copies_saved;
         self.copies_acknowledged += other.copies_acknowledged;
         self.appends_acknowledged += other.appends_acknowledged;
+        self.copies_failed += other.copies_failed;
+        self.appends_refused += other.appends_refused;
         self.sent_link += other.sent_link;
         self.sent_clipboard_updates += other.sent_clipboard_updates;
         self.sent_clipboard_haves += other.sent_clipboard_haves;
@@ -73,14 +80,19 @@ impl fmt::Display for Report {
         let nodes_per_run = ratio(self.nodes, self.runs);
         writeln!(
             f,
-            "{} runs, {nodes_per_run:.0} nodes and {:.1} edges per run",
+            "{} runs, {nodes_per_run:.0} nodes and {:.1} edges per run ({:.1} within a host)",
             self.runs,
-            ratio(self.edges, self.runs)
+            ratio(self.edges, self.runs),
+            ratio(self.same_host_edges, self.runs)
         )?;
         writeln!(
             f,
-            "copies: {} saved, {} acknowledged; appends acknowledged: {}",
-            self.copies_saved, self.copies_acknowledged, self.appends_acknowledged
+            "copies: {} saved, {} acknowledged, {} failed to save; appends: {} acknowledged, {} refused (a failed write, or built on one)",
+            self.copies_saved,
+            self.copies_acknowledged,
+            self.copies_failed,
+            self.appends_acknowledged,
+            self.appends_refused
         )?;
         writeln!(
             f,

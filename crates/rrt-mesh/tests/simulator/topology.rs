@@ -5,6 +5,11 @@
 //! hops), and a few extra edges add cycles (a flood must stop by itself, and arrive by several
 //! paths in any order). Chains (the longest paths), rings (two paths everywhere) and stars (one
 //! relay for all) come up as special cases.
+//!
+//! Some nodes share a host: groups of 2–4 instances that all link to each other (a full mesh
+//! within the host, over same-host links, which the sync machines see as `Neighbour::Clique`).
+//! The sparse shapes are drawn over hosts, each edge between hosts joining a random instance of
+//! each, so the graph stays connected and sparse across hosts.
 
 use std::collections::BTreeSet;
 
@@ -33,8 +38,62 @@ impl Shape {
     }
 }
 
+/// A run's graph.
+#[derive(Debug)]
+pub(crate) struct Graph {
+    /// Each as (lower, higher) node.
+    pub(crate) edges: Vec<(usize, usize)>,
+    /// The host of each node.
+    pub(crate) host: Vec<usize>,
+}
+
+impl Graph {
+    /// Whether `edge` joins two instances of one host.
+    pub(crate) fn same_host(&self, edge: usize) -> bool {
+        let (a, b) = self.edges[edge];
+        self.host[a] == self.host[b]
+    }
+}
+
+/// A connected graph of `nodes` nodes: `shape` across hosts, a full mesh within each host.
+pub(crate) fn graph(shape: Shape, nodes: usize, rng: &mut fastrand::Rng) -> Graph {
+    let mut order: Vec<usize> = (0..nodes).collect();
+    rng.shuffle(&mut order);
+    let mut members: Vec<Vec<usize>> = Vec::new();
+    let mut rest = &order[..];
+    while !rest.is_empty() {
+        let size = if rest.len() >= 2 && rng.u32(0..4) == 0 {
+            rng.usize(2..=rest.len().min(4))
+        } else {
+            1
+        };
+        let (host, after) = rest.split_at(size);
+        members.push(host.to_vec());
+        rest = after;
+    }
+    let mut host = vec![0; nodes];
+    let mut edges = BTreeSet::new();
+    for (index, instances) in members.iter().enumerate() {
+        for (i, &a) in instances.iter().enumerate() {
+            host[a] = index;
+            for &b in &instances[i + 1..] {
+                edges.insert((a.min(b), a.max(b)));
+            }
+        }
+    }
+    for (a, b) in self::edges(shape, members.len(), rng) {
+        let a = members[a][rng.usize(0..members[a].len())];
+        let b = members[b][rng.usize(0..members[b].len())];
+        edges.insert((a.min(b), a.max(b)));
+    }
+    Graph {
+        edges: edges.into_iter().collect(),
+        host,
+    }
+}
+
 /// The edges of a connected graph of `nodes` nodes of `shape`, each as (lower, higher) index.
-pub(crate) fn edges(shape: Shape, nodes: usize, rng: &mut fastrand::Rng) -> Vec<(usize, usize)> {
+fn edges(shape: Shape, nodes: usize, rng: &mut fastrand::Rng) -> Vec<(usize, usize)> {
     let mut edges = BTreeSet::new();
     let mut add = |a: usize, b: usize| {
         if a != b {
@@ -95,6 +154,36 @@ mod tests {
                 let edges = edges(shape, nodes, &mut rng);
                 assert!(connected(nodes, &edges), "{shape:?} of {nodes}");
                 assert!(edges.len() <= nodes + nodes / 5, "{shape:?} of {nodes}");
+            }
+        }
+    }
+
+    #[test]
+    fn hosts_are_full_meshes_on_a_connected_sparse_graph() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for shape in [Shape::Sparse, Shape::Chain, Shape::Ring, Shape::Star] {
+            for nodes in [1, 2, 3, 50] {
+                let graph = graph(shape, nodes, &mut rng);
+                assert!(connected(nodes, &graph.edges), "{shape:?} of {nodes}");
+                let hosts = graph.host.iter().max().map_or(0, |last| last + 1);
+                let mut within = 0;
+                for a in 0..nodes {
+                    for b in a + 1..nodes {
+                        if graph.host[a] == graph.host[b] {
+                            within += 1;
+                            assert!(graph.edges.contains(&(a, b)), "{a} and {b} share a host");
+                        }
+                    }
+                }
+                for host in 0..hosts {
+                    let size = graph.host.iter().filter(|h| **h == host).count();
+                    assert!((1..=4).contains(&size), "host {host} of {size}");
+                }
+                let across = (0..graph.edges.len())
+                    .filter(|edge| !graph.same_host(*edge))
+                    .count();
+                assert_eq!(across + within, graph.edges.len());
+                assert!(across <= hosts + hosts / 5, "{shape:?} of {nodes}");
             }
         }
     }

@@ -21,12 +21,13 @@ use uuid::Uuid;
 
 use super::{
     check::{self, Expected},
-    driver::{Action, Driver},
+    driver::{Action, Driver, Outcome},
     network::{LinkFaults, Network},
     queue::{Event, Queue},
     report::Report,
     routing,
     topology::{self, Shape},
+    writer::Written,
 };
 
 /// How long the workload and the faults last.
@@ -39,6 +40,12 @@ const PROBE_EVERY: Duration = Duration::from_millis(250);
 const DOCUMENTS: usize = 3;
 /// How many trace lines a failure shows.
 const TRACE_TAIL: usize = 60;
+/// The chance that a local write (a copy's save, an edit's append) fails.
+const WRITE_FAILURE: f64 = 0.02;
+/// The longest a writer's job takes, in milliseconds.
+const WRITE_MS: u64 = 30;
+/// The longest a writer's result takes to reach its node, in milliseconds.
+const WRITTEN_MS: u64 = 3;
 const FAULTS: LinkFaults = LinkFaults {
     loss: 0.003,
     duplicate: 0.02,
@@ -75,11 +82,14 @@ struct World {
     drivers: Vec<Driver>,
     /// The earliest timer event queued for each node.
     timers: Vec<Option<Instant>>,
+    /// When each node's latest writer result arrives: results arrive in order.
+    results_at: Vec<Instant>,
     expected: Expected,
     report: Report,
     /// When faults ended, once they have.
     faults_ended: Option<Instant>,
     next_token: u64,
+    next_copy: u64,
     trace: VecDeque<String>,
     verbose: bool,
 }
@@ -89,8 +99,9 @@ impl World {
         let mut rng = fastrand::Rng::with_seed(seed);
         let base = Instant::now();
         let shape = Shape::pick(&mut rng);
-        let edges = topology::edges(shape, nodes, &mut rng);
-        let network = Network::new(&edges, &mut rng);
+        let graph = topology::graph(shape, nodes, &mut rng);
+        let network = Network::new(&graph, &mut rng);
+        let edges = graph.edges.clone();
         let drivers = (0..nodes)
             .map(|_| {
                 // Clocks a little off, as hosts' are; far within the bound on peers' stamps.
@@ -106,19 +117,27 @@ impl World {
             network,
             drivers,
             timers: vec![None; nodes],
+            results_at: vec![base; nodes],
             expected: Expected::default(),
             report: Report {
                 runs: 1,
                 nodes: nodes as u64,
                 edges: edges.len() as u64,
+                same_host_edges: (0..edges.len())
+                    .filter(|edge| graph.same_host(*edge))
+                    .count() as u64,
                 ..Report::default()
             },
             faults_ended: None,
             next_token: 0,
+            next_copy: 0,
             trace: VecDeque::new(),
             verbose,
         };
-        world.note(format!("{shape:?} graph of {nodes} nodes: {edges:?}"));
+        world.note(format!(
+            "{shape:?} graph of {nodes} nodes on hosts {:?}: {edges:?}",
+            graph.host
+        ));
         world.network.set_faults(Some(FAULTS));
         for node in 0..nodes {
             world.start(node);
@@ -184,7 +203,9 @@ impl World {
         let edges = self.network.edge_count();
         if self.rng.bool() {
             let share = 0.1 + 0.3 * self.rng.f64();
-            return (0..edges).filter(|_| self.rng.f64() < share).collect();
+            return (0..edges)
+                .filter(|edge| self.rng.f64() < share && !self.network.same_host(*edge))
+                .collect();
         }
         let nodes = self.drivers.len();
         let group: Vec<bool> = {
@@ -198,7 +219,7 @@ impl World {
         (0..edges)
             .filter(|edge| {
                 let [a, b] = self.network.nodes(*edge);
-                group[a] != group[b]
+                group[a] != group[b] && !self.network.same_host(*edge)
             })
             .collect()
     }
@@ -244,11 +265,20 @@ impl World {
                 self.drivers[node].handle_timeout(self.now);
                 self.perform(node);
             }
-            Event::Persist {
+            Event::WriterStep { node, incarnation } => {
+                if self.drivers[node].incarnation() == incarnation {
+                    self.write_next(node, incarnation);
+                }
+            }
+            Event::Written {
                 node,
                 incarnation,
-                register,
-            } => self.drivers[node].persisted(incarnation, &register, self.now),
+                written,
+            } => {
+                if self.drivers[node].incarnation() == incarnation {
+                    self.written(node, written);
+                }
+            }
             Event::Crash { node } => self.crash(node),
             Event::Restart { node } => {
                 if !self.drivers[node].is_running() {
@@ -336,22 +366,70 @@ impl World {
             return;
         }
         let link = self.network.open(edge, self.now);
-        self.drivers[dialer].link_opened(link, Direction::Dialed, self.now);
+        let same_host = self.network.same_host(edge);
+        self.drivers[dialer].link_opened(link, Direction::Dialed, same_host, self.now);
         self.perform(dialer);
-        self.drivers[acceptor].link_opened(link, Direction::Accepted, self.now);
+        self.drivers[acceptor].link_opened(link, Direction::Accepted, same_host, self.now);
         self.perform(acceptor);
     }
 
     fn copy(&mut self, node: usize, crash_after_save: bool) {
-        let text = format!("copy {} of seed {}", self.expected.saved.len(), self.seed);
-        let Some(staged) = self.drivers[node].save_copy(text, self.now) else {
-            return;
-        };
-        self.expected.saved.push(staged.entry().clone());
-        self.report.copies_saved += 1;
-        if crash_after_save {
+        let text = format!("copy {} of seed {}", self.next_copy, self.seed);
+        self.next_copy += 1;
+        if let Some(entry) = self.drivers[node].copy(text, crash_after_save, self.now) {
+            self.note(format!("node {node} stages {entry:?}"));
+            self.perform(node);
+        }
+    }
+
+    fn append(&mut self, node: usize, document: usize) {
+        let name = format!("doc-{document}");
+        self.next_token += 1;
+        let token = format!("<{}>", self.next_token);
+        if self.drivers[node].append(&name, &token) {
+            self.note(format!("node {node} edits {name}: {token}"));
+            self.perform(node);
+        }
+    }
+
+    /// `node`'s writer carries out its next job; a local write fails now and then.
+    fn write_next(&mut self, node: usize, incarnation: u64) {
+        let fail = self.rng.f64() < WRITE_FAILURE;
+        if let Some(written) = self.drivers[node].write_next(fail, self.now) {
+            if let Written::Copy {
+                staged,
+                saved: true,
+                ..
+            } = &written
+            {
+                self.expected.saved.push(staged.entry().clone());
+                self.report.copies_saved += 1;
+            }
+            let at = (self.now + Duration::from_millis(self.rng.u64(0..=WRITTEN_MS)))
+                .max(self.results_at[node]);
+            self.results_at[node] = at;
+            self.queue.push(
+                at,
+                Event::Written {
+                    node,
+                    incarnation,
+                    written,
+                },
+            );
+        }
+        self.perform(node);
+    }
+
+    /// A writer's result reaches `node`: the write is acknowledged, or refused.
+    fn written(&mut self, node: usize, written: Written) {
+        if let Written::Copy {
+            staged,
+            crash_after_save: true,
+            saved: true,
+        } = &written
+        {
             self.note(format!(
-                "node {node} saves {:?} and crashes before acknowledging it",
+                "node {node} saved {:?} and crashes before acknowledging it",
                 staged.entry()
             ));
             self.crash(node);
@@ -359,23 +437,28 @@ impl World {
             self.queue.push(back, Event::Restart { node });
             return;
         }
-        let entry = self.drivers[node].commit_copy(staged);
-        self.note(format!("node {node} copies {entry:?}"));
-        self.expected.acknowledged.push(entry.stamp);
-        self.report.copies_acknowledged += 1;
-        self.perform(node);
-    }
-
-    fn append(&mut self, node: usize, document: usize) {
-        let name = format!("doc-{document}");
-        self.next_token += 1;
-        let token = format!("<{}>", self.next_token);
-        if self.drivers[node].append(&name, &token, self.now) {
-            self.note(format!("node {node} appends {token} to {name}"));
-            self.expected.tokens.entry(name).or_default().push(token);
-            self.report.appends_acknowledged += 1;
-            self.perform(node);
+        match self.drivers[node].written(written, self.now) {
+            Outcome::Copied(entry) => {
+                self.note(format!("node {node} copies {entry:?}"));
+                self.expected.acknowledged.push(entry.stamp);
+                self.report.copies_acknowledged += 1;
+            }
+            Outcome::CopyFailed(entry) => {
+                self.note(format!("node {node} failed to save {entry:?}"));
+                self.report.copies_failed += 1;
+            }
+            Outcome::Appended { name, token } => {
+                self.note(format!("node {node} appends {token} to {name}"));
+                self.expected.tokens.entry(name).or_default().push(token);
+                self.report.appends_acknowledged += 1;
+            }
+            Outcome::Refused { name, token } => {
+                self.note(format!("node {node} refuses {token} of {name}"));
+                self.expected.refused.entry(name).or_default().push(token);
+                self.report.appends_refused += 1;
+            }
         }
+        self.perform(node);
     }
 
     /// Carries out what `node`'s driver asks, and keeps its timer queued.
@@ -401,20 +484,12 @@ impl World {
                         }
                     }
                 }
-                Action::Persist(register) => {
-                    // Written in the background, a moment later.
-                    let at = self.now + Duration::from_millis(self.rng.u64(1..30));
-                    let incarnation = self.drivers[node].incarnation();
-                    self.queue.push(
-                        at,
-                        Event::Persist {
-                            node,
-                            incarnation,
-                            register,
-                        },
-                    );
-                }
             }
+        }
+        if self.drivers[node].writer_due() {
+            let at = self.now + Duration::from_millis(self.rng.u64(0..=WRITE_MS));
+            let incarnation = self.drivers[node].incarnation();
+            self.queue.push(at, Event::WriterStep { node, incarnation });
         }
         if let Some(at) = self.drivers[node].poll_timeout()
             && self.timers[node].is_none_or(|queued| at < queued)

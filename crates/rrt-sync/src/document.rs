@@ -260,13 +260,16 @@ impl Document {
     }
 }
 
-/// What is held back for missing causes: the pending blocks' versions, the versions they wait
-/// for, and the pending deletions.
-fn held(txn: &impl ReadTxn) -> (Option<(StateVector, StateVector)>, Option<yrs::IdSet>) {
+/// What is held back for missing causes: the pending blocks (encoded: their state vector alone
+/// says only the highest clock per replica, so an update that adds blocks *below* it — a
+/// peer's earlier edit arriving after its later one — would look like nothing new and not be
+/// forwarded, and a peer that needs it could wait for it forever), the versions they wait for,
+/// and the pending deletions. Empty, and free, in the usual case of nothing held.
+fn held(txn: &impl ReadTxn) -> (Option<(Vec<u8>, StateVector)>, Option<yrs::IdSet>) {
     let store = txn.store();
     let pending = store
         .pending_update()
-        .map(|pending| (pending.update.state_vector(), pending.missing.clone()));
+        .map(|pending| (pending.update.encode_v1(), pending.missing.clone()));
     (pending, store.pending_ds().cloned())
 }
 
@@ -459,6 +462,21 @@ mod tests {
             "deleted already"
         );
         assert_eq!(target.text(), "two");
+    }
+
+    #[test]
+    fn an_earlier_edit_arriving_after_a_later_one_is_held_too_not_a_duplicate() {
+        let source = Document::new(1);
+        let first = source.append("one ");
+        let second = source.append("two ");
+        let third = source.append("three");
+        let target = Document::new(2);
+        assert_eq!(target.apply(&third), Ok(Applied::Held));
+        // Below what is held, and still missing `first`: new content, which a peer forwarding
+        // it must not take for a duplicate (found by the simulator, seed 732).
+        assert_eq!(target.apply(&second), Ok(Applied::Held));
+        assert_eq!(target.apply(&first), Ok(Applied::Changed));
+        assert_eq!(target.text(), "one two three");
     }
 
     #[test]

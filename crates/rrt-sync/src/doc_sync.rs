@@ -340,10 +340,23 @@ impl DocSync {
                 .documents
                 .entry(document.clone())
                 .or_insert_with(|| Document::new(replica));
+            // Held content is in no diff: a peer that came up while it was held was not sent it,
+            // and forwarding only this update would not send it either once it is released. So
+            // when this update releases held content, what it released goes on too.
+            let released_from = target.holds().then(|| target.state_vector());
             changes.push(match target.apply(&update) {
                 Ok(applied) => {
                     if applied != Applied::Known {
                         self.forward(&document, &update, from);
+                    }
+                    if applied == Applied::Changed
+                        && let Some(before) = released_from
+                        && let Some(released) = self
+                            .documents
+                            .get(&document)
+                            .and_then(|target| target.diff(&before).ok())
+                    {
+                        self.forward(&document, &released, from);
                     }
                     Change::Applied {
                         document,
@@ -1008,6 +1021,30 @@ mod tests {
             b.document("notes").map(Document::text).unwrap_or_default(),
             "",
             "held: neither sent nor in a diff"
+        );
+    }
+
+    #[test]
+    fn held_content_a_peer_missed_goes_to_it_once_released() {
+        let (mut here, mut later, here_id, later_id) = pair(MIB);
+        let origin_id = Uuid::from_u128(9);
+        let origin = Document::new(9);
+        let first = origin.append("one ");
+        let second = origin.append("two");
+        here.peer_up(origin_id, Neighbour::Other);
+        // `second` waits for `first`: held, and forwarded to nobody (no other peer is up).
+        here.handle(origin_id, delta(vec![operation("notes", second, None)]));
+        // A peer comes up meanwhile: the catch-up diff cannot carry what is held.
+        here.peer_up(later_id, Neighbour::Other);
+        later.peer_up(here_id, Neighbour::Other);
+        settle(&mut here, here_id, &mut later, later_id);
+        // `first` releases `second` here; the peer must get both.
+        here.handle(origin_id, delta(vec![operation("notes", first, None)]));
+        settle(&mut here, here_id, &mut later, later_id);
+        assert_eq!(
+            later.document("notes").map(Document::text).as_deref(),
+            Some("one two"),
+            "found by the simulator, seed 3181"
         );
     }
 

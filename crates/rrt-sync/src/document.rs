@@ -229,6 +229,14 @@ impl Document {
         self.doc.transact().encode_diff_v1(&StateVector::default())
     }
 
+    /// Whether content waits here for its causes (see [`Applied::Held`]). Held content is in no
+    /// [`Document::diff`] until it is released.
+    pub fn holds(&self) -> bool {
+        let txn = self.doc.transact();
+        let store = txn.store();
+        store.pending_update().is_some() || store.pending_ds().is_some()
+    }
+
     /// Integrates an update from elsewhere (untrusted) and says what it brought. Applying one
     /// twice, or out of order, is harmless: yrs keeps what it cannot integrate yet until its
     /// dependencies arrive (and reports the change then).

@@ -25,7 +25,9 @@ fn main() {
         .nth(1)
         .and_then(|rounds| rounds.parse().ok())
         .unwrap_or(20);
-    println!("iroh-gossip proto (HyParView active 5 / passive 30, Plumtree), {rounds} broadcasts per row, one per round from a random node\n");
+    println!(
+        "iroh-gossip proto (HyParView active 5 / passive 30, Plumtree), {rounds} broadcasts per row, one per round from a random node\n"
+    );
     println!(
         "| nodes | links per node (mean / max) | payload msgs per node per broadcast | tree depth (max hops, mean / max) | missed deliveries | after 10 % churn: links mean / missed | full mesh: links per node | full mesh, flooding across hosts: msgs per node |"
     );
@@ -83,9 +85,7 @@ fn evaluate(nodes: usize, rounds: usize) -> Row {
     let next_id = simulator.network.peer_ids().max().unwrap_or(0) + 1;
     for id in next_id..next_id + churn as u64 {
         let contact = simulator.random_peer();
-        simulator
-            .network
-            .insert_and_join(id, TOPIC, vec![contact]);
+        simulator.network.insert_and_join(id, TOPIC, vec![contact]);
     }
     simulator.network.run_trips(20);
     let report = simulator.report();

@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Lab, net::Net};
+use common::{Lab, measure::percentile, net::Net};
 
 const POLL: Duration = Duration::from_millis(10);
 
@@ -339,10 +339,4 @@ fn cpu_ms(pid: u32) -> f64 {
         .map(|field| field.parse::<u64>().expect("clock ticks"))
         .sum();
     ticks as f64 * 10.0
-}
-
-fn percentile(samples: &[f64], p: f64) -> f64 {
-    let mut sorted = samples.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[(((p / 100.0) * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1)]
 }

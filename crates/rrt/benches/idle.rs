@@ -8,9 +8,9 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::{collections::BTreeMap, fs, thread, time::Duration};
+use std::{thread, time::Duration};
 
-use common::{Lab, xvfb::Xvfb};
+use common::{Lab, measure::sample, xvfb::Xvfb};
 
 fn main() {
     let seconds = common::flag("--seconds", 30);
@@ -59,51 +59,5 @@ fn main() {
             per_thread.join(", "),
             after.rss_kb as f64 / 1024.0,
         );
-    }
-}
-
-struct Sample {
-    cpu_ns: u64,
-    /// Context switches per thread name (threads of one name summed).
-    switches: BTreeMap<String, u64>,
-    rss_kb: u64,
-}
-
-fn sample(pid: u32) -> Sample {
-    let mut cpu_ns = 0;
-    let mut switches = BTreeMap::new();
-    for task in fs::read_dir(format!("/proc/{pid}/task"))
-        .expect("tasks")
-        .flatten()
-    {
-        let path = task.path();
-        let name = fs::read_to_string(path.join("comm"))
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
-        let schedstat = fs::read_to_string(path.join("schedstat")).unwrap_or_default();
-        cpu_ns += schedstat
-            .split_whitespace()
-            .next()
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0);
-        let status = fs::read_to_string(path.join("status")).unwrap_or_default();
-        let count: u64 = status
-            .lines()
-            .filter(|line| line.contains("ctxt_switches"))
-            .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
-            .sum();
-        *switches.entry(name).or_insert(0) += count;
-    }
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let rss_kb = status
-        .lines()
-        .find(|line| line.starts_with("VmRSS:"))
-        .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0);
-    Sample {
-        cpu_ns,
-        switches,
-        rss_kb,
     }
 }

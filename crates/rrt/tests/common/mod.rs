@@ -4,6 +4,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod measure;
 pub mod net;
 pub mod sway;
 pub mod tmux;

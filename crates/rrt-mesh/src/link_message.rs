@@ -63,12 +63,28 @@ pub enum LinkMessage {
         /// The instances.
         peers: Vec<Member>,
     },
+    /// The sender heard nothing from `target` for the peer timeout and asks whether the
+    /// recipient has: answered with a [`LinkMessage::Vouch`] if it has, by nothing otherwise.
+    Probe {
+        /// The silent instance.
+        target: Uuid,
+        /// Names the question; the answer repeats it.
+        nonce: u64,
+    },
+    /// The answer to a [`LinkMessage::Probe`]: the sender heard from `target` within its peer
+    /// timeout.
+    Vouch {
+        /// The instance asked about.
+        target: Uuid,
+        /// The probe's.
+        nonce: u64,
+    },
 }
 
 impl LinkMessage {
     /// The `type` tag of each message, in declaration order.
     pub const TYPES: &[&str] = &[
-        "hello", "join", "refused", "goodbye", "ping", "pong", "members",
+        "hello", "join", "refused", "goodbye", "ping", "pong", "members", "probe", "vouch",
     ];
 }
 

@@ -9,6 +9,22 @@
 //! The driver feeds link events and messages, sleeps until [`Membership::poll_timeout`], calls
 //! [`Membership::handle_timeout`], and carries out what [`Membership::poll_output`] returns.
 //!
+//! A silent peer is not declared down on one link's word when others can speak for it (as
+//! SWIM's indirect probes and Lifeguard do): a link lossy enough to stall TCP for the timeout
+//! would otherwise take a live peer down and up again, over and over. At the timeout, up to
+//! [`VOUCHERS`] other up peers are asked (`probe`) whether they have heard from it; one `vouch`
+//! within a third of the timeout keeps it up for another timeout, on their word. Nobody
+//! vouching — or nobody to ask — closes the link, as before: a peer that went silent for
+//! everyone is down everywhere within the timeout and a third (4 s by default). Others' word
+//! counts for at most [`MAX_VOUCHED`] timeouts of direct silence: past that the link itself is
+//! broken, and is closed so that it is dialed again.
+//!
+//! ```text
+//! silent ≥ timeout ──probe──▶ [suspect] ──vouch──▶ [vouched for a timeout] ──▶ silent again …
+//!                                │ no vouch within timeout / 3
+//!                                └──────────────▶ closed, peer down
+//! ```
+//!
 //! In the hub topology the machine also keeps the hub's view of who is up: a coordinator
 //! ([`Membership::coordinate`]) tells every leaf who else is up whenever that changes, once per
 //! batch of changes; a leaf ([`Membership::follow`]) turns the coordinator's lists into the other
@@ -183,6 +199,42 @@ struct Link {
     rtt: Option<Duration>,
     /// The timestamp and send time of the ping awaiting its pong.
     ping: Option<(u64, Instant)>,
+    /// Silent for the timeout: others were asked about the peer.
+    suspect: Option<Suspect>,
+    /// Others vouched for the silent peer: up until then on their word.
+    vouched_until: Option<Instant>,
+}
+
+/// A probe about a silent peer, awaiting a vouch.
+#[derive(Debug, Clone, Copy)]
+struct Suspect {
+    nonce: u64,
+    /// When, unless someone vouched, the link is closed.
+    until: Instant,
+}
+
+/// How many other peers are asked about a silent one.
+pub const VOUCHERS: usize = 3;
+/// For how many timeouts of direct silence others' word keeps a peer up.
+pub const MAX_VOUCHED: u32 = 10;
+
+impl Link {
+    /// Something arrived from the peer itself: whatever others said, it is alive.
+    fn heard(&mut self, now: Instant) {
+        self.last_heard = now;
+        self.suspect = None;
+        self.vouched_until = None;
+    }
+
+    /// When the link must be looked at: the end of a probe's wait, of others' word, or of the
+    /// timeout since the peer was last heard.
+    fn deadline(&self, timeout: Duration) -> Instant {
+        match (self.suspect, self.vouched_until) {
+            (Some(suspect), _) => suspect.until,
+            (None, Some(vouched)) => vouched,
+            (None, None) => self.last_heard + timeout,
+        }
+    }
 }
 
 /// The membership of one instance: its links and what it knows of the peers behind them.
@@ -203,6 +255,8 @@ pub struct Membership {
     followed: Option<LinkId>,
     /// Hub leaf: the other leaves, as the coordinator last listed them.
     relayed: BTreeMap<Uuid, PeerInfo>,
+    /// The last probe's nonce.
+    nonce: u64,
 }
 
 impl Membership {
@@ -219,6 +273,7 @@ impl Membership {
             members_changed: false,
             followed: None,
             relayed: BTreeMap::new(),
+            nonce: 0,
         }
     }
 
@@ -250,6 +305,8 @@ impl Membership {
                 last_heard: now,
                 rtt: None,
                 ping: None,
+                suspect: None,
+                vouched_until: None,
             },
         );
         let hello = LinkMessage::Hello {
@@ -358,7 +415,7 @@ impl Membership {
         if let Some(state) = self.links.get_mut(&link)
             && state.peer.is_some()
         {
-            state.last_heard = now;
+            state.heard(now);
         }
     }
 
@@ -367,7 +424,7 @@ impl Membership {
         let Some(state) = self.links.get_mut(&link) else {
             return Received::Dropped;
         };
-        state.last_heard = now;
+        state.heard(now);
         let Message::Link(message) = message else {
             return match &state.peer {
                 Some(peer) => Received::Deliver(peer.id),
@@ -421,9 +478,44 @@ impl Membership {
                 self.relay(link, peers);
                 Received::Handled
             }
+            LinkMessage::Probe { target, nonce } => {
+                if state.peer.is_none() {
+                    return Received::Dropped;
+                }
+                let (target, nonce) = (*target, *nonce);
+                if self.heard_lately(target, now) {
+                    self.outputs.push_back(Output::Send {
+                        link,
+                        message: LinkMessage::Vouch { target, nonce },
+                    });
+                }
+                Received::Handled
+            }
+            LinkMessage::Vouch { target, nonce } => {
+                if state.peer.is_none() {
+                    return Received::Dropped;
+                }
+                let timeout = self.config.timeout;
+                if let Some(suspected) = self.links.values_mut().find(|state| {
+                    state.peer.as_ref().is_some_and(|peer| peer.id == *target)
+                        && state.suspect.is_some_and(|suspect| suspect.nonce == *nonce)
+                }) {
+                    suspected.suspect = None;
+                    suspected.vouched_until = Some(now + timeout);
+                }
+                Received::Handled
+            }
             // Admission's, answered before the link reaches membership.
             _ => Received::Dropped,
         }
+    }
+
+    /// Whether `peer` is up here and was heard from directly within the timeout.
+    fn heard_lately(&self, peer: Uuid, now: Instant) -> bool {
+        self.links.values().any(|state| {
+            state.peer.as_ref().is_some_and(|up| up.id == peer)
+                && now.saturating_duration_since(state.last_heard) < self.config.timeout
+        })
     }
 
     fn hello(&mut self, link: LinkId, peer: PeerInfo) {
@@ -489,7 +581,7 @@ impl Membership {
         let earliest_deadline = self
             .links
             .values()
-            .map(|state| state.last_heard + self.config.timeout)
+            .map(|state| state.deadline(self.config.timeout))
             .min();
         if self.links.is_empty() {
             return None;
@@ -499,20 +591,21 @@ impl Membership {
 
     /// Pings when a round is due and closes links silent for the timeout.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let timeout = self.config.timeout;
         let silent: Vec<LinkId> = self
             .links
             .iter()
-            .filter(|(_, state)| {
-                now.saturating_duration_since(state.last_heard) >= self.config.timeout
-            })
+            .filter(|(_, state)| now >= state.deadline(timeout))
             .map(|(link, _)| *link)
             .collect();
         for link in silent {
-            self.outputs.push_back(Output::Close {
-                link,
-                reason: DownReason::TimedOut,
-            });
-            self.link_closed(link, DownReason::TimedOut);
+            if !self.probe(link, now) {
+                self.outputs.push_back(Output::Close {
+                    link,
+                    reason: DownReason::TimedOut,
+                });
+                self.link_closed(link, DownReason::TimedOut);
+            }
         }
         if now >= self.next_ping {
             self.next_ping = now + self.config.interval;
@@ -527,6 +620,54 @@ impl Membership {
                 }
             }
         }
+    }
+
+    /// `link` is silent past its deadline: asks others about its peer, unless it is too late
+    /// for that (no peer yet, a probe already unanswered, silent too long, nobody to ask).
+    /// Whether it did.
+    fn probe(&mut self, link: LinkId, now: Instant) -> bool {
+        let timeout = self.config.timeout;
+        let Some(state) = self.links.get(&link) else {
+            return false;
+        };
+        let Some(target) = state.peer.as_ref().map(|peer| peer.id) else {
+            return false;
+        };
+        if state.suspect.is_some()
+            || now.saturating_duration_since(state.last_heard) >= timeout * MAX_VOUCHED
+        {
+            return false;
+        }
+        let vouchers: Vec<LinkId> = self
+            .links
+            .iter()
+            .filter(|(other, state)| {
+                **other != link
+                    && state.peer.as_ref().is_some_and(|peer| peer.id != target)
+                    && now.saturating_duration_since(state.last_heard) < timeout
+            })
+            .map(|(other, _)| *other)
+            .take(VOUCHERS)
+            .collect();
+        if vouchers.is_empty() {
+            return false;
+        }
+        self.nonce += 1;
+        let nonce = self.nonce;
+        for voucher in vouchers {
+            self.outputs.push_back(Output::Send {
+                link: voucher,
+                message: LinkMessage::Probe { target, nonce },
+            });
+        }
+        if let Some(state) = self.links.get_mut(&link) {
+            state.suspect = Some(Suspect {
+                nonce,
+                until: now + timeout / 3,
+            });
+            state.vouched_until = None;
+        }
+        true
     }
 
     fn wall_ms(&self, now: Instant) -> u64 {
@@ -728,7 +869,7 @@ mod tests {
     }
 
     #[test]
-    fn a_silent_peer_is_down_exactly_at_the_timeout_and_a_chatty_one_never() {
+    fn a_silent_peer_nobody_vouches_for_is_down_a_third_of_a_timeout_after_the_timeout() {
         let (mut membership, start) = setup();
         membership.link_opened(1, Direction::Accepted, start);
         membership.link_opened(2, Direction::Accepted, start);
@@ -754,8 +895,9 @@ mod tests {
             [(
                 "silent".to_owned(),
                 DownReason::TimedOut,
-                Duration::from_secs(3)
-            )]
+                Duration::from_secs(4)
+            )],
+            "asked chatty at 3 s, which did not vouch; chatty itself never down"
         );
     }
 
@@ -824,6 +966,178 @@ mod tests {
             .collect();
         assert_eq!(closes, [2, 3]);
         assert_eq!(membership.up().count(), 1);
+    }
+
+    /// Three peers up on links 1, 2, 3, everything drained, at `now`.
+    fn three_up() -> (Membership, Instant, [PeerInfo; 3]) {
+        let (mut membership, now) = setup();
+        let peers = [info(2, "b"), info(3, "c"), info(4, "d")];
+        for (link, peer) in (1..).zip(&peers) {
+            membership.link_opened(link, Direction::Accepted, now);
+            membership.handle_message(link, &hello_from(peer), now);
+        }
+        drain(&mut membership);
+        (membership, now, peers)
+    }
+
+    /// Keeps links 2 and 3 heard from until `until`, each second, and runs the timeouts.
+    fn others_talk(membership: &mut Membership, from: Instant, until: Instant) -> Vec<Output> {
+        let mut outputs = Vec::new();
+        let mut now = from;
+        while now < until {
+            now += Duration::from_millis(100);
+            membership.handle_bytes(2, now);
+            membership.handle_bytes(3, now);
+            membership.handle_timeout(now);
+            outputs.extend(drain(membership));
+        }
+        outputs
+    }
+
+    fn probes(outputs: &[Output]) -> Vec<(LinkId, Uuid, u64)> {
+        outputs
+            .iter()
+            .filter_map(|output| match output {
+                Output::Send {
+                    link,
+                    message: LinkMessage::Probe { target, nonce },
+                } => Some((*link, *target, *nonce)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_silent_peer_others_vouch_for_stays_up_and_one_nobody_vouches_for_goes_down() {
+        let (mut membership, start, peers) = three_up();
+        let timeout = HeartbeatConfig::default().timeout;
+        // Link 1 goes silent: at the timeout the others are asked, and nothing closes.
+        let outputs = others_talk(&mut membership, start, start + timeout);
+        let asked = probes(&outputs);
+        assert_eq!(
+            asked.iter().map(|(link, ..)| *link).collect::<Vec<_>>(),
+            [2, 3]
+        );
+        assert!(asked.iter().all(|(_, target, _)| *target == peers[0].id));
+        assert!(!outputs.iter().any(|o| matches!(o, Output::Close { .. })));
+        // c vouches: up for another timeout on its word.
+        let nonce = asked[0].2;
+        let at = start + timeout + Duration::from_millis(200);
+        membership.handle_message(
+            2,
+            &LinkMessage::Vouch {
+                target: peers[0].id,
+                nonce,
+            }
+            .into(),
+            at,
+        );
+        let outputs = others_talk(
+            &mut membership,
+            at,
+            at + timeout - Duration::from_millis(200),
+        );
+        assert!(
+            !outputs
+                .iter()
+                .any(|o| matches!(o, Output::Close { .. } | Output::Down { .. }))
+        );
+        // Still silent, and this time nobody answers: down a third of a timeout after asking.
+        let outputs = others_talk(&mut membership, at + timeout, at + timeout * 2);
+        assert_eq!(probes(&outputs).len(), 2, "asked again");
+        assert!(outputs.iter().any(|o| matches!(
+            o,
+            Output::Down { peer, reason: DownReason::TimedOut } if peer.id == peers[0].id
+        )));
+        assert_eq!(membership.up().count(), 2);
+    }
+
+    #[test]
+    fn a_probe_is_answered_only_about_a_peer_heard_from_lately() {
+        let (mut membership, start, peers) = three_up();
+        let timeout = HeartbeatConfig::default().timeout;
+        let probe = |target: &PeerInfo| -> Message {
+            LinkMessage::Probe {
+                target: target.id,
+                nonce: 7,
+            }
+            .into()
+        };
+        membership.handle_message(2, &probe(&peers[2]), start);
+        assert_eq!(
+            drain(&mut membership),
+            [Output::Send {
+                link: 2,
+                message: LinkMessage::Vouch {
+                    target: peers[2].id,
+                    nonce: 7
+                }
+            }]
+        );
+        // Heard from nobody but link 2 since: no word for d, nor for a stranger.
+        let later = start + timeout;
+        membership.handle_bytes(2, later);
+        membership.handle_message(2, &probe(&peers[2]), later);
+        membership.handle_message(2, &probe(&info(99, "stranger")), later);
+        let answers = drain(&mut membership);
+        assert!(
+            !answers.iter().any(|o| matches!(
+                o,
+                Output::Send {
+                    message: LinkMessage::Vouch { .. },
+                    ..
+                }
+            )),
+            "{answers:?}"
+        );
+    }
+
+    #[test]
+    fn a_peer_alone_or_silent_too_long_is_down_whatever_others_say() {
+        // With nobody to ask, the timeout alone decides, as before.
+        let (mut membership, start) = setup();
+        membership.link_opened(1, Direction::Accepted, start);
+        membership.handle_message(1, &hello_from(&info(2, "b")), start);
+        drain(&mut membership);
+        membership.handle_timeout(start + HeartbeatConfig::default().timeout);
+        assert!(
+            drain(&mut membership)
+                .iter()
+                .any(|o| matches!(o, Output::Down { .. }))
+        );
+
+        // Others' word counts for MAX_VOUCHED timeouts at most.
+        let (mut membership, start, peers) = three_up();
+        let timeout = HeartbeatConfig::default().timeout;
+        let mut now = start;
+        let mut down = false;
+        while now < start + timeout * (MAX_VOUCHED + 2) && !down {
+            now += Duration::from_millis(100);
+            membership.handle_bytes(2, now);
+            membership.handle_bytes(3, now);
+            membership.handle_timeout(now);
+            for output in drain(&mut membership) {
+                match output {
+                    Output::Send {
+                        message: LinkMessage::Probe { target, nonce },
+                        ..
+                    } => {
+                        membership.handle_message(
+                            2,
+                            &LinkMessage::Vouch { target, nonce }.into(),
+                            now,
+                        );
+                    }
+                    Output::Down { peer, .. } => down = peer.id == peers[0].id,
+                    _ => {}
+                }
+            }
+        }
+        assert!(
+            down,
+            "closed after at most {MAX_VOUCHED} timeouts of silence"
+        );
+        assert!(now >= start + timeout * MAX_VOUCHED);
     }
 
     #[test]

@@ -149,6 +149,16 @@ mod tests {
             LinkMessage::Ping { timestamp: 0 }.into(),
             LinkMessage::Pong { timestamp: 0 }.into(),
             LinkMessage::Members { peers: vec![] }.into(),
+            LinkMessage::Probe {
+                target: id,
+                nonce: 0,
+            }
+            .into(),
+            LinkMessage::Vouch {
+                target: id,
+                nonce: 0,
+            }
+            .into(),
             ClipMessage::ClipboardUpdate {
                 data: String::new(),
                 timestamp: 0,

@@ -180,6 +180,8 @@ pub struct LinkStatus {
     pub rtt: Option<Duration>,
     /// How long ago anything arrived.
     pub silent_for: Duration,
+    /// How long the peer has been up without a break (across a move to another link).
+    pub up_for: Duration,
 }
 
 /// Which side opened a link.
@@ -203,6 +205,8 @@ struct Link {
     suspect: Option<Suspect>,
     /// Others vouched for the silent peer: up until then on their word.
     vouched_until: Option<Instant>,
+    /// When its peer came up.
+    up_since: Option<Instant>,
 }
 
 /// A probe about a silent peer, awaiting a vouch.
@@ -307,6 +311,7 @@ impl Membership {
                 ping: None,
                 suspect: None,
                 vouched_until: None,
+                up_since: None,
             },
         );
         let hello = LinkMessage::Hello {
@@ -549,6 +554,7 @@ impl Membership {
                 {
                     state.peer = old.peer.take();
                     state.rtt = old.rtt;
+                    state.up_since = old.up_since;
                 }
                 self.outputs.push_back(Output::Close {
                     link: existing,
@@ -561,6 +567,7 @@ impl Membership {
         }
         if let Some(state) = self.links.get_mut(&link) {
             state.peer = Some(peer.clone());
+            state.up_since = Some(state.last_heard);
         }
         self.outputs.push_back(Output::Up { link, peer });
         self.members_changed |= self.coordinating;
@@ -714,6 +721,9 @@ impl Membership {
                     peer: peer.clone(),
                     rtt: state.rtt,
                     silent_for: now.saturating_duration_since(state.last_heard),
+                    up_for: state
+                        .up_since
+                        .map_or(Duration::ZERO, |since| now.saturating_duration_since(since)),
                 })
             })
             .collect()

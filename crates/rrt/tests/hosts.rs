@@ -282,6 +282,38 @@ fn twenty_percent_loss_on_one_link_still_converges() {
 }
 
 #[test]
+fn a_lossy_link_between_two_hosts_takes_neither_down() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let hosts = Hosts::start("lossy-link");
+    // Up to 5 minutes for the full run: RRT_LOSS_SECONDS=300.
+    let seconds: u64 = std::env::var("RRT_LOSS_SECONDS")
+        .ok()
+        .and_then(|seconds| seconds.parse().ok())
+        .unwrap_or(60);
+    hosts.net.lose_between(2, 3, 20);
+    let start = std::time::Instant::now();
+    let mut copies = 0;
+    while start.elapsed() < std::time::Duration::from_secs(seconds) {
+        hosts
+            .lab("h3")
+            .copy("h3", &format!("over a lossy link {copies}"));
+        copies += 1;
+        std::thread::sleep(std::time::Duration::from_secs(5));
+    }
+    hosts.converge_on(&format!("over a lossy link {}", copies - 1));
+    // A stall of the h2–h3 link is vouched for by h1a and h1b: it never went down either way.
+    for (name, other) in [("h2", "h3"), ("h3", "h2")] {
+        let up_ms = hosts.lab(name).up_ms(name, other);
+        assert!(
+            up_ms.is_some_and(|ms| ms >= seconds * 1000),
+            "{name} saw {other} up for {up_ms:?} ms of the {seconds} s"
+        );
+    }
+}
+
+#[test]
 fn a_large_value_crosses_a_slow_link_and_the_link_stays_up() {
     let _serial = SERIAL
         .lock()

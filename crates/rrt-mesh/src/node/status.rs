@@ -31,6 +31,9 @@ pub struct PeerStatus {
     pub rtt_us: Option<u64>,
     /// Milliseconds since anything arrived from it (direct links only).
     pub last_seen_ms: Option<u64>,
+    /// Milliseconds it has been up without a break (direct links only): a link that flaps
+    /// starts again from zero.
+    pub up_ms: Option<u64>,
 }
 
 /// What a node is, for `rrt status`.
@@ -77,6 +80,7 @@ pub(super) fn peer_status(net: NetStatus) -> Vec<PeerStatus> {
         }),
         rtt_us: link.status.rtt.map(micros),
         last_seen_ms: Some(millis(link.status.silent_for)),
+        up_ms: Some(millis(link.status.up_for)),
     });
     let relayed = net.relayed.into_iter().map(|peer| PeerStatus {
         peer,
@@ -86,6 +90,7 @@ pub(super) fn peer_status(net: NetStatus) -> Vec<PeerStatus> {
         compression: None,
         rtt_us: None,
         last_seen_ms: None,
+        up_ms: None,
     });
     direct.chain(relayed).collect()
 }

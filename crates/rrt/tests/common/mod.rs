@@ -310,6 +310,17 @@ impl Lab {
         names
     }
 
+    /// How long `name` has seen `peer` up without a break, in milliseconds (`rrt peers --json`).
+    pub fn up_ms(&self, name: &str, peer: &str) -> Option<u64> {
+        let output = self.run(name, &["peers", "--json"]);
+        let peers: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+        peers
+            .as_array()?
+            .iter()
+            .find(|status| status["peer"]["name"] == peer)?["up_ms"]
+            .as_u64()
+    }
+
     /// A document's text on `name`, if it has the document.
     pub fn cat(&self, name: &str, document: &str) -> Option<String> {
         let output = self.run(name, &["scratch", "cat", document]);

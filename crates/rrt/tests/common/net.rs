@@ -138,6 +138,22 @@ impl Net {
         }
     }
 
+    /// Drops `percent` % of the frames between hosts `i` and `j`, both ways, at random; their
+    /// links to other hosts are left alone.
+    pub fn lose_between(&self, i: usize, j: usize, percent: u32) {
+        self.in_switch(&["nft", "add", "table", "bridge", "lab"]);
+        self.in_switch(&[
+            "nft",
+            "add chain bridge lab lossy { type filter hook forward priority 0; policy accept; }",
+        ]);
+        for (from, to) in [(i, j), (j, i)] {
+            let rule = format!(
+                "add rule bridge lab lossy iifname p{from} oifname p{to} numgen random mod 100 < {percent} drop"
+            );
+            self.in_switch(&["nft", &rule]);
+        }
+    }
+
     /// Drops `percent` % of the frames host `i` sends, at random.
     pub fn lose(&self, i: usize, percent: u32) {
         self.in_switch(&["nft", "add", "table", "bridge", "lab"]);

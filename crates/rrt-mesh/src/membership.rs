@@ -261,6 +261,9 @@ pub struct Membership {
     relayed: BTreeMap<Uuid, PeerInfo>,
     /// The last probe's nonce.
     nonce: u64,
+    /// Links replaced by the preferred link to the same peer, and when to close them: see
+    /// [`Output::Relinked`].
+    retired: BTreeMap<LinkId, Instant>,
 }
 
 impl Membership {
@@ -278,6 +281,7 @@ impl Membership {
             followed: None,
             relayed: BTreeMap::new(),
             nonce: 0,
+            retired: BTreeMap::new(),
         }
     }
 
@@ -327,6 +331,8 @@ impl Membership {
 
     /// The connection is gone (closed by either side, or failed).
     pub fn link_closed(&mut self, link: LinkId, reason: DownReason) {
+        // A retired link's peer is up on its replacement.
+        self.retired.remove(&link);
         if let Some(Link {
             peer: Some(peer), ..
         }) = self.links.remove(&link)
@@ -447,7 +453,7 @@ impl Membership {
                     name: name.clone(),
                     capabilities: capabilities.clone(),
                 };
-                self.hello(link, peer);
+                self.hello(link, peer, now);
                 Received::Handled
             }
             LinkMessage::Goodbye { .. } => {
@@ -523,7 +529,7 @@ impl Membership {
         })
     }
 
-    fn hello(&mut self, link: LinkId, peer: PeerInfo) {
+    fn hello(&mut self, link: LinkId, peer: PeerInfo, now: Instant) {
         if peer.id == self.me.id {
             return self.refuse(link, "connected to itself");
         }
@@ -556,10 +562,11 @@ impl Membership {
                     state.rtt = old.rtt;
                     state.up_since = old.up_since;
                 }
-                self.outputs.push_back(Output::Close {
-                    link: existing,
-                    reason: DownReason::Error("replaced by the preferred link".to_owned()),
-                });
+                // Not closed yet: the peer, which may not have read the new link's hello, would
+                // take the close for its departure (a down and an up for a peer that never
+                // left). It closes the old link itself when it moves; if it never does, the
+                // old link is closed after the timeout.
+                self.retired.insert(existing, now + self.config.timeout);
                 self.outputs.push_back(Output::Relinked { link, peer });
                 return;
             }
@@ -589,8 +596,9 @@ impl Membership {
             .links
             .values()
             .map(|state| state.deadline(self.config.timeout))
+            .chain(self.retired.values().copied())
             .min();
-        if self.links.is_empty() {
+        if self.links.is_empty() && self.retired.is_empty() {
             return None;
         }
         Some(earliest_deadline.map_or(self.next_ping, |d| d.min(self.next_ping)))
@@ -599,6 +607,16 @@ impl Membership {
     /// Pings when a round is due and closes links silent for the timeout.
     pub fn handle_timeout(&mut self, now: Instant) {
         let timeout = self.config.timeout;
+        let (due, later): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut self.retired)
+            .into_iter()
+            .partition(|(_, at)| *at <= now);
+        self.retired = later;
+        for link in due.into_keys() {
+            self.outputs.push_back(Output::Close {
+                link,
+                reason: DownReason::Error("replaced by the preferred link".to_owned()),
+            });
+        }
         let silent: Vec<LinkId> = self
             .links
             .iter()
@@ -1181,7 +1199,10 @@ mod tests {
                 .collect();
             assert_eq!(ups, 1, "up once, never down");
             assert!(!outputs.iter().any(|o| matches!(o, Output::Down { .. })));
-            assert_eq!(closed, [20]);
+            // High refuses 20 at once; low, which moved off it, leaves it for high to close
+            // (closing it first, it would look to high like low leaving).
+            let expected_closed: &[LinkId] = if peer.id == high.id { &[] } else { &[20] };
+            assert_eq!(closed, expected_closed);
             assert_eq!(membership.link_of(peer.id), Some(10));
             // Low was up on 20 and moved to 10: what it sent on 20 may be lost, so it is told to
             // start again. High was up on 10 from the start and never read a frame on 20.
@@ -1199,6 +1220,32 @@ mod tests {
             };
             assert_eq!(relinked, expected);
         }
+        // High's close of 20 reaches low: nobody went down.
+        at_low.link_closed(20, DownReason::Closed);
+        assert_eq!(drain(&mut at_low), []);
+    }
+
+    #[test]
+    fn a_replaced_link_the_peer_never_closes_is_closed_after_the_timeout_quietly() {
+        let now = Instant::now();
+        let (low, high) = (info(1, "low"), info(2, "high"));
+        let mut at_low = Membership::new(low, HeartbeatConfig::default(), now, 0);
+        at_low.link_opened(20, Direction::Accepted, now);
+        at_low.link_opened(10, Direction::Dialed, now);
+        at_low.handle_message(20, &hello_from(&high), now);
+        at_low.handle_message(10, &hello_from(&high), now);
+        drain(&mut at_low);
+        let later = now + HeartbeatConfig::default().timeout;
+        at_low.handle_bytes(10, later);
+        at_low.handle_timeout(later);
+        let outputs = drain(&mut at_low);
+        assert!(
+            outputs
+                .iter()
+                .any(|o| matches!(o, Output::Close { link: 20, .. }))
+        );
+        assert!(!outputs.iter().any(|o| matches!(o, Output::Down { .. })));
+        assert_eq!(at_low.link_of(high.id), Some(10));
     }
 
     #[test]

@@ -203,10 +203,16 @@ fn with_h1_and_h3_blocked_from_each_other_everything_crosses_h2() {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let hosts = Hosts::start("partial");
     hosts.net.block(1, 3);
-    wait_until("h1a and h3 to lose each other", || {
-        !hosts.lab("h1a").peers("h1a").contains(&"h3".to_owned())
-            && !hosts.lab("h3").peers("h3").contains(&"h1a".to_owned())
-    });
+    // h2 vouches for each to the other (it hears from both), which keeps a silent link for at
+    // most MAX_VOUCHED peer timeouts (15 s) before it is taken for broken.
+    wait_until_within(
+        "h1a and h3 to lose each other",
+        std::time::Duration::from_secs(40),
+        || {
+            !hosts.lab("h1a").peers("h1a").contains(&"h3".to_owned())
+                && !hosts.lab("h3").peers("h3").contains(&"h1a".to_owned())
+        },
+    );
     // Both ways, the clipboard and a document.
     hosts.lab("h1a").copy("h1a", "from h1 to h3 through h2");
     hosts.converge_on("from h1 to h3 through h2");

@@ -1,5 +1,6 @@
 //! The node's actor: a dispatcher between requests, the network reactor, the sync machines and
 //! the writer thread (see the module docs of `node`).
+
 use std::{
     collections::BTreeMap,
     path::PathBuf,

@@ -1,4 +1,5 @@
 //! What a node shows of itself and its peers (`rrt status`, `rrt peers`).
+
 use std::{path::PathBuf, time::Duration};
 
 use rrt_sync::Stamp;

@@ -268,16 +268,17 @@ impl Document {
     }
 }
 
-/// What is held back for missing causes: the pending blocks (encoded: their state vector alone
-/// says only the highest clock per replica, so an update that adds blocks *below* it — a
+/// What is held back for missing causes: the ids of the pending blocks (not their state vector,
+/// which says only the highest clock per replica: an update that adds blocks *below* it — a
 /// peer's earlier edit arriving after its later one — would look like nothing new and not be
-/// forwarded, and a peer that needs it could wait for it forever), the versions they wait for,
-/// and the pending deletions. Empty, and free, in the usual case of nothing held.
-fn held(txn: &impl ReadTxn) -> (Option<(Vec<u8>, StateVector)>, Option<yrs::IdSet>) {
+/// forwarded, and a peer that needs it could wait for it forever; not their encoding either,
+/// which a peer holding megabytes pending would make every later update pay for), the versions
+/// they wait for, and the pending deletions. Empty, and free, in the usual case of nothing held.
+fn held(txn: &impl ReadTxn) -> (Option<(yrs::IdSet, StateVector)>, Option<yrs::IdSet>) {
     let store = txn.store();
     let pending = store
         .pending_update()
-        .map(|pending| (pending.update.encode_v1(), pending.missing.clone()));
+        .map(|pending| (pending.update.insertions(true), pending.missing.clone()));
     (pending, store.pending_ds().cloned())
 }
 

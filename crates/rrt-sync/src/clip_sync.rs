@@ -24,7 +24,7 @@ use crate::{
     clip_message::{ClipMessage, ClipStamp},
     clipboard::{ClipEntry, Clipboard, Merge},
     hlc::{ClockError, Stamp, Timestamp},
-    outgoing::{Neighbour, Neighbours, Outgoing},
+    outgoing::{Arrival, Neighbour, Neighbours, Outgoing},
 };
 
 /// The capability of a peer that says which clipboard entries it has on connect
@@ -192,6 +192,16 @@ impl ClipSync {
     /// A message from `from` at wall-clock `now_ms`: a `clipboard_update` or `clipboard_have`
     /// (others are ignored).
     pub fn handle(&mut self, from: Uuid, message: ClipMessage, now_ms: u64) {
+        self.receive(from, message, Arrival::Direct, now_ms);
+    }
+
+    /// A message a broadcast tree delivered from `from` (its last hop): merged like
+    /// [`ClipSync::handle`]'s, never forwarded — the tree carries it on.
+    pub fn handle_spread(&mut self, from: Uuid, message: ClipMessage, now_ms: u64) {
+        self.receive(from, message, Arrival::Spread, now_ms);
+    }
+
+    fn receive(&mut self, from: Uuid, message: ClipMessage, arrival: Arrival, now_ms: u64) {
         match message {
             ClipMessage::ClipboardUpdate {
                 data,
@@ -209,7 +219,7 @@ impl ClipSync {
                         origin: source_instance,
                     },
                 };
-                self.merge(from, entry, now_ms);
+                self.merge(from, entry, arrival, now_ms);
             }
             // Once per link: each answer queues the history, which a peer must not be able to
             // ask for again and again with a few bytes.
@@ -221,7 +231,7 @@ impl ClipSync {
         }
     }
 
-    fn merge(&mut self, from: Uuid, entry: ClipEntry, now_ms: u64) {
+    fn merge(&mut self, from: Uuid, entry: ClipEntry, arrival: Arrival, now_ms: u64) {
         let merged = match self.clipboard.merge(entry.clone(), now_ms) {
             Ok(merged) => merged,
             Err(error) => {
@@ -244,7 +254,7 @@ impl ClipSync {
             self.events.push_back(ClipEvent::Changed(entry.clone()));
         }
         self.outgoing
-            .extend(self.neighbours.forward(from, update(&entry)));
+            .extend(self.neighbours.forward(from, arrival, update(&entry)));
     }
 
     /// Queues for `to` what [`catch_up`] picks of the history, oldest first.
@@ -497,6 +507,21 @@ mod tests {
         here.peer_down(id(3));
         here.handle(id(3), has, NOW);
         assert_eq!(texts(&drain(&mut here)), ["three"]);
+    }
+
+    #[test]
+    fn what_a_tree_delivers_is_merged_and_not_forwarded() {
+        let mut writer = replica(1);
+        let entry = copy(&mut writer, "down the tree", NOW);
+        let mut here = replica(9);
+        for peer in [1, 2, 3] {
+            here.peer_up(id(peer), Neighbour::Other, &[CLIPBOARD_HAVE.into()]);
+        }
+        drain(&mut here);
+        here.handle_spread(id(1), update(&entry), NOW);
+        assert_eq!(here.poll_event(), Some(ClipEvent::Changed(entry)));
+        assert!(here.take_dirty().is_some(), "stored like any other");
+        assert!(drain(&mut here).is_empty(), "the tree carries it on");
     }
 
     #[test]

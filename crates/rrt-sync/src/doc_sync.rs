@@ -44,7 +44,7 @@ use uuid::Uuid;
 use crate::{
     doc_message::{CrdtOperation, DocMessage, Part},
     document::{Applied, DocError, Document, MAX_UPDATE},
-    outgoing::{Neighbour, Neighbours, Outgoing},
+    outgoing::{Arrival, Neighbour, Neighbours, Outgoing},
 };
 
 /// The most version requests held while local edits are being stored: a peer asks once per
@@ -297,6 +297,16 @@ impl DocSync {
 
     /// A message from `from`.
     pub fn handle(&mut self, from: Uuid, message: DocMessage) -> Vec<Change> {
+        self.receive(from, message, Arrival::Direct)
+    }
+
+    /// A message a broadcast tree delivered from `from` (its last hop): applied like
+    /// [`DocSync::handle`]'s, never forwarded — the tree carries it on.
+    pub fn handle_spread(&mut self, from: Uuid, message: DocMessage) -> Vec<Change> {
+        self.receive(from, message, Arrival::Spread)
+    }
+
+    fn receive(&mut self, from: Uuid, message: DocMessage, arrival: Arrival) -> Vec<Change> {
         let DocMessage::StateDelta {
             crdt_ops: operations,
             ..
@@ -347,7 +357,7 @@ impl DocSync {
             changes.push(match target.apply(&update) {
                 Ok(applied) => {
                     if applied != Applied::Known {
-                        self.forward(&document, &update, from);
+                        self.forward(&document, &update, from, arrival);
                     }
                     if applied == Applied::Changed
                         && let Some(before) = released_from
@@ -356,7 +366,7 @@ impl DocSync {
                             .get(&document)
                             .and_then(|target| target.diff(&before).ok())
                     {
-                        self.forward(&document, &released, from);
+                        self.forward(&document, &released, from, arrival);
                     }
                     Change::Applied {
                         document,
@@ -490,10 +500,12 @@ impl DocSync {
     }
 
     /// Queues a peer's update of `name` for the peers that need it.
-    fn forward(&mut self, name: &str, update: &[u8], from: Uuid) {
+    fn forward(&mut self, name: &str, update: &[u8], from: Uuid, arrival: Arrival) {
         for operation in self.split(name, update) {
-            self.outgoing
-                .extend(self.neighbours.forward(from, delta(vec![operation])));
+            self.outgoing.extend(
+                self.neighbours
+                    .forward(from, arrival, delta(vec![operation])),
+            );
         }
     }
 
@@ -861,6 +873,30 @@ mod tests {
                 Some("around the triangle")
             );
         }
+    }
+
+    #[test]
+    fn what_a_tree_delivers_is_applied_and_not_forwarded() {
+        let (mut a, _, a_id, b_id) = pair(MIB);
+        let mut here = DocSync::new(3, WINDOW, MIB);
+        here.peer_up(a_id, Neighbour::Other);
+        here.peer_up(b_id, Neighbour::Other);
+        while here.poll_outgoing().is_some() {}
+        let now = Instant::now();
+        saved_edit(&mut a, "notes", now, |d| d.append("down the tree"));
+        a.handle_timeout(now + WINDOW);
+        while let Some(outgoing) = a.poll_outgoing() {
+            let changes = here.handle_spread(a_id, outgoing.message().clone());
+            assert!(matches!(
+                changes.as_slice(),
+                [Change::Applied { changed: true, .. }] | []
+            ));
+        }
+        assert_eq!(
+            here.document("notes").map(Document::text).as_deref(),
+            Some("down the tree")
+        );
+        assert!(here.poll_outgoing().is_none(), "the tree carries it on");
     }
 
     #[test]

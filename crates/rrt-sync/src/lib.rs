@@ -26,6 +26,7 @@
 //!
 //! Everything here is sans-IO except the stores: time comes in as an argument.
 
+pub mod bytes_as_base64;
 mod clip_message;
 mod clip_sync;
 mod clipboard;
@@ -47,6 +48,6 @@ pub use doc_sync::{Change, DocSync};
 pub use document::{Applied, DocError, Document, MAX_UPDATE};
 pub use document_store::{DocumentStore, DocumentStoreError, valid_name};
 pub use hlc::{ClockError, DEFAULT_MAX_OFFSET_MS, HybridClock, Stamp, Timestamp};
-pub use outgoing::{FULL_MESH, Neighbour, Outgoing};
+pub use outgoing::{Arrival, FULL_MESH, Neighbour, Outgoing};
 pub use rebase::{Bias, changed_region, rebase, rebase_index};
 pub use store::{ClipboardStore, StoreError};

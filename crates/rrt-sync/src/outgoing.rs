@@ -17,7 +17,13 @@
 //! heard from ──▶ forwarded to
 //! outside        every peer but the sender
 //! clique member  every peer outside the clique
+//! a tree         nobody
 //! ```
+//!
+//! In a large mesh, peers are linked by a partial view and what is new travels on a broadcast
+//! tree (Plumtree, in `rrt-mesh`) that carries it to every replica itself: what arrives that way
+//! ([`Arrival::Spread`]) is never forwarded. What arrives directly from a peer — its catch-up
+//! after a partition, say — is forwarded as above, and the driver hands the forward to the tree.
 
 use std::collections::BTreeMap;
 
@@ -79,6 +85,17 @@ impl<M> Outgoing<M> {
     }
 }
 
+/// How a peer's message reached a replica, which decides whether the replica passes it on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// Over the link from the peer that sent it (a live update, a catch-up): what it changed
+    /// is forwarded by the module's rule.
+    Direct,
+    /// Delivered by a broadcast tree, which carries it on to every replica itself: never
+    /// forwarded.
+    Spread,
+}
+
 /// The `hello` capability of an instance that links to every other instance of its host's mesh
 /// directory, and so may be a [`Neighbour::Clique`] member for them: a client that dials only
 /// some instances must not list it, or what it sends would reach only those.
@@ -109,8 +126,13 @@ impl Neighbours {
 
     /// `message`, which `from` sent and which changed this replica, for the peers that need it:
     /// see the module's table. `None` when none does (no other peer is up, say).
-    pub(crate) fn forward<M>(&self, from: Uuid, message: M) -> Option<Outgoing<M>> {
-        if self.0.keys().all(|peer| *peer == from) {
+    pub(crate) fn forward<M>(
+        &self,
+        from: Uuid,
+        arrival: Arrival,
+        message: M,
+    ) -> Option<Outgoing<M>> {
+        if arrival == Arrival::Spread || self.0.keys().all(|peer| *peer == from) {
             return None;
         }
         if self.0.get(&from) != Some(&Neighbour::Clique) {
@@ -147,7 +169,9 @@ mod tests {
         neighbours.up(id(1), Neighbour::Other);
         neighbours.up(id(2), Neighbour::Clique);
         neighbours.up(id(3), Neighbour::Other);
-        let forward = neighbours.forward(id(1), ping()).expect("forwarded");
+        let forward = neighbours
+            .forward(id(1), Arrival::Direct, ping())
+            .expect("forwarded");
         assert!(!forward.is_for(id(1)));
         assert!(forward.is_for(id(2)) && forward.is_for(id(3)));
     }
@@ -158,7 +182,9 @@ mod tests {
         neighbours.up(id(1), Neighbour::Clique);
         neighbours.up(id(2), Neighbour::Clique);
         neighbours.up(id(3), Neighbour::Other);
-        let forward = neighbours.forward(id(1), ping()).expect("forwarded");
+        let forward = neighbours
+            .forward(id(1), Arrival::Direct, ping())
+            .expect("forwarded");
         assert_eq!(
             forward,
             Outgoing::Multicast {
@@ -168,21 +194,32 @@ mod tests {
         );
         neighbours.down(id(3));
         assert_eq!(
-            neighbours.forward(id(1), ping()),
+            neighbours.forward(id(1), Arrival::Direct, ping()),
             None,
             "a clique with nobody outside forwards nothing"
         );
     }
 
     #[test]
+    fn what_a_tree_delivered_goes_nowhere() {
+        let mut neighbours = Neighbours::default();
+        neighbours.up(id(1), Neighbour::Other);
+        neighbours.up(id(2), Neighbour::Other);
+        assert_eq!(neighbours.forward(id(1), Arrival::Spread, ping()), None);
+        assert!(neighbours.forward(id(1), Arrival::Direct, ping()).is_some());
+    }
+
+    #[test]
     fn a_sender_not_known_as_up_is_treated_as_outside() {
         let mut neighbours = Neighbours::default();
         neighbours.up(id(2), Neighbour::Clique);
-        let forward = neighbours.forward(id(1), ping()).expect("forwarded");
+        let forward = neighbours
+            .forward(id(1), Arrival::Direct, ping())
+            .expect("forwarded");
         assert!(forward.is_for(id(2)));
         neighbours.down(id(2));
         assert_eq!(
-            neighbours.forward(id(1), ping()),
+            neighbours.forward(id(1), Arrival::Direct, ping()),
             None,
             "nobody to forward to"
         );

@@ -37,6 +37,7 @@ pub mod network;
 mod node;
 pub mod registry;
 pub mod same_user;
+pub mod swarm;
 pub mod trust;
 mod wall_clock;
 mod writer;

@@ -36,6 +36,7 @@ mod message;
 pub mod network;
 mod node;
 pub mod registry;
+pub mod roster;
 pub mod same_user;
 pub mod swarm;
 pub mod trust;

@@ -11,6 +11,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::roster::RosterEntry;
+
 /// A message about the link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -79,12 +81,25 @@ pub enum LinkMessage {
         /// The probe's.
         nonce: u64,
     },
+    /// A frame of the swarm that a large mesh spreads on (HyParView + Plumtree): iroh-gossip's
+    /// wire message, in postcard (PROTOCOL.md, "The swarm").
+    Gossip {
+        /// The frame: base64 in JSON, raw bytes in MessagePack.
+        #[serde(with = "rrt_sync::bytes_as_base64")]
+        frame: Vec<u8>,
+    },
+    /// The sender's table of the mesh's members (when a link comes up), or what changed in it.
+    Roster {
+        /// The members.
+        members: Vec<RosterEntry>,
+    },
 }
 
 impl LinkMessage {
     /// The `type` tag of each message, in declaration order.
     pub const TYPES: &[&str] = &[
-        "hello", "join", "refused", "goodbye", "ping", "pong", "members", "probe", "vouch",
+        "hello", "join", "refused", "goodbye", "ping", "pong", "members", "probe", "vouch", "gossip",
+        "roster",
     ];
 }
 

@@ -519,6 +519,11 @@ impl Membership {
                 }
                 Received::Handled
             }
+            // The swarm's and the roster's, for the worker once the peer said hello.
+            LinkMessage::Gossip { .. } | LinkMessage::Roster { .. } => match &state.peer {
+                Some(peer) => Received::Deliver(peer.id),
+                None => Received::Dropped,
+            },
             // Admission's, answered before the link reaches membership.
             _ => Received::Dropped,
         }

@@ -139,6 +139,8 @@ pub(super) struct Dialer {
     /// Whether peer sockets are dialed at all (not in the hub topology, which dials its
     /// coordinator only).
     mesh: bool,
+    /// Whether every peer socket is dialed (a full mesh), or only those asked for (a swarm).
+    every_peer: bool,
     unix: Vec<UnixDial>,
     /// Peer-socket dials handed to the worker, by pid: the attempt.
     dialing: HashMap<u32, u32>,
@@ -157,6 +159,7 @@ impl Dialer {
         Self {
             pid,
             mesh,
+            every_peer: true,
             unix: Vec::new(),
             dialing: HashMap::new(),
             targets: targets
@@ -177,13 +180,35 @@ impl Dialer {
         }
         if !alive {
             self.actions.push_back(Action::Clean { pid });
-        } else if self.pid < pid {
+        } else if self.every_peer && self.pid < pid {
             self.unix.push(UnixDial {
                 pid,
                 at: now,
                 attempt: 0,
             });
         }
+    }
+
+    /// Whether every peer socket is to be dialed (a full mesh) or only those asked for with
+    /// [`Dialer::dial_on_demand`] (a swarm). Going back to a full mesh, the worker hands every
+    /// peer socket to [`Dialer::handle_peer_socket`] again.
+    pub(super) fn dial_every_peer(&mut self, every_peer: bool) {
+        self.every_peer = every_peer;
+        if !every_peer {
+            self.unix.clear();
+        }
+    }
+
+    /// Dials `peer-<pid>.sock` now, whichever pid is lower, unless linked or planned already.
+    pub(super) fn dial_on_demand(&mut self, pid: u32, now: Instant) {
+        if !self.mesh || pid == self.pid || self.is_linked(pid) || self.is_planned(pid) {
+            return;
+        }
+        self.unix.push(UnixDial {
+            pid,
+            at: now,
+            attempt: 0,
+        });
     }
 
     /// How the dial of `peer-<pid>.sock` went.
@@ -302,6 +327,7 @@ impl Dialer {
     pub(super) fn link_closed(&mut self, link: LinkId, now: Instant) {
         if let Some(pid) = self.linked.remove(&link)
             && self.mesh
+            && self.every_peer
             && self.pid < pid
             && !self.is_linked(pid)
             && !self.is_planned(pid)
@@ -432,6 +458,31 @@ mod tests {
         high.link_opened(17, Some(100));
         high.link_closed(17, now);
         assert_eq!(tick(&mut high, now + REDIAL), []);
+    }
+
+    #[test]
+    fn a_swarm_dials_only_on_demand_and_does_not_redial() {
+        let now = Instant::now();
+        let mut dialer = Dialer::new(100, true, &[], now);
+        dialer.dial_every_peer(false);
+        dialer.handle_peer_socket(200, true, now);
+        dialer.handle_peer_socket(300, false, now);
+        assert_eq!(drain(&mut dialer), [Action::Clean { pid: 300 }]);
+        assert_eq!(tick(&mut dialer, now), [], "no dial unasked");
+        dialer.dial_on_demand(50, now);
+        dialer.dial_on_demand(50, now);
+        assert_eq!(
+            tick(&mut dialer, now),
+            [Action::DialUnix { pid: 50 }],
+            "asked for, once, whichever pid is lower"
+        );
+        dialer.handle_unix_dialed(50, UnixDialed::Linked(16), now);
+        dialer.link_closed(16, now);
+        assert_eq!(tick(&mut dialer, now + REDIAL), [], "not dialed again");
+        // Back to a full mesh: peer sockets are dialed by the lower pid again.
+        dialer.dial_every_peer(true);
+        dialer.handle_peer_socket(200, true, now);
+        assert_eq!(tick(&mut dialer, now), [Action::DialUnix { pid: 200 }]);
     }
 
     #[test]

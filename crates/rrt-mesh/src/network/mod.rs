@@ -36,6 +36,7 @@ mod links;
 mod pins;
 mod resolver;
 mod sockets;
+mod spread;
 mod stream;
 mod tls;
 mod worker;

@@ -109,6 +109,7 @@ fn through_reactor(samples: usize) -> Vec<f64> {
         tcp: None,
         heartbeat: HeartbeatConfig::default(),
         wire: WireConfig::default(),
+        swarm_above: rrt_mesh::network::DEFAULT_SWARM_ABOVE,
     };
     let reactor =
         Rrt::new(move |registry: &mio::Registry| NetworkWorker::new(registry, config.clone()));

@@ -111,6 +111,14 @@ impl MeshDir {
         Ok(())
     }
 
+    /// The mesh's name: the directory's own.
+    pub fn mesh(&self) -> String {
+        self.path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
     /// The directory itself.
     pub fn path(&self) -> &Path {
         &self.path

@@ -15,7 +15,7 @@ use std::{
 
 use rrt_reactor::Rrt;
 use rrt_sync::{
-    Change, DocMessage, DocSync, Document, DocumentStore, DocumentStoreError, MAX_UPDATE,
+    Arrival, Change, DocMessage, DocSync, Document, DocumentStore, DocumentStoreError, MAX_UPDATE,
     Neighbour, valid_name,
 };
 use uuid::Uuid;
@@ -201,9 +201,18 @@ impl Documents {
 
     /// A peer's `state_delta`. What it queues to send (forwards, answers to versions) goes out
     /// on the next [`Documents::flush`].
-    pub(crate) fn receive(&mut self, from: Uuid, message: DocMessage) -> Received {
+    pub(crate) fn receive(
+        &mut self,
+        from: Uuid,
+        message: DocMessage,
+        arrival: Arrival,
+    ) -> Received {
         let mut received = Received::default();
-        for change in self.sync.handle(from, message) {
+        let changes = match arrival {
+            Arrival::Direct => self.sync.handle(from, message),
+            Arrival::Spread => self.sync.handle_spread(from, message),
+        };
+        for change in changes {
             match change {
                 Change::Applied {
                     document,

@@ -48,5 +48,6 @@ pub use documents::{DocumentError, MAX_LOCAL_EDIT, STATE};
 pub use link_message::{LinkMessage, Member};
 pub use message::{Message, message_types};
 pub use node::{
-    Edit, Node, NodeConfig, NodeError, NodeEvent, NodeStatus, PeerStatus, default_state_dir,
+    Edit, MeshView, Node, NodeConfig, NodeError, NodeEvent, NodeStatus, PeerStatus,
+    default_state_dir,
 };

@@ -98,8 +98,8 @@ pub enum LinkMessage {
 impl LinkMessage {
     /// The `type` tag of each message, in declaration order.
     pub const TYPES: &[&str] = &[
-        "hello", "join", "refused", "goodbye", "ping", "pong", "members", "probe", "vouch", "gossip",
-        "roster",
+        "hello", "join", "refused", "goodbye", "ping", "pong", "members", "probe", "vouch",
+        "gossip", "roster",
     ];
 }
 

@@ -101,6 +101,8 @@ pub enum DownReason {
     Error(String),
     /// Hub leaves only: the coordinator no longer lists it, or this leaf lost the coordinator.
     GoneFromHub,
+    /// In a swarm: this instance no longer needs the link (the peer left its partial view).
+    Released,
 }
 
 impl fmt::Display for DownReason {
@@ -111,6 +113,7 @@ impl fmt::Display for DownReason {
             Self::TimedOut => f.write_str("heartbeat timed out"),
             Self::Error(detail) => write!(f, "error: {detail}"),
             Self::GoneFromHub => f.write_str("gone from the hub"),
+            Self::Released => f.write_str("link released by the swarm"),
         }
     }
 }

@@ -159,6 +159,16 @@ mod tests {
                 nonce: 0,
             }
             .into(),
+            LinkMessage::Gossip { frame: vec![1, 2] }.into(),
+            LinkMessage::Roster {
+                members: vec![crate::roster::RosterEntry {
+                    instance_id: id,
+                    name: "a".into(),
+                    incarnation: 7,
+                    alive: true,
+                }],
+            }
+            .into(),
             ClipMessage::ClipboardUpdate {
                 data: String::new(),
                 timestamp: 0,

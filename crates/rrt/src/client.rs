@@ -180,13 +180,29 @@ fn ask(locate: &Locate, request: &Request) -> anyhow::Result<Value> {
 }
 
 pub(crate) fn peers(locate: &Locate, json: bool) -> anyhow::Result<()> {
-    let peers = ask(locate, &Request::Peers)?;
+    let view = ask(locate, &Request::Peers)?;
     if json {
-        println!("{peers}");
+        println!("{view}");
         return Ok(());
     }
-    let peers: Vec<Value> = peers.as_array().cloned().unwrap_or_default();
+    let peers: Vec<Value> = view["peers"].as_array().cloned().unwrap_or_default();
     let devices = device_labels(&peers);
+    let neighbours = peers
+        .iter()
+        .filter(|peer| peer["neighbour"] == true)
+        .count();
+    match view["shape"].as_str() {
+        Some("swarm") => println!(
+            "{} members, a swarm: {} links, {neighbours} of them swarm neighbours",
+            view["members"],
+            peers.len()
+        ),
+        _ => println!(
+            "{} members, a full mesh: {} links",
+            view["members"],
+            peers.len()
+        ),
+    }
     println!(
         "{:<24} {:<36} {:<20} {:<16} {:<9} {:<5} {:>9} {:>10}",
         "NAME", "ID", "DEVICE", "HOST", "TRANSPORT", "LZ4", "RTT", "LAST SEEN"

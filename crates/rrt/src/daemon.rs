@@ -51,6 +51,11 @@ pub(crate) struct DaemonArgs {
     /// coordinator, taken over by another instance when it dies).
     #[arg(long, value_enum, default_value_t = TopologyArg::Mesh)]
     topology: TopologyArg,
+    /// In the mesh topology: above this many members the mesh becomes a swarm — each instance
+    /// links to a few others (HyParView) and broadcasts travel on a tree (Plumtree) — instead
+    /// of everyone linking to everyone.
+    #[arg(long, default_value_t = rrt_mesh::network::DEFAULT_SWARM_ABOVE)]
+    swarm_above: usize,
     /// Use plain, unauthenticated TCP to other hosts instead of TLS — for a lab only: anyone who
     /// can reach the port can join.
     #[arg(long)]
@@ -119,6 +124,7 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
         TopologyArg::Mesh => Topology::Mesh,
         TopologyArg::Hub => Topology::Hub,
     };
+    config.swarm_above = args.swarm_above;
     config.mdns = !args.no_mdns;
     config.tcp = if args.no_tcp {
         None

@@ -470,7 +470,7 @@ fn hosts_that_share_a_host_name_all_join_and_links_across_hosts_are_compressed()
     let compression = |name: &str| {
         let output = hosts.lab("h1a").run("h1a", &["peers", "--json"]);
         let peers: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
-        peers
+        peers["peers"]
             .as_array()
             .into_iter()
             .flatten()
@@ -492,7 +492,7 @@ fn hosts_that_share_a_host_name_all_join_and_links_across_hosts_are_compressed()
 fn peer_devices(lab: &Lab, name: &str) -> Vec<(String, String, String)> {
     let output = lab.run(name, &["peers", "--json"]);
     let peers: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
-    peers
+    peers["peers"]
         .as_array()
         .into_iter()
         .flatten()

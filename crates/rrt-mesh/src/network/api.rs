@@ -3,11 +3,15 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
+use rrt_sync::Arrival;
 use rrt_wire::{Compression, WireConfig};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::hub::{Role, Topology};
+use super::{
+    hub::{Role, Topology},
+    spread::Shape,
+};
 use crate::{
     Message,
     dir::MeshDir,
@@ -85,6 +89,9 @@ pub struct NetworkConfig {
     pub heartbeat: HeartbeatConfig,
     /// Wire settings.
     pub wire: WireConfig,
+    /// Above this many members the mesh is a swarm (partial views, a broadcast tree) rather
+    /// than a full mesh ([`DEFAULT_SWARM_ABOVE`](super::DEFAULT_SWARM_ABOVE)).
+    pub swarm_above: usize,
 }
 
 /// How an up peer is reached.
@@ -107,6 +114,9 @@ pub enum NetEvent {
         peer: PeerInfo,
         /// How it is reached.
         reach: Reach,
+        /// Whether it is in this instance's clique: the full mesh of one host's instances,
+        /// which send what they send to each other themselves.
+        clique: bool,
     },
     /// An up peer moved to another link (of two, both sides keep the same one): whatever its
     /// arrival started must start again, as what was in flight on the old link may be lost.
@@ -115,6 +125,8 @@ pub enum NetEvent {
         peer: PeerInfo,
         /// How it is reached now.
         reach: Reach,
+        /// Whether it is in this instance's clique now (it changes with the mesh's shape).
+        clique: bool,
     },
     /// A peer is gone.
     PeerDown {
@@ -125,10 +137,12 @@ pub enum NetEvent {
     },
     /// An application message (clipboard, state) from an up peer.
     Message {
-        /// The sender.
+        /// The sender (for a tree's delivery, its last hop).
         from: Uuid,
         /// The message.
         message: Message,
+        /// Over its link, or delivered by the swarm's broadcast tree (which carries it on).
+        arrival: Arrival,
     },
 }
 
@@ -184,6 +198,12 @@ pub struct NetStatus {
     pub links: Vec<LinkView>,
     /// Hub leaves: the other leaves, as the coordinator lists them.
     pub relayed: Vec<PeerInfo>,
+    /// How the mesh is linked now.
+    pub shape: Shape,
+    /// How many members the mesh has, this instance included, as far as it knows.
+    pub members: usize,
+    /// The swarm's active view: the peers this instance keeps links to for the swarm.
+    pub neighbours: Vec<Uuid>,
 }
 
 /// An up peer's direct link, for status displays.

@@ -47,4 +47,5 @@ pub use api::{
 };
 pub use hub::{Role, Topology};
 pub use join::{join_proof, verify_join};
+pub use spread::{DEFAULT_SWARM_ABOVE, SWARM, Shape};
 pub use worker::NetworkWorker;

@@ -35,7 +35,8 @@ pub const DEFAULT_SWARM_ABOVE: usize = 16;
 pub(super) const LINGER: Duration = Duration::from_secs(10);
 
 /// How the instances of a mesh are linked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Shape {
     /// Everyone to everyone.
     FullMesh,
@@ -193,12 +194,8 @@ mod tests {
 
     #[test]
     fn a_full_mesh_sends_down_links_and_a_swarm_on_the_tree_and_to_those_outside_it() {
-        let peers = [
-            peer(1, &[SWARM]),
-            peer(2, &[]),
-            peer(3, &[SWARM]),
-        ];
-        let up = || peers.iter().enumerate().map(|(i, p)| (i, p));
+        let peers = [peer(1, &[SWARM]), peer(2, &[]), peer(3, &[SWARM])];
+        let up = || peers.iter().enumerate();
         let mesh = Spread::new(16, 3);
         assert_eq!(
             mesh.route(up(), Recipients::AllBut(Some(Uuid::from_u128(3)))),

@@ -8,7 +8,7 @@ use std::{
 };
 
 use rrt_reactor::{ReactorEvent, RecvError, Rrt, Subscription};
-use rrt_sync::{ClipEntry, ClipEvent, ClipSync, Neighbour, Outgoing, TooLarge};
+use rrt_sync::{Arrival, ClipEntry, ClipEvent, ClipSync, Neighbour, Outgoing, TooLarge};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
@@ -23,7 +23,7 @@ use crate::{
     writer::{Done, Write, Writes, Written},
 };
 
-use super::{NodeError, NodeEvent, NodeStatus, Request, edit::apply, status::peer_status};
+use super::{NodeError, NodeEvent, NodeStatus, Request, edit::apply, status::mesh_view};
 
 /// How long a leaving node waits for its goodbyes to be written.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -109,7 +109,11 @@ impl Actor {
             Request::Peers(reply) => {
                 let net = self.net_status();
                 tokio::spawn(async move {
-                    let _ = reply.send(net.await.map(peer_status).unwrap_or_default());
+                    // Without the network thread's answer the reply is dropped: the asker
+                    // hears that the node could not say.
+                    if let Some(net) = net.await {
+                        let _ = reply.send(mesh_view(net));
+                    }
                 });
             }
             Request::Status(reply) => {
@@ -131,12 +135,16 @@ impl Actor {
                         .clipboard()
                         .current()
                         .map(|entry| entry.stamp),
+                    shape: None,
+                    members: None,
                 };
                 let net = self.net_status();
                 tokio::spawn(async move {
                     if let Some(net) = net.await {
                         node.role = Some(net.role);
                         node.listen = net.listen;
+                        node.shape = Some(net.shape);
+                        node.members = Some(net.members);
                     }
                     let _ = reply.send(node);
                 });
@@ -267,23 +275,35 @@ impl Actor {
 
     fn handle_network(&mut self, event: Result<ReactorEvent<NetEvent>, RecvError>) {
         match event {
-            Ok(ReactorEvent::Worker(NetEvent::PeerUp { peer, reach })) => {
-                self.arrived(&peer, reach);
+            Ok(ReactorEvent::Worker(NetEvent::PeerUp {
+                peer,
+                reach,
+                clique,
+            })) => {
+                self.arrived(&peer, reach, clique);
                 self.peers.insert(peer.id, peer.clone());
                 let _ = self.events.send(NodeEvent::PeerUp { peer });
             }
             // Not news for subscribers: the machines start over on the new link.
-            Ok(ReactorEvent::Worker(NetEvent::Relinked { peer, reach })) => {
+            Ok(ReactorEvent::Worker(NetEvent::Relinked {
+                peer,
+                reach,
+                clique,
+            })) => {
                 self.clipboard.peer_down(peer.id);
                 self.documents.peer_down(peer.id);
-                self.arrived(&peer, reach);
+                self.arrived(&peer, reach, clique);
             }
             Ok(ReactorEvent::Worker(NetEvent::PeerDown { peer, reason })) => {
                 self.peers.remove(&peer.id);
                 self.peer_gone(peer, reason);
             }
-            Ok(ReactorEvent::Worker(NetEvent::Message { from, message })) => {
-                self.receive(from, message);
+            Ok(ReactorEvent::Worker(NetEvent::Message {
+                from,
+                message,
+                arrival,
+            })) => {
+                self.receive(from, message, arrival);
             }
             Ok(ReactorEvent::Started {
                 generation,
@@ -313,18 +333,17 @@ impl Actor {
     }
 
     /// A peer is up on a link: the machines start their catch-up with it.
-    fn arrived(&mut self, peer: &PeerInfo, reach: Reach) {
+    fn arrived(&mut self, peer: &PeerInfo, reach: Reach, clique: bool) {
         // Reached through a hub's coordinator, without a link: the coordinator's link carries
         // everything, and a catch-up addressed to this peer would go nowhere.
         if reach == Reach::Relayed {
             return;
         }
-        // The instances of a host in a full mesh all link to each other; a client on the same
-        // host that dials only some of them does not say `full_mesh`.
-        let full_mesh = peer.capabilities.iter().any(|c| c == rrt_sync::FULL_MESH);
-        let neighbour = match (reach, self.topology) {
-            (Reach::SameHost, Topology::Mesh) if full_mesh => Neighbour::Clique,
-            _ => Neighbour::Other,
+        // The network thread knows the mesh's shape, and so who is a clique.
+        let neighbour = if clique {
+            Neighbour::Clique
+        } else {
+            Neighbour::Other
         };
         self.clipboard
             .peer_up(peer.id, neighbour, &peer.capabilities);
@@ -341,14 +360,17 @@ impl Actor {
         let _ = self.events.send(NodeEvent::PeerDown { peer, reason });
     }
 
-    fn receive(&mut self, from: Uuid, message: Message) {
+    fn receive(&mut self, from: Uuid, message: Message, arrival: Arrival) {
         match message {
             Message::Clipboard(message) => {
-                self.clipboard.handle(from, message, wall_ms());
+                match arrival {
+                    Arrival::Direct => self.clipboard.handle(from, message, wall_ms()),
+                    Arrival::Spread => self.clipboard.handle_spread(from, message, wall_ms()),
+                }
                 self.dispatch_clipboard();
             }
             Message::Document(message) => {
-                let received = self.documents.receive(from, message);
+                let received = self.documents.receive(from, message, arrival);
                 for (name, update) in received.to_store {
                     self.write(Write::PeerUpdate { name, update });
                 }

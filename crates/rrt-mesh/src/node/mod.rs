@@ -47,7 +47,7 @@ use crate::{
 
 use actor::Actor;
 pub use edit::Edit;
-pub use status::{NodeStatus, PeerStatus};
+pub use status::{MeshView, NodeStatus, PeerStatus};
 
 /// How to start a [`Node`].
 #[derive(Debug, Clone)]
@@ -75,6 +75,9 @@ pub struct NodeConfig {
     pub max_clock_offset: Duration,
     /// Wire settings (the frame limit also caps a clipboard value).
     pub wire: WireConfig,
+    /// Above this many members the mesh is a swarm: partial views and a broadcast tree
+    /// instead of a full mesh.
+    pub swarm_above: usize,
 }
 
 impl NodeConfig {
@@ -93,6 +96,7 @@ impl NodeConfig {
             history: 50,
             max_clock_offset: Duration::from_millis(rrt_sync::DEFAULT_MAX_OFFSET_MS),
             wire: WireConfig::default(),
+            swarm_above: crate::network::DEFAULT_SWARM_ABOVE,
         }
     }
 }
@@ -181,7 +185,7 @@ pub(super) enum Request {
     ),
     Current(oneshot::Sender<Option<ClipEntry>>),
     History(oneshot::Sender<Vec<ClipEntry>>),
-    Peers(oneshot::Sender<Vec<PeerStatus>>),
+    Peers(oneshot::Sender<MeshView>),
     Status(oneshot::Sender<NodeStatus>),
     Documents(oneshot::Sender<Vec<String>>),
     Text(String, oneshot::Sender<Result<String, NodeError>>),
@@ -226,7 +230,12 @@ impl Node {
                 name: config.name.clone(),
                 capabilities: ["clipboard", "state_sync", rrt_sync::CLIPBOARD_HAVE]
                     .into_iter()
-                    .chain((config.topology == Topology::Mesh).then_some(rrt_sync::FULL_MESH))
+                    .chain(
+                        (config.topology == Topology::Mesh)
+                            .then_some([rrt_sync::FULL_MESH, crate::network::SWARM])
+                            .into_iter()
+                            .flatten(),
+                    )
                     .map(str::to_owned)
                     .collect(),
             },
@@ -236,6 +245,7 @@ impl Node {
             tcp: config.tcp.clone(),
             heartbeat: config.heartbeat,
             wire: config.wire.clone(),
+            swarm_above: config.swarm_above,
         };
         let reactor_config = Config {
             thread_name: "rrt-network".to_owned(),
@@ -342,8 +352,9 @@ impl Node {
         self.ask(Request::History).await
     }
 
-    /// The peers that are up.
-    pub async fn peers(&self) -> Result<Vec<PeerStatus>, NodeError> {
+    /// The mesh as this instance sees it: its shape, how many members it has, and the peers
+    /// that are up.
+    pub async fn peers(&self) -> Result<MeshView, NodeError> {
         self.ask(Request::Peers).await
     }
 

@@ -10,8 +10,19 @@ use uuid::Uuid;
 use crate::{
     identity::Device,
     membership::PeerInfo,
-    network::{NetStatus, Role, Topology},
+    network::{NetStatus, Role, Shape, Topology},
 };
+
+/// The mesh as one instance sees it, for `rrt peers`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MeshView {
+    /// How the mesh is linked now.
+    pub shape: Shape,
+    /// How many members the mesh has, this instance included, as far as it knows.
+    pub members: usize,
+    /// The peers it has a link to (or reaches through a hub).
+    pub peers: Vec<PeerStatus>,
+}
 
 /// A peer's state, for `rrt peers`.
 #[derive(Debug, Clone, Serialize)]
@@ -35,6 +46,8 @@ pub struct PeerStatus {
     /// Milliseconds it has been up without a break (direct links only): a link that flaps
     /// starts again from zero.
     pub up_ms: Option<u64>,
+    /// Whether it is in this instance's swarm neighbours (the active view; a swarm only).
+    pub neighbour: bool,
 }
 
 /// What a node is, for `rrt status`.
@@ -64,13 +77,19 @@ pub struct NodeStatus {
     pub reactor: String,
     /// The current clipboard value's stamp, if any.
     pub clipboard: Option<Stamp>,
+    /// How the mesh is linked now.
+    pub shape: Option<Shape>,
+    /// How many members the mesh has, as far as this instance knows.
+    pub members: Option<usize>,
 }
 
 /// The network thread's view of the peers, for status displays.
-pub(super) fn peer_status(net: NetStatus) -> Vec<PeerStatus> {
+pub(super) fn mesh_view(net: NetStatus) -> MeshView {
     let millis = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
     let micros = |duration: Duration| u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
+    let neighbours = net.neighbours;
     let direct = net.links.into_iter().map(|link| PeerStatus {
+        neighbour: neighbours.contains(&link.status.peer.id),
         peer: link.status.peer,
         transport: link.transport,
         host: link.host,
@@ -92,6 +111,11 @@ pub(super) fn peer_status(net: NetStatus) -> Vec<PeerStatus> {
         rtt_us: None,
         last_seen_ms: None,
         up_ms: None,
+        neighbour: false,
     });
-    direct.chain(relayed).collect()
+    MeshView {
+        shape: net.shape,
+        members: net.members,
+        peers: direct.chain(relayed).collect(),
+    }
 }

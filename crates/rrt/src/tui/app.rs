@@ -78,7 +78,7 @@ impl App {
         for peer in self.peers.values_mut() {
             peer.up = false;
         }
-        for status in answer.as_array().into_iter().flatten() {
+        for status in answer["peers"].as_array().into_iter().flatten() {
             let id = status["peer"]["id"].as_str().unwrap_or_default().to_owned();
             let peer = Peer {
                 name: status["peer"]["name"].as_str().unwrap_or("?").to_owned(),
@@ -378,10 +378,12 @@ mod tests {
     #[test]
     fn panes_show_peers_history_and_the_document() {
         let mut app = App::new("alice".into(), "notes".into());
-        app.peers(&serde_json::json!([{
-            "peer": {"id": "1", "name": "bob"}, "host": "local", "transport": "unix",
-            "rtt_us": 250, "last_seen_ms": 12
-        }]));
+        app.peers(
+            &serde_json::json!({"shape": "full_mesh", "members": 2, "peers": [{
+                "peer": {"id": "1", "name": "bob"}, "host": "local", "transport": "unix",
+                "rtt_us": 250, "last_seen_ms": 12
+            }]}),
+        );
         app.history(&serde_json::json!([{"text": "second"}, {"text": "first"}]));
         app.scratch_changed("hello\nworld");
         let shown = screen(&app);
@@ -396,7 +398,7 @@ mod tests {
         ] {
             assert!(shown.contains(expected), "{expected:?} in\n{shown}");
         }
-        app.peers(&serde_json::json!([]));
+        app.peers(&serde_json::json!({"shape": "full_mesh", "members": 1, "peers": []}));
         assert!(
             screen(&app).contains("down"),
             "a peer that left stays, down"

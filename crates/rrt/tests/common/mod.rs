@@ -300,7 +300,7 @@ impl Lab {
             return Vec::new();
         }
         let peers: serde_json::Value = serde_json::from_slice(&output.stdout).expect("peers JSON");
-        let mut names: Vec<String> = peers
+        let mut names: Vec<String> = peers["peers"]
             .as_array()
             .into_iter()
             .flatten()
@@ -314,7 +314,7 @@ impl Lab {
     pub fn up_ms(&self, name: &str, peer: &str) -> Option<u64> {
         let output = self.run(name, &["peers", "--json"]);
         let peers: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
-        peers
+        peers["peers"]
             .as_array()?
             .iter()
             .find(|status| status["peer"]["name"] == peer)?["up_ms"]

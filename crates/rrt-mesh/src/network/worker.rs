@@ -65,8 +65,6 @@ const MAX_WAITING: usize = 64;
 const EXIT_GRACE: Duration = Duration::from_millis(200);
 /// How many instances of the mesh directory an isolated swarm instance dials at once.
 const BOOTSTRAP: usize = 3;
-/// The swarm's active view, which a new link joins while it has room.
-const ACTIVE_VIEW: usize = 5;
 
 /// The worker. Create it with [`NetworkWorker::new`] inside an [`Rrt`](rrt_reactor::Rrt)
 /// factory.
@@ -447,7 +445,9 @@ impl NetworkWorker {
                 self.send(link, &gossip(frame), registry);
             }
         }
-        if self.swarm.neighbours().count() < ACTIVE_VIEW {
+        // Joining through a peer sends random walks through the swarm that end in new
+        // neighbours: once, to get in, not on every link (most are the swarm's own, brief).
+        if self.swarm.neighbours().next().is_none() {
             self.swarm.join(vec![peer.id], now);
         }
     }

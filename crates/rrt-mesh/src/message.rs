@@ -166,6 +166,8 @@ mod tests {
                     name: "a".into(),
                     incarnation: 7,
                     alive: true,
+                    host: None,
+                    pid: None,
                 }],
             }
             .into(),

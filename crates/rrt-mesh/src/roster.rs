@@ -45,6 +45,13 @@ pub struct RosterEntry {
     pub incarnation: u64,
     /// Whether it is alive.
     pub alive: bool,
+    /// The host it runs on (its boot id), so that the instances of that host can see for
+    /// themselves whether its process still runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Its process on that host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
 }
 
 impl RosterEntry {
@@ -72,14 +79,10 @@ pub struct Roster {
 }
 
 impl Roster {
-    /// The table of instance `me`, named `name`, started at `incarnation` (wall-clock ms).
-    pub fn new(me: Uuid, name: String, incarnation: u64, now: Instant) -> Self {
-        let entry = RosterEntry {
-            instance_id: me,
-            name,
-            incarnation,
-            alive: true,
-        };
+    /// The table of the instance `me` says it is (alive, its incarnation its start time).
+    pub fn new(me: RosterEntry, now: Instant) -> Self {
+        let entry = RosterEntry { alive: true, ..me };
+        let me = entry.instance_id;
         let records = BTreeMap::from([(
             me,
             Record {
@@ -173,6 +176,15 @@ impl Roster {
             .filter(|entry| entry.alive)
     }
 
+    /// The live members of `host` but this instance, with their processes: to be looked at.
+    pub fn on_host<'a>(&'a self, host: &'a str) -> impl Iterator<Item = (Uuid, u32)> + 'a {
+        self.alive()
+            .filter(move |entry| {
+                entry.instance_id != self.me && entry.host.as_deref() == Some(host)
+            })
+            .filter_map(|entry| Some((entry.instance_id, entry.pid?)))
+    }
+
     /// The next message to send.
     pub fn poll_outgoing(&mut self) -> Option<Outgoing<Vec<RosterEntry>>> {
         self.outgoing.pop_front()
@@ -254,11 +266,13 @@ mod tests {
             name: format!("i{n}"),
             incarnation,
             alive,
+            host: Some("here".into()),
+            pid: Some(n as u32),
         }
     }
 
     fn roster(n: u128) -> Roster {
-        Roster::new(id(n), format!("i{n}"), NOW_MS, Instant::now())
+        Roster::new(entry(n, NOW_MS, true), Instant::now())
     }
 
     fn drain(roster: &mut Roster) -> Vec<Outgoing<Vec<RosterEntry>>> {
@@ -308,6 +322,19 @@ mod tests {
         );
         assert_eq!(here.members(), 3);
         assert!(drain(&mut here).is_empty());
+    }
+
+    #[test]
+    fn the_live_members_of_a_host_are_listed_with_their_processes() {
+        let mut here = roster(1);
+        let now = Instant::now();
+        let elsewhere = RosterEntry {
+            host: Some("there".into()),
+            ..entry(3, 10, true)
+        };
+        let entries = vec![entry(2, 10, true), elsewhere, entry(4, 10, false)];
+        here.handle(id(9), entries, Arrival::Spread, NOW_MS, now);
+        assert_eq!(here.on_host("here").collect::<Vec<_>>(), [(id(2), 2)]);
     }
 
     #[test]

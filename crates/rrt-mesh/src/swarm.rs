@@ -388,6 +388,50 @@ mod tests {
         assert!(one.is_neighbour(Net::id(2)));
     }
 
+    /// PROTOCOL.md, "The swarm", spells these bytes out for clients in other languages.
+    #[test]
+    fn a_join_frame_is_laid_out_as_the_protocol_says() {
+        let address = PeerAddress {
+            host: "b".into(),
+            pid: 7,
+            tcp: None,
+        };
+        let mut swarm = Swarm::new(Net::id(1), &address, "default", 64 * 1024, 1);
+        swarm.join(vec![Net::id(2)], Instant::now());
+        let frame = std::iter::from_fn(|| swarm.poll_output())
+            .find_map(|output| match output {
+                SwarmOutput::Send { to, frame, payload } if to == Net::id(2) => {
+                    assert!(!payload);
+                    Some(frame)
+                }
+                _ => None,
+            })
+            .expect("a join for peer 2");
+        let data = br#"{"host":"b","pid":7}"#;
+        let mut expected = hex("529a6012543f95b109968ded488c4e1d0f75da32037e29a975b9a25bdb717d49");
+        // swarm, join, some, the peer data's length and bytes
+        expected.extend([0x00, 0x00, 0x01, data.len() as u8]);
+        expected.extend(data);
+        assert_eq!(frame, expected);
+        // A prune: the topic, then gossip (01), prune (01).
+        let mut prune = hex("529a6012543f95b109968ded488c4e1d0f75da32037e29a975b9a25bdb717d49");
+        prune.extend([0x01, 0x01]);
+        swarm
+            .handle_frame(Net::id(2), &prune, Instant::now())
+            .expect("a prune decodes");
+        // An instance id: its 16 bytes, after their length.
+        let id = postcard::to_allocvec(&Net::id(1)).expect("encodes");
+        assert_eq!(id.len(), 17);
+        assert_eq!((id[0], id[16]), (16, 1));
+    }
+
+    fn hex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+            .collect()
+    }
+
     #[test]
     fn garbage_and_oversized_broadcasts_are_refused() {
         let mut net = Net::new(1);

@@ -49,14 +49,15 @@ use crate::{
     dir::is_alive,
     membership::{Direction, DownReason, LinkId, Membership, Output, PeerInfo, Received},
     registry::{Registry as PeerRegistry, RegistryEntry},
-    roster::Roster,
+    roster::{Roster, RosterEntry},
     swarm::{PeerAddress, Swarm, SwarmOutput},
     wall_clock::wall_ms,
 };
 
-/// How often a swarm looks after its links: lingering ones closed, frames for peers that never
-/// came given up, an isolated instance bootstrapped.
-const HOUSEKEEPING: Duration = Duration::from_secs(1);
+/// How often an instance looks after its mesh: this host's members' processes looked at, a
+/// swarm's lingering links closed, frames for peers that never came given up, an isolated swarm
+/// instance bootstrapped.
+const HOUSEKEEPING: Duration = Duration::from_secs(2);
 /// How long swarm frames wait for a peer being dialed.
 const WAIT_FOR_PEER: Duration = Duration::from_secs(5);
 /// The most swarm frames that wait for one peer.
@@ -96,9 +97,6 @@ pub struct NetworkWorker {
     waiting: HashMap<Uuid, (Instant, Vec<Vec<u8>>)>,
     /// The process of each up same-host peer.
     pids: HashMap<Uuid, u32>,
-    /// Same-host peers whose link broke while their process still ran — it may have been
-    /// exiting (a process closes its sockets before it is gone): looked at again once.
-    exiting: Vec<(Uuid, u32)>,
     housekeeping: Instant,
     rng: StdRng,
 }
@@ -145,7 +143,17 @@ impl NetworkWorker {
         // Room for the frame's base64 in JSON, and the message around it.
         let max_gossip = (config.wire.max_frame as usize / 4) * 3;
         let swarm = Swarm::new(config.me.id, &address, &config.dir.mesh(), max_gossip, seed);
-        let roster = Roster::new(config.me.id, config.me.name.clone(), wall_ms(), now);
+        let roster = Roster::new(
+            RosterEntry {
+                instance_id: config.me.id,
+                name: config.me.name.clone(),
+                incarnation: wall_ms(),
+                alive: true,
+                host: Some(host.clone()),
+                pid: Some(config.pid),
+            },
+            now,
+        );
         let host_members = count_host(&config);
         let mut worker = Self {
             membership: Membership::new(config.me.clone(), config.heartbeat, now, wall_ms()),
@@ -168,7 +176,6 @@ impl NetworkWorker {
             roster_members: 1,
             waiting: HashMap::new(),
             pids: HashMap::new(),
-            exiting: Vec::new(),
             housekeeping: now + HOUSEKEEPING,
             rng: StdRng::seed_from_u64(seed),
             config,
@@ -466,11 +473,9 @@ impl NetworkWorker {
         let dead = match (reason, pid) {
             (DownReason::TimedOut | DownReason::Goodbye, _) => true,
             (DownReason::Closed | DownReason::Error(_), Some(pid)) if is_alive(pid) => {
-                self.exiting.push((peer.id, pid));
-                let grace = now + EXIT_GRACE;
-                if self.housekeeping <= now || grace < self.housekeeping {
-                    self.housekeeping = grace;
-                }
+                // It may be exiting (a process closes its sockets before it is gone): the
+                // next look at this host's members is brought forward.
+                self.housekeeping = self.housekeeping.min(now + EXIT_GRACE);
                 false
             }
             (DownReason::Closed | DownReason::Error(_), pid) => pid.is_some(),
@@ -704,11 +709,17 @@ impl NetworkWorker {
     /// isolated instance's bootstrap.
     fn keep_house(&mut self, now: Instant) {
         self.housekeeping = now + HOUSEKEEPING;
-        for (peer, pid) in std::mem::take(&mut self.exiting) {
-            if !is_alive(pid) && self.membership.link_of(peer).is_none() {
-                tracing::info!(%peer, pid, "member declared dead: its process is gone");
-                self.roster.declare_dead(peer, now);
-            }
+        self.host_members = count_host(&self.config);
+        // This host's members are looked at directly: a death only the dead's last neighbours
+        // saw must not be lost with them.
+        let gone: Vec<(Uuid, u32)> = self
+            .roster
+            .on_host(&self.host)
+            .filter(|(_, pid)| !is_alive(*pid))
+            .collect();
+        for (peer, pid) in gone {
+            tracing::info!(%peer, pid, "member declared dead: its process is gone");
+            self.roster.declare_dead(peer, now);
         }
         let up = self
             .membership
@@ -984,10 +995,7 @@ impl Worker for NetworkWorker {
             self.hub.deadline(),
             self.swarm.poll_timeout(),
             self.roster.poll_timeout(),
-            (self.spread.shape() == Shape::Swarm
-                || !self.waiting.is_empty()
-                || !self.exiting.is_empty())
-            .then_some(self.housekeeping),
+            Some(self.housekeeping),
         ]
         .into_iter()
         .flatten()

@@ -63,6 +63,12 @@ impl Lab {
         lab
     }
 
+    /// Adds `args` to every daemon this lab starts from now on.
+    pub fn daemon_args(&mut self, args: &[&str]) {
+        self.daemon_args
+            .extend(args.iter().map(|arg| (*arg).to_owned()));
+    }
+
     pub fn runtime_dir(&self) -> PathBuf {
         self.root.join("run")
     }
@@ -181,10 +187,19 @@ impl Lab {
         for name in names {
             self.start(name);
         }
+        self.wait_for_mesh(names);
+    }
+
+    /// Waits until each of `names` counts exactly them as the mesh's members — and, in a full
+    /// mesh, has a link to every other.
+    pub fn wait_for_mesh(&self, names: &[&str]) {
+        let members = names.len();
         for name in names {
-            let others = names.len() - 1;
-            wait_until(&format!("{name} to see {others} peers"), || {
-                self.peers(name).len() == others
+            wait_until(&format!("{name} to count {members} members"), || {
+                self.status(name).is_some_and(|status| {
+                    status["members"] == members
+                        && (status["shape"] == "swarm" || status["peers"] == members - 1)
+                })
             });
         }
     }
@@ -444,6 +459,14 @@ pub fn wait_until_within(what: &str, deadline: Duration, mut condition: impl FnM
 }
 
 /// The number after `name` on the command line (`--copies 50`), for the benchmarks.
+/// The number in environment variable `name`, or `default`.
+pub fn flag_env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
 pub fn flag<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::args()
         .skip_while(|arg| arg != name)

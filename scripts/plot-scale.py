@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """Draws the scale benchmark's rows as an SVG of four panels (links per node, idle wake-ups per
-second per daemon, RSS per daemon, copy -> all p99) against the number of daemons, with issue
-14's goals as dashed lines. Standard library only.
+second per daemon, RSS per daemon, copy -> all p99) against the number of daemons, one line per
+run given, with issue 14's goals as dashed lines. Standard library only.
 
     cargo bench -p rrt --bench scale          # writes target/scale.csv
-    python3 scripts/plot-scale.py target/scale.csv docs/scale.svg
+    python3 scripts/plot-scale.py docs/scale.svg "full mesh=docs/scale-full-mesh.csv" \
+        "swarm above 16=target/scale.csv"
+
+A run is LABEL=CSV (or just CSV, labelled by its file name).
 """
 
 import csv
+import os
 import sys
 
 PANELS = [
@@ -16,15 +20,16 @@ PANELS = [
     ("rss_mb", "RSS per daemon (MB)", None),
     ("last_p99", "copy → all p99 (ms)", 10),
 ]
+COLOURS = ["#999999", "steelblue", "darkorange", "purple"]
 WIDTH, HEIGHT = 260, 200
 MARGIN = 45
 
 
-def panel(rows, key, title, goal, x0):
-    xs = [float(row["daemons"]) for row in rows]
-    ys = [float(row[key]) for row in rows]
-    top = max(ys + ([goal] if goal else [])) * 1.15 or 1.0
-    right = max(xs)
+def panel(runs, key, title, goal, x0):
+    xs_all = [float(row["daemons"]) for _, rows in runs for row in rows]
+    ys_all = [float(row[key]) for _, rows in runs for row in rows]
+    top = max(ys_all + ([goal] if goal else [])) * 1.15 or 1.0
+    right = max(xs_all)
 
     def px(x):
         return x0 + MARGIN + (x / right) * (WIDTH - MARGIN - 10)
@@ -43,7 +48,7 @@ def panel(rows, key, title, goal, x0):
             f'<text x="{px(0) - 4}" y="{py(tick) + 4}" text-anchor="end" '
             f'font-size="10">{tick:.0f}</text>'
         )
-    for x in xs:
+    for x in sorted(set(xs_all)):
         out.append(
             f'<text x="{px(x)}" y="{py(0) + 14}" text-anchor="middle" '
             f'font-size="10">{x:.0f}</text>'
@@ -53,17 +58,24 @@ def panel(rows, key, title, goal, x0):
             f'<line x1="{px(0)}" y1="{py(goal)}" x2="{px(right)}" y2="{py(goal)}" '
             'stroke="green" stroke-dasharray="4 3"/>'
         )
-    points = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(xs, ys))
-    out.append(f'<polyline points="{points}" fill="none" stroke="steelblue" stroke-width="2"/>')
-    for x, y in zip(xs, ys):
-        out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="steelblue"/>')
+    for (label, rows), colour in zip(runs, COLOURS):
+        xs = [float(row["daemons"]) for row in rows]
+        ys = [float(row[key]) for row in rows]
+        points = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(xs, ys))
+        out.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for x, y in zip(xs, ys):
+            out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{colour}"/>')
     return out
 
 
+def read(argument):
+    label, _, path = argument.rpartition("=")
+    with open(path, newline="") as file:
+        return (label or os.path.basename(path), list(csv.DictReader(file)))
+
+
 def main():
-    source, target = sys.argv[1], sys.argv[2]
-    with open(source, newline="") as file:
-        rows = list(csv.DictReader(file))
+    target, runs = sys.argv[1], [read(argument) for argument in sys.argv[2:]]
     width = WIDTH * len(PANELS)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{HEIGHT + 30}" '
@@ -71,7 +83,11 @@ def main():
         f'<rect width="{width}" height="{HEIGHT + 30}" fill="white"/>',
     ]
     for index, (key, title, goal) in enumerate(PANELS):
-        parts += panel(rows, key, title, goal, index * WIDTH)
+        parts += panel(runs, key, title, goal, index * WIDTH)
+    legend = "   ".join(
+        f'<tspan fill="{colour}">■ {label}</tspan>' for (label, _), colour in zip(runs, COLOURS)
+    )
+    parts.append(f'<text x="5" y="{HEIGHT + 22}" font-size="10">{legend}</text>')
     parts.append(
         f'<text x="{width - 5}" y="{HEIGHT + 22}" text-anchor="end" font-size="10" '
         'fill="green">dashed: issue 14 goal at 100 daemons</text>'

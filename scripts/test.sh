@@ -33,6 +33,13 @@ for attempt in 1 2 3; do
     python3 -m pip install --quiet --root-user-action=ignore zeroconf || sleep 5
 done
 
+# The swarm test runs 30 daemons (100 with RRT_SWARM_DAEMONS=100), each watching its mesh
+# directory with an inotify instance: more than the default 128 per user once other tests run
+# beside it.
+if [[ $(cat /proc/sys/fs/inotify/max_user_instances) -lt 1024 ]]; then
+    sysctl -qw fs.inotify.max_user_instances=1024
+fi
+
 echo "==> cargo fmt"
 cargo fmt --all --check
 

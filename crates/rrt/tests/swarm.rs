@@ -8,6 +8,7 @@
 mod common;
 
 use common::{Lab, flag_env, wait_until};
+use rustix::process::{Pid, Signal, kill_process};
 
 /// Links per daemon a swarm must stay within (HyParView's active view is 5; a few more are the
 /// swarm's brief ones: joins, shuffles).
@@ -86,6 +87,16 @@ fn a_large_mesh_is_a_swarm_that_counts_its_members_delivers_copies_and_sees_deat
     wait_for_copy(&lab, &killed, "while some were dead");
     lab.copy(killed[0], "from a restarted one");
     wait_for_copy(&lab, &everyone, "from a restarted one");
+
+    // A silent member (SIGSTOP: its process lives, its links go quiet) is counted out by all;
+    // woken, it hears of its own death, says otherwise, and is counted again by all.
+    let frozen = everyone[1];
+    let pid = Pid::from_raw(lab.pid(frozen) as i32).expect("a pid");
+    kill_process(pid, Signal::STOP).expect("SIGSTOP");
+    let others: Vec<&str> = everyone.iter().copied().filter(|n| *n != frozen).collect();
+    wait_for_members(&lab, &others, size - 1);
+    kill_process(pid, Signal::CONT).expect("SIGCONT");
+    wait_for_members(&lab, &everyone, size);
 }
 
 #[test]

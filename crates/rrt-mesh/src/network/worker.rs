@@ -88,11 +88,11 @@ pub struct NetworkWorker {
     spread: Spread,
     /// This host (its boot id): a swarm peer on it is dialed at its peer socket.
     host: String,
-    /// The instances of this host's mesh directory, this one included (counted again when the
-    /// directory or the roster changes).
+    /// The instances of this host's mesh directory, this one included: the member count until
+    /// a peer's roster arrives.
     host_members: usize,
-    /// The roster's count when the host's was taken.
-    roster_members: usize,
+    /// Whether a peer's roster has arrived.
+    roster_heard: bool,
     /// Swarm frames for peers being dialed: since when, and the frames.
     waiting: HashMap<Uuid, (Instant, Vec<Vec<u8>>)>,
     /// The process of each up same-host peer.
@@ -173,7 +173,7 @@ impl NetworkWorker {
             roster,
             host,
             host_members,
-            roster_members: 1,
+            roster_heard: false,
             waiting: HashMap::new(),
             pids: HashMap::new(),
             housekeeping: now + HOUSEKEEPING,
@@ -503,6 +503,7 @@ impl NetworkWorker {
                 }
             }
             Message::Link(LinkMessage::Roster { members }) => {
+                self.roster_heard = true;
                 self.roster.handle(from, members, arrival, wall_ms(), now);
             }
             Message::Link(_) => {
@@ -634,18 +635,20 @@ impl NetworkWorker {
         }
     }
 
-    /// The members this instance counts: its roster's, or this host's instances if more.
+    /// The members this instance counts: its roster's — or, until a peer's roster arrived,
+    /// this host's instances if more (so that an instance starting among a hundred starts in
+    /// their swarm rather than dialing them all).
     fn members(&self) -> usize {
-        self.roster.members().max(self.host_members)
+        if self.roster_heard {
+            self.roster.members()
+        } else {
+            self.roster.members().max(self.host_members)
+        }
     }
 
     /// Counts the members again; a new shape changes how links are made, and which same-host
     /// peers are a clique (their machines are told, as for a new link).
     fn reshape(&mut self, ctx: &Context<'_, NetEvent>) {
-        if self.roster.members() != self.roster_members {
-            self.roster_members = self.roster.members();
-            self.host_members = count_host(&self.config);
-        }
         let members = self.members();
         let Some(shape) = self.spread.count(members) else {
             return;
@@ -709,7 +712,6 @@ impl NetworkWorker {
     /// isolated instance's bootstrap.
     fn keep_house(&mut self, now: Instant) {
         self.housekeeping = now + HOUSEKEEPING;
-        self.host_members = count_host(&self.config);
         // This host's members are looked at directly: a death only the dead's last neighbours
         // saw must not be lost with them.
         let gone: Vec<(Uuid, u32)> = self

@@ -31,6 +31,9 @@ pub const MAX_AHEAD_MS: u64 = 60_000;
 pub const TOMBSTONE: Duration = Duration::from_secs(3600);
 /// The most members a table holds; records of unknown members beyond are ignored.
 pub const MAX_MEMBERS: usize = 100_000;
+/// The longest name a record keeps (longer ones are cut) and the longest host (a longer one is
+/// dropped), in bytes: a peer cannot make every table hold megabytes per member.
+pub const MAX_TEXT: usize = 256;
 
 /// One member, as a `roster` message carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +130,7 @@ impl Roster {
                 tracing::debug!(%from, member = %entry.instance_id, "a member's incarnation is too far ahead; ignored");
                 continue;
             }
+            let entry = bounded(entry);
             if entry.instance_id == self.me {
                 self.refute(&entry, now);
                 continue;
@@ -248,6 +252,25 @@ impl Roster {
             except: None,
         });
     }
+}
+
+/// `entry` with its name cut to [`MAX_TEXT`] bytes and a longer host dropped.
+fn bounded(mut entry: RosterEntry) -> RosterEntry {
+    if entry.name.len() > MAX_TEXT {
+        let mut end = MAX_TEXT;
+        while !entry.name.is_char_boundary(end) {
+            end -= 1;
+        }
+        entry.name.truncate(end);
+    }
+    if entry
+        .host
+        .as_ref()
+        .is_some_and(|host| host.len() > MAX_TEXT)
+    {
+        entry.host = None;
+    }
+    entry
 }
 
 #[cfg(test)]
@@ -423,6 +446,16 @@ mod tests {
         let pinned = entry(4, NOW_MS + MAX_AHEAD_MS + 1, true);
         here.handle(id(2), vec![pinned], Arrival::Direct, NOW_MS, now);
         assert_eq!(here.members(), 1);
+        let huge = RosterEntry {
+            name: "x".repeat(MAX_TEXT + 1),
+            ..entry(5, 10, true)
+        };
+        here.handle(id(2), vec![huge], Arrival::Direct, NOW_MS, now);
+        let kept = here
+            .alive()
+            .find(|e| e.instance_id == id(5))
+            .expect("counted");
+        assert_eq!(kept.name.len(), MAX_TEXT, "its name cut");
         // A peer claiming this instance far ahead cannot push its incarnation out of reach.
         here.handle(
             id(2),

@@ -298,6 +298,11 @@ mod tests {
         Roster::new(entry(n, NOW_MS, true), Instant::now())
     }
 
+    /// What a tree delivered from peer 2.
+    fn heard(roster: &mut Roster, entries: Vec<RosterEntry>, now: Instant) {
+        roster.handle(id(2), entries, Arrival::Spread, NOW_MS, now);
+    }
+
     fn drain(roster: &mut Roster) -> Vec<Outgoing<Vec<RosterEntry>>> {
         std::iter::from_fn(|| roster.poll_outgoing()).collect()
     }
@@ -364,36 +369,12 @@ mod tests {
     fn dead_wins_ties_and_a_later_life_wins_over_death() {
         let mut here = roster(1);
         let now = Instant::now();
-        here.handle(
-            id(2),
-            vec![entry(4, 10, true)],
-            Arrival::Spread,
-            NOW_MS,
-            now,
-        );
-        here.handle(
-            id(2),
-            vec![entry(4, 10, false)],
-            Arrival::Spread,
-            NOW_MS,
-            now,
-        );
+        heard(&mut here, vec![entry(4, 10, true)], now);
+        heard(&mut here, vec![entry(4, 10, false)], now);
         assert_eq!(here.members(), 1);
-        here.handle(
-            id(2),
-            vec![entry(4, 10, true)],
-            Arrival::Spread,
-            NOW_MS,
-            now,
-        );
+        heard(&mut here, vec![entry(4, 10, true)], now);
         assert_eq!(here.members(), 1, "the same life is not brought back");
-        here.handle(
-            id(2),
-            vec![entry(4, 11, true)],
-            Arrival::Spread,
-            NOW_MS,
-            now,
-        );
+        heard(&mut here, vec![entry(4, 11, true)], now);
         assert_eq!(here.members(), 2, "a restart outranks the death");
     }
 
@@ -422,13 +403,7 @@ mod tests {
     fn a_verdict_spreads_once_and_only_for_a_member_alive_here() {
         let mut here = roster(1);
         let now = Instant::now();
-        here.handle(
-            id(2),
-            vec![entry(4, 10, true)],
-            Arrival::Spread,
-            NOW_MS,
-            now,
-        );
+        heard(&mut here, vec![entry(4, 10, true)], now);
         here.declare_dead(id(4), now);
         assert_eq!(here.members(), 1);
         assert_eq!(drain(&mut here).len(), 1);
@@ -466,13 +441,7 @@ mod tests {
         );
         assert!(drain(&mut here).is_empty());
 
-        here.handle(
-            id(2),
-            vec![entry(4, 10, false)],
-            Arrival::Spread,
-            NOW_MS,
-            now,
-        );
+        heard(&mut here, vec![entry(4, 10, false)], now);
         assert_eq!(here.poll_timeout(), Some(now + TOMBSTONE));
         here.handle_timeout(now + TOMBSTONE);
         assert_eq!(here.poll_timeout(), None, "forgotten");

@@ -48,30 +48,32 @@ fn main() {
     );
     for size in sizes {
         let row = measure(size, seconds, copies);
+        let numbers = [
+            row.links,
+            row.wake_ups,
+            row.rss_mb,
+            row.each.0,
+            row.each.1,
+            row.last.0,
+            row.last.1,
+            row.heal_ms,
+        ];
+        let [
+            links,
+            wake_ups,
+            rss,
+            each_50,
+            each_99,
+            last_50,
+            last_99,
+            heal,
+        ] = numbers;
         println!(
-            "| {size} | {} | {:.1} | {:.1} | {:.1} | {:.3} / {:.3} | {:.3} / {:.3} | {:.0} |",
-            row.shape,
-            row.links,
-            row.wake_ups,
-            row.rss_mb,
-            row.each.0,
-            row.each.1,
-            row.last.0,
-            row.last.1,
-            row.heal_ms
+            "| {size} | {} | {links:.1} | {wake_ups:.1} | {rss:.1} | {each_50:.3} / {each_99:.3} | {last_50:.3} / {last_99:.3} | {heal:.0} |",
+            row.shape
         );
-        let _ = writeln!(
-            csv,
-            "{size},{:.2},{:.2},{:.2},{:.3},{:.3},{:.3},{:.3},{:.0}",
-            row.links,
-            row.wake_ups,
-            row.rss_mb,
-            row.each.0,
-            row.each.1,
-            row.last.0,
-            row.last.1,
-            row.heal_ms
-        );
+        let cells: Vec<String> = numbers.iter().map(|n| format!("{n:.3}")).collect();
+        let _ = writeln!(csv, "{size},{}", cells.join(","));
     }
     std::fs::write(&csv_path, csv).expect("the CSV");
     println!("\n(rows written to {csv_path})");

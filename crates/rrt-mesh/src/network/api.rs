@@ -8,10 +8,7 @@ use rrt_wire::{Compression, WireConfig};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::{
-    hub::{Role, Topology},
-    spread::Shape,
-};
+use super::hub::{Role, Topology};
 use crate::{
     Message,
     dir::MeshDir,
@@ -92,6 +89,16 @@ pub struct NetworkConfig {
     /// Above this many members the mesh is a swarm (partial views, a broadcast tree) rather
     /// than a full mesh ([`DEFAULT_SWARM_ABOVE`](super::DEFAULT_SWARM_ABOVE)).
     pub swarm_above: usize,
+}
+
+/// How the instances of a mesh are linked (`spread` decides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shape {
+    /// Everyone to everyone.
+    FullMesh,
+    /// A partial view each, and a broadcast tree.
+    Swarm,
 }
 
 /// How an up peer is reached.

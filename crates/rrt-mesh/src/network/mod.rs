@@ -12,7 +12,8 @@
 //!  │                             │                                         │                │
 //!  │ Links: socket ⇄ Session ────┼─▶ Admission (sans-IO, TLS links) ─▶ Pin ─▶ pins (thread) │
 //!  │   ▲ send / send_encoded     └─▶ Membership (sans-IO: hello, heartbeats, hub lists)     │
-//!  │   └── fanout: one encoding per format ◀── Broadcast / Multicast                        │
+//!  │   └── fanout: one encoding per format ◀── Broadcast / Multicast ◀── Spread (shape)     │
+//!  │ worker/swarm: Swarm (HyParView + Plumtree) and Roster (members) over the links         │
 //!  │ hub: coordinator lock and listener, a leaf's attempts to reach it                     │
 //!  └────────────────────────────────────────────────────────────────────────────────────────┘
 //! ```
@@ -23,6 +24,9 @@
 //! * `admission` — who may use a TLS link (trust by key, join secret, refusals); `join` —
 //!   the join secret's proof.
 //! * `fanout` — a message to many links, encoded once per encoding.
+//! * `spread` — the mesh's shape (full mesh or swarm) and what follows: where a broadcast goes,
+//!   who is a clique, which links a swarm lets go; `worker/swarm` drives the swarm and the
+//!   roster (`crate::swarm`, `crate::roster`) over the worker's links.
 //! * `hub` — the hub topology's coordinator role; `sockets` — bind, accept, dial and the
 //!   directory watch; `resolver`, `pins` — the helper threads that keep blocking calls off the reactor.
 
@@ -42,10 +46,10 @@ mod tls;
 mod worker;
 
 pub use api::{
-    LinkView, NetCommand, NetEvent, NetStatus, NetworkConfig, Reach, TcpConfig, TcpSecurity,
+    LinkView, NetCommand, NetEvent, NetStatus, NetworkConfig, Reach, Shape, TcpConfig, TcpSecurity,
     TlsConfig,
 };
 pub use hub::{Role, Topology};
 pub use join::{join_proof, verify_join};
-pub use spread::{DEFAULT_SWARM_ABOVE, SWARM, Shape};
+pub use spread::{DEFAULT_SWARM_ABOVE, SWARM};
 pub use worker::NetworkWorker;

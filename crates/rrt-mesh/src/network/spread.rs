@@ -24,7 +24,10 @@ use std::{
 
 use uuid::Uuid;
 
-use super::{api::Reach, hub::Topology};
+use super::{
+    api::{Reach, Shape},
+    hub::Topology,
+};
 use crate::membership::{LinkId, PeerInfo};
 
 /// The `hello` capability of an instance in the swarm (it reads `gossip` and `roster`).
@@ -33,16 +36,6 @@ pub const SWARM: &str = "swarm";
 pub const DEFAULT_SWARM_ABOVE: usize = 16;
 /// How long a swarm keeps a same-host link it does not use.
 pub(super) const LINGER: Duration = Duration::from_secs(10);
-
-/// How the instances of a mesh are linked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Shape {
-    /// Everyone to everyone.
-    FullMesh,
-    /// A partial view each, and a broadcast tree.
-    Swarm,
-}
 
 /// Who a message is for.
 #[derive(Debug, Clone, Copy)]

@@ -3,7 +3,7 @@
 //! live nodes.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     fmt,
 };
 
@@ -20,6 +20,8 @@ pub(crate) struct Verdict {
     pub(crate) values: BTreeMap<Option<Stamp>, usize>,
     /// Live nodes whose roster counts another number of members, by the number it counts.
     pub(crate) wrong_rosters: BTreeMap<usize, usize>,
+    /// Dead members some live node's roster counts alive.
+    pub(crate) ghosts: usize,
     /// Live nodes with no link at all.
     pub(crate) isolated: usize,
     /// Live nodes with an empty active view.
@@ -55,6 +57,13 @@ pub(crate) fn converged<'a>(live: impl Iterator<Item = &'a Node>) -> Verdict {
         verdict.isolated += usize::from(node.links() == 0);
         verdict.without_neighbours += usize::from(node.neighbours() == 0);
     }
+    let ids: HashSet<Uuid> = live.iter().map(|node| node.id()).collect();
+    let ghosts: HashSet<Uuid> = live
+        .iter()
+        .flat_map(|node| node.alive_members())
+        .filter(|member| !ids.contains(member))
+        .collect();
+    verdict.ghosts = ghosts.len();
     verdict.components = components(&live);
     verdict
 }
@@ -93,11 +102,12 @@ impl fmt::Display for Verdict {
         let wrong: usize = self.wrong_rosters.values().sum();
         write!(
             f,
-            "values={} behind={} wrong_rosters={wrong} {:?} isolated={} without_neighbours={} \
-             components={:?}",
+            "values={} behind={} wrong_rosters={wrong} {:?} ghosts={} isolated={} \
+             without_neighbours={} components={:?}",
             self.values.len(),
             self.behind(),
             self.wrong_rosters,
+            self.ghosts,
             self.isolated,
             self.without_neighbours,
             &self.components[..self.components.len().min(5)],

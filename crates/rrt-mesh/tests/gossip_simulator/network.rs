@@ -9,8 +9,9 @@
 //!   end learns it is gone only after a detection delay (1 ms – 4 s: a reset at once, or the
 //!   heartbeat timeout of a silent peer);
 //! - a link an end closes delivers what was sent before the close, then the close;
-//! - a dial connects after a round trip, or fails: at once (a reset) if the peer is dead, after a
-//!   3 s connect timeout if a partition is in the way;
+//! - a dial connects after a round trip, or fails: refused at once if the peer is dead (a crash
+//!   is a process's: its host refuses the connection, and the dialer can tell its peer is gone),
+//!   after a 3 s connect timeout if a partition is in the way (nothing to tell);
 //! - one link per pair of nodes: a node sending to a peer that is dialing it joins that dial (a
 //!   daemon keeps one connection per peer); a new link replaces an older one an end still holds.
 
@@ -299,12 +300,13 @@ impl Network {
             for end in 0..2 {
                 if link.held[end] {
                     let to = link.ends[end];
+                    let peer_died = !self.alive[link.ends[1 - end]];
                     queue.push(
                         at,
                         Event::Closed {
                             link: id,
                             to,
-                            peer_died: false,
+                            peer_died,
                         },
                     );
                 }

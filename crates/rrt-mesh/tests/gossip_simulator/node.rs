@@ -9,6 +9,8 @@
 //! link   opened               ─▶ peer_up on ClipSync and Roster (each sends its catch-up)
 //!        closed (either end)  ─▶ peer_down on both, Swarm::link_closed;
 //!                                 Roster::declare_dead if the peer crashed
+//!        dial failed          ─▶ Swarm::link_closed;
+//!                                 Roster::declare_dead if refused (the peer's process is gone)
 //!        machine message      ─▶ ClipSync::handle / Roster::handle(Direct)
 //! ClipSync, Roster  To(peer)  ─▶ over the link, dropped if there is none
 //!        Broadcast, Multicast ─▶ encoded, into the tree: Swarm::broadcast
@@ -299,6 +301,11 @@ impl Node {
     /// How many members the roster counts alive.
     pub(crate) fn members(&self) -> usize {
         self.roster.members()
+    }
+
+    /// The members the roster counts alive.
+    pub(crate) fn alive_members(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.roster.alive().map(|entry| entry.instance_id)
     }
 
     /// How many links are open at this end.

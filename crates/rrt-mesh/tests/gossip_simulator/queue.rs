@@ -20,7 +20,8 @@ pub(crate) enum Event {
         frame: Frame,
     },
     /// Node `to` learns that its end of `link` is gone (the other end closed it, crashed, or
-    /// the connection broke); `peer_died` if its peer crashed.
+    /// the connection broke), or that its dial failed; `peer_died` if it can tell that its peer
+    /// crashed (the connection was reset, or the dial refused, by the peer's host).
     Closed {
         link: LinkId,
         to: usize,

@@ -216,7 +216,6 @@ impl World {
                 let (now, rng, queue) = (self.now, &mut self.rng, &mut self.queue);
                 if let Some(Connected::Open { ends }) = self.net.connect(now, rng, queue, link) {
                     let [a, b] = ends;
-
                     self.node(a).link_up(uuid(b));
                     self.node(b).link_up(uuid(a));
                     self.pump(a);

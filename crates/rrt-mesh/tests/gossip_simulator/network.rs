@@ -55,6 +55,8 @@ pub(crate) struct Counters {
     pub(crate) frames_retransmitted: u64,
     /// Frames sent into a link that was broken or gone, or sent with no link.
     pub(crate) frames_dropped: u64,
+    /// Frames sent whose link closed or broke before they arrived.
+    pub(crate) frames_lost: u64,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -267,12 +269,18 @@ impl Network {
         }
     }
 
-    /// Whether `frame` over `id` reaches `to`: the link is not broken and `to` still holds it.
-    pub(crate) fn deliverable(&self, id: LinkId, to: usize) -> Option<usize> {
-        let link = self.links.get(&id)?;
-        let end = link.end_of(to);
-        let peer = link.ends[1 - end];
-        (!link.broken && link.held[end] && link.state == State::Open).then_some(peer)
+    /// Whether a frame over `id` reaches `to` — the link is not broken and `to` still holds it —
+    /// and from whom.
+    pub(crate) fn deliverable(&mut self, id: LinkId, to: usize) -> Option<usize> {
+        let peer = self.links.get(&id).and_then(|link| {
+            let end = link.end_of(to);
+            let open = !link.broken && link.held[end] && link.state == State::Open;
+            open.then_some(link.ends[1 - end])
+        });
+        if peer.is_none() {
+            self.counters.frames_lost += 1;
+        }
+        peer
     }
 
     /// A dial's connection attempt ends.

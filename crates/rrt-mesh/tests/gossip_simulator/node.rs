@@ -143,14 +143,19 @@ impl Node {
         }
     }
 
-    /// A local copy of `text`, saved at once (the simulator has no disk).
-    pub(crate) fn copy(&mut self, text: String, now_ms: u64) -> ClipEntry {
+    /// A local copy of `text`, saved at once (the simulator has no disk); `lost`: its broadcast
+    /// is lost.
+    pub(crate) fn copy(&mut self, text: String, now_ms: u64, lost: bool) -> ClipEntry {
         let staged = self
             .clip
             .stage_copy(text, now_ms, MAX_FRAME as u32)
             .expect("a small copy fits a frame")
             .expect("every copy's text is new");
-        self.clip.commit(staged)
+        let entry = self.clip.commit(staged);
+        if lost {
+            while self.clip.poll_outgoing().is_some() {}
+        }
+        entry
     }
 
     /// When [`Node::timeout`] must run next.

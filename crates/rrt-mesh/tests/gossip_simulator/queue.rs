@@ -39,8 +39,11 @@ pub(crate) enum Event {
     },
     /// A random live node crashes.
     Crash,
-    /// A copy on a random live node.
-    Copy,
+    /// A copy on a random live node; `lost`: its broadcast is lost (the origin's tree drops
+    /// it).
+    Copy {
+        lost: bool,
+    },
     /// The nodes split into two groups; `Heal` joins them again.
     Partition,
     Heal,

@@ -11,7 +11,7 @@ use super::{
     check::Verdict,
     network::Counters,
     node::Node,
-    stats::{Broadcasts, Observer},
+    stats::{Broadcasts, CopyTrace, Observer},
 };
 
 /// What a run cost and how it ended.
@@ -31,14 +31,52 @@ pub(crate) struct Report {
     links_max: usize,
     depth_mean: f64,
     depth_max: u32,
+    /// Copies made outside the partition, during it, and the one whose broadcast was lost.
+    outside: Spreads,
+    partitioned: Spreads,
+    lost: Spreads,
     copies: usize,
-    copy_to_all_p50: Option<Duration>,
-    copy_to_all_p99: Option<Duration>,
-    copies_unreached: usize,
     counters: Counters,
     settled: Option<Duration>,
     verdict: String,
     converged: bool,
+}
+
+/// How long copies took to reach every live node.
+#[derive(Debug)]
+struct Spreads {
+    /// Sorted.
+    times: Vec<Duration>,
+    /// Copies some live node never held.
+    unreached: usize,
+}
+
+impl Spreads {
+    fn of(spreads: impl Iterator<Item = Option<Duration>>) -> Self {
+        let (mut times, mut unreached) = (Vec::new(), 0);
+        for spread in spreads {
+            match spread {
+                Some(time) => times.push(time),
+                None => unreached += 1,
+            }
+        }
+        times.sort();
+        Self { times, unreached }
+    }
+
+    fn percentile(&self, p: f64) -> String {
+        let rank = (self.times.len() as f64 * p).ceil() as usize;
+        ms(self.times.get(rank.max(1) - 1).copied())
+    }
+
+    fn count(&self) -> String {
+        let copies = self.times.len() + self.unreached;
+        let noun = if copies == 1 { "copy" } else { "copies" };
+        match self.unreached {
+            0 => format!("{copies} {noun}"),
+            unreached => format!("{copies} {noun}, **{unreached} never reached all**"),
+        }
+    }
 }
 
 /// The run's size and length.
@@ -46,6 +84,8 @@ pub(crate) struct Report {
 pub(crate) struct Run {
     /// Nodes at the start.
     pub(crate) nodes: usize,
+    /// When the partition started and healed.
+    pub(crate) partition: (Instant, Instant),
     /// Seconds each node was alive, summed.
     pub(crate) node_seconds: f64,
     /// The run's length in virtual seconds.
@@ -65,6 +105,7 @@ impl Report {
     ) -> Self {
         let Run {
             nodes,
+            partition,
             node_seconds,
             seconds,
             settled,
@@ -76,30 +117,28 @@ impl Report {
             .values()
             .filter_map(|trace| trace.hops.values().max().copied())
             .collect();
-        let mut copy_to_all = Vec::new();
-        let mut unreached = 0;
-        for trace in observer.copies.values() {
-            let expected: Vec<Uuid> = live
-                .iter()
+        // Each copy's time to reach every node alive at its making and at the end: `None` if one
+        // of them never held it.
+        let spread = |trace: &CopyTrace| -> Option<Duration> {
+            live.iter()
                 .map(|node| node.id())
                 .filter(|id| started(*id) <= trace.made)
-                .collect();
-            let arrivals: Option<Vec<Instant>> = expected
-                .iter()
-                .map(|id| trace.held.get(id).copied())
-                .collect();
-            match arrivals.and_then(|arrivals| arrivals.into_iter().max()) {
-                Some(last) => copy_to_all.push(last - trace.made),
-                None => unreached += 1,
-            }
-        }
-        copy_to_all.sort();
-        let percentile = |p: f64| {
-            (!copy_to_all.is_empty()).then(|| {
-                let rank = ((copy_to_all.len() as f64 * p).ceil() as usize).max(1);
-                copy_to_all[rank.min(copy_to_all.len()) - 1]
-            })
+                .map(|id| trace.held.get(&id).map(|held| *held - trace.made))
+                .try_fold(Duration::ZERO, |last, time| Some(last.max(time?)))
         };
+        let during = |trace: &CopyTrace| (partition.0..partition.1).contains(&trace.made);
+        let spreads = |keep: &dyn Fn(&CopyTrace) -> bool| {
+            Spreads::of(
+                observer
+                    .copies
+                    .values()
+                    .filter(|trace| keep(trace))
+                    .map(spread),
+            )
+        };
+        let outside = spreads(&|trace| !trace.lost && !during(trace));
+        let partitioned = spreads(&|trace| !trace.lost && during(trace));
+        let lost = spreads(&|trace| trace.lost);
         Self {
             nodes,
             mean_live,
@@ -115,10 +154,10 @@ impl Report {
             links_max: links.iter().copied().max().unwrap_or(0),
             depth_mean: depths.iter().sum::<u32>() as f64 / depths.len().max(1) as f64,
             depth_max: depths.iter().copied().max().unwrap_or(0),
+            outside,
+            partitioned,
+            lost,
             copies: observer.copies.len(),
-            copy_to_all_p50: percentile(0.50),
-            copy_to_all_p99: percentile(0.99),
-            copies_unreached: unreached,
             counters,
             settled,
             verdict: verdict.to_string(),
@@ -212,14 +251,34 @@ impl fmt::Display for Report {
         row(
             f,
             &format!(
-                "copy → all live nodes, ms: p50 / p99 ({} copies, {} never reached all)",
-                self.copies, self.copies_unreached
+                "copy → all live nodes, ms, p50 / p99 ({})",
+                self.outside.count()
             ),
             format!(
                 "{} / {}",
-                ms(self.copy_to_all_p50),
-                ms(self.copy_to_all_p99)
+                self.outside.percentile(0.50),
+                self.outside.percentile(0.99)
             ),
+        )?;
+        row(
+            f,
+            &format!(
+                "… copies made during the partition, waiting for the heal: p50 / max ({})",
+                self.partitioned.count()
+            ),
+            format!(
+                "{} / {}",
+                self.partitioned.percentile(0.50),
+                self.partitioned.percentile(1.0)
+            ),
+        )?;
+        row(
+            f,
+            &format!(
+                "… a copy whose broadcast was lost, by anti-entropy alone ({})",
+                self.lost.count()
+            ),
+            self.lost.percentile(1.0),
         )?;
         row(
             f,
@@ -228,10 +287,10 @@ impl fmt::Display for Report {
         )?;
         row(
             f,
-            "frames sent / retransmitted (+200 ms) / dropped",
+            "frames sent / retransmitted (+200 ms) / lost in flight / dropped (no link)",
             format!(
-                "{} / {} / {}",
-                c.frames_sent, c.frames_retransmitted, c.frames_dropped
+                "{} / {} / {} / {}",
+                c.frames_sent, c.frames_retransmitted, c.frames_lost, c.frames_dropped
             ),
         )?;
         row(

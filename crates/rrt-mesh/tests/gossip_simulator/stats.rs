@@ -16,6 +16,8 @@ use super::wire::Spread;
 #[derive(Debug)]
 pub(crate) struct CopyTrace {
     pub(crate) made: Instant,
+    /// Its broadcast was lost: only anti-entropy carries it.
+    pub(crate) lost: bool,
     /// Hops from the origin of the broadcast each node got it from (0: it broadcast it).
     pub(crate) hops: HashMap<Uuid, u32>,
     /// When each node first held it.
@@ -75,9 +77,10 @@ impl Observer {
     }
 
     /// `origin` copied: the copy with `stamp` is followed from here.
-    pub(crate) fn copy_made(&mut self, origin: Uuid, stamp: Stamp, now: Instant) {
+    pub(crate) fn copy_made(&mut self, origin: Uuid, stamp: Stamp, lost: bool, now: Instant) {
         let trace = CopyTrace {
             made: now,
+            lost,
             hops: HashMap::new(),
             held: HashMap::from([(origin, now)]),
         };

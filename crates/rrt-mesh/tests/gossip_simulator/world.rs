@@ -6,8 +6,11 @@
 //! 60–360 s churn: each minute 10 % of the live nodes crash and as many new ones join,
 //!          at random times within the minute
 //! 150 s    partition: the nodes split in two random halves, for 30 s
-//! 360 s    faults stop ──▶ converged and quiet? (probed each second) ──▶ the report
-//!                          └ not within 300 s: the run fails its check
+//! 360 s    faults stop
+//! 365 s    a last copy, whose broadcast is lost (the tree never carries it): only the catch-up
+//!          on links opened later can spread it
+//!          ──▶ converged and quiet? (probed each second) ──▶ the report
+//!              └ not within 300 s of the faults' end: the run fails its check
 //! ```
 //!
 //! Everything random comes from one RNG seeded with the run's seed, and virtual time is an
@@ -37,6 +40,9 @@ const PARTITION_AT: Duration = Duration::from_secs(150);
 const PARTITION_FOR: Duration = Duration::from_secs(30);
 /// The time between copies, in milliseconds.
 const COPY_EVERY_MS: std::ops::RangeInclusive<u64> = 1000..=5000;
+/// When, after the faults stop, a copy is made whose broadcast is lost: only anti-entropy (the
+/// catch-up on links HyParView opens, its shuffles' included) can carry it.
+const LOST_COPY_AFTER: Duration = Duration::from_secs(5);
 /// How many live nodes a new node asks to join.
 const CONTACTS: usize = 3;
 /// How long the mesh may take to converge and go quiet once the faults stop.
@@ -162,7 +168,7 @@ impl World {
             if copy >= end {
                 break;
             }
-            self.queue.push(copy, Event::Copy);
+            self.queue.push(copy, Event::Copy { lost: false });
         }
         self.queue.push(base + PARTITION_AT, Event::Partition);
         self.queue
@@ -202,13 +208,13 @@ impl World {
                         .crash(self.now, &mut self.rng, &mut self.queue, node);
                 }
             }
-            Event::Copy => {
+            Event::Copy { lost } => {
                 if let Some(node) = self.random_live(None) {
                     self.copies += 1;
                     let text = format!("copy {} at node {node}", self.copies);
                     let (now, now_ms) = self.clock();
-                    let entry = self.node(node).copy(text, now_ms);
-                    self.observer.copy_made(uuid(node), entry.stamp, now);
+                    let entry = self.node(node).copy(text, now_ms, lost);
+                    self.observer.copy_made(uuid(node), entry.stamp, lost, now);
                     self.pump(node);
                 }
             }
@@ -267,6 +273,8 @@ impl World {
                 self.net.set_faults(None);
                 self.faults_ended = Some(self.now);
                 self.queue.push(self.now + PROBE_EVERY, Event::Probe);
+                self.queue
+                    .push(self.now + LOST_COPY_AFTER, Event::Copy { lost: true });
             }
             Event::Rejoin { node } => {
                 self.rejoin[node] = false;
@@ -397,6 +405,10 @@ impl World {
             .collect();
         let run = Run {
             nodes: self.size,
+            partition: (
+                self.base + PARTITION_AT,
+                self.base + PARTITION_AT + PARTITION_FOR,
+            ),
             node_seconds,
             seconds: (end - self.base).as_secs_f64(),
             settled: self

@@ -186,20 +186,26 @@ impl fmt::Display for Report {
             "nodes: at the start / live at the end / mean live",
             format!("{} / {} / {:.0}", self.nodes, self.live, self.mean_live),
         )?;
+        let per_delivery = |b: &Broadcasts| b.payload_frames as f64 / b.deliveries.max(1) as f64;
         row(
             f,
-            "payload gossip frames per node per broadcast (distinct contents)",
+            "payload gossip frames per node per broadcast (sent ÷ delivered): all / clipboard / roster",
             format!(
-                "{:.2}",
-                payload_frames as f64 / self.distinct.max(1) as f64 / self.mean_live
+                "{:.2} / {:.2} / {:.2}",
+                payload_frames as f64
+                    / (self.clip.deliveries + self.roster.deliveries).max(1) as f64,
+                per_delivery(&self.clip),
+                per_delivery(&self.roster)
             ),
         )?;
+        let per_copy = |n: u64| n as f64 / self.copies.max(1) as f64 / self.mean_live;
         row(
             f,
-            "clipboard payload frames per node per copy (its re-broadcasts included)",
+            "per copy and node, its re-broadcasts included: payload frames / deliveries",
             format!(
-                "{:.2}",
-                self.clip.payload_frames as f64 / self.copies.max(1) as f64 / self.mean_live
+                "{:.2} / {:.2}",
+                per_copy(self.clip.payload_frames),
+                per_copy(self.clip.deliveries)
             ),
         )?;
         row(

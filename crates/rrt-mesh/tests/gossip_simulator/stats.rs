@@ -31,6 +31,8 @@ pub(crate) struct Broadcasts {
     pub(crate) own: u64,
     /// What a catch-up over a link taught it, passed on (`except: Some(peer)`).
     pub(crate) forwarded: u64,
+    /// Deliveries of them (a node getting a broadcast for the first time).
+    pub(crate) deliveries: u64,
     /// Payload gossip frames carrying them, and their bytes.
     pub(crate) payload_frames: u64,
     pub(crate) payload_bytes: u64,
@@ -116,6 +118,10 @@ impl Observer {
 
     /// `spread` reached `node` on the tree, from its neighbour `from`.
     pub(crate) fn delivered(&mut self, node: Uuid, from: Uuid, spread: &Spread) {
+        match spread {
+            Spread::Clip(_) => self.clip.deliveries += 1,
+            Spread::Roster(_) => self.roster.deliveries += 1,
+        }
         if let Spread::Clip(message) = spread
             && let Some(trace) = self.trace(message)
             && let Some(&hops) = trace.hops.get(&from)

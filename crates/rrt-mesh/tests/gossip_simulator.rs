@@ -48,6 +48,21 @@
 //!   from 4.5 to 3.2, pairs of nodes were left as islands after the partition, and seeds 1–3 all
 //!   failed.
 //!
+//! **Costs seen, not fixed** (numbers in the report; seed 1):
+//! - A newcomer passes on, into the tree, what its first catch-ups taught it: nodes under 10 s
+//!   old made 98 % of the clipboard's forwarded broadcasts and 97 % of the roster's forwarded
+//!   bytes (200 nodes). Plumtree drops a repeat it saw within 90 s; older history entries are
+//!   delivered to every node again — 0.6–0.7 extra deliveries per node per copy here, each a
+//!   whole entry (a clipboard value of megabytes would cross the whole mesh on every join).
+//! - Every new link, the shuffles' transient ones included, carries both roster tables whole,
+//!   and whatever differs goes into the tree: at 1,000 nodes, 23,000 forwarded roster
+//!   broadcasts (5,000 distinct contents) and 26 control frames per node per second, most of
+//!   them the IHave / prune traffic of those (at 200 nodes, not forwarding them took control
+//!   frames from 3.6 to 1.5 per node per second — and left a death unknown: they are needed).
+//! - Frames arriving 200 ms late make the tree costlier: 2.8 clipboard payload frames per node
+//!   per copy against 1.2 with no late frames (200 nodes; with a graft timeout of 250 ms rather
+//!   than 80, 2.4 and slower copies).
+//!
 //! Sizes come from the environment: `RRT_GSIM_NODES` (default 200 in a debug build, for CI;
 //! 1,000 in a release build) and `RRT_GSIM_SEED` (default 1). The full run:
 //!

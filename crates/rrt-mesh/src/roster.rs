@@ -77,6 +77,9 @@ struct Record {
 pub struct Roster {
     me: Uuid,
     records: BTreeMap<Uuid, Record>,
+    /// The dead records by when they changed, oldest first: the timer needs the first alone, and
+    /// a table of thousands is not scanned on every wake-up.
+    dead: BTreeSet<(Instant, Uuid)>,
     peers: BTreeSet<Uuid>,
     outgoing: VecDeque<Outgoing<Vec<RosterEntry>>>,
 }
@@ -96,6 +99,7 @@ impl Roster {
         Self {
             me,
             records,
+            dead: BTreeSet::new(),
             peers: BTreeSet::new(),
             outgoing: VecDeque::new(),
         }
@@ -160,6 +164,7 @@ impl Roster {
         }
         record.entry.alive = false;
         record.changed = now;
+        self.dead.insert((now, peer));
         let message = vec![record.entry.clone()];
         self.outgoing.push_back(Outgoing::Broadcast {
             message,
@@ -196,38 +201,45 @@ impl Roster {
 
     /// When [`Roster::handle_timeout`] must run next: when the oldest dead record is forgotten.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.records
-            .values()
-            .filter(|r| !r.entry.alive)
-            .map(|r| r.changed + TOMBSTONE)
-            .min()
+        self.dead.first().map(|(changed, _)| *changed + TOMBSTONE)
     }
 
     /// Forgets the dead records older than [`TOMBSTONE`].
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.records
-            .retain(|_, r| r.entry.alive || r.changed + TOMBSTONE > now);
+        while let Some(&(changed, member)) = self.dead.first() {
+            if changed + TOMBSTONE > now {
+                break;
+            }
+            self.dead.pop_first();
+            self.records.remove(&member);
+        }
     }
 
     fn merge(&mut self, entry: RosterEntry, now: Instant) -> Option<RosterEntry> {
         let full = self.records.len() >= MAX_MEMBERS;
-        match self.records.get_mut(&entry.instance_id) {
+        let member = entry.instance_id;
+        match self.records.get_mut(&member) {
             Some(record) if entry.outranks(&record.entry) => {
+                if !record.entry.alive {
+                    self.dead.remove(&(record.changed, member));
+                }
                 record.entry = entry.clone();
                 record.changed = now;
-                Some(entry)
             }
-            Some(_) => None,
-            None if full => None,
+            Some(_) => return None,
+            None if full => return None,
             None => {
                 let record = Record {
                     entry: entry.clone(),
                     changed: now,
                 };
-                self.records.insert(entry.instance_id, record);
-                Some(entry)
+                self.records.insert(member, record);
             }
         }
+        if !entry.alive {
+            self.dead.insert((now, member));
+        }
+        Some(entry)
     }
 
     /// Someone says something of this instance: if it outranks what this instance says of
@@ -445,5 +457,46 @@ mod tests {
         assert_eq!(here.poll_timeout(), Some(now + TOMBSTONE));
         here.handle_timeout(now + TOMBSTONE);
         assert_eq!(here.poll_timeout(), None, "forgotten");
+    }
+
+    #[test]
+    fn only_the_dead_are_forgotten_each_at_its_time() {
+        let mut here = roster(1);
+        let now = Instant::now();
+        let later = now + Duration::from_secs(60);
+        for (member, at) in [(4, now), (5, now), (6, later)] {
+            here.handle(
+                id(2),
+                vec![entry(member, 10, true)],
+                Arrival::Spread,
+                NOW_MS,
+                at,
+            );
+            here.declare_dead(id(member), at);
+        }
+        // Member 5 comes back in a later life: nothing of it is forgotten any more.
+        here.handle(
+            id(2),
+            vec![entry(5, 11, true)],
+            Arrival::Spread,
+            NOW_MS,
+            later,
+        );
+        assert_eq!(here.poll_timeout(), Some(now + TOMBSTONE));
+        here.handle_timeout(now + TOMBSTONE);
+        assert_eq!(here.poll_timeout(), Some(later + TOMBSTONE));
+        assert_eq!(here.members(), 2, "this instance and member 5");
+        // Member 4's record is gone: an old word of it alive counts it again.
+        here.handle(
+            id(2),
+            vec![entry(4, 10, true)],
+            Arrival::Spread,
+            NOW_MS,
+            later,
+        );
+        assert_eq!(here.members(), 3);
+        here.handle_timeout(later + TOMBSTONE);
+        assert_eq!(here.poll_timeout(), None);
+        assert_eq!(here.members(), 3, "the living are never forgotten");
     }
 }

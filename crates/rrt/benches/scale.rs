@@ -97,8 +97,8 @@ fn measure(size: usize, seconds: u64, copies: usize) -> Row {
     let shape = lab.status(refs[0]).map_or_else(String::new, |status| {
         status["shape"].as_str().unwrap_or_default().to_owned()
     });
-    // Start-up links a swarm no longer uses linger for 10 s.
-    thread::sleep(Duration::from_secs(12));
+    // Start-up links a swarm no longer uses linger for 5 s.
+    thread::sleep(Duration::from_secs(7));
     let links = refs
         .iter()
         .map(|name| lab.peers(name).len() as f64)

@@ -8,8 +8,9 @@
 //! * **Swarm** (more members): links follow the swarm's partial view (`crate::swarm`), and a
 //!   broadcast goes on its tree — plus, directly, to the up peers that do not speak the swarm
 //!   (clients, older versions), which the tree would miss. Same-host links the swarm does not
-//!   use are closed once they have lingered [`LINGER`] (time for their catch-up, and for the
-//!   other end to see the same shape), so the full mesh's links do not outlive it.
+//!   use — the full mesh's after a switch, the brief ones of joins and shuffles — are closed
+//!   once they have lingered [`LINGER`]: time for the catch-up both ways (anti-entropy), and
+//!   for the other end to see the same shape.
 //!
 //! Every instance decides the shape alone, from the members it counts (the roster, or the
 //! instances in the mesh directory if that says more), so the instances of a mesh agree once
@@ -35,7 +36,7 @@ pub const SWARM: &str = "swarm";
 /// Above this many members, a mesh is a swarm.
 pub const DEFAULT_SWARM_ABOVE: usize = 16;
 /// How long a swarm keeps a same-host link it does not use.
-pub(super) const LINGER: Duration = Duration::from_secs(10);
+pub(super) const LINGER: Duration = Duration::from_secs(5);
 
 /// Who a message is for.
 #[derive(Debug, Clone, Copy)]

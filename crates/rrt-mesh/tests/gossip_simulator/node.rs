@@ -31,7 +31,7 @@
 use std::{collections::BTreeSet, time::Instant};
 
 use rrt_mesh::{
-    roster::Roster,
+    roster::{Roster, RosterEntry},
     swarm::{PeerAddress, Swarm, SwarmOutput},
 };
 use rrt_sync::{
@@ -83,7 +83,17 @@ impl Node {
             id,
             swarm: Swarm::new(id, &address, MESH, MAX_FRAME, seed),
             clip: ClipSync::new(Clipboard::new(id, HISTORY)),
-            roster: Roster::new(id, format!("node {id}"), now_ms, now),
+            roster: Roster::new(
+                RosterEntry {
+                    instance_id: id,
+                    name: format!("node {id}"),
+                    incarnation: now_ms,
+                    alive: true,
+                    host: None,
+                    pid: None,
+                },
+                now,
+            ),
             up: BTreeSet::new(),
         }
     }

@@ -227,25 +227,20 @@ impl NetworkWorker {
         self.run_dialer(registry, now);
     }
 
-    /// The swarm no longer needs its link to `peer`: closed, in a swarm, if it is this host's
-    /// (another host's is a `--peer` or discovered target, dialed for as long as it is one).
+    /// The swarm no longer needs its link to `peer`. Another host's address stops being
+    /// dialed (a `--peer` target stays). A same-host link is left to linger: closed once it is
+    /// `LINGER` old (`spread`) and still unused — not at once, so that the brief
+    /// links of joins and shuffles carry the machines' catch-up both ways, which is what
+    /// repairs a replica that missed a broadcast (the gossip simulator found it).
     pub(super) fn release(&mut self, peer: Uuid) {
-        if let Some(PeerAddress { tcp: Some(tcp), .. }) = self.swarm.address(peer)
-            && self
-                .swarm
-                .address(peer)
-                .is_some_and(|a| a.host != self.host)
+        if let Some(PeerAddress {
+            tcp: Some(tcp),
+            host,
+            ..
+        }) = self.swarm.address(peer)
+            && *host != self.host
         {
             self.dialer.handle_forget(*tcp);
-        }
-        if self.spread.shape() != Shape::Swarm {
-            return;
-        }
-        if let Some(link) = self.membership.link_of(peer)
-            && self.reach(link) == Reach::SameHost
-        {
-            tracing::debug!(%peer, "releasing a link the swarm no longer uses");
-            self.close(link, DownReason::Released);
         }
     }
 
@@ -358,6 +353,20 @@ impl NetworkWorker {
             tracing::debug!(%peer, "a swarm peer could not be reached");
             self.waiting.remove(&peer);
             self.swarm.link_closed(peer, now);
+        }
+        // HyParView joins once: an instance left with links but no neighbour (its contacts
+        // answered before a partition healed, say) joins again through them.
+        if self.spread.shape() == Shape::Swarm && self.swarm.neighbours().next().is_none() {
+            let contacts: Vec<Uuid> = self
+                .membership
+                .up()
+                .filter(|(_, peer)| speaks_swarm(peer))
+                .map(|(_, peer)| peer.id)
+                .take(BOOTSTRAP)
+                .collect();
+            if !contacts.is_empty() {
+                self.swarm.join(contacts, now);
+            }
         }
         self.bootstrap(now);
     }

@@ -66,10 +66,14 @@ pub(super) struct Spread {
 }
 
 impl Spread {
-    /// A mesh that is a swarm above `above` members, now of `members`.
-    pub(super) fn new(above: usize, members: usize) -> Self {
+    /// A mesh of `topology` that is a swarm above `above` members, now of `members`. A hub is
+    /// a star whatever its size: only the mesh topology becomes a swarm.
+    pub(super) fn new(topology: Topology, above: usize, members: usize) -> Self {
         let mut spread = Self {
-            above,
+            above: match topology {
+                Topology::Mesh => above,
+                Topology::Hub => usize::MAX,
+            },
             shape: Shape::FullMesh,
             since: HashMap::new(),
         };
@@ -177,20 +181,23 @@ mod tests {
 
     #[test]
     fn the_shape_follows_the_count_both_ways() {
-        let mut spread = Spread::new(16, 1);
+        let mut spread = Spread::new(Topology::Mesh, 16, 1);
         assert_eq!(spread.shape(), Shape::FullMesh);
         assert_eq!(spread.count(16), None);
         assert_eq!(spread.count(17), Some(Shape::Swarm));
         assert_eq!(spread.count(30), None);
         assert_eq!(spread.count(16), Some(Shape::FullMesh));
-        assert_eq!(Spread::new(16, 100).shape(), Shape::Swarm);
+        assert_eq!(Spread::new(Topology::Mesh, 16, 100).shape(), Shape::Swarm);
+        let mut hub = Spread::new(Topology::Hub, 16, 100);
+        assert_eq!(hub.shape(), Shape::FullMesh, "a hub is never a swarm");
+        assert_eq!(hub.count(1000), None);
     }
 
     #[test]
     fn a_full_mesh_sends_down_links_and_a_swarm_on_the_tree_and_to_those_outside_it() {
         let peers = [peer(1, &[SWARM]), peer(2, &[]), peer(3, &[SWARM])];
         let up = || peers.iter().enumerate();
-        let mesh = Spread::new(16, 3);
+        let mesh = Spread::new(Topology::Mesh, 16, 3);
         assert_eq!(
             mesh.route(up(), Recipients::AllBut(Some(Uuid::from_u128(3)))),
             Route {
@@ -198,7 +205,7 @@ mod tests {
                 links: vec![0, 1]
             }
         );
-        let swarm = Spread::new(2, 3);
+        let swarm = Spread::new(Topology::Mesh, 2, 3);
         assert_eq!(
             swarm.route(up(), Recipients::AllBut(None)),
             Route {
@@ -220,11 +227,15 @@ mod tests {
     #[test]
     fn only_a_full_mesh_of_one_host_is_a_clique() {
         let sibling = peer(1, &[rrt_sync::FULL_MESH, SWARM]);
-        let mesh = Spread::new(16, 3);
+        let mesh = Spread::new(Topology::Mesh, 16, 3);
         assert!(mesh.clique(Reach::SameHost, Topology::Mesh, &sibling));
         assert!(!mesh.clique(Reach::Network, Topology::Mesh, &sibling));
         assert!(!mesh.clique(Reach::SameHost, Topology::Mesh, &peer(2, &[])));
-        assert!(!Spread::new(2, 3).clique(Reach::SameHost, Topology::Mesh, &sibling));
+        assert!(!Spread::new(Topology::Mesh, 2, 3).clique(
+            Reach::SameHost,
+            Topology::Mesh,
+            &sibling
+        ));
     }
 
     #[test]
@@ -236,7 +247,7 @@ mod tests {
             (2, peer(3, &[]), Reach::SameHost),
             (3, peer(4, &[SWARM]), Reach::Network),
         ];
-        let mut swarm = Spread::new(2, 3);
+        let mut swarm = Spread::new(Topology::Mesh, 2, 3);
         for (link, ..) in &peers {
             swarm.link_up(*link, now);
         }
@@ -248,7 +259,7 @@ mod tests {
             vec![0],
             "not the neighbour, the client, nor the other host's"
         );
-        let mesh = Spread::new(16, 3);
+        let mesh = Spread::new(Topology::Mesh, 16, 3);
         assert!(mesh.lingering(up(), neighbour, now + LINGER).is_empty());
     }
 }

@@ -153,7 +153,7 @@ impl NetworkWorker {
             tls,
             registry: peers,
             uid: getuid().as_raw(),
-            spread: Spread::new(config.swarm_above, host_members),
+            spread: Spread::new(config.topology, config.swarm_above, host_members),
             swarm,
             roster,
             host,

@@ -190,7 +190,7 @@ impl NetworkWorker {
             if let Err(error) = spread {
                 // Flooded down the links instead, as a full mesh does.
                 tracing::warn!(%error, "a message could not go on the swarm's tree; sending it down every link");
-                route = Spread::new(usize::MAX, 0).route(self.membership.up(), to);
+                route = Spread::new(Topology::Mesh, usize::MAX, 0).route(self.membership.up(), to);
             }
             self.apply_swarm(ctx);
         }

@@ -72,6 +72,13 @@
 
 use std::time::Instant;
 
+mod support {
+    #[path = "../support/env.rs"]
+    pub(crate) mod env;
+    #[path = "../support/timeline.rs"]
+    pub(crate) mod timeline;
+}
+
 mod gossip_simulator {
     pub(crate) mod check;
     pub(crate) mod network;
@@ -84,20 +91,12 @@ mod gossip_simulator {
 }
 
 use gossip_simulator::world;
+use support::env::env_number;
 
 /// The nodes of a default run: a debug build's (CI's) run takes well under a minute on two
 /// cores; a release build runs the full size.
 const DEFAULT_NODES: usize = if cfg!(debug_assertions) { 200 } else { 1000 };
 const DEFAULT_SEED: u64 = 1;
-
-fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
-    let value = std::env::var(name).ok()?;
-    Some(
-        value
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={value:?} is not a number")),
-    )
-}
 
 #[test]
 fn a_churning_partitioned_gossip_mesh_agrees_on_the_clipboard_and_its_members() {

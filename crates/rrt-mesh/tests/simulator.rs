@@ -39,6 +39,13 @@ use std::{
     time::Instant,
 };
 
+mod support {
+    #[path = "../support/env.rs"]
+    pub(crate) mod env;
+    #[path = "../support/timeline.rs"]
+    pub(crate) mod timeline;
+}
+
 mod simulator {
     pub(crate) mod check;
     pub(crate) mod disk;
@@ -53,19 +60,11 @@ mod simulator {
 }
 
 use simulator::{report::Report, world};
+use support::env::env_number;
 
 /// Seeds in a default run: well under a minute in a debug build on two cores.
 const DEFAULT_SEEDS: u64 = 100;
 const DEFAULT_NODES: usize = 50;
-
-fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
-    let value = std::env::var(name).ok()?;
-    Some(
-        value
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={value:?} is not a number")),
-    )
-}
 
 /// Runs one seed; a panic inside a machine is a failure of that seed, not of the process.
 fn run_seed(seed: u64, nodes: usize, verbose: bool) -> Result<Report, String> {

@@ -1,10 +1,7 @@
-//! Virtual time: every future happening is an event in one queue, taken in time order, ties in the
-//! order they were scheduled — so a run is a function of its seed alone, however fast the machine
-//! running it is.
-
-use std::{cmp::Ordering, collections::BinaryHeap, time::Instant};
+//! What happens in a run, in virtual time (`support/timeline.rs`).
 
 use super::{network::LinkId, wire::Frame};
+use crate::support::timeline::Timeline;
 
 /// Something that happens at a virtual instant. Nodes are named by their index.
 #[derive(Debug)]
@@ -57,52 +54,5 @@ pub(crate) enum Event {
     Probe,
 }
 
-struct Scheduled {
-    at: Instant,
-    seq: u64,
-    event: Event,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Scheduled {}
-
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Scheduled {
-    /// Reversed: the heap's greatest is the earliest.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
-}
-
 /// The events to come.
-#[derive(Default)]
-pub(crate) struct Queue {
-    heap: BinaryHeap<Scheduled>,
-    seq: u64,
-}
-
-impl Queue {
-    pub(crate) fn push(&mut self, at: Instant, event: Event) {
-        self.seq += 1;
-        self.heap.push(Scheduled {
-            at,
-            seq: self.seq,
-            event,
-        });
-    }
-
-    pub(crate) fn pop(&mut self) -> Option<(Instant, Event)> {
-        let Scheduled { at, event, .. } = self.heap.pop()?;
-        Some((at, event))
-    }
-}
+pub(crate) type Queue = Timeline<Event>;

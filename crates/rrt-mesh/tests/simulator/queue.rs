@@ -1,13 +1,13 @@
-//! Virtual time: every future happening is an event in one queue, taken in time order (ties in
-//! the order they were scheduled, so a run is a function of its seed alone).
+//! What happens in a run, in virtual time (`support/timeline.rs`).
 //!
 //! The queue also counts the events that are work for the sync layer — messages other than
 //! heartbeats, link closures, dials, writes — so the end of a run can tell
 //! "nothing left to do" from "still settling".
 
-use std::{cmp::Ordering, collections::BinaryHeap, time::Instant};
+use std::time::Instant;
 
 use super::{routing, writer::Written};
+use crate::support::timeline::Timeline;
 use rrt_mesh::Message;
 
 /// Something that happens at a virtual instant.
@@ -87,54 +87,21 @@ impl Event {
     }
 }
 
-struct Scheduled {
-    at: Instant,
-    seq: u64,
-    event: Event,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Scheduled {}
-
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Scheduled {
-    /// Reversed: the heap's greatest is the earliest.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
-}
-
-/// The events to come.
+/// The events to come, and how many of them are work.
 #[derive(Default)]
 pub(crate) struct Queue {
-    heap: BinaryHeap<Scheduled>,
-    seq: u64,
+    timeline: Timeline<Event>,
     work: u64,
 }
 
 impl Queue {
     pub(crate) fn push(&mut self, at: Instant, event: Event) {
         self.work += u64::from(event.is_work());
-        self.seq += 1;
-        self.heap.push(Scheduled {
-            at,
-            seq: self.seq,
-            event,
-        });
+        self.timeline.push(at, event);
     }
 
     pub(crate) fn pop(&mut self) -> Option<(Instant, Event)> {
-        let Scheduled { at, event, .. } = self.heap.pop()?;
+        let (at, event) = self.timeline.pop()?;
         self.work -= u64::from(event.is_work());
         Some((at, event))
     }

@@ -19,7 +19,7 @@ fn the_tui_shows_peers_and_copies_and_edits_a_shared_document() {
         path_str(&lab.runtime_dir())
     );
     let tmux = Tmux::start("tui", 100, 30, &command);
-    tmux.shows("the peers pane", "Peers of a (1 up)");
+    tmux.shows("the peers pane", "Peers of a (1 up, 2 members)");
     assert!(tmux.screen().contains("Clipboard history"));
     assert!(tmux.screen().contains("Scratch: notes"));
 

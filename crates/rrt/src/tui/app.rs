@@ -52,6 +52,8 @@ pub(crate) struct App {
     focus: Focus,
     /// By id; peers that left stay, marked down.
     peers: BTreeMap<String, Peer>,
+    /// The mesh's members as the daemon counts them, and whether it is a swarm.
+    members: Option<(u64, bool)>,
     /// Newest first.
     history: Vec<String>,
     selected: usize,
@@ -66,6 +68,7 @@ impl App {
             scratch,
             focus: Focus::History,
             peers: BTreeMap::new(),
+            members: None,
             history: Vec::new(),
             selected: 0,
             editor: Editor::default(),
@@ -78,6 +81,9 @@ impl App {
         for peer in self.peers.values_mut() {
             peer.up = false;
         }
+        self.members = answer["members"]
+            .as_u64()
+            .map(|members| (members, answer["shape"] == "swarm"));
         for status in answer["peers"].as_array().into_iter().flatten() {
             let id = status["peer"]["id"].as_str().unwrap_or_default().to_owned();
             let peer = Peer {
@@ -281,7 +287,16 @@ impl App {
             Constraint::Length(9),
             Constraint::Length(11),
         ];
-        let title = format!(" Peers of {} ({} up) ", self.instance, self.up_count());
+        let mesh = match self.members {
+            Some((members, true)) => format!(", {members} members, a swarm"),
+            Some((members, false)) => format!(", {members} members"),
+            None => String::new(),
+        };
+        let title = format!(
+            " Peers of {} ({} up{mesh}) ",
+            self.instance,
+            self.up_count()
+        );
         let table = Table::new(rows, widths)
             .header(header)
             .block(Block::bordered().title(title));
@@ -388,7 +403,7 @@ mod tests {
         app.scratch_changed("hello\nworld");
         let shown = screen(&app);
         for expected in [
-            "Peers of alice (1 up)",
+            "Peers of alice (1 up, 2 members)",
             "bob",
             "0.25 ms",
             "> second",

@@ -130,6 +130,13 @@ impl Swarm {
         swarm
     }
 
+    /// This instance is now reached at `address` (told to peers from now on).
+    pub fn set_address(&mut self, address: &PeerAddress, now: Instant) {
+        if let Ok(data) = serde_json::to_vec(address) {
+            self.handle(InEvent::UpdatePeerData(PeerData::new(data)), now);
+        }
+    }
+
     /// Asks `peers` (already known members) to take this instance into the swarm.
     pub fn join(&mut self, peers: Vec<Uuid>, now: Instant) {
         self.handle(InEvent::Command(self.topic, Command::Join(peers)), now);

@@ -601,3 +601,68 @@ fn hosts_find_each_other_by_mdns_and_a_stale_record_brings_nobody_back() {
         assert!(!hosts.lab(name).peers(name).contains(&"h3".to_owned()));
     }
 }
+
+/// Three hosts of three instances each, above `--swarm-above 5`: one swarm across hosts over
+/// TLS, its members dialing each other on demand at the addresses they learned to advertise.
+#[test]
+fn a_swarm_spans_three_hosts_and_sees_a_death_on_another() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let net = Net::new(3);
+    let secret = std::env::temp_dir().join(format!("rrt-e2e-swarm-{}.secret", std::process::id()));
+    common::write_secret(&secret, "a join secret long enough to count");
+    let mut labs: Vec<Lab> = (1..=3)
+        .map(|host| {
+            let mut args = vec![
+                "--secret-file".to_owned(),
+                secret.display().to_string(),
+                "--device".to_owned(),
+                format!("h{host}"),
+                "--swarm-above".to_owned(),
+                "5".to_owned(),
+            ];
+            for other in (1..=3).filter(|other| *other != host) {
+                args.push("--peer".to_owned());
+                args.push(format!("{}:47474", Net::address(other)));
+            }
+            Lab::host(&format!("swarm-h{host}"), &net.host(host), &args)
+        })
+        .collect();
+    let name = |host: usize, i: usize| format!("h{host}{}", ["a", "b", "c"][i]);
+    for host in 1..=3 {
+        for i in 0..3 {
+            labs[host - 1].start(&name(host, i));
+        }
+    }
+    let everyone: Vec<(usize, String)> = (1..=3)
+        .flat_map(|host| (0..3).map(move |i| (host, name(host, i))))
+        .collect();
+    let members = |labs: &[Lab], host: usize, daemon: &str| {
+        labs[host - 1]
+            .status(daemon)
+            .and_then(|status| status["members"].as_u64())
+    };
+    for (host, daemon) in &everyone {
+        wait_until(&format!("{daemon} to count 9 members in a swarm"), || {
+            members(&labs, *host, daemon) == Some(9)
+                && labs[host - 1]
+                    .status(daemon)
+                    .is_some_and(|status| status["shape"] == "swarm")
+        });
+    }
+    labs[0].copy("h1b", "across a swarm of hosts");
+    for (host, daemon) in &everyone {
+        wait_until(&format!("{daemon} to paste the copy"), || {
+            labs[host - 1].paste(daemon).as_deref() == Some("across a swarm of hosts")
+        });
+    }
+    // kill -9 on host 3: its siblings see the process gone, and say so to every host.
+    labs[2].kill("h3c");
+    for (host, daemon) in everyone.iter().filter(|(_, daemon)| daemon != "h3c") {
+        wait_until(&format!("{daemon} to count h3c out"), || {
+            members(&labs, *host, daemon) == Some(8)
+        });
+    }
+    let _ = std::fs::remove_file(&secret);
+}

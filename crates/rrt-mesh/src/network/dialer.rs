@@ -24,7 +24,8 @@
 //!   resolved by the worker off the reactor thread, an address literal is dialed as it is.
 //! * Discovered addresses are dialed like `--peer` targets while discovery lists them; once it
 //!   no longer does, a target without a link is dropped and one with a link is dropped when the
-//!   link ends.
+//!   link ends. In a swarm a discovered address is a way in, not a link to keep: it is dialed
+//!   only while no peer is up. The swarm's own dials to other hosts are one-off.
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -211,6 +212,21 @@ impl Dialer {
         });
     }
 
+    /// Dials `to` once, for the swarm (no retries: the swarm asks again if it still needs it).
+    pub(super) fn dial_address_once(&mut self, to: SocketAddr) {
+        self.actions.push_back(Action::DialTcp {
+            address: to.to_string(),
+            to,
+        });
+    }
+
+    /// Whether `link` is the link of a `--peer` target (configured, so kept in every shape).
+    pub(super) fn is_configured(&self, link: LinkId) -> bool {
+        self.targets
+            .iter()
+            .any(|target| !target.discovered && target.link == Some(link))
+    }
+
     /// How the dial of `peer-<pid>.sock` went.
     pub(super) fn handle_unix_dialed(&mut self, pid: u32, dialed: UnixDialed, now: Instant) {
         let attempt = self.dialing.remove(&pid).unwrap_or(0);
@@ -370,8 +386,11 @@ impl Dialer {
             if target.link.is_some() || target.next.is_none_or(|at| at > now) {
                 continue;
             }
-            if target.peer.is_some_and(|id| self.up.contains(&id)) {
-                // Already linked another way (it dialed us): look again later.
+            if target.peer.is_some_and(|id| self.up.contains(&id))
+                || (target.discovered && !self.every_peer && !self.up.is_empty())
+            {
+                // Already linked another way (it dialed us), or a swarm that is in touch: a
+                // discovered host is a way in, not a link to keep. Look again later.
                 target.next = Some(now + TARGET_BACKOFF.1);
                 continue;
             }
@@ -483,6 +502,34 @@ mod tests {
         dialer.dial_every_peer(true);
         dialer.handle_peer_socket(200, true, now);
         assert_eq!(tick(&mut dialer, now), [Action::DialUnix { pid: 200 }]);
+    }
+
+    #[test]
+    fn a_swarm_dials_discovered_hosts_only_to_get_in() {
+        let now = Instant::now();
+        let mut dialer = Dialer::new(100, true, &[], now);
+        dialer.dial_every_peer(false);
+        dialer.handle_discovered(address("10.0.0.2:47474"), now);
+        assert_eq!(
+            tick(&mut dialer, now),
+            [Action::DialTcp {
+                address: "10.0.0.2:47474".into(),
+                to: address("10.0.0.2:47474")
+            }],
+            "alone: the way in"
+        );
+        dialer.handle_tcp_dialed("10.0.0.2:47474", Ok(16), now);
+        dialer.peer_up(16, Uuid::from_u128(2));
+        dialer.link_closed(16, now);
+        dialer.peer_up(17, Uuid::from_u128(3));
+        assert_eq!(
+            tick(&mut dialer, now + TARGET_BACKOFF.1),
+            [],
+            "in touch through another peer: not dialed again"
+        );
+        assert!(!dialer.is_configured(16));
+        dialer.dial_address_once(address("10.0.0.3:47474"));
+        assert_eq!(drain(&mut dialer).len(), 1, "the swarm's own dial, once");
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //!   is while links are few.
 //! * **Swarm** (more members): links follow the swarm's partial view (`crate::swarm`), and a
 //!   broadcast goes on its tree — plus, directly, to the up peers that do not speak the swarm
-//!   (clients, older versions), which the tree would miss. Same-host links the swarm does not
-//!   use — the full mesh's after a switch, the brief ones of joins and shuffles — are closed
+//!   (clients, older versions), which the tree would miss. Links the swarm does not use — the
+//!   full mesh's after a switch, the brief ones of joins and shuffles, discovered hosts' — but
+//!   `--peer` targets are closed
 //!   once they have lingered [`LINGER`]: time for the catch-up both ways (anti-entropy), and
 //!   for the other end to see the same shape.
 //!
@@ -137,19 +138,19 @@ impl Spread {
             && peer.capabilities.iter().any(|c| c == rrt_sync::FULL_MESH)
     }
 
-    /// The same-host links of swarm instances that the swarm does not use and that have
-    /// lingered long enough: to close.
+    /// The links of swarm instances that the swarm does not use and that have lingered long
+    /// enough, but for `--peer` targets (`configured`, kept in every shape): to close.
     pub(super) fn lingering<'a>(
         &self,
-        up: impl Iterator<Item = (LinkId, &'a PeerInfo, Reach)>,
+        up: impl Iterator<Item = (LinkId, &'a PeerInfo, bool)>,
         is_neighbour: impl Fn(Uuid) -> bool,
         now: Instant,
     ) -> Vec<LinkId> {
         if self.shape != Shape::Swarm {
             return Vec::new();
         }
-        up.filter(|(link, peer, reach)| {
-            *reach == Reach::SameHost
+        up.filter(|(link, peer, configured)| {
+            !configured
                 && speaks_swarm(peer)
                 && !is_neighbour(peer.id)
                 && self
@@ -239,25 +240,30 @@ mod tests {
     }
 
     #[test]
-    fn a_swarm_lets_go_of_unused_same_host_links_once_they_lingered() {
+    fn a_swarm_lets_go_of_unused_links_once_they_lingered() {
         let now = Instant::now();
         let peers = [
-            (0, peer(1, &[SWARM]), Reach::SameHost),
-            (1, peer(2, &[SWARM]), Reach::SameHost),
-            (2, peer(3, &[]), Reach::SameHost),
-            (3, peer(4, &[SWARM]), Reach::Network),
+            (0, peer(1, &[SWARM]), false),
+            (1, peer(2, &[SWARM]), false),
+            (2, peer(3, &[]), false),
+            (3, peer(4, &[SWARM]), true),
+            (4, peer(5, &[SWARM]), false),
         ];
         let mut swarm = Spread::new(Topology::Mesh, 2, 3);
         for (link, ..) in &peers {
             swarm.link_up(*link, now);
         }
-        let up = || peers.iter().map(|(link, p, reach)| (*link, p, *reach));
+        let up = || {
+            peers
+                .iter()
+                .map(|(link, p, configured)| (*link, p, *configured))
+        };
         let neighbour = |id: Uuid| id == Uuid::from_u128(2);
         assert!(swarm.lingering(up(), neighbour, now).is_empty(), "too soon");
         assert_eq!(
             swarm.lingering(up(), neighbour, now + LINGER),
-            vec![0],
-            "not the neighbour, the client, nor the other host's"
+            vec![0, 4],
+            "not the neighbour, the client, nor a --peer target"
         );
         let mesh = Spread::new(Topology::Mesh, 16, 3);
         assert!(mesh.lingering(up(), neighbour, now + LINGER).is_empty());

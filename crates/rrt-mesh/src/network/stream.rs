@@ -39,6 +39,16 @@ impl Stream {
             .map_or_else(|_| "unknown".to_owned(), |address| address.ip().to_string())
     }
 
+    /// This end's address on a TCP link: the one the peer reached it at.
+    pub(super) fn local_ip(&self) -> Option<std::net::IpAddr> {
+        let tcp = match self {
+            Self::Unix(_) => return None,
+            Self::Tcp(tcp) => tcp,
+            Self::Tls(tls) => &tls.tcp,
+        };
+        tcp.local_addr().ok().map(|address| address.ip())
+    }
+
     /// Whether bytes below the protocol (TLS records) wait for the socket.
     pub(super) fn wants_write(&self) -> bool {
         matches!(self, Self::Tls(tls) if tls.wants_write())

@@ -82,6 +82,8 @@ pub struct NetworkWorker {
     waiting: HashMap<Uuid, (Instant, Vec<Vec<u8>>)>,
     /// The process of each up same-host peer.
     pids: HashMap<Uuid, u32>,
+    /// What this instance tells swarm peers of itself.
+    address: PeerAddress,
     housekeeping: Instant,
     rng: StdRng,
 }
@@ -117,12 +119,15 @@ impl NetworkWorker {
         let targets = config.tcp.as_ref().map_or(&[][..], |tcp| &tcp.peers);
         let mesh = config.topology == Topology::Mesh;
         let host = host_id();
+        // Listening on every address, this instance learns which one other hosts reach from
+        // its first TCP link (`advertise`).
         let address = PeerAddress {
             host: host.clone(),
             pid: config.pid,
             tcp: tcp_listener
                 .as_ref()
-                .and_then(|listener| listener.local_addr().ok()),
+                .and_then(|listener| listener.local_addr().ok())
+                .filter(|address| !address.ip().is_unspecified()),
         };
         let seed = wall_ms() ^ u64::from(config.pid);
         // Room for the frame's base64 in JSON, and the message around it.
@@ -161,6 +166,7 @@ impl NetworkWorker {
             roster_heard: false,
             waiting: HashMap::new(),
             pids: HashMap::new(),
+            address,
             housekeeping: now + HOUSEKEEPING,
             rng: StdRng::seed_from_u64(seed),
             config,

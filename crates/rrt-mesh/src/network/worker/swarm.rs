@@ -48,6 +48,7 @@ impl NetworkWorker {
     pub(super) fn linked(&mut self, link: LinkId, peer: &PeerInfo, registry: &Registry) {
         let now = Instant::now();
         self.spread.link_up(link, now);
+        self.advertise(link, now);
         if let Some(pid) = self.links.get(link).and_then(|state| state.pid) {
             self.pids.insert(peer.id, pid);
         }
@@ -64,6 +65,29 @@ impl NetworkWorker {
         // neighbours: once, to get in, not on every link (most are the swarm's own, brief).
         if self.swarm.neighbours().next().is_none() {
             self.swarm.join(vec![peer.id], now);
+        }
+    }
+
+    /// Listening on every address and not yet telling other hosts which: the address the peer
+    /// on TCP `link` reached this instance at, with the listening port, is the one to tell.
+    fn advertise(&mut self, link: LinkId, now: Instant) {
+        if self.address.tcp.is_some() {
+            return;
+        }
+        let port = self
+            .tcp_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+            .map(|address| address.port());
+        let ip = self
+            .links
+            .get(link)
+            .and_then(|state| state.stream.local_ip());
+        if let (Some(ip), Some(port)) = (ip, port) {
+            self.address.tcp = Some(std::net::SocketAddr::new(ip, port));
+            tracing::debug!(address = ?self.address.tcp, "telling swarm peers where to dial");
+            let address = self.address.clone();
+            self.swarm.set_address(&address, now);
         }
     }
 
@@ -134,7 +158,10 @@ impl NetworkWorker {
                     Some(link) => self.send(link, &gossip(frame), ctx.registry()),
                     None => self.wait_for(to, frame, ctx.registry(), now),
                 },
-                SwarmOutput::Disconnect(peer) => self.release(peer),
+                // Not closed at once: an unused link lingers (`spread`), so that the brief
+                // links of joins and shuffles carry the machines' catch-up both ways, which
+                // repairs a replica that missed a broadcast (the gossip simulator found it).
+                SwarmOutput::Disconnect(peer) => tracing::debug!(%peer, "the swarm let a peer go"),
                 SwarmOutput::NeighbourUp(peer) => tracing::debug!(%peer, "swarm neighbour up"),
                 SwarmOutput::NeighbourDown(peer) => {
                     tracing::debug!(%peer, "swarm neighbour down");
@@ -210,7 +237,11 @@ impl NetworkWorker {
             Some(address) if address.host == self.host => {
                 self.dialer.dial_on_demand(address.pid, now);
             }
-            Some(PeerAddress { tcp: Some(tcp), .. }) => self.dialer.handle_discovered(tcp, now),
+            Some(PeerAddress { tcp: Some(tcp), .. }) => {
+                if !self.waiting.contains_key(&peer) {
+                    self.dialer.dial_address_once(tcp);
+                }
+            }
             _ => {
                 tracing::debug!(%peer, "no way to reach a swarm peer");
                 self.swarm.link_closed(peer, now);
@@ -225,23 +256,6 @@ impl NetworkWorker {
             frames.push(frame);
         }
         self.run_dialer(registry, now);
-    }
-
-    /// The swarm no longer needs its link to `peer`. Another host's address stops being
-    /// dialed (a `--peer` target stays). A same-host link is left to linger: closed once it is
-    /// `LINGER` old (`spread`) and still unused — not at once, so that the brief
-    /// links of joins and shuffles carry the machines' catch-up both ways, which is what
-    /// repairs a replica that missed a broadcast (the gossip simulator found it).
-    pub(super) fn release(&mut self, peer: Uuid) {
-        if let Some(PeerAddress {
-            tcp: Some(tcp),
-            host,
-            ..
-        }) = self.swarm.address(peer)
-            && *host != self.host
-        {
-            self.dialer.handle_forget(*tcp);
-        }
     }
 
     /// The members this instance counts: its roster's — or, until a peer's roster arrived,
@@ -335,7 +349,7 @@ impl NetworkWorker {
         let up = self
             .membership
             .up()
-            .map(|(link, peer)| (link, peer, self.reach(link)));
+            .map(|(link, peer)| (link, peer, self.dialer.is_configured(link)));
         let lingering = self
             .spread
             .lingering(up, |peer| self.swarm.is_neighbour(peer), now);

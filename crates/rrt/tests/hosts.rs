@@ -593,6 +593,15 @@ fn hosts_find_each_other_by_mdns_and_a_stale_record_brings_nobody_back() {
             hosts.lab(name).peers(name).len() == 2
         });
     }
+    // …and the mesh no longer counts it (its link broke and it did not come back).
+    for name in ["h1a", "h1b", "h2"] {
+        wait_until(&format!("{name} to count 3 members"), || {
+            hosts
+                .lab(name)
+                .status(name)
+                .is_some_and(|status| status["members"] == 3)
+        });
+    }
     hosts.lab("h1a").copy("h1a", "after h3 died");
     for name in ["h1a", "h1b", "h2"] {
         wait_until(&format!("{name} to paste"), || {

@@ -80,6 +80,8 @@ pub struct NetworkWorker {
     roster_heard: bool,
     /// Swarm frames for peers being dialed: since when, and the frames.
     waiting: HashMap<Uuid, (Instant, Vec<Vec<u8>>)>,
+    /// Other hosts' members whose link broke in a full mesh, and when.
+    unlinked_at: HashMap<Uuid, Instant>,
     /// The process of each up same-host peer.
     pids: HashMap<Uuid, u32>,
     /// What this instance tells swarm peers of itself.
@@ -165,6 +167,7 @@ impl NetworkWorker {
             host_members,
             roster_heard: false,
             waiting: HashMap::new(),
+            unlinked_at: HashMap::new(),
             pids: HashMap::new(),
             address,
             housekeeping: now + HOUSEKEEPING,

@@ -38,6 +38,9 @@ pub(super) const HOUSEKEEPING: Duration = Duration::from_secs(2);
 const WAIT_FOR_PEER: Duration = Duration::from_secs(5);
 /// The most swarm frames that wait for one peer.
 const MAX_WAITING: usize = 64;
+/// How long a full mesh waits for another host's member whose link broke to link again before
+/// it takes the member for dead.
+const REJOIN: Duration = Duration::from_secs(10);
 /// How long after its link broke a same-host peer's process is looked at again.
 const EXIT_GRACE: Duration = Duration::from_millis(200);
 /// How many instances of the mesh directory an isolated swarm instance dials at once.
@@ -110,7 +113,16 @@ impl NetworkWorker {
                 self.housekeeping = self.housekeeping.min(now + EXIT_GRACE);
                 false
             }
-            (DownReason::Closed | DownReason::Error(_), pid) => pid.is_some(),
+            (DownReason::Closed | DownReason::Error(_), Some(_)) => true,
+            // Another host's: in a full mesh every live member links to every other, so one
+            // whose link broke and that has none again within `REJOIN` is taken for dead (a
+            // live one says otherwise when it is back). A swarm releases links all the time.
+            (DownReason::Closed | DownReason::Error(_), None) => {
+                if self.spread.shape() == Shape::FullMesh {
+                    self.unlinked_at.insert(peer.id, now);
+                }
+                false
+            }
             (DownReason::GoneFromHub | DownReason::Released, _) => false,
         };
         if dead {
@@ -335,6 +347,26 @@ impl NetworkWorker {
     /// isolated instance's bootstrap.
     pub(super) fn keep_house(&mut self, now: Instant) {
         self.housekeeping = now + HOUSEKEEPING;
+        let rejoined: Vec<Uuid> = self
+            .unlinked_at
+            .keys()
+            .filter(|peer| self.membership.link_of(**peer).is_some())
+            .copied()
+            .collect();
+        for peer in rejoined {
+            self.unlinked_at.remove(&peer);
+        }
+        let gone: Vec<Uuid> = self
+            .unlinked_at
+            .iter()
+            .filter(|(_, at)| now.saturating_duration_since(**at) >= REJOIN)
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in gone {
+            self.unlinked_at.remove(&peer);
+            tracing::info!(%peer, "member declared dead: its link broke and it did not come back");
+            self.roster.declare_dead(peer, now);
+        }
         // This host's members are looked at directly: a death only the dead's last neighbours
         // saw must not be lost with them.
         let gone: Vec<(Uuid, u32)> = self

@@ -27,6 +27,10 @@ use uuid::Uuid;
 
 /// How far past this instance's clock a record's incarnation may be.
 pub const MAX_AHEAD_MS: u64 = 60_000;
+/// How far past this instance's clock a verdict of death may be: half as far as a life, so
+/// that the refutation of any verdict accepted (its incarnation plus one) is accepted too —
+/// a peer cannot declare a member dead at the edge of the window and leave its answer outside.
+pub const MAX_DEATH_AHEAD_MS: u64 = MAX_AHEAD_MS / 2;
 /// How long a dead member's record is kept, so an older word of it alive cannot bring it back.
 pub const TOMBSTONE: Duration = Duration::from_secs(3600);
 /// The most members a table holds; records of unknown members beyond are ignored.
@@ -80,6 +84,8 @@ pub struct Roster {
     /// The dead records by when they changed, oldest first: the timer needs the first alone, and
     /// a table of thousands is not scanned on every wake-up.
     dead: BTreeSet<(Instant, Uuid)>,
+    /// How many records are alive (asked on every wake-up of the reactor, so kept, not counted).
+    alive: usize,
     peers: BTreeSet<Uuid>,
     outgoing: VecDeque<Outgoing<Vec<RosterEntry>>>,
 }
@@ -100,6 +106,7 @@ impl Roster {
             me,
             records,
             dead: BTreeSet::new(),
+            alive: 1,
             peers: BTreeSet::new(),
             outgoing: VecDeque::new(),
         }
@@ -130,7 +137,12 @@ impl Roster {
     ) {
         let mut changed = Vec::new();
         for entry in entries {
-            if entry.incarnation > now_ms.saturating_add(MAX_AHEAD_MS) {
+            let ahead = if entry.alive {
+                MAX_AHEAD_MS
+            } else {
+                MAX_DEATH_AHEAD_MS
+            };
+            if entry.incarnation > now_ms.saturating_add(ahead) {
                 tracing::debug!(%from, member = %entry.instance_id, "a member's incarnation is too far ahead; ignored");
                 continue;
             }
@@ -164,6 +176,7 @@ impl Roster {
         }
         record.entry.alive = false;
         record.changed = now;
+        self.alive -= 1;
         self.dead.insert((now, peer));
         let message = vec![record.entry.clone()];
         self.outgoing.push_back(Outgoing::Broadcast {
@@ -174,7 +187,7 @@ impl Roster {
 
     /// How many members are alive, this instance included.
     pub fn members(&self) -> usize {
-        self.records.values().filter(|r| r.entry.alive).count()
+        self.alive
     }
 
     /// Every member alive, this instance included.
@@ -220,7 +233,9 @@ impl Roster {
         let member = entry.instance_id;
         match self.records.get_mut(&member) {
             Some(record) if entry.outranks(&record.entry) => {
-                if !record.entry.alive {
+                if record.entry.alive {
+                    self.alive -= 1;
+                } else {
                     self.dead.remove(&(record.changed, member));
                 }
                 record.entry = entry.clone();
@@ -236,7 +251,9 @@ impl Roster {
                 self.records.insert(member, record);
             }
         }
-        if !entry.alive {
+        if entry.alive {
+            self.alive += 1;
+        } else {
             self.dead.insert((now, member));
         }
         Some(entry)
@@ -375,6 +392,42 @@ mod tests {
         let entries = vec![entry(2, 10, true), elsewhere, entry(4, 10, false)];
         here.handle(id(9), entries, Arrival::Spread, NOW_MS, now);
         assert_eq!(here.on_host("here").collect::<Vec<_>>(), [(id(2), 2)]);
+    }
+
+    #[test]
+    fn a_verdict_at_the_edge_of_the_window_still_leaves_room_for_the_answer() {
+        let now = Instant::now();
+        let edge = NOW_MS + MAX_DEATH_AHEAD_MS;
+        // Too far ahead for a verdict, though not for a life.
+        let mut third = roster(3);
+        third.handle(
+            id(2),
+            vec![entry(1, edge + 1, false)],
+            Arrival::Direct,
+            NOW_MS,
+            now,
+        );
+        assert!(drain(&mut third).is_empty());
+        // At the edge: taken, refuted, and the refutation taken by others.
+        let mut member = roster(1);
+        member.handle(
+            id(2),
+            vec![entry(1, edge, false)],
+            Arrival::Direct,
+            NOW_MS,
+            now,
+        );
+        third.handle(
+            id(2),
+            vec![entry(1, edge, false)],
+            Arrival::Direct,
+            NOW_MS,
+            now,
+        );
+        assert_eq!(third.members(), 1, "counted dead");
+        let answer = drain(&mut member).remove(0).message().clone();
+        third.handle(id(1), answer, Arrival::Direct, NOW_MS, now);
+        assert_eq!(third.members(), 2, "and alive again");
     }
 
     #[test]

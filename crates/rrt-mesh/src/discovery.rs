@@ -1,6 +1,6 @@
 //! DNS-SD discovery across hosts: `_rrt._tcp.local.` announced and browsed on every up,
 //! non-loopback interface, with the instance id, mesh, protocol version, device name and key
-//! fingerprint in TXT records.
+//! id in TXT records.
 //!
 //! mdns-sd's daemon is a thread of its own that owns the multicast sockets and talks over a
 //! channel — the reactor pattern's discovery thread. This supervisor restarts it (with backoff)
@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::{
-    identity::Fingerprint,
+    identity::DeviceId,
     network::{NetCommand, NetworkWorker},
 };
 
@@ -34,7 +34,7 @@ pub(crate) struct Announcement {
     pub(crate) instance: Uuid,
     pub(crate) mesh: String,
     pub(crate) device: String,
-    pub(crate) fingerprint: Fingerprint,
+    pub(crate) id: DeviceId,
     pub(crate) port: u16,
 }
 
@@ -74,7 +74,7 @@ async fn run(
         ("mesh", announcement.mesh.clone()),
         ("v", PROTOCOL_VERSION.to_string()),
         ("device", announcement.device.clone()),
-        ("fp", announcement.fingerprint.to_string()),
+        ("fp", announcement.id.to_string()),
     ];
     let service = ServiceInfo::new(
         SERVICE_TYPE,
@@ -91,7 +91,7 @@ async fn run(
     tracing::info!(service = %fullname, "announcing and browsing on mDNS");
     // Each remote service's addresses, to withdraw when its record goes.
     let mut hinted: HashMap<String, Vec<SocketAddr>> = HashMap::new();
-    let ours = announcement.fingerprint.to_string();
+    let ours = announcement.id.to_string();
     loop {
         let event = tokio::select! {
             _ = &mut *stop => {

@@ -29,7 +29,7 @@ pub enum LinkMessage {
         name: String,
     },
     /// Over TLS, before `hello`, from a device that knows the mesh's join secret: an HMAC of the
-    /// secret over this TLS session's exporter, the sender's certificate fingerprint and its
+    /// secret over this TLS session's exporter, the sender's device id (its certificate's key) and its
     /// name — worthless on any other connection.
     Join {
         /// The sender's device name (kept as a label for its key once it joins).

@@ -1,11 +1,16 @@
-//! Which devices may join: fingerprints the user trusted (`rrt trust add`) and those pinned after
+//! Which devices may join: ids the user trusted (`rrt trust add`) and those pinned after
 //! proving the mesh's join secret.
 //!
 //! Trust is by key, never by name. A device's name is a label it chose (by default its host
 //! name), and names collide: a fleet of `raspberrypi`s, two `ubuntu` VMs. Pinning a name to the
 //! first key seen under it split such meshes for good, and protected nothing — whoever holds the
 //! join secret can join under any name anyway. A device whose key changed is a new device: it
-//! joins by proving the secret, or by `rrt trust add`.
+//! joins by proving the secret, a ticket, or `rrt trust add`.
+//!
+//! The file is versioned. Version 1 (no `version` field) held older versions' ids, hashes of
+//! ECDSA certificates, which no device presents any more: such a file is read as empty and set
+//! aside as `trusted.v1.json` ([`TrustStore::set_aside_legacy`], and before any change), so the
+//! user can see what was trusted and trust those devices' new ids.
 
 use std::{
     fs, io,
@@ -17,13 +22,13 @@ use serde::{Deserialize, Serialize};
 
 use rrt_sync::locked_file;
 
-use crate::identity::Fingerprint;
+use crate::identity::DeviceId;
 
 /// One trusted device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrustedDevice {
-    /// Its fingerprint, as `rrt id` prints it.
-    pub fingerprint: String,
+    /// Its id, as `rrt id` prints it.
+    pub id: DeviceId,
     /// Its name, if known (pinned devices always have one).
     pub name: Option<String>,
     /// When it was trusted, milliseconds since the Unix epoch.
@@ -42,9 +47,24 @@ pub enum Verdict {
     Unknown,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// The version of `trusted.json` this code writes.
+const VERSION: u32 = 2;
+
+#[derive(Debug, Serialize, Deserialize)]
 struct TrustFile {
+    version: u32,
     devices: Vec<TrustedDevice>,
+}
+
+/// Just the version of a trust file (an older one has none: version 1).
+#[derive(Deserialize)]
+struct Versioned {
+    #[serde(default = "version_one")]
+    version: u32,
+}
+
+fn version_one() -> u32 {
+    1
 }
 
 /// `trusted.json` in the state directory, changed under an exclusive lock and replaced atomically.
@@ -71,28 +91,26 @@ impl TrustStore {
         Ok(self.read()?.devices)
     }
 
-    /// The verdict on the key `fingerprint`.
-    pub fn judge(&self, fingerprint: Fingerprint) -> io::Result<Verdict> {
-        let text = fingerprint.to_string();
+    /// The verdict on the key `id`.
+    pub fn judge(&self, id: DeviceId) -> io::Result<Verdict> {
         Ok(self
             .read()?
             .devices
             .into_iter()
-            .find(|device| device.fingerprint == text)
+            .find(|device| device.id == id)
             .map_or(Verdict::Unknown, |device| Verdict::Trusted {
                 name: device.name,
             }))
     }
 
-    /// Trusts `fingerprint` (under `name`, if given). Returns `false` if it already was.
-    pub fn add(&self, fingerprint: Fingerprint, name: Option<String>) -> io::Result<bool> {
+    /// Trusts `id` (under `name`, if given). Returns `false` if it already was.
+    pub fn add(&self, id: DeviceId, name: Option<String>) -> io::Result<bool> {
         self.update(|devices| {
-            let text = fingerprint.to_string();
-            if devices.iter().any(|device| device.fingerprint == text) {
+            if devices.iter().any(|device| device.id == id) {
                 return false;
             }
             devices.push(TrustedDevice {
-                fingerprint: text,
+                id,
                 name,
                 added_ms: SystemTime::now()
                     .duration_since(UNIX_EPOCH)
@@ -102,12 +120,11 @@ impl TrustStore {
         })
     }
 
-    /// Stops trusting `fingerprint`. Returns `false` if it was not trusted.
-    pub fn remove(&self, fingerprint: Fingerprint) -> io::Result<bool> {
+    /// Stops trusting `id`. Returns `false` if it was not trusted.
+    pub fn remove(&self, id: DeviceId) -> io::Result<bool> {
         self.update(|devices| {
-            let text = fingerprint.to_string();
             let before = devices.len();
-            devices.retain(|device| device.fingerprint != text);
+            devices.retain(|device| device.id != id);
             devices.len() != before
         })
     }
@@ -115,6 +132,7 @@ impl TrustStore {
     fn update(&self, change: impl FnOnce(&mut Vec<TrustedDevice>) -> bool) -> io::Result<bool> {
         fs::create_dir_all(&self.dir)?;
         let _lock = locked_file::lock(&self.dir.join("trusted.lock"))?;
+        self.set_aside_unlocked()?;
         let mut file = self.read()?;
         let changed = change(&mut file.devices);
         if changed {
@@ -124,12 +142,57 @@ impl TrustStore {
         Ok(changed)
     }
 
-    fn read(&self) -> io::Result<TrustFile> {
-        match fs::read(self.dir.join("trusted.json")) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(io::Error::other),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(TrustFile::default()),
+    /// Sets an older version's `trusted.json` aside as `trusted.v1.json`; returns where, if
+    /// there was one. Its entries name certificates no device presents any more.
+    pub fn set_aside_legacy(&self) -> io::Result<Option<PathBuf>> {
+        if !self.path().exists() {
+            return Ok(None);
+        }
+        let _lock = locked_file::lock(&self.dir.join("trusted.lock"))?;
+        self.set_aside_unlocked()
+    }
+
+    fn set_aside_unlocked(&self) -> io::Result<Option<PathBuf>> {
+        let Some(bytes) = self.bytes()? else {
+            return Ok(None);
+        };
+        let version = serde_json::from_slice::<Versioned>(&bytes).map_err(io::Error::other)?;
+        if version.version >= VERSION {
+            return Ok(None);
+        }
+        let aside = self.dir.join("trusted.v1.json");
+        fs::rename(self.path(), &aside)?;
+        tracing::warn!(
+            old = %aside.display(),
+            "the trust list of an older version (certificate hashes) was set aside: trust those devices' new ids again (`rrt id` on each)"
+        );
+        Ok(Some(aside))
+    }
+
+    fn bytes(&self) -> io::Result<Option<Vec<u8>>> {
+        match fs::read(self.path()) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(error) => Err(error),
         }
+    }
+
+    fn read(&self) -> io::Result<TrustFile> {
+        let Some(bytes) = self.bytes()? else {
+            return Ok(TrustFile {
+                version: VERSION,
+                devices: Vec::new(),
+            });
+        };
+        let version = serde_json::from_slice::<Versioned>(&bytes).map_err(io::Error::other)?;
+        if version.version < VERSION {
+            // Certificate hashes of older versions: they match no device's key.
+            return Ok(TrustFile {
+                version: VERSION,
+                devices: Vec::new(),
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(io::Error::other)
     }
 }
 
@@ -142,8 +205,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("rrt-trust-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let store = TrustStore::new(&dir);
-        let first = Fingerprint::of(b"one raspberrypi");
-        let second = Fingerprint::of(b"another raspberrypi");
+        let first = DeviceId::from_bytes([1; 32]);
+        let second = DeviceId::from_bytes([2; 32]);
         assert_eq!(store.judge(first).expect("judge"), Verdict::Unknown);
         assert!(store.add(first, Some("raspberrypi".into())).expect("add"));
         assert!(!store.add(first, None).expect("again"));
@@ -160,6 +223,28 @@ mod tests {
         }
         assert!(store.remove(first).expect("remove"));
         assert_eq!(store.judge(first).expect("judge"), Verdict::Unknown);
+        assert_eq!(store.list().expect("list").len(), 1);
+        fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn an_older_versions_trust_list_is_set_aside_and_trusts_nothing() {
+        let dir = std::env::temp_dir().join(format!("rrt-trust-v1-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("dir");
+        let key = DeviceId::from_bytes([3; 32]);
+        let v1 = format!(r#"{{"devices":[{{"fingerprint":"{key}","name":"old","added_ms":1}}]}}"#);
+        fs::write(dir.join("trusted.json"), v1).expect("v1");
+        let store = TrustStore::new(&dir);
+        assert_eq!(store.judge(key).expect("judge"), Verdict::Unknown);
+        assert!(store.list().expect("list").is_empty());
+        let aside = store
+            .set_aside_legacy()
+            .expect("set aside")
+            .expect("there was one");
+        assert!(aside.exists());
+        assert_eq!(store.set_aside_legacy().expect("again"), None);
+        assert!(store.add(key, None).expect("add"));
         assert_eq!(store.list().expect("list").len(), 1);
         fs::remove_dir_all(dir).expect("cleanup");
     }

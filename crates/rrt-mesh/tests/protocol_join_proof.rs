@@ -1,7 +1,7 @@
 //! The join-proof example of `docs/PROTOCOL.md` (section 2), checked against the daemon's own
 //! proof ([`rrt_mesh::network::join_proof`], the function a live session calls with its TLS
 //! exporter) and against HMAC-SHA256 over the byte layout the document gives:
-//! `exporter ‖ fingerprint (32 raw bytes) ‖ device (UTF-8)`, keyed with the secret file's bytes
+//! `exporter ‖ device id (32 raw bytes) ‖ device (UTF-8)`, keyed with the secret file's bytes
 //! trimmed of surrounding ASCII whitespace.
 //!
 //! The block is `name = value` lines (quoted values are JSON strings, the others hex, spaces
@@ -12,7 +12,7 @@ use std::{collections::BTreeMap, path::Path};
 
 use ring::hmac;
 use rrt_mesh::{
-    identity::Fingerprint,
+    identity::DeviceId,
     network::{join_proof, verify_join},
 };
 
@@ -62,7 +62,7 @@ fn join_proof_example() -> BTreeMap<String, Vec<u8>> {
 }
 
 #[test]
-fn the_documented_join_proof_is_the_hmac_of_exporter_fingerprint_and_device() {
+fn the_documented_join_proof_is_the_hmac_of_exporter_device_id_and_device() {
     let example = join_proof_example();
     let field = |name: &str| {
         example
@@ -74,13 +74,9 @@ fn the_documented_join_proof_is_the_hmac_of_exporter_fingerprint_and_device() {
     assert_eq!(secret, field("HMAC key"));
     assert!(secret.len() >= 16, "a daemon refuses a shorter secret");
     assert_eq!(field("exporter").len(), 32);
-    assert_eq!(
-        field("fingerprint").len(),
-        32,
-        "the raw SHA-256, not hex text"
-    );
+    assert_eq!(field("id").len(), 32, "the raw key, not hex text");
 
-    let message = [field("exporter"), field("fingerprint"), field("device")].concat();
+    let message = [field("exporter"), field("id"), field("device")].concat();
     assert_eq!(message, field("message"));
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
     let tag = hmac::sign(&key, &message);
@@ -90,16 +86,10 @@ fn the_documented_join_proof_is_the_hmac_of_exporter_fingerprint_and_device() {
     // The daemon computes exactly that.
     let hex = |bytes: &[u8]| -> String { bytes.iter().map(|byte| format!("{byte:02x}")).collect() };
     let exporter: [u8; 32] = field("exporter").try_into().expect("32 bytes");
-    let fingerprint: Fingerprint = hex(field("fingerprint")).parse().expect("a fingerprint");
+    let id: DeviceId = hex(field("id")).parse().expect("a device id");
     let device = std::str::from_utf8(field("device")).expect("UTF-8");
-    let proof = join_proof(secret, &exporter, fingerprint, device);
+    let proof = join_proof(secret, &exporter, id, device);
     assert_eq!(proof, hex(field("proof")));
-    assert!(verify_join(secret, &exporter, fingerprint, device, &proof));
-    assert!(!verify_join(
-        secret,
-        &exporter,
-        fingerprint,
-        "another name",
-        &proof
-    ));
+    assert!(verify_join(secret, &exporter, id, device, &proof));
+    assert!(!verify_join(secret, &exporter, id, "another name", &proof));
 }

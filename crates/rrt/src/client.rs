@@ -234,28 +234,28 @@ pub(crate) fn peers(locate: &Locate, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What the DEVICE column shows for each peer: the device's name, with a short fingerprint when
+/// What the DEVICE column shows for each peer: the device's name, with a short id when
 /// another device listed goes by the same name (names are labels; keys tell devices apart), or
-/// the short fingerprint alone for a device that never said its name; `-` on this host.
+/// the short id alone for a device that never said its name; `-` on this host.
 fn device_labels(peers: &[Value]) -> Vec<String> {
     fn device(peer: &Value) -> Option<(Option<&str>, &str)> {
         let device = &peer["device"];
-        let fingerprint = device["fingerprint"].as_str()?;
-        Some((device["name"].as_str(), fingerprint))
+        let id = device["id"].as_str()?;
+        Some((device["name"].as_str(), id))
     }
-    let short = |fingerprint: &str| fingerprint.chars().take(8).collect::<String>();
+    let short = |id: &str| id.chars().take(8).collect::<String>();
     peers
         .iter()
         .map(|peer| match device(peer) {
             None => "-".to_owned(),
-            Some((None, fingerprint)) => short(fingerprint),
-            Some((Some(name), fingerprint)) => {
+            Some((None, id)) => short(id),
+            Some((Some(name), id)) => {
                 let shared = peers
                     .iter()
                     .filter_map(device)
-                    .any(|(other, other_key)| other == Some(name) && other_key != fingerprint);
+                    .any(|(other, other_key)| other == Some(name) && other_key != id);
                 if shared {
-                    format!("{name} ({})", short(fingerprint))
+                    format!("{name} ({})", short(id))
                 } else {
                     name.to_owned()
                 }
@@ -482,14 +482,14 @@ mod tests {
 
     #[test]
     fn devices_that_share_a_name_are_told_apart_by_their_keys() {
-        let pi = |fingerprint: &str| json!({"device": {"name": "raspberrypi", "fingerprint": fingerprint}});
+        let pi = |id: &str| json!({"device": {"name": "raspberrypi", "id": id}});
         let peers = [
             pi("aaaaaaaa11111111"),
             pi("bbbbbbbb22222222"),
             // Two instances of one device: one key, so one name needs no suffix between them.
-            json!({"device": {"name": "laptop", "fingerprint": "cccccccc33333333"}}),
-            json!({"device": {"name": "laptop", "fingerprint": "cccccccc33333333"}}),
-            json!({"device": {"name": null, "fingerprint": "dddddddd44444444"}}),
+            json!({"device": {"name": "laptop", "id": "cccccccc33333333"}}),
+            json!({"device": {"name": "laptop", "id": "cccccccc33333333"}}),
+            json!({"device": {"name": null, "id": "dddddddd44444444"}}),
             json!({"device": null}),
         ];
         assert_eq!(

@@ -61,7 +61,7 @@ pub(crate) struct DaemonArgs {
     #[arg(long)]
     insecure: bool,
     /// A file holding the mesh's join secret: a device proving it (inside TLS, bound to the
-    /// session) is let in and its key pinned; without it only trusted fingerprints get in.
+    /// session) is let in and its key pinned; without it only trusted device ids get in.
     #[arg(long, value_name = "FILE")]
     secret_file: Option<PathBuf>,
     /// This device's name for other hosts [default: the host name]
@@ -137,6 +137,12 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
                 None => None,
             };
             let trust = TrustStore::new(&config.state_dir);
+            trust.set_aside_legacy().with_context(|| {
+                format!(
+                    "setting aside the older trust store {}",
+                    trust.path().display()
+                )
+            })?;
             // Read at every handshake; a damaged one would refuse every peer, each with a line
             // in the log: say so once, before starting.
             trust.list().with_context(|| {

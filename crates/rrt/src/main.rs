@@ -78,9 +78,9 @@ enum Command {
     /// Set, get, delete and watch the shared app state (a key-value map).
     #[command(subcommand)]
     State(client::StateCommand),
-    /// Print this device's fingerprint (its identity to other hosts; created on first use).
+    /// Print this device's id, its Ed25519 public key (its identity to other hosts; created on first use).
     Id,
-    /// Trust, list or forget other devices by fingerprint.
+    /// Trust, list or forget other devices by id.
     #[command(subcommand)]
     Trust(trust::TrustCommand),
     /// Copy, paste, watch and list the shared clipboard.

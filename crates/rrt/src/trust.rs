@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::Subcommand;
 use rrt_mesh::{
-    identity::{Fingerprint, Identity},
+    identity::{DeviceId, Identity},
     trust::TrustStore,
 };
 
@@ -11,10 +11,10 @@ use crate::Locate;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum TrustCommand {
-    /// Let the device with this fingerprint in (run `rrt id` on it to learn it).
+    /// Let the device with this id in (run `rrt id` on it to learn it).
     Add {
-        /// Its fingerprint: 64 hexadecimal digits, colons allowed.
-        fingerprint: Fingerprint,
+        /// Its id: 64 hexadecimal digits, colons allowed.
+        id: DeviceId,
         /// A name to remember it by (a label: names may repeat, keys decide).
         #[arg(long)]
         name: Option<String>,
@@ -23,42 +23,50 @@ pub(crate) enum TrustCommand {
     List,
     /// Stop trusting a device (its open connections end when they next reconnect).
     Remove {
-        /// Its fingerprint.
-        fingerprint: Fingerprint,
+        /// Its id.
+        id: DeviceId,
     },
 }
 
 pub(crate) fn id(locate: &Locate) -> anyhow::Result<()> {
     let identity =
         Identity::load_or_create(&locate.state_dir()).context("loading this device's identity")?;
-    println!("{}", identity.fingerprint());
+    println!("{}", identity.id());
+    if let Some(aside) = identity.replaced() {
+        eprintln!(
+            "this device had an older version's identity (set aside in {}); it has a new id now: other devices must trust it again (join secret, `rrt invite`/`rrt join`, or `rrt trust add`)",
+            aside.display()
+        );
+    }
     Ok(())
 }
 
 pub(crate) fn run(locate: &Locate, command: TrustCommand) -> anyhow::Result<()> {
     let store = TrustStore::new(&locate.state_dir());
+    if let Some(aside) = store.set_aside_legacy()? {
+        eprintln!(
+            "the trust list of an older version was set aside in {} (it named certificates, not keys): trust those devices again by their new ids",
+            aside.display()
+        );
+    }
     match command {
-        TrustCommand::Add { fingerprint, name } => {
-            if store.add(fingerprint, name)? {
-                println!("trusted {fingerprint}");
+        TrustCommand::Add { id, name } => {
+            if store.add(id, name)? {
+                println!("trusted {id}");
             } else {
-                println!("{fingerprint} was already trusted");
+                println!("{id} was already trusted");
             }
         }
         TrustCommand::List => {
             for device in store.list()? {
-                println!(
-                    "{}  {}",
-                    device.fingerprint,
-                    device.name.as_deref().unwrap_or("-")
-                );
+                println!("{}  {}", device.id, device.name.as_deref().unwrap_or("-"));
             }
         }
-        TrustCommand::Remove { fingerprint } => {
-            if store.remove(fingerprint)? {
-                println!("no longer trusting {fingerprint}");
+        TrustCommand::Remove { id } => {
+            if store.remove(id)? {
+                println!("no longer trusting {id}");
             } else {
-                anyhow::bail!("{fingerprint} was not trusted");
+                anyhow::bail!("{id} was not trusted");
             }
         }
     }

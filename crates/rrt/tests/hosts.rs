@@ -480,7 +480,7 @@ fn hosts_that_share_a_host_name_all_join_and_links_across_hosts_are_compressed()
     assert_eq!(compression("h2").as_deref(), Some("lz4"));
     assert_eq!(compression("h3").as_deref(), Some("lz4"));
     assert_eq!(compression("h1b").as_deref(), Some("none"));
-    // The table tells the two apart by a short fingerprint.
+    // The table tells the two apart by a short device id.
     let table = hosts.lab("h1a").run("h1a", &["peers"]);
     let table = String::from_utf8_lossy(&table.stdout);
     for key in [&h2_key, &h3_key] {
@@ -500,7 +500,7 @@ fn peer_devices(lab: &Lab, name: &str) -> Vec<(String, String, String)> {
             Some((
                 peer["peer"]["name"].as_str()?.to_owned(),
                 peer["device"]["name"].as_str()?.to_owned(),
-                peer["device"]["fingerprint"].as_str()?.to_owned(),
+                peer["device"]["id"].as_str()?.to_owned(),
             ))
         })
         .collect()

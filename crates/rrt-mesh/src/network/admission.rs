@@ -28,7 +28,7 @@ use super::{
 };
 use crate::{
     Message,
-    identity::{Device, Fingerprint},
+    identity::{Device, DeviceId, ForeignCertificate},
     link_message::LinkMessage,
     membership::{DownReason, LinkId},
     trust::Verdict,
@@ -37,8 +37,8 @@ use crate::{
 /// What the TLS handshake established about a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct PeerKey {
-    /// The fingerprint of the certificate it showed.
-    pub(super) fingerprint: Fingerprint,
+    /// The id of the certificate it showed.
+    pub(super) id: DeviceId,
     /// The session's keying material for join proofs; `None` if it could not be exported.
     pub(super) exporter: Option<[u8; 32]>,
 }
@@ -48,6 +48,8 @@ pub(super) struct PeerKey {
 pub(super) enum Established {
     /// The peer showed no certificate.
     NoCertificate,
+    /// The peer's certificate carries no Ed25519 key: an older rrt, or not rrt.
+    ForeignCertificate,
     /// The peer's key, and the trust store's verdict on it.
     Key {
         /// The key.
@@ -79,10 +81,10 @@ pub(super) enum Output {
         /// Why.
         reason: DownReason,
     },
-    /// Trust `fingerprint` from now on under the label `name` (write it to the trust store).
+    /// Trust `id` from now on under the label `name` (write it to the trust store).
     Pin {
         /// The key that proved the join secret.
-        fingerprint: Fingerprint,
+        id: DeviceId,
         /// The name it proved it under.
         name: String,
     },
@@ -101,7 +103,7 @@ pub(super) enum Taken {
 #[derive(Clone)]
 pub(super) struct Settings {
     /// This device's key.
-    pub(super) ours: Fingerprint,
+    pub(super) ours: DeviceId,
     /// The name this device proves the secret under.
     pub(super) device: String,
     /// The mesh's join secret, if this device holds one.
@@ -115,7 +117,7 @@ impl Settings {
     /// themselves.
     pub(super) fn new(config: &TlsConfig, timeout: Duration) -> Self {
         Self {
-            ours: config.identity.fingerprint(),
+            ours: config.identity.id(),
             device: config.device.clone(),
             secret: config.secret.clone(),
             timeout,
@@ -176,6 +178,12 @@ impl Admission {
             Established::NoCertificate => {
                 return self.close(link, "the peer showed no certificate".to_owned());
             }
+            Established::ForeignCertificate => {
+                tracing::warn!(
+                    "refused a device whose certificate carries no Ed25519 key: {ForeignCertificate}"
+                );
+                return self.close(link, ForeignCertificate.to_string());
+            }
             Established::Key { key, trust } => (key, trust),
         };
         if let (Some(secret), Some(exporter)) = (&settings.secret, key.exporter) {
@@ -188,7 +196,7 @@ impl Admission {
                 },
             });
         }
-        let fingerprint = key.fingerprint;
+        let id = key.id;
         match trust {
             Ok(Verdict::Trusted { name }) => self.admit(link, key, name),
             Ok(Verdict::Unknown) if settings.secret.is_some() => {
@@ -197,14 +205,14 @@ impl Admission {
             }
             Ok(Verdict::Unknown) => {
                 tracing::warn!(
-                    %fingerprint,
-                    "refused an untrusted device; `rrt trust add {fingerprint}` lets it in"
+                    %id,
+                    "refused an untrusted device; `rrt trust add {id}` lets it in"
                 );
                 let ours = settings.ours;
                 self.refuse(
                     link,
-                    format!("device {ours} does not trust key {fingerprint} and holds no join secret; `rrt trust add {fingerprint}` there lets it in"),
-                    format!("untrusted device {fingerprint}"),
+                    format!("device {ours} does not trust key {id} and holds no join secret; `rrt trust add {id}` there lets it in"),
+                    format!("untrusted device {id}"),
                 );
             }
             Err(error) => {
@@ -249,8 +257,8 @@ impl Admission {
             && by_peer
         {
             // A peer that refuses us without saying so (an older version).
-            let fingerprint = key.fingerprint;
-            tracing::warn!(%fingerprint, "a device closed the connection before proving the join secret: it may not trust this device, or hold another secret");
+            let id = key.id;
+            tracing::warn!(%id, "a device closed the connection before proving the join secret: it may not trust this device, or hold another secret");
         }
     }
 
@@ -308,35 +316,35 @@ impl Admission {
         let Some(settings) = self.settings.clone() else {
             return self.close(link, "no TLS settings".to_owned());
         };
-        let (ours, fingerprint) = (settings.ours, key.fingerprint);
+        let (ours, id) = (settings.ours, key.id);
         match message {
             Message::Link(LinkMessage::Join { device, proof })
                 if proves(&settings, key, device, proof) =>
             {
-                tracing::info!(%device, %fingerprint, "pinned a device that proved the join secret");
+                tracing::info!(%device, %id, "pinned a device that proved the join secret");
                 self.outputs.push_back(Output::Pin {
-                    fingerprint,
+                    id,
                     name: device.clone(),
                 });
                 self.admit(link, key, Some(device.clone()));
             }
             Message::Link(LinkMessage::Join { device, .. }) => {
-                tracing::warn!(%device, %fingerprint, "refused a device: wrong join secret");
+                tracing::warn!(%device, %id, "refused a device: wrong join secret");
                 self.refuse(
                     link,
-                    format!("device {ours} refused key {fingerprint}: its join proof does not match this mesh's secret"),
+                    format!("device {ours} refused key {id}: its join proof does not match this mesh's secret"),
                     "wrong join secret".to_owned(),
                 );
             }
             Message::Link(LinkMessage::Refused { reason }) => {
-                self.refused_by_peer(link, Some(fingerprint), reason)
+                self.refused_by_peer(link, Some(id), reason)
             }
             _ => {
-                tracing::warn!(%fingerprint, "refused an untrusted device that did not prove the join secret");
+                tracing::warn!(%id, "refused an untrusted device that did not prove the join secret");
                 self.refuse(
                     link,
-                    format!("device {ours} does not trust key {fingerprint}, which did not prove the join secret; the same `--secret-file` on both, or `rrt trust add {fingerprint}` there, lets it in"),
-                    format!("untrusted device {fingerprint}"),
+                    format!("device {ours} does not trust key {id}, which did not prove the join secret; the same `--secret-file` on both, or `rrt trust add {id}` there, lets it in"),
+                    format!("untrusted device {id}"),
                 );
             }
         }
@@ -355,10 +363,7 @@ impl Admission {
     }
 
     fn admit(&mut self, link: LinkId, key: PeerKey, name: Option<String>) {
-        let device = Device {
-            fingerprint: key.fingerprint,
-            name,
-        };
+        let device = Device { id: key.id, name };
         self.links.insert(link, Gate::Admitted { key, device });
         self.outputs.push_back(Output::Admit { link });
     }
@@ -374,9 +379,9 @@ impl Admission {
     }
 
     /// The peer says it will not admit us, and why: both sides of a refusal say it.
-    fn refused_by_peer(&mut self, link: LinkId, fingerprint: Option<Fingerprint>, reason: &str) {
-        let fingerprint = fingerprint.map(|key| key.to_string());
-        tracing::warn!(fingerprint, reason, "the peer refused this device");
+    fn refused_by_peer(&mut self, link: LinkId, id: Option<DeviceId>, reason: &str) {
+        let id = id.map(|key| key.to_string());
+        tracing::warn!(id, reason, "the peer refused this device");
         self.close(link, format!("refused by the peer: {reason}"));
     }
 
@@ -392,9 +397,7 @@ impl Admission {
 /// Whether `proof` proves that the holder of `key`, named `device`, knows this mesh's secret.
 fn proves(settings: &Settings, key: PeerKey, device: &str, proof: &str) -> bool {
     match (&settings.secret, key.exporter) {
-        (Some(secret), Some(exporter)) => {
-            verify_join(secret, &exporter, key.fingerprint, device, proof)
-        }
+        (Some(secret), Some(exporter)) => verify_join(secret, &exporter, key.id, device, proof),
         _ => false,
     }
 }
@@ -408,7 +411,7 @@ mod tests {
 
     fn settings(secret: Option<&[u8]>) -> Settings {
         Settings {
-            ours: Fingerprint::of(b"this device"),
+            ours: DeviceId::from_bytes([1; 32]),
             device: "laptop".to_owned(),
             secret: secret.map(<[u8]>::to_vec),
             timeout: Duration::from_secs(5),
@@ -417,7 +420,7 @@ mod tests {
 
     fn peer() -> PeerKey {
         PeerKey {
-            fingerprint: Fingerprint::of(b"the peer"),
+            id: DeviceId::from_bytes([2; 32]),
             exporter: Some(EXPORTER),
         }
     }
@@ -482,7 +485,7 @@ mod tests {
             matches!(outputs.as_slice(), [Output::Send { .. }]),
             "only our proof"
         );
-        let proof = join_proof(SECRET, &EXPORTER, peer().fingerprint, "desk");
+        let proof = join_proof(SECRET, &EXPORTER, peer().id, "desk");
         let join = LinkMessage::Join {
             device: "desk".to_owned(),
             proof,
@@ -495,7 +498,7 @@ mod tests {
             drain(&mut admission),
             [
                 Output::Pin {
-                    fingerprint: peer().fingerprint,
+                    id: peer().id,
                     name: "desk".to_owned()
                 },
                 Output::Admit { link: 1 }
@@ -514,7 +517,7 @@ mod tests {
     fn a_wrong_proof_or_any_other_first_frame_is_refused() {
         let wrong = LinkMessage::Join {
             device: "desk".to_owned(),
-            proof: join_proof(b"another secret", &EXPORTER, peer().fingerprint, "desk"),
+            proof: join_proof(b"another secret", &EXPORTER, peer().id, "desk"),
         };
         let other = LinkMessage::Ping { timestamp: 1 };
         for first in [wrong, other] {
@@ -571,7 +574,7 @@ mod tests {
         );
         let join = LinkMessage::Join {
             device: "desk".to_owned(),
-            proof: join_proof(SECRET, &EXPORTER, peer().fingerprint, "desk"),
+            proof: join_proof(SECRET, &EXPORTER, peer().id, "desk"),
         };
         assert_eq!(
             admission.handle_message(1, &join.clone().into()),

@@ -60,7 +60,7 @@ pub struct TlsConfig {
 impl std::fmt::Debug for TlsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsConfig")
-            .field("fingerprint", &self.identity.fingerprint())
+            .field("id", &self.identity.id())
             .field("device", &self.device)
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()

@@ -5,19 +5,14 @@
 
 use ring::hmac;
 
-use crate::identity::Fingerprint;
+use crate::identity::DeviceId;
 
-/// The proof that the holder of the certificate `fingerprint`, named `device`, knows `secret`:
-/// the lowercase hex of HMAC-SHA256(`secret`, `exporter` ‖ the fingerprint's 32 bytes ‖ the
+/// The proof that the holder of the certificate `id`, named `device`, knows `secret`:
+/// the lowercase hex of HMAC-SHA256(`secret`, `exporter` ‖ the id's 32 bytes ‖ the
 /// device name in UTF-8), where `exporter` is 32 bytes of the session's TLS keying material for
 /// the label `EXPORTER-rrt-join-secret` (docs/PROTOCOL.md, "Across hosts").
-pub fn join_proof(
-    secret: &[u8],
-    exporter: &[u8; 32],
-    fingerprint: Fingerprint,
-    device: &str,
-) -> String {
-    let message = join_message(exporter, fingerprint, device);
+pub fn join_proof(secret: &[u8], exporter: &[u8; 32], id: DeviceId, device: &str) -> String {
+    let message = join_message(exporter, id, device);
     let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), &message);
     tag.as_ref()
         .iter()
@@ -29,19 +24,19 @@ pub fn join_proof(
 pub fn verify_join(
     secret: &[u8],
     exporter: &[u8; 32],
-    fingerprint: Fingerprint,
+    id: DeviceId,
     device: &str,
     proof: &str,
 ) -> bool {
     let Some(tag) = decode_hex(proof) else {
         return false;
     };
-    let message = join_message(exporter, fingerprint, device);
+    let message = join_message(exporter, id, device);
     hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, secret), &message, &tag).is_ok()
 }
 
-fn join_message(exporter: &[u8; 32], fingerprint: Fingerprint, device: &str) -> Vec<u8> {
-    [exporter, fingerprint.as_bytes(), device.as_bytes()].concat()
+fn join_message(exporter: &[u8; 32], id: DeviceId, device: &str) -> Vec<u8> {
+    [exporter, id.as_bytes(), device.as_bytes()].concat()
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {

@@ -15,9 +15,9 @@ use std::{
     thread::{self, JoinHandle},
 };
 
-use crate::{identity::Fingerprint, trust::TrustStore};
+use crate::{identity::DeviceId, trust::TrustStore};
 
-type Pin = (Fingerprint, String);
+type Pin = (DeviceId, String);
 
 /// The trust store's writer.
 pub(super) struct Pins {
@@ -33,30 +33,30 @@ impl Pins {
         }
     }
 
-    /// Trusts `fingerprint` under the label `name`, soon.
-    pub(super) fn pin(&mut self, fingerprint: Fingerprint, name: String) {
+    /// Trusts `id` under the label `name`, soon.
+    pub(super) fn pin(&mut self, id: DeviceId, name: String) {
         if self.helper.is_none() {
             let store = self.store.clone();
             let (sender, pins) = mpsc::channel::<Pin>();
             let spawned = thread::Builder::new()
                 .name("rrt-pin".to_owned())
                 .spawn(move || {
-                    for (fingerprint, name) in pins {
-                        write(&store, fingerprint, name);
+                    for (id, name) in pins {
+                        write(&store, id, name);
                     }
                 });
             match spawned {
                 Ok(thread) => self.helper = Some((sender, thread)),
                 Err(error) => {
                     tracing::warn!(%error, "no thread to pin keys on; pinning on the reactor thread");
-                    return write(&self.store, fingerprint, name);
+                    return write(&self.store, id, name);
                 }
             }
         }
         if let Some((sender, _)) = &self.helper
-            && let Err(mpsc::SendError((fingerprint, name))) = sender.send((fingerprint, name))
+            && let Err(mpsc::SendError((id, name))) = sender.send((id, name))
         {
-            write(&self.store, fingerprint, name);
+            write(&self.store, id, name);
         }
     }
 }
@@ -70,9 +70,9 @@ impl Drop for Pins {
     }
 }
 
-fn write(store: &TrustStore, fingerprint: Fingerprint, name: String) {
-    if let Err(error) = store.add(fingerprint, Some(name)) {
+fn write(store: &TrustStore, id: DeviceId, name: String) {
+    if let Err(error) = store.add(id, Some(name)) {
         // It proved the secret: it is in now, and gets in again by its proof next time.
-        tracing::error!(%error, %fingerprint, "could not pin the device's key");
+        tracing::error!(%error, %id, "could not pin the device's key");
     }
 }

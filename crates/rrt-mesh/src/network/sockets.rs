@@ -107,7 +107,7 @@ pub(super) fn listen_tcp(tcp: &TcpConfig, registry: &Registry) -> io::Result<Tcp
         ),
         TcpSecurity::Tls(tls) => tracing::info!(
             %address,
-            fingerprint = %tls.identity.fingerprint(),
+            id = %tls.identity.id(),
             "listening for peers on TLS"
         ),
     }

@@ -3,7 +3,7 @@
 //!
 //! Certificates are self-signed, so the handshake verifies only that the peer holds the key of
 //! the certificate it shows; *who* may join is decided right after, from the certificate's
-//! fingerprint and the trust store (or a join secret proven over this very session).
+//! id and the trust store (or a join secret proven over this very session).
 
 use std::{
     io::{self, Read, Write},
@@ -27,7 +27,7 @@ use super::{
     pins::Pins,
 };
 use crate::{
-    identity::{Fingerprint, Identity},
+    identity::{DeviceId, ForeignCertificate, Identity},
     trust::TrustStore,
 };
 
@@ -191,23 +191,24 @@ impl TlsStream {
         if self.tls.is_handshaking() {
             return None;
         }
-        Some(match self.peer_fingerprint() {
+        Some(match self.peer_id() {
             None => Established::NoCertificate,
-            Some(fingerprint) => Established::Key {
+            Some(Err(ForeignCertificate)) => Established::ForeignCertificate,
+            Some(Ok(id)) => Established::Key {
                 key: PeerKey {
-                    fingerprint,
+                    id,
                     exporter: self.exporter(),
                 },
-                trust: trust.judge(fingerprint),
+                trust: trust.judge(id),
             },
         })
     }
 
-    fn peer_fingerprint(&self) -> Option<Fingerprint> {
+    fn peer_id(&self) -> Option<Result<DeviceId, ForeignCertificate>> {
         let certificates = self.tls.peer_certificates()?;
         certificates
             .first()
-            .map(|certificate| Fingerprint::of(certificate))
+            .map(|certificate| DeviceId::of_certificate(certificate))
     }
 
     /// The session's keying material for the join proof (RFC 8446 § 7.5, no context).

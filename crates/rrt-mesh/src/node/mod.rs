@@ -273,7 +273,7 @@ impl Node {
                         instance: id,
                         mesh: config.mesh.clone(),
                         device: tls.device.clone(),
-                        fingerprint: tls.identity.fingerprint(),
+                        id: tls.identity.id(),
                         port: listening_port(&net).await.unwrap_or(tcp.listen.port()),
                     };
                     tokio::spawn(discovery::supervise(announcement, net.clone(), stopped));

@@ -356,9 +356,9 @@ impl NetworkWorker {
                     }
                 }
                 admission::Output::Close { link, reason } => self.close(link, reason),
-                admission::Output::Pin { fingerprint, name } => {
+                admission::Output::Pin { id, name } => {
                     if let Some(tls) = &mut self.tls {
-                        tls.pins.pin(fingerprint, name);
+                        tls.pins.pin(id, name);
                     }
                 }
             }

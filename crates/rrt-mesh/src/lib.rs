@@ -41,6 +41,7 @@ pub mod same_user;
 pub mod swarm;
 pub mod trust;
 mod wall_clock;
+pub mod wan;
 mod writer;
 
 pub use document_handle::{DocumentChange, DocumentChanges, DocumentHandle, Origin};
@@ -48,6 +49,6 @@ pub use documents::{DocumentError, MAX_LOCAL_EDIT, STATE};
 pub use link_message::{LinkMessage, Member};
 pub use message::{Message, message_types};
 pub use node::{
-    Edit, MeshView, Node, NodeConfig, NodeError, NodeEvent, NodeStatus, PeerStatus,
+    Edit, MeshView, Node, NodeConfig, NodeError, NodeEvent, NodeStatus, PeerStatus, WanOptions,
     default_state_dir,
 };

@@ -199,10 +199,22 @@ pub enum Direction {
     Accepted,
 }
 
+/// What a link runs over. Of two links to one peer, both sides keep the one on the better
+/// route: the LAN's (a Unix socket, TCP) over the wide-area transport's (QUIC through iroh,
+/// perhaps relayed), as nearer, cheaper and independent of a relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Route {
+    /// A Unix socket or a TCP connection.
+    Lan,
+    /// A QUIC connection of the wide-area transport.
+    Wan,
+}
+
 #[derive(Debug)]
 struct Link {
     peer: Option<PeerInfo>,
     direction: Direction,
+    route: Route,
     last_heard: Instant,
     rtt: Option<Duration>,
     /// The timestamp and send time of the ping awaiting its pong.
@@ -311,11 +323,23 @@ impl Membership {
 
     /// A new connection: say hello, and expect one back within the timeout.
     pub fn link_opened(&mut self, link: LinkId, direction: Direction, now: Instant) {
+        self.link_opened_over(link, direction, Route::Lan, now);
+    }
+
+    /// A new connection over `route`: as [`Membership::link_opened`].
+    pub fn link_opened_over(
+        &mut self,
+        link: LinkId,
+        direction: Direction,
+        route: Route,
+        now: Instant,
+    ) {
         self.links.insert(
             link,
             Link {
                 peer: None,
                 direction,
+                route,
                 last_heard: now,
                 rtt: None,
                 ping: None,
@@ -554,18 +578,24 @@ impl Membership {
         }
         let existing = self.links.iter().find_map(|(other, state)| {
             (*other != link && state.peer.as_ref().is_some_and(|p| p.id == peer.id))
-                .then_some((*other, state.direction))
+                .then_some((*other, (state.route, state.direction)))
         });
-        if let Some((existing, existing_direction)) = existing {
+        if let Some((existing, existing_kind)) = existing {
             // Two links to one peer (both dialed at once, or by two routes). Both sides keep the
-            // one the lower id dialed, so they agree without talking; the peer stays up.
+            // one on the better route, and of two on one route the one the lower id dialed: each
+            // side sees the same route and the same dialer, so they agree without talking; the
+            // peer stays up.
             let preferred = if self.me.id < peer.id {
                 Direction::Dialed
             } else {
                 Direction::Accepted
             };
-            let new_direction = self.links.get(&link).map(|state| state.direction);
-            if new_direction == Some(preferred) && existing_direction != preferred {
+            let rank = |(route, direction): (Route, Direction)| (route, direction != preferred);
+            let new_kind = self
+                .links
+                .get(&link)
+                .map(|state| (state.route, state.direction));
+            if new_kind.is_some_and(|new_kind| rank(new_kind) < rank(existing_kind)) {
                 if let Some(mut old) = self.links.remove(&existing)
                     && let Some(state) = self.links.get_mut(&link)
                 {
@@ -1005,6 +1035,49 @@ mod tests {
             .collect();
         assert_eq!(closes, [2, 3]);
         assert_eq!(membership.up().count(), 1);
+    }
+
+    #[test]
+    fn of_two_links_to_a_peer_both_sides_keep_the_lans() {
+        let now = Instant::now();
+        let (low, high) = (info(1, "low"), info(2, "high"));
+        let config = HeartbeatConfig::default();
+        let mut sides = [
+            Membership::new(low.clone(), config, now, 0),
+            Membership::new(high.clone(), config, now, 0),
+        ];
+        // The low id dials over the WAN first (which the dialer rule alone would keep), then the
+        // high id dials over the LAN: both keep the LAN link, 2.
+        sides[0].link_opened_over(1, Direction::Dialed, Route::Wan, now);
+        sides[1].link_opened_over(1, Direction::Accepted, Route::Wan, now);
+        sides[0].handle_message(1, &hello_from(&high), now);
+        sides[1].handle_message(1, &hello_from(&low), now);
+        sides[0].link_opened_over(2, Direction::Accepted, Route::Lan, now);
+        sides[1].link_opened_over(2, Direction::Dialed, Route::Lan, now);
+        sides[0].handle_message(2, &hello_from(&high), now);
+        sides[1].handle_message(2, &hello_from(&low), now);
+        for side in &mut sides {
+            let outputs = drain(side);
+            assert!(
+                outputs
+                    .iter()
+                    .any(|output| matches!(output, Output::Relinked { link: 2, .. })),
+                "{outputs:?}"
+            );
+            assert!(
+                !outputs
+                    .iter()
+                    .any(|output| matches!(output, Output::Close { link: 2, .. }))
+            );
+        }
+        // A WAN link to a peer up on the LAN is refused, whoever dialed it.
+        sides[0].link_opened_over(3, Direction::Dialed, Route::Wan, now);
+        sides[0].handle_message(3, &hello_from(&high), now);
+        assert!(
+            drain(&mut sides[0])
+                .iter()
+                .any(|output| matches!(output, Output::Close { link: 3, .. }))
+        );
     }
 
     /// Three peers up on links 1, 2, 3, everything drained, at `now`.

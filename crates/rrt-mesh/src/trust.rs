@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use rrt_sync::locked_file;
 
-use crate::identity::DeviceId;
+use crate::{identity::DeviceId, wan::WanAddress};
 
 /// One trusted device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +33,10 @@ pub struct TrustedDevice {
     pub name: Option<String>,
     /// When it was trusted, milliseconds since the Unix epoch.
     pub added_ms: u64,
+    /// How to reach it across networks, for a device paired by a ticket: the wide-area
+    /// transport keeps a link to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wan: Option<WanAddress>,
 }
 
 /// What the trust store says about a key.
@@ -112,12 +116,27 @@ impl TrustStore {
             devices.push(TrustedDevice {
                 id,
                 name,
-                added_ms: SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                added_ms: now_ms(),
+                wan: None,
             });
             true
         })
+    }
+
+    /// Trusts `id`, paired by a ticket under the label `name`, and remembers how to reach it
+    /// across networks (replacing what was known of it).
+    pub fn add_paired(&self, id: DeviceId, name: String, wan: WanAddress) -> io::Result<()> {
+        self.update(|devices| {
+            devices.retain(|device| device.id != id);
+            devices.push(TrustedDevice {
+                id,
+                name: Some(name),
+                added_ms: now_ms(),
+                wan: Some(wan),
+            });
+            true
+        })
+        .map(drop)
     }
 
     /// Stops trusting `id`. Returns `false` if it was not trusted.
@@ -194,6 +213,12 @@ impl TrustStore {
         }
         serde_json::from_slice(&bytes).map_err(io::Error::other)
     }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

@@ -140,7 +140,7 @@ pub(crate) fn daemon(locate: &Locate) -> anyhow::Result<RegistryEntry> {
 
 /// Connects to the daemon's control socket — refusing one that another user serves — and sends
 /// `request`.
-fn connect(locate: &Locate, request: &Request) -> anyhow::Result<BufReader<UnixStream>> {
+pub(crate) fn connect(locate: &Locate, request: &Request) -> anyhow::Result<BufReader<UnixStream>> {
     let entry = daemon(locate)?;
     let mut stream = same_user::connect(&entry.control_socket)
         .with_context(|| format!("reaching daemon {:?}", entry.name))?;

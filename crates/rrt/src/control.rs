@@ -73,6 +73,20 @@ pub(crate) enum Request {
         key: String,
     },
     StateWatch,
+    /// Invites a device to pair: a stream of pairing events (the ticket first), answered by one
+    /// `confirm` line once the code is shown.
+    Invite {
+        ttl_s: u64,
+    },
+    /// Pairs with the device that made `ticket`: a stream of pairing events, answered by one
+    /// `confirm` line once the code is shown.
+    Join {
+        ticket: String,
+    },
+    /// The person's answer during `invite` or `join`.
+    Confirm {
+        accepted: bool,
+    },
 }
 
 /// The daemon's answer: `{"ok": …}` or `{"error": "…"}`.

@@ -8,12 +8,13 @@ use std::{
 use anyhow::{Context as _, bail};
 use clap::Args;
 use rrt_mesh::{
-    Edit, Node, NodeConfig, NodeError, NodeEvent, STATE,
+    Edit, Node, NodeConfig, NodeError, NodeEvent, STATE, WanOptions,
     dir::MeshDir,
     identity::Identity,
     membership::HeartbeatConfig,
     network::{TcpConfig, TcpSecurity, TlsConfig, Topology},
     trust::TrustStore,
+    wan::{Pairing, Relays, Ticket},
 };
 use rrt_wire::Compression;
 use tokio::{
@@ -82,6 +83,25 @@ pub(crate) struct DaemonArgs {
     /// Which system clipboard follows the mesh and feeds it.
     #[arg(long, value_enum, default_value_t = SystemClipboard::Auto)]
     system_clipboard: SystemClipboard,
+    /// A relay for reaching devices on other networks, instead of iroh's public ones
+    /// (repeatable; `rrt relay` serves one). `http://` for a lab relay, `https://` for a real
+    /// one (which also lets hosts behind NAT learn their public address and punch through).
+    #[arg(long = "relay", value_name = "URL", conflicts_with = "no_relay")]
+    relays: Vec<rrt_mesh::wan::RelayUrl>,
+    /// Use no relay: devices on other networks are reached only at their direct addresses.
+    #[arg(long)]
+    no_relay: bool,
+    /// A PEM file of certificates to trust for relays besides the usual roots (a self-hosted
+    /// relay's self-signed certificate).
+    #[arg(long, value_name = "FILE")]
+    relay_ca: Option<PathBuf>,
+    /// Do not run the wide-area transport (iroh): other networks are not reached, and
+    /// `rrt invite`/`rrt join` do not work.
+    #[arg(long, conflicts_with_all = ["relays", "no_relay", "relay_ca"])]
+    no_wan: bool,
+    /// The UDP address the wide-area transport binds [default: 0.0.0.0:0, any port]
+    #[arg(long, value_name = "ADDR")]
+    wan_listen: Option<SocketAddr>,
 }
 
 /// The documented default TCP port.
@@ -168,6 +188,31 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
             compression: Compression::Lz4,
         })
     };
+    if !args.no_wan
+        && matches!(
+            config.tcp.as_ref().map(|tcp| &tcp.security),
+            Some(TcpSecurity::Tls(_))
+        )
+    {
+        let relays = if args.no_relay {
+            Relays::Disabled
+        } else if args.relays.is_empty() {
+            Relays::Public
+        } else {
+            Relays::Custom(args.relays.clone())
+        };
+        let relay_ca = match &args.relay_ca {
+            Some(path) => read_certificates(path)?,
+            None => Vec::new(),
+        };
+        config.wan = Some(WanOptions {
+            relays,
+            relay_ca,
+            bind: args
+                .wan_listen
+                .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+        });
+    }
     let name = config.name.clone();
     let clipboard_choice = args.system_clipboard;
     let system_clipboard = clipboard_choice.backend()?;
@@ -295,11 +340,29 @@ async fn converse(
             }
         };
         answered = true;
-        if let Ok(Request::Watch | Request::ScratchWatch { .. } | Request::StateWatch) = request {
+        if let Ok(
+            Request::Watch
+            | Request::ScratchWatch { .. }
+            | Request::StateWatch
+            | Request::Invite { .. }
+            | Request::Join { .. },
+        ) = request
+        {
             // A stream keeps nothing of its request but a name: its charge goes back now.
             drop(charge);
         }
         match request {
+            Ok(Request::Invite { ttl_s }) => {
+                let pairing = node.invite(Duration::from_secs(ttl_s.clamp(1, 86_400)));
+                return pair(pairing.map_err(|error| error.to_string()), reader, writer).await;
+            }
+            Ok(Request::Join { ticket }) => {
+                let pairing = ticket
+                    .parse::<Ticket>()
+                    .map_err(|error| error.to_string())
+                    .and_then(|ticket| node.join(ticket).map_err(|error| error.to_string()));
+                return pair(pairing, reader, writer).await;
+            }
             Ok(Request::Watch) => return until_closed(reader, watch(node, writer)).await,
             Ok(Request::ScratchWatch { name }) => {
                 return until_closed(reader, watch_document(node, Some(name), writer)).await;
@@ -319,6 +382,55 @@ async fn converse(
             }
         }
     }
+}
+
+/// A pairing's stream: each event as a line, and the client's one `confirm` line passed on as
+/// the person's answer. Ends after the outcome, or when the client goes (an unanswered
+/// pairing is a no).
+async fn pair(
+    pairing: Result<Pairing, String>,
+    mut reader: BufReader<tokio::net::unix::OwnedReadHalf>,
+    writer: &mut (impl AsyncWriteExt + Unpin),
+) -> std::io::Result<()> {
+    let Pairing {
+        mut events,
+        confirm,
+    } = match pairing {
+        Ok(pairing) => pairing,
+        Err(error) => return write_line(writer, &Response::Error(error)).await,
+    };
+    let mut confirm = Some(confirm);
+    let mut line = String::new();
+    let mut reading = true;
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => write_line(writer, &Response::Ok(to_value(&event))).await?,
+                None => return Ok(()),
+            },
+            read = reader.read_line(&mut line), if reading => {
+                match read {
+                    Ok(0) | Err(_) => reading = false,
+                    Ok(_) => {
+                        if let Ok(Request::Confirm { accepted }) = serde_json::from_str(&line)
+                            && let Some(confirm) = confirm.take()
+                        {
+                            let _ = confirm.send(accepted);
+                        }
+                        line.clear();
+                    }
+                }
+                if !reading {
+                    // The client left: no answer is a no.
+                    confirm.take();
+                }
+            }
+        }
+    }
+}
+
+fn to_value(value: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }
 
 async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, String> {
@@ -358,6 +470,8 @@ async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Stri
         Request::Watch | Request::ScratchWatch { .. } | Request::StateWatch => {
             Err("watch is a stream".to_owned())
         }
+        Request::Invite { .. } | Request::Join { .. } => Err("pairing is a stream".to_owned()),
+        Request::Confirm { .. } => Err("nothing to confirm: no pairing under way".to_owned()),
     }
 }
 
@@ -466,6 +580,20 @@ fn raise_open_file_limit() {
 }
 
 /// Reads the join secret, refusing a file that is not [`private`].
+/// The certificates of a PEM file (`--relay-ca`).
+fn read_certificates(
+    path: &std::path::Path,
+) -> anyhow::Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject as _};
+    let certificates = CertificateDer::pem_file_iter(path)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .with_context(|| format!("reading the relay certificates {}", path.display()))?;
+    if certificates.is_empty() {
+        bail!("{} holds no PEM certificate", path.display());
+    }
+    Ok(certificates)
+}
+
 fn read_secret(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     use std::{io::Read as _, os::unix::fs::MetadataExt as _};
     let reading = || format!("reading the join secret {}", path.display());

@@ -8,6 +8,8 @@ mod control;
 mod daemon;
 mod frame;
 mod keys;
+mod pair;
+mod relay;
 mod request_reader;
 mod system_clipboard;
 mod trust;
@@ -83,6 +85,14 @@ enum Command {
     /// Trust, list or forget other devices by id.
     #[command(subcommand)]
     Trust(trust::TrustCommand),
+    /// Invite a device to pair, across networks too: prints a one-time ticket (and a QR code),
+    /// then shows a code to compare once the other device runs `rrt join`.
+    Invite(pair::InviteArgs),
+    /// Pair with the device whose `rrt invite` printed this ticket.
+    Join(pair::JoinArgs),
+    /// Run a relay server devices on different networks meet through (self-hosting what
+    /// iroh's public relays do).
+    Relay(relay::RelayArgs),
     /// Copy, paste, watch and list the shared clipboard.
     #[command(subcommand)]
     Clip(client::ClipCommand),
@@ -105,7 +115,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Command::Daemon(_) => "info",
+        Command::Daemon(_) | Command::Relay(_) => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -125,6 +135,9 @@ fn main() -> ExitCode {
         Command::State(command) => client::state(&locate, command),
         Command::Id => trust::id(&locate),
         Command::Trust(command) => trust::run(&locate, command),
+        Command::Invite(args) => pair::invite(&locate, &args),
+        Command::Join(args) => pair::join(&locate, &args),
+        Command::Relay(args) => relay::run(args),
         Command::Keys => keys::run(),
         Command::Tui { scratch } => tui::run(&locate, scratch),
         Command::Frame(command) => frame::run(command),

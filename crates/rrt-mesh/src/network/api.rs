@@ -15,6 +15,7 @@ use crate::{
     identity::{Device, Identity},
     membership::{DownReason, HeartbeatConfig, LinkStatus, PeerInfo},
     trust::TrustStore,
+    wan::{Path, WanLink},
 };
 
 /// TCP links to other hosts.
@@ -190,6 +191,9 @@ pub enum NetCommand {
         /// The message.
         message: Message,
     },
+    /// A link of the wide-area transport, its peer's key proven by QUIC: watch it, admit it
+    /// like a TLS link, and treat it as any other link from then on.
+    Attach(WanLink),
     /// Say goodbye to every peer and stop.
     Leave,
 }
@@ -218,8 +222,10 @@ pub struct NetStatus {
 pub struct LinkView {
     /// The peer and its liveness.
     pub status: LinkStatus,
-    /// `"unix"`, `"tls"` or `"tcp"`.
+    /// `"unix"`, `"tls"`, `"tcp"` or `"iroh"` (the wide-area transport).
     pub transport: &'static str,
+    /// Over the wide-area transport: whether the connection is direct or relayed now.
+    pub path: Option<Path>,
     /// `"local"`, or the peer's address.
     pub host: String,
     /// The compression the link's handshake agreed on.

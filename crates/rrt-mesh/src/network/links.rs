@@ -126,6 +126,10 @@ impl Links {
         let link = id.and_then(|id| self.links.get(&id));
         LinkView {
             transport: link.map_or("unknown", |link| link.stream.transport()),
+            path: link.and_then(|link| match &link.stream {
+                Stream::Wan(wan) => Some(wan.path.get()),
+                _ => None,
+            }),
             host: link.map_or_else(|| "unknown".to_owned(), |link| link.stream.host()),
             compression: link
                 .and_then(|link| link.session.negotiated())

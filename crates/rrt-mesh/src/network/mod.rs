@@ -52,4 +52,5 @@ pub use api::{
 pub use hub::{Role, Topology};
 pub use join::{join_proof, verify_join};
 pub use spread::{DEFAULT_SWARM_ABOVE, SWARM};
+pub(crate) use tls::EXPORTER_LABEL;
 pub use worker::NetworkWorker;

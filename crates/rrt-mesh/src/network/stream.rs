@@ -1,6 +1,7 @@
-//! A link's socket: a Unix stream on one host, TLS (or, in a lab, plain TCP) across hosts. One
-//! type, so the rest of the worker moves bytes the same way over all of them — the wire protocol
-//! is identical.
+//! A link's socket: a Unix stream on one host, TLS (or, in a lab, plain TCP) across hosts, and
+//! the wide-area transport's end of a socket pair whose other end is a QUIC stream. One type, so
+//! the rest of the worker moves bytes the same way over all of them — the wire protocol is
+//! identical.
 
 use std::io::{self, Read, Write};
 
@@ -11,11 +12,35 @@ use mio::{
 };
 
 use super::tls::TlsStream;
+use crate::{
+    identity::DeviceId,
+    wan::{PathCell, WanLink},
+};
 
 pub(super) enum Stream {
     Unix(UnixStream),
     Tcp(TcpStream),
     Tls(Box<TlsStream>),
+    Wan(WanStream),
+}
+
+/// A link of the wide-area transport: the bridge's socket, and what QUIC proved of the peer.
+pub(super) struct WanStream {
+    pub(super) socket: UnixStream,
+    pub(super) device: DeviceId,
+    pub(super) exporter: Option<[u8; 32]>,
+    pub(super) path: PathCell,
+}
+
+impl WanStream {
+    pub(super) fn new(link: WanLink) -> Self {
+        Self {
+            socket: UnixStream::from_std(link.socket),
+            device: link.device,
+            exporter: link.exporter,
+            path: link.path,
+        }
+    }
 }
 
 impl Stream {
@@ -25,6 +50,7 @@ impl Stream {
             Self::Unix(_) => "unix",
             Self::Tcp(_) => "tcp",
             Self::Tls(_) => "tls",
+            Self::Wan(_) => "iroh",
         }
     }
 
@@ -32,6 +58,7 @@ impl Stream {
     pub(super) fn host(&self) -> String {
         let tcp = match self {
             Self::Unix(_) => return "local".to_owned(),
+            Self::Wan(wan) => return wan.path.get().as_str().to_owned(),
             Self::Tcp(tcp) => tcp,
             Self::Tls(tls) => &tls.tcp,
         };
@@ -42,7 +69,7 @@ impl Stream {
     /// This end's address on a TCP link: the one the peer reached it at.
     pub(super) fn local_ip(&self) -> Option<std::net::IpAddr> {
         let tcp = match self {
-            Self::Unix(_) => return None,
+            Self::Unix(_) | Self::Wan(_) => return None,
             Self::Tcp(tcp) => tcp,
             Self::Tls(tls) => &tls.tcp,
         };
@@ -66,7 +93,7 @@ impl Stream {
     /// error if it failed.
     pub(super) fn finish_connect(&self) -> io::Result<bool> {
         let stream = match self {
-            Self::Unix(_) => return Ok(true),
+            Self::Unix(_) | Self::Wan(_) => return Ok(true),
             Self::Tcp(stream) => stream,
             Self::Tls(tls) => &tls.tcp,
         };
@@ -87,6 +114,7 @@ impl Read for Stream {
             Self::Unix(stream) => stream.read(buffer),
             Self::Tcp(stream) => stream.read(buffer),
             Self::Tls(tls) => tls.read(buffer),
+            Self::Wan(wan) => wan.socket.read(buffer),
         }
     }
 }
@@ -97,6 +125,7 @@ impl Write for Stream {
             Self::Unix(stream) => stream.write(bytes),
             Self::Tcp(stream) => stream.write(bytes),
             Self::Tls(tls) => tls.write(bytes),
+            Self::Wan(wan) => wan.socket.write(bytes),
         }
     }
 
@@ -105,6 +134,7 @@ impl Write for Stream {
             Self::Unix(stream) => stream.flush(),
             Self::Tcp(stream) => stream.flush(),
             Self::Tls(tls) => tls.flush(),
+            Self::Wan(wan) => wan.socket.flush(),
         }
     }
 }
@@ -120,6 +150,7 @@ impl Source for Stream {
             Self::Unix(stream) => stream.register(registry, token, interest),
             Self::Tcp(stream) => stream.register(registry, token, interest),
             Self::Tls(tls) => tls.tcp.register(registry, token, interest),
+            Self::Wan(wan) => wan.socket.register(registry, token, interest),
         }
     }
 
@@ -133,6 +164,7 @@ impl Source for Stream {
             Self::Unix(stream) => stream.reregister(registry, token, interest),
             Self::Tcp(stream) => stream.reregister(registry, token, interest),
             Self::Tls(tls) => tls.tcp.reregister(registry, token, interest),
+            Self::Wan(wan) => wan.socket.reregister(registry, token, interest),
         }
     }
 
@@ -141,6 +173,7 @@ impl Source for Stream {
             Self::Unix(stream) => stream.deregister(registry),
             Self::Tcp(stream) => stream.deregister(registry),
             Self::Tls(tls) => tls.tcp.deregister(registry),
+            Self::Wan(wan) => wan.socket.deregister(registry),
         }
     }
 }

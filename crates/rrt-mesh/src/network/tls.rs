@@ -33,7 +33,9 @@ use crate::{
 
 /// The name a dialer asks for; certificates are not checked against it.
 const SERVER_NAME: &str = "rrt.device";
-const EXPORTER_LABEL: &[u8] = b"EXPORTER-rrt-join-secret";
+/// The label of the keying material join proofs are made over (TLS here, QUIC on the wide-area
+/// transport).
+pub(crate) const EXPORTER_LABEL: &[u8] = b"EXPORTER-rrt-join-secret";
 
 /// Client and server configurations for this device.
 pub(super) struct TlsSetup {

@@ -50,6 +50,8 @@ pub(super) struct Actor {
     pub(super) relaunch_at: Option<Instant>,
     /// Stops the discovery supervisor (and withdraws the announcement).
     pub(super) discovery: Option<oneshot::Sender<()>>,
+    /// Stops the wide-area transport (dropped with the actor: its subscription ends).
+    pub(super) wan: Option<oneshot::Sender<()>>,
     /// Scratch areas and app state.
     pub(super) documents: Documents,
 }
@@ -387,6 +389,7 @@ impl Actor {
     }
 
     async fn leave(&mut self) {
+        self.wan.take();
         if let Some(stop) = self.discovery.take() {
             let _ = stop.send(());
         }

@@ -25,7 +25,7 @@ mod actor;
 mod edit;
 mod status;
 
-use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 
 use rrt_reactor::{Config, ReactorError, ReactorEvent, RestartPolicy, Rrt, ShutdownReason};
 use rrt_sync::{ClipEntry, ClipSync, Clipboard, ClipboardStore, DocumentStore, StoreError};
@@ -42,6 +42,7 @@ use crate::{
     membership::{DownReason, HeartbeatConfig, PeerInfo},
     network::{NetCommand, NetworkConfig, NetworkWorker, TcpConfig, TcpSecurity, Topology},
     wall_clock::wall_ms,
+    wan::{Pairing, Relays, Ticket, WanCommand, WanConfig, WanEvent, WanStatus, WanWorker},
     writer,
 };
 
@@ -78,6 +79,20 @@ pub struct NodeConfig {
     /// Above this many members the mesh is a swarm: partial views and a broadcast tree
     /// instead of a full mesh.
     pub swarm_above: usize,
+    /// The wide-area transport (iroh: relays, hole punching), if any; needs TCP with TLS,
+    /// whose identity and trust store it shares.
+    pub wan: Option<WanOptions>,
+}
+
+/// How the wide-area transport is set up (the rest comes from the TLS settings).
+#[derive(Debug, Clone)]
+pub struct WanOptions {
+    /// Which relays to use.
+    pub relays: Relays,
+    /// Certificates to trust for relays besides the usual roots.
+    pub relay_ca: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// The UDP address to bind (port 0: any).
+    pub bind: std::net::SocketAddr,
 }
 
 impl NodeConfig {
@@ -97,6 +112,7 @@ impl NodeConfig {
             max_clock_offset: Duration::from_millis(rrt_sync::DEFAULT_MAX_OFFSET_MS),
             wire: WireConfig::default(),
             swarm_above: crate::network::DEFAULT_SWARM_ABOVE,
+            wan: None,
         }
     }
 }
@@ -176,6 +192,11 @@ pub enum NodeError {
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,
+    /// Pairing needs the wide-area transport, which this node does not run.
+    #[error(
+        "this instance runs no wide-area transport (started with --no-wan, --no-tcp or --insecure)"
+    )]
+    NoWan,
 }
 
 pub(super) enum Request {
@@ -198,6 +219,7 @@ pub(super) enum Request {
 #[derive(Debug, Clone)]
 pub struct Node {
     requests: mpsc::Sender<Request>,
+    wan: Option<Rrt<WanWorker>>,
     /// Weak, so event streams end when the actor does, however many handles remain.
     events: broadcast::WeakSender<NodeEvent>,
     id: Uuid,
@@ -288,6 +310,49 @@ impl Node {
             },
             _ => None,
         };
+        let (wan, wan_stop) = match (&config.wan, &config.tcp) {
+            (
+                Some(options),
+                Some(TcpConfig {
+                    security: TcpSecurity::Tls(tls),
+                    ..
+                }),
+            ) => {
+                let attach_to = net.clone();
+                let wan_config = WanConfig {
+                    identity: tls.identity.clone(),
+                    device: tls.device.clone(),
+                    relays: options.relays.clone(),
+                    relay_ca: options.relay_ca.clone(),
+                    bind: options.bind,
+                    trust: tls.trust.clone(),
+                    lock: config.state_dir.join("wan.lock"),
+                    attach: Arc::new(move |link| {
+                        if attach_to.send(NetCommand::Attach(link)).is_err() {
+                            tracing::debug!(
+                                "the network reactor is stopped: a wide-area link dropped"
+                            );
+                        }
+                    }),
+                };
+                let wan = Rrt::with_config(
+                    move |registry: &mio::Registry| WanWorker::new(registry, wan_config.clone()),
+                    Config {
+                        thread_name: "rrt-wan-supervisor".to_owned(),
+                        capacity: 64,
+                        policy: RestartPolicy::default(),
+                    },
+                );
+                let (stop, stopped) = oneshot::channel();
+                tokio::spawn(supervise_wan(wan.subscribe(), stopped));
+                (Some(wan), Some(stop))
+            }
+            (Some(_), _) => {
+                tracing::info!("the wide-area transport needs TCP with TLS; it is off");
+                (None, None)
+            }
+            _ => (None, None),
+        };
         let replica = id.as_u64_pair().0;
         let document_store =
             DocumentStore::open(&config.state_dir.join(&config.mesh).join("documents"))?;
@@ -313,11 +378,13 @@ impl Node {
             writes,
             relaunch_at: None,
             discovery,
+            wan: wan_stop,
             documents,
         };
         tokio::spawn(actor.run(inbox, written));
         Ok(Self {
             requests,
+            wan,
             events: events.downgrade(),
             id,
         })
@@ -397,6 +464,45 @@ impl Node {
             .await?
     }
 
+    /// Invites a device to pair: the first event is the ticket to give it; then the code to
+    /// compare once it answers, then the outcome. Answer through [`Pairing::confirm`].
+    pub fn invite(&self, ttl: Duration) -> Result<Pairing, NodeError> {
+        let wan = self.wan.as_ref().ok_or(NodeError::NoWan)?;
+        let (pairing, events, confirm) = crate::wan::pairing();
+        wan.send(WanCommand::Invite {
+            ttl,
+            events,
+            confirm,
+        })
+        .map_err(|_| NodeError::Stopped)?;
+        Ok(pairing)
+    }
+
+    /// Pairs with the device that made `ticket`: the first event is the code to compare; then
+    /// the outcome. Answer through [`Pairing::confirm`].
+    pub fn join(&self, ticket: Ticket) -> Result<Pairing, NodeError> {
+        let wan = self.wan.as_ref().ok_or(NodeError::NoWan)?;
+        let (pairing, events, confirm) = crate::wan::pairing();
+        wan.send(WanCommand::Join {
+            ticket,
+            events,
+            confirm,
+        })
+        .map_err(|_| NodeError::Stopped)?;
+        Ok(pairing)
+    }
+
+    /// The wide-area transport's state (`None` when this node runs none).
+    pub async fn wan_status(&self) -> Result<Option<WanStatus>, NodeError> {
+        let Some(wan) = &self.wan else {
+            return Ok(None);
+        };
+        let (reply, answer) = oneshot::channel();
+        wan.send(WanCommand::Status(reply))
+            .map_err(|_| NodeError::Stopped)?;
+        Ok(Some(answer.await.map_err(|_| NodeError::Stopped)?))
+    }
+
     /// Says goodbye to every peer and stops.
     pub async fn leave(&self) -> Result<(), NodeError> {
         self.ask(Request::Leave).await
@@ -412,6 +518,30 @@ impl Node {
             .await
             .map_err(|_| NodeError::Stopped)?;
         answer.await.map_err(|_| NodeError::Stopped)
+    }
+}
+
+/// Keeps the wide-area transport running (its subscription) until `stopped`, logging what it
+/// reports.
+async fn supervise_wan(
+    mut events: rrt_reactor::Subscription<WanEvent>,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    loop {
+        tokio::select! {
+            _ = &mut stopped => return,
+            event = events.recv() => match event {
+                Ok(ReactorEvent::Worker(WanEvent::Bound { address })) => {
+                    tracing::debug!(?address, "wide-area endpoint bound");
+                }
+                Ok(ReactorEvent::Shutdown(reason)) => {
+                    tracing::warn!(?reason, "the wide-area transport stopped");
+                    return;
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            },
+        }
     }
 }
 

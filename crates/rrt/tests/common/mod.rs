@@ -5,6 +5,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod measure;
+pub mod nat;
 pub mod net;
 pub mod sway;
 pub mod tmux;
@@ -135,6 +136,7 @@ impl Lab {
             .arg(self.state_dir_of(name))
             .args(&self.daemon_args)
             .args(extra)
+            .args(no_wan_unless_asked(&self.daemon_args, extra))
             .env("RUST_LOG", "info")
             .env_remove("DISPLAY")
             .env_remove("WAYLAND_DISPLAY")
@@ -157,6 +159,7 @@ impl Lab {
             .arg(self.state_dir_of(name))
             .args(&self.daemon_args)
             .args(extra)
+            .args(no_wan_unless_asked(&self.daemon_args, extra))
             .env_remove("DISPLAY")
             .env_remove("WAYLAND_DISPLAY")
             .stdin(Stdio::null())
@@ -491,4 +494,14 @@ pub fn write_secret(path: &Path, text: &str) {
 
 pub fn path_str(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
+}
+
+/// `--no-wan`, unless the arguments set up the wide-area transport (`--relay`, `--no-relay`):
+/// a daemon's default is iroh's public relays, and tests never reach outside the machine.
+fn no_wan_unless_asked(daemon_args: &[String], extra: &[String]) -> Option<&'static str> {
+    let asked = daemon_args
+        .iter()
+        .chain(extra)
+        .any(|arg| arg == "--relay" || arg == "--no-relay" || arg.starts_with("--relay="));
+    (!asked).then_some("--no-wan")
 }

@@ -194,7 +194,7 @@ impl Drop for Net {
     }
 }
 
-fn run(command: &[&str]) {
+pub fn run(command: &[&str]) {
     let output = Command::new(command[0])
         .args(&command[1..])
         .stdin(Stdio::null())

@@ -23,7 +23,7 @@ use rustix::process::getuid;
 use uuid::Uuid;
 
 use super::{
-    admission::{self, Admission, Settings, Taken},
+    admission::{self, Admission, Established, PeerKey, Settings, Taken},
     api::{NetCommand, NetEvent, NetStatus, NetworkConfig, Reach, Shape, TcpSecurity},
     dialer::{Action, Dialer, UnixDialed},
     fanout::Frames,
@@ -35,17 +35,18 @@ use super::{
         listen_tcp, listen_unix, read_watch,
     },
     spread::{Recipients, Spread},
-    stream::Stream,
+    stream::{Stream, WanStream},
     tls::TlsContext,
 };
 use crate::{
     LinkMessage, Message,
     dir::is_alive,
-    membership::{Direction, DownReason, LinkId, Membership, Output, Received},
+    membership::{Direction, DownReason, LinkId, Membership, Output, Received, Route},
     registry::{Registry as PeerRegistry, RegistryEntry},
     roster::{Roster, RosterEntry},
     swarm::{PeerAddress, Swarm},
     wall_clock::wall_ms,
+    wan::WanLink,
 };
 
 mod swarm;
@@ -202,7 +203,7 @@ impl NetworkWorker {
         registry: &Registry,
         now: Instant,
     ) -> Option<LinkId> {
-        let tls = matches!(stream, Stream::Tls(_));
+        let tls = matches!(stream, Stream::Tls(_) | Stream::Wan(_));
         match self.links.add(stream, session, pid, direction, registry) {
             Ok(link) => {
                 self.dialer.link_opened(link, pid);
@@ -329,10 +330,19 @@ impl NetworkWorker {
         let (Some(tls), Some(state)) = (&self.tls, self.links.get(link)) else {
             return;
         };
-        let Stream::Tls(stream) = &state.stream else {
-            return;
+        let established = match &state.stream {
+            Stream::Tls(stream) => stream.established(&tls.trust),
+            // QUIC proved the key before the link was attached.
+            Stream::Wan(wan) => Some(Established::Key {
+                key: PeerKey {
+                    id: wan.device,
+                    exporter: wan.exporter,
+                },
+                trust: tls.trust.judge(wan.device),
+            }),
+            _ => None,
         };
-        if let Some(established) = stream.established(&tls.trust) {
+        if let Some(established) = established {
             self.admission.handle_established(link, established);
         }
         self.apply_admission(now);
@@ -351,8 +361,14 @@ impl NetworkWorker {
                     }
                 }
                 admission::Output::Admit { link } => {
-                    if let Some(direction) = self.links.get(link).map(|state| state.direction) {
-                        self.membership.link_opened(link, direction, now);
+                    if let Some(state) = self.links.get(link) {
+                        let route = match state.stream {
+                            Stream::Wan(_) => Route::Wan,
+                            _ => Route::Lan,
+                        };
+                        let direction = state.direction;
+                        self.membership
+                            .link_opened_over(link, direction, route, now);
                     }
                 }
                 admission::Output::Close { link, reason } => self.close(link, reason),
@@ -516,6 +532,37 @@ impl NetworkWorker {
         control
     }
 
+    /// A link of the wide-area transport: admitted at once by its QUIC-proven key (or by the
+    /// join secret over QUIC's keying material), like a TLS link; refused without TLS settings,
+    /// which hold the trust store.
+    fn attach(&mut self, link: WanLink, registry: &Registry, now: Instant) {
+        if self.tls.is_none() {
+            tracing::warn!(device = %link.device, "refused a wide-area link: this instance has no TLS identity or trust store");
+            return;
+        }
+        let session = match link.direction {
+            // Across networks, as across hosts: the dialer proposes the TCP links' compression.
+            Direction::Dialed => Session::dial(
+                WireConfig {
+                    compression: self
+                        .config
+                        .tcp
+                        .as_ref()
+                        .map_or(Compression::None, |tcp| tcp.compression),
+                    ..self.config.wire.clone()
+                },
+                now,
+            ),
+            Direction::Accepted => Session::accept(self.config.wire.clone(), now),
+        };
+        let direction = link.direction;
+        let stream = Stream::Wan(WanStream::new(link));
+        if let Some(id) = self.open_link(stream, session, None, direction, registry, now) {
+            self.authorize(id, now);
+            self.flush(id, registry);
+        }
+    }
+
     fn accept_tcp(&mut self, registry: &Registry, now: Instant) -> Control {
         let Some(listener) = &self.tcp_listener else {
             return Control::Continue;
@@ -635,6 +682,7 @@ impl Worker for NetworkWorker {
                 self.dialer.handle_discovered(address, Instant::now());
             }
             NetCommand::Forget { address } => self.dialer.handle_forget(address),
+            NetCommand::Attach(link) => self.attach(link, ctx.registry(), Instant::now()),
             NetCommand::Leave => {
                 self.leave(ctx.registry());
                 self.hub.stop();

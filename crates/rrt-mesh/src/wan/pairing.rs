@@ -1,0 +1,298 @@
+//! Pairing two devices by a ticket, as sans-IO rules: which invitations stand (one use each,
+//! until they expire), the short verification code both people compare, the messages of the
+//! pairing stream, and when a pairing is decided.
+//!
+//! ```text
+//!  inviter: invite ─▶ Invitations::create ─▶ ticket (id, relays, addrs, secret, expiry)
+//!  joiner:  dial the ticket's device (ALPN rrt-pair/1) ─▶ pair_request {secret, device, relays, addrs}
+//!  inviter: Invitations::redeem ─▶ unknown / expired / used ─▶ pair_refused {reason}, close
+//!                                └▶ ok: both sides show code(inviter id, joiner id, secret)
+//!  each person confirms (or not) ─▶ pair_confirm {accepted} both ways
+//!  Confirmation: both accepted ─▶ each trusts the other's key (and keeps a link to it)
+//!                either refused ─▶ nothing is trusted anywhere
+//! ```
+//!
+//! The code binds the keys each side saw in the QUIC handshake to the secret: a device in the
+//! middle holding the ticket would show a different code on one side, because its key is not
+//! the one the other side sees.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use ring::digest::{SHA256, digest};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::identity::DeviceId;
+
+/// The ALPN of a pairing stream.
+pub const PAIR_ALPN: &[u8] = b"rrt-pair/1";
+/// How long an invitation stands unless told otherwise.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
+/// Invitations kept at once; the oldest goes first beyond this.
+const MAX_INVITATIONS: usize = 64;
+
+/// A message of a pairing stream (rrt-wire frames, like any link).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PairMessage {
+    /// The joiner's first message: the ticket's secret, its name and how to reach it.
+    PairRequest {
+        /// The ticket's secret, 32 hexadecimal digits.
+        secret: String,
+        /// The joiner's device name (a label).
+        device: String,
+        /// Relay URLs the joiner is reachable through.
+        relays: Vec<String>,
+        /// The joiner's direct addresses.
+        addrs: Vec<std::net::SocketAddr>,
+    },
+    /// The inviter's answer to a request it accepts for confirmation: its name.
+    PairOffer {
+        /// The inviter's device name (a label).
+        device: String,
+    },
+    /// The invitation does not stand; the stream closes.
+    PairRefused {
+        /// Why, for the person.
+        reason: String,
+    },
+    /// This side's person compared the codes and said yes or no.
+    PairConfirm {
+        /// Whether they match, as the person said.
+        accepted: bool,
+    },
+}
+
+impl rrt_wire::Protocol for PairMessage {
+    fn knows(kind: &str) -> bool {
+        matches!(
+            kind,
+            "pair_request" | "pair_offer" | "pair_refused" | "pair_confirm"
+        )
+    }
+
+    fn deserialize_kind<'de, D: Deserializer<'de>>(_: &str, from: D) -> Result<Self, D::Error> {
+        Self::deserialize(from)
+    }
+}
+
+/// Why an invitation does not stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// No invitation has this secret (never made here, or made by a daemon since restarted).
+    #[error("no such invitation (it was made by another device, or before a restart)")]
+    Unknown,
+    /// It expired.
+    #[error("the invitation expired; ask for a new one (`rrt invite`)")]
+    Expired,
+    /// It was used already: a ticket pairs once.
+    #[error("the invitation was used already; a ticket pairs one device once")]
+    Used,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Invitation {
+    expires_ms: u64,
+    used: bool,
+}
+
+/// The invitations this device made, by the hash of their secret.
+#[derive(Debug, Default)]
+pub struct Invitations {
+    open: HashMap<[u8; 32], Invitation>,
+}
+
+impl Invitations {
+    /// Records an invitation with `secret`, standing until `expires_ms`.
+    pub fn create(&mut self, secret: [u8; 16], expires_ms: u64, now_ms: u64) {
+        self.open
+            .retain(|_, invitation| invitation.expires_ms > now_ms || invitation.used);
+        if self.open.len() >= MAX_INVITATIONS
+            && let Some(oldest) = self
+                .open
+                .iter()
+                .min_by_key(|(_, invitation)| invitation.expires_ms)
+                .map(|(key, _)| *key)
+        {
+            self.open.remove(&oldest);
+        }
+        self.open.insert(
+            key(&secret),
+            Invitation {
+                expires_ms,
+                used: false,
+            },
+        );
+    }
+
+    /// Uses the invitation with `secret` at `now_ms`: once, before it expires.
+    pub fn redeem(&mut self, secret: &[u8], now_ms: u64) -> Result<(), Refusal> {
+        let invitation = self.open.get_mut(&key(secret)).ok_or(Refusal::Unknown)?;
+        if invitation.used {
+            return Err(Refusal::Used);
+        }
+        if now_ms >= invitation.expires_ms {
+            return Err(Refusal::Expired);
+        }
+        invitation.used = true;
+        Ok(())
+    }
+}
+
+fn key(secret: &[u8]) -> [u8; 32] {
+    let mut key = [0; 32];
+    key.copy_from_slice(digest(&SHA256, secret).as_ref());
+    key
+}
+
+/// The six digits both people compare, as `123 456`: SHA-256 of a label, the inviter's and the
+/// joiner's keys and the secret, its first four bytes read big-endian, modulo a million.
+pub fn verification_code(inviter: DeviceId, joiner: DeviceId, secret: &[u8]) -> String {
+    let message = [
+        b"rrt pairing code".as_slice(),
+        inviter.as_bytes(),
+        joiner.as_bytes(),
+        secret,
+    ]
+    .concat();
+    let hash = digest(&SHA256, &message);
+    let bytes = hash.as_ref();
+    let number = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) % 1_000_000;
+    format!("{:03} {:03}", number / 1000, number % 1000)
+}
+
+/// One pairing's decision: each side's person, and the other side's answer.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Confirmation {
+    ours: Option<bool>,
+    theirs: Option<bool>,
+}
+
+/// What a pairing came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Still waiting for a person.
+    Pending,
+    /// Both said yes: trust each other.
+    Paired,
+    /// Our person said no.
+    RefusedHere,
+    /// The other side's person said no.
+    RefusedThere,
+}
+
+impl Confirmation {
+    /// Our person answered.
+    pub fn ours(&mut self, accepted: bool) -> Decision {
+        self.ours.get_or_insert(accepted);
+        self.decision()
+    }
+
+    /// The other side answered.
+    pub fn theirs(&mut self, accepted: bool) -> Decision {
+        self.theirs.get_or_insert(accepted);
+        self.decision()
+    }
+
+    /// Where it stands.
+    pub fn decision(&self) -> Decision {
+        match (self.ours, self.theirs) {
+            (Some(false), _) => Decision::RefusedHere,
+            (_, Some(false)) => Decision::RefusedThere,
+            (Some(true), Some(true)) => Decision::Paired,
+            _ => Decision::Pending,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch now.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+/// The secret as its 32 hexadecimal digits, and back.
+pub(crate) fn secret_hex(secret: &[u8]) -> String {
+    secret.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+pub(crate) fn secret_from_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&text[at..at + 2], 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invitation_pairs_once_and_not_after_it_expires() {
+        let mut invitations = Invitations::default();
+        invitations.create([1; 16], 1_000, 0);
+        invitations.create([2; 16], 1_000, 0);
+        assert_eq!(invitations.redeem(&[3; 16], 10), Err(Refusal::Unknown));
+        assert_eq!(invitations.redeem(&[1; 16], 10), Ok(()));
+        assert_eq!(invitations.redeem(&[1; 16], 20), Err(Refusal::Used));
+        assert_eq!(invitations.redeem(&[2; 16], 1_000), Err(Refusal::Expired));
+    }
+
+    #[test]
+    fn invitations_are_bounded_and_the_oldest_goes_first() {
+        let mut invitations = Invitations::default();
+        for n in 0..=MAX_INVITATIONS as u8 {
+            invitations.create([n; 16], 1_000 + u64::from(n), 0);
+        }
+        assert_eq!(invitations.redeem(&[0; 16], 1), Err(Refusal::Unknown));
+        assert_eq!(invitations.redeem(&[1; 16], 1), Ok(()));
+    }
+
+    #[test]
+    fn the_code_depends_on_both_keys_and_the_secret() {
+        let (a, b, c) = (
+            DeviceId::from_bytes([1; 32]),
+            DeviceId::from_bytes([2; 32]),
+            DeviceId::from_bytes([3; 32]),
+        );
+        let code = verification_code(a, b, &[5; 16]);
+        assert_eq!(code.len(), 7);
+        assert_eq!(code, verification_code(a, b, &[5; 16]));
+        // A device in the middle (c) shows each side another code.
+        assert_ne!(code, verification_code(a, c, &[5; 16]));
+        assert_ne!(code, verification_code(c, b, &[5; 16]));
+        assert_ne!(code, verification_code(a, b, &[6; 16]));
+    }
+
+    #[test]
+    fn a_pairing_needs_both_yeses_and_a_no_anywhere_ends_it() {
+        let mut both = Confirmation::default();
+        assert_eq!(both.ours(true), Decision::Pending);
+        assert_eq!(both.theirs(true), Decision::Paired);
+        let mut here = Confirmation::default();
+        assert_eq!(here.theirs(true), Decision::Pending);
+        assert_eq!(here.ours(false), Decision::RefusedHere);
+        let mut there = Confirmation::default();
+        assert_eq!(there.ours(true), Decision::Pending);
+        assert_eq!(there.theirs(false), Decision::RefusedThere);
+        // A second answer changes nothing.
+        assert_eq!(there.theirs(true), Decision::RefusedThere);
+    }
+
+    #[test]
+    fn secrets_round_trip_as_hex() {
+        assert_eq!(secret_hex(&[0xab, 0x01]), "ab01");
+        assert_eq!(secret_from_hex("ab01"), Some(vec![0xab, 0x01]));
+        assert_eq!(secret_from_hex("abc"), None);
+        assert_eq!(secret_from_hex("zz"), None);
+        assert_eq!(secret_from_hex("é1"), None);
+    }
+}

@@ -1,0 +1,128 @@
+//! `rrt invite` and `rrt join`: pairing two devices by a one-time ticket, asking the running
+//! daemon (which owns the wide-area endpoint) and showing the person what to compare.
+//!
+//! ```text
+//!  rrt invite ─▶ {"op":"invite"} ─▶ ticket (stdout line 1, then a QR code on a terminal)
+//!  rrt join T ─▶ {"op":"join"}   ─▶ both show the same code ─▶ y/n (or --yes) ─▶ {"op":"confirm"}
+//!  both ─▶ "paired with NAME (ID)", exit 0 — or the reason, exit 1; nothing trusted
+//! ```
+
+use std::{
+    io::{self, BufRead as _, IsTerminal as _, Write as _},
+    time::Duration,
+};
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use serde_json::Value;
+
+use crate::{
+    Locate,
+    client::connect,
+    control::{Request, Response},
+};
+
+#[derive(Debug, Args)]
+pub(crate) struct InviteArgs {
+    /// How long the ticket stands, in seconds.
+    #[arg(long, default_value_t = 600)]
+    ttl: u64,
+    /// Confirm the code without asking (scripts, tests).
+    #[arg(long)]
+    yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JoinArgs {
+    /// The ticket `rrt invite` printed on the other device.
+    ticket: String,
+    /// Confirm the code without asking (scripts, tests).
+    #[arg(long)]
+    yes: bool,
+}
+
+pub(crate) fn invite(locate: &Locate, args: &InviteArgs) -> anyhow::Result<()> {
+    converse(locate, &Request::Invite { ttl_s: args.ttl }, args.yes)
+}
+
+pub(crate) fn join(locate: &Locate, args: &JoinArgs) -> anyhow::Result<()> {
+    let ticket = args.ticket.trim().to_owned();
+    ticket
+        .parse::<rrt_mesh::wan::Ticket>()
+        .context("reading the ticket")?;
+    converse(locate, &Request::Join { ticket }, args.yes)
+}
+
+/// Follows a pairing's events to its end.
+fn converse(locate: &Locate, request: &Request, yes: bool) -> anyhow::Result<()> {
+    let mut reader = connect(locate, request)?;
+    // A person may take minutes to compare codes; the daemon gives up after 5.
+    reader
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_secs(15 * 60)))?;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).context("reading the daemon")? == 0 {
+            bail!("the daemon closed the pairing without an outcome");
+        }
+        let event = match serde_json::from_str(&line).context("the daemon's answer is not JSON")? {
+            Response::Ok(event) => event,
+            Response::Error(error) => bail!("{error}"),
+        };
+        match event["event"].as_str() {
+            Some("ticket") => show_ticket(event["ticket"].as_str().unwrap_or_default())?,
+            Some("code") => {
+                let accepted = ask(&event, yes)?;
+                let mut answer = serde_json::to_vec(&Request::Confirm { accepted })?;
+                answer.push(b'\n');
+                reader.get_mut().write_all(&answer)?;
+            }
+            Some("paired") => {
+                println!(
+                    "paired with {} ({}): each device trusts the other and keeps a link to it",
+                    event["device"].as_str().unwrap_or("?"),
+                    event["id"].as_str().unwrap_or("?")
+                );
+                return Ok(());
+            }
+            Some("failed") => bail!("{}", event["reason"].as_str().unwrap_or("pairing failed")),
+            _ => {}
+        }
+    }
+}
+
+/// The ticket alone on stdout's first line, then — on a terminal — a QR code of it.
+fn show_ticket(ticket: &str) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "{ticket}")?;
+    if io::stdout().is_terminal()
+        && let Ok(code) = qrcode::QrCode::new(ticket.to_ascii_uppercase())
+    {
+        let picture = code
+            .render::<qrcode::render::unicode::Dense1x2>()
+            .quiet_zone(true)
+            .build();
+        writeln!(out, "{picture}")?;
+    }
+    out.flush()?;
+    eprintln!("waiting for the other device: run `rrt join <ticket>` there");
+    Ok(())
+}
+
+/// Shows the code and asks the person whether the other device shows the same.
+fn ask(event: &Value, yes: bool) -> anyhow::Result<bool> {
+    let code = event["code"].as_str().unwrap_or("?");
+    let device = event["device"].as_str().unwrap_or("?");
+    let id = event["id"].as_str().unwrap_or("?");
+    eprintln!("verification code: {code}");
+    eprintln!("the other device: {device} ({id})");
+    if yes {
+        eprintln!("confirmed (--yes)");
+        return Ok(true);
+    }
+    eprint!("does the other device show the same code? [y/N] ");
+    let mut answer = String::new();
+    io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}

@@ -123,14 +123,20 @@ impl TrustStore {
         })
     }
 
-    /// Trusts `id`, paired by a ticket under the label `name`, and remembers how to reach it
-    /// across networks (replacing what was known of it).
-    pub fn add_paired(&self, id: DeviceId, name: String, wan: WanAddress) -> io::Result<()> {
+    /// Trusts `id` (paired by a ticket, or added with its address) under the label `name`, and
+    /// remembers how to reach it across networks, replacing what was known of it: the
+    /// wide-area transport keeps a link to it.
+    pub fn add_reachable(
+        &self,
+        id: DeviceId,
+        name: Option<String>,
+        wan: WanAddress,
+    ) -> io::Result<()> {
         self.update(|devices| {
             devices.retain(|device| device.id != id);
             devices.push(TrustedDevice {
                 id,
-                name: Some(name),
+                name,
                 added_ms: now_ms(),
                 wan: Some(wan),
             });

@@ -5,6 +5,7 @@ use clap::Subcommand;
 use rrt_mesh::{
     identity::{DeviceId, Identity},
     trust::TrustStore,
+    wan::WanAddress,
 };
 
 use crate::Locate;
@@ -18,6 +19,13 @@ pub(crate) enum TrustCommand {
         /// A name to remember it by (a label: names may repeat, keys decide).
         #[arg(long)]
         name: Option<String>,
+        /// A relay it is reachable through across networks (repeatable): keep a link to it
+        /// over the wide-area transport, as pairing by ticket does.
+        #[arg(long = "relay", value_name = "URL")]
+        relays: Vec<rrt_mesh::wan::RelayUrl>,
+        /// A direct address of its wide-area transport (repeatable).
+        #[arg(long = "addr", value_name = "ADDR")]
+        addrs: Vec<std::net::SocketAddr>,
     },
     /// List the trusted devices.
     List,
@@ -50,7 +58,17 @@ pub(crate) fn run(locate: &Locate, command: TrustCommand) -> anyhow::Result<()> 
         );
     }
     match command {
-        TrustCommand::Add { id, name } => {
+        TrustCommand::Add {
+            id,
+            name,
+            relays,
+            addrs,
+        } if !relays.is_empty() || !addrs.is_empty() => {
+            let relays = relays.iter().map(ToString::to_string).collect();
+            store.add_reachable(id, name, WanAddress { relays, addrs })?;
+            println!("trusted {id}, kept linked across networks");
+        }
+        TrustCommand::Add { id, name, .. } => {
             if store.add(id, name)? {
                 println!("trusted {id}");
             } else {

@@ -1,83 +1,214 @@
-//! Beyond one LAN: two hosts behind two NAT routers, a relay (`rrt relay`) on the lab's
-//! "internet", pairing by ticket from the terminal, then clipboard and documents over the
-//! wide-area transport (iroh). Nothing leaves the machine: the daemons use the lab's relay only.
+//! Beyond one LAN: hosts behind NAT routers, a relay (`rrt relay`) on the lab's "internet",
+//! pairing by ticket from the terminal, then clipboard and documents over the wide-area
+//! transport (iroh) — relayed, hole punched, through a relay outage, and in a mesh that mixes
+//! LAN and WAN links. Nothing leaves the machine: the daemons use the lab's relay only.
 
 mod common;
 
 use std::{
     io::{BufRead as _, BufReader},
+    path::PathBuf,
     process::{Child, Command, Stdio},
     sync::Mutex,
 };
 
 use common::{
     Lab,
-    nat::{NatNet, RELAY_ADDRESS},
-    wait_until,
+    nat::{Nat, NatNet, RELAY_ADDRESS},
+    wait_until, wait_until_within,
 };
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// The relay, killed when dropped.
-struct Relay(Child);
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// Which relay the lab runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RelayKind {
+    /// Plain HTTP: relaying only, no address discovery.
+    Http,
+    /// HTTPS with a self-signed certificate, and QUIC address discovery (hole punching).
+    Tls,
 }
 
 struct Sites {
-    a: Lab,
-    b: Lab,
-    _relay: Relay,
-    _net: NatNet,
+    labs: Vec<(String, Lab)>,
+    relay: Option<Child>,
+    relay_args: Vec<String>,
+    net: NatNet,
+    dir: PathBuf,
+}
+
+impl Drop for Sites {
+    fn drop(&mut self) {
+        self.kill_relay();
+        if std::thread::panicking() {
+            // The logs say more than the assertion: keep them in the test's output.
+            for (host, lab) in &self.labs {
+                eprintln!("===== {host}'s log =====\n{}", lab.log(host));
+            }
+            let relay = std::fs::read_to_string(self.dir.join("relay.log")).unwrap_or_default();
+            eprintln!("===== the relay's log =====\n{relay}");
+        }
+        self.labs.clear();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
 }
 
 impl Sites {
-    fn start(test: &str) -> Self {
-        let net = NatNet::new(false);
-        let relay = Relay(
-            Command::new("ip")
-                .args(["netns", "exec", &net.ns("inet"), env!("CARGO_BIN_EXE_rrt")])
-                .args(["relay", "--listen", &format!("{RELAY_ADDRESS}:3340")])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start the relay"),
-        );
-        let relay_url = format!("http://{RELAY_ADDRESS}:3340");
-        let site = |name: &str, ns: &str| {
-            let mut lab = Lab::host(
-                &format!("{test}-{name}"),
-                &net.ns(ns),
-                &[
-                    "--no-mdns".to_owned(),
-                    "--device".to_owned(),
-                    name.to_owned(),
-                    "--relay".to_owned(),
-                    relay_url.clone(),
-                ],
-            );
-            lab.start(name);
-            lab
+    /// Site A's `a_hosts` hosts and site B's `b1`, each running a daemon named after its host
+    /// with the lab's relay; `extra(host)` adds arguments.
+    fn start(
+        test: &str,
+        a_hosts: usize,
+        (a, b): (Nat, Nat),
+        relay: RelayKind,
+        extra: impl Fn(&str) -> Vec<String>,
+    ) -> Self {
+        let net = NatNet::new(a_hosts, a, b);
+        let dir = std::env::temp_dir().join(format!("rrt-wan-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("lab dir");
+        let listen = format!("{RELAY_ADDRESS}:3340");
+        let (relay_args, daemon_relay) = match relay {
+            RelayKind::Http => (
+                vec!["relay".to_owned(), "--listen".to_owned(), listen.clone()],
+                vec!["--relay".to_owned(), format!("http://{listen}")],
+            ),
+            RelayKind::Tls => {
+                let (cert, key) = (dir.join("relay.crt"), dir.join("relay.key"));
+                let made = Command::new("openssl")
+                    .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+                    .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+                    .args(["-subj", "/CN=rrt lab relay"])
+                    .args(["-addext", "basicConstraints=critical,CA:FALSE", "-addext"])
+                    .arg(format!("subjectAltName=IP:{RELAY_ADDRESS}"))
+                    .arg("-keyout")
+                    .arg(&key)
+                    .arg("-out")
+                    .arg(&cert)
+                    .stderr(Stdio::null())
+                    .status()
+                    .expect("openssl");
+                assert!(made.success(), "openssl made the relay's certificate");
+                let path = |path: &PathBuf| path.to_str().expect("utf-8").to_owned();
+                (
+                    vec![
+                        "relay".to_owned(),
+                        "--listen".to_owned(),
+                        listen.clone(),
+                        "--cert".to_owned(),
+                        path(&cert),
+                        "--key".to_owned(),
+                        path(&key),
+                    ],
+                    vec![
+                        "--relay".to_owned(),
+                        format!("https://{listen}"),
+                        "--relay-ca".to_owned(),
+                        path(&cert),
+                    ],
+                )
+            }
         };
-        let (a, b) = (site("a", "a1"), site("b", "b1"));
-        Self {
-            a,
-            b,
-            _relay: relay,
-            _net: net,
+        let mut sites = Self {
+            labs: Vec::new(),
+            relay: None,
+            relay_args,
+            net,
+            dir,
+        };
+        sites.start_relay();
+        let hosts: Vec<String> = (1..=a_hosts)
+            .map(|i| format!("a{i}"))
+            .chain(["b1".to_owned()])
+            .collect();
+        for host in hosts {
+            let mut args = vec!["--no-mdns".to_owned(), "--device".to_owned(), host.clone()];
+            args.extend(daemon_relay.iter().cloned());
+            args.extend(extra(&host));
+            let mut lab = Lab::host(&format!("{test}-{host}"), &sites.net.ns(&host), &args);
+            lab.start(&host);
+            sites.labs.push((host, lab));
+        }
+        sites
+    }
+
+    fn start_relay(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("relay.log"))
+            .expect("relay log");
+        let relay = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.net.ns("inet"),
+                env!("CARGO_BIN_EXE_rrt"),
+            ])
+            .args(&self.relay_args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start the relay");
+        self.relay = Some(relay);
+    }
+
+    fn kill_relay(&mut self) {
+        if let Some(mut relay) = self.relay.take() {
+            let _ = relay.kill();
+            let _ = relay.wait();
         }
     }
 
-    /// `rrt invite` on a (with `args`), running; returns it and the ticket it printed.
-    fn invite(&self, args: &[&str]) -> (Child, String) {
+    /// `rrt` with `host`'s state directory (its key, its trust store).
+    fn cli(&self, host: &str, args: &[&str]) -> std::process::Output {
+        let lab = self.lab(host);
+        lab.rrt()
+            .arg("--state-dir")
+            .arg(lab.state_dir_of(host))
+            .args(args)
+            .output()
+            .expect("run rrt")
+    }
+
+    /// Restarts `host`'s daemon with a new device key, drawn until `wanted` likes its id.
+    fn new_identity(&mut self, host: &str, wanted: impl Fn(&String) -> bool) -> String {
+        let index = self
+            .labs
+            .iter()
+            .position(|(name, _)| name == host)
+            .expect("a host of the lab");
+        self.labs[index].1.kill(host);
+        let state = self.labs[index].1.state_dir_of(host);
+        let id = (0..64)
+            .find_map(|_| {
+                std::fs::remove_dir_all(state.join("identity")).expect("forget the key");
+                let id = self.cli(host, &["id"]);
+                let id = String::from_utf8_lossy(&id.stdout).trim().to_owned();
+                wanted(&id).then_some(id)
+            })
+            .expect("an id to our liking within 64 draws");
+        self.labs[index].1.start(host);
+        id
+    }
+
+    fn lab(&self, host: &str) -> &Lab {
+        &self
+            .labs
+            .iter()
+            .find(|(name, _)| name == host)
+            .expect("a host of the lab")
+            .1
+    }
+
+    /// `rrt invite` on `host` (with `args`), running; returns it and the ticket it printed.
+    fn invite(&self, host: &str, args: &[&str]) -> (Child, String) {
         let mut invite = self
-            .a
+            .lab(host)
             .rrt()
-            .args(["--instance", "a", "invite"])
+            .args(["--instance", host, "invite"])
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -91,9 +222,51 @@ impl Sites {
         assert!(line.starts_with("rrt1"), "a ticket, not {line:?}");
         (invite, line.trim().to_owned())
     }
+
+    /// Pairs `inviter` and `joiner` (both confirm), and waits for their link.
+    fn pair(&self, inviter: &str, joiner: &str) -> String {
+        let (invite, ticket) = self.invite(inviter, &["--yes"]);
+        let joined = self.lab(joiner).run(joiner, &["join", "--yes", &ticket]);
+        assert!(
+            joined.status.success(),
+            "join: {}",
+            String::from_utf8_lossy(&joined.stderr)
+        );
+        let (invited, said) = finished(invite);
+        assert!(invited, "invite: {said}");
+        wait_until(&format!("{inviter} and {joiner} to link"), || {
+            self.lab(inviter)
+                .peers(inviter)
+                .contains(&joiner.to_owned())
+                && self.lab(joiner).peers(joiner).contains(&inviter.to_owned())
+        });
+        ticket
+    }
+
+    /// How `host`'s link to `peer` runs: `"relayed"` or `"direct"` over iroh.
+    fn path(&self, host: &str, peer: &str) -> Option<String> {
+        let output = self.lab(host).run(host, &["peers", "--json"]);
+        let peers: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+        let link = peers["peers"]
+            .as_array()?
+            .iter()
+            .find(|link| link["peer"]["name"] == peer)?;
+        assert_eq!(link["transport"], "iroh");
+        link["host"].as_str().map(str::to_owned)
+    }
+
+    /// Copies `text` on `from` and waits until every host has it.
+    fn spread(&self, from: &str, text: &str) {
+        self.lab(from).copy(from, text);
+        for (host, lab) in &self.labs {
+            wait_until(&format!("{host} to have {text:?}"), || {
+                lab.paste(host).as_deref() == Some(text)
+            });
+        }
+    }
 }
 
-fn stderr_of(child: Child) -> (bool, String) {
+fn finished(child: Child) -> (bool, String) {
     let output = child.wait_with_output().expect("wait");
     (
         output.status.success(),
@@ -101,100 +274,191 @@ fn stderr_of(child: Child) -> (bool, String) {
     )
 }
 
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn nothing(_: &str) -> Vec<String> {
+    Vec::new()
+}
+
 #[test]
 fn hosts_behind_two_nats_pair_by_ticket_and_sync_through_the_relay() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let sites = Sites::start("wan-pair");
-
+    let _serial = serial();
+    let sites = Sites::start("pair", 1, (Nat::Cone, Nat::Cone), RelayKind::Http, nothing);
     // Strangers: without a ticket, neither host links to the other.
-    assert!(sites.a.peers("a").is_empty());
+    assert!(sites.lab("a1").peers("a1").is_empty());
 
-    let (invite, ticket) = sites.invite(&["--yes"]);
-    let joined = sites.b.run("b", &["join", "--yes", &ticket]);
-    assert!(
-        joined.status.success(),
-        "join: {}",
-        String::from_utf8_lossy(&joined.stderr)
-    );
-    let (invited, said) = stderr_of(invite);
-    assert!(invited, "invite: {said}");
-
-    wait_until("a and b to link across the NATs", || {
-        sites.a.peers("a") == ["b"] && sites.b.peers("b") == ["a"]
-    });
-    let peers = sites.b.run("b", &["peers", "--json"]);
-    let peers: serde_json::Value = serde_json::from_slice(&peers.stdout).expect("JSON");
-    let link = &peers["peers"][0];
-    assert_eq!(link["transport"], "iroh");
+    let ticket = sites.pair("a1", "b1");
     // A plain-HTTP relay offers no address discovery: behind two NATs the path stays relayed.
-    eprintln!("path between the sites: {}", link["host"]);
-    assert!(matches!(link["host"].as_str(), Some("relayed" | "direct")));
-
-    sites.a.copy("a", "from behind NAT A");
-    wait_until("b to have a's copy", || {
-        sites.b.paste("b").as_deref() == Some("from behind NAT A")
-    });
+    assert_eq!(sites.path("b1", "a1").as_deref(), Some("relayed"));
+    sites.spread("a1", "from behind NAT A");
     let appended = sites
-        .b
-        .run("b", &["scratch", "append", "notes", "a line from site B"]);
+        .lab("b1")
+        .run("b1", &["scratch", "append", "notes", "a line from site B"]);
     assert!(appended.status.success());
-    wait_until("a to have b's document", || {
+    wait_until("a1 to have b1's document", || {
         sites
-            .a
-            .cat("a", "notes")
+            .lab("a1")
+            .cat("a1", "notes")
             .is_some_and(|text| text.contains("a line from site B"))
     });
 
     // The ticket was single-use.
-    let again = sites.b.run("b", &["join", "--yes", &ticket]);
+    let again = sites.lab("b1").run("b1", &["join", "--yes", &ticket]);
     assert!(!again.status.success());
-    assert!(
-        String::from_utf8_lossy(&again.stderr).contains("used already"),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(said.contains("used already"), "{said}");
 }
 
 #[test]
 fn a_wrong_code_or_an_expired_ticket_trusts_nothing() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let sites = Sites::start("wan-refuse");
+    let _serial = serial();
+    let sites = Sites::start(
+        "refuse",
+        1,
+        (Nat::Cone, Nat::Cone),
+        RelayKind::Http,
+        nothing,
+    );
 
-    // The person at b says the codes differ.
-    let (invite, ticket) = sites.invite(&["--yes"]);
-    let joined = sites.b.run_with_stdin("b", &["join", &ticket], b"n\n");
+    // The person at b1 says the codes differ.
+    let (invite, ticket) = sites.invite("a1", &["--yes"]);
+    let joined = sites
+        .lab("b1")
+        .run_with_stdin("b1", &["join", &ticket], b"n\n");
     assert!(!joined.status.success());
     assert!(String::from_utf8_lossy(&joined.stderr).contains("nothing was trusted"));
-    let (invited, said) = stderr_of(invite);
+    let (invited, said) = finished(invite);
     assert!(!invited);
     assert!(said.contains("nothing was trusted"), "{said}");
-    for (lab, name) in [(&sites.a, "a"), (&sites.b, "b")] {
-        let trusted = lab.run(name, &["trust", "list"]);
+    for host in ["a1", "b1"] {
+        let trusted = sites.cli(host, &["trust", "list"]);
         assert!(
             String::from_utf8_lossy(&trusted.stdout).trim().is_empty(),
-            "{name} trusts nothing"
+            "{host} trusts nothing"
         );
     }
 
     // A ticket past its time.
     let made = std::time::Instant::now();
-    let (mut invite, ticket) = sites.invite(&["--yes", "--ttl", "1"]);
+    let (mut invite, ticket) = sites.invite("a1", &["--yes", "--ttl", "1"]);
     wait_until("the ticket's second to pass", || {
         made.elapsed() > std::time::Duration::from_millis(1100)
     });
-    let joined = sites.b.run("b", &["join", "--yes", &ticket]);
+    let joined = sites.lab("b1").run("b1", &["join", "--yes", &ticket]);
     assert!(!joined.status.success());
-    assert!(
-        String::from_utf8_lossy(&joined.stderr).contains("expired"),
-        "{}",
-        String::from_utf8_lossy(&joined.stderr)
-    );
+    let said = String::from_utf8_lossy(&joined.stderr);
+    assert!(said.contains("expired"), "{said}");
     let _ = invite.kill();
     let _ = invite.wait();
-    assert_eq!(sites.a.peers("a"), Vec::<String>::new());
-    assert_eq!(sites.b.peers("b"), Vec::<String>::new());
+    assert_eq!(sites.lab("a1").peers("a1"), Vec::<String>::new());
+    assert_eq!(sites.lab("b1").peers("b1"), Vec::<String>::new());
+}
+
+#[test]
+fn a_device_that_knows_the_address_but_holds_no_ticket_is_refused() {
+    let _serial = serial();
+    let mut sites = Sites::start(
+        "stranger",
+        1,
+        (Nat::Cone, Nat::Cone),
+        RelayKind::Http,
+        nothing,
+    );
+    // Of two devices only the lower id dials, so the stranger gets an id below a1's: it dials.
+    let a1 = sites.new_identity("a1", |id| id.as_bytes()[0] >= b'8');
+    sites.new_identity("b1", |id| *id < a1);
+    // The stranger trusts a1 and keeps dialing it: it knows a1's id and relay, as anyone who
+    // saw a ticket or a log might. a1 has never heard of it.
+    let relay = format!("http://{RELAY_ADDRESS}:3340");
+    let added = sites.cli("b1", &["trust", "add", &a1, "--relay", &relay]);
+    assert!(added.status.success());
+    wait_until("a1 to refuse the stranger", || {
+        sites
+            .lab("a1")
+            .log("a1")
+            .contains("refused an untrusted device")
+    });
+    assert!(sites.lab("a1").peers("a1").is_empty());
+    assert!(sites.lab("b1").peers("b1").is_empty());
+    let trusted = sites.cli("a1", &["trust", "list"]);
+    assert!(String::from_utf8_lossy(&trusted.stdout).trim().is_empty());
+}
+
+#[test]
+fn behind_cone_nats_the_path_turns_direct_and_outlives_the_relay() {
+    let _serial = serial();
+    let mut sites = Sites::start("direct", 1, (Nat::Cone, Nat::Cone), RelayKind::Tls, nothing);
+    sites.pair("a1", "b1");
+    wait_until("the path to turn direct (hole punched)", || {
+        sites.path("a1", "b1").as_deref() == Some("direct")
+            && sites.path("b1", "a1").as_deref() == Some("direct")
+    });
+    sites.spread("a1", "over the punched hole");
+    sites.kill_relay();
+    sites.spread("b1", "with the relay gone");
+    assert_eq!(sites.path("a1", "b1").as_deref(), Some("direct"));
+}
+
+#[test]
+fn behind_a_symmetric_nat_the_link_stays_relayed_and_recovers_when_the_relay_returns() {
+    let _serial = serial();
+    let mut sites = Sites::start(
+        "symmetric",
+        1,
+        (Nat::Cone, Nat::Symmetric),
+        RelayKind::Tls,
+        nothing,
+    );
+    sites.pair("a1", "b1");
+    sites.spread("a1", "through a symmetric NAT");
+    assert_eq!(sites.path("a1", "b1").as_deref(), Some("relayed"));
+    sites.kill_relay();
+    wait_until("the relayed link to be given up", || {
+        sites.lab("a1").peers("a1").is_empty()
+    });
+    sites.start_relay();
+    wait_until_within(
+        "the link to come back through the relay",
+        std::time::Duration::from_secs(90),
+        || sites.lab("a1").peers("a1") == ["b1"] && sites.lab("b1").peers("b1") == ["a1"],
+    );
+    sites.spread("b1", "after the relay came back");
+}
+
+#[test]
+fn a_mesh_of_lan_and_wan_links_carries_a_copy_everywhere() {
+    let _serial = serial();
+    let secret = std::env::temp_dir().join(format!("rrt-wan-mixed-{}.secret", std::process::id()));
+    common::write_secret(&secret, "a join secret for site A's LAN");
+    let secret_arg = secret.to_str().expect("utf-8").to_owned();
+    let sites = Sites::start(
+        "mixed",
+        2,
+        (Nat::Cone, Nat::Cone),
+        RelayKind::Http,
+        |host| match host {
+            // a1 and a2 share site A's LAN (TLS, the join secret); b1 is across the internet.
+            "a1" => vec!["--secret-file".to_owned(), secret_arg.clone()],
+            "a2" => vec![
+                "--secret-file".to_owned(),
+                secret_arg.clone(),
+                "--peer".to_owned(),
+                format!("{}:47474", NatNet::address("a1")),
+            ],
+            _ => Vec::new(),
+        },
+    );
+    wait_until("a1 and a2 to link on their LAN", || {
+        sites.lab("a2").peers("a2") == ["a1"]
+    });
+    sites.pair("a1", "b1");
+    // a2 reaches b1 only through a1, which forwards.
+    assert_eq!(sites.lab("a2").peers("a2"), ["a1"]);
+    sites.spread("a2", "from a2, over the LAN then the WAN");
+    sites.spread("b1", "from b1, over the WAN then the LAN");
+    let _ = std::fs::remove_file(secret);
 }

@@ -46,11 +46,14 @@ const DIAL_TIMEOUT: Duration = Duration::from_secs(15);
 const ONLINE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a person has to compare the codes.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a closing link waits for its last bytes to be acknowledged.
+const LINGER: Duration = Duration::from_secs(1);
 /// How long a side waits for the other to finish a pairing stream.
 const PART_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often paired devices are read again from the trust store (pairings made by another
-/// instance of this host, `rrt trust remove`).
-const RELOAD: Duration = Duration::from_secs(30);
+/// How often paired devices are read again from the trust store (`rrt trust add --relay`,
+/// `rrt trust remove`, a pairing made by another instance of this host before this one took
+/// over): a small file, read in microseconds.
+const RELOAD: Duration = Duration::from_secs(5);
 
 /// Runs the endpoint until `commands` closes (the supervisor dropped it) or binding fails.
 pub(super) fn run(
@@ -413,7 +416,7 @@ async fn bridge(
         .set_nonblocking(true)
         .and_then(|()| theirs.set_nonblocking(true))
         .and_then(|()| tokio::net::UnixStream::from_std(ours));
-    let mut local = match local {
+    let local = match local {
         Ok(local) => local,
         Err(error) => {
             tracing::warn!(%error, "could not watch a socket pair");
@@ -435,7 +438,8 @@ async fn bridge(
         direction,
         path: path.clone(),
     });
-    let mut quic = tokio::io::join(recv, send);
+    let (mut recv, mut send) = (recv, send);
+    let (mut local_read, mut local_write) = local.into_split();
     let watch = async {
         let mut paths = connection.paths_stream();
         while paths.next().await.is_some() {
@@ -447,13 +451,19 @@ async fn bridge(
         }
         std::future::pending::<()>().await;
     };
-    tokio::select! {
-        copied = tokio::io::copy_bidirectional(&mut quic, &mut local) => {
-            if let Err(error) = copied {
-                tracing::debug!(%error, %device, "a wide-area link ended");
-            }
-        }
-        () = watch => {}
+    // Either direction ending ends the link: the network reactor closed it (or its peer did),
+    // and waiting for the other direction would wait on a connection that may be dead.
+    let ended = tokio::select! {
+        copied = tokio::io::copy(&mut recv, &mut local_write) => copied.map(drop),
+        copied = tokio::io::copy(&mut local_read, &mut send) => copied.map(drop),
+        () = watch => Ok(()),
+    };
+    if let Err(error) = ended {
+        tracing::debug!(%error, %device, "a wide-area link ended");
+    }
+    // What was written last (a goodbye) reaches the peer before the connection closes.
+    if send.finish().is_ok() {
+        let _ = tokio::time::timeout(LINGER, send.stopped()).await;
     }
     connection.close(0u32.into(), b"link closed");
 }
@@ -684,7 +694,10 @@ fn finish(
     address: WanAddress,
 ) {
     let event = match decision {
-        Decision::Paired => match config.trust.add_paired(id, device.clone(), address) {
+        Decision::Paired => match config
+            .trust
+            .add_reachable(id, Some(device.clone()), address)
+        {
             Ok(()) => {
                 tracing::info!(%id, %device, "paired");
                 PairingEvent::Paired { device, id }

@@ -204,8 +204,8 @@ pub(crate) fn peers(locate: &Locate, json: bool) -> anyhow::Result<()> {
         ),
     }
     println!(
-        "{:<24} {:<36} {:<20} {:<16} {:<9} {:<5} {:>9} {:>10}",
-        "NAME", "ID", "DEVICE", "HOST", "TRANSPORT", "LZ4", "RTT", "LAST SEEN"
+        "{:<24} {:<36} {:<20} {:<16} {:<9} {:<7} {:<5} {:>9} {:>10}",
+        "NAME", "ID", "DEVICE", "HOST", "TRANSPORT", "PATH", "LZ4", "RTT", "LAST SEEN"
     );
     for (peer, device) in peers.iter().zip(devices) {
         let rtt = peer["rtt_us"]
@@ -220,12 +220,13 @@ pub(crate) fn peers(locate: &Locate, json: bool) -> anyhow::Result<()> {
             None => "-",
         };
         println!(
-            "{:<24} {:<36} {:<20} {:<16} {:<9} {:<5} {:>9} {:>10}",
+            "{:<24} {:<36} {:<20} {:<16} {:<9} {:<7} {:<5} {:>9} {:>10}",
             peer["peer"]["name"].as_str().unwrap_or("?"),
             peer["peer"]["id"].as_str().unwrap_or("?"),
             device,
             peer["host"].as_str().unwrap_or("?"),
             peer["transport"].as_str().unwrap_or("?"),
+            peer["path"].as_str().unwrap_or("?"),
             lz4,
             rtt,
             seen,

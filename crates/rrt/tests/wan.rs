@@ -252,7 +252,7 @@ impl Sites {
             .iter()
             .find(|link| link["peer"]["name"] == peer)?;
         assert_eq!(link["transport"], "iroh");
-        link["host"].as_str().map(str::to_owned)
+        link["path"].as_str().map(str::to_owned)
     }
 
     /// Copies `text` on `from` and waits until every host has it.

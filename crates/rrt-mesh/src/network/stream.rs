@@ -58,7 +58,8 @@ impl Stream {
     pub(super) fn host(&self) -> String {
         let tcp = match self {
             Self::Unix(_) => return "local".to_owned(),
-            Self::Wan(wan) => return wan.path.get().as_str().to_owned(),
+            // The peer's addresses are iroh's to choose among; the device id names it.
+            Self::Wan(wan) => return format!("device {}", wan.device.short()),
             Self::Tcp(tcp) => tcp,
             Self::Tls(tls) => &tls.tcp,
         };

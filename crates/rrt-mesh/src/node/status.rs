@@ -30,9 +30,15 @@ pub struct PeerStatus {
     /// The peer.
     pub peer: PeerInfo,
     /// How it is reached: `"unix"` (a direct link on this host), `"tls"` or `"tcp"` (a direct
-    /// link to another host) or `"hub"` (through the coordinator).
+    /// link to another host), `"iroh"` (the wide-area transport) or `"hub"` (through the
+    /// coordinator).
     pub transport: &'static str,
-    /// Where it runs: `"local"` (this host), an address, or `"via hub"`.
+    /// How the link runs: `"local"` (a Unix socket on this host), `"lan"` (TCP, TLS),
+    /// `"direct"` or `"relayed"` (the wide-area transport, hole punched or through a relay;
+    /// `"unknown"` until it is known), `"hub"` (through the hub's coordinator).
+    pub path: &'static str,
+    /// Where it runs: `"local"` (this host), an address, `"device <short id>"` over the
+    /// wide-area transport, or `"via hub"`.
     pub host: String,
     /// The device it runs on, for a TLS link: its key and the name it goes by (names may
     /// repeat across devices; the key tells them apart).
@@ -91,6 +97,11 @@ pub(super) fn mesh_view(net: NetStatus) -> MeshView {
     let direct = net.links.into_iter().map(|link| PeerStatus {
         neighbour: neighbours.contains(&link.status.peer.id),
         peer: link.status.peer,
+        path: match (link.transport, link.path) {
+            (_, Some(path)) => path.as_str(),
+            ("unix", None) => "local",
+            _ => "lan",
+        },
         transport: link.transport,
         host: link.host,
         device: link.device,
@@ -105,6 +116,7 @@ pub(super) fn mesh_view(net: NetStatus) -> MeshView {
     let relayed = net.relayed.into_iter().map(|peer| PeerStatus {
         peer,
         transport: "hub",
+        path: "hub",
         host: "via hub".to_owned(),
         device: None,
         compression: None,

@@ -39,6 +39,8 @@ struct Peer {
     name: String,
     host: String,
     transport: String,
+    /// local, lan, direct, relayed or hub.
+    path: String,
     up: bool,
     rtt_us: Option<u64>,
     last_seen_ms: Option<u64>,
@@ -90,6 +92,7 @@ impl App {
                 name: status["peer"]["name"].as_str().unwrap_or("?").to_owned(),
                 host: status["host"].as_str().unwrap_or("?").to_owned(),
                 transport: status["transport"].as_str().unwrap_or("?").to_owned(),
+                path: status["path"].as_str().unwrap_or("?").to_owned(),
                 up: true,
                 rtt_us: status["rtt_us"].as_u64(),
                 last_seen_ms: status["last_seen_ms"].as_u64(),
@@ -265,13 +268,22 @@ impl App {
     }
 
     fn render_peers(&self, frame: &mut Frame<'_>, area: Rect) {
-        let header = Row::new(["NAME", "HOST", "TRANSPORT", "STATE", "RTT", "LAST SEEN"])
-            .style(Style::new().add_modifier(Modifier::BOLD));
+        let header = Row::new([
+            "NAME",
+            "HOST",
+            "TRANSPORT",
+            "PATH",
+            "STATE",
+            "RTT",
+            "LAST SEEN",
+        ])
+        .style(Style::new().add_modifier(Modifier::BOLD));
         let rows = self.peers.values().map(|peer| {
             Row::new([
                 peer.name.clone(),
                 peer.host.clone(),
                 peer.transport.clone(),
+                peer.path.clone(),
                 if peer.up { "up" } else { "down" }.to_owned(),
                 peer.rtt_us
                     .map_or("-".to_owned(), |us| format!("{:.2} ms", us as f64 / 1000.0)),
@@ -283,6 +295,7 @@ impl App {
             Constraint::Fill(2),
             Constraint::Fill(2),
             Constraint::Length(9),
+            Constraint::Length(7),
             Constraint::Length(5),
             Constraint::Length(9),
             Constraint::Length(11),
@@ -396,15 +409,20 @@ mod tests {
         app.peers(
             &serde_json::json!({"shape": "full_mesh", "members": 2, "peers": [{
                 "peer": {"id": "1", "name": "bob"}, "host": "local", "transport": "unix",
-                "rtt_us": 250, "last_seen_ms": 12
+                "path": "local", "rtt_us": 250, "last_seen_ms": 12
+            }, {
+                "peer": {"id": "2", "name": "carol"}, "host": "device 0a1b2c3d",
+                "transport": "iroh", "path": "relayed", "rtt_us": 40000, "last_seen_ms": 300
             }]}),
         );
         app.history(&serde_json::json!([{"text": "second"}, {"text": "first"}]));
         app.scratch_changed("hello\nworld");
         let shown = screen(&app);
         for expected in [
-            "Peers of alice (1 up, 2 members)",
+            "Peers of alice (2 up, 2 members)",
             "bob",
+            "carol",
+            "relayed",
             "0.25 ms",
             "> second",
             "first",

@@ -9,6 +9,7 @@ pub mod nat;
 pub mod net;
 pub mod sway;
 pub mod tmux;
+pub mod wan_lab;
 pub mod xvfb;
 
 use std::{

@@ -10,7 +10,7 @@ mod common;
 
 use std::{thread, time::Duration};
 
-use common::{Lab, measure::sample, xvfb::Xvfb};
+use common::{Lab, measure::idle_row, xvfb::Xvfb};
 
 fn main() {
     let seconds = common::flag("--seconds", 30);
@@ -38,26 +38,6 @@ fn main() {
         }
         // Let start-up work (and tokio's blocking-pool threads) settle.
         thread::sleep(Duration::from_secs(12));
-        let pid = lab.pid("n0");
-        let before = sample(pid);
-        thread::sleep(Duration::from_secs(seconds));
-        let after = sample(pid);
-        let per_thread: Vec<String> = after
-            .switches
-            .iter()
-            .map(|(name, count)| {
-                let delta = count - before.switches.get(name).copied().unwrap_or(0);
-                format!("{name} {:.1}/s", delta as f64 / seconds as f64)
-            })
-            .collect();
-        let total: u64 =
-            after.switches.values().sum::<u64>() - before.switches.values().sum::<u64>();
-        println!(
-            "| {setup} | {:.1} ms | {total} ({:.1}/s) | {} | {:.1} MB |",
-            (after.cpu_ns - before.cpu_ns) as f64 / 1e6,
-            total as f64 / seconds as f64,
-            per_thread.join(", "),
-            after.rss_kb as f64 / 1024.0,
-        );
+        println!("{}", idle_row(setup, lab.pid("n0"), seconds));
     }
 }

@@ -19,11 +19,14 @@ use std::{
 
 use common::{
     Lab,
-    measure::{percentile, sample},
-    nat::{Nat, NatNet},
+    measure::{idle_row, percentile, watch_into},
+    nat::Nat,
     wait_until,
-    wan_lab::{RelayKind, Sites, finished},
+    wan_lab::{LanSecret, RelayKind, Sites, finished},
 };
+
+/// Start-up work (and tokio's blocking-pool threads) settles before an idle measurement.
+const SETTLE: Duration = Duration::from_secs(12);
 
 fn main() {
     let copies = common::flag("--copies", 200);
@@ -33,25 +36,14 @@ fn main() {
     println!("copy on one daemon → watch event on another, {copies} copies (ms)\n");
     println!("| path | p50 | p90 | p99 | max |");
     println!("|---|---:|---:|---:|---:|");
-    let secret = std::env::temp_dir().join(format!("rrt-bench-wan-{}.secret", std::process::id()));
-    common::write_secret(&secret, "a join secret for site A's LAN");
-    let secret_arg = secret.to_str().expect("utf-8").to_owned();
+    let secret = LanSecret::new("bench");
     {
         let sites = Sites::start(
             "bench-direct",
             2,
             (Nat::Cone, Nat::Cone),
             RelayKind::Tls,
-            |host| match host {
-                "a1" => vec!["--secret-file".to_owned(), secret_arg.clone()],
-                "a2" => vec![
-                    "--secret-file".to_owned(),
-                    secret_arg.clone(),
-                    "--peer".to_owned(),
-                    format!("{}:47474", NatNet::address("a1")),
-                ],
-                _ => Vec::new(),
-            },
+            secret.site_a(),
         );
         wait_until("a1 and a2 to link", || {
             sites.lab("a2").peers("a2") == ["a1"]
@@ -84,7 +76,7 @@ fn main() {
             &latencies((sites.lab("a1"), "a1"), (sites.lab("b1"), "b1"), copies),
         );
     }
-    let _ = std::fs::remove_file(secret);
+    drop(secret);
 
     println!(
         "\n`rrt join` started → the inviter's current value on the joiner, {rounds} rounds (ms)\n"
@@ -164,10 +156,12 @@ fn main() {
                 ],
             );
             lab.start("plain");
-            idle_row(setup, lab.pid("plain"), seconds);
+            thread::sleep(SETTLE);
+            println!("{}", idle_row(setup, lab.pid("plain"), seconds));
             continue;
         };
-        idle_row(setup, pid, seconds);
+        thread::sleep(SETTLE);
+        println!("{}", idle_row(setup, pid, seconds));
     }
 }
 
@@ -178,29 +172,6 @@ fn row(name: &str, samples: &[f64]) {
         percentile(samples, 90.0),
         percentile(samples, 99.0),
         percentile(samples, 100.0)
-    );
-}
-
-fn idle_row(setup: &str, pid: u32, seconds: u64) {
-    thread::sleep(Duration::from_secs(12));
-    let before = sample(pid);
-    thread::sleep(Duration::from_secs(seconds));
-    let after = sample(pid);
-    let per_thread: Vec<String> = after
-        .switches
-        .iter()
-        .map(|(name, count)| {
-            let delta = count - before.switches.get(name).copied().unwrap_or(0);
-            format!("{name} {:.1}/s", delta as f64 / seconds as f64)
-        })
-        .collect();
-    let total = after.wake_ups() - before.wake_ups();
-    println!(
-        "| {setup} | {:.1} ms | {total} ({:.1}/s) | {} | {:.1} MB |",
-        (after.cpu_ns - before.cpu_ns) as f64 / 1e6,
-        total as f64 / seconds as f64,
-        per_thread.join(", "),
-        after.rss_kb as f64 / 1024.0,
     );
 }
 
@@ -216,21 +187,8 @@ fn control(lab: &Lab, name: &str) -> PathBuf {
 /// Copies `copies` values on `from` (over its control socket) and times each until `to`'s watch
 /// stream reports it.
 fn latencies(from: (&Lab, &str), to: (&Lab, &str), copies: usize) -> Vec<f64> {
-    let mut watch = UnixStream::connect(control(to.0, to.1)).expect("watch");
-    watch
-        .write_all(b"{\"op\":\"watch\"}\n")
-        .expect("watch request");
     let (arrivals, arrived) = mpsc::channel::<(String, Instant)>();
-    thread::spawn(move || {
-        for line in BufReader::new(watch).lines() {
-            let Ok(line) = line else { return };
-            let entry: serde_json::Value = serde_json::from_str(&line).expect("JSON");
-            let text = entry["text"].as_str().unwrap_or_default().to_owned();
-            if arrivals.send((text, Instant::now())).is_err() {
-                return;
-            }
-        }
-    });
+    watch_into(control(to.0, to.1), arrivals);
     let copier = UnixStream::connect(control(from.0, from.1)).expect("control");
     let mut answers = BufReader::new(copier.try_clone().expect("clone"));
     let mut copier = copier;

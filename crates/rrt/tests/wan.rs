@@ -8,9 +8,9 @@ mod common;
 use std::sync::Mutex;
 
 use common::{
-    nat::{Nat, NatNet, RELAY_ADDRESS},
+    nat::{Nat, RELAY_ADDRESS},
     wait_until, wait_until_within,
-    wan_lab::{RelayKind, Sites, finished},
+    wan_lab::{LanSecret, RelayKind, Sites, finished},
 };
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -173,25 +173,14 @@ fn behind_a_symmetric_nat_the_link_stays_relayed_and_recovers_when_the_relay_ret
 #[test]
 fn a_mesh_of_lan_and_wan_links_carries_a_copy_everywhere() {
     let _serial = serial();
-    let secret = std::env::temp_dir().join(format!("rrt-wan-mixed-{}.secret", std::process::id()));
-    common::write_secret(&secret, "a join secret for site A's LAN");
-    let secret_arg = secret.to_str().expect("utf-8").to_owned();
+    let secret = LanSecret::new("mixed");
+    // a1 and a2 share site A's LAN (TLS, the join secret); b1 is across the internet.
     let sites = Sites::start(
         "mixed",
         2,
         (Nat::Cone, Nat::Cone),
         RelayKind::Http,
-        |host| match host {
-            // a1 and a2 share site A's LAN (TLS, the join secret); b1 is across the internet.
-            "a1" => vec!["--secret-file".to_owned(), secret_arg.clone()],
-            "a2" => vec![
-                "--secret-file".to_owned(),
-                secret_arg.clone(),
-                "--peer".to_owned(),
-                format!("{}:47474", NatNet::address("a1")),
-            ],
-            _ => Vec::new(),
-        },
+        secret.site_a(),
     );
     wait_until("a1 and a2 to link on their LAN", || {
         sites.lab("a2").peers("a2") == ["a1"]
@@ -201,5 +190,4 @@ fn a_mesh_of_lan_and_wan_links_carries_a_copy_everywhere() {
     assert_eq!(sites.lab("a2").peers("a2"), ["a1"]);
     sites.spread("a2", "from a2, over the LAN then the WAN");
     sites.spread("b1", "from b1, over the WAN then the LAN");
-    let _ = std::fs::remove_file(secret);
 }

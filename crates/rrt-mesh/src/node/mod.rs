@@ -467,28 +467,35 @@ impl Node {
     /// Invites a device to pair: the first event is the ticket to give it; then the code to
     /// compare once it answers, then the outcome. Answer through [`Pairing::confirm`].
     pub fn invite(&self, ttl: Duration) -> Result<Pairing, NodeError> {
-        let wan = self.wan.as_ref().ok_or(NodeError::NoWan)?;
-        let (pairing, events, confirm) = crate::wan::pairing();
-        wan.send(WanCommand::Invite {
+        self.pair(|events, confirm| WanCommand::Invite {
             ttl,
             events,
             confirm,
         })
-        .map_err(|_| NodeError::Stopped)?;
-        Ok(pairing)
     }
 
     /// Pairs with the device that made `ticket`: the first event is the code to compare; then
     /// the outcome. Answer through [`Pairing::confirm`].
     pub fn join(&self, ticket: Ticket) -> Result<Pairing, NodeError> {
-        let wan = self.wan.as_ref().ok_or(NodeError::NoWan)?;
-        let (pairing, events, confirm) = crate::wan::pairing();
-        wan.send(WanCommand::Join {
+        self.pair(|events, confirm| WanCommand::Join {
             ticket,
             events,
             confirm,
         })
-        .map_err(|_| NodeError::Stopped)?;
+    }
+
+    /// Starts a pairing: the asker's half is returned, the endpoint's goes in the command.
+    fn pair(
+        &self,
+        command: impl FnOnce(
+            mpsc::UnboundedSender<crate::wan::PairingEvent>,
+            oneshot::Receiver<bool>,
+        ) -> WanCommand,
+    ) -> Result<Pairing, NodeError> {
+        let wan = self.wan.as_ref().ok_or(NodeError::NoWan)?;
+        let (pairing, events, confirm) = crate::wan::pairing();
+        wan.send(command(events, confirm))
+            .map_err(|_| NodeError::Stopped)?;
         Ok(pairing)
     }
 

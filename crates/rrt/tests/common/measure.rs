@@ -35,21 +35,7 @@ pub fn copy_to_all(lab: &Lab, names: &[&str], copies: usize) -> (Vec<f64>, Vec<f
     }
     let (arrivals, arrived) = mpsc::channel::<(String, Instant)>();
     for name in &names[1..] {
-        let mut watch = UnixStream::connect(control(name)).expect("watch connection");
-        watch
-            .write_all(b"{\"op\":\"watch\"}\n")
-            .expect("watch request");
-        let arrivals = arrivals.clone();
-        thread::spawn(move || {
-            for line in BufReader::new(watch).lines() {
-                let Ok(line) = line else { return };
-                let entry: serde_json::Value = serde_json::from_str(&line).expect("JSON");
-                let text = entry["text"].as_str().unwrap_or_default().to_owned();
-                if arrivals.send((text, Instant::now())).is_err() {
-                    return;
-                }
-            }
-        });
+        watch_into(control(name), arrivals.clone());
     }
     for _ in 1..names.len() {
         let (text, _) = arrived
@@ -89,6 +75,49 @@ pub fn copy_to_all(lab: &Lab, names: &[&str], copies: usize) -> (Vec<f64>, Vec<f
 
 fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3
+}
+
+/// Watches the clipboard of the daemon at `control` (its control socket) on a thread of its
+/// own: each value it reports goes to `arrivals` with the instant it was read.
+pub fn watch_into(control: PathBuf, arrivals: mpsc::Sender<(String, Instant)>) {
+    let mut watch = UnixStream::connect(control).expect("watch connection");
+    watch
+        .write_all(b"{\"op\":\"watch\"}\n")
+        .expect("watch request");
+    thread::spawn(move || {
+        for line in BufReader::new(watch).lines() {
+            let Ok(line) = line else { return };
+            let entry: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+            let text = entry["text"].as_str().unwrap_or_default().to_owned();
+            if arrivals.send((text, Instant::now())).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// What process `pid` costs over `seconds` of idleness, as a row of the idle tables: CPU time,
+/// wake-ups in all and per thread, resident memory.
+pub fn idle_row(setup: &str, pid: u32, seconds: u64) -> String {
+    let before = sample(pid);
+    thread::sleep(Duration::from_secs(seconds));
+    let after = sample(pid);
+    let per_thread: Vec<String> = after
+        .switches
+        .iter()
+        .map(|(name, count)| {
+            let delta = count - before.switches.get(name).copied().unwrap_or(0);
+            format!("{name} {:.1}/s", delta as f64 / seconds as f64)
+        })
+        .collect();
+    let total = after.wake_ups() - before.wake_ups();
+    format!(
+        "| {setup} | {:.1} ms | {total} ({:.1}/s) | {} | {:.1} MB |",
+        (after.cpu_ns - before.cpu_ns) as f64 / 1e6,
+        total as f64 / seconds as f64,
+        per_thread.join(", "),
+        after.rss_kb as f64 / 1024.0,
+    )
 }
 
 /// The `p`th percentile of `samples`.

@@ -62,21 +62,7 @@ impl NatNet {
         ] {
             let router = format!("r{site}");
             let up = format!("up{site}");
-            run(&[
-                "ip",
-                "link",
-                "add",
-                "wan",
-                "netns",
-                &net.ns(&router),
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &up,
-                "netns",
-                &net.ns("inet"),
-            ]);
+            net.veth(("wan", &router), (&up, "inet"));
             net.exec("inet", &["ip", "link", "set", &up, "master", "br0"]);
             net.exec("inet", &["ip", "link", "set", &up, "up"]);
             net.exec(&router, &["ip", "link", "set", "wan", "up"]);
@@ -101,21 +87,7 @@ impl NatNet {
                 let host = format!("{}{i}", site.to_ascii_lowercase());
                 let port = format!("p{i}");
                 net.add(&host);
-                run(&[
-                    "ip",
-                    "link",
-                    "add",
-                    &port,
-                    "netns",
-                    &net.ns(&router),
-                    "type",
-                    "veth",
-                    "peer",
-                    "name",
-                    "eth0",
-                    "netns",
-                    &net.ns(&host),
-                ]);
+                net.veth((&port, &router), ("eth0", &host));
                 net.exec(&router, &["ip", "link", "set", &port, "master", "lan"]);
                 net.exec(&router, &["ip", "link", "set", &port, "up"]);
                 let address = format!("198.18.{lan}.{}/24", i + 1);
@@ -156,6 +128,15 @@ impl NatNet {
         let lan = if site == "a" { 1 } else { 2 };
         let index: u32 = index.parse().expect("a host like a1");
         format!("198.18.{lan}.{}", index + 1)
+    }
+
+    /// A veth pair: `one.0` in namespace `one.1`, `other.0` in `other.1`.
+    fn veth(&self, one: (&str, &str), other: (&str, &str)) {
+        let (one_ns, other_ns) = (self.ns(one.1), self.ns(other.1));
+        run(&[
+            "ip", "link", "add", one.0, "netns", &one_ns, "type", "veth", "peer", "name", other.0,
+            "netns", &other_ns,
+        ]);
     }
 
     fn add(&mut self, name: &str) {

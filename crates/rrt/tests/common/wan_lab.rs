@@ -267,3 +267,37 @@ pub fn finished(child: Child) -> (bool, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// A join secret for site A's LAN, in a file removed when dropped.
+pub struct LanSecret(PathBuf);
+
+impl LanSecret {
+    pub fn new(test: &str) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("rrt-wan-{test}-{}.secret", std::process::id()));
+        super::write_secret(&path, "a join secret for site A's LAN");
+        Self(path)
+    }
+
+    /// The daemon arguments that link site A's hosts over their LAN (TLS, this secret): a2
+    /// dials a1; b1 gets none.
+    pub fn site_a(&self) -> impl Fn(&str) -> Vec<String> {
+        let secret = self.0.to_str().expect("utf-8").to_owned();
+        move |host| match host {
+            "a1" => vec!["--secret-file".to_owned(), secret.clone()],
+            "a2" => vec![
+                "--secret-file".to_owned(),
+                secret.clone(),
+                "--peer".to_owned(),
+                format!("{}:47474", NatNet::address("a1")),
+            ],
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Drop for LanSecret {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

@@ -495,17 +495,22 @@ impl NetworkWorker {
     ) -> Result<LinkId, String> {
         let tls = self.tls.as_ref().map(|tls| &tls.setup);
         let stream = dial_tcp(to, tls).map_err(|error| error.to_string())?;
-        let wire = WireConfig {
+        let session = Session::dial(self.dialing_across_hosts(), now);
+        self.open_link(stream, session, None, Direction::Dialed, registry, now)
+            .ok_or_else(|| "could not watch the connection".to_owned())
+    }
+
+    /// The wire settings of a link this instance dials to another host (TCP or the wide-area
+    /// transport): it proposes the TCP links' compression.
+    fn dialing_across_hosts(&self) -> WireConfig {
+        WireConfig {
             compression: self
                 .config
                 .tcp
                 .as_ref()
                 .map_or(Compression::None, |tcp| tcp.compression),
             ..self.config.wire.clone()
-        };
-        let session = Session::dial(wire, now);
-        self.open_link(stream, session, None, Direction::Dialed, registry, now)
-            .ok_or_else(|| "could not watch the connection".to_owned())
+        }
     }
 
     fn accept_unix(&mut self, token: Token, registry: &Registry, now: Instant) -> Control {
@@ -541,18 +546,8 @@ impl NetworkWorker {
             return;
         }
         let session = match link.direction {
-            // Across networks, as across hosts: the dialer proposes the TCP links' compression.
-            Direction::Dialed => Session::dial(
-                WireConfig {
-                    compression: self
-                        .config
-                        .tcp
-                        .as_ref()
-                        .map_or(Compression::None, |tcp| tcp.compression),
-                    ..self.config.wire.clone()
-                },
-                now,
-            ),
+            // Across networks, as across hosts.
+            Direction::Dialed => Session::dial(self.dialing_across_hosts(), now),
             Direction::Accepted => Session::accept(self.config.wire.clone(), now),
         };
         let direction = link.direction;

@@ -12,7 +12,6 @@
 //! ```
 
 use std::{
-    collections::HashMap,
     io,
     net::SocketAddr,
     sync::{Arc, Mutex},
@@ -33,8 +32,8 @@ use super::{
     WanError, WanEvent, WanLink,
     keeper::Keeper,
     pairing::{
-        Confirmation, Decision, Invitations, PAIR_ALPN, PairMessage, now_ms, secret_from_hex,
-        secret_hex, verification_code,
+        Confirmation, Decision, Invitations, PAIR_ALPN, PairMessage, Refusal, bounded, label,
+        now_ms, secret_from_hex, secret_hex, verification_code,
     },
     worker::Outbox,
 };
@@ -50,6 +49,10 @@ const CONFIRM_TIMEOUT: Duration = Duration::from_secs(300);
 const LINGER: Duration = Duration::from_secs(1);
 /// How long a side waits for the other to finish a pairing stream.
 const PART_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a pairing stream's first message may take (anyone can open one).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// A pairing message's largest frame.
+const MAX_PAIR_FRAME: u32 = 64 * 1024;
 /// How often paired devices are read again from the trust store (`rrt trust add --relay`,
 /// `rrt trust remove`, a pairing made by another instance of this host before this one took
 /// over): a small file, read in microseconds.
@@ -82,12 +85,8 @@ struct Invited {
     confirm: oneshot::Receiver<bool>,
 }
 
-/// What pairing tasks share with the loop.
-#[derive(Default)]
-struct Pairings {
-    invitations: Invitations,
-    askers: HashMap<Vec<u8>, Invited>,
-}
+/// The invitations pairing tasks share with the loop.
+type Pairings = Invitations<Invited>;
 
 async fn serve(
     config: WanConfig,
@@ -245,8 +244,11 @@ fn address_of(endpoint: &Endpoint, config: &WanConfig) -> WanAddress {
     WanAddress { relays, addrs }
 }
 
-fn endpoint_addr(device: DeviceId, address: &WanAddress) -> EndpointAddr {
-    let mut addr = EndpointAddr::new(public_key(device));
+/// How to dial `device`; `None` if its id is not an Ed25519 key (not a point on the curve: a
+/// damaged ticket or trust entry).
+fn endpoint_addr(device: DeviceId, address: &WanAddress) -> Option<EndpointAddr> {
+    let key = iroh::PublicKey::from_bytes(device.as_bytes()).ok()?;
+    let mut addr = EndpointAddr::new(key);
     for relay in &address.relays {
         match relay.parse() {
             Ok(url) => addr = addr.with_relay_url(url),
@@ -256,13 +258,7 @@ fn endpoint_addr(device: DeviceId, address: &WanAddress) -> EndpointAddr {
     for ip in &address.addrs {
         addr = addr.with_ip_addr(*ip);
     }
-    addr
-}
-
-fn public_key(device: DeviceId) -> iroh::PublicKey {
-    // Any 32 bytes make a key to compare by; one off the curve fails the handshake, not here.
-    iroh::PublicKey::from_bytes(device.as_bytes())
-        .unwrap_or_else(|_| SecretKey::from_bytes(&[0; 32]).public())
+    Some(addr)
 }
 
 fn device_of(key: iroh::PublicKey) -> DeviceId {
@@ -288,34 +284,13 @@ async fn handle_command(
             events,
             confirm,
         } => {
-            // The home relay first, so the ticket names it (not forever: a LAN works without).
-            if !matches!(config.relays, Relays::Disabled) {
-                let _ = tokio::time::timeout(ONLINE_TIMEOUT, endpoint.online()).await;
-            }
-            let secret: [u8; 16] = rand::random();
-            let expires_ms =
-                now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
-            let address = address_of(endpoint, config);
-            let ticket = Ticket {
-                device: config.identity.id(),
-                relays: address.relays,
-                addrs: address.addrs,
-                secret,
-                expires_ms,
-            };
-            if let Ok(mut pairings) = pairings.lock() {
-                pairings.invitations.create(secret, expires_ms, now_ms());
-                pairings.askers.insert(
-                    secret.to_vec(),
-                    Invited {
-                        events: events.clone(),
-                        confirm,
-                    },
-                );
-            }
-            let _ = events.send(PairingEvent::Ticket {
-                ticket: ticket.to_string(),
-            });
+            tokio::spawn(invite(
+                endpoint.clone(),
+                config.clone(),
+                Arc::clone(pairings),
+                ttl,
+                Invited { events, confirm },
+            ));
         }
         WanCommand::Join {
             ticket,
@@ -334,6 +309,37 @@ async fn handle_command(
     }
 }
 
+/// Makes an invitation and hands its ticket to the asker — once the home relay is known, so
+/// that the ticket names it (not forever: a LAN works without one).
+async fn invite(
+    endpoint: Endpoint,
+    config: WanConfig,
+    pairings: Arc<Mutex<Pairings>>,
+    ttl: Duration,
+    asker: Invited,
+) {
+    if !matches!(config.relays, Relays::Disabled) {
+        let _ = tokio::time::timeout(ONLINE_TIMEOUT, endpoint.online()).await;
+    }
+    let secret: [u8; 16] = rand::random();
+    let expires_ms = now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+    let address = address_of(&endpoint, &config);
+    let ticket = Ticket {
+        device: config.identity.id(),
+        relays: address.relays,
+        addrs: address.addrs,
+        secret,
+        expires_ms,
+    };
+    let events = asker.events.clone();
+    if let Ok(mut pairings) = pairings.lock() {
+        pairings.create(secret, expires_ms, now_ms(), asker);
+    }
+    let _ = events.send(PairingEvent::Ticket {
+        ticket: ticket.to_string(),
+    });
+}
+
 /// Dials a kept device and bridges the link; tells the loop how it went and when it ends.
 async fn dial(
     endpoint: Endpoint,
@@ -342,11 +348,12 @@ async fn dial(
     address: WanAddress,
     notes: mpsc::UnboundedSender<Note>,
 ) {
-    let connected = tokio::time::timeout(
-        DIAL_TIMEOUT,
-        endpoint.connect(endpoint_addr(device, &address), ALPN),
-    )
-    .await;
+    let Some(target) = endpoint_addr(device, &address) else {
+        tracing::warn!(%device, "a paired device's id is not an Ed25519 key: not dialing it");
+        let _ = notes.send(Note::Unlinked(device));
+        return;
+    };
+    let connected = tokio::time::timeout(DIAL_TIMEOUT, endpoint.connect(target, ALPN)).await;
     let connection = match connected {
         Ok(Ok(connection)) => connection,
         Ok(Err(error)) => {
@@ -482,7 +489,8 @@ fn path_of(connection: &Connection) -> Path {
         })
 }
 
-/// The inviter's side of a pairing stream.
+/// The inviter's side of a pairing stream. Anyone can open one: the request must come within
+/// [`REQUEST_TIMEOUT`] and prove an invitation's secret before anything is shown or kept.
 async fn invited(
     connection: Connection,
     config: WanConfig,
@@ -493,10 +501,12 @@ async fn invited(
     let Ok((send, recv)) = connection.accept_bi().await else {
         return;
     };
-    let wire = WireConfig::default();
-    let Ok(mut stream) =
-        framed::handshake::<_, PairMessage>(tokio::io::join(recv, send), Role::Acceptor, &wire)
-            .await
+    let Ok(mut stream) = framed::handshake::<_, PairMessage>(
+        tokio::io::join(recv, send),
+        Role::Acceptor,
+        &pairing_wire(),
+    )
+    .await
     else {
         return;
     };
@@ -505,34 +515,31 @@ async fn invited(
         device,
         relays,
         addrs,
-    }) = next_message(&mut stream).await
+    }) = next_message(&mut stream, REQUEST_TIMEOUT).await
     else {
         return;
     };
     let secret = secret_from_hex(&secret).unwrap_or_default();
     let redeemed = pairings
         .lock()
-        .map_or(Err(super::pairing::Refusal::Unknown), |mut p| {
-            p.invitations.redeem(&secret, now_ms())
+        .map_or(Err(Refusal::Unknown), |mut pairings| {
+            pairings.redeem(&secret, now_ms())
         });
-    if let Err(refusal) = redeemed {
-        tracing::warn!(%joiner, %device, %refusal, "refused a pairing");
-        let _ = stream
-            .send(PairMessage::PairRefused {
-                reason: refusal.to_string(),
-            })
-            .await;
-        part(&mut stream).await;
-        connection.close(0u32.into(), b"refused");
-        return;
-    }
-    let Some(Invited { events, confirm }) = pairings
-        .lock()
-        .ok()
-        .and_then(|mut p| p.askers.remove(&secret))
-    else {
-        return;
+    let Invited { events, confirm } = match redeemed {
+        Ok(asker) => asker,
+        Err(refusal) => {
+            tracing::warn!(%joiner, %refusal, "refused a pairing");
+            let _ = stream
+                .send(PairMessage::PairRefused {
+                    reason: refusal.to_string(),
+                })
+                .await;
+            part(&mut stream).await;
+            connection.close(0u32.into(), b"refused");
+            return;
+        }
     };
+    let device = label(&device);
     let code = verification_code(config.identity.id(), joiner, &secret);
     let _ = stream
         .send(PairMessage::PairOffer {
@@ -544,7 +551,7 @@ async fn invited(
         device: device.clone(),
         id: joiner,
     });
-    let address = WanAddress { relays, addrs };
+    let address = bounded(WanAddress { relays, addrs });
     let decision = confirm_both(&mut stream, confirm).await;
     finish(&config, &events, decision, joiner, device, address.clone());
     if decision == Decision::Paired {
@@ -552,6 +559,14 @@ async fn invited(
     }
     part(&mut stream).await;
     connection.close(0u32.into(), b"paired");
+}
+
+/// A pairing stream's wire settings: its messages are small, so a peer may not send more.
+fn pairing_wire() -> WireConfig {
+    WireConfig {
+        max_frame: MAX_PAIR_FRAME,
+        ..WireConfig::default()
+    }
 }
 
 /// The joiner's side: dial the ticket's device, prove the secret, confirm.
@@ -574,27 +589,28 @@ async fn join(
         relays: ticket.relays.clone(),
         addrs: ticket.addrs.clone(),
     };
-    let connection = match tokio::time::timeout(
-        DIAL_TIMEOUT,
-        endpoint.connect(endpoint_addr(inviter, &target), PAIR_ALPN),
-    )
-    .await
-    {
-        Ok(Ok(connection)) => connection,
-        Ok(Err(error)) => return fail(format!("could not reach the inviting device: {error}")),
-        Err(_) => return fail("could not reach the inviting device in time".to_owned()),
+    let Some(dial) = endpoint_addr(inviter, &target) else {
+        return fail("the ticket is damaged: its device id is not an Ed25519 key".to_owned());
     };
+    let connection =
+        match tokio::time::timeout(DIAL_TIMEOUT, endpoint.connect(dial, PAIR_ALPN)).await {
+            Ok(Ok(connection)) => connection,
+            Ok(Err(error)) => return fail(format!("could not reach the inviting device: {error}")),
+            Err(_) => return fail("could not reach the inviting device in time".to_owned()),
+        };
     let Ok((send, recv)) = connection.open_bi().await else {
         return fail("the inviting device closed the connection".to_owned());
     };
-    let wire = WireConfig::default();
-    let mut stream =
-        match framed::handshake::<_, PairMessage>(tokio::io::join(recv, send), Role::Dialer, &wire)
-            .await
-        {
-            Ok(stream) => stream,
-            Err(error) => return fail(format!("the pairing handshake failed: {error}")),
-        };
+    let mut stream = match framed::handshake::<_, PairMessage>(
+        tokio::io::join(recv, send),
+        Role::Dialer,
+        &pairing_wire(),
+    )
+    .await
+    {
+        Ok(stream) => stream,
+        Err(error) => return fail(format!("the pairing handshake failed: {error}")),
+    };
     let ours = address_of(&endpoint, &config);
     let request = PairMessage::PairRequest {
         secret: secret_hex(&ticket.secret),
@@ -605,8 +621,8 @@ async fn join(
     if stream.send(request).await.is_err() {
         return fail("the inviting device closed the connection".to_owned());
     }
-    let device = match next_message(&mut stream).await {
-        Some(PairMessage::PairOffer { device }) => device,
+    let device = match next_message(&mut stream, REQUEST_TIMEOUT).await {
+        Some(PairMessage::PairOffer { device }) => label(&device),
         Some(PairMessage::PairRefused { reason }) => {
             return fail(format!("the inviting device refused: {reason}"));
         }
@@ -643,9 +659,9 @@ type PairStream = tokio_util::codec::Framed<
     rrt_wire::MessageCodec<PairMessage>,
 >;
 
-async fn next_message(stream: &mut PairStream) -> Option<PairMessage> {
+async fn next_message(stream: &mut PairStream, within: Duration) -> Option<PairMessage> {
     loop {
-        match tokio::time::timeout(CONFIRM_TIMEOUT, stream.next()).await {
+        match tokio::time::timeout(within, stream.next()).await {
             Ok(Some(Ok(Received::Message(message)))) => return Some(message),
             Ok(Some(Ok(Received::Skipped(_)))) => {}
             _ => return None,
@@ -675,7 +691,7 @@ async fn confirm_both(stream: &mut PairStream, confirm: oneshot::Receiver<bool>)
                     return Decision::RefusedThere;
                 }
             }
-            message = next_message(stream) => match message {
+            message = next_message(stream, CONFIRM_TIMEOUT) => match message {
                 Some(PairMessage::PairConfirm { accepted }) => { confirmation.theirs(accepted); }
                 _ => return Decision::RefusedThere,
             },

@@ -24,6 +24,7 @@ use std::{
 use ring::digest::{SHA256, digest};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::WanAddress;
 use crate::identity::DeviceId;
 
 /// The ALPN of a pairing stream.
@@ -92,23 +93,35 @@ pub enum Refusal {
     Used,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Invitation {
+#[derive(Debug)]
+struct Invitation<T> {
     expires_ms: u64,
-    used: bool,
+    /// Who asked for it, until a device redeems it (then `None`: used).
+    asker: Option<T>,
 }
 
-/// The invitations this device made, by the hash of their secret.
-#[derive(Debug, Default)]
-pub struct Invitations {
-    open: HashMap<[u8; 32], Invitation>,
+/// The invitations this device made, by the hash of their secret, each with its asker `T`
+/// (where its events go), which is dropped with it.
+#[derive(Debug)]
+pub struct Invitations<T> {
+    open: HashMap<[u8; 32], Invitation<T>>,
 }
 
-impl Invitations {
-    /// Records an invitation with `secret`, standing until `expires_ms`.
-    pub fn create(&mut self, secret: [u8; 16], expires_ms: u64, now_ms: u64) {
+impl<T> Default for Invitations<T> {
+    fn default() -> Self {
+        Self {
+            open: HashMap::new(),
+        }
+    }
+}
+
+impl<T> Invitations<T> {
+    /// Records an invitation with `secret` for `asker`, standing until `expires_ms`. Expired
+    /// ones go (a used one stays, to be refused as used rather than unknown, until it would
+    /// have expired); beyond 64, the one expiring first goes.
+    pub fn create(&mut self, secret: [u8; 16], expires_ms: u64, now_ms: u64, asker: T) {
         self.open
-            .retain(|_, invitation| invitation.expires_ms > now_ms || invitation.used);
+            .retain(|_, invitation| invitation.expires_ms > now_ms);
         if self.open.len() >= MAX_INVITATIONS
             && let Some(oldest) = self
                 .open
@@ -122,22 +135,22 @@ impl Invitations {
             key(&secret),
             Invitation {
                 expires_ms,
-                used: false,
+                asker: Some(asker),
             },
         );
     }
 
-    /// Uses the invitation with `secret` at `now_ms`: once, before it expires.
-    pub fn redeem(&mut self, secret: &[u8], now_ms: u64) -> Result<(), Refusal> {
+    /// Uses the invitation with `secret` at `now_ms` — once, before it expires — and hands over
+    /// its asker.
+    pub fn redeem(&mut self, secret: &[u8], now_ms: u64) -> Result<T, Refusal> {
         let invitation = self.open.get_mut(&key(secret)).ok_or(Refusal::Unknown)?;
-        if invitation.used {
+        if invitation.asker.is_none() {
             return Err(Refusal::Used);
         }
         if now_ms >= invitation.expires_ms {
             return Err(Refusal::Expired);
         }
-        invitation.used = true;
-        Ok(())
+        invitation.asker.take().ok_or(Refusal::Used)
     }
 }
 
@@ -207,6 +220,35 @@ impl Confirmation {
     }
 }
 
+/// The longest name or relay URL kept from another device, in bytes.
+const MAX_NAME: usize = 256;
+/// How many relays, and how many addresses, are kept from another device.
+const MAX_ADDRESSES: usize = 16;
+
+/// A name from the other device, cut to 256 bytes (at a character's edge): it is shown and kept
+/// in the trust store, so a peer cannot make either hold megabytes.
+pub fn label(name: &str) -> String {
+    let mut end = name.len().min(MAX_NAME);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].to_owned()
+}
+
+/// An address from the other device, kept to 16 relays (of at most 256 bytes each) and 16
+/// addresses: it is stored and dialed.
+pub fn bounded(address: WanAddress) -> WanAddress {
+    WanAddress {
+        relays: address
+            .relays
+            .into_iter()
+            .filter(|relay| relay.len() <= MAX_NAME)
+            .take(MAX_ADDRESSES)
+            .collect(),
+        addrs: address.addrs.into_iter().take(MAX_ADDRESSES).collect(),
+    }
+}
+
 /// Milliseconds since the Unix epoch now.
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
@@ -238,22 +280,25 @@ mod tests {
     #[test]
     fn an_invitation_pairs_once_and_not_after_it_expires() {
         let mut invitations = Invitations::default();
-        invitations.create([1; 16], 1_000, 0);
-        invitations.create([2; 16], 1_000, 0);
+        invitations.create([1; 16], 1_000, 0, "first asker");
+        invitations.create([2; 16], 1_000, 0, "second asker");
         assert_eq!(invitations.redeem(&[3; 16], 10), Err(Refusal::Unknown));
-        assert_eq!(invitations.redeem(&[1; 16], 10), Ok(()));
+        assert_eq!(invitations.redeem(&[1; 16], 10), Ok("first asker"));
         assert_eq!(invitations.redeem(&[1; 16], 20), Err(Refusal::Used));
         assert_eq!(invitations.redeem(&[2; 16], 1_000), Err(Refusal::Expired));
+        // Expired invitations (and their askers) go when the next one is made.
+        invitations.create([4; 16], 3_000, 2_000, "third asker");
+        assert_eq!(invitations.redeem(&[2; 16], 2_001), Err(Refusal::Unknown));
     }
 
     #[test]
     fn invitations_are_bounded_and_the_oldest_goes_first() {
         let mut invitations = Invitations::default();
         for n in 0..=MAX_INVITATIONS as u8 {
-            invitations.create([n; 16], 1_000 + u64::from(n), 0);
+            invitations.create([n; 16], 1_000 + u64::from(n), 0, n);
         }
         assert_eq!(invitations.redeem(&[0; 16], 1), Err(Refusal::Unknown));
-        assert_eq!(invitations.redeem(&[1; 16], 1), Ok(()));
+        assert_eq!(invitations.redeem(&[1; 16], 1), Ok(1));
     }
 
     #[test]
@@ -285,6 +330,26 @@ mod tests {
         assert_eq!(there.theirs(false), Decision::RefusedThere);
         // A second answer changes nothing.
         assert_eq!(there.theirs(true), Decision::RefusedThere);
+    }
+
+    #[test]
+    fn what_another_device_says_of_itself_is_bounded() {
+        assert_eq!(label("laptop"), "laptop");
+        let long = "é".repeat(200);
+        let cut = label(&long);
+        assert!(cut.len() <= MAX_NAME && long.starts_with(&cut));
+        let flood = WanAddress {
+            relays: (0..100)
+                .map(|n| format!("https://relay{n}.example/"))
+                .chain(["x".repeat(10_000)])
+                .collect(),
+            addrs: (0..100u16)
+                .map(|port| std::net::SocketAddr::from(([198, 18, 0, 1], port)))
+                .collect(),
+        };
+        let kept = bounded(flood);
+        assert_eq!((kept.relays.len(), kept.addrs.len()), (16, 16));
+        assert!(kept.relays.iter().all(|relay| relay.len() <= MAX_NAME));
     }
 
     #[test]

@@ -436,7 +436,13 @@ fn to_value(value: &impl serde::Serialize) -> serde_json::Value {
 async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, String> {
     match request {
         Request::Peers => to_json(node.peers().await),
-        Request::Status => to_json(node.status().await),
+        Request::Status => {
+            let mut status = to_json(node.status().await)?;
+            // The wide-area endpoint's state: null without one; `running: false` when another
+            // instance of this host holds it.
+            status["wan"] = to_json(node.wan_status().await)?;
+            Ok(status)
+        }
         Request::Copy { text } => to_json(node.copy(text).await),
         Request::Paste => to_json(node.clipboard().await),
         Request::History => to_json(node.history().await),

@@ -31,6 +31,13 @@ fn hosts_behind_two_nats_pair_by_ticket_and_sync_through_the_relay() {
     let sites = Sites::start("pair", 1, (Nat::Cone, Nat::Cone), RelayKind::Http, nothing);
     // Strangers: without a ticket, neither host links to the other.
     assert!(sites.lab("a1").peers("a1").is_empty());
+    let status = sites.lab("a1").status("a1").expect("status");
+    assert_eq!(status["wan"]["running"], true);
+    assert_eq!(
+        status["wan"]["address"]["relays"][0],
+        format!("http://{RELAY_ADDRESS}:3340/"),
+        "the lab's relay and no other"
+    );
 
     let ticket = sites.pair("a1", "b1");
     // A plain-HTTP relay offers no address discovery: behind two NATs the path stays relayed.

@@ -58,17 +58,22 @@ const MAX_PAIR_FRAME: u32 = 64 * 1024;
 /// over): a small file, read in microseconds.
 const RELOAD: Duration = Duration::from_secs(5);
 
-/// Runs the endpoint until `commands` closes (the supervisor dropped it) or binding fails.
+/// Runs the endpoint until `commands` closes (the supervisor dropped it) or binding fails; hands
+/// `commands` back, with whatever it did not read, for the supervisor to answer.
 pub(super) fn run(
     config: WanConfig,
-    commands: mpsc::UnboundedReceiver<WanCommand>,
+    mut commands: mpsc::UnboundedReceiver<WanCommand>,
     outbox: Outbox,
-) -> Result<(), WanError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+) -> (Result<(), WanError>, mpsc::UnboundedReceiver<WanCommand>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(WanError::Thread)?;
-    runtime.block_on(serve(config, commands, outbox))
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return (Err(WanError::Thread(error)), commands),
+    };
+    let result = runtime.block_on(serve(config, &mut commands, outbox));
+    (result, commands)
 }
 
 /// What a link or dial task tells the loop.
@@ -90,7 +95,7 @@ type Pairings = Invitations<Invited>;
 
 async fn serve(
     config: WanConfig,
-    mut commands: mpsc::UnboundedReceiver<WanCommand>,
+    commands: &mut mpsc::UnboundedReceiver<WanCommand>,
     outbox: Outbox,
 ) -> Result<(), WanError> {
     let endpoint = bind(&config).await?;

@@ -54,7 +54,7 @@ struct Running {
     commands: mpsc::UnboundedSender<WanCommand>,
     events: std_mpsc::Receiver<WanEvent>,
     wake: pipe::Receiver,
-    thread: thread::JoinHandle<Result<(), WanError>>,
+    thread: thread::JoinHandle<(Result<(), WanError>, mpsc::UnboundedReceiver<WanCommand>)>,
 }
 
 /// The worker. Create it with [`WanWorker::new`] inside an [`Rrt`](rrt_reactor::Rrt) factory.
@@ -112,17 +112,27 @@ impl WanWorker {
         Ok(())
     }
 
-    /// The endpoint thread ended: why, for the log.
+    /// The endpoint thread ended: why, for the log. Commands it was handed and never read are
+    /// answered here (refused: the next generation's endpoint may differ), so none hangs.
     fn ended(&mut self) -> String {
         let Some(running) = self.running.take() else {
             return "not running".to_owned();
         };
         drop(running.commands);
-        match running.thread.join() {
-            Ok(Ok(())) => "it stopped".to_owned(),
-            Ok(Err(error)) => error.to_string(),
-            Err(_) => "it panicked".to_owned(),
+        let (why, unread) = match running.thread.join() {
+            Ok((Ok(()), unread)) => ("it stopped".to_owned(), Some(unread)),
+            Ok((Err(error), unread)) => (error.to_string(), Some(unread)),
+            Err(_) => ("it panicked".to_owned(), None),
+        };
+        if let Some(mut unread) = unread {
+            while let Ok(command) = unread.try_recv() {
+                refuse(
+                    command,
+                    "the wide-area endpoint stopped and is restarting; try again",
+                );
+            }
         }
+        why
     }
 }
 
@@ -170,10 +180,10 @@ impl Worker for WanWorker {
             (Some(running), command) => {
                 if let Err(mpsc::error::SendError(command)) = running.commands.send(command) {
                     // The thread is ending; its pipe tells on_ready, which restarts.
-                    refuse(command);
+                    refuse(command, "the wide-area endpoint is restarting; try again");
                 }
             }
-            (None, command) => refuse(command),
+            (None, command) => refuse(command, NOT_HOLDER),
         }
         Control::Continue
     }
@@ -193,9 +203,11 @@ impl Worker for WanWorker {
     }
 }
 
-/// Answers a command this instance cannot carry out (another instance holds the host's lock).
-fn refuse(command: WanCommand) {
-    let reason = "this instance does not run the wide-area transport: another instance of this host does (ask it with --instance)";
+/// Why an instance without the host's lock cannot pair.
+const NOT_HOLDER: &str = "this instance does not run the wide-area transport: another instance of this host does (ask it with --instance)";
+
+/// Answers a command this instance cannot carry out now.
+fn refuse(command: WanCommand, reason: &str) {
     match command {
         WanCommand::Status(reply) => {
             let _ = reply.send(WanStatus {

@@ -30,6 +30,7 @@ pub mod discovery;
 mod document_handle;
 mod documents;
 pub mod identity;
+pub mod join;
 mod link_message;
 pub mod membership;
 mod message;

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use rrt_sync::locked_file;
 
-use crate::{identity::DeviceId, wan::WanAddress};
+use crate::{identity::DeviceId, wan::address::WanAddress};
 
 /// One trusted device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

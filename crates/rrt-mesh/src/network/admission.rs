@@ -22,13 +22,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{
-    api::TlsConfig,
-    join::{join_proof, verify_join},
-};
+use super::api::TlsConfig;
 use crate::{
     Message,
     identity::{Device, DeviceId, ForeignCertificate},
+    join::{join_proof, verify_join},
     link_message::LinkMessage,
     membership::{DownReason, LinkId},
     trust::Verdict,

@@ -35,7 +35,6 @@ mod api;
 mod dialer;
 mod fanout;
 mod hub;
-mod join;
 mod links;
 mod pins;
 mod resolver;
@@ -50,7 +49,5 @@ pub use api::{
     TlsConfig,
 };
 pub use hub::{Role, Topology};
-pub use join::{join_proof, verify_join};
 pub use spread::{DEFAULT_SWARM_ABOVE, SWARM};
-pub(crate) use tls::EXPORTER_LABEL;
 pub use worker::NetworkWorker;

@@ -28,14 +28,12 @@ use super::{
 };
 use crate::{
     identity::{DeviceId, ForeignCertificate, Identity},
+    join::EXPORTER_LABEL,
     trust::TrustStore,
 };
 
 /// The name a dialer asks for; certificates are not checked against it.
 const SERVER_NAME: &str = "rrt.device";
-/// The label of the keying material join proofs are made over (TLS here, QUIC on the wide-area
-/// transport).
-pub(crate) const EXPORTER_LABEL: &[u8] = b"EXPORTER-rrt-join-secret";
 
 /// Client and server configurations for this device.
 pub(super) struct TlsSetup {

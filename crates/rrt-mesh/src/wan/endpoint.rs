@@ -13,46 +13,26 @@
 
 use std::{
     io,
-    net::SocketAddr,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use futures_util::{SinkExt, StreamExt};
 use iroh::{
-    Endpoint, EndpointAddr, RelayConfig, RelayMap, RelayMode, SecretKey, TransportAddr,
-    endpoint::{Connection, PortmapperConfig, presets},
+    Endpoint, RelayConfig, RelayMap, RelayMode, SecretKey,
+    endpoint::{PortmapperConfig, presets},
     tls::CaTlsConfig,
 };
-use rrt_wire::{Received, Role, WireConfig, framed};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::{
-    ALPN, PairingEvent, Path, PathCell, Relays, Ticket, WanAddress, WanCommand, WanConfig,
-    WanError, WanEvent, WanLink,
+    ALPN, Relays, WanAddress, WanCommand, WanConfig, WanError, WanEvent, bridge,
+    conversation::{self, Invited, Pairings},
     keeper::Keeper,
-    pairing::{
-        Confirmation, Decision, Invitations, PAIR_ALPN, PairMessage, Refusal, bounded, label,
-        now_ms, secret_from_hex, secret_hex, verification_code,
-    },
-    worker::Outbox,
+    pairing::PAIR_ALPN,
+    reach::{DIAL_TIMEOUT, address_of, device_of, endpoint_addr},
 };
 use crate::{identity::DeviceId, membership::Direction};
 
-/// How long a dial may take, relay and handshake included.
-const DIAL_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long to wait for the home relay before printing a ticket without one.
-const ONLINE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a person has to compare the codes.
-const CONFIRM_TIMEOUT: Duration = Duration::from_secs(300);
-/// How long a closing link waits for its last bytes to be acknowledged.
-const LINGER: Duration = Duration::from_secs(1);
-/// How long a side waits for the other to finish a pairing stream.
-const PART_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a pairing stream's first message may take (anyone can open one).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// A pairing message's largest frame.
-const MAX_PAIR_FRAME: u32 = 64 * 1024;
 /// How often paired devices are read again from the trust store (`rrt trust add --relay`,
 /// `rrt trust remove`, a pairing made by another instance of this host before this one took
 /// over): a small file, read in microseconds.
@@ -76,6 +56,30 @@ pub(super) fn run(
     (result, commands)
 }
 
+/// How the endpoint thread reaches its supervisor (the mio worker): events, and a byte on a
+/// pipe the worker's poll watches, to wake it. The pipe closing (this dropped with the thread)
+/// tells the worker the thread ended.
+pub(super) struct Outbox {
+    events: std::sync::mpsc::Sender<WanEvent>,
+    wake: mio::unix::pipe::Sender,
+}
+
+impl Outbox {
+    pub(super) fn new(
+        events: std::sync::mpsc::Sender<WanEvent>,
+        wake: mio::unix::pipe::Sender,
+    ) -> Self {
+        Self { events, wake }
+    }
+
+    fn send(&self, event: WanEvent) {
+        if self.events.send(event).is_ok() {
+            // A full pipe already holds a wake-up; the worker drains every event per wake.
+            let _ = std::io::Write::write(&mut &self.wake, &[1]);
+        }
+    }
+}
+
 /// What a link or dial task tells the loop.
 enum Note {
     Linked(DeviceId),
@@ -83,15 +87,6 @@ enum Note {
     /// A pairing just made: keep a link to it now, not at the next reload.
     Paired(DeviceId, WanAddress),
 }
-
-/// A pending invitation's asker.
-struct Invited {
-    events: mpsc::UnboundedSender<PairingEvent>,
-    confirm: oneshot::Receiver<bool>,
-}
-
-/// The invitations pairing tasks share with the loop.
-type Pairings = Invitations<Invited>;
 
 async fn serve(
     config: WanConfig,
@@ -211,65 +206,6 @@ async fn bind(config: &WanConfig) -> Result<Endpoint, WanError> {
         .map_err(|error| WanError::Bind(error.to_string()))
 }
 
-/// Where this endpoint can be reached: its relays (the configured ones, and the home relay
-/// once known) and the addresses it is bound to (every local address for an unspecified one).
-fn address_of(endpoint: &Endpoint, config: &WanConfig) -> WanAddress {
-    let current = endpoint.addr();
-    let mut relays: Vec<String> = current
-        .addrs
-        .iter()
-        .filter_map(|addr| match addr {
-            TransportAddr::Relay(url) => Some(url.to_string()),
-            _ => None,
-        })
-        .collect();
-    if let Relays::Custom(urls) = &config.relays {
-        for url in urls {
-            let url = url.to_string();
-            if !relays.contains(&url) {
-                relays.push(url);
-            }
-        }
-    }
-    let mut addrs: Vec<SocketAddr> = current
-        .addrs
-        .iter()
-        .filter_map(|addr| match addr {
-            TransportAddr::Ip(ip) => Some(*ip),
-            _ => None,
-        })
-        .collect();
-    if addrs.is_empty() {
-        addrs = endpoint
-            .bound_sockets()
-            .into_iter()
-            .filter(|address| !address.ip().is_unspecified())
-            .collect();
-    }
-    WanAddress { relays, addrs }
-}
-
-/// How to dial `device`; `None` if its id is not an Ed25519 key (not a point on the curve: a
-/// damaged ticket or trust entry).
-fn endpoint_addr(device: DeviceId, address: &WanAddress) -> Option<EndpointAddr> {
-    let key = iroh::PublicKey::from_bytes(device.as_bytes()).ok()?;
-    let mut addr = EndpointAddr::new(key);
-    for relay in &address.relays {
-        match relay.parse() {
-            Ok(url) => addr = addr.with_relay_url(url),
-            Err(error) => tracing::debug!(%error, relay, "not a relay URL"),
-        }
-    }
-    for ip in &address.addrs {
-        addr = addr.with_ip_addr(*ip);
-    }
-    Some(addr)
-}
-
-fn device_of(key: iroh::PublicKey) -> DeviceId {
-    DeviceId::from_bytes(*key.as_bytes())
-}
-
 async fn handle_command(
     command: WanCommand,
     endpoint: &Endpoint,
@@ -289,7 +225,7 @@ async fn handle_command(
             events,
             confirm,
         } => {
-            tokio::spawn(invite(
+            tokio::spawn(conversation::invite(
                 endpoint.clone(),
                 config.clone(),
                 Arc::clone(pairings),
@@ -302,47 +238,15 @@ async fn handle_command(
             events,
             confirm,
         } => {
-            tokio::spawn(join(
-                endpoint.clone(),
-                config.clone(),
-                ticket,
-                events,
-                confirm,
-                notes.clone(),
-            ));
+            let (endpoint, config, notes) = (endpoint.clone(), config.clone(), notes.clone());
+            tokio::spawn(async move {
+                let paired = conversation::join(endpoint, config, ticket, events, confirm).await;
+                if let Some((device, address)) = paired {
+                    let _ = notes.send(Note::Paired(device, address));
+                }
+            });
         }
     }
-}
-
-/// Makes an invitation and hands its ticket to the asker — once the home relay is known, so
-/// that the ticket names it (not forever: a LAN works without one).
-async fn invite(
-    endpoint: Endpoint,
-    config: WanConfig,
-    pairings: Arc<Mutex<Pairings>>,
-    ttl: Duration,
-    asker: Invited,
-) {
-    if !matches!(config.relays, Relays::Disabled) {
-        let _ = tokio::time::timeout(ONLINE_TIMEOUT, endpoint.online()).await;
-    }
-    let secret: [u8; 16] = rand::random();
-    let expires_ms = now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
-    let address = address_of(&endpoint, &config);
-    let ticket = Ticket {
-        device: config.identity.id(),
-        relays: address.relays,
-        addrs: address.addrs,
-        secret,
-        expires_ms,
-    };
-    let events = asker.events.clone();
-    if let Ok(mut pairings) = pairings.lock() {
-        pairings.create(secret, expires_ms, now_ms(), asker);
-    }
-    let _ = events.send(PairingEvent::Ticket {
-        ticket: ticket.to_string(),
-    });
 }
 
 /// Dials a kept device and bridges the link; tells the loop how it went and when it ends.
@@ -374,7 +278,9 @@ async fn dial(
     };
     let _ = notes.send(Note::Linked(device));
     match connection.open_bi().await {
-        Ok((send, recv)) => bridge(&connection, send, recv, Direction::Dialed, &config).await,
+        Ok((send, recv)) => {
+            bridge::bridge(&connection, send, recv, Direction::Dialed, &config).await;
+        }
         Err(error) => tracing::debug!(%error, %device, "could not open a stream"),
     }
     let _ = notes.send(Note::Unlinked(device));
@@ -396,345 +302,19 @@ async fn accept(
     };
     let device = device_of(connection.remote_id());
     if connection.alpn() == PAIR_ALPN {
-        return invited(connection, config, pairings, notes).await;
+        if let Some((device, address)) = conversation::invited(connection, config, pairings).await {
+            let _ = notes.send(Note::Paired(device, address));
+        }
+        return;
     }
     let _ = notes.send(Note::Linked(device));
     match connection.accept_bi().await {
-        Ok((send, recv)) => bridge(&connection, send, recv, Direction::Accepted, &config).await,
+        Ok((send, recv)) => {
+            bridge::bridge(&connection, send, recv, Direction::Accepted, &config).await;
+        }
         Err(error) => tracing::debug!(%error, %device, "no stream on a connection"),
     }
     let _ = notes.send(Note::Unlinked(device));
-}
-
-/// Bridges a QUIC stream to a socket pair whose other end goes to the network reactor, until
-/// either side ends; watches the connection's path meanwhile.
-async fn bridge(
-    connection: &Connection,
-    send: iroh::endpoint::SendStream,
-    recv: iroh::endpoint::RecvStream,
-    direction: Direction,
-    config: &WanConfig,
-) {
-    let device = device_of(connection.remote_id());
-    let (ours, theirs) = match std::os::unix::net::UnixStream::pair() {
-        Ok(pair) => pair,
-        Err(error) => {
-            tracing::warn!(%error, "could not make a socket pair for a link");
-            return;
-        }
-    };
-    // Both ends non-blocking: one for tokio, one for the network reactor's mio poll.
-    let local = ours
-        .set_nonblocking(true)
-        .and_then(|()| theirs.set_nonblocking(true))
-        .and_then(|()| tokio::net::UnixStream::from_std(ours));
-    let local = match local {
-        Ok(local) => local,
-        Err(error) => {
-            tracing::warn!(%error, "could not watch a socket pair");
-            return;
-        }
-    };
-    let mut exporter = [0; 32];
-    let exporter = connection
-        .export_keying_material(&mut exporter, crate::network::EXPORTER_LABEL, &[])
-        .ok()
-        .map(|()| exporter);
-    let path = PathCell::default();
-    path.set(path_of(connection));
-    tracing::debug!(%device, ?direction, path = path.get().as_str(), "a wide-area link is up");
-    (config.attach)(WanLink {
-        socket: theirs,
-        device,
-        exporter,
-        direction,
-        path: path.clone(),
-    });
-    let (mut recv, mut send) = (recv, send);
-    let (mut local_read, mut local_write) = local.into_split();
-    let watch = async {
-        let mut paths = connection.paths_stream();
-        while paths.next().await.is_some() {
-            let now = path_of(connection);
-            if now != path.get() {
-                tracing::info!(%device, path = now.as_str(), "a wide-area link changed its path");
-                path.set(now);
-            }
-        }
-        std::future::pending::<()>().await;
-    };
-    // Either direction ending ends the link: the network reactor closed it (or its peer did),
-    // and waiting for the other direction would wait on a connection that may be dead.
-    let ended = tokio::select! {
-        copied = tokio::io::copy(&mut recv, &mut local_write) => copied.map(drop),
-        copied = tokio::io::copy(&mut local_read, &mut send) => copied.map(drop),
-        () = watch => Ok(()),
-    };
-    if let Err(error) = ended {
-        tracing::debug!(%error, %device, "a wide-area link ended");
-    }
-    // What was written last (a goodbye) reaches the peer before the connection closes.
-    if send.finish().is_ok() {
-        let _ = tokio::time::timeout(LINGER, send.stopped()).await;
-    }
-    connection.close(0u32.into(), b"link closed");
-}
-
-fn path_of(connection: &Connection) -> Path {
-    let paths = connection.paths();
-    paths
-        .iter()
-        .find(|path| path.is_selected())
-        .map_or(Path::Unknown, |path| {
-            if path.is_relay() {
-                Path::Relayed
-            } else {
-                Path::Direct
-            }
-        })
-}
-
-/// The inviter's side of a pairing stream. Anyone can open one: the request must come within
-/// [`REQUEST_TIMEOUT`] and prove an invitation's secret before anything is shown or kept.
-async fn invited(
-    connection: Connection,
-    config: WanConfig,
-    pairings: Arc<Mutex<Pairings>>,
-    notes: mpsc::UnboundedSender<Note>,
-) {
-    let joiner = device_of(connection.remote_id());
-    let Ok((send, recv)) = connection.accept_bi().await else {
-        return;
-    };
-    let Ok(mut stream) = framed::handshake::<_, PairMessage>(
-        tokio::io::join(recv, send),
-        Role::Acceptor,
-        &pairing_wire(),
-    )
-    .await
-    else {
-        return;
-    };
-    let Some(PairMessage::PairRequest {
-        secret,
-        device,
-        relays,
-        addrs,
-    }) = next_message(&mut stream, REQUEST_TIMEOUT).await
-    else {
-        return;
-    };
-    let secret = secret_from_hex(&secret).unwrap_or_default();
-    let redeemed = pairings
-        .lock()
-        .map_or(Err(Refusal::Unknown), |mut pairings| {
-            pairings.redeem(&secret, now_ms())
-        });
-    let Invited { events, confirm } = match redeemed {
-        Ok(asker) => asker,
-        Err(refusal) => {
-            tracing::warn!(%joiner, %refusal, "refused a pairing");
-            let _ = stream
-                .send(PairMessage::PairRefused {
-                    reason: refusal.to_string(),
-                })
-                .await;
-            part(&mut stream).await;
-            connection.close(0u32.into(), b"refused");
-            return;
-        }
-    };
-    let device = label(&device);
-    let code = verification_code(config.identity.id(), joiner, &secret);
-    let _ = stream
-        .send(PairMessage::PairOffer {
-            device: config.device.clone(),
-        })
-        .await;
-    let _ = events.send(PairingEvent::Code {
-        code,
-        device: device.clone(),
-        id: joiner,
-    });
-    let address = bounded(WanAddress { relays, addrs });
-    let decision = confirm_both(&mut stream, confirm).await;
-    finish(&config, &events, decision, joiner, device, address.clone());
-    if decision == Decision::Paired {
-        let _ = notes.send(Note::Paired(joiner, address));
-    }
-    part(&mut stream).await;
-    connection.close(0u32.into(), b"paired");
-}
-
-/// A pairing stream's wire settings: its messages are small, so a peer may not send more.
-fn pairing_wire() -> WireConfig {
-    WireConfig {
-        max_frame: MAX_PAIR_FRAME,
-        ..WireConfig::default()
-    }
-}
-
-/// The joiner's side: dial the ticket's device, prove the secret, confirm.
-async fn join(
-    endpoint: Endpoint,
-    config: WanConfig,
-    ticket: Ticket,
-    events: mpsc::UnboundedSender<PairingEvent>,
-    confirm: oneshot::Receiver<bool>,
-    notes: mpsc::UnboundedSender<Note>,
-) {
-    let fail = |reason: String| {
-        let _ = events.send(PairingEvent::Failed { reason });
-    };
-    if now_ms() >= ticket.expires_ms {
-        return fail("the ticket expired; ask for a new one (`rrt invite`)".to_owned());
-    }
-    let inviter = ticket.device;
-    let target = WanAddress {
-        relays: ticket.relays.clone(),
-        addrs: ticket.addrs.clone(),
-    };
-    let Some(dial) = endpoint_addr(inviter, &target) else {
-        return fail("the ticket is damaged: its device id is not an Ed25519 key".to_owned());
-    };
-    let connection =
-        match tokio::time::timeout(DIAL_TIMEOUT, endpoint.connect(dial, PAIR_ALPN)).await {
-            Ok(Ok(connection)) => connection,
-            Ok(Err(error)) => return fail(format!("could not reach the inviting device: {error}")),
-            Err(_) => return fail("could not reach the inviting device in time".to_owned()),
-        };
-    let Ok((send, recv)) = connection.open_bi().await else {
-        return fail("the inviting device closed the connection".to_owned());
-    };
-    let mut stream = match framed::handshake::<_, PairMessage>(
-        tokio::io::join(recv, send),
-        Role::Dialer,
-        &pairing_wire(),
-    )
-    .await
-    {
-        Ok(stream) => stream,
-        Err(error) => return fail(format!("the pairing handshake failed: {error}")),
-    };
-    let ours = address_of(&endpoint, &config);
-    let request = PairMessage::PairRequest {
-        secret: secret_hex(&ticket.secret),
-        device: config.device.clone(),
-        relays: ours.relays,
-        addrs: ours.addrs,
-    };
-    if stream.send(request).await.is_err() {
-        return fail("the inviting device closed the connection".to_owned());
-    }
-    let device = match next_message(&mut stream, REQUEST_TIMEOUT).await {
-        Some(PairMessage::PairOffer { device }) => label(&device),
-        Some(PairMessage::PairRefused { reason }) => {
-            return fail(format!("the inviting device refused: {reason}"));
-        }
-        _ => return fail("the inviting device closed the connection".to_owned()),
-    };
-    let code = verification_code(inviter, config.identity.id(), &ticket.secret);
-    let _ = events.send(PairingEvent::Code {
-        code,
-        device: device.clone(),
-        id: inviter,
-    });
-    let decision = confirm_both(&mut stream, confirm).await;
-    finish(&config, &events, decision, inviter, device, target.clone());
-    part(&mut stream).await;
-    // The inviter closes the connection once it has read our end.
-    let _ = tokio::time::timeout(PART_TIMEOUT, connection.closed()).await;
-    if decision == Decision::Paired {
-        let _ = notes.send(Note::Paired(inviter, target));
-    }
-}
-
-/// Ends our side of a pairing stream and reads the other's to its end, so that neither side's
-/// last message is lost to a connection closed under it (QUIC drops unread stream data).
-async fn part(stream: &mut PairStream) {
-    let _ = SinkExt::<PairMessage>::close(stream).await;
-    let _ = tokio::time::timeout(PART_TIMEOUT, async {
-        while let Some(Ok(_)) = stream.next().await {}
-    })
-    .await;
-}
-
-type PairStream = tokio_util::codec::Framed<
-    tokio::io::Join<iroh::endpoint::RecvStream, iroh::endpoint::SendStream>,
-    rrt_wire::MessageCodec<PairMessage>,
->;
-
-async fn next_message(stream: &mut PairStream, within: Duration) -> Option<PairMessage> {
-    loop {
-        match tokio::time::timeout(within, stream.next()).await {
-            Ok(Some(Ok(Received::Message(message)))) => return Some(message),
-            Ok(Some(Ok(Received::Skipped(_)))) => {}
-            _ => return None,
-        }
-    }
-}
-
-/// Sends our person's answer when it comes, reads the other side's, until both are in or either
-/// is no.
-async fn confirm_both(stream: &mut PairStream, confirm: oneshot::Receiver<bool>) -> Decision {
-    let mut confirmation = Confirmation::default();
-    // Dropped unanswered (the asker left): no.
-    let ours = async { confirm.await.unwrap_or(false) };
-    tokio::pin!(ours);
-    let mut answered = false;
-    let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
-    loop {
-        let decision = confirmation.decision();
-        if decision != Decision::Pending {
-            return decision;
-        }
-        tokio::select! {
-            accepted = &mut ours, if !answered => {
-                answered = true;
-                confirmation.ours(accepted);
-                if stream.send(PairMessage::PairConfirm { accepted }).await.is_err() && accepted {
-                    return Decision::RefusedThere;
-                }
-            }
-            message = next_message(stream, CONFIRM_TIMEOUT) => match message {
-                Some(PairMessage::PairConfirm { accepted }) => { confirmation.theirs(accepted); }
-                _ => return Decision::RefusedThere,
-            },
-            () = tokio::time::sleep_until(deadline) => return Decision::RefusedHere,
-        }
-    }
-}
-
-/// Trusts the other device (and keeps a link to it) if both said yes; tells the asker.
-fn finish(
-    config: &WanConfig,
-    events: &mpsc::UnboundedSender<PairingEvent>,
-    decision: Decision,
-    id: DeviceId,
-    device: String,
-    address: WanAddress,
-) {
-    let event = match decision {
-        Decision::Paired => match config
-            .trust
-            .add_reachable(id, Some(device.clone()), address)
-        {
-            Ok(()) => {
-                tracing::info!(%id, %device, "paired");
-                PairingEvent::Paired { device, id }
-            }
-            Err(error) => PairingEvent::Failed {
-                reason: format!("could not write the trust store: {error}"),
-            },
-        },
-        Decision::RefusedHere => PairingEvent::Failed {
-            reason: "not confirmed here: nothing was trusted".to_owned(),
-        },
-        Decision::RefusedThere | Decision::Pending => PairingEvent::Failed {
-            reason: "the other device did not confirm: nothing was trusted".to_owned(),
-        },
-    };
-    let _ = events.send(event);
 }
 
 impl From<io::Error> for WanError {

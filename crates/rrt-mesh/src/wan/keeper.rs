@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::WanAddress;
+use super::address::WanAddress;
 use crate::identity::DeviceId;
 
 const FIRST_RETRY: Duration = Duration::from_millis(250);

@@ -26,12 +26,19 @@
 //! directory) runs the endpoint; the others try again every few seconds, and reach other
 //! networks through it by forwarding, as they reach other hosts.
 //!
-//! Pieces: `worker` (the mio supervisor), `endpoint` (the iroh thread), `keeper` (whom to dial,
-//! when), `pairing` (tickets' rules, the verification code), `ticket` (the ticket's text).
+//! Pieces: `worker` (the mio supervisor), `endpoint` (the iroh thread's loop: accepts, dials,
+//! commands), `bridge` (a QUIC stream ⇄ a socket pair), `conversation` (pairing's messages, both
+//! sides), `keeper` (whom to dial, when), `pairing` (pairing's rules, the verification code),
+//! `ticket` (the ticket's text), `reach` (device ids and addresses as iroh's), `address` (how to
+//! reach a device, as the trust store keeps it).
 
+pub(crate) mod address;
+mod bridge;
+mod conversation;
 mod endpoint;
 mod keeper;
 pub mod pairing;
+mod reach;
 pub mod ticket;
 mod worker;
 
@@ -47,9 +54,10 @@ use std::{
     time::Duration,
 };
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
+pub use address::WanAddress;
 pub use iroh::RelayUrl;
 pub use pairing::{PAIR_ALPN, PairMessage};
 pub use ticket::{BadTicket, Ticket};
@@ -63,15 +71,6 @@ use crate::{
 
 /// The ALPN of a link's QUIC connection: the rrt protocol, as on every other link.
 pub const ALPN: &[u8] = b"rrt/1";
-
-/// How to reach a device over the wide-area transport: its relays and direct addresses.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WanAddress {
-    /// Relay URLs it is reachable through.
-    pub relays: Vec<String>,
-    /// Its direct addresses (those it listens on; a NAT's public one is learnt by hole punching).
-    pub addrs: Vec<SocketAddr>,
-}
 
 /// Which relays the endpoint uses.
 #[derive(Debug, Clone, PartialEq, Eq)]

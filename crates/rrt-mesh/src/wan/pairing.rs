@@ -24,7 +24,7 @@ use std::{
 use ring::digest::{SHA256, digest};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::WanAddress;
+use super::address::WanAddress;
 use crate::identity::DeviceId;
 
 /// The ALPN of a pairing stream.

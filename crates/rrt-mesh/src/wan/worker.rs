@@ -17,7 +17,7 @@
 
 use std::{
     fs::File,
-    io::{self, Read, Write},
+    io::{self, Read},
     sync::mpsc as std_mpsc,
     thread,
     time::{Duration, Instant},
@@ -28,26 +28,14 @@ use rrt_reactor::{Context, Control, Worker};
 use rustix::fs::{FlockOperation, flock};
 use tokio::sync::mpsc;
 
-use super::{WanCommand, WanConfig, WanError, WanEvent, WanStatus, endpoint};
+use super::{
+    WanCommand, WanConfig, WanError, WanEvent, WanStatus,
+    endpoint::{self, Outbox},
+};
 
 const WAKE: Token = Token(0);
 /// How often an instance without the host's lock tries it again.
 const RETRY_LOCK: Duration = Duration::from_secs(2);
-
-/// How the endpoint thread reaches the worker: events, and a byte to wake it.
-pub(super) struct Outbox {
-    events: std_mpsc::Sender<WanEvent>,
-    wake: pipe::Sender,
-}
-
-impl Outbox {
-    pub(super) fn send(&self, event: WanEvent) {
-        if self.events.send(event).is_ok() {
-            // A full pipe already holds a wake-up; the worker drains every event per wake.
-            let _ = (&self.wake).write(&[1]);
-        }
-    }
-}
 
 /// The running endpoint thread.
 struct Running {
@@ -99,7 +87,7 @@ impl WanWorker {
         let (events, inbox) = std_mpsc::channel();
         let (commands, queue) = mpsc::unbounded_channel();
         let config = self.config.clone();
-        let outbox = Outbox { events, wake };
+        let outbox = Outbox::new(events, wake);
         let thread = thread::Builder::new()
             .name("rrt-wan".to_owned())
             .spawn(move || endpoint::run(config, queue, outbox))?;

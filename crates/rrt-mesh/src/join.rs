@@ -1,11 +1,15 @@
-//! The join secret's proof: pure functions of the secret, the TLS session's keying material,
-//! the prover's key and name. The TLS stream exports the keying material, the admission
-//! checks proofs; `docs/PROTOCOL.md` ("Across hosts") specifies the bytes, so other
-//! implementations can prove and check the same.
+//! The join secret's proof: pure functions of the secret, the session's keying material (TLS on
+//! the LAN, QUIC across networks), the prover's key and name. The streams export the keying
+//! material under [`EXPORTER_LABEL`], the admission checks proofs; `docs/PROTOCOL.md` ("Across
+//! hosts") specifies the bytes, so other implementations can prove and check the same.
 
 use ring::hmac;
 
 use crate::identity::DeviceId;
+
+/// The label of the keying material join proofs are made over (TLS 1.3's exporter, RFC 8446
+/// § 7.5; QUIC's the same way).
+pub const EXPORTER_LABEL: &[u8] = b"EXPORTER-rrt-join-secret";
 
 /// The proof that the holder of the certificate `id`, named `device`, knows `secret`:
 /// the lowercase hex of HMAC-SHA256(`secret`, `exporter` ‖ the id's 32 bytes ‖ the

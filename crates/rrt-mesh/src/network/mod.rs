@@ -1,16 +1,17 @@
 //! The network reactor: one thread owning every peer socket of an instance.
 //!
 //! The worker is a driver; the rules live in components that own their state and never reach
-//! back into it (dependencies point down only: `worker` → `sockets`, `tls` → the machines → `join`):
+//! back into it (dependencies point down only: `worker` → `sockets`, `tls` → the machines → `crate::join`):
 //!
 //! ```text
-//!                 NetCommand (Send/Broadcast/Multicast/Discovered/Forget/Status/Leave)
+//!      NetCommand (Send/Broadcast/Multicast/Discovered/Forget/Status/Attach/Leave)
 //!                                  │                        ▲ NetEvent (PeerUp/Down, Message)
 //!  ┌ worker (mio driver) ──────────▼────────────────────────┴──────────────────────────────┐
 //!  │ sockets: accept, inotify ───┐                                                          │
 //!  │ resolver (helper thread) ───┼─▶ Dialer (sans-IO): poll_action ─▶ dial Unix / TCP(+TLS)  │
+//!  │ Attach: a wide-area link (a socket pair bridged to QUIC by `crate::wan`) ─┐              │
 //!  │                             │                                         │                │
-//!  │ Links: socket ⇄ Session ────┼─▶ Admission (sans-IO, TLS links) ─▶ Pin ─▶ pins (thread) │
+//!  │ Links: socket ⇄ Session ────┼─▶ Admission (sans-IO, TLS + WAN) ◀┘─▶ Pin ─▶ pins (thread) │
 //!  │   ▲ send / send_encoded     └─▶ Membership (sans-IO: hello, heartbeats, hub lists)     │
 //!  │   └── fanout: one encoding per format ◀── Broadcast / Multicast ◀── Spread (shape)     │
 //!  │ worker/swarm: Swarm (HyParView + Plumtree) and Roster (members) over the links         │
@@ -21,8 +22,8 @@
 //! * `api` — the configuration, commands, events and status that cross the channel.
 //! * `links` — the link table: sockets, sessions, tokens, the read buffer.
 //! * `dialer` — how links come to be (lower pid dials, retries, `--peer`, discovery).
-//! * `admission` — who may use a TLS link (trust by key, join secret, refusals); `join` —
-//!   the join secret's proof.
+//! * `admission` — who may use a TLS or wide-area link (trust by key, join secret, refusals);
+//!   the join secret's proof is `crate::join`'s.
 //! * `fanout` — a message to many links, encoded once per encoding.
 //! * `spread` — the mesh's shape (full mesh or swarm) and what follows: where a broadcast goes,
 //!   who is a clique, which links a swarm lets go; `worker/swarm` drives the swarm and the

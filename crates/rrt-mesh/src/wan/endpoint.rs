@@ -130,7 +130,7 @@ async fn serve(
         tokio::select! {
             command = commands.recv() => match command {
                 None => break,
-                Some(command) => handle_command(command, &endpoint, &config, &pairings, &notes).await,
+                Some(command) => handle_command(command, &endpoint, &config, &pairings, &notes),
             },
             incoming = endpoint.accept() => match incoming {
                 None => break,
@@ -206,7 +206,8 @@ async fn bind(config: &WanConfig) -> Result<Endpoint, WanError> {
         .map_err(|error| WanError::Bind(error.to_string()))
 }
 
-async fn handle_command(
+/// Answers a command at once, or hands it to a task of its own: the loop awaits nothing.
+fn handle_command(
     command: WanCommand,
     endpoint: &Endpoint,
     config: &WanConfig,

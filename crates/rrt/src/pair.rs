@@ -97,17 +97,24 @@ fn show_ticket(ticket: &str) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
     writeln!(out, "{ticket}")?;
     if io::stdout().is_terminal()
-        && let Ok(code) = qrcode::QrCode::new(ticket.to_ascii_uppercase())
+        && let Some(picture) = qr(ticket)
     {
-        let picture = code
-            .render::<qrcode::render::unicode::Dense1x2>()
-            .quiet_zone(true)
-            .build();
         writeln!(out, "{picture}")?;
     }
     out.flush()?;
     eprintln!("waiting for the other device: run `rrt join <ticket>` there");
     Ok(())
+}
+
+/// A QR code of `ticket` in half-block characters (two rows a line). Upper case: base32 then
+/// fits QR's alphanumeric mode, and `rrt join` reads either case.
+fn qr(ticket: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(ticket.to_ascii_uppercase()).ok()?;
+    Some(
+        code.render::<qrcode::render::unicode::Dense1x2>()
+            .quiet_zone(true)
+            .build(),
+    )
 }
 
 /// Shows the code and asks the person whether the other device shows the same.
@@ -125,4 +132,22 @@ fn ask(event: &Value, yes: bool) -> anyhow::Result<bool> {
     let mut answer = String::new();
     io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ticket_fits_a_qr_code_a_terminal_can_show() {
+        let ticket = "rrt1f534hg2fgi6nreka76o7tizmlvww2l7f6yl665f3ahpchx5zqa2acftior2ha4z2f4xxezlmmf4s4zlymfwxa3dff4aqbrqsaebkah22ljnfuws2ljnfuws2ljnfuws2qcqpdqvrgq";
+        let picture = qr(ticket).expect("a QR code");
+        let lines: Vec<&str> = picture.lines().collect();
+        // Half blocks: a square code, about half as many lines as columns, narrow enough for an
+        // 80-column terminal.
+        let width = lines[0].chars().count();
+        assert!(width <= 80, "{width} columns");
+        assert!(lines.len() * 2 >= width && lines.len() * 2 <= width + 2);
+        assert!(picture.contains('█') || picture.contains('▀') || picture.contains('▄'));
+    }
 }

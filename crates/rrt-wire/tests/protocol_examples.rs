@@ -6,7 +6,8 @@
 //! * Every line of a `json` block is one message written exactly as the reference implementation
 //!   writes it: it parses as a [`Message`] and serialises back to the same JSON value (key order
 //!   aside). So a field the codec omits (a zero `counter`, an empty `name` or `state_vector`) must
-//!   not be written out, and every field the codec writes must be.
+//!   not be written out, and every field the codec writes must be. A `json pairing` block holds
+//!   the pairing stream's messages ([`PairMessage`]) under the same rule.
 //! * A `text` block whose line before the opening fence is `<!-- example: KIND [JSON] -->` is
 //!   checked according to KIND:
 //!   - `preamble {"format": …, "compression": …, "max_frame": …}`: 16 bytes that decode to those
@@ -14,7 +15,9 @@
 //!   - `frame json|msgpack [lz4] MESSAGE`: exactly one frame, which decodes under that format and
 //!     compression to MESSAGE, and which encoding MESSAGE gives back byte for byte;
 //!   - `join-proof`: `name = value` lines giving the inputs and output of the join proof, checked
-//!     by `crates/rrt-mesh/tests/protocol_join_proof.rs` against the daemon's own proof.
+//!     by `crates/rrt-mesh/tests/protocol_join_proof.rs` against the daemon's own proof;
+//!   - `ticket`: `name = value` lines giving a ticket's fields, bytes and text, checked by
+//!     `crates/rrt-mesh/tests/protocol_ticket.rs` against the daemon's own encoding.
 //! * In a marked block, a line made only of two-digit hex tokens carries bytes; any other line is
 //!   an annotation for people. In a frame example, every annotation `len N` must be the length
 //!   prefix and every `size N` the compressed payload's announced size.
@@ -26,7 +29,10 @@
 use std::{collections::BTreeSet, path::Path, time::Instant};
 
 use bytes::BytesMut;
-use rrt_mesh::{Message, message_types};
+use rrt_mesh::{
+    Message, message_types,
+    wan::{PAIR_MESSAGE_TYPES, PairMessage},
+};
 use rrt_wire::{
     Compression, Format, MessageCodec, Negotiated, PREAMBLE_LEN, Preamble, Received, WireConfig,
 };
@@ -293,6 +299,32 @@ fn every_json_line_is_a_message_as_the_reference_implementation_writes_it() {
 }
 
 #[test]
+fn every_pairing_message_is_written_as_the_reference_writes_it_and_each_has_an_example() {
+    let document = specification();
+    let mut examples = BTreeSet::new();
+    for block in blocks(&document)
+        .iter()
+        .filter(|block| block.info == "json pairing")
+    {
+        for (offset, line) in block.body.iter().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let place = format!("PROTOCOL.md:{}", block.line + 1 + offset);
+            let value: Value = serde_json::from_str(line)
+                .unwrap_or_else(|error| panic!("{place}: not JSON: {error}"));
+            let message: PairMessage = serde_json::from_value(value.clone())
+                .unwrap_or_else(|error| panic!("{place}: not a pairing message: {error}"));
+            let written = serde_json::to_value(&message).expect("a message serialises");
+            assert_eq!(written, value, "{place}: the reference writes it otherwise");
+            examples.insert(value["type"].as_str().expect("a type").to_owned());
+        }
+    }
+    let known: BTreeSet<String> = PAIR_MESSAGE_TYPES.map(str::to_owned).into();
+    assert_eq!(examples, known, "the pairing examples' types");
+}
+
+#[test]
 fn every_message_type_has_an_example_and_a_row_in_the_table() {
     let document = specification();
     let mut examples = BTreeSet::new();
@@ -377,8 +409,8 @@ fn marked_hex_examples_are_what_the_codec_reads_and_writes() {
                 );
             }
             // The proof is an HMAC: `rrt-mesh`'s `protocol_join_proof` test checks this block
-            // against the daemon's own `join_proof`.
-            "join-proof" => {}
+            // against the daemon's own `join_proof`; `protocol_ticket` checks the ticket.
+            "join-proof" | "ticket" => {}
             other => panic!("{place}: unknown example kind {other:?}"),
         }
         kinds.insert(kind.to_owned());
@@ -389,6 +421,7 @@ fn marked_hex_examples_are_what_the_codec_reads_and_writes() {
         "frame msgpack",
         "frame json lz4",
         "join-proof",
+        "ticket",
     ]
     .map(str::to_owned)
     .into();

@@ -59,7 +59,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use address::WanAddress;
 pub use iroh::RelayUrl;
-pub use pairing::{PAIR_ALPN, PairMessage};
+pub use pairing::{PAIR_ALPN, PAIR_MESSAGE_TYPES, PairMessage};
 pub use ticket::{BadTicket, Ticket};
 pub use worker::WanWorker;
 

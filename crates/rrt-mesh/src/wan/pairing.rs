@@ -66,12 +66,13 @@ pub enum PairMessage {
     },
 }
 
+/// The `type` of every [`PairMessage`].
+pub const PAIR_MESSAGE_TYPES: [&str; 4] =
+    ["pair_request", "pair_offer", "pair_refused", "pair_confirm"];
+
 impl rrt_wire::Protocol for PairMessage {
     fn knows(kind: &str) -> bool {
-        matches!(
-            kind,
-            "pair_request" | "pair_offer" | "pair_refused" | "pair_confirm"
-        )
+        PAIR_MESSAGE_TYPES.contains(&kind)
     }
 
     fn deserialize_kind<'de, D: Deserializer<'de>>(_: &str, from: D) -> Result<Self, D::Error> {

@@ -111,13 +111,7 @@ pub(crate) enum StateCommand {
 /// be ours: whoever owns it writes the registry that says which socket is the daemon's.
 pub(crate) fn daemon(locate: &Locate) -> anyhow::Result<RegistryEntry> {
     let dir = MeshDir::locate(locate.runtime_dir.as_deref(), &locate.mesh);
-    let instances = match dir.verify() {
-        Ok(()) => Registry::new(dir.clone())
-            .list()
-            .with_context(|| format!("reading the registry in {}", dir.path().display()))?,
-        Err(DirError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Vec::new(),
-        Err(error) => return Err(error.into()),
-    };
+    let instances = instances(locate)?;
     let found = match &locate.instance {
         Some(name) => instances.into_iter().find(|entry| &entry.name == name),
         None => instances.into_iter().next(),
@@ -135,6 +129,21 @@ pub(crate) fn daemon(locate: &Locate) -> anyhow::Result<RegistryEntry> {
             locate.mesh,
             dir.path().display()
         ),
+    }
+}
+
+/// Every daemon of the mesh, as its registry lists them (none if the mesh directory is not
+/// there yet). The directory must be ours: whoever owns it writes the registry.
+pub(crate) fn instances(locate: &Locate) -> anyhow::Result<Vec<RegistryEntry>> {
+    let dir = MeshDir::locate(locate.runtime_dir.as_deref(), &locate.mesh);
+    match dir.verify() {
+        Ok(()) => Registry::new(dir.clone())
+            .list()
+            .with_context(|| format!("reading the registry in {}", dir.path().display())),
+        Err(DirError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            Ok(Vec::new())
+        }
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -163,7 +172,7 @@ pub(crate) fn connect(locate: &Locate, request: &Request) -> anyhow::Result<BufR
 /// How long a command waits for a daemon's answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn ask(locate: &Locate, request: &Request) -> anyhow::Result<Value> {
+pub(crate) fn ask(locate: &Locate, request: &Request) -> anyhow::Result<Value> {
     let mut reader = connect(locate, request)?;
     reader.get_ref().set_read_timeout(Some(ANSWER_TIMEOUT))?;
     let mut line = String::new();

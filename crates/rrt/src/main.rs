@@ -31,7 +31,7 @@ struct Cli {
 }
 
 /// Which mesh, and which daemon of it.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct Locate {
     /// The mesh: instances of different meshes never see each other.
     #[arg(long, global = true, default_value = "default")]

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::{
     Locate,
-    client::connect,
+    client::{self, connect},
     control::{Request, Response},
 };
 
@@ -42,7 +42,11 @@ pub(crate) struct JoinArgs {
 }
 
 pub(crate) fn invite(locate: &Locate, args: &InviteArgs) -> anyhow::Result<()> {
-    converse(locate, &Request::Invite { ttl_s: args.ttl }, args.yes)
+    converse(
+        &wan_daemon(locate)?,
+        &Request::Invite { ttl_s: args.ttl },
+        args.yes,
+    )
 }
 
 pub(crate) fn join(locate: &Locate, args: &JoinArgs) -> anyhow::Result<()> {
@@ -50,7 +54,28 @@ pub(crate) fn join(locate: &Locate, args: &JoinArgs) -> anyhow::Result<()> {
     ticket
         .parse::<rrt_mesh::wan::Ticket>()
         .context("reading the ticket")?;
-    converse(locate, &Request::Join { ticket }, args.yes)
+    converse(&wan_daemon(locate)?, &Request::Join { ticket }, args.yes)
+}
+
+/// The daemon to pair through: `--instance` if given, else the one of the mesh's daemons that
+/// runs the host's wide-area endpoint (one holds it; the others reach other networks through
+/// it), else any (which then says why it cannot).
+fn wan_daemon(locate: &Locate) -> anyhow::Result<Locate> {
+    if locate.instance.is_some() {
+        return Ok(locate.clone());
+    }
+    for entry in client::instances(locate)? {
+        let asked = Locate {
+            instance: Some(entry.name),
+            ..locate.clone()
+        };
+        if client::ask(&asked, &Request::Status)
+            .is_ok_and(|status| status["wan"]["running"] == true)
+        {
+            return Ok(asked);
+        }
+    }
+    Ok(locate.clone())
 }
 
 /// Follows a pairing's events to its end.

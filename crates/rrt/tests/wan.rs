@@ -62,6 +62,53 @@ fn hosts_behind_two_nats_pair_by_ticket_and_sync_through_the_relay() {
 }
 
 #[test]
+fn of_two_instances_on_a_host_the_one_running_the_endpoint_pairs_and_the_other_shares() {
+    let _serial = serial();
+    let mut sites = Sites::start(
+        "instances",
+        1,
+        (Nat::Cone, Nat::Cone),
+        RelayKind::Http,
+        nothing,
+    );
+    sites.start_another("a1", "a1b");
+    wait_until("a1's two instances to link", || {
+        sites.lab("a1").peers("a1b") == ["a1"]
+    });
+    assert_eq!(
+        sites.lab("a1").status("a1b").expect("status")["wan"]["running"],
+        false,
+        "a1, started first, holds the host's endpoint"
+    );
+    // No --instance: `rrt invite` finds the instance that runs the endpoint.
+    let mut invite = sites
+        .lab("a1")
+        .rrt()
+        .args(["invite", "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("rrt invite");
+    let mut ticket = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(invite.stdout.as_mut().expect("stdout")),
+        &mut ticket,
+    )
+    .expect("the ticket");
+    let joined = sites.lab("b1").run("b1", &["join", "--yes", ticket.trim()]);
+    assert!(joined.status.success());
+    assert!(finished(invite).0);
+    wait_until("b1 to link to a1", || {
+        sites.lab("b1").peers("b1").contains(&"a1".to_owned())
+    });
+    // a1b reaches b1 through a1.
+    sites.lab("a1").copy("a1b", "from the other instance");
+    wait_until("b1 to have a1b's copy", || {
+        sites.lab("b1").paste("b1").as_deref() == Some("from the other instance")
+    });
+}
+
+#[test]
 fn a_wrong_code_or_an_expired_ticket_trusts_nothing() {
     let _serial = serial();
     let sites = Sites::start(

@@ -188,6 +188,18 @@ impl Sites {
         id
     }
 
+    /// Starts another daemon, `name`, on `host`: the same device (state directory), so one of
+    /// the two runs the host's wide-area endpoint.
+    pub fn start_another(&mut self, host: &str, name: &str) {
+        let lab = &mut self
+            .labs
+            .iter_mut()
+            .find(|(each, _)| each == host)
+            .expect("a host of the lab")
+            .1;
+        lab.start(name);
+    }
+
     pub fn lab(&self, host: &str) -> &Lab {
         &self
             .labs

@@ -71,6 +71,12 @@ fn of_two_instances_on_a_host_the_one_running_the_endpoint_pairs_and_the_other_s
         RelayKind::Http,
         nothing,
     );
+    wait_until("a1 to run the host's endpoint", || {
+        sites
+            .lab("a1")
+            .status("a1")
+            .is_some_and(|status| status["wan"]["running"] == true)
+    });
     sites.start_another("a1", "a1b");
     wait_until("a1's two instances to link", || {
         sites.lab("a1").peers("a1b") == ["a1"]
@@ -78,7 +84,7 @@ fn of_two_instances_on_a_host_the_one_running_the_endpoint_pairs_and_the_other_s
     assert_eq!(
         sites.lab("a1").status("a1b").expect("status")["wan"]["running"],
         false,
-        "a1, started first, holds the host's endpoint"
+        "a1 holds the host's endpoint"
     );
     // No --instance: `rrt invite` finds the instance that runs the endpoint.
     let mut invite = sites

@@ -276,14 +276,10 @@ fn check_frame(
     }
 }
 
-#[test]
-fn every_json_line_is_a_message_as_the_reference_implementation_writes_it() {
-    let document = specification();
-    let mut lines = 0;
-    for block in blocks(&document)
-        .iter()
-        .filter(|block| block.info == "json")
-    {
+/// Every non-empty line of the blocks whose info is `info`, parsed as JSON, with its place.
+fn json_lines(document: &str, info: &str) -> Vec<(String, Value)> {
+    let mut lines = Vec::new();
+    for block in blocks(document).iter().filter(|block| block.info == info) {
         for (offset, line) in block.body.iter().enumerate() {
             if line.trim().is_empty() {
                 continue;
@@ -291,52 +287,54 @@ fn every_json_line_is_a_message_as_the_reference_implementation_writes_it() {
             let place = format!("PROTOCOL.md:{}", block.line + 1 + offset);
             let value: Value = serde_json::from_str(line)
                 .unwrap_or_else(|error| panic!("{place}: not JSON: {error}"));
-            canonical_message(&value, &place);
-            lines += 1;
+            lines.push((place, value));
         }
     }
-    assert!(lines > 0, "no json examples found");
+    lines
+}
+
+/// The `type` of each of `lines`.
+fn types(lines: &[(String, Value)]) -> BTreeSet<String> {
+    lines
+        .iter()
+        .map(|(place, value)| {
+            value["type"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{place}: no type"))
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn every_json_line_is_a_message_as_the_reference_implementation_writes_it() {
+    let lines = json_lines(&specification(), "json");
+    for (place, value) in &lines {
+        canonical_message(value, place);
+    }
+    assert!(!lines.is_empty(), "no json examples found");
 }
 
 #[test]
 fn every_pairing_message_is_written_as_the_reference_writes_it_and_each_has_an_example() {
-    let document = specification();
-    let mut examples = BTreeSet::new();
-    for block in blocks(&document)
-        .iter()
-        .filter(|block| block.info == "json pairing")
-    {
-        for (offset, line) in block.body.iter().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let place = format!("PROTOCOL.md:{}", block.line + 1 + offset);
-            let value: Value = serde_json::from_str(line)
-                .unwrap_or_else(|error| panic!("{place}: not JSON: {error}"));
-            let message: PairMessage = serde_json::from_value(value.clone())
-                .unwrap_or_else(|error| panic!("{place}: not a pairing message: {error}"));
-            let written = serde_json::to_value(&message).expect("a message serialises");
-            assert_eq!(written, value, "{place}: the reference writes it otherwise");
-            examples.insert(value["type"].as_str().expect("a type").to_owned());
-        }
+    let lines = json_lines(&specification(), "json pairing");
+    for (place, value) in &lines {
+        let message: PairMessage = serde_json::from_value(value.clone())
+            .unwrap_or_else(|error| panic!("{place}: not a pairing message: {error}"));
+        let written = serde_json::to_value(&message).expect("a message serialises");
+        assert_eq!(
+            &written, value,
+            "{place}: the reference writes it otherwise"
+        );
     }
     let known: BTreeSet<String> = PAIR_MESSAGE_TYPES.map(str::to_owned).into();
-    assert_eq!(examples, known, "the pairing examples' types");
+    assert_eq!(types(&lines), known, "the pairing examples' types");
 }
 
 #[test]
 fn every_message_type_has_an_example_and_a_row_in_the_table() {
     let document = specification();
-    let mut examples = BTreeSet::new();
-    for block in blocks(&document)
-        .iter()
-        .filter(|block| block.info == "json")
-    {
-        for line in block.body.iter().filter(|line| !line.trim().is_empty()) {
-            let value: Value = serde_json::from_str(line).expect("checked by the other test");
-            examples.insert(value["type"].as_str().expect("a type").to_owned());
-        }
-    }
+    let examples = types(&json_lines(&document, "json"));
     let known: BTreeSet<String> = message_types().map(str::to_owned).collect();
     assert_eq!(examples, known, "the json examples' types");
 

@@ -7,6 +7,10 @@
 //! * [`membership`]: hello / goodbye / ping / pong as a sans-IO state machine.
 //! * [`network`]: the network reactor — one thread owning the listener, every peer connection
 //!   and the directory watch.
+//! * [`wan`]: beyond one LAN — the wide-area transport (iroh: relays, hole punching) as a
+//!   reactor of its own whose links join the network reactor's, and pairing by ticket.
+//! * [`identity`], [`trust`], [`join`]: a device is its Ed25519 key; whom it trusts; the join
+//!   secret's proof.
 //! * [`Node`]: the async handle applications (and the `rrt` daemon) use; [`DocumentHandle`]:
 //!   one of its replicated documents, with a stream of changes.
 //!

@@ -18,7 +18,7 @@ use rrt_mesh::{
 };
 use rrt_wire::Compression;
 use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     net::{UnixListener, UnixStream},
     signal::unix::{SignalKind, signal},
     sync::{Notify, broadcast::error::RecvError},
@@ -389,7 +389,7 @@ async fn converse(
 /// pairing is a no).
 async fn pair(
     pairing: Result<Pairing, String>,
-    mut reader: BufReader<tokio::net::unix::OwnedReadHalf>,
+    reader: BufReader<tokio::net::unix::OwnedReadHalf>,
     writer: &mut (impl AsyncWriteExt + Unpin),
 ) -> std::io::Result<()> {
     let Pairing {
@@ -400,7 +400,9 @@ async fn pair(
         Err(error) => return write_line(writer, &Response::Error(error)).await,
     };
     let mut confirm = Some(confirm);
-    let mut line = String::new();
+    // A pairing's client sends one short line; `next_line` is cancel-safe, so a line read half
+    // when an event is written is not lost, and `take` bounds what a client can make us hold.
+    let mut lines = reader.take(MAX_PAIRING_INPUT).lines();
     let mut reading = true;
     loop {
         tokio::select! {
@@ -408,26 +410,26 @@ async fn pair(
                 Some(event) => write_line(writer, &Response::Ok(to_value(&event))).await?,
                 None => return Ok(()),
             },
-            read = reader.read_line(&mut line), if reading => {
-                match read {
-                    Ok(0) | Err(_) => reading = false,
-                    Ok(_) => {
-                        if let Ok(Request::Confirm { accepted }) = serde_json::from_str(&line)
-                            && let Some(confirm) = confirm.take()
-                        {
-                            let _ = confirm.send(accepted);
-                        }
-                        line.clear();
+            line = lines.next_line(), if reading => match line {
+                Ok(Some(line)) => {
+                    if let Ok(Request::Confirm { accepted }) = serde_json::from_str(&line)
+                        && let Some(confirm) = confirm.take()
+                    {
+                        let _ = confirm.send(accepted);
                     }
                 }
-                if !reading {
+                Ok(None) | Err(_) => {
                     // The client left: no answer is a no.
+                    reading = false;
                     confirm.take();
                 }
-            }
+            },
         }
     }
 }
+
+/// How many bytes a pairing's client may send after its request (one `confirm` line).
+const MAX_PAIRING_INPUT: u64 = 64 * 1024;
 
 fn to_value(value: &impl serde::Serialize) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
@@ -440,7 +442,7 @@ async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Stri
             let mut status = to_json(node.status().await)?;
             // The wide-area endpoint's state: null without one; `running: false` when another
             // instance of this host holds it.
-            status["wan"] = to_json(node.wan_status().await)?;
+            status["wan"] = to_value(&node.wan_status().await);
             Ok(status)
         }
         Request::Copy { text } => to_json(node.copy(text).await),

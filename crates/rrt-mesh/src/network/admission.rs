@@ -1,7 +1,7 @@
-//! Who may use a TLS link, as a sans-IO machine: the decisions on a new link's key (trusted,
-//! must prove the join secret, refused and told why), the join proof's check, and the pin of a
-//! key that proved it. The worker reads the trust store and the session's TLS keying material
-//! and hands them in; it carries out [`Admission::poll_output`]: sends, closes, admissions, and
+//! Who may use a TLS link (or a wide-area one, whose key QUIC proved), as a sans-IO machine: the
+//! decisions on a new link's key (trusted, must prove the join secret, refused and told why), the
+//! join proof's check, and the pin of a key that proved it. The worker reads the trust store and
+//! the session's keying material and hands them in; it carries out [`Admission::poll_output`]: sends, closes, admissions, and
 //! pins, which it writes to disk off the reactor thread.
 //!
 //! ```text
@@ -535,11 +535,14 @@ mod tests {
     }
 
     #[test]
-    fn no_certificate_or_an_unreadable_store_closes_without_admitting() {
+    fn no_certificate_a_foreign_one_or_an_unreadable_store_closes_without_admitting() {
         let mut admission = Admission::new(Some(settings(Some(SECRET))));
-        admission.link_opened(1, Instant::now());
-        admission.handle_established(1, Established::NoCertificate);
-        assert!(matches!(drain(&mut admission).as_slice(), [close] if is_close(close)));
+        for established in [Established::NoCertificate, Established::ForeignCertificate] {
+            admission.link_opened(1, Instant::now());
+            admission.handle_established(1, established);
+            // Not even a join proof goes to a peer whose key is not known.
+            assert!(matches!(drain(&mut admission).as_slice(), [close] if is_close(close)));
+        }
         admission.link_opened(1, Instant::now());
         let trust = Err(io::Error::other("unreadable"));
         admission.handle_established(1, Established::Key { key: peer(), trust });

@@ -197,6 +197,9 @@ pub enum NodeError {
         "this instance runs no wide-area transport (started with --no-wan, --no-tcp or --insecure)"
     )]
     NoWan,
+    /// The wide-area transport stopped (its restarts ran out); the rest of the node runs on.
+    #[error("the wide-area transport has stopped (see the daemon's log); restart the daemon")]
+    WanStopped,
 }
 
 pub(super) enum Request {
@@ -495,19 +498,23 @@ impl Node {
         let wan = self.wan.as_ref().ok_or(NodeError::NoWan)?;
         let (pairing, events, confirm) = crate::wan::pairing();
         wan.send(command(events, confirm))
-            .map_err(|_| NodeError::Stopped)?;
+            .map_err(|_| NodeError::WanStopped)?;
         Ok(pairing)
     }
 
-    /// The wide-area transport's state (`None` when this node runs none).
-    pub async fn wan_status(&self) -> Result<Option<WanStatus>, NodeError> {
-        let Some(wan) = &self.wan else {
-            return Ok(None);
+    /// The wide-area transport's state (`None` when this node runs none; not running when
+    /// another instance of this host runs it, or when it has stopped).
+    pub async fn wan_status(&self) -> Option<WanStatus> {
+        let wan = self.wan.as_ref()?;
+        let stopped = WanStatus {
+            running: false,
+            address: None,
         };
         let (reply, answer) = oneshot::channel();
-        wan.send(WanCommand::Status(reply))
-            .map_err(|_| NodeError::Stopped)?;
-        Ok(Some(answer.await.map_err(|_| NodeError::Stopped)?))
+        if wan.send(WanCommand::Status(reply)).is_err() {
+            return Some(stopped);
+        }
+        Some(answer.await.unwrap_or(stopped))
     }
 
     /// Says goodbye to every peer and stops.

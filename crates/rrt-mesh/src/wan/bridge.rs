@@ -18,8 +18,8 @@ const LINGER: Duration = Duration::from_secs(1);
 /// either side ends; watches the connection's path meanwhile.
 pub(super) async fn bridge(
     connection: &Connection,
-    send: SendStream,
-    recv: RecvStream,
+    mut send: SendStream,
+    mut recv: RecvStream,
     direction: Direction,
     config: &WanConfig,
 ) {
@@ -58,7 +58,6 @@ pub(super) async fn bridge(
         direction,
         path: path.clone(),
     });
-    let (mut recv, mut send) = (recv, send);
     let (mut local_read, mut local_write) = local.into_split();
     let watch = async {
         let mut paths = connection.paths_stream();

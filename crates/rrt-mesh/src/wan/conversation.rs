@@ -138,10 +138,10 @@ pub(super) async fn invited(
     });
     let address = bounded(WanAddress { relays, addrs });
     let decision = confirm_both(&mut stream, confirm).await;
-    finish(&config, &events, decision, joiner, device, address.clone());
+    let trusted = finish(&config, &events, decision, joiner, device, address.clone()).await;
     part(&mut stream).await;
     connection.close(0u32.into(), b"paired");
-    (decision == Decision::Paired).then_some((joiner, address))
+    trusted.then_some((joiner, address))
 }
 
 /// A pairing stream's wire settings: its messages are small, so a peer may not send more.
@@ -218,11 +218,11 @@ pub(super) async fn join(
         id: inviter,
     });
     let decision = confirm_both(&mut stream, confirm).await;
-    finish(&config, &events, decision, inviter, device, target.clone());
+    let trusted = finish(&config, &events, decision, inviter, device, target.clone()).await;
     part(&mut stream).await;
     // The inviter closes the connection once it has read our end.
     let _ = tokio::time::timeout(PART_TIMEOUT, connection.closed()).await;
-    (decision == Decision::Paired).then_some((inviter, target))
+    trusted.then_some((inviter, target))
 }
 
 /// Ends our side of a pairing stream and reads the other's to its end, so that neither side's
@@ -281,28 +281,34 @@ async fn confirm_both(stream: &mut PairStream, confirm: oneshot::Receiver<bool>)
     }
 }
 
-/// Trusts the other device (and keeps a link to it) if both said yes; tells the asker.
-fn finish(
+/// Trusts the other device (and so keeps a link to it) if both said yes, and tells the asker —
+/// only once the trust store has it on disk. Returns whether it is trusted. The store's write
+/// (a lock and an fsync) runs off the endpoint thread, which carries every link's bytes.
+async fn finish(
     config: &WanConfig,
     events: &mpsc::UnboundedSender<PairingEvent>,
     decision: Decision,
     id: DeviceId,
     device: String,
     address: WanAddress,
-) {
+) -> bool {
     let event = match decision {
-        Decision::Paired => match config
-            .trust
-            .add_reachable(id, Some(device.clone()), address)
-        {
-            Ok(()) => {
-                tracing::info!(%id, %device, "paired");
-                PairingEvent::Paired { device, id }
+        Decision::Paired => {
+            let (trust, name) = (config.trust.clone(), device.clone());
+            let written =
+                tokio::task::spawn_blocking(move || trust.add_reachable(id, Some(name), address))
+                    .await
+                    .unwrap_or_else(|error| Err(std::io::Error::other(error)));
+            match written {
+                Ok(()) => {
+                    tracing::info!(%id, %device, "paired");
+                    PairingEvent::Paired { device, id }
+                }
+                Err(error) => PairingEvent::Failed {
+                    reason: format!("could not write the trust store: {error}"),
+                },
             }
-            Err(error) => PairingEvent::Failed {
-                reason: format!("could not write the trust store: {error}"),
-            },
-        },
+        }
         Decision::RefusedHere => PairingEvent::Failed {
             reason: "not confirmed here: nothing was trusted".to_owned(),
         },
@@ -310,5 +316,7 @@ fn finish(
             reason: "the other device did not confirm: nothing was trusted".to_owned(),
         },
     };
+    let trusted = matches!(event, PairingEvent::Paired { .. });
     let _ = events.send(event);
+    trusted
 }

@@ -203,11 +203,12 @@ impl NetworkWorker {
         registry: &Registry,
         now: Instant,
     ) -> Option<LinkId> {
-        let tls = matches!(stream, Stream::Tls(_) | Stream::Wan(_));
+        // TLS and wide-area links prove a key: they meet the admission first.
+        let keyed = matches!(stream, Stream::Tls(_) | Stream::Wan(_));
         match self.links.add(stream, session, pid, direction, registry) {
             Ok(link) => {
                 self.dialer.link_opened(link, pid);
-                if tls {
+                if keyed {
                     self.admission.link_opened(link, now);
                 } else {
                     self.membership.link_opened(link, direction, now);

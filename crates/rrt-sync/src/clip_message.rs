@@ -9,6 +9,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::content::Representation;
+
 /// A message of the clipboard's sync.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -16,8 +18,14 @@ use uuid::Uuid;
 pub enum ClipMessage {
     /// A new clipboard value.
     ClipboardUpdate {
-        /// The clipboard text.
+        /// The clipboard text (empty when the value has none: an older peer sees an empty
+        /// clipboard for an image).
         data: String,
+        /// The value's other representations — HTML, images, files — inline when small,
+        /// announced by hash otherwise (added after the design document; omitted when empty, and
+        /// ignored by older peers, which keep the text).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        content: Vec<Representation>,
         /// When it was copied, milliseconds since the Unix epoch.
         timestamp: u64,
         /// The hybrid-logical-clock counter that orders copies within one millisecond (added
@@ -74,6 +82,7 @@ mod tests {
         let every_variant = [
             ClipMessage::ClipboardUpdate {
                 data: String::new(),
+                content: Vec::new(),
                 timestamp: 0,
                 counter: 0,
                 source_instance: Uuid::nil(),

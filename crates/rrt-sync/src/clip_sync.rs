@@ -22,7 +22,8 @@ use uuid::Uuid;
 
 use crate::{
     clip_message::{ClipMessage, ClipStamp},
-    clipboard::{ClipEntry, Clipboard, Merge},
+    clipboard::{ClipEntry, Clipboard, Copied, Merge},
+    content::{ContentError, Representation, check_content},
     hlc::{ClockError, Stamp, Timestamp},
     outgoing::{Arrival, Neighbour, Neighbours, Outgoing},
 };
@@ -49,6 +50,14 @@ pub enum ClipEvent {
         origin: Uuid,
         /// Why.
         error: ClockError,
+    },
+    /// A peer's entry was refused for its content (a representation that is not what it says);
+    /// reported once per peer.
+    ContentRefused {
+        /// The peer it came from.
+        from: Uuid,
+        /// Why.
+        error: ContentError,
     },
 }
 
@@ -115,25 +124,26 @@ impl ClipSync {
         &self.clipboard
     }
 
-    /// A local copy of `text` at wall-clock `now_ms`: stamped (the clock moves on, so copies
+    /// A local copy at wall-clock `now_ms`: stamped (the clock moves on, so copies
     /// staged together never share a stamp) and put in a copy of the register, for the driver to
     /// save; nothing else here changes until [`ClipSync::commit`], and other copies and peers'
-    /// entries may come in meanwhile. `None` when `text` already is the current value (an echo);
-    /// an error when its message would not fit a peer's frame of `max_frame`.
+    /// entries may come in meanwhile. `None` when it already is the current value (an echo);
+    /// an error when its message would not fit a peer's frame of `max_frame` (large
+    /// representations are announced, not inline, and do not count).
     pub fn stage_copy(
         &mut self,
-        text: String,
+        copied: Copied,
         now_ms: u64,
         max_frame: u32,
     ) -> Result<Option<Staged>, TooLarge> {
-        let len = update_len(&text, self.clipboard.origin());
+        let len = update_len(&copied.text, &copied.content, self.clipboard.origin());
         if len > max_frame as usize {
             return Err(TooLarge {
                 len,
                 max: max_frame,
             });
         }
-        let Some(entry) = self.clipboard.stamp_copy(text, now_ms) else {
+        let Some(entry) = self.clipboard.stamp_copy(copied, now_ms) else {
             return Ok(None);
         };
         let mut register = self.clipboard.clone();
@@ -205,12 +215,21 @@ impl ClipSync {
         match message {
             ClipMessage::ClipboardUpdate {
                 data,
+                content,
                 timestamp,
                 counter,
                 source_instance,
             } => {
+                if let Err(error) = check_content(&content) {
+                    if self.warned.insert(from) {
+                        self.events
+                            .push_back(ClipEvent::ContentRefused { from, error });
+                    }
+                    return;
+                }
                 let entry = ClipEntry {
                     text: data.into(),
+                    content,
                     stamp: Stamp {
                         time: Timestamp {
                             wall_ms: timestamp,
@@ -299,7 +318,7 @@ fn catch_up<'a>(
         .filter(|entry| !has.contains(&clip_stamp(entry)))
     {
         // As JSON, the largest of the formats.
-        let len = update_len(&entry.text, entry.stamp.origin);
+        let len = update_len(&entry.text, &entry.content, entry.stamp.origin);
         if len > budget && !sending.is_empty() {
             tracing::warn!(
                 sent = sending.len(),
@@ -313,10 +332,10 @@ fn catch_up<'a>(
     sending
 }
 
-/// The size of the JSON `clipboard_update` carrying `text` from `origin`, at most, counted
-/// without building it: a copy of many megabytes is measured, not serialized, to see whether it
-/// fits a frame.
-fn update_len(text: &str, origin: Uuid) -> usize {
+/// The size of the JSON `clipboard_update` carrying `text` and `content` from `origin`, at most,
+/// counted without building it: a copy of many megabytes is measured, not serialized, to see
+/// whether it fits a frame.
+fn update_len(text: &str, content: &[Representation], origin: Uuid) -> usize {
     /// Counts what is written.
     struct Count(usize);
     impl std::io::Write for Count {
@@ -330,6 +349,7 @@ fn update_len(text: &str, origin: Uuid) -> usize {
     }
     let envelope = update(&ClipEntry {
         text: "".into(),
+        content: Vec::new(),
         stamp: Stamp {
             time: Timestamp {
                 wall_ms: u64::MAX,
@@ -344,8 +364,18 @@ fn update_len(text: &str, origin: Uuid) -> usize {
         serde_json::to_writer(&mut count, &envelope).map_or(usize::MAX, |()| count.0);
     let mut count = Count(0);
     let text_len = serde_json::to_writer(&mut count, text).map_or(usize::MAX, |()| count.0);
+    let mut count = Count(0);
+    // `,"content":` and the list.
+    let content_len = if content.is_empty() {
+        0
+    } else {
+        serde_json::to_writer(&mut count, content).map_or(usize::MAX, |()| count.0 + 11)
+    };
     // The envelope already holds the empty string's two quotes.
-    envelope_len.saturating_add(text_len).saturating_sub(2)
+    envelope_len
+        .saturating_add(text_len)
+        .saturating_add(content_len)
+        .saturating_sub(2)
 }
 
 /// An entry's stamp as the wire carries it.
@@ -361,6 +391,7 @@ fn clip_stamp(entry: &ClipEntry) -> ClipStamp {
 fn update(entry: &ClipEntry) -> ClipMessage {
     ClipMessage::ClipboardUpdate {
         data: entry.text.to_string(),
+        content: entry.content.clone(),
         timestamp: entry.stamp.time.wall_ms,
         counter: entry.stamp.time.counter,
         source_instance: entry.stamp.origin,
@@ -432,7 +463,7 @@ mod tests {
             "an echo"
         );
         assert!(matches!(
-            sync.stage_copy("x".repeat(2000), NOW, 1024),
+            sync.stage_copy("x".repeat(2000).into(), NOW, 1024),
             Err(TooLarge { max: 1024, .. })
         ));
     }
@@ -583,6 +614,7 @@ mod tests {
         for counter in [0, u32::MAX] {
             let poison = ClipMessage::ClipboardUpdate {
                 data: "from the end of time".into(),
+                content: Vec::new(),
                 timestamp: u64::MAX,
                 counter,
                 source_instance: id(2),
@@ -602,6 +634,7 @@ mod tests {
     fn a_catch_up_sends_what_is_lacking_newest_first_within_its_budget() {
         let entry = |n: u64, size: usize| ClipEntry {
             text: "x".repeat(size).into(),
+            content: Vec::new(),
             stamp: Stamp {
                 time: Timestamp {
                     wall_ms: n,
@@ -624,7 +657,7 @@ mod tests {
             [9, 7, 6, 5, 4, 3, 2, 1, 0],
             "all it lacks"
         );
-        let one = update_len(&history[0].text, id(1));
+        let one = update_len(&history[0].text, &[], id(1));
         assert_eq!(picked(3 * one), [9, 7, 6], "the newest that fit");
         assert_eq!(picked(1), [9], "the current value, whatever its size");
     }
@@ -632,14 +665,19 @@ mod tests {
     #[test]
     fn an_update_is_measured_as_it_would_be_written() {
         let origin = id(7);
-        for text in [
-            "",
-            "plain",
-            "quotes \" and \\ and \n newlines",
-            "control \u{1} ✓ emoji 🦀",
+        let html = Representation::new("text/html", b"<b>bold</b>", crate::INLINE_MAX);
+        let image = Representation::new("image/png", &[9; 100_000], crate::INLINE_MAX);
+        for (text, content) in [
+            ("", vec![]),
+            ("plain", vec![]),
+            ("quotes \" and \\ and \n newlines", vec![]),
+            ("control \u{1} ✓ emoji 🦀", vec![]),
+            ("bold", vec![html.clone()]),
+            ("", vec![html, image]),
         ] {
             let entry = ClipEntry {
                 text: text.into(),
+                content: content.clone(),
                 stamp: Stamp {
                     time: Timestamp {
                         wall_ms: u64::MAX,
@@ -651,7 +689,52 @@ mod tests {
             let written = serde_json::to_vec(&update(&entry))
                 .expect("serializes")
                 .len();
-            assert_eq!(update_len(text, origin), written, "{text:?}");
+            assert_eq!(update_len(text, &content, origin), written, "{text:?}");
         }
+    }
+
+    #[test]
+    fn an_entry_whose_inline_bytes_lie_is_refused_and_reported_once() {
+        let mut here = replica(1);
+        let mut html = Representation::new("text/html", b"<b>x</b>", crate::INLINE_MAX);
+        html.hash = crate::BlobHash::of(b"other");
+        for timestamp in [NOW, NOW + 1] {
+            let update = ClipMessage::ClipboardUpdate {
+                data: "x".into(),
+                content: vec![html.clone()],
+                timestamp,
+                counter: 0,
+                source_instance: id(2),
+            };
+            here.handle(id(2), update, NOW);
+        }
+        assert!(matches!(
+            here.poll_event(),
+            Some(ClipEvent::ContentRefused { from, .. }) if from == id(2)
+        ));
+        assert_eq!(here.poll_event(), None, "once per peer");
+        assert_eq!(here.clipboard().current(), None);
+    }
+
+    #[test]
+    fn the_same_text_with_other_content_is_a_new_value() {
+        let mut sync = replica(1);
+        copy(&mut sync, "same", NOW);
+        let html = Representation::new("text/html", b"<i>same</i>", crate::INLINE_MAX);
+        let copied = Copied {
+            text: "same".into(),
+            content: vec![html],
+        };
+        let staged = sync
+            .stage_copy(copied.clone(), NOW + 1, MAX_FRAME)
+            .expect("fits")
+            .expect("a new value: the HTML is new");
+        sync.commit(staged);
+        assert!(
+            sync.stage_copy(copied, NOW + 2, MAX_FRAME)
+                .expect("fits")
+                .is_none(),
+            "an echo"
+        );
     }
 }

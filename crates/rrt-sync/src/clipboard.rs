@@ -17,16 +17,63 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::hlc::{ClockError, HybridClock, Stamp, Timestamp};
+use crate::{
+    content::Representation,
+    hlc::{ClockError, HybridClock, Stamp, Timestamp},
+};
 
 /// One clipboard value and when and where it was copied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClipEntry {
-    /// The copied text, shared: a history of large values is cloned (for a save, a snapshot, an
-    /// event) without copying them.
+    /// The copied text (empty when the value has none — an image alone), shared: a history of
+    /// large values is cloned (for a save, a snapshot, an event) without copying them.
     pub text: Arc<str>,
+    /// The value's other representations (HTML, an image, files), in the order the source
+    /// preferred them; empty for plain text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub content: Vec<Representation>,
     /// Its place in the mesh-wide order.
     pub stamp: Stamp,
+}
+
+impl ClipEntry {
+    /// Whether it holds the same value as `copied`: the same text and representations (by type
+    /// and hash).
+    pub fn holds(&self, copied: &Copied) -> bool {
+        *self.text == *copied.text && same_content(&self.content, &copied.content)
+    }
+}
+
+fn same_content(a: &[Representation], b: &[Representation]) -> bool {
+    a.len() == b.len()
+        && a
+            .iter()
+            .zip(b)
+            .all(|(a, b)| a.mime == b.mime && a.hash == b.hash)
+}
+
+/// A value someone copied: its text and other representations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Copied {
+    /// The plain text (empty for none).
+    pub text: String,
+    /// The other representations.
+    pub content: Vec<Representation>,
+}
+
+impl From<String> for Copied {
+    fn from(text: String) -> Self {
+        Self {
+            text,
+            content: Vec::new(),
+        }
+    }
+}
+
+impl From<&str> for Copied {
+    fn from(text: &str) -> Self {
+        text.to_owned().into()
+    }
 }
 
 /// What [`Clipboard::merge`] did with an entry.
@@ -128,22 +175,23 @@ impl Clipboard {
     }
 
     /// A local copy at wall-clock `now_ms`. Returns the new entry to send to peers, or `None` when
-    /// `text` already is the current value — the echo of a value that arrived from the mesh and
+    /// it already is the current value — the echo of a value that arrived from the mesh and
     /// came back through a system clipboard must not start a new round.
-    pub fn copy(&mut self, text: String, now_ms: u64) -> Option<ClipEntry> {
-        let entry = self.stamp_copy(text, now_ms)?;
+    pub fn copy(&mut self, copied: Copied, now_ms: u64) -> Option<ClipEntry> {
+        let entry = self.stamp_copy(copied, now_ms)?;
         self.insert(entry.clone());
         Some(entry)
     }
 
     /// A local copy's entry, stamped by this clock (which moves past it) but not in the register
     /// yet: [`Clipboard::keep`] puts it there. `None` for an echo, as with [`Clipboard::copy`].
-    pub fn stamp_copy(&mut self, text: String, now_ms: u64) -> Option<ClipEntry> {
-        if self.current().is_some_and(|current| *current.text == *text) {
+    pub fn stamp_copy(&mut self, copied: Copied, now_ms: u64) -> Option<ClipEntry> {
+        if self.current().is_some_and(|current| current.holds(&copied)) {
             return None;
         }
         Some(ClipEntry {
-            text: text.into(),
+            text: copied.text.into(),
+            content: copied.content,
             stamp: Stamp {
                 time: self.clock.tick(now_ms),
                 origin: self.origin,
@@ -215,6 +263,7 @@ mod tests {
     fn entry(text: &str, wall_ms: u64, counter: u32, origin: u128) -> ClipEntry {
         ClipEntry {
             text: text.into(),
+            content: Vec::new(),
             stamp: Stamp {
                 time: Timestamp { wall_ms, counter },
                 origin: id(origin),

@@ -20,33 +20,52 @@
 //! * [`rebase`] — a position in the text an editor saw, moved to the text as it is now (and
 //!   [`changed_region`], where two texts differ).
 //!
-//! Each sync machine owns its messages ([`ClipMessage`], [`DocMessage`]); the wire composes them
+//! * Content of any kind: a [`ClipEntry`] holds [`Representation`]s by MIME type besides its
+//!   text; small ones inline, large ones named by BLAKE3 hash ([`BlobHash`]) and fetched by
+//!   [`BlobSync`] in 1 MiB parts, each verified on arrival against the blob's [`outline`];
+//!   [`BlobStore`] keeps them on disk under a quota.
+//!
+//! Each sync machine owns its messages ([`ClipMessage`], [`DocMessage`], [`BlobMessage`]); the wire composes them
 //! with the link's own and frames them (`rrt-wire`, `rrt-mesh`), so this crate knows nothing of
 //! sockets, framing or async runtimes.
 //!
 //! Everything here is sans-IO except the stores: time comes in as an argument.
 
+mod blob_message;
+mod blob_store;
+mod blob_sync;
 pub mod bytes_as_base64;
 mod clip_message;
 mod clip_sync;
 mod clipboard;
+mod content;
 mod doc_message;
 mod doc_sync;
 mod document;
 mod document_store;
+mod file_list;
 mod hlc;
 pub mod locked_file;
 mod outgoing;
+pub mod outline;
 mod rebase;
 mod store;
 
+pub use blob_message::BlobMessage;
+pub use blob_store::{BlobStore, BlobStoreError, Evicted};
+pub use blob_sync::{BLOBS, BlobEvent, BlobSync, MAX_SERVED, STALL_MS, WINDOW};
 pub use clip_message::{ClipMessage, ClipStamp};
 pub use clip_sync::{CLIPBOARD_HAVE, ClipEvent, ClipSync, Staged, TooLarge};
-pub use clipboard::{ClipEntry, Clipboard, Merge};
+pub use clipboard::{ClipEntry, Clipboard, Copied, Merge};
+pub use content::{
+    BadHash, BlobHash, ContentError, FILES, INLINE_MAX, Inline, MAX_MIME, MAX_REPRESENTATIONS,
+    Representation, check_content, dimensions,
+};
 pub use doc_message::{CrdtOperation, DocMessage, Part};
 pub use doc_sync::{Change, DocSync};
 pub use document::{Applied, DocError, Document, MAX_UPDATE};
 pub use document_store::{DocumentStore, DocumentStoreError, valid_name};
+pub use file_list::{FileEntry, FileList, FileListError, MAX_FILES, MAX_PATH};
 pub use hlc::{ClockError, DEFAULT_MAX_OFFSET_MS, HybridClock, Stamp, Timestamp};
 pub use outgoing::{Arrival, FULL_MESH, Neighbour, Outgoing};
 pub use rebase::{Bias, changed_region, rebase, rebase_index};

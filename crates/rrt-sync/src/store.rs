@@ -3,6 +3,8 @@
 //! ```text
 //! <dir>/clipboard/index.json      the history's stamps and the clock — small, replaced whole
 //! <dir>/clipboard/<stamp>.txt     one entry's text, written once, never rewritten
+//! <dir>/clipboard/<stamp>.content.json  its other representations (inline bytes in base64,
+//!                                 larger ones by hash: their bytes are in the blob store)
 //! <dir>/clipboard.lock            flock held while either is read or changed
 //! ```
 //!
@@ -31,6 +33,7 @@ use uuid::Uuid;
 
 use crate::{
     clipboard::{ClipEntry, Clipboard},
+    content::Representation,
     hlc::{Stamp, Timestamp},
     locked_file::{self, PrivateDir},
 };
@@ -39,6 +42,7 @@ const DIR: &str = "clipboard";
 const INDEX: &str = "index.json";
 const LOCK: &str = "clipboard.lock";
 const TEXT_SUFFIX: &str = ".txt";
+const CONTENT_SUFFIX: &str = ".content.json";
 const FORMAT_VERSION: u32 = 2;
 /// The single file of format 1: the whole history, texts included.
 const LEGACY_FILE: &str = "clipboard.json";
@@ -199,6 +203,7 @@ impl ClipboardStore {
             if let Some(text) = self.read_text(texts, &stamp)? {
                 let entry = ClipEntry {
                     text: text.into(),
+                    content: self.read_content(texts, &stamp)?,
                     stamp,
                 };
                 repaired += usize::from(clipboard.restore(entry, now_ms));
@@ -229,6 +234,20 @@ impl ClipboardStore {
         }
     }
 
+    /// One entry's other representations: none when it has no file of them; one that does not
+    /// parse is set aside and reported, and the entry keeps its text.
+    fn read_content(
+        &self,
+        texts: &PrivateDir,
+        stamp: &Stamp,
+    ) -> Result<Vec<Representation>, StoreError> {
+        let name = content_name(stamp);
+        match read_json::<Vec<Representation>>(texts, name.as_ref(), |_| true)? {
+            Read::Parsed(content) => Ok(content),
+            Read::Missing | Read::SetAside => Ok(Vec::new()),
+        }
+    }
+
     /// Writes the texts of `clipboard` the index did not list, then the index naming them all,
     /// then deletes the texts no longer named. The caller holds the lock.
     fn write(
@@ -245,6 +264,12 @@ impl ClipboardStore {
                 texts
                     .replace_before_index(&name, entry.text.as_bytes())
                     .map_err(io_error("writing", &texts.path().join(&name)))?;
+                if !entry.content.is_empty() {
+                    let name = content_name(&entry.stamp);
+                    texts
+                        .replace_before_index(&name, &serde_json::to_vec(&entry.content)?)
+                        .map_err(io_error("writing", &texts.path().join(&name)))?;
+                }
             }
         }
         let index = Index {
@@ -275,7 +300,8 @@ impl ClipboardStore {
             return;
         };
         for name in names {
-            let dropped = parse_text_name(&name).is_some_and(|stamp| !named.contains(&stamp));
+            let stamp = parse_text_name(&name).or_else(|| parse_content_name(&name));
+            let dropped = stamp.is_some_and(|stamp| !named.contains(&stamp));
             if dropped && let Err(error) = texts.remove(&name) {
                 tracing::warn!(?name, %error, "could not delete a dropped clipboard entry");
             }
@@ -368,9 +394,23 @@ fn text_name(stamp: &Stamp) -> String {
     )
 }
 
+/// The file holding the other representations of the entry with `stamp`.
+fn content_name(stamp: &Stamp) -> String {
+    let text = text_name(stamp);
+    format!("{}{CONTENT_SUFFIX}", &text[..text.len() - TEXT_SUFFIX.len()])
+}
+
 /// The stamp a text's file name says, if it is one.
 fn parse_text_name(name: &OsStr) -> Option<Stamp> {
-    let name = name.to_str()?.strip_suffix(TEXT_SUFFIX)?;
+    parse_stamp(name.to_str()?.strip_suffix(TEXT_SUFFIX)?)
+}
+
+/// The stamp a content file's name says, if it is one.
+fn parse_content_name(name: &OsStr) -> Option<Stamp> {
+    parse_stamp(name.to_str()?.strip_suffix(CONTENT_SUFFIX)?)
+}
+
+fn parse_stamp(name: &str) -> Option<Stamp> {
     let mut parts = name.splitn(3, '-');
     let wall_ms = u64::from_str_radix(parts.next()?, 16).ok()?;
     let counter = u32::from_str_radix(parts.next()?, 16).ok()?;
@@ -428,6 +468,29 @@ mod tests {
     }
 
     #[test]
+    fn representations_are_kept_beside_the_text_and_dropped_with_it() {
+        let dir = temp_dir("content");
+        let store = ClipboardStore::open(&dir).expect("open");
+        let mut clipboard = Clipboard::new(Uuid::from_u128(1), 1);
+        let html = Representation::new("text/html", b"<b>bold</b>", crate::INLINE_MAX);
+        let image = Representation::new("image/png", &[3; 200_000], crate::INLINE_MAX);
+        let copied = crate::Copied {
+            text: "bold".into(),
+            content: vec![html, image],
+        };
+        let entry = clipboard.copy(copied, 1_000).expect("new");
+        store.save(&clipboard, 1_000).expect("save");
+        let mut restarted = Clipboard::new(Uuid::from_u128(1), 1);
+        store.load_into(&mut restarted, 1_000).expect("load");
+        assert_eq!(restarted.current(), Some(&entry));
+        // The next copy pushes it out of a history of one: both its files go.
+        clipboard.copy("next".into(), 2_000);
+        store.save(&clipboard, 2_000).expect("save");
+        let left = fs::read_dir(dir.join(DIR)).expect("list").count();
+        assert_eq!(left, 2, "the index and the new text");
+    }
+
+    #[test]
     fn two_writers_keep_each_others_entries() {
         let dir = temp_dir("writers");
         let store = ClipboardStore::open(&dir).expect("open");
@@ -450,7 +513,7 @@ mod tests {
         let mut clipboard = Clipboard::new(Uuid::from_u128(1), 3);
         let large = "x".repeat(1 << 20);
         for n in 0..3 {
-            clipboard.copy(format!("{n}{large}"), 1_000 + n);
+            clipboard.copy(format!("{n}{large}").into(), 1_000 + n);
         }
         store.save(&clipboard, 2_000).expect("save");
         let files = |store: &ClipboardStore| -> Vec<(String, u64, i64)> {

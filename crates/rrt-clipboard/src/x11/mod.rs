@@ -4,18 +4,26 @@
 //!   then reads the value and publishes it. Ownership it took itself is ignored. The sans-IO
 //!   [`reader`] decides what to ask and what an answer means (one read at a time; a read
 //!   overtaken by a new owner or a value set meanwhile is dropped and redone), through the
-//!   single-value [`transfer`]; this driver only performs X requests.
+//!   single-value [`transfer`], which converts the selection to each type worth reading in turn
+//!   (see [`crate::read`]): values are taken whole or in INCR chunks, as large as
+//!   [`ReadLimits::max_bytes`] per type.
 //! * **Never steals focus**: the worker's window is an unmapped 1×1 input-only window.
 //! * **Setting** ([`ClipboardCommand::Set`]) takes ownership of `CLIPBOARD` and answers other
-//!   programs' requests (`TARGETS`, `UTF8_STRING`, `STRING`, `TEXT`, `text/plain;charset=utf-8`)
-//!   until another program takes it.
+//!   programs' requests through the sans-IO [`owner`] until another program takes it: `TARGETS`
+//!   lists every offered type (text also as `UTF8_STRING`, `STRING`, `TEXT` and
+//!   `text/plain;charset=utf-8`); values larger than one chunk go by INCR, a chunk at a time as
+//!   each program takes them, so several programs pasting at once do not wait for each other;
+//!   [`Source::Later`](crate::Source::Later) values are asked for
+//!   ([`ClipboardEvent::Wanted`]) while the program waits.
 //! * **Secrets stay**: a value whose owner offers `x-kde-passwordManagerHint` is never read.
 //! * A lost X connection (the server went away) ends the worker with [`Control::Restart`], so the
-//!   reactor reconnects with backoff.
+//!   reactor reconnects with backoff. An X error (a requestor's window gone, say) only ends the
+//!   transfer it concerns, by that transfer's timeout.
 //!
 //! x11rb buffers events it reads while waiting for a reply, so after every call the worker drains
 //! [`Connection::poll_for_event`] before going back to sleep in epoll.
 
+mod owner;
 mod reader;
 mod transfer;
 
@@ -31,9 +39,9 @@ use x11rb::{
         Event as XEvent,
         xfixes::{self, ConnectionExt as _, SelectionEventMask},
         xproto::{
-            Atom, AtomEnum, ConnectionExt as _, CreateWindowAux, EventMask, PropMode, Property,
-            SELECTION_NOTIFY_EVENT, SelectionNotifyEvent, SelectionRequestEvent, Window,
-            WindowClass,
+            Atom, AtomEnum, ChangeWindowAttributesAux, ConnectionExt as _, CreateWindowAux,
+            EventMask, GetPropertyReply, PropMode, Property, SELECTION_NOTIFY_EVENT,
+            SelectionNotifyEvent, Window, WindowClass,
         },
     },
     rust_connection::RustConnection,
@@ -41,12 +49,19 @@ use x11rb::{
 };
 
 use self::{
+    owner::{Action, Owner, OwnerAtoms, Request},
     reader::{Ask, Reader, Step},
-    transfer::{Offer, Outcome, TextTarget},
+    transfer::Outcome,
 };
-use crate::{ClipboardCommand, ClipboardEvent, MAX_TEXT};
+use crate::{
+    ClipboardCommand, ClipboardEvent, Offer, ReadLimits,
+    read::{fingerprint, fingerprint_of_offers},
+};
 
 const X: Token = Token(0);
+
+/// The most targets of an owner looked at (their names cost a request each).
+const MAX_TARGETS: usize = 256;
 
 x11rb::atom_manager! {
     Atoms: AtomsCookie {
@@ -56,7 +71,6 @@ x11rb::atom_manager! {
         TEXT,
         INCR,
         TEXT_PLAIN_UTF8: b"text/plain;charset=utf-8",
-        PASSWORD_HINT: b"x-kde-passwordManagerHint",
         RRT_SELECTION,
     }
 }
@@ -98,27 +112,34 @@ pub struct X11Clipboard {
     conn: RustConnection,
     window: Window,
     atoms: Atoms,
-    /// What this worker serves while it owns `CLIPBOARD`.
-    owned: Option<Owned>,
+    /// What this worker serves, and the transfers of it.
+    owner: Owner,
     /// Reads of the clipboard, one at a time.
     reader: Reader,
-    /// The value read last, so an owner re-asserting the same value is not news.
-    last_read: Option<String>,
+    /// The targets of the value being read, by atom and name.
+    read_targets: Vec<(Atom, String)>,
+    limits: ReadLimits,
+    /// A fingerprint of the value read (or set) last, so an owner re-asserting it is not news.
+    last_read: Option<u64>,
 }
 
 impl std::fmt::Debug for X11Clipboard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("X11Clipboard")
             .field("window", &self.window)
-            .field("owns", &self.owned.is_some())
+            .field("owns", &self.owner.owns())
             .finish_non_exhaustive()
     }
 }
 
 impl X11Clipboard {
     /// Connects to `display` (`None`: `$DISPLAY`), makes the worker's window and subscribes to
-    /// `CLIPBOARD` changes.
-    pub fn new(registry: &Registry, display: Option<&str>) -> Result<Self, X11Error> {
+    /// `CLIPBOARD` changes; what someone copies is read within `limits`.
+    pub fn new(
+        registry: &Registry,
+        display: Option<&str>,
+        limits: ReadLimits,
+    ) -> Result<Self, X11Error> {
         let (conn, screen) = RustConnection::connect(display)?;
         if conn
             .extension_information(xfixes::X11_EXTENSION_NAME)?
@@ -151,6 +172,17 @@ impl X11Clipboard {
                 | SelectionEventMask::SELECTION_CLIENT_CLOSE,
         )?;
         conn.flush()?;
+        let owner_atoms = OwnerAtoms {
+            clipboard: atoms.CLIPBOARD,
+            targets: atoms.TARGETS,
+            incr: atoms.INCR,
+            atom: AtomEnum::ATOM.into(),
+            utf8_string: atoms.UTF8_STRING,
+            string: AtomEnum::STRING.into(),
+            text: atoms.TEXT,
+            text_plain_utf8: atoms.TEXT_PLAIN_UTF8,
+        };
+        let owner = Owner::new(owner_atoms, conn.maximum_request_bytes());
         registry
             .register(
                 &mut SourceFd(&conn.stream().as_raw_fd()),
@@ -163,8 +195,10 @@ impl X11Clipboard {
             conn,
             window,
             atoms,
-            owned: None,
-            reader: Reader::new(MAX_TEXT),
+            owner,
+            reader: Reader::new(limits.max_bytes),
+            read_targets: Vec::new(),
+            limits,
             last_read: None,
         })
     }
@@ -185,6 +219,11 @@ impl X11Clipboard {
                 }
             }
         })();
+        self.control(result.map_err(|error| error.to_string()))
+    }
+
+    /// Continue, or reconnect after a failure of the connection.
+    fn control(&self, result: Result<(), String>) -> Control {
         match result {
             Ok(()) => Control::Continue,
             Err(error) => {
@@ -199,6 +238,7 @@ impl X11Clipboard {
         event: XEvent,
         ctx: &mut Context<'_, ClipboardEvent>,
     ) -> Result<(), ReplyOrIdError> {
+        let now = Instant::now();
         match event {
             XEvent::XfixesSelectionNotify(notify) if notify.selection == self.atoms.CLIPBOARD => {
                 if notify.owner == self.window || notify.owner == NONE {
@@ -206,15 +246,15 @@ impl X11Clipboard {
                 }
                 // (What we serve is dropped only on SelectionClear: this notice may predate a
                 // value we set since.)
-                let step = self.reader.new_owner(Instant::now());
+                let step = self.reader.new_owner(now);
                 self.follow(step, notify.timestamp, ctx)?;
             }
             XEvent::SelectionNotify(answer)
                 if answer.requestor == self.window && answer.selection == self.atoms.CLIPBOARD =>
             {
                 match self.ask_for(answer.target) {
-                    Some(ask) if self.reader.awaits(ask) => {
-                        self.on_answer(ask, answer.property, answer.time, ctx)?;
+                    Some(ask) if self.reader.awaits(&ask) => {
+                        self.on_answer(&ask, answer.property, answer.time, ctx)?;
                     }
                     _ => tracing::debug!(target = answer.target, "an answer nobody awaits"),
                 }
@@ -226,12 +266,29 @@ impl X11Clipboard {
                     && self.reader.awaits_chunks() =>
             {
                 let chunk = self.take_property()?;
-                let step = self.reader.chunk(&chunk.value, Instant::now());
+                let step = self.reader.chunk(&chunk.value, now);
                 self.follow(step, CURRENT_TIME, ctx)?;
             }
-            XEvent::SelectionRequest(request) => self.serve(&request)?,
+            XEvent::PropertyNotify(change) if change.state == Property::DELETE => {
+                self.owner.deleted(change.window, change.atom, now);
+                self.perform(ctx)?;
+            }
+            XEvent::SelectionRequest(request) => {
+                self.owner.request(
+                    Request {
+                        requestor: request.requestor,
+                        selection: request.selection,
+                        target: request.target,
+                        property: request.property,
+                        time: request.time,
+                    },
+                    now,
+                );
+                self.perform(ctx)?;
+            }
             XEvent::SelectionClear(clear) if clear.selection == self.atoms.CLIPBOARD => {
-                self.owned = None;
+                self.owner.cleared();
+                self.perform(ctx)?;
             }
             XEvent::Error(error) => tracing::debug!(?error, "X error"),
             _ => {}
@@ -239,41 +296,97 @@ impl X11Clipboard {
         Ok(())
     }
 
+    /// Does what the owner machine asks.
+    fn perform(&mut self, ctx: &mut Context<'_, ClipboardEvent>) -> Result<(), ConnectionError> {
+        while let Some(action) = self.owner.poll_action() {
+            match action {
+                Action::Write8 {
+                    requestor,
+                    property,
+                    kind,
+                    data,
+                } => {
+                    self.conn.change_property8(
+                        PropMode::REPLACE,
+                        requestor,
+                        property,
+                        kind,
+                        &data,
+                    )?;
+                }
+                Action::Write32 {
+                    requestor,
+                    property,
+                    kind,
+                    data,
+                } => {
+                    self.conn.change_property32(
+                        PropMode::REPLACE,
+                        requestor,
+                        property,
+                        kind,
+                        &data,
+                    )?;
+                }
+                Action::Watch { window, on } => {
+                    let mask = if on {
+                        EventMask::PROPERTY_CHANGE
+                    } else {
+                        EventMask::NO_EVENT
+                    };
+                    let aux = ChangeWindowAttributesAux::new().event_mask(mask);
+                    self.conn.change_window_attributes(window, &aux)?;
+                }
+                Action::Notify { request, property } => {
+                    let notify = SelectionNotifyEvent {
+                        response_type: SELECTION_NOTIFY_EVENT,
+                        sequence: 0,
+                        time: request.time,
+                        requestor: request.requestor,
+                        selection: request.selection,
+                        target: request.target,
+                        property,
+                    };
+                    self.conn
+                        .send_event(false, request.requestor, EventMask::NO_EVENT, notify)?;
+                }
+                Action::Wanted { request, mime } => {
+                    ctx.emit(ClipboardEvent::Wanted { request, mime });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The target atom of a conversion the reader asks for.
-    fn target_of(&self, ask: Ask) -> Atom {
+    fn target_of(&self, ask: &Ask) -> Option<Atom> {
         match ask {
-            Ask::Targets => self.atoms.TARGETS,
-            Ask::Text(TextTarget::Utf8) => self.atoms.UTF8_STRING,
-            Ask::Text(TextTarget::Latin1) => AtomEnum::STRING.into(),
+            Ask::Targets => Some(self.atoms.TARGETS),
+            Ask::Target(name) => self
+                .read_targets
+                .iter()
+                .find(|(_, known)| known == name)
+                .map(|(atom, _)| *atom),
         }
     }
 
     /// The conversion an answer's target atom belongs to, if one of ours.
     fn ask_for(&self, target: Atom) -> Option<Ask> {
-        [
-            Ask::Targets,
-            Ask::Text(TextTarget::Utf8),
-            Ask::Text(TextTarget::Latin1),
-        ]
-        .into_iter()
-        .find(|ask| self.target_of(*ask) == target)
+        if target == self.atoms.TARGETS {
+            return Some(Ask::Targets);
+        }
+        self.read_targets
+            .iter()
+            .find(|(atom, _)| *atom == target)
+            .map(|(_, name)| Ask::Target(name.clone()))
     }
 
-    fn convert(&self, ask: Ask, time: u32) -> Result<(), ConnectionError> {
-        self.conn.convert_selection(
-            self.window,
-            self.atoms.CLIPBOARD,
-            self.target_of(ask),
-            self.atoms.RRT_SELECTION,
-            time,
-        )?;
-        Ok(())
-    }
-
-    /// Reads and deletes our property (deleting asks an INCR owner for the next chunk).
-    fn take_property(&self) -> Result<x11rb::protocol::xproto::GetPropertyReply, ReplyError> {
-        let length = u32::try_from(MAX_TEXT / 4 + 1).unwrap_or(u32::MAX);
-        self.conn
+    /// Reads and deletes our property (deleting asks an INCR owner for the next chunk). A value
+    /// longer than the cap is deleted without being read whole.
+    fn take_property(&self) -> Result<GetPropertyReply, ReplyError> {
+        let length = u32::try_from(self.limits.max_bytes / 4 + 1).unwrap_or(u32::MAX);
+        let reply = self
+            .conn
             .get_property(
                 true,
                 self.window,
@@ -282,12 +395,36 @@ impl X11Clipboard {
                 0,
                 length,
             )?
-            .reply()
+            .reply()?;
+        if reply.bytes_after > 0 {
+            self.conn
+                .delete_property(self.window, self.atoms.RRT_SELECTION)?;
+        }
+        Ok(reply)
+    }
+
+    /// The names of the owner's targets (at most [`MAX_TARGETS`]), asked for all at once.
+    fn target_names(&self, targets: &[Atom]) -> Result<Vec<(Atom, String)>, ReplyError> {
+        let cookies = targets
+            .iter()
+            .take(MAX_TARGETS)
+            .map(|&atom| Ok((atom, self.conn.get_atom_name(atom)?)))
+            .collect::<Result<Vec<_>, ConnectionError>>()?;
+        let mut named = Vec::with_capacity(cookies.len());
+        for (atom, cookie) in cookies {
+            match cookie.reply() {
+                Ok(reply) => named.push((atom, String::from_utf8_lossy(&reply.name).into_owned())),
+                // An atom that does not exist names nothing worth reading.
+                Err(ReplyError::X11Error(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(named)
     }
 
     fn on_answer(
         &mut self,
-        ask: Ask,
+        ask: &Ask,
         property: Atom,
         time: u32,
         ctx: &mut Context<'_, ClipboardEvent>,
@@ -298,23 +435,21 @@ impl X11Clipboard {
             return Ok(self.follow(step, time, ctx)?);
         }
         let reply = self.take_property()?;
-        let atoms = self.atoms;
-        let step = if ask == Ask::Targets {
+        let step = if *ask == Ask::Targets {
             if reply.type_ == Atom::from(AtomEnum::ATOM) {
                 let targets: Vec<Atom> = reply.value32().into_iter().flatten().collect();
-                let offer = Offer {
-                    utf8: targets.contains(&atoms.UTF8_STRING),
-                    latin1: targets.contains(&AtomEnum::STRING.into()),
-                    secret: targets.contains(&atoms.PASSWORD_HINT),
-                };
-                self.reader.targets(offer, now)
+                let named = self.target_names(&targets)?;
+                let names: Vec<&str> = named.iter().map(|(_, name)| name.as_str()).collect();
+                let step = self.reader.targets(&names, now);
+                self.read_targets = named;
+                step
             } else {
                 self.reader.refused(now)
             }
-        } else if reply.type_ == atoms.INCR {
+        } else if reply.type_ == self.atoms.INCR {
             let announced = reply.value32().and_then(|mut size| size.next());
-            self.reader
-                .value(&[], Some(announced.unwrap_or(0) as usize), now)
+            let announced = announced.map_or(0, |size| usize::try_from(size).unwrap_or(usize::MAX));
+            self.reader.value(&[], Some(announced), now)
         } else if reply.bytes_after > 0 {
             // More than was asked for, which is already more than the cap.
             let len = reply.value.len() + reply.bytes_after as usize;
@@ -327,131 +462,88 @@ impl X11Clipboard {
 
     fn follow(
         &mut self,
-        step: Step,
+        mut step: Step,
         time: u32,
         ctx: &mut Context<'_, ClipboardEvent>,
     ) -> Result<(), ConnectionError> {
-        match step {
-            Step::Convert(ask) => self.convert(ask, time)?,
-            Step::Wait => {}
-            Step::Done { outcome, reread } => {
-                if reread {
-                    self.convert(Ask::Targets, CURRENT_TIME)?;
+        loop {
+            match step {
+                Step::Convert(ask) => {
+                    if ask == Ask::Targets {
+                        self.start_read();
+                    }
+                    match self.target_of(&ask) {
+                        Some(target) => return self.convert(target, time),
+                        // (Never: the reader names only targets the owner listed.)
+                        None => step = self.reader.refused(Instant::now()),
+                    }
                 }
-                match outcome {
-                    Some(Outcome::Text(text)) => {
-                        if self.last_read.as_ref() != Some(&text) {
-                            self.last_read = Some(text.clone());
-                            ctx.emit(ClipboardEvent::Copied(text));
-                        }
+                Step::Wait => return Ok(()),
+                Step::Done { outcome, reread } => {
+                    if reread {
+                        self.start_read();
+                        self.convert(self.atoms.TARGETS, CURRENT_TIME)?;
                     }
-                    Some(Outcome::Secret) => {
-                        tracing::info!(
-                            "a password manager's secret is on the clipboard; not shared"
-                        );
-                    }
-                    Some(Outcome::NoText) => tracing::debug!("the clipboard holds no text"),
-                    Some(Outcome::TooLarge(len)) => {
-                        tracing::warn!(
-                            len,
-                            max = MAX_TEXT,
-                            "the clipboard value is too large to share"
-                        );
-                    }
-                    None => tracing::debug!("the clipboard changed while it was read"),
+                    self.report(outcome, ctx);
+                    return Ok(());
                 }
             }
         }
+    }
+
+    /// A new read begins: no targets are known but the one asked of owners that cannot list
+    /// theirs.
+    fn start_read(&mut self) {
+        self.read_targets = vec![(self.atoms.UTF8_STRING, "UTF8_STRING".to_owned())];
+    }
+
+    fn convert(&self, target: Atom, time: u32) -> Result<(), ConnectionError> {
+        self.conn.convert_selection(
+            self.window,
+            self.atoms.CLIPBOARD,
+            target,
+            self.atoms.RRT_SELECTION,
+            time,
+        )?;
         Ok(())
     }
 
-    /// Answers another program's request for the value we own.
-    fn serve(&self, request: &SelectionRequestEvent) -> Result<(), ConnectionError> {
-        // Obsolete requestors leave the property unset and expect the target's name.
-        let property = if request.property == NONE {
-            request.target
-        } else {
-            request.property
-        };
-        let atoms = &self.atoms;
-        let string = Atom::from(AtomEnum::STRING);
-        let answered = match &self.owned {
-            Some(Owned {
-                utf8: value,
-                latin1,
-            }) if request.selection == atoms.CLIPBOARD => {
-                let mut text_targets = vec![atoms.UTF8_STRING, atoms.TEXT, atoms.TEXT_PLAIN_UTF8];
-                if latin1.is_some() {
-                    text_targets.push(string);
-                }
-                if request.target == atoms.TARGETS {
-                    let mut targets = vec![atoms.TARGETS];
-                    targets.extend(&text_targets);
-                    self.conn.change_property32(
-                        PropMode::REPLACE,
-                        request.requestor,
-                        property,
-                        AtomEnum::ATOM,
-                        &targets,
-                    )?;
-                    true
-                } else if text_targets.contains(&request.target) {
-                    // Values over one request would need INCR; they are refused instead.
-                    let fits = value.len() + 64 <= self.conn.maximum_request_bytes();
-                    if fits {
-                        let (kind, bytes) = match latin1 {
-                            Some(latin1) if request.target == string => (string, latin1.as_slice()),
-                            _ => (atoms.UTF8_STRING, value.as_slice()),
-                        };
-                        self.conn.change_property8(
-                            PropMode::REPLACE,
-                            request.requestor,
-                            property,
-                            kind,
-                            bytes,
-                        )?;
-                    } else {
-                        tracing::warn!(len = value.len(), "too large to hand to an X client");
-                    }
-                    fits
-                } else {
-                    false
+    fn report(&mut self, outcome: Option<Outcome>, ctx: &mut Context<'_, ClipboardEvent>) {
+        match outcome {
+            Some(Outcome::Read(read)) if read.is_empty() => {
+                tracing::debug!("the clipboard holds nothing rrt shares");
+            }
+            Some(Outcome::Read(read)) => {
+                let print = fingerprint(read.iter().map(|r| (r.mime.as_str(), &r.data[..])));
+                if self.last_read != Some(print) {
+                    self.last_read = Some(print);
+                    ctx.emit(ClipboardEvent::Copied(read));
                 }
             }
-            _ => false,
-        };
-        let notify = SelectionNotifyEvent {
-            response_type: SELECTION_NOTIFY_EVENT,
-            sequence: 0,
-            time: request.time,
-            requestor: request.requestor,
-            selection: request.selection,
-            target: request.target,
-            property: if answered { property } else { NONE },
-        };
+            Some(Outcome::Secret) => {
+                tracing::info!("a password manager's secret is on the clipboard; not shared");
+            }
+            None => tracing::debug!("the clipboard changed while it was read"),
+        }
+    }
+
+    /// Owns the clipboard with `offers`.
+    fn set(&mut self, offers: Vec<Offer>) -> Result<(), ReplyError> {
+        let cookies = offers
+            .iter()
+            .map(|offer| self.conn.intern_atom(false, offer.mime.as_bytes()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut atoms = Vec::with_capacity(cookies.len());
+        for cookie in cookies {
+            atoms.push(cookie.reply()?.atom);
+        }
+        self.reader.set();
+        // What the mesh sends is not news when it comes back from X.
+        self.last_read = Some(fingerprint_of_offers(&offers));
+        self.owner.set(atoms.into_iter().zip(offers).collect());
         self.conn
-            .send_event(false, request.requestor, EventMask::NO_EVENT, notify)?;
+            .set_selection_owner(self.window, self.atoms.CLIPBOARD, CURRENT_TIME)?;
         Ok(())
-    }
-}
-
-/// The value served while the worker owns `CLIPBOARD`, in the encodings it is asked for.
-struct Owned {
-    utf8: Vec<u8>,
-    /// For STRING (ISO 8859-1), offered only for text that has no other characters.
-    latin1: Option<Vec<u8>>,
-}
-
-impl Owned {
-    fn new(text: String) -> Self {
-        let latin1 = text
-            .chars()
-            .map(|c| u8::try_from(u32::from(c)).ok())
-            .collect();
-        Self {
-            utf8: text.into_bytes(),
-            latin1,
-        }
     }
 }
 
@@ -459,16 +551,37 @@ impl Worker for X11Clipboard {
     type Event = ClipboardEvent;
     type Command = ClipboardCommand;
 
-    /// An owner that never answers does not stop the clipboard from being followed.
+    /// An owner that never answers does not stop the clipboard from being followed; a program
+    /// that never takes what it pasted, or a mesh that never provides it, holds nothing forever.
     fn deadline(&self) -> Option<Instant> {
-        self.reader.deadline()
+        self.reader
+            .deadline()
+            .into_iter()
+            .chain(self.owner.deadline())
+            .min()
     }
 
     fn on_deadline(&mut self, now: Instant, ctx: &mut Context<'_, ClipboardEvent>) -> Control {
-        tracing::debug!("the clipboard's owner did not answer; giving up on that value");
-        let step = self.reader.timed_out(now);
-        if self.follow(step, CURRENT_TIME, ctx).is_err() {
-            return Control::Restart;
+        if self
+            .reader
+            .deadline()
+            .is_some_and(|deadline| deadline <= now)
+        {
+            tracing::debug!("the clipboard's owner did not answer; giving up on that value");
+            let step = self.reader.timed_out(now);
+            if let Err(error) = self.follow(step, CURRENT_TIME, ctx) {
+                return self.control(Err(error.to_string()));
+            }
+        }
+        if self
+            .owner
+            .deadline()
+            .is_some_and(|deadline| deadline <= now)
+        {
+            self.owner.on_deadline(now);
+            if let Err(error) = self.perform(ctx) {
+                return self.control(Err(error.to_string()));
+            }
         }
         self.pump(ctx)
     }
@@ -482,18 +595,17 @@ impl Worker for X11Clipboard {
         command: ClipboardCommand,
         ctx: &mut Context<'_, ClipboardEvent>,
     ) -> Control {
-        let ClipboardCommand::Set(text) = command;
-        self.reader.set();
-        // What the mesh sends is not news when it comes back from X.
-        self.last_read = Some(text.clone());
-        self.owned = Some(Owned::new(text));
-        if let Err(error) =
-            self.conn
-                .set_selection_owner(self.window, self.atoms.CLIPBOARD, CURRENT_TIME)
-        {
-            tracing::warn!(%error, "the X connection failed; reconnecting");
-            return Control::Restart;
+        let result = match command {
+            ClipboardCommand::Set(offers) => self.set(offers).map_err(|error| error.to_string()),
+            ClipboardCommand::Provide { request, source } => {
+                self.owner.provide(request, source, Instant::now());
+                Ok(())
+            }
+        };
+        let result = result.and_then(|()| self.perform(ctx).map_err(|error| error.to_string()));
+        match self.control(result) {
+            Control::Continue => self.pump(ctx),
+            other => other,
         }
-        self.pump(ctx)
     }
 }

@@ -1,24 +1,32 @@
 //! Following the X11 clipboard over time, sans IO: one read ([`Transfer`]) at a time, because an
 //! owner's answer names only the target it converted to, not the request it answers. A new owner
 //! or a value set by us during a read makes that read stale: its result is dropped — the rest of
-//! it may have come from the new owner without the secret check — and the clipboard is read again
-//! when it ends. A read whose owner stops answering is given up after [`READ_TIMEOUT`].
+//! it may have come from the new owner without the secret check — no further target is
+//! converted, and the clipboard is read again when the read ends.
+//!
+//! An owner that stops answering is given up: after [`TARGETS_TIMEOUT`] when it does not even
+//! list its targets (any live program answers that at once), after [`CONVERT_TIMEOUT`] during a
+//! conversion or between INCR chunks (a program may take a while to encode an image). What was
+//! read before is still reported.
 
 use std::time::{Duration, Instant};
 
-use super::transfer::{Next, Offer, Outcome, TextTarget, Transfer};
+use super::transfer::{Next, Outcome, Transfer};
 
-/// How long an owner may take to answer one request (each INCR chunk restarts it). An owner
-/// that exits right after losing the clipboard can have its last answer dropped by the server.
-pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long an owner may take to list its targets. An owner that exits right after losing the
+/// clipboard can have its last answer dropped by the server.
+pub(crate) const TARGETS_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long an owner may take to convert a value, or to send the next INCR chunk.
+pub(crate) const CONVERT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the driver converts the selection to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Ask {
     /// `TARGETS`.
     Targets,
-    /// A text target.
-    Text(TextTarget),
+    /// The target of this name.
+    Target(String),
 }
 
 /// What the driver does next.
@@ -51,7 +59,7 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    /// A reader of values up to `max` bytes.
+    /// A reader of values up to `max` bytes per target.
     pub(crate) fn new(max: usize) -> Self {
         Self {
             max,
@@ -82,8 +90,8 @@ impl Reader {
     }
 
     /// Whether an answer for `ask` is the one awaited.
-    pub(crate) fn awaits(&self, ask: Ask) -> bool {
-        self.asked == Some(ask)
+    pub(crate) fn awaits(&self, ask: &Ask) -> bool {
+        self.asked.as_ref() == Some(ask)
     }
 
     /// Whether the read waits for INCR chunks.
@@ -96,9 +104,9 @@ impl Reader {
         self.advance(now, Transfer::on_refused)
     }
 
-    /// The owner's targets.
-    pub(crate) fn targets(&mut self, offer: Offer, now: Instant) -> Step {
-        self.advance(now, |transfer| transfer.on_targets(offer))
+    /// The owner's targets, by name.
+    pub(crate) fn targets<S: AsRef<str>>(&mut self, targets: &[S], now: Instant) -> Step {
+        self.advance(now, |transfer| transfer.on_targets(targets))
     }
 
     /// The converted value, whole or as the announcement of INCR chunks of `incremental` bytes.
@@ -118,13 +126,17 @@ impl Reader {
 
     /// When the read in flight is given up, if one is.
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.transfer.as_ref().map(|_| self.since + READ_TIMEOUT)
+        let timeout = match self.asked {
+            Some(Ask::Targets) => TARGETS_TIMEOUT,
+            _ => CONVERT_TIMEOUT,
+        };
+        self.transfer.as_ref().map(|_| self.since + timeout)
     }
 
     /// The owner did not answer in time.
     pub(crate) fn timed_out(&mut self, now: Instant) -> Step {
-        self.stale = true;
-        self.finish(None, now)
+        let outcome = self.transfer.take().map(Transfer::give_up);
+        self.finish(outcome, now)
     }
 
     fn start(&mut self, now: Instant) {
@@ -139,9 +151,12 @@ impl Reader {
         };
         self.since = now;
         match step(transfer) {
+            // Whatever a stale read would convert next comes from an owner not checked.
+            Next::Convert(_) if self.stale => self.finish(None, now),
             Next::Convert(target) => {
-                self.asked = Some(Ask::Text(target));
-                Step::Convert(Ask::Text(target))
+                let ask = Ask::Target(target);
+                self.asked = Some(ask.clone());
+                Step::Convert(ask)
             }
             Next::AwaitChunk => {
                 self.asked = None;
@@ -169,32 +184,43 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Representation, TEXT};
 
-    const TEXT: Offer = Offer {
-        utf8: true,
-        latin1: false,
-        secret: false,
-    };
+    fn target(name: &str) -> Ask {
+        Ask::Target(name.to_owned())
+    }
+
+    fn read(text: &str) -> Option<Outcome> {
+        Some(Outcome::Read(vec![Representation {
+            mime: TEXT.to_owned(),
+            data: text.as_bytes().to_vec(),
+        }]))
+    }
 
     #[test]
-    fn a_read_asks_targets_then_text_and_ends_with_the_value() {
+    fn a_read_asks_targets_then_each_target_and_ends_with_the_value() {
         let now = Instant::now();
         let mut reader = Reader::new(100);
         assert_eq!(reader.new_owner(now), Step::Convert(Ask::Targets));
-        assert!(reader.awaits(Ask::Targets));
-        assert!(!reader.awaits(Ask::Text(TextTarget::Utf8)));
+        assert!(reader.awaits(&Ask::Targets));
+        assert!(!reader.awaits(&target("UTF8_STRING")));
         assert_eq!(
-            reader.targets(TEXT, now),
-            Step::Convert(Ask::Text(TextTarget::Utf8))
+            reader.targets(&["UTF8_STRING", "text/html"], now),
+            Step::Convert(target("UTF8_STRING"))
         );
         assert!(
-            !reader.awaits(Ask::Targets),
+            !reader.awaits(&Ask::Targets),
             "a late TARGETS answer is not taken"
         );
         assert_eq!(
             reader.value(b"hi", None, now),
+            Step::Convert(target("text/html"))
+        );
+        assert!(reader.awaits(&target("text/html")));
+        assert_eq!(
+            reader.refused(now),
             Step::Done {
-                outcome: Some(Outcome::Text("hi".to_owned())),
+                outcome: read("hi"),
                 reread: false
             }
         );
@@ -206,7 +232,7 @@ mod tests {
         let now = Instant::now();
         let mut reader = Reader::new(100);
         reader.new_owner(now);
-        reader.targets(TEXT, now);
+        reader.targets(&["UTF8_STRING"], now);
         // A password manager takes the clipboard: the text answer may be its secret.
         assert_eq!(reader.new_owner(now), Step::Wait);
         assert_eq!(
@@ -217,24 +243,25 @@ mod tests {
             }
         );
         assert!(
-            reader.awaits(Ask::Targets),
+            reader.awaits(&Ask::Targets),
             "the new read checks the targets first"
         );
     }
 
     #[test]
-    fn a_value_set_during_a_read_drops_its_result() {
+    fn a_stale_read_converts_nothing_more() {
         let now = Instant::now();
         let mut reader = Reader::new(100);
         reader.new_owner(now);
+        reader.targets(&["UTF8_STRING", "image/png"], now);
         reader.set();
-        reader.targets(TEXT, now);
         assert_eq!(
             reader.value(b"older", None, now),
             Step::Done {
                 outcome: None,
                 reread: false
-            }
+            },
+            "the image is not asked of whoever owns the clipboard now"
         );
     }
 
@@ -243,15 +270,35 @@ mod tests {
         let now = Instant::now();
         let mut reader = Reader::new(100);
         reader.new_owner(now);
-        assert_eq!(reader.deadline(), Some(now + READ_TIMEOUT));
+        assert_eq!(reader.deadline(), Some(now + TARGETS_TIMEOUT));
         reader.new_owner(now);
         assert_eq!(
-            reader.timed_out(now + READ_TIMEOUT),
+            reader.timed_out(now + TARGETS_TIMEOUT),
             Step::Done {
                 outcome: None,
                 reread: true
             }
         );
-        assert_eq!(reader.deadline(), Some(now + READ_TIMEOUT * 2));
+        assert_eq!(reader.deadline(), Some(now + TARGETS_TIMEOUT * 2));
+    }
+
+    #[test]
+    fn an_owner_slow_to_convert_is_given_more_time_and_what_it_gave_is_kept() {
+        let now = Instant::now();
+        let mut reader = Reader::new(100);
+        reader.new_owner(now);
+        reader.targets(&["UTF8_STRING", "image/png"], now);
+        assert_eq!(reader.deadline(), Some(now + CONVERT_TIMEOUT));
+        let later = now + Duration::from_secs(2);
+        reader.value(b"hi", None, later);
+        assert_eq!(reader.value(&[], Some(1000), later), Step::Wait);
+        assert_eq!(reader.deadline(), Some(later + CONVERT_TIMEOUT));
+        assert_eq!(
+            reader.timed_out(later + CONVERT_TIMEOUT),
+            Step::Done {
+                outcome: read("hi"),
+                reread: false
+            }
+        );
     }
 }

@@ -1,32 +1,39 @@
-//! Reading the X11 clipboard, as a sans-IO state machine: ask for the owner's targets, refuse a
-//! secret, pick the best text target, take the value whole or in INCR chunks, and stop at a size
-//! cap. The driver performs the X requests this asks for and feeds back what the server answered.
+//! Reading one X11 clipboard value, as a sans-IO state machine: ask for the owner's targets,
+//! refuse a secret, [`plan`](crate::read::plan()) the targets worth reading, then convert to each
+//! in turn — taking the value whole, or in INCR chunks — under a size cap per target. The driver
+//! performs the X requests this asks for and feeds back what the server answered.
+//!
+//! ```text
+//!  Targets ──targets──▶ Value(next) ──whole──────────────▶ Value(next) … Done(Read)
+//!     │ secret: Done      │ INCR ≤ cap ─▶ Chunks ──empty──▶ Value(next)
+//!     │                   │ INCR > cap ─▶ Discard ─empty──▶ Value(next)
+//!     │ refused: UTF8_STRING, as old owners only answer that
+//! ```
+//!
+//! An INCR value found too large is still drained to its end, its chunks dropped: abandoned
+//! half-way, its owner would go on writing chunks into our property while a later target's value
+//! is read from it.
 
-/// A text target to convert the selection to, best first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TextTarget {
-    /// `UTF8_STRING`.
-    Utf8,
-    /// `STRING` (ISO 8859-1, ICCCM).
-    Latin1,
-}
+use crate::{
+    Representation,
+    read::{Collector, Encoding, SECRET_HINT, Want, plan},
+};
 
-/// What the selection's owner offers, as far as this machine cares.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Offer {
-    /// `UTF8_STRING` is offered.
-    pub utf8: bool,
-    /// `STRING` is offered.
-    pub latin1: bool,
-    /// A password manager marked the value as a secret (`x-kde-passwordManagerHint`).
-    pub secret: bool,
-}
+/// The text targets, best first. (`TEXT` is left out: its encoding is the owner's choice.)
+pub(crate) const TEXT_TARGETS: [(&str, Encoding); 3] = [
+    ("UTF8_STRING", Encoding::Utf8),
+    ("text/plain;charset=utf-8", Encoding::Utf8),
+    ("STRING", Encoding::Latin1),
+];
+
+/// The target asked of an owner that cannot list its targets.
+const FALLBACK: &str = "UTF8_STRING";
 
 /// What the driver does next.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Next {
-    /// Convert the selection to this target and report the answer.
-    Convert(TextTarget),
+    /// Convert the selection to the target of this name and report the answer.
+    Convert(String),
     /// Wait for the next INCR chunk (a property change on our window).
     AwaitChunk,
     /// The transfer is over.
@@ -36,220 +43,266 @@ pub(crate) enum Next {
 /// How a transfer ended.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    /// The clipboard holds this text.
-    Text(String),
+    /// What was read of the value (empty when nothing worth reading could be had).
+    Read(Vec<Representation>),
     /// Marked as a secret: not to be shared.
     Secret,
-    /// No text target, or the owner refused to convert.
-    NoText,
-    /// Over the cap (in bytes).
-    TooLarge(usize),
 }
 
 #[derive(Debug)]
 enum State {
     Targets,
-    Value(TextTarget),
-    Chunks(TextTarget),
+    Value,
+    Chunks,
+    Discard,
 }
 
 /// One read of the clipboard.
 #[derive(Debug)]
 pub(crate) struct Transfer {
     state: State,
-    buffer: Vec<u8>,
+    collector: Collector,
     max: usize,
 }
 
 impl Transfer {
-    /// A read that accepts values up to `max` bytes; the driver first asks for the targets.
+    /// A read that accepts values up to `max` bytes per target; the driver first asks for the
+    /// targets.
     pub(crate) fn start(max: usize) -> Self {
         Self {
             state: State::Targets,
-            buffer: Vec::new(),
+            collector: Collector::new(Vec::new(), max),
             max,
         }
     }
 
-    /// The owner's targets arrived.
-    pub(crate) fn on_targets(&mut self, offer: Offer) -> Next {
+    /// The owner's targets arrived, by name.
+    pub(crate) fn on_targets<S: AsRef<str>>(&mut self, targets: &[S]) -> Next {
         if !matches!(self.state, State::Targets) {
-            return Next::Done(Outcome::NoText);
+            return self.end();
         }
-        if offer.secret {
+        if targets.iter().any(|target| target.as_ref() == SECRET_HINT) {
             return Next::Done(Outcome::Secret);
         }
-        let target = if offer.utf8 {
-            TextTarget::Utf8
-        } else if offer.latin1 {
-            TextTarget::Latin1
-        } else {
-            return Next::Done(Outcome::NoText);
-        };
-        self.state = State::Value(target);
-        Next::Convert(target)
+        self.collector = Collector::new(plan(targets, &TEXT_TARGETS), self.max);
+        self.convert_next()
     }
 
     /// The owner would not convert (the property came back empty-handed). An owner that cannot
     /// list its targets still gets asked for UTF-8 text, as old clients only answer that.
     pub(crate) fn on_refused(&mut self) -> Next {
         match self.state {
-            State::Targets => {
-                self.state = State::Value(TextTarget::Utf8);
-                Next::Convert(TextTarget::Utf8)
+            State::Targets => self.on_targets(&[FALLBACK]),
+            State::Value => {
+                self.collector.skip();
+                self.convert_next()
             }
-            State::Value(_) | State::Chunks(_) => Next::Done(Outcome::NoText),
+            State::Chunks | State::Discard => self.end(),
         }
     }
 
     /// The converted value arrived: whole, or (`incremental`) as the announcement of INCR chunks
-    /// of about `announced` bytes in all.
+    /// of about that many bytes in all.
     pub(crate) fn on_value(&mut self, bytes: &[u8], incremental: Option<usize>) -> Next {
-        let State::Value(target) = self.state else {
-            return Next::Done(Outcome::NoText);
-        };
+        if !matches!(self.state, State::Value) {
+            return self.end();
+        }
         if let Some(announced) = incremental {
-            if announced > self.max {
-                return Next::Done(Outcome::TooLarge(announced));
-            }
-            self.state = State::Chunks(target);
+            self.state = if self.collector.expect(announced) {
+                State::Chunks
+            } else {
+                State::Discard
+            };
             return Next::AwaitChunk;
         }
-        if bytes.len() > self.max {
-            return Next::Done(Outcome::TooLarge(bytes.len()));
+        if self.collector.take(bytes) {
+            self.collector.complete();
         }
-        Next::Done(decode(target, bytes))
+        self.convert_next()
     }
 
-    /// The value is `len` bytes, more than was asked for.
+    /// The value is `len` bytes, more than was asked for (so over the cap).
     pub(crate) fn on_oversize(&mut self, len: usize) -> Next {
-        Next::Done(Outcome::TooLarge(len))
+        if !matches!(self.state, State::Value) {
+            return self.end();
+        }
+        self.collector.expect(len);
+        self.collector.skip();
+        self.convert_next()
     }
 
     /// An INCR chunk arrived; an empty one ends the value.
     pub(crate) fn on_chunk(&mut self, bytes: &[u8]) -> Next {
-        let State::Chunks(target) = self.state else {
-            return Next::Done(Outcome::NoText);
-        };
-        if bytes.is_empty() {
-            return Next::Done(decode(target, &std::mem::take(&mut self.buffer)));
+        match self.state {
+            State::Chunks if bytes.is_empty() => {
+                self.collector.complete();
+                self.convert_next()
+            }
+            State::Chunks => {
+                if !self.collector.take(bytes) {
+                    self.state = State::Discard;
+                }
+                Next::AwaitChunk
+            }
+            State::Discard if bytes.is_empty() => self.convert_next(),
+            State::Discard => Next::AwaitChunk,
+            State::Targets | State::Value => self.end(),
         }
-        if self.buffer.len() + bytes.len() > self.max {
-            return Next::Done(Outcome::TooLarge(self.buffer.len() + bytes.len()));
-        }
-        self.buffer.extend_from_slice(bytes);
-        Next::AwaitChunk
     }
 
     /// Whether the transfer waits for INCR chunks.
     pub(crate) fn awaits_chunks(&self) -> bool {
-        matches!(self.state, State::Chunks(_))
+        matches!(self.state, State::Chunks | State::Discard)
     }
-}
 
-fn decode(target: TextTarget, bytes: &[u8]) -> Outcome {
-    let text = match target {
-        // Invalid UTF-8 from another program is repaired, not refused: the user copied it.
-        TextTarget::Utf8 => String::from_utf8_lossy(bytes).into_owned(),
-        TextTarget::Latin1 => bytes.iter().map(|&byte| char::from(byte)).collect(),
-    };
-    if text.is_empty() {
-        Outcome::NoText
-    } else {
-        Outcome::Text(text)
+    /// The owner stopped answering: what was read so far.
+    pub(crate) fn give_up(mut self) -> Outcome {
+        Outcome::Read(self.collector.take_read())
+    }
+
+    fn convert_next(&mut self) -> Next {
+        match self.collector.begin_next() {
+            Some(Want { offered, .. }) => {
+                self.state = State::Value;
+                Next::Convert(offered.clone())
+            }
+            None => self.end(),
+        }
+    }
+
+    fn end(&mut self) -> Next {
+        Next::Done(Outcome::Read(self.collector.take_read()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::TEXT;
 
-    const TEXT: Offer = Offer {
-        utf8: true,
-        latin1: true,
-        secret: false,
-    };
+    fn read(representations: &[(&str, &[u8])]) -> Next {
+        Next::Done(Outcome::Read(
+            representations
+                .iter()
+                .map(|(mime, data)| Representation {
+                    mime: (*mime).to_owned(),
+                    data: data.to_vec(),
+                })
+                .collect(),
+        ))
+    }
+
+    fn convert(target: &str) -> Next {
+        Next::Convert(target.to_owned())
+    }
 
     #[test]
-    fn utf8_is_preferred_and_read_whole() {
+    fn every_planned_target_is_converted_in_turn() {
         let mut transfer = Transfer::start(100);
-        assert_eq!(transfer.on_targets(TEXT), Next::Convert(TextTarget::Utf8));
+        let targets = ["TARGETS", "image/png", "STRING", "UTF8_STRING", "text/html"];
+        assert_eq!(transfer.on_targets(&targets), convert("UTF8_STRING"));
         assert_eq!(
             transfer.on_value("héllo".as_bytes(), None),
-            Next::Done(Outcome::Text("héllo".to_owned()))
+            convert("text/html")
+        );
+        assert_eq!(transfer.on_value(b"<i>h</i>", None), convert("image/png"));
+        assert_eq!(
+            transfer.on_value(b"\x89PNG", None),
+            read(&[
+                (TEXT, "héllo".as_bytes()),
+                ("text/html", b"<i>h</i>"),
+                ("image/png", b"\x89PNG"),
+            ])
         );
     }
 
     #[test]
     fn a_secret_is_never_read() {
         let mut transfer = Transfer::start(100);
-        let offer = Offer {
-            secret: true,
-            ..TEXT
-        };
-        assert_eq!(transfer.on_targets(offer), Next::Done(Outcome::Secret));
+        let targets = ["UTF8_STRING", SECRET_HINT];
+        assert_eq!(transfer.on_targets(&targets), Next::Done(Outcome::Secret));
     }
 
     #[test]
-    fn latin1_is_decoded_and_no_text_is_no_text() {
+    fn latin1_is_decoded_and_nothing_readable_is_nothing() {
         let mut transfer = Transfer::start(100);
-        let latin1 = Offer {
-            latin1: true,
-            ..Offer::default()
-        };
-        assert_eq!(
-            transfer.on_targets(latin1),
-            Next::Convert(TextTarget::Latin1)
-        );
+        assert_eq!(transfer.on_targets(&["STRING"]), convert("STRING"));
         assert_eq!(
             transfer.on_value(&[0x63, 0x61, 0x66, 0xe9], None),
-            Next::Done(Outcome::Text("café".to_owned()))
+            read(&[(TEXT, "café".as_bytes())])
         );
-        let mut image = Transfer::start(100);
-        assert_eq!(
-            image.on_targets(Offer::default()),
-            Next::Done(Outcome::NoText)
-        );
+        let mut other = Transfer::start(100);
+        assert_eq!(other.on_targets(&["application/x-foo"]), read(&[]));
     }
 
     #[test]
-    fn incremental_values_are_assembled_and_capped() {
+    fn incremental_values_are_assembled_and_capped_and_the_rest_still_read() {
         let mut transfer = Transfer::start(10);
-        transfer.on_targets(TEXT);
+        transfer.on_targets(&["UTF8_STRING", "text/html", "text/uri-list", "image/png"]);
         assert_eq!(transfer.on_value(&[], Some(8)), Next::AwaitChunk);
         assert!(transfer.awaits_chunks());
         assert_eq!(transfer.on_chunk(b"1234"), Next::AwaitChunk);
         assert_eq!(transfer.on_chunk(b"5678"), Next::AwaitChunk);
+        assert_eq!(transfer.on_chunk(b""), convert("text/html"));
+
+        // An owner announcing less than it sends: dropped once over the cap, drained to its end.
+        assert_eq!(transfer.on_value(&[], Some(4)), Next::AwaitChunk);
+        assert_eq!(transfer.on_chunk(b"123456"), Next::AwaitChunk);
+        assert_eq!(transfer.on_chunk(b"789012"), Next::AwaitChunk);
+        assert!(transfer.awaits_chunks(), "drained");
+        assert_eq!(transfer.on_chunk(b"345"), Next::AwaitChunk);
+        assert_eq!(transfer.on_chunk(b""), convert("text/uri-list"));
+
+        // Announced over the cap: drained without keeping anything.
+        assert_eq!(transfer.on_value(&[], Some(11)), Next::AwaitChunk);
+        assert_eq!(transfer.on_chunk(b"12345678901"), Next::AwaitChunk);
+        assert_eq!(transfer.on_chunk(b""), convert("image/png"));
+
+        // Whole, but more than asked for.
+        assert_eq!(transfer.on_oversize(50), read(&[(TEXT, b"12345678")]));
+    }
+
+    #[test]
+    fn answers_out_of_turn_end_the_read_with_what_it_has() {
+        let mut transfer = Transfer::start(100);
+        transfer.on_targets(&["UTF8_STRING", "text/html"]);
+        transfer.on_value(b"hi", None);
         assert_eq!(
-            transfer.on_chunk(b""),
-            Next::Done(Outcome::Text("12345678".to_owned()))
+            transfer.on_targets(&["UTF8_STRING"]),
+            read(&[(TEXT, b"hi")])
         );
+        let mut chunky = Transfer::start(100);
+        assert_eq!(chunky.on_chunk(b"stray"), read(&[]));
+    }
 
-        let mut liar = Transfer::start(10);
-        liar.on_targets(TEXT);
-        liar.on_value(&[], Some(4));
-        liar.on_chunk(b"123456");
-        assert_eq!(liar.on_chunk(b"789012"), Next::Done(Outcome::TooLarge(12)));
+    #[test]
+    fn an_owner_without_targets_is_asked_for_utf8_once_and_a_refusal_skips_a_target() {
+        let mut transfer = Transfer::start(100);
+        assert_eq!(transfer.on_refused(), convert("UTF8_STRING"));
+        assert_eq!(transfer.on_refused(), read(&[]));
 
-        let mut honest = Transfer::start(10);
-        honest.on_targets(TEXT);
+        let mut refusing = Transfer::start(100);
+        refusing.on_targets(&["UTF8_STRING", "image/png"]);
+        assert_eq!(refusing.on_refused(), convert("image/png"));
         assert_eq!(
-            honest.on_value(&[], Some(11)),
-            Next::Done(Outcome::TooLarge(11))
+            refusing.on_value(b"png", None),
+            read(&[("image/png", b"png")])
         );
     }
 
     #[test]
-    fn targets_are_taken_only_when_asked_for() {
+    fn giving_up_keeps_what_was_read() {
         let mut transfer = Transfer::start(100);
-        transfer.on_targets(TEXT);
-        assert_eq!(transfer.on_targets(TEXT), Next::Done(Outcome::NoText));
-    }
-
-    #[test]
-    fn an_owner_without_targets_is_asked_for_utf8_once() {
-        let mut transfer = Transfer::start(100);
-        assert_eq!(transfer.on_refused(), Next::Convert(TextTarget::Utf8));
-        assert_eq!(transfer.on_refused(), Next::Done(Outcome::NoText));
+        transfer.on_targets(&["UTF8_STRING", "image/png"]);
+        transfer.on_value(b"hi", None);
+        transfer.on_value(&[], Some(50));
+        transfer.on_chunk(b"half a png");
+        assert_eq!(
+            transfer.give_up(),
+            Outcome::Read(vec![Representation {
+                mime: TEXT.to_owned(),
+                data: b"hi".to_vec()
+            }])
+        );
     }
 }

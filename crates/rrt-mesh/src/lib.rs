@@ -11,6 +11,8 @@
 //!   reactor of its own whose links join the network reactor's, and pairing by ticket.
 //! * [`identity`], [`trust`], [`join`]: a device is its Ed25519 key; whom it trusts; the join
 //!   secret's proof.
+//! * [`ContentConfig`]: what is shared and fetched of images, HTML and files, which travel by
+//!   hash (see `rrt_sync`'s blobs) and are fetched at once or on paste.
 //! * [`Node`]: the async handle applications (and the `rrt` daemon) use; [`DocumentHandle`]:
 //!   one of its replicated documents, with a stream of changes.
 //!
@@ -29,6 +31,8 @@
 //! # Ok(()) }
 //! ```
 
+mod blob_worker;
+mod content_config;
 pub mod dir;
 pub mod discovery;
 mod document_handle;
@@ -49,11 +53,12 @@ mod wall_clock;
 pub mod wan;
 mod writer;
 
+pub use content_config::{BadRule, ContentConfig, TypeRule, parse_size};
 pub use document_handle::{DocumentChange, DocumentChanges, DocumentHandle, Origin};
 pub use documents::{DocumentError, MAX_LOCAL_EDIT, STATE};
 pub use link_message::{LinkMessage, Member};
 pub use message::{Message, message_types};
 pub use node::{
-    Edit, MeshView, Node, NodeConfig, NodeError, NodeEvent, NodeStatus, PeerStatus, WanOptions,
-    default_state_dir,
+    BlobStatus, Edit, MeshView, Node, NodeConfig, NodeError, NodeEvent, NodeStatus, PeerStatus,
+    WanOptions, default_state_dir,
 };

@@ -1,5 +1,5 @@
 //! The wire's message: the link's own ([`LinkMessage`]) and each sync machine's
-//! ([`ClipMessage`], [`DocMessage`]), composed without a wrapper — each keeps its JSON exactly,
+//! ([`ClipMessage`], [`DocMessage`], [`BlobMessage`]), composed without a wrapper — each keeps its JSON exactly,
 //! a `type`-tagged object, so the design document's examples and PROTOCOL.md's hold byte for byte.
 //!
 //! ```json
@@ -15,7 +15,7 @@
 //! implements `Deserialize` (trying each machine's type in turn), for tools and tests that read
 //! a message from JSON directly; its errors say less.
 
-use rrt_sync::{ClipMessage, DocMessage};
+use rrt_sync::{BlobMessage, ClipMessage, DocMessage};
 use rrt_wire::Protocol;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -32,14 +32,21 @@ pub enum Message {
     Clipboard(ClipMessage),
     /// The documents' sync.
     Document(DocMessage),
+    /// Blobs' transfer: large clipboard representations, by hash.
+    Blob(BlobMessage),
 }
 
 /// The `type` tag of every message this version knows.
 pub fn message_types() -> impl Iterator<Item = &'static str> {
-    [LinkMessage::TYPES, ClipMessage::TYPES, DocMessage::TYPES]
-        .into_iter()
-        .flatten()
-        .copied()
+    [
+        LinkMessage::TYPES,
+        ClipMessage::TYPES,
+        DocMessage::TYPES,
+        BlobMessage::TYPES,
+    ]
+    .into_iter()
+    .flatten()
+    .copied()
 }
 
 impl Protocol for Message {
@@ -55,6 +62,8 @@ impl Protocol for Message {
             LinkMessage::deserialize(deserializer).map(Self::Link)
         } else if ClipMessage::TYPES.contains(&kind) {
             ClipMessage::deserialize(deserializer).map(Self::Clipboard)
+        } else if BlobMessage::TYPES.contains(&kind) {
+            BlobMessage::deserialize(deserializer).map(Self::Blob)
         } else {
             DocMessage::deserialize(deserializer).map(Self::Document)
         }
@@ -70,6 +79,12 @@ impl From<LinkMessage> for Message {
 impl From<ClipMessage> for Message {
     fn from(message: ClipMessage) -> Self {
         Self::Clipboard(message)
+    }
+}
+
+impl From<BlobMessage> for Message {
+    fn from(message: BlobMessage) -> Self {
+        Self::Blob(message)
     }
 }
 
@@ -173,6 +188,7 @@ mod tests {
             .into(),
             ClipMessage::ClipboardUpdate {
                 data: String::new(),
+                content: vec![],
                 timestamp: 0,
                 counter: 0,
                 source_instance: id,
@@ -182,6 +198,34 @@ mod tests {
             DocMessage::StateDelta {
                 crdt_ops: vec![],
                 vector_clock: BTreeMap::new(),
+            }
+            .into(),
+            BlobMessage::BlobWant {
+                hash: rrt_sync::BlobHash([1; 32]),
+                from: 0,
+                to: 8,
+                outline: true,
+            }
+            .into(),
+            BlobMessage::BlobOutline {
+                hash: rrt_sync::BlobHash([1; 32]),
+                size: 1,
+                values: vec![],
+            }
+            .into(),
+            BlobMessage::BlobPart {
+                hash: rrt_sync::BlobHash([1; 32]),
+                index: 0,
+                data: vec![1],
+            }
+            .into(),
+            BlobMessage::BlobMissing {
+                hash: rrt_sync::BlobHash([1; 32]),
+                fetching: true,
+            }
+            .into(),
+            BlobMessage::BlobHave {
+                hash: rrt_sync::BlobHash([1; 32]),
             }
             .into(),
         ];

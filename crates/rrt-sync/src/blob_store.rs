@@ -100,6 +100,11 @@ impl BlobStore {
         Ok(store)
     }
 
+    /// The directory of whole blobs.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Where a whole blob is (whether or not it is there).
     pub fn path(&self, hash: &BlobHash) -> PathBuf {
         self.dir.join(hash.to_string())
@@ -203,7 +208,11 @@ impl BlobStore {
     }
 
     /// Part `index` of a whole blob, or `None` if the blob is not here.
-    pub fn read_part(&self, hash: &BlobHash, index: u64) -> Result<Option<Vec<u8>>, BlobStoreError> {
+    pub fn read_part(
+        &self,
+        hash: &BlobHash,
+        index: u64,
+    ) -> Result<Option<Vec<u8>>, BlobStoreError> {
         let path = self.path(hash);
         let file = match File::open(&path) {
             Ok(file) => file,
@@ -247,11 +256,7 @@ impl BlobStore {
 
     /// Removes the least recently used blobs until the store holds at most `quota` bytes, never
     /// one in `keep`.
-    pub fn evict(
-        &self,
-        quota: u64,
-        keep: &BTreeSet<BlobHash>,
-    ) -> Result<Evicted, BlobStoreError> {
+    pub fn evict(&self, quota: u64, keep: &BTreeSet<BlobHash>) -> Result<Evicted, BlobStoreError> {
         let mut blobs = Vec::new();
         let entries = fs::read_dir(&self.dir).map_err(io_error("listing", &self.dir))?;
         for entry in entries.flatten() {
@@ -318,7 +323,9 @@ impl BlobStore {
 
     /// Syncs a written temporary file and renames it into place, its outline beside it.
     fn finish(&self, temp: Temp, outline: &Outline) -> Result<(), BlobStoreError> {
-        temp.file.sync_all().map_err(io_error("syncing", &temp.path))?;
+        temp.file
+            .sync_all()
+            .map_err(io_error("syncing", &temp.path))?;
         drop(temp.file);
         write_synced(&self.outline_path(&outline.hash()), &outline.to_bytes())?;
         let path = self.path(&outline.hash());
@@ -349,7 +356,9 @@ fn tempfile_in(dir: &Path) -> Result<Temp, BlobStoreError> {
             Err(source) => return Err(io_error("creating", &path)(source)),
         }
     }
-    Err(io_error("creating", dir)(io::ErrorKind::AlreadyExists.into()))
+    Err(io_error("creating", dir)(
+        io::ErrorKind::AlreadyExists.into(),
+    ))
 }
 
 /// A number unlikely to repeat: the clock's nanoseconds mixed with the process id.
@@ -417,7 +426,9 @@ mod tests {
     }
 
     fn bytes(len: usize, seed: u8) -> Vec<u8> {
-        (0..len).map(|i| (i as u8).wrapping_mul(13) ^ seed).collect()
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(13) ^ seed)
+            .collect()
     }
 
     #[test]
@@ -427,8 +438,14 @@ mod tests {
         let outline = store.import(&data[..], u64::MAX).expect("import");
         assert_eq!(outline.hash(), BlobHash::of(&data));
         assert_eq!(fs::read(store.path(&outline.hash())).expect("read"), data);
-        assert_eq!(store.outline(&outline.hash()).expect("ok"), Some(outline.clone()));
-        let part = store.read_part(&outline.hash(), 3).expect("ok").expect("here");
+        assert_eq!(
+            store.outline(&outline.hash()).expect("ok"),
+            Some(outline.clone())
+        );
+        let part = store
+            .read_part(&outline.hash(), 3)
+            .expect("ok")
+            .expect("here");
         assert_eq!(part, &data[3 * PART as usize..]);
         assert_eq!(store.usage(), (1, data.len() as u64));
     }
@@ -469,11 +486,15 @@ mod tests {
         let store = BlobStore::open(&temp_dir("evict"), "a").expect("open");
         let hashes: Vec<BlobHash> = (0..4)
             .map(|seed| {
-                let outline = store.import(&bytes(1000, seed)[..], u64::MAX).expect("import");
+                let outline = store
+                    .import(&bytes(1000, seed)[..], u64::MAX)
+                    .expect("import");
                 let file = File::open(store.path(&outline.hash())).expect("open");
                 // Used one after another, the first longest ago.
-                file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(seed) + 1))
-                    .expect("set time");
+                file.set_modified(
+                    SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(seed) + 1),
+                )
+                .expect("set time");
                 outline.hash()
             })
             .collect();

@@ -130,7 +130,9 @@ impl Fetch {
         Self {
             size,
             // A blob of one part needs no outline: the part is checked against the hash.
-            outline: (parts == 1).then(|| Outline::verified(hash, size, &[]).ok()).flatten(),
+            outline: (parts == 1)
+                .then(|| Outline::verified(hash, size, &[]).ok())
+                .flatten(),
             done: vec![false; usize::try_from(parts).unwrap_or(usize::MAX)],
             remaining: parts,
             next: 0,
@@ -149,7 +151,9 @@ impl Fetch {
     }
 
     fn can_ask(&self, peer: &Uuid) -> bool {
-        !self.lacking.contains(peer) && !self.fetching.contains(peer) && !self.corrupt.contains(peer)
+        !self.lacking.contains(peer)
+            && !self.fetching.contains(peer)
+            && !self.corrupt.contains(peer)
     }
 
     /// The source is gone or useless: what it was sending is asked of the next one.
@@ -190,6 +194,11 @@ impl BlobSync {
     /// Whether the blob is being fetched.
     pub fn is_fetching(&self, hash: &BlobHash) -> bool {
         self.fetches.contains_key(hash)
+    }
+
+    /// How many blobs are being fetched.
+    pub fn fetching(&self) -> usize {
+        self.fetches.len()
     }
 
     /// How much of a blob being fetched is here: (parts received, parts).
@@ -262,7 +271,9 @@ impl BlobSync {
             BlobMessage::BlobOutline { hash, size, values } => {
                 self.outline(from, hash, size, &values, now_ms);
             }
-            BlobMessage::BlobPart { hash, index, data } => self.part(from, hash, index, data, now_ms),
+            BlobMessage::BlobPart { hash, index, data } => {
+                self.part(from, hash, index, data, now_ms)
+            }
             BlobMessage::BlobMissing { hash, fetching } => {
                 if let Some(fetch) = self.fetches.get_mut(&hash) {
                     if fetching {
@@ -620,7 +631,8 @@ mod tests {
                     outline,
                 } => {
                     let Some(bytes) = node.whole.get(&hash) else {
-                        node.sync.cannot_serve(peer, hash, known.get(&hash).copied(), 0);
+                        node.sync
+                            .cannot_serve(peer, hash, known.get(&hash).copied(), 0);
                         return;
                     };
                     if outline {
@@ -628,8 +640,11 @@ mod tests {
                         builder.update(bytes);
                         let values = builder.finish().to_bytes();
                         let size = bytes.len() as u64;
-                        self.wire
-                            .push_back((me, peer, BlobMessage::BlobOutline { hash, size, values }));
+                        self.wire.push_back((
+                            me,
+                            peer,
+                            BlobMessage::BlobOutline { hash, size, values },
+                        ));
                     }
                     for index in from..to.min(part_count(bytes.len() as u64)) {
                         let start = (index * PART) as usize;
@@ -638,15 +653,21 @@ mod tests {
                         if liar && !data.is_empty() {
                             data[0] ^= 1;
                         }
-                        self.wire
-                            .push_back((me, peer, BlobMessage::BlobPart { hash, index, data }));
+                        self.wire.push_back((
+                            me,
+                            peer,
+                            BlobMessage::BlobPart { hash, index, data },
+                        ));
                     }
                 }
                 BlobEvent::Write {
                     hash, index, data, ..
                 } => {
                     let parts = node.partial.entry(hash).or_default();
-                    assert!(parts.insert(index, data).is_none(), "part {index} written twice");
+                    assert!(
+                        parts.insert(index, data).is_none(),
+                        "part {index} written twice"
+                    );
                 }
                 BlobEvent::Complete { outline } => {
                     let parts = node.partial.remove(&outline.hash()).expect("parts");
@@ -672,7 +693,9 @@ mod tests {
     }
 
     fn blob(len: usize, seed: u8) -> Vec<u8> {
-        (0..len).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect()
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+            .collect()
     }
 
     #[test]

@@ -46,8 +46,7 @@ impl ClipEntry {
 
 fn same_content(a: &[Representation], b: &[Representation]) -> bool {
     a.len() == b.len()
-        && a
-            .iter()
+        && a.iter()
             .zip(b)
             .all(|(a, b)| a.mime == b.mime && a.hash == b.hash)
 }

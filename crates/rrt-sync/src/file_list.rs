@@ -67,8 +67,8 @@ pub enum FileListError {
 impl FileList {
     /// A manifest a peer sent, checked.
     pub fn parse(bytes: &[u8]) -> Result<Self, FileListError> {
-        let list: Self =
-            serde_json::from_slice(bytes).map_err(|error| FileListError::Parse(error.to_string()))?;
+        let list: Self = serde_json::from_slice(bytes)
+            .map_err(|error| FileListError::Parse(error.to_string()))?;
         if list.files.len() > MAX_FILES {
             return Err(FileListError::TooMany(list.files.len()));
         }
@@ -135,7 +135,16 @@ mod tests {
 
     #[test]
     fn a_path_that_could_leave_the_directory_is_refused() {
-        for path in ["/etc/passwd", "../up", "a/../../b", "a//b", "", "./a", "a\\b", "a\nb"] {
+        for path in [
+            "/etc/passwd",
+            "../up",
+            "a/../../b",
+            "a//b",
+            "",
+            "./a",
+            "a\\b",
+            "a\nb",
+        ] {
             assert!(
                 matches!(
                     FileList::parse(&list(&[path])),

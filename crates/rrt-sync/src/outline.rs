@@ -200,7 +200,16 @@ mod tests {
     #[test]
     fn the_hash_is_plain_blake3_whatever_the_size() {
         let part = PART as usize;
-        for len in [0, 1, 1024, part - 1, part, part + 1, 3 * part, 5 * part + 17] {
+        for len in [
+            0,
+            1,
+            1024,
+            part - 1,
+            part,
+            part + 1,
+            3 * part,
+            5 * part + 17,
+        ] {
             let bytes = blob(len);
             let outline = outline_of(&bytes);
             assert_eq!(outline.hash(), BlobHash::of(&bytes), "{len} bytes");
@@ -246,8 +255,7 @@ mod tests {
     #[test]
     fn a_blob_of_one_part_checks_against_its_hash() {
         let bytes = blob(1000);
-        let outline =
-            Outline::verified(BlobHash::of(&bytes), 1000, &[]).expect("an empty outline");
+        let outline = Outline::verified(BlobHash::of(&bytes), 1000, &[]).expect("an empty outline");
         assert!(outline.check_part(0, &bytes));
         assert!(!outline.check_part(0, &bytes[1..]));
     }

@@ -397,7 +397,10 @@ fn text_name(stamp: &Stamp) -> String {
 /// The file holding the other representations of the entry with `stamp`.
 fn content_name(stamp: &Stamp) -> String {
     let text = text_name(stamp);
-    format!("{}{CONTENT_SUFFIX}", &text[..text.len() - TEXT_SUFFIX.len()])
+    format!(
+        "{}{CONTENT_SUFFIX}",
+        &text[..text.len() - TEXT_SUFFIX.len()]
+    )
 }
 
 /// The stamp a text's file name says, if it is one.

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::{
     Message,
+    blob_worker::BlobDone,
     dir::MeshDir,
     document_handle::Origin,
     documents::{Documents, EditOutcome},
@@ -23,7 +24,9 @@ use crate::{
     writer::{Done, Write, Writes, Written},
 };
 
-use super::{NodeError, NodeEvent, NodeStatus, Request, edit::apply, status::mesh_view};
+use super::{
+    NodeError, NodeEvent, NodeStatus, Request, blobs::Blobs, edit::apply, status::mesh_view,
+};
 
 /// How long a leaving node waits for its goodbyes to be written.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -54,6 +57,8 @@ pub(super) struct Actor {
     pub(super) wan: Option<oneshot::Sender<()>>,
     /// Scratch areas and app state.
     pub(super) documents: Documents,
+    /// Clipboard content fetched and served by hash.
+    pub(super) blobs: Blobs,
 }
 
 /// Who waits for a local copy.
@@ -66,11 +71,16 @@ impl Actor {
         mut self,
         mut inbox: mpsc::Receiver<Request>,
         mut written: Done<CopyReply, EditReply>,
+        mut blob_done: mpsc::UnboundedReceiver<BlobDone>,
     ) {
         loop {
             tokio::select! {
                 biased;
                 Some(done) = written.recv() => self.handle_written(done),
+                Some(done) = blob_done.recv() => {
+                    self.blobs.done(done, self.clipboard.clipboard().history());
+                    self.blobs.flush(&self.net);
+                }
                 request = inbox.recv() => match request {
                     Some(Request::Leave(reply)) => {
                         self.leave().await;
@@ -94,13 +104,30 @@ impl Actor {
                     self.documents.on_deadline(Instant::now());
                     self.documents.flush(&self.net);
                 }
+                () = sleep_until(self.blobs.deadline()) => {
+                    self.blobs.on_deadline();
+                    self.blobs.flush(&self.net);
+                }
             }
         }
     }
 
     fn handle_request(&mut self, request: Request) {
         match request {
-            Request::Copy(text, reply) => self.copy(text, reply),
+            Request::Copy(copied, reply) => self.copy(copied, reply),
+            Request::Blob(hash, size, mime, reply) => {
+                // Who copied a value with this blob most likely holds it.
+                let origins: Vec<Uuid> = self
+                    .clipboard
+                    .clipboard()
+                    .history()
+                    .iter()
+                    .filter(|entry| entry.content.iter().any(|r| r.hash == hash))
+                    .map(|entry| entry.stamp.origin)
+                    .collect();
+                self.blobs.want(hash, size, &mime, &origins, reply);
+                self.blobs.flush(&self.net);
+            }
             Request::Current(reply) => {
                 let _ = reply.send(self.clipboard.clipboard().current().cloned());
             }
@@ -139,6 +166,7 @@ impl Actor {
                         .map(|entry| entry.stamp),
                     shape: None,
                     members: None,
+                    blobs: self.blobs.status(),
                 };
                 let net = self.net_status();
                 tokio::spawn(async move {
@@ -182,8 +210,8 @@ impl Actor {
     /// A local copy, acknowledged once on disk: staged on a copy of the register, which the
     /// writer saves; only then ([`Actor::handle_written`]) is it committed and sent — a failed
     /// save changes nothing anywhere.
-    fn copy(&mut self, text: String, reply: CopyReply) {
-        match self.clipboard.stage_copy(text, wall_ms(), self.max_frame) {
+    fn copy(&mut self, copied: rrt_sync::Copied, reply: CopyReply) {
+        match self.clipboard.stage_copy(copied, wall_ms(), self.max_frame) {
             Ok(Some(staged)) => self.write(Write::Copy(staged, reply)),
             Ok(None) => {
                 let _ = reply.send(Ok(None));
@@ -200,7 +228,7 @@ impl Actor {
         match done {
             Written::Copy(staged, reply, Ok(())) => {
                 let entry = self.clipboard.commit(staged);
-                self.dispatch_clipboard();
+                self.dispatch_clipboard(None);
                 let _ = reply.send(Ok(Some(entry)));
             }
             Written::Copy(_, reply, Err(error)) => {
@@ -237,14 +265,26 @@ impl Actor {
     }
 
     /// Carries out what the clipboard's sync machine asks: messages, events, a background save.
-    fn dispatch_clipboard(&mut self) {
+    /// `from`: the peer whose message the machine just handled (asked first for the blobs of a
+    /// value it brought).
+    fn dispatch_clipboard(&mut self, from: Option<Uuid>) {
         while let Some(outgoing) = self.clipboard.poll_outgoing() {
             self.command(outgoing.into());
         }
         while let Some(event) = self.clipboard.poll_event() {
             match event {
                 ClipEvent::Changed(entry) => {
+                    let hints: Vec<Uuid> = from.into_iter().chain([entry.stamp.origin]).collect();
+                    self.blobs.arrived(&entry, &hints);
+                    self.blobs.flush(&self.net);
+                    if !entry.content.is_empty() {
+                        self.blobs.evict(&[&entry]);
+                    }
                     let _ = self.events.send(NodeEvent::Clipboard { entry });
+                }
+                ClipEvent::ContentRefused { from, error } => {
+                    let peer = self.peers.get(&from).map_or("?", |peer| peer.name.as_str());
+                    tracing::warn!(%from, peer, %error, "refused a clipboard update whose content is not what it says (further refusals from this peer are not logged)");
                 }
                 ClipEvent::ClockRefused {
                     from,
@@ -294,6 +334,7 @@ impl Actor {
             })) => {
                 self.clipboard.peer_down(peer.id);
                 self.documents.peer_down(peer.id);
+                self.blobs.peer_down(peer.id);
                 self.arrived(&peer, reach, clique);
             }
             Ok(ReactorEvent::Worker(NetEvent::PeerDown { peer, reason })) => {
@@ -349,9 +390,11 @@ impl Actor {
         };
         self.clipboard
             .peer_up(peer.id, neighbour, &peer.capabilities);
-        self.dispatch_clipboard();
+        self.dispatch_clipboard(None);
         self.documents.peer_up(peer.id, neighbour);
         self.documents.flush(&self.net);
+        self.blobs.peer_up(peer.id, &peer.capabilities);
+        self.blobs.flush(&self.net);
     }
 
     /// A peer's link is gone: the machines forget what they held for that link (a relaunched
@@ -359,6 +402,8 @@ impl Actor {
     fn peer_gone(&mut self, peer: PeerInfo, reason: DownReason) {
         self.clipboard.peer_down(peer.id);
         self.documents.peer_down(peer.id);
+        self.blobs.peer_down(peer.id);
+        self.blobs.flush(&self.net);
         let _ = self.events.send(NodeEvent::PeerDown { peer, reason });
     }
 
@@ -369,7 +414,7 @@ impl Actor {
                     Arrival::Direct => self.clipboard.handle(from, message, wall_ms()),
                     Arrival::Spread => self.clipboard.handle_spread(from, message, wall_ms()),
                 }
-                self.dispatch_clipboard();
+                self.dispatch_clipboard(Some(from));
             }
             Message::Document(message) => {
                 let received = self.documents.receive(from, message, arrival);
@@ -381,6 +426,10 @@ impl Actor {
                     let _ = self.events.send(NodeEvent::Document { name, origin });
                 }
                 self.documents.flush(&self.net);
+            }
+            Message::Blob(message) => {
+                self.blobs.receive(from, message);
+                self.blobs.flush(&self.net);
             }
             Message::Link(_) => {
                 tracing::debug!(%from, "ignoring a link message the network thread passed on");

@@ -22,19 +22,26 @@
 //! `status` (what `rrt peers` and `rrt status` show).
 
 mod actor;
+mod blobs;
 mod edit;
+mod import;
 mod status;
 
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 
 use rrt_reactor::{Config, ReactorError, ReactorEvent, RestartPolicy, Rrt, ShutdownReason};
-use rrt_sync::{ClipEntry, ClipSync, Clipboard, ClipboardStore, DocumentStore, StoreError};
+use rrt_sync::{
+    BlobHash, BlobStore, BlobStoreError, ClipEntry, ClipSync, Clipboard, ClipboardStore, Copied,
+    DocumentStore, Representation, StoreError,
+};
 use rrt_wire::WireConfig;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::{
+    blob_worker,
+    content_config::ContentConfig,
     dir::{DirError, MeshDir},
     discovery,
     document_handle::{DocumentHandle, Origin},
@@ -47,6 +54,8 @@ use crate::{
 };
 
 use actor::Actor;
+pub use blobs::BlobStatus;
+use blobs::Blobs;
 pub use edit::Edit;
 pub use status::{MeshView, NodeStatus, PeerStatus};
 
@@ -82,6 +91,9 @@ pub struct NodeConfig {
     /// The wide-area transport (iroh: relays, hole punching), if any; needs TCP with TLS,
     /// whose identity and trust store it shares.
     pub wan: Option<WanOptions>,
+    /// What is shared and fetched of content besides text (images, HTML, files), and how much
+    /// of it is kept.
+    pub content: ContentConfig,
 }
 
 /// How the wide-area transport is set up (the rest comes from the TLS settings).
@@ -113,6 +125,7 @@ impl NodeConfig {
             wire: WireConfig::default(),
             swarm_above: crate::network::DEFAULT_SWARM_ABOVE,
             wan: None,
+            content: ContentConfig::default(),
         }
     }
 }
@@ -200,13 +213,33 @@ pub enum NodeError {
     /// The wide-area transport stopped (its restarts ran out); the rest of the node runs on.
     #[error("the wide-area transport has stopped (see the daemon's log); restart the daemon")]
     WanStopped,
+    /// The blob store is unusable.
+    #[error(transparent)]
+    BlobStore(#[from] BlobStoreError),
+    /// A representation this node does not fetch: its type is off, or it is over its cap.
+    #[error("{mime} of {size} bytes is not fetched here (its limit is {limit} bytes)")]
+    NotFetched {
+        /// Its type.
+        mime: String,
+        /// Its size.
+        size: u64,
+        /// The limit for its type (0: the type is off).
+        limit: u64,
+    },
+    /// A blob could not be had: no peer holds it, or it could not be stored.
+    #[error("the value's bytes could not be fetched: {0}")]
+    Blob(String),
+    /// The clipboard has no representation of that type.
+    #[error("the clipboard holds no {0}")]
+    NoSuchType(String),
 }
 
 pub(super) enum Request {
     Copy(
-        String,
+        Copied,
         oneshot::Sender<Result<Option<ClipEntry>, NodeError>>,
     ),
+    Blob(BlobHash, u64, String, blobs::BlobReply),
     Current(oneshot::Sender<Option<ClipEntry>>),
     History(oneshot::Sender<Vec<ClipEntry>>),
     Peers(oneshot::Sender<MeshView>),
@@ -222,6 +255,9 @@ pub(super) enum Request {
 #[derive(Debug, Clone)]
 pub struct Node {
     requests: mpsc::Sender<Request>,
+    /// Where imports go (the blob thread has its own handle for fetches).
+    blob_store: Arc<BlobStore>,
+    content: ContentConfig,
     wan: Option<Rrt<WanWorker>>,
     /// Weak, so event streams end when the actor does, however many handles remain.
     events: broadcast::WeakSender<NodeEvent>,
@@ -253,16 +289,21 @@ impl Node {
             me: PeerInfo {
                 id,
                 name: config.name.clone(),
-                capabilities: ["clipboard", "state_sync", rrt_sync::CLIPBOARD_HAVE]
-                    .into_iter()
-                    .chain(
-                        (config.topology == Topology::Mesh)
-                            .then_some([rrt_sync::FULL_MESH, crate::network::SWARM])
-                            .into_iter()
-                            .flatten(),
-                    )
-                    .map(str::to_owned)
-                    .collect(),
+                capabilities: [
+                    "clipboard",
+                    "state_sync",
+                    rrt_sync::CLIPBOARD_HAVE,
+                    rrt_sync::BLOBS,
+                ]
+                .into_iter()
+                .chain(
+                    (config.topology == Topology::Mesh)
+                        .then_some([rrt_sync::FULL_MESH, crate::network::SWARM])
+                        .into_iter()
+                        .flatten(),
+                )
+                .map(str::to_owned)
+                .collect(),
             },
             pid,
             control_socket: dir.control_socket(pid),
@@ -362,6 +403,17 @@ impl Node {
         let documents = Documents::load(&document_store, replica)?;
         let state_file = store.path();
         let (writes, written) = writer::spawn(store, document_store).map_err(NodeError::Writer)?;
+        let mesh_state = config.state_dir.join(&config.mesh);
+        let tag = id.simple().to_string();
+        let blob_store = Arc::new(BlobStore::open(&mesh_state, &tag)?);
+        let (blob_jobs, blob_done) =
+            blob_worker::spawn(BlobStore::open(&mesh_state, &tag)?, net.clone())
+                .map_err(NodeError::Writer)?;
+        let blobs = Blobs::new(
+            blob_jobs,
+            blob_store.dir().to_owned(),
+            config.content.clone(),
+        );
         let (events, _) = broadcast::channel(1024);
         let (requests, inbox) = mpsc::channel(64);
         let actor = Actor {
@@ -383,10 +435,13 @@ impl Node {
             discovery,
             wan: wan_stop,
             documents,
+            blobs,
         };
-        tokio::spawn(actor.run(inbox, written));
+        tokio::spawn(actor.run(inbox, written, blob_done));
         Ok(Self {
             requests,
+            blob_store,
+            content: config.content,
             wan,
             events: events.downgrade(),
             id,
@@ -409,7 +464,63 @@ impl Node {
 
     /// Copies `text` to the mesh's clipboard. `Ok(None)` when it already is the current value.
     pub async fn copy(&self, text: String) -> Result<Option<ClipEntry>, NodeError> {
-        self.ask(|reply| Request::Copy(text, reply)).await?
+        self.copy_value(text.into()).await
+    }
+
+    /// Copies a value of any kind — text and other representations, made by
+    /// [`Node::import`] or [`Representation::new`] — to the mesh's clipboard. Representations
+    /// whose type this node does not share, or over their cap, are left out (and logged).
+    /// `Ok(None)` when it already is the current value.
+    pub async fn copy_value(&self, mut copied: Copied) -> Result<Option<ClipEntry>, NodeError> {
+        copied.content.retain(|representation| {
+            let shared = self
+                .content
+                .limit(&representation.mime)
+                .is_some_and(|limit| representation.size <= limit);
+            if !shared {
+                tracing::info!(mime = %representation.mime, size = representation.size, "not sharing a representation: its type is off or over its cap");
+            }
+            shared
+        });
+        if copied.text.is_empty() && copied.content.is_empty() {
+            return Ok(None);
+        }
+        self.ask(|reply| Request::Copy(copied, reply)).await?
+    }
+
+    /// The bytes of a representation stored by hash: the path of its file in the blob store,
+    /// once here — fetched from a peer that holds it if need be. (An inline representation
+    /// carries its bytes.)
+    pub async fn blob(&self, representation: &Representation) -> Result<PathBuf, NodeError> {
+        let Representation {
+            hash, size, mime, ..
+        } = representation.clone();
+        self.ask(|reply| Request::Blob(hash, size, mime, reply))
+            .await?
+    }
+
+    /// Reads a value of type `mime` from `reader` into the blob store (at most this node's
+    /// limit for the type): a representation to copy with [`Node::copy_value`].
+    pub async fn import(
+        &self,
+        mime: String,
+        reader: impl std::io::Read + Send + 'static,
+    ) -> Result<Representation, NodeError> {
+        let limit = self.content.limit(&mime).unwrap_or(0);
+        let store = Arc::clone(&self.blob_store);
+        tokio::task::spawn_blocking(move || import::value(&store, mime, reader, limit))
+            .await
+            .map_err(|_| NodeError::Stopped)?
+    }
+
+    /// Reads files and directories (recursively) into the blob store: a file list to copy with
+    /// [`Node::copy_value`], and the text to go with it (the paths, one per line).
+    pub async fn import_files(&self, paths: Vec<PathBuf>) -> Result<Copied, NodeError> {
+        let limit = self.content.max_size;
+        let store = Arc::clone(&self.blob_store);
+        tokio::task::spawn_blocking(move || import::files(&store, &paths, limit))
+            .await
+            .map_err(|_| NodeError::Stopped)?
     }
 
     /// The current clipboard value.

@@ -87,6 +87,8 @@ pub struct NodeStatus {
     pub shape: Option<Shape>,
     /// How many members the mesh has, as far as this instance knows.
     pub members: Option<usize>,
+    /// Blobs fetched, refused and evicted.
+    pub blobs: super::BlobStatus,
 }
 
 /// The network thread's view of the peers, for status displays.

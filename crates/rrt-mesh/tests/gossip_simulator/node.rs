@@ -158,7 +158,7 @@ impl Node {
     pub(crate) fn copy(&mut self, text: String, now_ms: u64, lost: bool) -> ClipEntry {
         let staged = self
             .clip
-            .stage_copy(text, now_ms, MAX_FRAME as u32)
+            .stage_copy(text.into(), now_ms, MAX_FRAME as u32)
             .expect("a small copy fits a frame")
             .expect("every copy's text is new");
         let entry = self.clip.commit(staged);

@@ -331,7 +331,7 @@ impl Driver {
         let machines = self.machines.as_mut()?;
         let staged = machines
             .clipboard
-            .stage_copy(text, now_ms, MAX_FRAME)
+            .stage_copy(text.into(), now_ms, MAX_FRAME)
             .expect("a small copy fits a frame")
             .expect("every copied text is unique, never an echo");
         let entry = staged.entry().clone();

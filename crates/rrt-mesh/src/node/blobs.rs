@@ -1,0 +1,299 @@
+//! The actor's part in moving blobs: it feeds [`BlobSync`] and carries out what it asks — the
+//! disk work on the blob thread (`blob_worker`), messages to the network reactor — decides which
+//! announced blobs to fetch at once (`ContentConfig`), and answers those waiting for a blob.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::PathBuf,
+    sync::mpsc as std_mpsc,
+    time::{Duration, Instant},
+};
+
+use rrt_reactor::Rrt;
+use rrt_sync::{BlobEvent, BlobHash, BlobSync, ClipEntry, FILES, FileList};
+use serde::Serialize;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::{
+    blob_worker::{BlobDone, BlobJob},
+    content_config::ContentConfig,
+    network::NetworkWorker,
+};
+
+use super::NodeError;
+
+/// Who waits for a blob: its path once whole.
+pub(super) type BlobReply = oneshot::Sender<Result<PathBuf, NodeError>>;
+
+/// What `rrt status` shows of blobs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BlobStatus {
+    /// Blobs being fetched.
+    pub fetching: usize,
+    /// Blobs fetched whole since the start.
+    pub fetched: u64,
+    /// Parts or outlines refused because they were not the blob's (each from a peer not asked
+    /// for that blob again).
+    pub refused_corrupt: u64,
+    /// Blobs removed to stay under the quota since the start.
+    pub evicted: u64,
+}
+
+pub(super) struct Blobs {
+    sync: BlobSync,
+    jobs: std_mpsc::Sender<BlobJob>,
+    dir: PathBuf,
+    config: ContentConfig,
+    waiters: BTreeMap<BlobHash, Vec<BlobReply>>,
+    /// The machine's clock: milliseconds since this.
+    epoch: Instant,
+    status: BlobStatus,
+}
+
+impl Blobs {
+    /// `dir` is the blob store's directory (where whole blobs are, by hash).
+    pub(super) fn new(
+        jobs: std_mpsc::Sender<BlobJob>,
+        dir: PathBuf,
+        config: ContentConfig,
+    ) -> Self {
+        Self {
+            sync: BlobSync::default(),
+            jobs,
+            dir,
+            config,
+            waiters: BTreeMap::new(),
+            epoch: Instant::now(),
+            status: BlobStatus::default(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn whole(&self, hash: &BlobHash) -> Option<PathBuf> {
+        let path = self.dir.join(hash.to_string());
+        path.is_file().then_some(path)
+    }
+
+    pub(super) fn status(&self) -> BlobStatus {
+        BlobStatus {
+            fetching: self.sync.fetching(),
+            ..self.status.clone()
+        }
+    }
+
+    pub(super) fn peer_up(&mut self, peer: Uuid, capabilities: &[String]) {
+        let now = self.now_ms();
+        self.sync.peer_up(peer, capabilities, now);
+    }
+
+    pub(super) fn peer_down(&mut self, peer: Uuid) {
+        let now = self.now_ms();
+        self.sync.peer_down(peer, now);
+    }
+
+    pub(super) fn receive(&mut self, from: Uuid, message: rrt_sync::BlobMessage) {
+        let now = self.now_ms();
+        self.sync.handle(from, message, now);
+    }
+
+    /// Someone waits for a blob of `size` bytes and type `mime`: its path at once if it is here,
+    /// else once fetched (asking the `hints` first).
+    pub(super) fn want(
+        &mut self,
+        hash: BlobHash,
+        size: u64,
+        mime: &str,
+        hints: &[Uuid],
+        reply: BlobReply,
+    ) {
+        if let Some(path) = self.whole(&hash) {
+            let _ = reply.send(Ok(path));
+            return;
+        }
+        match self.config.limit(mime) {
+            Some(limit) if size <= limit => {}
+            limit => {
+                let _ = reply.send(Err(NodeError::NotFetched {
+                    mime: mime.to_owned(),
+                    size,
+                    limit: limit.unwrap_or(0),
+                }));
+                return;
+            }
+        }
+        self.waiters.entry(hash).or_default().push(reply);
+        let now = self.now_ms();
+        self.sync.fetch(hash, size, hints, now);
+    }
+
+    /// A new clipboard value: its blobs small enough are fetched now, asking first the peer it
+    /// came from and the instance that copied it.
+    pub(super) fn arrived(&mut self, entry: &ClipEntry, hints: &[Uuid]) {
+        let now = self.now_ms();
+        for (mime, hash, size) in blobs_of(entry) {
+            let eager = self
+                .config
+                .limit(&mime)
+                .is_some_and(|limit| size <= limit.min(self.config.eager_max));
+            if eager && self.whole(&hash).is_none() {
+                self.sync.fetch(hash, size, hints, now);
+            }
+        }
+    }
+
+    /// What the blob thread reports. `history` tells which blobs this node has heard of (it
+    /// fetches those for a peer that asks).
+    pub(super) fn done(&mut self, done: BlobDone, history: &[ClipEntry]) {
+        let now = self.now_ms();
+        match done {
+            BlobDone::Missing { peer, hash } => {
+                let known = history
+                    .iter()
+                    .flat_map(blobs_of)
+                    .find(|(_, known, _)| *known == hash)
+                    .map(|(_, _, size)| size);
+                self.sync.cannot_serve(peer, hash, known, now);
+            }
+            BlobDone::Completed { hash, result } => {
+                if result.is_ok() {
+                    self.status.fetched += 1;
+                    // The store grew: back under the quota, keeping the current value.
+                    self.evict(&history.iter().take(1).collect::<Vec<_>>());
+                } else {
+                    self.job(BlobJob::Abandon(hash));
+                }
+                for reply in self.waiters.remove(&hash).unwrap_or_default() {
+                    let _ = reply.send(result.clone().map_err(NodeError::Blob));
+                }
+            }
+            BlobDone::WriteFailed { hash, error } => {
+                tracing::error!(%hash, %error, "could not store a fetched blob; giving it up");
+                self.sync.cancel(&hash);
+                self.job(BlobJob::Abandon(hash));
+                for reply in self.waiters.remove(&hash).unwrap_or_default() {
+                    let _ = reply.send(Err(NodeError::Blob(error.clone())));
+                }
+            }
+            BlobDone::Evicted(evicted) => {
+                self.status.evicted += evicted.blobs.len() as u64;
+                let bytes: u64 = evicted.blobs.iter().map(|(_, size)| size).sum();
+                tracing::info!(
+                    blobs = evicted.blobs.len(),
+                    bytes,
+                    kept_bytes = evicted.kept_bytes,
+                    quota = self.config.quota,
+                    "removed the least recently used blobs to stay under the quota"
+                );
+            }
+        }
+    }
+
+    /// Keeps the store under its quota, never removing a blob of `current` or `pinned`.
+    pub(super) fn evict(&self, kept: &[&ClipEntry]) {
+        let keep: BTreeSet<BlobHash> = kept
+            .iter()
+            .flat_map(|entry| blobs_of(entry))
+            .map(|(_, hash, _)| hash)
+            .collect();
+        self.job(BlobJob::Evict {
+            quota: self.config.quota,
+            keep,
+        });
+    }
+
+    /// When the machine next needs the time.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.sync
+            .deadline()
+            .map(|ms| self.epoch + Duration::from_millis(ms))
+    }
+
+    pub(super) fn on_deadline(&mut self) {
+        let now = self.now_ms();
+        self.sync.on_deadline(now);
+    }
+
+    /// Carries out what the machine asks.
+    pub(super) fn flush(&mut self, net: &Rrt<NetworkWorker>) {
+        while let Some(outgoing) = self.sync.poll_outgoing() {
+            if let Err(error) = net.send(outgoing.into()) {
+                tracing::debug!(command = ?error.0, "the network reactor is stopped; blob message dropped");
+            }
+        }
+        while let Some(event) = self.sync.poll_event() {
+            match event {
+                BlobEvent::Serve {
+                    peer,
+                    hash,
+                    from,
+                    to,
+                    outline,
+                } => self.job(BlobJob::Serve {
+                    peer,
+                    hash,
+                    from,
+                    to,
+                    outline,
+                }),
+                BlobEvent::Write {
+                    hash,
+                    size,
+                    index,
+                    data,
+                } => self.job(BlobJob::Write {
+                    hash,
+                    size,
+                    index,
+                    data,
+                }),
+                BlobEvent::Complete { outline } => self.job(BlobJob::Complete(outline)),
+                BlobEvent::Corrupt { from, hash } => {
+                    self.status.refused_corrupt += 1;
+                    tracing::warn!(%from, %hash, "a peer sent bytes that are not the blob's; refused them and asking another peer");
+                }
+                BlobEvent::Stalled { hash } => {
+                    tracing::info!(%hash, "no peer up holds this blob now; the fetch waits for one");
+                    for reply in self.waiters.remove(&hash).unwrap_or_default() {
+                        let _ = reply.send(Err(NodeError::Blob(
+                            "no peer that is up holds it now".to_owned(),
+                        )));
+                    }
+                }
+            }
+        }
+    }
+
+    fn job(&self, job: BlobJob) {
+        if self.jobs.send(job).is_err() {
+            tracing::error!("the blob thread is gone; blobs can no longer be stored or served");
+        }
+    }
+}
+
+/// The blobs an entry names: its representations stored by hash, and the files of an inline
+/// file list. (Type, hash, size.)
+pub(super) fn blobs_of(entry: &ClipEntry) -> Vec<(String, BlobHash, u64)> {
+    let mut blobs = Vec::new();
+    for representation in &entry.content {
+        if representation.is_blob() {
+            blobs.push((
+                representation.mime.clone(),
+                representation.hash,
+                representation.size,
+            ));
+        } else if representation.mime == FILES
+            && let Some(data) = &representation.data
+            && let Ok(list) = FileList::parse(&data.0)
+        {
+            blobs.extend(list.files.iter().filter_map(|file| {
+                let hash = file.hash?;
+                Some(("application/octet-stream".to_owned(), hash, file.size))
+            }));
+        }
+    }
+    blobs
+}

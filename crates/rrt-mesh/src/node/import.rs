@@ -1,0 +1,130 @@
+//! Values read into the blob store to be copied: one representation from a reader, or files and
+//! directories as a file list. Blocking; the node runs these on a blocking thread.
+
+use std::{
+    fs::{self, File},
+    io::Read,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+};
+
+use rrt_sync::{
+    BlobStore, Copied, FILES, FileEntry, FileList, INLINE_MAX, MAX_FILES, Representation,
+    dimensions,
+};
+
+use super::NodeError;
+
+/// Reads one representation of type `mime`, at most `limit` bytes, into the store. A small one
+/// is inline; a larger one is announced by hash (with an image's dimensions, if its header says
+/// them).
+pub(super) fn value(
+    store: &BlobStore,
+    mime: String,
+    reader: impl Read,
+    limit: u64,
+) -> Result<Representation, NodeError> {
+    let outline = store.import(reader, limit)?;
+    let path = store.path(&outline.hash());
+    let read = |len: u64| -> Result<Vec<u8>, NodeError> {
+        let mut bytes = Vec::new();
+        File::open(&path)
+            .and_then(|file| file.take(len).read_to_end(&mut bytes))
+            .map_err(|error| NodeError::Blob(format!("reading {}: {error}", path.display())))?;
+        Ok(bytes)
+    };
+    if outline.size() <= INLINE_MAX {
+        return Ok(Representation::new(mime, &read(INLINE_MAX)?, INLINE_MAX));
+    }
+    let mut representation = Representation::blob(mime, outline.hash(), outline.size());
+    if let Some((width, height)) = dimensions(&read(32)?) {
+        representation.width = Some(width);
+        representation.height = Some(height);
+    }
+    Ok(representation)
+}
+
+/// Reads files and directories (what they hold, recursively; symbolic links are skipped) into
+/// the store, at most `limit` bytes in all: a file list, and the paths as text.
+pub(super) fn files(store: &BlobStore, paths: &[PathBuf], limit: u64) -> Result<Copied, NodeError> {
+    let mut list = FileList::default();
+    let mut left = limit;
+    for path in paths {
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .ok_or_else(|| NodeError::Blob(format!("{} has no usable name", path.display())))?;
+        add(store, path, name.to_owned(), &mut list, &mut left)?;
+    }
+    let manifest = serde_json::to_vec(&list).map_err(|error| NodeError::Blob(error.to_string()))?;
+    let listed = value(store, FILES.to_owned(), &manifest[..], u64::MAX)?;
+    let text = paths
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok(Copied {
+        text,
+        content: vec![listed],
+    })
+}
+
+fn add(
+    store: &BlobStore,
+    path: &Path,
+    relative: String,
+    list: &mut FileList,
+    left: &mut u64,
+) -> Result<(), NodeError> {
+    let unreadable =
+        |error: std::io::Error| NodeError::Blob(format!("{}: {error}", path.display()));
+    if list.files.len() >= MAX_FILES {
+        return Err(NodeError::Blob(format!(
+            "more than {MAX_FILES} files and directories"
+        )));
+    }
+    let metadata = fs::symlink_metadata(path).map_err(unreadable)?;
+    if metadata.is_symlink() {
+        tracing::info!(path = %path.display(), "not copying a symbolic link");
+        return Ok(());
+    }
+    if metadata.is_dir() {
+        list.files.push(FileEntry {
+            path: relative.clone(),
+            dir: true,
+            size: 0,
+            hash: None,
+            executable: false,
+        });
+        let mut children: Vec<_> = fs::read_dir(path)
+            .map_err(unreadable)?
+            .filter_map(Result::ok)
+            .collect();
+        children.sort_by_key(fs::DirEntry::file_name);
+        for child in children {
+            let Some(name) = child.file_name().to_str().map(str::to_owned) else {
+                tracing::warn!(path = %child.path().display(), "skipping a file whose name is not UTF-8");
+                continue;
+            };
+            add(
+                store,
+                &child.path(),
+                format!("{relative}/{name}"),
+                list,
+                left,
+            )?;
+        }
+        return Ok(());
+    }
+    let file = File::open(path).map_err(unreadable)?;
+    let outline = store.import(file, *left)?;
+    *left -= outline.size();
+    list.files.push(FileEntry {
+        path: relative,
+        dir: false,
+        size: outline.size(),
+        hash: Some(outline.hash()),
+        executable: metadata.permissions().mode() & 0o111 != 0,
+    });
+    Ok(())
+}

@@ -1,0 +1,257 @@
+//! Clipboard content beyond text between in-process nodes, each its own device (state and mesh
+//! directories apart, linked by plain TCP on loopback, each dialing those started before it): large representations announced by hash and fetched — at once under the
+//! eager cap, on demand above it — verified part by part, from another peer when one lies, and
+//! kept under the store's quota. (The namespace lab in `crates/rrt/tests/content.rs` does the
+//! same across hosts over TLS, with cut links.)
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use rrt_mesh::{
+    ContentConfig, Node, NodeConfig,
+    network::{TcpConfig, TcpSecurity},
+};
+use rrt_sync::{Copied, Representation};
+use rrt_wire::Compression;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+struct Device {
+    node: Node,
+    state: PathBuf,
+}
+
+struct Lab {
+    root: PathBuf,
+    /// Where the devices started so far listen.
+    listening: std::sync::Mutex<Vec<String>>,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+impl Lab {
+    fn new(name: &str) -> Self {
+        let root = std::env::temp_dir().join(format!("rrt-blobs-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        Self {
+            root,
+            listening: std::sync::Mutex::default(),
+        }
+    }
+
+    async fn device(&self, name: &str, content: ContentConfig) -> Device {
+        let state = self.root.join(name);
+        let mut config = NodeConfig::new("blobs", name);
+        config.mdns = false;
+        config.runtime_dir = Some(self.root.join(name).join("run"));
+        config.state_dir = state.clone();
+        config.content = content;
+        config.tcp = Some(TcpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            fall_back_to_any_port: false,
+            peers: self.listening.lock().expect("not poisoned").clone(),
+            security: TcpSecurity::Insecure,
+            compression: Compression::None,
+        });
+        let node = Node::start(config).await.expect("a node");
+        let listen = node
+            .status()
+            .await
+            .expect("status")
+            .listen
+            .expect("listening");
+        self.listening
+            .lock()
+            .expect("not poisoned")
+            .push(listen.to_string());
+        Device { node, state }
+    }
+}
+
+impl Device {
+    fn blob_dir(&self) -> PathBuf {
+        self.state.join("blobs").join("blobs")
+    }
+
+    async fn fetched(&self) -> u64 {
+        self.node.status().await.expect("status").blobs.fetched
+    }
+
+    async fn copy(&self, mime: &str, bytes: Vec<u8>) -> Representation {
+        let representation = self
+            .node
+            .import(mime.to_owned(), std::io::Cursor::new(bytes))
+            .await
+            .expect("imported");
+        let copied = Copied {
+            text: String::new(),
+            content: vec![representation.clone()],
+        };
+        self.node
+            .copy_value(copied)
+            .await
+            .expect("copied")
+            .expect("a new value");
+        representation
+    }
+}
+
+async fn eventually<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
+    let give_up = Instant::now() + DEADLINE;
+    while !check().await {
+        assert!(Instant::now() < give_up, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn linked(devices: &[&Device]) {
+    let want = devices.len() - 1;
+    for device in devices {
+        eventually("every peer up", || async {
+            device
+                .node
+                .peers()
+                .await
+                .is_ok_and(|view| view.peers.len() == want)
+        })
+        .await;
+    }
+}
+
+async fn current_holds(device: &Device, representation: &Representation) {
+    eventually("the value to arrive", || async {
+        device
+            .node
+            .clipboard()
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|entry| entry.content.contains(representation))
+    })
+    .await;
+}
+
+fn bytes(len: usize, seed: u32) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(2_654_435_761).max(1);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as u8
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_under_the_eager_cap_is_fetched_at_once_and_a_larger_one_on_paste() {
+    let lab = Lab::new("eager");
+    let content = ContentConfig {
+        eager_max: 4 << 20,
+        ..ContentConfig::default()
+    };
+    let a = lab.device("a", content.clone()).await;
+    let b = lab.device("b", content).await;
+    linked(&[&a, &b]).await;
+
+    let screenshot = bytes(3 << 20, 1);
+    let small = a.copy("image/png", screenshot.clone()).await;
+    assert!(small.is_blob());
+    current_holds(&b, &small).await;
+    eventually("the screenshot fetched without a paste", || async {
+        b.fetched().await == 1
+    })
+    .await;
+    let path = b.node.blob(&small).await.expect("here");
+    assert_eq!(std::fs::read(path).expect("read"), screenshot);
+
+    let large_bytes = bytes(9 << 20, 2);
+    let large = a
+        .copy("application/octet-stream", large_bytes.clone())
+        .await;
+    current_holds(&b, &large).await;
+    assert_eq!(b.fetched().await, 1, "not fetched before it is asked for");
+    let path = b.node.blob(&large).await.expect("fetched on demand");
+    assert_eq!(std::fs::read(path).expect("read"), large_bytes);
+    assert_eq!(b.fetched().await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_serving_corrupted_bytes_is_refused_and_another_serves_them() {
+    let lab = Lab::new("corrupt");
+    let lazy = ContentConfig {
+        eager_max: 0,
+        ..ContentConfig::default()
+    };
+    let a = lab.device("a", lazy.clone()).await;
+    let b = lab.device("b", lazy.clone()).await;
+    let c = lab.device("c", lazy).await;
+    linked(&[&a, &b, &c]).await;
+
+    let original = bytes(6 << 20, 3);
+    let representation = a.copy("image/png", original.clone()).await;
+    current_holds(&c, &representation).await;
+    c.node.blob(&representation).await.expect("c fetches it");
+    // The copier's file changes on disk (same size, a byte in the fourth part): it still serves
+    // it, and is the first asked (it copied the value).
+    let on_a = a.blob_dir().join(representation.hash.to_string());
+    let mut damaged = std::fs::read(&on_a).expect("read");
+    damaged[3 << 20] ^= 0xff;
+    std::fs::write(&on_a, damaged).expect("damage");
+
+    current_holds(&b, &representation).await;
+    let path = b.node.blob(&representation).await.expect("fetched");
+    assert_eq!(std::fs::read(path).expect("read"), original);
+    let status = b.node.status().await.expect("status");
+    assert_eq!(status.blobs.refused_corrupt, 1, "the lie was caught");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_stays_under_its_quota_keeping_the_current_value() {
+    let lab = Lab::new("quota");
+    let quota = ContentConfig {
+        quota: 5 << 20,
+        ..ContentConfig::default()
+    };
+    let a = lab.device("a", quota.clone()).await;
+    let b = lab.device("b", quota).await;
+    linked(&[&a, &b]).await;
+    let mut last = None;
+    for seed in 0..3 {
+        let representation = a.copy("image/png", bytes(2 << 20, 10 + seed)).await;
+        current_holds(&b, &representation).await;
+        b.node.blob(&representation).await.expect("fetched");
+        last = Some(representation);
+    }
+    let last = last.expect("copied");
+    let stored = |device: &Device| {
+        std::fs::read_dir(device.blob_dir())
+            .expect("list")
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_name().len() == 64)
+            .map(|entry| entry.metadata().expect("metadata").len())
+            .sum::<u64>()
+    };
+    eventually("eviction on both", || async {
+        stored(&a) <= 5 << 20 && stored(&b) <= 5 << 20
+    })
+    .await;
+    assert!(
+        b.blob_dir().join(last.hash.to_string()).is_file(),
+        "the current value stays"
+    );
+    eventually("the eviction reported", || async {
+        b.node.status().await.expect("status").blobs.evicted >= 1
+    })
+    .await;
+}

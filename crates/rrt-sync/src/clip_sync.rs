@@ -296,6 +296,18 @@ impl ClipSync {
         self.events.pop_front()
     }
 
+    /// Pins (or unpins) the entry with `stamp` on this replica: kept whatever its age. Returns
+    /// whether anything changed; the register is then to be saved.
+    pub fn set_pinned(&mut self, stamp: Stamp, pinned: bool) -> bool {
+        let changed = if pinned {
+            !self.clipboard.pinned().contains(&stamp) && self.clipboard.pin(stamp)
+        } else {
+            self.clipboard.unpin(&stamp)
+        };
+        self.dirty |= changed;
+        changed
+    }
+
     /// The register to persist, if peers changed it since the last call.
     pub fn take_dirty(&mut self) -> Option<Clipboard> {
         std::mem::take(&mut self.dirty).then(|| self.clipboard.clone())

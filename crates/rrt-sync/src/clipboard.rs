@@ -12,7 +12,7 @@
 //! event at load time ([`Clipboard::restore`]), so it stays what the clipboard showed and the next
 //! copy replaces it.
 
-use std::sync::Arc;
+use std::{collections::BTreeSet, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -105,9 +105,11 @@ pub enum Merge {
 pub struct Clipboard {
     origin: Uuid,
     clock: HybridClock,
-    /// Newest first, unique stamps, at most `capacity` long.
+    /// Newest first, unique stamps: at most `capacity` unpinned entries, and the pinned ones.
     entries: Vec<ClipEntry>,
     capacity: usize,
+    /// Entries kept whatever their age (a local choice, not replicated).
+    pinned: BTreeSet<Stamp>,
 }
 
 impl Clipboard {
@@ -120,6 +122,7 @@ impl Clipboard {
             clock: HybridClock::default(),
             entries: Vec::new(),
             capacity: capacity.max(1),
+            pinned: BTreeSet::new(),
         }
     }
 
@@ -145,14 +148,69 @@ impl Clipboard {
         &self.entries
     }
 
-    /// Whether an entry with `stamp` would be kept: the history has room, or it is newer than
-    /// the oldest entry kept.
+    /// Whether an entry with `stamp` would be kept: it is pinned, the history has room, or it is
+    /// newer than the oldest unpinned entry kept.
     pub fn would_keep(&self, stamp: &Stamp) -> bool {
-        self.entries.len() < self.capacity
-            || self
-                .entries
-                .last()
-                .is_some_and(|oldest| *stamp > oldest.stamp)
+        let mut unpinned = self
+            .entries
+            .iter()
+            .filter(|entry| !self.pinned.contains(&entry.stamp));
+        self.pinned.contains(stamp)
+            || self.unpinned() < self.capacity
+            || unpinned.next_back().is_some_and(|oldest| *stamp > oldest.stamp)
+    }
+
+    /// Keeps the entry with `stamp` whatever its age, until unpinned; `false` if it is not in the
+    /// history.
+    pub fn pin(&mut self, stamp: Stamp) -> bool {
+        self.contains(&stamp) && {
+            self.pinned.insert(stamp);
+            true
+        }
+    }
+
+    /// Lets the entry with `stamp` age out again (at once, if older than the history keeps);
+    /// `false` if it was not pinned.
+    pub fn unpin(&mut self, stamp: &Stamp) -> bool {
+        let was = self.pinned.remove(stamp);
+        self.trim();
+        was
+    }
+
+    /// The pinned entries' stamps.
+    pub fn pinned(&self) -> &BTreeSet<Stamp> {
+        &self.pinned
+    }
+
+    /// Pins read from disk, before the entries they name are restored (so those are kept
+    /// whatever their age); pins naming no entry once everything is loaded are dropped by
+    /// [`Clipboard::forget_stray_pins`].
+    pub fn restore_pins(&mut self, stamps: impl IntoIterator<Item = Stamp>) {
+        self.pinned.extend(stamps);
+    }
+
+    /// Makes `pins` the pinned entries (those naming an entry), letting others age out.
+    pub fn set_pins(&mut self, pins: BTreeSet<Stamp>) {
+        self.pinned = pins;
+        self.forget_stray_pins();
+        self.trim();
+    }
+
+    /// Drops pins that name no entry.
+    pub fn forget_stray_pins(&mut self) {
+        let entries = &self.entries;
+        self.pinned.retain(|stamp| {
+            entries
+                .binary_search_by(|probe| stamp.cmp(&probe.stamp))
+                .is_ok()
+        });
+    }
+
+    fn unpinned(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|entry| !self.pinned.contains(&entry.stamp))
+            .count()
     }
 
     /// Whether an entry with `stamp` is in the history.
@@ -235,15 +293,30 @@ impl Clipboard {
             .binary_search_by(|probe| entry.stamp.cmp(&probe.stamp))
         {
             Ok(_) => Merge::Duplicate,
-            Err(position) if position >= self.capacity => Merge::Stale,
+            Err(_) if !self.would_keep(&entry.stamp) => Merge::Stale,
             Err(position) => {
                 self.entries.insert(position, entry);
-                self.entries.truncate(self.capacity);
+                self.trim();
                 if position == 0 {
                     Merge::Applied
                 } else {
                     Merge::Recorded
                 }
+            }
+        }
+    }
+}
+
+impl Clipboard {
+    /// Drops the oldest unpinned entries past the capacity.
+    fn trim(&mut self) {
+        let mut unpinned = self.unpinned();
+        let mut index = self.entries.len();
+        while unpinned > self.capacity && index > 0 {
+            index -= 1;
+            if !self.pinned.contains(&self.entries[index].stamp) {
+                self.entries.remove(index);
+                unpinned -= 1;
             }
         }
     }
@@ -383,6 +456,22 @@ mod tests {
         assert_eq!(texts, ["d", "c", "b"]);
         assert_eq!(here.merge(entry("ancient", 1, 0, 5), 50), Ok(Merge::Stale));
         assert_eq!(here.history().len(), 3);
+    }
+
+    #[test]
+    fn a_pinned_entry_outlives_the_history_until_unpinned() {
+        let mut here = Clipboard::new(id(1), 2);
+        let kept = here.copy("keep me".into(), 10).expect("new");
+        assert!(here.pin(kept.stamp));
+        for (i, text) in ["b", "c", "d"].into_iter().enumerate() {
+            here.copy(text.into(), 20 + i as u64);
+        }
+        let texts: Vec<_> = here.history().iter().map(|e| &*e.text).collect();
+        assert_eq!(texts, ["d", "c", "keep me"], "two unpinned, and the pinned one");
+        assert!(here.unpin(&kept.stamp));
+        let texts: Vec<_> = here.history().iter().map(|e| &*e.text).collect();
+        assert_eq!(texts, ["d", "c"]);
+        assert!(!here.pin(kept.stamp), "gone: nothing to pin");
     }
 
     /// Entries as writers make them: one stamp, one text.

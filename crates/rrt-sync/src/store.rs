@@ -71,6 +71,9 @@ struct Index {
     clock: Timestamp,
     /// Newest first, as the history.
     entries: Vec<Stamp>,
+    /// The entries pinned on this host (absent before pins existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pinned: Vec<Stamp>,
 }
 
 /// Format 1: everything in one file.
@@ -91,6 +94,8 @@ struct OnDisk {
     legacy: Vec<ClipEntry>,
     /// The index was unreadable and `listed` comes from the texts' names: it is to be rewritten.
     rebuilt: bool,
+    /// The pinned entries the index lists.
+    pinned: Vec<Stamp>,
 }
 
 /// Where a mesh's clipboard lives on disk.
@@ -152,7 +157,10 @@ impl ClipboardStore {
         let on_disk = self.read(&texts)?;
         let listed = on_disk.listed.clone();
         let rewrite = !on_disk.legacy.is_empty() || on_disk.rebuilt;
+        let pinned_on_disk: BTreeSet<Stamp> = on_disk.pinned.iter().copied().collect();
         self.merge(&texts, &mut merged, on_disk, now_ms)?;
+        // Pins are what this daemon says: the last to save a change of them wins.
+        merged.set_pins(clipboard.pinned().clone());
         // Already on disk (the daemon that copied it, or another of this host, saved it): no
         // write, no sync. Every daemon of a host saves every value it hears of, most of them
         // values another daemon has just saved.
@@ -160,7 +168,8 @@ impl ClipboardStore {
             .history()
             .iter()
             .map(|entry| &entry.stamp)
-            .eq(listed.iter());
+            .eq(listed.iter())
+            && pinned_on_disk == *merged.pinned();
         if unchanged && !rewrite {
             return Ok(());
         }
@@ -192,6 +201,8 @@ impl ClipboardStore {
         now_ms: u64,
     ) -> Result<usize, StoreError> {
         let mut repaired = usize::from(!clipboard.restore_clock(on_disk.clock, now_ms));
+        // Before the entries: a pinned one is kept whatever its age.
+        clipboard.restore_pins(on_disk.pinned.iter().copied());
         for entry in on_disk.legacy {
             repaired += usize::from(clipboard.restore(entry, now_ms));
         }
@@ -209,6 +220,7 @@ impl ClipboardStore {
                 repaired += usize::from(clipboard.restore(entry, now_ms));
             }
         }
+        clipboard.forget_stray_pins();
         Ok(repaired)
     }
 
@@ -280,6 +292,7 @@ impl ClipboardStore {
                 .iter()
                 .map(|entry| entry.stamp)
                 .collect(),
+            pinned: clipboard.pinned().iter().copied().collect(),
         };
         texts
             .replace(INDEX, &serde_json::to_vec(&index)?)
@@ -317,6 +330,7 @@ impl ClipboardStore {
             listed: Vec::new(),
             legacy: Vec::new(),
             rebuilt: false,
+            pinned: Vec::new(),
         };
         match read_json::<Index>(texts, INDEX.as_ref(), |index| {
             index.version == FORMAT_VERSION
@@ -324,6 +338,7 @@ impl ClipboardStore {
             Read::Parsed(index) => {
                 on_disk.clock = index.clock;
                 on_disk.listed = index.entries;
+                on_disk.pinned = index.pinned;
             }
             Read::Missing => {}
             Read::SetAside => {
@@ -491,6 +506,28 @@ mod tests {
         store.save(&clipboard, 2_000).expect("save");
         let left = fs::read_dir(dir.join(DIR)).expect("list").count();
         assert_eq!(left, 2, "the index and the new text");
+    }
+
+    #[test]
+    fn a_pinned_entry_is_kept_across_a_restart_until_unpinned() {
+        let dir = temp_dir("pins");
+        let store = ClipboardStore::open(&dir).expect("open");
+        let mut clipboard = Clipboard::new(Uuid::from_u128(1), 2);
+        let kept = clipboard.copy("keep".into(), 1_000).expect("new");
+        clipboard.pin(kept.stamp);
+        for n in 0..3 {
+            clipboard.copy(format!("later {n}").into(), 2_000 + n);
+        }
+        store.save(&clipboard, 3_000).expect("save");
+        let mut restarted = Clipboard::new(Uuid::from_u128(1), 2);
+        store.load_into(&mut restarted, 3_000).expect("load");
+        assert_eq!(texts(&restarted), ["later 2", "later 1", "keep"]);
+        assert!(restarted.pinned().contains(&kept.stamp));
+        restarted.unpin(&kept.stamp);
+        store.save(&restarted, 3_000).expect("save");
+        let mut again = Clipboard::new(Uuid::from_u128(1), 2);
+        store.load_into(&mut again, 3_000).expect("load");
+        assert_eq!(texts(&again), ["later 2", "later 1"]);
     }
 
     #[test]

@@ -78,7 +78,11 @@ impl Actor {
                 biased;
                 Some(done) = written.recv() => self.handle_written(done),
                 Some(done) = blob_done.recv() => {
-                    self.blobs.done(done, self.clipboard.clipboard().history());
+                    let fetched = self.blobs.done(done, self.clipboard.clipboard().history());
+                    if fetched {
+                        // The store grew: back under the quota.
+                        self.evict();
+                    }
                     self.blobs.flush(&self.net);
                 }
                 request = inbox.recv() => match request {
@@ -115,6 +119,16 @@ impl Actor {
     fn handle_request(&mut self, request: Request) {
         match request {
             Request::Copy(copied, reply) => self.copy(copied, reply),
+            Request::Pin(stamp, pinned, reply) => {
+                let answer = if self.clipboard.clipboard().contains(&stamp) {
+                    self.clipboard.set_pinned(stamp, pinned);
+                    self.dispatch_clipboard(None);
+                    Ok(())
+                } else {
+                    Err(NodeError::NoSuchEntry)
+                };
+                let _ = reply.send(answer);
+            }
             Request::Blob(hash, size, mime, reply) => {
                 // Who copied a value with this blob most likely holds it.
                 let origins: Vec<Uuid> = self
@@ -278,7 +292,7 @@ impl Actor {
                     self.blobs.arrived(&entry, &hints);
                     self.blobs.flush(&self.net);
                     if !entry.content.is_empty() {
-                        self.blobs.evict(&[&entry]);
+                        self.evict();
                     }
                     let _ = self.events.send(NodeEvent::Clipboard { entry });
                 }
@@ -300,6 +314,20 @@ impl Actor {
         if let Some(snapshot) = self.clipboard.take_dirty() {
             self.write(Write::Clipboard(snapshot));
         }
+    }
+
+    /// Keeps the blob store under its quota, never removing the current value's or a pinned
+    /// entry's blobs.
+    fn evict(&self) {
+        let register = self.clipboard.clipboard();
+        let kept: Vec<&ClipEntry> = register
+            .history()
+            .iter()
+            .enumerate()
+            .filter(|(i, entry)| *i == 0 || register.pinned().contains(&entry.stamp))
+            .map(|(_, entry)| entry)
+            .collect();
+        self.blobs.evict(&kept);
     }
 
     fn command(&self, command: NetCommand) {

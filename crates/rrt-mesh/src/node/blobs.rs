@@ -146,9 +146,10 @@ impl Blobs {
     }
 
     /// What the blob thread reports. `history` tells which blobs this node has heard of (it
-    /// fetches those for a peer that asks).
-    pub(super) fn done(&mut self, done: BlobDone, history: &[ClipEntry]) {
+    /// fetches those for a peer that asks). Returns whether a blob was fetched (the store grew).
+    pub(super) fn done(&mut self, done: BlobDone, history: &[ClipEntry]) -> bool {
         let now = self.now_ms();
+        let mut fetched = false;
         match done {
             BlobDone::Missing { peer, hash } => {
                 let known = history
@@ -161,8 +162,7 @@ impl Blobs {
             BlobDone::Completed { hash, result } => {
                 if result.is_ok() {
                     self.status.fetched += 1;
-                    // The store grew: back under the quota, keeping the current value.
-                    self.evict(&history.iter().take(1).collect::<Vec<_>>());
+                    fetched = true;
                 } else {
                     self.job(BlobJob::Abandon(hash));
                 }
@@ -190,6 +190,7 @@ impl Blobs {
                 );
             }
         }
+        fetched
     }
 
     /// Keeps the store under its quota, never removing a blob of `current` or `pinned`.

@@ -229,6 +229,9 @@ pub enum NodeError {
     /// A blob could not be had: no peer holds it, or it could not be stored.
     #[error("the value's bytes could not be fetched: {0}")]
     Blob(String),
+    /// No history entry has that stamp.
+    #[error("no clipboard entry has that stamp")]
+    NoSuchEntry,
     /// The clipboard has no representation of that type.
     #[error("the clipboard holds no {0}")]
     NoSuchType(String),
@@ -240,6 +243,7 @@ pub(super) enum Request {
         oneshot::Sender<Result<Option<ClipEntry>, NodeError>>,
     ),
     Blob(BlobHash, u64, String, blobs::BlobReply),
+    Pin(rrt_sync::Stamp, bool, oneshot::Sender<Result<(), NodeError>>),
     Current(oneshot::Sender<Option<ClipEntry>>),
     History(oneshot::Sender<Vec<ClipEntry>>),
     Peers(oneshot::Sender<MeshView>),
@@ -486,6 +490,12 @@ impl Node {
             return Ok(None);
         }
         self.ask(|reply| Request::Copy(copied, reply)).await?
+    }
+
+    /// Pins the history entry with `stamp` on this host (`pinned: false` unpins it): a pinned
+    /// entry stays in the history, and its blobs in the store, whatever their age.
+    pub async fn pin(&self, stamp: rrt_sync::Stamp, pinned: bool) -> Result<(), NodeError> {
+        self.ask(|reply| Request::Pin(stamp, pinned, reply)).await?
     }
 
     /// The bytes of a representation stored by hash: the path of its file in the blob store,

@@ -1,6 +1,6 @@
-//! The bytes of an offered representation while a program pastes it, a chunk at a time: from
-//! memory without a copy, from a file through a buffer of one chunk, so that serving a file of
-//! any size holds at most one chunk of it per transfer.
+//! What rrt offers: the [`usable`] offers of a value, and the bytes of one while a program
+//! pastes it, a chunk at a time — from memory without a copy, from a file through a buffer of one
+//! chunk, so that serving a file of any size holds at most one chunk of it per transfer.
 
 use std::{
     fs::File,
@@ -8,7 +8,39 @@ use std::{
     sync::Arc,
 };
 
-use crate::Source;
+use crate::{Offer, Source};
+
+/// The most types one value is offered in.
+const MAX_OFFERS: usize = 64;
+
+/// The longest MIME type offered (RFC 6838 names a type and a subtype in 127 characters each).
+const MAX_MIME: usize = 255;
+
+/// `offers` without those a display server would not take (or would drop the connection over):
+/// a MIME type empty, longer than [`MAX_MIME`], or not printable ASCII, a type offered again,
+/// offers past [`MAX_OFFERS`]. Each dropped one is logged.
+pub(crate) fn usable(offers: Vec<Offer>) -> Vec<Offer> {
+    let mut kept: Vec<Offer> = Vec::new();
+    for offer in offers {
+        let mime = &offer.mime;
+        let printable = mime
+            .bytes()
+            .all(|byte| byte.is_ascii_graphic() || byte == b' ');
+        if mime.is_empty() || mime.len() > MAX_MIME || !printable {
+            tracing::warn!(
+                mime = mime.escape_debug().to_string(),
+                "not a MIME type to offer; left out"
+            );
+        } else if kept.iter().any(|other| other.mime == *mime) {
+            tracing::debug!(mime, "a type offered twice; the first kept");
+        } else if kept.len() == MAX_OFFERS {
+            tracing::warn!(mime, max = MAX_OFFERS, "too many types offered; left out");
+        } else {
+            kept.push(offer);
+        }
+    }
+    kept
+}
 
 /// What one transfer reads its bytes from.
 #[derive(Debug)]
@@ -136,6 +168,28 @@ mod tests {
         let rest = drain(&mut body, 300);
         assert_eq!(rest, value[10..]);
         assert_eq!(body.remaining().expect("len"), 0);
+    }
+
+    #[test]
+    fn offers_no_display_server_takes_are_left_out() {
+        let offer = |mime: &str| Offer {
+            mime: mime.to_owned(),
+            source: Source::Later,
+        };
+        let offers = vec![
+            offer("image/png"),
+            offer(""),
+            offer(&"x".repeat(MAX_MIME + 1)),
+            offer("text/plain\0"),
+            offer("text/html; charset=utf-8"),
+            offer("image/png"),
+        ];
+        let kept: Vec<_> = usable(offers).into_iter().map(|offer| offer.mime).collect();
+        assert_eq!(kept, ["image/png", "text/html; charset=utf-8"]);
+        let many = (0..MAX_OFFERS + 1)
+            .map(|i| offer(&format!("x/{i}")))
+            .collect();
+        assert_eq!(usable(many).len(), MAX_OFFERS);
     }
 
     #[test]

@@ -17,10 +17,11 @@
 //! * A lost connection or a finished data device ends the worker with [`Control::Restart`]; a
 //!   failed pipe ends only its transfer.
 //!
-//! The wayland-client event queue is dispatched into [`Protocol`], which only records what
+//! The wayland-client event queue is dispatched into a [`Protocol`], which only records what
 //! happened; the worker then acts on it with the poll registry and the event channel at hand.
 
 mod offer;
+mod protocol;
 
 use std::{
     collections::HashMap,
@@ -36,25 +37,25 @@ use rustix::{
     pipe::{PipeFlags, pipe_with},
 };
 use wayland_client::{
-    Connection, Dispatch, EventQueue, Proxy, QueueHandle,
-    backend::{ObjectId, WaylandError},
-    event_created_child,
-    globals::{GlobalListContents, registry_queue_init},
-    protocol::{wl_registry::WlRegistry, wl_seat::WlSeat},
+    Connection, EventQueue, Proxy, backend::WaylandError, globals::registry_queue_init,
+    protocol::wl_seat::WlSeat,
 };
 use wayland_protocols_wlr::data_control::v1::client::{
-    zwlr_data_control_device_v1::{self, ZwlrDataControlDeviceV1},
+    zwlr_data_control_device_v1::ZwlrDataControlDeviceV1,
     zwlr_data_control_manager_v1::ZwlrDataControlManagerV1,
-    zwlr_data_control_offer_v1::{self, ZwlrDataControlOfferV1},
-    zwlr_data_control_source_v1::{self, ZwlrDataControlSourceV1},
+    zwlr_data_control_offer_v1::ZwlrDataControlOfferV1,
+    zwlr_data_control_source_v1::ZwlrDataControlSourceV1,
 };
 
-use self::offer::{Choice, answering, choose, offered_types};
+use self::{
+    offer::{Choice, answering, choose, offered_types},
+    protocol::Protocol,
+};
 use crate::{
     ClipboardCommand, ClipboardEvent, Offer, ReadLimits, Source,
     later::{Asked, Later},
     read::{Collector, fingerprint, fingerprint_of_offers},
-    source::Body,
+    source::{Body, usable},
 };
 
 const WAYLAND: Token = Token(0);
@@ -83,23 +84,6 @@ pub enum WaylandClipboardError {
     /// The connection failed while setting up.
     #[error("the Wayland connection failed: {0}")]
     Connection(String),
-}
-
-/// What the event queue reported, for the worker to act on.
-#[derive(Default)]
-struct Protocol {
-    /// MIME types of each live offer.
-    offers: HashMap<ObjectId, (ZwlrDataControlOfferV1, Vec<String>)>,
-    /// The clipboard changed to this offer (`None`: cleared), not yet acted on.
-    selection: Option<Option<ObjectId>>,
-    /// The offer that is the clipboard now.
-    current: Option<ObjectId>,
-    /// Pastes of a value we serve: which source, the type asked for, and the pipe to write to.
-    sends: Vec<(ObjectId, String, OwnedFd)>,
-    /// Sources of ours that were replaced.
-    cancelled: Vec<ObjectId>,
-    /// The data device is gone (the seat went away).
-    finished: bool,
 }
 
 /// A selection being read, one type at a time.
@@ -446,6 +430,7 @@ impl WaylandClipboard {
         // value end empty.
         self.stop_reading(ctx.registry());
         self.later.clear();
+        let offers = usable(offers);
         let source = self.manager.create_data_source(&self.queue.handle(), ());
         for mime in offered_types(&offers) {
             source.offer(mime.to_owned());
@@ -596,117 +581,5 @@ impl Worker for WaylandClipboard {
             }
         }
         self.pump(ctx)
-    }
-}
-
-impl Dispatch<WlRegistry, GlobalListContents> for Protocol {
-    fn event(
-        _: &mut Self,
-        _: &WlRegistry,
-        _: wayland_client::protocol::wl_registry::Event,
-        _: &GlobalListContents,
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
-}
-
-impl Dispatch<WlSeat, ()> for Protocol {
-    fn event(
-        _: &mut Self,
-        _: &WlSeat,
-        _: wayland_client::protocol::wl_seat::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
-}
-
-impl Dispatch<ZwlrDataControlManagerV1, ()> for Protocol {
-    fn event(
-        _: &mut Self,
-        _: &ZwlrDataControlManagerV1,
-        _: wayland_protocols_wlr::data_control::v1::client::zwlr_data_control_manager_v1::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
-}
-
-impl Dispatch<ZwlrDataControlDeviceV1, ()> for Protocol {
-    fn event(
-        protocol: &mut Self,
-        _: &ZwlrDataControlDeviceV1,
-        event: zwlr_data_control_device_v1::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        match event {
-            zwlr_data_control_device_v1::Event::DataOffer { id } => {
-                protocol.offers.insert(id.id(), (id, Vec::new()));
-            }
-            zwlr_data_control_device_v1::Event::Selection { id } => {
-                let id = id.map(|offer| offer.id());
-                // The previous selection's offer is done with (offers announced since are not:
-                // their selection event may come in a later batch).
-                if let Some(previous) = std::mem::replace(&mut protocol.current, id.clone())
-                    && Some(&previous) != id.as_ref()
-                    && let Some((offer, _)) = protocol.offers.remove(&previous)
-                {
-                    offer.destroy();
-                }
-                protocol.selection = Some(id);
-            }
-            zwlr_data_control_device_v1::Event::PrimarySelection { id: Some(offer) } => {
-                if let Some((offer, _)) = protocol.offers.remove(&offer.id()) {
-                    offer.destroy();
-                }
-            }
-            zwlr_data_control_device_v1::Event::Finished => protocol.finished = true,
-            _ => {}
-        }
-    }
-
-    event_created_child!(Protocol, ZwlrDataControlDeviceV1, [
-        zwlr_data_control_device_v1::EVT_DATA_OFFER_OPCODE => (ZwlrDataControlOfferV1, ()),
-    ]);
-}
-
-impl Dispatch<ZwlrDataControlOfferV1, ()> for Protocol {
-    fn event(
-        protocol: &mut Self,
-        offer: &ZwlrDataControlOfferV1,
-        event: zwlr_data_control_offer_v1::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        if let zwlr_data_control_offer_v1::Event::Offer { mime_type } = event
-            && let Some((_, types)) = protocol.offers.get_mut(&offer.id())
-        {
-            types.push(mime_type);
-        }
-    }
-}
-
-impl Dispatch<ZwlrDataControlSourceV1, ()> for Protocol {
-    fn event(
-        protocol: &mut Self,
-        source: &ZwlrDataControlSourceV1,
-        event: zwlr_data_control_source_v1::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        match event {
-            zwlr_data_control_source_v1::Event::Send { mime_type, fd } => {
-                protocol.sends.push((source.id(), mime_type, fd));
-            }
-            zwlr_data_control_source_v1::Event::Cancelled => protocol.cancelled.push(source.id()),
-            _ => {}
-        }
     }
 }

@@ -56,6 +56,7 @@ use self::{
 use crate::{
     ClipboardCommand, ClipboardEvent, Offer, ReadLimits,
     read::{fingerprint, fingerprint_of_offers},
+    source::usable,
 };
 
 const X: Token = Token(0);
@@ -287,8 +288,15 @@ impl X11Clipboard {
                 self.perform(ctx)?;
             }
             XEvent::SelectionClear(clear) if clear.selection == self.atoms.CLIPBOARD => {
-                self.owner.cleared();
-                self.perform(ctx)?;
+                // A notice that predates a value we set since is not about it.
+                let owner = self
+                    .conn
+                    .get_selection_owner(self.atoms.CLIPBOARD)?
+                    .reply()?;
+                if owner.owner != self.window {
+                    self.owner.cleared();
+                    self.perform(ctx)?;
+                }
             }
             XEvent::Error(error) => tracing::debug!(?error, "X error"),
             _ => {}
@@ -529,6 +537,7 @@ impl X11Clipboard {
 
     /// Owns the clipboard with `offers`.
     fn set(&mut self, offers: Vec<Offer>) -> Result<(), ReplyError> {
+        let offers = usable(offers);
         let cookies = offers
             .iter()
             .map(|offer| self.conn.intern_atom(false, offer.mime.as_bytes()))

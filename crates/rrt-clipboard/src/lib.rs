@@ -112,7 +112,9 @@ pub enum ClipboardEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClipboardCommand {
     /// Own the clipboard with these representations (in order of preference). Requests still
-    /// waiting for a [`Source::Later`] of the previous value are refused.
+    /// waiting for a [`Source::Later`] of the previous value are refused. Offers no display
+    /// server would take are left out, with a log line: a MIME type empty, over 255 bytes or not
+    /// printable ASCII, a type offered again, offers past the 64th.
     Set(Vec<Offer>),
     /// The bytes for a [`ClipboardEvent::Wanted`] request; `None` when they cannot be had (the
     /// program's request is refused at once). An unknown, expired or cancelled request is

@@ -157,7 +157,9 @@ impl Clipboard {
             .filter(|entry| !self.pinned.contains(&entry.stamp));
         self.pinned.contains(stamp)
             || self.unpinned() < self.capacity
-            || unpinned.next_back().is_some_and(|oldest| *stamp > oldest.stamp)
+            || unpinned
+                .next_back()
+                .is_some_and(|oldest| *stamp > oldest.stamp)
     }
 
     /// Keeps the entry with `stamp` whatever its age, until unpinned; `false` if it is not in the
@@ -467,7 +469,11 @@ mod tests {
             here.copy(text.into(), 20 + i as u64);
         }
         let texts: Vec<_> = here.history().iter().map(|e| &*e.text).collect();
-        assert_eq!(texts, ["d", "c", "keep me"], "two unpinned, and the pinned one");
+        assert_eq!(
+            texts,
+            ["d", "c", "keep me"],
+            "two unpinned, and the pinned one"
+        );
         assert!(here.unpin(&kept.stamp));
         let texts: Vec<_> = here.history().iter().map(|e| &*e.text).collect();
         assert_eq!(texts, ["d", "c"]);

@@ -55,6 +55,7 @@ fn text(len: usize) -> String {
 
 fn message(len: usize) -> Message {
     Message::Clipboard(ClipMessage::ClipboardUpdate {
+        content: Vec::new(),
         data: text(len),
         timestamp: 1_702_834_567_890,
         counter: 0,

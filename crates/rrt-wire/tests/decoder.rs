@@ -167,6 +167,7 @@ fn partial_writes_and_would_block_lose_nothing() {
     let now = Instant::now();
     let mut dialer = Session::<rrt_mesh::Message>::dial(config.clone(), now);
     let message = rrt_mesh::Message::Clipboard(rrt_sync::ClipMessage::ClipboardUpdate {
+        content: Vec::new(),
         data: "partial writes ".repeat(100),
         timestamp: 7,
         counter: 0,

@@ -57,6 +57,7 @@ fn message() -> impl Strategy<Value = Message> {
             .prop_map(|(data, timestamp, counter, source_instance)| {
                 Message::Clipboard(ClipMessage::ClipboardUpdate {
                     data,
+                    content: Vec::new(),
                     timestamp,
                     counter,
                     source_instance,

@@ -29,6 +29,7 @@ fn hello() -> Message {
 
 fn clip(data: &str) -> Message {
     Message::Clipboard(ClipMessage::ClipboardUpdate {
+        content: Vec::new(),
         data: data.into(),
         timestamp: 1_702_834_567_890,
         counter: 0,

@@ -30,30 +30,6 @@ use crate::{
 };
 
 #[derive(Debug, Subcommand)]
-pub(crate) enum ClipCommand {
-    /// Copy TEXT (or standard input) to every instance's clipboard.
-    Copy {
-        /// The text; read from standard input when absent.
-        text: Option<String>,
-    },
-    /// Print the current clipboard value, exactly as copied.
-    Paste,
-    /// Print the current value, then one JSON line per clipboard change, until interrupted.
-    Watch {
-        /// Instead, set this terminal's clipboard to each value with OSC 52 escape sequences —
-        /// also through SSH (in tmux: `set -g set-clipboard on`).
-        #[arg(long)]
-        osc52: bool,
-    },
-    /// Print the clipboard history, newest first.
-    History {
-        /// JSON lines instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
 pub(crate) enum ScratchCommand {
     /// List the scratch documents.
     List,
@@ -291,51 +267,7 @@ pub(crate) fn status(locate: &Locate, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) fn clip(locate: &Locate, command: ClipCommand) -> anyhow::Result<()> {
-    match command {
-        ClipCommand::Copy { text } => {
-            let text = match text {
-                Some(text) => text,
-                None => {
-                    let mut bytes = Vec::new();
-                    std::io::stdin()
-                        .read_to_end(&mut bytes)
-                        .context("reading standard input")?;
-                    String::from_utf8(bytes).context("clipboard text must be UTF-8")?
-                }
-            };
-            ask(locate, &Request::Copy { text })?;
-            Ok(())
-        }
-        ClipCommand::Paste => {
-            let current = ask(locate, &Request::Paste)?;
-            let Some(text) = current["text"].as_str() else {
-                bail!("the clipboard is empty");
-            };
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())?;
-            Ok(out.flush()?)
-        }
-        ClipCommand::History { json } => {
-            let history = ask(locate, &Request::History)?;
-            for entry in history.as_array().into_iter().flatten() {
-                if json {
-                    println!("{entry}");
-                } else {
-                    let text = entry["text"].as_str().unwrap_or_default();
-                    let shown: String = text.chars().take(60).collect();
-                    let more = if shown.len() < text.len() { "…" } else { "" };
-                    println!("{:>15}  {shown:?}{more}", entry["stamp"]["time"]["wall_ms"]);
-                }
-            }
-            Ok(())
-        }
-        ClipCommand::Watch { osc52: false } => stream(locate, &Request::Watch),
-        ClipCommand::Watch { osc52: true } => watch_osc52(locate),
-    }
-}
-
-fn read_stdin() -> anyhow::Result<String> {
+pub(crate) fn read_stdin() -> anyhow::Result<String> {
     let mut bytes = Vec::new();
     std::io::stdin()
         .read_to_end(&mut bytes)
@@ -343,22 +275,7 @@ fn read_stdin() -> anyhow::Result<String> {
     String::from_utf8(bytes).context("the text must be UTF-8")
 }
 
-/// Sets this terminal's clipboard (OSC 52) to the current value and then to every new one.
-fn watch_osc52(locate: &Locate) -> anyhow::Result<()> {
-    let reader = connect(locate, &Request::Watch)?;
-    let mut out = std::io::stdout().lock();
-    for line in reader.lines() {
-        let entry: serde_json::Value =
-            serde_json::from_str(&line.context("reading from the daemon")?)?;
-        if let Some(text) = entry["text"].as_str() {
-            out.write_all(rrt_clipboard::osc52(text).as_bytes())?;
-            out.flush()?;
-        }
-    }
-    bail!("the daemon went away")
-}
-
-fn stream(locate: &Locate, request: &Request) -> anyhow::Result<()> {
+pub(crate) fn stream(locate: &Locate, request: &Request) -> anyhow::Result<()> {
     let reader = connect(locate, request)?;
     let mut out = std::io::stdout().lock();
     for line in reader.lines() {

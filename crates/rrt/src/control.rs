@@ -24,8 +24,31 @@ pub(crate) enum Request {
     Copy {
         text: String,
     },
+    /// Copies a value of any kind: each item's bytes follow the request (see `upload`).
+    CopyContent {
+        items: Vec<crate::content_requests::Item>,
+    },
+    /// Copies files and directories (recursively), by path on the daemon's host.
+    CopyFiles {
+        paths: Vec<std::path::PathBuf>,
+    },
     Paste,
+    /// Answers with a header line, then the raw bytes of the current value's representation of
+    /// type `mime` (fetched from a peer first if need be).
+    PasteType {
+        mime: String,
+    },
+    /// The same for a blob by hash (a file of a copied file list).
+    Blob {
+        hash: rrt_sync::BlobHash,
+        size: u64,
+    },
     History,
+    /// Pins (`pinned: false`: unpins) the history entry at `index` (0: the current value).
+    Pin {
+        index: usize,
+        pinned: bool,
+    },
     Watch,
     ScratchList,
     ScratchCat {

@@ -8,7 +8,7 @@ use std::{
 use anyhow::{Context as _, bail};
 use clap::Args;
 use rrt_mesh::{
-    Edit, Node, NodeConfig, NodeError, NodeEvent, STATE, WanOptions,
+    ContentConfig, Edit, Node, NodeConfig, NodeError, NodeEvent, STATE, WanOptions,
     dir::MeshDir,
     identity::Identity,
     membership::HeartbeatConfig,
@@ -27,6 +27,7 @@ use tokio::{
 use crate::{
     Locate,
     accept_backoff::{AcceptBackoff, Pause},
+    content_requests::{self, CopyFailed},
     control::{Request, Response},
     request_reader::{Limits, RequestBudget, read_request},
     system_clipboard::{self, SystemClipboard},
@@ -83,6 +84,21 @@ pub(crate) struct DaemonArgs {
     /// Which system clipboard follows the mesh and feeds it.
     #[arg(long, value_enum, default_value_t = SystemClipboard::Auto)]
     system_clipboard: SystemClipboard,
+    /// Images, HTML and files at most this large (like 16MiB) are fetched as soon as another
+    /// device copies them; larger ones when something here pastes them.
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
+    eager_max: u64,
+    /// The largest value of any kind shared or fetched.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    max_size: u64,
+    /// How much the content store under the state directory keeps; past it, the least recently
+    /// used values not current or pinned are removed.
+    #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = parse_size)]
+    blob_quota: u64,
+    /// Share a type or not, or cap it: `image/*=off`, `text/html=1MiB`, `image/png=on`
+    /// (repeatable; the first that matches a type decides).
+    #[arg(long = "share", value_name = "TYPE=off|on|SIZE")]
+    share: Vec<rrt_mesh::TypeRule>,
     /// A relay for reaching devices on other networks, instead of iroh's public ones
     /// (repeatable; `rrt relay` serves one). `http://` for a lab relay, `https://` for a real
     /// one (which also lets hosts behind NAT learn their public address and punch through).
@@ -139,6 +155,12 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
         timeout: Duration::from_millis(args.peer_timeout_ms.max(1)),
     };
     config.history = args.history;
+    config.content = ContentConfig {
+        eager_max: args.eager_max,
+        max_size: args.max_size,
+        quota: args.blob_quota,
+        rules: args.share.clone(),
+    };
     config.max_clock_offset = Duration::from_millis(args.max_clock_offset_ms);
     config.topology = match args.topology {
         TopologyArg::Mesh => Topology::Mesh,
@@ -216,6 +238,13 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
     let name = config.name.clone();
     let clipboard_choice = args.system_clipboard;
     let system_clipboard = clipboard_choice.backend()?;
+    let bridge = system_clipboard::BridgeConfig {
+        limits: rrt_clipboard::ReadLimits {
+            max_bytes: usize::try_from(args.max_size.min(MAX_READ_FROM_DESKTOP))
+                .unwrap_or(usize::MAX),
+        },
+        pasted_files: config.state_dir.join(&config.mesh).join("pasted"),
+    };
 
     // Signals first: a SIGTERM during start-up must still end in a goodbye.
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -231,7 +260,12 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
     match system_clipboard {
         Some(backend) => {
             let fallback = clipboard_choice == SystemClipboard::Auto;
-            tokio::spawn(system_clipboard::follow(node.clone(), backend, fallback));
+            tokio::spawn(system_clipboard::follow(
+                node.clone(),
+                backend,
+                fallback,
+                bridge,
+            ));
         }
         None => tracing::info!("not following a system clipboard"),
     }
@@ -370,6 +404,24 @@ async fn converse(
             Ok(Request::StateWatch) => {
                 return until_closed(reader, watch_document(node, None, writer)).await;
             }
+            Ok(Request::CopyContent { items }) => {
+                let response = match content_requests::copy_content(node, &mut reader, items).await
+                {
+                    Ok(entry) => Response::Ok(to_value(&entry)),
+                    Err(CopyFailed::Refused(error)) => Response::Error(error),
+                    Err(CopyFailed::Upload(error)) => {
+                        let error = format!("the upload failed: {error}");
+                        return write_line(writer, &Response::Error(error)).await;
+                    }
+                };
+                write_line(writer, &response).await?;
+            }
+            Ok(Request::PasteType { mime }) => {
+                content_requests::paste_type(node, writer, &mime).await?;
+            }
+            Ok(Request::Blob { hash, size }) => {
+                content_requests::blob(node, writer, hash, size).await?;
+            }
             Ok(request) => {
                 let response = match answer(node, request).await {
                     Ok(value) => Response::Ok(value),
@@ -446,8 +498,16 @@ async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Stri
             Ok(status)
         }
         Request::Copy { text } => to_json(node.copy(text).await),
+        Request::CopyFiles { paths } => to_json(content_requests::copy_files(node, paths).await),
         Request::Paste => to_json(node.clipboard().await),
-        Request::History => to_json(node.history().await),
+        Request::History => history(node).await,
+        Request::Pin { index, pinned } => {
+            let history = node.history().await.map_err(|error| error.to_string())?;
+            let entry = history
+                .get(index)
+                .ok_or_else(|| format!("the history has {} entries", history.len()))?;
+            to_json(node.pin(entry.stamp, pinned).await)
+        }
         Request::ScratchList => to_json(node.documents().await),
         Request::ScratchCat { name } => to_json(node.text(&name).await),
         Request::ScratchAppend { name, text } => {
@@ -479,8 +539,27 @@ async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Stri
             Err("watch is a stream".to_owned())
         }
         Request::Invite { .. } | Request::Join { .. } => Err("pairing is a stream".to_owned()),
+        Request::CopyContent { .. } | Request::PasteType { .. } | Request::Blob { .. } => {
+            Err("this request carries raw bytes".to_owned())
+        }
         Request::Confirm { .. } => Err("nothing to confirm: no pairing under way".to_owned()),
     }
+}
+
+/// The history, newest first, each entry marked `"pinned": true` when it is.
+async fn history(node: &Node) -> Result<serde_json::Value, String> {
+    let history = node.history().await.map_err(|error| error.to_string())?;
+    let pinned = node.pinned().await.map_err(|error| error.to_string())?;
+    Ok(history
+        .iter()
+        .map(|entry| {
+            let mut value = to_value(entry);
+            if pinned.contains(&entry.stamp) {
+                value["pinned"] = true.into();
+            }
+            value
+        })
+        .collect())
 }
 
 /// Applies `edit` and answers with the text after it (and after anything applied before it).
@@ -564,7 +643,7 @@ async fn watch_document(
     Ok(())
 }
 
-async fn write_line(
+pub(crate) async fn write_line(
     writer: &mut (impl AsyncWriteExt + Unpin),
     value: &impl serde::Serialize,
 ) -> std::io::Result<()> {
@@ -572,6 +651,15 @@ async fn write_line(
     line.push(b'\n');
     writer.write_all(&line).await?;
     writer.flush().await
+}
+
+/// The most read into memory of one type a desktop program offers (a screenshot is a few MB;
+/// a larger value is better copied with `rrt clip copy --file`).
+const MAX_READ_FROM_DESKTOP: u64 = 256 << 20;
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    rrt_mesh::parse_size(text)
+        .ok_or_else(|| format!("{text:?} is not a size (like 512KiB, 16MiB, 1GiB)"))
 }
 
 /// Every peer is a file descriptor: take the hard limit, so that a flood of idle connections

@@ -4,8 +4,11 @@
 
 mod accept_backoff;
 mod client;
+mod clip_client;
+mod content_requests;
 mod control;
 mod daemon;
+mod file_uris;
 mod frame;
 mod keys;
 mod pair;
@@ -14,6 +17,7 @@ mod request_reader;
 mod system_clipboard;
 mod trust;
 mod tui;
+mod upload;
 
 use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
 
@@ -95,7 +99,7 @@ enum Command {
     Relay(relay::RelayArgs),
     /// Copy, paste, watch and list the shared clipboard.
     #[command(subcommand)]
-    Clip(client::ClipCommand),
+    Clip(clip_client::ClipCommand),
     /// A terminal UI: peers, the clipboard history (Enter copies an entry again) and a shared
     /// scratch document to type in, all live.
     Tui {
@@ -130,7 +134,7 @@ fn main() -> ExitCode {
         Command::Daemon(args) => daemon::run(&locate, args),
         Command::Peers { json } => client::peers(&locate, json),
         Command::Status { json } => client::status(&locate, json),
-        Command::Clip(command) => client::clip(&locate, command),
+        Command::Clip(command) => clip_client::clip(&locate, command),
         Command::Scratch(command) => client::scratch(&locate, command),
         Command::State(command) => client::state(&locate, command),
         Command::Id => trust::id(&locate),

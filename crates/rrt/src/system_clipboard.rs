@@ -1,23 +1,36 @@
 //! The daemon's bridge between the mesh clipboard and the system clipboard
 //! (`rrt daemon --system-clipboard auto|x11|wayland|osc52|off`).
 //!
-//! Text copied in the desktop goes to the mesh; every mesh value (from a peer, or `rrt clip copy`)
-//! goes to the desktop. Echoes are cut on both sides: an adapter never reports a value it set
+//! What is copied in the desktop goes to the mesh — text, HTML, an image, files (their contents,
+//! read into the blob store; the desktop only names them) — and every mesh value (from a peer, or
+//! `rrt clip copy`) goes to the desktop: text and small representations at once, large ones and
+//! files announced and fetched only when a program pastes them (the program waits meanwhile;
+//! files are written under the state directory's `pasted/` and named to it by URI). Echoes are cut on both sides: an adapter never reports a value it set
 //! itself, and the node's announcement of a value the bridge itself copied from the desktop
 //! (known by its stamp) is not set back — that would take ownership from the program the user
 //! copied in, and under rapid copies put an older value back on the desktop.
 
-use std::{collections::HashSet, io::Write};
+use std::{
+    collections::HashSet,
+    io::Write,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use clap::ValueEnum;
 use rrt_clipboard::{
-    Backend, ClipboardCommand, ClipboardEvent, WaylandClipboard, X11Clipboard, osc52,
+    Backend, ClipboardCommand, ClipboardEvent, Offer, ReadLimits, Representation, Source, TEXT,
+    WaylandClipboard, X11Clipboard, osc52,
 };
 use rrt_mesh::{Node, NodeError, NodeEvent};
 use rrt_reactor::{
     Config, ReactorEvent, RecvError as ReactorRecvError, Rrt, ShutdownReason, Worker,
 };
+use rrt_sync::{ClipEntry, Copied, FILES, FileList};
 use tokio::sync::broadcast::error::RecvError;
+
+use crate::file_uris;
 
 /// Which system clipboard the daemon follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -56,29 +69,42 @@ impl SystemClipboard {
     }
 }
 
+/// What the bridge needs besides the node: how much to read of a value copied on the desktop,
+/// and where files pasted from the mesh are written for the desktop to open.
+#[derive(Debug, Clone)]
+pub(crate) struct BridgeConfig {
+    pub(crate) limits: ReadLimits,
+    pub(crate) pasted_files: PathBuf,
+}
+
 /// Follows the system clipboard until the node stops. `fallback` allows X11 when Wayland's
 /// clipboard cannot be opened (the automatic choice under XWayland).
-pub(crate) async fn follow(node: Node, backend: Backend, fallback: bool) {
+pub(crate) async fn follow(node: Node, backend: Backend, fallback: bool, config: BridgeConfig) {
     match backend {
         Backend::Wayland => {
-            let wayland = Rrt::with_config(WaylandClipboard::new, config("rrt-wayland"));
-            let opened = bridge(&node, wayland, "Wayland").await;
+            let limits = config.limits.clone();
+            let wayland = Rrt::with_config(
+                move |registry| WaylandClipboard::new(registry, limits.clone()),
+                self::config("rrt-wayland"),
+            );
+            let opened = bridge(&node, wayland, "Wayland", &config).await;
             let has_x = std::env::var_os("DISPLAY").is_some_and(|display| !display.is_empty());
             if opened == Opened::No && fallback && has_x {
                 tracing::info!("falling back to the X11 clipboard (XWayland)");
-                bridge(&node, x11(), "X11").await;
+                bridge(&node, x11(&config.limits), "X11", &config).await;
             }
         }
         Backend::X11 => {
-            bridge(&node, x11(), "X11").await;
+            bridge(&node, x11(&config.limits), "X11", &config).await;
         }
         Backend::Osc52 => follow_osc52(node).await,
     }
 }
 
-fn x11() -> Rrt<X11Clipboard> {
+fn x11(limits: &ReadLimits) -> Rrt<X11Clipboard> {
+    let limits = limits.clone();
     Rrt::with_config(
-        |registry| X11Clipboard::new(registry, None),
+        move |registry| X11Clipboard::new(registry, None, limits.clone()),
         config("rrt-x11"),
     )
 }
@@ -100,7 +126,7 @@ enum Opened {
 }
 
 /// Carries values both ways between `node` and a clipboard adapter until either ends.
-async fn bridge<W>(node: &Node, adapter: Rrt<W>, name: &str) -> Opened
+async fn bridge<W>(node: &Node, adapter: Rrt<W>, name: &str, config: &BridgeConfig) -> Opened
 where
     W: Worker<Event = ClipboardEvent, Command = ClipboardCommand>,
 {
@@ -109,11 +135,20 @@ where
     let mut opened = Opened::No;
     // Stamps of the values copied from the desktop whose announcement has not come back yet.
     let mut echoes = HashSet::new();
+    // The value the desktop was last given, whose representations it may ask for.
+    let mut offered: Option<ClipEntry> = None;
     loop {
         tokio::select! {
             event = adapter_events.recv() => match event {
-                Ok(ReactorEvent::Worker(ClipboardEvent::Copied(text))) => {
-                    match node.copy(text).await {
+                Ok(ReactorEvent::Worker(ClipboardEvent::Copied(representations))) => {
+                    let copied = match from_desktop(node, representations).await {
+                        Ok(copied) => copied,
+                        Err(error) => {
+                            tracing::warn!(%error, "could not read a system clipboard value");
+                            continue;
+                        }
+                    };
+                    match node.copy_value(copied).await {
                         Ok(Some(entry)) => {
                             echoes.insert(entry.stamp);
                         }
@@ -127,6 +162,22 @@ where
                             tracing::warn!(%error, "could not share a system clipboard value");
                         }
                     }
+                }
+                Ok(ReactorEvent::Worker(ClipboardEvent::Wanted { request, mime })) => {
+                    let entry = offered.clone();
+                    let (node, adapter) = (node.clone(), adapter.clone());
+                    let pasted_files = config.pasted_files.clone();
+                    // Fetching may take a while: the bridge goes on meanwhile.
+                    tokio::spawn(async move {
+                        let source = match entry {
+                            Some(entry) => provide(&node, &entry, &mime, &pasted_files).await,
+                            None => Err("no value from the mesh is on the desktop".to_owned()),
+                        };
+                        let source = source
+                            .inspect_err(|error| tracing::warn!(%mime, %error, "could not give a pasting program the value"))
+                            .ok();
+                        let _ = adapter.send(ClipboardCommand::Provide { request, source });
+                    });
                 }
                 Ok(ReactorEvent::Started { generation, .. }) => {
                     opened = Opened::Yes;
@@ -152,10 +203,12 @@ where
             },
             event = node_events.recv() => match event {
                 Ok(NodeEvent::Clipboard { entry }) => {
-                    if !echoes.remove(&entry.stamp)
-                        && let Err(error) = adapter.send(ClipboardCommand::Set(entry.text.to_string()))
-                    {
-                        tracing::warn!(command = ?error.0, "the {name} clipboard adapter is stopped");
+                    if !echoes.remove(&entry.stamp) {
+                        let offers = offers(&entry);
+                        offered = Some(entry);
+                        if let Err(error) = adapter.send(ClipboardCommand::Set(offers)) {
+                            tracing::warn!(command = ?error.0, "the {name} clipboard adapter is stopped");
+                        }
                     }
                 }
                 Ok(_) => {}
@@ -165,6 +218,159 @@ where
             },
         }
     }
+}
+
+/// A value copied on the desktop as the mesh holds it: the text, files named by a URI list read
+/// into a file list (their contents travel, not their paths), every other type as it is.
+async fn from_desktop(
+    node: &Node,
+    representations: Vec<Representation>,
+) -> Result<Copied, NodeError> {
+    let mut copied = Copied::default();
+    let mut files = Vec::new();
+    for representation in representations {
+        match representation.mime.as_str() {
+            TEXT => copied.text = String::from_utf8_lossy(&representation.data).into_owned(),
+            file_uris::URI_LIST | file_uris::GNOME_COPIED_FILES => {
+                if files.is_empty() {
+                    files = file_uris::paths(&representation.data);
+                }
+            }
+            _ => {
+                let mime = representation.mime;
+                let imported = node
+                    .import(mime, std::io::Cursor::new(representation.data))
+                    .await?;
+                copied.content.push(imported);
+            }
+        }
+    }
+    if !files.is_empty() {
+        let listed = node.import_files(files).await?;
+        if copied.text.is_empty() {
+            copied.text = listed.text;
+        }
+        copied.content.splice(0..0, listed.content);
+    }
+    Ok(copied)
+}
+
+/// What the desktop is offered of a value from the mesh: its text, inline representations at
+/// once, the others (and files, as a URI list) fetched when a program pastes them.
+fn offers(entry: &ClipEntry) -> Vec<Offer> {
+    let mut offers = Vec::new();
+    if !entry.text.is_empty() {
+        let text: Arc<[u8]> = entry.text.as_bytes().into();
+        offers.push(Offer {
+            mime: TEXT.to_owned(),
+            source: Source::Bytes(text),
+        });
+    }
+    for representation in &entry.content {
+        if representation.mime == FILES {
+            for mime in [file_uris::URI_LIST, file_uris::GNOME_COPIED_FILES] {
+                offers.push(Offer {
+                    mime: mime.to_owned(),
+                    source: Source::Later,
+                });
+            }
+            continue;
+        }
+        let source = match &representation.data {
+            Some(inline) => Source::Bytes(Arc::clone(&inline.0)),
+            None => Source::Later,
+        };
+        offers.push(Offer {
+            mime: representation.mime.clone(),
+            source,
+        });
+    }
+    offers
+}
+
+/// The bytes a pasting program asked for: a representation's blob, or, for a URI list, the files
+/// written out under `pasted_files` and named.
+async fn provide(
+    node: &Node,
+    entry: &ClipEntry,
+    mime: &str,
+    pasted_files: &Path,
+) -> Result<Source, String> {
+    if mime == file_uris::URI_LIST || mime == file_uris::GNOME_COPIED_FILES {
+        let list = entry
+            .content
+            .iter()
+            .find(|representation| representation.mime == FILES)
+            .ok_or("the value has no files")?;
+        let paths = write_files(node, list, pasted_files).await?;
+        let text = if mime == file_uris::URI_LIST {
+            file_uris::uri_list(&paths)
+        } else {
+            file_uris::gnome_copied_files(&paths)
+        };
+        return Ok(Source::Bytes(text.into_bytes().into()));
+    }
+    let representation = entry
+        .content
+        .iter()
+        .find(|representation| representation.mime == mime)
+        .ok_or_else(|| format!("the value has no {mime}"))?;
+    match &representation.data {
+        Some(inline) => Ok(Source::Bytes(Arc::clone(&inline.0))),
+        None => node
+            .blob(representation)
+            .await
+            .map(Source::File)
+            .map_err(|error| error.to_string()),
+    }
+}
+
+/// Writes a file list's files (fetched if need be) under `root/<list hash>/`, once; returns the
+/// top-level paths.
+async fn write_files(
+    node: &Node,
+    list: &rrt_sync::Representation,
+    root: &Path,
+) -> Result<Vec<PathBuf>, String> {
+    let manifest = match &list.data {
+        Some(inline) => inline.0.to_vec(),
+        None => tokio::fs::read(node.blob(list).await.map_err(|e| e.to_string())?)
+            .await
+            .map_err(|error| error.to_string())?,
+    };
+    let files = FileList::parse(&manifest).map_err(|error| error.to_string())?;
+    let dir = root.join(list.hash.to_string());
+    for file in &files.files {
+        let path = file.under(&dir);
+        if file.dir {
+            tokio::fs::create_dir_all(&path)
+                .await
+                .map_err(|error| format!("{}: {error}", path.display()))?;
+            continue;
+        }
+        let Some(hash) = file.hash else { continue };
+        if tokio::fs::metadata(&path)
+            .await
+            .is_ok_and(|m| m.len() == file.size)
+        {
+            continue;
+        }
+        let blob = rrt_sync::Representation::blob("application/octet-stream", hash, file.size);
+        let source = node.blob(&blob).await.map_err(|error| error.to_string())?;
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|error| format!("{}: {error}", parent.display()))?;
+        }
+        // A copy, not a link: the desktop may change what it pasted; the store's blob must not.
+        tokio::fs::copy(&source, &path)
+            .await
+            .map_err(|error| format!("{}: {error}", path.display()))?;
+        if file.executable {
+            let _ = tokio::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).await;
+        }
+    }
+    Ok(file_uris::top_level(&files, &dir))
 }
 
 /// Writes each value to the daemon's terminal. The terminal may stop reading (Ctrl-S, a stalled

@@ -137,6 +137,7 @@ fn a_client_linked_to_one_instance_reaches_every_instance_of_the_host() {
     client
         .send_message(&rrt_mesh::Message::Clipboard(
             rrt_sync::ClipMessage::ClipboardUpdate {
+                content: Vec::new(),
                 data: "from a client of a".to_owned(),
                 timestamp: now_ms,
                 counter: 0,
@@ -293,6 +294,7 @@ fn a_peer_stamping_the_end_of_time_freezes_nothing_and_a_poisoned_file_is_repair
         mallory
             .send_message(&rrt_mesh::Message::Clipboard(
                 rrt_sync::ClipMessage::ClipboardUpdate {
+                    content: Vec::new(),
                     data: data.to_owned(),
                     timestamp: u64::MAX,
                     counter,
@@ -309,6 +311,7 @@ fn a_peer_stamping_the_end_of_time_freezes_nothing_and_a_poisoned_file_is_repair
     mallory
         .send_message(&rrt_mesh::Message::Clipboard(
             rrt_sync::ClipMessage::ClipboardUpdate {
+                content: Vec::new(),
                 data: "honest from mallory".to_owned(),
                 timestamp: now_ms,
                 counter: 0,

@@ -119,6 +119,9 @@ impl Actor {
     fn handle_request(&mut self, request: Request) {
         match request {
             Request::Copy(copied, reply) => self.copy(copied, reply),
+            Request::Pinned(reply) => {
+                let _ = reply.send(self.clipboard.clipboard().pinned().clone());
+            }
             Request::Pin(stamp, pinned, reply) => {
                 let answer = if self.clipboard.clipboard().contains(&stamp) {
                     self.clipboard.set_pinned(stamp, pinned);

@@ -243,7 +243,12 @@ pub(super) enum Request {
         oneshot::Sender<Result<Option<ClipEntry>, NodeError>>,
     ),
     Blob(BlobHash, u64, String, blobs::BlobReply),
-    Pin(rrt_sync::Stamp, bool, oneshot::Sender<Result<(), NodeError>>),
+    Pin(
+        rrt_sync::Stamp,
+        bool,
+        oneshot::Sender<Result<(), NodeError>>,
+    ),
+    Pinned(oneshot::Sender<std::collections::BTreeSet<rrt_sync::Stamp>>),
     Current(oneshot::Sender<Option<ClipEntry>>),
     History(oneshot::Sender<Vec<ClipEntry>>),
     Peers(oneshot::Sender<MeshView>),
@@ -496,6 +501,11 @@ impl Node {
     /// entry stays in the history, and its blobs in the store, whatever their age.
     pub async fn pin(&self, stamp: rrt_sync::Stamp, pinned: bool) -> Result<(), NodeError> {
         self.ask(|reply| Request::Pin(stamp, pinned, reply)).await?
+    }
+
+    /// The stamps of the entries pinned on this host.
+    pub async fn pinned(&self) -> Result<std::collections::BTreeSet<rrt_sync::Stamp>, NodeError> {
+        self.ask(Request::Pinned).await
     }
 
     /// The bytes of a representation stored by hash: the path of its file in the blob store,

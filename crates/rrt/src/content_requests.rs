@@ -1,0 +1,184 @@
+//! The daemon's side of clipboard content beyond text on the control socket: values uploaded
+//! after their request (`copy_content`, see `upload`), files copied by path (`copy_files`), and
+//! one representation's bytes sent raw after the answer line (`paste_type`, `blob`) — fetched
+//! from a peer first if need be, streamed from the blob store, never read whole into memory.
+//!
+//! ```text
+//! {"op":"paste_type","mime":"image/png"}\n  ─▶  {"ok":{"mime":"image/png","size":5120}}\n <5120 bytes>
+//! ```
+
+use std::path::PathBuf;
+
+use rrt_mesh::{Node, NodeError};
+use rrt_sync::{BlobHash, ClipEntry, Copied, Representation};
+use serde::{Deserialize, Serialize};
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWriteExt},
+    sync::mpsc,
+};
+
+use crate::{
+    control::Response,
+    daemon::write_line,
+    upload::{ChunkReader, receive_item},
+};
+
+/// The longest text taken as the clipboard's text from an upload of `text/plain` (a longer one is
+/// a representation of its own, fetched by hash).
+const MAX_UPLOADED_TEXT: u64 = 8 << 20;
+
+/// One representation of a `copy_content` request; its bytes follow the request.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Item {
+    pub(crate) mime: String,
+}
+
+/// What a raw answer's line says before the bytes.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct RawHeader {
+    pub(crate) mime: String,
+    pub(crate) size: u64,
+}
+
+/// Why a `copy_content` failed.
+pub(crate) enum CopyFailed {
+    /// The upload itself broke (the connection cannot go on).
+    Upload(std::io::Error),
+    /// The value was read but not copied.
+    Refused(String),
+}
+
+/// Reads each item's bytes into the blob store and copies the value: plain text of a sane size
+/// becomes the clipboard's text, everything else a representation.
+pub(crate) async fn copy_content(
+    node: &Node,
+    input: &mut (impl AsyncRead + Unpin),
+    items: Vec<Item>,
+) -> Result<Option<ClipEntry>, CopyFailed> {
+    let mut imported = Vec::new();
+    for item in items {
+        let (chunks, received) = mpsc::channel(4);
+        let import = node.import(item.mime, ChunkReader::new(received));
+        let (representation, upload) = tokio::join!(import, receive_item(input, chunks));
+        upload.map_err(CopyFailed::Upload)?;
+        imported.push(representation.map_err(|error| CopyFailed::Refused(error.to_string()))?);
+    }
+    let mut copied = Copied::default();
+    for representation in imported {
+        match text_of(node, &representation).await {
+            Some(text) if copied.text.is_empty() => copied.text = text,
+            _ => copied.content.push(representation),
+        }
+    }
+    node.copy_value(copied)
+        .await
+        .map_err(|error| CopyFailed::Refused(error.to_string()))
+}
+
+/// The text of a plain-text representation, if it is one, small enough and UTF-8.
+async fn text_of(node: &Node, representation: &Representation) -> Option<String> {
+    if !is_text(&representation.mime) || representation.size > MAX_UPLOADED_TEXT {
+        return None;
+    }
+    let bytes = match &representation.data {
+        Some(inline) => inline.0.to_vec(),
+        None => tokio::fs::read(node.blob(representation).await.ok()?)
+            .await
+            .ok()?,
+    };
+    String::from_utf8(bytes).ok()
+}
+
+fn is_text(mime: &str) -> bool {
+    let essence = mime.split(';').next().unwrap_or(mime).trim();
+    essence.eq_ignore_ascii_case("text/plain") || mime == "UTF8_STRING"
+}
+
+/// Files and directories copied by path (the client's, on this host).
+pub(crate) async fn copy_files(
+    node: &Node,
+    paths: Vec<PathBuf>,
+) -> Result<Option<ClipEntry>, NodeError> {
+    let copied = node.import_files(paths).await?;
+    node.copy_value(copied).await
+}
+
+/// Answers with the current value's representation of type `mime`: its header line, then its
+/// bytes. Plain text is the entry's text.
+pub(crate) async fn paste_type(
+    node: &Node,
+    writer: &mut (impl AsyncWriteExt + Unpin),
+    mime: &str,
+) -> std::io::Result<()> {
+    let entry = match node.clipboard().await {
+        Ok(Some(entry)) => entry,
+        Ok(None) => return refuse(writer, "the clipboard is empty".to_owned()).await,
+        Err(error) => return refuse(writer, error.to_string()).await,
+    };
+    if is_text(mime) && !entry.text.is_empty() {
+        let text = entry.text.as_bytes();
+        send_header(writer, mime, text.len() as u64).await?;
+        return writer.write_all(text).await;
+    }
+    let Some(representation) = entry.content.iter().find(|r| r.mime == mime) else {
+        return refuse(writer, NodeError::NoSuchType(mime.to_owned()).to_string()).await;
+    };
+    send(node, writer, representation).await
+}
+
+/// Answers with a blob's bytes, by hash (a file of a copied file list).
+pub(crate) async fn blob(
+    node: &Node,
+    writer: &mut (impl AsyncWriteExt + Unpin),
+    hash: BlobHash,
+    size: u64,
+) -> std::io::Result<()> {
+    let representation = Representation::blob("application/octet-stream", hash, size);
+    send(node, writer, &representation).await
+}
+
+async fn send(
+    node: &Node,
+    writer: &mut (impl AsyncWriteExt + Unpin),
+    representation: &Representation,
+) -> std::io::Result<()> {
+    if let Some(inline) = &representation.data {
+        send_header(writer, &representation.mime, inline.0.len() as u64).await?;
+        return writer.write_all(&inline.0).await;
+    }
+    let path = match node.blob(representation).await {
+        Ok(path) => path,
+        Err(error) => return refuse(writer, error.to_string()).await,
+    };
+    // Opened before the header: a blob evicted since it was found is an error, not a short read.
+    let mut file = match tokio::fs::File::open(&path).await {
+        Ok(file) => file,
+        Err(error) => return refuse(writer, format!("{}: {error}", path.display())).await,
+    };
+    send_header(writer, &representation.mime, representation.size).await?;
+    let sent = tokio::io::copy(&mut (&mut file).take(representation.size), writer).await?;
+    if sent != representation.size {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "the blob's file is shorter than its size",
+        ));
+    }
+    Ok(())
+}
+
+async fn send_header(
+    writer: &mut (impl AsyncWriteExt + Unpin),
+    mime: &str,
+    size: u64,
+) -> std::io::Result<()> {
+    let header = RawHeader {
+        mime: mime.to_owned(),
+        size,
+    };
+    let value = serde_json::to_value(header).unwrap_or_default();
+    write_line(writer, &Response::Ok(value)).await
+}
+
+async fn refuse(writer: &mut (impl AsyncWriteExt + Unpin), error: String) -> std::io::Result<()> {
+    write_line(writer, &Response::Error(error)).await
+}

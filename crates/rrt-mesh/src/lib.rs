@@ -60,5 +60,5 @@ pub use link_message::{LinkMessage, Member};
 pub use message::{Message, message_types};
 pub use node::{
     BlobStatus, Edit, MeshView, Node, NodeConfig, NodeError, NodeEvent, NodeStatus, PeerStatus,
-    WanOptions, default_state_dir,
+    Transfer, WanOptions, default_state_dir,
 };

@@ -77,7 +77,7 @@ impl Lab {
 
 impl Device {
     fn blob_dir(&self) -> PathBuf {
-        self.state.join("blobs").join("blobs")
+        self.state.join("blobs").join("blobs") // <state>/<mesh "blobs">/blobs
     }
 
     async fn fetched(&self) -> u64 {

@@ -196,9 +196,12 @@ impl BlobSync {
         self.fetches.contains_key(hash)
     }
 
-    /// How many blobs are being fetched.
-    pub fn fetching(&self) -> usize {
-        self.fetches.len()
+    /// The blobs being fetched: (hash, parts received, parts).
+    pub fn transfers(&self) -> impl Iterator<Item = (BlobHash, u64, u64)> + '_ {
+        self.fetches.iter().map(|(hash, fetch)| {
+            let parts = fetch.done.len() as u64;
+            (*hash, parts - fetch.remaining, parts)
+        })
     }
 
     /// How much of a blob being fetched is here: (parts received, parts).

@@ -29,8 +29,8 @@ pub(super) type BlobReply = oneshot::Sender<Result<PathBuf, NodeError>>;
 /// What `rrt status` shows of blobs.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BlobStatus {
-    /// Blobs being fetched.
-    pub fetching: usize,
+    /// Blobs being fetched: how many of their parts are here.
+    pub fetching: Vec<Transfer>,
     /// Blobs fetched whole since the start.
     pub fetched: u64,
     /// Parts or outlines refused because they were not the blob's (each from a peer not asked
@@ -40,12 +40,35 @@ pub struct BlobStatus {
     pub evicted: u64,
 }
 
+/// A blob being fetched.
+#[derive(Debug, Clone, Serialize)]
+pub struct Transfer {
+    /// The blob.
+    pub hash: BlobHash,
+    /// Parts received and checked.
+    pub received: u64,
+    /// Parts in all (1 MiB each).
+    pub parts: u64,
+}
+
+/// How long someone waiting for a blob waits without a part arriving before being told it cannot
+/// be had now (the fetch itself goes on, and resumes when a peer that holds it comes back).
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A blob someone waits for.
+struct Waiting {
+    replies: Vec<BlobReply>,
+    /// Parts here when last looked at, and when that was.
+    received: u64,
+    since: Instant,
+}
+
 pub(super) struct Blobs {
     sync: BlobSync,
     jobs: std_mpsc::Sender<BlobJob>,
     dir: PathBuf,
     config: ContentConfig,
-    waiters: BTreeMap<BlobHash, Vec<BlobReply>>,
+    waiters: BTreeMap<BlobHash, Waiting>,
     /// The machine's clock: milliseconds since this.
     epoch: Instant,
     status: BlobStatus,
@@ -80,8 +103,25 @@ impl Blobs {
 
     pub(super) fn status(&self) -> BlobStatus {
         BlobStatus {
-            fetching: self.sync.fetching(),
+            fetching: self
+                .sync
+                .transfers()
+                .map(|(hash, received, parts)| Transfer {
+                    hash,
+                    received,
+                    parts,
+                })
+                .collect(),
             ..self.status.clone()
+        }
+    }
+
+    /// Tells those waiting for a blob it cannot be had.
+    fn fail(&mut self, hash: &BlobHash, error: &str) {
+        if let Some(waiting) = self.waiters.remove(hash) {
+            for reply in waiting.replies {
+                let _ = reply.send(Err(NodeError::Blob(error.to_owned())));
+            }
         }
     }
 
@@ -125,7 +165,19 @@ impl Blobs {
                 return;
             }
         }
-        self.waiters.entry(hash).or_default().push(reply);
+        let received = self
+            .sync
+            .progress(&hash)
+            .map_or(0, |(received, _)| received);
+        self.waiters
+            .entry(hash)
+            .or_insert_with(|| Waiting {
+                replies: Vec::new(),
+                received,
+                since: Instant::now(),
+            })
+            .replies
+            .push(reply);
         let now = self.now_ms();
         self.sync.fetch(hash, size, hints, now);
     }
@@ -166,7 +218,8 @@ impl Blobs {
                 } else {
                     self.job(BlobJob::Abandon(hash));
                 }
-                for reply in self.waiters.remove(&hash).unwrap_or_default() {
+                let replies = self.waiters.remove(&hash).map(|w| w.replies);
+                for reply in replies.unwrap_or_default() {
                     let _ = reply.send(result.clone().map_err(NodeError::Blob));
                 }
             }
@@ -174,9 +227,7 @@ impl Blobs {
                 tracing::error!(%hash, %error, "could not store a fetched blob; giving it up");
                 self.sync.cancel(&hash);
                 self.job(BlobJob::Abandon(hash));
-                for reply in self.waiters.remove(&hash).unwrap_or_default() {
-                    let _ = reply.send(Err(NodeError::Blob(error.clone())));
-                }
+                self.fail(&hash, &error);
             }
             BlobDone::Evicted(evicted) => {
                 self.status.evicted += evicted.blobs.len() as u64;
@@ -206,16 +257,40 @@ impl Blobs {
         });
     }
 
-    /// When the machine next needs the time.
+    /// When the machine next needs the time, or a waiter's patience is to be checked.
     pub(super) fn deadline(&self) -> Option<Instant> {
-        self.sync
+        let machine = self
+            .sync
             .deadline()
-            .map(|ms| self.epoch + Duration::from_millis(ms))
+            .map(|ms| self.epoch + Duration::from_millis(ms));
+        let patience = self.waiters.values().map(|w| w.since + PATIENCE).min();
+        machine.into_iter().chain(patience).min()
     }
 
     pub(super) fn on_deadline(&mut self) {
         let now = self.now_ms();
         self.sync.on_deadline(now);
+        let checked = Instant::now();
+        let mut out_of_patience = Vec::new();
+        for (hash, waiting) in &mut self.waiters {
+            if checked < waiting.since + PATIENCE {
+                continue;
+            }
+            let received = self.sync.progress(hash).map_or(0, |(received, _)| received);
+            if received > waiting.received {
+                waiting.received = received;
+                waiting.since = checked;
+            } else {
+                out_of_patience.push(*hash);
+            }
+        }
+        for hash in out_of_patience {
+            tracing::warn!(%hash, "no part of a blob arrived for 30 s; telling those who wait");
+            self.fail(
+                &hash,
+                "no peer has sent any of it for 30 s (the fetch goes on)",
+            );
+        }
     }
 
     /// Carries out what the machine asks.
@@ -256,13 +331,9 @@ impl Blobs {
                     self.status.refused_corrupt += 1;
                     tracing::warn!(%from, %hash, "a peer sent bytes that are not the blob's; refused them and asking another peer");
                 }
+                // Those waiting keep waiting (a peer may come back), within their patience.
                 BlobEvent::Stalled { hash } => {
                     tracing::info!(%hash, "no peer up holds this blob now; the fetch waits for one");
-                    for reply in self.waiters.remove(&hash).unwrap_or_default() {
-                        let _ = reply.send(Err(NodeError::Blob(
-                            "no peer that is up holds it now".to_owned(),
-                        )));
-                    }
                 }
             }
         }

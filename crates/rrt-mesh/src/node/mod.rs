@@ -54,8 +54,8 @@ use crate::{
 };
 
 use actor::Actor;
-pub use blobs::BlobStatus;
 use blobs::Blobs;
+pub use blobs::{BlobStatus, Transfer};
 pub use edit::Edit;
 pub use status::{MeshView, NodeStatus, PeerStatus};
 

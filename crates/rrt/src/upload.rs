@@ -4,7 +4,7 @@
 //!
 //! After the request line, each item is a run of chunks — a 4-byte big-endian length, then that
 //! many bytes — ended by a chunk of length 0. A chunk is at most [`MAX_CHUNK`] bytes; a longer
-//! one, or a pause of [`IDLE_DEADLINE`](crate::request_reader::IDLE_DEADLINE) without a byte,
+//! one, or a pause of [`IDLE_DEADLINE`] without a byte,
 //! ends the connection with an error.
 //!
 //! ```text

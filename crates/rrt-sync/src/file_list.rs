@@ -36,8 +36,8 @@ pub struct FileEntry {
     /// A directory (no bytes).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dir: bool,
-    /// A file's size.
-    #[serde(default)]
+    /// A file's size (omitted when 0, as for a directory).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub size: u64,
     /// A file's hash (absent for a directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,6 +94,10 @@ impl FileEntry {
     pub fn under(&self, dir: &Path) -> PathBuf {
         dir.join(&self.path)
     }
+}
+
+fn is_zero(size: &u64) -> bool {
+    *size == 0
 }
 
 /// A relative path of plain components only.

@@ -407,8 +407,9 @@ fn marked_hex_examples_are_what_the_codec_reads_and_writes() {
                 );
             }
             // The proof is an HMAC: `rrt-mesh`'s `protocol_join_proof` test checks this block
-            // against the daemon's own `join_proof`; `protocol_ticket` checks the ticket.
-            "join-proof" | "ticket" => {}
+            // against the daemon's own `join_proof`; `protocol_ticket` checks the ticket;
+            // `rrt-sync`'s `protocol_outline` checks the outline.
+            "join-proof" | "ticket" | "outline" => {}
             other => panic!("{place}: unknown example kind {other:?}"),
         }
         kinds.insert(kind.to_owned());
@@ -420,6 +421,7 @@ fn marked_hex_examples_are_what_the_codec_reads_and_writes() {
         "frame json lz4",
         "join-proof",
         "ticket",
+        "outline",
     ]
     .map(str::to_owned)
     .into();

@@ -44,6 +44,10 @@ pub(crate) enum Request {
         size: u64,
     },
     History,
+    /// Copies the history entry with this stamp again, every representation of it.
+    CopyAgain {
+        stamp: rrt_sync::Stamp,
+    },
     /// Pins (`pinned: false`: unpins) the history entry at `index` (0: the current value).
     Pin {
         index: usize,

@@ -501,6 +501,18 @@ async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Stri
         Request::CopyFiles { paths } => to_json(content_requests::copy_files(node, paths).await),
         Request::Paste => to_json(node.clipboard().await),
         Request::History => history(node).await,
+        Request::CopyAgain { stamp } => {
+            let history = node.history().await.map_err(|error| error.to_string())?;
+            let entry = history
+                .into_iter()
+                .find(|entry| entry.stamp == stamp)
+                .ok_or("no history entry has that stamp")?;
+            let copied = rrt_sync::Copied {
+                text: entry.text.to_string(),
+                content: entry.content,
+            };
+            to_json(node.copy_value(copied).await)
+        }
         Request::Pin { index, pinned } => {
             let history = node.history().await.map_err(|error| error.to_string())?;
             let entry = history

@@ -1,10 +1,16 @@
 //! End to end: two daemons, each on its own X server (Xvfb) or Wayland compositor (headless
 //! sway), share what users copy there — with `xclip` and `wl-copy` as the users' programs — and
-//! leave password managers' secrets alone; and OSC 52 into a terminal (tmux).
+//! leave password managers' secrets alone; and OSC 52 into a terminal (tmux). Not only text:
+//! images (large ones fetched from the peer only when a program pastes them), HTML, and files —
+//! their contents travel, and the other desktop pastes a local copy.
 
 mod common;
 
-use common::{Lab, path_str, sway::Sway, tmux::Tmux, wait_until, xvfb::Xvfb};
+use std::path::{Path, PathBuf};
+
+use common::{
+    Lab, fake_png, noise, path_str, sway::Sway, tmux::Tmux, tree, wait_until, xvfb::Xvfb,
+};
 
 fn start(lab: &mut Lab, name: &str, x: &Xvfb) {
     lab.start_with_env(
@@ -13,6 +19,18 @@ fn start(lab: &mut Lab, name: &str, x: &Xvfb) {
         &[("DISPLAY", x.display())],
     );
     following(lab, name, "X11");
+}
+
+/// Two daemons, `a` following `x_a` and `b` following `x_b`, linked. `b` has a state directory
+/// (and so a content store) of its own, as on another host: what it has, it fetched from `a`.
+fn two_x_daemons(test: &str, x_a: &Xvfb, x_b: &Xvfb, daemon_args: &[&str]) -> Lab {
+    let mut lab = Lab::new(test);
+    lab.own_state_dir("b");
+    lab.daemon_args(daemon_args);
+    start(&mut lab, "a", x_a);
+    start(&mut lab, "b", x_b);
+    wait_until("a and b to meet", || lab.peers("a").len() == 1);
+    lab
 }
 
 fn following(lab: &Lab, name: &str, what: &str) {
@@ -276,4 +294,204 @@ fn osc52_sets_the_clipboard_of_the_terminal_a_watch_or_a_daemon_runs_in() {
     wait_until("b to join", || lab.peers("a").contains(&"b".to_owned()));
     lab.copy("a", "to the daemon's terminal");
     tmux_buffer_becomes(&daemon, "to the daemon's terminal");
+}
+
+/// The current value's types on `name`, as `rrt clip paste --list-types` prints them.
+fn types(lab: &Lab, name: &str) -> Vec<String> {
+    let output = lab.run(name, &["clip", "paste", "--list-types"]);
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// How many blobs `name` has fetched whole from peers since it started.
+fn fetched(lab: &Lab, name: &str) -> u64 {
+    lab.status(name).expect("status")["blobs"]["fetched"]
+        .as_u64()
+        .expect("a count of fetched blobs")
+}
+
+/// `name`'s blob transfers under way.
+fn fetching(lab: &Lab, name: &str) -> usize {
+    lab.status(name).expect("status")["blobs"]["fetching"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+/// Whether `got` is `expected`, byte for byte (without printing megabytes when not).
+fn identical(got: Option<Vec<u8>>, expected: &[u8]) -> bool {
+    got.is_some_and(|bytes| bytes == expected)
+}
+
+#[test]
+fn an_image_copied_in_one_x_server_pastes_identical_in_the_other() {
+    let (x_a, x_b) = (Xvfb::start(), Xvfb::start());
+    // Up to 6 MiB, fetched as soon as announced; larger, when something pastes it.
+    let lab = two_x_daemons("x11image", &x_a, &x_b, &["--eager-max", "6MiB"]);
+
+    let screenshot = fake_png(5_000_000, 1920, 1080, 1);
+    x_a.copy_type("image/png", &screenshot);
+    // Nobody on b pastes yet: b fetches it by itself.
+    wait_until(
+        "b to fetch the screenshot as soon as it is announced",
+        || fetched(&lab, "b") == 1,
+    );
+    assert_eq!(types(&lab, "b"), ["image/png\t5000000\t1920x1080"]);
+    wait_until("b's X clipboard to paste the screenshot identical", || {
+        identical(x_b.paste_type("image/png"), &screenshot)
+    });
+    let output = lab.run("b", &["clip", "paste", "--type", "image/png"]);
+    assert!(output.status.success());
+    assert!(
+        output.stdout == screenshot,
+        "rrt clip paste --type image/png on b"
+    );
+
+    // Over the eager cap: announced, not fetched until a program on b's desktop pastes it.
+    let large = fake_png(8 << 20, 3840, 2160, 2);
+    x_a.copy_type("image/png", &large);
+    let listed = format!("image/png\t{}\t3840x2160", large.len());
+    wait_until("b to have the large image announced", || {
+        types(&lab, "b") == [listed.as_str()]
+    });
+    assert_eq!(
+        (fetched(&lab, "b"), fetching(&lab, "b")),
+        (1, 0),
+        "not fetched before anyone pastes it"
+    );
+    wait_until("b's X clipboard to paste the large image identical", || {
+        identical(x_b.paste_type("image/png"), &large)
+    });
+    assert_eq!(fetched(&lab, "b"), 2, "fetched when pasted");
+}
+
+#[test]
+fn html_copied_in_one_x_server_pastes_identical_in_the_other() {
+    let (x_a, x_b) = (Xvfb::start(), Xvfb::start());
+    let lab = two_x_daemons("x11html", &x_a, &x_b, &[]);
+    let html = "<meta charset=utf-8><p>Hello, <b>wörld</b> ✓</p>".as_bytes();
+    x_a.copy_type("text/html", html);
+    wait_until("b's X clipboard to paste the HTML identical", || {
+        identical(x_b.paste_type("text/html"), html)
+    });
+    assert_eq!(types(&lab, "b"), [format!("text/html\t{}", html.len())]);
+}
+
+#[test]
+fn an_image_copied_with_rrt_pastes_identical_on_both_x_desktops() {
+    let (x_a, x_b) = (Xvfb::start(), Xvfb::start());
+    let lab = two_x_daemons("x11rrtimage", &x_a, &x_b, &[]);
+    let image = fake_png(3_000_000, 800, 600, 3);
+    let output = lab.run_with_stdin("a", &["clip", "copy", "--type", "image/png"], &image);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for (name, x) in [("a", &x_a), ("b", &x_b)] {
+        wait_until(&format!("{name}'s X clipboard to paste the image"), || {
+            identical(x.paste_type("image/png"), &image)
+        });
+    }
+}
+
+/// The local paths of a `text/uri-list` (of paths that need no percent-encoding).
+fn uri_paths(list: &[u8]) -> Vec<PathBuf> {
+    String::from_utf8_lossy(list)
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|uri| {
+            let path = uri.strip_prefix("file://").expect("a file URI");
+            assert!(!path.contains('%'), "an encoded path: {uri}");
+            PathBuf::from(path)
+        })
+        .collect()
+}
+
+/// Fails unless the trees under `got` and `expected` hold the same files with the same contents.
+fn same_tree(got: &Path, expected: &Path) {
+    let (got_files, expected_files) = (tree(got), tree(expected));
+    let shape = |files: &std::collections::BTreeMap<PathBuf, Option<Vec<u8>>>| {
+        files
+            .iter()
+            .map(|(path, bytes)| (path.clone(), bytes.as_ref().map(Vec::len)))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        got_files == expected_files,
+        "{} holds {:?}, not {:?} as {} does",
+        got.display(),
+        shape(&got_files),
+        shape(&expected_files),
+        expected.display()
+    );
+}
+
+#[test]
+fn files_copied_in_one_x_server_are_pasted_as_a_copy_of_the_same_tree() {
+    let (x_a, x_b) = (Xvfb::start(), Xvfb::start());
+    let lab = two_x_daemons("x11files", &x_a, &x_b, &[]);
+    let copied = lab.dir("copied");
+    let photos = copied.join("photos");
+    std::fs::create_dir_all(photos.join("2024")).expect("a directory");
+    std::fs::write(photos.join("notes.txt"), "a small file\n").expect("a file");
+    std::fs::write(photos.join("2024/trip.bin"), noise(300_000, 4)).expect("a file");
+
+    // As a file manager names what the user copied.
+    let list = format!("file://{}\r\n", path_str(&photos));
+    x_a.copy_type("text/uri-list", list.as_bytes());
+    wait_until("b to hold a file list", || {
+        types(&lab, "b")
+            .iter()
+            .any(|line| line.starts_with(&format!("{}\t", rrt_sync::FILES)))
+    });
+
+    let out = lab.dir("pasted-with-rrt");
+    let output = lab.run("b", &["clip", "paste", "--to", path_str(&out)]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    same_tree(&out, &copied);
+
+    // b's desktop is offered the files as a URI list: of a copy b wrote, not of a's originals.
+    let mut pasted = None;
+    wait_until("b's X clipboard to paste a URI list", || {
+        pasted = x_b.paste_type("text/uri-list");
+        pasted.is_some()
+    });
+    let paths = uri_paths(&pasted.expect("a URI list"));
+    let [copy] = paths.as_slice() else {
+        panic!("one top-level entry, not {paths:?}");
+    };
+    assert!(
+        copy.starts_with(lab.state_dir_of("b")) && copy.file_name() == photos.file_name(),
+        "a copy under b's state directory: {}",
+        copy.display()
+    );
+    same_tree(copy, &photos);
+}
+
+#[test]
+fn an_image_copied_in_one_wayland_session_pastes_identical_in_the_other() {
+    let (wl_a, wl_b) = (Sway::start("image-a"), Sway::start("image-b"));
+    let mut lab = Lab::new("wlimage");
+    lab.own_state_dir("b");
+    start_wayland(&mut lab, "a", &wl_a);
+    start_wayland(&mut lab, "b", &wl_b);
+    wait_until("a and b to meet", || lab.peers("a").len() == 1);
+
+    let image = fake_png(3_000_000, 1280, 720, 5);
+    wl_a.copy_type("image/png", &image);
+    wait_until("b's Wayland clipboard to paste the image identical", || {
+        identical(wl_b.paste_type("image/png"), &image)
+    });
+    let offered = wl_b.list_types();
+    assert!(
+        offered.iter().any(|mime| mime == "image/png"),
+        "{offered:?}"
+    );
 }

@@ -20,8 +20,9 @@ use super::editor::{Edit, Editor};
 pub(crate) enum Action {
     /// Leave.
     Quit,
-    /// Copy this text to the mesh clipboard again.
-    Copy(String),
+    /// Copy the history entry with this stamp (as the daemon wrote it) again: text and every
+    /// other representation.
+    CopyAgain(Value),
     /// Send this edit of the scratch document.
     Edit(Edit),
 }
@@ -46,6 +47,72 @@ struct Peer {
     last_seen_ms: Option<u64>,
 }
 
+/// A history entry as the history pane shows it.
+#[derive(Debug, Clone, PartialEq)]
+struct Entry {
+    /// As the daemon wrote it, to ask for the entry again.
+    stamp: Value,
+    text: String,
+    /// Its other representations: type, size and (images) dimensions.
+    kinds: Vec<String>,
+    pinned: bool,
+}
+
+impl Entry {
+    fn from_json(entry: &Value) -> Option<Self> {
+        Some(Self {
+            stamp: entry.get("stamp")?.clone(),
+            text: entry["text"].as_str().unwrap_or_default().to_owned(),
+            kinds: entry["content"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(kind)
+                .collect(),
+            pinned: entry["pinned"] == true,
+        })
+    }
+
+    /// What the pane shows: the text's first line, then the other types.
+    fn line(&self, width: usize) -> String {
+        let pin = if self.pinned { "📌 " } else { "" };
+        let kinds = self
+            .kinds
+            .iter()
+            .map(|kind| format!(" [{kind}]"))
+            .collect::<String>();
+        let room = width.saturating_sub(pin.chars().count() + kinds.chars().count());
+        let text = if self.text.is_empty() {
+            String::new()
+        } else {
+            preview(&self.text, room.max(8))
+        };
+        format!("{pin}{text}{kinds}")
+    }
+
+    /// Whether the filter's words are all in its text or types, ignoring case.
+    fn matches(&self, filter: &str) -> bool {
+        let haystack = format!("{} {}", self.text, self.kinds.join(" ")).to_lowercase();
+        filter
+            .to_lowercase()
+            .split_whitespace()
+            .all(|word| haystack.contains(word))
+    }
+}
+
+/// A representation as the pane names it: `image/png 5.0 MiB 1920×1080`.
+fn kind(representation: &Value) -> String {
+    let mime = representation["mime"].as_str().unwrap_or("?");
+    let size = crate::clip_client::human_size(representation["size"].as_u64().unwrap_or(0));
+    match (
+        representation["width"].as_u64(),
+        representation["height"].as_u64(),
+    ) {
+        (Some(width), Some(height)) => format!("{mime} {size} {width}×{height}"),
+        _ => format!("{mime} {size}"),
+    }
+}
+
 /// The whole screen's state.
 #[derive(Debug)]
 pub(crate) struct App {
@@ -57,7 +124,10 @@ pub(crate) struct App {
     /// The mesh's members as the daemon counts them, and whether it is a swarm.
     members: Option<(u64, bool)>,
     /// Newest first.
-    history: Vec<String>,
+    history: Vec<Entry>,
+    /// What the history is filtered by, while `/` filtering is on.
+    filter: Option<String>,
+    /// Among the entries shown.
     selected: usize,
     editor: Editor,
     status: String,
@@ -72,6 +142,7 @@ impl App {
             peers: BTreeMap::new(),
             members: None,
             history: Vec::new(),
+            filter: None,
             selected: 0,
             editor: Editor::default(),
             status: String::new(),
@@ -107,22 +178,29 @@ impl App {
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|entry| entry["text"].as_str().map(str::to_owned))
+            .filter_map(Entry::from_json)
             .collect();
-        self.selected = self.selected.min(self.history.len().saturating_sub(1));
+        self.selected = self.selected.min(self.shown().len().saturating_sub(1));
     }
 
     /// A new clipboard value (from `watch`).
     pub(crate) fn copied(&mut self, entry: &Value) {
-        let Some(text) = entry["text"].as_str() else {
+        let Some(entry) = Entry::from_json(entry) else {
             return;
         };
-        if self.history.first().map(String::as_str) == Some(text) {
+        if self.history.iter().any(|old| old.stamp == entry.stamp) {
             return;
         }
-        self.history.retain(|old| old != text);
-        self.history.insert(0, text.to_owned());
+        self.history.insert(0, entry);
         self.selected = 0;
+    }
+
+    /// The entries the filter lets through.
+    fn shown(&self) -> Vec<&Entry> {
+        self.history
+            .iter()
+            .filter(|entry| self.filter.as_deref().is_none_or(|f| entry.matches(f)))
+            .collect()
     }
 
     /// The scratch document changed (from `scratch_watch`).
@@ -184,19 +262,34 @@ impl App {
     }
 
     fn history_key(&mut self, code: KeyCode) -> Option<Action> {
+        let filtering = self.filter.is_some();
         match code {
-            KeyCode::Char('q') | KeyCode::Esc => return Some(Action::Quit),
+            KeyCode::Esc if filtering => self.filter = None,
+            KeyCode::Char('q') | KeyCode::Esc if !filtering => return Some(Action::Quit),
+            KeyCode::Char('/') if !filtering => self.filter = Some(String::new()),
+            KeyCode::Char(c) if filtering => {
+                if let Some(filter) = &mut self.filter {
+                    filter.push(c);
+                }
+                self.selected = 0;
+            }
+            KeyCode::Backspace if filtering => {
+                if let Some(filter) = &mut self.filter {
+                    filter.pop();
+                }
+            }
             KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
             KeyCode::Down | KeyCode::Char('j') => {
-                self.selected = (self.selected + 1).min(self.history.len().saturating_sub(1));
+                self.selected = (self.selected + 1).min(self.shown().len().saturating_sub(1));
             }
             KeyCode::Enter => {
-                let text = self.history.get(self.selected)?.clone();
-                self.status = format!("copied again: {}", preview(&text, 40));
-                return Some(Action::Copy(text));
+                let entry = (*self.shown().get(self.selected)?).clone();
+                self.status = format!("copied again: {}", entry.line(40));
+                return Some(Action::CopyAgain(entry.stamp));
             }
             _ => {}
         }
+        self.selected = self.selected.min(self.shown().len().saturating_sub(1));
         None
     }
 
@@ -256,7 +349,10 @@ impl App {
         self.render_history(frame, history);
         self.render_scratch(frame, scratch);
         let help = match self.focus {
-            Focus::History => "Tab: scratch · ↑↓: select · Enter: copy again · q: quit",
+            Focus::History if self.filter.is_some() => {
+                "type to filter · ↑↓: select · Enter: copy again · Esc: stop filtering"
+            }
+            Focus::History => "Tab: scratch · ↑↓: select · /: filter · Enter: copy again · q: quit",
             Focus::Scratch => "Tab/Esc: history · type to edit · arrows move · Ctrl-C: quit",
         };
         let line = if self.status.is_empty() {
@@ -323,11 +419,15 @@ impl App {
     fn render_history(&self, frame: &mut Frame<'_>, area: Rect) {
         let width = usize::from(area.width.saturating_sub(4)).max(1);
         let items: Vec<ListItem<'_>> = self
-            .history
-            .iter()
-            .map(|text| ListItem::new(preview(text, width)))
+            .shown()
+            .into_iter()
+            .map(|entry| ListItem::new(entry.line(width)))
             .collect();
-        let mut block = Block::bordered().title(" Clipboard history ");
+        let title = match &self.filter {
+            Some(filter) => format!(" Clipboard history /{filter} "),
+            None => " Clipboard history ".to_owned(),
+        };
+        let mut block = Block::bordered().title(title);
         if self.focus == Focus::History {
             block = block.border_style(Style::new().add_modifier(Modifier::BOLD));
         }
@@ -390,7 +490,11 @@ mod tests {
     }
 
     fn screen(app: &App) -> String {
-        let mut terminal = Terminal::new(TestBackend::new(80, 20)).expect("terminal");
+        screen_of(app, 80)
+    }
+
+    fn screen_of(app: &App, width: u16) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(width, 20)).expect("terminal");
         terminal.draw(|frame| app.render(frame)).expect("draw");
         let buffer = terminal.backend().buffer().clone();
         (0..buffer.area.height)
@@ -415,7 +519,9 @@ mod tests {
                 "transport": "iroh", "path": "relayed", "rtt_us": 40000, "last_seen_ms": 300
             }]}),
         );
-        app.history(&serde_json::json!([{"text": "second"}, {"text": "first"}]));
+        app.history(
+            &serde_json::json!([{"text": "second", "stamp": 2}, {"text": "first", "stamp": 1}]),
+        );
         app.scratch_changed("hello\nworld");
         let shown = screen(&app);
         for expected in [
@@ -441,11 +547,11 @@ mod tests {
     #[test]
     fn keys_select_copy_and_edit() {
         let mut app = App::new("alice".into(), "notes".into());
-        app.history(&serde_json::json!([{"text": "new"}, {"text": "old"}]));
+        app.history(&serde_json::json!([{"text": "new", "stamp": 2}, {"text": "old", "stamp": 1}]));
         assert_eq!(app.key(press(KeyCode::Down)), None);
         assert_eq!(
             app.key(press(KeyCode::Enter)),
-            Some(Action::Copy("old".into()))
+            Some(Action::CopyAgain(serde_json::json!(1)))
         );
         app.key(press(KeyCode::Tab));
         assert_eq!(
@@ -468,5 +574,49 @@ mod tests {
         assert_eq!(app.key(ctrl_s), None, "a chord is not text");
         app.key(press(KeyCode::Esc));
         assert_eq!(app.key(press(KeyCode::Char('q'))), Some(Action::Quit));
+    }
+
+    #[test]
+    fn entries_show_their_types_and_typing_after_a_slash_filters_them() {
+        let mut app = App::new("alice".into(), "notes".into());
+        app.history(&serde_json::json!([
+            {"text": "", "stamp": 3, "pinned": true, "content": [
+                {"mime": "image/png", "size": 5_242_880, "width": 1920, "height": 1080}
+            ]},
+            {"text": "meeting notes", "stamp": 2, "content": [{"mime": "text/html", "size": 40}]},
+            {"text": "shopping list", "stamp": 1}
+        ]));
+        let shown = screen_of(&app, 160);
+        assert!(shown.contains("[image/png 5.0 MiB 1920×1080]"), "{shown}");
+        assert!(shown.contains("meeting notes [text/html 40 B]"), "{shown}");
+        assert!(shown.contains("📌"), "{shown}");
+        for key in [KeyCode::Char('/'), KeyCode::Char('l'), KeyCode::Char('i')] {
+            assert_eq!(app.key(press(key)), None);
+        }
+        let shown = screen_of(&app, 160);
+        assert!(
+            shown.contains("shopping list") && !shown.contains("meeting"),
+            "{shown}"
+        );
+        assert!(shown.contains("/li"), "{shown}");
+        assert_eq!(
+            app.key(press(KeyCode::Enter)),
+            Some(Action::CopyAgain(serde_json::json!(1)))
+        );
+        app.key(press(KeyCode::Backspace));
+        app.key(press(KeyCode::Backspace));
+        for key in "png".chars() {
+            app.key(press(KeyCode::Char(key)));
+        }
+        assert_eq!(
+            app.key(press(KeyCode::Enter)),
+            Some(Action::CopyAgain(serde_json::json!(3)))
+        );
+        app.key(press(KeyCode::Esc));
+        assert!(
+            screen_of(&app, 160).contains("shopping list"),
+            "Esc ends the filter"
+        );
+        assert_eq!(app.key(press(KeyCode::Esc)), Some(Action::Quit));
     }
 }

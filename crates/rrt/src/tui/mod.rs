@@ -149,11 +149,15 @@ async fn event_loop(socket: PathBuf, instance: String, scratch: String) -> anyho
         };
         match action {
             Some(Action::Quit) => return Ok(()),
-            Some(Action::Copy(text)) => {
+            Some(Action::CopyAgain(stamp)) => {
                 let updates = updates.clone();
                 let socket = socket.clone();
                 tokio::spawn(async move {
-                    if let Err(error) = ask(&socket, &Request::Copy { text }).await {
+                    let Ok(stamp) = serde_json::from_value(stamp) else {
+                        let _ = updates.send(Update::Said("copy failed: not a stamp".to_owned()));
+                        return;
+                    };
+                    if let Err(error) = ask(&socket, &Request::CopyAgain { stamp }).await {
                         let _ = updates.send(Update::Said(format!("copy failed: {error}")));
                     }
                 });

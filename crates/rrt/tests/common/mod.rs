@@ -93,6 +93,14 @@ impl Lab {
         }
     }
 
+    /// A directory of the test's own under the lab (created; removed with the lab), for files
+    /// a test makes — as a user's would be, outside any daemon's directories.
+    pub fn dir(&self, name: &str) -> PathBuf {
+        let dir = self.root.join(name);
+        fs::create_dir_all(&dir).expect("a lab directory");
+        dir
+    }
+
     pub fn mesh_dir(&self) -> PathBuf {
         self.runtime_dir().join("default")
     }
@@ -460,6 +468,87 @@ pub fn wait_until_within(what: &str, deadline: Duration, mut condition: impl FnM
         assert!(Instant::now() < give_up, "timed out waiting for {what}");
         thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Runs `command` to its end, reading what it writes; fails the test if it has not ended within
+/// [`DEADLINE`] (a program that pastes waits for its answer, however long that takes).
+pub fn output_within(command: &mut Command) -> Output {
+    let what = format!("{:?}", command.get_program());
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("{what}: {error}"));
+    let read_all = |mut pipe: Box<dyn std::io::Read + Send>| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = read_all(Box::new(child.stderr.take().expect("stderr")));
+    let give_up = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > give_up {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {DEADLINE:?}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout read"),
+        stderr: stderr.join().expect("stderr read"),
+    }
+}
+
+/// Bytes that do not compress, the same for a seed.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend(state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A `len`-byte PNG as far as anyone looking at its header can tell: the signature, an IHDR of
+/// `width`x`height`, then noise.
+pub fn fake_png(len: usize, width: u32, height: u32, seed: u64) -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    png.extend(width.to_be_bytes());
+    png.extend(height.to_be_bytes());
+    png.extend(noise(len - png.len(), seed));
+    png
+}
+
+/// The files under `dir`, by path relative to it, with their contents (directories as `None`).
+pub fn tree(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+    fn walk(root: &Path, dir: &Path, into: &mut BTreeMap<PathBuf, Option<Vec<u8>>>) {
+        for entry in fs::read_dir(dir).expect("read a directory") {
+            let path = entry.expect("a directory entry").path();
+            let relative = path.strip_prefix(root).expect("under the root").to_owned();
+            if path.is_dir() {
+                into.insert(relative, None);
+                walk(root, &path, into);
+            } else {
+                into.insert(relative, Some(fs::read(&path).expect("read a file")));
+            }
+        }
+    }
+    let mut files = BTreeMap::new();
+    walk(dir, dir, &mut files);
+    files
 }
 
 /// The number after `name` on the command line (`--copies 50`), for the benchmarks.

@@ -3,6 +3,7 @@
 //! `nobody` in a directory of its own; root's clients reach its socket by path.
 
 use std::{
+    io::Write,
     os::unix::fs::{PermissionsExt, chown},
     path::PathBuf,
     process::{Child, Command, Stdio},
@@ -73,6 +74,46 @@ impl Sway {
             .status()
             .expect("wl-copy (apt-get install wl-clipboard)");
         assert!(status.success());
+    }
+
+    /// Copies `bytes` as type `mime`, from standard input, as `wl-copy --type` does.
+    pub fn copy_type(&self, mime: &str, bytes: &[u8]) {
+        let mut wl_copy = self
+            .command("wl-copy")
+            .args(["--type", mime])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("wl-copy (apt-get install wl-clipboard)");
+        wl_copy
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(bytes)
+            .expect("write to wl-copy");
+        // wl-copy forks a child that serves the value; the parent exits once it is offered.
+        assert!(wl_copy.wait().expect("wl-copy").success());
+    }
+
+    /// What a program pasting type `mime` now would get (`None`: not offered). Fails the test
+    /// if the paste has not ended within the deadline.
+    pub fn paste_type(&self, mime: &str) -> Option<Vec<u8>> {
+        let output =
+            super::output_within(
+                self.command("wl-paste")
+                    .args(["--no-newline", "--type", mime]),
+            );
+        output.status.success().then_some(output.stdout)
+    }
+
+    /// The types the clipboard offers now (`wl-paste --list-types`).
+    pub fn list_types(&self) -> Vec<String> {
+        let output = super::output_within(self.command("wl-paste").arg("--list-types"));
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// What a program pasting now would get.

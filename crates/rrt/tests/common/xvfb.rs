@@ -113,6 +113,36 @@ impl Xvfb {
         assert!(xclip.wait().expect("xclip").success());
     }
 
+    /// Copies `bytes` as type `mime` only (an X target of that name), as `xclip -t` does.
+    pub fn copy_type(&self, mime: &str, bytes: &[u8]) {
+        let mut xclip = Command::new("xclip")
+            .args(["-selection", "clipboard", "-t", mime, "-i"])
+            .env("DISPLAY", &self.display)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("xclip (apt-get install xclip)");
+        xclip
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(bytes)
+            .expect("write to xclip");
+        assert!(xclip.wait().expect("xclip").success());
+    }
+
+    /// What a program pasting type `mime` now would get (`None`: the clipboard does not offer
+    /// it, or its owner refused). Fails the test if the paste has not ended within the deadline.
+    pub fn paste_type(&self, mime: &str) -> Option<Vec<u8>> {
+        let output = super::output_within(
+            Command::new("xclip")
+                .args(["-selection", "clipboard", "-o", "-t", mime])
+                .env("DISPLAY", &self.display),
+        );
+        output.status.success().then_some(output.stdout)
+    }
+
     /// What a program pasting now would get.
     pub fn paste(&self) -> Option<String> {
         let output = Command::new("xclip")

@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{
-    Lab, fake_png, noise, path_str, sway::Sway, tmux::Tmux, tree, wait_until, xvfb::Xvfb,
+    Lab, fake_png, noise, path_str, sway::Sway, tmux::Tmux, tree, wait_for, wait_until, xvfb::Xvfb,
 };
 
 fn start(lab: &mut Lab, name: &str, x: &Xvfb) {
@@ -319,9 +319,21 @@ fn fetching(lab: &Lab, name: &str) -> usize {
         .map_or(0, Vec::len)
 }
 
-/// Whether `got` is `expected`, byte for byte (without printing megabytes when not).
-fn identical(got: Option<Vec<u8>>, expected: &[u8]) -> bool {
-    got.is_some_and(|bytes| bytes == expected)
+/// Whether a paste got `expected`, byte for byte — and if not, what it got instead (without
+/// printing megabytes).
+fn identical(got: Option<Vec<u8>>, expected: &[u8]) -> Result<(), String> {
+    let Some(got) = got else {
+        return Err("nothing (not offered, or refused)".to_owned());
+    };
+    if got == expected {
+        return Ok(());
+    }
+    let differs = got.iter().zip(expected).position(|(a, b)| a != b);
+    Err(format!(
+        "{} bytes of {}, first differing at {differs:?}",
+        got.len(),
+        expected.len()
+    ))
 }
 
 #[test]
@@ -338,7 +350,7 @@ fn an_image_copied_in_one_x_server_pastes_identical_in_the_other() {
         || fetched(&lab, "b") == 1,
     );
     assert_eq!(types(&lab, "b"), ["image/png\t5000000\t1920x1080"]);
-    wait_until("b's X clipboard to paste the screenshot identical", || {
+    wait_for("b's X clipboard to paste the screenshot identical", || {
         identical(x_b.paste_type("image/png"), &screenshot)
     });
     let output = lab.run("b", &["clip", "paste", "--type", "image/png"]);
@@ -360,7 +372,7 @@ fn an_image_copied_in_one_x_server_pastes_identical_in_the_other() {
         (1, 0),
         "not fetched before anyone pastes it"
     );
-    wait_until("b's X clipboard to paste the large image identical", || {
+    wait_for("b's X clipboard to paste the large image identical", || {
         identical(x_b.paste_type("image/png"), &large)
     });
     assert_eq!(fetched(&lab, "b"), 2, "fetched when pasted");
@@ -372,7 +384,7 @@ fn html_copied_in_one_x_server_pastes_identical_in_the_other() {
     let lab = two_x_daemons("x11html", &x_a, &x_b, &[]);
     let html = "<meta charset=utf-8><p>Hello, <b>wörld</b> ✓</p>".as_bytes();
     x_a.copy_type("text/html", html);
-    wait_until("b's X clipboard to paste the HTML identical", || {
+    wait_for("b's X clipboard to paste the HTML identical", || {
         identical(x_b.paste_type("text/html"), html)
     });
     assert_eq!(types(&lab, "b"), [format!("text/html\t{}", html.len())]);
@@ -390,7 +402,7 @@ fn an_image_copied_with_rrt_pastes_identical_on_both_x_desktops() {
         String::from_utf8_lossy(&output.stderr)
     );
     for (name, x) in [("a", &x_a), ("b", &x_b)] {
-        wait_until(&format!("{name}'s X clipboard to paste the image"), || {
+        wait_for(&format!("{name}'s X clipboard to paste the image"), || {
             identical(x.paste_type("image/png"), &image)
         });
     }
@@ -413,18 +425,29 @@ fn uri_paths(list: &[u8]) -> Vec<PathBuf> {
 /// Fails unless the trees under `got` and `expected` hold the same files with the same contents.
 fn same_tree(got: &Path, expected: &Path) {
     let (got_files, expected_files) = (tree(got), tree(expected));
-    let shape = |files: &std::collections::BTreeMap<PathBuf, Option<Vec<u8>>>| {
-        files
-            .iter()
-            .map(|(path, bytes)| (path.clone(), bytes.as_ref().map(Vec::len)))
-            .collect::<Vec<_>>()
-    };
+    let paths: std::collections::BTreeSet<&PathBuf> =
+        got_files.keys().chain(expected_files.keys()).collect();
+    let differing: Vec<String> = paths
+        .into_iter()
+        .filter(|path| got_files.get(*path) != expected_files.get(*path))
+        .map(|path| {
+            let shape = |entry: Option<&Option<Vec<u8>>>| match entry {
+                None => "missing".to_owned(),
+                Some(None) => "a directory".to_owned(),
+                Some(Some(bytes)) => format!("{} bytes", bytes.len()),
+            };
+            let (there, here) = (shape(got_files.get(path)), shape(expected_files.get(path)));
+            if there == here {
+                format!("{}: other bytes", path.display())
+            } else {
+                format!("{}: {there} there, {here} here", path.display())
+            }
+        })
+        .collect();
     assert!(
-        got_files == expected_files,
-        "{} holds {:?}, not {:?} as {} does",
+        differing.is_empty(),
+        "{} is not a copy of {}: {differing:?}",
         got.display(),
-        shape(&got_files),
-        shape(&expected_files),
         expected.display()
     );
 }
@@ -486,7 +509,7 @@ fn an_image_copied_in_one_wayland_session_pastes_identical_in_the_other() {
 
     let image = fake_png(3_000_000, 1280, 720, 5);
     wl_a.copy_type("image/png", &image);
-    wait_until("b's Wayland clipboard to paste the image identical", || {
+    wait_for("b's Wayland clipboard to paste the image identical", || {
         identical(wl_b.paste_type("image/png"), &image)
     });
     let offered = wl_b.list_types();

@@ -551,6 +551,20 @@ pub fn tree(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
     files
 }
 
+/// [`wait_until`] for a condition that says, when it does not hold, what holds instead — said
+/// when the deadline passes.
+pub fn wait_for(what: &str, mut condition: impl FnMut() -> Result<(), String>) {
+    let give_up = Instant::now() + DEADLINE;
+    loop {
+        let Err(instead) = condition() else { return };
+        assert!(
+            Instant::now() < give_up,
+            "timed out waiting for {what}; instead: {instead}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The number after `name` on the command line (`--copies 50`), for the benchmarks.
 /// The number in environment variable `name`, or `default`.
 pub fn flag_env<T: std::str::FromStr>(name: &str, default: T) -> T {

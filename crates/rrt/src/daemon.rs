@@ -16,7 +16,7 @@ use rrt_mesh::{
     trust::TrustStore,
     wan::{Pairing, Relays, Ticket},
 };
-use rrt_wire::Compression;
+use rrt_wire::{Compression, Format};
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     net::{UnixListener, UnixStream},
@@ -84,6 +84,11 @@ pub(crate) struct DaemonArgs {
     /// Which system clipboard follows the mesh and feeds it.
     #[arg(long, value_enum, default_value_t = SystemClipboard::Auto)]
     system_clipboard: SystemClipboard,
+    /// The payload format this daemon proposes when it dials another instance (the other side
+    /// follows): `msgpack` carries images and files as raw bytes, `json` as base64 — a third
+    /// more bytes and much more work per byte; clients that dial the daemon choose their own.
+    #[arg(long, value_enum, default_value_t = WireFormat::Msgpack)]
+    wire_format: WireFormat,
     /// Images, HTML and files at most this large (like 16MiB) are fetched as soon as another
     /// device copies them; larger ones when something here pastes them.
     #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
@@ -155,6 +160,10 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
         timeout: Duration::from_millis(args.peer_timeout_ms.max(1)),
     };
     config.history = args.history;
+    config.wire.format = match args.wire_format {
+        WireFormat::Json => Format::Json,
+        WireFormat::Msgpack => Format::MessagePack,
+    };
     config.content = ContentConfig {
         eager_max: args.eager_max,
         max_size: args.max_size,
@@ -663,6 +672,13 @@ pub(crate) async fn write_line(
     line.push(b'\n');
     writer.write_all(&line).await?;
     writer.flush().await
+}
+
+/// A payload format, as `--wire-format` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum WireFormat {
+    Json,
+    Msgpack,
 }
 
 /// The most read into memory of one type a desktop program offers (a screenshot is a few MB;

@@ -45,6 +45,9 @@ pub const WINDOW: u64 = 8;
 pub const MAX_SERVED: u64 = 2 * WINDOW;
 /// How long a peer may leave a fetch without a part before it is asked of another.
 pub const STALL_MS: u64 = 30_000;
+/// The largest blob fetched at all (a size is a peer's word: what a fetch allocates per part
+/// must stay bounded whatever it says); drivers set their own, smaller limits.
+pub const MAX_BLOB: u64 = 1 << 40;
 
 /// What the driver must do or know.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,9 +178,12 @@ pub struct BlobSync {
 }
 
 impl BlobSync {
-    /// Starts fetching the blob `hash` of `size` bytes (nothing if already fetching it; the
-    /// driver knows what its store holds), asking the `hints` first.
+    /// Starts fetching the blob `hash` of `size` bytes (nothing if already fetching it, or if
+    /// it is over [`MAX_BLOB`]; the driver knows what its store holds), asking the `hints` first.
     pub fn fetch(&mut self, hash: BlobHash, size: u64, hints: &[Uuid], now_ms: u64) {
+        if size > MAX_BLOB {
+            return;
+        }
         if let Some(fetch) = self.fetches.get_mut(&hash) {
             for hint in hints {
                 if !fetch.hints.contains(hint) {
@@ -870,6 +876,25 @@ mod tests {
                 to: 5 + MAX_SERVED,
                 outline: false
             })
+        );
+    }
+
+    #[test]
+    fn a_size_beyond_any_blob_starts_no_fetch() {
+        let mut sync = BlobSync::default();
+        sync.peer_up(id(1), &caps(), 0);
+        sync.fetch(BlobHash([3; 32]), u64::MAX, &[id(1)], 0);
+        assert!(!sync.is_fetching(&BlobHash([3; 32])));
+        sync.cannot_serve(id(1), BlobHash([3; 32]), Some(u64::MAX), 0);
+        assert_eq!(
+            sync.poll_outgoing(),
+            Some(Outgoing::To(
+                id(1),
+                BlobMessage::BlobMissing {
+                    hash: BlobHash([3; 32]),
+                    fetching: false
+                }
+            ))
         );
     }
 

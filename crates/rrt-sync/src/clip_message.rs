@@ -78,6 +78,30 @@ mod tests {
     }
 
     #[test]
+    fn a_peer_that_knows_only_text_reads_an_update_with_content_as_its_text() {
+        /// A `clipboard_update` as a version before content read it.
+        #[derive(Deserialize)]
+        struct OlderUpdate {
+            data: String,
+            timestamp: u64,
+        }
+        let update = ClipMessage::ClipboardUpdate {
+            data: "bold".into(),
+            content: vec![Representation::new(
+                "text/html",
+                b"<b>bold</b>",
+                crate::INLINE_MAX,
+            )],
+            timestamp: 7,
+            counter: 0,
+            source_instance: Uuid::nil(),
+        };
+        let json = serde_json::to_string(&update).expect("serializes");
+        let older: OlderUpdate = serde_json::from_str(&json).expect("unknown fields are ignored");
+        assert_eq!((older.data.as_str(), older.timestamp), ("bold", 7));
+    }
+
+    #[test]
     fn known_types_match_the_enum() {
         let every_variant = [
             ClipMessage::ClipboardUpdate {

@@ -321,7 +321,7 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
             () = client_closed.notified(), if paused => paused = false,
             event = events.recv() => match event {
                 Ok(NodeEvent::Clipboard { entry }) => {
-                    tracing::info!(bytes = entry.text.len(), origin = %entry.stamp.origin, "clipboard changed");
+                    tracing::info!(bytes = entry.text.len(), types = entry.content.len(), origin = %entry.stamp.origin, "clipboard changed");
                 }
                 Ok(_) => {}
                 Err(RecvError::Lagged(missed)) => tracing::debug!(missed, "event log lagged"),

@@ -204,10 +204,14 @@ impl Blobs {
         let mut fetched = false;
         match done {
             BlobDone::Missing { peer, hash } => {
+                // Fetched for the peer only if this node would fetch it for itself.
                 let known = history
                     .iter()
                     .flat_map(blobs_of)
                     .find(|(_, known, _)| *known == hash)
+                    .filter(|(mime, _, size)| {
+                        self.config.limit(mime).is_some_and(|limit| *size <= limit)
+                    })
                     .map(|(_, _, size)| size);
                 self.sync.cannot_serve(peer, hash, known, now);
             }

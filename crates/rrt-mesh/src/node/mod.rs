@@ -418,11 +418,15 @@ impl Node {
         let (blob_jobs, blob_done) =
             blob_worker::spawn(BlobStore::open(&mesh_state, &tag)?, net.clone())
                 .map_err(NodeError::Writer)?;
-        let blobs = Blobs::new(
+        let mut blobs = Blobs::new(
             blob_jobs,
             blob_store.dir().to_owned(),
             config.content.clone(),
         );
+        // A fetch cut by a restart starts again (it goes out once a peer is up).
+        if let Some(current) = clipboard.current() {
+            blobs.arrived(current, &[current.stamp.origin]);
+        }
         let (events, _) = broadcast::channel(1024);
         let (requests, inbox) = mpsc::channel(64);
         let actor = Actor {

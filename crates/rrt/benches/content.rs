@@ -71,54 +71,14 @@ fn across_hosts(rounds: usize) {
 
     let size = 200 * MIB;
     let (cert, key) = certificate(&labs[0]);
-    let mut raw = Vec::new();
-    let mut stored = Vec::new();
-    let mut rrt = Vec::new();
-    let mut local = Vec::new();
-    for round in 0..rounds {
-        raw.push(raw_tls(&net, &cert, &key, size));
-        let file = labs[0]
-            .state_dir_of("h1")
-            .join(format!("value-{round}.bin"));
-        write_random(&file, size, round as u64);
-        copy_file(&labs[0], "h1", &file);
-        let _ = std::fs::remove_file(&file);
-        let store = labs[1].state_dir_of("h2").join("default/blobs");
-        let start = Instant::now();
-        let whole = appears_in(store, start);
-        let pasted = paste_to_null(&labs[1], "h2");
-        rrt.push(start.elapsed().as_secs_f64());
-        stored.push(whole.join().expect("watched"));
-        assert_eq!(pasted, size, "the whole value");
-        let start = Instant::now();
-        assert_eq!(paste_to_null(&labs[1], "h2"), size);
-        local.push(start.elapsed().as_secs_f64());
-    }
-    let mibs = |seconds: &[f64]| size as f64 / MIB as f64 / percentile(seconds, 50.0);
-    let (raw_rate, rrt_rate) = (mibs(&raw), mibs(&rrt));
-    println!("200 MiB between two lab hosts over TLS, median of {rounds} (MiB/s)\n");
-    println!("| transfer | MiB/s | seconds | of raw |");
-    println!("|---|---:|---:|---:|");
-    println!(
-        "| raw TLS stream (rustls, one connection) | {raw_rate:.0} | {:.2} | 100 % |",
-        percentile(&raw, 50.0)
-    );
-    println!(
-        "| rrt: fetched into h2's store (verified, fsynced) | {:.0} | {:.2} | {:.0} % |",
-        mibs(&stored),
-        percentile(&stored, 50.0),
-        100.0 * mibs(&stored) / raw_rate
-    );
-    println!(
-        "| rrt: `clip paste --type` on h2 of a value copied on h1 (fetch, store, deliver) | {rrt_rate:.0} | {:.2} | {:.0} % |",
-        percentile(&rrt, 50.0),
-        100.0 * rrt_rate / raw_rate
-    );
-    println!(
-        "| rrt: the same paste again, the value already on h2 (delivery to the CLI only) | {:.0} | {:.2} | |",
-        mibs(&local),
-        percentile(&local, 50.0)
-    );
+    println!("200 MiB from h1 to h2 over TLS, median of {rounds} (MiB/s)\n");
+    println!("| link | transfer | MiB/s | seconds | of raw |");
+    println!("|---|---|---:|---:|---:|");
+    let link = "lab veth, unshaped";
+    compare(&labs, &net, (&cert, &key), size, rounds, link);
+    net.shape_sending(1, "1gbit");
+    compare(&labs, &net, (&cert, &key), size, rounds, "1 Gbit/s (tbf)");
+    net.clear_shaping(1);
 
     // Memory while 1 GiB crosses.
     let file = labs[0].state_dir_of("h1").join("gigabyte.bin");
@@ -148,6 +108,69 @@ fn across_hosts(rounds: usize) {
     }
     labs.clear();
     let _ = std::fs::remove_file(&secret);
+}
+
+/// 200 MiB from h1 to h2, `rounds` times each: a raw TLS stream, then rrt (fetched into h2's
+/// store, then pasted, then pasted again from the store); one table row each.
+fn compare(
+    labs: &[Lab],
+    net: &Net,
+    (cert, key): (&Path, &Path),
+    size: u64,
+    rounds: usize,
+    link: &str,
+) {
+    let mut raw = Vec::new();
+    let mut stored = Vec::new();
+    let mut pasted = Vec::new();
+    let mut local = Vec::new();
+    for round in 0..rounds {
+        raw.push(raw_tls(net, cert, key, size));
+        let file = labs[0].state_dir_of("h1").join("value.bin");
+        write_random(&file, size, (round as u64) << 8 | link.len() as u64);
+        copy_file(&labs[0], "h1", &file);
+        let _ = std::fs::remove_file(&file);
+        let store = labs[1].state_dir_of("h2").join("default/blobs");
+        let start = Instant::now();
+        let whole = appears_in(store, start);
+        assert_eq!(paste_to_null(&labs[1], "h2"), size, "the whole value");
+        pasted.push(start.elapsed().as_secs_f64());
+        stored.push(whole.join().expect("watched"));
+        let start = Instant::now();
+        assert_eq!(paste_to_null(&labs[1], "h2"), size);
+        local.push(start.elapsed().as_secs_f64());
+    }
+    let rate = |seconds: &[f64]| size as f64 / MIB as f64 / percentile(seconds, 50.0);
+    let raw_rate = rate(&raw);
+    for (transfer, seconds, of_raw) in [
+        ("raw TLS stream (rustls, one connection)", &raw, true),
+        (
+            "rrt: fetched into h2's store (verified, fsynced)",
+            &stored,
+            true,
+        ),
+        (
+            "rrt: `clip paste --type` on h2 (fetch, store, deliver)",
+            &pasted,
+            true,
+        ),
+        (
+            "rrt: the same paste again (delivery from h2's store only)",
+            &local,
+            false,
+        ),
+    ] {
+        let share = if of_raw {
+            format!("{:.0} %", 100.0 * rate(seconds) / raw_rate)
+        } else {
+            String::new()
+        };
+        println!(
+            "| {link} | {transfer} | {:.0} | {:.2} | {share} |",
+            rate(seconds),
+            percentile(seconds, 50.0)
+        );
+    }
 }
 
 /// A 5 MB screenshot from one desktop to a program on another.

@@ -79,6 +79,23 @@ impl Net {
         run(&full);
     }
 
+    /// What host `i` sends goes out at most at `rate` (a `tc` rate such as `1gbit`), with a
+    /// bucket deep enough for that rate (a tenth of a second's worth) — a wire of that speed.
+    pub fn shape_sending(&self, i: usize, rate: &str) {
+        self.in_host(
+            i,
+            &[
+                "tc", "qdisc", "add", "dev", "eth0", "root", "tbf", "rate", rate, "burst", "12mb",
+                "latency", "50ms",
+            ],
+        );
+    }
+
+    /// Undoes [`Net::shape_sending`].
+    pub fn clear_shaping(&self, i: usize) {
+        self.in_host(i, &["tc", "qdisc", "del", "dev", "eth0", "root"]);
+    }
+
     /// Host `i`'s link carries at most `rate` (a `tc` rate such as `8mbit`) each way.
     pub fn limit_rate(&self, i: usize, rate: &str) {
         let shape = ["tc", "qdisc", "add", "dev"];

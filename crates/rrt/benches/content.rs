@@ -193,7 +193,7 @@ fn screenshot(rounds: usize) {
     });
     let mut samples = Vec::new();
     for round in 0..rounds {
-        let png = png(5_000_000, round as u64);
+        let png = common::fake_png(5_000_000, 1920, 1080, round as u64);
         let start = Instant::now();
         x_a.copy_type("image/png", &png);
         loop {
@@ -335,21 +335,6 @@ fn write_random(path: &Path, size: u64, seed: u64) {
         file.write_all(&block).expect("write");
     }
     file.flush().expect("flush");
-}
-
-fn png(len: usize, seed: u64) -> Vec<u8> {
-    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
-    png.extend(1920u32.to_be_bytes());
-    png.extend(1080u32.to_be_bytes());
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    while png.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        png.extend(state.to_le_bytes());
-    }
-    png.truncate(len);
-    png
 }
 
 /// A self-signed certificate and its key for the raw stream, as PEM files in the lab.

@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use common::{Lab, net::Net, wait_until, wait_until_within};
+use common::{Lab, fake_png, net::Net, noise, wait_until, wait_until_within};
 
 /// Namespace set-up is kept one test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -149,34 +149,12 @@ fn name(host: usize) -> String {
     format!("h{host}")
 }
 
-/// Bytes that do not compress, the same for a seed.
-fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        out.extend(state.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-fn png(len: usize, seed: u64) -> Vec<u8> {
-    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
-    png.extend(1920u32.to_be_bytes());
-    png.extend(1080u32.to_be_bytes());
-    png.extend(bytes(len - png.len(), seed));
-    png
-}
-
 #[test]
 fn images_and_html_copied_on_one_host_paste_identical_on_another_with_their_types() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let hosts = Hosts::start("types", [&[], &[], &[]]);
     // Under the eager cap: fetched at once, so h2 has it before anyone pastes.
-    let screenshot = png(5_000_000, 1);
+    let screenshot = fake_png(5_000_000, 1920, 1080, 1);
     hosts.copy_type(1, "image/png", &screenshot);
     wait_until("h2 to hold the screenshot", || {
         hosts.blobs(2)["fetched"].as_u64() == Some(1)
@@ -206,7 +184,7 @@ fn a_200_mib_file_crosses_a_link_cut_halfway_and_arrives_identical() {
     // Slow enough to be cut halfway: 200 MiB at 400 Mbit/s takes about 4 s.
     hosts.net.limit_rate(2, "400mbit");
     let source = hosts.lab(1).state_dir_of("h1").join("large.bin");
-    let original = bytes(200 << 20, 2);
+    let original = noise(200 << 20, 2);
     std::fs::write(&source, &original).expect("write the file");
     let copied = hosts.run(1, &["clip", "copy", "--file", path(&source)]);
     assert!(
@@ -270,7 +248,7 @@ fn a_host_serving_corrupted_bytes_is_refused_and_another_host_serves_them() {
     // Nothing is fetched until pasted, so who holds what is decided here.
     let lazy: &[&str] = &["--eager-max", "0"];
     let hosts = Hosts::start("corrupt", [lazy, lazy, lazy]);
-    let image = png(20 << 20, 3);
+    let image = fake_png(20 << 20, 1920, 1080, 3);
     hosts.copy_type(1, "image/png", &image);
     wait_until("h3 to see the image", || !hosts.types(3).is_empty());
     assert!(hosts.paste_type(3, "image/png") == image);
@@ -296,7 +274,7 @@ fn past_its_quota_a_host_removes_the_oldest_content_but_not_the_current_one() {
     let small_store: &[&str] = &["--blob-quota", "20MiB"];
     let hosts = Hosts::start("quota", [&[], small_store, &[]]);
     for seed in 0..3 {
-        hosts.copy_type(1, "image/png", &png(8 << 20, 10 + seed));
+        hosts.copy_type(1, "image/png", &fake_png(8 << 20, 1920, 1080, 10 + seed));
         wait_until("h2 to fetch it", || {
             hosts.blobs(2)["fetched"].as_u64() == Some(seed + 1)
         });

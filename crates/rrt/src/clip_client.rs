@@ -18,8 +18,7 @@ use serde_json::Value;
 use crate::{
     Locate,
     client::{ask, connect, stream},
-    content_requests::{Item, RawHeader},
-    control::{Request, Response},
+    control::{Item, RawHeader, Request, Response},
     upload::send_item,
 };
 

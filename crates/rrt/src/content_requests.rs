@@ -11,15 +11,13 @@ use std::path::PathBuf;
 
 use rrt_mesh::{Node, NodeError};
 use rrt_sync::{BlobHash, ClipEntry, Copied, Representation};
-use serde::{Deserialize, Serialize};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWriteExt},
     sync::mpsc,
 };
 
 use crate::{
-    control::Response,
-    daemon::write_line,
+    control::{Item, RawHeader, Response, write_line},
     upload::{ChunkReader, receive_item},
 };
 
@@ -29,19 +27,6 @@ const MAX_UPLOADED_TEXT: u64 = 8 << 20;
 
 /// The buffer a blob is sent to a client through.
 const COPY_BUFFER: usize = 1 << 20;
-
-/// One representation of a `copy_content` request; its bytes follow the request.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Item {
-    pub(crate) mime: String,
-}
-
-/// What a raw answer's line says before the bytes.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct RawHeader {
-    pub(crate) mime: String,
-    pub(crate) size: u64,
-}
 
 /// Why a `copy_content` failed.
 pub(crate) enum CopyFailed {

@@ -7,10 +7,16 @@
 //! echo '{"op":"paste"}' | socat - UNIX-CONNECT:$XDG_RUNTIME_DIR/rrt/default/control-1234.sock
 //! ```
 //!
+//! Three requests carry raw bytes besides their line: `copy_content` is followed by each item's
+//! bytes in length-prefixed chunks (`upload`), and `paste_type` and `blob` are answered by a
+//! header line (`{"ok":{"mime":…,"size":N}}`) followed by exactly N raw bytes
+//! (`content_requests`).
+//!
 //! A request must arrive without a pause of 10 s and fit the daemon's budget for requests (see
 //! `request_reader`); a stream ends when the client closes its side.
 
 use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
 
 /// The longest request line accepted: a clipboard value at the frame limit, JSON-escaped.
 pub(crate) const MAX_REQUEST: usize = 64 * 1024 * 1024;
@@ -26,7 +32,7 @@ pub(crate) enum Request {
     },
     /// Copies a value of any kind: each item's bytes follow the request (see `upload`).
     CopyContent {
-        items: Vec<crate::content_requests::Item>,
+        items: Vec<Item>,
     },
     /// Copies files and directories (recursively), by path on the daemon's host.
     CopyFiles {
@@ -122,4 +128,28 @@ pub(crate) enum Request {
 pub(crate) enum Response {
     Ok(serde_json::Value),
     Error(String),
+}
+
+/// One representation of a `copy_content` request; its bytes follow the request.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Item {
+    pub(crate) mime: String,
+}
+
+/// What a raw answer's line says before the bytes.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct RawHeader {
+    pub(crate) mime: String,
+    pub(crate) size: u64,
+}
+
+/// Writes one JSON line (an answer, an event of a stream) and flushes it.
+pub(crate) async fn write_line(
+    writer: &mut (impl AsyncWriteExt + Unpin),
+    value: &impl serde::Serialize,
+) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(value).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    writer.write_all(&line).await?;
+    writer.flush().await
 }

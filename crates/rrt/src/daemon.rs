@@ -28,7 +28,7 @@ use crate::{
     Locate,
     accept_backoff::{AcceptBackoff, Pause},
     content_requests::{self, CopyFailed},
-    control::{Request, Response},
+    control::{Request, Response, write_line},
     request_reader::{Limits, RequestBudget, read_request},
     system_clipboard::{self, SystemClipboard},
 };
@@ -662,16 +662,6 @@ async fn watch_document(
         write_line(writer, &current().await).await?;
     }
     Ok(())
-}
-
-pub(crate) async fn write_line(
-    writer: &mut (impl AsyncWriteExt + Unpin),
-    value: &impl serde::Serialize,
-) -> std::io::Result<()> {
-    let mut line = serde_json::to_vec(value).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    writer.write_all(&line).await?;
-    writer.flush().await
 }
 
 /// A payload format, as `--wire-format` names it.

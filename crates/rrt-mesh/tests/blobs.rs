@@ -180,7 +180,13 @@ async fn a_value_under_the_eager_cap_is_fetched_at_once_and_a_larger_one_on_past
         .copy("application/octet-stream", large_bytes.clone())
         .await;
     current_holds(&b, &large).await;
-    assert_eq!(b.fetched().await, 1, "not fetched before it is asked for");
+    let status = b.node.status().await.expect("status").blobs;
+    assert_eq!(status.fetched, 1, "not fetched before it is asked for");
+    assert!(
+        status.fetching.is_empty(),
+        "nor being fetched: {:?}",
+        status.fetching
+    );
     let path = b.node.blob(&large).await.expect("fetched on demand");
     assert_eq!(std::fs::read(path).expect("read"), large_bytes);
     assert_eq!(b.fetched().await, 2);

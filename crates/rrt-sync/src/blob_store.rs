@@ -51,6 +51,9 @@ pub enum BlobStoreError {
     /// A blob's bytes are not what its name says (changed on disk): removed.
     #[error("the stored blob {0} is damaged; removed it")]
     Damaged(BlobHash),
+    /// A fetched blob some part of which was not written: not made whole.
+    #[error("the blob {0} was not written whole; it is not kept")]
+    Incomplete(BlobHash),
     /// An import is larger than allowed.
     #[error("{size} bytes is over the limit of {max} bytes")]
     TooLarge {
@@ -77,6 +80,8 @@ pub struct BlobStore {
     tag: String,
     /// Partial files open for writing, by blob.
     writing: HashMap<BlobHash, File>,
+    /// Blobs a part of which could not be written: never made whole.
+    failed: BTreeSet<BlobHash>,
 }
 
 impl BlobStore {
@@ -87,6 +92,7 @@ impl BlobStore {
             dir: dir.join(DIR),
             tag: tag.to_owned(),
             writing: HashMap::new(),
+            failed: BTreeSet::new(),
         };
         for sub in [PARTIAL, IMPORT] {
             let path = store.dir.join(sub);
@@ -98,11 +104,6 @@ impl BlobStore {
             remove_abandoned(&path);
         }
         Ok(store)
-    }
-
-    /// The directory of whole blobs.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Where a whole blob is (whether or not it is there).
@@ -157,8 +158,23 @@ impl BlobStore {
         Ok(outline)
     }
 
-    /// Writes part `index` of the blob being fetched (checked by the caller).
+    /// Writes part `index` of the blob being fetched (checked by the caller). After a failed
+    /// write the blob cannot be completed ([`BlobStore::complete`] refuses it).
     pub fn write_part(
+        &mut self,
+        hash: BlobHash,
+        size: u64,
+        index: u64,
+        data: &[u8],
+    ) -> Result<(), BlobStoreError> {
+        let written = self.write_part_at(hash, size, index, data);
+        if written.is_err() {
+            self.failed.insert(hash);
+        }
+        written
+    }
+
+    fn write_part_at(
         &mut self,
         hash: BlobHash,
         size: u64,
@@ -180,30 +196,32 @@ impl BlobStore {
                 slot.insert(file)
             }
         };
-        file.write_all_at(data, index * PART)
+        let offset = index
+            .checked_mul(PART)
+            .ok_or_else(|| io_error("writing", &path)(io::ErrorKind::InvalidInput.into()))?;
+        file.write_all_at(data, offset)
             .map_err(io_error("writing", &path))
     }
 
-    /// Every part of a fetched blob is written: it is synced and made whole, with its outline.
+    /// Every part of a fetched blob is written: it is synced and made whole, with its outline —
+    /// unless a part could not be written (the partial file is removed then).
     pub fn complete(&mut self, outline: &Outline) -> Result<(), BlobStoreError> {
         let hash = outline.hash();
         let path = self.partial_path(&hash);
-        let file = match self.writing.remove(&hash) {
-            Some(file) => file,
-            // An empty blob has one empty part, written without opening anything.
-            None => {
-                let file = File::create(&path).map_err(io_error("creating", &path))?;
-                file.set_len(outline.size())
-                    .map_err(io_error("sizing", &path))?;
-                file
-            }
-        };
+        let file = self.writing.remove(&hash);
+        if self.failed.remove(&hash) {
+            let _ = fs::remove_file(&path);
+            return Err(BlobStoreError::Incomplete(hash));
+        }
+        // Every blob has at least one part, written (if empty) before it is complete.
+        let file = file.ok_or(BlobStoreError::Incomplete(hash))?;
         self.finish(Temp { file, path }, outline)
     }
 
     /// Forgets a fetch that will not finish: its partial file goes.
     pub fn abandon(&mut self, hash: &BlobHash) {
         self.writing.remove(hash);
+        self.failed.remove(hash);
         let _ = fs::remove_file(self.partial_path(hash));
     }
 
@@ -220,8 +238,12 @@ impl BlobStore {
             Err(source) => return Err(io_error("opening", &path)(source)),
         };
         let size = file.metadata().map_err(io_error("reading", &path))?.len();
+        // Past the end (an index a peer chose): no bytes.
+        let Some(offset) = index.checked_mul(PART).filter(|offset| *offset < size) else {
+            return Ok(Some(Vec::new()));
+        };
         let mut data = vec![0; part_len(size, index) as usize];
-        file.read_exact_at(&mut data, index * PART)
+        file.read_exact_at(&mut data, offset)
             .map_err(io_error("reading", &path))?;
         Ok(Some(data))
     }
@@ -479,6 +501,45 @@ mod tests {
         assert!(!store.has(&hash), "not before it is complete");
         store.complete(&outline).expect("complete");
         assert_eq!(fs::read(store.path(&hash)).expect("read"), data);
+    }
+
+    #[test]
+    fn a_blob_with_a_part_that_failed_to_write_is_never_made_whole() {
+        let dir = temp_dir("failed");
+        let mut store = BlobStore::open(&dir, "a").expect("open");
+        let data = bytes(2 * PART as usize, 5);
+        let mut builder = OutlineBuilder::default();
+        builder.update(&data);
+        let outline = builder.finish();
+        let hash = outline.hash();
+        store
+            .write_part(hash, data.len() as u64, 0, &data[..PART as usize])
+            .expect("the first part");
+        // The partial file's place is taken away: the second part cannot be written.
+        store.writing.remove(&hash);
+        let partial = store.partial_path(&hash);
+        fs::remove_file(&partial).expect("remove");
+        fs::create_dir(&partial).expect("a directory in its place");
+        assert!(
+            store
+                .write_part(hash, data.len() as u64, 1, &data[PART as usize..])
+                .is_err()
+        );
+        assert!(matches!(
+            store.complete(&outline),
+            Err(BlobStoreError::Incomplete(h)) if h == hash
+        ));
+        assert!(!store.has(&hash), "nothing with a hole in it is kept");
+    }
+
+    #[test]
+    fn a_part_far_past_the_end_reads_as_nothing() {
+        let store = BlobStore::open(&temp_dir("past"), "a").expect("open");
+        let outline = store.import(&bytes(10, 6)[..], u64::MAX).expect("import");
+        for index in [1, u64::MAX / 2, u64::MAX] {
+            let part = store.read_part(&outline.hash(), index).expect("ok");
+            assert_eq!(part, Some(Vec::new()), "part {index}");
+        }
     }
 
     #[test]

@@ -78,7 +78,7 @@ impl Actor {
                 biased;
                 Some(done) = written.recv() => self.handle_written(done),
                 Some(done) = blob_done.recv() => {
-                    let fetched = self.blobs.done(done, self.clipboard.clipboard().history());
+                    let fetched = self.blobs.done(done);
                     if fetched {
                         // The store grew: back under the quota.
                         self.evict();
@@ -291,6 +291,8 @@ impl Actor {
         while let Some(event) = self.clipboard.poll_event() {
             match event {
                 ClipEvent::Changed(entry) => {
+                    self.blobs
+                        .history_changed(self.clipboard.clipboard().history());
                     let hints: Vec<Uuid> = from.into_iter().chain([entry.stamp.origin]).collect();
                     self.blobs.arrived(&entry, &hints);
                     self.blobs.flush(&self.net);

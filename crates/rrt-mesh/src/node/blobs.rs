@@ -5,12 +5,12 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::PathBuf,
-    sync::mpsc as std_mpsc,
+    sync::{Arc, mpsc as std_mpsc},
     time::{Duration, Instant},
 };
 
 use rrt_reactor::Rrt;
-use rrt_sync::{BlobEvent, BlobHash, BlobSync, ClipEntry, FILES, FileList};
+use rrt_sync::{BlobEvent, BlobHash, BlobStore, BlobSync, ClipEntry, FILES, FileList};
 use serde::Serialize;
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -29,6 +29,10 @@ pub(super) type BlobReply = oneshot::Sender<Result<PathBuf, NodeError>>;
 /// What `rrt status` shows of blobs.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BlobStatus {
+    /// Whole blobs in the store.
+    pub stored: u64,
+    /// Their bytes.
+    pub stored_bytes: u64,
     /// Blobs being fetched: how many of their parts are here.
     pub fetching: Vec<Transfer>,
     /// Blobs fetched whole since the start.
@@ -66,7 +70,10 @@ struct Waiting {
 pub(super) struct Blobs {
     sync: BlobSync,
     jobs: std_mpsc::Sender<BlobJob>,
-    dir: PathBuf,
+    store: Arc<BlobStore>,
+    /// The blobs the history names: type and size by hash (rebuilt when the history changes, so
+    /// a peer's want costs a lookup, not a parse of every file list).
+    known: BTreeMap<BlobHash, (String, u64)>,
     config: ContentConfig,
     waiters: BTreeMap<BlobHash, Waiting>,
     /// The machine's clock: milliseconds since this.
@@ -78,13 +85,14 @@ impl Blobs {
     /// `dir` is the blob store's directory (where whole blobs are, by hash).
     pub(super) fn new(
         jobs: std_mpsc::Sender<BlobJob>,
-        dir: PathBuf,
+        store: Arc<BlobStore>,
         config: ContentConfig,
     ) -> Self {
         Self {
             sync: BlobSync::default(),
             jobs,
-            dir,
+            store,
+            known: BTreeMap::new(),
             config,
             waiters: BTreeMap::new(),
             epoch: Instant::now(),
@@ -97,12 +105,35 @@ impl Blobs {
     }
 
     fn whole(&self, hash: &BlobHash) -> Option<PathBuf> {
-        let path = self.dir.join(hash.to_string());
-        path.is_file().then_some(path)
+        self.store.has(hash).then(|| self.store.path(hash))
+    }
+
+    /// The history changed: what it names is what this node fetches for peers, and fetches of
+    /// blobs it no longer names (and nobody waits for) stop.
+    pub(super) fn history_changed(&mut self, history: &[ClipEntry]) {
+        self.known = history
+            .iter()
+            .flat_map(blobs_of)
+            .map(|(mime, hash, size)| (hash, (mime, size)))
+            .collect();
+        let now = self.now_ms();
+        let unwanted: Vec<BlobHash> = self
+            .sync
+            .hashes()
+            .filter(|hash| !self.known.contains_key(hash) && !self.waiters.contains_key(hash))
+            .copied()
+            .collect();
+        for hash in unwanted {
+            self.sync.cancel(&hash, now);
+            self.job(BlobJob::Abandon(hash));
+        }
     }
 
     pub(super) fn status(&self) -> BlobStatus {
+        let (stored, stored_bytes) = self.store.usage();
         BlobStatus {
+            stored,
+            stored_bytes,
             fetching: self
                 .sync
                 .transfers()
@@ -151,6 +182,8 @@ impl Blobs {
         reply: BlobReply,
     ) {
         if let Some(path) = self.whole(&hash) {
+            // Used now: the last to be evicted.
+            self.store.touch(&hash);
             let _ = reply.send(Ok(path));
             return;
         }
@@ -197,22 +230,20 @@ impl Blobs {
         }
     }
 
-    /// What the blob thread reports. `history` tells which blobs this node has heard of (it
-    /// fetches those for a peer that asks). Returns whether a blob was fetched (the store grew).
-    pub(super) fn done(&mut self, done: BlobDone, history: &[ClipEntry]) -> bool {
+    /// What the blob thread reports. Returns whether a blob was fetched (the store grew).
+    pub(super) fn done(&mut self, done: BlobDone) -> bool {
         let now = self.now_ms();
         let mut fetched = false;
         match done {
             BlobDone::Missing { peer, hash } => {
                 // Fetched for the peer only if this node would fetch it for itself.
-                let known = history
-                    .iter()
-                    .flat_map(blobs_of)
-                    .find(|(_, known, _)| *known == hash)
-                    .filter(|(mime, _, size)| {
+                let known = self
+                    .known
+                    .get(&hash)
+                    .filter(|(mime, size)| {
                         self.config.limit(mime).is_some_and(|limit| *size <= limit)
                     })
-                    .map(|(_, _, size)| size);
+                    .map(|(_, size)| *size);
                 self.sync.cannot_serve(peer, hash, known, now);
             }
             BlobDone::Completed { hash, result } => {
@@ -229,7 +260,7 @@ impl Blobs {
             }
             BlobDone::WriteFailed { hash, error } => {
                 tracing::error!(%hash, %error, "could not store a fetched blob; giving it up");
-                self.sync.cancel(&hash);
+                self.sync.cancel(&hash, now);
                 self.job(BlobJob::Abandon(hash));
                 self.fail(&hash, &error);
             }
@@ -334,6 +365,10 @@ impl Blobs {
                 BlobEvent::Corrupt { from, hash } => {
                     self.status.refused_corrupt += 1;
                     tracing::warn!(%from, %hash, "a peer sent bytes that are not the blob's; refused them and asking another peer");
+                }
+                BlobEvent::WrongSize { hash, announced } => {
+                    tracing::warn!(%hash, announced, "a blob was announced with a size it does not have; not fetching it");
+                    self.fail(&hash, "it was announced with a size it does not have");
                 }
                 // Those waiting keep waiting (a peer may come back), within their patience.
                 BlobEvent::Stalled { hash } => {

@@ -229,6 +229,10 @@ pub enum NodeError {
     /// A blob could not be had: no peer holds it, or it could not be stored.
     #[error("the value's bytes could not be fetched: {0}")]
     Blob(String),
+    /// A representation peers would refuse (too many, a bad type name, inline bytes that are
+    /// not what they say).
+    #[error("this value cannot be shared: {0}")]
+    Content(#[from] rrt_sync::ContentError),
     /// No history entry has that stamp.
     #[error("no clipboard entry has that stamp")]
     NoSuchEntry,
@@ -418,11 +422,8 @@ impl Node {
         let (blob_jobs, blob_done) =
             blob_worker::spawn(BlobStore::open(&mesh_state, &tag)?, net.clone())
                 .map_err(NodeError::Writer)?;
-        let mut blobs = Blobs::new(
-            blob_jobs,
-            blob_store.dir().to_owned(),
-            config.content.clone(),
-        );
+        let mut blobs = Blobs::new(blob_jobs, Arc::clone(&blob_store), config.content.clone());
+        blobs.history_changed(clipboard.history());
         // A fetch cut by a restart starts again (it goes out once a peer is up).
         if let Some(current) = clipboard.current() {
             blobs.arrived(current, &[current.stamp.origin]);
@@ -485,6 +486,8 @@ impl Node {
     /// whose type this node does not share, or over their cap, are left out (and logged).
     /// `Ok(None)` when it already is the current value.
     pub async fn copy_value(&self, mut copied: Copied) -> Result<Option<ClipEntry>, NodeError> {
+        // What peers would refuse is refused here, before anything changed.
+        rrt_sync::check_content(&copied.content)?;
         copied.content.retain(|representation| {
             let shared = self
                 .content

@@ -41,6 +41,10 @@ use crate::{
 pub const BLOBS: &str = "blobs";
 /// The most parts of one fetch asked for and not yet received.
 pub const WINDOW: u64 = 8;
+/// The most fetches asking peers at once (the others wait their turn), so what one node has
+/// asked for and not received stays under `ACTIVE × WINDOW` parts — far below what a link lets
+/// pile up unsent — however many files a copy holds.
+pub const ACTIVE: usize = 2;
 /// The most parts one `blob_want` is answered with.
 pub const MAX_SERVED: u64 = 2 * WINDOW;
 /// How long a peer may leave a fetch without a part before it is asked of another.
@@ -95,6 +99,15 @@ pub enum BlobEvent {
         /// The blob.
         hash: BlobHash,
     },
+    /// The fetch was given up: the blob is not the size it was announced with (its outline, or
+    /// its one part, proves another). Whoever announced it was wrong, not the peer that served
+    /// it; a fetch with the right size may start again.
+    WrongSize {
+        /// The blob.
+        hash: BlobHash,
+        /// The size it was fetched for.
+        announced: u64,
+    },
 }
 
 /// One blob being fetched.
@@ -117,6 +130,8 @@ struct Fetch {
     hints: Vec<Uuid>,
     /// Peers that lack it, on their current link.
     lacking: BTreeSet<Uuid>,
+    /// Peers that left it without a part for [`STALL_MS`]: not asked again until then.
+    silent: BTreeMap<Uuid, u64>,
     /// Peers fetching it themselves: asked again when they say they have it.
     fetching: BTreeSet<Uuid>,
     /// Peers that sent bytes that were not the blob's: never asked again.
@@ -145,6 +160,7 @@ impl Fetch {
             outline_asked: false,
             hints: hints.to_vec(),
             lacking: BTreeSet::new(),
+            silent: BTreeMap::new(),
             fetching: BTreeSet::new(),
             corrupt: BTreeSet::new(),
             waiting: BTreeSet::new(),
@@ -153,10 +169,11 @@ impl Fetch {
         }
     }
 
-    fn can_ask(&self, peer: &Uuid) -> bool {
+    fn can_ask(&self, peer: &Uuid, now_ms: u64) -> bool {
         !self.lacking.contains(peer)
             && !self.fetching.contains(peer)
             && !self.corrupt.contains(peer)
+            && self.silent.get(peer).is_none_or(|until| *until <= now_ms)
     }
 
     /// The source is gone or useless: what it was sending is asked of the next one.
@@ -190,7 +207,8 @@ impl BlobSync {
                     fetch.hints.push(*hint);
                 }
             }
-            return;
+            // Asked again: a fetch that waits for a peer looks once more.
+            return self.advance(hash, now_ms);
         }
         self.fetches
             .insert(hash, Fetch::new(hash, size, hints, now_ms));
@@ -220,8 +238,15 @@ impl BlobSync {
 
     /// Stops fetching a blob (no longer wanted). Parts already written stay the driver's to
     /// clean up.
-    pub fn cancel(&mut self, hash: &BlobHash) {
-        self.fetches.remove(hash);
+    pub fn cancel(&mut self, hash: &BlobHash, now_ms: u64) {
+        if self.fetches.remove(hash).is_some() {
+            self.advance_waiting(now_ms);
+        }
+    }
+
+    /// The blobs being fetched.
+    pub fn hashes(&self) -> impl Iterator<Item = &BlobHash> {
+        self.fetches.keys()
     }
 
     /// A peer came up; if it serves blobs, fetches without a source ask it.
@@ -327,16 +352,23 @@ impl BlobSync {
     /// When [`BlobSync::on_deadline`] is next due: the earliest time a source may be judged
     /// silent.
     pub fn deadline(&self) -> Option<u64> {
-        self.fetches
+        let stalls = self
+            .fetches
             .values()
             .filter(|fetch| fetch.source.is_some() && !fetch.in_flight.is_empty())
-            .map(|fetch| fetch.last_progress.saturating_add(STALL_MS))
-            .min()
+            .map(|fetch| fetch.last_progress.saturating_add(STALL_MS));
+        // A fetch waiting for a peer whose silence is over looks again then.
+        let silences = self
+            .fetches
+            .values()
+            .filter(|fetch| fetch.source.is_none())
+            .flat_map(|fetch| fetch.silent.values().copied());
+        stalls.chain(silences).min()
     }
 
     /// Sources silent for [`STALL_MS`] with parts in flight are left for others.
     pub fn on_deadline(&mut self, now_ms: u64) {
-        let silent: Vec<BlobHash> = self
+        let stalled: Vec<BlobHash> = self
             .fetches
             .iter()
             .filter(|(_, fetch)| {
@@ -346,16 +378,16 @@ impl BlobSync {
             })
             .map(|(hash, _)| *hash)
             .collect();
-        for hash in silent {
+        for hash in stalled {
             if let Some(fetch) = self.fetches.get_mut(&hash)
                 && let Some(source) = fetch.source
             {
-                fetch.lacking.insert(source);
+                fetch.silent.insert(source, now_ms.saturating_add(STALL_MS));
                 fetch.drop_source();
                 fetch.last_progress = now_ms;
             }
-            self.advance(hash, now_ms);
         }
+        self.advance_waiting(now_ms);
     }
 
     /// The next message to send.
@@ -375,12 +407,14 @@ impl BlobSync {
         if fetch.outline.is_some() || fetch.source != Some(from) {
             return;
         }
-        match Outline::verified(hash, fetch.size, values) {
+        match Outline::verified(hash, size, values) {
             Ok(outline) if size == fetch.size => {
                 fetch.outline = Some(outline);
                 fetch.last_progress = now_ms;
             }
-            _ => self.corrupt(from, hash, now_ms),
+            // The outline proves another size: the announcement was wrong.
+            Ok(_) => self.wrong_size(hash, now_ms),
+            Err(_) => self.corrupt(from, hash, now_ms),
         }
     }
 
@@ -399,6 +433,10 @@ impl BlobSync {
             return self.corrupt(from, hash, now_ms);
         };
         if !outline.check_part(index, &data) {
+            // A blob of one part is its part: if that is the blob, its size was announced wrong.
+            if fetch.done.len() == 1 && BlobHash::of(&data) == hash {
+                return self.wrong_size(hash, now_ms);
+            }
             return self.corrupt(from, hash, now_ms);
         }
         if let Some(slot) = slot.and_then(|slot| fetch.done.get_mut(slot)) {
@@ -425,7 +463,30 @@ impl BlobSync {
             for peer in waiting {
                 self.send(peer, BlobMessage::BlobHave { hash });
             }
+            self.advance_waiting(now_ms);
         } else {
+            self.advance(hash, now_ms);
+        }
+    }
+
+    fn wrong_size(&mut self, hash: BlobHash, now_ms: u64) {
+        if let Some(fetch) = self.fetches.remove(&hash) {
+            let announced = fetch.size;
+            self.events
+                .push_back(BlobEvent::WrongSize { hash, announced });
+            self.advance_waiting(now_ms);
+        }
+    }
+
+    /// Lets fetches without a source look for one (one ended, or a silence is over).
+    fn advance_waiting(&mut self, now_ms: u64) {
+        let waiting: Vec<BlobHash> = self
+            .fetches
+            .iter()
+            .filter(|(_, fetch)| fetch.source.is_none())
+            .map(|(hash, _)| *hash)
+            .collect();
+        for hash in waiting {
             self.advance(hash, now_ms);
         }
     }
@@ -443,14 +504,25 @@ impl BlobSync {
 
     /// Picks a source if the fetch has none, and keeps [`WINDOW`] parts in flight from it.
     fn advance(&mut self, hash: BlobHash, now_ms: u64) {
+        let active = self
+            .fetches
+            .values()
+            .filter(|fetch| fetch.source.is_some())
+            .count();
         let Some(fetch) = self.fetches.get_mut(&hash) else {
             return;
         };
         if fetch.source.is_none() {
-            let hinted = fetch.hints.iter().find(|peer| self.peers.contains(peer));
-            let pick = hinted
-                .filter(|peer| fetch.can_ask(peer))
-                .or_else(|| self.peers.iter().find(|peer| fetch.can_ask(peer)))
+            if active >= ACTIVE {
+                // Its turn comes when another ends.
+                return;
+            }
+            let askable = |peer: &&Uuid| self.peers.contains(*peer) && fetch.can_ask(peer, now_ms);
+            let pick = fetch
+                .hints
+                .iter()
+                .find(askable)
+                .or_else(|| self.peers.iter().find(askable))
                 .copied();
             match pick {
                 Some(peer) => {
@@ -497,9 +569,6 @@ impl BlobSync {
                 _ => runs.push((index, index + 1)),
             }
         }
-        if runs.is_empty() {
-            runs.push((0, 0));
-        }
         for (i, (from, to)) in runs.into_iter().enumerate() {
             let outline = outline && i == 0;
             self.send(
@@ -520,391 +589,4 @@ impl BlobSync {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-
-    use super::*;
-    use crate::outline::{OutlineBuilder, PART};
-
-    fn id(n: u128) -> Uuid {
-        Uuid::from_u128(n)
-    }
-
-    /// Replicas and their stores, passing messages by hand: each step delivers every queued
-    /// message, unless its link is cut.
-    #[derive(Default)]
-    struct Lab {
-        nodes: BTreeMap<Uuid, Node>,
-        /// Peers whose parts come out with a flipped byte.
-        liars: BTreeSet<Uuid>,
-        /// Messages to deliver: (from, to, message).
-        wire: VecDeque<(Uuid, Uuid, BlobMessage)>,
-        /// Blobs each replica has heard of (it would fetch them for a peer).
-        known: HashMap<BlobHash, u64>,
-        most_in_flight: u64,
-        corrupt_seen: Vec<(Uuid, Uuid)>,
-        stalled: Vec<Uuid>,
-    }
-
-    #[derive(Default)]
-    struct Node {
-        sync: BlobSync,
-        whole: HashMap<BlobHash, Vec<u8>>,
-        partial: HashMap<BlobHash, BTreeMap<u64, Vec<u8>>>,
-        peers: BTreeSet<Uuid>,
-    }
-
-    fn caps() -> Vec<String> {
-        vec![BLOBS.to_owned()]
-    }
-
-    impl Lab {
-        fn node(&mut self, n: u128) {
-            self.nodes.insert(id(n), Node::default());
-        }
-
-        fn link(&mut self, a: u128, b: u128) {
-            for (x, y) in [(a, b), (b, a)] {
-                let node = self.nodes.get_mut(&id(x)).expect("a node");
-                node.peers.insert(id(y));
-                node.sync.peer_up(id(y), &caps(), 0);
-            }
-        }
-
-        fn cut(&mut self, a: u128, b: u128) {
-            for (x, y) in [(a, b), (b, a)] {
-                let node = self.nodes.get_mut(&id(x)).expect("a node");
-                node.peers.remove(&id(y));
-                node.sync.peer_down(id(y), 0);
-            }
-            self.wire
-                .retain(|(from, to, _)| ![(id(a), id(b)), (id(b), id(a))].contains(&(*from, *to)));
-        }
-
-        fn holds(&mut self, n: u128, bytes: &[u8]) -> BlobHash {
-            let hash = BlobHash::of(bytes);
-            self.known.insert(hash, bytes.len() as u64);
-            let node = self.nodes.get_mut(&id(n)).expect("a node");
-            node.whole.insert(hash, bytes.to_vec());
-            hash
-        }
-
-        /// Runs the drivers until nothing moves, or `steps` messages went by.
-        fn run(&mut self, steps: usize) {
-            for _ in 0..steps {
-                self.drain();
-                let Some((from, to, message)) = self.wire.pop_front() else {
-                    return;
-                };
-                if let Some(node) = self.nodes.get_mut(&to)
-                    && node.peers.contains(&from)
-                {
-                    node.sync.handle(from, message, 0);
-                }
-            }
-        }
-
-        fn drain(&mut self) {
-            let ids: Vec<Uuid> = self.nodes.keys().copied().collect();
-            for me in ids {
-                loop {
-                    let node = self.nodes.get_mut(&me).expect("a node");
-                    let Some(event) = node.sync.poll_event() else {
-                        break;
-                    };
-                    self.carry_out(me, event);
-                }
-                let node = self.nodes.get_mut(&me).expect("a node");
-                for fetch in node.sync.fetches.values() {
-                    self.most_in_flight = self.most_in_flight.max(fetch.in_flight.len() as u64);
-                }
-                while let Some(outgoing) = node.sync.poll_outgoing() {
-                    match outgoing {
-                        Outgoing::To(to, message) => self.wire.push_back((me, to, message)),
-                        other => panic!("blobs are only sent to one peer: {other:?}"),
-                    }
-                }
-            }
-        }
-
-        fn carry_out(&mut self, me: Uuid, event: BlobEvent) {
-            let liar = self.liars.contains(&me);
-            let known = &self.known;
-            let node = self.nodes.get_mut(&me).expect("a node");
-            match event {
-                BlobEvent::Serve {
-                    peer,
-                    hash,
-                    from,
-                    to,
-                    outline,
-                } => {
-                    let Some(bytes) = node.whole.get(&hash) else {
-                        node.sync
-                            .cannot_serve(peer, hash, known.get(&hash).copied(), 0);
-                        return;
-                    };
-                    if outline {
-                        let mut builder = OutlineBuilder::default();
-                        builder.update(bytes);
-                        let values = builder.finish().to_bytes();
-                        let size = bytes.len() as u64;
-                        self.wire.push_back((
-                            me,
-                            peer,
-                            BlobMessage::BlobOutline { hash, size, values },
-                        ));
-                    }
-                    for index in from..to.min(part_count(bytes.len() as u64)) {
-                        let start = (index * PART) as usize;
-                        let end = (start + PART as usize).min(bytes.len());
-                        let mut data = bytes[start..end].to_vec();
-                        if liar && !data.is_empty() {
-                            data[0] ^= 1;
-                        }
-                        self.wire.push_back((
-                            me,
-                            peer,
-                            BlobMessage::BlobPart { hash, index, data },
-                        ));
-                    }
-                }
-                BlobEvent::Write {
-                    hash, index, data, ..
-                } => {
-                    let parts = node.partial.entry(hash).or_default();
-                    assert!(
-                        parts.insert(index, data).is_none(),
-                        "part {index} written twice"
-                    );
-                }
-                BlobEvent::Complete { outline } => {
-                    let parts = node.partial.remove(&outline.hash()).expect("parts");
-                    let bytes: Vec<u8> = parts.into_values().flatten().collect();
-                    assert_eq!(bytes.len() as u64, outline.size());
-                    node.whole.insert(outline.hash(), bytes);
-                }
-                BlobEvent::Corrupt { from, .. } => self.corrupt_seen.push((me, from)),
-                BlobEvent::Stalled { .. } => self.stalled.push(me),
-            }
-        }
-
-        fn fetch(&mut self, n: u128, hash: BlobHash, hints: &[u128]) {
-            let size = self.known[&hash];
-            let hints: Vec<Uuid> = hints.iter().map(|h| id(*h)).collect();
-            let node = self.nodes.get_mut(&id(n)).expect("a node");
-            node.sync.fetch(hash, size, &hints, 0);
-        }
-
-        fn whole(&self, n: u128, hash: &BlobHash) -> Option<&Vec<u8>> {
-            self.nodes[&id(n)].whole.get(hash)
-        }
-    }
-
-    fn blob(len: usize, seed: u8) -> Vec<u8> {
-        (0..len)
-            .map(|i| (i as u8).wrapping_mul(31) ^ seed)
-            .collect()
-    }
-
-    #[test]
-    fn a_blob_arrives_whole_with_a_bounded_window() {
-        let mut lab = Lab::default();
-        lab.node(1);
-        lab.node(2);
-        lab.link(1, 2);
-        let bytes = blob(20 * PART as usize + 5, 1);
-        let hash = lab.holds(1, &bytes);
-        lab.fetch(2, hash, &[1]);
-        lab.run(10_000);
-        assert_eq!(lab.whole(2, &hash), Some(&bytes));
-        assert!(!lab.nodes[&id(2)].sync.is_fetching(&hash));
-        assert_eq!(lab.most_in_flight, WINDOW);
-    }
-
-    #[test]
-    fn a_transfer_cut_halfway_goes_on_from_another_peer_without_fetching_twice() {
-        let mut lab = Lab::default();
-        for n in 1..=3 {
-            lab.node(n);
-        }
-        lab.link(1, 3);
-        lab.link(2, 3);
-        let bytes = blob(30 * PART as usize, 2);
-        let hash = lab.holds(1, &bytes);
-        lab.holds(2, &bytes);
-        lab.fetch(3, hash, &[1]);
-        lab.run(20);
-        let (received, parts) = lab.nodes[&id(3)].sync.progress(&hash).expect("fetching");
-        assert!(received > 0 && received < parts, "{received} of {parts}");
-        lab.cut(1, 3);
-        // Part writes assert that no part is written twice.
-        lab.run(10_000);
-        assert_eq!(lab.whole(3, &hash), Some(&bytes));
-    }
-
-    #[test]
-    fn with_no_peer_left_the_fetch_waits_and_resumes_when_one_returns() {
-        let mut lab = Lab::default();
-        lab.node(1);
-        lab.node(2);
-        lab.link(1, 2);
-        let bytes = blob(12 * PART as usize, 3);
-        let hash = lab.holds(1, &bytes);
-        lab.fetch(2, hash, &[1]);
-        lab.run(15);
-        lab.cut(1, 2);
-        lab.run(100);
-        assert_eq!(lab.stalled, [id(2)]);
-        assert!(lab.whole(2, &hash).is_none());
-        lab.link(1, 2);
-        lab.run(10_000);
-        assert_eq!(lab.whole(2, &hash), Some(&bytes));
-    }
-
-    #[test]
-    fn a_peer_serving_corrupted_parts_is_refused_and_the_bytes_come_from_another() {
-        let mut lab = Lab::default();
-        for n in 1..=3 {
-            lab.node(n);
-        }
-        lab.link(1, 3);
-        lab.link(2, 3);
-        let bytes = blob(5 * PART as usize, 4);
-        let hash = lab.holds(1, &bytes);
-        lab.holds(2, &bytes);
-        lab.liars.insert(id(1));
-        lab.fetch(3, hash, &[1]);
-        lab.run(10_000);
-        assert_eq!(lab.whole(3, &hash), Some(&bytes));
-        assert_eq!(lab.corrupt_seen, [(id(3), id(1))]);
-    }
-
-    #[test]
-    fn a_small_blob_from_a_liar_is_checked_against_its_hash() {
-        let mut lab = Lab::default();
-        for n in 1..=3 {
-            lab.node(n);
-        }
-        lab.link(1, 3);
-        lab.link(2, 3);
-        let bytes = blob(1000, 5);
-        let hash = lab.holds(1, &bytes);
-        lab.holds(2, &bytes);
-        lab.liars.insert(id(1));
-        lab.fetch(3, hash, &[1]);
-        lab.run(1_000);
-        assert_eq!(lab.whole(3, &hash), Some(&bytes));
-        assert_eq!(lab.corrupt_seen, [(id(3), id(1))]);
-    }
-
-    #[test]
-    fn an_outline_that_does_not_hash_to_the_blob_is_refused() {
-        let bytes = blob(3 * PART as usize, 6);
-        let hash = BlobHash::of(&bytes);
-        let mut sync = BlobSync::default();
-        sync.peer_up(id(1), &caps(), 0);
-        sync.fetch(hash, bytes.len() as u64, &[id(1)], 0);
-        let values = vec![7; 96];
-        let size = bytes.len() as u64;
-        sync.handle(id(1), BlobMessage::BlobOutline { hash, size, values }, 0);
-        assert_eq!(
-            sync.poll_event(),
-            Some(BlobEvent::Corrupt { from: id(1), hash })
-        );
-        assert_eq!(sync.poll_event(), Some(BlobEvent::Stalled { hash }));
-    }
-
-    #[test]
-    fn across_a_hop_the_middle_peer_fetches_for_the_asker() {
-        // 1 holds the blob, 3 reaches it only through 2, which has heard of it but lacks it.
-        let mut lab = Lab::default();
-        for n in 1..=3 {
-            lab.node(n);
-        }
-        lab.link(1, 2);
-        lab.link(2, 3);
-        let bytes = blob(4 * PART as usize + 1, 7);
-        let hash = lab.holds(1, &bytes);
-        lab.fetch(3, hash, &[2]);
-        lab.run(10_000);
-        assert_eq!(lab.whole(2, &hash), Some(&bytes));
-        assert_eq!(lab.whole(3, &hash), Some(&bytes));
-    }
-
-    #[test]
-    fn a_silent_source_is_left_for_another_after_the_stall_time() {
-        let bytes = blob(2 * PART as usize, 8);
-        let hash = BlobHash::of(&bytes);
-        let mut sync = BlobSync::default();
-        sync.peer_up(id(1), &caps(), 0);
-        sync.peer_up(id(2), &caps(), 0);
-        sync.fetch(hash, bytes.len() as u64, &[id(1)], 0);
-        let asked = |sync: &mut BlobSync| {
-            std::iter::from_fn(|| sync.poll_outgoing())
-                .map(|outgoing| match outgoing {
-                    Outgoing::To(to, _) => to,
-                    other => panic!("{other:?}"),
-                })
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(asked(&mut sync), [id(1)]);
-        assert_eq!(sync.deadline(), Some(STALL_MS));
-        sync.on_deadline(STALL_MS - 1);
-        assert!(asked(&mut sync).is_empty());
-        sync.on_deadline(STALL_MS);
-        assert_eq!(asked(&mut sync), [id(2)]);
-    }
-
-    #[test]
-    fn a_want_is_answered_with_a_bounded_number_of_parts() {
-        let mut sync = BlobSync::default();
-        let hash = BlobHash([1; 32]);
-        let want = BlobMessage::BlobWant {
-            hash,
-            from: 5,
-            to: u64::MAX,
-            outline: false,
-        };
-        sync.handle(id(1), want, 0);
-        assert_eq!(
-            sync.poll_event(),
-            Some(BlobEvent::Serve {
-                peer: id(1),
-                hash,
-                from: 5,
-                to: 5 + MAX_SERVED,
-                outline: false
-            })
-        );
-    }
-
-    #[test]
-    fn a_size_beyond_any_blob_starts_no_fetch() {
-        let mut sync = BlobSync::default();
-        sync.peer_up(id(1), &caps(), 0);
-        sync.fetch(BlobHash([3; 32]), u64::MAX, &[id(1)], 0);
-        assert!(!sync.is_fetching(&BlobHash([3; 32])));
-        sync.cannot_serve(id(1), BlobHash([3; 32]), Some(u64::MAX), 0);
-        assert_eq!(
-            sync.poll_outgoing(),
-            Some(Outgoing::To(
-                id(1),
-                BlobMessage::BlobMissing {
-                    hash: BlobHash([3; 32]),
-                    fetching: false
-                }
-            ))
-        );
-    }
-
-    #[test]
-    fn a_peer_without_the_capability_is_never_asked() {
-        let mut sync = BlobSync::default();
-        sync.peer_up(id(1), &[], 0);
-        let hash = BlobHash([2; 32]);
-        sync.fetch(hash, 10, &[id(1)], 0);
-        assert_eq!(sync.poll_outgoing(), None);
-        assert_eq!(sync.poll_event(), Some(BlobEvent::Stalled { hash }));
-    }
-}
+mod tests;

@@ -53,6 +53,13 @@ pub(crate) enum Write<C, E> {
     },
     /// A failed edit of this document was taken back: its local edits are stored again.
     Resume(String),
+    /// Pins (or unpins) a clipboard entry for every daemon of the host.
+    Pin {
+        /// The entry.
+        stamp: rrt_sync::Stamp,
+        /// Pinned or not.
+        pinned: bool,
+    },
     /// Answered once everything sent before is written.
     Flush(oneshot::Sender<()>),
 }
@@ -159,6 +166,11 @@ impl<C, E> Writer<C, E> {
             Write::Clipboard(snapshot) => {
                 if let Err(error) = self.clipboard.save(&snapshot, wall_ms()) {
                     tracing::error!(%error, "could not store the clipboard");
+                }
+            }
+            Write::Pin { stamp, pinned } => {
+                if let Err(error) = self.clipboard.set_pin(stamp, pinned) {
+                    tracing::error!(%error, "could not store a pin");
                 }
             }
             Write::Edit {

@@ -191,13 +191,6 @@ impl Clipboard {
         self.pinned.extend(stamps);
     }
 
-    /// Makes `pins` the pinned entries (those naming an entry), letting others age out.
-    pub fn set_pins(&mut self, pins: BTreeSet<Stamp>) {
-        self.pinned = pins;
-        self.forget_stray_pins();
-        self.trim();
-    }
-
     /// Drops pins that name no entry.
     pub fn forget_stray_pins(&mut self) {
         let entries = &self.entries;

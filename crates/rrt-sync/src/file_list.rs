@@ -83,9 +83,11 @@ impl FileList {
         Ok(list)
     }
 
-    /// The bytes of every file together.
-    pub fn total_size(&self) -> u64 {
-        self.files.iter().map(|entry| entry.size).sum()
+    /// The bytes of every file together (`None` past `u64::MAX`: a peer's sizes are its word).
+    pub fn total_size(&self) -> Option<u64> {
+        self.files
+            .iter()
+            .try_fold(0u64, |total, entry| total.checked_add(entry.size))
     }
 }
 
@@ -134,7 +136,7 @@ mod tests {
     fn plain_relative_paths_are_taken() {
         let parsed = FileList::parse(&list(&["a.txt", "photos/cat.png"])).expect("safe");
         assert_eq!(parsed.files.len(), 2);
-        assert_eq!(parsed.total_size(), 2);
+        assert_eq!(parsed.total_size(), Some(2));
     }
 
     #[test]

@@ -133,6 +133,7 @@ impl ClipboardStore {
         let on_disk = self.read(&texts)?;
         let rewrite = !on_disk.legacy.is_empty() || on_disk.rebuilt;
         let listed = on_disk.listed.clone();
+        let on_disk_pins = on_disk.pinned.clone();
         let repaired = self.merge(&texts, clipboard, on_disk, now_ms)?;
         if repaired > 0 {
             tracing::warn!(
@@ -142,7 +143,7 @@ impl ClipboardStore {
             );
         }
         if repaired > 0 || rewrite {
-            self.write(&texts, clipboard, &listed)?;
+            self.write(&texts, clipboard, &listed, &on_disk_pins)?;
         }
         Ok(())
     }
@@ -157,10 +158,9 @@ impl ClipboardStore {
         let on_disk = self.read(&texts)?;
         let listed = on_disk.listed.clone();
         let rewrite = !on_disk.legacy.is_empty() || on_disk.rebuilt;
-        let pinned_on_disk: BTreeSet<Stamp> = on_disk.pinned.iter().copied().collect();
+        // Pins change only by `set_pin`, under the lock: a save keeps those on disk.
+        let pins = on_disk.pinned.clone();
         self.merge(&texts, &mut merged, on_disk, now_ms)?;
-        // Pins are what this daemon says: the last to save a change of them wins.
-        merged.set_pins(clipboard.pinned().clone());
         // Already on disk (the daemon that copied it, or another of this host, saved it): no
         // write, no sync. Every daemon of a host saves every value it hears of, most of them
         // values another daemon has just saved.
@@ -168,12 +168,33 @@ impl ClipboardStore {
             .history()
             .iter()
             .map(|entry| &entry.stamp)
-            .eq(listed.iter())
-            && pinned_on_disk == *merged.pinned();
+            .eq(listed.iter());
         if unchanged && !rewrite {
             return Ok(());
         }
-        self.write(&texts, &merged, &listed)
+        self.write(&texts, &merged, &listed, &pins)
+    }
+
+    /// Pins (or unpins) the entry with `stamp` on this host: a pinned entry is kept whatever its
+    /// age, by every daemon of the host (each keeps the pins on disk when it saves).
+    pub fn set_pin(&self, stamp: Stamp, pinned: bool) -> Result<(), StoreError> {
+        let _lock = self.lock()?;
+        let texts = self.texts()?;
+        let on_disk = self.read(&texts)?;
+        let mut pins = on_disk.pinned;
+        pins.retain(|pin| *pin != stamp);
+        if pinned {
+            pins.push(stamp);
+        }
+        let index = Index {
+            version: FORMAT_VERSION,
+            clock: on_disk.clock,
+            entries: on_disk.listed,
+            pinned: pins,
+        };
+        texts
+            .replace(INDEX, &serde_json::to_vec(&index)?)
+            .map_err(io_error("replacing", &self.path()))
     }
 
     fn texts_path(&self) -> PathBuf {
@@ -267,6 +288,7 @@ impl ClipboardStore {
         texts: &PrivateDir,
         clipboard: &Clipboard,
         listed: &[Stamp],
+        pins: &[Stamp],
     ) -> Result<(), StoreError> {
         let listed: BTreeSet<&Stamp> = listed.iter().collect();
         for entry in clipboard.history() {
@@ -292,7 +314,7 @@ impl ClipboardStore {
                 .iter()
                 .map(|entry| entry.stamp)
                 .collect(),
-            pinned: clipboard.pinned().iter().copied().collect(),
+            pinned: pins.to_vec(),
         };
         texts
             .replace(INDEX, &serde_json::to_vec(&index)?)
@@ -509,25 +531,33 @@ mod tests {
     }
 
     #[test]
-    fn a_pinned_entry_is_kept_across_a_restart_until_unpinned() {
+    fn a_pinned_entry_is_kept_across_a_restart_and_by_every_daemon_until_unpinned() {
         let dir = temp_dir("pins");
         let store = ClipboardStore::open(&dir).expect("open");
-        let mut clipboard = Clipboard::new(Uuid::from_u128(1), 2);
-        let kept = clipboard.copy("keep".into(), 1_000).expect("new");
-        clipboard.pin(kept.stamp);
+        let mut a = Clipboard::new(Uuid::from_u128(1), 2);
+        let kept = a.copy("keep".into(), 1_000).expect("new");
+        store.save(&a, 1_000).expect("save");
+        a.pin(kept.stamp);
+        store.set_pin(kept.stamp, true).expect("pin");
         for n in 0..3 {
-            clipboard.copy(format!("later {n}").into(), 2_000 + n);
+            a.copy(format!("later {n}").into(), 2_000 + n);
         }
-        store.save(&clipboard, 3_000).expect("save");
+        store.save(&a, 3_000).expect("save");
+        // Another daemon of the host, which knows nothing of the pin, saves a newer value.
+        let mut b = Clipboard::new(Uuid::from_u128(2), 2);
+        b.copy("from b".into(), 4_000);
+        store.save(&b, 4_000).expect("save");
         let mut restarted = Clipboard::new(Uuid::from_u128(1), 2);
-        store.load_into(&mut restarted, 3_000).expect("load");
-        assert_eq!(texts(&restarted), ["later 2", "later 1", "keep"]);
+        store.load_into(&mut restarted, 5_000).expect("load");
+        assert_eq!(texts(&restarted), ["from b", "later 2", "keep"]);
         assert!(restarted.pinned().contains(&kept.stamp));
-        restarted.unpin(&kept.stamp);
-        store.save(&restarted, 3_000).expect("save");
+        // Unpinned: b's next save does not put it back, and it ages out.
+        store.set_pin(kept.stamp, false).expect("unpin");
+        b.copy("again from b".into(), 6_000);
+        store.save(&b, 6_000).expect("save");
         let mut again = Clipboard::new(Uuid::from_u128(1), 2);
-        store.load_into(&mut again, 3_000).expect("load");
-        assert_eq!(texts(&again), ["later 2", "later 1"]);
+        store.load_into(&mut again, 7_000).expect("load");
+        assert_eq!(texts(&again), ["again from b", "from b"]);
     }
 
     #[test]

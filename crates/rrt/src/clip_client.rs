@@ -6,7 +6,7 @@
 use std::{
     fs,
     io::{self, BufRead, BufReader, Read, Write},
-    os::unix::{fs::PermissionsExt, net::UnixStream},
+    os::unix::net::UnixStream,
     path::{Path, PathBuf},
 };
 
@@ -19,6 +19,7 @@ use crate::{
     Locate,
     client::{ask, connect, stream},
     control::{Item, RawHeader, Request, Response},
+    file_tree,
     upload::send_item,
 };
 
@@ -157,8 +158,16 @@ pub(crate) fn clip(locate: &Locate, command: ClipCommand) -> anyhow::Result<()> 
     }
 }
 
-fn pin(locate: &Locate, index: usize, pinned: bool) -> anyhow::Result<()> {
-    ask(locate, &Request::Pin { index, pinned })?;
+/// Pins or unpins entry `n` as `history` numbers it (by its stamp: a copy arriving meanwhile
+/// does not shift which entry is meant).
+fn pin(locate: &Locate, n: usize, pinned: bool) -> anyhow::Result<()> {
+    let history = ask(locate, &Request::History)?;
+    let entries = history.as_array().cloned().unwrap_or_default();
+    let Some(entry) = entries.get(n) else {
+        bail!("the history has {} entries", entries.len());
+    };
+    let stamp = serde_json::from_value(entry["stamp"].clone()).context("an entry's stamp")?;
+    ask(locate, &Request::Pin { stamp, pinned })?;
     Ok(())
 }
 
@@ -221,17 +230,14 @@ fn paste_files(locate: &Locate, dir: &Path) -> anyhow::Result<()> {
     let list = FileList::parse(&manifest)?;
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     for file in &list.files {
-        let path = file.under(dir);
         if file.dir {
-            fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+            file_tree::create_dir(dir, file)
+                .with_context(|| format!("creating {}", file.under(dir).display()))?;
             continue;
         }
         let Some(hash) = file.hash else { continue };
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        let mut out =
-            fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let (mut out, path) = file_tree::create_file(dir, file)
+            .with_context(|| format!("creating {}", file.under(dir).display()))?;
         raw(
             locate,
             &Request::Blob {
@@ -241,9 +247,6 @@ fn paste_files(locate: &Locate, dir: &Path) -> anyhow::Result<()> {
             &mut out,
         )
         .with_context(|| format!("fetching {}", file.path))?;
-        if file.executable {
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o755))?;
-        }
         println!("{}", path.display());
     }
     Ok(())

@@ -44,12 +44,27 @@ pub(crate) async fn copy_content(
     items: Vec<Item>,
 ) -> Result<Option<ClipEntry>, CopyFailed> {
     let mut imported = Vec::new();
+    let mut refused = None;
     for item in items {
         let (chunks, received) = mpsc::channel(4);
+        if refused.is_some() {
+            // Read and dropped: the next request starts where it should.
+            drop(received);
+            receive_item(input, chunks)
+                .await
+                .map_err(CopyFailed::Upload)?;
+            continue;
+        }
         let import = node.import(item.mime, ChunkReader::new(received));
         let (representation, upload) = tokio::join!(import, receive_item(input, chunks));
         upload.map_err(CopyFailed::Upload)?;
-        imported.push(representation.map_err(|error| CopyFailed::Refused(error.to_string()))?);
+        match representation {
+            Ok(representation) => imported.push(representation),
+            Err(error) => refused = Some(error.to_string()),
+        }
+    }
+    if let Some(error) = refused {
+        return Err(CopyFailed::Refused(error));
     }
     let mut copied = Copied::default();
     for representation in imported {

@@ -54,9 +54,9 @@ pub(crate) enum Request {
     CopyAgain {
         stamp: rrt_sync::Stamp,
     },
-    /// Pins (`pinned: false`: unpins) the history entry at `index` (0: the current value).
+    /// Pins (`pinned: false`: unpins) the history entry with this stamp.
     Pin {
-        index: usize,
+        stamp: rrt_sync::Stamp,
         pinned: bool,
     },
     Watch,

@@ -253,6 +253,7 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
                 .unwrap_or(usize::MAX),
         },
         pasted_files: config.state_dir.join(&config.mesh).join("pasted"),
+        max_size: args.max_size,
     };
 
     // Signals first: a SIGTERM during start-up must still end in a goodbye.
@@ -522,13 +523,7 @@ async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Stri
             };
             to_json(node.copy_value(copied).await)
         }
-        Request::Pin { index, pinned } => {
-            let history = node.history().await.map_err(|error| error.to_string())?;
-            let entry = history
-                .get(index)
-                .ok_or_else(|| format!("the history has {} entries", history.len()))?;
-            to_json(node.pin(entry.stamp, pinned).await)
-        }
+        Request::Pin { stamp, pinned } => to_json(node.pin(stamp, pinned).await),
         Request::ScratchList => to_json(node.documents().await),
         Request::ScratchCat { name } => to_json(node.text(&name).await),
         Request::ScratchAppend { name, text } => {

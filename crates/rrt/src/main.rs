@@ -8,6 +8,7 @@ mod clip_client;
 mod content_requests;
 mod control;
 mod daemon;
+mod file_tree;
 mod file_uris;
 mod frame;
 mod keys;

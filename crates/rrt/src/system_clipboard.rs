@@ -13,7 +13,6 @@
 use std::{
     collections::HashSet,
     io::Write,
-    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     sync::Arc,
 };
@@ -30,7 +29,7 @@ use rrt_reactor::{
 use rrt_sync::{ClipEntry, Copied, FILES, FileList};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::file_uris;
+use crate::{file_tree, file_uris};
 
 /// Which system clipboard the daemon follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -75,6 +74,8 @@ impl SystemClipboard {
 pub(crate) struct BridgeConfig {
     pub(crate) limits: ReadLimits,
     pub(crate) pasted_files: PathBuf,
+    /// The most bytes of files written out for one paste.
+    pub(crate) max_size: u64,
 }
 
 /// Follows the system clipboard until the node stops. `fallback` allows X11 when Wayland's
@@ -167,10 +168,13 @@ where
                     let entry = offered.clone();
                     let (node, adapter) = (node.clone(), adapter.clone());
                     let pasted_files = config.pasted_files.clone();
+                    let max_total = config.max_size;
                     // Fetching may take a while: the bridge goes on meanwhile.
                     tokio::spawn(async move {
                         let source = match entry {
-                            Some(entry) => provide(&node, &entry, &mime, &pasted_files).await,
+                            Some(entry) => {
+                                provide(&node, &entry, &mime, &pasted_files, max_total).await
+                            }
                             None => Err("no value from the mesh is on the desktop".to_owned()),
                         };
                         let source = source
@@ -295,6 +299,7 @@ async fn provide(
     entry: &ClipEntry,
     mime: &str,
     pasted_files: &Path,
+    max_total: u64,
 ) -> Result<Source, String> {
     if mime == file_uris::URI_LIST || mime == file_uris::GNOME_COPIED_FILES {
         let list = entry
@@ -302,7 +307,7 @@ async fn provide(
             .iter()
             .find(|representation| representation.mime == FILES)
             .ok_or("the value has no files")?;
-        let paths = write_files(node, list, pasted_files).await?;
+        let paths = write_files(node, list, pasted_files, max_total).await?;
         let text = if mime == file_uris::URI_LIST {
             file_uris::uri_list(&paths)
         } else {
@@ -326,11 +331,13 @@ async fn provide(
 }
 
 /// Writes a file list's files (fetched if need be) under `root/<list hash>/`, once; returns the
-/// top-level paths.
+/// top-level paths. Lists of more than `max_total` bytes are refused; what earlier pastes wrote
+/// there a day ago goes.
 async fn write_files(
     node: &Node,
     list: &rrt_sync::Representation,
     root: &Path,
+    max_total: u64,
 ) -> Result<Vec<PathBuf>, String> {
     let manifest = match &list.data {
         Some(inline) => inline.0.to_vec(),
@@ -339,17 +346,28 @@ async fn write_files(
             .map_err(|error| error.to_string())?,
     };
     let files = FileList::parse(&manifest).map_err(|error| error.to_string())?;
+    if files.total_size().is_none_or(|total| total > max_total) {
+        return Err(format!("the files are over the limit of {max_total} bytes"));
+    }
     let dir = root.join(list.hash.to_string());
+    let written = dir.clone();
+    let root = root.to_owned();
+    tokio::task::spawn_blocking(move || remove_older_pastes(&root, &written))
+        .await
+        .map_err(|error| error.to_string())?;
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|error| format!("{}: {error}", dir.display()))?;
     for file in &files.files {
-        let path = file.under(&dir);
-        if file.dir {
-            tokio::fs::create_dir_all(&path)
+        let Some(hash) = file.hash.filter(|_| !file.dir) else {
+            let (dir, file) = (dir.clone(), file.clone());
+            tokio::task::spawn_blocking(move || file_tree::create_dir(&dir, &file))
                 .await
-                .map_err(|error| format!("{}: {error}", path.display()))?;
+                .map_err(|error| error.to_string())?
+                .map_err(|error| error.to_string())?;
             continue;
-        }
-        let Some(hash) = file.hash else { continue };
-        if tokio::fs::metadata(&path)
+        };
+        if tokio::fs::metadata(file.under(&dir))
             .await
             .is_ok_and(|m| m.len() == file.size)
         {
@@ -357,20 +375,35 @@ async fn write_files(
         }
         let blob = rrt_sync::Representation::blob("application/octet-stream", hash, file.size);
         let source = node.blob(&blob).await.map_err(|error| error.to_string())?;
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|error| format!("{}: {error}", parent.display()))?;
-        }
+        let (dir, file) = (dir.clone(), file.clone());
         // A copy, not a link: the desktop may change what it pasted; the store's blob must not.
-        tokio::fs::copy(&source, &path)
-            .await
-            .map_err(|error| format!("{}: {error}", path.display()))?;
-        if file.executable {
-            let _ = tokio::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).await;
-        }
+        tokio::task::spawn_blocking(move || {
+            let (mut out, _) = file_tree::create_file(&dir, &file)?;
+            std::io::copy(&mut std::fs::File::open(source)?, &mut out)
+        })
+        .await
+        .map_err(|error| error.to_string())?
+        .map_err(|error| error.to_string())?;
     }
     Ok(file_uris::top_level(&files, &dir))
+}
+
+/// Removes what earlier pastes wrote under `root` more than a day ago (but not `keep`).
+fn remove_older_pastes(root: &Path, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|metadata| metadata.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(24 * 3600));
+        if old && entry.path() != keep {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Writes each value to the daemon's terminal. The terminal may stop reading (Ctrl-S, a stalled

@@ -126,6 +126,7 @@ impl Actor {
                 let answer = if self.clipboard.clipboard().contains(&stamp) {
                     self.clipboard.set_pinned(stamp, pinned);
                     self.dispatch_clipboard(None);
+                    self.write(Write::Pin { stamp, pinned });
                     Ok(())
                 } else {
                     Err(NodeError::NoSuchEntry)

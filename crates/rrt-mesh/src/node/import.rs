@@ -44,7 +44,8 @@ pub(super) fn value(
     Ok(representation)
 }
 
-/// Reads files and directories (what they hold, recursively; symbolic links are skipped) into
+/// Reads files and directories (what they hold, recursively; symbolic links, FIFOs, devices and
+/// sockets are skipped) into
 /// the store, at most `limit` bytes in all: a file list, and the paths as text.
 pub(super) fn files(store: &BlobStore, paths: &[PathBuf], limit: u64) -> Result<Copied, NodeError> {
     let mut list = FileList::default();
@@ -114,6 +115,11 @@ fn add(
                 left,
             )?;
         }
+        return Ok(());
+    }
+    if !metadata.is_file() {
+        // A FIFO would block the import for good, a device read without end.
+        tracing::info!(path = %path.display(), "not copying what is not a regular file");
         return Ok(());
     }
     let file = File::open(path).map_err(unreadable)?;

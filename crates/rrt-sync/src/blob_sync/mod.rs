@@ -16,10 +16,13 @@
 //! ```
 //!
 //! * **Bounded in flight**: a fetch has at most [`WINDOW`] parts (8 MiB) asked for and not yet
-//!   received, so neither side holds more than that for it, whatever the blob's size.
+//!   received, and at most [`ACTIVE`] fetches ask at once, so neither side holds more than that,
+//!   whatever the blob's size or the number of files copied together.
 //! * **Resumes where it was**: parts already received stay; a lost link, a peer that lacks the
 //!   blob or stays silent sends the parts in flight to the next peer — or, when none is up, to
-//!   whichever peer comes up next.
+//!   whichever comes up next (a silent one again after [`STALL_MS`]).
+//! * **A size is a claim**: the outline (or a blob's one part) proves the size; a fetch made for
+//!   another size is given up ([`BlobEvent::WrongSize`]) without blaming the peer that served it.
 //! * **Verified parts only**: a part that is not what the outline says — or an outline that does
 //!   not hash to the blob's hash — is refused ([`BlobEvent::Corrupt`]), its sender is not asked
 //!   for this blob again, and the part is asked of another peer.

@@ -55,6 +55,8 @@ pub(crate) enum BlobDone {
         hash: BlobHash,
         result: Result<PathBuf, String>,
     },
+    /// A part is written.
+    Written { hash: BlobHash },
     /// A part could not be written: the fetch cannot go on.
     WriteFailed { hash: BlobHash, error: String },
     /// An eviction removed blobs.
@@ -96,13 +98,13 @@ fn run(store: &mut BlobStore, net: &Rrt<NetworkWorker>, job: BlobJob) -> Option<
             size,
             index,
             data,
-        } => store
-            .write_part(hash, size, index, &data)
-            .err()
-            .map(|error| BlobDone::WriteFailed {
+        } => Some(match store.write_part(hash, size, index, &data) {
+            Ok(()) => BlobDone::Written { hash },
+            Err(error) => BlobDone::WriteFailed {
                 hash,
                 error: error.to_string(),
-            }),
+            },
+        }),
         BlobJob::Complete(outline) => {
             let hash = outline.hash();
             let result = store

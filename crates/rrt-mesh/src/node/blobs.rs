@@ -258,6 +258,7 @@ impl Blobs {
                     let _ = reply.send(result.clone().map_err(NodeError::Blob));
                 }
             }
+            BlobDone::Written { hash } => self.sync.written(&hash, now),
             BlobDone::WriteFailed { hash, error } => {
                 tracing::error!(%hash, %error, "could not store a fetched blob; giving it up");
                 self.sync.cancel(&hash, now);

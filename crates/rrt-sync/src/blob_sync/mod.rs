@@ -73,7 +73,7 @@ pub enum BlobEvent {
         /// Whether to send the outline first.
         outline: bool,
     },
-    /// Store a verified part.
+    /// Store a verified part, then say so ([`BlobSync::written`]).
     Write {
         /// The blob.
         hash: BlobHash,
@@ -121,6 +121,9 @@ struct Fetch {
     /// Parts received and checked.
     done: Vec<bool>,
     remaining: u64,
+    /// Parts received and handed to the driver to write, not yet written: they count against
+    /// the window, so a disk slower than the link holds back the asking, not memory.
+    unwritten: u64,
     /// The first part never asked for.
     next: u64,
     /// Parts asked for and lost with their peer: asked again first.
@@ -156,6 +159,7 @@ impl Fetch {
                 .flatten(),
             done: vec![false; usize::try_from(parts).unwrap_or(usize::MAX)],
             remaining: parts,
+            unwritten: 0,
             next: 0,
             again: BTreeSet::new(),
             in_flight: BTreeSet::new(),
@@ -352,6 +356,14 @@ impl BlobSync {
         self.send(peer, BlobMessage::BlobMissing { hash, fetching });
     }
 
+    /// The driver wrote a part of `hash` ([`BlobEvent::Write`]): the window has room again.
+    pub fn written(&mut self, hash: &BlobHash, now_ms: u64) {
+        if let Some(fetch) = self.fetches.get_mut(hash) {
+            fetch.unwritten = fetch.unwritten.saturating_sub(1);
+            self.advance(*hash, now_ms);
+        }
+    }
+
     /// When [`BlobSync::on_deadline`] is next due: the earliest time a source may be judged
     /// silent.
     pub fn deadline(&self) -> Option<u64> {
@@ -448,6 +460,7 @@ impl BlobSync {
         fetch.in_flight.remove(&index);
         fetch.again.remove(&index);
         fetch.remaining -= 1;
+        fetch.unwritten += 1;
         fetch.last_progress = now_ms;
         let size = fetch.size;
         self.events.push_back(BlobEvent::Write {
@@ -547,7 +560,7 @@ impl BlobSync {
         };
         let parts = fetch.done.len() as u64;
         let mut asking = Vec::new();
-        while (fetch.in_flight.len() as u64) < WINDOW {
+        while (fetch.in_flight.len() as u64) + fetch.unwritten < WINDOW {
             let index = match fetch.again.pop_first() {
                 Some(index) => index,
                 None if fetch.next < parts => {

@@ -95,28 +95,19 @@ impl Xvfb {
 
     /// Copies `text` as a user's program would: `xclip` owns the clipboard until replaced.
     pub fn copy(&self, text: &str) {
-        let mut xclip = Command::new("xclip")
-            .args(["-selection", "clipboard", "-i"])
-            .env("DISPLAY", &self.display)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("xclip (apt-get install xclip)");
-        xclip
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(text.as_bytes())
-            .expect("write to xclip");
-        // xclip forks a child that serves the selection; the parent exits once it owns it.
-        assert!(xclip.wait().expect("xclip").success());
+        self.xclip_in(&[], text.as_bytes());
     }
 
     /// Copies `bytes` as type `mime` only (an X target of that name), as `xclip -t` does.
     pub fn copy_type(&self, mime: &str, bytes: &[u8]) {
+        self.xclip_in(&["-t", mime], bytes);
+    }
+
+    fn xclip_in(&self, args: &[&str], bytes: &[u8]) {
         let mut xclip = Command::new("xclip")
-            .args(["-selection", "clipboard", "-t", mime, "-i"])
+            .args(["-selection", "clipboard"])
+            .args(args)
+            .arg("-i")
             .env("DISPLAY", &self.display)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -129,6 +120,7 @@ impl Xvfb {
             .expect("stdin")
             .write_all(bytes)
             .expect("write to xclip");
+        // xclip forks a child that serves the selection; the parent exits once it owns it.
         assert!(xclip.wait().expect("xclip").success());
     }
 

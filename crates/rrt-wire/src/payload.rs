@@ -97,11 +97,20 @@ impl Encoding {
             Compression::None => {
                 serialize_into(self.format, message, out).map(|()| out.len() - start - HEADER_LEN)
             }
+            // Serialized in place after a raw tag, and compressed only if worth it: a large
+            // payload that is sent raw (most are images' bytes) is not copied once more.
             Compression::Lz4 => {
-                let mut plain = BytesMut::new();
-                serialize_into(self.format, message, &mut plain).map(|()| {
-                    compress_payload(&plain, self.threshold, out);
-                    plain.len()
+                let body = out.len() + 1;
+                out.put_u8(RAW);
+                serialize_into(self.format, message, out).map(|()| {
+                    let plain_len = out.len() - body;
+                    if let Some(compressed) = compressed(&out[body..], self.threshold) {
+                        out.truncate(body - 1);
+                        out.put_u8(LZ4);
+                        out.put_u32(u32::try_from(plain_len).unwrap_or(u32::MAX));
+                        out.put_slice(&compressed);
+                    }
+                    plain_len
                 })
             }
         };
@@ -305,18 +314,27 @@ fn serialize_into(
 /// the length (u32, big-endian) and one LZ4 block. For tools that handle payloads themselves
 /// (`rrt frame`); a [`MessageCodec`](crate::MessageCodec) does this on its own.
 pub fn compress_payload(plain: &[u8], threshold: usize, out: &mut BytesMut) {
-    if plain.len() >= threshold && worth_compressing(plain) {
-        let compressed = lz4_flex::block::compress(plain);
-        if compressed.len() + LZ4_HEADER_LEN < plain.len() {
+    match compressed(plain, threshold) {
+        Some(compressed) => {
             out.put_u8(LZ4);
             // Over u32::MAX it is over every frame limit, and refused by the caller.
             out.put_u32(u32::try_from(plain.len()).unwrap_or(u32::MAX));
             out.put_slice(&compressed);
-            return;
+        }
+        None => {
+            out.put_u8(RAW);
+            out.put_slice(plain);
         }
     }
-    out.put_u8(RAW);
-    out.put_slice(plain);
+}
+
+/// `plain` as one LZ4 block, if it is at least `threshold` long and that makes it smaller.
+fn compressed(plain: &[u8], threshold: usize) -> Option<Vec<u8>> {
+    if plain.len() < threshold || !worth_compressing(plain) {
+        return None;
+    }
+    let compressed = lz4_flex::block::compress(plain);
+    (compressed.len() + LZ4_HEADER_LEN < plain.len()).then_some(compressed)
 }
 
 /// Payloads this large are judged by a sample before they are compressed.

@@ -318,6 +318,8 @@ impl Actor {
         }
         // Saved in the background: a burst of updates costs one write, not one each.
         if let Some(snapshot) = self.clipboard.take_dirty() {
+            // Peers changed the history (an older entry recorded, say): what it names changed.
+            self.blobs.history_changed(snapshot.history());
             self.write(Write::Clipboard(snapshot));
         }
     }

@@ -27,7 +27,7 @@ use rrt_reactor::{
     Config, ReactorEvent, RecvError as ReactorRecvError, Rrt, ShutdownReason, Worker,
 };
 use rrt_sync::{ClipEntry, Copied, FILES, FileList};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast::error::RecvError, mpsc};
 
 use crate::{file_tree, file_uris};
 
@@ -134,35 +134,54 @@ where
     let mut adapter_events = adapter.subscribe();
     let mut node_events = node.subscribe();
     let mut opened = Opened::No;
+    // Desktop values are read into the store and copied by a task of their own, in order, so a
+    // large one (a folder of files) never keeps the bridge from the mesh's values and pastes.
+    let (to_copy, copying) = mpsc::channel(4);
+    let (copy_outcomes, mut outcomes) = mpsc::unbounded_channel();
+    tokio::spawn(copy_from_desktop(node.clone(), copying, copy_outcomes));
+    // Desktop values handed to the copier whose outcome has not come back yet.
+    let mut copying = 0usize;
     // Stamps of the values copied from the desktop whose announcement has not come back yet.
     let mut echoes = HashSet::new();
+    // This instance's newest value, announced while the copier was busy: an echo only the
+    // copier's outcome can tell from a value copied here another way (`rrt clip copy`).
+    let mut held: Option<ClipEntry> = None;
     // The value the desktop was last given, whose representations it may ask for.
     let mut offered: Option<ClipEntry> = None;
+    let offer = |entry: ClipEntry, offered: &mut Option<ClipEntry>| {
+        let offers = offers(&entry);
+        *offered = Some(entry);
+        if let Err(error) = adapter.send(ClipboardCommand::Set(offers)) {
+            tracing::warn!(command = ?error.0, "the {name} clipboard adapter is stopped");
+        }
+    };
     loop {
         tokio::select! {
+            Some(outcome) = outcomes.recv() => {
+                copying -= 1;
+                match outcome {
+                    CopyOutcome::Copied(stamp) => {
+                        echoes.insert(stamp);
+                    }
+                    CopyOutcome::Unchanged => {}
+                    CopyOutcome::Stopped => return opened,
+                }
+                if let Some(entry) = held.take() {
+                    if echoes.remove(&entry.stamp) {
+                        // The copier's own value, back: an echo.
+                    } else if copying > 0 {
+                        held = Some(entry);
+                    } else {
+                        offer(entry, &mut offered);
+                    }
+                }
+            }
             event = adapter_events.recv() => match event {
                 Ok(ReactorEvent::Worker(ClipboardEvent::Copied(representations))) => {
-                    let copied = match from_desktop(node, representations).await {
-                        Ok(copied) => copied,
-                        Err(error) => {
-                            tracing::warn!(%error, "could not read a system clipboard value");
-                            continue;
-                        }
-                    };
-                    match node.copy_value(copied).await {
-                        Ok(Some(entry)) => {
-                            echoes.insert(entry.stamp);
-                        }
-                        Ok(None) => {}
-                        Err(NodeError::TooLarge { len, max }) => {
-                            tracing::warn!(len, max, "not sharing a system clipboard value over the frame limit");
-                        }
-                        Err(NodeError::Stopped) => return opened,
-                        // (A full disk, say: this value is not shared; the next may be.)
-                        Err(error) => {
-                            tracing::warn!(%error, "could not share a system clipboard value");
-                        }
+                    if to_copy.send(representations).await.is_err() {
+                        return opened;
                     }
+                    copying += 1;
                 }
                 Ok(ReactorEvent::Worker(ClipboardEvent::Wanted { request, mime })) => {
                     let entry = offered.clone();
@@ -207,12 +226,16 @@ where
             },
             event = node_events.recv() => match event {
                 Ok(NodeEvent::Clipboard { entry }) => {
-                    if !echoes.remove(&entry.stamp) {
-                        let offers = offers(&entry);
-                        offered = Some(entry);
-                        if let Err(error) = adapter.send(ClipboardCommand::Set(offers)) {
-                            tracing::warn!(command = ?error.0, "the {name} clipboard adapter is stopped");
-                        }
+                    if echoes.remove(&entry.stamp) {
+                        continue;
+                    }
+                    if copying > 0 && entry.stamp.origin == node.id() {
+                        // Ours, while a desktop value is being copied: wait for its outcome.
+                        held = Some(entry);
+                    } else {
+                        // A newer value than any held one (values become current in order).
+                        held = None;
+                        offer(entry, &mut offered);
                     }
                 }
                 Ok(_) => {}
@@ -220,6 +243,54 @@ where
                 Err(RecvError::Lagged(_)) => echoes.clear(),
                 Err(RecvError::Closed) => return opened,
             },
+        }
+    }
+}
+
+/// What became of a desktop value handed to the copier.
+enum CopyOutcome {
+    /// Copied: the mesh will announce it with this stamp (an echo, not to be set back).
+    Copied(rrt_sync::Stamp),
+    /// Not copied: already the current value, or refused (logged).
+    Unchanged,
+    /// The node has stopped.
+    Stopped,
+}
+
+/// Reads each desktop value into the store and copies it, in order, saying what became of it.
+async fn copy_from_desktop(
+    node: Node,
+    mut values: mpsc::Receiver<Vec<Representation>>,
+    outcomes: mpsc::UnboundedSender<CopyOutcome>,
+) {
+    while let Some(representations) = values.recv().await {
+        let outcome = match from_desktop(&node, representations).await {
+            Err(NodeError::Stopped) => CopyOutcome::Stopped,
+            Err(error) => {
+                tracing::warn!(%error, "could not read a system clipboard value");
+                CopyOutcome::Unchanged
+            }
+            Ok(copied) => match node.copy_value(copied).await {
+                Ok(Some(entry)) => CopyOutcome::Copied(entry.stamp),
+                Ok(None) => CopyOutcome::Unchanged,
+                Err(NodeError::Stopped) => CopyOutcome::Stopped,
+                Err(NodeError::TooLarge { len, max }) => {
+                    tracing::warn!(
+                        len,
+                        max,
+                        "not sharing a system clipboard value over the frame limit"
+                    );
+                    CopyOutcome::Unchanged
+                }
+                // (A full disk, say: this value is not shared; the next may be.)
+                Err(error) => {
+                    tracing::warn!(%error, "could not share a system clipboard value");
+                    CopyOutcome::Unchanged
+                }
+            },
+        };
+        if outcomes.send(outcome).is_err() {
+            return;
         }
     }
 }

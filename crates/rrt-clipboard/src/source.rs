@@ -51,13 +51,30 @@ pub(crate) enum Body {
     File(BufReader<File>),
 }
 
+/// `path` opened for reading if it is a regular file: opened without blocking (a FIFO put in
+/// its place would block the worker's thread for good), and refused if it is anything else.
+fn open_regular(path: &std::path::Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    Ok(file)
+}
+
 impl Body {
     /// A reader of `source` whose chunks are at most `chunk` bytes (for a file; a value in
     /// memory comes as one slice). `Ok(None)` for [`Source::Later`], which has no bytes yet.
     pub(crate) fn open(source: &Source, chunk: usize) -> io::Result<Option<Self>> {
         Ok(Some(match source {
             Source::Bytes(bytes) => Self::Memory(Cursor::new(Arc::clone(bytes))),
-            Source::File(path) => Self::File(BufReader::with_capacity(chunk, File::open(path)?)),
+            Source::File(path) => Self::File(BufReader::with_capacity(chunk, open_regular(path)?)),
             Source::Later => return Ok(None),
         }))
     }

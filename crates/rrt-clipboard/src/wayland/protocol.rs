@@ -112,6 +112,9 @@ impl Dispatch<ZwlrDataControlDeviceV1, ()> for Protocol {
     ]);
 }
 
+/// The most types of one offer kept (a program offers a few dozen at most).
+const MAX_OFFERED_TYPES: usize = 256;
+
 impl Dispatch<ZwlrDataControlOfferV1, ()> for Protocol {
     fn event(
         protocol: &mut Self,
@@ -124,7 +127,13 @@ impl Dispatch<ZwlrDataControlOfferV1, ()> for Protocol {
         if let zwlr_data_control_offer_v1::Event::Offer { mime_type } = event
             && let Some((_, types)) = protocol.offers.get_mut(&offer.id())
         {
-            types.push(mime_type);
+            // Bounded, whatever a client offers — but the marks that decide whether to read
+            // at all (ours, a secret's) count wherever they come.
+            let mark =
+                mime_type == super::offer::RRT_SOURCE || mime_type == crate::read::SECRET_HINT;
+            if types.len() < MAX_OFFERED_TYPES || mark {
+                types.push(mime_type);
+            }
         }
     }
 }

@@ -3,7 +3,8 @@
 //! * **Change events, not polling**: XFixes reports every new owner of `CLIPBOARD`; the worker
 //!   then reads the value and publishes it. Ownership it took itself is ignored. The sans-IO
 //!   [`reader`] decides what to ask and what an answer means (one read at a time; a read
-//!   overtaken by a new owner or a value set meanwhile is dropped and redone), through the
+//!   overtaken by a new owner is dropped and redone, one overtaken by a value set here is
+//!   dropped; a request from our own window is refused), through the
 //!   single-value [`transfer`], which converts the selection to each type worth reading in turn
 //!   (see [`crate::read`]): values are taken whole or in INCR chunks, as large as
 //!   [`ReadLimits::max_bytes`] per type.
@@ -63,6 +64,8 @@ const X: Token = Token(0);
 
 /// The most targets of an owner looked at (their names cost a request each).
 const MAX_TARGETS: usize = 256;
+/// The longest TARGETS list read (in atoms); a longer one is not read at all.
+const MAX_TARGET_ATOMS: u32 = 4096;
 
 x11rb::atom_manager! {
     Atoms: AtomsCookie {
@@ -72,6 +75,7 @@ x11rb::atom_manager! {
         TEXT,
         INCR,
         TEXT_PLAIN_UTF8: b"text/plain;charset=utf-8",
+        PASSWORD_HINT: b"x-kde-passwordManagerHint",
         RRT_SELECTION,
     }
 }
@@ -183,7 +187,7 @@ impl X11Clipboard {
             text: atoms.TEXT,
             text_plain_utf8: atoms.TEXT_PLAIN_UTF8,
         };
-        let owner = Owner::new(owner_atoms, conn.maximum_request_bytes());
+        let owner = Owner::new(owner_atoms, window, conn.maximum_request_bytes());
         registry
             .register(
                 &mut SourceFd(&conn.stream().as_raw_fd()),
@@ -393,6 +397,11 @@ impl X11Clipboard {
     /// longer than the cap is deleted without being read whole.
     fn take_property(&self) -> Result<GetPropertyReply, ReplyError> {
         let length = u32::try_from(self.limits.max_bytes / 4 + 1).unwrap_or(u32::MAX);
+        self.take_property_of(length)
+    }
+
+    /// [`take_property`](Self::take_property) of at most `length` 32-bit words.
+    fn take_property_of(&self, length: u32) -> Result<GetPropertyReply, ReplyError> {
         let reply = self
             .conn
             .get_property(
@@ -442,11 +451,17 @@ impl X11Clipboard {
             let step = self.reader.refused(now);
             return Ok(self.follow(step, time, ctx)?);
         }
-        let reply = self.take_property()?;
         let step = if *ask == Ask::Targets {
-            if reply.type_ == Atom::from(AtomEnum::ATOM) {
+            // A list longer than any program offers is not read (nor its names asked for).
+            let reply = self.take_property_of(MAX_TARGET_ATOMS)?;
+            if reply.type_ == Atom::from(AtomEnum::ATOM) && reply.bytes_after == 0 {
                 let targets: Vec<Atom> = reply.value32().into_iter().flatten().collect();
-                let named = self.target_names(&targets)?;
+                let mut named = self.target_names(&targets)?;
+                // The secret's mark counts wherever it is in the list, named or not.
+                let hint = self.atoms.PASSWORD_HINT;
+                if targets.contains(&hint) && !named.iter().any(|(atom, _)| *atom == hint) {
+                    named.push((hint, crate::read::SECRET_HINT.to_owned()));
+                }
                 let names: Vec<&str> = named.iter().map(|(_, name)| name.as_str()).collect();
                 let step = self.reader.targets(&names, now);
                 self.read_targets = named;
@@ -454,18 +469,30 @@ impl X11Clipboard {
             } else {
                 self.reader.refused(now)
             }
-        } else if reply.type_ == self.atoms.INCR {
+        } else {
+            let reply = self.take_property()?;
+            self.value_answer(&reply, now)
+        };
+        Ok(self.follow(step, time, ctx)?)
+    }
+
+    /// What a value's answer means to the reader: a value, the start of an INCR transfer, or
+    /// one over the cap.
+    fn value_answer(&mut self, reply: &GetPropertyReply, now: Instant) -> Step {
+        if reply.type_ == self.atoms.INCR {
             let announced = reply.value32().and_then(|mut size| size.next());
             let announced = announced.map_or(0, |size| usize::try_from(size).unwrap_or(usize::MAX));
             self.reader.value(&[], Some(announced), now)
         } else if reply.bytes_after > 0 {
             // More than was asked for, which is already more than the cap.
-            let len = reply.value.len() + reply.bytes_after as usize;
+            let len = reply
+                .value
+                .len()
+                .saturating_add(usize::try_from(reply.bytes_after).unwrap_or(usize::MAX));
             self.reader.oversize(len, now)
         } else {
             self.reader.value(&reply.value, None, now)
-        };
-        Ok(self.follow(step, time, ctx)?)
+        }
     }
 
     fn follow(

@@ -111,6 +111,10 @@ struct Sending {
 #[derive(Debug)]
 pub(crate) struct Owner {
     atoms: OwnerAtoms,
+    /// Our own window: a request from it is our reader converting a clipboard we own (a copy
+    /// elsewhere overtaken by our own `Set`), refused at once — served, it would ask the mesh for
+    /// a `Later` value nobody pasted and send an INCR to ourselves.
+    window: Window,
     chunk: usize,
     /// The offers with their targets' atoms, while rrt owns the clipboard.
     offers: Option<Vec<(Atom, Offer)>>,
@@ -123,9 +127,10 @@ pub(crate) struct Owner {
 impl Owner {
     /// An owner of nothing yet, writing chunks of at most `max_request` bytes (less the
     /// request's header) and [`MAX_CHUNK`].
-    pub(crate) fn new(atoms: OwnerAtoms, max_request: usize) -> Self {
+    pub(crate) fn new(atoms: OwnerAtoms, window: Window, max_request: usize) -> Self {
         Self {
             atoms,
+            window,
             chunk: max_request.saturating_sub(64).clamp(1, MAX_CHUNK),
             offers: None,
             later: Later::default(),
@@ -162,7 +167,7 @@ impl Owner {
             },
             ..request
         };
-        if request.selection != self.atoms.clipboard {
+        if request.selection != self.atoms.clipboard || request.requestor == self.window {
             return self.refuse(request);
         }
         if request.target == self.atoms.targets
@@ -452,6 +457,8 @@ mod tests {
     const HTML: Atom = 21;
     const PRIMARY: Atom = 30;
     const PROPERTY: Atom = 40;
+    /// Our own window.
+    const OURS: Window = 99;
 
     fn request(requestor: Window, target: Atom) -> Request {
         Request {
@@ -503,7 +510,7 @@ mod tests {
 
     /// An owner of text and a PNG, writing chunks of 100 bytes.
     fn owner_of_text_and_png(png: Source) -> Owner {
-        let mut owner = Owner::new(ATOMS, 164);
+        let mut owner = Owner::new(ATOMS, OURS, 164);
         owner.set(vec![
             (PNG, offer("image/png", png)),
             (ATOMS.text_plain_utf8, offer(TEXT, bytes("café".as_bytes()))),
@@ -561,7 +568,7 @@ mod tests {
 
     #[test]
     fn text_beyond_latin1_is_served_as_utf8_to_string_requests() {
-        let mut owner = Owner::new(ATOMS, 164);
+        let mut owner = Owner::new(ATOMS, OURS, 164);
         owner.set(vec![(
             ATOMS.text_plain_utf8,
             offer(TEXT, bytes("✓".as_bytes())),
@@ -674,7 +681,7 @@ mod tests {
     }
 
     fn later_owner() -> Owner {
-        let mut owner = Owner::new(ATOMS, 164);
+        let mut owner = Owner::new(ATOMS, OURS, 164);
         owner.set(vec![
             (PNG, offer("image/png", Source::Later)),
             (HTML, offer("text/html", Source::Later)),
@@ -759,5 +766,14 @@ mod tests {
         let third = request(9, ATOMS.targets);
         owner.request(third, now);
         assert_eq!(actions(&mut owner), [refused(third)]);
+    }
+
+    #[test]
+    fn a_request_from_our_own_window_is_refused_and_asks_the_mesh_nothing() {
+        let now = Instant::now();
+        let mut owner = owner_of_text_and_png(Source::Later);
+        let ours = request(OURS, PNG);
+        owner.request(ours, now);
+        assert_eq!(actions(&mut owner), [refused(ours)]);
     }
 }

@@ -76,7 +76,10 @@ x11rb::atom_manager! {
         INCR,
         TEXT_PLAIN_UTF8: b"text/plain;charset=utf-8",
         PASSWORD_HINT: b"x-kde-passwordManagerHint",
-        RRT_SELECTION,
+        RRT_SELECTION_0,
+        RRT_SELECTION_1,
+        RRT_SELECTION_2,
+        RRT_SELECTION_3,
     }
 }
 
@@ -126,6 +129,9 @@ pub struct X11Clipboard {
     limits: ReadLimits,
     /// A fingerprint of the value read (or set) last, so an owner re-asserting it is not news.
     last_read: Option<u64>,
+    /// The property the current read's answers arrive in: each read takes the next of four,
+    /// so an answer (or an INCR chunk) a previous owner sends late is not taken for this one's.
+    property: Atom,
 }
 
 impl std::fmt::Debug for X11Clipboard {
@@ -205,6 +211,7 @@ impl X11Clipboard {
             read_targets: Vec::new(),
             limits,
             last_read: None,
+            property: atoms.RRT_SELECTION_0,
         })
     }
 
@@ -255,7 +262,9 @@ impl X11Clipboard {
                 self.follow(step, notify.timestamp, ctx)?;
             }
             XEvent::SelectionNotify(answer)
-                if answer.requestor == self.window && answer.selection == self.atoms.CLIPBOARD =>
+                if answer.requestor == self.window
+                    && answer.selection == self.atoms.CLIPBOARD
+                    && (answer.property == NONE || answer.property == self.property) =>
             {
                 match self.ask_for(answer.target) {
                     Some(ask) if self.reader.awaits(&ask) => {
@@ -266,7 +275,7 @@ impl X11Clipboard {
             }
             XEvent::PropertyNotify(change)
                 if change.window == self.window
-                    && change.atom == self.atoms.RRT_SELECTION
+                    && change.atom == self.property
                     && change.state == Property::NEW_VALUE
                     && self.reader.awaits_chunks() =>
             {
@@ -404,18 +413,10 @@ impl X11Clipboard {
     fn take_property_of(&self, length: u32) -> Result<GetPropertyReply, ReplyError> {
         let reply = self
             .conn
-            .get_property(
-                true,
-                self.window,
-                self.atoms.RRT_SELECTION,
-                AtomEnum::ANY,
-                0,
-                length,
-            )?
+            .get_property(true, self.window, self.property, AtomEnum::ANY, 0, length)?
             .reply()?;
         if reply.bytes_after > 0 {
-            self.conn
-                .delete_property(self.window, self.atoms.RRT_SELECTION)?;
+            self.conn.delete_property(self.window, self.property)?;
         }
         Ok(reply)
     }
@@ -530,6 +531,17 @@ impl X11Clipboard {
     /// theirs.
     fn start_read(&mut self) {
         self.read_targets = vec![(self.atoms.UTF8_STRING, "UTF8_STRING".to_owned())];
+        let ring = [
+            self.atoms.RRT_SELECTION_0,
+            self.atoms.RRT_SELECTION_1,
+            self.atoms.RRT_SELECTION_2,
+            self.atoms.RRT_SELECTION_3,
+        ];
+        let at = ring
+            .iter()
+            .position(|atom| *atom == self.property)
+            .unwrap_or(0);
+        self.property = ring[(at + 1) % ring.len()];
     }
 
     fn convert(&self, target: Atom, time: u32) -> Result<(), ConnectionError> {
@@ -537,7 +549,7 @@ impl X11Clipboard {
             self.window,
             self.atoms.CLIPBOARD,
             target,
-            self.atoms.RRT_SELECTION,
+            self.property,
             time,
         )?;
         Ok(())

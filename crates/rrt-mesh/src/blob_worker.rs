@@ -49,7 +49,14 @@ pub(crate) enum BlobJob {
 #[derive(Debug)]
 pub(crate) enum BlobDone {
     /// A peer asked for a blob that is not here.
-    Missing { peer: Uuid, hash: BlobHash },
+    /// A serve is over: `parts` parts no longer owed to `peer`; `held: false` when the blob
+    /// was not here to serve.
+    Served {
+        peer: Uuid,
+        hash: BlobHash,
+        parts: u64,
+        held: bool,
+    },
     /// A fetched blob is whole (or could not be made so).
     Completed {
         hash: BlobHash,
@@ -92,7 +99,12 @@ fn run(store: &mut BlobStore, net: &Rrt<NetworkWorker>, job: BlobJob) -> Option<
             from,
             to,
             outline,
-        } => serve(store, net, peer, hash, from, to, outline),
+        } => Some(BlobDone::Served {
+            peer,
+            hash,
+            parts: to.saturating_sub(from),
+            held: serve(store, net, peer, hash, from, to, outline),
+        }),
         BlobJob::Write {
             hash,
             size,
@@ -128,6 +140,7 @@ fn run(store: &mut BlobStore, net: &Rrt<NetworkWorker>, job: BlobJob) -> Option<
     }
 }
 
+/// Sends what a peer asked for; `false` if the blob is not here (or cannot be read).
 fn serve(
     store: &BlobStore,
     net: &Rrt<NetworkWorker>,
@@ -136,7 +149,7 @@ fn serve(
     from: u64,
     to: u64,
     outline: bool,
-) -> Option<BlobDone> {
+) -> bool {
     let send = |message: BlobMessage| {
         net.send(NetCommand::Send {
             to: peer,
@@ -144,20 +157,20 @@ fn serve(
         })
         .is_ok()
     };
-    let missing = Some(BlobDone::Missing { peer, hash });
     if outline {
         match store.outline(&hash) {
             Ok(Some(outline)) => {
                 let values = outline.to_bytes();
                 let size = outline.size();
+                // A stopped reactor: the peer is gone with it.
                 if !send(BlobMessage::BlobOutline { hash, size, values }) {
-                    return None;
+                    return true;
                 }
             }
-            Ok(None) => return missing,
+            Ok(None) => return false,
             Err(error) => {
                 tracing::warn!(%hash, %error, "could not serve a blob");
-                return missing;
+                return false;
             }
         }
     }
@@ -168,15 +181,15 @@ fn serve(
             Ok(Some(data)) if data.is_empty() && index > 0 => break,
             Ok(Some(data)) => {
                 if !send(BlobMessage::BlobPart { hash, index, data }) {
-                    return None;
+                    return true;
                 }
             }
-            Ok(None) => return missing,
+            Ok(None) => return false,
             Err(error) => {
                 tracing::warn!(%hash, %error, "could not read a blob's part");
-                return missing;
+                return false;
             }
         }
     }
-    None
+    true
 }

@@ -53,12 +53,14 @@ pub(crate) enum Write<C, E> {
     },
     /// A failed edit of this document was taken back: its local edits are stored again.
     Resume(String),
-    /// Pins (or unpins) a clipboard entry for every daemon of the host.
+    /// Pins (or unpins) a clipboard entry for every daemon of the host; answered once stored.
     Pin {
         /// The entry.
         stamp: rrt_sync::Stamp,
         /// Pinned or not.
         pinned: bool,
+        /// Told whether it is on disk.
+        done: oneshot::Sender<Result<(), StoreError>>,
     },
     /// Answered once everything sent before is written.
     Flush(oneshot::Sender<()>),
@@ -168,10 +170,12 @@ impl<C, E> Writer<C, E> {
                     tracing::error!(%error, "could not store the clipboard");
                 }
             }
-            Write::Pin { stamp, pinned } => {
-                if let Err(error) = self.clipboard.set_pin(stamp, pinned) {
-                    tracing::error!(%error, "could not store a pin");
-                }
+            Write::Pin {
+                stamp,
+                pinned,
+                done,
+            } => {
+                let _ = done.send(self.clipboard.set_pin(stamp, pinned));
             }
             Write::Edit {
                 name,

@@ -127,7 +127,10 @@ impl BlobStore {
     /// Returns the blob's outline (its hash and size in it).
     pub fn import(&self, mut reader: impl Read, max: u64) -> Result<Outline, BlobStoreError> {
         let dir = self.dir.join(IMPORT);
-        let mut temp = tempfile_in(&dir)?;
+        // Removed when dropped: an import that fails (too large, unreadable) leaves nothing.
+        let mut temp = tempfile::Builder::new()
+            .tempfile_in(&dir)
+            .map_err(io_error("creating a file in", &dir))?;
         let mut builder = OutlineBuilder::default();
         let mut buffer = vec![0; 256 * 1024];
         let mut size = 0u64;
@@ -149,12 +152,16 @@ impl BlobStore {
                 return Err(BlobStoreError::TooLarge { size, max });
             }
             builder.update(&buffer[..read]);
-            temp.file
+            let path = temp.path().to_owned();
+            temp.as_file_mut()
                 .write_all(&buffer[..read])
-                .map_err(io_error("writing", &temp.path))?;
+                .map_err(io_error("writing", &path))?;
         }
         let outline = builder.finish();
-        self.finish(temp, &outline)?;
+        let (file, path) = temp
+            .keep()
+            .map_err(|error| io_error("keeping", &dir)(error.error))?;
+        self.finish(&file, &path, &outline)?;
         Ok(outline)
     }
 
@@ -215,7 +222,7 @@ impl BlobStore {
         }
         // Every blob has at least one part, written (if empty) before it is complete.
         let file = file.ok_or(BlobStoreError::Incomplete(hash))?;
-        self.finish(Temp { file, path }, outline)
+        self.finish(&file, &path, outline)
     }
 
     /// Forgets a fetch that will not finish: its partial file goes.
@@ -343,52 +350,16 @@ impl BlobStore {
         self.dir.join(format!("{hash}{OUTLINE_SUFFIX}"))
     }
 
-    /// Syncs a written temporary file and renames it into place, its outline beside it.
-    fn finish(&self, temp: Temp, outline: &Outline) -> Result<(), BlobStoreError> {
-        temp.file
-            .sync_all()
-            .map_err(io_error("syncing", &temp.path))?;
-        drop(temp.file);
+    /// Syncs a written file at `from` and renames it into place, its outline beside it.
+    fn finish(&self, file: &File, from: &Path, outline: &Outline) -> Result<(), BlobStoreError> {
+        file.sync_all().map_err(io_error("syncing", from))?;
         write_synced(&self.outline_path(&outline.hash()), &outline.to_bytes())?;
         let path = self.path(&outline.hash());
-        fs::rename(&temp.path, &path).map_err(io_error("renaming", &path))?;
+        fs::rename(from, &path).map_err(io_error("renaming", &path))?;
         File::open(&self.dir)
             .and_then(|dir| dir.sync_all())
             .map_err(io_error("syncing", &self.dir))
     }
-}
-
-/// A file being written, and where.
-struct Temp {
-    file: File,
-    path: PathBuf,
-}
-
-fn tempfile_in(dir: &Path) -> Result<Temp, BlobStoreError> {
-    for _ in 0..16 {
-        let path = dir.join(format!("{:016x}", rand_u64()));
-        match OpenOptions::new()
-            .create_new(true)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-        {
-            Ok(file) => return Ok(Temp { file, path }),
-            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(source) => return Err(io_error("creating", &path)(source)),
-        }
-    }
-    Err(io_error("creating", dir)(
-        io::ErrorKind::AlreadyExists.into(),
-    ))
-}
-
-/// A number unlikely to repeat: the clock's nanoseconds mixed with the process id.
-fn rand_u64() -> u64 {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |since| since.as_nanos() as u64);
-    nanos ^ (u64::from(std::process::id()) << 32)
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), BlobStoreError> {
@@ -481,6 +452,8 @@ mod tests {
             Err(BlobStoreError::TooLarge { max: 999, .. })
         ));
         assert_eq!(store.usage(), (0, 0));
+        let left = fs::read_dir(store.dir.join(IMPORT)).expect("list").count();
+        assert_eq!(left, 0, "no half-imported file is left behind");
     }
 
     #[test]

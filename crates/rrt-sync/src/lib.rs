@@ -53,7 +53,9 @@ mod store;
 
 pub use blob_message::BlobMessage;
 pub use blob_store::{BlobStore, BlobStoreError, Evicted};
-pub use blob_sync::{ACTIVE, BLOBS, BlobEvent, BlobSync, MAX_BLOB, MAX_SERVED, STALL_MS, WINDOW};
+pub use blob_sync::{
+    ACTIVE, BLOBS, BlobEvent, BlobSync, MAX_BLOB, MAX_OWED, MAX_SERVED, STALL_MS, WINDOW,
+};
 pub use clip_message::{ClipMessage, ClipStamp};
 pub use clip_sync::{CLIPBOARD_HAVE, ClipEvent, ClipSync, Staged, TooLarge};
 pub use clipboard::{ClipEntry, Clipboard, Copied, Merge};

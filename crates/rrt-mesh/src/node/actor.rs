@@ -123,15 +123,26 @@ impl Actor {
                 let _ = reply.send(self.clipboard.clipboard().pinned().clone());
             }
             Request::Pin(stamp, pinned, reply) => {
-                let answer = if self.clipboard.clipboard().contains(&stamp) {
-                    self.clipboard.set_pinned(stamp, pinned);
-                    self.dispatch_clipboard(None);
-                    self.write(Write::Pin { stamp, pinned });
-                    Ok(())
-                } else {
-                    Err(NodeError::NoSuchEntry)
-                };
-                let _ = reply.send(answer);
+                if !self.clipboard.clipboard().contains(&stamp) {
+                    let _ = reply.send(Err(NodeError::NoSuchEntry));
+                    return;
+                }
+                self.clipboard.set_pinned(stamp, pinned);
+                self.dispatch_clipboard(None);
+                // Acknowledged once on disk; a task waits for the writer, not the loop.
+                let (done, stored) = oneshot::channel();
+                self.write(Write::Pin {
+                    stamp,
+                    pinned,
+                    done,
+                });
+                tokio::spawn(async move {
+                    let answer = match stored.await {
+                        Ok(result) => result.map_err(NodeError::from),
+                        Err(_) => Err(NodeError::Stopped),
+                    };
+                    let _ = reply.send(answer);
+                });
             }
             Request::Blob(hash, size, mime, reply) => {
                 // Who copied a value with this blob most likely holds it.

@@ -235,7 +235,19 @@ impl Blobs {
         let now = self.now_ms();
         let mut fetched = false;
         match done {
-            BlobDone::Missing { peer, hash } => {
+            BlobDone::Served {
+                peer,
+                parts,
+                held: true,
+                ..
+            } => self.sync.served(peer, parts),
+            BlobDone::Served {
+                peer,
+                hash,
+                parts,
+                held: false,
+            } => {
+                self.sync.served(peer, parts);
                 // Fetched for the peer only if this node would fetch it for itself.
                 let known = self
                     .known

@@ -50,6 +50,9 @@ pub const WINDOW: u64 = 8;
 pub const ACTIVE: usize = 2;
 /// The most parts one `blob_want` is answered with.
 pub const MAX_SERVED: u64 = 2 * WINDOW;
+/// The most parts promised to one peer and not yet sent (twice what an asker following these
+/// rules has in flight): wants beyond are dropped, so a peer cannot queue reads without end.
+pub const MAX_OWED: u64 = 2 * ACTIVE as u64 * WINDOW;
 /// How long a peer may leave a fetch without a part before it is asked of another.
 pub const STALL_MS: u64 = 30_000;
 /// The largest blob fetched at all (a size is a peer's word: what a fetch allocates per part
@@ -60,7 +63,8 @@ pub const MAX_BLOB: u64 = 1 << 40;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlobEvent {
     /// Send parts `from..to` of `hash` to `peer` from the store (its outline first, if
-    /// `outline`); a blob not in the store is [`BlobSync::cannot_serve`].
+    /// `outline`); a blob not in the store is [`BlobSync::cannot_serve`]. Say when done
+    /// ([`BlobSync::served`]).
     Serve {
         /// Who asked.
         peer: Uuid,
@@ -197,6 +201,8 @@ pub struct BlobSync {
     /// Peers up that serve blobs.
     peers: BTreeSet<Uuid>,
     fetches: BTreeMap<BlobHash, Fetch>,
+    /// Parts promised to each peer ([`BlobEvent::Serve`]) the driver has not said it sent.
+    owed: BTreeMap<Uuid, u64>,
     outgoing: VecDeque<Outgoing<BlobMessage>>,
     events: VecDeque<BlobEvent>,
 }
@@ -277,6 +283,7 @@ impl BlobSync {
     /// A peer went down: fetches it served go on with another.
     pub fn peer_down(&mut self, peer: Uuid, now_ms: u64) {
         self.peers.remove(&peer);
+        self.owed.remove(&peer);
         let hashes: Vec<BlobHash> = self.fetches.keys().copied().collect();
         for hash in hashes {
             if let Some(fetch) = self.fetches.get_mut(&hash) {
@@ -299,7 +306,12 @@ impl BlobSync {
                 outline,
             } => {
                 let to = to.min(first.saturating_add(MAX_SERVED));
+                let owed = self.owed.entry(from).or_default();
+                if *owed + (to.saturating_sub(first)) > MAX_OWED {
+                    return;
+                }
                 if first < to || outline {
+                    *owed += to.saturating_sub(first);
                     self.events.push_back(BlobEvent::Serve {
                         peer: from,
                         hash,
@@ -354,6 +366,13 @@ impl BlobSync {
             None => false,
         };
         self.send(peer, BlobMessage::BlobMissing { hash, fetching });
+    }
+
+    /// The driver served a [`BlobEvent::Serve`] of `parts` parts to `peer` (sent, or given up).
+    pub fn served(&mut self, peer: Uuid, parts: u64) {
+        if let Some(owed) = self.owed.get_mut(&peer) {
+            *owed = owed.saturating_sub(parts);
+        }
     }
 
     /// The driver wrote a part of `hash` ([`BlobEvent::Write`]): the window has room again.

@@ -480,3 +480,24 @@ fn parts_not_yet_written_hold_back_the_asking() {
         "one written: asking again"
     );
 }
+
+#[test]
+fn a_peer_cannot_queue_more_reads_than_an_honest_asker_has_in_flight() {
+    let mut sync = BlobSync::default();
+    let hash = BlobHash([6; 32]);
+    let want = |from| BlobMessage::BlobWant {
+        hash,
+        from,
+        to: from + MAX_SERVED,
+        outline: false,
+    };
+    for round in 0..10 {
+        sync.handle(id(1), want(round * MAX_SERVED), 0);
+    }
+    let served = std::iter::from_fn(|| sync.poll_event()).count() as u64;
+    assert_eq!(served, MAX_OWED / MAX_SERVED, "the rest dropped");
+    // Once sent, more may be asked for.
+    sync.served(id(1), MAX_SERVED);
+    sync.handle(id(1), want(0), 0);
+    assert!(matches!(sync.poll_event(), Some(BlobEvent::Serve { .. })));
+}

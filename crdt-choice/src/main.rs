@@ -4,7 +4,13 @@
 //! `Document` (yrs) and in loro, with the bytes each update costs and the slowest local edits.
 //! (The crdt-benchmarks B4 trace is not packaged in any registry this machine reaches.)
 //!
+//! The last line of the replay is `rrt: <seconds> s to make <n> edits locally`, for scripts.
+//!
+//! `compaction [EDITS]` instead edits a text kept near 1 KB a million times (by default) and
+//! prints what a newcomer would be sent, and what a snapshot holds.
+//!
 //! Run: `cargo run --release --manifest-path crdt-choice/Cargo.toml [EDITS]`
+//! or `cargo run --release --manifest-path crdt-choice/Cargo.toml compaction [EDITS]`
 
 use std::time::{Duration, Instant};
 
@@ -33,11 +39,24 @@ impl Rng {
 /// A human-like trace: mostly typing at a cursor, sometimes backspacing, sometimes moving the
 /// cursor (nine moves in ten stay within 100 characters).
 fn trace(edits: usize) -> Vec<Step> {
+    bounded_trace(edits, usize::MAX)
+}
+
+/// The same, in a text that stays under `max_length`: at the limit, typing deletes the
+/// character after the cursor instead (or the one before, at the end).
+fn bounded_trace(edits: usize, max_length: usize) -> Vec<Step> {
     let mut rng = Rng(0x5eed);
     let (mut length, mut cursor) = (0usize, 0usize);
     let mut steps = Vec::with_capacity(edits);
     while steps.len() < edits {
         match rng.below(100) {
+            0..=84 if length >= max_length => {
+                if cursor == length {
+                    cursor -= 1;
+                }
+                steps.push(Step::Delete(cursor));
+                length -= 1;
+            }
             0..=84 => {
                 steps.push(Step::Insert(cursor, (b'a' + rng.below(26) as u8) as char));
                 cursor += 1;
@@ -153,19 +172,51 @@ fn run_loro(steps: &[Step]) -> Run {
     }
 }
 
+/// A text of about 1 KB edited `edits` times: what compaction leaves to store and to send.
+fn compaction(edits: usize) {
+    let steps = bounded_trace(edits, 1024);
+    let document = Document::new(1);
+    let start = Instant::now();
+    for step in &steps {
+        match *step {
+            Step::Insert(at, c) => document.insert(at, c.encode_utf8(&mut [0; 4])),
+            Step::Delete(at) => document.delete(at, 1),
+        };
+    }
+    let elapsed = start.elapsed();
+    let newcomer = document
+        .diff(&Document::new(2).state_vector())
+        .expect("diff");
+    println!(
+        "{edits} edits to a text kept under 1 KiB ({} bytes now), made in {:.2} s",
+        document.text().len(),
+        elapsed.as_secs_f64()
+    );
+    println!("snapshot: {} bytes", document.snapshot().len());
+    println!("a newcomer's diff: {} bytes", newcomer.len());
+}
+
 fn main() {
-    let edits = std::env::args()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(260_000);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.next_if_eq("compaction").is_some() {
+        compaction(
+            args.next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1_000_000),
+        );
+        return;
+    }
+    let edits = args.next().and_then(|n| n.parse().ok()).unwrap_or(260_000);
     let steps = trace(edits);
     println!("{edits} edits (85 % typing, 12 % backspace, 3 % cursor moves)\n");
     println!(
         "| library | make locally | p99.9 local edit | apply each update remotely | catch up from one diff | bytes per edit's update | snapshot |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|");
+    let rrt = run_rrt(&steps);
+    let local = rrt.local;
     for (name, run) in [
-        ("rrt Document (yrs 0.28)", run_rrt(&steps)),
+        ("rrt Document (yrs 0.28)", rrt),
         ("loro 1.17", run_loro(&steps)),
     ] {
         println!(
@@ -178,4 +229,9 @@ fn main() {
             run.snapshot_bytes / 1024,
         );
     }
+    println!();
+    println!(
+        "rrt: {:.3} s to make {edits} edits locally",
+        local.as_secs_f64()
+    );
 }

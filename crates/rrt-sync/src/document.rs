@@ -5,17 +5,38 @@
 //! from the network are untrusted: size-capped, decoded with typed errors, and applied with any
 //! panic inside yrs caught (it has had panics on malformed input), so a bad update is reported
 //! and dropped and never takes a thread down.
+//!
+//! Local edits by position do not walk the document as yrs' `Text::insert` would (its cost
+//! grows with the whole history, deletions included): [`crate::positions`] knows the ids around
+//! a position, the edit is written as the update yrs would have made, and integrated through
+//! yrs' update path. The update returned is yrs' own encoding of what the transaction changed,
+//! byte for byte what `Text::insert`/`remove_range` produce (a test holds them to it).
 
 use std::{
     collections::BTreeMap,
     panic::{self, AssertUnwindSafe},
+    sync::{Mutex, MutexGuard, PoisonError},
 };
 
 use yrs::{
-    ClientID, Doc, GetString, Map, MapRef, OffsetKind, Options, Out, ReadTxn, StateVector, Text,
-    TextRef, Transact, Update,
-    updates::{decoder::Decode, encoder::Encode},
+    ClientID, Doc, GetString, ID, IdSet, Map, MapRef, OffsetKind, Options, Out, ReadTxn, Snapshot,
+    StateVector, Text, TextRef, Transact, TransactionMut, Update,
+    block::BLOCK_ITEM_STRING_REF_NUMBER,
+    encoding::write::Write,
+    updates::{
+        decoder::Decode,
+        encoder::{Encode, Encoder, EncoderV1},
+    },
 };
+
+use crate::positions::{Left, Neighbours, Positions};
+
+/// The text's name in the yrs document.
+const TEXT: &str = "text";
+
+/// Flags of an encoded item (yrs' `block` module keeps its own private).
+const HAS_ORIGIN: u8 = 0b1000_0000;
+const HAS_RIGHT_ORIGIN: u8 = 0b0100_0000;
 
 /// The bits of a replica number yrs keeps.
 const CLIENT_ID_MASK: u64 = (1 << 53) - 1;
@@ -71,6 +92,17 @@ pub struct Document {
     doc: Doc,
     text: TextRef,
     map: MapRef,
+    /// Where positions are, while it is known (see [`crate::positions`]).
+    index: Mutex<Index>,
+}
+
+/// The state of a document's position index.
+#[derive(Debug)]
+enum Index {
+    /// Up to date with the text.
+    Current(Positions),
+    /// The text changed in a way the index did not follow: rebuilt on the next local edit.
+    Stale,
 }
 
 impl std::fmt::Debug for Document {
@@ -91,9 +123,14 @@ impl Document {
         // Positions count UTF-16 code units, as in Yjs; O(1) to find, unlike UTF-8 bytes.
         options.offset_kind = OffsetKind::Utf16;
         let doc = Doc::with_options(options);
-        let text = doc.get_or_insert_text("text");
+        let text = doc.get_or_insert_text(TEXT);
         let map = doc.get_or_insert_map("map");
-        Self { doc, text, map }
+        Self {
+            doc,
+            text,
+            map,
+            index: Mutex::new(Index::Current(Positions::empty())),
+        }
     }
 
     /// A document restored from [`Document::snapshot`] bytes.
@@ -122,23 +159,57 @@ impl Document {
     /// Inserts `chunk` at position `index` in UTF-16 code units (clamped to the end). Returns the
     /// update to send.
     pub fn insert(&self, index: usize, chunk: &str) -> Vec<u8> {
-        self.edit(|text, txn| {
-            let index = index.min(text.len(txn) as usize);
-            text.insert(txn, offset(index), chunk);
-        })
+        let mut guard = self.index();
+        let mut txn = self.doc.transact_mut();
+        let index = index.min(self.text.len(&txn) as usize);
+        let units = chunk.encode_utf16().count() as u32;
+        let id = ID::new(
+            self.doc.client_id(),
+            txn.state_vector().get(&self.doc.client_id()),
+        );
+        match self.positions(&mut guard, &mut txn) {
+            Some(positions) => match positions.neighbours(index) {
+                Some(neighbours) if units > 0 => {
+                    let update = insertion(id, neighbours, chunk);
+                    if integrate(&mut txn, &update) {
+                        let left = neighbours.origin.map_or(Left::Start, Left::After);
+                        positions.inserted(index, id, units, left);
+                    } else {
+                        *guard = Index::Stale;
+                    }
+                }
+                _ => {
+                    self.text.insert(&mut txn, offset(index), chunk);
+                    positions.inserted(index, id, units, Left::Unknown);
+                }
+            },
+            None => self.text.insert(&mut txn, offset(index), chunk),
+        }
+        txn.encode_update_v1()
     }
 
     /// Deletes `length` UTF-16 code units from position `index` (clamped to the text). Returns
     /// the update to send.
     pub fn delete(&self, index: usize, length: usize) -> Vec<u8> {
-        self.edit(|text, txn| {
-            let end = text.len(txn) as usize;
-            let start = index.min(end);
-            let length = length.min(end - start);
-            if length > 0 {
-                text.remove_range(txn, offset(start), offset(length));
+        let mut guard = self.index();
+        let mut txn = self.doc.transact_mut();
+        let end = self.text.len(&txn) as usize;
+        let start = index.min(end);
+        let length = length.min(end - start);
+        if length > 0 {
+            match self.positions(&mut guard, &mut txn) {
+                Some(positions) => {
+                    let update = deletion(&positions.removed(start, length));
+                    if !integrate(&mut txn, &update) {
+                        *guard = Index::Stale;
+                    }
+                }
+                None => self
+                    .text
+                    .remove_range(&mut txn, offset(start), offset(length)),
             }
-        })
+        }
+        txn.encode_update_v1()
     }
 
     /// Appends `chunk` to the text.
@@ -167,14 +238,18 @@ impl Document {
         // The range's characters, not text others put at its edges.
         let start = crate::rebase(base, &current, at, crate::Bias::After);
         let end = crate::rebase(base, &current, end, crate::Bias::Before).max(start);
-        self.edit(|text, txn| {
-            if end > start {
-                text.remove_range(txn, offset(start), offset(end - start));
-            }
-            if !inserted.is_empty() {
-                text.insert(txn, offset(start), &inserted);
-            }
-        })
+        let mut guard = self.index();
+        let mut txn = self.doc.transact_mut();
+        if end > start {
+            self.text
+                .remove_range(&mut txn, offset(start), offset(end - start));
+        }
+        if !inserted.is_empty() {
+            self.text.insert(&mut txn, offset(start), &inserted);
+        }
+        // A whole-text edit is rare: the index is rebuilt rather than taught it.
+        *guard = Index::Stale;
+        txn.encode_update_v1()
     }
 
     /// The value of `key` in the map.
@@ -244,7 +319,8 @@ impl Document {
         check_size(update)?;
         let decoded = catch(|| Update::decode_v1(update))?
             .map_err(|error| DocError::Malformed(error.to_string()))?;
-        catch(|| {
+        let mut guard = self.index();
+        let applied = catch(|| {
             let mut txn = self.doc.transact_mut();
             let held_before = held(&txn);
             txn.apply_update(decoded)?;
@@ -258,14 +334,111 @@ impl Document {
                 },
             )
         })?
-        .map_err(|error: yrs::error::UpdateError| DocError::Rejected(error.to_string()))
+        .map_err(|error: yrs::error::UpdateError| DocError::Rejected(error.to_string()));
+        // Whatever integrated (a panic may have left part of it) went where the index cannot
+        // tell.
+        if !matches!(applied, Ok(Applied::Known | Applied::Held)) {
+            *guard = Index::Stale;
+        }
+        applied
     }
 
-    fn edit(&self, change: impl FnOnce(&TextRef, &mut yrs::TransactionMut<'_>)) -> Vec<u8> {
-        let mut txn = self.doc.transact_mut();
-        change(&self.text, &mut txn);
-        txn.encode_update_v1()
+    fn index(&self) -> MutexGuard<'_, Index> {
+        // The index is only ever left stale, never half-updated, by a panic.
+        self.index.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// The position index, rebuilt if stale; `None` while content is held for its causes (an
+    /// update integrated for a local edit would release it, changing the text behind the
+    /// index's back).
+    fn positions<'a>(
+        &self,
+        index: &'a mut Index,
+        txn: &mut TransactionMut<'_>,
+    ) -> Option<&'a mut Positions> {
+        let store = txn.store();
+        if store.pending_update().is_some() || store.pending_ds().is_some() {
+            *index = Index::Stale;
+            return None;
+        }
+        if let Index::Stale = index {
+            *index = Index::Current(self.visible_blocks(txn));
+        }
+        match index {
+            Index::Current(positions) => {
+                debug_assert_eq!(positions.len(), self.text.len(txn) as usize);
+                Some(positions)
+            }
+            Index::Stale => None,
+        }
+    }
+
+    /// An index of the text's visible blocks, in one walk: yrs lists each block added since an
+    /// empty version as its own chunk, with its id.
+    fn visible_blocks(&self, txn: &mut TransactionMut<'_>) -> Positions {
+        let now = txn.snapshot();
+        let nothing = Snapshot::new(StateVector::default(), IdSet::new());
+        let chunks = self
+            .text
+            .diff_range(txn, Some(&now), Some(&nothing), |change| change.id);
+        Positions::from_blocks(chunks.into_iter().filter_map(|chunk| {
+            let len = match &chunk.insert {
+                Out::Any(yrs::Any::String(text)) => text.encode_utf16().count() as u32,
+                _ => 1,
+            };
+            Some((chunk.ychange?, len))
+        }))
+    }
+}
+
+/// The yrs update (v1) that inserts `chunk` with the first id `id` between `neighbours`.
+fn insertion(id: ID, neighbours: Neighbours, chunk: &str) -> Vec<u8> {
+    let mut encoder = EncoderV1::new();
+    encoder.write_var(1u32); // writers
+    encoder.write_var(1u32); // blocks of this writer
+    encoder.write_client(id.client);
+    encoder.write_var(id.clock);
+    let mut info = BLOCK_ITEM_STRING_REF_NUMBER;
+    if neighbours.origin.is_some() {
+        info |= HAS_ORIGIN;
+    }
+    if neighbours.right_origin.is_some() {
+        info |= HAS_RIGHT_ORIGIN;
+    }
+    encoder.write_info(info);
+    if let Some(origin) = &neighbours.origin {
+        encoder.write_left_id(origin);
+    }
+    if let Some(right_origin) = &neighbours.right_origin {
+        encoder.write_right_id(right_origin);
+    }
+    if neighbours.origin.is_none() && neighbours.right_origin.is_none() {
+        // Without neighbours the item names its parent: the root type.
+        encoder.write_parent_info(true);
+        encoder.write_string(TEXT);
+    }
+    encoder.write_string(chunk);
+    IdSet::new().encode(&mut encoder);
+    encoder.to_vec()
+}
+
+/// The yrs update (v1) that deletes the ranges `(first id, length)`.
+fn deletion(ranges: &[(ID, u32)]) -> Vec<u8> {
+    let mut deleted = IdSet::new();
+    for (id, len) in ranges {
+        deleted.insert(*id, *len);
+    }
+    let mut encoder = EncoderV1::new();
+    encoder.write_var(0u32); // no blocks
+    deleted.encode(&mut encoder);
+    encoder.to_vec()
+}
+
+/// Integrates an update made here; `false` if yrs refused it (the index no longer matches it).
+fn integrate(txn: &mut TransactionMut<'_>, update: &[u8]) -> bool {
+    Update::decode_v1(update)
+        .ok()
+        .is_some_and(|update| txn.apply_update(update).is_ok())
 }
 
 /// What is held back for missing causes: the ids of the pending blocks (not their state vector,
@@ -399,6 +572,117 @@ mod tests {
             update[at] = to;
             let target = Document::new(2);
             let _ = target.apply(&update);
+        }
+    }
+
+    /// A step of two replicas editing and syncing now and then.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Insert(usize, usize, String),
+        Delete(usize, usize, usize),
+        Replace(usize, String),
+        Set(usize, String),
+        /// Replica `.0` catches up with the other.
+        Sync(usize),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            6 => (0usize..2, 0usize..30, "[a-z😀]{1,3}").prop_map(|(r, i, s)| Step::Insert(r, i, s)),
+            3 => (0usize..2, 0usize..30, 1usize..4).prop_map(|(r, i, n)| Step::Delete(r, i, n)),
+            1 => (0usize..2, "[a-z]{0,8}").prop_map(|(r, s)| Step::Replace(r, s)),
+            1 => (0usize..2, "[0-9]").prop_map(|(r, v)| Step::Set(r, v)),
+            2 => (0usize..2).prop_map(Step::Sync),
+        ]
+    }
+
+    /// The same document edited through yrs' own `Text` calls: what `Document` must match.
+    struct Reference {
+        doc: Doc,
+        text: TextRef,
+    }
+
+    impl Reference {
+        fn new(replica: u64) -> Self {
+            let mut options = Options::with_client_id(ClientID::new(replica));
+            options.offset_kind = OffsetKind::Utf16;
+            let doc = Doc::with_options(options);
+            let text = doc.get_or_insert_text(TEXT);
+            doc.get_or_insert_map("map");
+            Self { doc, text }
+        }
+
+        fn insert(&self, index: usize, chunk: &str) -> Vec<u8> {
+            let mut txn = self.doc.transact_mut();
+            let index = index.min(self.text.len(&txn) as usize);
+            self.text.insert(&mut txn, offset(index), chunk);
+            txn.encode_update_v1()
+        }
+
+        fn delete(&self, index: usize, length: usize) -> Vec<u8> {
+            let mut txn = self.doc.transact_mut();
+            let end = self.text.len(&txn) as usize;
+            let start = index.min(end);
+            let length = length.min(end - start);
+            if length > 0 {
+                self.text
+                    .remove_range(&mut txn, offset(start), offset(length));
+            }
+            txn.encode_update_v1()
+        }
+
+        fn apply(&self, update: &[u8]) {
+            let update = Update::decode_v1(update).expect("valid");
+            self.doc
+                .transact_mut()
+                .apply_update(update)
+                .expect("applies");
+        }
+    }
+
+    fn same_updates_as_yrs(steps: Vec<Step>) -> Result<(), TestCaseError> {
+        let replicas = [Document::new(1), Document::new(2)];
+        let reference = [Reference::new(1), Reference::new(2)];
+        for step in steps {
+            match step {
+                Step::Insert(r, i, s) => {
+                    prop_assert_eq!(replicas[r].insert(i, &s), reference[r].insert(i, &s));
+                }
+                Step::Delete(r, i, n) => {
+                    prop_assert_eq!(replicas[r].delete(i, n), reference[r].delete(i, n));
+                }
+                Step::Replace(r, s) => reference[r].apply(&replicas[r].replace(&s)),
+                Step::Set(r, v) => reference[r].apply(&replicas[r].set("k", &v)),
+                Step::Sync(r) => {
+                    let other = &replicas[1 - r];
+                    let diff = other.diff(&replicas[r].state_vector()).expect("diff");
+                    replicas[r].apply(&diff).expect("valid");
+                    reference[r].apply(&diff);
+                }
+            }
+            for r in 0..2 {
+                let txn = reference[r].doc.transact();
+                prop_assert_eq!(replicas[r].text(), reference[r].text.get_string(&txn));
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn local_edits_make_the_very_updates_yrs_walk_would(steps in vec(step(), 1..60)) {
+            same_updates_as_yrs(steps)?;
+        }
+    }
+
+    proptest! {
+        // Long enough for the index to split into many chunks, with syncs in between.
+        #![proptest_config(ProptestConfig::with_cases(4))]
+        #[test]
+        fn long_edit_sessions_make_the_very_updates_yrs_walk_would(
+            steps in vec(step(), 3000..4000),
+        ) {
+            same_updates_as_yrs(steps)?;
         }
     }
 

@@ -48,6 +48,7 @@ mod hlc;
 pub mod locked_file;
 mod outgoing;
 pub mod outline;
+mod positions;
 mod rebase;
 mod store;
 

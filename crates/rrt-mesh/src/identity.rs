@@ -105,7 +105,7 @@ impl fmt::Debug for DeviceId {
 
 /// Another device as this one knows it: its key (what decides) and the name it goes by (a label
 /// it chose; two devices may share one).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Device {
     /// Its id (serialized as 64 hexadecimal digits).
     pub id: DeviceId,

@@ -58,7 +58,8 @@ pub use document_handle::{DocumentChange, DocumentChanges, DocumentHandle, Origi
 pub use documents::{DocumentError, MAX_LOCAL_EDIT, STATE};
 pub use link_message::{LinkMessage, Member};
 pub use message::{Message, message_types};
+pub use network::Transport;
 pub use node::{
-    BlobStatus, Edit, MeshView, Node, NodeConfig, NodeError, NodeEvent, NodeStatus, PeerStatus,
-    Transfer, WanOptions, default_state_dir,
+    BlobStatus, Edit, LinkPath, MeshView, Node, NodeConfig, NodeError, NodeEvent, NodeStatus,
+    PeerStatus, Transfer, WanOptions, default_state_dir,
 };

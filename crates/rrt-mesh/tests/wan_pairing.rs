@@ -123,7 +123,7 @@ async fn two_devices_pair_by_ticket_and_share_a_clipboard_over_iroh() {
         b.node.peers().await.is_ok_and(|view| {
             view.peers
                 .iter()
-                .any(|peer| peer.transport == "iroh" && peer.peer.name == "a")
+                .any(|peer| peer.transport == rrt_mesh::Transport::Iroh && peer.peer.name == "a")
         })
     })
     .await;

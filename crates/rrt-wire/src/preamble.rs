@@ -35,7 +35,8 @@ pub enum Format {
 }
 
 /// Whether frame payloads may be compressed on a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Compression {
     /// Payloads are the serialized message as is.
     #[default]

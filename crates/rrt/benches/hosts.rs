@@ -274,7 +274,10 @@ fn propagation(secret: &Path, copies: usize) -> Propagation {
         thread::spawn(move || {
             for line in BufReader::new(watch).lines().map_while(Result::ok) {
                 let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-                let text = entry["text"].as_str().unwrap_or_default().to_owned();
+                let text = entry["ok"]["entry"]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
                 if send.send((index, text, Instant::now())).is_err() {
                     return;
                 }

@@ -6,28 +6,19 @@
 
 use std::{
     fs,
-    io::{self, BufRead, BufReader, ErrorKind, Read, Write},
-    os::unix::{
-        fs::{OpenOptionsExt, PermissionsExt},
-        net::UnixStream,
-    },
+    io::{Read, Write},
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::PathBuf,
     time::Duration,
 };
 
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
-use rrt_mesh::{
-    dir::{DirError, MeshDir},
-    registry::{Registry, RegistryEntry},
-    same_user,
-};
-use serde_json::Value;
+use rrt_control::{Client, Mesh};
+use rrt_mesh::{identity::Device, network::Shape, registry::RegistryEntry};
+use serde::Serialize;
 
-use crate::{
-    Locate,
-    control::{Request, Response},
-};
+use crate::Locate;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ScratchCommand {
@@ -83,135 +74,96 @@ pub(crate) enum StateCommand {
     Watch,
 }
 
-/// Picks the daemon: `--instance NAME` if given, else any of the mesh's. The mesh directory must
-/// be ours: whoever owns it writes the registry that says which socket is the daemon's.
-pub(crate) fn daemon(locate: &Locate) -> anyhow::Result<RegistryEntry> {
-    let dir = MeshDir::locate(locate.runtime_dir.as_deref(), &locate.mesh);
-    let instances = instances(locate)?;
-    let found = match &locate.instance {
-        Some(name) => instances.into_iter().find(|entry| &entry.name == name),
-        None => instances.into_iter().next(),
-    };
-    match (found, &locate.instance) {
-        (Some(entry), _) => Ok(entry),
-        (None, Some(name)) => bail!(
-            "no rrt daemon named {name:?} runs on mesh {:?} (in {}); `rrt peers` lists the others",
-            locate.mesh,
-            dir.path().display()
-        ),
-        (None, None) => bail!(
-            "no rrt daemon runs on mesh {:?} (in {}); start one with `rrt daemon` \
-             (from a checkout: `cargo run --release -- daemon`)",
-            locate.mesh,
-            dir.path().display()
-        ),
+impl Locate {
+    /// The mesh named by `--mesh` (and `--runtime-dir`).
+    pub(crate) fn mesh_daemons(&self) -> Mesh {
+        Mesh::new(&self.mesh, self.runtime_dir.as_deref())
     }
+}
+
+/// Picks the daemon: `--instance NAME` if given, else any of the mesh's.
+pub(crate) fn daemon(locate: &Locate) -> anyhow::Result<RegistryEntry> {
+    Ok(locate.mesh_daemons().daemon(locate.instance.as_deref())?)
 }
 
 /// Every daemon of the mesh, as its registry lists them (none if the mesh directory is not
-/// there yet). The directory must be ours: whoever owns it writes the registry.
+/// there yet).
 pub(crate) fn instances(locate: &Locate) -> anyhow::Result<Vec<RegistryEntry>> {
-    let dir = MeshDir::locate(locate.runtime_dir.as_deref(), &locate.mesh);
-    match dir.verify() {
-        Ok(()) => Registry::new(dir.clone())
-            .list()
-            .with_context(|| format!("reading the registry in {}", dir.path().display())),
-        Err(DirError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-            Ok(Vec::new())
-        }
-        Err(error) => Err(error.into()),
-    }
+    Ok(locate.mesh_daemons().daemons()?)
 }
 
-/// Connects to the daemon's control socket — refusing one that another user serves — and sends
-/// `request`.
-pub(crate) fn connect(locate: &Locate, request: &Request) -> anyhow::Result<BufReader<UnixStream>> {
+/// A connection to the daemon, for a stream or raw bytes (no deadline).
+pub(crate) fn connect(locate: &Locate) -> anyhow::Result<Client> {
     let entry = daemon(locate)?;
-    let mut stream = same_user::connect(&entry.control_socket)
-        .with_context(|| format!("reaching daemon {:?}", entry.name))?;
-    let mut line = serde_json::to_vec(request)?;
-    line.push(b'\n');
-    match stream.write_all(&line) {
-        Ok(()) => {}
-        // A daemon refusing a request (too long, say) answers why and closes before it has
-        // read it all: its answer says more than the broken pipe.
-        Err(error)
-            if matches!(
-                error.kind(),
-                ErrorKind::BrokenPipe | ErrorKind::ConnectionReset
-            ) => {}
-        Err(error) => return Err(error.into()),
-    }
-    Ok(BufReader::new(stream))
+    Client::connect_socket(&entry.control_socket)
+        .with_context(|| format!("reaching daemon {:?}", entry.name))
 }
 
-/// How long a command waits for a daemon's answer.
+/// How long a command waits for a daemon's one-line answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub(crate) fn ask(locate: &Locate, request: &Request) -> anyhow::Result<Value> {
-    let mut reader = connect(locate, request)?;
-    reader.get_ref().set_read_timeout(Some(ANSWER_TIMEOUT))?;
-    let mut line = String::new();
-    let read = reader
-        .read_line(&mut line)
-        .context("reading the daemon's answer")?;
-    if read == 0 {
-        bail!("the daemon closed the connection without an answer");
-    }
-    match serde_json::from_str(&line).context("the daemon's answer is not JSON")? {
-        Response::Ok(value) => Ok(value),
-        Response::Error(error) => bail!("{error}"),
-    }
+/// A connection to the daemon for requests answered by one line each.
+pub(crate) fn client(locate: &Locate) -> anyhow::Result<Client> {
+    let client = connect(locate)?;
+    client.set_timeout(Some(ANSWER_TIMEOUT))?;
+    Ok(client)
+}
+
+/// Prints a value as one line of JSON.
+pub(crate) fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(value)?);
+    Ok(())
 }
 
 pub(crate) fn peers(locate: &Locate, json: bool) -> anyhow::Result<()> {
-    let view = ask(locate, &Request::Peers)?;
+    let view = client(locate)?.peers()?;
     if json {
-        println!("{view}");
-        return Ok(());
+        return print_json(&view);
     }
-    let peers: Vec<Value> = view["peers"].as_array().cloned().unwrap_or_default();
-    let devices = device_labels(&peers);
-    let neighbours = peers
-        .iter()
-        .filter(|peer| peer["neighbour"] == true)
-        .count();
-    match view["shape"].as_str() {
-        Some("swarm") => println!(
+    let devices = device_labels(
+        &view
+            .peers
+            .iter()
+            .map(|peer| peer.device.as_ref())
+            .collect::<Vec<_>>(),
+    );
+    let neighbours = view.peers.iter().filter(|peer| peer.neighbour).count();
+    match view.shape {
+        Shape::Swarm => println!(
             "{} members, a swarm: {} links, {neighbours} of them swarm neighbours",
-            view["members"],
-            peers.len()
+            view.members,
+            view.peers.len()
         ),
         _ => println!(
             "{} members, a full mesh: {} links",
-            view["members"],
-            peers.len()
+            view.members,
+            view.peers.len()
         ),
     }
     println!(
         "{:<24} {:<36} {:<20} {:<16} {:<9} {:<7} {:<5} {:>9} {:>10}",
         "NAME", "ID", "DEVICE", "HOST", "TRANSPORT", "PATH", "LZ4", "RTT", "LAST SEEN"
     );
-    for (peer, device) in peers.iter().zip(devices) {
-        let rtt = peer["rtt_us"]
-            .as_u64()
+    for (peer, device) in view.peers.iter().zip(devices) {
+        let rtt = peer
+            .rtt_us
             .map_or("-".to_owned(), |us| format!("{:.2} ms", us as f64 / 1000.0));
-        let seen = peer["last_seen_ms"]
-            .as_u64()
+        let seen = peer
+            .last_seen_ms
             .map_or("-".to_owned(), |ms| format!("{ms} ms"));
-        let lz4 = match peer["compression"].as_str() {
-            Some("lz4") => "yes",
-            Some(_) => "no",
+        let lz4 = match peer.compression {
+            Some(rrt_wire::Compression::Lz4) => "yes",
+            Some(rrt_wire::Compression::None) => "no",
             None => "-",
         };
         println!(
             "{:<24} {:<36} {:<20} {:<16} {:<9} {:<7} {:<5} {:>9} {:>10}",
-            peer["peer"]["name"].as_str().unwrap_or("?"),
-            peer["peer"]["id"].as_str().unwrap_or("?"),
+            peer.peer.name,
+            peer.peer.id.to_string(),
             device,
-            peer["host"].as_str().unwrap_or("?"),
-            peer["transport"].as_str().unwrap_or("?"),
-            peer["path"].as_str().unwrap_or("?"),
+            peer.host,
+            peer.transport.to_string(),
+            peer.path.to_string(),
             lz4,
             rtt,
             seen,
@@ -223,25 +175,24 @@ pub(crate) fn peers(locate: &Locate, json: bool) -> anyhow::Result<()> {
 /// What the DEVICE column shows for each peer: the device's name, with a short id when
 /// another device listed goes by the same name (names are labels; keys tell devices apart), or
 /// the short id alone for a device that never said its name; `-` on this host.
-fn device_labels(peers: &[Value]) -> Vec<String> {
-    fn device(peer: &Value) -> Option<(Option<&str>, &str)> {
-        let device = &peer["device"];
-        let id = device["id"].as_str()?;
-        Some((device["name"].as_str(), id))
+fn device_labels(devices: &[Option<&Device>]) -> Vec<String> {
+    fn device<'a>(device: &Option<&'a Device>) -> Option<(Option<&'a str>, String)> {
+        let device = device.as_ref()?;
+        Some((device.name.as_deref(), device.id.to_string()))
     }
     let short = |id: &str| id.chars().take(8).collect::<String>();
-    peers
+    devices
         .iter()
         .map(|peer| match device(peer) {
             None => "-".to_owned(),
-            Some((None, id)) => short(id),
+            Some((None, id)) => short(&id),
             Some((Some(name), id)) => {
-                let shared = peers
+                let shared = devices
                     .iter()
                     .filter_map(device)
                     .any(|(other, other_key)| other == Some(name) && other_key != id);
                 if shared {
-                    format!("{name} ({})", short(id))
+                    format!("{name} ({})", short(&id))
                 } else {
                     name.to_owned()
                 }
@@ -251,18 +202,17 @@ fn device_labels(peers: &[Value]) -> Vec<String> {
 }
 
 pub(crate) fn status(locate: &Locate, json: bool) -> anyhow::Result<()> {
-    let status = ask(locate, &Request::Status)?;
+    let status = serde_json::to_value(client(locate)?.status()?)?;
     if json {
-        println!("{status}");
-    } else {
-        for (key, value) in status.as_object().into_iter().flatten() {
-            println!(
-                "{key:<11} {}",
-                value
-                    .as_str()
-                    .map_or_else(|| value.to_string(), str::to_owned)
-            );
-        }
+        return print_json(&status);
+    }
+    for (key, value) in status.as_object().into_iter().flatten() {
+        println!(
+            "{key:<11} {}",
+            value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned)
+        );
     }
     Ok(())
 }
@@ -275,11 +225,14 @@ pub(crate) fn read_stdin() -> anyhow::Result<String> {
     String::from_utf8(bytes).context("the text must be UTF-8")
 }
 
-pub(crate) fn stream(locate: &Locate, request: &Request) -> anyhow::Result<()> {
-    let reader = connect(locate, request)?;
+/// Prints each event of a stream as a line of JSON until the daemon goes away.
+pub(crate) fn print_events<T: Serialize>(
+    events: impl Iterator<Item = Result<T, rrt_control::ControlError>>,
+) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    for line in reader.lines() {
-        writeln!(out, "{}", line.context("reading from the daemon")?)?;
+    for event in events {
+        serde_json::to_writer(&mut out, &event.context("reading from the daemon")?)?;
+        writeln!(out)?;
         out.flush()?;
     }
     bail!("the daemon went away")
@@ -288,29 +241,27 @@ pub(crate) fn stream(locate: &Locate, request: &Request) -> anyhow::Result<()> {
 pub(crate) fn scratch(locate: &Locate, command: ScratchCommand) -> anyhow::Result<()> {
     match command {
         ScratchCommand::List => {
-            for name in ask(locate, &Request::ScratchList)?
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                println!("{}", name.as_str().unwrap_or_default());
+            for name in client(locate)?.documents()? {
+                println!("{name}");
             }
         }
-        ScratchCommand::Cat { name } => {
-            let text = ask(locate, &Request::ScratchCat { name })?;
-            print!("{}", text.as_str().unwrap_or_default());
-        }
+        ScratchCommand::Cat { name } => print!("{}", client(locate)?.text(name)?),
         ScratchCommand::Append { name, text } => {
             let text = match text {
                 Some(text) => text,
                 None => read_stdin()?,
             };
-            ask(locate, &Request::ScratchAppend { name, text })?;
+            client(locate)?.append(name, text)?;
         }
         ScratchCommand::Edit { name } => {
-            let current = ask(locate, &Request::ScratchCat { name: name.clone() })
-                .map(|text| text.as_str().unwrap_or_default().to_owned())
-                .unwrap_or_default();
+            let mut client = client(locate)?;
+            let current = match client.text(name.clone()) {
+                Ok(text) => text,
+                Err(error) if error.kind() == Some(rrt_control::ErrorKind::NotFound) => {
+                    String::new()
+                }
+                Err(error) => return Err(error.into()),
+            };
             let (_private, path) = private_file(&name, &current)?;
             let editor = std::env::var("EDITOR").unwrap_or_else(|_| "vi".to_owned());
             let status = std::process::Command::new("sh")
@@ -327,11 +278,13 @@ pub(crate) fn scratch(locate: &Locate, command: ScratchCommand) -> anyhow::Resul
             let text = edited.context("reading the edited file")?;
             if text != current {
                 // Relative to what the editor started from: what others wrote meanwhile stays.
-                let base = Some(current);
-                ask(locate, &Request::ScratchReplace { name, text, base })?;
+                // A fresh connection: the editor may have been open longer than the daemon
+                // waits for an idle client.
+                drop(client);
+                self::client(locate)?.replace(name, text, Some(current))?;
             }
         }
-        ScratchCommand::Watch { name } => stream(locate, &Request::ScratchWatch { name })?,
+        ScratchCommand::Watch { name } => print_events(connect(locate)?.watch_document(&name)?)?,
     }
     Ok(())
 }
@@ -366,29 +319,20 @@ fn private_file(name: &str, text: &str) -> anyhow::Result<(tempfile::TempDir, Pa
 
 pub(crate) fn state(locate: &Locate, command: StateCommand) -> anyhow::Result<()> {
     match command {
-        StateCommand::Set { key, value } => {
-            ask(locate, &Request::StateSet { key, value })?;
-        }
-        StateCommand::Get { key } => {
-            let state = ask(locate, &Request::StateList)?;
-            match state.get(&key).and_then(Value::as_str) {
-                Some(value) => println!("{value}"),
-                None => bail!("no key {key:?} in the app state"),
-            }
-        }
-        StateCommand::Del { key } => {
-            ask(locate, &Request::StateDel { key })?;
-        }
-        StateCommand::List => println!("{}", ask(locate, &Request::StateList)?),
-        StateCommand::Watch => stream(locate, &Request::StateWatch)?,
+        StateCommand::Set { key, value } => client(locate)?.set(key, value)?,
+        StateCommand::Get { key } => match client(locate)?.state()?.get(&key) {
+            Some(value) => println!("{value}"),
+            None => bail!("no key {key:?} in the app state"),
+        },
+        StateCommand::Del { key } => client(locate)?.remove(key)?,
+        StateCommand::List => print_json(&client(locate)?.state()?)?,
+        StateCommand::Watch => print_events(connect(locate)?.watch_state()?)?,
     }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
 
     #[test]
@@ -409,16 +353,20 @@ mod tests {
 
     #[test]
     fn devices_that_share_a_name_are_told_apart_by_their_keys() {
-        let pi = |id: &str| json!({"device": {"name": "raspberrypi", "id": id}});
-        let peers = [
-            pi("aaaaaaaa11111111"),
-            pi("bbbbbbbb22222222"),
+        let device = |name: Option<&str>, digit: &str| Device {
+            id: digit.repeat(64).parse().expect("id"),
+            name: name.map(str::to_owned),
+        };
+        let devices = [
+            device(Some("raspberrypi"), "a"),
+            device(Some("raspberrypi"), "b"),
             // Two instances of one device: one key, so one name needs no suffix between them.
-            json!({"device": {"name": "laptop", "id": "cccccccc33333333"}}),
-            json!({"device": {"name": "laptop", "id": "cccccccc33333333"}}),
-            json!({"device": {"name": null, "id": "dddddddd44444444"}}),
-            json!({"device": null}),
+            device(Some("laptop"), "c"),
+            device(Some("laptop"), "c"),
+            device(None, "d"),
         ];
+        let mut peers: Vec<Option<&Device>> = devices.iter().map(Some).collect();
+        peers.push(None);
         assert_eq!(
             device_labels(&peers),
             [

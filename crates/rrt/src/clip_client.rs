@@ -1,26 +1,23 @@
 //! `rrt clip …`: copy, paste, watch, search and pin the shared clipboard — text, and values of
 //! any type (`--type image/png`), and files (`--file`, `paste --to DIR`). Values other than text
-//! travel as raw bytes after their request line (see `upload` and `content_requests`), so a
-//! large one is never held whole by either side.
+//! travel as raw bytes after their request line (see `rrt_control::upload` and
+//! `content_requests`), so a large one is never held whole by either side.
 
 use std::{
     fs,
-    io::{self, BufRead, BufReader, Read, Write},
-    os::unix::net::UnixStream,
+    io::{self, Write},
     path::{Path, PathBuf},
 };
 
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
-use rrt_sync::{FILES, FileList};
-use serde_json::Value;
+use rrt_control::{ClipboardEvent, HistoryEntry};
+use rrt_sync::{ClipEntry, FILES, FileList};
 
 use crate::{
     Locate,
-    client::{ask, connect, stream},
-    control::{Item, RawHeader, Request, Response},
+    client::{client, connect, print_json},
     file_tree,
-    upload::send_item,
 };
 
 #[derive(Debug, Subcommand)]
@@ -91,15 +88,17 @@ pub(crate) fn clip(locate: &Locate, command: ClipCommand) -> anyhow::Result<()> 
                         fs::canonicalize(path).with_context(|| format!("{}", path.display()))
                     })
                     .collect::<anyhow::Result<_>>()?;
-                ask(locate, &Request::CopyFiles { paths })?;
+                // No deadline: a large tree takes its time to read.
+                connect(locate)?.copy_files(paths)?;
             } else if let Some(mime) = mime {
-                copy_stdin(locate, mime)?;
+                let mut stdin = io::stdin().lock();
+                connect(locate)?.copy_content(vec![(mime, &mut stdin)])?;
             } else {
                 let text = match text {
                     Some(text) => text,
                     None => crate::client::read_stdin()?,
                 };
-                ask(locate, &Request::Copy { text })?;
+                client(locate)?.copy(text)?;
             }
             Ok(())
         }
@@ -108,28 +107,26 @@ pub(crate) fn clip(locate: &Locate, command: ClipCommand) -> anyhow::Result<()> 
             list_types: false,
             to: None,
         } => {
-            let current = ask(locate, &Request::Paste)?;
-            let Some(text) = current["text"].as_str() else {
+            let Some(current) = client(locate)?.paste()? else {
                 bail!("the clipboard is empty");
             };
             let mut out = io::stdout().lock();
-            out.write_all(text.as_bytes())?;
+            out.write_all(current.text.as_bytes())?;
             Ok(out.flush()?)
         }
         ClipCommand::Paste {
             mime: Some(mime), ..
         } => {
             let mut out = io::stdout().lock();
-            raw(locate, &Request::PasteType { mime }, &mut out)?;
+            connect(locate)?.paste_type(&mime, &mut out)?;
             Ok(out.flush()?)
         }
         ClipCommand::Paste {
             list_types: true, ..
         } => {
-            let current = ask(locate, &Request::Paste)?;
-            if current.is_null() {
+            let Some(current) = client(locate)?.paste()? else {
                 bail!("the clipboard is empty");
-            }
+            };
             for line in types(&current) {
                 println!("{line}");
             }
@@ -137,14 +134,16 @@ pub(crate) fn clip(locate: &Locate, command: ClipCommand) -> anyhow::Result<()> 
         }
         ClipCommand::Paste { to: Some(dir), .. } => paste_files(locate, &dir),
         ClipCommand::History { json, search } => {
-            let history = ask(locate, &Request::History)?;
-            let entries = history.as_array().cloned().unwrap_or_default();
-            for (n, entry) in entries.iter().enumerate() {
-                if search.as_ref().is_some_and(|word| !matches(entry, word)) {
+            let history = client(locate)?.history()?;
+            for (n, entry) in history.iter().enumerate() {
+                if search
+                    .as_ref()
+                    .is_some_and(|word| !matches(&entry.entry, word))
+                {
                     continue;
                 }
                 if json {
-                    println!("{entry}");
+                    print_json(entry)?;
                 } else {
                     println!("{n:>3} {}", summary(entry));
                 }
@@ -153,80 +152,29 @@ pub(crate) fn clip(locate: &Locate, command: ClipCommand) -> anyhow::Result<()> 
         }
         ClipCommand::Pin { n } => pin(locate, n, true),
         ClipCommand::Unpin { n } => pin(locate, n, false),
-        ClipCommand::Watch { osc52: false } => stream(locate, &Request::Watch),
-        ClipCommand::Watch { osc52: true } => watch_osc52(locate),
+        ClipCommand::Watch { osc52 } => watch(locate, osc52),
     }
 }
 
 /// Pins or unpins entry `n` as `history` numbers it (by its stamp: a copy arriving meanwhile
 /// does not shift which entry is meant).
 fn pin(locate: &Locate, n: usize, pinned: bool) -> anyhow::Result<()> {
-    let history = ask(locate, &Request::History)?;
-    let entries = history.as_array().cloned().unwrap_or_default();
-    let Some(entry) = entries.get(n) else {
-        bail!("the history has {} entries", entries.len());
+    let mut client = client(locate)?;
+    let history = client.history()?;
+    let Some(entry) = history.get(n) else {
+        bail!("the history has {} entries", history.len());
     };
-    let stamp = serde_json::from_value(entry["stamp"].clone()).context("an entry's stamp")?;
-    ask(locate, &Request::Pin { stamp, pinned })?;
+    client.pin(entry.entry.stamp, pinned)?;
     Ok(())
-}
-
-/// Sends standard input as one value of type `mime`.
-fn copy_stdin(locate: &Locate, mime: String) -> anyhow::Result<()> {
-    let request = Request::CopyContent {
-        items: vec![Item { mime }],
-    };
-    let mut reader = connect(locate, &request)?;
-    let sent = send_item(io::stdin().lock(), reader.get_mut());
-    // The daemon may have refused and closed before taking everything: its answer says why.
-    let answer = answer(&mut reader);
-    sent.context("sending the value to the daemon")
-        .and(answer)
-        .map(drop)
-}
-
-/// Reads a one-line answer.
-fn answer(reader: &mut BufReader<UnixStream>) -> anyhow::Result<Value> {
-    let mut line = String::new();
-    if reader
-        .read_line(&mut line)
-        .context("reading the daemon's answer")?
-        == 0
-    {
-        bail!("the daemon closed the connection without an answer");
-    }
-    match serde_json::from_str(&line).context("the daemon's answer is not JSON")? {
-        Response::Ok(value) => Ok(value),
-        Response::Error(error) => bail!("{error}"),
-    }
-}
-
-/// Asks for raw bytes and copies them to `out`; returns how many.
-fn raw(locate: &Locate, request: &Request, out: &mut impl Write) -> anyhow::Result<u64> {
-    let mut reader = connect(locate, request)?;
-    let header: RawHeader = serde_json::from_value(answer(&mut reader)?)
-        .context("the daemon's answer is not a header")?;
-    let copied = io::copy(&mut (&mut reader).take(header.size), out)?;
-    if copied != header.size {
-        bail!(
-            "the daemon sent {copied} of {} bytes; the value is incomplete",
-            header.size
-        );
-    }
-    Ok(copied)
 }
 
 /// Writes the current value's files into `dir`, fetching each.
 fn paste_files(locate: &Locate, dir: &Path) -> anyhow::Result<()> {
+    let mut client = connect(locate)?;
     let mut manifest = Vec::new();
-    raw(
-        locate,
-        &Request::PasteType {
-            mime: FILES.to_owned(),
-        },
-        &mut manifest,
-    )
-    .context("the clipboard holds no files")?;
+    client
+        .paste_type(FILES, &mut manifest)
+        .context("the clipboard holds no files")?;
     let list = FileList::parse(&manifest)?;
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     for file in &list.files {
@@ -238,36 +186,23 @@ fn paste_files(locate: &Locate, dir: &Path) -> anyhow::Result<()> {
         let Some(hash) = file.hash else { continue };
         let (mut out, path) = file_tree::create_file(dir, file)
             .with_context(|| format!("creating {}", file.under(dir).display()))?;
-        raw(
-            locate,
-            &Request::Blob {
-                hash,
-                size: file.size,
-            },
-            &mut out,
-        )
-        .with_context(|| format!("fetching {}", file.path))?;
+        client
+            .blob(hash, file.size, &mut out)
+            .with_context(|| format!("fetching {}", file.path))?;
         println!("{}", path.display());
     }
     Ok(())
 }
 
 /// A value's types, one line each: type, size, dimensions.
-fn types(entry: &Value) -> Vec<String> {
+fn types(entry: &ClipEntry) -> Vec<String> {
     let mut lines = Vec::new();
-    if let Some(text) = entry["text"].as_str().filter(|text| !text.is_empty()) {
-        lines.push(format!("{}\t{}", rrt_clipboard::TEXT, text.len()));
+    if !entry.text.is_empty() {
+        lines.push(format!("{}\t{}", rrt_clipboard::TEXT, entry.text.len()));
     }
-    for representation in entry["content"].as_array().into_iter().flatten() {
-        let mut line = format!(
-            "{}\t{}",
-            representation["mime"].as_str().unwrap_or("?"),
-            representation["size"]
-        );
-        if let (Some(width), Some(height)) = (
-            representation["width"].as_u64(),
-            representation["height"].as_u64(),
-        ) {
+    for representation in &entry.content {
+        let mut line = format!("{}\t{}", representation.mime, representation.size);
+        if let (Some(width), Some(height)) = (representation.width, representation.height) {
             line.push_str(&format!("\t{width}x{height}"));
         }
         lines.push(line);
@@ -276,41 +211,38 @@ fn types(entry: &Value) -> Vec<String> {
 }
 
 /// One history entry on a line: when, its text (shortened) or its types, and a pin.
-fn summary(entry: &Value) -> String {
-    let text = entry["text"].as_str().unwrap_or_default();
+fn summary(entry: &HistoryEntry) -> String {
+    let text = &entry.entry.text;
     let shown: String = text.chars().take(60).collect();
     let more = if shown.len() < text.len() { "…" } else { "" };
-    let kinds: Vec<String> = entry["content"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let kinds: Vec<String> = entry
+        .entry
+        .content
+        .iter()
         .map(|representation| {
             format!(
                 "[{} {}]",
-                representation["mime"].as_str().unwrap_or("?"),
-                human_size(representation["size"].as_u64().unwrap_or(0))
+                representation.mime,
+                human_size(representation.size)
             )
         })
         .collect();
-    let pin = if entry["pinned"] == true { " 📌" } else { "" };
+    let pin = if entry.pinned { " 📌" } else { "" };
     format!(
         "{:>15}  {shown:?}{more} {}{pin}",
-        entry["stamp"]["time"]["wall_ms"],
+        entry.entry.stamp.time.wall_ms,
         kinds.join(" ")
     )
 }
 
 /// Whether an entry's text or one of its types contains `word`, ignoring case.
-fn matches(entry: &Value, word: &str) -> bool {
+fn matches(entry: &ClipEntry, word: &str) -> bool {
     let word = word.to_lowercase();
-    let text = entry["text"].as_str().unwrap_or_default().to_lowercase();
-    text.contains(&word)
-        || entry["content"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|representation| representation["mime"].as_str())
-            .any(|mime| mime.to_lowercase().contains(&word))
+    entry.text.to_lowercase().contains(&word)
+        || entry
+            .content
+            .iter()
+            .any(|representation| representation.mime.to_lowercase().contains(&word))
 }
 
 /// A size for people: `512 B`, `1.5 MiB`.
@@ -329,16 +261,24 @@ pub(crate) fn human_size(bytes: u64) -> String {
     }
 }
 
-/// Sets this terminal's clipboard (OSC 52) to the current value and then to every new one.
-fn watch_osc52(locate: &Locate) -> anyhow::Result<()> {
-    let reader = connect(locate, &Request::Watch)?;
+/// Prints the current value and every new one as JSON lines — or, with `osc52`, sets this
+/// terminal's clipboard to each (OSC 52 escape sequences).
+fn watch(locate: &Locate, osc52: bool) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
-    for line in reader.lines() {
-        let entry: Value = serde_json::from_str(&line.context("reading from the daemon")?)?;
-        if let Some(text) = entry["text"].as_str() {
-            out.write_all(rrt_clipboard::osc52(text).as_bytes())?;
-            out.flush()?;
+    for event in connect(locate)?.watch()? {
+        match event.context("reading from the daemon")? {
+            ClipboardEvent::Entry(entry) if osc52 => {
+                out.write_all(rrt_clipboard::osc52(&entry.text).as_bytes())?;
+            }
+            ClipboardEvent::Entry(entry) => {
+                serde_json::to_writer(&mut out, &entry)?;
+                writeln!(out)?;
+            }
+            ClipboardEvent::Lagged { missed } => {
+                eprintln!("rrt: fell behind and skipped {missed} clipboard changes");
+            }
         }
+        out.flush()?;
     }
     bail!("the daemon went away")
 }
@@ -349,9 +289,23 @@ mod tests {
 
     use super::*;
 
+    /// An entry with this text and these representations (the JSON without hashes).
+    fn entry(text: &str, content: serde_json::Value) -> ClipEntry {
+        let mut content = content;
+        for representation in content.as_array_mut().into_iter().flatten() {
+            representation["hash"] = json!("00".repeat(32));
+        }
+        serde_json::from_value(json!({
+            "text": text,
+            "content": content,
+            "stamp": {"time": {"wall_ms": 1, "counter": 0}, "origin": uuid::Uuid::nil()},
+        }))
+        .expect("an entry")
+    }
+
     #[test]
     fn a_search_finds_words_in_the_text_or_a_type_ignoring_case() {
-        let entry = json!({"text": "Hello World", "content": [{"mime": "image/png", "size": 3}]});
+        let entry = entry("Hello World", json!([{"mime": "image/png", "size": 3}]));
         assert!(matches(&entry, "world"));
         assert!(matches(&entry, "PNG"));
         assert!(!matches(&entry, "html"));
@@ -359,10 +313,13 @@ mod tests {
 
     #[test]
     fn types_list_text_first_with_sizes_and_dimensions() {
-        let entry = json!({"text": "hi", "content": [
-            {"mime": "image/png", "size": 5120, "width": 640, "height": 480},
-            {"mime": "text/html", "size": 9}
-        ]});
+        let entry = entry(
+            "hi",
+            json!([
+                {"mime": "image/png", "size": 5120, "width": 640, "height": 480},
+                {"mime": "text/html", "size": 9}
+            ]),
+        );
         assert_eq!(
             types(&entry),
             [

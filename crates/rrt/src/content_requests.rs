@@ -16,8 +16,10 @@ use tokio::{
     sync::mpsc,
 };
 
+use rrt_control::{ErrorKind, Item, RawHeader};
+
 use crate::{
-    control::{Item, RawHeader, Response, write_line},
+    control::{write_error, write_ok},
     upload::{ChunkReader, receive_item},
 };
 
@@ -115,8 +117,10 @@ pub(crate) async fn paste_type(
 ) -> std::io::Result<()> {
     let entry = match node.clipboard().await {
         Ok(Some(entry)) => entry,
-        Ok(None) => return refuse(writer, "the clipboard is empty".to_owned()).await,
-        Err(error) => return refuse(writer, error.to_string()).await,
+        Ok(None) => {
+            return write_error(writer, ErrorKind::NotFound, "the clipboard is empty").await;
+        }
+        Err(error) => return write_error(writer, ErrorKind::Failed, error.to_string()).await,
     };
     if is_text(mime) && !entry.text.is_empty() {
         let text = entry.text.as_bytes();
@@ -124,7 +128,8 @@ pub(crate) async fn paste_type(
         return writer.write_all(text).await;
     }
     let Some(representation) = entry.content.iter().find(|r| r.mime == mime) else {
-        return refuse(writer, NodeError::NoSuchType(mime.to_owned()).to_string()).await;
+        let error = NodeError::NoSuchType(mime.to_owned());
+        return write_error(writer, ErrorKind::NotFound, error.to_string()).await;
     };
     send(node, writer, representation).await
 }
@@ -151,12 +156,15 @@ async fn send(
     }
     let path = match node.blob(representation).await {
         Ok(path) => path,
-        Err(error) => return refuse(writer, error.to_string()).await,
+        Err(error) => return write_error(writer, ErrorKind::Failed, error.to_string()).await,
     };
     // Opened before the header: a blob evicted since it was found is an error, not a short read.
     let file = match tokio::fs::File::open(&path).await {
         Ok(file) => file,
-        Err(error) => return refuse(writer, format!("{}: {error}", path.display())).await,
+        Err(error) => {
+            let error = format!("{}: {error}", path.display());
+            return write_error(writer, ErrorKind::Failed, error).await;
+        }
     };
     send_header(writer, &representation.mime, representation.size).await?;
     // Large reads: a value of hundreds of MiB in 8 KiB pieces costs more than its fetch.
@@ -180,10 +188,5 @@ async fn send_header(
         mime: mime.to_owned(),
         size,
     };
-    let value = serde_json::to_value(header).unwrap_or_default();
-    write_line(writer, &Response::Ok(value)).await
-}
-
-async fn refuse(writer: &mut (impl AsyncWriteExt + Unpin), error: String) -> std::io::Result<()> {
-    write_line(writer, &Response::Error(error)).await
+    write_ok(writer, header).await
 }

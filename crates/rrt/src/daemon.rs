@@ -7,6 +7,10 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use clap::Args;
+use rrt_control::{
+    Answer, ClipboardEvent, DocumentText, ErrorKind, HistoryEntry, PROTOCOL_VERSION, Refusal,
+    Request, StateSnapshot, Status, Version,
+};
 use rrt_mesh::{
     ContentConfig, Edit, Node, NodeConfig, NodeError, NodeEvent, STATE, WanOptions,
     dir::MeshDir,
@@ -28,7 +32,7 @@ use crate::{
     Locate,
     accept_backoff::{AcceptBackoff, Pause},
     content_requests::{self, CopyFailed},
-    control::{Request, Response, write_line},
+    control::{write_error, write_line, write_ok},
     request_reader::{Limits, RequestBudget, read_request},
     system_clipboard::{self, SystemClipboard},
 };
@@ -377,70 +381,67 @@ async fn converse(
         let read = read_request(&mut reader, &mut charge, answered, Limits::DAEMON).await;
         let request = match read {
             Ok(None) => return Ok(()),
-            Ok(Some(line)) => serde_json::from_slice::<Request>(&line),
+            Ok(Some(line)) => Request::parse(&line),
             Err(error) => {
                 tracing::debug!(%error, "control request refused");
-                return write_line(writer, &Response::Error(error.to_string())).await;
+                return write_error(writer, ErrorKind::Refused, error.to_string()).await;
             }
         };
         answered = true;
-        if let Ok(
-            Request::Watch
-            | Request::ScratchWatch { .. }
-            | Request::StateWatch
-            | Request::Invite { .. }
-            | Request::Join { .. },
-        ) = request
-        {
+        let request = match request {
+            Ok(request) => request,
+            Err(refusal) => {
+                write_line(writer, &Answer::<()>::Error(refusal)).await?;
+                continue;
+            }
+        };
+        if request.is_stream() {
             // A stream keeps nothing of its request but a name: its charge goes back now.
             drop(charge);
         }
         match request {
-            Ok(Request::Invite { ttl_s }) => {
+            Request::Invite { ttl_s } => {
                 let pairing = node.invite(Duration::from_secs(ttl_s.clamp(1, 86_400)));
-                return pair(pairing.map_err(|error| error.to_string()), reader, writer).await;
+                return pair(pairing.map_err(failed), reader, writer).await;
             }
-            Ok(Request::Join { ticket }) => {
+            Request::Join { ticket } => {
                 let pairing = ticket
                     .parse::<Ticket>()
-                    .map_err(|error| error.to_string())
-                    .and_then(|ticket| node.join(ticket).map_err(|error| error.to_string()));
+                    .map_err(|error| Refusal::new(ErrorKind::BadRequest, error.to_string()))
+                    .and_then(|ticket| node.join(ticket).map_err(failed));
                 return pair(pairing, reader, writer).await;
             }
-            Ok(Request::Watch) => return until_closed(reader, watch(node, writer)).await,
-            Ok(Request::ScratchWatch { name }) => {
+            Request::Watch => return until_closed(reader, watch(node, writer)).await,
+            Request::ScratchWatch { name } => {
                 return until_closed(reader, watch_document(node, Some(name), writer)).await;
             }
-            Ok(Request::StateWatch) => {
+            Request::StateWatch => {
                 return until_closed(reader, watch_document(node, None, writer)).await;
             }
-            Ok(Request::CopyContent { items }) => {
-                let response = match content_requests::copy_content(node, &mut reader, items).await
-                {
-                    Ok(entry) => Response::Ok(to_value(&entry)),
-                    Err(CopyFailed::Refused(error)) => Response::Error(error),
+            Request::CopyContent { items } => {
+                match content_requests::copy_content(node, &mut reader, items).await {
+                    Ok(entry) => write_ok(writer, entry).await?,
+                    Err(CopyFailed::Refused(error)) => {
+                        write_error(writer, ErrorKind::Failed, error).await?;
+                    }
                     Err(CopyFailed::Upload(error)) => {
                         let error = format!("the upload failed: {error}");
-                        return write_line(writer, &Response::Error(error)).await;
+                        return write_error(writer, ErrorKind::Refused, error).await;
                     }
-                };
-                write_line(writer, &response).await?;
+                }
             }
-            Ok(Request::PasteType { mime }) => {
+            Request::PasteType { mime } => {
                 content_requests::paste_type(node, writer, &mime).await?;
             }
-            Ok(Request::Blob { hash, size }) => {
+            Request::Blob { hash, size } => {
                 content_requests::blob(node, writer, hash, size).await?;
             }
-            Ok(request) => {
-                let response = match answer(node, request).await {
-                    Ok(value) => Response::Ok(value),
-                    Err(error) => Response::Error(error),
+            request => {
+                let answer = match answer(node, request).await {
+                    Ok(value) => Answer::Ok(value),
+                    Err(refusal) => Answer::Error(refusal),
                 };
-                write_line(writer, &response).await?;
-            }
-            Err(error) => {
-                write_line(writer, &Response::Error(format!("bad request: {error}"))).await?;
+                write_line(writer, &answer).await?;
             }
         }
     }
@@ -450,7 +451,7 @@ async fn converse(
 /// the person's answer. Ends after the outcome, or when the client goes (an unanswered
 /// pairing is a no).
 async fn pair(
-    pairing: Result<Pairing, String>,
+    pairing: Result<Pairing, Refusal>,
     reader: BufReader<tokio::net::unix::OwnedReadHalf>,
     writer: &mut (impl AsyncWriteExt + Unpin),
 ) -> std::io::Result<()> {
@@ -459,7 +460,7 @@ async fn pair(
         confirm,
     } = match pairing {
         Ok(pairing) => pairing,
-        Err(error) => return write_line(writer, &Response::Error(error)).await,
+        Err(refusal) => return write_line(writer, &Answer::<()>::Error(refusal)).await,
     };
     let mut confirm = Some(confirm);
     // A pairing's client sends one short line; `next_line` is cancel-safe, so a line read half
@@ -469,12 +470,12 @@ async fn pair(
     loop {
         tokio::select! {
             event = events.recv() => match event {
-                Some(event) => write_line(writer, &Response::Ok(to_value(&event))).await?,
+                Some(event) => write_ok(writer, event).await?,
                 None => return Ok(()),
             },
             line = lines.next_line(), if reading => match line {
                 Ok(Some(line)) => {
-                    if let Ok(Request::Confirm { accepted }) = serde_json::from_str(&line)
+                    if let Ok(Request::Confirm { accepted }) = Request::parse(line.as_bytes())
                         && let Some(confirm) = confirm.take()
                     {
                         let _ = confirm.send(accepted);
@@ -493,48 +494,58 @@ async fn pair(
 /// How many bytes a pairing's client may send after its request (one `confirm` line).
 const MAX_PAIRING_INPUT: u64 = 64 * 1024;
 
-fn to_value(value: &impl serde::Serialize) -> serde_json::Value {
-    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+/// A node's failure as the client reads it.
+fn failed(error: NodeError) -> Refusal {
+    let kind = match &error {
+        NodeError::Document(rrt_mesh::DocumentError::NotFound(_)) => ErrorKind::NotFound,
+        _ => ErrorKind::Failed,
+    };
+    Refusal::new(kind, error.to_string())
 }
 
-async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, String> {
+/// Answers a request of one line.
+async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Refusal> {
     match request {
-        Request::Peers => to_json(node.peers().await),
+        Request::Version => json(Ok(Version {
+            protocol: PROTOCOL_VERSION,
+            rrt: env!("CARGO_PKG_VERSION").to_owned(),
+        })),
+        Request::Peers => json(node.peers().await),
         Request::Status => {
-            let mut status = to_json(node.status().await)?;
-            // The wide-area endpoint's state: null without one; `running: false` when another
-            // instance of this host holds it.
-            status["wan"] = to_value(&node.wan_status().await);
-            Ok(status)
+            let node_status = node.status().await.map_err(failed)?;
+            json(Ok(Status {
+                node: node_status,
+                wan: node.wan_status().await,
+            }))
         }
-        Request::Copy { text } => to_json(node.copy(text).await),
-        Request::CopyFiles { paths } => to_json(content_requests::copy_files(node, paths).await),
-        Request::Paste => to_json(node.clipboard().await),
+        Request::Copy { text } => json(node.copy(text).await),
+        Request::CopyFiles { paths } => json(content_requests::copy_files(node, paths).await),
+        Request::Paste => json(node.clipboard().await),
         Request::History => history(node).await,
         Request::CopyAgain { stamp } => {
-            let history = node.history().await.map_err(|error| error.to_string())?;
+            let history = node.history().await.map_err(failed)?;
             let entry = history
                 .into_iter()
                 .find(|entry| entry.stamp == stamp)
-                .ok_or("no history entry has that stamp")?;
+                .ok_or_else(|| {
+                    Refusal::new(ErrorKind::NotFound, "no history entry has that stamp")
+                })?;
             let copied = rrt_sync::Copied {
                 text: entry.text.to_string(),
                 content: entry.content,
             };
-            to_json(node.copy_value(copied).await)
+            json(node.copy_value(copied).await)
         }
-        Request::Pin { stamp, pinned } => to_json(node.pin(stamp, pinned).await),
-        Request::ScratchList => to_json(node.documents().await),
-        Request::ScratchCat { name } => to_json(node.text(&name).await),
-        Request::ScratchAppend { name, text } => {
-            to_json(node.edit(&name, Edit::Append(text)).await)
-        }
+        Request::Pin { stamp, pinned } => json(node.pin(stamp, pinned).await),
+        Request::ScratchList => json(node.documents().await),
+        Request::ScratchCat { name } => json(node.text(&name).await),
+        Request::ScratchAppend { name, text } => json(node.edit(&name, Edit::Append(text)).await),
         Request::ScratchReplace { name, text, base } => {
             let edit = match base {
                 Some(base) => Edit::ReplaceFrom { base, text },
                 None => Edit::Replace(text),
             };
-            to_json(node.edit(&name, edit).await)
+            json(node.edit(&name, edit).await)
         }
         Request::ScratchInsert {
             name,
@@ -548,48 +559,50 @@ async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Stri
             len,
             base,
         } => edit_and_read(node, &name, Edit::Delete { at, len, base }).await,
-        Request::StateList => to_json(node.state().await),
-        Request::StateSet { key, value } => to_json(node.edit(STATE, Edit::Set(key, value)).await),
-        Request::StateDel { key } => to_json(node.edit(STATE, Edit::Remove(key)).await),
-        Request::Watch | Request::ScratchWatch { .. } | Request::StateWatch => {
-            Err("watch is a stream".to_owned())
-        }
-        Request::Invite { .. } | Request::Join { .. } => Err("pairing is a stream".to_owned()),
-        Request::CopyContent { .. } | Request::PasteType { .. } | Request::Blob { .. } => {
-            Err("this request carries raw bytes".to_owned())
-        }
-        Request::Confirm { .. } => Err("nothing to confirm: no pairing under way".to_owned()),
+        Request::StateList => json(node.state().await),
+        Request::StateSet { key, value } => json(node.edit(STATE, Edit::Set(key, value)).await),
+        Request::StateDel { key } => json(node.edit(STATE, Edit::Remove(key)).await),
+        Request::Confirm { .. } => Err(Refusal::new(
+            ErrorKind::BadRequest,
+            "nothing to confirm: no pairing under way",
+        )),
+        // Streams and raw requests are served by `converse`.
+        Request::Watch
+        | Request::ScratchWatch { .. }
+        | Request::StateWatch
+        | Request::Invite { .. }
+        | Request::Join { .. }
+        | Request::CopyContent { .. }
+        | Request::PasteType { .. }
+        | Request::Blob { .. } => Err(Refusal::new(
+            ErrorKind::BadRequest,
+            "this request is served as a stream or with raw bytes",
+        )),
     }
 }
 
-/// The history, newest first, each entry marked `"pinned": true` when it is.
-async fn history(node: &Node) -> Result<serde_json::Value, String> {
-    let history = node.history().await.map_err(|error| error.to_string())?;
-    let pinned = node.pinned().await.map_err(|error| error.to_string())?;
-    Ok(history
-        .iter()
-        .map(|entry| {
-            let mut value = to_value(entry);
-            if pinned.contains(&entry.stamp) {
-                value["pinned"] = true.into();
-            }
-            value
+/// The history, newest first, each entry marked when pinned.
+async fn history(node: &Node) -> Result<serde_json::Value, Refusal> {
+    let history = node.history().await.map_err(failed)?;
+    let pinned = node.pinned().await.map_err(failed)?;
+    json(Ok(history
+        .into_iter()
+        .map(|entry| HistoryEntry {
+            pinned: pinned.contains(&entry.stamp),
+            entry,
         })
-        .collect())
+        .collect::<Vec<_>>()))
 }
 
 /// Applies `edit` and answers with the text after it (and after anything applied before it).
-async fn edit_and_read(node: &Node, name: &str, edit: Edit) -> Result<serde_json::Value, String> {
-    node.edit(name, edit)
-        .await
-        .map_err(|error| error.to_string())?;
-    to_json(node.text(name).await)
+async fn edit_and_read(node: &Node, name: &str, edit: Edit) -> Result<serde_json::Value, Refusal> {
+    node.edit(name, edit).await.map_err(failed)?;
+    json(node.text(name).await)
 }
 
-fn to_json(value: Result<impl serde::Serialize, NodeError>) -> Result<serde_json::Value, String> {
-    value
-        .map_err(|error| error.to_string())
-        .and_then(|value| serde_json::to_value(value).map_err(|error| error.to_string()))
+fn json(value: Result<impl serde::Serialize, NodeError>) -> Result<serde_json::Value, Refusal> {
+    let value = value.map_err(failed)?;
+    serde_json::to_value(value).map_err(|error| Refusal::new(ErrorKind::Failed, error.to_string()))
 }
 
 /// Runs `stream` until it ends or the client closes its side (an end of file: shutting down
@@ -620,15 +633,16 @@ async fn until_closed(
 async fn watch(node: &Node, writer: &mut (impl AsyncWriteExt + Unpin)) -> std::io::Result<()> {
     let mut events = node.subscribe();
     if let Ok(Some(current)) = node.clipboard().await {
-        write_line(writer, &current).await?;
+        write_ok(writer, ClipboardEvent::Entry(current)).await?;
     }
     loop {
         match events.recv().await {
-            Ok(NodeEvent::Clipboard { entry }) => write_line(writer, &entry).await?,
+            Ok(NodeEvent::Clipboard { entry }) => {
+                write_ok(writer, ClipboardEvent::Entry(entry)).await?;
+            }
             Ok(_) => {}
             Err(RecvError::Lagged(missed)) => {
-                let error = Response::Error(format!("missed {missed} changes"));
-                write_line(writer, &error).await?;
+                write_ok(writer, ClipboardEvent::Lagged { missed }).await?;
             }
             Err(RecvError::Closed) => return Ok(()),
         }
@@ -646,15 +660,19 @@ async fn watch_document(
     let mut changes = document.changes();
     let current = || async {
         match &name {
-            Some(name) => {
-                serde_json::json!({ "document": name, "text": document.text().await.unwrap_or_default() })
-            }
-            None => serde_json::json!({ "state": document.entries().await.unwrap_or_default() }),
+            Some(name) => serde_json::to_value(DocumentText {
+                document: name.clone(),
+                text: document.text().await.unwrap_or_default(),
+            }),
+            None => serde_json::to_value(StateSnapshot {
+                state: document.entries().await.unwrap_or_default(),
+            }),
         }
+        .unwrap_or_default()
     };
-    write_line(writer, &current().await).await?;
+    write_ok(writer, current().await).await?;
     while changes.next().await.is_some() {
-        write_line(writer, &current().await).await?;
+        write_ok(writer, current().await).await?;
     }
     Ok(())
 }

@@ -14,12 +14,12 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use serde_json::Value;
+use rrt_control::{Client, Events};
+use rrt_mesh::wan::PairingEvent;
 
 use crate::{
     Locate,
     client::{self, connect},
-    control::{Request, Response},
 };
 
 #[derive(Debug, Args)]
@@ -42,11 +42,8 @@ pub(crate) struct JoinArgs {
 }
 
 pub(crate) fn invite(locate: &Locate, args: &InviteArgs) -> anyhow::Result<()> {
-    converse(
-        &wan_daemon(locate)?,
-        &Request::Invite { ttl_s: args.ttl },
-        args.yes,
-    )
+    let client = pairing_client(&wan_daemon(locate)?)?;
+    converse(client.invite(Duration::from_secs(args.ttl))?, args.yes)
 }
 
 pub(crate) fn join(locate: &Locate, args: &JoinArgs) -> anyhow::Result<()> {
@@ -54,7 +51,16 @@ pub(crate) fn join(locate: &Locate, args: &JoinArgs) -> anyhow::Result<()> {
     ticket
         .parse::<rrt_mesh::wan::Ticket>()
         .context("reading the ticket")?;
-    converse(&wan_daemon(locate)?, &Request::Join { ticket }, args.yes)
+    let client = pairing_client(&wan_daemon(locate)?)?;
+    converse(client.join(&ticket)?, args.yes)
+}
+
+/// A connection for a pairing: a person may take minutes to compare codes (the daemon gives up
+/// after 5).
+fn pairing_client(locate: &Locate) -> anyhow::Result<Client> {
+    let client = connect(locate)?;
+    client.set_timeout(Some(Duration::from_secs(15 * 60)))?;
+    Ok(client)
 }
 
 /// The daemon to pair through: `--instance` if given, else the one of the mesh's daemons that
@@ -69,9 +75,10 @@ fn wan_daemon(locate: &Locate) -> anyhow::Result<Locate> {
             instance: Some(entry.name),
             ..locate.clone()
         };
-        if client::ask(&asked, &Request::Status)
-            .is_ok_and(|status| status["wan"]["running"] == true)
-        {
+        let running = client::client(&asked)
+            .and_then(|mut client| Ok(client.status()?))
+            .is_ok_and(|status| status.wan.is_some_and(|wan| wan.running));
+        if running {
             return Ok(asked);
         }
     }
@@ -79,42 +86,25 @@ fn wan_daemon(locate: &Locate) -> anyhow::Result<Locate> {
 }
 
 /// Follows a pairing's events to its end.
-fn converse(locate: &Locate, request: &Request, yes: bool) -> anyhow::Result<()> {
-    let mut reader = connect(locate, request)?;
-    // A person may take minutes to compare codes; the daemon gives up after 5.
-    reader
-        .get_ref()
-        .set_read_timeout(Some(Duration::from_secs(15 * 60)))?;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).context("reading the daemon")? == 0 {
-            bail!("the daemon closed the pairing without an outcome");
-        }
-        let event = match serde_json::from_str(&line).context("the daemon's answer is not JSON")? {
-            Response::Ok(event) => event,
-            Response::Error(error) => bail!("{error}"),
-        };
-        match event["event"].as_str() {
-            Some("ticket") => show_ticket(event["ticket"].as_str().unwrap_or_default())?,
-            Some("code") => {
-                let accepted = ask(&event, yes)?;
-                let mut answer = serde_json::to_vec(&Request::Confirm { accepted })?;
-                answer.push(b'\n');
-                reader.get_mut().write_all(&answer)?;
+fn converse(mut events: Events<PairingEvent>, yes: bool) -> anyhow::Result<()> {
+    while let Some(event) = events.next() {
+        match event.context("pairing")? {
+            PairingEvent::Ticket { ticket } => show_ticket(&ticket)?,
+            PairingEvent::Code { code, device, id } => {
+                let accepted = ask(&code, &device, &id.to_string(), yes)?;
+                events.confirm(accepted)?;
             }
-            Some("paired") => {
+            PairingEvent::Paired { device, id } => {
                 println!(
-                    "paired with {} ({}): each device trusts the other and keeps a link to it",
-                    event["device"].as_str().unwrap_or("?"),
-                    event["id"].as_str().unwrap_or("?")
+                    "paired with {device} ({id}): each device trusts the other and keeps a link \
+                     to it"
                 );
                 return Ok(());
             }
-            Some("failed") => bail!("{}", event["reason"].as_str().unwrap_or("pairing failed")),
-            _ => {}
+            PairingEvent::Failed { reason } => bail!("{reason}"),
         }
     }
+    bail!("the daemon closed the pairing without an outcome")
 }
 
 /// The ticket alone on stdout's first line, then — on a terminal — a QR code of it.
@@ -143,10 +133,7 @@ fn qr(ticket: &str) -> Option<String> {
 }
 
 /// Shows the code and asks the person whether the other device shows the same.
-fn ask(event: &Value, yes: bool) -> anyhow::Result<bool> {
-    let code = event["code"].as_str().unwrap_or("?");
-    let device = event["device"].as_str().unwrap_or("?");
-    let id = event["id"].as_str().unwrap_or("?");
+fn ask(code: &str, device: &str, id: &str, yes: bool) -> anyhow::Result<bool> {
     eprintln!("verification code: {code}");
     eprintln!("the other device: {device} ({id})");
     if yes {

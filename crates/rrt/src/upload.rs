@@ -1,18 +1,10 @@
-//! Bytes that follow a control request: a value copied with `rrt clip copy --type`, streamed to
-//! the daemon without knowing its size in advance (standard input may be a pipe), and never held
-//! whole on either side.
-//!
-//! After the request line, each item is a run of chunks — a 4-byte big-endian length, then that
-//! many bytes — ended by a chunk of length 0. A chunk is at most [`MAX_CHUNK`] bytes; a longer
-//! one, or a pause of [`IDLE_DEADLINE`] without a byte,
-//! ends the connection with an error.
-//!
-//! ```text
-//! {"op":"copy_content","items":[{"mime":"image/png"}]}\n
-//! 00 01 00 00 <65536 bytes> 00 00 10 00 <4096 bytes> 00 00 00 00
-//! ```
+//! The daemon's side of an upload (the bytes that follow a `copy_content` request; the framing
+//! and the sending side are `rrt_control::upload`'s): each item's chunks read within a
+//! deadline, handed to an import on a blocking thread.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
+
+use rrt_control::upload::MAX_CHUNK;
 
 use tokio::{
     io::{AsyncRead, AsyncReadExt},
@@ -20,28 +12,6 @@ use tokio::{
 };
 
 use crate::request_reader::IDLE_DEADLINE;
-
-/// The largest chunk.
-pub(crate) const MAX_CHUNK: usize = 1 << 20;
-
-/// Sends everything `reader` gives as one item's chunks.
-pub(crate) fn send_item(mut reader: impl Read, out: &mut impl Write) -> io::Result<u64> {
-    let mut buffer = vec![0; 256 * 1024];
-    let mut sent = 0;
-    loop {
-        let read = match reader.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(read) => read,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
-        };
-        out.write_all(&(read as u32).to_be_bytes())?;
-        out.write_all(&buffer[..read])?;
-        sent += read as u64;
-    }
-    out.write_all(&0u32.to_be_bytes())?;
-    Ok(sent)
-}
 
 /// Reads one item's chunks from `input`, passing each on to `chunks` (the reading side of an
 /// import), until the ending chunk. If the importer has gone (it failed, and says why), the rest
@@ -113,6 +83,8 @@ impl Read for ChunkReader {
 
 #[cfg(test)]
 mod tests {
+    use rrt_control::upload::send_item;
+
     use super::*;
 
     #[tokio::test]

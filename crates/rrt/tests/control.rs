@@ -76,6 +76,17 @@ fn a_stalled_request_is_cut_after_the_idle_deadline_and_nothing_else_is() {
     // A client between requests, as the TUI keeps one for its edits.
     let mut between = BufReader::new(UnixStream::connect(&socket).expect("connect"));
     assert!(ask(&mut between, r#"{"op":"status"}"#).get("ok").is_some());
+    // A request this daemon does not know is answered as such, and the connection goes on.
+    let unknown = ask(&mut between, r#"{"op":"teleport"}"#);
+    assert_eq!(unknown["error"]["kind"], "unknown_request", "{unknown}");
+    let malformed = ask(&mut between, r#"{"op":"copy"}"#);
+    assert_eq!(malformed["error"]["kind"], "bad_request", "{malformed}");
+    let version = ask(&mut between, r#"{"op":"version"}"#);
+    assert_eq!(
+        version["ok"]["protocol"],
+        rrt_control::PROTOCOL_VERSION,
+        "{version}"
+    );
     let mut half = UnixStream::connect(&socket).expect("connect");
     half.write_all(br#"{"op":"paste""#).expect("half a request");
     let silent = UnixStream::connect(&socket).expect("connect");
@@ -84,7 +95,7 @@ fn a_stalled_request_is_cut_after_the_idle_deadline_and_nothing_else_is() {
         let answer = read_until_closed(stream, what);
         let answer: serde_json::Value = serde_json::from_slice(&answer)
             .unwrap_or_else(|error| panic!("a JSON answer to {what}: {error}"));
-        assert!(answer.get("error").is_some(), "{what}: {answer}");
+        assert_eq!(answer["error"]["kind"], "refused", "{what}: {answer}");
     }
     // The deadline has passed for the others too, and they were not cut.
     assert!(ask(&mut between, r#"{"op":"status"}"#).get("ok").is_some());
@@ -133,7 +144,7 @@ fn large_unfinished_requests_share_one_memory_budget() {
     for client in clients {
         let answer = read_until_closed(client, "60 MB of a request");
         let answer: serde_json::Value = serde_json::from_slice(&answer).expect("a JSON answer");
-        assert!(answer.get("error").is_some(), "{answer}");
+        assert_eq!(answer["error"]["kind"], "refused", "{answer}");
     }
     lab.copy("a", "after the flood");
     assert_eq!(lab.paste("a").as_deref(), Some("after the flood"));

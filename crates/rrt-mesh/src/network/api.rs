@@ -93,7 +93,7 @@ pub struct NetworkConfig {
 }
 
 /// How the instances of a mesh are linked (`spread` decides).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Shape {
     /// Everyone to everyone.
@@ -217,13 +217,44 @@ pub struct NetStatus {
     pub neighbours: Vec<Uuid>,
 }
 
+/// How a peer is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// A Unix socket on this host.
+    Unix,
+    /// Plain TCP to another host (a lab's `--insecure`).
+    Tcp,
+    /// TLS over TCP to another host.
+    Tls,
+    /// The wide-area transport (iroh: QUIC, direct or through a relay).
+    Iroh,
+    /// Through the hub's coordinator, without a link of its own.
+    Hub,
+    /// A link that went away while its view was taken.
+    Unknown,
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Unix => "unix",
+            Self::Tcp => "tcp",
+            Self::Tls => "tls",
+            Self::Iroh => "iroh",
+            Self::Hub => "hub",
+            Self::Unknown => "unknown",
+        })
+    }
+}
+
 /// An up peer's direct link, for status displays.
 #[derive(Debug, Clone)]
 pub struct LinkView {
     /// The peer and its liveness.
     pub status: LinkStatus,
-    /// `"unix"`, `"tls"`, `"tcp"` or `"iroh"` (the wide-area transport).
-    pub transport: &'static str,
+    /// How the link is carried.
+    pub transport: Transport,
     /// Over the wide-area transport: whether the connection is direct or relayed now.
     pub path: Option<Path>,
     /// `"local"`, or the peer's address.

@@ -24,7 +24,7 @@ use rustix::{
     fs::{FlockOperation, flock},
     io::Errno,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     dir::{COORDINATOR_LOCK, MeshDir},
@@ -36,7 +36,7 @@ use crate::{
 pub(super) const COORDINATOR: Token = Token(2);
 
 /// How the instances of a mesh connect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Topology {
     /// Every instance connects to every other; the lower pid dials.
@@ -47,7 +47,7 @@ pub enum Topology {
 }
 
 /// What this instance is in its topology.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// A full-mesh peer.

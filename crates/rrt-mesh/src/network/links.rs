@@ -19,7 +19,10 @@ use std::{
 use mio::{Interest, Registry, Token};
 use rrt_wire::{Compression, EncodeError, EncodedFrame, Session, WireError};
 
-use super::{api::LinkView, stream::Stream};
+use super::{
+    api::{LinkView, Transport},
+    stream::Stream,
+};
 use crate::{
     Message,
     identity::Device,
@@ -125,7 +128,7 @@ impl Links {
     ) -> LinkView {
         let link = id.and_then(|id| self.links.get(&id));
         LinkView {
-            transport: link.map_or("unknown", |link| link.stream.transport()),
+            transport: link.map_or(Transport::Unknown, |link| link.stream.transport()),
             path: link.and_then(|link| match &link.stream {
                 Stream::Wan(wan) => Some(wan.path.get()),
                 _ => None,

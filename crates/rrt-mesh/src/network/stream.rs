@@ -11,7 +11,7 @@ use mio::{
     net::{TcpStream, UnixStream},
 };
 
-use super::tls::TlsStream;
+use super::{api::Transport, tls::TlsStream};
 use crate::{
     identity::DeviceId,
     wan::{PathCell, WanLink},
@@ -45,12 +45,12 @@ impl WanStream {
 
 impl Stream {
     /// What `rrt peers` calls this transport.
-    pub(super) fn transport(&self) -> &'static str {
+    pub(super) fn transport(&self) -> Transport {
         match self {
-            Self::Unix(_) => "unix",
-            Self::Tcp(_) => "tcp",
-            Self::Tls(_) => "tls",
-            Self::Wan(_) => "iroh",
+            Self::Unix(_) => Transport::Unix,
+            Self::Tcp(_) => Transport::Tcp,
+            Self::Tls(_) => Transport::Tls,
+            Self::Wan(_) => Transport::Iroh,
         }
     }
 

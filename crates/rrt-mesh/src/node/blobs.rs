@@ -11,7 +11,7 @@ use std::{
 
 use rrt_reactor::Rrt;
 use rrt_sync::{BlobEvent, BlobHash, BlobStore, BlobSync, ClipEntry, FILES, FileList};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -27,7 +27,7 @@ use super::NodeError;
 pub(super) type BlobReply = oneshot::Sender<Result<PathBuf, NodeError>>;
 
 /// What `rrt status` shows of blobs.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct BlobStatus {
     /// Whole blobs in the store.
     pub stored: u64,
@@ -45,7 +45,7 @@ pub struct BlobStatus {
 }
 
 /// A blob being fetched.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Transfer {
     /// The blob.
     pub hash: BlobHash,

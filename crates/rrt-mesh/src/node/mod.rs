@@ -57,7 +57,7 @@ use actor::Actor;
 use blobs::Blobs;
 pub use blobs::{BlobStatus, Transfer};
 pub use edit::Edit;
-pub use status::{MeshView, NodeStatus, PeerStatus};
+pub use status::{LinkPath, MeshView, NodeStatus, PeerStatus};
 
 /// How to start a [`Node`].
 #[derive(Debug, Clone)]

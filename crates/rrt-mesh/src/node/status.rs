@@ -4,17 +4,18 @@ use std::{path::PathBuf, time::Duration};
 
 use rrt_sync::Stamp;
 use rrt_wire::Compression;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
     identity::Device,
     membership::PeerInfo,
-    network::{NetStatus, Role, Shape, Topology},
+    network::{NetStatus, Role, Shape, Topology, Transport},
+    wan::Path,
 };
 
 /// The mesh as one instance sees it, for `rrt peers`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MeshView {
     /// How the mesh is linked now.
     pub shape: Shape,
@@ -25,26 +26,22 @@ pub struct MeshView {
 }
 
 /// A peer's state, for `rrt peers`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PeerStatus {
     /// The peer.
     pub peer: PeerInfo,
-    /// How it is reached: `"unix"` (a direct link on this host), `"tls"` or `"tcp"` (a direct
-    /// link to another host), `"iroh"` (the wide-area transport) or `"hub"` (through the
-    /// coordinator).
-    pub transport: &'static str,
-    /// How the link runs: `"local"` (a Unix socket on this host), `"lan"` (TCP, TLS),
-    /// `"direct"` or `"relayed"` (the wide-area transport, hole punched or through a relay;
-    /// `"unknown"` until it is known), `"hub"` (through the hub's coordinator).
-    pub path: &'static str,
+    /// How it is reached.
+    pub transport: Transport,
+    /// How the link runs.
+    pub path: LinkPath,
     /// Where it runs: `"local"` (this host), an address, `"device <short id>"` over the
     /// wide-area transport, or `"via hub"`.
     pub host: String,
     /// The device it runs on, for a TLS link: its key and the name it goes by (names may
     /// repeat across devices; the key tells them apart).
     pub device: Option<Device>,
-    /// The link's compression, `"lz4"` or `"none"` (direct links only).
-    pub compression: Option<&'static str>,
+    /// The link's compression (direct links only).
+    pub compression: Option<Compression>,
     /// The last measured heartbeat round trip, in microseconds (direct links only).
     pub rtt_us: Option<u64>,
     /// Milliseconds since anything arrived from it (direct links only).
@@ -56,8 +53,39 @@ pub struct PeerStatus {
     pub neighbour: bool,
 }
 
+/// How a link to a peer runs, as `rrt peers` shows it in its PATH column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkPath {
+    /// A Unix socket on this host.
+    Local,
+    /// TCP or TLS on the local network (or any network the peer is reachable on directly).
+    Lan,
+    /// The wide-area transport, directly between the two devices (hole punched through NATs).
+    Direct,
+    /// The wide-area transport, through a relay.
+    Relayed,
+    /// The wide-area transport, before it knows which of the two.
+    Unknown,
+    /// Through the hub's coordinator.
+    Hub,
+}
+
+impl std::fmt::Display for LinkPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Local => "local",
+            Self::Lan => "lan",
+            Self::Direct => "direct",
+            Self::Relayed => "relayed",
+            Self::Unknown => "unknown",
+            Self::Hub => "hub",
+        })
+    }
+}
+
 /// What a node is, for `rrt status`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeStatus {
     /// The instance id.
     pub id: Uuid,
@@ -100,25 +128,24 @@ pub(super) fn mesh_view(net: NetStatus) -> MeshView {
         neighbour: neighbours.contains(&link.status.peer.id),
         peer: link.status.peer,
         path: match (link.transport, link.path) {
-            (_, Some(path)) => path.as_str(),
-            ("unix", None) => "local",
-            _ => "lan",
+            (_, Some(Path::Direct)) => LinkPath::Direct,
+            (_, Some(Path::Relayed)) => LinkPath::Relayed,
+            (_, Some(Path::Unknown)) => LinkPath::Unknown,
+            (Transport::Unix, None) => LinkPath::Local,
+            _ => LinkPath::Lan,
         },
         transport: link.transport,
         host: link.host,
         device: link.device,
-        compression: Some(match link.compression {
-            Compression::None => "none",
-            Compression::Lz4 => "lz4",
-        }),
+        compression: Some(link.compression),
         rtt_us: link.status.rtt.map(micros),
         last_seen_ms: Some(millis(link.status.silent_for)),
         up_ms: Some(millis(link.status.up_for)),
     });
     let relayed = net.relayed.into_iter().map(|peer| PeerStatus {
         peer,
-        transport: "hub",
-        path: "hub",
+        transport: Transport::Hub,
+        path: LinkPath::Hub,
         host: "via hub".to_owned(),
         device: None,
         compression: None,

@@ -54,7 +54,7 @@ use std::{
     time::Duration,
 };
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 pub use address::WanAddress;
@@ -180,7 +180,7 @@ impl PathCell {
 }
 
 /// What a pairing tells the person at either end.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum PairingEvent {
     /// The invitation's ticket, to give to the other device.
@@ -246,7 +246,7 @@ pub enum WanCommand {
 }
 
 /// The endpoint as status displays show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WanStatus {
     /// Whether this instance runs the host's endpoint (else another instance holds the lock).
     pub running: bool,

@@ -10,8 +10,10 @@ use ratatui::{
     text::Line,
     widgets::{Block, List, ListItem, ListState, Paragraph, Row, Table},
 };
+use rrt_control::HistoryEntry;
+use rrt_mesh::{MeshView, network::Shape};
 use rrt_reactor::terminal::terminput::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use serde_json::Value;
+use rrt_sync::{ClipEntry, Representation, Stamp};
 
 use super::editor::{Edit, Editor};
 
@@ -20,9 +22,8 @@ use super::editor::{Edit, Editor};
 pub(crate) enum Action {
     /// Leave.
     Quit,
-    /// Copy the history entry with this stamp (as the daemon wrote it) again: text and every
-    /// other representation.
-    CopyAgain(Value),
+    /// Copy the history entry with this stamp again: text and every other representation.
+    CopyAgain(Stamp),
     /// Send this edit of the scratch document.
     Edit(Edit),
 }
@@ -50,8 +51,8 @@ struct Peer {
 /// A history entry as the history pane shows it.
 #[derive(Debug, Clone, PartialEq)]
 struct Entry {
-    /// As the daemon wrote it, to ask for the entry again.
-    stamp: Value,
+    /// To ask for the entry again.
+    stamp: Stamp,
     text: String,
     /// Its other representations: type, size and (images) dimensions.
     kinds: Vec<String>,
@@ -59,18 +60,13 @@ struct Entry {
 }
 
 impl Entry {
-    fn from_json(entry: &Value) -> Option<Self> {
-        Some(Self {
-            stamp: entry.get("stamp")?.clone(),
-            text: entry["text"].as_str().unwrap_or_default().to_owned(),
-            kinds: entry["content"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(kind)
-                .collect(),
-            pinned: entry["pinned"] == true,
-        })
+    fn new(entry: &ClipEntry, pinned: bool) -> Self {
+        Self {
+            stamp: entry.stamp,
+            text: entry.text.to_string(),
+            kinds: entry.content.iter().map(kind).collect(),
+            pinned,
+        }
     }
 
     /// What the pane shows: the text's first line, then the other types.
@@ -101,13 +97,10 @@ impl Entry {
 }
 
 /// A representation as the pane names it: `image/png 5.0 MiB 1920×1080`.
-fn kind(representation: &Value) -> String {
-    let mime = representation["mime"].as_str().unwrap_or("?");
-    let size = crate::clip_client::human_size(representation["size"].as_u64().unwrap_or(0));
-    match (
-        representation["width"].as_u64(),
-        representation["height"].as_u64(),
-    ) {
+fn kind(representation: &Representation) -> String {
+    let mime = &representation.mime;
+    let size = crate::clip_client::human_size(representation.size);
+    match (representation.width, representation.height) {
         (Some(width), Some(height)) => format!("{mime} {size} {width}×{height}"),
         _ => format!("{mime} {size}"),
     }
@@ -122,7 +115,7 @@ pub(crate) struct App {
     /// By id; peers that left stay, marked down.
     peers: BTreeMap<String, Peer>,
     /// The mesh's members as the daemon counts them, and whether it is a swarm.
-    members: Option<(u64, bool)>,
+    members: Option<(usize, bool)>,
     /// Newest first.
     history: Vec<Entry>,
     /// What the history is filtered by, while `/` filtering is on.
@@ -150,44 +143,37 @@ impl App {
     }
 
     /// The daemon's answer to `peers`.
-    pub(crate) fn peers(&mut self, answer: &Value) {
+    pub(crate) fn peers(&mut self, view: &MeshView) {
         for peer in self.peers.values_mut() {
             peer.up = false;
         }
-        self.members = answer["members"]
-            .as_u64()
-            .map(|members| (members, answer["shape"] == "swarm"));
-        for status in answer["peers"].as_array().into_iter().flatten() {
-            let id = status["peer"]["id"].as_str().unwrap_or_default().to_owned();
+        self.members = Some((view.members, view.shape == Shape::Swarm));
+        for status in &view.peers {
             let peer = Peer {
-                name: status["peer"]["name"].as_str().unwrap_or("?").to_owned(),
-                host: status["host"].as_str().unwrap_or("?").to_owned(),
-                transport: status["transport"].as_str().unwrap_or("?").to_owned(),
-                path: status["path"].as_str().unwrap_or("?").to_owned(),
+                name: status.peer.name.clone(),
+                host: status.host.clone(),
+                transport: status.transport.to_string(),
+                path: status.path.to_string(),
                 up: true,
-                rtt_us: status["rtt_us"].as_u64(),
-                last_seen_ms: status["last_seen_ms"].as_u64(),
+                rtt_us: status.rtt_us,
+                last_seen_ms: status.last_seen_ms,
             };
-            self.peers.insert(id, peer);
+            self.peers.insert(status.peer.id.to_string(), peer);
         }
     }
 
     /// The daemon's clipboard history, newest first.
-    pub(crate) fn history(&mut self, answer: &Value) {
-        self.history = answer
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Entry::from_json)
+    pub(crate) fn history(&mut self, history: &[HistoryEntry]) {
+        self.history = history
+            .iter()
+            .map(|entry| Entry::new(&entry.entry, entry.pinned))
             .collect();
         self.selected = self.selected.min(self.shown().len().saturating_sub(1));
     }
 
     /// A new clipboard value (from `watch`).
-    pub(crate) fn copied(&mut self, entry: &Value) {
-        let Some(entry) = Entry::from_json(entry) else {
-            return;
-        };
+    pub(crate) fn copied(&mut self, entry: &ClipEntry) {
+        let entry = Entry::new(entry, false);
         if self.history.iter().any(|old| old.stamp == entry.stamp) {
             return;
         }
@@ -477,6 +463,7 @@ fn preview(text: &str, width: usize) -> String {
 mod tests {
     use ratatui::{Terminal, backend::TestBackend};
     use rrt_reactor::terminal::terminput::KeyEventState;
+    use serde_json::json;
 
     use super::*;
 
@@ -507,21 +494,77 @@ mod tests {
             .join("\n")
     }
 
+    /// A peers answer of these peers: (id digit, name, host, transport, path, rtt, last seen).
+    fn mesh(members: usize, peers: &[(u8, &str, &str, &str, &str, u64, u64)]) -> MeshView {
+        let peers: Vec<_> = peers
+            .iter()
+            .map(|(id, name, host, transport, path, rtt, seen)| {
+                json!({
+                    "peer": {"id": uuid::Uuid::from_u128(u128::from(*id)), "name": name,
+                             "capabilities": []},
+                    "host": host, "transport": transport, "path": path, "device": null,
+                    "compression": null, "rtt_us": rtt, "last_seen_ms": seen, "up_ms": null,
+                    "neighbour": false,
+                })
+            })
+            .collect();
+        serde_json::from_value(json!({"shape": "full_mesh", "members": members, "peers": peers}))
+            .expect("a mesh view")
+    }
+
+    /// A stamp told apart by `n`.
+    fn stamp(n: u64) -> Stamp {
+        Stamp {
+            time: rrt_sync::Timestamp {
+                wall_ms: n,
+                counter: 0,
+            },
+            origin: uuid::Uuid::nil(),
+        }
+    }
+
+    /// History entries of (text, stamp, pinned, representations without hashes).
+    fn history(entries: &[(&str, u64, bool, serde_json::Value)]) -> Vec<HistoryEntry> {
+        entries
+            .iter()
+            .map(|(text, n, pinned, content)| {
+                let mut content = content.clone();
+                for representation in content.as_array_mut().into_iter().flatten() {
+                    representation["hash"] = json!("00".repeat(32));
+                }
+                HistoryEntry {
+                    entry: serde_json::from_value(
+                        json!({"text": text, "content": content, "stamp": stamp(*n)}),
+                    )
+                    .expect("an entry"),
+                    pinned: *pinned,
+                }
+            })
+            .collect()
+    }
+
     #[test]
     fn panes_show_peers_history_and_the_document() {
         let mut app = App::new("alice".into(), "notes".into());
-        app.peers(
-            &serde_json::json!({"shape": "full_mesh", "members": 2, "peers": [{
-                "peer": {"id": "1", "name": "bob"}, "host": "local", "transport": "unix",
-                "path": "local", "rtt_us": 250, "last_seen_ms": 12
-            }, {
-                "peer": {"id": "2", "name": "carol"}, "host": "device 0a1b2c3d",
-                "transport": "iroh", "path": "relayed", "rtt_us": 40000, "last_seen_ms": 300
-            }]}),
-        );
-        app.history(
-            &serde_json::json!([{"text": "second", "stamp": 2}, {"text": "first", "stamp": 1}]),
-        );
+        app.peers(&mesh(
+            2,
+            &[
+                (1, "bob", "local", "unix", "local", 250, 12),
+                (
+                    2,
+                    "carol",
+                    "device 0a1b2c3d",
+                    "iroh",
+                    "relayed",
+                    40_000,
+                    300,
+                ),
+            ],
+        ));
+        app.history(&history(&[
+            ("second", 2, false, json!([])),
+            ("first", 1, false, json!([])),
+        ]));
         app.scratch_changed("hello\nworld");
         let shown = screen(&app);
         for expected in [
@@ -537,7 +580,7 @@ mod tests {
         ] {
             assert!(shown.contains(expected), "{expected:?} in\n{shown}");
         }
-        app.peers(&serde_json::json!({"shape": "full_mesh", "members": 1, "peers": []}));
+        app.peers(&mesh(1, &[]));
         assert!(
             screen(&app).contains("down"),
             "a peer that left stays, down"
@@ -547,11 +590,14 @@ mod tests {
     #[test]
     fn keys_select_copy_and_edit() {
         let mut app = App::new("alice".into(), "notes".into());
-        app.history(&serde_json::json!([{"text": "new", "stamp": 2}, {"text": "old", "stamp": 1}]));
+        app.history(&history(&[
+            ("new", 2, false, json!([])),
+            ("old", 1, false, json!([])),
+        ]));
         assert_eq!(app.key(press(KeyCode::Down)), None);
         assert_eq!(
             app.key(press(KeyCode::Enter)),
-            Some(Action::CopyAgain(serde_json::json!(1)))
+            Some(Action::CopyAgain(stamp(1)))
         );
         app.key(press(KeyCode::Tab));
         assert_eq!(
@@ -579,12 +625,20 @@ mod tests {
     #[test]
     fn entries_show_their_types_and_typing_after_a_slash_filters_them() {
         let mut app = App::new("alice".into(), "notes".into());
-        app.history(&serde_json::json!([
-            {"text": "", "stamp": 3, "pinned": true, "content": [
-                {"mime": "image/png", "size": 5_242_880, "width": 1920, "height": 1080}
-            ]},
-            {"text": "meeting notes", "stamp": 2, "content": [{"mime": "text/html", "size": 40}]},
-            {"text": "shopping list", "stamp": 1}
+        app.history(&history(&[
+            (
+                "",
+                3,
+                true,
+                json!([{"mime": "image/png", "size": 5_242_880, "width": 1920, "height": 1080}]),
+            ),
+            (
+                "meeting notes",
+                2,
+                false,
+                json!([{"mime": "text/html", "size": 40}]),
+            ),
+            ("shopping list", 1, false, json!([])),
         ]));
         let shown = screen_of(&app, 160);
         assert!(shown.contains("[image/png 5.0 MiB 1920×1080]"), "{shown}");
@@ -601,7 +655,7 @@ mod tests {
         assert!(shown.contains("/li"), "{shown}");
         assert_eq!(
             app.key(press(KeyCode::Enter)),
-            Some(Action::CopyAgain(serde_json::json!(1)))
+            Some(Action::CopyAgain(stamp(1)))
         );
         app.key(press(KeyCode::Backspace));
         app.key(press(KeyCode::Backspace));
@@ -610,7 +664,7 @@ mod tests {
         }
         assert_eq!(
             app.key(press(KeyCode::Enter)),
-            Some(Action::CopyAgain(serde_json::json!(3)))
+            Some(Action::CopyAgain(stamp(3)))
         );
         app.key(press(KeyCode::Esc));
         assert!(

@@ -12,32 +12,26 @@ mod editor;
 
 use std::{
     io::{self, IsTerminal, Write},
-    path::{Path, PathBuf},
+    path::PathBuf,
     time::Duration,
 };
 
 use anyhow::{Context as _, bail};
 use ratatui::{Terminal, backend::CrosstermBackend};
-use rrt_mesh::same_user;
+use rrt_control::{AsyncClient, ClipboardEvent, ControlError, HistoryEntry};
+use rrt_mesh::MeshView;
 use rrt_reactor::{
     ReactorEvent,
     terminal::{RawMode, TerminalInput, terminput::Event},
 };
-use serde_json::Value;
-use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
-    net::UnixStream,
-    sync::mpsc,
-};
+use rrt_sync::ClipEntry;
+use tokio::sync::mpsc;
 
 use self::{
     app::{Action, App},
     editor::Edit,
 };
-use crate::{
-    Locate, client,
-    control::{Request, Response},
-};
+use crate::{Locate, client};
 
 /// How often the peers pane is refreshed (round trips and "last seen" change continuously).
 const PEERS_EVERY: Duration = Duration::from_secs(1);
@@ -48,9 +42,9 @@ const LEAVE: &str = "\x1b[?2004l\x1b[?1049l\x1b[?25h";
 
 /// What the daemon connections report to the loop.
 enum Update {
-    Peers(Value),
-    History(Value),
-    Copied(Value),
+    Peers(MeshView),
+    History(Vec<HistoryEntry>),
+    Copied(ClipEntry),
     Scratch(String),
     EditAnswered(Result<String, (String, Option<String>)>),
     Said(String),
@@ -97,19 +91,11 @@ async fn event_loop(socket: PathBuf, instance: String, scratch: String) -> anyho
     terminal.clear()?;
     let mut app = App::new(instance, scratch.clone());
     let (updates, mut updated) = mpsc::unbounded_channel();
-    tokio::spawn(follow(
+    tokio::spawn(follow_clipboard(socket.clone(), updates.clone()));
+    tokio::spawn(follow_scratch(
         socket.clone(),
-        Request::Watch,
+        scratch.clone(),
         updates.clone(),
-        Update::Copied,
-    ));
-    tokio::spawn(follow(
-        socket.clone(),
-        Request::ScratchWatch {
-            name: scratch.clone(),
-        },
-        updates.clone(),
-        |line| Update::Scratch(line["text"].as_str().unwrap_or_default().to_owned()),
     ));
     tokio::spawn(poll_peers(socket.clone(), updates.clone()));
     let (edits, pending) = mpsc::unbounded_channel();
@@ -153,11 +139,11 @@ async fn event_loop(socket: PathBuf, instance: String, scratch: String) -> anyho
                 let updates = updates.clone();
                 let socket = socket.clone();
                 tokio::spawn(async move {
-                    let Ok(stamp) = serde_json::from_value(stamp) else {
-                        let _ = updates.send(Update::Said("copy failed: not a stamp".to_owned()));
-                        return;
+                    let copied = match AsyncClient::connect_socket(&socket).await {
+                        Ok(mut client) => client.copy_again(stamp).await.map(drop),
+                        Err(error) => Err(error),
                     };
-                    if let Err(error) = ask(&socket, &Request::CopyAgain { stamp }).await {
+                    if let Err(error) = copied {
                         let _ = updates.send(Update::Said(format!("copy failed: {error}")));
                     }
                 });
@@ -170,91 +156,80 @@ async fn event_loop(socket: PathBuf, instance: String, scratch: String) -> anyho
     }
 }
 
-/// A connection to the daemon's control socket, refused if another user serves it (see
-/// `rrt_mesh::same_user`): nothing is sent before the check.
-async fn connect(socket: &Path) -> Result<UnixStream, String> {
-    let stream = UnixStream::connect(socket)
-        .await
-        .map_err(|error| format!("the daemon is gone: {error}"))?;
-    same_user::verify(socket, &stream).map_err(|error| error.to_string())?;
-    Ok(stream)
-}
-
-/// One request, one answer, on a connection of its own.
-async fn ask(socket: &Path, request: &Request) -> Result<Value, String> {
-    let stream = connect(socket).await?;
-    exchange(&mut BufReader::new(stream), request).await
-}
-
-/// Sends `request` and reads its answer.
-async fn exchange(lines: &mut BufReader<UnixStream>, request: &Request) -> Result<Value, String> {
-    send(lines.get_mut(), request).await?;
-    read_answer(lines).await
-}
-
-async fn send(stream: &mut UnixStream, request: &Request) -> Result<(), String> {
-    let mut line = serde_json::to_vec(request).map_err(|error| error.to_string())?;
-    line.push(b'\n');
-    stream
-        .write_all(&line)
-        .await
-        .map_err(|error| format!("the daemon is gone: {error}"))
-}
-
-async fn read_answer(lines: &mut BufReader<UnixStream>) -> Result<Value, String> {
-    let mut line = String::new();
-    match lines.read_line(&mut line).await {
-        Ok(0) | Err(_) => Err("the daemon is gone".to_owned()),
-        Ok(_) => match serde_json::from_str(&line) {
-            Ok(Response::Ok(value)) => Ok(value),
-            Ok(Response::Error(error)) => Err(error),
-            Err(error) => Err(format!("a bad answer: {error}")),
-        },
-    }
-}
-
-/// Streams a `watch`-like request's lines into the loop as updates.
-async fn follow(
-    socket: PathBuf,
-    request: Request,
-    updates: mpsc::UnboundedSender<Update>,
-    update: impl Fn(Value) -> Update,
-) {
-    let mut stream = match connect(&socket).await {
-        Ok(stream) => stream,
-        Err(error) => {
-            let _ = updates.send(Update::Said(error));
-            return;
+/// Follows the clipboard into the loop.
+async fn follow_clipboard(socket: PathBuf, updates: mpsc::UnboundedSender<Update>) {
+    let watched = async {
+        let mut events = AsyncClient::connect_socket(&socket).await?.watch().await?;
+        while let Some(event) = events.next().await {
+            let update = match event? {
+                ClipboardEvent::Entry(entry) => Update::Copied(entry),
+                // What was missed is in the history: read it whole again.
+                ClipboardEvent::Lagged { .. } => Update::History(
+                    AsyncClient::connect_socket(&socket)
+                        .await?
+                        .history()
+                        .await?,
+                ),
+            };
+            if updates.send(update).is_err() {
+                return Ok(());
+            }
         }
+        Ok::<_, ControlError>(())
     };
-    if send(&mut stream, &request).await.is_err() {
-        return;
-    }
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        let Ok(value) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if updates.send(update(value)).is_err() {
-            return;
+    let said = match watched.await {
+        Ok(()) => "the daemon went away".to_owned(),
+        Err(error) => error.to_string(),
+    };
+    let _ = updates.send(Update::Said(said));
+}
+
+/// Follows the scratch document's text into the loop.
+async fn follow_scratch(socket: PathBuf, name: String, updates: mpsc::UnboundedSender<Update>) {
+    let watched = async {
+        let client = AsyncClient::connect_socket(&socket).await?;
+        let mut events = client.watch_document(&name).await?;
+        while let Some(event) = events.next().await {
+            if updates.send(Update::Scratch(event?.text)).is_err() {
+                return Ok(());
+            }
         }
-    }
-    let _ = updates.send(Update::Said("the daemon went away".to_owned()));
+        Ok::<_, ControlError>(())
+    };
+    let said = match watched.await {
+        Ok(()) => "the daemon went away".to_owned(),
+        Err(error) => error.to_string(),
+    };
+    let _ = updates.send(Update::Said(said));
 }
 
 /// The history once, then the peers every [`PEERS_EVERY`].
 async fn poll_peers(socket: PathBuf, updates: mpsc::UnboundedSender<Update>) {
-    if let Ok(history) = ask(&socket, &Request::History).await {
-        let _ = updates.send(Update::History(history));
-    }
+    let mut client = None;
     let mut every = tokio::time::interval(PEERS_EVERY);
+    let mut history_shown = false;
     loop {
         every.tick().await;
-        let Ok(peers) = ask(&socket, &Request::Peers).await else {
-            continue;
+        let asked = async {
+            let client = match &mut client {
+                Some(client) => client,
+                None => client.insert(AsyncClient::connect_socket(&socket).await?),
+            };
+            if !history_shown {
+                let history = client.history().await?;
+                history_shown = true;
+                let _ = updates.send(Update::History(history));
+            }
+            client.peers().await
         };
-        if updates.send(Update::Peers(peers)).is_err() {
-            return;
+        match asked.await {
+            Ok(peers) => {
+                if updates.send(Update::Peers(peers)).is_err() {
+                    return;
+                }
+            }
+            // Connect again at the next tick.
+            Err(_) => client = None,
         }
     }
 }
@@ -266,41 +241,32 @@ async fn send_edits(
     mut pending: mpsc::UnboundedReceiver<Edit>,
     updates: mpsc::UnboundedSender<Update>,
 ) {
-    let mut connection = None;
+    let mut connection: Option<AsyncClient> = None;
     while let Some(edit) = pending.recv().await {
-        let request = match edit {
-            Edit::Insert { at, text, base } => Request::ScratchInsert {
-                name: name.clone(),
-                at,
-                text,
-                base: Some(base),
-            },
-            Edit::Delete { at, len, base } => Request::ScratchDelete {
-                name: name.clone(),
-                at,
-                len,
-                base: Some(base),
-            },
+        let sent = async {
+            let client = match &mut connection {
+                Some(client) => client,
+                None => connection.insert(AsyncClient::connect_socket(&socket).await?),
+            };
+            match edit {
+                Edit::Insert { at, text, base } => {
+                    client.insert(name.clone(), at, text, Some(base)).await
+                }
+                Edit::Delete { at, len, base } => {
+                    client.delete(name.clone(), at, len, Some(base)).await
+                }
+            }
         };
-        let answer = match &mut connection {
-            Some(lines) => exchange(lines, &request).await,
-            None => match connect(&socket).await {
-                Ok(stream) => exchange(connection.insert(BufReader::new(stream)), &request).await,
-                Err(error) => Err(error),
-            },
-        };
-        let answer = match answer {
-            Ok(text) => Ok(text.as_str().unwrap_or_default().to_owned()),
+        let answer = match sent.await {
+            Ok(text) => Ok(text),
             Err(error) => {
                 connection = None;
                 // The text as it is, so the refused edit leaves the screen.
-                let current = ask(&socket, &Request::ScratchCat { name: name.clone() }).await;
-                Err((
-                    error,
-                    current
-                        .ok()
-                        .and_then(|text| text.as_str().map(str::to_owned)),
-                ))
+                let current = match AsyncClient::connect_socket(&socket).await {
+                    Ok(mut client) => client.text(name.clone()).await.ok(),
+                    Err(_) => None,
+                };
+                Err((error.to_string(), current))
             }
         };
         if updates.send(Update::EditAnswered(answer)).is_err() {

@@ -88,7 +88,10 @@ pub fn watch_into(control: PathBuf, arrivals: mpsc::Sender<(String, Instant)>) {
         for line in BufReader::new(watch).lines() {
             let Ok(line) = line else { return };
             let entry: serde_json::Value = serde_json::from_str(&line).expect("JSON");
-            let text = entry["text"].as_str().unwrap_or_default().to_owned();
+            let text = entry["ok"]["entry"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             if arrivals.send((text, Instant::now())).is_err() {
                 return;
             }

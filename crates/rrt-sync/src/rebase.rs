@@ -30,66 +30,19 @@ pub fn changed_region(old: &[char], new: &[char]) -> (usize, usize) {
     (prefix, suffix)
 }
 
-/// How one text became another, found once to move many positions through it (an editor's
-/// cursor and its undo steps).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TextChange {
-    /// Characters both start with.
-    prefix: usize,
-    /// Where the changed region ended in the old text.
-    old_end: usize,
-    /// Where it ends in the new.
-    new_end: usize,
-}
-
-impl TextChange {
-    /// The change from `old` to `new`.
-    pub fn between(old: &[char], new: &[char]) -> Self {
-        let (prefix, suffix) = changed_region(old, new);
-        Self {
-            prefix,
-            old_end: old.len() - suffix,
-            new_end: new.len() - suffix,
-        }
-    }
-
-    /// Character `index` into the old text as a character index into the new.
-    pub fn moved(self, index: usize, bias: Bias) -> usize {
-        let inserted_here = self.prefix == self.old_end;
-        if index < self.prefix || (index == self.prefix && !(inserted_here && bias == Bias::After))
-        {
-            index
-        } else if index >= self.old_end {
-            index - self.old_end + self.new_end
-        } else {
-            self.new_end
-        }
-    }
-}
-
-impl TextChange {
-    /// Ranges of characters (an editor's own typing) through the change: text put right at
-    /// either edge of a range is not part of it, text put inside one splits it in two, and what
-    /// was deleted of a range is gone from it.
-    pub fn moved_ranges(self, ranges: &[(usize, usize)]) -> Vec<(usize, usize)> {
-        let inserted = self.prefix == self.old_end && self.new_end > self.old_end;
-        let mut moved = Vec::with_capacity(ranges.len() + 1);
-        for &(start, end) in ranges {
-            if inserted && start < self.prefix && self.prefix < end {
-                moved.push((start, self.prefix));
-                moved.push((self.new_end, self.moved(end, Bias::Before)));
-            } else {
-                let start = self.moved(start, Bias::After);
-                moved.push((start, self.moved(end, Bias::Before).max(start)));
-            }
-        }
-        moved
-    }
-}
-
 /// Character `index` into `base` as a character index into `current`.
 pub fn rebase_index(base: &[char], current: &[char], index: usize, bias: Bias) -> usize {
-    TextChange::between(base, current).moved(index, bias)
+    let (prefix, suffix) = changed_region(base, current);
+    let base_changed_end = base.len() - suffix;
+    let current_changed_end = current.len() - suffix;
+    let inserted_here = prefix == base_changed_end;
+    if index < prefix || (index == prefix && !(inserted_here && bias == Bias::After)) {
+        index
+    } else if index >= base_changed_end {
+        index - base_changed_end + current_changed_end
+    } else {
+        current_changed_end
+    }
 }
 
 /// `at` (UTF-16 code units into `base`) as a position in `current`.
@@ -120,20 +73,6 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-
-    #[test]
-    fn a_range_is_split_by_text_put_inside_it_and_not_widened_at_its_edges() {
-        let chars = |text: &str| text.chars().collect::<Vec<_>>();
-        // "mine" is 2..6 of "--mine--".
-        let change = TextChange::between(&chars("--mine--"), &chars("--miXXne--"));
-        assert_eq!(change.moved_ranges(&[(2, 6)]), [(2, 4), (6, 8)]);
-        let change = TextChange::between(&chars("--mine--"), &chars("--YYmine--"));
-        assert_eq!(change.moved_ranges(&[(2, 6)]), [(4, 8)]);
-        let change = TextChange::between(&chars("--mine--"), &chars("--mineZZ--"));
-        assert_eq!(change.moved_ranges(&[(2, 6)]), [(2, 6)]);
-        let change = TextChange::between(&chars("--mine--"), &chars("--me--"));
-        assert_eq!(change.moved_ranges(&[(2, 6)]), [(2, 4)]);
-    }
 
     #[test]
     fn positions_move_with_edits_before_them_only() {

@@ -14,7 +14,6 @@ mod frame;
 mod keys;
 mod pair;
 mod relay;
-mod replica;
 mod request_reader;
 mod system_clipboard;
 mod trust;

@@ -107,6 +107,15 @@ pub struct DocumentText {
     pub text: String,
 }
 
+/// An event of an `open` stream: what the client's replica lacks. Applying it may bring back
+/// the client's own updates too, which changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentUpdate {
+    /// A CRDT update (base64 in JSON; PROTOCOL.md "Documents" says what it holds).
+    #[serde(with = "rrt_sync::bytes_as_base64")]
+    pub update: Vec<u8>,
+}
+
 /// An event of a `state_watch` stream: the app state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateSnapshot {

@@ -7,11 +7,15 @@ use rrt_sync::ClipEntry;
 use serde::de::DeserializeOwned;
 use tokio::{
     io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader},
-    net::UnixStream,
+    net::{
+        UnixStream,
+        unix::{OwnedReadHalf, OwnedWriteHalf},
+    },
 };
 
 use crate::{
-    Answer, ClipboardEvent, ControlError, DocumentText, Item, Mesh, Request, StateSnapshot, upload,
+    Answer, ClipboardEvent, ControlError, DocumentText, DocumentUpdate, Item, Mesh, Request,
+    StateSnapshot, upload,
 };
 
 /// A connection to a daemon's control socket, for async programs.
@@ -108,6 +112,24 @@ impl AsyncClient {
         Ok(AsyncEvents::new(self))
     }
 
+    /// Keeps a replica of document `name`: the first half gives what the replica lacks (the
+    /// whole document first, then each change), the second takes the replica's own edits. Two
+    /// halves, so one task may wait for the daemon while another sends.
+    pub async fn open(
+        mut self,
+        name: &str,
+    ) -> Result<(ReplicaUpdates, ReplicaEdits), ControlError> {
+        let name = name.to_owned();
+        self.send(&Request::Open { name }).await?;
+        let (reader, writer) = self.connection.into_inner().into_split();
+        Ok((
+            ReplicaUpdates {
+                reader: BufReader::new(reader),
+            },
+            ReplicaEdits { writer },
+        ))
+    }
+
     /// The app state now and after every change.
     pub async fn watch_state(mut self) -> Result<AsyncEvents<StateSnapshot>, ControlError> {
         self.send(&Request::StateWatch).await?;
@@ -134,14 +156,7 @@ impl AsyncClient {
     }
 
     pub(crate) async fn answer<T: DeserializeOwned>(&mut self) -> Result<T, ControlError> {
-        let mut line = Vec::new();
-        if self.connection.read_until(b'\n', &mut line).await? == 0 {
-            return Err(ControlError::Closed);
-        }
-        match serde_json::from_slice(&line)? {
-            Answer::Ok(value) => Ok(value),
-            Answer::Error(refusal) => Err(refusal.into()),
-        }
+        read_answer(&mut self.connection).await
     }
 }
 
@@ -167,5 +182,52 @@ impl<T: DeserializeOwned> AsyncEvents<T> {
             Err(ControlError::Closed) => None,
             event => Some(event),
         }
+    }
+}
+
+/// What a replica lacks, from the daemon ([`AsyncClient::open`]).
+#[derive(Debug)]
+pub struct ReplicaUpdates {
+    reader: BufReader<OwnedReadHalf>,
+}
+
+impl ReplicaUpdates {
+    /// The next update the replica lacks; `None` once the daemon ends the stream. A refused
+    /// update of the replica's comes back as an error here.
+    pub async fn next(&mut self) -> Option<Result<Vec<u8>, ControlError>> {
+        match read_answer::<DocumentUpdate>(&mut self.reader).await {
+            Err(ControlError::Closed) => None,
+            answer => Some(answer.map(|update| update.update)),
+        }
+    }
+}
+
+/// A replica's edits, to the daemon ([`AsyncClient::open`]).
+#[derive(Debug)]
+pub struct ReplicaEdits {
+    writer: OwnedWriteHalf,
+}
+
+impl ReplicaEdits {
+    /// Sends an update the replica made.
+    pub async fn send(&mut self, update: Vec<u8>) -> Result<(), ControlError> {
+        let mut line = serde_json::to_vec(&Request::Update { update })?;
+        line.push(b'\n');
+        self.writer.write_all(&line).await?;
+        Ok(self.writer.flush().await?)
+    }
+}
+
+/// Reads one answer line.
+async fn read_answer<T: DeserializeOwned>(
+    reader: &mut (impl AsyncBufReadExt + Unpin),
+) -> Result<T, ControlError> {
+    let mut line = Vec::new();
+    if reader.read_until(b'\n', &mut line).await? == 0 {
+        return Err(ControlError::Closed);
+    }
+    match serde_json::from_slice(&line)? {
+        Answer::Ok(value) => Ok(value),
+        Answer::Error(refusal) => Err(refusal.into()),
     }
 }

@@ -32,10 +32,10 @@ mod request;
 pub mod upload;
 
 pub use answer::{
-    Answer, ClipboardEvent, DocumentText, ErrorKind, HistoryEntry, RawHeader, Refusal,
-    StateSnapshot, Status, Version,
+    Answer, ClipboardEvent, DocumentText, DocumentUpdate, ErrorKind, HistoryEntry, RawHeader,
+    Refusal, StateSnapshot, Status, Version,
 };
-pub use async_client::{AsyncClient, AsyncEvents};
+pub use async_client::{AsyncClient, AsyncEvents, ReplicaEdits, ReplicaUpdates};
 pub use client::{Client, Events};
 pub use error::ControlError;
 pub use locate::Mesh;

@@ -16,7 +16,7 @@ use crate::answer::{ErrorKind, Refusal};
 pub const PROTOCOL_VERSION: u32 = 2;
 
 /// A request. Each is answered by one line (`{"ok": …}` or `{"error": …}`), except the streams
-/// (`watch`, `scratch_watch`, `state_watch`, `invite`, `join`, `open`), which answer with a line
+/// (`watch`, `scratch_watch`, `state_watch`, `open`, `invite`, `join`), which answer with a line
 /// per event until either side closes, and the raw ones (`paste_type`, `blob`: a header line,
 /// then the bytes; `copy_content`: the bytes follow the request). CONTROL.md has every answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +147,20 @@ pub enum Request {
     },
     /// A stream: the app state now and after every change.
     StateWatch,
+    /// A stream: keeps a replica of a document — the client's own CRDT copy — in step with the
+    /// daemon's. The daemon sends what the replica lacks (the whole document first) and then
+    /// every change; the client sends its own edits as [`Request::Update`] lines.
+    Open {
+        /// The document (created by the first update if new).
+        name: String,
+    },
+    /// Within an `open` stream: an update the client's replica made, applied as a local edit
+    /// of the daemon (stored, then sent to its peers). Answered only if refused.
+    Update {
+        /// The update, base64 in JSON.
+        #[serde(with = "rrt_sync::bytes_as_base64")]
+        update: Vec<u8>,
+    },
     /// A stream: invites a device to pair (the ticket first), answered by one `confirm` line
     /// once the code is shown.
     Invite {
@@ -192,6 +206,8 @@ pub const OPS: &[&str] = &[
     "state_set",
     "state_del",
     "state_watch",
+    "open",
+    "update",
     "invite",
     "join",
     "confirm",
@@ -237,6 +253,7 @@ impl Request {
             Self::Watch
                 | Self::ScratchWatch { .. }
                 | Self::StateWatch
+                | Self::Open { .. }
                 | Self::Invite { .. }
                 | Self::Join { .. }
         )

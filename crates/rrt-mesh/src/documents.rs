@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::{
     network::{NetCommand, NetworkWorker},
+    node::Since,
     writer::EditNotStored,
 };
 
@@ -65,6 +66,9 @@ pub enum DocumentError {
         "an earlier edit of this document could not be stored; this one, made on top of it, was taken back too"
     )]
     AfterFailedEdit,
+    /// An update or version from a replica outside the node (the TUI's) was refused.
+    #[error("a replica's update or version was refused: {0}")]
+    BadUpdate(rrt_sync::DocError),
 }
 
 /// What became of a local edit, once the writer answered.
@@ -120,6 +124,26 @@ impl Documents {
             .document(name)
             .map(Document::text)
             .ok_or_else(|| DocumentError::NotFound(name.to_owned()))
+    }
+
+    /// What a replica at `version` lacks, and the version after it; `None` while there is no
+    /// document of that name.
+    pub(crate) fn since(&self, name: &str, version: &[u8]) -> Result<Option<Since>, DocumentError> {
+        let Some(document) = self.sync.document(name) else {
+            return Ok(None);
+        };
+        // No version at all: a replica that has nothing yet.
+        let nothing = Document::new(0).state_vector();
+        let version = if version.is_empty() {
+            &nothing
+        } else {
+            version
+        };
+        let update = document.diff(version).map_err(DocumentError::BadUpdate)?;
+        Ok(Some(Since {
+            update,
+            version: document.state_vector(),
+        }))
     }
 
     pub(crate) fn entries(&self, name: &str) -> BTreeMap<String, String> {

@@ -61,5 +61,5 @@ pub use message::{Message, message_types};
 pub use network::Transport;
 pub use node::{
     BlobStatus, Edit, LinkPath, MeshView, Node, NodeConfig, NodeError, NodeEvent, NodeStatus,
-    PeerStatus, Transfer, WanOptions, default_state_dir,
+    PeerStatus, Since, Transfer, WanOptions, default_state_dir,
 };

@@ -193,7 +193,7 @@ fn drive<W: Worker>(
     registry: &Registry,
     shared: &Shared<W>,
 ) -> Outcome {
-    let mut ctx = Context::new(registry, &shared.events);
+    let mut ctx = Context::new(registry, &shared.events, shared.capacity);
     let mut events = Events::with_capacity(EVENTS_CAPACITY);
     // Commands may have queued while the worker was (re)created.
     let mut commands_pending = true;

@@ -32,6 +32,8 @@ pub(crate) struct Shared<W: Worker> {
     pub(crate) policy: RestartPolicy,
     pub(crate) thread_name: String,
     pub(crate) events: broadcast::Sender<ReactorEvent<W::Event>>,
+    /// How many events `events` keeps for a subscriber that has not read them.
+    pub(crate) capacity: usize,
     /// Set (and the waker woken) when the last subscriber leaves; the driver confirms under the
     /// lock before it exits, since a new subscriber may have arrived meanwhile.
     stop_requested: AtomicBool,
@@ -89,6 +91,7 @@ impl<W: Worker> Shared<W> {
             policy,
             thread_name,
             events: broadcast::channel(capacity).0,
+            capacity,
             stop_requested: AtomicBool::new(false),
             wakeups: AtomicU64::new(0),
             lifecycle: Mutex::new(lifecycle),

@@ -65,20 +65,34 @@ pub enum Control {
 pub struct Context<'a, E> {
     registry: &'a Registry,
     events: &'a broadcast::Sender<ReactorEvent<E>>,
+    capacity: usize,
 }
 
 impl<'a, E> Context<'a, E> {
     pub(crate) fn new(
         registry: &'a Registry,
         events: &'a broadcast::Sender<ReactorEvent<E>>,
+        capacity: usize,
     ) -> Self {
-        Self { registry, events }
+        Self {
+            registry,
+            events,
+            capacity,
+        }
     }
 
     /// The registry of the reactor's poll, for sources the worker opens later (accepted
     /// connections, outgoing dials).
     pub fn registry(&self) -> &Registry {
         self.registry
+    }
+
+    /// How many more events can be published before the slowest subscriber starts missing
+    /// some. A worker whose source can wait (a terminal keeps what was typed in its buffer, and
+    /// the typist's side blocks when that is full) stops reading while this is small, so that
+    /// nothing is lost; one whose source cannot wait publishes anyway.
+    pub fn room(&self) -> usize {
+        self.capacity.saturating_sub(self.events.len())
     }
 
     /// Publishes an event to every current subscriber. Never blocks: a subscriber that falls more

@@ -197,6 +197,29 @@ async fn a_hung_up_terminal_stops_the_reactor() {
 }
 
 #[tokio::test]
+async fn keys_typed_faster_than_they_are_read_wait_and_none_is_lost() {
+    let (read_end, write_end) = rustix::pipe::pipe().expect("pipe");
+    let reactor = reactor_on(&read_end);
+    let mut events = reactor.subscribe();
+    // Far more keys than the channel holds (1,024 events), typed while nobody reads them.
+    let typed: Vec<u8> = (0..20_000).map(|i| b'a' + (i % 26) as u8).collect();
+    type_bytes(&write_end, &typed);
+    // Give a reactor that would overflow the channel every chance to (the outcome below is
+    // the same however long this takes: keys wait in the pipe).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut received = Vec::with_capacity(typed.len());
+    while received.len() < typed.len() {
+        if let Event::Key(key) = next_input(&mut events).await {
+            let terminput::KeyCode::Char(c) = key.code else {
+                panic!("not a character: {key:?}");
+            };
+            received.push(c as u8);
+        }
+    }
+    assert_eq!(received, typed, "every key, in order");
+}
+
+#[tokio::test]
 async fn end_of_input_stops_the_reactor_and_restores_blocking_mode() {
     let (read_end, write_end) = rustix::pipe::pipe().expect("pipe");
     assert!(

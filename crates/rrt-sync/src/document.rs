@@ -15,12 +15,12 @@
 use std::{
     collections::BTreeMap,
     panic::{self, AssertUnwindSafe},
-    sync::{Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
 use yrs::{
-    ClientID, Doc, GetString, ID, IdSet, Map, MapRef, OffsetKind, Options, Out, ReadTxn, Snapshot,
-    StateVector, Text, TextRef, Transact, TransactionMut, Update,
+    ClientID, Doc, GetString, ID, IdSet, Map, MapRef, Observable, OffsetKind, Options, Out,
+    ReadTxn, Snapshot, StateVector, Text, TextRef, Transact, TransactionMut, Update,
     block::BLOCK_ITEM_STRING_REF_NUMBER,
     encoding::write::Write,
     updates::{
@@ -63,6 +63,18 @@ impl Applied {
     pub fn changed(self) -> bool {
         self == Self::Changed
     }
+}
+
+/// One piece of what an update did to the text, in order from the text's start (yrs' delta):
+/// lengths in UTF-16 code units of the text before the update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextDelta {
+    /// This many units stayed as they were.
+    Retain(usize),
+    /// This text was put here.
+    Insert(String),
+    /// This many units were deleted here.
+    Delete(usize),
 }
 
 /// An update or version from the network that was refused; the document is unchanged.
@@ -341,6 +353,32 @@ impl Document {
             *guard = Index::Stale;
         }
         applied
+    }
+
+    /// [`Document::apply`], also saying exactly what changed in the text — for a replica that
+    /// shows the text and must move positions (a cursor, undo steps) through remote changes,
+    /// where comparing the text before and after is ambiguous (text that repeats). Finding the
+    /// delta walks the text, so only such replicas ask for it.
+    pub fn apply_observed(&self, update: &[u8]) -> Result<(Applied, Vec<TextDelta>), DocError> {
+        const OBSERVER: &str = "rrt-apply-observed";
+        let deltas = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&deltas);
+        self.text.observe(OBSERVER, move |txn, event| {
+            let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+            seen.extend(event.delta(txn).iter().filter_map(|delta| match delta {
+                yrs::types::Delta::Retain(units, _) => Some(TextDelta::Retain(*units as usize)),
+                yrs::types::Delta::Deleted(units) => Some(TextDelta::Delete(*units as usize)),
+                yrs::types::Delta::Inserted(Out::Any(yrs::Any::String(text)), _) => {
+                    Some(TextDelta::Insert(text.to_string()))
+                }
+                // Only strings are ever put in the text.
+                yrs::types::Delta::Inserted(..) => None,
+            }));
+        });
+        let applied = self.apply(update);
+        self.text.unobserve(OBSERVER);
+        let deltas = std::mem::take(&mut *deltas.lock().unwrap_or_else(PoisonError::into_inner));
+        applied.map(|applied| (applied, deltas))
     }
 
     fn index(&self) -> MutexGuard<'_, Index> {

@@ -18,7 +18,8 @@
 //! * [`DocSync`] — the document sync session: versions on connect, diffs of only what is
 //!   missing, batched live edits, large updates split into parts.
 //! * [`rebase`] — a position in the text an editor saw, moved to the text as it is now (and
-//!   [`changed_region`], where two texts differ).
+//!   [`changed_region`], where two texts differ); [`TextChange`] — positions moved exactly
+//!   through an edit or a remote update's delta ([`Document::apply_observed`]).
 //!
 //! * Content of any kind: a [`ClipEntry`] holds [`Representation`]s by MIME type besides its
 //!   text; small ones inline, large ones named by BLAKE3 hash ([`BlobHash`]) and fetched by
@@ -51,6 +52,7 @@ pub mod outline;
 mod positions;
 mod rebase;
 mod store;
+mod text_change;
 
 pub use blob_message::BlobMessage;
 pub use blob_store::{BlobStore, BlobStoreError, Evicted};
@@ -66,10 +68,11 @@ pub use content::{
 };
 pub use doc_message::{CrdtOperation, DocMessage, Part};
 pub use doc_sync::{Change, DocSync};
-pub use document::{Applied, DocError, Document, MAX_UPDATE};
+pub use document::{Applied, DocError, Document, MAX_UPDATE, TextDelta};
 pub use document_store::{DocumentStore, DocumentStoreError, valid_name};
 pub use file_list::{FileEntry, FileList, FileListError, MAX_FILES, MAX_PATH};
 pub use hlc::{ClockError, DEFAULT_MAX_OFFSET_MS, HybridClock, Stamp, Timestamp};
 pub use outgoing::{Arrival, FULL_MESH, Neighbour, Outgoing};
 pub use rebase::{Bias, changed_region, rebase, rebase_index};
 pub use store::{ClipboardStore, StoreError};
+pub use text_change::TextChange;

@@ -32,17 +32,7 @@ pub fn changed_region(old: &[char], new: &[char]) -> (usize, usize) {
 
 /// Character `index` into `base` as a character index into `current`.
 pub fn rebase_index(base: &[char], current: &[char], index: usize, bias: Bias) -> usize {
-    let (prefix, suffix) = changed_region(base, current);
-    let base_changed_end = base.len() - suffix;
-    let current_changed_end = current.len() - suffix;
-    let inserted_here = prefix == base_changed_end;
-    if index < prefix || (index == prefix && !(inserted_here && bias == Bias::After)) {
-        index
-    } else if index >= base_changed_end {
-        index - base_changed_end + current_changed_end
-    } else {
-        current_changed_end
-    }
+    crate::TextChange::between(base, current).moved(index, bias)
 }
 
 /// `at` (UTF-16 code units into `base`) as a position in `current`.
@@ -57,7 +47,7 @@ pub fn rebase(base: &str, current: &str, at: usize, bias: Bias) -> usize {
 }
 
 /// The character index at `units` UTF-16 code units (clamped; never inside a character).
-fn char_index(text: &[char], units: usize) -> usize {
+pub(crate) fn char_index(text: &[char], units: usize) -> usize {
     let mut seen = 0;
     for (index, c) in text.iter().enumerate() {
         if seen >= units {

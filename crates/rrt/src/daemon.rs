@@ -33,6 +33,7 @@ use crate::{
     accept_backoff::{AcceptBackoff, Pause},
     content_requests::{self, CopyFailed},
     control::{write_error, write_line, write_ok},
+    replica,
     request_reader::{Limits, RequestBudget, read_request},
     system_clipboard::{self, SystemClipboard},
 };
@@ -418,6 +419,9 @@ async fn converse(
             Request::StateWatch => {
                 return until_closed(reader, watch_document(node, None, writer)).await;
             }
+            Request::Open { name } => {
+                return replica::serve(node, name, reader, writer, budget).await;
+            }
             Request::CopyContent { items } => {
                 match content_requests::copy_content(node, &mut reader, items).await {
                     Ok(entry) => write_ok(writer, entry).await?,
@@ -566,10 +570,15 @@ async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Refu
             ErrorKind::BadRequest,
             "nothing to confirm: no pairing under way",
         )),
+        Request::Update { .. } => Err(Refusal::new(
+            ErrorKind::BadRequest,
+            "an update belongs in an `open` stream",
+        )),
         // Streams and raw requests are served by `converse`.
         Request::Watch
         | Request::ScratchWatch { .. }
         | Request::StateWatch
+        | Request::Open { .. }
         | Request::Invite { .. }
         | Request::Join { .. }
         | Request::CopyContent { .. }

@@ -14,6 +14,7 @@ mod frame;
 mod keys;
 mod pair;
 mod relay;
+mod replica;
 mod request_reader;
 mod system_clipboard;
 mod trust;

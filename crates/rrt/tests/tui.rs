@@ -80,3 +80,87 @@ fn the_tui_shows_peers_and_copies_and_edits_a_shared_document() {
         !tmux.run(&["has-session", "-t", "tui"]).status.success()
     });
 }
+
+#[test]
+fn typing_fast_while_another_instance_edits_loses_nothing_and_undo_takes_back_only_ours() {
+    let mut lab = Lab::new("tui-replica");
+    lab.start_all(&["a", "b"]);
+    let command = format!(
+        "{} --runtime-dir {} --instance a tui --scratch notes",
+        env!("CARGO_BIN_EXE_rrt"),
+        path_str(&lab.runtime_dir())
+    );
+    let tmux = Tmux::start("tui-replica", 100, 30, &command);
+    tmux.shows("the peers pane", "Peers of a (1 up, 2 members)");
+    tmux.keys(&["Tab"]);
+
+    // 2,000 characters typed in bursts, while b puts lines at the start of the document.
+    let typed: String = (0..2_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let b_socket = lab
+        .mesh_dir()
+        .join(format!("control-{}.sock", lab.pid("b")));
+    let editing = std::thread::spawn(move || {
+        let mut b = rrt_control::Client::connect_socket(&b_socket).expect("b's daemon");
+        for n in 0..20 {
+            b.insert("notes".into(), 0, format!("[b {n}]\n"), None)
+                .expect("b inserts");
+            std::thread::sleep(std::time::Duration::from_millis(15));
+        }
+    });
+    for burst in typed.as_bytes().chunks(100) {
+        tmux.type_text(std::str::from_utf8(burst).expect("ascii"));
+    }
+    editing.join().expect("b's edits");
+    // Both hold the same text: every line of b's once, and every character typed, in order
+    // (b's lines land before the typing or, those made while it began, inside it).
+    let whole = |text: &str| {
+        let mut rest = text.to_owned();
+        for n in 0..20 {
+            let line = format!("[b {n}]\n");
+            if rest.matches(&line).count() != 1 {
+                return false;
+            }
+            rest = rest.replace(&line, "");
+        }
+        rest == typed
+    };
+    let mut last = (String::new(), String::new());
+    let started = std::time::Instant::now();
+    wait_until("both daemons to hold every character, b's and ours", || {
+        let text = notes(&lab, "a");
+        last = (text.clone(), notes(&lab, "b"));
+        if started.elapsed() > std::time::Duration::from_secs(15) {
+            eprintln!(
+                "DEBUG a={:?}\nDEBUG b={:?}\nDEBUG screen={}",
+                last.0,
+                last.1,
+                tmux.screen()
+            );
+        }
+        whole(&text) && notes(&lab, "b") == text
+    });
+    let before_undo = notes(&lab, "b");
+
+    // Undo after a remote edit takes back only what was typed here (one run of typing).
+    let output = lab.run("b", &["scratch", "append", "notes", "\nb was here"]);
+    assert!(output.status.success());
+    tmux.shows("b's last line", "b was here");
+    tmux.keys(&["C-z"]);
+    let b_lines: String = (0..20).rev().map(|n| format!("[b {n}]\n")).collect();
+    let undone = |text: &str| {
+        // b's lines in the order they landed, and nothing typed here.
+        let mut kept: Vec<&str> = text.split_inclusive('\n').collect();
+        kept.sort_unstable();
+        let mut expected: Vec<&str> = b_lines.split_inclusive('\n').collect();
+        expected.push("\n");
+        expected.push("b was here");
+        expected.sort_unstable();
+        kept == expected
+    };
+    wait_until("the undo to reach b", || undone(&notes(&lab, "b")));
+    tmux.keys(&["C-y"]);
+    let redone = format!("{before_undo}\nb was here");
+    wait_until("the redo to reach b", || notes(&lab, "b") == redone);
+}

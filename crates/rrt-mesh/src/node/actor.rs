@@ -214,6 +214,13 @@ impl Actor {
             Request::Text(name, reply) => {
                 let _ = reply.send(self.documents.text(&name).map_err(NodeError::from));
             }
+            Request::Since(name, version, reply) => {
+                let _ = reply.send(
+                    self.documents
+                        .since(&name, &version)
+                        .map_err(NodeError::from),
+                );
+            }
             Request::Entries(name, reply) => {
                 let _ = reply.send(self.documents.entries(&name));
             }

@@ -45,6 +45,10 @@ pub enum Edit {
     Set(String, String),
     /// Remove a key of the document's map.
     Remove(String),
+    /// Apply an update made by a replica of the document this node serves (the TUI's, an
+    /// editor's): stored and sent to peers like any local edit. It must be a valid update
+    /// ([`Node::edit`](super::Node::edit) checks before anything changes).
+    Update(Vec<u8>),
 }
 
 impl Edit {
@@ -56,6 +60,7 @@ impl Edit {
             | Self::Replace(text)
             | Self::ReplaceFrom { text, .. } => text.len(),
             Self::Set(key, value) => key.len() + value.len(),
+            Self::Update(update) => update.len(),
             Self::Delete { .. } | Self::Remove(_) => 0,
         }
     }
@@ -90,5 +95,13 @@ pub(super) fn apply(edit: &Edit, document: &rrt_sync::Document) -> Vec<u8> {
         Edit::ReplaceFrom { base, text } => document.replace_from(base, text),
         Edit::Set(key, value) => document.set(key, value),
         Edit::Remove(key) => document.remove(key),
+        Edit::Update(update) => {
+            // Checked before (`Node::edit`); what yrs might still refuse is logged, and the
+            // update goes on to peers, who refuse it the same way.
+            if let Err(error) = document.apply(update) {
+                tracing::warn!(%error, "a replica's update was not applied here");
+            }
+            update.clone()
+        }
     }
 }

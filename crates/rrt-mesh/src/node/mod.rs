@@ -173,6 +173,16 @@ pub enum NodeEvent {
     },
 }
 
+/// What a replica lacks ([`Node::since`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Since {
+    /// The update that brings it up to date (a replica that has nothing gets the whole
+    /// document).
+    pub update: Vec<u8>,
+    /// The document's version after it.
+    pub version: Vec<u8>,
+}
+
 /// Why a node request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -259,6 +269,11 @@ pub(super) enum Request {
     Status(oneshot::Sender<NodeStatus>),
     Documents(oneshot::Sender<Vec<String>>),
     Text(String, oneshot::Sender<Result<String, NodeError>>),
+    Since(
+        String,
+        Vec<u8>,
+        oneshot::Sender<Result<Option<Since>, NodeError>>,
+    ),
     Entries(String, oneshot::Sender<BTreeMap<String, String>>),
     Edit(String, Edit, oneshot::Sender<Result<(), NodeError>>),
     Leave(oneshot::Sender<()>),
@@ -598,9 +613,29 @@ impl Node {
         self.entries(STATE).await
     }
 
+    /// What a replica of `document` at `version` (a state vector; empty for a new replica)
+    /// lacks, and the version it is at once it applies that: what a replica of the document
+    /// outside the node (the TUI's, an editor's) asks to catch up. `None` while the document
+    /// does not exist.
+    pub async fn since(
+        &self,
+        document: &str,
+        version: Vec<u8>,
+    ) -> Result<Option<Since>, NodeError> {
+        self.ask(|reply| Request::Since(document.to_owned(), version, reply))
+            .await?
+    }
+
     /// Changes a document (created if new); returns once the change is on disk. It reaches the
     /// peers within the batching window.
     pub async fn edit(&self, document: &str, edit: Edit) -> Result<(), NodeError> {
+        if let Edit::Update(update) = &edit {
+            // Refused here, before the document changes: a malformed update is the replica's
+            // fault and must not reach the store or the peers.
+            rrt_sync::Document::new(0)
+                .apply(update)
+                .map_err(|error| NodeError::Document(DocumentError::BadUpdate(error)))?;
+        }
         self.ask(|reply| Request::Edit(document.to_owned(), edit, reply))
             .await?
     }

@@ -4,7 +4,7 @@ use std::{
     convert::Infallible,
     io,
     os::fd::{AsFd, AsRawFd, OwnedFd},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use mio::{Interest, Registry, Token, event::Event as Readiness, unix::SourceFd};
@@ -25,19 +25,31 @@ use crate::{
 
 const INPUT: Token = Token(0);
 const SIGNALS: Token = Token(1);
-const READ_BUFFER: usize = 8 * 1024;
+/// One read's worth: at most this many events (a byte is at least one event's worth), so a read
+/// is only made while the subscribers have room for that many.
+const READ_BUFFER: usize = 512;
+/// While the subscribers have no room for a read, the input is looked at again this often; it
+/// waits in the terminal's buffer meanwhile (nothing typed is lost).
+const RETRY_WHILE_FULL: Duration = Duration::from_millis(2);
 
 /// Owns a terminal's input (stdin by default) and `SIGWINCH`, and publishes decoded [`Event`]s.
 ///
 /// The descriptor is switched to non-blocking while the worker lives and restored when it is
 /// dropped. End of input stops the reactor ([`Control::Stop`]); a hang-up of the terminal (`EIO`)
 /// counts as end of input; any other read error restarts the worker.
+///
+/// Keys are never dropped: while the subscribers are too far behind to take another read's
+/// worth of events ([`Context::room`]), the worker leaves the input in the terminal's buffer
+/// and looks again shortly; a typist (or a program writing to the terminal) then waits, as it
+/// would for any slow reader.
 pub struct TerminalInput {
     fd: OwnedFd,
     original_flags: OFlags,
     signals: Signals,
     parser: InputParser,
     escape_deadline: Option<Instant>,
+    /// Set while input waits for the subscribers to catch up: when to look again.
+    resume_at: Option<Instant>,
     buffer: Box<[u8]>,
 }
 
@@ -56,6 +68,8 @@ impl TerminalInput {
     pub fn reactor() -> Rrt<Self> {
         let config = Config {
             thread_name: "rrt-terminal-input".to_owned(),
+            // Room for several reads while the subscriber is busy drawing.
+            capacity: 8 * READ_BUFFER,
             ..Config::default()
         };
         Rrt::with_config(Self::stdin, config)
@@ -79,6 +93,7 @@ impl TerminalInput {
             signals,
             parser: InputParser::default(),
             escape_deadline: None,
+            resume_at: None,
             buffer: vec![0; READ_BUFFER].into_boxed_slice(),
         };
         let raw_fd = worker.fd.as_raw_fd();
@@ -88,10 +103,18 @@ impl TerminalInput {
     }
 
     fn read_input(&mut self, ctx: &Context<'_, Event>) -> Control {
+        self.resume_at = None;
         let control = loop {
+            if ctx.room() < READ_BUFFER {
+                self.resume_at = Some(Instant::now() + RETRY_WHILE_FULL);
+                break Control::Continue;
+            }
             match rustix::io::read(&self.fd, &mut self.buffer[..]) {
                 Ok(0) => break Control::Stop,
-                Ok(read) => self.parser.feed(&self.buffer[..read]),
+                Ok(read) => {
+                    self.parser.feed(&self.buffer[..read]);
+                    self.publish(ctx);
+                }
                 Err(Errno::AGAIN) => break Control::Continue,
                 Err(Errno::INTR) => continue,
                 // A pseudo-terminal whose other side closed reads as EIO: the terminal is gone.
@@ -152,10 +175,17 @@ impl Worker for TerminalInput {
     }
 
     fn deadline(&self) -> Option<Instant> {
-        self.escape_deadline
+        match (self.escape_deadline, self.resume_at) {
+            (Some(escape), Some(resume)) => Some(escape.min(resume)),
+            (escape, resume) => escape.or(resume),
+        }
     }
 
-    fn on_deadline(&mut self, _: Instant, ctx: &mut Context<'_, Event>) -> Control {
+    fn on_deadline(&mut self, now: Instant, ctx: &mut Context<'_, Event>) -> Control {
+        if self.resume_at.is_some_and(|at| at <= now) {
+            // Reading may complete an escape sequence, so it comes before the flush below.
+            return self.read_input(ctx);
+        }
         self.escape_deadline = None;
         self.parser.flush();
         self.publish(ctx);

@@ -15,7 +15,7 @@ use rrt_mesh::{MeshView, network::Shape};
 use rrt_reactor::terminal::terminput::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use rrt_sync::{ClipEntry, Representation, Stamp};
 
-use super::editor::{Edit, Editor};
+use super::editor::Editor;
 
 /// What the runner does for the app.
 #[derive(Debug, PartialEq, Eq)]
@@ -24,8 +24,8 @@ pub(crate) enum Action {
     Quit,
     /// Copy the history entry with this stamp again: text and every other representation.
     CopyAgain(Stamp),
-    /// Send this edit of the scratch document.
-    Edit(Edit),
+    /// Send these updates of the scratch document's replica to the daemon, in order.
+    Send(Vec<Vec<u8>>),
 }
 
 /// The pane that takes keys.
@@ -189,21 +189,17 @@ impl App {
             .collect()
     }
 
-    /// The scratch document changed (from `scratch_watch`).
-    pub(crate) fn scratch_changed(&mut self, text: &str) {
-        self.editor.changed(text);
+    /// What the scratch document's replica lacked, from the daemon.
+    pub(crate) fn merge(&mut self, update: &[u8]) {
+        if let Err(error) = self.editor.merge(update) {
+            self.status = format!("the daemon's update was refused: {error}");
+        }
     }
 
-    /// The daemon answered one of our scratch edits: the text after it, or why it refused
-    /// (with the text as it is, when it could be read).
-    pub(crate) fn edit_answered(&mut self, answer: Result<String, (String, Option<String>)>) {
-        match answer {
-            Ok(text) => self.editor.acknowledged(&text),
-            Err((error, text)) => {
-                self.editor.failed(text.as_deref());
-                self.status = format!("edit failed: {error}");
-            }
-        }
+    /// Starts the scratch pane over (a new replica, filled by the daemon's next update): after
+    /// the daemon refused one of our edits, or after reconnecting.
+    pub(crate) fn reset_scratch(&mut self) {
+        self.editor = Editor::default();
     }
 
     /// Something to tell the user on the status line.
@@ -230,7 +226,13 @@ impl App {
         }
         match self.focus {
             Focus::History => self.history_key(key.code),
-            // Ctrl- and Alt-chords are commands, never text.
+            Focus::Scratch if ctrl && key.code == KeyCode::Char('z') => Some(self.editor.undo())
+                .filter(|u| !u.is_empty())
+                .map(Action::Send),
+            Focus::Scratch if ctrl && key.code == KeyCode::Char('y') => Some(self.editor.redo())
+                .filter(|u| !u.is_empty())
+                .map(Action::Send),
+            // Other Ctrl- and Alt-chords are commands, never text.
             Focus::Scratch
                 if key
                     .modifiers
@@ -244,7 +246,7 @@ impl App {
 
     /// Pasted text goes into the scratch document when it has the focus.
     pub(crate) fn paste(&mut self, text: &str) -> Option<Action> {
-        (self.focus == Focus::Scratch).then(|| Action::Edit(self.editor.insert(text)))
+        (self.focus == Focus::Scratch).then(|| Action::Send(vec![self.editor.insert(text)]))
     }
 
     fn history_key(&mut self, code: KeyCode) -> Option<Action> {
@@ -316,7 +318,7 @@ impl App {
             }
             _ => None,
         };
-        edit.map(Action::Edit)
+        edit.map(|update| Action::Send(vec![update]))
     }
 
     /// Draws the whole screen.
@@ -339,7 +341,9 @@ impl App {
                 "type to filter · ↑↓: select · Enter: copy again · Esc: stop filtering"
             }
             Focus::History => "Tab: scratch · ↑↓: select · /: filter · Enter: copy again · q: quit",
-            Focus::Scratch => "Tab/Esc: history · type to edit · arrows move · Ctrl-C: quit",
+            Focus::Scratch => {
+                "Tab/Esc: history · type to edit · Ctrl-Z/Ctrl-Y: undo/redo yours · Ctrl-C: quit"
+            }
         };
         let line = if self.status.is_empty() {
             help.to_owned()
@@ -565,7 +569,7 @@ mod tests {
             ("second", 2, false, json!([])),
             ("first", 1, false, json!([])),
         ]));
-        app.scratch_changed("hello\nworld");
+        app.merge(&rrt_sync::Document::new(1).append("hello\nworld"));
         let shown = screen(&app);
         for expected in [
             "Peers of alice (2 up, 2 members)",
@@ -600,13 +604,28 @@ mod tests {
             Some(Action::CopyAgain(stamp(1)))
         );
         app.key(press(KeyCode::Tab));
-        assert_eq!(
-            app.key(press(KeyCode::Char('x'))),
-            Some(Action::Edit(Edit::Insert {
-                at: 0,
-                text: "x".into(),
-                base: String::new(),
-            }))
+        let Some(Action::Send(typed)) = app.key(press(KeyCode::Char('x'))) else {
+            panic!("typing sends an update");
+        };
+        let daemon = rrt_sync::Document::new(1);
+        for update in typed {
+            daemon.apply(&update).expect("an update");
+        }
+        assert_eq!(daemon.text(), "x");
+        let ctrl = |c| KeyEvent {
+            modifiers: KeyModifiers::CTRL,
+            ..press(KeyCode::Char(c))
+        };
+        let Some(Action::Send(undone)) = app.key(ctrl('z')) else {
+            panic!("Ctrl-Z undoes");
+        };
+        for update in undone {
+            daemon.apply(&update).expect("an update");
+        }
+        assert_eq!(daemon.text(), "");
+        assert!(
+            matches!(app.key(ctrl('y')), Some(Action::Send(_))),
+            "Ctrl-Y redoes"
         );
         assert_eq!(
             app.key(press(KeyCode::Char('q'))).map(|_| ()),

@@ -1,47 +1,67 @@
-//! The scratch pane's editor, sans IO: a local copy of the document and a cursor. A key becomes
-//! an edit by position, applied here at once (typing never waits for the daemon) and sent with
-//! the text it was made in, so the daemon moves it past remote changes this copy has not seen
-//! yet. The document as the daemon has it comes back after each acknowledged edit and with every
-//! remote change, and is adopted whenever no edit of ours is still in flight, the cursor moved by
-//! what changed before it — so remote edits merge as you type instead of jumping the cursor.
+//! The scratch pane's editor, sans IO: a replica of the document (a CRDT copy of its own, kept
+//! in step with the daemon's by updates both ways) and a cursor. A key becomes an edit of the
+//! replica at once — typing never waits for the daemon — and the update it makes, a few bytes,
+//! goes to the daemon; the daemon's updates merge in whenever they come, the cursor moved by what
+//! changed before it.
+//!
+//! Undo and redo take back this editor's own edits only: each step remembers where its text is,
+//! moved through every change since (its own and others'), so undoing after someone else typed
+//! elsewhere — or inside the same line — removes what you typed and nothing of theirs.
 
-use rrt_sync::Bias;
+use std::hash::{BuildHasher, RandomState};
 
-/// An edit for the daemon, positions in UTF-16 code units into `base`.
+use rrt_sync::{Bias, DocError, Document, TextChange};
+
+/// One of this editor's edits, as undo would take it back (positions in characters, moved
+/// with every change since).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Edit {
-    /// Insert `text` at `at`.
-    Insert {
-        /// Where.
-        at: usize,
-        /// What.
-        text: String,
-        /// The text as shown when the edit was made.
-        base: String,
-    },
-    /// Delete `len` units at `at`.
-    Delete {
-        /// Where.
-        at: usize,
-        /// How many.
-        len: usize,
-        /// The text as shown when the edit was made.
-        base: String,
-    },
+enum Step {
+    /// Text was typed; it is now these ranges, in order (split where others typed inside it,
+    /// shorter where they deleted some).
+    Inserted(Vec<(usize, usize)>),
+    /// These texts were deleted at these positions, in order.
+    Deleted(Vec<(usize, String)>),
 }
 
 /// The scratch pane's state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Editor {
-    /// The text as shown.
+    replica: Document,
+    /// The replica's text as shown.
     text: Vec<char>,
     /// The cursor, in characters.
     cursor: usize,
-    /// Edits sent and not yet acknowledged.
-    in_flight: usize,
+    undo: Vec<Step>,
+    redo: Vec<Step>,
+    /// Whether the next typed character may join the last undo step (a run of typing undoes
+    /// as one, until a space, a newline or anything else).
+    typing: bool,
+    /// Whether the next deleted character may join the last undo step.
+    deleting: bool,
+}
+
+impl Default for Editor {
+    fn default() -> Self {
+        // A replica number of its own for every editor: its edits are told apart from every
+        // daemon's and every other editor's.
+        Self::new(RandomState::new().hash_one(std::process::id()))
+    }
 }
 
 impl Editor {
+    /// An empty editor whose replica has the number `replica`.
+    pub(crate) fn new(replica: u64) -> Self {
+        Self {
+            replica: Document::new(replica),
+            text: Vec::new(),
+            cursor: 0,
+            undo: Vec::new(),
+            redo: Vec::new(),
+            typing: false,
+            deleting: false,
+        }
+    }
+
     /// The text as shown.
     pub(crate) fn text(&self) -> String {
         self.text.iter().collect()
@@ -55,58 +75,178 @@ impl Editor {
         (line, column)
     }
 
-    /// Types `text` at the cursor.
-    pub(crate) fn insert(&mut self, text: &str) -> Edit {
-        let base = self.text();
-        let at = self.units_before(self.cursor);
-        let chars: Vec<char> = text.chars().collect();
-        let count = chars.len();
-        self.text.splice(self.cursor..self.cursor, chars);
-        self.cursor += count;
-        self.in_flight += 1;
-        Edit::Insert {
-            at,
-            text: text.to_owned(),
-            base,
+    /// An update from the daemon: what the replica lacked.
+    pub(crate) fn merge(&mut self, update: &[u8]) -> Result<(), DocError> {
+        let (_, deltas) = self.replica.apply_observed(update)?;
+        // The delta fits the text shown unless something is badly wrong (an embed a foreign
+        // client put in the text); then the texts compared are the best there is.
+        let change = TextChange::from_delta(&self.text, &deltas);
+        self.refresh(change);
+        Ok(())
+    }
+
+    /// Types `text` at the cursor; the update for the daemon.
+    pub(crate) fn insert(&mut self, text: &str) -> Vec<u8> {
+        let start = self.cursor;
+        let update = self.replica.insert(self.units_before(start), text);
+        self.refresh(Some(TextChange::inserted(start, text.chars().count())));
+        let end = self.cursor;
+        // A run of typing is one undo step, even where others' text came in at the cursor
+        // meanwhile and split it.
+        match self.undo.last_mut() {
+            Some(Step::Inserted(ranges)) if self.typing => match ranges.last_mut() {
+                Some((_, last)) if *last == start => *last = end,
+                _ => ranges.push((start, end)),
+            },
+            _ => self.undo.push(Step::Inserted(vec![(start, end)])),
         }
+        self.typing = !text.ends_with(char::is_whitespace);
+        self.deleting = false;
+        self.redo.clear();
+        update
     }
 
     /// Deletes the character before the cursor.
-    pub(crate) fn backspace(&mut self) -> Option<Edit> {
+    pub(crate) fn backspace(&mut self) -> Option<Vec<u8>> {
         let index = self.cursor.checked_sub(1)?;
-        self.cursor = index;
         Some(self.remove(index))
     }
 
     /// Deletes the character at the cursor.
-    pub(crate) fn delete(&mut self) -> Option<Edit> {
+    pub(crate) fn delete(&mut self) -> Option<Vec<u8>> {
         (self.cursor < self.text.len()).then(|| self.remove(self.cursor))
     }
 
-    fn remove(&mut self, index: usize) -> Edit {
-        let base = self.text();
-        let at = self.units_before(index);
-        let removed = self.text.remove(index);
-        self.in_flight += 1;
-        Edit::Delete {
-            at,
-            len: removed.len_utf16(),
-            base,
+    fn remove(&mut self, index: usize) -> Vec<u8> {
+        let removed = self.text[index];
+        // Backspacing (or deleting forward) through a word undoes as one. Decided before the
+        // deletion, which moves the last step's position.
+        let (backspacing, forward) = match self.undo.last().map(|step| match step {
+            Step::Deleted(pieces) if pieces.len() == 1 => Some(pieces[0].0),
+            _ => None,
+        }) {
+            Some(Some(at)) if self.deleting => (at == index + 1, at == index),
+            _ => (false, false),
+        };
+        let update = self.delete_range(index, index + 1);
+        match self.undo.last_mut() {
+            Some(Step::Deleted(pieces)) if backspacing => {
+                pieces[0].0 = index;
+                pieces[0].1.insert(0, removed);
+            }
+            Some(Step::Deleted(pieces)) if forward => pieces[0].1.push(removed),
+            _ => self
+                .undo
+                .push(Step::Deleted(vec![(index, removed.to_string())])),
         }
+        self.typing = false;
+        self.deleting = true;
+        self.redo.clear();
+        update
+    }
+
+    /// Takes back this editor's last edit still in the text; the updates for the daemon
+    /// (none when nothing is left to undo).
+    pub(crate) fn undo(&mut self) -> Vec<Vec<u8>> {
+        self.interrupt();
+        while let Some(step) = self.undo.pop() {
+            if let Some((updates, inverse)) = self.apply(step) {
+                self.redo.push(inverse);
+                return updates;
+            }
+        }
+        Vec::new()
+    }
+
+    /// Makes again the edit undo took back last.
+    pub(crate) fn redo(&mut self) -> Vec<Vec<u8>> {
+        self.interrupt();
+        while let Some(step) = self.redo.pop() {
+            if let Some((updates, inverse)) = self.apply(step) {
+                self.undo.push(inverse);
+                return updates;
+            }
+        }
+        Vec::new()
+    }
+
+    /// Undoes `step`: its updates and the step that undoes it in turn. `None` when nothing of
+    /// it is left (others deleted what it typed).
+    fn apply(&mut self, step: Step) -> Option<(Vec<Vec<u8>>, Step)> {
+        match step {
+            Step::Inserted(ranges) => {
+                let ranges: Vec<_> = ranges.into_iter().filter(|(s, e)| s < e).collect();
+                let first = ranges.first()?.0;
+                let texts: Vec<String> = ranges
+                    .iter()
+                    .map(|&(start, end)| self.text[start..end].iter().collect())
+                    .collect();
+                // The last range first: the earlier ones stay where they are.
+                let updates = ranges
+                    .iter()
+                    .rev()
+                    .map(|&(start, end)| self.delete_range(start, end))
+                    .collect();
+                let mut removed_before = 0;
+                let pieces = ranges
+                    .iter()
+                    .zip(texts)
+                    .map(|(&(start, end), text)| {
+                        let at = start - removed_before;
+                        removed_before += end - start;
+                        (at, text)
+                    })
+                    .collect();
+                self.cursor = first;
+                Some((updates, Step::Deleted(pieces)))
+            }
+            Step::Deleted(pieces) => {
+                let updates = pieces
+                    .iter()
+                    .rev()
+                    .map(|(at, text)| {
+                        let update = self.replica.insert(self.units_before(*at), text);
+                        self.refresh(Some(TextChange::inserted(*at, text.chars().count())));
+                        update
+                    })
+                    .collect();
+                let mut added_before = 0;
+                let ranges: Vec<_> = pieces
+                    .iter()
+                    .map(|(at, text)| {
+                        let start = at + added_before;
+                        added_before += text.chars().count();
+                        (start, start + text.chars().count())
+                    })
+                    .collect();
+                self.cursor = ranges.last().map_or(self.cursor, |&(_, end)| end);
+                Some((updates, Step::Inserted(ranges)))
+            }
+        }
+    }
+
+    fn delete_range(&mut self, start: usize, end: usize) -> Vec<u8> {
+        let units = self.text[start..end].iter().map(|c| c.len_utf16()).sum();
+        let update = self.replica.delete(self.units_before(start), units);
+        self.refresh(Some(TextChange::deleted(start, end)));
+        update
     }
 
     /// Moves the cursor one character left.
     pub(crate) fn left(&mut self) {
+        self.interrupt();
         self.cursor = self.cursor.saturating_sub(1);
     }
 
     /// Moves the cursor one character right.
     pub(crate) fn right(&mut self) {
+        self.interrupt();
         self.cursor = (self.cursor + 1).min(self.text.len());
     }
 
     /// Moves to the start of the line.
     pub(crate) fn home(&mut self) {
+        self.interrupt();
         while self.cursor > 0 && self.text[self.cursor - 1] != '\n' {
             self.cursor -= 1;
         }
@@ -114,6 +254,7 @@ impl Editor {
 
     /// Moves to the end of the line.
     pub(crate) fn end(&mut self) {
+        self.interrupt();
         while self.cursor < self.text.len() && self.text[self.cursor] != '\n' {
             self.cursor += 1;
         }
@@ -121,6 +262,7 @@ impl Editor {
 
     /// Moves one line up (`-1`) or down (`1`), keeping the column where the line allows.
     pub(crate) fn vertical(&mut self, lines: isize) {
+        self.interrupt();
         let (line, column) = self.cursor_line_column();
         let Some(target) = line.checked_add_signed(lines) else {
             return;
@@ -143,39 +285,34 @@ impl Editor {
         self.cursor = (start + column).min(end);
     }
 
-    /// The daemon acknowledged one of our edits; `text` is the document after it.
-    pub(crate) fn acknowledged(&mut self, text: &str) {
-        self.in_flight = self.in_flight.saturating_sub(1);
-        self.adopt(text);
-    }
-
-    /// The daemon refused one of our edits: show its document as it is (when it could say),
-    /// so the refused characters do not stay on screen.
-    pub(crate) fn failed(&mut self, text: Option<&str>) {
-        self.in_flight = self.in_flight.saturating_sub(1);
-        if let Some(text) = text {
-            self.adopt(text);
-        }
-    }
-
-    /// The document changed (a remote edit, or ours arriving through the watch).
-    pub(crate) fn changed(&mut self, text: &str) {
-        self.adopt(text);
-    }
-
-    /// Takes the daemon's text unless our own edits are still on their way (then the next
-    /// acknowledgement brings a text that includes them).
-    fn adopt(&mut self, text: &str) {
-        if self.in_flight > 0 {
-            return;
-        }
-        let new: Vec<char> = text.chars().collect();
+    /// Reads the replica's text after `change`, moving the cursor and the undo steps through it
+    /// exactly (`None`: the change is not known, and comparing the texts must do). Text put
+    /// right at the cursor goes before it, as in other collaborative editors.
+    fn refresh(&mut self, change: Option<TextChange>) {
+        let new: Vec<char> = self.replica.text().chars().collect();
         if new == self.text {
             return;
         }
-        self.cursor = rrt_sync::rebase_index(&self.text, &new, self.cursor, Bias::After);
+        let change = change.unwrap_or_else(|| TextChange::between(&self.text, &new));
+        self.cursor = change.moved(self.cursor, Bias::After);
+        for step in self.undo.iter_mut().chain(self.redo.iter_mut()) {
+            match step {
+                Step::Inserted(ranges) => *ranges = change.moved_ranges(ranges),
+                Step::Deleted(pieces) => {
+                    for (at, _) in pieces {
+                        *at = change.moved(*at, Bias::After);
+                    }
+                }
+            }
+        }
         self.text = new;
         self.cursor = self.cursor.min(self.text.len());
+    }
+
+    /// Ends the runs of typing and deleting: the next edit is an undo step of its own.
+    fn interrupt(&mut self) {
+        self.typing = false;
+        self.deleting = false;
     }
 
     fn units_before(&self, index: usize) -> usize {
@@ -187,65 +324,171 @@ impl Editor {
 mod tests {
     use super::*;
 
-    fn editor(text: &str, cursor: usize) -> Editor {
-        let mut editor = Editor::default();
-        editor.changed(text);
+    /// An editor showing `text` (as a daemon sent it) with the cursor at `cursor`.
+    fn editor(text: &str, cursor: usize) -> (Editor, Document) {
+        let daemon = Document::new(1);
+        let mut editor = Editor::new(2);
+        let update = daemon.append(text);
+        editor.merge(&update).expect("merged");
         editor.cursor = cursor;
-        editor
+        (editor, daemon)
+    }
+
+    /// Applies `updates` to `daemon`.
+    fn apply(daemon: &Document, updates: Vec<Vec<u8>>) {
+        assert!(!updates.is_empty(), "something to apply");
+        for update in updates {
+            daemon.apply(&update).expect("applied");
+        }
+    }
+
+    /// Brings `from`'s changes to `to`.
+    fn sync(from: &Document, to: &Document) {
+        let update = from.diff(&to.state_vector()).expect("diff");
+        to.apply(&update).expect("applied");
     }
 
     #[test]
-    fn typing_and_deleting_make_edits_in_utf16_units() {
-        let mut editor = editor("a😀b", 2);
-        assert_eq!(
-            editor.insert("x"),
-            Edit::Insert {
-                at: 3,
-                text: "x".to_owned(),
-                base: "a😀b".to_owned(),
-            }
-        );
-        assert_eq!(editor.text(), "a😀xb");
-        let delete = |at, len, base: &str| {
-            Some(Edit::Delete {
-                at,
-                len,
-                base: base.to_owned(),
-            })
-        };
-        assert_eq!(editor.backspace(), delete(3, 1, "a😀xb"));
-        assert_eq!(editor.backspace(), delete(1, 2, "a😀b"));
+    fn typing_and_deleting_make_updates_the_daemon_applies() {
+        let (mut editor, daemon) = editor("a😀b", 2);
+        daemon.apply(&editor.insert("x")).expect("applied");
+        assert_eq!(daemon.text(), "a😀xb");
+        daemon
+            .apply(&editor.backspace().expect("x"))
+            .expect("applied");
+        daemon
+            .apply(&editor.backspace().expect("😀"))
+            .expect("applied");
         assert_eq!(editor.text(), "ab");
-        assert_eq!(editor.delete(), delete(1, 1, "ab"));
+        daemon.apply(&editor.delete().expect("b")).expect("applied");
         assert_eq!(editor.delete(), None);
+        assert_eq!(daemon.text(), "a");
+        assert!(
+            editor.insert("y").len() < 64,
+            "a keystroke costs a few bytes"
+        );
     }
 
     #[test]
     fn a_remote_edit_before_the_cursor_moves_it_along() {
-        let mut editor = editor("hello world", 6);
-        editor.changed("oh, hello world");
+        let (mut editor, daemon) = editor("hello world", 6);
+        editor.merge(&daemon.insert(0, "oh, ")).expect("merged");
         assert_eq!(editor.cursor, 10, "still before 'world'");
-        editor.changed("oh, hello world!");
+        editor.merge(&daemon.append("!")).expect("merged");
         assert_eq!(editor.cursor, 10, "an edit after the cursor leaves it");
     }
 
     #[test]
-    fn the_daemons_text_waits_while_our_edits_are_in_flight() {
-        let mut editor = editor("ab", 2);
-        editor.insert("c");
-        editor.insert("d");
-        editor.changed("ab");
-        assert_eq!(editor.text(), "abcd", "a stale text does not undo typing");
-        editor.acknowledged("abc");
-        assert_eq!(editor.text(), "abcd");
-        editor.acknowledged("Xabcd");
-        assert_eq!(editor.text(), "Xabcd");
-        assert_eq!(editor.cursor, 5);
+    fn concurrent_typing_on_both_sides_converges() {
+        let (mut editor, daemon) = editor("ab", 1);
+        let mine = editor.insert("X");
+        let theirs = daemon.insert(2, "Y");
+        daemon.apply(&mine).expect("applied");
+        editor.merge(&theirs).expect("merged");
+        assert_eq!(editor.text(), daemon.text());
+        assert_eq!(editor.text(), "aXbY");
+    }
+
+    #[test]
+    fn undo_after_a_remote_edit_undoes_only_ours() {
+        let (mut editor, daemon) = editor("shared ", 7);
+        for c in "mine".chars() {
+            daemon
+                .apply(&editor.insert(&c.to_string()))
+                .expect("applied");
+        }
+        // Someone types at the start, and right after what we typed.
+        editor.merge(&daemon.insert(0, ">> ")).expect("merged");
+        editor.merge(&daemon.append(" theirs")).expect("merged");
+        assert_eq!(editor.text(), ">> shared mine theirs");
+        apply(&daemon, editor.undo());
+        assert_eq!(
+            daemon.text(),
+            ">> shared  theirs",
+            "a run of typing undoes as one"
+        );
+        assert_eq!(editor.text(), daemon.text());
+        apply(&daemon, editor.redo());
+        assert_eq!(daemon.text(), ">> shared mine theirs");
+        assert!(!editor.undo().is_empty());
+        assert!(editor.undo().is_empty(), "their text is not ours to undo");
+        assert_eq!(editor.text(), ">> shared  theirs");
+    }
+
+    #[test]
+    fn undo_brings_back_what_we_deleted_where_it_now_belongs() {
+        let (mut editor, daemon) = editor("keep this", 9);
+        for _ in 0..5 {
+            daemon
+                .apply(&editor.backspace().expect("a char"))
+                .expect("applied");
+        }
+        assert_eq!(editor.text(), "keep");
+        editor.merge(&daemon.insert(0, "please ")).expect("merged");
+        apply(&daemon, editor.undo());
+        assert_eq!(daemon.text(), "please keep this");
+        assert_eq!(editor.text(), daemon.text());
+    }
+
+    #[test]
+    fn undo_takes_back_our_line_when_theirs_repeats_it_just_before() {
+        // Text that repeats is where comparing texts goes wrong: their "[b 7]\n" put before our
+        // "[b 6]\n" reads as "7]\n[b " put inside ours, and undo took "[b " of their line.
+        let (mut editor, daemon) = editor("", 0);
+        daemon.apply(&editor.insert("[b 6]\n")).expect("applied");
+        editor.merge(&daemon.insert(0, "[b 7]\n")).expect("merged");
+        assert_eq!(editor.text(), "[b 7]\n[b 6]\n");
+        apply(&daemon, editor.undo());
+        assert_eq!(daemon.text(), "[b 7]\n", "their line is whole");
+        assert_eq!(editor.text(), daemon.text());
+    }
+
+    #[test]
+    fn text_put_right_at_the_cursor_goes_before_it_and_typing_stays_one_run() {
+        let (mut editor, daemon) = editor("", 0);
+        daemon.apply(&editor.insert("a")).expect("applied");
+        editor.merge(&daemon.insert(1, "[b]")).expect("merged");
+        daemon.apply(&editor.insert("b")).expect("applied");
+        assert_eq!(editor.text(), "a[b]b", "their text went before the cursor");
+        apply(&daemon, editor.undo());
+        assert_eq!(daemon.text(), "[b]", "both typed characters, one undo");
+        apply(&daemon, editor.redo());
+        assert_eq!(daemon.text(), "a[b]b");
+    }
+
+    #[test]
+    fn a_step_others_deleted_entirely_is_skipped() {
+        let (mut editor, daemon) = editor("", 0);
+        let other = Document::new(3);
+        daemon.apply(&editor.insert("gone")).expect("applied");
+        sync(&daemon, &other);
+        let deleted = other.delete(0, 4);
+        editor.merge(&deleted).expect("merged");
+        assert_eq!(editor.text(), "");
+        assert!(editor.undo().is_empty());
+    }
+
+    #[test]
+    fn text_others_typed_inside_our_run_survives_its_undo_and_redo() {
+        let (mut editor, daemon) = editor("", 0);
+        for c in "mine".chars() {
+            daemon
+                .apply(&editor.insert(&c.to_string()))
+                .expect("applied");
+        }
+        editor.merge(&daemon.insert(2, "THEIRS")).expect("merged");
+        assert_eq!(editor.text(), "miTHEIRSne");
+        apply(&daemon, editor.undo());
+        assert_eq!(daemon.text(), "THEIRS");
+        assert_eq!(editor.text(), daemon.text());
+        apply(&daemon, editor.redo());
+        assert_eq!(daemon.text(), "miTHEIRSne");
+        assert_eq!(editor.text(), daemon.text());
     }
 
     #[test]
     fn lines_and_columns() {
-        let mut editor = editor("one\ntwo three\nx", 6);
+        let (mut editor, _daemon) = editor("one\ntwo three\nx", 6);
         assert_eq!(editor.cursor_line_column(), (1, 2));
         editor.vertical(1);
         assert_eq!(

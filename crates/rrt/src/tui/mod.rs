@@ -2,10 +2,10 @@
 //! type in — live, in the terminal.
 //!
 //! Keys, pastes and resizes come from the terminal-input reactor (stdin and `SIGWINCH` owned by
-//! one thread, as events); the daemon is reached over its control socket — two streams
-//! (clipboard changes, document changes), one ordered connection for edits, and a peers query
-//! every second; ratatui draws. Everything meets in one `select!` loop around the sans-IO
-//! [`app::App`].
+//! one thread, as events); the daemon is reached with `rrt_control`'s async client — a clipboard
+//! stream, a replica of the scratch document (`open`: CRDT updates both ways, so typing never
+//! waits), and a peers query every second; ratatui draws. Everything meets in one `select!` loop
+//! around the sans-IO [`app::App`], which handles every event already waiting before it draws.
 
 mod app;
 mod editor;
@@ -21,16 +21,13 @@ use ratatui::{Terminal, backend::CrosstermBackend};
 use rrt_control::{AsyncClient, ClipboardEvent, ControlError, HistoryEntry};
 use rrt_mesh::MeshView;
 use rrt_reactor::{
-    ReactorEvent,
+    ReactorEvent, RecvError, TryRecvError,
     terminal::{RawMode, TerminalInput, terminput::Event},
 };
 use rrt_sync::ClipEntry;
 use tokio::sync::mpsc;
 
-use self::{
-    app::{Action, App},
-    editor::Edit,
-};
+use self::app::{Action, App};
 use crate::{Locate, client};
 
 /// How often the peers pane is refreshed (round trips and "last seen" change continuously).
@@ -45,8 +42,11 @@ enum Update {
     Peers(MeshView),
     History(Vec<HistoryEntry>),
     Copied(ClipEntry),
-    Scratch(String),
-    EditAnswered(Result<String, (String, Option<String>)>),
+    /// What the scratch replica lacked.
+    Merge(Vec<u8>),
+    /// The daemon refused one of our edits, or the replica's connection was lost and made
+    /// again: the replica starts over.
+    Reset(String),
     Said(String),
 }
 
@@ -92,14 +92,9 @@ async fn event_loop(socket: PathBuf, instance: String, scratch: String) -> anyho
     let mut app = App::new(instance, scratch.clone());
     let (updates, mut updated) = mpsc::unbounded_channel();
     tokio::spawn(follow_clipboard(socket.clone(), updates.clone()));
-    tokio::spawn(follow_scratch(
-        socket.clone(),
-        scratch.clone(),
-        updates.clone(),
-    ));
     tokio::spawn(poll_peers(socket.clone(), updates.clone()));
     let (edits, pending) = mpsc::unbounded_channel();
-    tokio::spawn(send_edits(
+    tokio::spawn(keep_replica(
         socket.clone(),
         scratch,
         pending,
@@ -110,49 +105,96 @@ async fn event_loop(socket: PathBuf, instance: String, scratch: String) -> anyho
     let mut keys = input.subscribe();
     loop {
         terminal.draw(|frame| app.render(frame))?;
-        let action = tokio::select! {
-            event = keys.recv() => match event? {
-                ReactorEvent::Worker(Event::Key(key)) => app.key(key),
-                ReactorEvent::Worker(Event::Paste(text)) => app.paste(&text),
-                ReactorEvent::Worker(Event::Resize { .. }) => {
-                    terminal.autoresize()?;
-                    None
-                }
-                ReactorEvent::Shutdown(reason) => bail!("terminal input ended: {reason:?}"),
-                ReactorEvent::Worker(_) | ReactorEvent::Started { .. } | ReactorEvent::Restarting { .. } => None,
-            },
-            Some(update) = updated.recv() => {
-                match update {
-                    Update::Peers(peers) => app.peers(&peers),
-                    Update::History(history) => app.history(&history),
-                    Update::Copied(entry) => app.copied(&entry),
-                    Update::Scratch(text) => app.scratch_changed(&text),
-                    Update::EditAnswered(answer) => app.edit_answered(answer),
-                    Update::Said(message) => app.say(message),
-                }
-                None
-            }
-        };
-        match action {
-            Some(Action::Quit) => return Ok(()),
-            Some(Action::CopyAgain(stamp)) => {
-                let updates = updates.clone();
-                let socket = socket.clone();
-                tokio::spawn(async move {
-                    let copied = match AsyncClient::connect_socket(&socket).await {
-                        Ok(mut client) => client.copy_again(stamp).await.map(drop),
-                        Err(error) => Err(error),
+        // One event awaited, then every one already waiting handled before the next draw: a
+        // burst of typing (or a paste the terminal does not bracket) costs one redraw, not one
+        // per key, and never outruns the input channel.
+        let mut actions = Vec::new();
+        tokio::select! {
+            event = keys.recv() => {
+                let mut event = Some(event);
+                while let Some(received) = event {
+                    actions.extend(terminal_event(&mut app, &mut terminal, received)?);
+                    event = match keys.try_recv() {
+                        Err(TryRecvError::Empty) => None,
+                        Ok(next) => Some(Ok(next)),
+                        Err(TryRecvError::Recv(error)) => Some(Err(error)),
                     };
-                    if let Err(error) = copied {
-                        let _ = updates.send(Update::Said(format!("copy failed: {error}")));
-                    }
-                });
+                }
             }
-            Some(Action::Edit(edit)) => {
-                let _ = edits.send(edit);
+            Some(update) = updated.recv() => {
+                daemon_update(&mut app, update);
+                while let Ok(update) = updated.try_recv() {
+                    daemon_update(&mut app, update);
+                }
             }
-            None => {}
         }
+        for action in actions {
+            match action {
+                Action::Quit => return Ok(()),
+                Action::CopyAgain(stamp) => {
+                    let updates = updates.clone();
+                    let socket = socket.clone();
+                    tokio::spawn(async move {
+                        let copied = match AsyncClient::connect_socket(&socket).await {
+                            Ok(mut client) => client.copy_again(stamp).await.map(drop),
+                            Err(error) => Err(error),
+                        };
+                        if let Err(error) = copied {
+                            let _ = updates.send(Update::Said(format!("copy failed: {error}")));
+                        }
+                    });
+                }
+                Action::Send(updates) => {
+                    for update in updates {
+                        let _ = edits.send(update);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What the terminal sent: a key, a paste, a resize.
+fn terminal_event(
+    app: &mut App,
+    terminal: &mut Terminal<CrosstermBackend<io::Stdout>>,
+    event: Result<ReactorEvent<Event>, RecvError>,
+) -> anyhow::Result<Option<Action>> {
+    Ok(match event {
+        Ok(ReactorEvent::Worker(Event::Key(key))) => app.key(key),
+        Ok(ReactorEvent::Worker(Event::Paste(text))) => app.paste(&text),
+        Ok(ReactorEvent::Worker(Event::Resize { .. })) => {
+            terminal.autoresize()?;
+            None
+        }
+        Ok(ReactorEvent::Shutdown(reason)) => bail!("terminal input ended: {reason:?}"),
+        Ok(
+            ReactorEvent::Worker(_)
+            | ReactorEvent::Started { .. }
+            | ReactorEvent::Restarting { .. },
+        ) => None,
+        Err(RecvError::Lagged { missed }) => {
+            app.say(format!(
+                "{missed} keys came faster than they could be read, and were lost"
+            ));
+            None
+        }
+        Err(error) => bail!("terminal input ended: {error}"),
+    })
+}
+
+/// What a daemon connection reported.
+fn daemon_update(app: &mut App, update: Update) {
+    match update {
+        Update::Peers(peers) => app.peers(&peers),
+        Update::History(history) => app.history(&history),
+        Update::Copied(entry) => app.copied(&entry),
+        Update::Merge(update) => app.merge(&update),
+        Update::Reset(why) => {
+            app.reset_scratch();
+            app.say(why);
+        }
+        Update::Said(message) => app.say(message),
     }
 }
 
@@ -172,25 +214,6 @@ async fn follow_clipboard(socket: PathBuf, updates: mpsc::UnboundedSender<Update
                 ),
             };
             if updates.send(update).is_err() {
-                return Ok(());
-            }
-        }
-        Ok::<_, ControlError>(())
-    };
-    let said = match watched.await {
-        Ok(()) => "the daemon went away".to_owned(),
-        Err(error) => error.to_string(),
-    };
-    let _ = updates.send(Update::Said(said));
-}
-
-/// Follows the scratch document's text into the loop.
-async fn follow_scratch(socket: PathBuf, name: String, updates: mpsc::UnboundedSender<Update>) {
-    let watched = async {
-        let client = AsyncClient::connect_socket(&socket).await?;
-        let mut events = client.watch_document(&name).await?;
-        while let Some(event) = events.next().await {
-            if updates.send(Update::Scratch(event?.text)).is_err() {
                 return Ok(());
             }
         }
@@ -234,43 +257,73 @@ async fn poll_peers(socket: PathBuf, updates: mpsc::UnboundedSender<Update>) {
     }
 }
 
-/// Sends the scratch edits in order on one connection, each answered before the next goes.
-async fn send_edits(
+/// Keeps the scratch pane's replica in step with the daemon's document: the daemon's updates
+/// into the loop, the replica's edits out, in order. A refused edit, or a lost connection,
+/// starts the replica over from the daemon's document.
+async fn keep_replica(
     socket: PathBuf,
     name: String,
-    mut pending: mpsc::UnboundedReceiver<Edit>,
+    mut edits: mpsc::UnboundedReceiver<Vec<u8>>,
     updates: mpsc::UnboundedSender<Update>,
 ) {
-    let mut connection: Option<AsyncClient> = None;
-    while let Some(edit) = pending.recv().await {
-        let sent = async {
-            let client = match &mut connection {
-                Some(client) => client,
-                None => connection.insert(AsyncClient::connect_socket(&socket).await?),
-            };
-            match edit {
-                Edit::Insert { at, text, base } => {
-                    client.insert(name.clone(), at, text, Some(base)).await
+    loop {
+        let (mut incoming, mut outgoing) = match AsyncClient::connect_socket(&socket).await {
+            Ok(client) => match client.open(&name).await {
+                Ok(halves) => halves,
+                Err(error) => {
+                    let _ = updates.send(Update::Said(error.to_string()));
+                    return;
                 }
-                Edit::Delete { at, len, base } => {
-                    client.delete(name.clone(), at, len, Some(base)).await
-                }
-            }
-        };
-        let answer = match sent.await {
-            Ok(text) => Ok(text),
+            },
             Err(error) => {
-                connection = None;
-                // The text as it is, so the refused edit leaves the screen.
-                let current = match AsyncClient::connect_socket(&socket).await {
-                    Ok(mut client) => client.text(name.clone()).await.ok(),
-                    Err(_) => None,
-                };
-                Err((error.to_string(), current))
+                let _ = updates.send(Update::Said(error.to_string()));
+                return;
             }
         };
-        if updates.send(Update::EditAnswered(answer)).is_err() {
+        // Reading on a task of its own: a line read half when an edit is sent is not lost.
+        let (lost, mut connection_lost) = tokio::sync::oneshot::channel();
+        let reader = {
+            let updates = updates.clone();
+            tokio::spawn(async move {
+                let why = loop {
+                    match incoming.next().await {
+                        Some(Ok(update)) => {
+                            if updates.send(Update::Merge(update)).is_err() {
+                                return;
+                            }
+                        }
+                        Some(Err(error)) => break format!("edit refused: {error}"),
+                        None => break "the daemon went away".to_owned(),
+                    }
+                };
+                let _ = lost.send(why);
+            })
+        };
+        let why = loop {
+            tokio::select! {
+                edit = edits.recv() => match edit {
+                    Some(update) => {
+                        if let Err(error) = outgoing.send(update).await {
+                            break error.to_string();
+                        }
+                    }
+                    None => {
+                        reader.abort();
+                        return;
+                    }
+                },
+                why = &mut connection_lost => break why.unwrap_or_default(),
+            }
+        };
+        reader.abort();
+        if updates.send(Update::Reset(why)).is_err() {
             return;
         }
+        // Edits made against the replica that is being dropped go with it.
+        while edits.try_recv().is_ok() {}
+        tokio::time::sleep(RECONNECT_AFTER).await;
     }
 }
+
+/// How long the replica waits before connecting again.
+const RECONNECT_AFTER: Duration = Duration::from_millis(500);

@@ -21,11 +21,26 @@
 //!
 //! What is known about a neighbour comes only from edits made here, whose effects are known
 //! exactly. An update from elsewhere may put anything anywhere, so the document drops the index
-//! and rebuilds it from the text's visible blocks on its next local edit; their left
-//! neighbours are then [`Left::Unknown`] (deleted blocks are not listed), and an insertion at
-//! such a boundary is left to yrs' walk once — the character it inserts is then known.
+//! and rebuilds it from the text's visible blocks on its next local edit ([`Positions::rebuilt`]);
+//! their left neighbours are then [`Left::Unknown`] (deleted blocks are not listed), and an
+//! insertion at such a boundary is left to yrs' walk once — the character it inserts is then
+//! known.
+//!
+//! The rebuild asks yrs' `diff_range` for the text between two snapshots, everything now against
+//! nothing, so every visible block comes out as its own chunk marked "added", with its id. "Now"
+//! must not be yrs' own `txn.snapshot()`: yrs integrates a writer's block that arrives before
+//! that writer's earlier blocks when it depends on none of them (`Update::integrate` puts a
+//! *skip* over the gap in the writer's clocks), and the store's state vector — the one in
+//! `txn.snapshot()` — stops at a writer's first gap. The diff then takes every block of that
+//! writer past the gap for one not yet written and leaves it out, text and id together; the index
+//! came out shorter than the text (a lost map entry is enough: the writer's next insertion skips
+//! over its clock). It was never a chunk without an id. The snapshot used here sees every clock
+//! of every writer, and the deletions the store has.
 
-use yrs::{ClientID, ID};
+use yrs::{
+    ClientID, ID, IdSet, Out, ReadTxn, Snapshot, StateVector, Text, TextRef, TransactionMut,
+    types::text::{Diff, YChange},
+};
 
 /// Runs per chunk before a chunk is split in two: a position is found by summing chunk lengths,
 /// then run lengths in one chunk.
@@ -112,6 +127,35 @@ impl Positions {
             end: Left::Start,
             len: 0,
         }
+    }
+
+    /// An index of `text`'s visible characters, in one walk of its blocks (see the module docs);
+    /// what precedes each block is unknown. It covers the whole text unless the text holds
+    /// something other than strings (an embed or a nested type, which rrt never writes but a peer
+    /// could): yrs' diff gives those no id, and the caller must not use an index shorter than the
+    /// text.
+    pub(crate) fn rebuilt(text: &TextRef, txn: &mut TransactionMut<'_>) -> Self {
+        let Snapshot {
+            delete_set,
+            state_map,
+        } = txn.snapshot();
+        // Every clock of every writer the store knows, gaps or not (`state_map` stops at a
+        // writer's first gap but lists every writer).
+        let everything: StateVector = state_map
+            .iter()
+            .map(|(client, _)| (*client, u32::MAX))
+            .collect();
+        let now = Snapshot::new(everything, delete_set);
+        let nothing = Snapshot::new(StateVector::default(), IdSet::new());
+        let chunks: Vec<Diff<YChange>> =
+            text.diff_range(txn, Some(&now), Some(&nothing), YChange::identity);
+        Self::from_blocks(chunks.into_iter().filter_map(|chunk| {
+            let len = match &chunk.insert {
+                Out::Any(yrs::Any::String(text)) => text.encode_utf16().count() as u32,
+                _ => 1,
+            };
+            Some((chunk.ychange?.id, len))
+        }))
     }
 
     /// An index of the visible blocks `(first id, length in UTF-16 code units)`, in order; what

@@ -6,7 +6,11 @@ mod common;
 use common::{Lab, path_str, tmux::Tmux, wait_until};
 
 fn notes(lab: &Lab, name: &str) -> String {
-    String::from_utf8_lossy(&lab.run(name, &["scratch", "cat", "notes"]).stdout).into_owned()
+    document(lab, name, "notes")
+}
+
+fn document(lab: &Lab, name: &str, document: &str) -> String {
+    String::from_utf8_lossy(&lab.run(name, &["scratch", "cat", document]).stdout).into_owned()
 }
 
 #[test]
@@ -45,13 +49,30 @@ fn the_tui_shows_peers_and_copies_and_edits_a_shared_document() {
         notes(&lab, "b") == "typed in the tui\nappended on "
     });
 
+    // Shift and a movement select; Ctrl-C copies the selection to the shared clipboard.
+    tmux.keys(&["S-Home", "C-c"]);
+    wait_until("b to paste the selection", || {
+        lab.paste("b").as_deref() == Some("appended on ")
+    });
+
+    // Ctrl-O: another document, named as you type.
+    tmux.keys(&["C-o"]);
+    tmux.shows("the documents picker", "Open a document");
+    tmux.type_text("todo");
+    tmux.keys(&["Enter"]);
+    tmux.shows("the new document's pane", "Scratch: todo");
+    tmux.type_text("milk");
+    wait_until("b to have the new document", || {
+        document(&lab, "b", "todo") == "milk"
+    });
+
     // Selecting an older entry and pressing Enter copies it again, everywhere.
     lab.copy("b", "copied later");
     tmux.shows("the later copy", "> copied later");
     // (Esc alone: a terminal cannot tell Esc followed at once by a key from an escape sequence.)
     tmux.keys(&["Escape"]);
     tmux.shows("the history pane focused", "Tab: scratch");
-    tmux.keys(&["Down", "Enter"]);
+    tmux.keys(&["Down", "Down", "Enter"]);
     wait_until("b to paste the entry copied again", || {
         lab.paste("b").as_deref() == Some("copied on b")
     });
@@ -68,7 +89,7 @@ fn the_tui_shows_peers_and_copies_and_edits_a_shared_document() {
             .lines()
             .next()
             .is_some_and(|top| top.starts_with("┌ Peers of a") && top.chars().count() == 60)
-            && screen.contains("Scratch: notes")
+            && screen.contains("Scratch: todo")
     });
 
     // A peer that leaves is shown down.

@@ -7,7 +7,6 @@ use ratatui::{
     Frame,
     layout::{Constraint, Layout, Rect},
     style::{Modifier, Style},
-    text::Line,
     widgets::{Block, List, ListItem, ListState, Paragraph, Row, Table},
 };
 use rrt_control::HistoryEntry;
@@ -15,7 +14,10 @@ use rrt_mesh::{MeshView, network::Shape};
 use rrt_reactor::terminal::terminput::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use rrt_sync::{ClipEntry, Representation, Stamp};
 
-use super::editor::Editor;
+use super::{
+    documents::{Picked, Picker},
+    scratch::{Scratch, ScratchAction},
+};
 
 /// What the runner does for the app.
 #[derive(Debug, PartialEq, Eq)]
@@ -26,6 +28,12 @@ pub(crate) enum Action {
     CopyAgain(Stamp),
     /// Send these updates of the scratch document's replica to the daemon, in order.
     Send(Vec<Vec<u8>>),
+    /// Put this text on the shared clipboard.
+    Copy(String),
+    /// Ask the daemon for its documents (for the picker).
+    ListDocuments,
+    /// Show this document in the scratch pane instead (a replica of it, from the daemon).
+    Open(String),
 }
 
 /// The pane that takes keys.
@@ -33,6 +41,8 @@ pub(crate) enum Action {
 enum Focus {
     History,
     Scratch,
+    /// The documents picker, over the history pane.
+    Documents,
 }
 
 /// A peer as the peers pane shows it.
@@ -110,7 +120,9 @@ fn kind(representation: &Representation) -> String {
 #[derive(Debug)]
 pub(crate) struct App {
     instance: String,
-    scratch: String,
+    scratch: Scratch,
+    /// While the documents picker is open.
+    picker: Option<Picker>,
     focus: Focus,
     /// By id; peers that left stay, marked down.
     peers: BTreeMap<String, Peer>,
@@ -122,7 +134,6 @@ pub(crate) struct App {
     filter: Option<String>,
     /// Among the entries shown.
     selected: usize,
-    editor: Editor,
     status: String,
 }
 
@@ -130,14 +141,14 @@ impl App {
     pub(crate) fn new(instance: String, scratch: String) -> Self {
         Self {
             instance,
-            scratch,
+            scratch: Scratch::new(scratch),
+            picker: None,
             focus: Focus::History,
             peers: BTreeMap::new(),
             members: None,
             history: Vec::new(),
             filter: None,
             selected: 0,
-            editor: Editor::default(),
             status: String::new(),
         }
     }
@@ -189,17 +200,30 @@ impl App {
             .collect()
     }
 
-    /// What the scratch document's replica lacked, from the daemon.
-    pub(crate) fn merge(&mut self, update: &[u8]) {
-        if let Err(error) = self.editor.merge(update) {
+    /// What the replica of document `name` lacked, from the daemon (ignored when the pane has
+    /// moved on to another document since).
+    pub(crate) fn merge(&mut self, name: &str, update: &[u8]) {
+        if name != self.scratch.name() {
+            return;
+        }
+        if let Err(error) = self.scratch.editor_mut().merge(update) {
             self.status = format!("the daemon's update was refused: {error}");
         }
     }
 
     /// Starts the scratch pane over (a new replica, filled by the daemon's next update): after
     /// the daemon refused one of our edits, or after reconnecting.
-    pub(crate) fn reset_scratch(&mut self) {
-        self.editor = Editor::default();
+    pub(crate) fn reset_scratch(&mut self, name: &str) {
+        if name == self.scratch.name() {
+            self.scratch = Scratch::new(name.to_owned());
+        }
+    }
+
+    /// The daemon's documents, for the picker.
+    pub(crate) fn documents(&mut self, names: Vec<String>) {
+        if let Some(picker) = &mut self.picker {
+            picker.documents(names);
+        }
     }
 
     /// Something to tell the user on the status line.
@@ -213,40 +237,91 @@ impl App {
             return None;
         }
         let ctrl = key.modifiers.contains(KeyModifiers::CTRL);
-        match (key.code, ctrl) {
-            (KeyCode::Char('c' | 'q'), true) => return Some(Action::Quit),
-            (KeyCode::Tab, _) => {
-                self.focus = match self.focus {
-                    Focus::History => Focus::Scratch,
-                    Focus::Scratch => Focus::History,
+        match (key.code, ctrl, self.focus) {
+            // Ctrl-C copies a selection in the scratch pane; anywhere else it quits.
+            (KeyCode::Char('c'), true, Focus::Scratch) => {
+                return match self.scratch.key(key) {
+                    Some(action) => self.scratch_action(action),
+                    None => Some(Action::Quit),
                 };
+            }
+            (KeyCode::Char('c' | 'q'), true, _) => return Some(Action::Quit),
+            (KeyCode::Char('o'), true, _) => {
+                self.picker = Some(Picker::default());
+                self.focus = Focus::Documents;
+                return Some(Action::ListDocuments);
+            }
+            (KeyCode::Tab, _, Focus::History | Focus::Documents) => {
+                self.focus = Focus::Scratch;
+                return None;
+            }
+            (KeyCode::Tab, _, Focus::Scratch) => {
+                self.focus = self.left_pane();
                 return None;
             }
             _ => {}
         }
         match self.focus {
             Focus::History => self.history_key(key.code),
-            Focus::Scratch if ctrl && key.code == KeyCode::Char('z') => Some(self.editor.undo())
-                .filter(|u| !u.is_empty())
-                .map(Action::Send),
-            Focus::Scratch if ctrl && key.code == KeyCode::Char('y') => Some(self.editor.redo())
-                .filter(|u| !u.is_empty())
-                .map(Action::Send),
-            // Other Ctrl- and Alt-chords are commands, never text.
-            Focus::Scratch
-                if key
-                    .modifiers
-                    .intersects(KeyModifiers::CTRL | KeyModifiers::ALT) =>
-            {
-                None
+            Focus::Documents => self.documents_key(key.code),
+            Focus::Scratch => {
+                let action = self.scratch.key(key)?;
+                self.scratch_action(action)
             }
-            Focus::Scratch => self.scratch_key(key.code),
         }
     }
 
     /// Pasted text goes into the scratch document when it has the focus.
     pub(crate) fn paste(&mut self, text: &str) -> Option<Action> {
-        (self.focus == Focus::Scratch).then(|| Action::Send(vec![self.editor.insert(text)]))
+        if self.focus != Focus::Scratch {
+            return None;
+        }
+        let action = self.scratch.paste(text);
+        self.scratch_action(action)
+    }
+
+    /// The pane left of the scratch pane: the picker while it is open, else the history.
+    fn left_pane(&self) -> Focus {
+        if self.picker.is_some() {
+            Focus::Documents
+        } else {
+            Focus::History
+        }
+    }
+
+    fn scratch_action(&mut self, action: ScratchAction) -> Option<Action> {
+        match action {
+            ScratchAction::Send(updates) => Some(Action::Send(updates)),
+            ScratchAction::Copy(text) => {
+                self.status = format!("copied {} characters", text.chars().count());
+                Some(Action::Copy(text))
+            }
+            ScratchAction::Leave => {
+                self.focus = self.left_pane();
+                None
+            }
+        }
+    }
+
+    fn documents_key(&mut self, code: KeyCode) -> Option<Action> {
+        let picked = self.picker.as_mut()?.key(code)?;
+        self.picker = None;
+        match picked {
+            Picked::Close => {
+                self.focus = Focus::History;
+                None
+            }
+            Picked::Open(name) if !rrt_sync::valid_name(&name) => {
+                self.focus = Focus::History;
+                self.status = format!("{name:?} cannot name a document");
+                None
+            }
+            Picked::Open(name) => {
+                self.focus = Focus::Scratch;
+                self.scratch = Scratch::new(name.clone());
+                Some(Action::Open(name))
+            }
+        }
     }
 
     fn history_key(&mut self, code: KeyCode) -> Option<Action> {
@@ -281,46 +356,6 @@ impl App {
         None
     }
 
-    fn scratch_key(&mut self, code: KeyCode) -> Option<Action> {
-        let editor = &mut self.editor;
-        let edit = match code {
-            KeyCode::Char(c) => Some(editor.insert(c.encode_utf8(&mut [0; 4]))),
-            KeyCode::Enter => Some(editor.insert("\n")),
-            KeyCode::Backspace => editor.backspace(),
-            KeyCode::Delete => editor.delete(),
-            KeyCode::Left => {
-                editor.left();
-                None
-            }
-            KeyCode::Right => {
-                editor.right();
-                None
-            }
-            KeyCode::Up => {
-                editor.vertical(-1);
-                None
-            }
-            KeyCode::Down => {
-                editor.vertical(1);
-                None
-            }
-            KeyCode::Home => {
-                editor.home();
-                None
-            }
-            KeyCode::End => {
-                editor.end();
-                None
-            }
-            KeyCode::Esc => {
-                self.focus = Focus::History;
-                None
-            }
-            _ => None,
-        };
-        edit.map(|update| Action::Send(vec![update]))
-    }
-
     /// Draws the whole screen.
     pub(crate) fn render(&self, frame: &mut Frame<'_>) {
         let rows = self.peers.len().clamp(1, 8) as u16 + 3;
@@ -334,15 +369,22 @@ impl App {
             Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)])
                 .areas(middle);
         self.render_peers(frame, peers);
-        self.render_history(frame, history);
-        self.render_scratch(frame, scratch);
+        match &self.picker {
+            Some(picker) => picker.render(frame, history),
+            None => self.render_history(frame, history),
+        }
+        self.scratch
+            .render(frame, scratch, self.focus == Focus::Scratch);
         let help = match self.focus {
             Focus::History if self.filter.is_some() => {
                 "type to filter · ↑↓: select · Enter: copy again · Esc: stop filtering"
             }
-            Focus::History => "Tab: scratch · ↑↓: select · /: filter · Enter: copy again · q: quit",
+            Focus::History => {
+                "Tab: scratch · ↑↓: select · /: filter · Enter: copy again · Ctrl-O: documents · q: quit"
+            }
+            Focus::Documents => "type to filter or name a new one · ↑↓ · Enter: open · Esc: close",
             Focus::Scratch => {
-                "Tab/Esc: history · type to edit · Ctrl-Z/Ctrl-Y: undo/redo yours · Ctrl-C: quit"
+                "Tab/Esc: history · Ctrl-Z/Y: undo/redo yours · Shift-arrows: select · Ctrl-C: copy selection / quit · Ctrl-O: documents"
             }
         };
         let line = if self.status.is_empty() {
@@ -427,28 +469,6 @@ impl App {
             .highlight_style(Style::new().add_modifier(Modifier::REVERSED));
         let mut state = ListState::default().with_selected(Some(self.selected));
         frame.render_stateful_widget(list, area, &mut state);
-    }
-
-    fn render_scratch(&self, frame: &mut Frame<'_>, area: Rect) {
-        let mut block = Block::bordered().title(format!(" Scratch: {} ", self.scratch));
-        if self.focus == Focus::Scratch {
-            block = block.border_style(Style::new().add_modifier(Modifier::BOLD));
-        }
-        let inner = block.inner(area);
-        let (line, column) = self.editor.cursor_line_column();
-        let height = usize::from(inner.height.max(1));
-        let top = line.saturating_sub(height - 1);
-        let text = self.editor.text();
-        let lines: Vec<Line<'_>> = text.split('\n').skip(top).map(Line::raw).collect();
-        frame.render_widget(Paragraph::new(lines).block(block), area);
-        if self.focus == Focus::Scratch {
-            let x = inner.x
-                + u16::try_from(column)
-                    .unwrap_or(u16::MAX)
-                    .min(inner.width.saturating_sub(1));
-            let y = inner.y + u16::try_from(line - top).unwrap_or(0);
-            frame.set_cursor_position((x, y));
-        }
     }
 }
 
@@ -569,7 +589,7 @@ mod tests {
             ("second", 2, false, json!([])),
             ("first", 1, false, json!([])),
         ]));
-        app.merge(&rrt_sync::Document::new(1).append("hello\nworld"));
+        app.merge("notes", &rrt_sync::Document::new(1).append("hello\nworld"));
         let shown = screen(&app);
         for expected in [
             "Peers of alice (2 up, 2 members)",
@@ -639,6 +659,45 @@ mod tests {
         assert_eq!(app.key(ctrl_s), None, "a chord is not text");
         app.key(press(KeyCode::Esc));
         assert_eq!(app.key(press(KeyCode::Char('q'))), Some(Action::Quit));
+    }
+
+    #[test]
+    fn ctrl_o_picks_another_document_and_the_old_one_s_updates_are_ignored() {
+        let mut app = App::new("alice".into(), "notes".into());
+        let ctrl = |c| KeyEvent {
+            modifiers: KeyModifiers::CTRL,
+            ..press(KeyCode::Char(c))
+        };
+        assert_eq!(app.key(ctrl('o')), Some(Action::ListDocuments));
+        assert!(screen(&app).contains("asking the daemon"));
+        app.documents(vec!["notes".into(), "todo".into()]);
+        app.key(press(KeyCode::Char('t')));
+        app.key(press(KeyCode::Char('o')));
+        assert!(screen(&app).contains("> todo"), "{}", screen(&app));
+        assert_eq!(
+            app.key(press(KeyCode::Enter)),
+            Some(Action::Open("todo".into()))
+        );
+        assert!(screen(&app).contains("Scratch: todo"));
+        app.merge("notes", &rrt_sync::Document::new(1).append("old one's"));
+        app.merge("todo", &rrt_sync::Document::new(2).append("buy milk"));
+        let shown = screen(&app);
+        assert!(
+            shown.contains("buy milk") && !shown.contains("old one's"),
+            "{shown}"
+        );
+        assert_eq!(
+            app.key(ctrl('c')),
+            Some(Action::Quit),
+            "nothing selected: quit"
+        );
+        app.key(ctrl('o'));
+        app.documents(vec![]);
+        for c in "no/pe".chars() {
+            app.key(press(KeyCode::Char(c)));
+        }
+        assert_eq!(app.key(press(KeyCode::Enter)), None, "not a document name");
+        assert!(screen(&app).contains("cannot name a document"));
     }
 
     #[test]

@@ -23,6 +23,19 @@ enum Step {
     Deleted(Vec<(usize, String)>),
 }
 
+/// Where the cursor goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Movement {
+    Left,
+    Right,
+    Up,
+    Down,
+    /// The start of the line.
+    Home,
+    /// The end of the line.
+    End,
+}
+
 /// The scratch pane's state.
 #[derive(Debug)]
 pub(crate) struct Editor {
@@ -31,6 +44,8 @@ pub(crate) struct Editor {
     text: Vec<char>,
     /// The cursor, in characters.
     cursor: usize,
+    /// Where a selection started (Shift and a movement); it runs to the cursor.
+    anchor: Option<usize>,
     undo: Vec<Step>,
     redo: Vec<Step>,
     /// Whether the next typed character may join the last undo step (a run of typing undoes
@@ -55,6 +70,7 @@ impl Editor {
             replica: Document::new(replica),
             text: Vec::new(),
             cursor: 0,
+            anchor: None,
             undo: Vec::new(),
             redo: Vec::new(),
             typing: false,
@@ -85,8 +101,15 @@ impl Editor {
         Ok(())
     }
 
-    /// Types `text` at the cursor; the update for the daemon.
-    pub(crate) fn insert(&mut self, text: &str) -> Vec<u8> {
+    /// Types `text` at the cursor, in place of the selection if there is one; the updates for
+    /// the daemon.
+    pub(crate) fn type_text(&mut self, text: &str) -> Vec<Vec<u8>> {
+        let replaced = self.delete_selection();
+        replaced.into_iter().chain([self.insert(text)]).collect()
+    }
+
+    /// Inserts `text` at the cursor; the update for the daemon.
+    fn insert(&mut self, text: &str) -> Vec<u8> {
         let start = self.cursor;
         let update = self.replica.insert(self.units_before(start), text);
         self.refresh(Some(TextChange::inserted(start, text.chars().count())));
@@ -106,14 +129,20 @@ impl Editor {
         update
     }
 
-    /// Deletes the character before the cursor.
+    /// Deletes the selection, or else the character before the cursor.
     pub(crate) fn backspace(&mut self) -> Option<Vec<u8>> {
+        if self.selection().is_some() {
+            return self.delete_selection();
+        }
         let index = self.cursor.checked_sub(1)?;
         Some(self.remove(index))
     }
 
-    /// Deletes the character at the cursor.
+    /// Deletes the selection, or else the character at the cursor.
     pub(crate) fn delete(&mut self) -> Option<Vec<u8>> {
+        if self.selection().is_some() {
+            return self.delete_selection();
+        }
         (self.cursor < self.text.len()).then(|| self.remove(self.cursor))
     }
 
@@ -232,37 +261,65 @@ impl Editor {
         update
     }
 
-    /// Moves the cursor one character left.
-    pub(crate) fn left(&mut self) {
+    /// Moves the cursor; with `select`, the selection runs from where it started (or from here)
+    /// to where the cursor lands, and without, there is none.
+    pub(crate) fn go(&mut self, movement: Movement, select: bool) {
         self.interrupt();
-        self.cursor = self.cursor.saturating_sub(1);
-    }
-
-    /// Moves the cursor one character right.
-    pub(crate) fn right(&mut self) {
-        self.interrupt();
-        self.cursor = (self.cursor + 1).min(self.text.len());
-    }
-
-    /// Moves to the start of the line.
-    pub(crate) fn home(&mut self) {
-        self.interrupt();
-        while self.cursor > 0 && self.text[self.cursor - 1] != '\n' {
-            self.cursor -= 1;
+        self.anchor = match self.anchor {
+            anchor @ Some(_) if select => anchor,
+            _ if select => Some(self.cursor),
+            _ => None,
+        };
+        match movement {
+            Movement::Left => self.cursor = self.cursor.saturating_sub(1),
+            Movement::Right => self.cursor = (self.cursor + 1).min(self.text.len()),
+            Movement::Home => {
+                while self.cursor > 0 && self.text[self.cursor - 1] != '\n' {
+                    self.cursor -= 1;
+                }
+            }
+            Movement::End => {
+                while self.cursor < self.text.len() && self.text[self.cursor] != '\n' {
+                    self.cursor += 1;
+                }
+            }
+            Movement::Up => self.vertical(-1),
+            Movement::Down => self.vertical(1),
         }
     }
 
-    /// Moves to the end of the line.
-    pub(crate) fn end(&mut self) {
+    /// The selected characters' range, if any are selected.
+    pub(crate) fn selection(&self) -> Option<(usize, usize)> {
+        let anchor = self.anchor?;
+        let range = (anchor.min(self.cursor), anchor.max(self.cursor));
+        (range.0 < range.1).then_some(range)
+    }
+
+    /// The selected text, if any.
+    pub(crate) fn selected_text(&self) -> Option<String> {
+        let (start, end) = self.selection()?;
+        Some(self.text[start..end].iter().collect())
+    }
+
+    /// Ends the selection, leaving the text as it is.
+    pub(crate) fn deselect(&mut self) {
+        self.anchor = None;
+    }
+
+    /// Deletes the selected text (one undo step); the update for the daemon.
+    fn delete_selection(&mut self) -> Option<Vec<u8>> {
+        let (start, end) = self.selection()?;
+        self.anchor = None;
+        let removed: String = self.text[start..end].iter().collect();
+        let update = self.delete_range(start, end);
+        self.undo.push(Step::Deleted(vec![(start, removed)]));
         self.interrupt();
-        while self.cursor < self.text.len() && self.text[self.cursor] != '\n' {
-            self.cursor += 1;
-        }
+        self.redo.clear();
+        Some(update)
     }
 
     /// Moves one line up (`-1`) or down (`1`), keeping the column where the line allows.
-    pub(crate) fn vertical(&mut self, lines: isize) {
-        self.interrupt();
+    fn vertical(&mut self, lines: isize) {
         let (line, column) = self.cursor_line_column();
         let Some(target) = line.checked_add_signed(lines) else {
             return;
@@ -295,6 +352,7 @@ impl Editor {
         }
         let change = change.unwrap_or_else(|| TextChange::between(&self.text, &new));
         self.cursor = change.moved(self.cursor, Bias::After);
+        self.anchor = self.anchor.map(|anchor| change.moved(anchor, Bias::After));
         for step in self.undo.iter_mut().chain(self.redo.iter_mut()) {
             match step {
                 Step::Inserted(ranges) => *ranges = change.moved_ranges(ranges),
@@ -490,17 +548,18 @@ mod tests {
     fn lines_and_columns() {
         let (mut editor, _daemon) = editor("one\ntwo three\nx", 6);
         assert_eq!(editor.cursor_line_column(), (1, 2));
-        editor.vertical(1);
+        editor.go(Movement::Down, false);
         assert_eq!(
             editor.cursor_line_column(),
             (2, 1),
             "clamped to the short line"
         );
-        editor.vertical(-2);
+        editor.go(Movement::Up, false);
+        editor.go(Movement::Up, false);
         assert_eq!(editor.cursor_line_column(), (0, 1));
-        editor.end();
+        editor.go(Movement::End, false);
         assert_eq!(editor.cursor_line_column(), (0, 3));
-        editor.home();
+        editor.go(Movement::Home, false);
         assert_eq!(editor.cursor, 0);
     }
 }

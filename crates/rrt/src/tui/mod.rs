@@ -8,11 +8,13 @@
 //! around the sans-IO [`app::App`], which handles every event already waiting before it draws.
 
 mod app;
+mod documents;
 mod editor;
+mod scratch;
 
 use std::{
     io::{self, IsTerminal, Write},
-    path::PathBuf,
+    path::{Path, PathBuf},
     time::Duration,
 };
 
@@ -42,11 +44,13 @@ enum Update {
     Peers(MeshView),
     History(Vec<HistoryEntry>),
     Copied(ClipEntry),
-    /// What the scratch replica lacked.
-    Merge(Vec<u8>),
-    /// The daemon refused one of our edits, or the replica's connection was lost and made
-    /// again: the replica starts over.
-    Reset(String),
+    /// What the replica of a document lacked.
+    Merge(String, Vec<u8>),
+    /// The daemon refused one of our edits of a document, or the replica's connection was lost
+    /// and made again: the replica starts over. Why.
+    Reset(String, String),
+    /// The daemon's documents.
+    Documents(Vec<String>),
     Said(String),
 }
 
@@ -93,13 +97,7 @@ async fn event_loop(socket: PathBuf, instance: String, scratch: String) -> anyho
     let (updates, mut updated) = mpsc::unbounded_channel();
     tokio::spawn(follow_clipboard(socket.clone(), updates.clone()));
     tokio::spawn(poll_peers(socket.clone(), updates.clone()));
-    let (edits, pending) = mpsc::unbounded_channel();
-    tokio::spawn(keep_replica(
-        socket.clone(),
-        scratch,
-        pending,
-        updates.clone(),
-    ));
+    let mut edits = open_replica(&socket, scratch, &updates);
 
     let input = TerminalInput::reactor();
     let mut keys = input.subscribe();
@@ -131,19 +129,28 @@ async fn event_loop(socket: PathBuf, instance: String, scratch: String) -> anyho
         for action in actions {
             match action {
                 Action::Quit => return Ok(()),
-                Action::CopyAgain(stamp) => {
-                    let updates = updates.clone();
-                    let socket = socket.clone();
-                    tokio::spawn(async move {
-                        let copied = match AsyncClient::connect_socket(&socket).await {
-                            Ok(mut client) => client.copy_again(stamp).await.map(drop),
-                            Err(error) => Err(error),
-                        };
-                        if let Err(error) = copied {
-                            let _ = updates.send(Update::Said(format!("copy failed: {error}")));
-                        }
-                    });
+                Action::CopyAgain(stamp) => ask(
+                    &socket,
+                    &updates,
+                    "copy failed",
+                    move |mut client| async move { client.copy_again(stamp).await.map(|_| None) },
+                ),
+                Action::Copy(text) => ask(
+                    &socket,
+                    &updates,
+                    "copy failed",
+                    move |mut client| async move { client.copy(text).await.map(|_| None) },
+                ),
+                Action::ListDocuments => {
+                    ask(&socket, &updates, "no documents", |mut client| async move {
+                        client
+                            .documents()
+                            .await
+                            .map(|names| Some(Update::Documents(names)))
+                    })
                 }
+                // The replica of the document shown before is dropped with its connection.
+                Action::Open(name) => edits = open_replica(&socket, name, &updates),
                 Action::Send(updates) => {
                     for update in updates {
                         let _ = edits.send(update);
@@ -152,6 +159,49 @@ async fn event_loop(socket: PathBuf, instance: String, scratch: String) -> anyho
             }
         }
     }
+}
+
+/// Asks the daemon something on a connection of its own, off the loop: what it answers goes to
+/// the loop as an update, a failure as a line on the status bar.
+fn ask<Asked>(
+    socket: &Path,
+    updates: &mpsc::UnboundedSender<Update>,
+    failed: &'static str,
+    request: impl FnOnce(AsyncClient) -> Asked + Send + 'static,
+) where
+    Asked: Future<Output = Result<Option<Update>, ControlError>> + Send,
+{
+    let socket = socket.to_owned();
+    let updates = updates.clone();
+    tokio::spawn(async move {
+        let answer = match AsyncClient::connect_socket(&socket).await {
+            Ok(client) => request(client).await,
+            Err(error) => Err(error),
+        };
+        let update = match answer {
+            Ok(update) => update,
+            Err(error) => Some(Update::Said(format!("{failed}: {error}"))),
+        };
+        if let Some(update) = update {
+            let _ = updates.send(update);
+        }
+    });
+}
+
+/// Starts keeping a replica of document `name`; where its edits go.
+fn open_replica(
+    socket: &Path,
+    name: String,
+    updates: &mpsc::UnboundedSender<Update>,
+) -> mpsc::UnboundedSender<Vec<u8>> {
+    let (edits, pending) = mpsc::unbounded_channel();
+    tokio::spawn(keep_replica(
+        socket.to_owned(),
+        name,
+        pending,
+        updates.clone(),
+    ));
+    edits
 }
 
 /// What the terminal sent: a key, a paste, a resize.
@@ -189,11 +239,12 @@ fn daemon_update(app: &mut App, update: Update) {
         Update::Peers(peers) => app.peers(&peers),
         Update::History(history) => app.history(&history),
         Update::Copied(entry) => app.copied(&entry),
-        Update::Merge(update) => app.merge(&update),
-        Update::Reset(why) => {
-            app.reset_scratch();
+        Update::Merge(name, update) => app.merge(&name, &update),
+        Update::Reset(name, why) => {
+            app.reset_scratch(&name);
             app.say(why);
         }
+        Update::Documents(names) => app.documents(names),
         Update::Said(message) => app.say(message),
     }
 }
@@ -284,11 +335,12 @@ async fn keep_replica(
         let (lost, mut connection_lost) = tokio::sync::oneshot::channel();
         let reader = {
             let updates = updates.clone();
+            let name = name.clone();
             tokio::spawn(async move {
                 let why = loop {
                     match incoming.next().await {
                         Some(Ok(update)) => {
-                            if updates.send(Update::Merge(update)).is_err() {
+                            if updates.send(Update::Merge(name.clone(), update)).is_err() {
                                 return;
                             }
                         }
@@ -316,7 +368,7 @@ async fn keep_replica(
             }
         };
         reader.abort();
-        if updates.send(Update::Reset(why)).is_err() {
+        if updates.send(Update::Reset(name.clone(), why)).is_err() {
             return;
         }
         // Edits made against the replica that is being dropped go with it.

@@ -10,7 +10,9 @@
 //! document edit — comes back as [`Written`], and the actor acknowledges it (or takes it back)
 //! when it handles that; the rest (the register as peers changed it, peers' document updates) is
 //! logged on failure, since a peer still has it. A register snapshot is skipped when a newer one
-//! is already queued: a burst of peers' entries costs one write.
+//! is already queued: a burst of peers' entries costs one write. Updates of one document queued
+//! one behind the other — a burst of keystrokes from an editor, of a peer's edits — are stored
+//! with one flush to the disk, and each local edit among them answered.
 //!
 //! A local document edit that cannot be stored is taken back by the actor, which replaces the
 //! document with what is stored. Edits of that document made before the actor did so were made
@@ -101,6 +103,16 @@ pub(crate) enum EditNotStored {
     EarlierFailed,
 }
 
+impl<C, E> Write<C, E> {
+    /// The document an update is for.
+    fn document(&self) -> Option<&str> {
+        match self {
+            Self::Edit { name, .. } | Self::PeerUpdate { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+}
+
 /// The thread's handle: where writes go.
 pub(crate) type Writes<C, E> = mpsc::UnboundedSender<Write<C, E>>;
 /// Where the writes someone waits for come back, done.
@@ -149,6 +161,15 @@ impl<C, E> Writer<C, E> {
             let Some(job) = queue.pop_front() else {
                 continue;
             };
+            if let Some(name) = job.document().map(str::to_owned) {
+                // The updates of this document queued right behind it go to disk with it.
+                let mut batch = vec![job];
+                while queue.front().and_then(Write::document) == Some(name.as_str()) {
+                    batch.extend(queue.pop_front());
+                }
+                self.store_updates(&name, batch);
+                continue;
+            }
             let superseded = matches!(job, Write::Clipboard(_))
                 && queue
                     .iter()
@@ -156,6 +177,54 @@ impl<C, E> Writer<C, E> {
             if !superseded {
                 self.write(job);
             }
+        }
+    }
+
+    /// Stores updates of document `name` (local edits and peers' updates, in the order they
+    /// came) with one flush to the disk, and answers each local edit: the first edit of a batch
+    /// that failed gets the store's error, the edits after it were made on top of it.
+    fn store_updates(&mut self, name: &str, batch: Vec<Write<C, E>>) {
+        let refused = self.failed.contains(name);
+        let storing: Vec<&[u8]> = batch
+            .iter()
+            .filter_map(|job| match job {
+                Write::Edit { update, .. } if !refused => Some(update.as_slice()),
+                Write::PeerUpdate { update, .. } => Some(update.as_slice()),
+                _ => None,
+            })
+            .collect();
+        let mut failure = self.documents.append_all(name, &storing).err();
+        let mut answered_failure = false;
+        for job in batch {
+            let Write::Edit {
+                name,
+                update,
+                waiting,
+            } = job
+            else {
+                continue;
+            };
+            let result = match failure.take() {
+                _ if refused || answered_failure => Err(EditNotStored::EarlierFailed),
+                None => Ok(()),
+                Some(error) => {
+                    answered_failure = true;
+                    self.failed.insert(name.clone());
+                    Err(EditNotStored::Failed {
+                        error,
+                        stored: self.stored(&name),
+                    })
+                }
+            };
+            let _ = self.done.send(Written::Edit {
+                name,
+                update,
+                waiting,
+                result,
+            });
+        }
+        if let Some(error) = failure {
+            tracing::error!(%error, document = name, "could not store a peer's update");
         }
     }
 
@@ -177,23 +246,9 @@ impl<C, E> Writer<C, E> {
             } => {
                 let _ = done.send(self.clipboard.set_pin(stamp, pinned));
             }
-            Write::Edit {
-                name,
-                update,
-                waiting,
-            } => {
-                let result = self.edit(&name, &update);
-                let _ = self.done.send(Written::Edit {
-                    name,
-                    update,
-                    waiting,
-                    result,
-                });
-            }
-            Write::PeerUpdate { name, update } => {
-                if let Err(error) = self.documents.append(&name, &update) {
-                    tracing::error!(%error, document = name, "could not store a peer's update");
-                }
+            Write::Edit { ref name, .. } | Write::PeerUpdate { ref name, .. } => {
+                let name = name.clone();
+                self.store_updates(&name, vec![job]);
             }
             Write::Resume(name) => {
                 self.failed.remove(&name);
@@ -204,22 +259,15 @@ impl<C, E> Writer<C, E> {
         }
     }
 
-    fn edit(&mut self, name: &str, update: &[u8]) -> Result<(), EditNotStored> {
-        if self.failed.contains(name) {
-            return Err(EditNotStored::EarlierFailed);
-        }
-        self.documents.append(name, update).map_err(|error| {
-            self.failed.insert(name.to_owned());
-            let stored = self
-                .documents
-                .load(name, 0)
-                .inspect_err(|reload| {
-                    tracing::error!(document = name, %reload, "could not read a document back after a failed edit");
-                })
-                .ok()
-                .map(|document| document.snapshot());
-            EditNotStored::Failed { error, stored }
-        })
+    /// The document as it is on disk (its snapshot), after an edit could not be stored.
+    fn stored(&self, name: &str) -> Option<Vec<u8>> {
+        self.documents
+            .load(name, 0)
+            .inspect_err(|reload| {
+                tracing::error!(document = name, %reload, "could not read a document back after a failed edit");
+            })
+            .ok()
+            .map(|document| document.snapshot())
     }
 }
 
@@ -281,6 +329,70 @@ mod tests {
             .send(Write::Resume("notes".to_owned()))
             .expect("the writer runs");
         assert!(written(&writes, &mut done, "notes", 4).is_ok());
+        fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn updates_queued_together_are_stored_together_and_fail_together() {
+        let dir = std::env::temp_dir().join(format!("rrt-writer-batch-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let (done, mut answers) = mpsc::unbounded_channel();
+        let mut writer = Writer::<(), u8> {
+            clipboard: ClipboardStore::open(&dir).expect("clipboard"),
+            documents: DocumentStore::open(&dir.join("documents")).expect("documents"),
+            failed: HashSet::new(),
+            done,
+        };
+        let author = Document::new(9);
+        let edit = |text: &str, tag| Write::Edit {
+            name: "notes".to_owned(),
+            update: author.append(text),
+            waiting: tag,
+        };
+        let peer = Document::new(8);
+        let batch = vec![
+            edit("a", 1),
+            Write::PeerUpdate {
+                name: "notes".to_owned(),
+                update: peer.append("P"),
+            },
+            edit("b", 2),
+        ];
+        writer.store_updates("notes", batch);
+        for tag in [1, 2] {
+            assert!(matches!(
+                answers.try_recv(),
+                Ok(Written::Edit { waiting, result: Ok(()), .. }) if waiting == tag
+            ));
+        }
+        let stored = writer.documents.load("notes", 0).expect("stored");
+        assert_eq!(stored.text().len(), 3, "both edits and the peer's update");
+
+        // A log that cannot be appended to: the first edit gets the error, the next was made
+        // on top of it.
+        fs::create_dir_all(dir.join("documents").join("other.log")).expect("blocked log");
+        let other = |tag| Write::Edit {
+            name: "other".to_owned(),
+            update: author.append("x"),
+            waiting: tag,
+        };
+        writer.store_updates("other", vec![other(3), other(4)]);
+        assert!(matches!(
+            answers.try_recv(),
+            Ok(Written::Edit {
+                waiting: 3,
+                result: Err(EditNotStored::Failed { .. }),
+                ..
+            })
+        ));
+        assert!(matches!(
+            answers.try_recv(),
+            Ok(Written::Edit {
+                waiting: 4,
+                result: Err(EditNotStored::EarlierFailed),
+                ..
+            })
+        ));
         fs::remove_dir_all(dir).expect("cleanup");
     }
 }

@@ -487,6 +487,17 @@ fn offset(bytes: usize) -> u32 {
     u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
+/// One update holding everything `updates` hold (a burst of an editor's keystrokes, stored and
+/// sent as one). Untrusted like any update: the result is capped at [`MAX_UPDATE`] and a
+/// malformed one refused.
+pub fn merge_updates(updates: &[Vec<u8>]) -> Result<Vec<u8>, DocError> {
+    check_size(&updates.concat())?;
+    let merged = catch(|| yrs::merge_updates_v1(updates))?
+        .map_err(|error| DocError::Malformed(error.to_string()))?;
+    check_size(&merged)?;
+    Ok(merged)
+}
+
 fn check_size(bytes: &[u8]) -> Result<(), DocError> {
     if bytes.len() > MAX_UPDATE {
         return Err(DocError::TooLarge {
@@ -506,6 +517,32 @@ fn catch<T>(work: impl FnOnce() -> T) -> Result<T, DocError> {
             .unwrap_or_else(|| "a non-string panic".to_owned());
         DocError::Panicked(message)
     })
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+
+    #[test]
+    fn merged_updates_bring_what_each_brought_and_bad_ones_are_refused() {
+        let editor = Document::new(1);
+        let updates: Vec<Vec<u8>> = "typed"
+            .chars()
+            .map(|c| editor.append(&c.to_string()))
+            .collect();
+        let merged = merge_updates(&updates).expect("merged");
+        assert!(
+            merged.len() < updates.concat().len(),
+            "smaller than the parts"
+        );
+        let daemon = Document::new(2);
+        daemon.apply(&merged).expect("applied");
+        assert_eq!(daemon.text(), "typed");
+        assert!(matches!(
+            merge_updates(&[updates[0].clone(), vec![0xff, 0xff, 0xff]]),
+            Err(DocError::Malformed(_))
+        ));
+    }
 }
 
 #[cfg(test)]

@@ -68,7 +68,7 @@ pub use content::{
 };
 pub use doc_message::{CrdtOperation, DocMessage, Part};
 pub use doc_sync::{Change, DocSync};
-pub use document::{Applied, DocError, Document, MAX_UPDATE, TextDelta};
+pub use document::{Applied, DocError, Document, MAX_UPDATE, TextDelta, merge_updates};
 pub use document_store::{DocumentStore, DocumentStoreError, valid_name};
 pub use file_list::{FileEntry, FileList, FileListError, MAX_FILES, MAX_PATH};
 pub use hlc::{ClockError, DEFAULT_MAX_OFFSET_MS, HybridClock, Stamp, Timestamp};

@@ -86,8 +86,13 @@ async fn send_since(
     }
 }
 
-/// Reads the replica's lines and applies each update as a local edit, in order; a refused one
-/// is reported. Ends when the client closes its side or sends what is not an update (reported).
+/// The most updates waiting on the stream that are merged into one edit.
+const MAX_BATCH: usize = 256;
+
+/// Reads the replica's lines and applies its updates as local edits, in order; a refused one
+/// is reported. Updates already waiting when one is read (a burst of typing that came while the
+/// last edit was being stored) are merged into one edit: one write to the disk, one message to
+/// each peer. Ends when the client closes its side or sends what is not an update (reported).
 async fn apply_edits(
     node: Node,
     name: String,
@@ -96,33 +101,56 @@ async fn apply_edits(
     refusals: mpsc::UnboundedSender<Refusal>,
 ) {
     loop {
-        let mut charge = budget.charge();
-        let line = match read_request(&mut reader, &mut charge, true, Limits::DAEMON).await {
-            Ok(Some(line)) => line,
-            Ok(None) => return,
-            Err(error) => {
-                let _ = refusals.send(Refusal::new(ErrorKind::Refused, error.to_string()));
-                return;
+        let mut updates = Vec::new();
+        let ended = loop {
+            match next_update(&mut reader, &budget).await {
+                Ok(Some(update)) => updates.push(update),
+                Ok(None) => break None,
+                Err(refusal) => break Some(refusal),
+            }
+            // Only what is already read: waiting for more would delay this edit.
+            if updates.len() == MAX_BATCH || !reader.buffer().contains(&b'\n') {
+                break None;
             }
         };
-        let update = match Request::parse(&line) {
-            Ok(Request::Update { update }) => update,
-            Ok(_) => {
-                let refusal = Refusal::new(
-                    ErrorKind::BadRequest,
-                    "an `open` stream takes only `update` lines",
-                );
-                let _ = refusals.send(refusal);
-                return;
+        let ending = ended.is_some() || updates.is_empty();
+        if !updates.is_empty() {
+            let edited = match rrt_sync::merge_updates(&updates) {
+                Ok(update) => node
+                    .edit(&name, Edit::Update(update))
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(error) => Err(format!("an update was refused: {error}")),
+            };
+            if let Err(error) = edited {
+                let _ = refusals.send(Refusal::new(ErrorKind::Failed, error));
             }
-            Err(refusal) => {
-                let _ = refusals.send(refusal);
-                return;
-            }
-        };
-        drop(line);
-        if let Err(error) = node.edit(&name, Edit::Update(update)).await {
-            let _ = refusals.send(Refusal::new(ErrorKind::Failed, error.to_string()));
         }
+        if let Some(refusal) = ended {
+            let _ = refusals.send(refusal);
+        }
+        if ending {
+            return;
+        }
+    }
+}
+
+/// The next update on the stream; `None` when the client closed its side.
+async fn next_update(
+    reader: &mut tokio::io::BufReader<tokio::net::unix::OwnedReadHalf>,
+    budget: &RequestBudget,
+) -> Result<Option<Vec<u8>>, Refusal> {
+    let mut charge = budget.charge();
+    let line = match read_request(reader, &mut charge, true, Limits::DAEMON).await {
+        Ok(Some(line)) => line,
+        Ok(None) => return Ok(None),
+        Err(error) => return Err(Refusal::new(ErrorKind::Refused, error.to_string())),
+    };
+    match Request::parse(&line)? {
+        Request::Update { update } => Ok(Some(update)),
+        _ => Err(Refusal::new(
+            ErrorKind::BadRequest,
+            "an `open` stream takes only `update` lines",
+        )),
     }
 }

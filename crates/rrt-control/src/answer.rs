@@ -107,13 +107,40 @@ pub struct DocumentText {
     pub text: String,
 }
 
-/// An event of an `open` stream: what the client's replica lacks. Applying it may bring back
-/// the client's own updates too, which changes nothing.
+/// An event of an `open` stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ReplicaEvent {
+    /// What the client's replica lacks.
+    Update(DocumentUpdate),
+    /// Where the document's other editors are.
+    Editors(DocumentEditors),
+}
+
+/// What a replica lacks. Applying it may bring back the client's own updates too, which changes
+/// nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocumentUpdate {
     /// A CRDT update (base64 in JSON; PROTOCOL.md "Documents" says what it holds).
     #[serde(with = "rrt_sync::bytes_as_base64")]
     pub update: Vec<u8>,
+}
+
+/// The other editors of an open document (the client's own left out), sent whenever one moves,
+/// comes or goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentEditors {
+    /// Each editor.
+    pub editors: Vec<Editor>,
+}
+
+/// Another editor of an open document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Editor {
+    /// Who, for people.
+    pub name: String,
+    /// The character its cursor stands before (`null`: the end of the text).
+    pub cursor: Option<rrt_sync::Cursor>,
 }
 
 /// An event of a `state_watch` stream: the app state.

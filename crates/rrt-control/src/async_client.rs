@@ -3,7 +3,7 @@
 
 use std::{io, marker::PhantomData, path::Path};
 
-use rrt_sync::ClipEntry;
+use rrt_sync::{ClipEntry, Cursor};
 use serde::de::DeserializeOwned;
 use tokio::{
     io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader},
@@ -14,7 +14,7 @@ use tokio::{
 };
 
 use crate::{
-    Answer, ClipboardEvent, ControlError, DocumentText, DocumentUpdate, Item, Mesh, Request,
+    Answer, ClipboardEvent, ControlError, DocumentText, Item, Mesh, ReplicaEvent, Request,
     StateSnapshot, upload,
 };
 
@@ -185,19 +185,20 @@ impl<T: DeserializeOwned> AsyncEvents<T> {
     }
 }
 
-/// What a replica lacks, from the daemon ([`AsyncClient::open`]).
+/// What a replica lacks and where the other editors are, from the daemon
+/// ([`AsyncClient::open`]).
 #[derive(Debug)]
 pub struct ReplicaUpdates {
     reader: BufReader<OwnedReadHalf>,
 }
 
 impl ReplicaUpdates {
-    /// The next update the replica lacks; `None` once the daemon ends the stream. A refused
-    /// update of the replica's comes back as an error here.
-    pub async fn next(&mut self) -> Option<Result<Vec<u8>, ControlError>> {
-        match read_answer::<DocumentUpdate>(&mut self.reader).await {
+    /// The next event; `None` once the daemon ends the stream. A refused update of the
+    /// replica's comes back as an error here.
+    pub async fn next(&mut self) -> Option<Result<ReplicaEvent, ControlError>> {
+        match read_answer::<ReplicaEvent>(&mut self.reader).await {
             Err(ControlError::Closed) => None,
-            answer => Some(answer.map(|update| update.update)),
+            answer => Some(answer),
         }
     }
 }
@@ -211,7 +212,16 @@ pub struct ReplicaEdits {
 impl ReplicaEdits {
     /// Sends an update the replica made.
     pub async fn send(&mut self, update: Vec<u8>) -> Result<(), ControlError> {
-        let mut line = serde_json::to_vec(&Request::Update { update })?;
+        self.write(&Request::Update { update }).await
+    }
+
+    /// Says where this editor's cursor is (see [`Request::Presence`]).
+    pub async fn presence(&mut self, cursor: Option<Cursor>) -> Result<(), ControlError> {
+        self.write(&Request::Presence { cursor, name: None }).await
+    }
+
+    async fn write(&mut self, request: &Request) -> Result<(), ControlError> {
+        let mut line = serde_json::to_vec(request)?;
         line.push(b'\n');
         self.writer.write_all(&line).await?;
         Ok(self.writer.flush().await?)

@@ -32,8 +32,8 @@ mod request;
 pub mod upload;
 
 pub use answer::{
-    Answer, ClipboardEvent, DocumentText, DocumentUpdate, ErrorKind, HistoryEntry, RawHeader,
-    Refusal, StateSnapshot, Status, Version,
+    Answer, ClipboardEvent, DocumentEditors, DocumentText, DocumentUpdate, Editor, ErrorKind,
+    HistoryEntry, RawHeader, Refusal, ReplicaEvent, StateSnapshot, Status, Version,
 };
 pub use async_client::{AsyncClient, AsyncEvents, ReplicaEdits, ReplicaUpdates};
 pub use client::{Client, Events};

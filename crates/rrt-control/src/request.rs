@@ -161,6 +161,17 @@ pub enum Request {
         #[serde(with = "rrt_sync::bytes_as_base64")]
         update: Vec<u8>,
     },
+    /// Within an `open` stream: where the client's cursor is, for the other editors of the
+    /// document to see (the daemon repeats it to its peers while the stream is open and says
+    /// the editor is gone when it closes). Answered only if refused.
+    Presence {
+        /// The character the cursor stands before, by its CRDT id; `null` at the end of the
+        /// text.
+        cursor: Option<rrt_sync::Cursor>,
+        /// Who is editing, for people; the daemon's instance name when left out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
     /// A stream: invites a device to pair (the ticket first), answered by one `confirm` line
     /// once the code is shown.
     Invite {
@@ -208,6 +219,7 @@ pub const OPS: &[&str] = &[
     "state_watch",
     "open",
     "update",
+    "presence",
     "invite",
     "join",
     "confirm",
@@ -294,6 +306,17 @@ mod tests {
                 base: None,
             },
             Request::Invite { ttl_s: 60 },
+            Request::Presence {
+                cursor: Some(rrt_sync::Cursor {
+                    client: 7,
+                    clock: 3,
+                }),
+                name: None,
+            },
+            Request::Presence {
+                cursor: None,
+                name: Some("alice".into()),
+            },
         ];
         for request in requests {
             let line = serde_json::to_vec(&request).expect("serialize");

@@ -38,7 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 NodeEvent::PeerUp { peer } => println!("+ {} joined", peer.name),
                 NodeEvent::PeerDown { peer, reason } => println!("- {} left: {reason}", peer.name),
                 NodeEvent::Clipboard { entry } => println!("clipboard: {:?}", entry.text),
-                NodeEvent::Document { .. } => {}
+                NodeEvent::Document { .. } | NodeEvent::Presence { .. } => {}
             },
         }
     }

@@ -15,7 +15,7 @@
 //! implements `Deserialize` (trying each machine's type in turn), for tools and tests that read
 //! a message from JSON directly; its errors say less.
 
-use rrt_sync::{BlobMessage, ClipMessage, DocMessage};
+use rrt_sync::{BlobMessage, ClipMessage, DocMessage, PresenceMessage};
 use rrt_wire::Protocol;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -34,6 +34,8 @@ pub enum Message {
     Document(DocMessage),
     /// Blobs' transfer: large clipboard representations, by hash.
     Blob(BlobMessage),
+    /// Where editors' cursors are (never stored).
+    Presence(PresenceMessage),
 }
 
 /// The `type` tag of every message this version knows.
@@ -43,6 +45,7 @@ pub fn message_types() -> impl Iterator<Item = &'static str> {
         ClipMessage::TYPES,
         DocMessage::TYPES,
         BlobMessage::TYPES,
+        PresenceMessage::TYPES,
     ]
     .into_iter()
     .flatten()
@@ -64,6 +67,8 @@ impl Protocol for Message {
             ClipMessage::deserialize(deserializer).map(Self::Clipboard)
         } else if BlobMessage::TYPES.contains(&kind) {
             BlobMessage::deserialize(deserializer).map(Self::Blob)
+        } else if PresenceMessage::TYPES.contains(&kind) {
+            PresenceMessage::deserialize(deserializer).map(Self::Presence)
         } else {
             DocMessage::deserialize(deserializer).map(Self::Document)
         }
@@ -85,6 +90,12 @@ impl From<ClipMessage> for Message {
 impl From<BlobMessage> for Message {
     fn from(message: BlobMessage) -> Self {
         Self::Blob(message)
+    }
+}
+
+impl From<PresenceMessage> for Message {
+    fn from(message: PresenceMessage) -> Self {
+        Self::Presence(message)
     }
 }
 

@@ -29,7 +29,10 @@ use yrs::{
     },
 };
 
-use crate::positions::{Left, Neighbours, Positions};
+use crate::{
+    Cursor,
+    positions::{Left, Neighbours, Positions},
+};
 
 /// The text's name in the yrs document.
 const TEXT: &str = "text";
@@ -355,6 +358,38 @@ impl Document {
         applied
     }
 
+    /// The presence [`Cursor`] of position `index` (UTF-16 code units): the character there,
+    /// by id; `None` at the end of the text.
+    pub fn cursor_at(&self, index: usize) -> Option<Cursor> {
+        let txn = self.doc.transact();
+        let index = u32::try_from(index).ok()?;
+        let sticky =
+            yrs::IndexedSequence::sticky_index(&self.text, &txn, index, yrs::Assoc::After)?;
+        sticky.id().map(|id| Cursor {
+            client: id.client.get(),
+            clock: id.clock,
+        })
+    }
+
+    /// Where `cursor` (from [`Document::cursor_at`], here or on another replica) is now, in
+    /// UTF-16 code units; `None` when this replica does not have its character (yet).
+    pub fn position_of(&self, cursor: Option<Cursor>) -> Option<usize> {
+        let txn = self.doc.transact();
+        let Some(cursor) = cursor else {
+            return Some(self.text.len(&txn) as usize);
+        };
+        let id = ID::new(ClientID::new(cursor.client & CLIENT_ID_MASK), cursor.clock);
+        // A character this replica has not seen is not found; yrs does not panic on it, but
+        // the id is a peer's, so a panic would be caught like any.
+        catch(|| {
+            yrs::StickyIndex::from_id(id, yrs::Assoc::After)
+                .get_offset(&txn)
+                .map(|offset| offset.index as usize)
+        })
+        .ok()
+        .flatten()
+    }
+
     /// [`Document::apply`], also saying exactly what changed in the text — for a replica that
     /// shows the text and must move positions (a cursor, undo steps) through remote changes,
     /// where comparing the text before and after is ambiguous (text that repeats). Finding the
@@ -520,8 +555,38 @@ fn catch<T>(work: impl FnOnce() -> T) -> Result<T, DocError> {
 }
 
 #[cfg(test)]
-mod merge_tests {
+mod replica_tests {
     use super::*;
+
+    #[test]
+    fn a_cursor_stays_on_its_character_on_every_replica() {
+        let alice = Document::new(1);
+        let bob = Document::new(2);
+        bob.apply(&alice.append("hello world")).expect("applied");
+        let before_w = alice.cursor_at(6);
+        assert_eq!(bob.position_of(before_w), Some(6));
+        alice.apply(&bob.insert(0, ">> ")).expect("applied");
+        assert_eq!(
+            alice.position_of(before_w),
+            Some(9),
+            "moved with its character"
+        );
+        assert_eq!(
+            alice.cursor_at(alice.len()),
+            None,
+            "the end names no character"
+        );
+        assert_eq!(bob.position_of(None), Some(bob.len()));
+        let stranger = Some(Cursor {
+            client: 3,
+            clock: 0,
+        });
+        assert_eq!(
+            bob.position_of(stranger),
+            None,
+            "a character bob has not seen"
+        );
+    }
 
     #[test]
     fn merged_updates_bring_what_each_brought_and_bad_ones_are_refused() {

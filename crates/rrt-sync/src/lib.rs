@@ -50,6 +50,7 @@ pub mod locked_file;
 mod outgoing;
 pub mod outline;
 mod positions;
+mod presence;
 mod rebase;
 mod store;
 mod text_change;
@@ -73,6 +74,10 @@ pub use document_store::{DocumentStore, DocumentStoreError, valid_name};
 pub use file_list::{FileEntry, FileList, FileListError, MAX_FILES, MAX_PATH};
 pub use hlc::{ClockError, DEFAULT_MAX_OFFSET_MS, HybridClock, Stamp, Timestamp};
 pub use outgoing::{Arrival, FULL_MESH, Neighbour, Outgoing};
+pub use presence::{
+    Cursor, Heard, MAX_AHEAD_MS, MAX_NAME, MAX_PER_LINK, Presence, PresenceMessage,
+    PresenceRefused, PresenceSync, REFRESH_MS, TTL_MS,
+};
 pub use rebase::{Bias, changed_region, rebase, rebase_index};
 pub use store::{ClipboardStore, StoreError};
 pub use text_change::TextChange;

@@ -570,9 +570,9 @@ async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Refu
             ErrorKind::BadRequest,
             "nothing to confirm: no pairing under way",
         )),
-        Request::Update { .. } => Err(Refusal::new(
+        Request::Update { .. } | Request::Presence { .. } => Err(Refusal::new(
             ErrorKind::BadRequest,
-            "an update belongs in an `open` stream",
+            "updates and presence belong in an `open` stream",
         )),
         // Streams and raw requests are served by `converse`.
         Request::Watch

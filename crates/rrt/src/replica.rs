@@ -6,10 +6,23 @@
 //! change of the document sends what the replica lacks since. The replica's own updates are
 //! applied as local edits, in the order they come; they come back in the next update sent to it
 //! (applying them again changes nothing), which keeps the daemon from having to merge versions.
+//!
+//! The stream is also an editor's presence: where the client says its cursor is goes to the
+//! mesh as one of the node's editors (repeated while the stream is open, `gone` when it
+//! closes), and the client hears where the document's other editors are whenever that changes.
 
-use rrt_control::{DocumentUpdate, ErrorKind, Refusal, Request};
-use rrt_mesh::{DocumentChange, Edit, Node};
-use tokio::{io::AsyncWriteExt, sync::mpsc};
+use std::{
+    hash::{BuildHasher, RandomState},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use rrt_control::{DocumentEditors, DocumentUpdate, Editor, ErrorKind, Refusal, Request};
+use rrt_mesh::{DocumentChange, Edit, Node, NodeEvent};
+use rrt_sync::{Cursor, Presence};
+use tokio::{
+    io::AsyncWriteExt,
+    sync::{broadcast::error::RecvError, mpsc, watch},
+};
 
 use crate::{
     control::{write_error, write_line, write_ok},
@@ -27,17 +40,25 @@ pub(crate) async fn serve(
     let document = node.document(name.clone());
     // Subscribed before the first update is read: no change falls between the two.
     let mut changes = document.changes();
+    let mut events = node.subscribe();
     let (refusals, mut refused) = mpsc::unbounded_channel();
+    let (cursors, mut cursor) = watch::channel(None);
     let edits = tokio::spawn(apply_edits(
         node.clone(),
         name.clone(),
         reader,
         budget.clone(),
         refusals,
+        cursors,
     ));
+    // This stream's editor, told apart from every other (within JavaScript's safe integers).
+    let editor = RandomState::new().hash_one(name.as_str()) & ((1 << 53) - 1);
+    let mut presence = None;
+    let mut refresh = tokio::time::interval(Duration::from_millis(rrt_sync::REFRESH_MS));
     let mut version = Vec::new();
     let served = async {
         send_since(node, &name, &mut version, writer).await?;
+        send_editors(node, &name, editor, writer).await?;
         loop {
             tokio::select! {
                 change = changes.next() => match change {
@@ -46,6 +67,21 @@ pub(crate) async fn serve(
                     }
                     None => return Ok(()),
                 },
+                event = events.recv() => match event {
+                    Ok(NodeEvent::Presence { document }) if document == name => {
+                        send_editors(node, &name, editor, writer).await?;
+                    }
+                    Err(RecvError::Lagged(_)) => send_editors(node, &name, editor, writer).await?,
+                    Err(RecvError::Closed) => return Ok(()),
+                    Ok(_) => {}
+                },
+                Ok(()) = cursor.changed() => {
+                    presence = cursor.borrow_and_update().clone();
+                    say(node, &name, editor, presence.clone(), false).await;
+                }
+                _ = refresh.tick(), if presence.is_some() => {
+                    say(node, &name, editor, presence.clone(), false).await;
+                }
                 refusal = refused.recv() => match refusal {
                     Some(refusal) => write_line(writer, &rrt_control::Answer::<()>::Error(refusal)).await?,
                     // The client closed its side, or broke the stream.
@@ -56,7 +92,56 @@ pub(crate) async fn serve(
     };
     let result = served.await;
     edits.abort();
+    if presence.is_some() {
+        say(node, &name, editor, presence, true).await;
+    }
     result
+}
+
+/// Where this stream's editor is (the cursor and the name the client gave), to the node.
+type Said = Option<(Option<Cursor>, Option<String>)>;
+
+/// Tells the node where this stream's editor is, or that it is gone.
+async fn say(node: &Node, document: &str, editor: u64, said: Said, gone: bool) {
+    let Some((cursor, name)) = said else {
+        return;
+    };
+    let at_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        });
+    let presence = Presence {
+        document: document.to_owned(),
+        editor,
+        name: name.unwrap_or_else(|| node.name().to_owned()),
+        cursor,
+        at_ms,
+        gone,
+    };
+    // A stopped node ends the stream anyway.
+    let _ = node.set_presence(presence).await;
+}
+
+/// Sends where the document's other editors are.
+async fn send_editors(
+    node: &Node,
+    document: &str,
+    editor: u64,
+    writer: &mut (impl AsyncWriteExt + Unpin),
+) -> std::io::Result<()> {
+    let Ok(editors) = node.editors(document).await else {
+        return Ok(());
+    };
+    let editors = editors
+        .into_iter()
+        .filter(|presence| presence.editor != editor)
+        .map(|presence| Editor {
+            name: presence.name,
+            cursor: presence.cursor,
+        })
+        .collect();
+    write_ok(writer, DocumentEditors { editors }).await
 }
 
 /// Sends what a replica at `version` lacks, if anything, and moves `version` on.
@@ -99,21 +184,27 @@ async fn apply_edits(
     mut reader: tokio::io::BufReader<tokio::net::unix::OwnedReadHalf>,
     budget: RequestBudget,
     refusals: mpsc::UnboundedSender<Refusal>,
+    cursors: watch::Sender<Said>,
 ) {
     loop {
         let mut updates = Vec::new();
+        // `Some(refusal)`: the stream ends after this batch (`None` inside: closed by the
+        // client).
         let ended = loop {
-            match next_update(&mut reader, &budget).await {
-                Ok(Some(update)) => updates.push(update),
-                Ok(None) => break None,
-                Err(refusal) => break Some(refusal),
+            match next_line(&mut reader, &budget).await {
+                Ok(Some(Line::Update(update))) => updates.push(update),
+                // It may name a character of this batch: others place it once that arrives.
+                Ok(Some(Line::Presence(cursor, name))) => {
+                    cursors.send_replace(Some((cursor, name)));
+                }
+                Ok(None) => break Some(None),
+                Err(refusal) => break Some(Some(refusal)),
             }
             // Only what is already read: waiting for more would delay this edit.
             if updates.len() == MAX_BATCH || !reader.buffer().contains(&b'\n') {
                 break None;
             }
         };
-        let ending = ended.is_some() || updates.is_empty();
         if !updates.is_empty() {
             let edited = match rrt_sync::merge_updates(&updates) {
                 Ok(update) => node
@@ -127,19 +218,25 @@ async fn apply_edits(
             }
         }
         if let Some(refusal) = ended {
-            let _ = refusals.send(refusal);
-        }
-        if ending {
+            if let Some(refusal) = refusal {
+                let _ = refusals.send(refusal);
+            }
             return;
         }
     }
 }
 
-/// The next update on the stream; `None` when the client closed its side.
-async fn next_update(
+/// A line of an `open` stream from the client.
+enum Line {
+    Update(Vec<u8>),
+    Presence(Option<Cursor>, Option<String>),
+}
+
+/// The next line on the stream; `None` when the client closed its side.
+async fn next_line(
     reader: &mut tokio::io::BufReader<tokio::net::unix::OwnedReadHalf>,
     budget: &RequestBudget,
-) -> Result<Option<Vec<u8>>, Refusal> {
+) -> Result<Option<Line>, Refusal> {
     let mut charge = budget.charge();
     let line = match read_request(reader, &mut charge, true, Limits::DAEMON).await {
         Ok(Some(line)) => line,
@@ -147,10 +244,11 @@ async fn next_update(
         Err(error) => return Err(Refusal::new(ErrorKind::Refused, error.to_string())),
     };
     match Request::parse(&line)? {
-        Request::Update { update } => Ok(Some(update)),
+        Request::Update { update } => Ok(Some(Line::Update(update))),
+        Request::Presence { cursor, name } => Ok(Some(Line::Presence(cursor, name))),
         _ => Err(Refusal::new(
             ErrorKind::BadRequest,
-            "an `open` stream takes only `update` lines",
+            "an `open` stream takes only `update` and `presence` lines",
         )),
     }
 }

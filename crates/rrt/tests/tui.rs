@@ -185,3 +185,28 @@ fn typing_fast_while_another_instance_edits_loses_nothing_and_undo_takes_back_on
     let redone = format!("{before_undo}\nb was here");
     wait_until("the redo to reach b", || notes(&lab, "b") == redone);
 }
+
+#[test]
+fn each_tui_shows_who_else_edits_the_document_until_they_leave() {
+    let mut lab = Lab::new("tui-presence");
+    lab.start_all(&["a", "b"]);
+    let tui = |instance: &str| {
+        format!(
+            "{} --runtime-dir {} --instance {instance} tui --scratch notes",
+            env!("CARGO_BIN_EXE_rrt"),
+            path_str(&lab.runtime_dir())
+        )
+    };
+    let on_a = Tmux::start("presence-a", 100, 20, &tui("a"));
+    let on_b = Tmux::start("presence-b", 100, 20, &tui("b"));
+    on_b.shows("a's editor named on b's screen", "also here: a");
+    on_a.shows("b's editor named on a's screen", "also here: b");
+    on_a.keys(&["Tab"]);
+    on_a.type_text("where are you");
+    wait_until("b to have a's text", || notes(&lab, "b") == "where are you");
+    on_b.shows("a's text on b's screen", "where are you");
+    on_a.keys(&["C-q"]);
+    wait_until("a's editor gone from b's screen", || {
+        !on_b.screen().contains("also here")
+    });
+}

@@ -25,7 +25,8 @@ use crate::{
 };
 
 use super::{
-    NodeError, NodeEvent, NodeStatus, Request, blobs::Blobs, edit::apply, status::mesh_view,
+    NodeError, NodeEvent, NodeStatus, Request, blobs::Blobs, edit::apply, editors::Editors,
+    status::mesh_view,
 };
 
 /// How long a leaving node waits for its goodbyes to be written.
@@ -59,6 +60,8 @@ pub(super) struct Actor {
     pub(super) documents: Documents,
     /// Clipboard content fetched and served by hash.
     pub(super) blobs: Blobs,
+    /// Where the documents' editors are.
+    pub(super) editors: Editors,
 }
 
 /// Who waits for a local copy.
@@ -112,6 +115,7 @@ impl Actor {
                     self.blobs.on_deadline();
                     self.blobs.flush(&self.net);
                 }
+                () = sleep_until(self.editors.deadline()) => self.editors.expire(&self.events),
             }
         }
     }
@@ -223,6 +227,12 @@ impl Actor {
             }
             Request::Entries(name, reply) => {
                 let _ = reply.send(self.documents.entries(&name));
+            }
+            Request::Presence(presence) => {
+                self.editors.local(presence, &self.net, &self.events);
+            }
+            Request::Editors(document, reply) => {
+                let _ = reply.send(self.editors.of(&document));
             }
             Request::Edit(name, edit, reply) => {
                 match self
@@ -449,6 +459,7 @@ impl Actor {
         self.documents.flush(&self.net);
         self.blobs.peer_up(peer.id, &peer.capabilities);
         self.blobs.flush(&self.net);
+        self.editors.peer_up(peer.id, neighbour, &self.net);
     }
 
     /// A peer's link is gone: the machines forget what they held for that link (a relaunched
@@ -456,6 +467,7 @@ impl Actor {
     fn peer_gone(&mut self, peer: PeerInfo, reason: DownReason) {
         self.clipboard.peer_down(peer.id);
         self.documents.peer_down(peer.id);
+        self.editors.peer_down(peer.id);
         self.blobs.peer_down(peer.id);
         self.blobs.flush(&self.net);
         let _ = self.events.send(NodeEvent::PeerDown { peer, reason });
@@ -484,6 +496,10 @@ impl Actor {
             Message::Blob(message) => {
                 self.blobs.receive(from, message);
                 self.blobs.flush(&self.net);
+            }
+            Message::Presence(message) => {
+                self.editors
+                    .receive(from, message, arrival, &self.net, &self.events);
             }
             Message::Link(_) => {
                 tracing::debug!(%from, "ignoring a link message the network thread passed on");

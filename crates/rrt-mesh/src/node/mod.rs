@@ -24,6 +24,7 @@
 mod actor;
 mod blobs;
 mod edit;
+mod editors;
 mod import;
 mod status;
 
@@ -164,6 +165,11 @@ pub enum NodeEvent {
         /// The value.
         entry: ClipEntry,
     },
+    /// The editors of a document moved, came or went ([`Node::editors`] says where they are).
+    Presence {
+        /// The document.
+        document: String,
+    },
     /// A document changed (edited here or by a peer).
     Document {
         /// Its name ([`STATE`] for the app state).
@@ -275,6 +281,8 @@ pub(super) enum Request {
         oneshot::Sender<Result<Option<Since>, NodeError>>,
     ),
     Entries(String, oneshot::Sender<BTreeMap<String, String>>),
+    Presence(rrt_sync::Presence),
+    Editors(String, oneshot::Sender<Vec<rrt_sync::Presence>>),
     Edit(String, Edit, oneshot::Sender<Result<(), NodeError>>),
     Leave(oneshot::Sender<()>),
 }
@@ -290,6 +298,7 @@ pub struct Node {
     /// Weak, so event streams end when the actor does, however many handles remain.
     events: broadcast::WeakSender<NodeEvent>,
     id: Uuid,
+    name: Arc<str>,
 }
 
 impl Node {
@@ -447,7 +456,7 @@ impl Node {
         let (requests, inbox) = mpsc::channel(64);
         let actor = Actor {
             id,
-            name: config.name,
+            name: config.name.clone(),
             mesh: config.mesh,
             pid,
             topology: config.topology,
@@ -465,6 +474,7 @@ impl Node {
             wan: wan_stop,
             documents,
             blobs,
+            editors: editors::Editors::default(),
         };
         tokio::spawn(actor.run(inbox, written, blob_done));
         Ok(Self {
@@ -474,12 +484,18 @@ impl Node {
             wan,
             events: events.downgrade(),
             id,
+            name: config.name.as_str().into(),
         })
     }
 
     /// This instance's id.
     pub fn id(&self) -> Uuid {
         self.id
+    }
+
+    /// This instance's name.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Every event from now on; the stream ends when the node stops.
@@ -605,6 +621,22 @@ impl Node {
     /// A document's map (empty for a document that has none).
     pub async fn entries(&self, document: &str) -> Result<BTreeMap<String, String>, NodeError> {
         self.ask(|reply| Request::Entries(document.to_owned(), reply))
+            .await
+    }
+
+    /// Says where an editor of this node (the TUI, an application's text view) is in a
+    /// document, or that it is gone: its peers show the cursor until it says `gone` or stops
+    /// repeating itself (every [`rrt_sync::REFRESH_MS`]; a word holds [`rrt_sync::TTL_MS`]).
+    pub async fn set_presence(&self, presence: rrt_sync::Presence) -> Result<(), NodeError> {
+        self.requests
+            .send(Request::Presence(presence))
+            .await
+            .map_err(|_| NodeError::Stopped)
+    }
+
+    /// Where the editors of `document` are, this node's included.
+    pub async fn editors(&self, document: &str) -> Result<Vec<rrt_sync::Presence>, NodeError> {
+        self.ask(|reply| Request::Editors(document.to_owned(), reply))
             .await
     }
 

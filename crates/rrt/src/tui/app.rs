@@ -219,6 +219,19 @@ impl App {
         }
     }
 
+    /// Where the other editors of document `name` are.
+    pub(crate) fn editors(&mut self, name: &str, editors: Vec<rrt_control::Editor>) {
+        if name == self.scratch.name() {
+            self.scratch.set_editors(editors);
+        }
+    }
+
+    /// The scratch pane's cursor, when it moved to another character since last asked (for
+    /// the other editors).
+    pub(crate) fn moved_cursor(&mut self) -> Option<Option<rrt_sync::Cursor>> {
+        self.scratch.moved_cursor()
+    }
+
     /// The daemon's documents, for the picker.
     pub(crate) fn documents(&mut self, names: Vec<String>) {
         if let Some(picker) = &mut self.picker {

@@ -10,7 +10,7 @@
 
 use std::hash::{BuildHasher, RandomState};
 
-use rrt_sync::{Bias, DocError, Document, TextChange};
+use rrt_sync::{Bias, Cursor, DocError, Document, TextChange};
 
 /// One of this editor's edits, as undo would take it back (positions in characters, moved
 /// with every change since).
@@ -85,10 +85,7 @@ impl Editor {
 
     /// The cursor's line and column (in characters).
     pub(crate) fn cursor_line_column(&self) -> (usize, usize) {
-        let before = &self.text[..self.cursor];
-        let line = before.iter().filter(|&&c| c == '\n').count();
-        let column = before.iter().rev().take_while(|&&c| c != '\n').count();
-        (line, column)
+        self.line_column(self.cursor)
     }
 
     /// An update from the daemon: what the replica lacked.
@@ -286,6 +283,35 @@ impl Editor {
             Movement::Up => self.vertical(-1),
             Movement::Down => self.vertical(1),
         }
+    }
+
+    /// The cursor as other editors are told of it: the character it stands before, by id.
+    pub(crate) fn cursor_id(&self) -> Option<Cursor> {
+        self.replica.cursor_at(self.units_before(self.cursor))
+    }
+
+    /// Where another editor's cursor is in the text shown, in characters; `None` when its
+    /// character has not reached this replica yet.
+    pub(crate) fn position_of(&self, cursor: Option<Cursor>) -> Option<usize> {
+        let units = self.replica.position_of(cursor)?;
+        let mut seen = 0;
+        Some(
+            self.text
+                .iter()
+                .take_while(|c| {
+                    seen += c.len_utf16();
+                    seen <= units
+                })
+                .count(),
+        )
+    }
+
+    /// The line and column (in characters) of character `index`.
+    pub(crate) fn line_column(&self, index: usize) -> (usize, usize) {
+        let before = &self.text[..index.min(self.text.len())];
+        let line = before.iter().filter(|&&c| c == '\n').count();
+        let column = before.iter().rev().take_while(|&&c| c != '\n').count();
+        (line, column)
     }
 
     /// The selected characters' range, if any are selected.

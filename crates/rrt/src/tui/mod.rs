@@ -20,7 +20,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use ratatui::{Terminal, backend::CrosstermBackend};
-use rrt_control::{AsyncClient, ClipboardEvent, ControlError, HistoryEntry};
+use rrt_control::{AsyncClient, ClipboardEvent, ControlError, Editor, HistoryEntry, ReplicaEvent};
 use rrt_mesh::MeshView;
 use rrt_reactor::{
     ReactorEvent, RecvError, TryRecvError,
@@ -51,6 +51,8 @@ enum Update {
     Reset(String, String),
     /// The daemon's documents.
     Documents(Vec<String>),
+    /// Where a document's other editors are.
+    Editors(String, Vec<Editor>),
     Said(String),
 }
 
@@ -153,12 +155,24 @@ async fn event_loop(socket: PathBuf, instance: String, scratch: String) -> anyho
                 Action::Open(name) => edits = open_replica(&socket, name, &updates),
                 Action::Send(updates) => {
                     for update in updates {
-                        let _ = edits.send(update);
+                        let _ = edits.send(Outbound::Update(update));
                     }
                 }
             }
         }
+        // Where the cursor is now, if that changed: for the other editors.
+        if let Some(cursor) = app.moved_cursor() {
+            let _ = edits.send(Outbound::Presence(cursor));
+        }
     }
+}
+
+/// What the loop sends on a replica's stream.
+enum Outbound {
+    /// An update the replica made.
+    Update(Vec<u8>),
+    /// Where the cursor is.
+    Presence(Option<rrt_sync::Cursor>),
 }
 
 /// Asks the daemon something on a connection of its own, off the loop: what it answers goes to
@@ -193,7 +207,7 @@ fn open_replica(
     socket: &Path,
     name: String,
     updates: &mpsc::UnboundedSender<Update>,
-) -> mpsc::UnboundedSender<Vec<u8>> {
+) -> mpsc::UnboundedSender<Outbound> {
     let (edits, pending) = mpsc::unbounded_channel();
     tokio::spawn(keep_replica(
         socket.to_owned(),
@@ -245,6 +259,7 @@ fn daemon_update(app: &mut App, update: Update) {
             app.say(why);
         }
         Update::Documents(names) => app.documents(names),
+        Update::Editors(name, editors) => app.editors(&name, editors),
         Update::Said(message) => app.say(message),
     }
 }
@@ -314,7 +329,7 @@ async fn poll_peers(socket: PathBuf, updates: mpsc::UnboundedSender<Update>) {
 async fn keep_replica(
     socket: PathBuf,
     name: String,
-    mut edits: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut edits: mpsc::UnboundedReceiver<Outbound>,
     updates: mpsc::UnboundedSender<Update>,
 ) {
     loop {
@@ -339,8 +354,16 @@ async fn keep_replica(
             tokio::spawn(async move {
                 let why = loop {
                     match incoming.next().await {
-                        Some(Ok(update)) => {
-                            if updates.send(Update::Merge(name.clone(), update)).is_err() {
+                        Some(Ok(event)) => {
+                            let update = match event {
+                                ReplicaEvent::Update(update) => {
+                                    Update::Merge(name.clone(), update.update)
+                                }
+                                ReplicaEvent::Editors(editors) => {
+                                    Update::Editors(name.clone(), editors.editors)
+                                }
+                            };
+                            if updates.send(update).is_err() {
                                 return;
                             }
                         }
@@ -354,8 +377,12 @@ async fn keep_replica(
         let why = loop {
             tokio::select! {
                 edit = edits.recv() => match edit {
-                    Some(update) => {
-                        if let Err(error) = outgoing.send(update).await {
+                    Some(outbound) => {
+                        let sent = match outbound {
+                            Outbound::Update(update) => outgoing.send(update).await,
+                            Outbound::Presence(cursor) => outgoing.presence(cursor).await,
+                        };
+                        if let Err(error) = sent {
                             break error.to_string();
                         }
                     }

@@ -11,6 +11,8 @@ use ratatui::{
 };
 use rrt_reactor::terminal::terminput::{KeyCode, KeyEvent, KeyModifiers};
 
+use rrt_sync::Cursor;
+
 use super::editor::{Editor, Movement};
 
 /// What a key in the scratch pane asks of the app.
@@ -30,6 +32,10 @@ pub(crate) struct Scratch {
     /// The document's name.
     name: String,
     editor: Editor,
+    /// The document's other editors.
+    others: Vec<rrt_control::Editor>,
+    /// Where the other editors were last told the cursor is (`None`: not yet told).
+    told: Option<Option<Cursor>>,
 }
 
 impl Scratch {
@@ -38,7 +44,24 @@ impl Scratch {
         Self {
             name,
             editor: Editor::default(),
+            others: Vec::new(),
+            told: None,
         }
+    }
+
+    /// Where the document's other editors are.
+    pub(crate) fn set_editors(&mut self, editors: Vec<rrt_control::Editor>) {
+        self.others = editors;
+    }
+
+    /// The cursor, when it stands before another character than the other editors were last
+    /// told.
+    pub(crate) fn moved_cursor(&mut self) -> Option<Option<Cursor>> {
+        let now = self.editor.cursor_id();
+        (self.told != Some(now)).then(|| {
+            self.told = Some(now);
+            now
+        })
     }
 
     /// The document's name.
@@ -107,7 +130,13 @@ impl Scratch {
 
     /// Draws the pane into `area`; `focused` shows the cursor and a bold border.
     pub(crate) fn render(&self, frame: &mut Frame<'_>, area: Rect, focused: bool) {
-        let mut block = Block::bordered().title(format!(" Scratch: {} ", self.name));
+        let also = if self.others.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<&str> = self.others.iter().map(|e| e.name.as_str()).collect();
+            format!("· also here: {} ", names.join(", "))
+        };
+        let mut block = Block::bordered().title(format!(" Scratch: {} {also}", self.name));
         if focused {
             block = block.border_style(Style::new().add_modifier(Modifier::BOLD));
         }
@@ -118,13 +147,20 @@ impl Scratch {
             usize::from(inner.height.max(1)),
         );
         let text = self.editor.text();
-        let selection = self.editor.selection();
+        let marks = Marks {
+            selection: self.editor.selection(),
+            others: self
+                .others
+                .iter()
+                .filter_map(|other| self.editor.position_of(other.cursor))
+                .collect(),
+        };
         let mut offset = 0;
         let mut lines = Vec::new();
         for (number, line) in text.split('\n').enumerate() {
             let length = line.chars().count();
             if number >= view.top && lines.len() < view.height {
-                lines.push(visible(line, offset, view.left, selection));
+                lines.push(visible(line, offset, view.left, &marks));
             }
             offset += length + 1;
         }
@@ -157,47 +193,50 @@ impl View {
     }
 }
 
-/// `line` (starting at character `offset` of the text) from column `left`, the characters in
-/// `selection` reversed.
-fn visible(
-    line: &str,
-    offset: usize,
-    left: usize,
+/// What is drawn over the text: the selection, and where the other editors' cursors are (as
+/// character indices).
+#[derive(Debug, Default)]
+struct Marks {
     selection: Option<(usize, usize)>,
-) -> Line<'static> {
-    let selected =
-        |index: usize| selection.is_some_and(|(start, end)| (start..end).contains(&index));
-    let mut spans: Vec<Span<'static>> = Vec::new();
-    let mut run = String::new();
-    let mut run_selected = false;
-    for (index, c) in line.chars().enumerate().skip(left) {
-        let now = selected(offset + index);
-        if now != run_selected && !run.is_empty() {
-            spans.push(span(std::mem::take(&mut run), run_selected));
-        }
-        run_selected = now;
-        run.push(c);
-    }
-    // A selected line break shows as one reversed blank.
-    if selected(offset + line.chars().count()) {
-        if !run_selected && !run.is_empty() {
-            spans.push(span(std::mem::take(&mut run), false));
-        }
-        run_selected = true;
-        run.push(' ');
-    }
-    if !run.is_empty() {
-        spans.push(span(run, run_selected));
-    }
-    Line::from(spans)
+    others: Vec<usize>,
 }
 
-fn span(text: String, selected: bool) -> Span<'static> {
-    if selected {
-        Span::styled(text, Style::new().add_modifier(Modifier::REVERSED))
-    } else {
-        Span::raw(text)
+impl Marks {
+    fn style(&self, index: usize) -> Style {
+        let mut style = Style::new();
+        if self
+            .selection
+            .is_some_and(|(start, end)| (start..end).contains(&index))
+        {
+            style = style.add_modifier(Modifier::REVERSED);
+        }
+        if self.others.contains(&index) {
+            style = style.add_modifier(Modifier::UNDERLINED | Modifier::REVERSED);
+        }
+        style
     }
+}
+
+/// `line` (starting at character `offset` of the text) from column `left`, with `marks`. The
+/// line break (or the end of the text) is drawn as a blank when a mark is on it.
+fn visible(line: &str, offset: usize, left: usize, marks: &Marks) -> Line<'static> {
+    let length = line.chars().count();
+    let end = (marks.style(offset + length) != Style::new()).then_some(' ');
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    let mut run = String::new();
+    let mut run_style = Style::new();
+    for (index, c) in line.chars().chain(end).enumerate().skip(left) {
+        let style = marks.style(offset + index);
+        if style != run_style && !run.is_empty() {
+            spans.push(Span::styled(std::mem::take(&mut run), run_style));
+        }
+        run_style = style;
+        run.push(c);
+    }
+    if !run.is_empty() {
+        spans.push(Span::styled(run, run_style));
+    }
+    Line::from(spans)
 }
 
 #[cfg(test)]
@@ -290,7 +329,11 @@ mod tests {
 
     #[test]
     fn the_selection_is_drawn_reversed() {
-        let line = visible("abcdef", 10, 1, Some((12, 14)));
+        let marks = Marks {
+            selection: Some((12, 14)),
+            others: Vec::new(),
+        };
+        let line = visible("abcdef", 10, 1, &marks);
         let reversed: Vec<(String, bool)> = line
             .spans
             .iter()
@@ -308,6 +351,40 @@ mod tests {
                 ("cd".to_owned(), true),
                 ("ef".to_owned(), false)
             ]
+        );
+    }
+
+    #[test]
+    fn other_editors_are_named_and_their_cursors_marked_and_ours_told_once_it_moves() {
+        let mut scratch = Scratch::new("notes".into());
+        typed(&mut scratch, "hello");
+        assert_eq!(scratch.moved_cursor(), Some(None), "at the end");
+        assert_eq!(scratch.moved_cursor(), None, "told already");
+        scratch.key(key(KeyCode::Left, KeyModifiers::empty()));
+        let before_o = scratch.moved_cursor().expect("moved").expect("a character");
+        // Another editor whose cursor stands before the 'o', and one at the end.
+        scratch.set_editors(vec![
+            rrt_control::Editor {
+                name: "bob".into(),
+                cursor: Some(before_o),
+            },
+            rrt_control::Editor {
+                name: "carol".into(),
+                cursor: None,
+            },
+        ]);
+        let mut terminal = Terminal::new(TestBackend::new(50, 3)).expect("terminal");
+        terminal
+            .draw(|frame| scratch.render(frame, frame.area(), true))
+            .expect("draw");
+        let buffer = terminal.backend().buffer().clone();
+        let top: String = (0..50).map(|x| buffer[(x, 0)].symbol()).collect();
+        assert!(top.contains("also here: bob, carol"), "{top}");
+        let marked = |x: u16| buffer[(x, 1)].modifier.contains(Modifier::UNDERLINED);
+        // Inside the border: "hello" at columns 1..6; 'o' at 5, the end at 6.
+        assert!(
+            marked(5) && marked(6) && !marked(4),
+            "bob on 'o', carol at the end"
         );
     }
 }

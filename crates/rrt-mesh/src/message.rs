@@ -239,6 +239,18 @@ mod tests {
                 hash: rrt_sync::BlobHash([1; 32]),
             }
             .into(),
+            PresenceMessage::Presence(rrt_sync::Presence {
+                document: "notes".into(),
+                editor: 1,
+                name: "a".into(),
+                cursor: Some(rrt_sync::Cursor {
+                    client: 2,
+                    clock: 3,
+                }),
+                at_ms: 4,
+                gone: true,
+            })
+            .into(),
         ];
         let tags: Vec<String> = every_variant
             .iter()

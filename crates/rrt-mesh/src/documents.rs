@@ -14,10 +14,8 @@ use std::{
 };
 
 use rrt_reactor::Rrt;
-use rrt_sync::{
-    Arrival, Change, DocMessage, DocSync, Document, DocumentStore, DocumentStoreError, MAX_UPDATE,
-    Neighbour, valid_name,
-};
+use rrt_store::{DocumentStore, DocumentStoreError};
+use rrt_sync::{Arrival, Change, DocMessage, DocSync, Document, MAX_UPDATE, Neighbour, valid_name};
 use uuid::Uuid;
 
 use crate::{

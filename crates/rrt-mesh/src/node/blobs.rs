@@ -10,7 +10,8 @@ use std::{
 };
 
 use rrt_reactor::Rrt;
-use rrt_sync::{BlobEvent, BlobHash, BlobStore, BlobSync, ClipEntry, FILES, FileList};
+use rrt_store::BlobStore;
+use rrt_sync::{BlobEvent, BlobHash, BlobSync, ClipEntry, FILES, FileList};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use uuid::Uuid;

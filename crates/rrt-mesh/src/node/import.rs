@@ -8,9 +8,9 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use rrt_store::BlobStore;
 use rrt_sync::{
-    BlobStore, Copied, FILES, FileEntry, FileList, INLINE_MAX, MAX_FILES, Representation,
-    dimensions,
+    Copied, FILES, FileEntry, FileList, INLINE_MAX, MAX_FILES, Representation, dimensions,
 };
 
 use super::NodeError;

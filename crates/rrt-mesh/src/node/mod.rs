@@ -30,10 +30,11 @@ mod status;
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 
 use rrt_reactor::{Config, ReactorError, ReactorEvent, RestartPolicy, Rrt, ShutdownReason};
-use rrt_sync::{
-    BlobHash, BlobStore, BlobStoreError, ClipEntry, ClipSync, Clipboard, ClipboardStore, Copied,
-    DocumentStore, Representation, StoreError,
+use rrt_store::{
+    BlobStore, BlobStoreError, ClipboardStore, ClipboardStoreError, DocumentStore,
+    DocumentStoreError,
 };
+use rrt_sync::{BlobHash, ClipEntry, ClipSync, Clipboard, Copied, Representation};
 use rrt_wire::WireConfig;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -181,7 +182,7 @@ pub enum NodeError {
     Dir(#[from] DirError),
     /// The clipboard store is unusable.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] ClipboardStoreError),
     /// The network reactor could not start.
     #[error("the network reactor could not start: {0}")]
     Network(ReactorError),
@@ -201,7 +202,7 @@ pub enum NodeError {
     Document(#[from] DocumentError),
     /// The document store could not be opened.
     #[error(transparent)]
-    DocumentStore(#[from] rrt_sync::DocumentStoreError),
+    DocumentStore(#[from] DocumentStoreError),
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,

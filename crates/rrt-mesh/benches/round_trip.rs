@@ -11,12 +11,11 @@ use std::{
     time::Instant,
 };
 
-use rrt_mesh::{LinkMessage, Message};
 use rrt_mesh::{
-    dir::MeshDir,
-    membership::{HeartbeatConfig, PeerInfo},
+    HeartbeatConfig, MeshDir, PeerInfo,
     network::{NetworkConfig, NetworkWorker, Topology},
 };
+use rrt_mesh::{LinkMessage, Message};
 use rrt_reactor::{ReactorEvent, Rrt};
 use rrt_wire::{BlockingTransport, Role, Transport, WireConfig};
 use uuid::Uuid;

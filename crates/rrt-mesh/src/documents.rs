@@ -34,19 +34,16 @@ pub const MAX_LOCAL_EDIT: usize = MAX_UPDATE - 64 * 1024;
 /// Updates above this are sent in parts (base64 in JSON must stay under the frame limit).
 const CHUNK: usize = 1024 * 1024;
 
-/// Why a document request failed.
+/// Why an edit failed. The document is as it was before the edit, here and on every peer.
 #[derive(Debug, thiserror::Error)]
-pub enum DocumentError {
+pub enum EditError {
     /// The name cannot be a document's.
     #[error("{0:?} is not a document name (1–64 letters, digits, '.', '_' or '-')")]
     BadName(String),
-    /// There is no such document.
-    #[error("no document named {0:?}")]
-    NotFound(String),
     /// The edit adds more than one update may carry: every peer would refuse it, so it is
     /// refused here, before anything changes.
     #[error(
-        "an edit adding {len} bytes is over the limit of {max} bytes that peers accept in one update"
+        "an edit adding {len} bytes is over the limit of {max} bytes that peers accept in one update; split it"
     )]
     TooLarge {
         /// What the edit adds.
@@ -55,7 +52,7 @@ pub enum DocumentError {
         max: usize,
     },
     /// The store failed; the edit was not acknowledged, and is taken back.
-    #[error(transparent)]
+    #[error("the edit could not be stored, and was taken back: {0}")]
     Store(#[from] DocumentStoreError),
     /// An earlier edit of the document could not be stored, and this one, made on top of it, is
     /// taken back with it.
@@ -63,6 +60,9 @@ pub enum DocumentError {
         "an earlier edit of this document could not be stored; this one, made on top of it, was taken back too"
     )]
     AfterFailedEdit,
+    /// The node has stopped.
+    #[error(transparent)]
+    Stopped(#[from] crate::node::Stopped),
 }
 
 /// What became of a local edit, once the writer answered.
@@ -71,12 +71,12 @@ pub(crate) enum EditOutcome {
     /// Stored: acknowledged, and on its way to peers.
     Stored,
     /// Not stored, and taken back: the writer may store the document's local edits again.
-    TakenBack(DocumentError),
+    TakenBack(EditError),
     /// Not stored, and what is stored could not be read, so it could not be taken back: it is
     /// held here, never sent, and the writer goes on refusing the document's local edits.
-    Held(DocumentError),
+    Held(EditError),
     /// Made on top of an edit that failed, and refused with it.
-    Refused(DocumentError),
+    Refused(EditError),
 }
 
 /// What a peer's `state_delta` did.
@@ -113,11 +113,9 @@ impl Documents {
         self.sync.names().map(str::to_owned).collect()
     }
 
-    pub(crate) fn text(&self, name: &str) -> Result<String, DocumentError> {
-        self.sync
-            .document(name)
-            .map(Document::text)
-            .ok_or_else(|| DocumentError::NotFound(name.to_owned()))
+    /// The text of `name`; `None` while there is no such document.
+    pub(crate) fn text(&self, name: &str) -> Option<String> {
+        self.sync.document(name).map(Document::text)
     }
 
     pub(crate) fn entries(&self, name: &str) -> BTreeMap<String, String> {
@@ -134,12 +132,12 @@ impl Documents {
         name: &str,
         adds: usize,
         change: impl FnOnce(&Document) -> Vec<u8>,
-    ) -> Result<Vec<u8>, DocumentError> {
+    ) -> Result<Vec<u8>, EditError> {
         if !valid_name(name) {
-            return Err(DocumentError::BadName(name.to_owned()));
+            return Err(EditError::BadName(name.to_owned()));
         }
         if adds > MAX_LOCAL_EDIT {
-            return Err(DocumentError::TooLarge {
+            return Err(EditError::TooLarge {
                 len: adds,
                 max: MAX_LOCAL_EDIT,
             });
@@ -184,7 +182,7 @@ impl Documents {
             }
             Err(EditNotStored::EarlierFailed) => {
                 self.sync.refused(name, &update);
-                EditOutcome::Refused(DocumentError::AfterFailedEdit)
+                EditOutcome::Refused(EditError::AfterFailedEdit)
             }
         }
     }

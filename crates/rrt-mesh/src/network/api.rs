@@ -13,7 +13,7 @@ use crate::{
     Message,
     dir::MeshDir,
     identity::{Device, Identity},
-    membership::{DownReason, HeartbeatConfig, LinkStatus, PeerInfo},
+    proto::membership::{DownReason, HeartbeatConfig, LinkStatus, PeerInfo},
     trust::TrustStore,
     wan::{Path, WanLink},
 };

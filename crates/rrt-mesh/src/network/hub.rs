@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     dir::{COORDINATOR_LOCK, MeshDir},
-    membership::LinkId,
+    proto::membership::LinkId,
     same_user,
 };
 

@@ -41,10 +41,10 @@ use super::{
 use crate::{
     LinkMessage, Message,
     dir::is_alive,
-    membership::{Direction, DownReason, LinkId, Membership, Output, Received, Route},
+    proto::membership::{Direction, DownReason, LinkId, Membership, Output, Received, Route},
+    proto::roster::{Roster, RosterEntry},
+    proto::swarm::{PeerAddress, Swarm},
     registry::{Registry as PeerRegistry, RegistryEntry},
-    roster::{Roster, RosterEntry},
-    swarm::{PeerAddress, Swarm},
     wall_clock::wall_ms,
     wan::WanLink,
 };

@@ -1,4 +1,6 @@
-//! Replicated state that converges without coordination.
+#![doc = include_str!("../README.md")]
+//!
+//! # What is here
 //!
 //! * [`HybridClock`] — a hybrid logical clock: wall-clock milliseconds plus a counter, so stamps
 //!   stay close to real time yet never go backwards and always move past anything observed —

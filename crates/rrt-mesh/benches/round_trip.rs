@@ -103,7 +103,7 @@ fn through_reactor(samples: usize) -> Vec<f64> {
             capabilities: vec![],
         },
         pid,
-        control_socket: dir.control_socket(pid),
+        control_socket: None,
         topology: Topology::Mesh,
         tcp: None,
         heartbeat: HeartbeatConfig::default(),

@@ -182,6 +182,9 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
     if let Some(runtime_dir) = &locate.runtime_dir {
         config = config.runtime_dir(runtime_dir);
     }
+    let dir = MeshDir::locate(locate.runtime_dir.as_deref(), &locate.mesh);
+    let control_path = dir.control_socket(pid);
+    config = config.control_socket(control_path.clone());
     let tcp = if args.no_tcp {
         None
     } else {
@@ -266,8 +269,6 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let node = config.spawn().await.context("starting the node")?;
-    let dir = MeshDir::locate(locate.runtime_dir.as_deref(), &locate.mesh);
-    let control_path = dir.control_socket(pid);
     let _ = fs::remove_file(&control_path);
     let listener = UnixListener::bind(&control_path)
         .with_context(|| format!("binding {}", control_path.display()))?;

@@ -45,6 +45,7 @@ pub struct NodeBuilder {
     pub(super) mdns: bool,
     pub(super) runtime_dir: Option<PathBuf>,
     pub(super) state_dir: Option<PathBuf>,
+    pub(super) control_socket: Option<PathBuf>,
     pub(super) heartbeat: HeartbeatConfig,
     pub(super) history: usize,
     pub(super) max_clock_offset: Duration,
@@ -76,6 +77,7 @@ impl NodeBuilder {
             mdns: true,
             runtime_dir: None,
             state_dir: None,
+            control_socket: None,
             heartbeat: HeartbeatConfig::default(),
             history: 50,
             max_clock_offset: Duration::from_millis(rrt_sync::DEFAULT_MAX_OFFSET_MS),
@@ -103,6 +105,15 @@ impl NodeBuilder {
     /// Instances find each other there: every program of a mesh must use the same one.
     pub fn runtime_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.runtime_dir = Some(dir.into());
+        self
+    }
+
+    /// The control socket the application serves for this instance (the `rrt` daemon's is
+    /// [`MeshDir::control_socket`](crate::MeshDir::control_socket)); the node does not bind it,
+    /// but lists the instance with it in the mesh's `peers.json`, where the CLI finds daemons.
+    /// Without one (the default) the instance is not listed, and the CLI never picks it.
+    pub fn control_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.control_socket = Some(path.into());
         self
     }
 

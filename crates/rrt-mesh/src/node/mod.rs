@@ -152,7 +152,7 @@ impl Node {
                 .collect(),
             },
             pid,
-            control_socket: dir.control_socket(pid),
+            control_socket: config.control_socket.clone(),
             topology: config.topology,
             tcp: config.tcp.clone(),
             heartbeat: config.heartbeat,

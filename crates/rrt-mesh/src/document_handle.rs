@@ -179,3 +179,46 @@ impl DocumentChanges {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn changed(name: &str) -> NodeEvent {
+        NodeEvent::Document {
+            name: name.to_owned(),
+            origin: Origin::Local,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_fell_behind_says_how_far_and_goes_on() {
+        let (events, receiver) = broadcast::channel(2);
+        let mut changes = DocumentChanges {
+            events: receiver,
+            name: "notes".to_owned(),
+        };
+        for name in ["notes", "todo", "notes", "notes"] {
+            events.send(changed(name)).expect("a receiver");
+        }
+        assert_eq!(
+            changes.next().await,
+            Some(DocumentChange::Lagged { missed: 2 })
+        );
+        assert_eq!(
+            changes.next().await,
+            Some(DocumentChange::Changed(Origin::Local))
+        );
+        assert_eq!(
+            changes.next().await,
+            Some(DocumentChange::Changed(Origin::Local))
+        );
+        events.send(changed("todo")).expect("a receiver");
+        drop(events);
+        assert_eq!(
+            changes.next().await,
+            None,
+            "another document's change is not this one's"
+        );
+    }
+}

@@ -187,3 +187,14 @@ impl NodeBuilder {
         Node::start(self).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_node_without_a_state_dir_does_not_start() {
+        let result = Node::builder("no-state-dir").mdns(false).spawn().await;
+        assert!(matches!(result, Err(StartError::NoStateDir)));
+    }
+}

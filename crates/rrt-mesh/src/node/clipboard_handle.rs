@@ -177,3 +177,63 @@ impl ClipboardChanges {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rrt_sync::Clipboard;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn entry(text: &str) -> ClipEntry {
+        Clipboard::new(Uuid::new_v4(), 10)
+            .copy(text.into(), 1_700_000_000_000)
+            .expect("a new value")
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_fell_behind_says_how_far_and_goes_on() {
+        let (events, receiver) = broadcast::channel(2);
+        let mut changes = ClipboardChanges { events: receiver };
+        for text in ["one", "two", "three", "four"] {
+            events
+                .send(NodeEvent::Clipboard { entry: entry(text) })
+                .expect("a receiver");
+        }
+        assert_eq!(
+            changes.next().await,
+            Some(ClipboardChange::Lagged { missed: 2 })
+        );
+        let Some(ClipboardChange::Entry(third)) = changes.next().await else {
+            panic!("the stream goes on after a lag");
+        };
+        assert_eq!(&*third.text, "three");
+        assert!(matches!(
+            changes.next().await,
+            Some(ClipboardChange::Entry(_))
+        ));
+        drop(events);
+        assert_eq!(changes.next().await, None, "the stream ends with the node");
+    }
+
+    #[tokio::test]
+    async fn a_stream_skips_events_that_are_not_the_clipboards() {
+        let (events, receiver) = broadcast::channel(4);
+        let mut changes = ClipboardChanges { events: receiver };
+        events
+            .send(NodeEvent::Document {
+                name: "notes".to_owned(),
+                origin: crate::Origin::Local,
+            })
+            .expect("a receiver");
+        events
+            .send(NodeEvent::Clipboard {
+                entry: entry("copied"),
+            })
+            .expect("a receiver");
+        assert!(matches!(
+            changes.next().await,
+            Some(ClipboardChange::Entry(entry)) if &*entry.text == "copied"
+        ));
+    }
+}

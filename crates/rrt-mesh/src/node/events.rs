@@ -71,3 +71,31 @@ impl NodeEvents {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_stream_that_fell_behind_says_how_far_and_goes_on() {
+        let (events, receiver) = broadcast::channel(1);
+        let mut stream = NodeEvents::new(receiver);
+        for name in ["a", "b"] {
+            let event = NodeEvent::Document {
+                name: name.to_owned(),
+                origin: Origin::Local,
+            };
+            events.send(event).expect("a receiver");
+        }
+        assert!(matches!(
+            stream.next().await,
+            Some(NodeEvent::Lagged { missed: 1 })
+        ));
+        assert!(matches!(
+            stream.next().await,
+            Some(NodeEvent::Document { name, .. }) if name == "b"
+        ));
+        drop(events);
+        assert!(stream.next().await.is_none());
+    }
+}

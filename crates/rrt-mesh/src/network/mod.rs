@@ -1,7 +1,12 @@
 //! The network reactor: one thread owning every peer socket of an instance.
 //!
+//! A [`Node`](crate::Node) runs it for you. It is public as an `rrt-reactor` [`Worker`](rrt_reactor::Worker)
+//! (`Rrt<NetworkWorker>`) for programs that move messages without a node's sync machines — the
+//! round-trip benchmark measures it bare — and its settings' types are also at the crate root.
+//!
 //! The worker is a driver; the rules live in components that own their state and never reach
-//! back into it (dependencies point down only: `worker` → `sockets`, `tls` → the machines → `crate::proto::join`):
+//! back into it (dependencies point down only: `worker` → `sockets`, `tls` → the machines →
+//! `crate::proto::join`):
 //!
 //! ```text
 //!      NetCommand (Send/Broadcast/Multicast/Discovered/Forget/Status/Attach/Leave)

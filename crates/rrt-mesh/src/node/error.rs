@@ -17,7 +17,8 @@ use crate::dir::DirError;
 #[error("the node has stopped; start a new one")]
 pub struct Stopped;
 
-/// Why a node could not start. Nothing is left running.
+/// Why a node could not start. What had started by then (the network thread, the wide-area
+/// transport) stops as its handles are dropped.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// No state directory was given ([`NodeBuilder::state_dir`](super::NodeBuilder::state_dir)).

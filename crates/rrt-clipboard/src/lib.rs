@@ -1,5 +1,9 @@
-//! rrt's system clipboard adapters: the clipboard of the desktop the daemon runs in follows the
-//! mesh, and the mesh follows it — text, and also what text cannot say: images, rich text, files.
+#![doc = include_str!("../README.md")]
+//!
+//! # The adapters
+//!
+//! The clipboard of the desktop the daemon runs in follows the mesh, and the mesh follows it —
+//! text, and also what text cannot say: images, rich text, files.
 //!
 //! * [`X11Clipboard`]: a [`Worker`](rrt_reactor::Worker) owning the X connection — XFixes change
 //!   events (no polling), selection ownership to serve values from the mesh, secrets marked by

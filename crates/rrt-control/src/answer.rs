@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use rrt_mesh::{NodeStatus, wan::WanStatus};
+use rrt_mesh::{NodeStatus, WanStatus};
 use rrt_sync::ClipEntry;
 use serde::{Deserialize, Serialize};
 

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     Answer, ClipboardEvent, ControlError, DocumentText, Item, Mesh, RawHeader, Request,
-    StateSnapshot, rrt_mesh::wan::PairingEvent, upload,
+    StateSnapshot, rrt_mesh::PairingEvent, upload,
 };
 
 /// A connection to a daemon's control socket.

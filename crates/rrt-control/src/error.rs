@@ -29,7 +29,7 @@ pub enum ControlError {
     },
     /// The mesh directory cannot be used (it is not ours, say).
     #[error(transparent)]
-    MeshDir(#[from] rrt_mesh::dir::DirError),
+    MeshDir(#[from] rrt_mesh::DirError),
     /// The registry of daemons cannot be read.
     #[error("reading the registry in {}: {source}", dir.display())]
     Registry {

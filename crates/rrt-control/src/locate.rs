@@ -5,10 +5,7 @@
 
 use std::{io, path::Path};
 
-use rrt_mesh::{
-    dir::{DirError, MeshDir},
-    registry::{Registry, RegistryEntry},
-};
+use rrt_mesh::{DirError, MeshDir, Registry, RegistryEntry};
 
 use crate::ControlError;
 

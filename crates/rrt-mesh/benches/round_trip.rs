@@ -11,12 +11,11 @@ use std::{
     time::Instant,
 };
 
-use rrt_mesh::{LinkMessage, Message};
 use rrt_mesh::{
-    dir::MeshDir,
-    membership::{HeartbeatConfig, PeerInfo},
+    HeartbeatConfig, MeshDir, PeerInfo,
     network::{NetworkConfig, NetworkWorker, Topology},
 };
+use rrt_mesh::{LinkMessage, Message};
 use rrt_reactor::{ReactorEvent, Rrt};
 use rrt_wire::{BlockingTransport, Role, Transport, WireConfig};
 use uuid::Uuid;
@@ -104,7 +103,7 @@ fn through_reactor(samples: usize) -> Vec<f64> {
             capabilities: vec![],
         },
         pid,
-        control_socket: dir.control_socket(pid),
+        control_socket: None,
         topology: Topology::Mesh,
         tcp: None,
         heartbeat: HeartbeatConfig::default(),

@@ -8,7 +8,7 @@
 //! cargo run -p rrt-mesh --example clipboard_node -- bob
 //! ```
 
-use rrt_mesh::{Node, NodeConfig, NodeEvent};
+use rrt_mesh::{Node, NodeEvent};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[tokio::main(flavor = "current_thread")]
@@ -16,11 +16,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let name = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "example".to_owned());
-    let mut config = NodeConfig::new("example", name);
-    config.state_dir = std::env::temp_dir().join("rrt-example-state");
-    let node = Node::start(config).await?;
-    let mut events = node.subscribe();
-    if let Some(current) = node.clipboard().await? {
+    let node = Node::builder("example")
+        .name(name)
+        .state_dir(std::env::temp_dir().join("rrt-example-state"))
+        .spawn()
+        .await?;
+    let clipboard = node.clipboard();
+    let mut events = node.events();
+    if let Some(current) = clipboard.current().await? {
         println!("clipboard: {:?}", current.text);
     }
     println!("type a line to copy it everywhere; Ctrl-D leaves");
@@ -30,15 +33,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::select! {
             line = lines.next_line() => match line? {
                 Some(line) => {
-                    node.copy(line).await?;
+                    clipboard.copy(line).await?;
                 }
                 None => break,
             },
-            event = events.recv() => match event? {
-                NodeEvent::PeerUp { peer } => println!("+ {} joined", peer.name),
-                NodeEvent::PeerDown { peer, reason } => println!("- {} left: {reason}", peer.name),
-                NodeEvent::Clipboard { entry } => println!("clipboard: {:?}", entry.text),
-                NodeEvent::Document { .. } | NodeEvent::Presence { .. } => {}
+            event = events.next() => match event {
+                Some(NodeEvent::PeerUp { peer }) => println!("+ {} joined", peer.name),
+                Some(NodeEvent::PeerDown { peer, reason }) => {
+                    println!("- {} left: {reason}", peer.name);
+                }
+                Some(NodeEvent::Clipboard { entry }) => println!("clipboard: {:?}", entry.text),
+                Some(NodeEvent::Document { .. } | NodeEvent::Presence { .. }) => {}
+                // This terminal fell behind: say so, show what is current, and go on.
+                Some(NodeEvent::Lagged { missed }) => {
+                    let current = clipboard.current().await?.map(|entry| entry.text);
+                    println!("({missed} events skipped) clipboard: {current:?}");
+                }
+                None => break,
             },
         }
     }

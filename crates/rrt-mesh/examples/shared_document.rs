@@ -7,7 +7,7 @@
 //! cargo run -p rrt-mesh --example shared_document -- bob
 //! ```
 
-use rrt_mesh::{DocumentChange, Node, NodeConfig, NodeEvent, Origin};
+use rrt_mesh::{DocumentChange, Node, NodeEvent, Origin};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[tokio::main(flavor = "current_thread")]
@@ -15,13 +15,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let name = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "writer".to_owned());
-    let mut config = NodeConfig::new("documents-example", name.clone());
-    config.state_dir = std::env::temp_dir().join(format!("rrt-document-example-{name}"));
-    config.tcp = None;
-    let node = Node::start(config).await?;
+    let node = Node::builder("documents-example")
+        .name(name.clone())
+        .state_dir(std::env::temp_dir().join(format!("rrt-document-example-{name}")))
+        .spawn()
+        .await?;
     let document = node.document("example");
     let mut changes = document.changes();
-    let mut events = node.subscribe();
+    let mut events = node.events();
     println!(
         "type lines to add them to {:?}; Ctrl-D leaves",
         document.name()
@@ -38,12 +39,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let who = match change {
                     Some(DocumentChange::Changed(Origin::Local)) => "you".to_owned(),
                     Some(DocumentChange::Changed(Origin::Peer(peer))) => format!("peer {peer}"),
-                    Some(DocumentChange::Missed) => "several edits".to_owned(),
+                    // Behind: the text read now has every change all the same.
+                    Some(DocumentChange::Lagged { .. }) => "several edits".to_owned(),
                     None => break,
                 };
                 println!("--- {} (changed by {who}) ---\n{}", document.name(), document.text().await?);
             }
-            Ok(NodeEvent::PeerUp { peer }) = events.recv() => println!("+ {} joined", peer.name),
+            event = events.next() => match event {
+                Some(NodeEvent::PeerUp { peer }) => println!("+ {} joined", peer.name),
+                Some(_) => {}
+                None => break,
+            },
         }
     }
     node.leave().await?;

@@ -10,7 +10,8 @@
 use std::{collections::BTreeSet, path::PathBuf, sync::mpsc as std_mpsc};
 
 use rrt_reactor::Rrt;
-use rrt_sync::{BlobHash, BlobMessage, BlobStore, Evicted, outline::Outline};
+use rrt_store::{BlobStore, Evicted};
+use rrt_sync::{BlobHash, BlobMessage, outline::Outline};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 

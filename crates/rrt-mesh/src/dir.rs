@@ -19,11 +19,11 @@ use std::{
 use rustix::process::{Pid, getuid, test_kill_process};
 
 /// The registry's file name in the mesh directory.
-pub const REGISTRY: &str = "peers.json";
+pub(crate) const REGISTRY: &str = "peers.json";
 /// The lock that writers of the registry take.
-pub const REGISTRY_LOCK: &str = "peers.lock";
+pub(crate) const REGISTRY_LOCK: &str = "peers.lock";
 /// The lock whose holder is the hub's coordinator.
-pub const COORDINATOR_LOCK: &str = "coordinator.lock";
+pub(crate) const COORDINATOR_LOCK: &str = "coordinator.lock";
 
 /// Why the mesh directory cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -164,7 +164,7 @@ impl MeshDir {
 }
 
 /// The pid in a `peer-<pid>.sock` file name.
-pub fn peer_socket_pid(file_name: &str) -> Option<u32> {
+pub(crate) fn peer_socket_pid(file_name: &str) -> Option<u32> {
     file_name
         .strip_prefix("peer-")?
         .strip_suffix(".sock")?
@@ -174,7 +174,7 @@ pub fn peer_socket_pid(file_name: &str) -> Option<u32> {
 
 /// Whether a process with `pid` runs: it exists (signal 0; a pid we may not signal exists too)
 /// and is not a zombie — a killed daemon whose parent has not reaped it yet is dead to its peers.
-pub fn is_alive(pid: u32) -> bool {
+pub(crate) fn is_alive(pid: u32) -> bool {
     let Some(raw) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
         return false;
     };

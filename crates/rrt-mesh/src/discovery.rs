@@ -26,7 +26,7 @@ use crate::{
 };
 
 /// The DNS-SD service type.
-pub const SERVICE_TYPE: &str = "_rrt._tcp.local.";
+pub(crate) const SERVICE_TYPE: &str = "_rrt._tcp.local.";
 
 /// What this instance announces.
 #[derive(Debug, Clone)]

@@ -5,19 +5,28 @@
 //! in the node's actor, which applies every edit (local or from a peer) in one place. A change
 //! stream says *that* the document changed and who changed it; reading the text after each
 //! change is correct even when changes come faster than they are read, since a stream that falls
-//! behind says so once ([`DocumentChange::Missed`]) instead of losing changes silently.
+//! behind says so once ([`DocumentChange::Lagged`]) instead of losing changes silently — and goes
+//! on.
+//!
+//! The handle is the one way to edit a document: its methods are shorthands for
+//! [`DocumentHandle::edit`], which takes any [`Edit`] (an editor's change of an older text, say).
 //!
 //! ```no_run
-//! use rrt_mesh::{DocumentChange, Node, NodeConfig, Origin};
+//! use rrt_mesh::{DocumentChange, Node, Origin};
 //!
-//! # async fn run() -> Result<(), rrt_mesh::NodeError> {
-//! let node = Node::start(NodeConfig::new("default", "my-app")).await?;
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let node = Node::builder("default").state_dir("/tmp/my-app").spawn().await?;
 //! let notes = node.document("notes");
 //! let mut changes = notes.changes();
 //! notes.insert(0, "first line\n").await?;
 //! while let Some(change) = changes.next().await {
-//!     if let DocumentChange::Changed(Origin::Peer(peer)) = change {
-//!         println!("{peer} edited: {}", notes.text().await?);
+//!     match change {
+//!         DocumentChange::Changed(Origin::Peer(peer)) => {
+//!             println!("{peer} edited: {}", notes.text().await?);
+//!         }
+//!         DocumentChange::Changed(Origin::Local) => {}
+//!         // Changes were skipped: the text is current all the same.
+//!         DocumentChange::Lagged { .. } => println!("now: {}", notes.text().await?),
 //!     }
 //! }
 //! # Ok(()) }
@@ -29,7 +38,10 @@ use serde::Serialize;
 use tokio::sync::broadcast::{self, error::RecvError};
 use uuid::Uuid;
 
-use crate::node::{Edit, Node, NodeError, NodeEvent};
+use crate::{
+    EditError,
+    node::{Edit, Node, NodeEvent, ReadError, Since, Stopped},
+};
 
 /// Who made a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,9 +59,12 @@ pub enum Origin {
 pub enum DocumentChange {
     /// The document changed.
     Changed(Origin),
-    /// The stream fell behind and skipped events: the document may have changed any number of
-    /// times. Read it again.
-    Missed,
+    /// The stream fell behind and skipped `missed` events (not all of them this document's):
+    /// the document may have changed any number of times. Read it again.
+    Lagged {
+        /// How many events were skipped.
+        missed: u64,
+    },
 }
 
 /// A handle to the document of one name on a [`Node`]; made by [`Node::document`].
@@ -69,23 +84,35 @@ impl DocumentHandle {
         &self.name
     }
 
-    /// The text ([`NodeError::Document`] while the document does not exist yet).
-    pub async fn text(&self) -> Result<String, NodeError> {
-        self.node.text(&self.name).await
+    /// The text ([`ReadError::NotFound`] while the document does not exist yet).
+    pub async fn text(&self) -> Result<String, ReadError> {
+        self.node
+            .text(&self.name)
+            .await?
+            .ok_or_else(|| ReadError::NotFound(self.name.clone()))
     }
 
     /// The map (empty while the document has none).
-    pub async fn entries(&self) -> Result<BTreeMap<String, String>, NodeError> {
+    pub async fn entries(&self) -> Result<BTreeMap<String, String>, Stopped> {
         self.node.entries(&self.name).await
     }
 
-    /// Applies `edit`; returns once it is on disk.
-    pub async fn edit(&self, edit: Edit) -> Result<(), NodeError> {
+    /// Applies `edit`; returns once it is on disk. It reaches the peers within the batching
+    /// window.
+    pub async fn edit(&self, edit: Edit) -> Result<(), EditError> {
         self.node.edit(&self.name, edit).await
     }
 
+    /// What a replica of this document at `version` (a state vector; empty for a new replica)
+    /// lacks, and the version it is at once it applies that: how an editor holding its own
+    /// replica (the TUI) catches up; it sends its own changes as [`Edit::Update`]. `None`
+    /// while the document does not exist.
+    pub async fn since(&self, version: Vec<u8>) -> Result<Option<Since>, EditError> {
+        self.node.since(&self.name, version).await
+    }
+
     /// Inserts `text` at `at` (UTF-16 code units).
-    pub async fn insert(&self, at: usize, text: impl Into<String>) -> Result<(), NodeError> {
+    pub async fn insert(&self, at: usize, text: impl Into<String>) -> Result<(), EditError> {
         let text = text.into();
         self.edit(Edit::Insert {
             at,
@@ -96,7 +123,7 @@ impl DocumentHandle {
     }
 
     /// Deletes `len` UTF-16 code units at `at`.
-    pub async fn delete(&self, at: usize, len: usize) -> Result<(), NodeError> {
+    pub async fn delete(&self, at: usize, len: usize) -> Result<(), EditError> {
         self.edit(Edit::Delete {
             at,
             len,
@@ -106,12 +133,12 @@ impl DocumentHandle {
     }
 
     /// Appends `text`.
-    pub async fn append(&self, text: impl Into<String>) -> Result<(), NodeError> {
+    pub async fn append(&self, text: impl Into<String>) -> Result<(), EditError> {
         self.edit(Edit::Append(text.into())).await
     }
 
     /// Makes the text `text` with the fewest changes, so concurrent edits elsewhere survive.
-    pub async fn replace(&self, text: impl Into<String>) -> Result<(), NodeError> {
+    pub async fn replace(&self, text: impl Into<String>) -> Result<(), EditError> {
         self.edit(Edit::Replace(text.into())).await
     }
 
@@ -120,12 +147,12 @@ impl DocumentHandle {
         &self,
         key: impl Into<String>,
         value: impl Into<String>,
-    ) -> Result<(), NodeError> {
+    ) -> Result<(), EditError> {
         self.edit(Edit::Set(key.into(), value.into())).await
     }
 
     /// Removes `key` from the map.
-    pub async fn remove(&self, key: impl Into<String>) -> Result<(), NodeError> {
+    pub async fn remove(&self, key: impl Into<String>) -> Result<(), EditError> {
         self.edit(Edit::Remove(key.into())).await
     }
 
@@ -154,9 +181,52 @@ impl DocumentChanges {
                     return Some(DocumentChange::Changed(origin));
                 }
                 Ok(_) => {}
-                Err(RecvError::Lagged(_)) => return Some(DocumentChange::Missed),
+                Err(RecvError::Lagged(missed)) => return Some(DocumentChange::Lagged { missed }),
                 Err(RecvError::Closed) => return None,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn changed(name: &str) -> NodeEvent {
+        NodeEvent::Document {
+            name: name.to_owned(),
+            origin: Origin::Local,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_fell_behind_says_how_far_and_goes_on() {
+        let (events, receiver) = broadcast::channel(2);
+        let mut changes = DocumentChanges {
+            events: receiver,
+            name: "notes".to_owned(),
+        };
+        for name in ["notes", "todo", "notes", "notes"] {
+            events.send(changed(name)).expect("a receiver");
+        }
+        assert_eq!(
+            changes.next().await,
+            Some(DocumentChange::Lagged { missed: 2 })
+        );
+        assert_eq!(
+            changes.next().await,
+            Some(DocumentChange::Changed(Origin::Local))
+        );
+        assert_eq!(
+            changes.next().await,
+            Some(DocumentChange::Changed(Origin::Local))
+        );
+        events.send(changed("todo")).expect("a receiver");
+        drop(events);
+        assert_eq!(
+            changes.next().await,
+            None,
+            "another document's change is not this one's"
+        );
     }
 }

@@ -14,10 +14,8 @@ use std::{
 };
 
 use rrt_reactor::Rrt;
-use rrt_sync::{
-    Arrival, Change, DocMessage, DocSync, Document, DocumentStore, DocumentStoreError, MAX_UPDATE,
-    Neighbour, valid_name,
-};
+use rrt_store::{DocumentStore, DocumentStoreError};
+use rrt_sync::{Arrival, Change, DocMessage, DocSync, Document, MAX_UPDATE, Neighbour, valid_name};
 use uuid::Uuid;
 
 use crate::{
@@ -37,19 +35,16 @@ pub const MAX_LOCAL_EDIT: usize = MAX_UPDATE - 64 * 1024;
 /// Updates above this are sent in parts (base64 in JSON must stay under the frame limit).
 const CHUNK: usize = 1024 * 1024;
 
-/// Why a document request failed.
+/// Why an edit failed. The document is as it was before the edit, here and on every peer.
 #[derive(Debug, thiserror::Error)]
-pub enum DocumentError {
+pub enum EditError {
     /// The name cannot be a document's.
     #[error("{0:?} is not a document name (1–64 letters, digits, '.', '_' or '-')")]
     BadName(String),
-    /// There is no such document.
-    #[error("no document named {0:?}")]
-    NotFound(String),
     /// The edit adds more than one update may carry: every peer would refuse it, so it is
     /// refused here, before anything changes.
     #[error(
-        "an edit adding {len} bytes is over the limit of {max} bytes that peers accept in one update"
+        "an edit adding {len} bytes is over the limit of {max} bytes that peers accept in one update; split it"
     )]
     TooLarge {
         /// What the edit adds.
@@ -58,7 +53,7 @@ pub enum DocumentError {
         max: usize,
     },
     /// The store failed; the edit was not acknowledged, and is taken back.
-    #[error(transparent)]
+    #[error("the edit could not be stored, and was taken back: {0}")]
     Store(#[from] DocumentStoreError),
     /// An earlier edit of the document could not be stored, and this one, made on top of it, is
     /// taken back with it.
@@ -69,6 +64,9 @@ pub enum DocumentError {
     /// An update or version from a replica outside the node (the TUI's) was refused.
     #[error("a replica's update or version was refused: {0}")]
     BadUpdate(rrt_sync::DocError),
+    /// The node has stopped.
+    #[error(transparent)]
+    Stopped(#[from] crate::node::Stopped),
 }
 
 /// What became of a local edit, once the writer answered.
@@ -77,12 +75,12 @@ pub(crate) enum EditOutcome {
     /// Stored: acknowledged, and on its way to peers.
     Stored,
     /// Not stored, and taken back: the writer may store the document's local edits again.
-    TakenBack(DocumentError),
+    TakenBack(EditError),
     /// Not stored, and what is stored could not be read, so it could not be taken back: it is
     /// held here, never sent, and the writer goes on refusing the document's local edits.
-    Held(DocumentError),
+    Held(EditError),
     /// Made on top of an edit that failed, and refused with it.
-    Refused(DocumentError),
+    Refused(EditError),
 }
 
 /// What a peer's `state_delta` did.
@@ -119,16 +117,14 @@ impl Documents {
         self.sync.names().map(str::to_owned).collect()
     }
 
-    pub(crate) fn text(&self, name: &str) -> Result<String, DocumentError> {
-        self.sync
-            .document(name)
-            .map(Document::text)
-            .ok_or_else(|| DocumentError::NotFound(name.to_owned()))
+    /// The text of `name`; `None` while there is no such document.
+    pub(crate) fn text(&self, name: &str) -> Option<String> {
+        self.sync.document(name).map(Document::text)
     }
 
     /// What a replica at `version` lacks, and the version after it; `None` while there is no
     /// document of that name.
-    pub(crate) fn since(&self, name: &str, version: &[u8]) -> Result<Option<Since>, DocumentError> {
+    pub(crate) fn since(&self, name: &str, version: &[u8]) -> Result<Option<Since>, EditError> {
         let Some(document) = self.sync.document(name) else {
             return Ok(None);
         };
@@ -139,7 +135,7 @@ impl Documents {
         } else {
             version
         };
-        let update = document.diff(version).map_err(DocumentError::BadUpdate)?;
+        let update = document.diff(version).map_err(EditError::BadUpdate)?;
         Ok(Some(Since {
             update,
             version: document.state_vector(),
@@ -160,12 +156,12 @@ impl Documents {
         name: &str,
         adds: usize,
         change: impl FnOnce(&Document) -> Vec<u8>,
-    ) -> Result<Vec<u8>, DocumentError> {
+    ) -> Result<Vec<u8>, EditError> {
         if !valid_name(name) {
-            return Err(DocumentError::BadName(name.to_owned()));
+            return Err(EditError::BadName(name.to_owned()));
         }
         if adds > MAX_LOCAL_EDIT {
-            return Err(DocumentError::TooLarge {
+            return Err(EditError::TooLarge {
                 len: adds,
                 max: MAX_LOCAL_EDIT,
             });
@@ -210,7 +206,7 @@ impl Documents {
             }
             Err(EditNotStored::EarlierFailed) => {
                 self.sync.refused(name, &update);
-                EditOutcome::Refused(DocumentError::AfterFailedEdit)
+                EditOutcome::Refused(EditError::AfterFailedEdit)
             }
         }
     }

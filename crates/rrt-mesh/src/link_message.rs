@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::roster::RosterEntry;
+use crate::proto::roster::RosterEntry;
 
 /// A message about the link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

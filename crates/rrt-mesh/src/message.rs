@@ -187,7 +187,7 @@ mod tests {
             .into(),
             LinkMessage::Gossip { frame: vec![1, 2] }.into(),
             LinkMessage::Roster {
-                members: vec![crate::roster::RosterEntry {
+                members: vec![crate::proto::roster::RosterEntry {
                     instance_id: id,
                     name: "a".into(),
                     incarnation: 7,

@@ -13,7 +13,7 @@ use std::{io, path::PathBuf};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use rrt_sync::locked_file::PrivateDir;
+use rrt_store::locked_file::PrivateDir;
 
 use crate::dir::{MeshDir, REGISTRY, REGISTRY_LOCK, is_alive};
 

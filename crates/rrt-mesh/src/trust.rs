@@ -20,7 +20,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use rrt_sync::locked_file;
+use rrt_store::locked_file;
 
 use crate::{identity::DeviceId, wan::address::WanAddress};
 

@@ -26,7 +26,8 @@ use std::{
     io, thread,
 };
 
-use rrt_sync::{Clipboard, ClipboardStore, DocumentStore, DocumentStoreError, Staged, StoreError};
+use rrt_store::{ClipboardStore, ClipboardStoreError, DocumentStore, DocumentStoreError};
+use rrt_sync::{Clipboard, Staged};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::wall_clock::wall_ms;
@@ -62,7 +63,7 @@ pub(crate) enum Write<C, E> {
         /// Pinned or not.
         pinned: bool,
         /// Told whether it is on disk.
-        done: oneshot::Sender<Result<(), StoreError>>,
+        done: oneshot::Sender<Result<(), ClipboardStoreError>>,
     },
     /// Answered once everything sent before is written.
     Flush(oneshot::Sender<()>),
@@ -71,7 +72,7 @@ pub(crate) enum Write<C, E> {
 /// A write someone waits for, done.
 pub(crate) enum Written<C, E> {
     /// A local copy's register.
-    Copy(Staged, C, Result<(), StoreError>),
+    Copy(Staged, C, Result<(), ClipboardStoreError>),
     /// A local edit's update.
     Edit {
         /// The document.

@@ -10,10 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rrt_mesh::{
-    ContentConfig, Node, NodeConfig,
-    network::{TcpConfig, TcpSecurity},
-};
+use rrt_mesh::{ContentConfig, Node, TcpConfig, TcpSecurity};
 use rrt_sync::{Copied, Representation};
 use rrt_wire::Compression;
 
@@ -48,19 +45,23 @@ impl Lab {
 
     async fn device(&self, name: &str, content: ContentConfig) -> Device {
         let state = self.root.join(name);
-        let mut config = NodeConfig::new("blobs", name);
-        config.mdns = false;
-        config.runtime_dir = Some(self.root.join(name).join("run"));
-        config.state_dir = state.clone();
-        config.content = content;
-        config.tcp = Some(TcpConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            fall_back_to_any_port: false,
-            peers: self.listening.lock().expect("not poisoned").clone(),
-            security: TcpSecurity::Insecure,
-            compression: Compression::None,
-        });
-        let node = Node::start(config).await.expect("a node");
+        let peers = self.listening.lock().expect("not poisoned").clone();
+        let node = Node::builder("blobs")
+            .name(name)
+            .mdns(false)
+            .runtime_dir(self.root.join(name).join("run"))
+            .state_dir(state.clone())
+            .content(content)
+            .tcp(TcpConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                fall_back_to_any_port: false,
+                peers,
+                security: TcpSecurity::Insecure,
+                compression: Compression::None,
+            })
+            .spawn()
+            .await
+            .expect("a node");
         let listen = node
             .status()
             .await
@@ -87,6 +88,7 @@ impl Device {
     async fn copy(&self, mime: &str, bytes: Vec<u8>) -> Representation {
         let representation = self
             .node
+            .clipboard()
             .import(mime.to_owned(), std::io::Cursor::new(bytes))
             .await
             .expect("imported");
@@ -95,6 +97,7 @@ impl Device {
             content: vec![representation.clone()],
         };
         self.node
+            .clipboard()
             .copy_value(copied)
             .await
             .expect("copied")
@@ -133,6 +136,7 @@ async fn current_holds(device: &Device, representation: &Representation) {
         device
             .node
             .clipboard()
+            .current()
             .await
             .ok()
             .flatten()
@@ -172,7 +176,7 @@ async fn a_value_under_the_eager_cap_is_fetched_at_once_and_a_larger_one_on_past
         b.fetched().await == 1
     })
     .await;
-    let path = b.node.blob(&small).await.expect("here");
+    let path = b.node.clipboard().fetch(&small).await.expect("here");
     assert_eq!(std::fs::read(path).expect("read"), screenshot);
 
     let large_bytes = bytes(9 << 20, 2);
@@ -187,7 +191,12 @@ async fn a_value_under_the_eager_cap_is_fetched_at_once_and_a_larger_one_on_past
         "nor being fetched: {:?}",
         status.fetching
     );
-    let path = b.node.blob(&large).await.expect("fetched on demand");
+    let path = b
+        .node
+        .clipboard()
+        .fetch(&large)
+        .await
+        .expect("fetched on demand");
     assert_eq!(std::fs::read(path).expect("read"), large_bytes);
     assert_eq!(b.fetched().await, 2);
 }
@@ -207,7 +216,11 @@ async fn a_peer_serving_corrupted_bytes_is_refused_and_another_serves_them() {
     let original = bytes(6 << 20, 3);
     let representation = a.copy("image/png", original.clone()).await;
     current_holds(&c, &representation).await;
-    c.node.blob(&representation).await.expect("c fetches it");
+    c.node
+        .clipboard()
+        .fetch(&representation)
+        .await
+        .expect("c fetches it");
     // The copier's file changes on disk (same size, a byte in the fourth part): it still serves
     // it, and is the first asked (it copied the value).
     let on_a = a.blob_dir().join(representation.hash.to_string());
@@ -216,7 +229,12 @@ async fn a_peer_serving_corrupted_bytes_is_refused_and_another_serves_them() {
     std::fs::write(&on_a, damaged).expect("damage");
 
     current_holds(&b, &representation).await;
-    let path = b.node.blob(&representation).await.expect("fetched");
+    let path = b
+        .node
+        .clipboard()
+        .fetch(&representation)
+        .await
+        .expect("fetched");
     assert_eq!(std::fs::read(path).expect("read"), original);
     let status = b.node.status().await.expect("status");
     assert_eq!(status.blobs.refused_corrupt, 1, "the lie was caught");
@@ -236,7 +254,11 @@ async fn the_store_stays_under_its_quota_keeping_the_current_value() {
     for seed in 0..3 {
         let representation = a.copy("image/png", bytes(2 << 20, 10 + seed)).await;
         current_holds(&b, &representation).await;
-        b.node.blob(&representation).await.expect("fetched");
+        b.node
+            .clipboard()
+            .fetch(&representation)
+            .await
+            .expect("fetched");
         last = Some(representation);
     }
     let last = last.expect("copied");

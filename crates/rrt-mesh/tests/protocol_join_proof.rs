@@ -1,5 +1,5 @@
 //! The join-proof example of `docs/PROTOCOL.md` (section 2), checked against the daemon's own
-//! proof ([`rrt_mesh::join::join_proof`], the function a live session calls with its TLS
+//! proof ([`rrt_mesh::proto::join::join_proof`], the function a live session calls with its TLS
 //! exporter) and against HMAC-SHA256 over the byte layout the document gives:
 //! `exporter ‖ device id (32 raw bytes) ‖ device (UTF-8)`, keyed with the secret file's bytes
 //! trimmed of surrounding ASCII whitespace.
@@ -12,8 +12,8 @@ use std::{collections::BTreeMap, path::Path};
 
 use ring::hmac;
 use rrt_mesh::{
-    identity::DeviceId,
-    join::{join_proof, verify_join},
+    DeviceId,
+    proto::join::{join_proof, verify_join},
 };
 
 fn join_proof_example() -> BTreeMap<String, Vec<u8>> {

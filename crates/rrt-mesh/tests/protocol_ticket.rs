@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use rrt_mesh::{identity::DeviceId, wan::Ticket};
+use rrt_mesh::{DeviceId, Ticket};
 
 /// The `name = value` lines of the example after `<!-- example: ticket -->`, continuation lines
 /// (indented) joined to the line before.

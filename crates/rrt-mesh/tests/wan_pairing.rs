@@ -10,11 +10,8 @@ use std::{
 };
 
 use rrt_mesh::{
-    Node, NodeConfig, WanOptions,
-    identity::Identity,
-    network::{TcpConfig, TcpSecurity, TlsConfig},
-    trust::TrustStore,
-    wan::{Pairing, PairingEvent, Relays, Ticket},
+    Identity, Node, Pairing, PairingEvent, Relays, TcpConfig, TcpSecurity, Ticket, TlsConfig,
+    TrustStore, WanOptions,
 };
 use rrt_wire::Compression;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -36,28 +33,31 @@ async fn device(name: &str) -> Device {
     let root = std::env::temp_dir().join(format!("rrt-wan-pairing-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     let state = root.join("state");
-    let mut config = NodeConfig::new("wan", name);
-    config.mdns = false;
-    config.runtime_dir = Some(root.join("run"));
-    config.state_dir = state.clone();
-    config.tcp = Some(TcpConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        fall_back_to_any_port: false,
-        peers: Vec::new(),
-        security: TcpSecurity::Tls(TlsConfig {
-            identity: Identity::load_or_create(&state).expect("identity"),
-            device: name.to_owned(),
-            trust: TrustStore::new(&state),
-            secret: None,
-        }),
-        compression: Compression::Lz4,
-    });
-    config.wan = Some(WanOptions {
-        relays: Relays::Disabled,
-        relay_ca: Vec::new(),
-        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-    });
-    let node = Node::start(config).await.expect("a node");
+    let node = Node::builder("wan")
+        .name(name)
+        .mdns(false)
+        .runtime_dir(root.join("run"))
+        .state_dir(state.clone())
+        .tcp(TcpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            fall_back_to_any_port: false,
+            peers: Vec::new(),
+            security: TcpSecurity::Tls(TlsConfig {
+                identity: Identity::load_or_create(&state).expect("identity"),
+                device: name.to_owned(),
+                trust: TrustStore::new(&state),
+                secret: None,
+            }),
+            compression: Compression::Lz4,
+        })
+        .wan(WanOptions {
+            relays: Relays::Disabled,
+            relay_ca: Vec::new(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        })
+        .spawn()
+        .await
+        .expect("a node");
     Device { node, root }
 }
 
@@ -128,12 +128,14 @@ async fn two_devices_pair_by_ticket_and_share_a_clipboard_over_iroh() {
     })
     .await;
     a.node
+        .clipboard()
         .copy("across the wide-area transport".to_owned())
         .await
         .expect("copy");
     eventually("b to have a's copy", || async {
         b.node
             .clipboard()
+            .current()
             .await
             .ok()
             .flatten()

@@ -1,4 +1,6 @@
-//! The Resilient Reactor Thread: one dedicated blocking thread per OS resource.
+#![doc = include_str!("../README.md")]
+//!
+//! # How it works
 //!
 //! A [`Worker`] exclusively owns some file descriptors (stdin, a socket, a set of peer
 //! connections). [`Rrt`] runs it on its own thread, blocked in `epoll` through [`mio::Poll`] at
@@ -45,56 +47,6 @@
 //!   worker; [`Rrt::send`] only refuses (returning the command) when the reactor is stopped.
 //! * A subscriber that falls behind learns how many events it missed ([`RecvError::Lagged`]).
 //! * An [`Rrt`] is an ordinary value: a program (or a test) may run as many as it likes.
-//!
-//! # Example
-//!
-//! ```
-//! use std::{convert::Infallible, io::Read, os::unix::net::UnixStream};
-//!
-//! use mio::{event::Event, net::UnixStream as MioStream, Interest, Registry, Token};
-//! use rrt_reactor::{Context, Control, ReactorEvent, Rrt, Worker};
-//!
-//! /// Owns one end of a socket pair and publishes every chunk of bytes it reads.
-//! struct Reader(MioStream);
-//!
-//! impl Worker for Reader {
-//!     type Event = Vec<u8>;
-//!     type Command = Infallible;
-//!
-//!     fn on_ready(&mut self, _: &Event, ctx: &mut Context<'_, Vec<u8>>) -> Control {
-//!         let mut buf = [0; 1024];
-//!         loop {
-//!             match self.0.read(&mut buf) {
-//!                 Ok(0) => return Control::Stop,
-//!                 Ok(n) => ctx.emit(buf[..n].to_vec()),
-//!                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Control::Continue,
-//!                 Err(_) => return Control::Restart,
-//!             }
-//!         }
-//!     }
-//!
-//!     fn on_command(&mut self, command: Infallible, _: &mut Context<'_, Vec<u8>>) -> Control {
-//!         match command {}
-//!     }
-//! }
-//!
-//! let (ours, theirs) = UnixStream::pair()?;
-//! ours.set_nonblocking(true)?;
-//! let reactor = Rrt::new(move |registry: &Registry| {
-//!     let mut stream = MioStream::from_std(ours.try_clone()?);
-//!     registry.register(&mut stream, Token(0), Interest::READABLE)?;
-//!     Ok::<_, std::io::Error>(Reader(stream))
-//! });
-//! let mut events = reactor.subscribe();
-//! std::io::Write::write_all(&mut &theirs, b"hello")?;
-//! loop {
-//!     match events.blocking_recv()? {
-//!         ReactorEvent::Worker(bytes) => break assert_eq!(bytes, b"hello"),
-//!         _ => continue,
-//!     }
-//! }
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
 
 mod driver;
 mod error;

@@ -1,4 +1,6 @@
-//! Replicated state that converges without coordination.
+#![doc = include_str!("../README.md")]
+//!
+//! # What is here
 //!
 //! * [`HybridClock`] — a hybrid logical clock: wall-clock milliseconds plus a counter, so stamps
 //!   stay close to real time yet never go backwards and always move past anything observed —
@@ -9,12 +11,10 @@
 //!   it; beyond, it is refused.
 //! * [`ClipSync`] — the clipboard's sync session: local copies staged until they are on disk,
 //!   catch-up on connect (only what a peer lacks), peers' entries merged, what is new forwarded.
-//! * [`ClipboardStore`] — the register on disk, merged under a lock and replaced atomically, so a
-//!   restarted daemon still has what it had and concurrent daemons never lose each other's writes.
 //!
 //! * [`Document`] — a CRDT document (yrs): a text for scratch areas and a map for app state that
 //!   converge however their updates travel; updates from the network are untrusted.
-//! * [`DocumentStore`] — documents on disk: an fsynced update log folded into snapshots.
+//!   Its name is a plain file name ([`valid_name`]), checked on every operation from a peer.
 //! * [`DocSync`] — the document sync session: versions on connect, diffs of only what is
 //!   missing, batched live edits, large updates split into parts.
 //! * [`rebase`] — a position in the text an editor saw, moved to the text as it is now (and
@@ -23,17 +23,16 @@
 //!
 //! * Content of any kind: a [`ClipEntry`] holds [`Representation`]s by MIME type besides its
 //!   text; small ones inline, large ones named by BLAKE3 hash ([`BlobHash`]) and fetched by
-//!   [`BlobSync`] in 1 MiB parts, each verified on arrival against the blob's [`outline`];
-//!   [`BlobStore`] keeps them on disk under a quota.
+//!   [`BlobSync`] in 1 MiB parts, each verified on arrival against the blob's [`outline`].
 //!
 //! Each sync machine owns its messages ([`ClipMessage`], [`DocMessage`], [`BlobMessage`]); the wire composes them
 //! with the link's own and frames them (`rrt-wire`, `rrt-mesh`), so this crate knows nothing of
 //! sockets, framing or async runtimes.
 //!
-//! Everything here is sans-IO except the stores: time comes in as an argument.
+//! Everything here is sans-IO: time comes in as an argument, and nothing touches a file or a
+//! socket. The stores that keep the clipboard, documents and blobs on disk are `rrt-store`'s.
 
 mod blob_message;
-mod blob_store;
 mod blob_sync;
 pub mod bytes_as_base64;
 mod clip_message;
@@ -43,20 +42,17 @@ mod content;
 mod doc_message;
 mod doc_sync;
 mod document;
-mod document_store;
+mod document_name;
 mod file_list;
 mod hlc;
-pub mod locked_file;
 mod outgoing;
 pub mod outline;
 mod positions;
 mod presence;
 mod rebase;
-mod store;
 mod text_change;
 
 pub use blob_message::BlobMessage;
-pub use blob_store::{BlobStore, BlobStoreError, Evicted};
 pub use blob_sync::{
     ACTIVE, BLOBS, BlobEvent, BlobSync, MAX_BLOB, MAX_OWED, MAX_SERVED, STALL_MS, WINDOW,
 };
@@ -70,7 +66,7 @@ pub use content::{
 pub use doc_message::{CrdtOperation, DocMessage, Part};
 pub use doc_sync::{Change, DocSync};
 pub use document::{Applied, DocError, Document, MAX_UPDATE, TextDelta, merge_updates};
-pub use document_store::{DocumentStore, DocumentStoreError, valid_name};
+pub use document_name::valid_name;
 pub use file_list::{FileEntry, FileList, FileListError, MAX_FILES, MAX_PATH};
 pub use hlc::{ClockError, DEFAULT_MAX_OFFSET_MS, HybridClock, Stamp, Timestamp};
 pub use outgoing::{Arrival, FULL_MESH, Neighbour, Outgoing};
@@ -79,5 +75,4 @@ pub use presence::{
     PresenceRefused, PresenceSync, REFRESH_MS, TTL_MS,
 };
 pub use rebase::{Bias, changed_region, rebase, rebase_index};
-pub use store::{ClipboardStore, StoreError};
 pub use text_change::TextChange;

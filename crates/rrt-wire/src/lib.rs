@@ -1,4 +1,6 @@
-//! rrt's wire protocol: the same bytes over Unix sockets and TCP, readable with `socat` and `jq`.
+#![doc = include_str!("../README.md")]
+//!
+//! # Layers
 //!
 //! ```text
 //! connection := preamble(dialer→) preamble(←acceptor) frame*
@@ -6,8 +8,6 @@
 //! payload    := message as JSON | MessagePack      (format chosen by the dialer)
 //!             | tag + maybe-LZ4(message)           (when compression was negotiated)
 //! ```
-//!
-//! `docs/PROTOCOL.md` in the repository is the byte-level specification.
 //!
 //! The core is sans-IO — [`frame::FrameDecoder`], [`Preamble`], [`MessageCodec`] turn bytes into
 //! messages and back without touching a socket or a clock — and three drivers move the bytes:

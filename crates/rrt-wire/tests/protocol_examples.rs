@@ -29,10 +29,7 @@
 use std::{collections::BTreeSet, path::Path, time::Instant};
 
 use bytes::BytesMut;
-use rrt_mesh::{
-    Message, message_types,
-    wan::{PAIR_MESSAGE_TYPES, PairMessage},
-};
+use rrt_mesh::{Message, PAIR_MESSAGE_TYPES, PairMessage, message_types};
 use rrt_wire::{
     Compression, Format, MessageCodec, Negotiated, PREAMBLE_LEN, Preamble, Received, WireConfig,
 };

@@ -15,7 +15,7 @@ use std::{
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use rrt_control::{Client, Mesh};
-use rrt_mesh::{identity::Device, network::Shape, registry::RegistryEntry};
+use rrt_mesh::{Device, RegistryEntry, Shape};
 use serde::Serialize;
 
 use crate::Locate;

@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use rrt_mesh::{Node, NodeError};
+use rrt_mesh::Node;
 use rrt_sync::{BlobHash, ClipEntry, Copied, Representation};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWriteExt},
@@ -57,7 +57,8 @@ pub(crate) async fn copy_content(
                 .map_err(CopyFailed::Upload)?;
             continue;
         }
-        let import = node.import(item.mime, ChunkReader::new(received));
+        let clipboard = node.clipboard();
+        let import = clipboard.import(item.mime, ChunkReader::new(received));
         let (representation, upload) = tokio::join!(import, receive_item(input, chunks));
         upload.map_err(CopyFailed::Upload)?;
         match representation {
@@ -75,7 +76,8 @@ pub(crate) async fn copy_content(
             _ => copied.content.push(representation),
         }
     }
-    node.copy_value(copied)
+    node.clipboard()
+        .copy_value(copied)
         .await
         .map_err(|error| CopyFailed::Refused(error.to_string()))
 }
@@ -87,7 +89,7 @@ async fn text_of(node: &Node, representation: &Representation) -> Option<String>
     }
     let bytes = match &representation.data {
         Some(inline) => inline.0.to_vec(),
-        None => tokio::fs::read(node.blob(representation).await.ok()?)
+        None => tokio::fs::read(node.clipboard().fetch(representation).await.ok()?)
             .await
             .ok()?,
     };
@@ -99,13 +101,21 @@ fn is_text(mime: &str) -> bool {
     essence.eq_ignore_ascii_case("text/plain") || mime == "UTF8_STRING"
 }
 
-/// Files and directories copied by path (the client's, on this host).
+/// Files and directories copied by path (the client's, on this host); the error is the import's
+/// or the copy's message.
 pub(crate) async fn copy_files(
     node: &Node,
     paths: Vec<PathBuf>,
-) -> Result<Option<ClipEntry>, NodeError> {
-    let copied = node.import_files(paths).await?;
-    node.copy_value(copied).await
+) -> Result<Option<ClipEntry>, String> {
+    let clipboard = node.clipboard();
+    let copied = clipboard
+        .import_files(paths)
+        .await
+        .map_err(|error| error.to_string())?;
+    clipboard
+        .copy_value(copied)
+        .await
+        .map_err(|error| error.to_string())
 }
 
 /// Answers with the current value's representation of type `mime`: its header line, then its
@@ -115,7 +125,7 @@ pub(crate) async fn paste_type(
     writer: &mut (impl AsyncWriteExt + Unpin),
     mime: &str,
 ) -> std::io::Result<()> {
-    let entry = match node.clipboard().await {
+    let entry = match node.clipboard().current().await {
         Ok(Some(entry)) => entry,
         Ok(None) => {
             return write_error(writer, ErrorKind::NotFound, "the clipboard is empty").await;
@@ -128,8 +138,8 @@ pub(crate) async fn paste_type(
         return writer.write_all(text).await;
     }
     let Some(representation) = entry.content.iter().find(|r| r.mime == mime) else {
-        let error = NodeError::NoSuchType(mime.to_owned());
-        return write_error(writer, ErrorKind::NotFound, error.to_string()).await;
+        let error = format!("the clipboard holds no {mime}");
+        return write_error(writer, ErrorKind::NotFound, error).await;
     };
     send(node, writer, representation).await
 }
@@ -154,7 +164,7 @@ async fn send(
         send_header(writer, &representation.mime, inline.0.len() as u64).await?;
         return writer.write_all(&inline.0).await;
     }
-    let path = match node.blob(representation).await {
+    let path = match node.clipboard().fetch(representation).await {
         Ok(path) => path,
         Err(error) => return write_error(writer, ErrorKind::Failed, error.to_string()).await,
     };

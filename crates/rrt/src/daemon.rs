@@ -12,20 +12,16 @@ use rrt_control::{
     Request, StateSnapshot, Status, Version,
 };
 use rrt_mesh::{
-    ContentConfig, Edit, Node, NodeConfig, NodeError, NodeEvent, STATE, WanOptions,
-    dir::MeshDir,
-    identity::Identity,
-    membership::HeartbeatConfig,
-    network::{TcpConfig, TcpSecurity, TlsConfig, Topology},
-    trust::TrustStore,
-    wan::{Pairing, Relays, Ticket},
+    ClipboardChange, ContentConfig, CopyError, Edit, EditError, HeartbeatConfig, Identity, MeshDir,
+    Node, NodeEvent, PairError, Pairing, PinError, ReadError, Relays, STATE, Stopped, TcpConfig,
+    TcpSecurity, Ticket, TlsConfig, Topology, TrustStore, WanOptions,
 };
 use rrt_wire::{Compression, Format};
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     net::{UnixListener, UnixStream},
     signal::unix::{SignalKind, signal},
-    sync::{Notify, broadcast::error::RecvError},
+    sync::Notify,
 };
 
 use crate::{
@@ -113,7 +109,7 @@ pub(crate) struct DaemonArgs {
     /// (repeatable; `rrt relay` serves one). `http://` for a lab relay, `https://` for a real
     /// one (which also lets hosts behind NAT learn their public address and punch through).
     #[arg(long = "relay", value_name = "URL", conflicts_with = "no_relay")]
-    relays: Vec<rrt_mesh::wan::RelayUrl>,
+    relays: Vec<rrt_mesh::RelayUrl>,
     /// Use no relay: devices on other networks are reached only at their direct addresses.
     #[arg(long)]
     no_relay: bool,
@@ -151,38 +147,46 @@ pub(crate) fn run(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
 async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
     raise_open_file_limit();
     let pid = std::process::id();
-    let mut config = NodeConfig::new(
-        locate.mesh.clone(),
-        locate
-            .instance
-            .clone()
-            .unwrap_or_else(|| format!("{}-{pid}", hostname())),
-    );
-    config.runtime_dir = locate.runtime_dir.clone();
-    config.state_dir = locate.state_dir();
-    config.heartbeat = HeartbeatConfig {
-        interval: Duration::from_millis(args.heartbeat_ms.max(1)),
-        timeout: Duration::from_millis(args.peer_timeout_ms.max(1)),
-    };
-    config.history = args.history;
-    config.wire.format = match args.wire_format {
-        WireFormat::Json => Format::Json,
-        WireFormat::Msgpack => Format::MessagePack,
-    };
-    config.content = ContentConfig {
-        eager_max: args.eager_max,
-        max_size: args.max_size,
-        quota: args.blob_quota,
-        rules: args.share.clone(),
-    };
-    config.max_clock_offset = Duration::from_millis(args.max_clock_offset_ms);
-    config.topology = match args.topology {
-        TopologyArg::Mesh => Topology::Mesh,
-        TopologyArg::Hub => Topology::Hub,
-    };
-    config.swarm_above = args.swarm_above;
-    config.mdns = !args.no_mdns;
-    config.tcp = if args.no_tcp {
+    let state_dir = locate.state_dir();
+    let name = locate
+        .instance
+        .clone()
+        .unwrap_or_else(|| format!("{}-{pid}", hostname()));
+    let mut config = Node::builder(locate.mesh.clone())
+        .name(name.clone())
+        .state_dir(state_dir.clone())
+        .heartbeat(HeartbeatConfig {
+            interval: Duration::from_millis(args.heartbeat_ms.max(1)),
+            timeout: Duration::from_millis(args.peer_timeout_ms.max(1)),
+        })
+        .history(args.history)
+        .wire(rrt_wire::WireConfig {
+            format: match args.wire_format {
+                WireFormat::Json => Format::Json,
+                WireFormat::Msgpack => Format::MessagePack,
+            },
+            ..rrt_wire::WireConfig::default()
+        })
+        .content(ContentConfig {
+            eager_max: args.eager_max,
+            max_size: args.max_size,
+            quota: args.blob_quota,
+            rules: args.share.clone(),
+        })
+        .max_clock_offset(Duration::from_millis(args.max_clock_offset_ms))
+        .topology(match args.topology {
+            TopologyArg::Mesh => Topology::Mesh,
+            TopologyArg::Hub => Topology::Hub,
+        })
+        .swarm_above(args.swarm_above)
+        .mdns(!args.no_mdns);
+    if let Some(runtime_dir) = &locate.runtime_dir {
+        config = config.runtime_dir(runtime_dir);
+    }
+    let dir = MeshDir::locate(locate.runtime_dir.as_deref(), &locate.mesh);
+    let control_path = dir.control_socket(pid);
+    config = config.control_socket(control_path.clone());
+    let tcp = if args.no_tcp {
         None
     } else {
         let security = if args.insecure {
@@ -192,7 +196,7 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
                 Some(path) => Some(read_secret(path)?),
                 None => None,
             };
-            let trust = TrustStore::new(&config.state_dir);
+            let trust = TrustStore::new(&state_dir);
             trust.set_aside_legacy().with_context(|| {
                 format!(
                     "setting aside the older trust store {}",
@@ -208,7 +212,7 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
                 )
             })?;
             TcpSecurity::Tls(TlsConfig {
-                identity: Identity::load_or_create(&config.state_dir)?,
+                identity: Identity::load_or_create(&state_dir)?,
                 device: args.device.clone().unwrap_or_else(hostname),
                 trust,
                 secret,
@@ -224,12 +228,14 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
             compression: Compression::Lz4,
         })
     };
-    if !args.no_wan
-        && matches!(
-            config.tcp.as_ref().map(|tcp| &tcp.security),
-            Some(TcpSecurity::Tls(_))
-        )
-    {
+    let tls = matches!(
+        tcp.as_ref().map(|tcp| &tcp.security),
+        Some(TcpSecurity::Tls(_))
+    );
+    if let Some(tcp) = tcp {
+        config = config.tcp(tcp);
+    }
+    if !args.no_wan && tls {
         let relays = if args.no_relay {
             Relays::Disabled
         } else if args.relays.is_empty() {
@@ -241,7 +247,7 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
             Some(path) => read_certificates(path)?,
             None => Vec::new(),
         };
-        config.wan = Some(WanOptions {
+        config = config.wan(WanOptions {
             relays,
             relay_ca,
             bind: args
@@ -249,7 +255,6 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
                 .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
         });
     }
-    let name = config.name.clone();
     let clipboard_choice = args.system_clipboard;
     let system_clipboard = clipboard_choice.backend()?;
     let bridge = system_clipboard::BridgeConfig {
@@ -257,16 +262,14 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
             max_bytes: usize::try_from(args.max_size.min(MAX_READ_FROM_DESKTOP))
                 .unwrap_or(usize::MAX),
         },
-        pasted_files: config.state_dir.join(&config.mesh).join("pasted"),
+        pasted_files: state_dir.join(&locate.mesh).join("pasted"),
         max_size: args.max_size,
     };
 
     // Signals first: a SIGTERM during start-up must still end in a goodbye.
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
-    let node = Node::start(config).await.context("starting the node")?;
-    let dir = MeshDir::locate(locate.runtime_dir.as_deref(), &locate.mesh);
-    let control_path = dir.control_socket(pid);
+    let node = config.spawn().await.context("starting the node")?;
     let _ = fs::remove_file(&control_path);
     let listener = UnixListener::bind(&control_path)
         .with_context(|| format!("binding {}", control_path.display()))?;
@@ -285,7 +288,7 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
         None => tracing::info!("not following a system clipboard"),
     }
 
-    let mut events = node.subscribe();
+    let mut events = node.events();
     // After a failed accept (out of descriptors, usually) accepting pauses until a client of
     // ours closes or the pause passes; see `accept_backoff`.
     let mut backoff = AcceptBackoff::default();
@@ -325,14 +328,14 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
             },
             () = &mut pause, if paused => paused = false,
             () = client_closed.notified(), if paused => paused = false,
-            event = events.recv() => match event {
-                Ok(NodeEvent::Clipboard { entry }) => {
+            event = events.next() => match event {
+                Some(NodeEvent::Clipboard { entry }) => {
                     tracing::info!(bytes = entry.text.len(), types = entry.content.len(), origin = %entry.stamp.origin, "clipboard changed");
                 }
-                Ok(_) => {}
-                Err(RecvError::Lagged(missed)) => tracing::debug!(missed, "event log lagged"),
+                Some(NodeEvent::Lagged { missed }) => tracing::debug!(missed, "event log lagged"),
+                Some(_) => {}
                 // Only the node's end can close the stream: it stopped without being asked.
-                Err(RecvError::Closed) => {
+                None => {
                     let _ = fs::remove_file(&control_path);
                     bail!("the node stopped unexpectedly (see the log above); exiting");
                 }
@@ -498,36 +501,56 @@ async fn pair(
 /// How many bytes a pairing's client may send after its request (one `confirm` line).
 const MAX_PAIRING_INPUT: u64 = 64 * 1024;
 
+/// A node's error, as the client reads it: a kind to match on, and the error's message.
+trait Failure: std::fmt::Display {
+    /// What kind of failure a client sees.
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Failed
+    }
+}
+
+impl Failure for Stopped {}
+impl Failure for CopyError {}
+impl Failure for PinError {}
+impl Failure for EditError {}
+impl Failure for PairError {}
+/// An error already told as a message.
+impl Failure for String {}
+impl Failure for ReadError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::NotFound(_) => ErrorKind::NotFound,
+            Self::Stopped(_) => ErrorKind::Failed,
+        }
+    }
+}
+
 /// A node's failure as the client reads it.
-fn failed(error: NodeError) -> Refusal {
-    let kind = match &error {
-        NodeError::Document(rrt_mesh::DocumentError::NotFound(_)) => ErrorKind::NotFound,
-        _ => ErrorKind::Failed,
-    };
-    Refusal::new(kind, error.to_string())
+fn failed(error: impl Failure) -> Refusal {
+    Refusal::new(error.kind(), error.to_string())
 }
 
 /// Answers a request of one line.
 async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Refusal> {
     match request {
-        Request::Version => json(Ok(Version {
+        Request::Version => json(Ok::<_, Stopped>(Version {
             protocol: PROTOCOL_VERSION,
             rrt: env!("CARGO_PKG_VERSION").to_owned(),
         })),
         Request::Peers => json(node.peers().await),
         Request::Status => {
             let node_status = node.status().await.map_err(failed)?;
-            json(Ok(Status {
+            json(Ok::<_, Stopped>(Status {
                 node: node_status,
                 wan: node.wan_status().await,
             }))
         }
-        Request::Copy { text } => json(node.copy(text).await),
+        Request::Copy { text } => json(node.clipboard().copy(text).await),
         Request::CopyFiles { paths } => json(content_requests::copy_files(node, paths).await),
-        Request::Paste => json(node.clipboard().await),
+        Request::Paste => json(node.clipboard().current().await),
         Request::History => history(node).await,
         Request::CopyAgain { stamp } => {
-            let history = node.history().await.map_err(failed)?;
+            let history = node.clipboard().history().await.map_err(failed)?;
             let entry = history
                 .into_iter()
                 .find(|entry| entry.stamp == stamp)
@@ -538,18 +561,18 @@ async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Refu
                 text: entry.text.to_string(),
                 content: entry.content,
             };
-            json(node.copy_value(copied).await)
+            json(node.clipboard().copy_value(copied).await)
         }
-        Request::Pin { stamp, pinned } => json(node.pin(stamp, pinned).await),
+        Request::Pin { stamp, pinned } => json(node.clipboard().pin(stamp, pinned).await),
         Request::ScratchList => json(node.documents().await),
-        Request::ScratchCat { name } => json(node.text(&name).await),
-        Request::ScratchAppend { name, text } => json(node.edit(&name, Edit::Append(text)).await),
+        Request::ScratchCat { name } => json(node.document(name).text().await),
+        Request::ScratchAppend { name, text } => json(node.document(name).append(text).await),
         Request::ScratchReplace { name, text, base } => {
             let edit = match base {
                 Some(base) => Edit::ReplaceFrom { base, text },
                 None => Edit::Replace(text),
             };
-            json(node.edit(&name, edit).await)
+            json(node.document(name).edit(edit).await)
         }
         Request::ScratchInsert {
             name,
@@ -563,9 +586,9 @@ async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Refu
             len,
             base,
         } => edit_and_read(node, &name, Edit::Delete { at, len, base }).await,
-        Request::StateList => json(node.state().await),
-        Request::StateSet { key, value } => json(node.edit(STATE, Edit::Set(key, value)).await),
-        Request::StateDel { key } => json(node.edit(STATE, Edit::Remove(key)).await),
+        Request::StateList => json(node.document(STATE).entries().await),
+        Request::StateSet { key, value } => json(node.document(STATE).set(key, value).await),
+        Request::StateDel { key } => json(node.document(STATE).remove(key).await),
         Request::Confirm { .. } => Err(Refusal::new(
             ErrorKind::BadRequest,
             "nothing to confirm: no pairing under way",
@@ -592,24 +615,28 @@ async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Refu
 
 /// The history, newest first, each entry marked when pinned.
 async fn history(node: &Node) -> Result<serde_json::Value, Refusal> {
-    let history = node.history().await.map_err(failed)?;
-    let pinned = node.pinned().await.map_err(failed)?;
-    json(Ok(history
-        .into_iter()
-        .map(|entry| HistoryEntry {
-            pinned: pinned.contains(&entry.stamp),
-            entry,
-        })
-        .collect::<Vec<_>>()))
+    let clipboard = node.clipboard();
+    let history = clipboard.history().await.map_err(failed)?;
+    let pinned = clipboard.pinned().await.map_err(failed)?;
+    json(Ok::<_, Stopped>(
+        history
+            .into_iter()
+            .map(|entry| HistoryEntry {
+                pinned: pinned.contains(&entry.stamp),
+                entry,
+            })
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// Applies `edit` and answers with the text after it (and after anything applied before it).
 async fn edit_and_read(node: &Node, name: &str, edit: Edit) -> Result<serde_json::Value, Refusal> {
-    node.edit(name, edit).await.map_err(failed)?;
-    json(node.text(name).await)
+    let document = node.document(name);
+    document.edit(edit).await.map_err(failed)?;
+    json(document.text().await)
 }
 
-fn json(value: Result<impl serde::Serialize, NodeError>) -> Result<serde_json::Value, Refusal> {
+fn json(value: Result<impl serde::Serialize, impl Failure>) -> Result<serde_json::Value, Refusal> {
     let value = value.map_err(failed)?;
     serde_json::to_value(value).map_err(|error| Refusal::new(ErrorKind::Failed, error.to_string()))
 }
@@ -640,22 +667,22 @@ async fn until_closed(
 /// Streams the current value, then every change. Subscribing before reading the current value
 /// leaves no gap in which a change could be missed.
 async fn watch(node: &Node, writer: &mut (impl AsyncWriteExt + Unpin)) -> std::io::Result<()> {
-    let mut events = node.subscribe();
-    if let Ok(Some(current)) = node.clipboard().await {
+    let clipboard = node.clipboard();
+    let mut changes = clipboard.changes();
+    if let Ok(Some(current)) = clipboard.current().await {
         write_ok(writer, ClipboardEvent::Entry(current)).await?;
     }
-    loop {
-        match events.recv().await {
-            Ok(NodeEvent::Clipboard { entry }) => {
+    while let Some(change) = changes.next().await {
+        match change {
+            ClipboardChange::Entry(entry) => {
                 write_ok(writer, ClipboardEvent::Entry(entry)).await?;
             }
-            Ok(_) => {}
-            Err(RecvError::Lagged(missed)) => {
+            ClipboardChange::Lagged { missed } => {
                 write_ok(writer, ClipboardEvent::Lagged { missed }).await?;
             }
-            Err(RecvError::Closed) => return Ok(()),
         }
     }
+    Ok(())
 }
 
 /// Streams a document's text (`Some(name)`) or the app state (`None`): now, then after each

@@ -57,10 +57,22 @@ pub(crate) struct Locate {
 
 impl Locate {
     fn state_dir(&self) -> PathBuf {
-        self.state_dir
-            .clone()
-            .unwrap_or_else(rrt_mesh::default_state_dir)
+        self.state_dir.clone().unwrap_or_else(default_state_dir)
     }
+}
+
+/// `$XDG_STATE_HOME/rrt`, else `$HOME/.local/state/rrt`, else `<temp dir>/rrt`: the binary's
+/// choice (the library picks no place on disk for an application).
+fn default_state_dir() -> PathBuf {
+    let env = |name| {
+        std::env::var_os(name)
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+    };
+    env("XDG_STATE_HOME")
+        .or_else(|| env("HOME").map(|home| home.join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("rrt")
 }
 
 #[derive(Debug, Subcommand)]

@@ -15,7 +15,7 @@ use std::{
 use anyhow::{Context as _, bail};
 use clap::Args;
 use rrt_control::{Client, Events};
-use rrt_mesh::wan::PairingEvent;
+use rrt_mesh::PairingEvent;
 
 use crate::{
     Locate,
@@ -49,7 +49,7 @@ pub(crate) fn invite(locate: &Locate, args: &InviteArgs) -> anyhow::Result<()> {
 pub(crate) fn join(locate: &Locate, args: &JoinArgs) -> anyhow::Result<()> {
     let ticket = args.ticket.trim().to_owned();
     ticket
-        .parse::<rrt_mesh::wan::Ticket>()
+        .parse::<rrt_mesh::Ticket>()
         .context("reading the ticket")?;
     let client = pairing_client(&wan_daemon(locate)?)?;
     converse(client.join(&ticket)?, args.yes)

@@ -17,11 +17,11 @@ use std::{
 };
 
 use rrt_control::{DocumentEditors, DocumentUpdate, Editor, ErrorKind, Refusal, Request};
-use rrt_mesh::{DocumentChange, Edit, Node, NodeEvent};
+use rrt_mesh::{DocumentChange, DocumentHandle, Edit, Node, NodeEvent};
 use rrt_sync::{Cursor, Presence};
 use tokio::{
     io::AsyncWriteExt,
-    sync::{broadcast::error::RecvError, mpsc, watch},
+    sync::{mpsc, watch},
 };
 
 use crate::{
@@ -40,12 +40,11 @@ pub(crate) async fn serve(
     let document = node.document(name.clone());
     // Subscribed before the first update is read: no change falls between the two.
     let mut changes = document.changes();
-    let mut events = node.subscribe();
+    let mut events = node.events();
     let (refusals, mut refused) = mpsc::unbounded_channel();
     let (cursors, mut cursor) = watch::channel(None);
     let edits = tokio::spawn(apply_edits(
-        node.clone(),
-        name.clone(),
+        document.clone(),
         reader,
         budget.clone(),
         refusals,
@@ -57,23 +56,23 @@ pub(crate) async fn serve(
     let mut refresh = tokio::time::interval(Duration::from_millis(rrt_sync::REFRESH_MS));
     let mut version = Vec::new();
     let served = async {
-        send_since(node, &name, &mut version, writer).await?;
+        send_since(&document, &mut version, writer).await?;
         send_editors(node, &name, editor, writer).await?;
         loop {
             tokio::select! {
                 change = changes.next() => match change {
-                    Some(DocumentChange::Changed(_) | DocumentChange::Missed) => {
-                        send_since(node, &name, &mut version, writer).await?;
+                    Some(DocumentChange::Changed(_) | DocumentChange::Lagged { .. }) => {
+                        send_since(&document, &mut version, writer).await?;
                     }
                     None => return Ok(()),
                 },
-                event = events.recv() => match event {
-                    Ok(NodeEvent::Presence { document }) if document == name => {
+                event = events.next() => match event {
+                    Some(NodeEvent::Presence { document }) if document == name => {
                         send_editors(node, &name, editor, writer).await?;
                     }
-                    Err(RecvError::Lagged(_)) => send_editors(node, &name, editor, writer).await?,
-                    Err(RecvError::Closed) => return Ok(()),
-                    Ok(_) => {}
+                    Some(NodeEvent::Lagged { .. }) => send_editors(node, &name, editor, writer).await?,
+                    Some(_) => {}
+                    None => return Ok(()),
                 },
                 Ok(()) = cursor.changed() => {
                     presence = cursor.borrow_and_update().clone();
@@ -146,12 +145,11 @@ async fn send_editors(
 
 /// Sends what a replica at `version` lacks, if anything, and moves `version` on.
 async fn send_since(
-    node: &Node,
-    name: &str,
+    document: &DocumentHandle,
     version: &mut Vec<u8>,
     writer: &mut (impl AsyncWriteExt + Unpin),
 ) -> std::io::Result<()> {
-    match node.since(name, version.clone()).await {
+    match document.since(version.clone()).await {
         Ok(Some(since)) => {
             if since.version != *version {
                 *version = since.version;
@@ -179,8 +177,7 @@ const MAX_BATCH: usize = 256;
 /// last edit was being stored) are merged into one edit: one write to the disk, one message to
 /// each peer. Ends when the client closes its side or sends what is not an update (reported).
 async fn apply_edits(
-    node: Node,
-    name: String,
+    document: DocumentHandle,
     mut reader: tokio::io::BufReader<tokio::net::unix::OwnedReadHalf>,
     budget: RequestBudget,
     refusals: mpsc::UnboundedSender<Refusal>,
@@ -207,8 +204,8 @@ async fn apply_edits(
         };
         if !updates.is_empty() {
             let edited = match rrt_sync::merge_updates(&updates) {
-                Ok(update) => node
-                    .edit(&name, Edit::Update(update))
+                Ok(update) => document
+                    .edit(Edit::Update(update))
                     .await
                     .map_err(|e| e.to_string()),
                 Err(error) => Err(format!("an update was refused: {error}")),

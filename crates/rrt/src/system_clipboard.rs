@@ -22,12 +22,12 @@ use rrt_clipboard::{
     Backend, ClipboardCommand, ClipboardEvent, Offer, ReadLimits, Representation, Source, TEXT,
     WaylandClipboard, X11Clipboard, osc52,
 };
-use rrt_mesh::{Node, NodeError, NodeEvent};
+use rrt_mesh::{ClipboardChange, CopyError, ImportError, Node};
 use rrt_reactor::{
     Config, ReactorEvent, RecvError as ReactorRecvError, Rrt, ShutdownReason, Worker,
 };
 use rrt_sync::{ClipEntry, Copied, FILES, FileList};
-use tokio::sync::{broadcast::error::RecvError, mpsc};
+use tokio::sync::mpsc;
 
 use crate::{file_tree, file_uris};
 
@@ -132,7 +132,7 @@ where
     W: Worker<Event = ClipboardEvent, Command = ClipboardCommand>,
 {
     let mut adapter_events = adapter.subscribe();
-    let mut node_events = node.subscribe();
+    let mut node_events = node.clipboard().changes();
     let mut opened = Opened::No;
     // Desktop values are read into the store and copied by a task of their own, in order, so a
     // large one (a folder of files) never keeps the bridge from the mesh's values and pastes.
@@ -224,8 +224,8 @@ where
                 }
                 Err(ReactorRecvError::Closed) => return opened,
             },
-            event = node_events.recv() => match event {
-                Ok(NodeEvent::Clipboard { entry }) => {
+            change = node_events.next() => match change {
+                Some(ClipboardChange::Entry(entry)) => {
                     if echoes.remove(&entry.stamp) {
                         continue;
                     }
@@ -238,10 +238,9 @@ where
                         offer(entry, &mut offered);
                     }
                 }
-                Ok(_) => {}
                 // Announcements were lost, echoes among them: forget them rather than keep them.
-                Err(RecvError::Lagged(_)) => echoes.clear(),
-                Err(RecvError::Closed) => return opened,
+                Some(ClipboardChange::Lagged { .. }) => echoes.clear(),
+                None => return opened,
             },
         }
     }
@@ -265,16 +264,16 @@ async fn copy_from_desktop(
 ) {
     while let Some(representations) = values.recv().await {
         let outcome = match from_desktop(&node, representations).await {
-            Err(NodeError::Stopped) => CopyOutcome::Stopped,
+            Err(ImportError::Stopped(_)) => CopyOutcome::Stopped,
             Err(error) => {
                 tracing::warn!(%error, "could not read a system clipboard value");
                 CopyOutcome::Unchanged
             }
-            Ok(copied) => match node.copy_value(copied).await {
+            Ok(copied) => match node.clipboard().copy_value(copied).await {
                 Ok(Some(entry)) => CopyOutcome::Copied(entry.stamp),
                 Ok(None) => CopyOutcome::Unchanged,
-                Err(NodeError::Stopped) => CopyOutcome::Stopped,
-                Err(NodeError::TooLarge { len, max }) => {
+                Err(CopyError::Stopped(_)) => CopyOutcome::Stopped,
+                Err(CopyError::TooLarge { len, max }) => {
                     tracing::warn!(
                         len,
                         max,
@@ -300,7 +299,8 @@ async fn copy_from_desktop(
 async fn from_desktop(
     node: &Node,
     representations: Vec<Representation>,
-) -> Result<Copied, NodeError> {
+) -> Result<Copied, ImportError> {
+    let clipboard = node.clipboard();
     let mut copied = Copied::default();
     let mut files = Vec::new();
     for representation in representations {
@@ -313,7 +313,7 @@ async fn from_desktop(
             }
             _ => {
                 let mime = representation.mime;
-                let imported = node
+                let imported = clipboard
                     .import(mime, std::io::Cursor::new(representation.data))
                     .await?;
                 copied.content.push(imported);
@@ -321,7 +321,7 @@ async fn from_desktop(
         }
     }
     if !files.is_empty() {
-        let listed = node.import_files(files).await?;
+        let listed = clipboard.import_files(files).await?;
         if copied.text.is_empty() {
             copied.text = listed.text;
         }
@@ -394,7 +394,8 @@ async fn provide(
     match &representation.data {
         Some(inline) => Ok(Source::Bytes(Arc::clone(&inline.0))),
         None => node
-            .blob(representation)
+            .clipboard()
+            .fetch(representation)
             .await
             .map(Source::File)
             .map_err(|error| error.to_string()),
@@ -412,9 +413,14 @@ async fn write_files(
 ) -> Result<Vec<PathBuf>, String> {
     let manifest = match &list.data {
         Some(inline) => inline.0.to_vec(),
-        None => tokio::fs::read(node.blob(list).await.map_err(|e| e.to_string())?)
-            .await
-            .map_err(|error| error.to_string())?,
+        None => tokio::fs::read(
+            node.clipboard()
+                .fetch(list)
+                .await
+                .map_err(|e| e.to_string())?,
+        )
+        .await
+        .map_err(|error| error.to_string())?,
     };
     let files = FileList::parse(&manifest).map_err(|error| error.to_string())?;
     if files.total_size().is_none_or(|total| total > max_total) {
@@ -445,7 +451,11 @@ async fn write_files(
             continue;
         }
         let blob = rrt_sync::Representation::blob("application/octet-stream", hash, file.size);
-        let source = node.blob(&blob).await.map_err(|error| error.to_string())?;
+        let source = node
+            .clipboard()
+            .fetch(&blob)
+            .await
+            .map_err(|error| error.to_string())?;
         let (dir, file) = (dir.clone(), file.clone());
         // A copy, not a link: the desktop may change what it pasted; the store's blob must not.
         tokio::task::spawn_blocking(move || {
@@ -481,7 +491,7 @@ fn remove_older_pastes(root: &Path, keep: &Path) {
 /// ssh session), so writes happen on a blocking thread, one at a time, and values that arrive
 /// meanwhile are coalesced into the newest — the async thread never waits for the terminal.
 async fn follow_osc52(node: Node) {
-    let mut node_events = node.subscribe();
+    let mut node_events = node.clipboard().changes();
     tracing::info!("sending clipboard values to this terminal with OSC 52");
     let mut newest: Option<String> = None;
     let mut writing: Option<tokio::task::JoinHandle<std::io::Result<()>>> = None;
@@ -496,10 +506,11 @@ async fn follow_osc52(node: Node) {
             }));
         }
         tokio::select! {
-            event = node_events.recv() => match event {
-                Ok(NodeEvent::Clipboard { entry }) => newest = Some(entry.text.to_string()),
-                Ok(_) | Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return,
+            change = node_events.next() => match change {
+                Some(ClipboardChange::Entry(entry)) => newest = Some(entry.text.to_string()),
+                // The next value comes as usual; the skipped ones are older than it.
+                Some(ClipboardChange::Lagged { .. }) => {}
+                None => return,
             },
             written = async {
                 match writing.as_mut() {

@@ -2,11 +2,7 @@
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use rrt_mesh::{
-    identity::{DeviceId, Identity},
-    trust::TrustStore,
-    wan::WanAddress,
-};
+use rrt_mesh::{DeviceId, Identity, TrustStore, WanAddress};
 
 use crate::Locate;
 
@@ -22,7 +18,7 @@ pub(crate) enum TrustCommand {
         /// A relay it is reachable through across networks (repeatable): keep a link to it
         /// over the wide-area transport, as pairing by ticket does.
         #[arg(long = "relay", value_name = "URL")]
-        relays: Vec<rrt_mesh::wan::RelayUrl>,
+        relays: Vec<rrt_mesh::RelayUrl>,
         /// A direct address of its wide-area transport (repeatable).
         #[arg(long = "addr", value_name = "ADDR")]
         addrs: Vec<std::net::SocketAddr>,

@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, os::unix::net::UnixStream, thread, time::Durati
 
 use common::{DEADLINE, Lab, wait_until};
 use rrt_mesh::Message;
-use rrt_mesh::{DocumentChange, Node, NodeConfig, Origin};
+use rrt_mesh::{DocumentChange, Node, Origin, STATE};
 use rrt_sync::{CrdtOperation, DocMessage, Part};
 use rrt_wire::{Format, Transport, WireConfig};
 
@@ -246,12 +246,14 @@ fn an_embedded_node_follows_a_document_through_its_handle() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let mut config = NodeConfig::new("default", "embedded");
-        config.runtime_dir = Some(lab.runtime_dir());
-        config.state_dir = lab.state_dir().join("embedded");
-        config.tcp = None;
-        config.mdns = false;
-        let node = Node::start(config).await.expect("node starts");
+        let node = Node::builder("default")
+            .name("embedded")
+            .runtime_dir(lab.runtime_dir())
+            .state_dir(lab.state_dir().join("embedded"))
+            .mdns(false)
+            .spawn()
+            .await
+            .expect("node starts");
         let notes = node.document("notes");
         let mut changes = notes.changes();
 
@@ -298,7 +300,7 @@ fn an_embedded_node_follows_a_document_through_its_handle() {
                     break;
                 }
                 DocumentChange::Changed(Origin::Local) => {}
-                DocumentChange::Missed => panic!("nothing should be missed here"),
+                DocumentChange::Lagged { .. } => panic!("nothing should be missed here"),
             }
         }
         assert_eq!(
@@ -317,7 +319,13 @@ fn an_embedded_node_follows_a_document_through_its_handle() {
                 .map(String::as_str),
             Some("3")
         );
-        assert!(node.state().await.expect("state").is_empty());
+        assert!(
+            node.document(STATE)
+                .entries()
+                .await
+                .expect("state")
+                .is_empty()
+        );
 
         // The stream ends when its node leaves, though the handle still exists.
         node.leave().await.expect("leave");

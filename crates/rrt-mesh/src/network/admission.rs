@@ -26,9 +26,9 @@ use super::api::TlsConfig;
 use crate::{
     Message,
     identity::{Device, DeviceId, ForeignCertificate},
-    join::{join_proof, verify_join},
     link_message::LinkMessage,
-    membership::{DownReason, LinkId},
+    proto::join::{join_proof, verify_join},
+    proto::membership::{DownReason, LinkId},
     trust::Verdict,
 };
 

@@ -13,7 +13,7 @@ use crate::{
     Message,
     dir::MeshDir,
     identity::{Device, Identity},
-    membership::{DownReason, HeartbeatConfig, LinkStatus, PeerInfo},
+    proto::membership::{DownReason, HeartbeatConfig, LinkStatus, PeerInfo},
     trust::TrustStore,
     wan::{Path, WanLink},
 };
@@ -77,8 +77,10 @@ pub struct NetworkConfig {
     pub me: PeerInfo,
     /// This process's id (names its socket; the lower pid of two dials the other).
     pub pid: u32,
-    /// This instance's control socket, for the registry.
-    pub control_socket: PathBuf,
+    /// The control socket this instance's program serves, if any: an instance that has one is
+    /// listed in `peers.json`, where the CLI finds daemons; one without (a node embedded in an
+    /// application) is not, so the CLI never picks it.
+    pub control_socket: Option<PathBuf>,
     /// How instances connect.
     pub topology: Topology,
     /// TCP links to other hosts, if any.

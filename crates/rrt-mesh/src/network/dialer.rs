@@ -35,7 +35,7 @@ use std::{
 
 use uuid::Uuid;
 
-use crate::membership::LinkId;
+use crate::proto::membership::LinkId;
 
 /// A peer's socket can appear a moment before it listens: retry refused dials this many times.
 pub(super) const DIAL_ATTEMPTS: u32 = 20;

@@ -19,7 +19,7 @@ use mio::{
     Interest, Registry, Token,
     net::{UnixListener, UnixStream},
 };
-use rrt_sync::locked_file::PrivateDir;
+use rrt_store::locked_file::PrivateDir;
 use rustix::{
     fs::{FlockOperation, flock},
     io::Errno,
@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     dir::{COORDINATOR_LOCK, MeshDir},
-    membership::LinkId,
+    proto::membership::LinkId,
     same_user,
 };
 

@@ -26,7 +26,7 @@ use super::{
 use crate::{
     Message,
     identity::Device,
-    membership::{Direction, DownReason, LinkId, LinkStatus},
+    proto::membership::{Direction, DownReason, LinkId, LinkStatus},
 };
 
 /// The first link's token; those below belong to listeners and watches.

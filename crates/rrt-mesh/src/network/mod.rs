@@ -1,7 +1,12 @@
 //! The network reactor: one thread owning every peer socket of an instance.
 //!
+//! A [`Node`](crate::Node) runs it for you. It is public as an `rrt-reactor` [`Worker`](rrt_reactor::Worker)
+//! (`Rrt<NetworkWorker>`) for programs that move messages without a node's sync machines — the
+//! round-trip benchmark measures it bare — and its settings' types are also at the crate root.
+//!
 //! The worker is a driver; the rules live in components that own their state and never reach
-//! back into it (dependencies point down only: `worker` → `sockets`, `tls` → the machines → `crate::join`):
+//! back into it (dependencies point down only: `worker` → `sockets`, `tls` → the machines →
+//! `crate::proto::join`):
 //!
 //! ```text
 //!      NetCommand (Send/Broadcast/Multicast/Discovered/Forget/Status/Attach/Leave)
@@ -23,11 +28,11 @@
 //! * `links` — the link table: sockets, sessions, tokens, the read buffer.
 //! * `dialer` — how links come to be (lower pid dials, retries, `--peer`, discovery).
 //! * `admission` — who may use a TLS or wide-area link (trust by key, join secret, refusals);
-//!   the join secret's proof is `crate::join`'s.
+//!   the join secret's proof is `crate::proto::join`'s.
 //! * `fanout` — a message to many links, encoded once per encoding.
 //! * `spread` — the mesh's shape (full mesh or swarm) and what follows: where a broadcast goes,
 //!   who is a clique, which links a swarm lets go; `worker/swarm` drives the swarm and the
-//!   roster (`crate::swarm`, `crate::roster`) over the worker's links.
+//!   roster (`crate::proto::swarm`, `crate::proto::roster`) over the worker's links.
 //! * `hub` — the hub topology's coordinator role; `sockets` — bind, accept, dial and the
 //!   directory watch; `resolver`, `pins` — the helper threads that keep blocking calls off the reactor.
 

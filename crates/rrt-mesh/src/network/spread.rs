@@ -5,7 +5,7 @@
 //! * **Full mesh** (up to [`DEFAULT_SWARM_ABOVE`] members, or `--swarm-above`): every instance
 //!   links to every other, and a broadcast goes straight to each — one hop, the fastest there
 //!   is while links are few.
-//! * **Swarm** (more members): links follow the swarm's partial view (`crate::swarm`), and a
+//! * **Swarm** (more members): links follow the swarm's partial view (`crate::proto::swarm`), and a
 //!   broadcast goes on its tree — plus, directly, to the up peers that do not speak the swarm
 //!   (clients, older versions), which the tree would miss. Links the swarm does not use — the
 //!   full mesh's after a switch, the brief ones of joins and shuffles, discovered hosts' — but
@@ -30,7 +30,7 @@ use super::{
     api::{Reach, Shape},
     hub::Topology,
 };
-use crate::membership::{LinkId, PeerInfo};
+use crate::proto::membership::{LinkId, PeerInfo};
 
 /// The `hello` capability of an instance in the swarm (it reads `gossip` and `roster`).
 pub const SWARM: &str = "swarm";

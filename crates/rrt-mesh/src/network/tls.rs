@@ -28,7 +28,7 @@ use super::{
 };
 use crate::{
     identity::{DeviceId, ForeignCertificate, Identity},
-    join::EXPORTER_LABEL,
+    proto::join::EXPORTER_LABEL,
     trust::TrustStore,
 };
 

@@ -17,16 +17,16 @@ use crate::{
     blob_worker::BlobDone,
     dir::MeshDir,
     document_handle::Origin,
-    documents::{Documents, EditOutcome},
-    membership::{DownReason, PeerInfo},
+    documents::{Documents, EditError, EditOutcome},
     network::{NetCommand, NetEvent, NetStatus, NetworkWorker, Reach, Topology},
+    proto::membership::{DownReason, PeerInfo},
     wall_clock::wall_ms,
     writer::{Done, Write, Writes, Written},
 };
 
 use super::{
-    NodeError, NodeEvent, NodeStatus, Request, blobs::Blobs, edit::apply, editors::Editors,
-    status::mesh_view,
+    CopyError, NodeEvent, NodeStatus, PinError, Request, Stopped, blobs::Blobs, edit::apply,
+    editors::Editors, status::mesh_view,
 };
 
 /// How long a leaving node waits for its goodbyes to be written.
@@ -65,9 +65,9 @@ pub(super) struct Actor {
 }
 
 /// Who waits for a local copy.
-type CopyReply = oneshot::Sender<Result<Option<ClipEntry>, NodeError>>;
+type CopyReply = oneshot::Sender<Result<Option<ClipEntry>, CopyError>>;
 /// Who waits for a local edit.
-type EditReply = oneshot::Sender<Result<(), NodeError>>;
+type EditReply = oneshot::Sender<Result<(), EditError>>;
 
 impl Actor {
     pub(super) async fn run(
@@ -128,7 +128,7 @@ impl Actor {
             }
             Request::Pin(stamp, pinned, reply) => {
                 if !self.clipboard.clipboard().contains(&stamp) {
-                    let _ = reply.send(Err(NodeError::NoSuchEntry));
+                    let _ = reply.send(Err(PinError::NoSuchEntry));
                     return;
                 }
                 self.clipboard.set_pinned(stamp, pinned);
@@ -142,8 +142,8 @@ impl Actor {
                 });
                 tokio::spawn(async move {
                     let answer = match stored.await {
-                        Ok(result) => result.map_err(NodeError::from),
-                        Err(_) => Err(NodeError::Stopped),
+                        Ok(result) => result.map_err(PinError::from),
+                        Err(_) => Err(PinError::Stopped(Stopped)),
                     };
                     let _ = reply.send(answer);
                 });
@@ -216,14 +216,10 @@ impl Actor {
                 let _ = reply.send(self.documents.names());
             }
             Request::Text(name, reply) => {
-                let _ = reply.send(self.documents.text(&name).map_err(NodeError::from));
+                let _ = reply.send(self.documents.text(&name));
             }
             Request::Since(name, version, reply) => {
-                let _ = reply.send(
-                    self.documents
-                        .since(&name, &version)
-                        .map_err(NodeError::from),
-                );
+                let _ = reply.send(self.documents.since(&name, &version));
             }
             Request::Entries(name, reply) => {
                 let _ = reply.send(self.documents.entries(&name));
@@ -245,7 +241,7 @@ impl Actor {
                         waiting: reply,
                     }),
                     Err(error) => {
-                        let _ = reply.send(Err(error.into()));
+                        let _ = reply.send(Err(error));
                     }
                 }
             }
@@ -263,7 +259,7 @@ impl Actor {
                 let _ = reply.send(Ok(None));
             }
             Err(TooLarge { len, max }) => {
-                let _ = reply.send(Err(NodeError::TooLarge { len, max }));
+                let _ = reply.send(Err(CopyError::TooLarge { len, max }));
             }
         }
     }
@@ -299,7 +295,7 @@ impl Actor {
                     EditOutcome::Held(error) | EditOutcome::Refused(error) => Err(error),
                 };
                 self.documents.flush(&self.net);
-                let _ = waiting.send(answer.map_err(NodeError::from));
+                let _ = waiting.send(answer);
             }
         }
     }

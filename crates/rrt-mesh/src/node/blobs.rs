@@ -10,7 +10,8 @@ use std::{
 };
 
 use rrt_reactor::Rrt;
-use rrt_sync::{BlobEvent, BlobHash, BlobStore, BlobSync, ClipEntry, FILES, FileList};
+use rrt_store::BlobStore;
+use rrt_sync::{BlobEvent, BlobHash, BlobSync, ClipEntry, FILES, FileList};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -21,10 +22,10 @@ use crate::{
     network::NetworkWorker,
 };
 
-use super::NodeError;
+use super::FetchError;
 
 /// Who waits for a blob: its path once whole.
-pub(super) type BlobReply = oneshot::Sender<Result<PathBuf, NodeError>>;
+pub(super) type BlobReply = oneshot::Sender<Result<PathBuf, FetchError>>;
 
 /// What `rrt status` shows of blobs.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -151,7 +152,7 @@ impl Blobs {
     fn fail(&mut self, hash: &BlobHash, error: &str) {
         if let Some(waiting) = self.waiters.remove(hash) {
             for reply in waiting.replies {
-                let _ = reply.send(Err(NodeError::Blob(error.to_owned())));
+                let _ = reply.send(Err(FetchError::Unavailable(error.to_owned())));
             }
         }
     }
@@ -190,7 +191,7 @@ impl Blobs {
         match self.config.limit(mime) {
             Some(limit) if size <= limit => {}
             limit => {
-                let _ = reply.send(Err(NodeError::NotFetched {
+                let _ = reply.send(Err(FetchError::NotFetched {
                     mime: mime.to_owned(),
                     size,
                     limit: limit.unwrap_or(0),
@@ -267,7 +268,7 @@ impl Blobs {
                 }
                 let replies = self.waiters.remove(&hash).map(|w| w.replies);
                 for reply in replies.unwrap_or_default() {
-                    let _ = reply.send(result.clone().map_err(NodeError::Blob));
+                    let _ = reply.send(result.clone().map_err(FetchError::Unavailable));
                 }
             }
             BlobDone::Written { hash } => self.sync.written(&hash, now),

@@ -8,12 +8,12 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use rrt_store::BlobStore;
 use rrt_sync::{
-    BlobStore, Copied, FILES, FileEntry, FileList, INLINE_MAX, MAX_FILES, Representation,
-    dimensions,
+    Copied, FILES, FileEntry, FileList, INLINE_MAX, MAX_FILES, Representation, dimensions,
 };
 
-use super::NodeError;
+use super::ImportError;
 
 /// Reads one representation of type `mime`, at most `limit` bytes, into the store. A small one
 /// is inline; a larger one is announced by hash (with an image's dimensions, if its header says
@@ -23,14 +23,17 @@ pub(super) fn value(
     mime: String,
     reader: impl Read,
     limit: u64,
-) -> Result<Representation, NodeError> {
+) -> Result<Representation, ImportError> {
     let outline = store.import(reader, limit)?;
     let path = store.path(&outline.hash());
-    let read = |len: u64| -> Result<Vec<u8>, NodeError> {
+    let read = |len: u64| -> Result<Vec<u8>, ImportError> {
         let mut bytes = Vec::new();
         File::open(&path)
             .and_then(|file| file.take(len).read_to_end(&mut bytes))
-            .map_err(|error| NodeError::Blob(format!("reading {}: {error}", path.display())))?;
+            .map_err(|source| ImportError::Read {
+                path: path.clone(),
+                source,
+            })?;
         Ok(bytes)
     };
     if outline.size() <= INLINE_MAX {
@@ -47,17 +50,21 @@ pub(super) fn value(
 /// Reads files and directories (what they hold, recursively; symbolic links, FIFOs, devices and
 /// sockets are skipped) into
 /// the store, at most `limit` bytes in all: a file list, and the paths as text.
-pub(super) fn files(store: &BlobStore, paths: &[PathBuf], limit: u64) -> Result<Copied, NodeError> {
+pub(super) fn files(
+    store: &BlobStore,
+    paths: &[PathBuf],
+    limit: u64,
+) -> Result<Copied, ImportError> {
     let mut list = FileList::default();
     let mut left = limit;
     for path in paths {
         let name = path
             .file_name()
             .and_then(|name| name.to_str())
-            .ok_or_else(|| NodeError::Blob(format!("{} has no usable name", path.display())))?;
+            .ok_or_else(|| ImportError::NoName(path.clone()))?;
         add(store, path, name.to_owned(), &mut list, &mut left)?;
     }
-    let manifest = serde_json::to_vec(&list).map_err(|error| NodeError::Blob(error.to_string()))?;
+    let manifest = serde_json::to_vec(&list).map_err(ImportError::Manifest)?;
     let listed = value(store, FILES.to_owned(), &manifest[..], u64::MAX)?;
     let text = paths
         .iter()
@@ -76,13 +83,13 @@ fn add(
     relative: String,
     list: &mut FileList,
     left: &mut u64,
-) -> Result<(), NodeError> {
-    let unreadable =
-        |error: std::io::Error| NodeError::Blob(format!("{}: {error}", path.display()));
+) -> Result<(), ImportError> {
+    let unreadable = |source: std::io::Error| ImportError::Read {
+        path: path.to_owned(),
+        source,
+    };
     if list.files.len() >= MAX_FILES {
-        return Err(NodeError::Blob(format!(
-            "more than {MAX_FILES} files and directories"
-        )));
+        return Err(ImportError::TooManyFiles { max: MAX_FILES });
     }
     let metadata = fs::symlink_metadata(path).map_err(unreadable)?;
     if metadata.is_symlink() {

@@ -1,5 +1,6 @@
-//! The async face of an instance: start it with a [`NodeConfig`], watch its [`NodeEvent`]s, get
-//! and set the shared clipboard.
+//! The async face of an instance: configure and start it with [`Node::builder`], follow its
+//! [`NodeEvent`]s, and reach the shared clipboard ([`ClipboardHandle`]) and documents
+//! ([`DocumentHandle`]) through handles.
 //!
 //! ```text
 //! Node (handle) ──requests──▶ actor task ──NetCommand──▶ network reactor thread
@@ -18,166 +19,54 @@
 //! `Written`; until then it goes to no peer. Values from peers are written in the background,
 //! coalesced (a peer still has them if we crash first).
 //!
-//! The pieces: `actor` (the dispatcher), `edit` (what an edit request does to a document),
-//! `status` (what `rrt peers` and `rrt status` show).
+//! The pieces: `builder` (settings), `actor` (the dispatcher), `clipboard_handle` and `events`
+//! (what applications hold), `edit` (what an edit request does to a document), `error` (one type
+//! per operation), `status` (what `rrt peers` and `rrt status` show).
 
 mod actor;
 mod blobs;
+mod builder;
+mod clipboard_handle;
 mod edit;
 mod editors;
+mod error;
+mod events;
 mod import;
 mod status;
 
-use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use rrt_reactor::{Config, ReactorError, ReactorEvent, RestartPolicy, Rrt, ShutdownReason};
-use rrt_sync::{
-    BlobHash, BlobStore, BlobStoreError, ClipEntry, ClipSync, Clipboard, ClipboardStore, Copied,
-    DocumentStore, Representation, StoreError,
-};
-use rrt_wire::WireConfig;
-use serde::Serialize;
+use rrt_reactor::{Config, ReactorEvent, RestartPolicy, Rrt, ShutdownReason};
+use rrt_store::{BlobStore, ClipboardStore, DocumentStore};
+use rrt_sync::{BlobHash, ClipEntry, ClipSync, Clipboard, Copied};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::{
     blob_worker,
     content_config::ContentConfig,
-    dir::{DirError, MeshDir},
+    dir::MeshDir,
     discovery,
-    document_handle::{DocumentHandle, Origin},
-    documents::{DocumentError, Documents, STATE},
-    membership::{DownReason, HeartbeatConfig, PeerInfo},
+    document_handle::DocumentHandle,
+    documents::{Documents, EditError},
     network::{NetCommand, NetworkConfig, NetworkWorker, TcpConfig, TcpSecurity, Topology},
+    proto::membership::PeerInfo,
     wall_clock::wall_ms,
-    wan::{Pairing, Relays, Ticket, WanCommand, WanConfig, WanEvent, WanStatus, WanWorker},
+    wan::{Pairing, Ticket, WanCommand, WanConfig, WanEvent, WanStatus, WanWorker},
     writer,
 };
 
 use actor::Actor;
 use blobs::Blobs;
 pub use blobs::{BlobStatus, Transfer};
+pub use builder::{NodeBuilder, WanOptions};
+pub use clipboard_handle::{ClipboardChange, ClipboardChanges, ClipboardHandle};
 pub use edit::Edit;
+pub use error::{
+    CopyError, FetchError, ImportError, PairError, PinError, ReadError, StartError, Stopped,
+};
+pub use events::{NodeEvent, NodeEvents};
 pub use status::{LinkPath, MeshView, NodeStatus, PeerStatus};
-
-/// How to start a [`Node`].
-#[derive(Debug, Clone)]
-pub struct NodeConfig {
-    /// The mesh to join (instances of different meshes never see each other).
-    pub mesh: String,
-    /// This instance's name.
-    pub name: String,
-    /// How the instances connect: full mesh (default) or hub.
-    pub topology: Topology,
-    /// TCP links to other hosts, if any.
-    pub tcp: Option<TcpConfig>,
-    /// Announce and browse `_rrt._tcp.local.` (needs TCP with TLS).
-    pub mdns: bool,
-    /// Where the mesh directory lives (`None`: `$XDG_RUNTIME_DIR/rrt`, or `/tmp/rrt-<uid>`).
-    pub runtime_dir: Option<PathBuf>,
-    /// Where the clipboard is kept across restarts (one directory per mesh below it).
-    pub state_dir: PathBuf,
-    /// Heartbeat timing.
-    pub heartbeat: HeartbeatConfig,
-    /// How many clipboard entries to keep.
-    pub history: usize,
-    /// How far ahead of this host's wall clock a peer's clipboard stamp may be; a stamp further
-    /// ahead is refused (it would pin its value until real time caught up with it).
-    pub max_clock_offset: Duration,
-    /// Wire settings (the frame limit also caps a clipboard value).
-    pub wire: WireConfig,
-    /// Above this many members the mesh is a swarm: partial views and a broadcast tree
-    /// instead of a full mesh.
-    pub swarm_above: usize,
-    /// The wide-area transport (iroh: relays, hole punching), if any; needs TCP with TLS,
-    /// whose identity and trust store it shares.
-    pub wan: Option<WanOptions>,
-    /// What is shared and fetched of content besides text (images, HTML, files), and how much
-    /// of it is kept.
-    pub content: ContentConfig,
-}
-
-/// How the wide-area transport is set up (the rest comes from the TLS settings).
-#[derive(Debug, Clone)]
-pub struct WanOptions {
-    /// Which relays to use.
-    pub relays: Relays,
-    /// Certificates to trust for relays besides the usual roots.
-    pub relay_ca: Vec<rustls::pki_types::CertificateDer<'static>>,
-    /// The UDP address to bind (port 0: any).
-    pub bind: std::net::SocketAddr,
-}
-
-impl NodeConfig {
-    /// Defaults for `mesh` and instance `name`: state under `$XDG_STATE_HOME/rrt` (or
-    /// `~/.local/state/rrt`), 50 history entries.
-    pub fn new(mesh: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            mesh: mesh.into(),
-            name: name.into(),
-            topology: Topology::Mesh,
-            tcp: None,
-            mdns: true,
-            runtime_dir: None,
-            state_dir: default_state_dir(),
-            heartbeat: HeartbeatConfig::default(),
-            history: 50,
-            max_clock_offset: Duration::from_millis(rrt_sync::DEFAULT_MAX_OFFSET_MS),
-            wire: WireConfig::default(),
-            swarm_above: crate::network::DEFAULT_SWARM_ABOVE,
-            wan: None,
-            content: ContentConfig::default(),
-        }
-    }
-}
-
-/// `$XDG_STATE_HOME/rrt`, else `$HOME/.local/state/rrt`, else `/tmp/rrt-state`.
-pub fn default_state_dir() -> PathBuf {
-    let env = |name| {
-        std::env::var_os(name)
-            .filter(|value| !value.is_empty())
-            .map(PathBuf::from)
-    };
-    env("XDG_STATE_HOME")
-        .or_else(|| env("HOME").map(|home| home.join(".local/state")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("rrt")
-}
-
-/// Something that happened to the mesh, as seen from this node.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum NodeEvent {
-    /// A peer joined.
-    PeerUp {
-        /// The peer.
-        peer: PeerInfo,
-    },
-    /// A peer left or failed.
-    PeerDown {
-        /// The peer.
-        peer: PeerInfo,
-        /// Why.
-        reason: DownReason,
-    },
-    /// The clipboard has a new value (copied here or arriving from the mesh).
-    Clipboard {
-        /// The value.
-        entry: ClipEntry,
-    },
-    /// The editors of a document moved, came or went ([`Node::editors`] says where they are).
-    Presence {
-        /// The document.
-        document: String,
-    },
-    /// A document changed (edited here or by a peer).
-    Document {
-        /// Its name ([`STATE`] for the app state).
-        name: String,
-        /// Who changed it.
-        origin: Origin,
-    },
-}
 
 /// What a replica lacks ([`Node::since`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,101 +78,29 @@ pub struct Since {
     pub version: Vec<u8>,
 }
 
-/// Why a node request failed.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    /// The mesh directory is unusable.
-    #[error(transparent)]
-    Dir(#[from] DirError),
-    /// The clipboard store is unusable.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The network reactor could not start.
-    #[error("the network reactor could not start: {0}")]
-    Network(ReactorError),
-    /// The writer thread could not start.
-    #[error("the writer thread could not start: {0}")]
-    Writer(std::io::Error),
-    /// The value is larger than a frame can carry; nothing was copied.
-    #[error("{len} bytes is too large to share (the limit is {max} bytes)")]
-    TooLarge {
-        /// The value's encoded size.
-        len: usize,
-        /// The frame limit.
-        max: u32,
-    },
-    /// A document request failed.
-    #[error(transparent)]
-    Document(#[from] DocumentError),
-    /// The document store could not be opened.
-    #[error(transparent)]
-    DocumentStore(#[from] rrt_sync::DocumentStoreError),
-    /// The node has stopped.
-    #[error("the node has stopped")]
-    Stopped,
-    /// Pairing needs the wide-area transport, which this node does not run.
-    #[error(
-        "this instance runs no wide-area transport (started with --no-wan, --no-tcp or --insecure)"
-    )]
-    NoWan,
-    /// The wide-area transport stopped (its restarts ran out); the rest of the node runs on.
-    #[error("the wide-area transport has stopped (see the daemon's log); restart the daemon")]
-    WanStopped,
-    /// The blob store is unusable.
-    #[error(transparent)]
-    BlobStore(#[from] BlobStoreError),
-    /// A representation this node does not fetch: its type is off, or it is over its cap.
-    #[error("{mime} of {size} bytes is not fetched here (its limit is {limit} bytes)")]
-    NotFetched {
-        /// Its type.
-        mime: String,
-        /// Its size.
-        size: u64,
-        /// The limit for its type (0: the type is off).
-        limit: u64,
-    },
-    /// A blob could not be had: no peer holds it, or it could not be stored.
-    #[error("the value's bytes could not be fetched: {0}")]
-    Blob(String),
-    /// A representation peers would refuse (too many, a bad type name, inline bytes that are
-    /// not what they say).
-    #[error("this value cannot be shared: {0}")]
-    Content(#[from] rrt_sync::ContentError),
-    /// No history entry has that stamp.
-    #[error("no clipboard entry has that stamp")]
-    NoSuchEntry,
-    /// The clipboard has no representation of that type.
-    #[error("the clipboard holds no {0}")]
-    NoSuchType(String),
-}
-
 pub(super) enum Request {
     Copy(
         Copied,
-        oneshot::Sender<Result<Option<ClipEntry>, NodeError>>,
+        oneshot::Sender<Result<Option<ClipEntry>, CopyError>>,
     ),
     Blob(BlobHash, u64, String, blobs::BlobReply),
-    Pin(
-        rrt_sync::Stamp,
-        bool,
-        oneshot::Sender<Result<(), NodeError>>,
-    ),
+    Pin(rrt_sync::Stamp, bool, oneshot::Sender<Result<(), PinError>>),
     Pinned(oneshot::Sender<std::collections::BTreeSet<rrt_sync::Stamp>>),
     Current(oneshot::Sender<Option<ClipEntry>>),
     History(oneshot::Sender<Vec<ClipEntry>>),
     Peers(oneshot::Sender<MeshView>),
     Status(oneshot::Sender<NodeStatus>),
     Documents(oneshot::Sender<Vec<String>>),
-    Text(String, oneshot::Sender<Result<String, NodeError>>),
+    Text(String, oneshot::Sender<Option<String>>),
     Since(
         String,
         Vec<u8>,
-        oneshot::Sender<Result<Option<Since>, NodeError>>,
+        oneshot::Sender<Result<Option<Since>, EditError>>,
     ),
     Entries(String, oneshot::Sender<BTreeMap<String, String>>),
     Presence(rrt_sync::Presence),
     Editors(String, oneshot::Sender<Vec<rrt_sync::Presence>>),
-    Edit(String, Edit, oneshot::Sender<Result<(), NodeError>>),
+    Edit(String, Edit, oneshot::Sender<Result<(), EditError>>),
     Leave(oneshot::Sender<()>),
 }
 
@@ -302,14 +119,25 @@ pub struct Node {
 }
 
 impl Node {
+    /// Settings for a node of `mesh` (instances of different meshes never see each other);
+    /// [`NodeBuilder::spawn`] starts it.
+    pub fn builder(mesh: impl Into<String>) -> NodeBuilder {
+        NodeBuilder::new(mesh.into())
+    }
+
     /// Starts an instance: loads the stored clipboard, starts the network reactor (which binds
     /// this instance's socket and dials the peers already there), and returns once it listens.
-    pub async fn start(config: NodeConfig) -> Result<Self, NodeError> {
+    async fn start(config: NodeBuilder) -> Result<Self, StartError> {
+        let state_dir = config.state_dir.clone().ok_or(StartError::NoStateDir)?;
         let dir = MeshDir::locate(config.runtime_dir.as_deref(), &config.mesh);
         dir.prepare()?;
         let pid = std::process::id();
         let id = Uuid::new_v4();
-        let store = ClipboardStore::open(&config.state_dir.join(&config.mesh))?;
+        let name = config.name.clone().unwrap_or_else(|| {
+            let host = rustix::system::uname();
+            format!("{}-{pid}", host.nodename().to_string_lossy())
+        });
+        let store = ClipboardStore::open(&state_dir.join(&config.mesh))?;
         let max_offset_ms = u64::try_from(config.max_clock_offset.as_millis()).unwrap_or(u64::MAX);
         let mut clipboard = Clipboard::new(id, config.history).with_max_offset(max_offset_ms);
         let loaded = store.clone();
@@ -319,13 +147,13 @@ impl Node {
                 .map(|()| clipboard)
         })
         .await
-        .map_err(|_| NodeError::Stopped)??;
+        .map_err(|_| StartError::Interrupted)??;
 
         let network = NetworkConfig {
             dir: dir.clone(),
             me: PeerInfo {
                 id,
-                name: config.name.clone(),
+                name: name.clone(),
                 capabilities: [
                     "clipboard",
                     "state_sync",
@@ -343,7 +171,7 @@ impl Node {
                 .collect(),
             },
             pid,
-            control_socket: dir.control_socket(pid),
+            control_socket: config.control_socket.clone(),
             topology: config.topology,
             tcp: config.tcp.clone(),
             heartbeat: config.heartbeat,
@@ -363,7 +191,7 @@ impl Node {
         match subscription.recv().await {
             Ok(ReactorEvent::Started { .. }) => {}
             Ok(ReactorEvent::Shutdown(ShutdownReason::Failed(error))) => {
-                return Err(NodeError::Network(error));
+                return Err(StartError::Network(error));
             }
             other => tracing::warn!(?other, "unexpected first event from the network reactor"),
         }
@@ -407,7 +235,7 @@ impl Node {
                     relay_ca: options.relay_ca.clone(),
                     bind: options.bind,
                     trust: tls.trust.clone(),
-                    lock: config.state_dir.join("wan.lock"),
+                    lock: state_dir.join("wan.lock"),
                     attach: Arc::new(move |link| {
                         if attach_to.send(NetCommand::Attach(link)).is_err() {
                             tracing::debug!(
@@ -435,17 +263,16 @@ impl Node {
             _ => (None, None),
         };
         let replica = id.as_u64_pair().0;
-        let document_store =
-            DocumentStore::open(&config.state_dir.join(&config.mesh).join("documents"))?;
+        let document_store = DocumentStore::open(&state_dir.join(&config.mesh).join("documents"))?;
         let documents = Documents::load(&document_store, replica)?;
         let state_file = store.path();
-        let (writes, written) = writer::spawn(store, document_store).map_err(NodeError::Writer)?;
-        let mesh_state = config.state_dir.join(&config.mesh);
+        let (writes, written) = writer::spawn(store, document_store).map_err(StartError::Thread)?;
+        let mesh_state = state_dir.join(&config.mesh);
         let tag = id.simple().to_string();
         let blob_store = Arc::new(BlobStore::open(&mesh_state, &tag)?);
         let (blob_jobs, blob_done) =
             blob_worker::spawn(BlobStore::open(&mesh_state, &tag)?, net.clone())
-                .map_err(NodeError::Writer)?;
+                .map_err(StartError::Thread)?;
         let mut blobs = Blobs::new(blob_jobs, Arc::clone(&blob_store), config.content.clone());
         blobs.history_changed(clipboard.history());
         // A fetch cut by a restart starts again (it goes out once a peer is up).
@@ -456,7 +283,7 @@ impl Node {
         let (requests, inbox) = mpsc::channel(64);
         let actor = Actor {
             id,
-            name: config.name.clone(),
+            name: name.clone(),
             mesh: config.mesh,
             pid,
             topology: config.topology,
@@ -484,7 +311,7 @@ impl Node {
             wan,
             events: events.downgrade(),
             id,
-            name: config.name.as_str().into(),
+            name: name.as_str().into(),
         })
     }
 
@@ -499,7 +326,39 @@ impl Node {
     }
 
     /// Every event from now on; the stream ends when the node stops.
-    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+    pub fn events(&self) -> NodeEvents {
+        NodeEvents::new(self.subscribe())
+    }
+
+    /// The mesh's shared clipboard.
+    pub fn clipboard(&self) -> ClipboardHandle {
+        ClipboardHandle::new(self.clone())
+    }
+
+    /// The document `name` (made by its first edit, here or on a peer); [`STATE`](crate::STATE)
+    /// is the app state's.
+    pub fn document(&self, name: impl Into<String>) -> DocumentHandle {
+        DocumentHandle::new(self.clone(), name.into())
+    }
+
+    /// The names of the documents this node has.
+    pub async fn documents(&self) -> Result<Vec<String>, Stopped> {
+        self.ask(Request::Documents).await
+    }
+
+    /// The mesh as this instance sees it: its shape, how many members it has, and the peers
+    /// that are up.
+    pub async fn peers(&self) -> Result<MeshView, Stopped> {
+        self.ask(Request::Peers).await
+    }
+
+    /// This node's status.
+    pub async fn status(&self) -> Result<NodeStatus, Stopped> {
+        self.ask(Request::Status).await
+    }
+
+    /// The raw event channel, for the handles' streams.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
         match self.events.upgrade() {
             Some(events) => events.subscribe(),
             // Stopped: a receiver whose sender is gone reports `Closed` at once.
@@ -507,119 +366,17 @@ impl Node {
         }
     }
 
-    /// Copies `text` to the mesh's clipboard. `Ok(None)` when it already is the current value.
-    pub async fn copy(&self, text: String) -> Result<Option<ClipEntry>, NodeError> {
-        self.copy_value(text.into()).await
-    }
-
-    /// Copies a value of any kind — text and other representations, made by
-    /// [`Node::import`] or [`Representation::new`] — to the mesh's clipboard. Representations
-    /// whose type this node does not share, or over their cap, are left out (and logged).
-    /// `Ok(None)` when it already is the current value.
-    pub async fn copy_value(&self, mut copied: Copied) -> Result<Option<ClipEntry>, NodeError> {
-        // What peers would refuse is refused here, before anything changed.
-        rrt_sync::check_content(&copied.content)?;
-        copied.content.retain(|representation| {
-            let shared = self
-                .content
-                .limit(&representation.mime)
-                .is_some_and(|limit| representation.size <= limit);
-            if !shared {
-                tracing::info!(mime = %representation.mime, size = representation.size, "not sharing a representation: its type is off or over its cap");
-            }
-            shared
-        });
-        if copied.text.is_empty() && copied.content.is_empty() {
-            return Ok(None);
-        }
-        self.ask(|reply| Request::Copy(copied, reply)).await?
-    }
-
-    /// Pins the history entry with `stamp` on this host (`pinned: false` unpins it): a pinned
-    /// entry stays in the history, and its blobs in the store, whatever their age.
-    pub async fn pin(&self, stamp: rrt_sync::Stamp, pinned: bool) -> Result<(), NodeError> {
-        self.ask(|reply| Request::Pin(stamp, pinned, reply)).await?
-    }
-
-    /// The stamps of the entries pinned on this host.
-    pub async fn pinned(&self) -> Result<std::collections::BTreeSet<rrt_sync::Stamp>, NodeError> {
-        self.ask(Request::Pinned).await
-    }
-
-    /// The bytes of a representation stored by hash: the path of its file in the blob store,
-    /// once here — fetched from a peer that holds it if need be. (An inline representation
-    /// carries its bytes.)
-    pub async fn blob(&self, representation: &Representation) -> Result<PathBuf, NodeError> {
-        let Representation {
-            hash, size, mime, ..
-        } = representation.clone();
-        self.ask(|reply| Request::Blob(hash, size, mime, reply))
-            .await?
-    }
-
-    /// Reads a value of type `mime` from `reader` into the blob store (at most this node's
-    /// limit for the type): a representation to copy with [`Node::copy_value`].
-    pub async fn import(
-        &self,
-        mime: String,
-        reader: impl std::io::Read + Send + 'static,
-    ) -> Result<Representation, NodeError> {
-        let limit = self.content.limit(&mime).unwrap_or(0);
-        let store = Arc::clone(&self.blob_store);
-        tokio::task::spawn_blocking(move || import::value(&store, mime, reader, limit))
-            .await
-            .map_err(|_| NodeError::Stopped)?
-    }
-
-    /// Reads files and directories (recursively) into the blob store: a file list to copy with
-    /// [`Node::copy_value`], and the text to go with it (the paths, one per line).
-    pub async fn import_files(&self, paths: Vec<PathBuf>) -> Result<Copied, NodeError> {
-        let limit = self.content.max_size;
-        let store = Arc::clone(&self.blob_store);
-        tokio::task::spawn_blocking(move || import::files(&store, &paths, limit))
-            .await
-            .map_err(|_| NodeError::Stopped)?
-    }
-
-    /// The current clipboard value.
-    pub async fn clipboard(&self) -> Result<Option<ClipEntry>, NodeError> {
-        self.ask(Request::Current).await
-    }
-
-    /// The clipboard history, newest first.
-    pub async fn history(&self) -> Result<Vec<ClipEntry>, NodeError> {
-        self.ask(Request::History).await
-    }
-
-    /// The mesh as this instance sees it: its shape, how many members it has, and the peers
-    /// that are up.
-    pub async fn peers(&self) -> Result<MeshView, NodeError> {
-        self.ask(Request::Peers).await
-    }
-
-    /// This node's status.
-    pub async fn status(&self) -> Result<NodeStatus, NodeError> {
-        self.ask(Request::Status).await
-    }
-
-    /// The names of the documents this node has.
-    pub async fn documents(&self) -> Result<Vec<String>, NodeError> {
-        self.ask(Request::Documents).await
-    }
-
-    /// A handle to the document `name` (made by its first edit, here or on a peer).
-    pub fn document(&self, name: impl Into<String>) -> DocumentHandle {
-        DocumentHandle::new(self.clone(), name.into())
-    }
-
-    /// A document's text.
-    pub async fn text(&self, document: &str) -> Result<String, NodeError> {
+    /// A document's text; `None` while there is no such document.
+    pub(crate) async fn text(&self, document: &str) -> Result<Option<String>, Stopped> {
         self.ask(|reply| Request::Text(document.to_owned(), reply))
-            .await?
+            .await
     }
 
     /// A document's map (empty for a document that has none).
-    pub async fn entries(&self, document: &str) -> Result<BTreeMap<String, String>, NodeError> {
+    pub(crate) async fn entries(
+        &self,
+        document: &str,
+    ) -> Result<BTreeMap<String, String>, Stopped> {
         self.ask(|reply| Request::Entries(document.to_owned(), reply))
             .await
     }
@@ -627,46 +384,40 @@ impl Node {
     /// Says where an editor of this node (the TUI, an application's text view) is in a
     /// document, or that it is gone: its peers show the cursor until it says `gone` or stops
     /// repeating itself (every [`rrt_sync::REFRESH_MS`]; a word holds [`rrt_sync::TTL_MS`]).
-    pub async fn set_presence(&self, presence: rrt_sync::Presence) -> Result<(), NodeError> {
+    pub async fn set_presence(&self, presence: rrt_sync::Presence) -> Result<(), Stopped> {
         self.requests
             .send(Request::Presence(presence))
             .await
-            .map_err(|_| NodeError::Stopped)
+            .map_err(|_| Stopped)
     }
 
     /// Where the editors of `document` are, this node's included.
-    pub async fn editors(&self, document: &str) -> Result<Vec<rrt_sync::Presence>, NodeError> {
+    pub async fn editors(&self, document: &str) -> Result<Vec<rrt_sync::Presence>, Stopped> {
         self.ask(|reply| Request::Editors(document.to_owned(), reply))
             .await
     }
 
-    /// The app state (the map of the document [`STATE`]).
-    pub async fn state(&self) -> Result<BTreeMap<String, String>, NodeError> {
-        self.entries(STATE).await
-    }
-
     /// What a replica of `document` at `version` (a state vector; empty for a new replica)
-    /// lacks, and the version it is at once it applies that: what a replica of the document
-    /// outside the node (the TUI's, an editor's) asks to catch up. `None` while the document
-    /// does not exist.
-    pub async fn since(
+    /// lacks, and the version it is at once it applies that. `None` while the document does
+    /// not exist.
+    pub(crate) async fn since(
         &self,
         document: &str,
         version: Vec<u8>,
-    ) -> Result<Option<Since>, NodeError> {
+    ) -> Result<Option<Since>, EditError> {
         self.ask(|reply| Request::Since(document.to_owned(), version, reply))
             .await?
     }
 
     /// Changes a document (created if new); returns once the change is on disk. It reaches the
     /// peers within the batching window.
-    pub async fn edit(&self, document: &str, edit: Edit) -> Result<(), NodeError> {
+    pub(crate) async fn edit(&self, document: &str, edit: Edit) -> Result<(), EditError> {
         if let Edit::Update(update) = &edit {
             // Refused here, before the document changes: a malformed update is the replica's
             // fault and must not reach the store or the peers.
             rrt_sync::Document::new(0)
                 .apply(update)
-                .map_err(|error| NodeError::Document(DocumentError::BadUpdate(error)))?;
+                .map_err(EditError::BadUpdate)?;
         }
         self.ask(|reply| Request::Edit(document.to_owned(), edit, reply))
             .await?
@@ -674,7 +425,7 @@ impl Node {
 
     /// Invites a device to pair: the first event is the ticket to give it; then the code to
     /// compare once it answers, then the outcome. Answer through [`Pairing::confirm`].
-    pub fn invite(&self, ttl: Duration) -> Result<Pairing, NodeError> {
+    pub fn invite(&self, ttl: Duration) -> Result<Pairing, PairError> {
         self.pair(|events, confirm| WanCommand::Invite {
             ttl,
             events,
@@ -684,7 +435,7 @@ impl Node {
 
     /// Pairs with the device that made `ticket`: the first event is the code to compare; then
     /// the outcome. Answer through [`Pairing::confirm`].
-    pub fn join(&self, ticket: Ticket) -> Result<Pairing, NodeError> {
+    pub fn join(&self, ticket: Ticket) -> Result<Pairing, PairError> {
         self.pair(|events, confirm| WanCommand::Join {
             ticket,
             events,
@@ -699,11 +450,11 @@ impl Node {
             mpsc::UnboundedSender<crate::wan::PairingEvent>,
             oneshot::Receiver<bool>,
         ) -> WanCommand,
-    ) -> Result<Pairing, NodeError> {
-        let wan = self.wan.as_ref().ok_or(NodeError::NoWan)?;
+    ) -> Result<Pairing, PairError> {
+        let wan = self.wan.as_ref().ok_or(PairError::NoWan)?;
         let (pairing, events, confirm) = crate::wan::pairing();
         wan.send(command(events, confirm))
-            .map_err(|_| NodeError::WanStopped)?;
+            .map_err(|_| PairError::WanStopped)?;
         Ok(pairing)
     }
 
@@ -723,20 +474,20 @@ impl Node {
     }
 
     /// Says goodbye to every peer and stops.
-    pub async fn leave(&self) -> Result<(), NodeError> {
+    pub async fn leave(&self) -> Result<(), Stopped> {
         self.ask(Request::Leave).await
     }
 
     async fn ask<T>(
         &self,
         request: impl FnOnce(oneshot::Sender<T>) -> Request,
-    ) -> Result<T, NodeError> {
+    ) -> Result<T, Stopped> {
         let (reply, answer) = oneshot::channel();
         self.requests
             .send(request(reply))
             .await
-            .map_err(|_| NodeError::Stopped)?;
-        answer.await.map_err(|_| NodeError::Stopped)
+            .map_err(|_| Stopped)?;
+        answer.await.map_err(|_| Stopped)
     }
 }
 

@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use crate::{
     identity::Device,
-    membership::PeerInfo,
     network::{NetStatus, Role, Shape, Topology, Transport},
+    proto::membership::PeerInfo,
     wan::Path,
 };
 

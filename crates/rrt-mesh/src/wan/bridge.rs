@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use iroh::endpoint::{Connection, RecvStream, SendStream};
 
 use super::{Path, PathCell, WanConfig, WanLink, reach::device_of};
-use crate::membership::Direction;
+use crate::proto::membership::Direction;
 
 /// How long a closing link waits for its last bytes to be acknowledged.
 const LINGER: Duration = Duration::from_secs(1);
@@ -45,7 +45,7 @@ pub(super) async fn bridge(
     };
     let mut exporter = [0; 32];
     let exporter = connection
-        .export_keying_material(&mut exporter, crate::join::EXPORTER_LABEL, &[])
+        .export_keying_material(&mut exporter, crate::proto::join::EXPORTER_LABEL, &[])
         .ok()
         .map(|()| exporter);
     let path = PathCell::default();

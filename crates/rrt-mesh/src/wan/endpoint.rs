@@ -31,7 +31,7 @@ use super::{
     pairing::PAIR_ALPN,
     reach::{DIAL_TIMEOUT, address_of, device_of, endpoint_addr},
 };
-use crate::{identity::DeviceId, membership::Direction};
+use crate::{identity::DeviceId, proto::membership::Direction};
 
 /// How often paired devices are read again from the trust store (`rrt trust add --relay`,
 /// `rrt trust remove`, a pairing made by another instance of this host before this one took

@@ -37,9 +37,11 @@ mod bridge;
 mod conversation;
 mod endpoint;
 mod keeper;
-pub mod pairing;
+pub(crate) mod pairing;
 mod reach;
-pub mod ticket;
+#[cfg(test)]
+mod restart_tests;
+pub(crate) mod ticket;
 mod worker;
 
 use std::{
@@ -59,18 +61,18 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use address::WanAddress;
 pub use iroh::RelayUrl;
-pub use pairing::{PAIR_ALPN, PAIR_MESSAGE_TYPES, PairMessage};
+pub use pairing::{PAIR_MESSAGE_TYPES, PairMessage, Refusal as PairRefusal};
 pub use ticket::{BadTicket, Ticket};
-pub use worker::WanWorker;
+pub(crate) use worker::WanWorker;
 
 use crate::{
     identity::{DeviceId, Identity},
-    membership::Direction,
+    proto::membership::Direction,
     trust::TrustStore,
 };
 
 /// The ALPN of a link's QUIC connection: the rrt protocol, as on every other link.
-pub const ALPN: &[u8] = b"rrt/1";
+pub(crate) const ALPN: &[u8] = b"rrt/1";
 
 /// Which relays the endpoint uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +87,7 @@ pub enum Relays {
 
 /// Everything the wide-area transport needs.
 #[derive(Clone)]
-pub struct WanConfig {
+pub(crate) struct WanConfig {
     /// This device's key: the endpoint's key.
     pub identity: Identity,
     /// This device's name, told to devices it pairs with.
@@ -222,7 +224,7 @@ pub struct Pairing {
 
 /// What the wide-area transport is asked.
 #[derive(Debug)]
-pub enum WanCommand {
+pub(crate) enum WanCommand {
     /// Make an invitation standing for `ttl` and see it through.
     Invite {
         /// How long the ticket stands.
@@ -256,7 +258,7 @@ pub struct WanStatus {
 
 /// What the wide-area transport publishes.
 #[derive(Debug, Clone)]
-pub enum WanEvent {
+pub(crate) enum WanEvent {
     /// The endpoint is bound (this instance holds the host's lock).
     Bound {
         /// Where it can be reached.
@@ -265,7 +267,7 @@ pub enum WanEvent {
 }
 
 /// Makes a pairing: the asker's half and the endpoint's half.
-pub fn pairing() -> (
+pub(crate) fn pairing() -> (
     Pairing,
     mpsc::UnboundedSender<PairingEvent>,
     oneshot::Receiver<bool>,
@@ -284,7 +286,7 @@ pub fn pairing() -> (
 
 /// Why the endpoint stopped.
 #[derive(Debug, thiserror::Error)]
-pub enum WanError {
+pub(crate) enum WanError {
     /// Binding the endpoint failed.
     #[error("the wide-area endpoint could not bind: {0}")]
     Bind(String),

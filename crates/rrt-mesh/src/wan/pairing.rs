@@ -18,7 +18,7 @@
 
 use std::{
     collections::HashMap,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 use ring::digest::{SHA256, digest};
@@ -28,9 +28,7 @@ use super::address::WanAddress;
 use crate::identity::DeviceId;
 
 /// The ALPN of a pairing stream.
-pub const PAIR_ALPN: &[u8] = b"rrt-pair/1";
-/// How long an invitation stands unless told otherwise.
-pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
+pub(crate) const PAIR_ALPN: &[u8] = b"rrt-pair/1";
 /// Invitations kept at once; the oldest goes first beyond this.
 const MAX_INVITATIONS: usize = 64;
 
@@ -104,7 +102,7 @@ struct Invitation<T> {
 /// The invitations this device made, by the hash of their secret, each with its asker `T`
 /// (where its events go), which is dropped with it.
 #[derive(Debug)]
-pub struct Invitations<T> {
+pub(crate) struct Invitations<T> {
     open: HashMap<[u8; 32], Invitation<T>>,
 }
 
@@ -120,7 +118,7 @@ impl<T> Invitations<T> {
     /// Records an invitation with `secret` for `asker`, standing until `expires_ms`. Expired
     /// ones go (a used one stays, to be refused as used rather than unknown, until it would
     /// have expired); beyond 64, the one expiring first goes.
-    pub fn create(&mut self, secret: [u8; 16], expires_ms: u64, now_ms: u64, asker: T) {
+    pub(crate) fn create(&mut self, secret: [u8; 16], expires_ms: u64, now_ms: u64, asker: T) {
         self.open
             .retain(|_, invitation| invitation.expires_ms > now_ms);
         if self.open.len() >= MAX_INVITATIONS
@@ -143,7 +141,7 @@ impl<T> Invitations<T> {
 
     /// Uses the invitation with `secret` at `now_ms` — once, before it expires — and hands over
     /// its asker.
-    pub fn redeem(&mut self, secret: &[u8], now_ms: u64) -> Result<T, Refusal> {
+    pub(crate) fn redeem(&mut self, secret: &[u8], now_ms: u64) -> Result<T, Refusal> {
         let invitation = self.open.get_mut(&key(secret)).ok_or(Refusal::Unknown)?;
         if invitation.asker.is_none() {
             return Err(Refusal::Used);
@@ -163,7 +161,7 @@ fn key(secret: &[u8]) -> [u8; 32] {
 
 /// The six digits both people compare, as `123 456`: SHA-256 of a label, the inviter's and the
 /// joiner's keys and the secret, its first four bytes read big-endian, modulo a million.
-pub fn verification_code(inviter: DeviceId, joiner: DeviceId, secret: &[u8]) -> String {
+pub(crate) fn verification_code(inviter: DeviceId, joiner: DeviceId, secret: &[u8]) -> String {
     let message = [
         b"rrt pairing code".as_slice(),
         inviter.as_bytes(),
@@ -179,14 +177,14 @@ pub fn verification_code(inviter: DeviceId, joiner: DeviceId, secret: &[u8]) -> 
 
 /// One pairing's decision: each side's person, and the other side's answer.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Confirmation {
+pub(crate) struct Confirmation {
     ours: Option<bool>,
     theirs: Option<bool>,
 }
 
 /// What a pairing came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Still waiting for a person.
     Pending,
     /// Both said yes: trust each other.
@@ -199,19 +197,19 @@ pub enum Decision {
 
 impl Confirmation {
     /// Our person answered.
-    pub fn ours(&mut self, accepted: bool) -> Decision {
+    pub(crate) fn ours(&mut self, accepted: bool) -> Decision {
         self.ours.get_or_insert(accepted);
         self.decision()
     }
 
     /// The other side answered.
-    pub fn theirs(&mut self, accepted: bool) -> Decision {
+    pub(crate) fn theirs(&mut self, accepted: bool) -> Decision {
         self.theirs.get_or_insert(accepted);
         self.decision()
     }
 
     /// Where it stands.
-    pub fn decision(&self) -> Decision {
+    pub(crate) fn decision(&self) -> Decision {
         match (self.ours, self.theirs) {
             (Some(false), _) => Decision::RefusedHere,
             (_, Some(false)) => Decision::RefusedThere,
@@ -228,7 +226,7 @@ const MAX_ADDRESSES: usize = 16;
 
 /// A name from the other device, cut to 256 bytes (at a character's edge): it is shown and kept
 /// in the trust store, so a peer cannot make either hold megabytes.
-pub fn label(name: &str) -> String {
+pub(crate) fn label(name: &str) -> String {
     let mut end = name.len().min(MAX_NAME);
     while !name.is_char_boundary(end) {
         end -= 1;
@@ -238,7 +236,7 @@ pub fn label(name: &str) -> String {
 
 /// An address from the other device, kept to 16 relays (of at most 256 bytes each) and 16
 /// addresses: it is stored and dialed.
-pub fn bounded(address: WanAddress) -> WanAddress {
+pub(crate) fn bounded(address: WanAddress) -> WanAddress {
     WanAddress {
         relays: address
             .relays

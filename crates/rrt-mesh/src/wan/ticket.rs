@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::identity::DeviceId;
 
 /// What every ticket's text starts with (`1`: this version of the encoding).
-pub const PREFIX: &str = "rrt1";
+pub(crate) const PREFIX: &str = "rrt1";
 /// The alphabet of the text after the prefix.
 const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 /// The longest ticket text accepted (one with a relay and an address is about 200 characters).

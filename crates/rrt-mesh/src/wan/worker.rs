@@ -46,7 +46,7 @@ struct Running {
 }
 
 /// The worker. Create it with [`WanWorker::new`] inside an [`Rrt`](rrt_reactor::Rrt) factory.
-pub struct WanWorker {
+pub(crate) struct WanWorker {
     config: WanConfig,
     lock: File,
     running: Option<Running>,
@@ -55,7 +55,7 @@ pub struct WanWorker {
 
 impl WanWorker {
     /// Opens the host's lock; runs the endpoint if it can take it, else tries again later.
-    pub fn new(registry: &Registry, config: WanConfig) -> io::Result<Self> {
+    pub(crate) fn new(registry: &Registry, config: WanConfig) -> io::Result<Self> {
         let lock = File::options()
             .create(true)
             .truncate(false)

@@ -31,8 +31,8 @@
 use std::{collections::BTreeSet, time::Instant};
 
 use rrt_mesh::{
-    roster::{Roster, RosterEntry},
-    swarm::{PeerAddress, Swarm, SwarmOutput},
+    proto::roster::{Roster, RosterEntry},
+    proto::swarm::{PeerAddress, Swarm, SwarmOutput},
 };
 use rrt_sync::{
     Arrival, CLIPBOARD_HAVE, ClipEntry, ClipMessage, ClipSync, Clipboard, Neighbour, Outgoing,

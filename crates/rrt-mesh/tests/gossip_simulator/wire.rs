@@ -9,7 +9,7 @@
 //! recognises by its hash and does not deliver twice (within its id retention, 90 s).
 
 use bytes::Bytes;
-use rrt_mesh::roster::RosterEntry;
+use rrt_mesh::proto::roster::RosterEntry;
 use rrt_sync::ClipMessage;
 use serde::{Deserialize, Serialize};
 

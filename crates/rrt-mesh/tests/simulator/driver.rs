@@ -30,7 +30,7 @@ use std::{
 };
 
 use rrt_mesh::Message;
-use rrt_mesh::membership::{
+use rrt_mesh::proto::membership::{
     Direction, DownReason, HeartbeatConfig, Membership, Output, PeerInfo, Received,
 };
 use rrt_sync::{

@@ -16,7 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rrt_mesh::membership::Direction;
+use rrt_mesh::proto::membership::Direction;
 use uuid::Uuid;
 
 use super::{

@@ -41,10 +41,10 @@ use super::{
 use crate::{
     LinkMessage, Message,
     dir::is_alive,
-    membership::{Direction, DownReason, LinkId, Membership, Output, Received, Route},
+    proto::membership::{Direction, DownReason, LinkId, Membership, Output, Received, Route},
+    proto::roster::{Roster, RosterEntry},
+    proto::swarm::{PeerAddress, Swarm},
     registry::{Registry as PeerRegistry, RegistryEntry},
-    roster::{Roster, RosterEntry},
-    swarm::{PeerAddress, Swarm},
     wall_clock::wall_ms,
     wan::WanLink,
 };
@@ -92,21 +92,24 @@ pub struct NetworkWorker {
 }
 
 impl NetworkWorker {
-    /// Binds `peer-<pid>.sock`, watches the mesh directory, registers in `peers.json`, and plans
-    /// a dial to every live peer with a higher pid (stale sockets of dead pids are removed).
+    /// Binds `peer-<pid>.sock`, watches the mesh directory, registers in `peers.json` (with a
+    /// control socket only), and plans a dial to every live peer with a higher pid (stale sockets
+    /// of dead pids are removed).
     pub fn new(registry: &Registry, config: NetworkConfig) -> io::Result<Self> {
         config.dir.prepare().map_err(io::Error::other)?;
         let (listener, watch) = listen_unix(&config.dir, config.pid, registry)?;
         let path = config.dir.peer_socket(config.pid);
         let peers = PeerRegistry::new(config.dir.clone());
-        peers.register(RegistryEntry {
-            pid: config.pid,
-            instance_id: config.me.id,
-            name: config.me.name.clone(),
-            peer_socket: path.clone(),
-            control_socket: config.control_socket.clone(),
-            started_ms: wall_ms(),
-        })?;
+        if let Some(control_socket) = &config.control_socket {
+            peers.register(RegistryEntry {
+                pid: config.pid,
+                instance_id: config.me.id,
+                name: config.me.name.clone(),
+                peer_socket: path.clone(),
+                control_socket: control_socket.clone(),
+                started_ms: wall_ms(),
+            })?;
+        }
         let tcp_listener = match &config.tcp {
             Some(tcp) => Some(listen_tcp(tcp, registry)?),
             None => None,
@@ -756,7 +759,9 @@ impl Worker for NetworkWorker {
 
 impl Drop for NetworkWorker {
     fn drop(&mut self) {
-        if let Err(error) = self.registry.unregister(self.config.pid) {
+        if self.config.control_socket.is_some()
+            && let Err(error) = self.registry.unregister(self.config.pid)
+        {
             tracing::warn!(%error, "could not remove this instance from peers.json");
         }
         let _ = fs::remove_file(self.config.dir.peer_socket(self.config.pid));

@@ -1,5 +1,5 @@
-//! The worker's side of a large mesh: what the swarm (`crate::swarm`), the roster
-//! (`crate::roster`) and the mesh's shape (`network::spread`) decide, carried out on the
+//! The worker's side of a large mesh: what the swarm (`crate::proto::swarm`), the roster
+//! (`crate::proto::roster`) and the mesh's shape (`network::spread`) decide, carried out on the
 //! reactor's links — a link up or down told to them, their messages sent (on the tree or down
 //! links), peers dialed on demand, deaths declared, the shape changed, and the chores of a
 //! housekeeping tick. The rules are in those machines; this is the driving.
@@ -20,13 +20,13 @@ use super::NetworkWorker;
 use crate::{
     LinkMessage, Message,
     dir::is_alive,
-    membership::{DownReason, LinkId, PeerInfo},
     network::{
         api::{NetEvent, NetworkConfig, Reach, Shape},
         hub::Topology,
         spread::{Recipients, Spread, speaks_swarm},
     },
-    swarm::{PeerAddress, SwarmOutput},
+    proto::membership::{DownReason, LinkId, PeerInfo},
+    proto::swarm::{PeerAddress, SwarmOutput},
     wall_clock::wall_ms,
 };
 

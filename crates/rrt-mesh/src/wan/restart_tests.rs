@@ -9,13 +9,11 @@ use std::{
     time::Duration,
 };
 
-use rrt_mesh::{
-    identity::Identity,
-    trust::TrustStore,
-    wan::{Relays, WanCommand, WanConfig, WanEvent, WanWorker},
-};
 use rrt_reactor::{Config, ReactorEvent, RestartPolicy, Rrt, Subscription};
 use tokio::sync::oneshot;
+
+use super::{Relays, WanCommand, WanConfig, WanEvent, WanWorker};
+use crate::{identity::Identity, trust::TrustStore};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 

@@ -26,10 +26,9 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::{
-    document::Document,
-    locked_file::{self, PrivateDir},
-};
+use rrt_sync::{Document, valid_name};
+
+use crate::locked_file::{self, PrivateDir};
 
 /// Logs are opened without following a symbolic link: one planted under a log's name would
 /// have us append to (or truncate) whatever it points at.
@@ -288,15 +287,6 @@ impl DocumentStore {
         let path = self.path(name, "lock");
         locked_file::lock(&path).map_err(io_error(&path))
     }
-}
-
-/// Whether `name` can name a document file.
-pub fn valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> DocumentStoreError {

@@ -1,7 +1,7 @@
 //! Membership by partial views and broadcast on a tree, for meshes too large to link everyone to
 //! everyone: iroh-gossip's IO-free HyParView + Plumtree (`iroh_gossip::proto`) behind the shape
 //! of rrt's other machines — inputs with the time, outputs polled, one deadline — so the network
-//! reactor drives it over rrt's own links like [`Membership`](crate::membership::Membership),
+//! reactor drives it over rrt's own links like [`Membership`](crate::proto::membership::Membership),
 //! and a simulator drives it in virtual time.
 //!
 //! ```text

@@ -23,8 +23,8 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use crate::{
-    content::BlobHash,
+use rrt_sync::{
+    BlobHash,
     outline::{Outline, OutlineBuilder, PART, part_len},
 };
 

@@ -31,12 +31,9 @@ use std::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{
-    clipboard::{ClipEntry, Clipboard},
-    content::Representation,
-    hlc::{Stamp, Timestamp},
-    locked_file::{self, PrivateDir},
-};
+use rrt_sync::{ClipEntry, Clipboard, Representation, Stamp, Timestamp};
+
+use crate::locked_file::{self, PrivateDir};
 
 const DIR: &str = "clipboard";
 const INDEX: &str = "index.json";
@@ -49,7 +46,7 @@ const LEGACY_FILE: &str = "clipboard.json";
 
 /// Why the clipboard could not be read from or written to disk.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum ClipboardStoreError {
     /// A file system operation failed; the message names the path.
     #[error("{action} {path}: {source}")]
     Io {
@@ -106,7 +103,7 @@ pub struct ClipboardStore {
 
 impl ClipboardStore {
     /// The store in `dir` (created, mode 0700, if missing).
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+    pub fn open(dir: &Path) -> Result<Self, ClipboardStoreError> {
         let store = Self {
             dir: dir.to_owned(),
         };
@@ -127,7 +124,11 @@ impl ClipboardStore {
     /// Merges what is on disk into `clipboard`. Stamps from beyond the clock's maximum offset,
     /// saved by a version without the bound, are repaired ([`Clipboard::restore`]); a repaired
     /// history, or one in the format of earlier versions, is written back at once.
-    pub fn load_into(&self, clipboard: &mut Clipboard, now_ms: u64) -> Result<(), StoreError> {
+    pub fn load_into(
+        &self,
+        clipboard: &mut Clipboard,
+        now_ms: u64,
+    ) -> Result<(), ClipboardStoreError> {
         let _lock = self.lock()?;
         let texts = self.texts()?;
         let on_disk = self.read(&texts)?;
@@ -151,7 +152,7 @@ impl ClipboardStore {
     /// Writes `clipboard`, merged with what is on disk, durably; `now_ms` is the wall clock,
     /// against which stamps on disk are checked as on load. Only texts not yet on disk are
     /// written.
-    pub fn save(&self, clipboard: &Clipboard, now_ms: u64) -> Result<(), StoreError> {
+    pub fn save(&self, clipboard: &Clipboard, now_ms: u64) -> Result<(), ClipboardStoreError> {
         let _lock = self.lock()?;
         let texts = self.texts()?;
         let mut merged = clipboard.clone();
@@ -177,7 +178,7 @@ impl ClipboardStore {
 
     /// Pins (or unpins) the entry with `stamp` on this host: a pinned entry is kept whatever its
     /// age, by every daemon of the host (each keeps the pins on disk when it saves).
-    pub fn set_pin(&self, stamp: Stamp, pinned: bool) -> Result<(), StoreError> {
+    pub fn set_pin(&self, stamp: Stamp, pinned: bool) -> Result<(), ClipboardStoreError> {
         let _lock = self.lock()?;
         let texts = self.texts()?;
         let on_disk = self.read(&texts)?;
@@ -202,12 +203,12 @@ impl ClipboardStore {
     }
 
     /// The texts' directory, opened without following a link and checked to be ours.
-    fn texts(&self) -> Result<PrivateDir, StoreError> {
+    fn texts(&self) -> Result<PrivateDir, ClipboardStoreError> {
         let path = self.texts_path();
         PrivateDir::open(&path).map_err(io_error("opening", &path))
     }
 
-    fn lock(&self) -> Result<File, StoreError> {
+    fn lock(&self) -> Result<File, ClipboardStoreError> {
         let path = self.dir.join(LOCK);
         locked_file::lock(&path).map_err(io_error("locking", &path))
     }
@@ -220,7 +221,7 @@ impl ClipboardStore {
         clipboard: &mut Clipboard,
         on_disk: OnDisk,
         now_ms: u64,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<usize, ClipboardStoreError> {
         let mut repaired = usize::from(!clipboard.restore_clock(on_disk.clock, now_ms));
         // Before the entries: a pinned one is kept whatever its age.
         clipboard.restore_pins(on_disk.pinned.iter().copied());
@@ -248,7 +249,11 @@ impl ClipboardStore {
     /// One entry's text. A missing one, or one that is not text (set aside), is reported and
     /// read as none; any other failure fails the whole read — a text that could not be read now
     /// (out of descriptors, an I/O error) must not be taken for gone and deleted.
-    fn read_text(&self, texts: &PrivateDir, stamp: &Stamp) -> Result<Option<String>, StoreError> {
+    fn read_text(
+        &self,
+        texts: &PrivateDir,
+        stamp: &Stamp,
+    ) -> Result<Option<String>, ClipboardStoreError> {
         let name = text_name(stamp);
         let path = texts.path().join(&name);
         match texts.read(&name).map_err(io_error("reading", &path))? {
@@ -273,7 +278,7 @@ impl ClipboardStore {
         &self,
         texts: &PrivateDir,
         stamp: &Stamp,
-    ) -> Result<Vec<Representation>, StoreError> {
+    ) -> Result<Vec<Representation>, ClipboardStoreError> {
         let name = content_name(stamp);
         match read_json::<Vec<Representation>>(texts, name.as_ref(), |_| true)? {
             Read::Parsed(content) => Ok(content),
@@ -289,7 +294,7 @@ impl ClipboardStore {
         clipboard: &Clipboard,
         listed: &[Stamp],
         pins: &[Stamp],
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), ClipboardStoreError> {
         let listed: BTreeSet<&Stamp> = listed.iter().collect();
         for entry in clipboard.history() {
             if !listed.contains(&entry.stamp) {
@@ -346,7 +351,7 @@ impl ClipboardStore {
     /// The index (and a one-file history of an earlier version). An index that is unreadable,
     /// or of a version this one does not read, is set aside, and the texts on disk listed by
     /// their names instead — so the next save neither forgets nor deletes them.
-    fn read(&self, texts: &PrivateDir) -> Result<OnDisk, StoreError> {
+    fn read(&self, texts: &PrivateDir) -> Result<OnDisk, ClipboardStoreError> {
         let mut on_disk = OnDisk {
             clock: Timestamp::default(),
             listed: Vec::new(),
@@ -398,7 +403,7 @@ fn read_json<T: for<'de> Deserialize<'de>>(
     dir: &PrivateDir,
     name: &OsStr,
     readable: impl Fn(&T) -> bool,
-) -> Result<Read<T>, StoreError> {
+) -> Result<Read<T>, ClipboardStoreError> {
     let path = dir.path().join(name);
     let Some(bytes) = dir.read(name).map_err(io_error("reading", &path))? else {
         return Ok(Read::Missing);
@@ -461,9 +466,9 @@ fn parse_stamp(name: &str) -> Option<Stamp> {
     })
 }
 
-fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError {
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ClipboardStoreError {
     let path = path.to_owned();
-    move |source| StoreError::Io {
+    move |source| ClipboardStoreError::Io {
         action,
         path,
         source,
@@ -512,9 +517,9 @@ mod tests {
         let dir = temp_dir("content");
         let store = ClipboardStore::open(&dir).expect("open");
         let mut clipboard = Clipboard::new(Uuid::from_u128(1), 1);
-        let html = Representation::new("text/html", b"<b>bold</b>", crate::INLINE_MAX);
-        let image = Representation::new("image/png", &[3; 200_000], crate::INLINE_MAX);
-        let copied = crate::Copied {
+        let html = Representation::new("text/html", b"<b>bold</b>", rrt_sync::INLINE_MAX);
+        let image = Representation::new("image/png", &[3; 200_000], rrt_sync::INLINE_MAX);
+        let copied = rrt_sync::Copied {
             text: "bold".into(),
             content: vec![html, image],
         };

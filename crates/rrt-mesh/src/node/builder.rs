@@ -1,0 +1,200 @@
+//! How a [`Node`] is configured and started: [`Node::builder`] gives a [`NodeBuilder`] whose
+//! every setting has a default but one, the state directory, and [`NodeBuilder::spawn`] starts the
+//! node.
+//!
+//! The library picks no place on disk for an application: where its clipboard and documents live
+//! is the application's choice (the `rrt` binary uses `$XDG_STATE_HOME/rrt`), so a builder
+//! without [`NodeBuilder::state_dir`] refuses to start ([`StartError::NoStateDir`]) rather than
+//! write into a directory another program owns. The mesh directory is different: instances find
+//! each other there, so its default (`$XDG_RUNTIME_DIR/rrt`, else `/tmp/rrt-<uid>`) is part of
+//! the protocol, and every program of a mesh must agree on it.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use rrt_wire::WireConfig;
+
+use super::{Node, StartError};
+use crate::{
+    content_config::ContentConfig,
+    network::{DEFAULT_SWARM_ABOVE, TcpConfig, Topology},
+    proto::membership::HeartbeatConfig,
+    wan::Relays,
+};
+
+/// Settings of a [`Node`], made by [`Node::builder`]; [`NodeBuilder::spawn`] starts it.
+///
+/// ```no_run
+/// use rrt_mesh::Node;
+///
+/// # async fn run() -> Result<(), rrt_mesh::StartError> {
+/// let node = Node::builder("default")
+///     .name("laptop-editor")
+///     .state_dir("/var/lib/my-app/rrt")
+///     .history(100)
+///     .spawn()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until spawned"]
+pub struct NodeBuilder {
+    pub(super) mesh: String,
+    pub(super) name: Option<String>,
+    pub(super) topology: Topology,
+    pub(super) tcp: Option<TcpConfig>,
+    pub(super) mdns: bool,
+    pub(super) runtime_dir: Option<PathBuf>,
+    pub(super) state_dir: Option<PathBuf>,
+    pub(super) control_socket: Option<PathBuf>,
+    pub(super) heartbeat: HeartbeatConfig,
+    pub(super) history: usize,
+    pub(super) max_clock_offset: Duration,
+    pub(super) wire: WireConfig,
+    pub(super) swarm_above: usize,
+    pub(super) wan: Option<WanOptions>,
+    pub(super) content: ContentConfig,
+}
+
+/// How the wide-area transport is set up (the rest comes from the TLS settings of
+/// [`NodeBuilder::tcp`]).
+#[derive(Debug, Clone)]
+pub struct WanOptions {
+    /// Which relays to use.
+    pub relays: Relays,
+    /// Certificates to trust for relays besides the usual roots.
+    pub relay_ca: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// The UDP address to bind (port 0: any).
+    pub bind: SocketAddr,
+}
+
+impl NodeBuilder {
+    pub(super) fn new(mesh: String) -> Self {
+        Self {
+            mesh,
+            name: None,
+            topology: Topology::Mesh,
+            tcp: None,
+            mdns: true,
+            runtime_dir: None,
+            state_dir: None,
+            control_socket: None,
+            heartbeat: HeartbeatConfig::default(),
+            history: 50,
+            max_clock_offset: Duration::from_millis(rrt_sync::DEFAULT_MAX_OFFSET_MS),
+            wire: WireConfig::default(),
+            swarm_above: DEFAULT_SWARM_ABOVE,
+            wan: None,
+            content: ContentConfig::default(),
+        }
+    }
+
+    /// This instance's name, as peers list it (default: `<host name>-<pid>`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Where the clipboard, documents and blobs are kept across restarts, one directory per mesh
+    /// below it. Required: the library picks no place on disk for an application.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// Where the mesh directory lives (default: `$XDG_RUNTIME_DIR/rrt`, else `/tmp/rrt-<uid>`).
+    /// Instances find each other there: every program of a mesh must use the same one.
+    pub fn runtime_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.runtime_dir = Some(dir.into());
+        self
+    }
+
+    /// The control socket the application serves for this instance (the `rrt` daemon's is
+    /// [`MeshDir::control_socket`](crate::MeshDir::control_socket)); the node does not bind it,
+    /// but lists the instance with it in the mesh's `peers.json`, where the CLI finds daemons.
+    /// Without one (the default) the instance is not listed, and the CLI never picks it.
+    pub fn control_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.control_socket = Some(path.into());
+        self
+    }
+
+    /// How the instances of a host connect: a full mesh (default) or a hub.
+    pub fn topology(mut self, topology: Topology) -> Self {
+        self.topology = topology;
+        self
+    }
+
+    /// TCP links to other hosts (default: none, this host only).
+    pub fn tcp(mut self, tcp: TcpConfig) -> Self {
+        self.tcp = Some(tcp);
+        self
+    }
+
+    /// Whether to announce and browse `_rrt._tcp.local.` (default: yes; needs TCP with TLS).
+    pub fn mdns(mut self, mdns: bool) -> Self {
+        self.mdns = mdns;
+        self
+    }
+
+    /// Heartbeat timing (default: [`HeartbeatConfig::default`]).
+    pub fn heartbeat(mut self, heartbeat: HeartbeatConfig) -> Self {
+        self.heartbeat = heartbeat;
+        self
+    }
+
+    /// How many clipboard entries to keep (default: 50).
+    pub fn history(mut self, entries: usize) -> Self {
+        self.history = entries;
+        self
+    }
+
+    /// How far ahead of this host's wall clock a peer's clipboard stamp may be; a stamp further
+    /// ahead is refused, as it would pin its value until real time caught up with it.
+    pub fn max_clock_offset(mut self, offset: Duration) -> Self {
+        self.max_clock_offset = offset;
+        self
+    }
+
+    /// Wire settings (the frame limit also caps a clipboard value).
+    pub fn wire(mut self, wire: WireConfig) -> Self {
+        self.wire = wire;
+        self
+    }
+
+    /// Above this many members the mesh is a swarm: partial views and a broadcast tree instead
+    /// of a full mesh.
+    pub fn swarm_above(mut self, members: usize) -> Self {
+        self.swarm_above = members;
+        self
+    }
+
+    /// The wide-area transport (iroh: relays, hole punching); needs TCP with TLS, whose identity
+    /// and trust store it shares (default: none).
+    pub fn wan(mut self, wan: WanOptions) -> Self {
+        self.wan = Some(wan);
+        self
+    }
+
+    /// What is shared and fetched of content besides text (images, HTML, files), and how much of
+    /// it is kept (default: [`ContentConfig::default`]).
+    pub fn content(mut self, content: ContentConfig) -> Self {
+        self.content = content;
+        self
+    }
+
+    /// Starts the node: loads what is stored, starts the network reactor (which binds this
+    /// instance's socket and dials the peers already there), and returns once it listens.
+    pub async fn spawn(self) -> Result<Node, StartError> {
+        Node::start(self).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_node_without_a_state_dir_does_not_start() {
+        let result = Node::builder("no-state-dir").mdns(false).spawn().await;
+        assert!(matches!(result, Err(StartError::NoStateDir)));
+    }
+}

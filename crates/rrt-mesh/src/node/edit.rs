@@ -47,7 +47,7 @@ pub enum Edit {
     Remove(String),
     /// Apply an update made by a replica of the document this node serves (the TUI's, an
     /// editor's): stored and sent to peers like any local edit. It must be a valid update
-    /// ([`Node::edit`](super::Node::edit) checks before anything changes).
+    /// (checked on a scratch document before anything changes: [`EditError::BadUpdate`](crate::EditError::BadUpdate)).
     Update(Vec<u8>),
 }
 

@@ -68,7 +68,7 @@ pub use error::{
 pub use events::{NodeEvent, NodeEvents};
 pub use status::{LinkPath, MeshView, NodeStatus, PeerStatus};
 
-/// What a replica lacks ([`Node::since`]).
+/// What a replica lacks ([`DocumentHandle::since`](crate::DocumentHandle::since)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Since {
     /// The update that brings it up to date (a replica that has nothing gets the whole

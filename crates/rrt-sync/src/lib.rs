@@ -15,6 +15,8 @@
 //! * [`Document`] — a CRDT document (yrs): a text for scratch areas and a map for app state that
 //!   converge however their updates travel; updates from the network are untrusted.
 //! * [`DocumentStore`] — documents on disk: an fsynced update log folded into snapshots.
+//! * [`Lineage`] — a document's generations: when deletions outweigh the text, a fresh CRDT
+//!   seeded with it, the highest generation winning and older ones' edits carried into it.
 //! * [`DocSync`] — the document sync session: versions on connect, diffs of only what is
 //!   missing, batched live edits, large updates split into parts.
 //! * [`rebase`] — a position in the text an editor saw, moved to the text as it is now (and
@@ -45,6 +47,8 @@ mod doc_sync;
 mod document;
 mod document_store;
 mod file_list;
+mod generation;
+mod generation_message;
 mod hlc;
 pub mod locked_file;
 mod outgoing;
@@ -53,6 +57,7 @@ mod positions;
 mod rebase;
 mod store;
 mod text_change;
+mod three_way;
 
 pub use blob_message::BlobMessage;
 pub use blob_store::{BlobStore, BlobStoreError, Evicted};
@@ -71,6 +76,8 @@ pub use doc_sync::{Change, DocSync};
 pub use document::{Applied, DocError, Document, MAX_UPDATE, TextDelta};
 pub use document_store::{DocumentStore, DocumentStoreError, valid_name};
 pub use file_list::{FileEntry, FileList, FileListError, MAX_FILES, MAX_PATH};
+pub use generation::{KEPT, Lineage, OUTGROWN_FACTOR, OUTGROWN_MIN, Received};
+pub use generation_message::{EraUpdate, Generation, Header, LineageMessage, Version, Versions};
 pub use hlc::{ClockError, DEFAULT_MAX_OFFSET_MS, HybridClock, Stamp, Timestamp};
 pub use outgoing::{Arrival, FULL_MESH, Neighbour, Outgoing};
 pub use rebase::{Bias, changed_region, rebase, rebase_index};

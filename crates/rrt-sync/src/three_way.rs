@@ -1,0 +1,245 @@
+//! Carrying the changes between two texts into a third that moved on meanwhile, character by
+//! character: what a replica moving to a new generation does with what it held of the old one.
+//!
+//! [`Document::replace_from`](crate::Document::replace_from) treats an edit as one region (from
+//! the first difference to the last), which is right for an editor's single change but not for
+//! what gathered on a replica over a while: edits at the start and the end of the text make one
+//! region spanning it all, and anything the new generation changed inside would be overwritten.
+//! Here both sides are aligned with the common ancestor (a longest common subsequence, Myers'
+//! O(ND) algorithm): a character ours deleted is deleted where it still is, a run ours inserted
+//! goes after the ancestor character it followed. Nothing the other side typed is touched: only
+//! ancestor characters are ever deleted.
+
+/// A change of `current`, by character index: delete `delete` characters at `at`, then insert
+/// `insert` there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Splice {
+    pub(crate) at: usize,
+    pub(crate) delete: usize,
+    pub(crate) insert: String,
+}
+
+/// The most differences aligned: beyond, the texts are too far apart to be worth the time
+/// (O(D²) memory), and `None` is returned.
+const MAX_DIFFERENCES: usize = 4096;
+
+/// The splices that bring the changes from `ancestor` to `ours` into `current`, last first (so
+/// each leaves the positions of the next as they were). `None` if the texts are too far apart.
+pub(crate) fn carry(ancestor: &str, ours: &str, current: &str) -> Option<Vec<Splice>> {
+    let ancestor: Vec<char> = ancestor.chars().collect();
+    let ours: Vec<char> = ours.chars().collect();
+    let current: Vec<char> = current.chars().collect();
+    let in_ours = matching(&ancestor, &ours)?;
+    let in_current = matching(&ancestor, &current)?;
+    let mut from_ancestor = vec![false; ours.len()];
+    for &at in in_ours.iter().flatten() {
+        from_ancestor[at] = true;
+    }
+    // Where each ancestor character's successor goes in `current`: after the nearest character
+    // at or before it that `current` still has.
+    let mut after = Vec::with_capacity(ancestor.len());
+    let mut last = 0;
+    for at in &in_current {
+        if let Some(at) = at {
+            last = at + 1;
+        }
+        after.push(last);
+    }
+    let mut splices = Vec::new();
+    for (mine, theirs) in in_ours.iter().zip(&in_current) {
+        if let (None, Some(at)) = (mine, theirs) {
+            splices.push(Splice {
+                at: *at,
+                delete: 1,
+                insert: String::new(),
+            });
+        }
+    }
+    // Runs ours inserted, each after the last ancestor character before it.
+    let mut previous: Option<usize> = None;
+    let mut run = String::new();
+    let mut ancestor_index = in_ours
+        .iter()
+        .enumerate()
+        .filter_map(|(a, o)| o.map(|o| (o, a)));
+    let mut next_kept = ancestor_index.next();
+    for (at, c) in ours.iter().enumerate() {
+        if from_ancestor[at] {
+            if !run.is_empty() {
+                splices.push(insertion(previous, &after, std::mem::take(&mut run)));
+            }
+            while let Some((o, a)) = next_kept {
+                if o > at {
+                    break;
+                }
+                if o == at {
+                    previous = Some(a);
+                }
+                next_kept = ancestor_index.next();
+            }
+        } else {
+            run.push(*c);
+        }
+    }
+    if !run.is_empty() {
+        splices.push(insertion(previous, &after, run));
+    }
+    // Last first; at one place, the deletion of the character there before the insertion in
+    // front of it.
+    splices.sort_by(|a, b| b.at.cmp(&a.at).then(b.delete.cmp(&a.delete)));
+    Some(splices)
+}
+
+fn insertion(previous: Option<usize>, after: &[usize], insert: String) -> Splice {
+    Splice {
+        at: previous.map_or(0, |at| after[at]),
+        delete: 0,
+        insert,
+    }
+}
+
+/// For each character of `a`, its index in `b` if a longest common subsequence keeps it.
+pub(crate) fn matching(a: &[char], b: &[char]) -> Option<Vec<Option<usize>>> {
+    let mut matched = vec![None; a.len()];
+    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let suffix = a[prefix..]
+        .iter()
+        .rev()
+        .zip(b[prefix..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    for (at, slot) in matched.iter_mut().enumerate().take(prefix) {
+        *slot = Some(at);
+    }
+    for back in 1..=suffix {
+        matched[a.len() - back] = Some(b.len() - back);
+    }
+    let (x0, y0) = (prefix, prefix);
+    let middle_a = &a[prefix..a.len() - suffix];
+    let middle_b = &b[prefix..b.len() - suffix];
+    for (x, y) in myers(middle_a, middle_b)? {
+        matched[x0 + x] = Some(y0 + y);
+    }
+    Some(matched)
+}
+
+/// The matched pairs (index in `a`, index in `b`) of a shortest edit script.
+fn myers(a: &[char], b: &[char]) -> Option<Vec<(usize, usize)>> {
+    let (n, m) = (a.len() as isize, b.len() as isize);
+    let max = (n + m) as usize;
+    let offset = max as isize + 1;
+    let mut v = vec![0isize; 2 * max + 3];
+    // After step d, v[k] for k in -d..=d.
+    let mut trace: Vec<Vec<isize>> = Vec::new();
+    let mut found = None;
+    'steps: for d in 0..=max as isize {
+        if d as usize > MAX_DIFFERENCES {
+            return None;
+        }
+        for k in (-d..=d).step_by(2) {
+            let at = (offset + k) as usize;
+            let mut x = if k == -d || (k != d && v[at - 1] < v[at + 1]) {
+                v[at + 1]
+            } else {
+                v[at - 1] + 1
+            };
+            let mut y = x - k;
+            while x < n && y < m && a[x as usize] == b[y as usize] {
+                x += 1;
+                y += 1;
+            }
+            v[at] = x;
+            if x >= n && y >= m {
+                trace.push(v[(offset - d) as usize..=(offset + d) as usize].to_vec());
+                found = Some(d);
+                break 'steps;
+            }
+        }
+        trace.push(v[(offset - d) as usize..=(offset + d) as usize].to_vec());
+    }
+    let steps = found?;
+    let mut pairs = Vec::new();
+    let (mut x, mut y) = (n, m);
+    for d in (0..=steps).rev() {
+        let k = x - y;
+        let (previous_x, previous_y) = if d == 0 {
+            (0, 0)
+        } else {
+            // v after step d - 1, which covers -(d - 1)..=d - 1.
+            let before = &trace[(d - 1) as usize];
+            let get = |k: isize| before[(k + d - 1) as usize];
+            let previous_k = if k == -d || (k != d && get(k - 1) < get(k + 1)) {
+                k + 1
+            } else {
+                k - 1
+            };
+            let previous_x = get(previous_k);
+            (previous_x, previous_x - previous_k)
+        };
+        while x > previous_x && y > previous_y {
+            x -= 1;
+            y -= 1;
+            pairs.push((x as usize, y as usize));
+        }
+        x = previous_x;
+        y = previous_y;
+    }
+    pairs.reverse();
+    Some(pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(ancestor: &str, ours: &str, current: &str) -> String {
+        let mut text: Vec<char> = current.chars().collect();
+        for splice in carry(ancestor, ours, current).expect("close enough") {
+            text.splice(splice.at..splice.at + splice.delete, splice.insert.chars());
+        }
+        text.into_iter().collect()
+    }
+
+    #[test]
+    fn edits_at_both_ends_keep_what_changed_between_them() {
+        assert_eq!(
+            applied("one two three", "ONE: one two three!", "one 2 three"),
+            "ONE: one 2 three!"
+        );
+    }
+
+    #[test]
+    fn a_deletion_takes_only_ancestor_characters() {
+        // Ours deleted "beta"; theirs typed inside it: what they typed stays.
+        let merged = applied("alpha beta gamma", "alpha gamma", "alpha be-ta gamma");
+        assert!(merged.contains('-'), "{merged}");
+        assert_eq!(merged.replace('-', ""), "alpha gamma");
+    }
+
+    #[test]
+    fn nothing_changed_on_our_side_changes_nothing() {
+        assert_eq!(carry("abc", "abc", "xabcx"), Some(Vec::new()));
+    }
+
+    #[test]
+    fn non_ascii_and_repeats() {
+        assert_eq!(applied("ééé", "éxééé", "éééy"), "éxéééy");
+        assert_eq!(applied("", "new", "theirs"), "newtheirs");
+        assert_eq!(applied("abc", "", "abc"), "");
+    }
+
+    #[test]
+    fn matching_is_a_common_subsequence_of_the_longest_length() {
+        let a: Vec<char> = "ABCABBA".chars().collect();
+        let b: Vec<char> = "CBABAC".chars().collect();
+        let matched = matching(&a, &b).expect("small");
+        let pairs: Vec<(usize, usize)> = matched
+            .iter()
+            .enumerate()
+            .filter_map(|(x, y)| y.map(|y| (x, y)))
+            .collect();
+        assert_eq!(pairs.len(), 4);
+        assert!(pairs.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1));
+        assert!(pairs.iter().all(|&(x, y)| a[x] == b[y]));
+    }
+}

@@ -43,7 +43,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use yrs::{
-    ID, IdSet,
+    ID, IdSet, StateVector,
     updates::{decoder::Decode, encoder::Encode},
 };
 
@@ -232,7 +232,25 @@ impl Lineage {
     fn answer(&self, peer: &Versions) -> Result<Option<LineageMessage>, DocError> {
         let theirs = peer.current();
         if theirs < self.current.generation {
-            return Ok(Some(self.whole()));
+            // A peer that holds nothing of ours, nor what one of ours started from (a newcomer,
+            // or one too far behind), needs only the current generation.
+            let held: BTreeSet<Generation> = peer
+                .0
+                .iter()
+                .filter(|version| {
+                    !StateVector::decode_v1(&version.state_vector)
+                        .is_ok_and(|clocks| clocks.is_empty())
+                })
+                .map(|version| version.generation)
+                .collect();
+            let linked = self
+                .eras()
+                .any(|era| held.contains(&era.generation) || held.contains(&era.header.parent));
+            return Ok(Some(if linked {
+                self.whole()
+            } else {
+                LineageMessage::Lineage(vec![self.current.whole()])
+            }));
         }
         if theirs > self.current.generation {
             // It answers our own versions, sent when the link came up, with its lineage.

@@ -409,3 +409,23 @@ fn a_lineage_that_does_not_decode_is_refused_and_changes_nothing() {
         assert_eq!(replica.document().text(), "mine");
     }
 }
+
+#[test]
+fn a_newcomer_gets_the_current_generation_only() {
+    let mut net = Net::new(1);
+    net.edit(0, |d| d.append("text"));
+    for _ in 0..3 {
+        net.edit(0, |d| d.append("."));
+        net.start(0);
+    }
+    let newcomer = Lineage::new(2);
+    let reply = net.replicas[0]
+        .receive(LineageMessage::Versions(newcomer.versions()))
+        .expect("valid")
+        .reply;
+    let Some(LineageMessage::Lineage(eras)) = reply else {
+        panic!("a lineage, got {reply:?}");
+    };
+    assert_eq!(eras.len(), 1);
+    assert_eq!(eras[0].generation, net.replicas[0].generation());
+}

@@ -55,6 +55,10 @@ use crate::{
 
 /// How many generations before the current one a replica keeps for peers still on them.
 pub const KEPT: usize = 3;
+/// The highest generation number accepted from a peer: far beyond any real document (one
+/// generation per thousands of edits), and far enough below `u64::MAX` that a peer announcing it
+/// cannot stop this replica from ever starting a later one.
+pub const MAX_NUMBER: u64 = u64::MAX / 2;
 /// A generation is outgrown once its snapshot is over this many bytes …
 pub const OUTGROWN_MIN: usize = 16 * 1024;
 /// … and over this many times the size of its text and map.
@@ -148,7 +152,8 @@ impl Lineage {
 
     /// Whether the current generation's deletions outweigh its content: its snapshot is over
     /// [`OUTGROWN_MIN`] and [`OUTGROWN_FACTOR`] times the text and map. It encodes the
-    /// document, so the driver asks now and then (when the store folds its log), not per edit.
+    /// document, so the driver asks now and then — after every thousand local edits, say — never
+    /// on a peer's update (which would let a peer make this replica start one).
     pub fn outgrown(&self) -> bool {
         let document = &self.current.document;
         let content = document.text().len()
@@ -202,8 +207,40 @@ impl Lineage {
         )
     }
 
-    /// A message from a peer (untrusted): applied, and what it asks for answered.
+    /// A message from a peer (untrusted): applied, and what it asks for answered. One that no
+    /// honest replica sends — more generations than a replica holds, or a generation number so
+    /// high that no generation could follow it — is refused whole, and nothing changes.
     pub fn receive(&mut self, message: LineageMessage) -> Result<Received, DocError> {
+        let generations: Vec<Generation> = match &message {
+            LineageMessage::Versions(versions) => versions
+                .0
+                .iter()
+                .map(|version| version.generation)
+                .collect(),
+            LineageMessage::Updates(eras) | LineageMessage::Lineage(eras) => eras
+                .iter()
+                .flat_map(|era| {
+                    std::iter::once(era.generation)
+                        .chain(era.header.as_ref().map(|header| header.parent))
+                })
+                .collect(),
+        };
+        if generations.len() > 2 * (KEPT + 1) {
+            return Err(DocError::Malformed(format!(
+                "{} generations in one message (a replica holds at most {})",
+                generations.len(),
+                KEPT + 1
+            )));
+        }
+        if let Some(generation) = generations
+            .iter()
+            .find(|generation| generation.number > MAX_NUMBER)
+        {
+            return Err(DocError::Malformed(format!(
+                "generation number {} (at most {MAX_NUMBER})",
+                generation.number
+            )));
+        }
         match message {
             LineageMessage::Versions(versions) => Ok(Received {
                 reply: self.answer(&versions)?,

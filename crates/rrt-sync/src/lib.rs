@@ -76,7 +76,7 @@ pub use doc_sync::{Change, DocSync};
 pub use document::{Applied, DocError, Document, MAX_UPDATE, TextDelta};
 pub use document_store::{DocumentStore, DocumentStoreError, valid_name};
 pub use file_list::{FileEntry, FileList, FileListError, MAX_FILES, MAX_PATH};
-pub use generation::{KEPT, Lineage, OUTGROWN_FACTOR, OUTGROWN_MIN, Received};
+pub use generation::{KEPT, Lineage, MAX_NUMBER, OUTGROWN_FACTOR, OUTGROWN_MIN, Received};
 pub use generation_message::{EraUpdate, Generation, Header, LineageMessage, Version, Versions};
 pub use hlc::{ClockError, DEFAULT_MAX_OFFSET_MS, HybridClock, Stamp, Timestamp};
 pub use outgoing::{Arrival, FULL_MESH, Neighbour, Outgoing};

@@ -228,6 +228,55 @@ mod tests {
         assert_eq!(applied("abc", "", "abc"), "");
     }
 
+    /// A text of distinct characters, and an edit of it: some deleted, new ones (from `fresh`)
+    /// put in.
+    fn edited(ancestor: &[char], keep: &[bool], inserts: &[(usize, char)]) -> Vec<char> {
+        let mut text: Vec<char> = ancestor
+            .iter()
+            .zip(keep.iter().cycle())
+            .filter(|(_, keep)| **keep)
+            .map(|(c, _)| *c)
+            .collect();
+        for &(at, c) in inserts {
+            text.insert(at % (text.len() + 1), c);
+        }
+        text
+    }
+
+    proptest::proptest! {
+        /// With every character distinct: what either side inserted is there once, what either
+        /// deleted is gone, what both kept stays, and `current`'s order is kept.
+        #[test]
+        fn both_sides_changes_survive_and_nothing_else_changes(
+            length in 0usize..40,
+            keep_ours in proptest::collection::vec(proptest::bool::weighted(0.8), 1..40),
+            keep_theirs in proptest::collection::vec(proptest::bool::weighted(0.8), 1..40),
+            ours_at in proptest::collection::vec(0usize..64, 0..8),
+            theirs_at in proptest::collection::vec(0usize..64, 0..8),
+        ) {
+            let ancestor: Vec<char> = (0..length as u32).map(|n| char::from_u32(0x4e00 + n).expect("CJK")).collect();
+            let fresh = |base: u32, at: &[usize]| -> Vec<(usize, char)> {
+                at.iter().enumerate().map(|(n, at)| (*at, char::from_u32(base + n as u32).expect("CJK"))).collect()
+            };
+            let ours_new = fresh(0x5e00, &ours_at);
+            let theirs_new = fresh(0x6e00, &theirs_at);
+            let ours = edited(&ancestor, &keep_ours, &ours_new);
+            let current = edited(&ancestor, &keep_theirs, &theirs_new);
+            let to_string = |text: &[char]| text.iter().collect::<String>();
+            let merged: Vec<char> = applied(&to_string(&ancestor), &to_string(&ours), &to_string(&current)).chars().collect();
+            for (_, c) in ours_new.iter().chain(&theirs_new) {
+                proptest::prop_assert_eq!(merged.iter().filter(|x| *x == c).count(), 1, "{} once", c);
+            }
+            for c in &ancestor {
+                let kept = ours.contains(c) && current.contains(c);
+                proptest::prop_assert_eq!(merged.contains(c), kept, "{}", c);
+            }
+            let order: Vec<char> = merged.iter().copied().filter(|c| current.contains(c)).collect();
+            let expected: Vec<char> = current.iter().copied().filter(|c| merged.contains(c)).collect();
+            proptest::prop_assert_eq!(order, expected);
+        }
+    }
+
     #[test]
     fn matching_is_a_common_subsequence_of_the_longest_length() {
         let a: Vec<char> = "ABCABBA".chars().collect();

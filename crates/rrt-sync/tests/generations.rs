@@ -429,3 +429,33 @@ fn a_newcomer_gets_the_current_generation_only() {
     assert_eq!(eras.len(), 1);
     assert_eq!(eras[0].generation, net.replicas[0].generation());
 }
+
+#[test]
+fn a_generation_no_replica_could_follow_or_too_many_are_refused() {
+    use rrt_sync::{EraUpdate, Header, MAX_NUMBER, Version, Versions};
+    let mut replica = Lineage::new(1);
+    replica.edit(|d| d.append("mine"));
+    let whole = |number| EraUpdate {
+        generation: Generation { number, starter: 2 },
+        update: rrt_sync::Document::new(2).snapshot(),
+        header: Some(Header::default()),
+    };
+    let too_many = Versions(
+        (0..50)
+            .map(|number| Version {
+                generation: Generation { number, starter: 2 },
+                state_vector: Vec::new(),
+            })
+            .collect(),
+    );
+    for message in [
+        LineageMessage::Updates(vec![whole(MAX_NUMBER + 1)]),
+        LineageMessage::Lineage(vec![whole(u64::MAX)]),
+        LineageMessage::Lineage((1..50).map(whole).collect()),
+        LineageMessage::Versions(too_many),
+    ] {
+        assert!(replica.receive(message).is_err());
+        assert_eq!(replica.generation(), Generation::default());
+        assert_eq!(replica.document().text(), "mine");
+    }
+}

@@ -598,8 +598,8 @@ impl From<&Header> for Seed {
 }
 
 /// Applies to `target` what changed from `ancestor` to `ours`: the text's changes, character by
-/// character ([`three_way`]; as one region, as [`Document::replace_from`] does, for texts too far
-/// apart to align), and every key whose value differs. The updates made.
+/// character ([`three_way`]; for texts too far apart to align, what changed inserted as one run),
+/// and every key whose value differs. The updates made.
 fn rebase(target: &Document, ancestor: &Seed, ours: &Seed) -> Vec<Vec<u8>> {
     let mut updates = Vec::new();
     if ours.text != ancestor.text {
@@ -622,7 +622,19 @@ fn rebase(target: &Document, ancestor: &Seed, ours: &Seed) -> Vec<Vec<u8>> {
                     }
                 }
             }
-            None => updates.push(target.replace_from(&ancestor.text, &ours.text)),
+            None => {
+                // Too far apart to align: what ours changed goes in as one run, and nothing is
+                // deleted (a region deleted whole could take the new generation's edits with it).
+                let before: Vec<char> = ancestor.text.chars().collect();
+                let after: Vec<char> = ours.text.chars().collect();
+                let (prefix, suffix) = crate::changed_region(&before, &after);
+                let run: String = after[prefix..after.len() - suffix].iter().collect();
+                if !run.is_empty() {
+                    let at: usize = before[..prefix].iter().map(|c| c.len_utf16()).sum();
+                    let at = crate::rebase(&ancestor.text, &current, at, crate::Bias::After);
+                    updates.push(target.insert(at, &run));
+                }
+            }
         }
     }
     let keys: BTreeSet<&String> = ancestor.map.keys().chain(ours.map.keys()).collect();

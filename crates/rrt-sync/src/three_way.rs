@@ -19,9 +19,10 @@ pub(crate) struct Splice {
     pub(crate) insert: String,
 }
 
-/// The most differences aligned: beyond, the texts are too far apart to be worth the time
-/// (O(D²) memory), and `None` is returned.
-const MAX_DIFFERENCES: usize = 4096;
+/// The most differences aligned: beyond, the texts are too far apart to be worth the time and
+/// memory (the search keeps about D² 4-byte positions: 16 MiB at this bound), and `None` is
+/// returned.
+const MAX_DIFFERENCES: usize = 2048;
 
 /// The splices that bring the changes from `ancestor` to `ours` into `current`, last first (so
 /// each leaves the positions of the next as they were). `None` if the texts are too far apart.
@@ -117,6 +118,10 @@ pub(crate) fn matching(a: &[char], b: &[char]) -> Option<Vec<Option<usize>>> {
     let (x0, y0) = (prefix, prefix);
     let middle_a = &a[prefix..a.len() - suffix];
     let middle_b = &b[prefix..b.len() - suffix];
+    if middle_a.is_empty() || middle_b.is_empty() {
+        // Only inserted, or only deleted: nothing more to match.
+        return Some(matched);
+    }
     for (x, y) in myers(middle_a, middle_b)? {
         matched[x0 + x] = Some(y0 + y);
     }
@@ -127,10 +132,11 @@ pub(crate) fn matching(a: &[char], b: &[char]) -> Option<Vec<Option<usize>>> {
 fn myers(a: &[char], b: &[char]) -> Option<Vec<(usize, usize)>> {
     let (n, m) = (a.len() as isize, b.len() as isize);
     let max = (n + m) as usize;
-    let offset = max as isize + 1;
-    let mut v = vec![0isize; 2 * max + 3];
-    // After step d, v[k] for k in -d..=d.
-    let mut trace: Vec<Vec<isize>> = Vec::new();
+    let bound = max.min(MAX_DIFFERENCES);
+    let offset = bound as isize + 1;
+    let mut v = vec![0isize; 2 * bound + 3];
+    // After step d, v[k] for k in -d..=d (as i32: texts this long are far under 2³¹).
+    let mut trace: Vec<Vec<i32>> = Vec::new();
     let mut found = None;
     'steps: for d in 0..=max as isize {
         if d as usize > MAX_DIFFERENCES {
@@ -150,12 +156,12 @@ fn myers(a: &[char], b: &[char]) -> Option<Vec<(usize, usize)>> {
             }
             v[at] = x;
             if x >= n && y >= m {
-                trace.push(v[(offset - d) as usize..=(offset + d) as usize].to_vec());
+                trace.push(snapshot(&v, offset, d));
                 found = Some(d);
                 break 'steps;
             }
         }
-        trace.push(v[(offset - d) as usize..=(offset + d) as usize].to_vec());
+        trace.push(snapshot(&v, offset, d));
     }
     let steps = found?;
     let mut pairs = Vec::new();
@@ -167,7 +173,7 @@ fn myers(a: &[char], b: &[char]) -> Option<Vec<(usize, usize)>> {
         } else {
             // v after step d - 1, which covers -(d - 1)..=d - 1.
             let before = &trace[(d - 1) as usize];
-            let get = |k: isize| before[(k + d - 1) as usize];
+            let get = |k: isize| before[(k + d - 1) as usize] as isize;
             let previous_k = if k == -d || (k != d && get(k - 1) < get(k + 1)) {
                 k + 1
             } else {
@@ -186,6 +192,13 @@ fn myers(a: &[char], b: &[char]) -> Option<Vec<(usize, usize)>> {
     }
     pairs.reverse();
     Some(pairs)
+}
+
+fn snapshot(v: &[isize], offset: isize, d: isize) -> Vec<i32> {
+    v[(offset - d) as usize..=(offset + d) as usize]
+        .iter()
+        .map(|&x| x as i32)
+        .collect()
 }
 
 #[cfg(test)]
@@ -275,6 +288,20 @@ mod tests {
             let expected: Vec<char> = current.iter().copied().filter(|c| merged.contains(c)).collect();
             proptest::prop_assert_eq!(order, expected);
         }
+    }
+
+    #[test]
+    fn long_texts_with_few_changes_align_and_texts_too_far_apart_do_not() {
+        let long: String = "abcdefghij".repeat(20_000);
+        let ours = format!("X{}Y", &long[..100_000]) + &long[100_000..];
+        let current = long.replacen("abc", "", 1);
+        let merged = applied(&long, &ours, &current);
+        assert_eq!(
+            merged,
+            format!("X{}Y", &current[..99_997]) + &current[99_997..]
+        );
+        let unrelated: String = "0123456789".repeat(500);
+        assert_eq!(carry(&long, &unrelated, &long), None);
     }
 
     #[test]

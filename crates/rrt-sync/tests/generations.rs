@@ -459,3 +459,22 @@ fn a_generation_no_replica_could_follow_or_too_many_are_refused() {
         assert_eq!(replica.document().text(), "mine");
     }
 }
+
+#[test]
+fn a_carry_into_a_text_too_changed_to_align_keeps_both_sides() {
+    let mut net = Net::new(2);
+    net.connect(0, 1);
+    net.edit(0, |d| d.append("shared text\n"));
+    net.settle();
+    net.cut(0, 1);
+    net.start(1);
+    // b rewrites the text (more than three_way aligns) while a adds to it.
+    let theirs = "b".repeat(3000);
+    net.edit(1, |d| d.delete(0, 12));
+    net.edit(1, |d| d.append(&theirs));
+    net.edit(0, |d| d.insert(0, "mine: "));
+    net.queue.clear();
+    net.connect(0, 1);
+    net.settle();
+    assert_eq!(net.converged(), format!("mine: {theirs}"));
+}

@@ -475,11 +475,7 @@ impl Lineage {
                 .map(|next| ids(&next.header.base))
         };
         let mut plan = Vec::new();
-        let Some((at, next)) = fork else {
-            plan.push(self.unlinked(current));
-            return plan;
-        };
-        {
+        if let Some((at, next)) = fork {
             let mine = ours[at];
             let base = ids(&next.header.base);
             let later = carried_on(own_only.len(), mine);
@@ -516,40 +512,31 @@ impl Lineage {
                     && !seed.contains(id)
                     && later.as_ref().is_none_or(|later| later.contains(id))
             };
-            plan.push((
-                Seed::from(&era.header),
-                Seed::of(&era.document, |id| own(id) || seed.contains(id)),
-            ));
+            plan.push(if fork.is_some() {
+                (
+                    Seed::from(&era.header),
+                    Seed::of(&era.document, |id| own(id) || seed.contains(id)),
+                )
+            } else {
+                // Further behind than the kept generations: the seed is too old to tell others'
+                // deletions from ours. What we wrote is carried, placed by the text around it,
+                // and no deletion — and, from the oldest one we kept if we started it, what we
+                // seeded it with that the current text lacks (our writing from the ones before).
+                let seeded = if at + 1 == own_only.len() && era.generation.starter == self.replica {
+                    absent(&era.document, &current.document.text(), &seed)
+                } else {
+                    IdSet::new()
+                };
+                (
+                    Seed {
+                        text: Seed::of(&era.document, |id| !own(id) && !seeded.contains(id)).text,
+                        map: era.header.map.clone(),
+                    },
+                    Seed::of(&era.document, |_| true),
+                )
+            });
         }
         plan
-    }
-
-    /// What to carry into `current` when none of ours is kept on its line (this replica is
-    /// further behind than [`KEPT`] generations): what this replica wrote (or seeded, in a
-    /// generation it started) that `current` does not have, placed by the text around it.
-    /// Nothing is deleted: which of the differences are deletions cannot be told any more.
-    fn unlinked(&self, current: &Era) -> (Seed, Seed) {
-        let me = self.current.document.writer();
-        let characters = self.current.document.characters();
-        let ours: Vec<char> = characters.iter().map(|(c, _)| *c).collect();
-        let theirs: Vec<char> = current.document.text().chars().collect();
-        let present = three_way::matching(&ours, &theirs).unwrap_or_else(|| vec![None; ours.len()]);
-        let text = characters
-            .iter()
-            .zip(present)
-            .filter(|((_, id), present)| id.client != me || present.is_some())
-            .map(|((c, _), _)| *c)
-            .collect();
-        (
-            Seed {
-                text,
-                map: self.current.header.map.clone(),
-            },
-            Seed {
-                text: ours.into_iter().collect(),
-                map: self.current.document.entries(),
-            },
-        )
     }
 
     /// Keeps `era` among the retired, newest first, at most [`KEPT`], without held content.
@@ -656,6 +643,23 @@ fn without_held(replica: u64, document: Document) -> Document {
         return document;
     }
     Document::from_snapshot(replica, &document.snapshot()).unwrap_or(document)
+}
+
+/// The characters of `document` among `ids` that `text` does not have (by a longest common
+/// subsequence of the two texts; none if they are too far apart to align).
+fn absent(document: &Document, text: &str, ids: &IdSet) -> IdSet {
+    let characters = document.characters();
+    let ours: Vec<char> = characters.iter().map(|(c, _)| *c).collect();
+    let theirs: Vec<char> = text.chars().collect();
+    let mut absent = IdSet::new();
+    if let Some(present) = three_way::matching(&ours, &theirs) {
+        for ((_, id), present) in characters.iter().zip(present) {
+            if present.is_none() && ids.contains(id) {
+                absent.insert(*id, 1);
+            }
+        }
+    }
+    absent
 }
 
 /// `newest` and the ancestors of it among `held`, newest first.

@@ -478,3 +478,32 @@ fn a_carry_into_a_text_too_changed_to_align_keeps_both_sides() {
     net.settle();
     assert_eq!(net.converged(), format!("mine: {theirs}"));
 }
+
+#[test]
+fn a_replica_behind_more_than_the_kept_generations_keeps_what_it_typed() {
+    let mut net = Net::new(2);
+    net.connect(0, 1);
+    net.edit(0, |d| d.append("first line\nsecond line\n"));
+    net.settle();
+    net.cut(0, 1);
+    // b, away, types a line and deletes a word.
+    net.edit(1, |d| d.insert(11, "b's line\n"));
+    net.edit(1, |d| d.delete(0, 6));
+    // a edits on through more generations than anyone keeps.
+    for round in 0..KEPT_PLUS_TWO {
+        net.edit(0, |d| d.append(&format!("a{round}\n")));
+        net.start(0);
+    }
+    net.queue.clear();
+    net.connect(0, 1);
+    net.settle();
+    let a_lines: String = (0..KEPT_PLUS_TWO)
+        .map(|round| format!("a{round}\n"))
+        .collect();
+    // What b typed is in, where it typed it; its deletion is not (no longer tellable from
+    // others' text).
+    assert_eq!(
+        net.converged(),
+        format!("first line\nb's line\nsecond line\n{a_lines}")
+    );
+}

@@ -7,7 +7,8 @@
 //! The last line of the replay is `rrt: <seconds> s to make <n> edits locally`, for scripts.
 //!
 //! `compaction [EDITS]` instead edits a text kept near 1 KB a million times (by default) and
-//! prints what a newcomer would be sent, and what a snapshot holds.
+//! prints what a newcomer would be sent, and what a snapshot holds — in one yrs document, then in
+//! generations (`Lineage`: a fresh document seeded with the text once deletions outweigh it).
 //!
 //! Run: `cargo run --release --manifest-path crdt-choice/Cargo.toml [EDITS]`
 //! or `cargo run --release --manifest-path crdt-choice/Cargo.toml compaction [EDITS]`
@@ -15,7 +16,7 @@
 use std::time::{Duration, Instant};
 
 use loro::{ExportMode, LoroDoc};
-use rrt_sync::Document;
+use rrt_sync::{Document, Lineage, LineageMessage};
 
 /// One step of the trace, positions in UTF-16 code units.
 #[derive(Clone, Copy)]
@@ -194,6 +195,52 @@ fn compaction(edits: usize) {
     );
     println!("snapshot: {} bytes", document.snapshot().len());
     println!("a newcomer's diff: {} bytes", newcomer.len());
+    with_generations(&steps);
+}
+
+/// How often (in edits) the generations run asks whether the document is outgrown: each ask
+/// encodes a snapshot, so not every edit (the node asks when its store folds the log).
+const CHECK_EVERY: usize = 1000;
+
+/// The same edits in generations ([`Lineage`]): what is left to store and to send.
+fn with_generations(steps: &[Step]) {
+    let mut lineage = Lineage::new(1);
+    let mut starts = 0;
+    let start = Instant::now();
+    for (done, step) in steps.iter().enumerate() {
+        match *step {
+            Step::Insert(at, c) => lineage.edit(|d| d.insert(at, c.encode_utf8(&mut [0; 4]))),
+            Step::Delete(at) => lineage.edit(|d| d.delete(at, 1)),
+        };
+        if done % CHECK_EVERY == CHECK_EVERY - 1 && lineage.outgrown() {
+            lineage.start();
+            starts += 1;
+        }
+    }
+    let elapsed = start.elapsed();
+    let current = lineage.document().snapshot().len();
+    let kept: usize = lineage
+        .retired()
+        .map(|(_, document)| document.snapshot().len())
+        .sum();
+    let newcomer = match lineage.receive(LineageMessage::Versions(Lineage::new(2).versions())) {
+        Ok(received) => match received.reply {
+            Some(LineageMessage::Lineage(eras)) => eras.iter().map(|era| era.update.len()).sum(),
+            _ => 0,
+        },
+        Err(_) => 0,
+    };
+    println!(
+        "\nwith generations (outgrown checked every {CHECK_EVERY} edits): {starts} generations started, {:.2} s",
+        elapsed.as_secs_f64()
+    );
+    println!("current generation's snapshot: {current} bytes");
+    println!("a newcomer's lineage: {newcomer} bytes");
+    println!(
+        "on disk with the {} generations kept for peers behind: {} bytes",
+        lineage.retired().count(),
+        current + kept
+    );
 }
 
 fn main() {

@@ -23,6 +23,7 @@ use yrs::{
     ReadTxn, StateVector, Text, TextRef, Transact, TransactionMut, Update,
     block::BLOCK_ITEM_STRING_REF_NUMBER,
     encoding::write::Write,
+    types::text::YChange,
     updates::{
         decoder::Decode,
         encoder::{Encode, Encoder, EncoderV1},
@@ -43,6 +44,11 @@ const HAS_RIGHT_ORIGIN: u8 = 0b0100_0000;
 
 /// The bits of a replica number yrs keeps.
 const CLIENT_ID_MASK: u64 = (1 << 53) - 1;
+
+/// The id yrs gives the edits of `replica`.
+pub(crate) fn writer_of(replica: u64) -> ClientID {
+    ClientID::new(replica & CLIENT_ID_MASK)
+}
 
 /// The largest update accepted from the network, whole or reassembled from parts: it bounds the
 /// memory one peer's update may take here (`DocSync` also holds a peer's unfinished parts to it).
@@ -134,7 +140,7 @@ impl Document {
     /// writers apart by it). Only its low 53 bits count — yrs, like Yjs, keeps client ids within
     /// JavaScript's safe integers.
     pub fn new(replica: u64) -> Self {
-        let mut options = Options::with_client_id(ClientID::new(replica & CLIENT_ID_MASK));
+        let mut options = Options::with_client_id(writer_of(replica));
         // Positions count UTF-16 code units, as in Yjs; O(1) to find, unlike UTF-8 bytes.
         options.offset_kind = OffsetKind::Utf16;
         let doc = Doc::with_options(options);
@@ -304,6 +310,52 @@ impl Document {
     /// This replica's version: what it has seen of every writer.
     pub fn state_vector(&self) -> Vec<u8> {
         self.doc.transact().state_vector().encode_v1()
+    }
+
+    /// The id this replica's edits get (its replica number as yrs keeps it).
+    pub(crate) fn writer(&self) -> ClientID {
+        self.doc.client_id()
+    }
+
+    /// The ids of the text's characters and of everything deleted: all of the text a replica
+    /// has seen, by id (unlike its version, which stops at a gap in a writer's clocks and does
+    /// not show deletions).
+    pub(crate) fn seen(&self) -> IdSet {
+        let mut seen = self.doc.transact().snapshot().delete_set;
+        for (_, id) in self.characters() {
+            seen.insert(id, 1);
+        }
+        seen
+    }
+
+    /// The text, character by character, each with the id yrs gave it (writer and clock): who
+    /// wrote what, for a replica that carries only its own writing into a new generation.
+    pub(crate) fn characters(&self) -> Vec<(char, ID)> {
+        let mut txn = self.doc.transact_mut();
+        let snapshot = txn.snapshot();
+        // Every clock of every writer, gaps or not, as `Positions::rebuilt` does.
+        let everything: StateVector = snapshot
+            .state_map
+            .iter()
+            .map(|(client, _)| (*client, u32::MAX))
+            .collect();
+        let now = yrs::Snapshot::new(everything, snapshot.delete_set);
+        let nothing = yrs::Snapshot::new(StateVector::default(), IdSet::new());
+        let mut characters = Vec::new();
+        for chunk in self
+            .text
+            .diff_range(&mut txn, Some(&now), Some(&nothing), YChange::identity)
+        {
+            if let (Out::Any(yrs::Any::String(text)), Some(change)) = (&chunk.insert, chunk.ychange)
+            {
+                let mut clock = change.id.clock;
+                for c in text.chars() {
+                    characters.push((c, ID::new(change.id.client, clock)));
+                    clock += c.len_utf16() as u32;
+                }
+            }
+        }
+        characters
     }
 
     /// Everything this replica has that a replica at `remote_version` lacks.

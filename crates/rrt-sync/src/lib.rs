@@ -15,6 +15,9 @@
 //! * [`Document`] — a CRDT document (yrs): a text for scratch areas and a map for app state that
 //!   converge however their updates travel; updates from the network are untrusted.
 //!   Its name is a plain file name ([`valid_name`]), checked on every operation from a peer.
+//! * [`Lineage`] — a document's generations: when deletions outweigh the text, a fresh CRDT
+//!   seeded with it, the highest generation winning and older ones' edits carried into it.
+//!   Not yet driven by [`DocSync`] or the node: documents do not shed their history yet.
 //! * [`DocSync`] — the document sync session: versions on connect, diffs of only what is
 //!   missing, batched live edits, large updates split into parts.
 //! * [`rebase`] — a position in the text an editor saw, moved to the text as it is now (and
@@ -44,6 +47,8 @@ mod doc_sync;
 mod document;
 mod document_name;
 mod file_list;
+mod generation;
+mod generation_message;
 mod hlc;
 mod outgoing;
 pub mod outline;
@@ -51,6 +56,7 @@ mod positions;
 mod presence;
 mod rebase;
 mod text_change;
+mod three_way;
 
 pub use blob_message::BlobMessage;
 pub use blob_sync::{
@@ -68,6 +74,8 @@ pub use doc_sync::{Change, DocSync};
 pub use document::{Applied, DocError, Document, MAX_UPDATE, TextDelta, merge_updates};
 pub use document_name::valid_name;
 pub use file_list::{FileEntry, FileList, FileListError, MAX_FILES, MAX_PATH};
+pub use generation::{KEPT, Lineage, MAX_NUMBER, OUTGROWN_FACTOR, OUTGROWN_MIN, Received};
+pub use generation_message::{EraUpdate, Generation, Header, LineageMessage, Version, Versions};
 pub use hlc::{ClockError, DEFAULT_MAX_OFFSET_MS, HybridClock, Stamp, Timestamp};
 pub use outgoing::{Arrival, FULL_MESH, Neighbour, Outgoing};
 pub use presence::{

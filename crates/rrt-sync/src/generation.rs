@@ -1,0 +1,694 @@
+//! Generations of a document: how a text that stays small while it is edited for months stays
+//! small on disk and on the wire.
+//!
+//! yrs drops deleted text but keeps every deleted run's id and origins, which a later edit may
+//! name: a 1 KiB text edited a million times snapshots to 4.3 MB. No replica can drop those ids
+//! alone — an edit still in flight may refer to them. So the document is started again: a
+//! *generation* is a fresh CRDT seeded with the text and map of the one before, named by
+//! [`Generation`] (a number, then the replica that started it). The highest generation wins,
+//! whoever started it and whenever it arrives; a replica that learns of a newer one moves to it
+//! and *carries* into it, as ordinary edits of the new generation, what it wrote in the old one
+//! that the new one lacks.
+//!
+//! ```text
+//!  generation g   ──edits──▶ deletions outweigh the text (Lineage::outgrown)
+//!        │ start: seed = text + map of g; header = (parent g, base = ids g had, seed)
+//!        ▼
+//!  generation g+1 ◀── a replica still on g learns of it:
+//!                     nothing it has outside the base? ─▶ moves, nothing to carry
+//!                     else ─▶ asks the peer for its lineage (its generations, whole), then
+//!                       ours   = our copy of g ∪ the peer's, with only our own writing beyond the base
+//!                       before = the peer's copy of g, without our writing
+//!                       g+1   ⇐ the changes before → ours, character by character (three_way)
+//! ```
+//!
+//! Each replica carries only what it wrote itself (yrs ids say who wrote each character), so
+//! however many replicas held an edit, it arrives once: the author holds it until it moves.
+//! Deletions are carried by every replica that saw them, which is harmless twice (a character
+//! already gone is not deleted again, and only characters of the old generation are ever
+//! deleted). Updates for a generation older than the receiver's are therefore not applied —
+//! their author carries them — and the receiver answers with its lineage, so the author moves.
+//!
+//! A replica keeps the [`KEPT`] generations before its own, each about the size at which it was
+//! outgrown, for peers still on them, and sends them only to such a peer: a newcomer gets the
+//! current generation alone. A replica further behind than that carries what it wrote that the
+//! current text lacks, placed by the text around it, and no deletion (which differences are
+//! deletions can no longer be told). A replica that moved onto a start that then lost to a
+//! concurrent one carries that start's own writing from its seed; text that reached the winner
+//! another way may then come twice, and what it deleted there may come back — never lost.
+//!
+//! Sans-IO: [`Lineage`] takes [`LineageMessage`]s and says what to send back; the driver moves
+//! them and stores what changed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use yrs::{
+    ID, IdSet, StateVector,
+    updates::{decoder::Decode, encoder::Encode},
+};
+
+use crate::{
+    document::{DocError, Document, writer_of},
+    generation_message::{EraUpdate, Generation, Header, LineageMessage, Version, Versions},
+    three_way,
+};
+
+/// How many generations before the current one a replica keeps for peers still on them.
+pub const KEPT: usize = 3;
+/// The highest generation number accepted from a peer: far beyond any real document (one
+/// generation per thousands of edits), and far enough below `u64::MAX` that a peer announcing it
+/// cannot stop this replica from ever starting a later one.
+pub const MAX_NUMBER: u64 = u64::MAX / 2;
+/// A generation is outgrown once its snapshot is over this many bytes …
+pub const OUTGROWN_MIN: usize = 16 * 1024;
+/// … and over this many times the size of its text and map.
+pub const OUTGROWN_FACTOR: usize = 8;
+
+/// What a message did here.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Received {
+    /// Whether the current text or map changed (a new generation counts).
+    pub changed: bool,
+    /// This replica moved to a newer generation: the driver stores the lineage anew.
+    pub moved: bool,
+    /// Edits this replica made to carry old content forward: stored, and sent to every peer.
+    pub carried: Vec<EraUpdate>,
+    /// What to send back to the sender.
+    pub reply: Option<LineageMessage>,
+}
+
+/// One generation as this replica holds it.
+#[derive(Debug)]
+struct Era {
+    generation: Generation,
+    header: Header,
+    document: Document,
+}
+
+impl Era {
+    fn whole(&self) -> EraUpdate {
+        EraUpdate {
+            generation: self.generation,
+            update: self.document.snapshot(),
+            header: Some(self.header.clone()),
+        }
+    }
+}
+
+/// A document's generations at one replica: the current one, which takes edits, and the
+/// [`KEPT`] before it, for peers still on them.
+#[derive(Debug)]
+pub struct Lineage {
+    replica: u64,
+    current: Era,
+    /// Newest first. Everything in them has been carried into the current generation.
+    retired: Vec<Era>,
+}
+
+impl Lineage {
+    /// A new, empty document in generation 0, edited by `replica`.
+    pub fn new(replica: u64) -> Self {
+        Self::with_document(replica, Document::new(replica))
+    }
+
+    /// `document` as generation 0 (a document stored before generations existed).
+    pub fn with_document(replica: u64, document: Document) -> Self {
+        Self {
+            replica,
+            current: Era {
+                generation: Generation::default(),
+                header: Header::default(),
+                document,
+            },
+            retired: Vec::new(),
+        }
+    }
+
+    /// The current generation.
+    pub fn generation(&self) -> Generation {
+        self.current.generation
+    }
+
+    /// The current generation's document: the text and map.
+    pub fn document(&self) -> &Document {
+        &self.current.document
+    }
+
+    /// The generations kept for stragglers, newest first, with their documents.
+    pub fn retired(&self) -> impl Iterator<Item = (Generation, &Document)> {
+        self.retired
+            .iter()
+            .map(|era| (era.generation, &era.document))
+    }
+
+    /// A local edit of the current generation: the update to store and send to every peer.
+    pub fn edit(&mut self, change: impl FnOnce(&Document) -> Vec<u8>) -> EraUpdate {
+        EraUpdate {
+            generation: self.current.generation,
+            update: change(&self.current.document),
+            header: None,
+        }
+    }
+
+    /// Whether the current generation's deletions outweigh its content: its snapshot is over
+    /// [`OUTGROWN_MIN`] and [`OUTGROWN_FACTOR`] times the text and map. It encodes the
+    /// document, so the driver asks now and then — after every thousand local edits, say — never
+    /// on a peer's update (which would let a peer make this replica start one).
+    pub fn outgrown(&self) -> bool {
+        let document = &self.current.document;
+        let content = document.text().len()
+            + document
+                .entries()
+                .iter()
+                .map(|(key, value)| key.len() + value.len())
+                .sum::<usize>();
+        document.snapshot().len() > OUTGROWN_MIN.max(OUTGROWN_FACTOR * content)
+    }
+
+    /// Starts a new generation seeded with the current text and map. Returns the message for
+    /// every peer (the new generation whole, a few bytes over its text and map).
+    pub fn start(&mut self) -> LineageMessage {
+        let old = &self.current;
+        let generation = Generation {
+            number: old.generation.number + 1,
+            starter: self.replica,
+        };
+        let header = Header {
+            parent: old.generation,
+            base: old.document.seen().encode_v1(),
+            text: old.document.text(),
+            map: old.document.entries(),
+        };
+        let document = Document::new(self.replica);
+        document.append(&header.text);
+        for (key, value) in &header.map {
+            document.set(key, value);
+        }
+        let new = Era {
+            generation,
+            header,
+            document,
+        };
+        let message = LineageMessage::Updates(vec![new.whole()]);
+        let old = std::mem::replace(&mut self.current, new);
+        self.retire(old);
+        message
+    }
+
+    /// What this replica holds, for a peer to answer with what it lacks.
+    pub fn versions(&self) -> Versions {
+        Versions(
+            self.eras()
+                .map(|era| Version {
+                    generation: era.generation,
+                    state_vector: era.document.state_vector(),
+                })
+                .collect(),
+        )
+    }
+
+    /// A message from a peer (untrusted): applied, and what it asks for answered. One that no
+    /// honest replica sends — more generations than a replica holds, or a generation number so
+    /// high that no generation could follow it — is refused whole, and nothing changes.
+    pub fn receive(&mut self, message: LineageMessage) -> Result<Received, DocError> {
+        let generations: Vec<Generation> = match &message {
+            LineageMessage::Versions(versions) => versions
+                .0
+                .iter()
+                .map(|version| version.generation)
+                .collect(),
+            LineageMessage::Updates(eras) | LineageMessage::Lineage(eras) => eras
+                .iter()
+                .flat_map(|era| {
+                    std::iter::once(era.generation)
+                        .chain(era.header.as_ref().map(|header| header.parent))
+                })
+                .collect(),
+        };
+        if generations.len() > 2 * (KEPT + 1) {
+            return Err(DocError::Malformed(format!(
+                "{} generations in one message (a replica holds at most {})",
+                generations.len(),
+                KEPT + 1
+            )));
+        }
+        if let Some(generation) = generations
+            .iter()
+            .find(|generation| generation.number > MAX_NUMBER)
+        {
+            return Err(DocError::Malformed(format!(
+                "generation number {} (at most {MAX_NUMBER})",
+                generation.number
+            )));
+        }
+        match message {
+            LineageMessage::Versions(versions) => Ok(Received {
+                reply: self.answer(&versions)?,
+                ..Received::default()
+            }),
+            LineageMessage::Updates(updates) => self.updates(updates),
+            LineageMessage::Lineage(eras) => self.lineage(eras),
+        }
+    }
+
+    fn eras(&self) -> impl Iterator<Item = &Era> {
+        std::iter::once(&self.current).chain(&self.retired)
+    }
+
+    fn era_mut(&mut self, generation: Generation) -> Option<&mut Era> {
+        std::iter::once(&mut self.current)
+            .chain(&mut self.retired)
+            .find(|era| era.generation == generation)
+    }
+
+    /// All that is held, whole, newest first.
+    fn whole(&self) -> LineageMessage {
+        LineageMessage::Lineage(self.eras().map(Era::whole).collect())
+    }
+
+    fn answer(&self, peer: &Versions) -> Result<Option<LineageMessage>, DocError> {
+        let theirs = peer.current();
+        if theirs < self.current.generation {
+            // A peer that holds nothing of ours, nor what one of ours started from (a newcomer,
+            // or one too far behind), needs only the current generation.
+            let held: BTreeSet<Generation> = peer
+                .0
+                .iter()
+                .filter(|version| {
+                    !StateVector::decode_v1(&version.state_vector)
+                        .is_ok_and(|clocks| clocks.is_empty())
+                })
+                .map(|version| version.generation)
+                .collect();
+            let linked = self
+                .eras()
+                .any(|era| held.contains(&era.generation) || held.contains(&era.header.parent));
+            return Ok(Some(if linked {
+                self.whole()
+            } else {
+                LineageMessage::Lineage(vec![self.current.whole()])
+            }));
+        }
+        if theirs > self.current.generation {
+            // It answers our own versions, sent when the link came up, with its lineage.
+            return Ok(None);
+        }
+        let mut updates = Vec::new();
+        for era in self.eras() {
+            let Some(version) = peer.of(era.generation) else {
+                continue;
+            };
+            updates.push(EraUpdate {
+                generation: era.generation,
+                update: era.document.diff(version)?,
+                header: None,
+            });
+        }
+        Ok((!updates.is_empty()).then_some(LineageMessage::Updates(updates)))
+    }
+
+    fn updates(&mut self, updates: Vec<EraUpdate>) -> Result<Received, DocError> {
+        let Some(newest) = updates.iter().max_by_key(|update| update.generation) else {
+            return Ok(Received::default());
+        };
+        if newest.generation < self.current.generation {
+            // Its author carries it forward when it moves; here it would be carried twice.
+            return Ok(Received {
+                reply: Some(self.whole()),
+                ..Received::default()
+            });
+        }
+        if newest.generation > self.current.generation {
+            return self.started(newest.clone());
+        }
+        let mut received = Received::default();
+        for update in updates {
+            let current = self.current.generation;
+            // A generation we no longer keep, or never had: nothing to do with it.
+            if let Some(era) = self.era_mut(update.generation) {
+                let applied = era.document.apply(&update.update)?;
+                received.changed |= update.generation == current && applied.changed();
+            }
+        }
+        Ok(received)
+    }
+
+    /// A newer generation, started elsewhere: moved to at once if ours holds nothing it lacks,
+    /// else its sender is asked for what to carry ours forward from.
+    fn started(&mut self, new: EraUpdate) -> Result<Received, DocError> {
+        let ask = Ok(Received {
+            reply: Some(LineageMessage::Versions(self.versions())),
+            ..Received::default()
+        });
+        let Some(header) = new.header else {
+            return ask;
+        };
+        let base = ids(&header.base);
+        let document = &self.current.document;
+        if header.parent != self.current.generation
+            || base.merge(&document.seen()) != base
+            || document.entries() != header.map
+        {
+            return ask;
+        }
+        let document = Document::from_snapshot(self.replica, &new.update)?;
+        let new = Era {
+            generation: new.generation,
+            header,
+            document,
+        };
+        let old = std::mem::replace(&mut self.current, new);
+        self.retire(old);
+        Ok(Received {
+            changed: true,
+            moved: true,
+            ..Received::default()
+        })
+    }
+
+    /// A peer's whole lineage: if it is ahead, ours is carried into its current generation.
+    fn lineage(&mut self, eras: Vec<EraUpdate>) -> Result<Received, DocError> {
+        let Some(newest) = eras.iter().map(|era| era.generation).max() else {
+            return Ok(Received::default());
+        };
+        if newest < self.current.generation {
+            return Ok(Received {
+                reply: Some(self.whole()),
+                ..Received::default()
+            });
+        }
+        if newest == self.current.generation {
+            // Whole copies of generations both sides hold: merged like any update.
+            return self.updates(eras);
+        }
+        let mut theirs = BTreeMap::new();
+        for era in eras {
+            let header = era.header.ok_or_else(|| {
+                DocError::Malformed("a lineage generation without its header".to_owned())
+            })?;
+            let document = Document::from_snapshot(self.replica, &era.update)?;
+            theirs.insert(
+                era.generation,
+                Era {
+                    generation: era.generation,
+                    header,
+                    document,
+                },
+            );
+        }
+        let Some((_, current)) = theirs.pop_last() else {
+            return Ok(Received::default());
+        };
+        let carry = self.carry_plan(&current, &theirs);
+        let mut carried = Vec::new();
+        for (ancestor, ours) in carry {
+            carried.extend(rebase(&current.document, &ancestor, &ours));
+        }
+        // Our copies, merged with theirs, are kept: all of them is now in the new generation.
+        let mut kept: BTreeMap<Generation, Era> = BTreeMap::new();
+        let old = std::mem::replace(&mut self.current, current);
+        for mut era in std::iter::once(old).chain(std::mem::take(&mut self.retired)) {
+            // Before the merge, which could release it.
+            era.document = without_held(self.replica, era.document);
+            if let Some(copy) = theirs.remove(&era.generation) {
+                era.document.apply(&copy.document.snapshot())?;
+            }
+            kept.insert(era.generation, era);
+        }
+        kept.extend(theirs);
+        for (_, era) in kept.into_iter().rev() {
+            self.retire(era);
+        }
+        let generation = self.current.generation;
+        Ok(Received {
+            changed: true,
+            moved: true,
+            carried: carried
+                .into_iter()
+                .map(|update| EraUpdate {
+                    generation,
+                    update,
+                    header: None,
+                })
+                .collect(),
+            reply: None,
+        })
+    }
+
+    /// What to carry into `current` (a peer's, with its older generations `theirs`): pairs of
+    /// (ancestor, ours) as text and map, oldest first.
+    ///
+    /// Only what this replica wrote is carried as new text — every writer carries its own, when
+    /// it moves, so nothing is carried twice however many replicas held it; deletions of text
+    /// the ancestor has are carried by everyone who saw them, which is harmless twice. What this
+    /// replica wrote in a generation and already carried into a later one of its own (one the
+    /// peer's line does not have: a start that lost) is carried from there, not twice.
+    fn carry_plan(&self, current: &Era, theirs: &BTreeMap<Generation, Era>) -> Vec<(Seed, Seed)> {
+        let me = self.current.document.writer();
+        // Ours that the current one descends from (a start that lost, kept after we moved on,
+        // was carried into ours already).
+        let mine: BTreeMap<Generation, &Era> = self
+            .retired
+            .iter()
+            .map(|era| (era.generation, era))
+            .collect();
+        let ours = line(&self.current, &mine);
+        let theirs_by: BTreeMap<Generation, &Era> = theirs
+            .iter()
+            .map(|(generation, era)| (*generation, era))
+            .collect();
+        let line = line(current, &theirs_by);
+        // The newest of ours that a generation of the peer's line started from.
+        let fork = ours.iter().enumerate().find_map(|(at, era)| {
+            line.iter()
+                .find(|next| {
+                    next.header.parent == era.generation && next.generation != era.generation
+                })
+                .map(|next| (at, *next))
+        });
+        let own_only = &ours[..fork.map_or(ours.len(), |(at, _)| at)];
+        // What of `era` (at `at` in ours) went into the next of our own, if that started from it.
+        let carried_on = |at: usize, era: &Era| {
+            at.checked_sub(1)
+                .map(|newer| own_only[newer])
+                .filter(|next| next.header.parent == era.generation)
+                .map(|next| ids(&next.header.base))
+        };
+        let mut plan = Vec::new();
+        if let Some((at, next)) = fork {
+            let mine = ours[at];
+            let base = ids(&next.header.base);
+            let later = carried_on(own_only.len(), mine);
+            let own = |id: &ID| {
+                id.client == me
+                    && !base.contains(id)
+                    && later.as_ref().is_none_or(|later| later.contains(id))
+            };
+            plan.push(match theirs.get(&mine.generation) {
+                Some(their) => {
+                    let merged = Document::new(self.replica);
+                    // Both copies decoded here already; one that does not apply leaves the other.
+                    let _ = merged.apply(&mine.document.snapshot());
+                    let _ = merged.apply(&their.document.snapshot());
+                    let known = their.document.seen();
+                    (
+                        Seed::of(&their.document, |id| !own(id)),
+                        Seed::of(&merged, |id| own(id) || known.contains(id)),
+                    )
+                }
+                // Only the start's text is known of it, not which of its characters ours has
+                // seen: what ours wrote is carried, and no deletion.
+                None => (
+                    Seed::of(&mine.document, |id| !own(id)),
+                    Seed::of(&mine.document, |_| true),
+                ),
+            });
+        }
+        for (at, era) in own_only.iter().enumerate().rev() {
+            let seed = seed_ids(era);
+            let later = carried_on(at, era);
+            let own = |id: &ID| {
+                id.client == me
+                    && !seed.contains(id)
+                    && later.as_ref().is_none_or(|later| later.contains(id))
+            };
+            plan.push(if fork.is_some() {
+                (
+                    Seed::from(&era.header),
+                    Seed::of(&era.document, |id| own(id) || seed.contains(id)),
+                )
+            } else {
+                // Further behind than the kept generations: the seed is too old to tell others'
+                // deletions from ours. What we wrote is carried, placed by the text around it,
+                // and no deletion — and, from the oldest one we kept if we started it, what we
+                // seeded it with that the current text lacks (our writing from the ones before).
+                let seeded = if at + 1 == own_only.len() && era.generation.starter == self.replica {
+                    absent(&era.document, &current.document.text(), &seed)
+                } else {
+                    IdSet::new()
+                };
+                (
+                    Seed {
+                        text: Seed::of(&era.document, |id| !own(id) && !seeded.contains(id)).text,
+                        map: era.header.map.clone(),
+                    },
+                    Seed::of(&era.document, |_| true),
+                )
+            });
+        }
+        plan
+    }
+
+    /// Keeps `era` among the retired, newest first, at most [`KEPT`], without held content.
+    fn retire(&mut self, mut era: Era) {
+        era.document = without_held(self.replica, era.document);
+        let at = self
+            .retired
+            .iter()
+            .position(|kept| kept.generation < era.generation)
+            .unwrap_or(self.retired.len());
+        self.retired.insert(at, era);
+        self.retired.truncate(KEPT);
+    }
+}
+
+/// A text and map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seed {
+    text: String,
+    map: BTreeMap<String, String>,
+}
+
+impl Seed {
+    /// `document`'s text as carried: the characters whose ids `keep` takes, in order; and its
+    /// map.
+    fn of(document: &Document, keep: impl Fn(&ID) -> bool) -> Self {
+        Self {
+            text: document
+                .characters()
+                .into_iter()
+                .filter(|(_, id)| keep(id))
+                .map(|(c, _)| c)
+                .collect(),
+            map: document.entries(),
+        }
+    }
+}
+
+impl From<&Header> for Seed {
+    fn from(header: &Header) -> Self {
+        Self {
+            text: header.text.clone(),
+            map: header.map.clone(),
+        }
+    }
+}
+
+/// Applies to `target` what changed from `ancestor` to `ours`: the text's changes, character by
+/// character ([`three_way`]; for texts too far apart to align, what changed inserted as one run),
+/// and every key whose value differs. The updates made.
+fn rebase(target: &Document, ancestor: &Seed, ours: &Seed) -> Vec<Vec<u8>> {
+    let mut updates = Vec::new();
+    if ours.text != ancestor.text {
+        let current = target.text();
+        match three_way::carry(&ancestor.text, &ours.text, &current) {
+            Some(splices) => {
+                let units: Vec<usize> = std::iter::once(0)
+                    .chain(current.chars().scan(0, |sum, c| {
+                        *sum += c.len_utf16();
+                        Some(*sum)
+                    }))
+                    .collect();
+                for splice in splices {
+                    let at = units[splice.at];
+                    if splice.delete > 0 {
+                        updates.push(target.delete(at, units[splice.at + splice.delete] - at));
+                    }
+                    if !splice.insert.is_empty() {
+                        updates.push(target.insert(at, &splice.insert));
+                    }
+                }
+            }
+            None => {
+                // Too far apart to align: what ours changed goes in as one run, and nothing is
+                // deleted (a region deleted whole could take the new generation's edits with it).
+                let before: Vec<char> = ancestor.text.chars().collect();
+                let after: Vec<char> = ours.text.chars().collect();
+                let (prefix, suffix) = crate::changed_region(&before, &after);
+                let run: String = after[prefix..after.len() - suffix].iter().collect();
+                if !run.is_empty() {
+                    let at: usize = before[..prefix].iter().map(|c| c.len_utf16()).sum();
+                    let at = crate::rebase(&ancestor.text, &current, at, crate::Bias::After);
+                    updates.push(target.insert(at, &run));
+                }
+            }
+        }
+    }
+    let keys: BTreeSet<&String> = ancestor.map.keys().chain(ours.map.keys()).collect();
+    for key in keys {
+        match (ancestor.map.get(key), ours.map.get(key)) {
+            (before, Some(value)) if before != Some(value) => updates.push(target.set(key, value)),
+            (Some(_), None) => updates.push(target.remove(key)),
+            _ => {}
+        }
+    }
+    updates
+}
+
+/// `document` without the content it holds for its causes: what a kept generation must not
+/// have, since released later (by a copy merged in) it would count as carried forward when it
+/// never was — its author carries it.
+fn without_held(replica: u64, document: Document) -> Document {
+    if !document.holds() {
+        return document;
+    }
+    Document::from_snapshot(replica, &document.snapshot()).unwrap_or(document)
+}
+
+/// The characters of `document` among `ids` that `text` does not have (by a longest common
+/// subsequence of the two texts; none if they are too far apart to align).
+fn absent(document: &Document, text: &str, ids: &IdSet) -> IdSet {
+    let characters = document.characters();
+    let ours: Vec<char> = characters.iter().map(|(c, _)| *c).collect();
+    let theirs: Vec<char> = text.chars().collect();
+    let mut absent = IdSet::new();
+    if let Some(present) = three_way::matching(&ours, &theirs) {
+        for ((_, id), present) in characters.iter().zip(present) {
+            if present.is_none() && ids.contains(id) {
+                absent.insert(*id, 1);
+            }
+        }
+    }
+    absent
+}
+
+/// `newest` and the ancestors of it among `held`, newest first.
+fn line<'a>(newest: &'a Era, held: &BTreeMap<Generation, &'a Era>) -> Vec<&'a Era> {
+    let mut line = vec![newest];
+    while let Some(last) = line.last()
+        && last.generation != Generation::default()
+        && let Some(parent) = held.get(&last.header.parent)
+    {
+        line.push(parent);
+    }
+    line
+}
+
+/// An encoded id set (empty if it does not decode: nothing counts as seen).
+fn ids(encoded: &[u8]) -> IdSet {
+    IdSet::decode_v1(encoded).unwrap_or_default()
+}
+
+/// The ids of what `era` was seeded with: its starter's first clocks (the text, then a clock per
+/// map entry, as [`Lineage::start`] writes them).
+fn seed_ids(era: &Era) -> IdSet {
+    let mut ids = IdSet::new();
+    if era.generation != Generation::default() {
+        let units = era.header.text.encode_utf16().count() + era.header.map.len();
+        ids.insert(
+            ID::new(writer_of(era.generation.starter), 0),
+            u32::try_from(units).unwrap_or(u32::MAX),
+        );
+    }
+    ids
+}

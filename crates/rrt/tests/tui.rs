@@ -210,3 +210,30 @@ fn each_tui_shows_who_else_edits_the_document_until_they_leave() {
         !on_b.screen().contains("also here")
     });
 }
+
+#[test]
+fn typing_while_the_daemon_restarts_is_kept_and_reaches_the_mesh() {
+    let mut lab = Lab::new("tui-restart");
+    lab.start_all(&["a", "b"]);
+    let command = format!(
+        "{} --runtime-dir {} --instance a tui --scratch notes",
+        env!("CARGO_BIN_EXE_rrt"),
+        path_str(&lab.runtime_dir())
+    );
+    let tmux = Tmux::start("tui-restart", 100, 20, &command);
+    tmux.shows("the peers pane", "Peers of a (1 up, 2 members)");
+    tmux.keys(&["Tab"]);
+    tmux.type_text("before");
+    wait_until("b to have it", || notes(&lab, "b") == "before");
+
+    lab.stop("a");
+    tmux.shows("the daemon gone", "reconnecting");
+    tmux.type_text(" during");
+    tmux.shows("the typing kept on screen", "before during");
+    lab.start("a");
+    tmux.shows("the daemon back", "reconnected");
+    tmux.type_text(" after");
+    wait_until("b to have everything typed", || {
+        notes(&lab, "b") == "before during after"
+    });
+}

@@ -232,6 +232,23 @@ impl App {
         self.scratch.moved_cursor()
     }
 
+    /// The replica of document `name` lost its daemon (why); typing goes on into it.
+    pub(crate) fn offline(&mut self, name: &str, why: &str) {
+        if name == self.scratch.name() {
+            self.status = format!("{why}; reconnecting — what you type is kept");
+        }
+    }
+
+    /// The replica of document `name` has its daemon again: its whole state, for the daemon
+    /// to merge (what was typed while it was away included).
+    pub(crate) fn online(&mut self, name: &str) -> Option<Action> {
+        if name != self.scratch.name() {
+            return None;
+        }
+        self.status = "reconnected".to_owned();
+        Some(Action::Send(vec![self.scratch.reconnected()]))
+    }
+
     /// The daemon's documents, for the picker.
     pub(crate) fn documents(&mut self, names: Vec<String>) {
         if let Some(picker) = &mut self.picker {

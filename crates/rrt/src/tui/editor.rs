@@ -78,6 +78,11 @@ impl Editor {
         }
     }
 
+    /// The replica's whole state, as one update.
+    pub(crate) fn whole(&self) -> Vec<u8> {
+        self.replica.snapshot()
+    }
+
     /// The text as shown.
     pub(crate) fn text(&self) -> String {
         self.text.iter().collect()

@@ -54,6 +54,13 @@ impl Scratch {
         self.others = editors;
     }
 
+    /// The replica's whole state, for a daemon reached again (which may have missed any of
+    /// it); the other editors are told where the cursor is again too.
+    pub(crate) fn reconnected(&mut self) -> Vec<u8> {
+        self.told = None;
+        self.editor.whole()
+    }
+
     /// The cursor, when it stands before another character than the other editors were last
     /// told.
     pub(crate) fn moved_cursor(&mut self) -> Option<Option<Cursor>> {

@@ -12,6 +12,7 @@ use ratatui::{
 use rrt_reactor::terminal::terminput::{KeyCode, KeyEvent, KeyModifiers};
 
 use rrt_sync::Cursor;
+use unicode_width::UnicodeWidthChar;
 
 use super::editor::{Editor, Movement};
 
@@ -148,12 +149,19 @@ impl Scratch {
             block = block.border_style(Style::new().add_modifier(Modifier::BOLD));
         }
         let inner = block.inner(area);
+        let text = self.editor.text();
+        let (line, column) = self.editor.cursor_line_column();
+        // Where the cursor is on the screen: the width of what precedes it (a wide character
+        // takes two cells).
+        let cell = text
+            .split('\n')
+            .nth(line)
+            .map_or(0, |shown| width(shown.chars().take(column)));
         let view = View::around(
-            self.editor.cursor_line_column(),
+            (line, cell),
             usize::from(inner.width.max(1)),
             usize::from(inner.height.max(1)),
         );
-        let text = self.editor.text();
         let marks = Marks {
             selection: self.editor.selection(),
             others: self
@@ -173,15 +181,14 @@ impl Scratch {
         }
         frame.render_widget(Paragraph::new(lines).block(block), area);
         if focused {
-            let (line, column) = self.editor.cursor_line_column();
-            let x = u16::try_from(column - view.left).unwrap_or(u16::MAX);
+            let x = u16::try_from(cell - view.left).unwrap_or(u16::MAX);
             let y = u16::try_from(line - view.top).unwrap_or(u16::MAX);
             frame.set_cursor_position((inner.x + x, inner.y + y));
         }
     }
 }
 
-/// The part of the text shown: lines from `top`, columns from `left`, both chosen so the
+/// The part of the text shown: lines from `top`, screen cells from `left`, both chosen so the
 /// cursor is inside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct View {
@@ -232,7 +239,15 @@ fn visible(line: &str, offset: usize, left: usize, marks: &Marks) -> Line<'stati
     let mut spans: Vec<Span<'static>> = Vec::new();
     let mut run = String::new();
     let mut run_style = Style::new();
-    for (index, c) in line.chars().chain(end).enumerate().skip(left) {
+    let mut cells = 0;
+    for (index, c) in line.chars().chain(end).enumerate() {
+        let starts_at = cells;
+        cells += width([c]);
+        if cells <= left {
+            continue;
+        }
+        // A wide character cut by the left edge shows as blanks for its visible half.
+        let c = if starts_at < left { ' ' } else { c };
         let style = marks.style(offset + index);
         if style != run_style && !run.is_empty() {
             spans.push(Span::styled(std::mem::take(&mut run), run_style));
@@ -244,6 +259,14 @@ fn visible(line: &str, offset: usize, left: usize, marks: &Marks) -> Line<'stati
         spans.push(Span::styled(run, run_style));
     }
     Line::from(spans)
+}
+
+/// How many screen cells `chars` take (a control character none).
+fn width(chars: impl IntoIterator<Item = char>) -> usize {
+    chars
+        .into_iter()
+        .map(|c| UnicodeWidthChar::width(c).unwrap_or(0))
+        .sum()
 }
 
 #[cfg(test)]
@@ -392,6 +415,32 @@ mod tests {
         assert!(
             marked(5) && marked(6) && !marked(4),
             "bob on 'o', carol at the end"
+        );
+    }
+
+    #[test]
+    fn wide_characters_take_two_cells_for_the_cursor_and_the_scroll() {
+        let mut scratch = Scratch::new("notes".into());
+        typed(&mut scratch, "日本語x");
+        let (rows, cursor) = drawn(&scratch, 12, 3);
+        assert_eq!(
+            cursor,
+            (8, 1),
+            "after three wide characters and an x: 7 cells"
+        );
+        // (The test buffer shows a wide character's second cell as a blank.)
+        assert!(rows[1].starts_with("│日 本 語 x"), "{:?}", rows[1]);
+        typed(&mut scratch, "yz");
+        // 12 columns, 10 inside: 9 cells of text before the cursor fit.
+        let (_, cursor) = drawn(&scratch, 12, 3);
+        assert_eq!(cursor, (10, 1));
+        typed(&mut scratch, "w");
+        let (rows, cursor) = drawn(&scratch, 12, 3);
+        assert_eq!(cursor, (10, 1), "scrolled by a cell");
+        assert!(
+            rows[1].starts_with("│ 本 語 xyzw"),
+            "half a wide character is a blank: {:?}",
+            rows[1]
         );
     }
 }

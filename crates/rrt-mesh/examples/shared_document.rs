@@ -41,6 +41,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     Some(DocumentChange::Changed(Origin::Peer(peer))) => format!("peer {peer}"),
                     // Behind: the text read now has every change all the same.
                     Some(DocumentChange::Lagged { .. }) => "several edits".to_owned(),
+                    // Someone's cursor moved: the text is as it was.
+                    Some(DocumentChange::Editors) => continue,
                     None => break,
                 };
                 println!("--- {} (changed by {who}) ---\n{}", document.name(), document.text().await?);

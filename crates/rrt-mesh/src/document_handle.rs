@@ -38,9 +38,12 @@ use serde::Serialize;
 use tokio::sync::broadcast::{self, error::RecvError};
 use uuid::Uuid;
 
+use rrt_sync::{Cursor, Presence};
+
 use crate::{
     EditError,
     node::{Edit, Node, NodeEvent, ReadError, Since, Stopped},
+    wall_clock::wall_ms,
 };
 
 /// Who made a change.
@@ -59,6 +62,8 @@ pub enum Origin {
 pub enum DocumentChange {
     /// The document changed.
     Changed(Origin),
+    /// Its editors moved, came or went ([`DocumentHandle::editors`] says where they are).
+    Editors,
     /// The stream fell behind and skipped `missed` events (not all of them this document's):
     /// the document may have changed any number of times. Read it again.
     Lagged {
@@ -109,6 +114,49 @@ impl DocumentHandle {
     /// while the document does not exist.
     pub async fn since(&self, version: Vec<u8>) -> Result<Option<Since>, EditError> {
         self.node.since(&self.name, version).await
+    }
+
+    /// Shows the cursor of an editor of this node (a text view of the document) to the other
+    /// editors, on every device: `editor` names the view (unique, at most 2⁵³ − 1), `cursor`
+    /// the character it stands before ([`Document::cursor_at`](rrt_sync::Document::cursor_at)
+    /// on a replica; `None` at the end). Say it again at least every
+    /// [`REFRESH_MS`](rrt_sync::REFRESH_MS) while the view is open (a word fades after
+    /// [`TTL_MS`](rrt_sync::TTL_MS)), and [`hide_cursor`](Self::hide_cursor) when it closes.
+    pub async fn show_cursor(
+        &self,
+        editor: u64,
+        name: impl Into<String>,
+        cursor: Option<Cursor>,
+    ) -> Result<(), Stopped> {
+        self.presence(editor, name.into(), cursor, false).await
+    }
+
+    /// Says that the view `editor` closed: the other editors stop showing its cursor at once.
+    pub async fn hide_cursor(&self, editor: u64) -> Result<(), Stopped> {
+        self.presence(editor, String::new(), None, true).await
+    }
+
+    async fn presence(
+        &self,
+        editor: u64,
+        name: String,
+        cursor: Option<Cursor>,
+        gone: bool,
+    ) -> Result<(), Stopped> {
+        let presence = Presence {
+            document: self.name.clone(),
+            editor,
+            name,
+            cursor,
+            at_ms: wall_ms(),
+            gone,
+        };
+        self.node.set_presence(presence).await
+    }
+
+    /// Where the document's editors are, this node's included.
+    pub async fn editors(&self) -> Result<Vec<Presence>, Stopped> {
+        self.node.editors(&self.name).await
     }
 
     /// Inserts `text` at `at` (UTF-16 code units).
@@ -180,6 +228,9 @@ impl DocumentChanges {
                 Ok(NodeEvent::Document { name, origin }) if name == self.name => {
                     return Some(DocumentChange::Changed(origin));
                 }
+                Ok(NodeEvent::Presence { document }) if document == self.name => {
+                    return Some(DocumentChange::Editors);
+                }
                 Ok(_) => {}
                 Err(RecvError::Lagged(missed)) => return Some(DocumentChange::Lagged { missed }),
                 Err(RecvError::Closed) => return None,
@@ -197,6 +248,22 @@ mod tests {
             name: name.to_owned(),
             origin: Origin::Local,
         }
+    }
+
+    #[tokio::test]
+    async fn its_editors_moving_is_a_change_of_their_own() {
+        let (events, receiver) = broadcast::channel(8);
+        let mut changes = DocumentChanges {
+            events: receiver,
+            name: "notes".to_owned(),
+        };
+        for document in ["todo", "notes"] {
+            let document = document.to_owned();
+            events
+                .send(NodeEvent::Presence { document })
+                .expect("a receiver");
+        }
+        assert_eq!(changes.next().await, Some(DocumentChange::Editors));
     }
 
     #[tokio::test]

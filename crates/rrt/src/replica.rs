@@ -13,12 +13,12 @@
 
 use std::{
     hash::{BuildHasher, RandomState},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 use rrt_control::{DocumentEditors, DocumentUpdate, Editor, ErrorKind, Refusal, Request};
-use rrt_mesh::{DocumentChange, DocumentHandle, Edit, Node, NodeEvent};
-use rrt_sync::{Cursor, Presence};
+use rrt_mesh::{DocumentChange, DocumentHandle, Edit, Node};
+use rrt_sync::Cursor;
 use tokio::{
     io::AsyncWriteExt,
     sync::{mpsc, watch},
@@ -40,7 +40,6 @@ pub(crate) async fn serve(
     let document = node.document(name.clone());
     // Subscribed before the first update is read: no change falls between the two.
     let mut changes = document.changes();
-    let mut events = node.events();
     let (refusals, mut refused) = mpsc::unbounded_channel();
     let (cursors, mut cursor) = watch::channel(None);
     let edits = tokio::spawn(apply_edits(
@@ -57,29 +56,28 @@ pub(crate) async fn serve(
     let mut version = Vec::new();
     let served = async {
         send_since(&document, &mut version, writer).await?;
-        send_editors(node, &name, editor, writer).await?;
+        send_editors(&document, editor, writer).await?;
         loop {
             tokio::select! {
                 change = changes.next() => match change {
-                    Some(DocumentChange::Changed(_) | DocumentChange::Lagged { .. }) => {
+                    Some(DocumentChange::Changed(_)) => {
                         send_since(&document, &mut version, writer).await?;
                     }
-                    None => return Ok(()),
-                },
-                event = events.next() => match event {
-                    Some(NodeEvent::Presence { document }) if document == name => {
-                        send_editors(node, &name, editor, writer).await?;
+                    Some(DocumentChange::Editors) => {
+                        send_editors(&document, editor, writer).await?;
                     }
-                    Some(NodeEvent::Lagged { .. }) => send_editors(node, &name, editor, writer).await?,
-                    Some(_) => {}
+                    Some(DocumentChange::Lagged { .. }) => {
+                        send_since(&document, &mut version, writer).await?;
+                        send_editors(&document, editor, writer).await?;
+                    }
                     None => return Ok(()),
                 },
                 Ok(()) = cursor.changed() => {
                     presence = cursor.borrow_and_update().clone();
-                    say(node, &name, editor, presence.clone(), false).await;
+                    say(node, &document, editor, presence.clone()).await;
                 }
                 _ = refresh.tick(), if presence.is_some() => {
-                    say(node, &name, editor, presence.clone(), false).await;
+                    say(node, &document, editor, presence.clone()).await;
                 }
                 refusal = refused.recv() => match refusal {
                     Some(refusal) => write_line(writer, &rrt_control::Answer::<()>::Error(refusal)).await?,
@@ -92,7 +90,8 @@ pub(crate) async fn serve(
     let result = served.await;
     edits.abort();
     if presence.is_some() {
-        say(node, &name, editor, presence, true).await;
+        // A stopped node ends the stream anyway.
+        let _ = document.hide_cursor(editor).await;
     }
     result
 }
@@ -100,36 +99,23 @@ pub(crate) async fn serve(
 /// Where this stream's editor is (the cursor and the name the client gave), to the node.
 type Said = Option<(Option<Cursor>, Option<String>)>;
 
-/// Tells the node where this stream's editor is, or that it is gone.
-async fn say(node: &Node, document: &str, editor: u64, said: Said, gone: bool) {
+/// Tells the node where this stream's editor is.
+async fn say(node: &Node, document: &DocumentHandle, editor: u64, said: Said) {
     let Some((cursor, name)) = said else {
         return;
     };
-    let at_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-        });
-    let presence = Presence {
-        document: document.to_owned(),
-        editor,
-        name: name.unwrap_or_else(|| node.name().to_owned()),
-        cursor,
-        at_ms,
-        gone,
-    };
+    let name = name.unwrap_or_else(|| node.name().to_owned());
     // A stopped node ends the stream anyway.
-    let _ = node.set_presence(presence).await;
+    let _ = document.show_cursor(editor, name, cursor).await;
 }
 
 /// Sends where the document's other editors are.
 async fn send_editors(
-    node: &Node,
-    document: &str,
+    document: &DocumentHandle,
     editor: u64,
     writer: &mut (impl AsyncWriteExt + Unpin),
 ) -> std::io::Result<()> {
-    let Ok(editors) = node.editors(document).await else {
+    let Ok(editors) = document.editors().await else {
         return Ok(());
     };
     let editors = editors

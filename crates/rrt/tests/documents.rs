@@ -299,7 +299,7 @@ fn an_embedded_node_follows_a_document_through_its_handle() {
                     assert_eq!(peer, daemon_id);
                     break;
                 }
-                DocumentChange::Changed(Origin::Local) => {}
+                DocumentChange::Changed(Origin::Local) | DocumentChange::Editors => {}
                 DocumentChange::Lagged { .. } => panic!("nothing should be missed here"),
             }
         }

@@ -43,8 +43,8 @@ pub enum NodeEvent {
         /// Who changed it.
         origin: Origin,
     },
-    /// The editors of a document moved, came or went ([`Node::editors`](super::Node::editors)
-    /// says where they are).
+    /// The editors of a document moved, came or went
+    /// ([`DocumentHandle::editors`](crate::DocumentHandle::editors) says where they are).
     Presence {
         /// The document.
         document: String,

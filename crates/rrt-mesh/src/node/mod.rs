@@ -381,10 +381,9 @@ impl Node {
             .await
     }
 
-    /// Says where an editor of this node (the TUI, an application's text view) is in a
-    /// document, or that it is gone: its peers show the cursor until it says `gone` or stops
-    /// repeating itself (every [`rrt_sync::REFRESH_MS`]; a word holds [`rrt_sync::TTL_MS`]).
-    pub async fn set_presence(&self, presence: rrt_sync::Presence) -> Result<(), Stopped> {
+    /// Says where an editor of this node is in a document, or that it is gone
+    /// ([`DocumentHandle::show_cursor`]).
+    pub(crate) async fn set_presence(&self, presence: rrt_sync::Presence) -> Result<(), Stopped> {
         self.requests
             .send(Request::Presence(presence))
             .await
@@ -392,7 +391,7 @@ impl Node {
     }
 
     /// Where the editors of `document` are, this node's included.
-    pub async fn editors(&self, document: &str) -> Result<Vec<rrt_sync::Presence>, Stopped> {
+    pub(crate) async fn editors(&self, document: &str) -> Result<Vec<rrt_sync::Presence>, Stopped> {
         self.ask(|reply| Request::Editors(document.to_owned(), reply))
             .await
     }

@@ -52,6 +52,10 @@ pub(crate) async fn serve(
     // This stream's editor, told apart from every other (within JavaScript's safe integers).
     let editor = RandomState::new().hash_one(name.as_str()) & ((1 << 53) - 1);
     let mut presence = None;
+    // Said to the mesh at most every PRESENCE_GAP: a client moving its cursor on every key (or
+    // sending nothing but presence) costs the mesh at most that many messages.
+    let mut unsaid = false;
+    let mut next_say = tokio::time::Instant::now();
     let mut refresh = tokio::time::interval(Duration::from_millis(rrt_sync::REFRESH_MS));
     let mut version = Vec::new();
     let served = async {
@@ -74,7 +78,12 @@ pub(crate) async fn serve(
                 },
                 Ok(()) = cursor.changed() => {
                     presence = cursor.borrow_and_update().clone();
+                    unsaid = true;
+                }
+                () = tokio::time::sleep_until(next_say), if unsaid => {
                     say(node, &document, editor, presence.clone()).await;
+                    unsaid = false;
+                    next_say = tokio::time::Instant::now() + PRESENCE_GAP;
                 }
                 _ = refresh.tick(), if presence.is_some() => {
                     say(node, &document, editor, presence.clone()).await;
@@ -95,6 +104,9 @@ pub(crate) async fn serve(
     }
     result
 }
+
+/// The least time between two words of one stream's editor to the mesh.
+const PRESENCE_GAP: Duration = Duration::from_millis(100);
 
 /// Where this stream's editor is (the cursor and the name the client gave), to the node.
 type Said = Option<(Option<Cursor>, Option<String>)>;

@@ -24,7 +24,8 @@
 //!         DocumentChange::Changed(Origin::Peer(peer)) => {
 //!             println!("{peer} edited: {}", notes.text().await?);
 //!         }
-//!         DocumentChange::Changed(Origin::Local) => {}
+//!         // Ours, or someone's cursor moved.
+//!         DocumentChange::Changed(Origin::Local) | DocumentChange::Editors => {}
 //!         // Changes were skipped: the text is current all the same.
 //!         DocumentChange::Lagged { .. } => println!("now: {}", notes.text().await?),
 //!     }

@@ -33,9 +33,18 @@
 //! outgrown, for peers still on them, and sends them only to such a peer: a newcomer gets the
 //! current generation alone. A replica further behind than that carries what it wrote that the
 //! current text lacks, placed by the text around it, and no deletion (which differences are
-//! deletions can no longer be told). A replica that moved onto a start that then lost to a
-//! concurrent one carries that start's own writing from its seed; text that reached the winner
-//! another way may then come twice, and what it deleted there may come back — never lost.
+//! deletions can no longer be told).
+//!
+//! Concurrent starts: a replica that moved onto a start which then lost holds text that is
+//! partly copies of the parent's (the seed, and what was carried there). Carried as text, a copy
+//! of something the winner got from its author came twice, and a deletion of a copy was lost.
+//! So each generation says where its characters came from ([`crate::origins`]: the header lists
+//! the seed's parent ids, a carrier records what it carried from where), and the starts that
+//! lost are folded back onto the generation the winner started from — the fork — and carried
+//! from there, once, against the winner's seed. The fork may be one neither side keeps, if
+//! both lines' oldest generations started from it. What is left: a replica that starts on both
+//! sides moved from line to line can still carry a copy twice or lose a deletion, as can one
+//! further behind than the kept generations — never text.
 //!
 //! Sans-IO: [`Lineage`] takes [`LineageMessage`]s and says what to send back; the driver moves
 //! them and stores what changed.
@@ -48,8 +57,9 @@ use yrs::{
 };
 
 use crate::{
-    document::{DocError, Document, writer_of},
+    document::{DocError, Document, merge_updates, writer_of},
     generation_message::{EraUpdate, Generation, Header, LineageMessage, Version, Versions},
+    origins::{self, Origins, Record},
     three_way,
 };
 
@@ -173,10 +183,14 @@ impl Lineage {
             number: old.generation.number + 1,
             starter: self.replica,
         };
+        let characters = old.document.characters();
         let header = Header {
             parent: old.generation,
             base: old.document.seen().encode_v1(),
-            text: old.document.text(),
+            text: characters.iter().map(|(c, _)| c).collect(),
+            origins: origins::encode_runs(&origins::runs(
+                characters.iter().map(|(c, id)| (*id, c.len_utf16() as u32)),
+            )),
             map: old.document.entries(),
         };
         let document = Document::new(self.replica);
@@ -240,6 +254,11 @@ impl Lineage {
                 "generation number {} (at most {MAX_NUMBER})",
                 generation.number
             )));
+        }
+        if let LineageMessage::Updates(eras) | LineageMessage::Lineage(eras) = &message {
+            for header in eras.iter().filter_map(|era| era.header.as_ref()) {
+                origins::decode_seed(&header.origins, header.text.encode_utf16().count())?;
+            }
         }
         match message {
             LineageMessage::Versions(versions) => Ok(Received {
@@ -404,6 +423,12 @@ impl Lineage {
         for (ancestor, ours) in carry {
             carried.extend(rebase(&current.document, &ancestor, &ours));
         }
+        // One update, so that what was carried and where it came from arrive together.
+        let carried = if carried.is_empty() {
+            None
+        } else {
+            Some(merge_updates(&carried)?)
+        };
         // Our copies, merged with theirs, are kept: all of them is now in the new generation.
         let mut kept: BTreeMap<Generation, Era> = BTreeMap::new();
         let old = std::mem::replace(&mut self.current, current);
@@ -440,9 +465,10 @@ impl Lineage {
     ///
     /// Only what this replica wrote is carried as new text — every writer carries its own, when
     /// it moves, so nothing is carried twice however many replicas held it; deletions of text
-    /// the ancestor has are carried by everyone who saw them, which is harmless twice. What this
-    /// replica wrote in a generation and already carried into a later one of its own (one the
-    /// peer's line does not have: a start that lost) is carried from there, not twice.
+    /// the ancestor has are carried by everyone who saw them, which is harmless twice. If the
+    /// peer's line started from one of ours (the fork), our generations after it — starts that
+    /// lost — are folded onto it by where each of their characters came from
+    /// ([`origins::fold`]), and everything is carried from the fork, once, in its ids.
     fn carry_plan(&self, current: &Era, theirs: &BTreeMap<Generation, Era>) -> Vec<(Seed, Seed)> {
         let me = self.current.document.writer();
         // Ours that the current one descends from (a start that lost, kept after we moved on,
@@ -466,80 +492,114 @@ impl Lineage {
                 })
                 .map(|next| (at, *next))
         });
-        let own_only = &ours[..fork.map_or(ours.len(), |(at, _)| at)];
-        // What of `era` (at `at` in ours) went into the next of our own, if that started from it.
-        let carried_on = |at: usize, era: &Era| {
-            at.checked_sub(1)
-                .map(|newer| own_only[newer])
-                .filter(|next| next.header.parent == era.generation)
-                .map(|next| ids(&next.header.base))
-        };
-        let mut plan = Vec::new();
         if let Some((at, next)) = fork {
-            let mine = ours[at];
+            let (lost, fork) = (&ours[..at], ours[at]);
             let base = ids(&next.header.base);
-            let later = carried_on(own_only.len(), mine);
-            let own = |id: &ID| {
-                id.client == me
-                    && !base.contains(id)
-                    && later.as_ref().is_none_or(|later| later.contains(id))
-            };
-            plan.push(match theirs.get(&mine.generation) {
+            let own = |id: &ID| id.client == me && !base.contains(id);
+            // Our copy of the fork, with the peer's if it sent one: what we saw happen to the
+            // text the winning line started from (its seed: the characters of `base`), and what
+            // we wrote that it lacks. Others' writing outside the seed is theirs to carry.
+            let merged = Document::new(self.replica);
+            // Both copies decoded here already; one that does not apply leaves the other.
+            let _ = merged.apply(&fork.document.snapshot());
+            let map = match theirs.get(&fork.generation) {
                 Some(their) => {
-                    let merged = Document::new(self.replica);
-                    // Both copies decoded here already; one that does not apply leaves the other.
-                    let _ = merged.apply(&mine.document.snapshot());
                     let _ = merged.apply(&their.document.snapshot());
-                    let known = their.document.seen();
-                    (
-                        Seed::of(&their.document, |id| !own(id)),
-                        Seed::of(&merged, |id| own(id) || known.contains(id)),
-                    )
+                    their.document.entries()
                 }
-                // Only the start's text is known of it, not which of its characters ours has
-                // seen: what ours wrote is carried, and no deletion.
-                None => (
-                    Seed::of(&mine.document, |id| !own(id)),
-                    Seed::of(&mine.document, |_| true),
-                ),
-            });
+                None => next.header.map.clone(),
+            };
+            // (A character in the base but not the seed was deleted before it started.)
+            let seeded: BTreeSet<ID> = seed(next).into_iter().filter_map(|(_, id)| id).collect();
+            let onto = characters(&merged, |id| own(id) || seeded.contains(id));
+            let mut ours = folded(lost, onto, merged.entries(), me, &|_| false);
+            // Origins name the parent's characters: only if the fork is the parent of the
+            // generation carried into.
+            if next.generation != current.generation {
+                ours.ids.clear();
+            }
+            // The seed's characters we have seen (so one that never reached us is not taken for
+            // one we saw deleted).
+            let seen = merged.seen();
+            return vec![(seed_seen(next, &seen, map), ours)];
         }
-        for (at, era) in own_only.iter().enumerate().rev() {
+        // No generation of ours started the peer's line, but one of ours and one of its may have
+        // started from the same generation, which neither keeps: both headers name its
+        // characters, so it is the fork all the same, known by what each started with.
+        let sibling = ours.iter().enumerate().find_map(|(at, era)| {
+            line.iter()
+                .find(|next| {
+                    era.generation != Generation::default()
+                        && next.header.parent == era.header.parent
+                        && next.generation != era.generation
+                })
+                .map(|next| (at, *next))
+        });
+        if let Some((at, next)) = sibling {
+            let first = ours[at];
+            let base = ids(&next.header.base);
+            let own = |id: &ID| id.client == me && !base.contains(id);
+            let theirs: BTreeSet<ID> = seed(next).into_iter().filter_map(|(_, id)| id).collect();
+            let onto: origins::Text = seed(first)
+                .into_iter()
+                .filter(|(_, id)| id.is_some_and(|id| own(&id) || theirs.contains(&id)))
+                .collect();
+            // What we saw of the fork: what it had when ours started, and what we carried.
+            let mut seen = ids(&first.header.base);
+            for record in first.document.origin_records() {
+                if let Ok(record) = Record::decode(&record) {
+                    for run in record.from {
+                        seen.insert(run.start, run.len);
+                    }
+                }
+            }
+            // A copy of ours of a fork character kept unless the winner saw it deleted.
+            let adopt = |id: &ID| !base.contains(id) || theirs.contains(id);
+            let mut ours = folded(&ours[..=at], onto, first.header.map.clone(), me, &adopt);
+            if next.generation != current.generation {
+                ours.ids.clear();
+            }
+            return vec![(seed_seen(next, &seen, next.header.map.clone()), ours)];
+        }
+        // Further behind than the kept generations: the seed is too old to tell others'
+        // deletions from ours. What we wrote is carried, placed by the text around it, and no
+        // deletion — and, from the oldest one we kept if we started it, what we seeded it with
+        // that the current text lacks (our writing from the ones before).
+        let mut plan = Vec::new();
+        for (at, era) in ours.iter().enumerate().rev() {
             let seed = seed_ids(era);
-            let later = carried_on(at, era);
+            // What of `era` went into the next of our own, if that started from it.
+            let later = at
+                .checked_sub(1)
+                .map(|newer| ours[newer])
+                .filter(|next| next.header.parent == era.generation)
+                .map(|next| ids(&next.header.base));
             let own = |id: &ID| {
                 id.client == me
                     && !seed.contains(id)
                     && later.as_ref().is_none_or(|later| later.contains(id))
             };
-            plan.push(if fork.is_some() {
-                (
-                    Seed::from(&era.header),
-                    Seed::of(&era.document, |id| own(id) || seed.contains(id)),
-                )
+            let seeded = if at + 1 == ours.len() && era.generation.starter == self.replica {
+                absent(&era.document, &current.document.text(), &seed)
             } else {
-                // Further behind than the kept generations: the seed is too old to tell others'
-                // deletions from ours. What we wrote is carried, placed by the text around it,
-                // and no deletion — and, from the oldest one we kept if we started it, what we
-                // seeded it with that the current text lacks (our writing from the ones before).
-                let seeded = if at + 1 == own_only.len() && era.generation.starter == self.replica {
-                    absent(&era.document, &current.document.text(), &seed)
-                } else {
-                    IdSet::new()
-                };
-                (
-                    Seed {
-                        text: Seed::of(&era.document, |id| !own(id) && !seeded.contains(id)).text,
-                        map: era.header.map.clone(),
-                    },
-                    Seed::of(&era.document, |_| true),
-                )
-            });
+                IdSet::new()
+            };
+            plan.push((
+                Seed {
+                    text: Seed::of(&era.document, |id| !own(id) && !seeded.contains(id)).text,
+                    ids: Vec::new(),
+                    map: era.header.map.clone(),
+                },
+                Seed::of(&era.document, |_| true),
+            ));
         }
         plan
     }
 
     /// Keeps `era` among the retired, newest first, at most [`KEPT`], without held content.
+    /// The current generation's ancestors go last: a start that lost has been carried from
+    /// already, while the line is what a peer behind shares with us — dropping the fork for a
+    /// lost start would leave a later carry unable to tell who deleted what.
     fn retire(&mut self, mut era: Era) {
         era.document = without_held(self.replica, era.document);
         let at = self
@@ -548,7 +608,23 @@ impl Lineage {
             .position(|kept| kept.generation < era.generation)
             .unwrap_or(self.retired.len());
         self.retired.insert(at, era);
-        self.retired.truncate(KEPT);
+        while self.retired.len() > KEPT {
+            let held = self
+                .retired
+                .iter()
+                .map(|era| (era.generation, era))
+                .collect();
+            let line: BTreeSet<Generation> = line(&self.current, &held)
+                .iter()
+                .map(|era| era.generation)
+                .collect();
+            let drop = self
+                .retired
+                .iter()
+                .rposition(|era| !line.contains(&era.generation))
+                .unwrap_or(self.retired.len() - 1);
+            self.retired.remove(drop);
+        }
     }
 }
 
@@ -556,6 +632,9 @@ impl Lineage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Seed {
     text: String,
+    /// For each character of `text`, the id it has in the new generation's parent, if it is
+    /// one of the parent's (empty: none is known), so that a carried copy records its origin.
+    ids: Vec<Option<ID>>,
     map: BTreeMap<String, String>,
 }
 
@@ -570,18 +649,107 @@ impl Seed {
                 .filter(|(_, id)| keep(id))
                 .map(|(c, _)| c)
                 .collect(),
+            ids: Vec::new(),
             map: document.entries(),
         }
     }
 }
 
-impl From<&Header> for Seed {
-    fn from(header: &Header) -> Self {
-        Self {
-            text: header.text.clone(),
-            map: header.map.clone(),
+/// `onto` (the text of the fork, as carried) with the generations of ours started after it and
+/// lost (`lost`, newest first) folded onto it: their deletions of its characters made, what
+/// `me` typed in them put in place, and their changes to the map made.
+fn folded(
+    lost: &[&Era],
+    onto: origins::Text,
+    mut map: BTreeMap<String, String>,
+    me: yrs::ClientID,
+    adopt: &dyn Fn(&ID) -> bool,
+) -> Seed {
+    let mut text: Option<origins::Text> = None;
+    for (at, era) in lost.iter().enumerate() {
+        let child = text
+            .take()
+            .unwrap_or_else(|| characters(&era.document, |_| true));
+        let (parent, adopt) = match lost.get(at + 1) {
+            Some(older) => (
+                characters(&older.document, |_| true),
+                &(|_: &ID| false) as &dyn Fn(&ID) -> bool,
+            ),
+            None => (onto.clone(), adopt),
+        };
+        let origins = Origins::new(
+            writer_of(era.generation.starter),
+            &seed_runs(era),
+            era.document.origin_records(),
+        );
+        text = Some(origins::fold(
+            &parent,
+            &child,
+            &origins,
+            &era.document.seen(),
+            me,
+            adopt,
+        ));
+    }
+    for era in lost.iter().rev() {
+        let now = era.document.entries();
+        for (key, before) in &era.header.map {
+            if !now.contains_key(key) && map.get(key) == Some(before) {
+                map.remove(key);
+            }
+        }
+        for (key, value) in now {
+            if era.header.map.get(&key) != Some(&value) {
+                map.insert(key, value);
+            }
         }
     }
+    let text = text.unwrap_or(onto);
+    Seed {
+        text: text.iter().map(|(c, _)| c).collect(),
+        ids: text.into_iter().map(|(_, id)| id).collect(),
+        map,
+    }
+}
+
+/// The runs of `era`'s seed origins: checked when the header arrived, and our own starts write
+/// them valid.
+fn seed_runs(era: &Era) -> Vec<origins::Run> {
+    origins::decode_seed(&era.header.origins, era.header.text.encode_utf16().count())
+        .unwrap_or_default()
+}
+
+/// `era`'s seed, each character with its id in the parent.
+fn seed(era: &Era) -> origins::Text {
+    era.header
+        .text
+        .chars()
+        .zip(origins::seed_ids(&era.header.text, &seed_runs(era)))
+        .collect()
+}
+
+/// The ancestor of a carry into `next`'s line: its seed, without the characters we never saw
+/// (which we cannot have seen deleted), and `map`.
+fn seed_seen(next: &Era, seen: &IdSet, map: BTreeMap<String, String>) -> Seed {
+    Seed {
+        text: seed(next)
+            .into_iter()
+            .filter(|(_, id)| id.is_some_and(|id| seen.contains(&id)))
+            .map(|(c, _)| c)
+            .collect(),
+        ids: Vec::new(),
+        map,
+    }
+}
+
+/// The characters of `document` that `keep` takes, with their ids.
+fn characters(document: &Document, keep: impl Fn(&ID) -> bool) -> origins::Text {
+    document
+        .characters()
+        .into_iter()
+        .filter(|(_, id)| keep(id))
+        .map(|(c, id)| (c, Some(id)))
+        .collect()
 }
 
 /// Applies to `target` what changed from `ancestor` to `ours`: the text's changes, character by
@@ -605,7 +773,12 @@ fn rebase(target: &Document, ancestor: &Seed, ours: &Seed) -> Vec<Vec<u8>> {
                         updates.push(target.delete(at, units[splice.at + splice.delete] - at));
                     }
                     if !splice.insert.is_empty() {
+                        let clock = target.next_clock();
                         updates.push(target.insert(at, &splice.insert));
+                        let from = ours.ids.iter().skip(splice.from);
+                        for record in records(target.writer(), clock, &splice.insert, from) {
+                            updates.push(target.record_origins(record.encode()));
+                        }
                     }
                 }
             }
@@ -633,6 +806,36 @@ fn rebase(target: &Document, ancestor: &Seed, ours: &Seed) -> Vec<Vec<u8>> {
         }
     }
     updates
+}
+
+/// Where the characters of `inserted`, written from `(writer, clock)` on, came from: a record per
+/// run of them that are copies of the parent's (`from`, in order).
+fn records<'a>(
+    writer: yrs::ClientID,
+    mut clock: u32,
+    inserted: &str,
+    from: impl Iterator<Item = &'a Option<ID>>,
+) -> Vec<Record> {
+    let mut records: Vec<Record> = Vec::new();
+    let mut open = false;
+    for (c, origin) in inserted.chars().zip(from) {
+        let units = c.len_utf16() as u32;
+        match origin {
+            Some(origin) => {
+                match records.last_mut() {
+                    Some(record) if open => origins::extend(&mut record.from, *origin, units),
+                    _ => records.push(Record {
+                        start: ID::new(writer, clock),
+                        from: origins::runs([(*origin, units)]),
+                    }),
+                }
+                open = true;
+            }
+            None => open = false,
+        }
+        clock += units;
+    }
+    records
 }
 
 /// `document` without the content it holds for its causes: what a kept generation must not

@@ -205,6 +205,38 @@ fn concurrent_starts_resolve_to_the_higher_starter_with_both_sides_edits() {
 }
 
 #[test]
+fn a_replica_that_moved_onto_a_start_that_lost_carries_it_back_once() {
+    let mut net = Net::new(3);
+    for (a, b) in [(0, 1), (1, 2), (0, 2)] {
+        net.connect(a, b);
+    }
+    net.edit(0, |d| d.append("base"));
+    net.settle();
+    // a, alone, starts a generation; c types meanwhile, and b gets it.
+    net.cut(0, 1);
+    net.cut(0, 2);
+    net.start(0);
+    net.edit(2, |d| d.append("vw"));
+    net.settle();
+    // b, cut off in turn, starts one that wins (its starter is higher).
+    net.cut(1, 2);
+    net.start(1);
+    // c moves onto a's, carrying its "vw" there, and deletes that copy's "w".
+    net.connect(0, 2);
+    net.settle();
+    assert_eq!(net.replicas[2].generation().starter, 1);
+    net.edit(2, |d| d.delete(5, 1));
+    net.settle();
+    assert_eq!(net.text(2), "basev");
+    net.connect(0, 1);
+    net.connect(1, 2);
+    net.settle();
+    // "v" reached b before it started and came again from c: once. "w", deleted on a's, stays
+    // deleted.
+    assert_eq!(net.converged(), "basev");
+}
+
+#[test]
 fn a_replica_offline_across_two_generations_brings_its_edits_back() {
     let mut net = Net::new(3);
     net.connect(0, 1);
@@ -354,20 +386,26 @@ fn random_run(seed: u64, start_percent: usize) -> (usize, usize) {
 
 #[test]
 fn random_runs_converge_and_lose_nothing() {
-    for start_percent in [0, 1, 3] {
+    // (starts in percent of steps, most characters twice, most deletions undone) over 40 runs.
+    // Without generations, plain yrs: exact. With starts: a replica that moved onto a start
+    // that lost carries it back in its parent's ids, once (a_replica_that_moved_onto_a_start_
+    // that_lost_carries_it_back_once); what remains is a replica moved across lines by starts
+    // on both sides, and one further behind than the kept generations, which carries no
+    // deletion (DESIGN.md, "Generations"). Nothing is ever lost. Before origins: 32 and 12 at
+    // 1 %, 211 and 316 at 3 %.
+    for (start_percent, most_twice, most_back) in [(0, 0, 0), (1, 36, 8), (3, 81, 161)] {
         let (mut twice, mut back) = (0, 0);
         for seed in 0..40 {
             let (t, b) = random_run(seed, start_percent);
             twice += t;
             back += b;
         }
-        // Without generations, plain yrs: exact. With concurrent starts during partitions, a
-        // replica that moved onto a start that then lost may carry text twice or bring back what
-        // it deleted there (DESIGN.md, "Generations"); nothing is ever lost.
         println!("{start_percent} % starts: {twice} characters twice, {back} deleted came back");
-        if start_percent == 0 {
-            assert_eq!((twice, back), (0, 0));
-        }
+        assert!(
+            twice <= most_twice && back <= most_back,
+            "{start_percent} % starts: {twice} characters twice (at most {most_twice}), \
+             {back} deletions undone (at most {most_back})"
+        );
     }
 }
 

@@ -449,6 +449,37 @@ fn a_lineage_that_does_not_decode_is_refused_and_changes_nothing() {
 }
 
 #[test]
+fn a_header_whose_origins_do_not_cover_its_seed_is_refused() {
+    use rrt_sync::{EraUpdate, Header};
+    let mut replica = Lineage::new(1);
+    replica.edit(|d| d.append("mine"));
+    let mut sender = Lineage::new(2);
+    sender.edit(|d| d.append("seed"));
+    let LineageMessage::Updates(eras) = sender.start() else {
+        panic!("a start is an update");
+    };
+    let good = eras[0].header.clone().expect("a start has its header");
+    // A run of four billion characters for a seed of four; a truncated number; nothing.
+    for origins in [
+        vec![0xfe, 0xff, 0xff, 0xff, 0x1f, 2, 0],
+        vec![0x80],
+        Vec::new(),
+    ] {
+        let message = LineageMessage::Updates(vec![EraUpdate {
+            header: Some(Header {
+                origins,
+                ..good.clone()
+            }),
+            ..eras[0].clone()
+        }]);
+        assert!(replica.receive(message).is_err());
+        assert_eq!(replica.generation(), Generation::default());
+        assert_eq!(replica.document().text(), "mine");
+    }
+    assert!(replica.receive(LineageMessage::Updates(eras)).is_ok());
+}
+
+#[test]
 fn a_newcomer_gets_the_current_generation_only() {
     let mut net = Net::new(1);
     net.edit(0, |d| d.append("text"));

@@ -57,11 +57,14 @@ use yrs::{
 };
 
 use crate::{
-    document::{DocError, Document, merge_updates, writer_of},
+    document::{DocError, Document, merge_updates},
     generation_message::{EraUpdate, Generation, Header, LineageMessage, Version, Versions},
-    origins::{self, Origins, Record},
-    three_way,
+    origins::{self, Record},
 };
+
+mod carry;
+
+use carry::{Seed, absent, characters, folded, rebase, seed, seed_ids, seed_seen};
 
 /// How many generations before the current one a replica keeps for peers still on them.
 pub const KEPT: usize = 3;
@@ -628,216 +631,6 @@ impl Lineage {
     }
 }
 
-/// A text and map.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Seed {
-    text: String,
-    /// For each character of `text`, the id it has in the new generation's parent, if it is
-    /// one of the parent's (empty: none is known), so that a carried copy records its origin.
-    ids: Vec<Option<ID>>,
-    map: BTreeMap<String, String>,
-}
-
-impl Seed {
-    /// `document`'s text as carried: the characters whose ids `keep` takes, in order; and its
-    /// map.
-    fn of(document: &Document, keep: impl Fn(&ID) -> bool) -> Self {
-        Self {
-            text: document
-                .characters()
-                .into_iter()
-                .filter(|(_, id)| keep(id))
-                .map(|(c, _)| c)
-                .collect(),
-            ids: Vec::new(),
-            map: document.entries(),
-        }
-    }
-}
-
-/// `onto` (the text of the fork, as carried) with the generations of ours started after it and
-/// lost (`lost`, newest first) folded onto it: their deletions of its characters made, what
-/// `me` typed in them put in place, and their changes to the map made.
-fn folded(
-    lost: &[&Era],
-    onto: origins::Text,
-    mut map: BTreeMap<String, String>,
-    me: yrs::ClientID,
-    adopt: &dyn Fn(&ID) -> bool,
-) -> Seed {
-    let mut text: Option<origins::Text> = None;
-    for (at, era) in lost.iter().enumerate() {
-        let child = text
-            .take()
-            .unwrap_or_else(|| characters(&era.document, |_| true));
-        let (parent, adopt) = match lost.get(at + 1) {
-            Some(older) => (
-                characters(&older.document, |_| true),
-                &(|_: &ID| false) as &dyn Fn(&ID) -> bool,
-            ),
-            None => (onto.clone(), adopt),
-        };
-        let origins = Origins::new(
-            writer_of(era.generation.starter),
-            &seed_runs(era),
-            era.document.origin_records(),
-        );
-        text = Some(origins::fold(
-            &parent,
-            &child,
-            &origins,
-            &era.document.seen(),
-            me,
-            adopt,
-        ));
-    }
-    for era in lost.iter().rev() {
-        let now = era.document.entries();
-        for (key, before) in &era.header.map {
-            if !now.contains_key(key) && map.get(key) == Some(before) {
-                map.remove(key);
-            }
-        }
-        for (key, value) in now {
-            if era.header.map.get(&key) != Some(&value) {
-                map.insert(key, value);
-            }
-        }
-    }
-    let text = text.unwrap_or(onto);
-    Seed {
-        text: text.iter().map(|(c, _)| c).collect(),
-        ids: text.into_iter().map(|(_, id)| id).collect(),
-        map,
-    }
-}
-
-/// The runs of `era`'s seed origins: checked when the header arrived, and our own starts write
-/// them valid.
-fn seed_runs(era: &Era) -> Vec<origins::Run> {
-    origins::decode_seed(&era.header.origins, era.header.text.encode_utf16().count())
-        .unwrap_or_default()
-}
-
-/// `era`'s seed, each character with its id in the parent.
-fn seed(era: &Era) -> origins::Text {
-    era.header
-        .text
-        .chars()
-        .zip(origins::seed_ids(&era.header.text, &seed_runs(era)))
-        .collect()
-}
-
-/// The ancestor of a carry into `next`'s line: its seed, without the characters we never saw
-/// (which we cannot have seen deleted), and `map`.
-fn seed_seen(next: &Era, seen: &IdSet, map: BTreeMap<String, String>) -> Seed {
-    Seed {
-        text: seed(next)
-            .into_iter()
-            .filter(|(_, id)| id.is_some_and(|id| seen.contains(&id)))
-            .map(|(c, _)| c)
-            .collect(),
-        ids: Vec::new(),
-        map,
-    }
-}
-
-/// The characters of `document` that `keep` takes, with their ids.
-fn characters(document: &Document, keep: impl Fn(&ID) -> bool) -> origins::Text {
-    document
-        .characters()
-        .into_iter()
-        .filter(|(_, id)| keep(id))
-        .map(|(c, id)| (c, Some(id)))
-        .collect()
-}
-
-/// Applies to `target` what changed from `ancestor` to `ours`: the text's changes, character by
-/// character ([`three_way`]; for texts too far apart to align, what changed inserted as one run),
-/// and every key whose value differs. The updates made.
-fn rebase(target: &Document, ancestor: &Seed, ours: &Seed) -> Vec<Vec<u8>> {
-    let mut updates = Vec::new();
-    if ours.text != ancestor.text {
-        let current = target.text();
-        match three_way::carry(&ancestor.text, &ours.text, &current) {
-            Some(splices) => {
-                let units: Vec<usize> = std::iter::once(0)
-                    .chain(current.chars().scan(0, |sum, c| {
-                        *sum += c.len_utf16();
-                        Some(*sum)
-                    }))
-                    .collect();
-                for splice in splices {
-                    let at = units[splice.at];
-                    if splice.delete > 0 {
-                        updates.push(target.delete(at, units[splice.at + splice.delete] - at));
-                    }
-                    if !splice.insert.is_empty() {
-                        let clock = target.next_clock();
-                        updates.push(target.insert(at, &splice.insert));
-                        let from = ours.ids.iter().skip(splice.from);
-                        for record in records(target.writer(), clock, &splice.insert, from) {
-                            updates.push(target.record_origins(record.encode()));
-                        }
-                    }
-                }
-            }
-            None => {
-                // Too far apart to align: what ours changed goes in as one run, and nothing is
-                // deleted (a region deleted whole could take the new generation's edits with it).
-                let before: Vec<char> = ancestor.text.chars().collect();
-                let after: Vec<char> = ours.text.chars().collect();
-                let (prefix, suffix) = crate::changed_region(&before, &after);
-                let run: String = after[prefix..after.len() - suffix].iter().collect();
-                if !run.is_empty() {
-                    let at: usize = before[..prefix].iter().map(|c| c.len_utf16()).sum();
-                    let at = crate::rebase(&ancestor.text, &current, at, crate::Bias::After);
-                    updates.push(target.insert(at, &run));
-                }
-            }
-        }
-    }
-    let keys: BTreeSet<&String> = ancestor.map.keys().chain(ours.map.keys()).collect();
-    for key in keys {
-        match (ancestor.map.get(key), ours.map.get(key)) {
-            (before, Some(value)) if before != Some(value) => updates.push(target.set(key, value)),
-            (Some(_), None) => updates.push(target.remove(key)),
-            _ => {}
-        }
-    }
-    updates
-}
-
-/// Where the characters of `inserted`, written from `(writer, clock)` on, came from: a record per
-/// run of them that are copies of the parent's (`from`, in order).
-fn records<'a>(
-    writer: yrs::ClientID,
-    mut clock: u32,
-    inserted: &str,
-    from: impl Iterator<Item = &'a Option<ID>>,
-) -> Vec<Record> {
-    let mut records: Vec<Record> = Vec::new();
-    let mut open = false;
-    for (c, origin) in inserted.chars().zip(from) {
-        let units = c.len_utf16() as u32;
-        match origin {
-            Some(origin) => {
-                match records.last_mut() {
-                    Some(record) if open => origins::extend(&mut record.from, *origin, units),
-                    _ => records.push(Record {
-                        start: ID::new(writer, clock),
-                        from: origins::runs([(*origin, units)]),
-                    }),
-                }
-                open = true;
-            }
-            None => open = false,
-        }
-        clock += units;
-    }
-    records
-}
-
 /// `document` without the content it holds for its causes: what a kept generation must not
 /// have, since released later (by a copy merged in) it would count as carried forward when it
 /// never was — its author carries it.
@@ -846,23 +639,6 @@ fn without_held(replica: u64, document: Document) -> Document {
         return document;
     }
     Document::from_snapshot(replica, &document.snapshot()).unwrap_or(document)
-}
-
-/// The characters of `document` among `ids` that `text` does not have (by a longest common
-/// subsequence of the two texts; none if they are too far apart to align).
-fn absent(document: &Document, text: &str, ids: &IdSet) -> IdSet {
-    let characters = document.characters();
-    let ours: Vec<char> = characters.iter().map(|(c, _)| *c).collect();
-    let theirs: Vec<char> = text.chars().collect();
-    let mut absent = IdSet::new();
-    if let Some(present) = three_way::matching(&ours, &theirs) {
-        for ((_, id), present) in characters.iter().zip(present) {
-            if present.is_none() && ids.contains(id) {
-                absent.insert(*id, 1);
-            }
-        }
-    }
-    absent
 }
 
 /// `newest` and the ancestors of it among `held`, newest first.
@@ -880,18 +656,4 @@ fn line<'a>(newest: &'a Era, held: &BTreeMap<Generation, &'a Era>) -> Vec<&'a Er
 /// An encoded id set (empty if it does not decode: nothing counts as seen).
 fn ids(encoded: &[u8]) -> IdSet {
     IdSet::decode_v1(encoded).unwrap_or_default()
-}
-
-/// The ids of what `era` was seeded with: its starter's first clocks (the text, then a clock per
-/// map entry, as [`Lineage::start`] writes them).
-fn seed_ids(era: &Era) -> IdSet {
-    let mut ids = IdSet::new();
-    if era.generation != Generation::default() {
-        let units = era.header.text.encode_utf16().count() + era.header.map.len();
-        ids.insert(
-            ID::new(writer_of(era.generation.starter), 0),
-            u32::try_from(units).unwrap_or(u32::MAX),
-        );
-    }
-    ids
 }

@@ -48,7 +48,11 @@ pub struct Header {
 pub struct EraUpdate {
     /// Which generation.
     pub generation: Generation,
-    /// The encoded yrs update.
+    /// The encoded yrs update. Besides the text (`text`) and map (`map`), a generation's yrs
+    /// document holds `origins`, a list of byte buffers that a replica appends in the same
+    /// update as what it carried in: each says where carried characters came from — the writer
+    /// and clock (varints) of the first of them, then, in order, the parent ids they are copies
+    /// of, as runs encoded like [`Header::origins`]. A buffer that does not decode is ignored.
     #[serde(with = "crate::bytes_as_base64")]
     pub update: Vec<u8>,
     /// Present when `update` is the whole generation (from its start, or for a peer behind).

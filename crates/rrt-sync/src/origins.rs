@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use yrs::{ClientID, ID, IdSet};
 
-use crate::document::DocError;
+use crate::{document::DocError, generation_message::Generation};
 
 /// The largest writer number yrs keeps (53 bits).
 const MAX_CLIENT: u64 = (1 << 53) - 1;
@@ -74,26 +74,49 @@ pub(crate) struct Run {
 }
 
 /// Where carried characters came from: the characters from `start` on (consecutive clocks of one
-/// writer) are, in order, copies of the parent's characters `from`.
+/// writer) are, in order, copies of the characters `from` of the parent — or, if `generation` is
+/// set, of that generation (what the carrier typed in a start that lost, which may yet be the
+/// parent of a later winner).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Record {
     pub(crate) start: ID,
+    pub(crate) generation: Option<Generation>,
     pub(crate) from: Vec<Run>,
 }
 
 impl Record {
+    /// The writer and clock of `start`, then 0 for the parent or the generation's number plus
+    /// one and its starter, then the runs (varints).
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut bytes = Vec::new();
         write(&mut bytes, self.start.client.get());
         write(&mut bytes, u64::from(self.start.clock));
+        match self.generation {
+            None => write(&mut bytes, 0),
+            Some(generation) => {
+                write(&mut bytes, generation.number.saturating_add(1));
+                write(&mut bytes, generation.starter);
+            }
+        }
         bytes.extend(encode_runs(&self.from));
         bytes
     }
 
     pub(crate) fn decode(mut bytes: &[u8]) -> Result<Self, OriginsError> {
         let start = ID::new(client(read(&mut bytes)?)?, clock(read(&mut bytes)?)?);
+        let generation = match read(&mut bytes)? {
+            0 => None,
+            number => Some(Generation {
+                number: number - 1,
+                starter: read(&mut bytes)?,
+            }),
+        };
         let from = decode_runs(bytes, u64::from(u32::MAX - start.clock))?;
-        Ok(Self { start, from })
+        Ok(Self {
+            start,
+            generation,
+            from,
+        })
     }
 }
 
@@ -211,11 +234,13 @@ pub(crate) fn seed_ids(text: &str, runs: &[Run]) -> Vec<Option<ID>> {
     ids
 }
 
-/// A generation's characters mapped to its parent's.
+/// A generation's characters mapped to its parent's (or, for copies of what a carrier typed in a
+/// start that lost, to that generation's).
 #[derive(Debug, Default)]
 pub(crate) struct Origins {
-    /// By the first id of a run of the generation's characters: the parent's, and how many.
-    runs: BTreeMap<ID, (ID, u32)>,
+    /// By the first id of a run of the generation's characters: whose (`None`: the parent's),
+    /// the first id there, and how many.
+    runs: BTreeMap<ID, (Option<Generation>, ID, u32)>,
 }
 
 impl Origins {
@@ -228,31 +253,36 @@ impl Origins {
         records: impl IntoIterator<Item = impl AsRef<[u8]>>,
     ) -> Self {
         let mut origins = Self::default();
-        origins.add(ID::new(starter, 0), seed);
+        origins.add(ID::new(starter, 0), None, seed);
         for record in records {
             if let Ok(record) = Record::decode(record.as_ref()) {
-                origins.add(record.start, &record.from);
+                origins.add(record.start, record.generation, &record.from);
             }
         }
         origins
     }
 
-    fn add(&mut self, start: ID, from: &[Run]) {
+    fn add(&mut self, start: ID, generation: Option<Generation>, from: &[Run]) {
         let mut clock = start.clock;
         for run in from {
-            self.runs
-                .insert(ID::new(start.client, clock), (run.start, run.len));
+            self.runs.insert(
+                ID::new(start.client, clock),
+                (generation, run.start, run.len),
+            );
             clock = clock.saturating_add(run.len);
         }
     }
 
-    /// The parent character `id` is a copy of.
-    pub(crate) fn of(&self, id: ID) -> Option<ID> {
-        let (start, (from, len)) = self.runs.range(..=id).next_back()?;
+    /// The character `id` is a copy of: whose (`None`: the parent's), and its id there.
+    pub(crate) fn of(&self, id: ID) -> Option<(Option<Generation>, ID)> {
+        let (start, (generation, from, len)) = self.runs.range(..=id).next_back()?;
         let offset = (start.client == id.client)
             .then(|| id.clock - start.clock)
             .filter(|offset| offset < len)?;
-        Some(ID::new(from.client, from.clock.checked_add(offset)?))
+        Some((
+            *generation,
+            ID::new(from.client, from.clock.checked_add(offset)?),
+        ))
     }
 
     /// The generation's character that is a copy of parent character `id`.
@@ -267,64 +297,107 @@ impl Origins {
     fn reverse(&self) -> BTreeMap<ID, (ID, u32)> {
         self.runs
             .iter()
-            .map(|(start, (from, len))| (*from, (*start, *len)))
+            .filter(|(_, (generation, _, _))| generation.is_none())
+            .map(|(start, (_, from, len))| (*from, (*start, *len)))
             .collect()
     }
 }
 
-/// A text with, for each character, the id it has in the generation at hand, if any (`None`: typed
-/// by this replica in a newer generation folded onto this one).
-pub(crate) type Text = Vec<(char, Option<ID>)>;
+/// A text, each character marked with where it is.
+pub(crate) type Text = Vec<(char, Mark)>;
 
-/// `child` (the text of a generation started from `parent`'s, as this replica holds it, maybe
-/// itself folded) folded onto `parent`: the parent's characters, without those the child has a
-/// copy of and deleted, and with what `me` typed in the child (no origin) after the parent
+/// Where a character of a [`Text`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mark {
+    /// In the generation at hand, with this id.
+    Here(ID),
+    /// Typed by this replica in a generation folded onto this one (a start that lost): that
+    /// generation, and its id there.
+    From(Generation, ID),
+}
+
+impl Mark {
+    pub(crate) fn here(self) -> Option<ID> {
+        match self {
+            Mark::Here(id) => Some(id),
+            Mark::From(..) => None,
+        }
+    }
+}
+
+/// `child` (the text of generation `generation`, started from `parent`'s, as this replica holds
+/// it, maybe itself folded) folded onto `parent`: the parent's characters, without those the
+/// child has a copy of and deleted, and with what `me` typed in the child after the parent
 /// character it followed. `seen` is everything the child generation has seen (so a copy not yet
 /// received is not taken for a deleted one). A copy by `me` of a parent character that `parent`
-/// lacks is kept, in place, if `adopt` takes its origin (for a parent known only in part).
+/// lacks is kept, in place, if `adopt` takes its origin (for a parent known only in part). What
+/// `me` typed in a start that lost (here, or copied here from one) is kept if `carry` takes it:
+/// the start may be the parent of the winner, which may have it already.
 pub(crate) fn fold(
-    parent: &Text,
-    child: &Text,
+    (parent, parent_generation): (&Text, Generation),
+    (child, generation): (&Text, Generation),
     origins: &Origins,
     seen: &IdSet,
     me: ClientID,
     adopt: &dyn Fn(&ID) -> bool,
+    carry: &dyn Fn(Generation, ID) -> bool,
 ) -> Text {
-    let live: HashSet<ID> = child.iter().filter_map(|(_, id)| *id).collect();
-    let reverse = origins.reverse();
     let at: HashMap<ID, usize> = parent
         .iter()
         .enumerate()
-        .filter_map(|(at, (_, id))| id.map(|id| (id, at)))
+        .filter_map(|(at, (_, mark))| mark.here().map(|id| (id, at)))
         .collect();
     // Typed in the child, by the parent character it follows (`None`: the start).
-    let mut typed: HashMap<Option<usize>, Vec<(char, Option<ID>)>> = HashMap::new();
+    let mut typed: HashMap<Option<usize>, Text> = HashMap::new();
     let mut anchor = None;
-    for (c, id) in child {
-        match id.map(|id| (id, origins.of(id))) {
-            Some((id, Some(origin))) => match at.get(&origin) {
-                Some(at) => anchor = Some(*at),
-                None if id.client == me && adopt(&origin) => {
-                    typed.entry(anchor).or_default().push((*c, Some(origin)));
+    for (c, mark) in child {
+        // Whose copy it is (`None`: the parent's), and whether we wrote it.
+        let (origin, ours) = match *mark {
+            Mark::From(elsewhere, id) => (Some((Some(elsewhere), id)), true),
+            Mark::Here(id) => (origins.of(id), id.client == me),
+        };
+        let origin = origin.map(|(of, id)| (of.filter(|of| *of != parent_generation), id));
+        let mine = match (origin, *mark) {
+            (Some((None, origin)), _) => match at.get(&origin) {
+                Some(at) => {
+                    anchor = Some(*at);
+                    None
                 }
-                None => {}
+                None => (ours && adopt(&origin)).then_some(Mark::Here(origin)),
             },
-            Some((id, None)) if id.client != me => {}
-            _ => typed.entry(anchor).or_default().push((*c, None)),
+            (Some((Some(elsewhere), origin)), _) => ours.then_some(Mark::From(elsewhere, origin)),
+            (None, Mark::Here(id)) => ours.then_some(Mark::From(generation, id)),
+            (None, Mark::From(..)) => None,
+        };
+        let keep = match mine {
+            Some(Mark::From(generation, id)) => carry(generation, id),
+            Some(Mark::Here(_)) => true,
+            None => false,
+        };
+        if let (true, Some(mark)) = (keep, mine) {
+            typed.entry(anchor).or_default().push((*c, mark));
         }
     }
-    let deleted = |id: &ID| {
-        Origins::copy_of(&reverse, *id)
-            .is_some_and(|copy| seen.contains(&copy) && !live.contains(&copy))
-    };
+    let deleted = deleted(child, origins, seen);
     let mut folded: Text = typed.remove(&None).unwrap_or_default();
-    for (at, (c, id)) in parent.iter().enumerate() {
-        if !id.as_ref().is_some_and(deleted) {
-            folded.push((*c, *id));
+    for (at, (c, mark)) in parent.iter().enumerate() {
+        if !mark.here().as_ref().is_some_and(&deleted) {
+            folded.push((*c, *mark));
         }
         folded.extend(typed.remove(&Some(at)).unwrap_or_default());
     }
     folded
+}
+
+/// Whether a parent character has a copy in `child` (a generation's text, as in [`fold`]) that the
+/// child saw deleted.
+fn deleted<'a>(child: &Text, origins: &'a Origins, seen: &'a IdSet) -> impl Fn(&ID) -> bool + 'a {
+    let live: HashSet<ID> = child.iter().filter_map(|(_, mark)| mark.here()).collect();
+    let reverse = origins.reverse();
+    move |id: &ID| {
+        Origins::copy_of(&reverse, *id)
+            .is_some_and(|copy| seen.contains(&copy) && !live.contains(&copy))
+    }
 }
 
 fn client(value: u64) -> Result<ClientID, OriginsError> {
@@ -397,11 +470,20 @@ mod tests {
             decode_seed(&bytes[..bytes.len() - 1], 5),
             Err(OriginsError::Truncated)
         );
-        let record = Record {
-            start: id(3, 10),
-            from: seed,
-        };
-        assert_eq!(Record::decode(&record.encode()), Ok(record));
+        for generation in [
+            None,
+            Some(Generation {
+                number: 4,
+                starter: 2,
+            }),
+        ] {
+            let record = Record {
+                start: id(3, 10),
+                generation,
+                from: seed.clone(),
+            };
+            assert_eq!(Record::decode(&record.encode()), Ok(record));
+        }
     }
 
     #[test]
@@ -441,25 +523,36 @@ mod tests {
         let parent: Text = "abcd"
             .chars()
             .zip(0..)
-            .map(|(c, clock)| (c, Some(id(parent_writer, clock))))
+            .map(|(c, clock)| (c, Mark::Here(id(parent_writer, clock))))
             .collect();
         let seed = runs((0..4).map(|clock| (id(parent_writer, clock), 1)));
         let origins = Origins::new(ClientID::new(starter), &seed, std::iter::empty::<Vec<u8>>());
         // The child deleted b (its clock 1), and `me` typed x after d, another writer y after a.
         let child: Text = vec![
-            ('a', Some(id(starter, 0))),
-            ('y', Some(id(9, 0))),
-            ('c', Some(id(starter, 2))),
-            ('d', Some(id(starter, 3))),
-            ('x', Some(id(me, 0))),
+            ('a', Mark::Here(id(starter, 0))),
+            ('y', Mark::Here(id(9, 0))),
+            ('c', Mark::Here(id(starter, 2))),
+            ('d', Mark::Here(id(starter, 3))),
+            ('x', Mark::Here(id(me, 0))),
         ];
         let mut seen = IdSet::new();
         seen.insert(id(starter, 0), 4);
-        let folded = fold(&parent, &child, &origins, &seen, ClientID::new(me), &|_| {
-            false
-        });
+        let generation = Generation { number: 1, starter };
+        let parent_generation = Generation {
+            number: 0,
+            starter: 0,
+        };
+        let folded = fold(
+            (&parent, parent_generation),
+            (&child, generation),
+            &origins,
+            &seen,
+            ClientID::new(me),
+            &|_| false,
+            &|_, _| true,
+        );
         let text: String = folded.iter().map(|(c, _)| c).collect();
         assert_eq!(text, "acdx");
-        assert_eq!(folded[3].1, None);
+        assert_eq!(folded[3].1, Mark::From(generation, id(me, 0)));
     }
 }

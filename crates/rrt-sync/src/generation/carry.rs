@@ -10,7 +10,7 @@ use super::Era;
 use crate::{
     document::{Document, writer_of},
     generation_message::Generation,
-    origins::{self, Origins, Record},
+    origins::{self, Mark, Origins, Record},
     three_way,
 };
 
@@ -18,9 +18,10 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Seed {
     pub(super) text: String,
-    /// For each character of `text`, the id it has in the new generation's parent, if it is
-    /// one of the parent's (empty: none is known), so that a carried copy records its origin.
-    pub(super) ids: Vec<Option<ID>>,
+    /// For each character of `text`, where it came from, if known (empty: none is): its id in
+    /// the parent of the generation carried into (`None`), or in a start that lost, where we typed
+    /// it — so that a carried copy records its origin.
+    pub(super) ids: Vec<Option<(Option<Generation>, ID)>>,
     pub(super) map: BTreeMap<String, String>,
 }
 
@@ -43,38 +44,41 @@ impl Seed {
 
 /// `onto` (the text of the fork, as carried) with the generations of ours started after it and
 /// lost (`lost`, newest first) folded onto it: their deletions of its characters made, what
-/// `me` typed in them put in place, and their changes to the map made.
+/// `me` typed in them put in place (if `carry` takes it: see [`origins::fold`]), and their
+/// changes to the map made.
 pub(super) fn folded(
     lost: &[&Era],
-    onto: origins::Text,
+    (onto, fork): (origins::Text, Generation),
     mut map: BTreeMap<String, String>,
     me: yrs::ClientID,
     adopt: &dyn Fn(&ID) -> bool,
+    carry: &dyn Fn(Generation, ID) -> bool,
 ) -> Seed {
     let mut text: Option<origins::Text> = None;
     for (at, era) in lost.iter().enumerate() {
         let child = text
             .take()
             .unwrap_or_else(|| characters(&era.document, |_| true));
+        // Our copy of an older start may lack what we carried from it (it may be a peer's
+        // copy): a copy of ours is kept unless that start saw it deleted.
+        let older_seen = lost.get(at + 1).map(|older| older.document.seen());
+        let unseen = |id: &ID| older_seen.as_ref().is_some_and(|seen| !seen.contains(id));
         let (parent, adopt) = match lost.get(at + 1) {
             Some(older) => (
-                characters(&older.document, |_| true),
-                &(|_: &ID| false) as &dyn Fn(&ID) -> bool,
+                (characters(&older.document, |_| true), older.generation),
+                &unseen as &dyn Fn(&ID) -> bool,
             ),
-            None => (onto.clone(), adopt),
+            None => ((onto.clone(), fork), adopt),
         };
-        let origins = Origins::new(
-            writer_of(era.generation.starter),
-            &seed_runs(era),
-            era.document.origin_records(),
-        );
+        let origins = origins_of(era);
         text = Some(origins::fold(
-            &parent,
-            &child,
+            (&parent.0, parent.1),
+            (&child, era.generation),
             &origins,
             &era.document.seen(),
             me,
             adopt,
+            carry,
         ));
     }
     for era in lost.iter().rev() {
@@ -93,9 +97,26 @@ pub(super) fn folded(
     let text = text.unwrap_or(onto);
     Seed {
         text: text.iter().map(|(c, _)| c).collect(),
-        ids: text.into_iter().map(|(_, id)| id).collect(),
+        ids: text
+            .into_iter()
+            .map(|(_, mark)| {
+                Some(match mark {
+                    Mark::Here(id) => (None, id),
+                    Mark::From(generation, id) => (Some(generation), id),
+                })
+            })
+            .collect(),
         map,
     }
+}
+
+/// Where `era`'s characters came from.
+pub(super) fn origins_of(era: &Era) -> Origins {
+    Origins::new(
+        writer_of(era.generation.starter),
+        &seed_runs(era),
+        era.document.origin_records(),
+    )
 }
 
 /// The runs of `era`'s seed origins: checked when the header arrived, and our own starts write
@@ -106,7 +127,7 @@ pub(super) fn seed_runs(era: &Era) -> Vec<origins::Run> {
 }
 
 /// `era`'s seed, each character with its id in the parent.
-pub(super) fn seed(era: &Era) -> origins::Text {
+pub(super) fn seed(era: &Era) -> Vec<(char, Option<ID>)> {
     era.header
         .text
         .chars()
@@ -134,7 +155,7 @@ pub(super) fn characters(document: &Document, keep: impl Fn(&ID) -> bool) -> ori
         .characters()
         .into_iter()
         .filter(|(_, id)| keep(id))
-        .map(|(c, id)| (c, Some(id)))
+        .map(|(c, id)| (c, Mark::Here(id)))
         .collect()
 }
 
@@ -195,23 +216,26 @@ pub(super) fn rebase(target: &Document, ancestor: &Seed, ours: &Seed) -> Vec<Vec
 }
 
 /// Where the characters of `inserted`, written from `(writer, clock)` on, came from: a record per
-/// run of them that are copies of the parent's (`from`, in order).
+/// run of them that are copies of one generation's characters (`from`, in order).
 pub(super) fn records<'a>(
     writer: yrs::ClientID,
     mut clock: u32,
     inserted: &str,
-    from: impl Iterator<Item = &'a Option<ID>>,
+    from: impl Iterator<Item = &'a Option<(Option<Generation>, ID)>>,
 ) -> Vec<Record> {
     let mut records: Vec<Record> = Vec::new();
     let mut open = false;
     for (c, origin) in inserted.chars().zip(from) {
         let units = c.len_utf16() as u32;
         match origin {
-            Some(origin) => {
+            Some((generation, origin)) => {
                 match records.last_mut() {
-                    Some(record) if open => origins::extend(&mut record.from, *origin, units),
+                    Some(record) if open && record.generation == *generation => {
+                        origins::extend(&mut record.from, *origin, units);
+                    }
                     _ => records.push(Record {
                         start: ID::new(writer, clock),
+                        generation: *generation,
                         from: origins::runs([(*origin, units)]),
                     }),
                 }

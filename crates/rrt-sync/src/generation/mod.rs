@@ -487,6 +487,44 @@ impl Lineage {
             .map(|(generation, era)| (*generation, era))
             .collect();
         let line = line(current, &theirs_by);
+        // What the peer's line has seen of each of its generations: the base of the one after
+        // it, or, for its current one, everything. What we typed in a start that lost and the
+        // peer's line has seen (it was, or is, its parent) is not carried again.
+        let mut seen_by_line: BTreeMap<Generation, IdSet> = line
+            .iter()
+            .filter(|era| era.generation != Generation::default())
+            .map(|era| (era.header.parent, ids(&era.header.base)))
+            .collect();
+        seen_by_line.insert(current.generation, current.document.seen());
+        // And what was carried into them: all that was carried into the current one; into an
+        // older one, what the one after it started with.
+        for record in current.document.origin_records() {
+            if let Ok(record) = Record::decode(&record) {
+                let of = record.generation.unwrap_or(current.header.parent);
+                let seen = seen_by_line.entry(of).or_default();
+                for run in record.from {
+                    seen.insert(run.start, run.len);
+                }
+            }
+        }
+        for pair in line.windows(2) {
+            let (next, era) = (pair[0], pair[1]);
+            let base = ids(&next.header.base);
+            let origins = carry::origins_of(era);
+            for (_, id) in era.document.characters() {
+                if let Some((of, from)) = origins.of(id).filter(|_| base.contains(&id)) {
+                    seen_by_line
+                        .entry(of.unwrap_or(era.header.parent))
+                        .or_default()
+                        .insert(from, 1);
+                }
+            }
+        }
+        let carry = |generation: Generation, id: ID| {
+            !seen_by_line
+                .get(&generation)
+                .is_some_and(|seen| seen.contains(&id))
+        };
         // The newest of ours that a generation of the peer's line started from.
         let fork = ours.iter().enumerate().find_map(|(at, era)| {
             line.iter()
@@ -497,8 +535,8 @@ impl Lineage {
         });
         if let Some((at, next)) = fork {
             let (lost, fork) = (&ours[..at], ours[at]);
-            let base = ids(&next.header.base);
-            let own = |id: &ID| id.client == me && !base.contains(id);
+            // Ours, unless the peer's line has it (its seed, or we carried it there before).
+            let own = |id: &ID| id.client == me && carry(fork.generation, *id);
             // Our copy of the fork, with the peer's if it sent one: what we saw happen to the
             // text the winning line started from (its seed: the characters of `base`), and what
             // we wrote that it lacks. Others' writing outside the seed is theirs to carry.
@@ -515,11 +553,16 @@ impl Lineage {
             // (A character in the base but not the seed was deleted before it started.)
             let seeded: BTreeSet<ID> = seed(next).into_iter().filter_map(|(_, id)| id).collect();
             let onto = characters(&merged, |id| own(id) || seeded.contains(id));
-            let mut ours = folded(lost, onto, merged.entries(), me, &|_| false);
-            // Origins name the parent's characters: only if the fork is the parent of the
-            // generation carried into.
+            let mut ours = folded(
+                lost,
+                (onto, fork.generation),
+                merged.entries(),
+                me,
+                &|_| false,
+                &carry,
+            );
             if next.generation != current.generation {
-                ours.ids.clear();
+                name_fork(&mut ours, fork.generation);
             }
             // The seed's characters we have seen (so one that never reached us is not taken for
             // one we saw deleted).
@@ -541,11 +584,15 @@ impl Lineage {
         if let Some((at, next)) = sibling {
             let first = ours[at];
             let base = ids(&next.header.base);
-            let own = |id: &ID| id.client == me && !base.contains(id);
+            let own = |id: &ID| id.client == me && carry(first.header.parent, *id);
             let theirs: BTreeSet<ID> = seed(next).into_iter().filter_map(|(_, id)| id).collect();
             let onto: origins::Text = seed(first)
                 .into_iter()
-                .filter(|(_, id)| id.is_some_and(|id| own(&id) || theirs.contains(&id)))
+                .filter_map(|(c, id)| id.map(|id| (c, origins::Mark::Here(id))))
+                .filter(|(_, mark)| {
+                    mark.here()
+                        .is_some_and(|id| own(&id) || theirs.contains(&id))
+                })
                 .collect();
             // What we saw of the fork: what it had when ours started, and what we carried.
             let mut seen = ids(&first.header.base);
@@ -558,9 +605,16 @@ impl Lineage {
             }
             // A copy of ours of a fork character kept unless the winner saw it deleted.
             let adopt = |id: &ID| !base.contains(id) || theirs.contains(id);
-            let mut ours = folded(&ours[..=at], onto, first.header.map.clone(), me, &adopt);
+            let mut ours = folded(
+                &ours[..=at],
+                (onto, first.header.parent),
+                first.header.map.clone(),
+                me,
+                &adopt,
+                &carry,
+            );
             if next.generation != current.generation {
-                ours.ids.clear();
+                name_fork(&mut ours, first.header.parent);
             }
             return vec![(seed_seen(next, &seen, next.header.map.clone()), ours)];
         }
@@ -651,6 +705,14 @@ fn line<'a>(newest: &'a Era, held: &BTreeMap<Generation, &'a Era>) -> Vec<&'a Er
         line.push(parent);
     }
     line
+}
+
+/// Names `fork` as the generation of `seed`'s origins in the fork's ids: they are the parent's
+/// only if the fork is the parent of the generation carried into.
+fn name_fork(seed: &mut Seed, fork: Generation) {
+    for (generation, _) in seed.ids.iter_mut().flatten() {
+        generation.get_or_insert(fork);
+    }
 }
 
 /// An encoded id set (empty if it does not decode: nothing counts as seen).

@@ -42,9 +42,13 @@
 //! the seed's parent ids, a carrier records what it carried from where), and the starts that
 //! lost are folded back onto the generation the winner started from — the fork — and carried
 //! from there, once, against the winner's seed. The fork may be one neither side keeps, if
-//! both lines' oldest generations started from it. What is left: a replica that starts on both
-//! sides moved from line to line can still carry a copy twice or lose a deletion, as can one
-//! further behind than the kept generations — never text.
+//! both lines' oldest generations started from it. A copy carried into a generation whose
+//! parent is not the fork names the fork, and what a replica typed in a start that lost names
+//! that start, so a replica moved from line to line and back still carries each thing once:
+//! its own writing goes in unless the winner's line has seen it (in a successor's base, or
+//! carried there before that successor started). What is left: a replica further behind than
+//! the kept generations carries no deletion, nor does one whose copy of a start it left is
+//! gone — never text is lost.
 //!
 //! Sans-IO: [`Lineage`] takes [`LineageMessage`]s and says what to send back; the driver moves
 //! them and stores what changed.

@@ -237,6 +237,40 @@ fn a_replica_that_moved_onto_a_start_that_lost_carries_it_back_once() {
 }
 
 #[test]
+fn a_replica_moved_between_two_lines_of_starts_carries_its_writing_once() {
+    let (a, b, c) = (0, 1, 2);
+    let mut net = Net::new(3);
+    for (x, y) in [(a, b), (b, c), (a, c)] {
+        net.connect(x, y);
+    }
+    net.edit(a, |d| d.append("base"));
+    net.start(c);
+    net.settle();
+    // Apart: b types on c's generation; c starts the next one, a two of its own.
+    for (x, y) in [(a, b), (b, c), (a, c)] {
+        net.cut(x, y);
+    }
+    net.edit(b, |d| d.append("w"));
+    net.start(c);
+    net.start(a);
+    net.start(a);
+    // b moves onto c's second generation, carrying "w" there, and c starts a third with it.
+    net.connect(b, c);
+    net.settle();
+    net.cut(b, c);
+    net.start(c);
+    // b meets a's line (higher, for now) first and carries "w" there too…
+    net.connect(a, b);
+    net.settle();
+    assert_eq!(net.text(b), "basew");
+    // … then c's third, which wins: "w" is in it already.
+    net.connect(b, c);
+    net.connect(a, c);
+    net.settle();
+    assert_eq!(net.converged(), "basew");
+}
+
+#[test]
 fn a_replica_offline_across_two_generations_brings_its_edits_back() {
     let mut net = Net::new(3);
     net.connect(0, 1);

@@ -22,7 +22,7 @@
 //!  parent g:  a b c d         (ids in g)
 //!  losing g': a b c d  seed   (origins: g's a b c d)
 //!             a   c d x       (b deleted there, x typed)
-//!  folded:    a c x d … in g's ids, plus x: carried into the winner once, b deleted there
+//!  folded:    a   c d x       (in g's ids, x typed: carried into the winner once, b deleted)
 //! ```
 //!
 //! Both encodings are runs of consecutive ids, varint-coded (a seed typed in order is one run).

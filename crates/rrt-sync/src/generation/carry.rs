@@ -45,7 +45,8 @@ impl Seed {
 /// `onto` (the text of the fork, as carried) with the generations of ours started after it and
 /// lost (`lost`, newest first) folded onto it: their deletions of its characters made, what
 /// `me` typed in them put in place (if `carry` takes it: see [`origins::fold`]), and their
-/// changes to the map made.
+/// changes to the map made. `adopt` is [`origins::fold`]'s for the fork (a fork known only by
+/// what ours started with).
 pub(super) fn folded(
     lost: &[&Era],
     (onto, fork): (origins::Text, Generation),

@@ -223,19 +223,31 @@ fn with_generations(steps: &[Step]) {
         .retired()
         .map(|(_, document)| document.snapshot().len())
         .sum();
-    let newcomer = match lineage.receive(LineageMessage::Versions(Lineage::new(2).versions())) {
+    let eras = match lineage.receive(LineageMessage::Versions(Lineage::new(2).versions())) {
         Ok(received) => match received.reply {
-            Some(LineageMessage::Lineage(eras)) => eras.iter().map(|era| era.update.len()).sum(),
-            _ => 0,
+            Some(LineageMessage::Lineage(eras)) => eras,
+            _ => Vec::new(),
         },
-        Err(_) => 0,
+        Err(_) => Vec::new(),
     };
+    let newcomer: usize = eras.iter().map(|era| era.update.len()).sum();
+    // The header goes with the generation whole: its seed text and map, the parent's ids it had
+    // seen, and the parent ids of the seed's characters.
+    let headers = eras.iter().filter_map(|era| era.header.as_ref());
+    let (header, origins) = headers.fold((0, 0), |(all, origins), header| {
+        let map: usize = header.map.iter().map(|(k, v)| k.len() + v.len()).sum();
+        (
+            all + header.base.len() + header.text.len() + header.origins.len() + map,
+            origins + header.origins.len(),
+        )
+    });
     println!(
         "\nwith generations (outgrown checked every {CHECK_EVERY} edits): {starts} generations started, {:.2} s",
         elapsed.as_secs_f64()
     );
     println!("current generation's snapshot: {current} bytes");
     println!("a newcomer's lineage: {newcomer} bytes");
+    println!("its header: {header} bytes, {origins} of them the seed's parent ids");
     println!(
         "on disk with the {} generations kept for peers behind: {} bytes",
         lineage.retired().count(),

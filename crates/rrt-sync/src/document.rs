@@ -19,8 +19,8 @@ use std::{
 };
 
 use yrs::{
-    ClientID, Doc, GetString, ID, IdSet, Map, MapRef, Observable, OffsetKind, Options, Out,
-    ReadTxn, StateVector, Text, TextRef, Transact, TransactionMut, Update,
+    Any, Array, ArrayRef, ClientID, Doc, GetString, ID, IdSet, Map, MapRef, Observable, OffsetKind,
+    Options, Out, ReadTxn, StateVector, Text, TextRef, Transact, TransactionMut, Update,
     block::BLOCK_ITEM_STRING_REF_NUMBER,
     encoding::write::Write,
     types::text::YChange,
@@ -37,6 +37,8 @@ use crate::{
 
 /// The text's name in the yrs document.
 const TEXT: &str = "text";
+/// The name of the list of where carried characters came from (see [`crate::origins`]).
+const ORIGINS: &str = "origins";
 
 /// Flags of an encoded item (yrs' `block` module keeps its own private).
 const HAS_ORIGIN: u8 = 0b1000_0000;
@@ -113,6 +115,8 @@ pub struct Document {
     doc: Doc,
     text: TextRef,
     map: MapRef,
+    /// Records of where characters carried into this generation came from, one buffer each.
+    origins: ArrayRef,
     /// Where positions are, while it is known (see [`crate::positions`]).
     index: Mutex<Index>,
 }
@@ -146,10 +150,12 @@ impl Document {
         let doc = Doc::with_options(options);
         let text = doc.get_or_insert_text(TEXT);
         let map = doc.get_or_insert_map("map");
+        let origins = doc.get_or_insert_array(ORIGINS);
         Self {
             doc,
             text,
             map,
+            origins,
             index: Mutex::new(Index::Current(Positions::empty())),
         }
     }
@@ -305,6 +311,35 @@ impl Document {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Adds an origin record (an encoded [`crate::origins::Record`]). Returns the update to send.
+    pub(crate) fn record_origins(&self, record: Vec<u8>) -> Vec<u8> {
+        let mut txn = self.doc.transact_mut();
+        self.origins
+            .push_back(&mut txn, Any::Buffer(Arc::from(record)));
+        txn.encode_update_v1()
+    }
+
+    /// The origin records, encoded as written (by any replica: untrusted).
+    pub(crate) fn origin_records(&self) -> Vec<Arc<[u8]>> {
+        let txn = self.doc.transact();
+        self.origins
+            .iter(&txn)
+            .filter_map(|value| match value {
+                Out::Any(Any::Buffer(record)) => Some(record),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The clock this replica's next edit starts at: the id the first character it inserts
+    /// next gets is `(writer, clock)`.
+    pub(crate) fn next_clock(&self) -> u32 {
+        self.doc
+            .transact()
+            .state_vector()
+            .get(&self.doc.client_id())
     }
 
     /// This replica's version: what it has seen of every writer.

@@ -29,6 +29,16 @@ pub struct Header {
     pub base: Vec<u8>,
     /// The parent's text at the start.
     pub text: String,
+    /// The parent's id of each character of `text`, in order: runs of consecutive ids, each as
+    /// varints — `units · 2 + 1` then the writer when the writer changes (always for the first
+    /// run), else `units · 2`; then the zigzagged distance of the run's first clock from the end
+    /// of the writer's previous run (from 0 after a change). The runs cover `text`'s UTF-16
+    /// code units exactly, or the header is refused. The new generation's seed characters are
+    /// its starter's first clocks, in the same order, so this says which parent character each
+    /// is a copy of: what a replica that moved onto this generation needs if it loses to a
+    /// concurrent start, to carry it back in the parent's ids.
+    #[serde(default, with = "crate::bytes_as_base64")]
+    pub origins: Vec<u8>,
     /// The parent's map at the start.
     pub map: BTreeMap<String, String>,
 }
@@ -38,7 +48,11 @@ pub struct Header {
 pub struct EraUpdate {
     /// Which generation.
     pub generation: Generation,
-    /// The encoded yrs update.
+    /// The encoded yrs update. Besides the text (`text`) and map (`map`), a generation's yrs
+    /// document holds `origins`, a list of byte buffers that a replica appends in the same
+    /// update as what it carried in: each says where carried characters came from — the writer
+    /// and clock (varints) of the first of them, then, in order, the parent ids they are copies
+    /// of, as runs encoded like [`Header::origins`]. A buffer that does not decode is ignored.
     #[serde(with = "crate::bytes_as_base64")]
     pub update: Vec<u8>,
     /// Present when `update` is the whole generation (from its start, or for a peer behind).
@@ -109,6 +123,7 @@ mod tests {
                 },
                 base: vec![1, 2],
                 text: "seed".into(),
+                origins: vec![9, 14, 0],
                 map: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
             }),
         };

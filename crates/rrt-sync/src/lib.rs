@@ -50,6 +50,7 @@ mod file_list;
 mod generation;
 mod generation_message;
 mod hlc;
+mod origins;
 mod outgoing;
 pub mod outline;
 mod positions;

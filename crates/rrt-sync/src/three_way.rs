@@ -11,12 +11,13 @@
 //! ancestor characters are ever deleted.
 
 /// A change of `current`, by character index: delete `delete` characters at `at`, then insert
-/// `insert` there.
+/// `insert` there — the characters of `ours` from index `from` on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Splice {
     pub(crate) at: usize,
     pub(crate) delete: usize,
     pub(crate) insert: String,
+    pub(crate) from: usize,
 }
 
 /// The most differences aligned: beyond, the texts are too far apart to be worth the time and
@@ -53,6 +54,7 @@ pub(crate) fn carry(ancestor: &str, ours: &str, current: &str) -> Option<Vec<Spl
                 at: *at,
                 delete: 1,
                 insert: String::new(),
+                from: 0,
             });
         }
     }
@@ -64,10 +66,16 @@ pub(crate) fn carry(ancestor: &str, ours: &str, current: &str) -> Option<Vec<Spl
         .enumerate()
         .filter_map(|(a, o)| o.map(|o| (o, a)));
     let mut next_kept = ancestor_index.next();
+    let mut run_from = 0;
     for (at, c) in ours.iter().enumerate() {
         if from_ancestor[at] {
             if !run.is_empty() {
-                splices.push(insertion(previous, &after, std::mem::take(&mut run)));
+                splices.push(insertion(
+                    previous,
+                    &after,
+                    std::mem::take(&mut run),
+                    run_from,
+                ));
             }
             while let Some((o, a)) = next_kept {
                 if o > at {
@@ -79,11 +87,14 @@ pub(crate) fn carry(ancestor: &str, ours: &str, current: &str) -> Option<Vec<Spl
                 next_kept = ancestor_index.next();
             }
         } else {
+            if run.is_empty() {
+                run_from = at;
+            }
             run.push(*c);
         }
     }
     if !run.is_empty() {
-        splices.push(insertion(previous, &after, run));
+        splices.push(insertion(previous, &after, run, run_from));
     }
     // Last first; at one place, the deletion of the character there before the insertion in
     // front of it.
@@ -91,11 +102,12 @@ pub(crate) fn carry(ancestor: &str, ours: &str, current: &str) -> Option<Vec<Spl
     Some(splices)
 }
 
-fn insertion(previous: Option<usize>, after: &[usize], insert: String) -> Splice {
+fn insertion(previous: Option<usize>, after: &[usize], insert: String, from: usize) -> Splice {
     Splice {
         at: previous.map_or(0, |at| after[at]),
         delete: 0,
         insert,
+        from,
     }
 }
 

@@ -205,6 +205,72 @@ fn concurrent_starts_resolve_to_the_higher_starter_with_both_sides_edits() {
 }
 
 #[test]
+fn a_replica_that_moved_onto_a_start_that_lost_carries_it_back_once() {
+    let mut net = Net::new(3);
+    for (a, b) in [(0, 1), (1, 2), (0, 2)] {
+        net.connect(a, b);
+    }
+    net.edit(0, |d| d.append("base"));
+    net.settle();
+    // a, alone, starts a generation; c types meanwhile, and b gets it.
+    net.cut(0, 1);
+    net.cut(0, 2);
+    net.start(0);
+    net.edit(2, |d| d.append("vw"));
+    net.settle();
+    // b, cut off in turn, starts one that wins (its starter is higher).
+    net.cut(1, 2);
+    net.start(1);
+    // c moves onto a's, carrying its "vw" there, and deletes that copy's "w".
+    net.connect(0, 2);
+    net.settle();
+    assert_eq!(net.replicas[2].generation().starter, 1);
+    net.edit(2, |d| d.delete(5, 1));
+    net.settle();
+    assert_eq!(net.text(2), "basev");
+    net.connect(0, 1);
+    net.connect(1, 2);
+    net.settle();
+    // "v" reached b before it started and came again from c: once. "w", deleted on a's, stays
+    // deleted.
+    assert_eq!(net.converged(), "basev");
+}
+
+#[test]
+fn a_replica_moved_between_two_lines_of_starts_carries_its_writing_once() {
+    let (a, b, c) = (0, 1, 2);
+    let mut net = Net::new(3);
+    for (x, y) in [(a, b), (b, c), (a, c)] {
+        net.connect(x, y);
+    }
+    net.edit(a, |d| d.append("base"));
+    net.start(c);
+    net.settle();
+    // Apart: b types on c's generation; c starts the next one, a two of its own.
+    for (x, y) in [(a, b), (b, c), (a, c)] {
+        net.cut(x, y);
+    }
+    net.edit(b, |d| d.append("w"));
+    net.start(c);
+    net.start(a);
+    net.start(a);
+    // b moves onto c's second generation, carrying "w" there, and c starts a third with it.
+    net.connect(b, c);
+    net.settle();
+    net.cut(b, c);
+    net.start(c);
+    // b meets a's line (higher, for now) first and carries "w" there too…
+    net.connect(a, b);
+    net.settle();
+    assert_eq!(net.text(b), "basew");
+    // … then c's third, which wins: "w" is in it already.
+    net.connect(b, c);
+    net.connect(a, c);
+    net.settle();
+    assert_eq!(net.converged(), "basew");
+}
+
+#[test]
 fn a_replica_offline_across_two_generations_brings_its_edits_back() {
     let mut net = Net::new(3);
     net.connect(0, 1);
@@ -354,20 +420,27 @@ fn random_run(seed: u64, start_percent: usize) -> (usize, usize) {
 
 #[test]
 fn random_runs_converge_and_lose_nothing() {
-    for start_percent in [0, 1, 3] {
+    // (starts in percent of steps, most characters twice, most deletions undone) over 40 runs.
+    // Without generations, plain yrs: exact. With starts: a replica that moved onto a start
+    // that lost folds it back onto the fork and carries from there, once (a_replica_that_moved_
+    // onto_a_start_that_lost_carries_it_back_once), also when starts on two lines moved it from
+    // one to the other and back. What remains, in the runs traced: deletions by a replica
+    // further behind than the kept generations (it carries no deletion), and by one whose copy
+    // of a start it left is gone (DESIGN.md, "Generations"). Nothing is ever lost. Before
+    // origins: 32 and 12 at 1 %, 211 and 316 at 3 %.
+    for (start_percent, most_twice, most_back) in [(0, 0, 0), (1, 0, 6), (3, 5, 148)] {
         let (mut twice, mut back) = (0, 0);
         for seed in 0..40 {
             let (t, b) = random_run(seed, start_percent);
             twice += t;
             back += b;
         }
-        // Without generations, plain yrs: exact. With concurrent starts during partitions, a
-        // replica that moved onto a start that then lost may carry text twice or bring back what
-        // it deleted there (DESIGN.md, "Generations"); nothing is ever lost.
         println!("{start_percent} % starts: {twice} characters twice, {back} deleted came back");
-        if start_percent == 0 {
-            assert_eq!((twice, back), (0, 0));
-        }
+        assert!(
+            twice <= most_twice && back <= most_back,
+            "{start_percent} % starts: {twice} characters twice (at most {most_twice}), \
+             {back} deletions undone (at most {most_back})"
+        );
     }
 }
 
@@ -408,6 +481,37 @@ fn a_lineage_that_does_not_decode_is_refused_and_changes_nothing() {
         assert_eq!(replica.generation(), Generation::default());
         assert_eq!(replica.document().text(), "mine");
     }
+}
+
+#[test]
+fn a_header_whose_origins_do_not_cover_its_seed_is_refused() {
+    use rrt_sync::{EraUpdate, Header};
+    let mut replica = Lineage::new(1);
+    replica.edit(|d| d.append("mine"));
+    let mut sender = Lineage::new(2);
+    sender.edit(|d| d.append("seed"));
+    let LineageMessage::Updates(eras) = sender.start() else {
+        panic!("a start is an update");
+    };
+    let good = eras[0].header.clone().expect("a start has its header");
+    // A run of four billion characters for a seed of four; a truncated number; nothing.
+    for origins in [
+        vec![0xfe, 0xff, 0xff, 0xff, 0x1f, 2, 0],
+        vec![0x80],
+        Vec::new(),
+    ] {
+        let message = LineageMessage::Updates(vec![EraUpdate {
+            header: Some(Header {
+                origins,
+                ..good.clone()
+            }),
+            ..eras[0].clone()
+        }]);
+        assert!(replica.receive(message).is_err());
+        assert_eq!(replica.generation(), Generation::default());
+        assert_eq!(replica.document().text(), "mine");
+    }
+    assert!(replica.receive(LineageMessage::Updates(eras)).is_ok());
 }
 
 #[test]

@@ -33,9 +33,22 @@
 //! outgrown, for peers still on them, and sends them only to such a peer: a newcomer gets the
 //! current generation alone. A replica further behind than that carries what it wrote that the
 //! current text lacks, placed by the text around it, and no deletion (which differences are
-//! deletions can no longer be told). A replica that moved onto a start that then lost to a
-//! concurrent one carries that start's own writing from its seed; text that reached the winner
-//! another way may then come twice, and what it deleted there may come back — never lost.
+//! deletions can no longer be told).
+//!
+//! Concurrent starts: a replica that moved onto a start which then lost holds text that is
+//! partly copies of the parent's (the seed, and what was carried there). Carried as text, a copy
+//! of something the winner got from its author came twice, and a deletion of a copy was lost.
+//! So each generation says where its characters came from ([`crate::origins`]: the header lists
+//! the seed's parent ids, a carrier records what it carried from where), and the starts that
+//! lost are folded back onto the generation the winner started from — the fork — and carried
+//! from there, once, against the winner's seed. The fork may be one neither side keeps, if
+//! both lines' oldest generations started from it. A copy carried into a generation whose
+//! parent is not the fork names the fork, and what a replica typed in a start that lost names
+//! that start, so a replica moved from line to line and back still carries each thing once:
+//! its own writing goes in unless the winner's line has seen it (in a successor's base, or
+//! carried there before that successor started). What is left: a replica further behind than
+//! the kept generations carries no deletion, nor does one whose copy of a start it left is
+//! gone — never text is lost.
 //!
 //! Sans-IO: [`Lineage`] takes [`LineageMessage`]s and says what to send back; the driver moves
 //! them and stores what changed.
@@ -48,10 +61,14 @@ use yrs::{
 };
 
 use crate::{
-    document::{DocError, Document, writer_of},
+    document::{DocError, Document, merge_updates},
     generation_message::{EraUpdate, Generation, Header, LineageMessage, Version, Versions},
-    three_way,
+    origins::{self, Record},
 };
+
+mod carry;
+
+use carry::{Seed, absent, characters, folded, rebase, seed, seed_ids, seed_seen};
 
 /// How many generations before the current one a replica keeps for peers still on them.
 pub const KEPT: usize = 3;
@@ -173,10 +190,14 @@ impl Lineage {
             number: old.generation.number + 1,
             starter: self.replica,
         };
+        let characters = old.document.characters();
         let header = Header {
             parent: old.generation,
             base: old.document.seen().encode_v1(),
-            text: old.document.text(),
+            text: characters.iter().map(|(c, _)| c).collect(),
+            origins: origins::encode_runs(&origins::runs(
+                characters.iter().map(|(c, id)| (*id, c.len_utf16() as u32)),
+            )),
             map: old.document.entries(),
         };
         let document = Document::new(self.replica);
@@ -240,6 +261,11 @@ impl Lineage {
                 "generation number {} (at most {MAX_NUMBER})",
                 generation.number
             )));
+        }
+        if let LineageMessage::Updates(eras) | LineageMessage::Lineage(eras) = &message {
+            for header in eras.iter().filter_map(|era| era.header.as_ref()) {
+                origins::decode_seed(&header.origins, header.text.encode_utf16().count())?;
+            }
         }
         match message {
             LineageMessage::Versions(versions) => Ok(Received {
@@ -404,6 +430,12 @@ impl Lineage {
         for (ancestor, ours) in carry {
             carried.extend(rebase(&current.document, &ancestor, &ours));
         }
+        // One update, so that what was carried and where it came from arrive together.
+        let carried = if carried.is_empty() {
+            None
+        } else {
+            Some(merge_updates(&carried)?)
+        };
         // Our copies, merged with theirs, are kept: all of them is now in the new generation.
         let mut kept: BTreeMap<Generation, Era> = BTreeMap::new();
         let old = std::mem::replace(&mut self.current, current);
@@ -440,9 +472,10 @@ impl Lineage {
     ///
     /// Only what this replica wrote is carried as new text — every writer carries its own, when
     /// it moves, so nothing is carried twice however many replicas held it; deletions of text
-    /// the ancestor has are carried by everyone who saw them, which is harmless twice. What this
-    /// replica wrote in a generation and already carried into a later one of its own (one the
-    /// peer's line does not have: a start that lost) is carried from there, not twice.
+    /// the ancestor has are carried by everyone who saw them, which is harmless twice. If the
+    /// peer's line started from one of ours (the fork), our generations after it — starts that
+    /// lost — are folded onto it by where each of their characters came from
+    /// ([`origins::fold`]), and everything is carried from the fork, once, in its ids.
     fn carry_plan(&self, current: &Era, theirs: &BTreeMap<Generation, Era>) -> Vec<(Seed, Seed)> {
         let me = self.current.document.writer();
         // Ours that the current one descends from (a start that lost, kept after we moved on,
@@ -458,6 +491,44 @@ impl Lineage {
             .map(|(generation, era)| (*generation, era))
             .collect();
         let line = line(current, &theirs_by);
+        // What the peer's line has seen of each of its generations: the base of the one after
+        // it, or, for its current one, everything. What we typed in a start that lost and the
+        // peer's line has seen (it was, or is, its parent) is not carried again.
+        let mut seen_by_line: BTreeMap<Generation, IdSet> = line
+            .iter()
+            .filter(|era| era.generation != Generation::default())
+            .map(|era| (era.header.parent, ids(&era.header.base)))
+            .collect();
+        seen_by_line.insert(current.generation, current.document.seen());
+        // And what was carried into them: all that was carried into the current one; into an
+        // older one, what the one after it started with.
+        for record in current.document.origin_records() {
+            if let Ok(record) = Record::decode(&record) {
+                let of = record.generation.unwrap_or(current.header.parent);
+                let seen = seen_by_line.entry(of).or_default();
+                for run in record.from {
+                    seen.insert(run.start, run.len);
+                }
+            }
+        }
+        for pair in line.windows(2) {
+            let (next, era) = (pair[0], pair[1]);
+            let base = ids(&next.header.base);
+            let origins = carry::origins_of(era);
+            for (_, id) in era.document.characters() {
+                if let Some((of, from)) = origins.of(id).filter(|_| base.contains(&id)) {
+                    seen_by_line
+                        .entry(of.unwrap_or(era.header.parent))
+                        .or_default()
+                        .insert(from, 1);
+                }
+            }
+        }
+        let carry = |generation: Generation, id: ID| {
+            !seen_by_line
+                .get(&generation)
+                .is_some_and(|seen| seen.contains(&id))
+        };
         // The newest of ours that a generation of the peer's line started from.
         let fork = ours.iter().enumerate().find_map(|(at, era)| {
             line.iter()
@@ -466,80 +537,130 @@ impl Lineage {
                 })
                 .map(|next| (at, *next))
         });
-        let own_only = &ours[..fork.map_or(ours.len(), |(at, _)| at)];
-        // What of `era` (at `at` in ours) went into the next of our own, if that started from it.
-        let carried_on = |at: usize, era: &Era| {
-            at.checked_sub(1)
-                .map(|newer| own_only[newer])
-                .filter(|next| next.header.parent == era.generation)
-                .map(|next| ids(&next.header.base))
-        };
-        let mut plan = Vec::new();
         if let Some((at, next)) = fork {
-            let mine = ours[at];
-            let base = ids(&next.header.base);
-            let later = carried_on(own_only.len(), mine);
-            let own = |id: &ID| {
-                id.client == me
-                    && !base.contains(id)
-                    && later.as_ref().is_none_or(|later| later.contains(id))
-            };
-            plan.push(match theirs.get(&mine.generation) {
+            let (lost, fork) = (&ours[..at], ours[at]);
+            // Ours, unless the peer's line has it (its seed, or we carried it there before).
+            let own = |id: &ID| id.client == me && carry(fork.generation, *id);
+            // Our copy of the fork, with the peer's if it sent one: what we saw happen to the
+            // text the winning line started from (its seed: the characters of `base`), and what
+            // we wrote that it lacks. Others' writing outside the seed is theirs to carry.
+            let merged = Document::new(self.replica);
+            // Both copies decoded here already; one that does not apply leaves the other.
+            let _ = merged.apply(&fork.document.snapshot());
+            let map = match theirs.get(&fork.generation) {
                 Some(their) => {
-                    let merged = Document::new(self.replica);
-                    // Both copies decoded here already; one that does not apply leaves the other.
-                    let _ = merged.apply(&mine.document.snapshot());
                     let _ = merged.apply(&their.document.snapshot());
-                    let known = their.document.seen();
-                    (
-                        Seed::of(&their.document, |id| !own(id)),
-                        Seed::of(&merged, |id| own(id) || known.contains(id)),
-                    )
+                    their.document.entries()
                 }
-                // Only the start's text is known of it, not which of its characters ours has
-                // seen: what ours wrote is carried, and no deletion.
-                None => (
-                    Seed::of(&mine.document, |id| !own(id)),
-                    Seed::of(&mine.document, |_| true),
-                ),
-            });
+                None => next.header.map.clone(),
+            };
+            // (A character in the base but not the seed was deleted before it started.)
+            let seeded: BTreeSet<ID> = seed(next).into_iter().filter_map(|(_, id)| id).collect();
+            let onto = characters(&merged, |id| own(id) || seeded.contains(id));
+            let mut ours = folded(
+                lost,
+                (onto, fork.generation),
+                merged.entries(),
+                me,
+                &|_| false,
+                &carry,
+            );
+            if next.generation != current.generation {
+                name_fork(&mut ours, fork.generation);
+            }
+            // The seed's characters we have seen (so one that never reached us is not taken for
+            // one we saw deleted).
+            let seen = merged.seen();
+            return vec![(seed_seen(next, &seen, map), ours)];
         }
-        for (at, era) in own_only.iter().enumerate().rev() {
+        // No generation of ours started the peer's line, but one of ours and one of its may have
+        // started from the same generation, which neither keeps: both headers name its
+        // characters, so it is the fork all the same, known by what each started with.
+        let sibling = ours.iter().enumerate().find_map(|(at, era)| {
+            line.iter()
+                .find(|next| {
+                    era.generation != Generation::default()
+                        && next.header.parent == era.header.parent
+                        && next.generation != era.generation
+                })
+                .map(|next| (at, *next))
+        });
+        if let Some((at, next)) = sibling {
+            let first = ours[at];
+            let base = ids(&next.header.base);
+            let own = |id: &ID| id.client == me && carry(first.header.parent, *id);
+            let theirs: BTreeSet<ID> = seed(next).into_iter().filter_map(|(_, id)| id).collect();
+            let onto: origins::Text = seed(first)
+                .into_iter()
+                .filter_map(|(c, id)| id.map(|id| (c, origins::Mark::Here(id))))
+                .filter(|(_, mark)| {
+                    mark.here()
+                        .is_some_and(|id| own(&id) || theirs.contains(&id))
+                })
+                .collect();
+            // What we saw of the fork: what it had when ours started, and what we carried.
+            let mut seen = ids(&first.header.base);
+            for record in first.document.origin_records() {
+                if let Ok(record) = Record::decode(&record) {
+                    for run in record.from {
+                        seen.insert(run.start, run.len);
+                    }
+                }
+            }
+            // A copy of ours of a fork character kept unless the winner saw it deleted.
+            let adopt = |id: &ID| !base.contains(id) || theirs.contains(id);
+            let mut ours = folded(
+                &ours[..=at],
+                (onto, first.header.parent),
+                first.header.map.clone(),
+                me,
+                &adopt,
+                &carry,
+            );
+            if next.generation != current.generation {
+                name_fork(&mut ours, first.header.parent);
+            }
+            return vec![(seed_seen(next, &seen, next.header.map.clone()), ours)];
+        }
+        // Further behind than the kept generations: the seed is too old to tell others'
+        // deletions from ours. What we wrote is carried, placed by the text around it, and no
+        // deletion — and, from the oldest one we kept if we started it, what we seeded it with
+        // that the current text lacks (our writing from the ones before).
+        let mut plan = Vec::new();
+        for (at, era) in ours.iter().enumerate().rev() {
             let seed = seed_ids(era);
-            let later = carried_on(at, era);
+            // What of `era` went into the next of our own, if that started from it.
+            let later = at
+                .checked_sub(1)
+                .map(|newer| ours[newer])
+                .filter(|next| next.header.parent == era.generation)
+                .map(|next| ids(&next.header.base));
             let own = |id: &ID| {
                 id.client == me
                     && !seed.contains(id)
                     && later.as_ref().is_none_or(|later| later.contains(id))
             };
-            plan.push(if fork.is_some() {
-                (
-                    Seed::from(&era.header),
-                    Seed::of(&era.document, |id| own(id) || seed.contains(id)),
-                )
+            let seeded = if at + 1 == ours.len() && era.generation.starter == self.replica {
+                absent(&era.document, &current.document.text(), &seed)
             } else {
-                // Further behind than the kept generations: the seed is too old to tell others'
-                // deletions from ours. What we wrote is carried, placed by the text around it,
-                // and no deletion — and, from the oldest one we kept if we started it, what we
-                // seeded it with that the current text lacks (our writing from the ones before).
-                let seeded = if at + 1 == own_only.len() && era.generation.starter == self.replica {
-                    absent(&era.document, &current.document.text(), &seed)
-                } else {
-                    IdSet::new()
-                };
-                (
-                    Seed {
-                        text: Seed::of(&era.document, |id| !own(id) && !seeded.contains(id)).text,
-                        map: era.header.map.clone(),
-                    },
-                    Seed::of(&era.document, |_| true),
-                )
-            });
+                IdSet::new()
+            };
+            plan.push((
+                Seed {
+                    text: Seed::of(&era.document, |id| !own(id) && !seeded.contains(id)).text,
+                    ids: Vec::new(),
+                    map: era.header.map.clone(),
+                },
+                Seed::of(&era.document, |_| true),
+            ));
         }
         plan
     }
 
     /// Keeps `era` among the retired, newest first, at most [`KEPT`], without held content.
+    /// The current generation's ancestors go last: a start that lost has been carried from
+    /// already, while the line is what a peer behind shares with us — dropping the fork for a
+    /// lost start would leave a later carry unable to tell who deleted what.
     fn retire(&mut self, mut era: Era) {
         era.document = without_held(self.replica, era.document);
         let at = self
@@ -548,91 +669,24 @@ impl Lineage {
             .position(|kept| kept.generation < era.generation)
             .unwrap_or(self.retired.len());
         self.retired.insert(at, era);
-        self.retired.truncate(KEPT);
-    }
-}
-
-/// A text and map.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Seed {
-    text: String,
-    map: BTreeMap<String, String>,
-}
-
-impl Seed {
-    /// `document`'s text as carried: the characters whose ids `keep` takes, in order; and its
-    /// map.
-    fn of(document: &Document, keep: impl Fn(&ID) -> bool) -> Self {
-        Self {
-            text: document
-                .characters()
-                .into_iter()
-                .filter(|(_, id)| keep(id))
-                .map(|(c, _)| c)
-                .collect(),
-            map: document.entries(),
+        while self.retired.len() > KEPT {
+            let held = self
+                .retired
+                .iter()
+                .map(|era| (era.generation, era))
+                .collect();
+            let line: BTreeSet<Generation> = line(&self.current, &held)
+                .iter()
+                .map(|era| era.generation)
+                .collect();
+            let drop = self
+                .retired
+                .iter()
+                .rposition(|era| !line.contains(&era.generation))
+                .unwrap_or(self.retired.len() - 1);
+            self.retired.remove(drop);
         }
     }
-}
-
-impl From<&Header> for Seed {
-    fn from(header: &Header) -> Self {
-        Self {
-            text: header.text.clone(),
-            map: header.map.clone(),
-        }
-    }
-}
-
-/// Applies to `target` what changed from `ancestor` to `ours`: the text's changes, character by
-/// character ([`three_way`]; for texts too far apart to align, what changed inserted as one run),
-/// and every key whose value differs. The updates made.
-fn rebase(target: &Document, ancestor: &Seed, ours: &Seed) -> Vec<Vec<u8>> {
-    let mut updates = Vec::new();
-    if ours.text != ancestor.text {
-        let current = target.text();
-        match three_way::carry(&ancestor.text, &ours.text, &current) {
-            Some(splices) => {
-                let units: Vec<usize> = std::iter::once(0)
-                    .chain(current.chars().scan(0, |sum, c| {
-                        *sum += c.len_utf16();
-                        Some(*sum)
-                    }))
-                    .collect();
-                for splice in splices {
-                    let at = units[splice.at];
-                    if splice.delete > 0 {
-                        updates.push(target.delete(at, units[splice.at + splice.delete] - at));
-                    }
-                    if !splice.insert.is_empty() {
-                        updates.push(target.insert(at, &splice.insert));
-                    }
-                }
-            }
-            None => {
-                // Too far apart to align: what ours changed goes in as one run, and nothing is
-                // deleted (a region deleted whole could take the new generation's edits with it).
-                let before: Vec<char> = ancestor.text.chars().collect();
-                let after: Vec<char> = ours.text.chars().collect();
-                let (prefix, suffix) = crate::changed_region(&before, &after);
-                let run: String = after[prefix..after.len() - suffix].iter().collect();
-                if !run.is_empty() {
-                    let at: usize = before[..prefix].iter().map(|c| c.len_utf16()).sum();
-                    let at = crate::rebase(&ancestor.text, &current, at, crate::Bias::After);
-                    updates.push(target.insert(at, &run));
-                }
-            }
-        }
-    }
-    let keys: BTreeSet<&String> = ancestor.map.keys().chain(ours.map.keys()).collect();
-    for key in keys {
-        match (ancestor.map.get(key), ours.map.get(key)) {
-            (before, Some(value)) if before != Some(value) => updates.push(target.set(key, value)),
-            (Some(_), None) => updates.push(target.remove(key)),
-            _ => {}
-        }
-    }
-    updates
 }
 
 /// `document` without the content it holds for its causes: what a kept generation must not
@@ -643,23 +697,6 @@ fn without_held(replica: u64, document: Document) -> Document {
         return document;
     }
     Document::from_snapshot(replica, &document.snapshot()).unwrap_or(document)
-}
-
-/// The characters of `document` among `ids` that `text` does not have (by a longest common
-/// subsequence of the two texts; none if they are too far apart to align).
-fn absent(document: &Document, text: &str, ids: &IdSet) -> IdSet {
-    let characters = document.characters();
-    let ours: Vec<char> = characters.iter().map(|(c, _)| *c).collect();
-    let theirs: Vec<char> = text.chars().collect();
-    let mut absent = IdSet::new();
-    if let Some(present) = three_way::matching(&ours, &theirs) {
-        for ((_, id), present) in characters.iter().zip(present) {
-            if present.is_none() && ids.contains(id) {
-                absent.insert(*id, 1);
-            }
-        }
-    }
-    absent
 }
 
 /// `newest` and the ancestors of it among `held`, newest first.
@@ -674,21 +711,15 @@ fn line<'a>(newest: &'a Era, held: &BTreeMap<Generation, &'a Era>) -> Vec<&'a Er
     line
 }
 
+/// Names `fork` as the generation of `seed`'s origins in the fork's ids: they are the parent's
+/// only if the fork is the parent of the generation carried into.
+fn name_fork(seed: &mut Seed, fork: Generation) {
+    for (generation, _) in seed.ids.iter_mut().flatten() {
+        generation.get_or_insert(fork);
+    }
+}
+
 /// An encoded id set (empty if it does not decode: nothing counts as seen).
 fn ids(encoded: &[u8]) -> IdSet {
     IdSet::decode_v1(encoded).unwrap_or_default()
-}
-
-/// The ids of what `era` was seeded with: its starter's first clocks (the text, then a clock per
-/// map entry, as [`Lineage::start`] writes them).
-fn seed_ids(era: &Era) -> IdSet {
-    let mut ids = IdSet::new();
-    if era.generation != Generation::default() {
-        let units = era.header.text.encode_utf16().count() + era.header.map.len();
-        ids.insert(
-            ID::new(writer_of(era.generation.starter), 0),
-            u32::try_from(units).unwrap_or(u32::MAX),
-        );
-    }
-    ids
 }

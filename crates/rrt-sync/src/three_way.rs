@@ -114,13 +114,7 @@ fn insertion(previous: Option<usize>, after: &[usize], insert: String, from: usi
 /// For each character of `a`, its index in `b` if a longest common subsequence keeps it.
 pub(crate) fn matching(a: &[char], b: &[char]) -> Option<Vec<Option<usize>>> {
     let mut matched = vec![None; a.len()];
-    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-    let suffix = a[prefix..]
-        .iter()
-        .rev()
-        .zip(b[prefix..].iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count();
+    let (prefix, suffix) = crate::changed_region(a, b);
     for (at, slot) in matched.iter_mut().enumerate().take(prefix) {
         *slot = Some(at);
     }

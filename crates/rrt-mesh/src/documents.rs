@@ -7,6 +7,12 @@
 //! when applied. This module checks local edits, loads what is stored, and turns `DocSync`'s
 //! messages into network commands; the rules of sync (what goes to whom, what is forwarded) are
 //! `DocSync`'s.
+//!
+//! Generations (`rrt_sync::Lineage`): after every [`RENEW_EDITS`] local edits of a document, or
+//! [`RENEW_BYTES`] of their updates, it is asked whether it has outgrown its generation — never
+//! on a peer's update, so no peer can make this node start one. A new generation, and a move to
+//! one a peer started, store the document's generations whole; what the node started or carried
+//! waits for that store like a local edit.
 
 use std::{
     collections::BTreeMap,
@@ -15,7 +21,10 @@ use std::{
 
 use rrt_reactor::Rrt;
 use rrt_store::{DocumentStore, DocumentStoreError};
-use rrt_sync::{Arrival, Change, DocMessage, DocSync, Document, MAX_UPDATE, Neighbour, valid_name};
+use rrt_sync::{
+    Arrival, Change, DOC_GENERATIONS, DocMessage, DocPeer, DocSync, Document, EraUpdate, Lineage,
+    MAX_UPDATE, Neighbour, valid_name,
+};
 use uuid::Uuid;
 
 use crate::{
@@ -34,6 +43,10 @@ const BATCH_WINDOW: Duration = Duration::from_millis(20);
 pub const MAX_LOCAL_EDIT: usize = MAX_UPDATE - 64 * 1024;
 /// Updates above this are sent in parts (base64 in JSON must stay under the frame limit).
 const CHUNK: usize = 1024 * 1024;
+/// A document is asked whether it has outgrown its generation after this many local edits …
+pub(crate) const RENEW_EDITS: usize = 1000;
+/// … or this many bytes of local updates, whichever comes first (asking encodes the document).
+pub(crate) const RENEW_BYTES: usize = 256 * 1024;
 
 /// Why an edit failed. The document is as it was before the edit, here and on every peer.
 #[derive(Debug, thiserror::Error)]
@@ -89,11 +102,26 @@ pub(crate) struct Received {
     /// The documents whose content changed.
     pub(crate) changed: Vec<String>,
     /// Updates applied, to store: (document, update).
-    pub(crate) to_store: Vec<(String, Vec<u8>)>,
+    pub(crate) to_store: Vec<(String, EraUpdate)>,
+    /// Documents whose generations are to be stored whole.
+    pub(crate) lineages: Vec<StoreLineage>,
+}
+
+/// A document's generations to store whole, and the local updates that wait for it.
+#[derive(Debug)]
+pub(crate) struct StoreLineage {
+    /// The document.
+    pub(crate) name: String,
+    /// Its generations, as `Lineage::stored` gives them.
+    pub(crate) eras: Vec<EraUpdate>,
+    /// What this node started or carried, sent once stored.
+    pub(crate) held: Vec<EraUpdate>,
 }
 
 pub(crate) struct Documents {
     sync: DocSync,
+    /// Local edits and their bytes since each document was last asked whether it is outgrown.
+    since_asked: BTreeMap<String, (usize, usize)>,
 }
 
 impl Documents {
@@ -104,13 +132,16 @@ impl Documents {
             // One document that cannot be read (an I/O error) must not keep the others, and the
             // clipboard, from starting: it stays on disk, and peers bring it back into memory.
             match store.load(&name, replica) {
-                Ok(document) => sync.insert(name, document),
+                Ok(lineage) => sync.insert(name, lineage),
                 Err(error) => {
                     tracing::error!(document = name, %error, "could not load a document; starting without it");
                 }
             }
         }
-        Ok(Self { sync })
+        Ok(Self {
+            sync,
+            since_asked: BTreeMap::new(),
+        })
     }
 
     pub(crate) fn names(&self) -> Vec<String> {
@@ -156,7 +187,7 @@ impl Documents {
         name: &str,
         adds: usize,
         change: impl FnOnce(&Document) -> Vec<u8>,
-    ) -> Result<Vec<u8>, EditError> {
+    ) -> Result<EraUpdate, EditError> {
         if !valid_name(name) {
             return Err(EditError::BadName(name.to_owned()));
         }
@@ -175,18 +206,21 @@ impl Documents {
     pub(crate) fn edit_stored(
         &mut self,
         name: &str,
-        update: Vec<u8>,
+        update: EraUpdate,
         result: Result<(), EditNotStored>,
     ) -> EditOutcome {
         match result {
             Ok(()) => {
+                let asked = self.since_asked.entry(name.to_owned()).or_default();
+                asked.0 += 1;
+                asked.1 += update.update.len();
                 self.sync.saved(name, update, Instant::now());
                 EditOutcome::Stored
             }
             Err(EditNotStored::Failed { error, stored }) => {
                 let replica = self.sync.replica();
-                let stored = stored.and_then(|snapshot| {
-                    Document::from_snapshot(replica, &snapshot)
+                let stored = stored.and_then(|eras| {
+                    Lineage::from_stored(replica, eras)
                         .inspect_err(|error| {
                             tracing::error!(document = name, %error, "the stored document does not read back");
                         })
@@ -211,8 +245,53 @@ impl Documents {
         }
     }
 
-    pub(crate) fn peer_up(&mut self, peer: Uuid, neighbour: Neighbour) {
-        self.sync.peer_up(peer, neighbour);
+    /// The writer's answer for a document's generations and the local updates they held:
+    /// each answered as a local edit is. The first outcome that is not stored says what went
+    /// wrong; `None` when all were.
+    pub(crate) fn lineage_stored(
+        &mut self,
+        name: &str,
+        held: Vec<EraUpdate>,
+        result: Result<(), EditNotStored>,
+    ) -> Option<EditOutcome> {
+        let mut held = held.into_iter();
+        let outcome = self.edit_stored(name, held.next()?, result);
+        let stored = matches!(outcome, EditOutcome::Stored);
+        for update in held {
+            if stored {
+                self.edit_stored(name, update, Ok(()));
+            } else {
+                // Made with the first, and refused with it.
+                self.sync.refused(name, &update);
+            }
+        }
+        (!stored).then_some(outcome)
+    }
+
+    /// After a local edit of `name` was stored: if enough local edits came since it was last
+    /// asked and it has outgrown its generation, a new one — its generations, to store whole.
+    pub(crate) fn renew(&mut self, name: &str) -> Option<StoreLineage> {
+        let (edits, bytes) = self.since_asked.get(name).copied().unwrap_or_default();
+        if edits < RENEW_EDITS && bytes < RENEW_BYTES {
+            return None;
+        }
+        self.since_asked.remove(name);
+        let whole = self.sync.renew(name)?;
+        tracing::info!(document = name, generation = ?whole.generation, "started a new generation of the document");
+        Some(StoreLineage {
+            name: name.to_owned(),
+            eras: self.sync.lineage(name)?.stored(),
+            held: vec![whole],
+        })
+    }
+
+    pub(crate) fn peer_up(&mut self, peer: Uuid, neighbour: Neighbour, capabilities: &[String]) {
+        let knows = if capabilities.iter().any(|c| c == DOC_GENERATIONS) {
+            DocPeer::Generations
+        } else {
+            DocPeer::Legacy
+        };
+        self.sync.peer_up(peer, neighbour, knows);
     }
 
     pub(crate) fn peer_down(&mut self, peer: Uuid) {
@@ -236,13 +315,36 @@ impl Documents {
             match change {
                 Change::Applied {
                     document,
+                    generation,
                     update,
                     changed: was_changed,
                 } => {
                     if was_changed && !received.changed.contains(&document) {
                         received.changed.push(document.clone());
                     }
+                    let update = EraUpdate {
+                        generation,
+                        update,
+                        header: None,
+                    };
                     received.to_store.push((document, update));
+                }
+                Change::Lineage {
+                    document,
+                    changed: was_changed,
+                    carried,
+                } => {
+                    if was_changed && !received.changed.contains(&document) {
+                        received.changed.push(document.clone());
+                    }
+                    let Some(lineage) = self.sync.lineage(&document) else {
+                        continue;
+                    };
+                    received.lineages.push(StoreLineage {
+                        eras: lineage.stored(),
+                        name: document,
+                        held: carried,
+                    });
                 }
                 Change::Rejected {
                     from,

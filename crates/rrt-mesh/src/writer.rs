@@ -27,7 +27,7 @@ use std::{
 };
 
 use rrt_store::{ClipboardStore, ClipboardStoreError, DocumentStore, DocumentStoreError};
-use rrt_sync::{Clipboard, Staged};
+use rrt_sync::{Clipboard, EraUpdate, Staged};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::wall_clock::wall_ms;
@@ -43,7 +43,7 @@ pub(crate) enum Write<C, E> {
         /// The document.
         name: String,
         /// The update.
-        update: Vec<u8>,
+        update: EraUpdate,
         /// Travels back with the result.
         waiting: E,
     },
@@ -52,7 +52,18 @@ pub(crate) enum Write<C, E> {
         /// The document.
         name: String,
         /// The update.
-        update: Vec<u8>,
+        update: EraUpdate,
+    },
+    /// A document's generations, whole (it moved to a new one, or a kept one changed), with
+    /// the local updates made with the move — a new generation this node started, what it
+    /// carried into one — which wait for it like edits.
+    Lineage {
+        /// The document.
+        name: String,
+        /// Its generations, as `Lineage::stored` gives them.
+        eras: Vec<EraUpdate>,
+        /// The local updates it holds, answered with the result.
+        held: Vec<EraUpdate>,
     },
     /// A failed edit of this document was taken back: its local edits are stored again.
     Resume(String),
@@ -78,9 +89,18 @@ pub(crate) enum Written<C, E> {
         /// The document.
         name: String,
         /// The update.
-        update: Vec<u8>,
+        update: EraUpdate,
         /// What was sent with it.
         waiting: E,
+        /// Whether it is stored.
+        result: Result<(), EditNotStored>,
+    },
+    /// A lineage's local updates.
+    Lineage {
+        /// The document.
+        name: String,
+        /// The local updates it held.
+        held: Vec<EraUpdate>,
         /// Whether it is stored.
         result: Result<(), EditNotStored>,
     },
@@ -89,15 +109,15 @@ pub(crate) enum Written<C, E> {
 /// Why a local edit was not stored.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum EditNotStored {
-    /// The store failed. `stored` is the document as it is on disk (its snapshot), if that
-    /// could be read.
+    /// The store failed. `stored` is the document as it is on disk (its generations, as
+    /// `Lineage::stored` gives them), if that could be read.
     #[error("{error}")]
     Failed {
         /// Why.
         #[source]
         error: DocumentStoreError,
-        /// The stored document's snapshot.
-        stored: Option<Vec<u8>>,
+        /// The stored document.
+        stored: Option<Vec<EraUpdate>>,
     },
     /// An earlier edit of the document failed, and this one was made on top of it.
     #[error("an earlier edit of this document could not be stored, and this one built on it")]
@@ -186,15 +206,23 @@ impl<C, E> Writer<C, E> {
     /// that failed gets the store's error, the edits after it were made on top of it.
     fn store_updates(&mut self, name: &str, batch: Vec<Write<C, E>>) {
         let refused = self.failed.contains(name);
-        let storing: Vec<&[u8]> = batch
+        let storing: Vec<&EraUpdate> = batch
             .iter()
             .filter_map(|job| match job {
-                Write::Edit { update, .. } if !refused => Some(update.as_slice()),
-                Write::PeerUpdate { update, .. } => Some(update.as_slice()),
+                Write::Edit { update, .. } if !refused => Some(update),
+                Write::PeerUpdate { update, .. } => Some(update),
                 _ => None,
             })
             .collect();
-        let mut failure = self.documents.append_all(name, &storing).err();
+        // One append per run of updates of one generation (a move can fall inside a batch).
+        let mut failure = None;
+        for run in storing.chunk_by(|a, b| a.generation == b.generation) {
+            let updates: Vec<&[u8]> = run.iter().map(|update| update.update.as_slice()).collect();
+            if let Err(error) = self.documents.append_all(name, run[0].generation, &updates) {
+                failure = Some(error);
+                break;
+            }
+        }
         let mut answered_failure = false;
         for job in batch {
             let Write::Edit {
@@ -251,6 +279,27 @@ impl<C, E> Writer<C, E> {
                 let name = name.clone();
                 self.store_updates(&name, vec![job]);
             }
+            Write::Lineage { name, eras, held } => {
+                if held.is_empty() {
+                    // Only peers' data: logged on failure, as a peer's update is.
+                    if let Err(error) = self.documents.store_lineage(&name, eras) {
+                        tracing::error!(%error, document = name, "could not store a document's generations");
+                    }
+                    return;
+                }
+                let result = if self.failed.contains(&name) {
+                    Err(EditNotStored::EarlierFailed)
+                } else {
+                    self.documents.store_lineage(&name, eras).map_err(|error| {
+                        self.failed.insert(name.clone());
+                        EditNotStored::Failed {
+                            error,
+                            stored: self.stored(&name),
+                        }
+                    })
+                };
+                let _ = self.done.send(Written::Lineage { name, held, result });
+            }
             Write::Resume(name) => {
                 self.failed.remove(&name);
             }
@@ -260,15 +309,15 @@ impl<C, E> Writer<C, E> {
         }
     }
 
-    /// The document as it is on disk (its snapshot), after an edit could not be stored.
-    fn stored(&self, name: &str) -> Option<Vec<u8>> {
+    /// The document as it is on disk (its generations), after an edit could not be stored.
+    fn stored(&self, name: &str) -> Option<Vec<EraUpdate>> {
         self.documents
             .load(name, 0)
             .inspect_err(|reload| {
                 tracing::error!(document = name, %reload, "could not read a document back after a failed edit");
             })
             .ok()
-            .map(|document| document.snapshot())
+            .map(|lineage| lineage.stored())
     }
 }
 
@@ -280,6 +329,15 @@ mod tests {
 
     use super::*;
 
+    /// `update` as an update of generation 0.
+    fn zero(update: Vec<u8>) -> EraUpdate {
+        EraUpdate {
+            generation: rrt_sync::Generation::default(),
+            update,
+            header: None,
+        }
+    }
+
     fn written(
         writes: &Writes<(), u8>,
         done: &mut Done<(), u8>,
@@ -289,7 +347,7 @@ mod tests {
         writes
             .send(Write::Edit {
                 name: name.to_owned(),
-                update: Document::new(9).append("x"),
+                update: zero(Document::new(9).append("x")),
                 waiting: tag,
             })
             .expect("the writer runs");
@@ -347,7 +405,7 @@ mod tests {
         let author = Document::new(9);
         let edit = |text: &str, tag| Write::Edit {
             name: "notes".to_owned(),
-            update: author.append(text),
+            update: zero(author.append(text)),
             waiting: tag,
         };
         let peer = Document::new(8);
@@ -355,7 +413,7 @@ mod tests {
             edit("a", 1),
             Write::PeerUpdate {
                 name: "notes".to_owned(),
-                update: peer.append("P"),
+                update: zero(peer.append("P")),
             },
             edit("b", 2),
         ];
@@ -367,14 +425,18 @@ mod tests {
             ));
         }
         let stored = writer.documents.load("notes", 0).expect("stored");
-        assert_eq!(stored.text().len(), 3, "both edits and the peer's update");
+        assert_eq!(
+            stored.document().text().len(),
+            3,
+            "both edits and the peer's update"
+        );
 
         // A log that cannot be appended to: the first edit gets the error, the next was made
         // on top of it.
         fs::create_dir_all(dir.join("documents").join("other.log")).expect("blocked log");
         let other = |tag| Write::Edit {
             name: "other".to_owned(),
-            update: author.append("x"),
+            update: zero(author.append("x")),
             waiting: tag,
         };
         writer.store_updates("other", vec![other(3), other(4)]);

@@ -2,9 +2,19 @@
 //! acknowledged, and a snapshot that the log is folded into now and then (compaction).
 //!
 //! ```text
-//! <dir>/<name>.snapshot   the whole document (one yrs update), replaced by rename
-//! <dir>/<name>.log        records: u32 BE length, update bytes — appended, fsynced
+//! <dir>/<name>.snapshot   generation 0, whole (one yrs update), replaced by rename
+//! <dir>/<name>.log        records of generation 0: u32 BE length, update bytes — appended, fsynced
+//! <dir>/<name>.lineage    once the document has moved past generation 0: every generation
+//!                         held, whole with its header, the current one first (an encoded
+//!                         `LineageMessage::Lineage`), replaced by rename
+//! <dir>/<name>.log+N-S    records of generation (N, S), as generation 0's
 //! ```
+//!
+//! A document's generations ([`Lineage`]) are stored whole when it moves to a new one; files of
+//! generations it no longer keeps are removed then, so a document that stays small in memory
+//! stays small on disk. Storing a lineage merges what other daemons sharing the directory stored
+//! of the same generations first, and never replaces a lineage whose current generation is newer
+//! than the one stored (that daemon moved further; this one moves when it hears of it).
 //!
 //! An append that fails (a full disk) truncates the log back to where it was, so a torn record is
 //! only ever the last one, left by a crash mid-append: it is cut off on load (it was never
@@ -26,7 +36,9 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use rrt_sync::{Document, valid_name};
+use rrt_sync::{
+    DocError, Document, EraUpdate, Generation, Lineage, LineageMessage, merge_updates, valid_name,
+};
 
 use crate::locked_file::{self, PrivateDir};
 
@@ -43,6 +55,9 @@ pub enum DocumentStoreError {
     /// A name that cannot be a file name.
     #[error("{0:?} is not a document name (1–64 letters, digits, '.', '_' or '-'; no leading '.')")]
     BadName(String),
+    /// What is stored of a generation does not merge.
+    #[error("{0}: {1}")]
+    Damaged(PathBuf, DocError),
     /// A file operation failed.
     #[error("{path}: {source}")]
     Io {
@@ -77,7 +92,8 @@ impl DocumentStore {
                 let file = entry.file_name().to_string_lossy().into_owned();
                 let name = file
                     .strip_suffix(".snapshot")
-                    .or_else(|| file.strip_suffix(".log"))?;
+                    .or_else(|| file.strip_suffix(".log"))
+                    .or_else(|| file.strip_suffix(".lineage"))?;
                 valid_name(name).then(|| name.to_owned())
             })
             .collect();
@@ -87,8 +103,41 @@ impl DocumentStore {
     }
 
     /// The document `name` as stored (empty if new), edited from now on by `replica`.
-    pub fn load(&self, name: &str, replica: u64) -> Result<Document, DocumentStoreError> {
+    pub fn load(&self, name: &str, replica: u64) -> Result<Lineage, DocumentStoreError> {
         let _lock = self.lock(name)?;
+        let Some(mut lineage) = self.read_lineage(name, replica)? else {
+            return Ok(Lineage::with_document(
+                replica,
+                self.load_generation_zero(name, replica)?,
+            ));
+        };
+        let held: Vec<Generation> = std::iter::once(lineage.generation())
+            .chain(lineage.retired().map(|(generation, _)| generation))
+            .collect();
+        for generation in held {
+            let Some(document) = lineage.of(generation) else {
+                continue;
+            };
+            if generation == Generation::default() {
+                // Daemons still on generation 0 may have stored more of it since.
+                if let Ok(snapshot) = fs::read(self.path(name, "snapshot")) {
+                    let _ = document.apply(&snapshot);
+                }
+            }
+            self.apply_log(name, generation, document)?;
+        }
+        // A kept generation's document was just merged into: read back as stored.
+        lineage = Lineage::from_stored(replica, lineage.stored())
+            .map_err(|error| DocumentStoreError::Damaged(self.path(name, "lineage"), error))?;
+        Ok(lineage)
+    }
+
+    /// Generation 0 as stored before generations existed: its snapshot and its log.
+    fn load_generation_zero(
+        &self,
+        name: &str,
+        replica: u64,
+    ) -> Result<Document, DocumentStoreError> {
         let snapshot_path = self.path(name, "snapshot");
         let document = match fs::read(&snapshot_path) {
             Ok(snapshot) => match Document::from_snapshot(replica, &snapshot) {
@@ -108,8 +157,21 @@ impl DocumentStore {
             Err(error) if error.kind() == io::ErrorKind::NotFound => Document::new(replica),
             Err(error) => return Err(io_error(&snapshot_path)(error)),
         };
+        self.apply_log(name, Generation::default(), &document)?;
+        Ok(document)
+    }
+
+    /// Applies the log of `generation` to `document`; a log with records that do not apply is
+    /// kept aside first.
+    fn apply_log(
+        &self,
+        name: &str,
+        generation: Generation,
+        document: &Document,
+    ) -> Result<(), DocumentStoreError> {
+        let extension = log_extension(generation);
         let mut unreadable = 0;
-        for update in self.read_log(name)? {
+        for update in self.read_log(name, &extension)? {
             if let Err(error) = document.apply(&update) {
                 tracing::warn!(document = name, %error, "skipping an unreadable logged update");
                 unreadable += 1;
@@ -117,24 +179,165 @@ impl DocumentStore {
         }
         if unreadable > 0 {
             // The next compaction empties the log: keep it as it is first.
-            self.keep_aside(name, "log", "unreadable")?;
+            self.keep_aside(name, &extension, "unreadable")?;
         }
-        Ok(document)
+        Ok(())
+    }
+
+    /// The stored lineage of `name`, if it has moved past generation 0. One that does not
+    /// decode is moved aside (the document starts from generation 0's files, if any, and peers
+    /// bring it forward).
+    fn read_lineage(
+        &self,
+        name: &str,
+        replica: u64,
+    ) -> Result<Option<Lineage>, DocumentStoreError> {
+        let path = self.path(name, "lineage");
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(io_error(&path)(error)),
+        };
+        let decoded = LineageMessage::decode(&bytes).and_then(|message| match message {
+            LineageMessage::Lineage(eras) => Lineage::from_stored(replica, eras),
+            _ => Err(DocError::Malformed("not a lineage".to_owned())),
+        });
+        match decoded {
+            Ok(lineage) => Ok(Some(lineage)),
+            Err(error) => {
+                let aside = locked_file::set_aside(&path, "damaged").map_err(io_error(&path))?;
+                tracing::error!(
+                    document = name,
+                    %error,
+                    aside = %aside.display(),
+                    "the document's lineage is damaged; moved it aside (peers bring the document back)"
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// Stores `lineage` whole, as the document's generations: merged first with what is stored
+    /// of the same generations (by other daemons sharing the directory), unless the stored
+    /// lineage is already on a newer generation. The logs it holds are emptied, and the files of
+    /// generations it no longer keeps removed.
+    ///
+    /// `eras` is the lineage as [`Lineage::stored`] gives it (the current generation first).
+    pub fn store_lineage(
+        &self,
+        name: &str,
+        mut eras: Vec<EraUpdate>,
+    ) -> Result<(), DocumentStoreError> {
+        let _lock = self.lock(name)?;
+        let mut logs = Vec::new();
+        let stored = self.read_lineage(name, 0)?.map(|stored| stored.stored());
+        if let Some(stored) = &stored
+            && stored.first().map(|era| era.generation) > eras.first().map(|era| era.generation)
+        {
+            return Ok(());
+        }
+        for era in &mut eras {
+            let mut parts = vec![std::mem::take(&mut era.update)];
+            if let Some(copy) = stored
+                .iter()
+                .flatten()
+                .find(|copy| copy.generation == era.generation)
+            {
+                parts.push(copy.update.clone());
+            }
+            if era.generation == Generation::default()
+                && let Ok(snapshot) = fs::read(self.path(name, "snapshot"))
+            {
+                parts.push(snapshot);
+            }
+            let extension = log_extension(era.generation);
+            parts.extend(self.read_log(name, &extension)?);
+            logs.push(extension);
+            era.update = merge_updates(&parts).unwrap_or_else(|error| {
+                tracing::warn!(document = name, %error, "could not merge what is stored of a generation; keeping this replica's copy");
+                parts.swap_remove(0)
+            });
+        }
+        let path = self.path(name, "lineage");
+        locked_file::replace(&path, &LineageMessage::Lineage(eras).encode())
+            .map_err(io_error(&path))?;
+        for extension in &logs {
+            self.empty(name, extension)?;
+        }
+        self.remove_other_generations(name, &logs)
+    }
+
+    /// Removes generation 0's snapshot, and the files of generations not among `kept` (their
+    /// log extensions).
+    fn remove_other_generations(
+        &self,
+        name: &str,
+        kept: &[String],
+    ) -> Result<(), DocumentStoreError> {
+        // Generation 0's snapshot is in the lineage now, if it is kept at all.
+        let mut doomed = vec![self.path(name, "snapshot")];
+        if !kept.iter().any(|extension| extension == "log") {
+            doomed.push(self.path(name, "log"));
+        }
+        let prefix = format!("{name}.log+");
+        for entry in fs::read_dir(&self.dir)
+            .map_err(io_error(&self.dir))?
+            .flatten()
+        {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if let Some(generation) = file.strip_prefix(&prefix)
+                && !kept
+                    .iter()
+                    .any(|extension| extension.strip_prefix("log+") == Some(generation))
+            {
+                doomed.push(entry.path());
+            }
+        }
+        for path in doomed {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(io_error(&path)(error)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Empties the log `<name>.<extension>`, durably.
+    fn empty(&self, name: &str, extension: &str) -> Result<(), DocumentStoreError> {
+        let log = self.path(name, extension);
+        match OpenOptions::new()
+            .write(true)
+            .custom_flags(NO_FOLLOW)
+            .open(&log)
+        {
+            Ok(file) => file
+                .set_len(0)
+                .and_then(|()| file.sync_all())
+                .map_err(io_error(&log)),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(io_error(&log)(error)),
+        }
     }
 
     /// Appends `update` to the log of `name`, durably; folds the log into a new snapshot when it
     /// grows long. The snapshot is of what is stored (snapshot and log), not of a document in
     /// memory, which may hold edits not stored yet (and perhaps never).
-    pub fn append(&self, name: &str, update: &[u8]) -> Result<(), DocumentStoreError> {
-        self.append_all(name, &[update])
+    pub fn append(&self, name: &str, update: &EraUpdate) -> Result<(), DocumentStoreError> {
+        self.append_all(name, update.generation, &[&update.update])
     }
 
-    /// Appends `updates` to the log of `name`, in order, with one flush to the disk for all of
-    /// them (a burst of keystrokes costs one `fdatasync`, not one each): all are stored, or
-    /// none.
-    pub fn append_all(&self, name: &str, updates: &[&[u8]]) -> Result<(), DocumentStoreError> {
+    /// Appends `updates` of `generation` to the log of `name`, in order, with one flush to the
+    /// disk for all of them (a burst of keystrokes costs one `fdatasync`, not one each): all are
+    /// stored, or none.
+    pub fn append_all(
+        &self,
+        name: &str,
+        generation: Generation,
+        updates: &[&[u8]],
+    ) -> Result<(), DocumentStoreError> {
         let _lock = self.lock(name)?;
-        let path = self.path(name, "log");
+        let path = self.path(name, &log_extension(generation));
         let mut log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -160,11 +363,35 @@ impl DocumentStore {
         }
         // The records are durable: a failed compaction must not turn them into a refusal.
         if before + records.len() as u64 >= COMPACT_AFTER_BYTES
-            && let Err(error) = self.compact_locked(name, &Document::new(0))
+            && let Err(error) = self.fold_locked(name, generation)
         {
             tracing::warn!(document = name, %error, "could not compact the log; it stays as it is");
         }
         Ok(())
+    }
+
+    /// Folds the log of `generation` into what is stored of it: generation 0's snapshot, or
+    /// the lineage — if it still holds that generation (else the log stays as it is).
+    fn fold_locked(&self, name: &str, generation: Generation) -> Result<(), DocumentStoreError> {
+        if generation == Generation::default() && !self.path(name, "lineage").exists() {
+            return self.compact_locked(name, &Document::new(0));
+        }
+        let Some(stored) = self.read_lineage(name, 0)? else {
+            return Ok(());
+        };
+        let extension = log_extension(generation);
+        let mut eras = stored.stored();
+        let Some(era) = eras.iter_mut().find(|era| era.generation == generation) else {
+            return Ok(());
+        };
+        let mut parts = vec![std::mem::take(&mut era.update)];
+        parts.extend(self.read_log(name, &extension)?);
+        era.update = merge_updates(&parts)
+            .map_err(|error| DocumentStoreError::Damaged(self.path(name, &extension), error))?;
+        let path = self.path(name, "lineage");
+        locked_file::replace(&path, &LineageMessage::Lineage(eras).encode())
+            .map_err(io_error(&path))?;
+        self.empty(name, &extension)
     }
 
     /// Writes `document` as the snapshot of `name` and empties its log.
@@ -187,28 +414,16 @@ impl DocumentStore {
             Err(error) if error.kind() == io::ErrorKind::NotFound => {}
             Err(error) => return Err(io_error(&snapshot)(error)),
         }
-        for update in self.read_log(name)? {
+        for update in self.read_log(name, "log")? {
             let _ = document.apply(&update);
         }
         locked_file::replace(&snapshot, &document.snapshot()).map_err(io_error(&snapshot))?;
-        let log = self.path(name, "log");
-        match OpenOptions::new()
-            .write(true)
-            .custom_flags(NO_FOLLOW)
-            .open(&log)
-        {
-            Ok(file) => file
-                .set_len(0)
-                .and_then(|()| file.sync_all())
-                .map_err(io_error(&log)),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(error) => Err(io_error(&log)(error)),
-        }
+        self.empty(name, "log")
     }
 
     /// The whole records of a log, cutting off a torn last one.
-    fn read_log(&self, name: &str) -> Result<Vec<Vec<u8>>, DocumentStoreError> {
-        let path = self.path(name, "log");
+    fn read_log(&self, name: &str, extension: &str) -> Result<Vec<Vec<u8>>, DocumentStoreError> {
+        let path = self.path(name, extension);
         let mut bytes = Vec::new();
         match OpenOptions::new()
             .read(true)
@@ -232,7 +447,7 @@ impl DocumentStore {
         if !rest.is_empty() {
             let whole = bytes.len() - rest.len();
             let kept = PrivateDir::open(&self.dir)
-                .and_then(|dir| dir.keep_aside(format!("{name}.log"), "cut", rest));
+                .and_then(|dir| dir.keep_aside(format!("{name}.{extension}"), "cut", rest));
             match kept {
                 Ok(aside) => {
                     tracing::warn!(
@@ -289,6 +504,16 @@ impl DocumentStore {
     }
 }
 
+/// The extension of the log of `generation`'s updates: `log` for generation 0 (as before
+/// generations existed), `log+<number>-<starter>` for a later one.
+fn log_extension(generation: Generation) -> String {
+    if generation == Generation::default() {
+        "log".to_owned()
+    } else {
+        format!("log+{}-{}", generation.number, generation.starter)
+    }
+}
+
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> DocumentStoreError {
     let path = path.to_owned();
     move |source| DocumentStoreError::Io { path, source }
@@ -297,6 +522,15 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> DocumentStoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `update` as an update of generation 0.
+    fn zero(update: Vec<u8>) -> EraUpdate {
+        EraUpdate {
+            generation: Generation::default(),
+            update,
+            header: None,
+        }
+    }
 
     fn store(test: &str) -> (DocumentStore, PathBuf) {
         let dir = std::env::temp_dir().join(format!("rrt-docs-{test}-{}", std::process::id()));
@@ -307,9 +541,9 @@ mod tests {
     /// A store whose log of `d` holds the record of "kept", then `extra` bytes.
     fn logged_then(test: &str, extra: &[u8]) -> (DocumentStore, PathBuf, Document) {
         let (store, dir) = store(test);
-        let document = store.load("d", 1).expect("new");
+        let document = Document::new(1);
         let update = document.append("kept");
-        store.append("d", &update).expect("logged");
+        store.append("d", &zero(update)).expect("logged");
         OpenOptions::new()
             .append(true)
             .open(dir.join("d.log"))
@@ -321,22 +555,22 @@ mod tests {
     #[test]
     fn acknowledged_edits_survive_a_restart_and_compaction() {
         let (store, dir) = store("restart");
-        let document = store.load("notes", 1).expect("new");
+        let document = Document::new(1);
         for word in ["one ", "two ", "three"] {
             let update = document.append(word);
-            store.append("notes", &update).expect("logged");
+            store.append("notes", &zero(update)).expect("logged");
         }
         assert_eq!(
-            store.load("notes", 2).expect("reload").text(),
+            store.load("notes", 2).expect("reload").document().text(),
             "one two three"
         );
         store.compact("notes", &document).expect("compact");
         assert_eq!(fs::metadata(dir.join("notes.log")).expect("log").len(), 0);
         let update = document.set("k", "v");
-        store.append("notes", &update).expect("logged");
+        store.append("notes", &zero(update)).expect("logged");
         let reloaded = store.load("notes", 3).expect("reload");
-        assert_eq!(reloaded.text(), "one two three");
-        assert_eq!(reloaded.get("k").as_deref(), Some("v"));
+        assert_eq!(reloaded.document().text(), "one two three");
+        assert_eq!(reloaded.document().get("k").as_deref(), Some("v"));
         assert_eq!(store.names().expect("names"), ["notes"]);
         fs::remove_dir_all(dir).expect("cleanup");
     }
@@ -345,28 +579,36 @@ mod tests {
     fn a_torn_last_record_is_cut_off_and_the_rest_kept() {
         // A torn record: 50 bytes announced, 3 there.
         let (store, dir, document) = logged_then("torn", &[0, 0, 0, 50, 1, 2, 3]);
-        assert_eq!(store.load("d", 2).expect("reload").text(), "kept");
+        assert_eq!(
+            store.load("d", 2).expect("reload").document().text(),
+            "kept"
+        );
         let later = document.append(" and more");
-        store.append("d", &later).expect("logged after the cut");
-        assert_eq!(store.load("d", 3).expect("reload").text(), "kept and more");
+        store
+            .append("d", &zero(later))
+            .expect("logged after the cut");
+        assert_eq!(
+            store.load("d", 3).expect("reload").document().text(),
+            "kept and more"
+        );
         fs::remove_dir_all(dir).expect("cleanup");
     }
 
     #[test]
     fn a_compaction_keeps_what_another_daemon_folded_into_the_snapshot() {
         let (store, dir) = store("twocompactions");
-        let a = store.load("notes", 1).expect("new");
-        let b = store.load("notes", 2).expect("new");
+        let a = Document::new(1);
+        let b = Document::new(2);
         let from_b = b.append("from b ");
-        store.append("notes", &from_b).expect("logged");
+        store.append("notes", &zero(from_b)).expect("logged");
         store
             .compact("notes", &b)
             .expect("b folds its edit into the snapshot");
         // a has not heard of b's edit yet, and compacts too.
         let from_a = a.append("from a");
-        store.append("notes", &from_a).expect("logged");
+        store.append("notes", &zero(from_a)).expect("logged");
         store.compact("notes", &a).expect("a compacts");
-        let text = store.load("notes", 3).expect("reload").text();
+        let text = store.load("notes", 3).expect("reload").document().text();
         assert!(
             text.contains("from b ") && text.contains("from a"),
             "{text:?}"
@@ -379,8 +621,8 @@ mod tests {
         // A whole record that is not an update.
         let (store, dir, _) = logged_then("unreadablerecord", &[0, 0, 0, 3, 0xff, 0xff, 0xff]);
         let loaded = store.load("d", 2).expect("reload");
-        assert_eq!(loaded.text(), "kept");
-        store.compact("d", &loaded).expect("compact");
+        assert_eq!(loaded.document().text(), "kept");
+        store.compact("d", loaded.document()).expect("compact");
         let kept: Vec<_> = fs::read_dir(&dir)
             .expect("list")
             .filter_map(Result::ok)
@@ -396,6 +638,86 @@ mod tests {
                 .expect("read")
                 .ends_with(&[0xff, 0xff, 0xff])
         );
+        fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    /// A lineage of `notes` moved to generation 1 (started by replica 1 after a few edits),
+    /// stored.
+    fn moved(test: &str) -> (DocumentStore, PathBuf, Lineage) {
+        let (store, dir) = store(test);
+        let mut lineage = Lineage::new(1);
+        let kept = lineage.edit(|d| d.append("kept\n"));
+        store.append("notes", &kept).expect("logged");
+        for _ in 0..50 {
+            let typed = lineage.edit(|d| d.insert(0, "x"));
+            let deleted = lineage.edit(|d| d.delete(0, 1));
+            store
+                .append_all(
+                    "notes",
+                    Generation::default(),
+                    &[&typed.update, &deleted.update],
+                )
+                .expect("logged");
+        }
+        lineage.start();
+        store
+            .store_lineage("notes", lineage.stored())
+            .expect("stored");
+        (store, dir, lineage)
+    }
+
+    #[test]
+    fn a_moved_document_is_stored_whole_and_its_old_generation_removed() {
+        let (store, dir, lineage) = moved("moved");
+        assert!(!dir.join("notes.snapshot").exists());
+        assert_eq!(
+            fs::metadata(dir.join("notes.log")).map_or(0, |log| log.len()),
+            0
+        );
+        assert!(
+            lineage.retired().count() == 1,
+            "generation 0 is kept, inside the lineage file"
+        );
+        let reloaded = store.load("notes", 2).expect("reload");
+        assert_eq!(reloaded.generation(), lineage.generation());
+        assert_eq!(reloaded.document().text(), "kept\n");
+        assert_eq!(reloaded.retired().count(), 1);
+        // Edits of the new generation go to its own log, and survive a restart.
+        let mut reloaded = reloaded;
+        let more = reloaded.edit(|d| d.append("more"));
+        store.append("notes", &more).expect("logged");
+        assert!(dir.join("notes.log+1-1").exists());
+        assert_eq!(
+            store.load("notes", 3).expect("reload").document().text(),
+            "kept\nmore"
+        );
+        assert_eq!(store.names().expect("names"), ["notes"]);
+        fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_long_log_of_a_later_generation_folds_into_the_lineage() {
+        let (store, dir, mut lineage) = moved("fold");
+        let big = lineage.edit(|d| d.append(&"y".repeat(1_100_000)));
+        store.append("notes", &big).expect("logged");
+        assert_eq!(
+            fs::metadata(dir.join("notes.log+1-1")).expect("log").len(),
+            0
+        );
+        let reloaded = store.load("notes", 2).expect("reload");
+        assert_eq!(reloaded.document().len(), "kept\n".len() + 1_100_000);
+        fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn an_older_lineage_never_replaces_a_newer_one() {
+        let (store, dir, lineage) = moved("older");
+        let behind = Lineage::new(2);
+        store
+            .store_lineage("notes", behind.stored())
+            .expect("nothing to do");
+        let reloaded = store.load("notes", 3).expect("reload");
+        assert_eq!(reloaded.generation(), lineage.generation());
         fs::remove_dir_all(dir).expect("cleanup");
     }
 

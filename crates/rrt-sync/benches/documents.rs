@@ -79,8 +79,7 @@ fn delta(update: Vec<u8>) -> DocMessage {
         crdt_ops: vec![CrdtOperation {
             document: "notes".into(),
             update,
-            state_vector: Vec::new(),
-            part: None,
+            ..CrdtOperation::default()
         }],
         vector_clock: BTreeMap::new(),
     }

@@ -36,7 +36,7 @@ impl DocMessage {
 }
 
 /// One update to a replicated document, or a request for what the sender lacks of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrdtOperation {
     /// The document it applies to.
     pub document: String,
@@ -52,9 +52,30 @@ pub struct CrdtOperation {
         with = "crate::bytes_as_base64"
     )]
     pub state_vector: Vec<u8>,
-    /// Set when a large update travels in parts: which part of which batch.
+    /// A message about the document's generations past the first
+    /// ([`LineageMessage`](crate::LineageMessage), encoded by its `encode`), when `update` and
+    /// `state_vector` are empty: a peer that does not know generations ignores the operation.
+    /// Omitted when empty.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        with = "crate::bytes_as_base64"
+    )]
+    pub lineage: Vec<u8>,
+    /// Set when a large update (or lineage message) travels in parts: which part of which
+    /// batch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub part: Option<Part>,
+}
+
+impl CrdtOperation {
+    /// The same, about `document`.
+    pub(crate) fn named(self, document: &str) -> Self {
+        Self {
+            document: document.to_owned(),
+            ..self
+        }
+    }
 }
 
 /// One part of an update split to fit under the frame limit.
@@ -78,6 +99,7 @@ mod tests {
             document: "notes".into(),
             update: vec![0, 1, 254, 255],
             state_vector: Vec::new(),
+            lineage: Vec::new(),
             part: None,
         };
         let json = serde_json::to_string(&op).expect("serializes");
@@ -94,6 +116,7 @@ mod tests {
             document: "notes".into(),
             update: vec![0, 1, 254, 255],
             state_vector: vec![7],
+            lineage: Vec::new(),
             part: None,
         }]);
         let packed = rmp_serde::to_vec_named(&message).expect("serializes");

@@ -12,6 +12,14 @@
 //! at [`DocSync::poll_timeout`], and sends what [`DocSync::poll_outgoing`] returns. Versions make
 //! catch-up exact after any partition: each side sends only what the other lacks.
 //!
+//! Each document is a [`Lineage`]: generations of it, so that one edited for months stays small
+//! ([`crate::generation`]'s docs). Generation 0 travels exactly as before generations existed —
+//! an update or a version in an operation's `update` or `state_vector` — so a peer that does not
+//! know them ([`DocPeer::Legacy`]) keeps syncing a document that never started another. Anything
+//! else (a later generation's updates, versions of several generations, whole generations with
+//! their headers) is a [`LineageMessage`] in the operation's `lineage` field, which such a peer
+//! ignores: a document past generation 0 is neither sent to it nor taken from it.
+//!
 //! Every replica forwards each peer update it applies to its other peers, by the rule all the
 //! sync machines share (`outgoing`'s module docs: every peer but the sender, and no member of the
 //! sender's clique). The machine decides this, rather than offering a `forward` method for its
@@ -22,7 +30,8 @@
 //! and applied, so nothing refused here is passed on. An update is forwarded only if it brought
 //! something: a change, or content held for its causes (which may be what another peer needs);
 //! one that brought nothing new ([`Applied::Known`]) stops here. That is what ends a flood in a
-//! cycle.
+//! cycle. A newly started generation is forwarded by each replica that moves onto it; what a
+//! replica carries into a new generation is its own local edit, sent once it is stored.
 //!
 //! Parts of a split update are held until the last one arrives, so what a peer may make us hold
 //! is bounded: it may have at most 16 updates unfinished, held sparsely (a declared part count
@@ -35,7 +44,7 @@
 //! one unfinished update per link, and any update up to [`MAX_UPDATE`] gets through.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque},
     time::{Duration, Instant},
 };
 
@@ -44,9 +53,13 @@ use uuid::Uuid;
 use crate::{
     doc_message::{CrdtOperation, DocMessage, Part},
     document::{Applied, DocError, Document, MAX_UPDATE},
+    generation::Lineage,
+    generation_message::{EraUpdate, Generation, LineageMessage, Version, Versions},
     outgoing::{Arrival, Neighbour, Neighbours, Outgoing},
 };
 
+/// The `hello` capability of a peer that knows documents' generations ([`DocPeer::Generations`]).
+pub const DOC_GENERATIONS: &str = "doc_generations";
 /// The most version requests held while local edits are being stored: a peer asks once per
 /// link and document, so this is only reached by one that asks again and again.
 const MAX_DEFERRED: usize = 4096;
@@ -56,19 +69,41 @@ const MAX_PARTS: u32 = 4096;
 /// down). An honest sender sends an update's parts one after another, so it has one.
 const MAX_UNFINISHED: usize = 16;
 
+/// What a peer knows of documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocPeer {
+    /// It knows generations (its `hello` lists [`DOC_GENERATIONS`]).
+    Generations,
+    /// It knows generation 0 only: a document past it is neither sent to it nor taken from it.
+    Legacy,
+}
+
 /// What a peer's message did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
-    /// `update` was applied to `document`: store it (it may hold content waiting for its
-    /// causes), and tell watchers if it `changed` the document.
+    /// `update` was applied to `generation` of `document` (the current one): store it (it may
+    /// hold content waiting for its causes), and tell watchers if it `changed` the document.
     Applied {
         /// The document.
         document: String,
+        /// Which of its generations.
+        generation: Generation,
         /// The update, as applied.
         update: Vec<u8>,
         /// Whether the text or map changed (false for a duplicate or a not-yet-integrable
         /// update).
         changed: bool,
+    },
+    /// The document's generations changed otherwise: it moved to a newer one, or a kept one
+    /// took a peer's update. Store its lineage whole ([`DocSync::lineage`]), then hand each of
+    /// `carried` to [`DocSync::saved`] (or, if the store failed, to [`DocSync::revert_local`]).
+    Lineage {
+        /// The document.
+        document: String,
+        /// Whether the text or map changed (a move counts).
+        changed: bool,
+        /// What this replica carried into the new generation: its own edits, sent once stored.
+        carried: Vec<EraUpdate>,
     },
     /// A peer's update was refused; nothing changed.
     Rejected {
@@ -81,10 +116,17 @@ pub enum Change {
     },
 }
 
-/// The split updates one peer has in assembly, by (document, batch).
+/// What an operation's bytes are: a yrs update of generation 0, or an encoded lineage message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Payload {
+    Update,
+    Lineage,
+}
+
+/// The split updates one peer has in assembly, by (document, batch, payload).
 #[derive(Debug, Default)]
 struct Inbound {
-    updates: HashMap<(String, u64), Assembly>,
+    updates: HashMap<(String, u64, Payload), Assembly>,
     /// The bytes held in `updates`' parts: at most [`MAX_UPDATE`].
     held: usize,
 }
@@ -107,17 +149,19 @@ enum Assembly {
 #[derive(Debug)]
 pub struct DocSync {
     replica: u64,
-    documents: BTreeMap<String, Document>,
+    documents: BTreeMap<String, Lineage>,
     window: Duration,
     chunk: usize,
     neighbours: Neighbours,
+    /// The up peers that know generations.
+    knowing: HashSet<Uuid>,
     /// Local updates not stored yet, per document: not sent, not even in a diff.
-    unsaved: BTreeMap<String, Vec<Vec<u8>>>,
-    /// Versions peers asked about while the document had unsaved edits: (peer, document,
-    /// version), answered once they are stored.
-    deferred: Vec<(Uuid, String, Vec<u8>)>,
+    unsaved: BTreeMap<String, Vec<EraUpdate>>,
+    /// Versions peers sent while the document had unsaved edits: (peer, document, versions),
+    /// answered once they are stored.
+    deferred: Vec<(Uuid, String, Versions)>,
     /// Local updates not yet broadcast, per document.
-    batch: BTreeMap<String, Vec<Vec<u8>>>,
+    batch: BTreeMap<String, Vec<EraUpdate>>,
     flush_at: Option<Instant>,
     outgoing: VecDeque<Outgoing<DocMessage>>,
     /// Parts of split updates, by sender.
@@ -138,6 +182,7 @@ impl DocSync {
             window,
             chunk: chunk.max(1),
             neighbours: Neighbours::default(),
+            knowing: HashSet::new(),
             unsaved: BTreeMap::new(),
             deferred: Vec::new(),
             batch: BTreeMap::new(),
@@ -150,12 +195,17 @@ impl DocSync {
     }
 
     /// Adds a document (loaded from disk, say).
-    pub fn insert(&mut self, name: String, document: Document) {
-        self.documents.insert(name, document);
+    pub fn insert(&mut self, name: String, lineage: Lineage) {
+        self.documents.insert(name, lineage);
     }
 
-    /// A document, if this replica has it.
+    /// A document's current generation, if this replica has the document.
     pub fn document(&self, name: &str) -> Option<&Document> {
+        self.documents.get(name).map(Lineage::document)
+    }
+
+    /// A document's generations, if this replica has the document: what a store writes.
+    pub fn lineage(&self, name: &str) -> Option<&Lineage> {
         self.documents.get(name)
     }
 
@@ -168,22 +218,49 @@ impl DocSync {
     /// once the driver has stored it and called [`DocSync::saved`], and is taken back with
     /// [`DocSync::revert_local`] or [`DocSync::refused`] if it could not be. Returns the update,
     /// for the driver to store.
-    pub fn edit(&mut self, name: &str, change: impl FnOnce(&Document) -> Vec<u8>) -> Vec<u8> {
+    pub fn edit(&mut self, name: &str, change: impl FnOnce(&Document) -> Vec<u8>) -> EraUpdate {
         let replica = self.replica;
-        let document = self
+        let update = self
             .documents
             .entry(name.to_owned())
-            .or_insert_with(|| Document::new(replica));
-        let update = change(document);
-        self.unsaved
-            .entry(name.to_owned())
-            .or_default()
-            .push(update.clone());
+            .or_insert_with(|| Lineage::new(replica))
+            .edit(change);
+        self.hold_unsaved(name, update.clone());
         update
     }
 
+    /// Starts a new generation of `name` if its current one is outgrown
+    /// ([`Lineage::outgrown`]: its deletions outweigh its text): the batched edits go out first,
+    /// then the new generation is held like a local edit — the driver stores the lineage whole
+    /// ([`DocSync::lineage`]) and hands the returned update to [`DocSync::saved`] (or
+    /// [`DocSync::revert_local`]). `None` when the document is not outgrown, or has unsaved
+    /// edits (it is asked again later). Ask now and then after local edits — it encodes the
+    /// document — never on a peer's update, which would let a peer make this replica start one.
+    pub fn renew(&mut self, name: &str) -> Option<EraUpdate> {
+        if self.unsaved.contains_key(name) || !self.documents.get(name)?.outgrown() {
+            return None;
+        }
+        if let Some(batched) = self.batch.remove(name) {
+            self.broadcast_batch(name, batched);
+        }
+        let started = self.documents.get_mut(name)?.start();
+        let LineageMessage::Updates(mut whole) = started else {
+            return None;
+        };
+        let whole = whole.pop()?;
+        self.hold_unsaved(name, whole.clone());
+        Some(whole)
+    }
+
+    fn hold_unsaved(&mut self, name: &str, update: EraUpdate) {
+        self.unsaved
+            .entry(name.to_owned())
+            .or_default()
+            .push(update);
+    }
+
     /// The local edit that produced `update` is stored: batched for broadcast within the window.
-    pub fn saved(&mut self, name: &str, update: Vec<u8>, now: Instant) {
+    pub fn saved(&mut self, name: &str, update: EraUpdate, now: Instant) {
         if !self.take_unsaved(name, &update) {
             return;
         }
@@ -194,9 +271,9 @@ impl DocSync {
             .get(name)
             .into_iter()
             .flatten()
-            .map(Vec::len)
+            .map(|update| update.update.len())
             .sum();
-        if batched + update.len() > MAX_UPDATE
+        if batched + update.update.len() > MAX_UPDATE
             && let Some(full) = self.batch.remove(name)
         {
             self.broadcast_batch(name, full);
@@ -216,27 +293,25 @@ impl DocSync {
     /// `None` when even reading the stored document failed: the edit cannot be taken out of
     /// ours, so it stays here and is held — never sent, and no diff of the document goes out —
     /// while the driver stores no further local edit of it (until a restart reads the disk).
-    pub fn revert_local(&mut self, name: &str, update: &[u8], stored: Option<Document>) {
+    pub fn revert_local(&mut self, name: &str, update: &EraUpdate, stored: Option<Lineage>) {
         let Some(stored) = stored else {
             return;
         };
-        self.outgoing.push_back(Outgoing::Broadcast {
-            message: delta(vec![version_of(name, &stored)]),
-            except: None,
-        });
+        let versions = LineageMessage::Versions(stored.versions());
         self.documents.insert(name.to_owned(), stored);
         self.take_unsaved(name, update);
+        self.broadcast(name, versions, None);
     }
 
     /// A local edit that was not stored, and whose content a [`DocSync::revert_local`] already
     /// took back: it is forgotten.
-    pub fn refused(&mut self, name: &str, update: &[u8]) {
+    pub fn refused(&mut self, name: &str, update: &EraUpdate) {
         self.take_unsaved(name, update);
     }
 
     /// Removes `update` from the edits of `name` not stored yet; whether it was one. Versions
     /// peers asked for while edits were unsaved are answered once none is left.
-    fn take_unsaved(&mut self, name: &str, update: &[u8]) -> bool {
+    fn take_unsaved(&mut self, name: &str, update: &EraUpdate) -> bool {
         let Some(unsaved) = self.unsaved.get_mut(name) else {
             return false;
         };
@@ -250,9 +325,9 @@ impl DocSync {
                 .into_iter()
                 .partition(|(_, document, _)| document == name);
             self.deferred = waiting;
-            for (from, document, version) in ready {
+            for (from, document, versions) in ready {
                 let mut changes = Vec::new();
-                self.answer_version(from, &document, &version, &mut changes);
+                self.versions_in(from, &document, versions, &mut changes);
                 for change in changes {
                     tracing::warn!(
                         ?change,
@@ -270,26 +345,41 @@ impl DocSync {
     }
 
     /// A peer came up over a link that sits in the mesh as `neighbour`: ask it for what we lack
-    /// of every document (it answers with diffs).
-    pub fn peer_up(&mut self, peer: Uuid, neighbour: Neighbour) {
+    /// of every document it can sync (it answers with diffs).
+    pub fn peer_up(&mut self, peer: Uuid, neighbour: Neighbour, knows: DocPeer) {
         self.neighbours.up(peer, neighbour);
-        let versions = self
-            .documents
-            .iter()
-            .map(|(name, document)| version_of(name, document))
-            .collect::<Vec<_>>();
-        self.versions_sent.insert(
-            peer,
-            self.documents.keys().cloned().collect::<BTreeSet<_>>(),
-        );
-        if !versions.is_empty() {
-            self.outgoing.push_back(Outgoing::To(peer, delta(versions)));
+        if knows == DocPeer::Generations {
+            self.knowing.insert(peer);
+        } else {
+            self.knowing.remove(&peer);
+        }
+        let mut sent = BTreeSet::new();
+        let mut operations = Vec::new();
+        let mut lineages = Vec::new();
+        for (name, lineage) in &self.documents {
+            match plain(&LineageMessage::Versions(lineage.versions())) {
+                Some(plain) => operations.extend(plain.into_iter().map(|op| op.named(name))),
+                None if knows == DocPeer::Generations => {
+                    lineages.push((name.clone(), LineageMessage::Versions(lineage.versions())));
+                }
+                None => continue,
+            }
+            sent.insert(name.clone());
+        }
+        self.versions_sent.insert(peer, sent);
+        if !operations.is_empty() {
+            self.outgoing
+                .push_back(Outgoing::To(peer, delta(operations)));
+        }
+        for (name, message) in lineages {
+            self.send_to(peer, &name, message);
         }
     }
 
     /// A peer went down: its unfinished split updates will never be finished.
     pub fn peer_down(&mut self, peer: Uuid) {
         self.neighbours.down(peer);
+        self.knowing.remove(&peer);
         self.assembling.remove(&peer);
         self.versions_sent.remove(&peer);
         self.deferred.retain(|(asking, ..)| *asking != peer);
@@ -312,83 +402,82 @@ impl DocSync {
             ..
         } = message;
         let mut changes = Vec::new();
-        for operation in operations {
-            if !crate::valid_name(&operation.document) {
+        for mut operation in operations {
+            let name = std::mem::take(&mut operation.document);
+            if !crate::valid_name(&name) {
                 changes.push(Change::Rejected {
                     from,
-                    document: operation.document,
+                    document: name,
                     error: DocError::Malformed("not a document name".to_owned()),
                 });
                 continue;
             }
             if !operation.state_vector.is_empty() {
-                self.answer_version(
-                    from,
-                    &operation.document,
-                    &operation.state_vector,
-                    &mut changes,
-                );
+                let versions = Versions(vec![Version {
+                    generation: Generation::default(),
+                    state_vector: std::mem::take(&mut operation.state_vector),
+                }]);
+                self.versions_in(from, &name, versions, &mut changes);
             }
-            if operation.update.is_empty() {
+            let (payload, bytes) = if !operation.lineage.is_empty() {
+                (Payload::Lineage, std::mem::take(&mut operation.lineage))
+            } else if !operation.update.is_empty() {
+                (Payload::Update, std::mem::take(&mut operation.update))
+            } else {
                 continue;
-            }
-            let document = operation.document.clone();
-            let update = match self.assemble(from, operation) {
-                Ok(Some(update)) => update,
+            };
+            let bytes = match self.assemble(from, &name, payload, bytes, operation.part) {
+                Ok(Some(bytes)) => bytes,
                 Ok(None) => continue,
                 Err(error) => {
                     changes.push(Change::Rejected {
                         from,
-                        document,
+                        document: name,
                         error,
                     });
                     continue;
                 }
             };
-            let replica = self.replica;
-            let target = self
-                .documents
-                .entry(document.clone())
-                .or_insert_with(|| Document::new(replica));
-            // Held content is in no diff: a peer that came up while it was held was not sent it,
-            // and forwarding only this update would not send it either once it is released. So
-            // when this update releases held content, what it released goes on too.
-            let released_from = target.holds().then(|| target.state_vector());
-            changes.push(match target.apply(&update) {
-                Ok(applied) => {
-                    if applied != Applied::Known {
-                        self.forward(&document, &update, from, arrival);
+            let message = match payload {
+                Payload::Update => LineageMessage::Updates(vec![EraUpdate {
+                    generation: Generation::default(),
+                    update: bytes,
+                    header: None,
+                }]),
+                Payload::Lineage => match LineageMessage::decode(&bytes) {
+                    Ok(message) => message,
+                    Err(error) => {
+                        changes.push(Change::Rejected {
+                            from,
+                            document: name,
+                            error,
+                        });
+                        continue;
                     }
-                    if applied == Applied::Changed
-                        && let Some(before) = released_from
-                        && let Some(released) = self
-                            .documents
-                            .get(&document)
-                            .and_then(|target| target.diff(&before).ok())
-                    {
-                        self.forward(&document, &released, from, arrival);
-                    }
-                    Change::Applied {
-                        document,
-                        update,
-                        changed: applied.changed(),
-                    }
-                }
-                Err(error) => Change::Rejected {
-                    from,
-                    document,
-                    error,
                 },
-            });
+            };
+            match message {
+                LineageMessage::Versions(versions) => {
+                    self.versions_in(from, &name, versions, &mut changes)
+                }
+                LineageMessage::Updates(updates) => {
+                    self.updates_in(from, &name, updates, arrival, &mut changes)
+                }
+                message @ LineageMessage::Lineage(_) => {
+                    self.lineage_in(from, &name, message, arrival, &mut changes)
+                }
+            }
         }
         changes
     }
 
-    fn answer_version(
+    /// A peer's versions of `name`: answered with what it lacks — diffs of the generations both
+    /// hold, or our generations whole if it is behind — and with ours if it has not had them.
+    fn versions_in(
         &mut self,
         from: Uuid,
         name: &str,
-        version: &[u8],
+        versions: Versions,
         changes: &mut Vec<Change>,
     ) {
         // A diff would carry edits that may yet be refused: it waits until they are stored.
@@ -399,10 +488,9 @@ impl DocSync {
                 .iter()
                 .position(|(peer, document, _)| *peer == from && document == name);
             match asked {
-                Some(at) => self.deferred[at].2 = version.to_vec(),
+                Some(at) => self.deferred[at].2 = versions,
                 None if self.deferred.len() < MAX_DEFERRED => {
-                    self.deferred
-                        .push((from, name.to_owned(), version.to_vec()));
+                    self.deferred.push((from, name.to_owned(), versions));
                 }
                 None => {}
             }
@@ -416,18 +504,120 @@ impl DocSync {
             .or_default()
             .insert(name.to_owned());
         let replica = self.replica;
-        let document = self
+        let lineage = self
             .documents
             .entry(name.to_owned())
-            .or_insert_with(|| Document::new(replica));
-        let ours = ask.then(|| version_of(name, document));
-        match document.diff(version) {
-            Ok(diff) => {
-                let operations: Vec<_> = self.split(name, &diff).into_iter().chain(ours).collect();
-                for operation in operations {
-                    self.outgoing
-                        .push_back(Outgoing::To(from, delta(vec![operation])));
+            .or_insert_with(|| Lineage::new(replica));
+        let ours = ask.then(|| LineageMessage::Versions(lineage.versions()));
+        match lineage.receive(LineageMessage::Versions(versions)) {
+            Ok(received) => {
+                if let Some(reply) = received.reply {
+                    self.send_to(from, name, reply);
                 }
+            }
+            Err(error) => changes.push(Change::Rejected {
+                from,
+                document: name.to_owned(),
+                error,
+            }),
+        }
+        if let Some(ours) = ours {
+            self.send_to(from, name, ours);
+        }
+    }
+
+    /// A peer's updates of `name`: those of our current generation are applied and forwarded;
+    /// those of a kept one merged into it; a newer generation is moved to (or its sender asked
+    /// for what to carry ours forward from); an older one is answered with our generations, so
+    /// its author moves and carries it.
+    fn updates_in(
+        &mut self,
+        from: Uuid,
+        name: &str,
+        updates: Vec<EraUpdate>,
+        arrival: Arrival,
+        changes: &mut Vec<Change>,
+    ) {
+        let replica = self.replica;
+        let lineage = self
+            .documents
+            .entry(name.to_owned())
+            .or_insert_with(|| Lineage::new(replica));
+        let current = lineage.generation();
+        let Some(newest) = updates.iter().map(|update| update.generation).max() else {
+            return;
+        };
+        if newest != current {
+            let message = LineageMessage::Updates(updates);
+            return self.lineage_in(from, name, message, arrival, changes);
+        }
+        let mut kept_changed = false;
+        for update in updates {
+            if update.generation == current {
+                self.apply_current(from, name, update, arrival, changes);
+                continue;
+            }
+            // A generation we keep (one we no longer keep, or never had: nothing to do).
+            let Some(kept) = self
+                .documents
+                .get(name)
+                .and_then(|lineage| lineage.of(update.generation))
+            else {
+                continue;
+            };
+            match kept.apply(&update.update) {
+                Ok(applied) => kept_changed |= applied != Applied::Known,
+                Err(error) => changes.push(Change::Rejected {
+                    from,
+                    document: name.to_owned(),
+                    error,
+                }),
+            }
+        }
+        if kept_changed {
+            changes.push(Change::Lineage {
+                document: name.to_owned(),
+                changed: false,
+                carried: Vec::new(),
+            });
+        }
+    }
+
+    /// An update of `name`'s current generation: applied, and forwarded if it brought something.
+    fn apply_current(
+        &mut self,
+        from: Uuid,
+        name: &str,
+        update: EraUpdate,
+        arrival: Arrival,
+        changes: &mut Vec<Change>,
+    ) {
+        let Some(target) = self.documents.get(name).map(Lineage::document) else {
+            return;
+        };
+        // Held content is in no diff: a peer that came up while it was held was not sent it,
+        // and forwarding only this update would not send it either once it is released. So
+        // when this update releases held content, what it released goes on too.
+        let released_from = target.holds().then(|| target.state_vector());
+        match target.apply(&update.update) {
+            Ok(applied) => {
+                let released = (applied == Applied::Changed)
+                    .then_some(released_from)
+                    .flatten()
+                    .and_then(|before| target.diff(&before).ok());
+                let generation = update.generation;
+                if applied != Applied::Known {
+                    self.forward(name, generation, &update.update, from, arrival);
+                }
+                if let Some(released) = released {
+                    self.forward(name, generation, &released, from, arrival);
+                }
+                changes.push(Change::Applied {
+                    document: name.to_owned(),
+                    generation,
+                    update: update.update,
+                    changed: applied.changed(),
+                });
             }
             Err(error) => changes.push(Change::Rejected {
                 from,
@@ -437,15 +627,80 @@ impl DocSync {
         }
     }
 
-    /// The whole update once every part of it is in; parts may come in any order, twice.
-    /// `Ok(None)` while parts are missing (or for a part of an update already refused).
+    /// A message about other generations than our current one: the lineage decides. A newly
+    /// started generation we moved onto goes on to the other peers.
+    fn lineage_in(
+        &mut self,
+        from: Uuid,
+        name: &str,
+        message: LineageMessage,
+        arrival: Arrival,
+        changes: &mut Vec<Change>,
+    ) {
+        let replica = self.replica;
+        let lineage = self
+            .documents
+            .entry(name.to_owned())
+            .or_insert_with(|| Lineage::new(replica));
+        let started = match &message {
+            LineageMessage::Updates(updates) => Some(message.clone()).filter(|_| {
+                updates
+                    .iter()
+                    .any(|update| update.generation > lineage.generation())
+            }),
+            _ => None,
+        };
+        let received = match lineage.receive(message) {
+            Ok(received) => received,
+            Err(error) => {
+                changes.push(Change::Rejected {
+                    from,
+                    document: name.to_owned(),
+                    error,
+                });
+                return;
+            }
+        };
+        if let Some(reply) = received.reply {
+            self.send_to(from, name, reply);
+        }
+        if received.moved
+            && let Some(started) = started
+        {
+            let operations = self.operations(name, &started, DocPeer::Generations);
+            for operation in operations {
+                self.outgoing.extend(self.neighbours.forward(
+                    from,
+                    arrival,
+                    delta(vec![operation]),
+                ));
+            }
+        }
+        if received.moved || received.changed {
+            for carried in &received.carried {
+                self.hold_unsaved(name, carried.clone());
+            }
+            changes.push(Change::Lineage {
+                document: name.to_owned(),
+                changed: received.changed,
+                carried: received.carried,
+            });
+        }
+    }
+
+    /// The whole update or lineage message once every part of it is in; parts may come in any
+    /// order, twice. `Ok(None)` while parts are missing (or for a part of an update already
+    /// refused).
     fn assemble(
         &mut self,
         from: Uuid,
-        operation: CrdtOperation,
+        name: &str,
+        payload: Payload,
+        bytes: Vec<u8>,
+        part: Option<Part>,
     ) -> Result<Option<Vec<u8>>, DocError> {
-        let Some(part) = operation.part else {
-            return Ok(Some(operation.update));
+        let Some(part) = part else {
+            return Ok(Some(bytes));
         };
         if part.count == 0 || part.index >= part.count || part.count > MAX_PARTS {
             return Err(DocError::Malformed(format!(
@@ -454,7 +709,7 @@ impl DocSync {
             )));
         }
         let inbound = self.assembling.entry(from).or_default();
-        let key = (operation.document, part.batch);
+        let key = (name.to_owned(), part.batch, payload);
         if !inbound.updates.contains_key(&key) && inbound.updates.len() >= MAX_UNFINISHED {
             return Err(DocError::Malformed(format!(
                 "more than {MAX_UNFINISHED} split updates unfinished at once"
@@ -477,7 +732,7 @@ impl DocSync {
             )));
         }
         let replaced = parts.get(&part.index).map_or(0, Vec::len);
-        let held = inbound.held - replaced + operation.update.len();
+        let held = inbound.held - replaced + bytes.len();
         if held > MAX_UPDATE {
             let dropped: usize = parts.values().map(Vec::len).sum();
             inbound.held -= dropped;
@@ -487,21 +742,33 @@ impl DocSync {
                 max: MAX_UPDATE,
             });
         }
-        parts.insert(part.index, operation.update);
+        parts.insert(part.index, bytes);
         inbound.held = held;
         if parts.len() < *count as usize {
             return Ok(None);
         }
         // Every index below `count` is in: the map holds them in order.
-        let update: Vec<u8> = std::mem::take(parts).into_values().flatten().collect();
-        inbound.held -= update.len();
+        let whole: Vec<u8> = std::mem::take(parts).into_values().flatten().collect();
+        inbound.held -= whole.len();
         inbound.updates.remove(&key);
-        Ok(Some(update))
+        Ok(Some(whole))
     }
 
     /// Queues a peer's update of `name` for the peers that need it.
-    fn forward(&mut self, name: &str, update: &[u8], from: Uuid, arrival: Arrival) {
-        for operation in self.split(name, update) {
+    fn forward(
+        &mut self,
+        name: &str,
+        generation: Generation,
+        update: &[u8],
+        from: Uuid,
+        arrival: Arrival,
+    ) {
+        let message = LineageMessage::Updates(vec![EraUpdate {
+            generation,
+            update: update.to_vec(),
+            header: None,
+        }]);
+        for operation in self.operations(name, &message, DocPeer::Generations) {
             self.outgoing.extend(
                 self.neighbours
                     .forward(from, arrival, delta(vec![operation])),
@@ -509,15 +776,78 @@ impl DocSync {
         }
     }
 
-    /// `update` as one or more operations, each within the chunk size.
-    fn split(&mut self, name: &str, update: &[u8]) -> Vec<CrdtOperation> {
-        if update.len() <= self.chunk {
-            return vec![operation(name, update.to_vec(), None)];
+    /// Queues `message` about `name` for `peer`, if it can read it.
+    fn send_to(&mut self, peer: Uuid, name: &str, message: LineageMessage) {
+        let knows = if self.knowing.contains(&peer) {
+            DocPeer::Generations
+        } else {
+            DocPeer::Legacy
+        };
+        for operation in self.operations(name, &message, knows) {
+            self.outgoing
+                .push_back(Outgoing::To(peer, delta(vec![operation])));
+        }
+    }
+
+    /// Queues `message` about `name` for every peer but `except`. A peer that does not know
+    /// generations ignores what it cannot read.
+    fn broadcast(&mut self, name: &str, message: LineageMessage, except: Option<Uuid>) {
+        for operation in self.operations(name, &message, DocPeer::Generations) {
+            self.outgoing.push_back(Outgoing::Broadcast {
+                message: delta(vec![operation]),
+                except,
+            });
+        }
+    }
+
+    /// `message` as operations, each within the chunk size: as generation 0's own operations
+    /// when it is only that, else encoded in `lineage` — none if `knows` cannot read that.
+    fn operations(
+        &mut self,
+        name: &str,
+        message: &LineageMessage,
+        knows: DocPeer,
+    ) -> Vec<CrdtOperation> {
+        if let Some(plain) = plain(message) {
+            return plain
+                .into_iter()
+                .flat_map(|operation| {
+                    if operation.update.is_empty() {
+                        vec![operation.named(name)]
+                    } else {
+                        self.split(name, Payload::Update, &operation.update)
+                    }
+                })
+                .collect();
+        }
+        if knows == DocPeer::Legacy {
+            return Vec::new();
+        }
+        self.split(name, Payload::Lineage, &message.encode())
+    }
+
+    /// `bytes` as one or more operations, each within the chunk size.
+    fn split(&mut self, name: &str, payload: Payload, bytes: &[u8]) -> Vec<CrdtOperation> {
+        let operation = |bytes: Vec<u8>, part| {
+            let (update, lineage) = match payload {
+                Payload::Update => (bytes, Vec::new()),
+                Payload::Lineage => (Vec::new(), bytes),
+            };
+            CrdtOperation {
+                document: name.to_owned(),
+                update,
+                state_vector: Vec::new(),
+                lineage,
+                part,
+            }
+        };
+        if bytes.len() <= self.chunk {
+            return vec![operation(bytes.to_vec(), None)];
         }
         self.next_batch += 1;
         let batch = self.next_batch;
-        let count = update.len().div_ceil(self.chunk) as u32;
-        update
+        let count = bytes.len().div_ceil(self.chunk) as u32;
+        bytes
             .chunks(self.chunk)
             .enumerate()
             .map(|(index, bytes)| {
@@ -526,7 +856,7 @@ impl DocSync {
                     index: index as u32,
                     count,
                 };
-                operation(name, bytes.to_vec(), Some(part))
+                operation(bytes.to_vec(), Some(part))
             })
             .collect()
     }
@@ -548,22 +878,35 @@ impl DocSync {
         }
     }
 
-    /// Queues a document's batched local updates for every peer, merged into one.
-    fn broadcast_batch(&mut self, name: &str, updates: Vec<Vec<u8>>) {
-        let updates = match yrs::merge_updates_v1(&updates) {
+    /// Queues a document's batched local updates for every peer, merged into one. A new
+    /// generation goes whole, with its header; edits of a generation this replica has left are
+    /// not sent (what it wrote there, it carried).
+    fn broadcast_batch(&mut self, name: &str, updates: Vec<EraUpdate>) {
+        let Some(current) = self.documents.get(name).map(Lineage::generation) else {
+            return;
+        };
+        let (wholes, edits): (Vec<EraUpdate>, Vec<EraUpdate>) = updates
+            .into_iter()
+            .filter(|update| update.generation == current)
+            .partition(|update| update.header.is_some());
+        for whole in wholes {
+            self.broadcast(name, LineageMessage::Updates(vec![whole]), None);
+        }
+        let edits: Vec<Vec<u8>> = edits.into_iter().map(|edit| edit.update).collect();
+        let edits = match yrs::merge_updates_v1(&edits) {
             Ok(merged) => vec![merged],
             Err(error) => {
                 tracing::error!(%error, "could not merge local updates; sending them one by one");
-                updates
+                edits
             }
         };
-        for update in updates.iter().filter(|update| !update.is_empty()) {
-            for operation in self.split(name, update) {
-                self.outgoing.push_back(Outgoing::Broadcast {
-                    message: delta(vec![operation]),
-                    except: None,
-                });
-            }
+        for update in edits.into_iter().filter(|update| !update.is_empty()) {
+            let message = LineageMessage::Updates(vec![EraUpdate {
+                generation: current,
+                update,
+                header: None,
+            }]);
+            self.broadcast(name, message, None);
         }
     }
 
@@ -573,21 +916,28 @@ impl DocSync {
     }
 }
 
-fn operation(name: &str, update: Vec<u8>, part: Option<Part>) -> CrdtOperation {
-    CrdtOperation {
-        document: name.to_owned(),
-        update,
-        state_vector: Vec::new(),
-        part,
-    }
-}
-
-fn version_of(name: &str, document: &Document) -> CrdtOperation {
-    CrdtOperation {
-        document: name.to_owned(),
-        update: Vec::new(),
-        state_vector: document.state_vector(),
-        part: None,
+/// `message` as generation 0's own operations (unnamed), if it is only that: one version of
+/// generation 0, or updates of it without a header.
+fn plain(message: &LineageMessage) -> Option<Vec<CrdtOperation>> {
+    let zero = Generation::default();
+    match message {
+        LineageMessage::Versions(Versions(versions)) => match versions.as_slice() {
+            [version] if version.generation == zero => Some(vec![CrdtOperation {
+                state_vector: version.state_vector.clone(),
+                ..CrdtOperation::default()
+            }]),
+            _ => None,
+        },
+        LineageMessage::Updates(updates) => updates
+            .iter()
+            .map(|update| {
+                (update.generation == zero && update.header.is_none()).then(|| CrdtOperation {
+                    update: update.update.clone(),
+                    ..CrdtOperation::default()
+                })
+            })
+            .collect(),
+        LineageMessage::Lineage(_) => None,
     }
 }
 
@@ -600,6 +950,16 @@ mod tests {
     use super::*;
 
     const WINDOW: Duration = Duration::from_millis(25);
+
+    /// An operation carrying a generation-0 update of `name`.
+    fn operation(name: &str, update: Vec<u8>, part: Option<Part>) -> CrdtOperation {
+        CrdtOperation {
+            document: name.to_owned(),
+            update,
+            part,
+            ..CrdtOperation::default()
+        }
+    }
 
     /// A local edit the driver stored at once.
     fn saved_edit(
@@ -647,8 +1007,8 @@ mod tests {
         saved_edit(&mut a, "notes", now, |d| d.append("from a; "));
         saved_edit(&mut b, "notes", now, |d| d.append("from b; "));
         saved_edit(&mut b, "todo", now, |d| d.append("only b has this"));
-        a.peer_up(b_id, Neighbour::Other);
-        b.peer_up(a_id, Neighbour::Other);
+        a.peer_up(b_id, Neighbour::Other, DocPeer::Generations);
+        b.peer_up(a_id, Neighbour::Other, DocPeer::Generations);
         settle(&mut a, a_id, &mut b, b_id);
         for name in ["notes", "todo"] {
             let (x, y) = (
@@ -682,10 +1042,10 @@ mod tests {
             // Broadcast while no peer was up: sent to nobody.
             while replica.poll_outgoing().is_some() {}
         }
-        b.peer_up(a_id, Neighbour::Other);
-        b.peer_up(c_id, Neighbour::Other);
-        a.peer_up(b_id, Neighbour::Other);
-        c.peer_up(b_id, Neighbour::Other);
+        b.peer_up(a_id, Neighbour::Other, DocPeer::Generations);
+        b.peer_up(c_id, Neighbour::Other, DocPeer::Generations);
+        a.peer_up(b_id, Neighbour::Other, DocPeer::Generations);
+        c.peer_up(b_id, Neighbour::Other, DocPeer::Generations);
         pump(&mut c, c_id, &mut b, b_id);
         for _ in 0..4 {
             pump(&mut a, a_id, &mut b, b_id);
@@ -736,7 +1096,7 @@ mod tests {
         });
         let mut largest = 0;
         // a announces its version; b, lacking the document, asks for all of it.
-        a.peer_up(b_id, Neighbour::Other);
+        a.peer_up(b_id, Neighbour::Other, DocPeer::Generations);
         pump(&mut a, a_id, &mut b, b_id);
         pump(&mut b, b_id, &mut a, a_id);
         // Reverse the parts, and send each twice: order and duplicates do not matter.
@@ -856,7 +1216,7 @@ mod tests {
         let ids: Vec<Uuid> = replicas.iter().map(|(_, id)| *id).collect();
         for (replica, me) in &mut replicas {
             for peer in ids.iter().filter(|peer| *peer != me) {
-                replica.peer_up(*peer, Neighbour::Other);
+                replica.peer_up(*peer, Neighbour::Other, DocPeer::Generations);
             }
         }
         let now = Instant::now();
@@ -879,8 +1239,8 @@ mod tests {
     fn what_a_tree_delivers_is_applied_and_not_forwarded() {
         let (mut a, _, a_id, b_id) = pair(MIB);
         let mut here = DocSync::new(3, WINDOW, MIB);
-        here.peer_up(a_id, Neighbour::Other);
-        here.peer_up(b_id, Neighbour::Other);
+        here.peer_up(a_id, Neighbour::Other, DocPeer::Generations);
+        here.peer_up(b_id, Neighbour::Other, DocPeer::Generations);
         while here.poll_outgoing().is_some() {}
         let now = Instant::now();
         saved_edit(&mut a, "notes", now, |d| d.append("down the tree"));
@@ -903,8 +1263,8 @@ mod tests {
     fn a_peer_update_is_forwarded_in_parts_to_the_others_never_back() {
         let (mut a, mut b, a_id, b_id) = pair(MIB);
         let (mut hub, hub_id) = (DocSync::new(3, WINDOW, MIB), Uuid::from_u128(3));
-        hub.peer_up(a_id, Neighbour::Other);
-        hub.peer_up(b_id, Neighbour::Other);
+        hub.peer_up(a_id, Neighbour::Other, DocPeer::Generations);
+        hub.peer_up(b_id, Neighbour::Other, DocPeer::Generations);
         let changes = nine_mib_edit(&mut a, a_id, &mut hub, hub_id);
         assert!(matches!(
             changes.as_slice(),
@@ -979,7 +1339,7 @@ mod tests {
             .expect("a copy of what is stored");
         // An edit whose store failed: taken back before its batch goes out.
         let refused = a.edit("notes", |d| d.append("refused "));
-        a.revert_local("notes", &refused, Some(on_disk));
+        a.revert_local("notes", &refused, Some(Lineage::with_document(1, on_disk)));
         assert_eq!(
             a.document("notes").map(Document::text).as_deref(),
             Some("stored ")
@@ -1001,8 +1361,8 @@ mod tests {
         let now = Instant::now();
         let first = a.edit("notes", |d| d.append("first "));
         let second = a.edit("notes", |d| d.append("second"));
-        a.peer_up(b_id, Neighbour::Other);
-        b.peer_up(a_id, Neighbour::Other);
+        a.peer_up(b_id, Neighbour::Other, DocPeer::Generations);
+        b.peer_up(a_id, Neighbour::Other, DocPeer::Generations);
         a.handle_timeout(now + WINDOW);
         settle(&mut a, a_id, &mut b, b_id);
         let text_of_b = |b: &DocSync| b.document("notes").map(Document::text).unwrap_or_default();
@@ -1029,10 +1389,10 @@ mod tests {
             .expect("a copy of what is stored");
         let refused = a.edit("notes", |d| d.append("REFUSED"));
         // b comes up and asks while the edit is being written: the answer waits.
-        a.peer_up(b_id, Neighbour::Other);
-        b.peer_up(a_id, Neighbour::Other);
+        a.peer_up(b_id, Neighbour::Other, DocPeer::Generations);
+        b.peer_up(a_id, Neighbour::Other, DocPeer::Generations);
         settle(&mut a, a_id, &mut b, b_id);
-        a.revert_local("notes", &refused, Some(on_disk));
+        a.revert_local("notes", &refused, Some(Lineage::with_document(1, on_disk)));
         a.handle_timeout(now + WINDOW);
         settle(&mut a, a_id, &mut b, b_id);
         for replica in [&a, &b] {
@@ -1049,8 +1409,8 @@ mod tests {
         let now = Instant::now();
         let refused = a.edit("notes", |d| d.append("REFUSED"));
         a.revert_local("notes", &refused, None);
-        a.peer_up(b_id, Neighbour::Other);
-        b.peer_up(a_id, Neighbour::Other);
+        a.peer_up(b_id, Neighbour::Other, DocPeer::Generations);
+        b.peer_up(a_id, Neighbour::Other, DocPeer::Generations);
         a.handle_timeout(now + WINDOW);
         settle(&mut a, a_id, &mut b, b_id);
         assert_eq!(
@@ -1067,12 +1427,12 @@ mod tests {
         let origin = Document::new(9);
         let first = origin.append("one ");
         let second = origin.append("two");
-        here.peer_up(origin_id, Neighbour::Other);
+        here.peer_up(origin_id, Neighbour::Other, DocPeer::Generations);
         // `second` waits for `first`: held, and forwarded to nobody (no other peer is up).
         here.handle(origin_id, delta(vec![operation("notes", second, None)]));
         // A peer comes up meanwhile: the catch-up diff cannot carry what is held.
-        here.peer_up(later_id, Neighbour::Other);
-        later.peer_up(here_id, Neighbour::Other);
+        here.peer_up(later_id, Neighbour::Other, DocPeer::Generations);
+        later.peer_up(here_id, Neighbour::Other, DocPeer::Generations);
         settle(&mut here, here_id, &mut later, later_id);
         // `first` releases `second` here; the peer must get both.
         here.handle(origin_id, delta(vec![operation("notes", first, None)]));
@@ -1094,9 +1454,8 @@ mod tests {
                 b_id,
                 delta(vec![CrdtOperation {
                     document: "notes".into(),
-                    update: Vec::new(),
                     state_vector: version.clone(),
-                    part: None,
+                    ..CrdtOperation::default()
                 }]),
             );
         }
@@ -1112,11 +1471,11 @@ mod tests {
         let now = Instant::now();
         let failed = a.edit("notes", |d| d.append("failed "));
         let later = a.edit("notes", |d| d.append("later"));
-        a.revert_local("notes", &failed, Some(Document::new(1)));
+        a.revert_local("notes", &failed, Some(Lineage::new(1)));
         a.refused("notes", &later);
         saved_edit(&mut a, "notes", now, |d| d.append("after"));
-        a.peer_up(b_id, Neighbour::Other);
-        b.peer_up(a_id, Neighbour::Other);
+        a.peer_up(b_id, Neighbour::Other, DocPeer::Generations);
+        b.peer_up(a_id, Neighbour::Other, DocPeer::Generations);
         a.handle_timeout(now + WINDOW);
         settle(&mut a, a_id, &mut b, b_id);
         for replica in [&a, &b] {

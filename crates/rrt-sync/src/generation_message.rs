@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::document::DocError;
+
 /// Which generation of a document: the later one is the greater, ties broken by the replica that
 /// started it. Generation 0 (started by nobody) is every document's first.
 #[derive(
@@ -92,8 +94,11 @@ impl Versions {
     }
 }
 
-/// What replicas of a document tell each other about its generations.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What replicas of a document tell each other about its generations. On the wire, a
+/// MessagePack map (`{"kind": "versions" | "updates" | "lineage", "generations": [...]}`, named
+/// fields, byte strings raw) in a `crdt_ops` entry's `lineage`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "generations", rename_all = "snake_case")]
 pub enum LineageMessage {
     /// What the sender holds: answered with what it lacks ([`LineageMessage::Updates`]), or, if it
     /// is behind, with [`LineageMessage::Lineage`].
@@ -102,6 +107,19 @@ pub enum LineageMessage {
     Updates(Vec<EraUpdate>),
     /// Every generation the sender holds, whole, newest first: for a peer behind, to move from.
     Lineage(Vec<EraUpdate>),
+}
+
+impl LineageMessage {
+    /// As it travels in an operation's `lineage`: MessagePack, with named fields.
+    pub fn encode(&self) -> Vec<u8> {
+        rmp_serde::to_vec_named(self).expect("a lineage message always encodes")
+    }
+
+    /// A peer's encoded message (untrusted).
+    pub fn decode(bytes: &[u8]) -> Result<Self, DocError> {
+        rmp_serde::from_slice(bytes)
+            .map_err(|error| DocError::Malformed(format!("a lineage message: {error}")))
+    }
 }
 
 #[cfg(test)]

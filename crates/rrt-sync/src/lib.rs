@@ -71,7 +71,7 @@ pub use content::{
     Representation, check_content, dimensions,
 };
 pub use doc_message::{CrdtOperation, DocMessage, Part};
-pub use doc_sync::{Change, DocSync};
+pub use doc_sync::{Change, DOC_GENERATIONS, DocPeer, DocSync};
 pub use document::{Applied, DocError, Document, MAX_UPDATE, TextDelta, merge_updates};
 pub use document_name::valid_name;
 pub use file_list::{FileEntry, FileList, FileListError, MAX_FILES, MAX_PATH};

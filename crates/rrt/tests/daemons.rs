@@ -546,9 +546,8 @@ fn on_connect_a_peer_that_says_what_it_has_is_sent_only_what_it_lacks() {
     peer.send_message(&Message::Document(DocMessage::StateDelta {
         crdt_ops: vec![CrdtOperation {
             document: "marker".to_owned(),
-            update: Vec::new(),
             state_vector: rrt_sync::Document::new(9).state_vector(),
-            part: None,
+            ..CrdtOperation::default()
         }],
         vector_clock: std::collections::BTreeMap::new(),
     }))

@@ -171,6 +171,7 @@ fn malformed_and_oversize_updates_from_a_peer_are_refused_and_the_link_stays() {
         update,
         state_vector,
         part,
+        ..CrdtOperation::default()
     };
     let delta = |operation: CrdtOperation| {
         Message::Document(DocMessage::StateDelta {

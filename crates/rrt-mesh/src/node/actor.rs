@@ -17,7 +17,7 @@ use crate::{
     blob_worker::BlobDone,
     dir::MeshDir,
     document_handle::Origin,
-    documents::{Documents, EditError, EditOutcome},
+    documents::{Documents, EditError, EditOutcome, StoreLineage},
     network::{NetCommand, NetEvent, NetStatus, NetworkWorker, Reach, Topology},
     proto::membership::{DownReason, PeerInfo},
     wall_clock::wall_ms,
@@ -284,6 +284,9 @@ impl Actor {
             } => {
                 let answer = match self.documents.edit_stored(&name, update, result) {
                     EditOutcome::Stored => {
+                        if let Some(lineage) = self.documents.renew(&name) {
+                            self.store_lineage(lineage);
+                        }
                         let origin = Origin::Local;
                         let _ = self.events.send(NodeEvent::Document { name, origin });
                         Ok(())
@@ -297,7 +300,32 @@ impl Actor {
                 self.documents.flush(&self.net);
                 let _ = waiting.send(answer);
             }
+            Written::Lineage { name, held, result } => {
+                match self.documents.lineage_stored(&name, held, result) {
+                    None => {}
+                    Some(EditOutcome::TakenBack(error)) => {
+                        tracing::error!(document = name, %error, "what this node started or carried into a new generation could not be stored, and was taken back");
+                        self.write(Write::Resume(name));
+                    }
+                    Some(outcome) => {
+                        tracing::error!(
+                            document = name,
+                            ?outcome,
+                            "what this node started or carried into a new generation could not be stored"
+                        );
+                    }
+                }
+                self.documents.flush(&self.net);
+            }
         }
+    }
+
+    fn store_lineage(&self, lineage: StoreLineage) {
+        self.write(Write::Lineage {
+            name: lineage.name,
+            eras: lineage.eras,
+            held: lineage.held,
+        });
     }
 
     fn write(&self, write: Write<CopyReply, EditReply>) {
@@ -451,7 +479,8 @@ impl Actor {
         self.clipboard
             .peer_up(peer.id, neighbour, &peer.capabilities);
         self.dispatch_clipboard(None);
-        self.documents.peer_up(peer.id, neighbour);
+        self.documents
+            .peer_up(peer.id, neighbour, &peer.capabilities);
         self.documents.flush(&self.net);
         self.blobs.peer_up(peer.id, &peer.capabilities);
         self.blobs.flush(&self.net);
@@ -482,6 +511,9 @@ impl Actor {
                 let received = self.documents.receive(from, message, arrival);
                 for (name, update) in received.to_store {
                     self.write(Write::PeerUpdate { name, update });
+                }
+                for lineage in received.lineages {
+                    self.store_lineage(lineage);
                 }
                 for name in received.changed {
                     let origin = Origin::Peer(from);

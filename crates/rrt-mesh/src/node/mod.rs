@@ -159,6 +159,7 @@ impl Node {
                     "state_sync",
                     rrt_sync::CLIPBOARD_HAVE,
                     rrt_sync::BLOBS,
+                    rrt_sync::DOC_GENERATIONS,
                 ]
                 .into_iter()
                 .chain(

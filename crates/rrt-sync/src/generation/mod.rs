@@ -158,6 +158,56 @@ impl Lineage {
             .map(|era| (era.generation, &era.document))
     }
 
+    /// A generation this replica holds (the current one or a kept one), if it does.
+    pub fn of(&self, generation: Generation) -> Option<&Document> {
+        self.eras()
+            .find(|era| era.generation == generation)
+            .map(|era| &era.document)
+    }
+
+    /// Every generation held, whole with its header, the current one first: what a store
+    /// writes, and [`Lineage::from_stored`] reads back.
+    pub fn stored(&self) -> Vec<EraUpdate> {
+        self.eras().map(Era::whole).collect()
+    }
+
+    /// A lineage as [`Lineage::stored`] wrote it (the current generation first), edited from now
+    /// on by `replica`. Refused if a generation past 0 has no header or one whose origins do
+    /// not cover its seed, or if a generation does not decode.
+    pub fn from_stored(replica: u64, stored: Vec<EraUpdate>) -> Result<Self, DocError> {
+        let mut eras = stored.into_iter().map(|era| {
+            let header = match era.header {
+                Some(header) => {
+                    origins::decode_seed(&header.origins, header.text.encode_utf16().count())?;
+                    header
+                }
+                None if era.generation == Generation::default() => Header::default(),
+                None => {
+                    return Err(DocError::Malformed(
+                        "a stored generation without its header".to_owned(),
+                    ));
+                }
+            };
+            Ok(Era {
+                generation: era.generation,
+                header,
+                document: Document::from_snapshot(replica, &era.update)?,
+            })
+        });
+        let current = eras
+            .next()
+            .ok_or_else(|| DocError::Malformed("a stored lineage of no generation".to_owned()))??;
+        let mut lineage = Self {
+            replica,
+            current,
+            retired: Vec::new(),
+        };
+        for era in eras {
+            lineage.retire(era?);
+        }
+        Ok(lineage)
+    }
+
     /// A local edit of the current generation: the update to store and send to every peer.
     pub fn edit(&mut self, change: impl FnOnce(&Document) -> Vec<u8>) -> EraUpdate {
         EraUpdate {

@@ -124,6 +124,11 @@ pub struct DocumentUpdate {
     /// A CRDT update (base64 in JSON; PROTOCOL.md "Documents" says what it holds).
     #[serde(with = "rrt_sync::bytes_as_base64")]
     pub update: Vec<u8>,
+    /// The generation of the document it is of; omitted for the first. When it is not the
+    /// replica's, the document moved on: `update` is the new generation whole, and the replica
+    /// starts over from it (a new CRDT document), sending its edits with this generation.
+    #[serde(default, skip_serializing_if = "crate::request::is_first")]
+    pub generation: rrt_sync::Generation,
 }
 
 /// The other editors of an open document (the client's own left out), sent whenever one moves,

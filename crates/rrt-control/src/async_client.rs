@@ -210,9 +210,13 @@ pub struct ReplicaEdits {
 }
 
 impl ReplicaEdits {
-    /// Sends an update the replica made.
-    pub async fn send(&mut self, update: Vec<u8>) -> Result<(), ControlError> {
-        self.write(&Request::Update { update }).await
+    /// Sends an update the replica made on `generation` of the document.
+    pub async fn send(
+        &mut self,
+        generation: rrt_sync::Generation,
+        update: Vec<u8>,
+    ) -> Result<(), ControlError> {
+        self.write(&Request::Update { update, generation }).await
     }
 
     /// Says where this editor's cursor is (see [`Request::Presence`]).

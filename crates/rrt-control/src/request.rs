@@ -160,6 +160,12 @@ pub enum Request {
         /// The update, base64 in JSON.
         #[serde(with = "rrt_sync::bytes_as_base64")]
         update: Vec<u8>,
+        /// The generation of the document the replica edited (the last
+        /// [`DocumentUpdate::generation`](crate::DocumentUpdate) it had); omitted for the
+        /// first. One older than the daemon's current generation is applied as the change of
+        /// text it made.
+        #[serde(default, skip_serializing_if = "is_first")]
+        generation: rrt_sync::Generation,
     },
     /// Within an `open` stream: where the client's cursor is, for the other editors of the
     /// document to see (the daemon repeats it to its peers while the stream is open and says
@@ -349,4 +355,9 @@ mod tests {
             );
         }
     }
+}
+
+/// Whether `generation` is a document's first (omitted on the wire).
+pub(crate) fn is_first(generation: &rrt_sync::Generation) -> bool {
+    *generation == rrt_sync::Generation::default()
 }

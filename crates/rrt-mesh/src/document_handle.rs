@@ -113,8 +113,12 @@ impl DocumentHandle {
     /// lacks, and the version it is at once it applies that: how an editor holding its own
     /// replica (the TUI) catches up; it sends its own changes as [`Edit::Update`]. `None`
     /// while the document does not exist.
-    pub async fn since(&self, version: Vec<u8>) -> Result<Option<Since>, EditError> {
-        self.node.since(&self.name, version).await
+    pub async fn since(
+        &self,
+        generation: rrt_sync::Generation,
+        version: Vec<u8>,
+    ) -> Result<Option<Since>, EditError> {
+        self.node.since(&self.name, generation, version).await
     }
 
     /// Shows the cursor of an editor of this node (a text view of the document) to the other

@@ -22,14 +22,14 @@ use std::{
 use rrt_reactor::Rrt;
 use rrt_store::{DocumentStore, DocumentStoreError};
 use rrt_sync::{
-    Arrival, Change, DOC_GENERATIONS, DocMessage, DocPeer, DocSync, Document, EraUpdate, Lineage,
-    MAX_UPDATE, Neighbour, valid_name,
+    Arrival, Change, DOC_GENERATIONS, DocError, DocMessage, DocPeer, DocSync, Document, EraUpdate,
+    Generation, Lineage, MAX_UPDATE, Neighbour, valid_name,
 };
 use uuid::Uuid;
 
 use crate::{
     network::{NetCommand, NetworkWorker},
-    node::Since,
+    node::{Edit, Since},
     writer::EditNotStored,
 };
 
@@ -153,15 +153,22 @@ impl Documents {
         self.sync.document(name).map(Document::text)
     }
 
-    /// What a replica at `version` lacks, and the version after it; `None` while there is no
-    /// document of that name.
-    pub(crate) fn since(&self, name: &str, version: &[u8]) -> Result<Option<Since>, EditError> {
-        let Some(document) = self.sync.document(name) else {
+    /// What a replica at `version` of `generation` lacks, and the version after it — the
+    /// current generation whole if the replica's is another; `None` while there is no document
+    /// of that name.
+    pub(crate) fn since(
+        &self,
+        name: &str,
+        generation: Generation,
+        version: &[u8],
+    ) -> Result<Option<Since>, EditError> {
+        let Some(lineage) = self.sync.lineage(name) else {
             return Ok(None);
         };
-        // No version at all: a replica that has nothing yet.
+        let document = lineage.document();
+        // No version at all (or one of another generation): a replica that has nothing yet.
         let nothing = Document::new(0).state_vector();
-        let version = if version.is_empty() {
+        let version = if version.is_empty() || generation != lineage.generation() {
             &nothing
         } else {
             version
@@ -170,7 +177,36 @@ impl Documents {
         Ok(Some(Since {
             update,
             version: document.state_vector(),
+            generation: lineage.generation(),
         }))
+    }
+
+    /// A replica's update made on an older generation than the current one (it had not heard
+    /// of the move): the change of text it made, to apply where that text now is — carried as
+    /// this node's own edit. Any other edit is returned as it is.
+    pub(crate) fn carry_replica_edit(&self, name: &str, edit: Edit) -> Result<Edit, EditError> {
+        let Edit::Update { generation, update } = &edit else {
+            return Ok(edit);
+        };
+        let Some(lineage) = self.sync.lineage(name) else {
+            return Ok(edit);
+        };
+        if *generation == lineage.generation() {
+            return Ok(edit);
+        }
+        let Some(kept) = lineage.of(*generation) else {
+            return Err(EditError::BadUpdate(DocError::Malformed(format!(
+                "an update of generation {} (by {}), which this node no longer keeps",
+                generation.number, generation.starter
+            ))));
+        };
+        let copy = Document::from_snapshot(0, &kept.snapshot()).map_err(EditError::BadUpdate)?;
+        let base = copy.text();
+        copy.apply(update).map_err(EditError::BadUpdate)?;
+        Ok(Edit::ReplaceFrom {
+            base,
+            text: copy.text(),
+        })
     }
 
     pub(crate) fn entries(&self, name: &str) -> BTreeMap<String, String> {

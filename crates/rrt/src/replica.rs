@@ -3,7 +3,10 @@
 //! bytes and never waits for an answer.
 //!
 //! The daemon keeps the version (state vector) it last brought the replica to, and after each
-//! change of the document sends what the replica lacks since. The replica's own updates are
+//! change of the document sends what the replica lacks since. When the document moves to a new
+//! generation, the replica is sent the new one whole, with its generation, and starts over; its
+//! updates name the generation they were made on, and one made on the old generation (sent
+//! before it heard) is applied as the change of text it made. The replica's own updates are
 //! applied as local edits, in the order they come; they come back in the next update sent to it
 //! (applying them again changes nothing), which keeps the daemon from having to merge versions.
 //!
@@ -18,7 +21,7 @@ use std::{
 
 use rrt_control::{DocumentEditors, DocumentUpdate, Editor, ErrorKind, Refusal, Request};
 use rrt_mesh::{DocumentChange, DocumentHandle, Edit, Node};
-use rrt_sync::Cursor;
+use rrt_sync::{Cursor, Generation};
 use tokio::{
     io::AsyncWriteExt,
     sync::{mpsc, watch},
@@ -57,7 +60,7 @@ pub(crate) async fn serve(
     let mut unsaid = false;
     let mut next_say = tokio::time::Instant::now();
     let mut refresh = tokio::time::interval(Duration::from_millis(rrt_sync::REFRESH_MS));
-    let mut version = Vec::new();
+    let mut version = (Generation::default(), Vec::new());
     let served = async {
         send_since(&document, &mut version, writer).await?;
         send_editors(&document, editor, writer).await?;
@@ -141,20 +144,22 @@ async fn send_editors(
     write_ok(writer, DocumentEditors { editors }).await
 }
 
-/// Sends what a replica at `version` lacks, if anything, and moves `version` on.
+/// Sends what a replica at `version` (of a generation) lacks, if anything, and moves `version`
+/// on.
 async fn send_since(
     document: &DocumentHandle,
-    version: &mut Vec<u8>,
+    version: &mut (Generation, Vec<u8>),
     writer: &mut (impl AsyncWriteExt + Unpin),
 ) -> std::io::Result<()> {
-    match document.since(version.clone()).await {
+    match document.since(version.0, version.1.clone()).await {
         Ok(Some(since)) => {
-            if since.version != *version {
-                *version = since.version;
+            if (since.generation, &since.version) != (version.0, &version.1) {
+                *version = (since.generation, since.version);
                 write_ok(
                     writer,
                     DocumentUpdate {
                         update: since.update,
+                        generation: since.generation,
                     },
                 )
                 .await?;
@@ -187,7 +192,7 @@ async fn apply_edits(
         // client).
         let ended = loop {
             match next_line(&mut reader, &budget).await {
-                Ok(Some(Line::Update(update))) => updates.push(update),
+                Ok(Some(Line::Update(generation, update))) => updates.push((generation, update)),
                 // It may name a character of this batch: others place it once that arrives.
                 Ok(Some(Line::Presence(cursor, name))) => {
                     cursors.send_replace(Some((cursor, name)));
@@ -200,10 +205,13 @@ async fn apply_edits(
                 break None;
             }
         };
-        if !updates.is_empty() {
-            let edited = match rrt_sync::merge_updates(&updates) {
+        // One edit per run of updates of one generation (a move falls between them).
+        for run in updates.chunk_by(|a, b| a.0 == b.0) {
+            let generation = run[0].0;
+            let run: Vec<Vec<u8>> = run.iter().map(|(_, update)| update.clone()).collect();
+            let edited = match rrt_sync::merge_updates(&run) {
                 Ok(update) => document
-                    .edit(Edit::Update(update))
+                    .edit(Edit::Update { generation, update })
                     .await
                     .map_err(|e| e.to_string()),
                 Err(error) => Err(format!("an update was refused: {error}")),
@@ -223,7 +231,7 @@ async fn apply_edits(
 
 /// A line of an `open` stream from the client.
 enum Line {
-    Update(Vec<u8>),
+    Update(Generation, Vec<u8>),
     Presence(Option<Cursor>, Option<String>),
 }
 
@@ -239,7 +247,7 @@ async fn next_line(
         Err(error) => return Err(Refusal::new(ErrorKind::Refused, error.to_string())),
     };
     match Request::parse(&line)? {
-        Request::Update { update } => Ok(Some(Line::Update(update))),
+        Request::Update { update, generation } => Ok(Some(Line::Update(generation, update))),
         Request::Presence { cursor, name } => Ok(Some(Line::Presence(cursor, name))),
         _ => Err(Refusal::new(
             ErrorKind::BadRequest,

@@ -218,8 +218,8 @@ impl Actor {
             Request::Text(name, reply) => {
                 let _ = reply.send(self.documents.text(&name));
             }
-            Request::Since(name, version, reply) => {
-                let _ = reply.send(self.documents.since(&name, &version));
+            Request::Since(name, generation, version, reply) => {
+                let _ = reply.send(self.documents.since(&name, generation, &version));
             }
             Request::Entries(name, reply) => {
                 let _ = reply.send(self.documents.entries(&name));
@@ -231,6 +231,13 @@ impl Actor {
                 let _ = reply.send(self.editors.of(&document));
             }
             Request::Edit(name, edit, reply) => {
+                let edit = match self.documents.carry_replica_edit(&name, edit) {
+                    Ok(edit) => edit,
+                    Err(error) => {
+                        let _ = reply.send(Err(error));
+                        return;
+                    }
+                };
                 match self
                     .documents
                     .edit(&name, edit.adds(), |document| apply(&edit, document))

@@ -46,9 +46,18 @@ pub enum Edit {
     /// Remove a key of the document's map.
     Remove(String),
     /// Apply an update made by a replica of the document this node serves (the TUI's, an
-    /// editor's): stored and sent to peers like any local edit. It must be a valid update
-    /// (checked on a scratch document before anything changes: [`EditError::BadUpdate`](crate::EditError::BadUpdate)).
-    Update(Vec<u8>),
+    /// editor's) on `generation` of it ([`Since::generation`](crate::Since::generation)): stored
+    /// and sent to peers like any local edit. It must be a valid update (checked on a scratch
+    /// document before anything changes: [`EditError::BadUpdate`](crate::EditError::BadUpdate)).
+    /// One made on an older generation — by a replica that had not heard yet that the
+    /// document moved on — is applied as the change of text it made, where that text now is;
+    /// one of a generation this node no longer keeps is refused.
+    Update {
+        /// The generation the replica edited.
+        generation: rrt_sync::Generation,
+        /// Its update.
+        update: Vec<u8>,
+    },
 }
 
 impl Edit {
@@ -60,7 +69,7 @@ impl Edit {
             | Self::Replace(text)
             | Self::ReplaceFrom { text, .. } => text.len(),
             Self::Set(key, value) => key.len() + value.len(),
-            Self::Update(update) => update.len(),
+            Self::Update { update, .. } => update.len(),
             Self::Delete { .. } | Self::Remove(_) => 0,
         }
     }
@@ -95,7 +104,7 @@ pub(super) fn apply(edit: &Edit, document: &rrt_sync::Document) -> Vec<u8> {
         Edit::ReplaceFrom { base, text } => document.replace_from(base, text),
         Edit::Set(key, value) => document.set(key, value),
         Edit::Remove(key) => document.remove(key),
-        Edit::Update(update) => {
+        Edit::Update { update, .. } => {
             // Checked before (`Node::edit`); what yrs might still refuse is logged, and the
             // update goes on to peers, who refuse it the same way.
             if let Err(error) = document.apply(update) {

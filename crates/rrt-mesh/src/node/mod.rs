@@ -76,6 +76,9 @@ pub struct Since {
     pub update: Vec<u8>,
     /// The document's version after it.
     pub version: Vec<u8>,
+    /// The generation both are of: when it is not the one the replica asked about, the document
+    /// moved on, and `update` is the new generation whole — the replica starts over from it.
+    pub generation: rrt_sync::Generation,
 }
 
 pub(super) enum Request {
@@ -94,6 +97,7 @@ pub(super) enum Request {
     Text(String, oneshot::Sender<Option<String>>),
     Since(
         String,
+        rrt_sync::Generation,
         Vec<u8>,
         oneshot::Sender<Result<Option<Since>, EditError>>,
     ),
@@ -403,16 +407,17 @@ impl Node {
     pub(crate) async fn since(
         &self,
         document: &str,
+        generation: rrt_sync::Generation,
         version: Vec<u8>,
     ) -> Result<Option<Since>, EditError> {
-        self.ask(|reply| Request::Since(document.to_owned(), version, reply))
+        self.ask(|reply| Request::Since(document.to_owned(), generation, version, reply))
             .await?
     }
 
     /// Changes a document (created if new); returns once the change is on disk. It reaches the
     /// peers within the batching window.
     pub(crate) async fn edit(&self, document: &str, edit: Edit) -> Result<(), EditError> {
-        if let Edit::Update(update) = &edit {
+        if let Edit::Update { update, .. } = &edit {
             // Refused here, before the document changes: a malformed update is the replica's
             // fault and must not reach the store or the peers.
             rrt_sync::Document::new(0)

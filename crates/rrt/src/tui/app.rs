@@ -27,7 +27,8 @@ pub(crate) enum Action {
     /// Copy the history entry with this stamp again: text and every other representation.
     CopyAgain(Stamp),
     /// Send these updates of the scratch document's replica to the daemon, in order.
-    Send(Vec<Vec<u8>>),
+    /// Updates the replica made, of this generation of its document.
+    Send(rrt_sync::Generation, Vec<Vec<u8>>),
     /// Put this text on the shared clipboard.
     Copy(String),
     /// Ask the daemon for its documents (for the picker).
@@ -202,11 +203,11 @@ impl App {
 
     /// What the replica of document `name` lacked, from the daemon (ignored when the pane has
     /// moved on to another document since).
-    pub(crate) fn merge(&mut self, name: &str, update: &[u8]) {
+    pub(crate) fn merge(&mut self, name: &str, update: &[u8], generation: rrt_sync::Generation) {
         if name != self.scratch.name() {
             return;
         }
-        if let Err(error) = self.scratch.editor_mut().merge(update) {
+        if let Err(error) = self.scratch.editor_mut().merge(update, generation) {
             self.status = format!("the daemon's update was refused: {error}");
         }
     }
@@ -246,7 +247,8 @@ impl App {
             return None;
         }
         self.status = "reconnected".to_owned();
-        Some(Action::Send(vec![self.scratch.reconnected()]))
+        let generation = self.scratch.editor_mut().generation();
+        Some(Action::Send(generation, vec![self.scratch.reconnected()]))
     }
 
     /// The daemon's documents, for the picker.
@@ -321,7 +323,10 @@ impl App {
 
     fn scratch_action(&mut self, action: ScratchAction) -> Option<Action> {
         match action {
-            ScratchAction::Send(updates) => Some(Action::Send(updates)),
+            ScratchAction::Send(updates) => Some(Action::Send(
+                self.scratch.editor_mut().generation(),
+                updates,
+            )),
             ScratchAction::Copy(text) => {
                 self.status = format!("copied {} characters", text.chars().count());
                 Some(Action::Copy(text))
@@ -619,7 +624,11 @@ mod tests {
             ("second", 2, false, json!([])),
             ("first", 1, false, json!([])),
         ]));
-        app.merge("notes", &rrt_sync::Document::new(1).append("hello\nworld"));
+        app.merge(
+            "notes",
+            &rrt_sync::Document::new(1).append("hello\nworld"),
+            rrt_sync::Generation::default(),
+        );
         let shown = screen(&app);
         for expected in [
             "Peers of alice (2 up, 2 members)",
@@ -654,7 +663,7 @@ mod tests {
             Some(Action::CopyAgain(stamp(1)))
         );
         app.key(press(KeyCode::Tab));
-        let Some(Action::Send(typed)) = app.key(press(KeyCode::Char('x'))) else {
+        let Some(Action::Send(_, typed)) = app.key(press(KeyCode::Char('x'))) else {
             panic!("typing sends an update");
         };
         let daemon = rrt_sync::Document::new(1);
@@ -666,7 +675,7 @@ mod tests {
             modifiers: KeyModifiers::CTRL,
             ..press(KeyCode::Char(c))
         };
-        let Some(Action::Send(undone)) = app.key(ctrl('z')) else {
+        let Some(Action::Send(_, undone)) = app.key(ctrl('z')) else {
             panic!("Ctrl-Z undoes");
         };
         for update in undone {
@@ -674,7 +683,7 @@ mod tests {
         }
         assert_eq!(daemon.text(), "");
         assert!(
-            matches!(app.key(ctrl('y')), Some(Action::Send(_))),
+            matches!(app.key(ctrl('y')), Some(Action::Send(..))),
             "Ctrl-Y redoes"
         );
         assert_eq!(
@@ -709,8 +718,16 @@ mod tests {
             Some(Action::Open("todo".into()))
         );
         assert!(screen(&app).contains("Scratch: todo"));
-        app.merge("notes", &rrt_sync::Document::new(1).append("old one's"));
-        app.merge("todo", &rrt_sync::Document::new(2).append("buy milk"));
+        app.merge(
+            "notes",
+            &rrt_sync::Document::new(1).append("old one's"),
+            rrt_sync::Generation::default(),
+        );
+        app.merge(
+            "todo",
+            &rrt_sync::Document::new(2).append("buy milk"),
+            rrt_sync::Generation::default(),
+        );
         let shown = screen(&app);
         assert!(
             shown.contains("buy milk") && !shown.contains("old one's"),

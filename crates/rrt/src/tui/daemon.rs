@@ -27,7 +27,7 @@ pub(crate) enum Update {
     History(Vec<HistoryEntry>),
     Copied(ClipEntry),
     /// What the replica of a document lacked.
-    Merge(String, Vec<u8>),
+    Merge(String, Vec<u8>, rrt_sync::Generation),
     /// The daemon refused one of our edits of a document: the replica starts over. Why.
     Reset(String, String),
     /// The replica's connection was lost (why); it is being made again.
@@ -43,8 +43,8 @@ pub(crate) enum Update {
 
 /// What the loop sends on a replica's stream.
 pub(crate) enum Outbound {
-    /// An update the replica made.
-    Update(Vec<u8>),
+    /// An update the replica made, of this generation of its document.
+    Update(rrt_sync::Generation, Vec<u8>),
     /// Where the cursor is.
     Presence(Option<Cursor>),
 }
@@ -225,7 +225,7 @@ async fn keep_replica(
                 let why = loop {
                     let update = match incoming.next().await {
                         Some(Ok(ReplicaEvent::Update(update))) => {
-                            Update::Merge(name.clone(), update.update)
+                            Update::Merge(name.clone(), update.update, update.generation)
                         }
                         Some(Ok(ReplicaEvent::Editors(editors))) => {
                             Update::Editors(name.clone(), editors.editors)
@@ -248,7 +248,9 @@ async fn keep_replica(
                 edit = edits.recv() => match edit {
                     Some(outbound) => {
                         let sent = match outbound {
-                            Outbound::Update(update) => outgoing.send(update).await,
+                            Outbound::Update(generation, update) => {
+                                outgoing.send(generation, update).await
+                            }
                             Outbound::Presence(cursor) => outgoing.presence(cursor).await,
                         };
                         if let Err(error) = sent {

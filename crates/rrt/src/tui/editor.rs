@@ -10,7 +10,7 @@
 
 use std::hash::{BuildHasher, RandomState};
 
-use rrt_sync::{Bias, Cursor, DocError, Document, TextChange};
+use rrt_sync::{Bias, Cursor, DocError, Document, Generation, TextChange};
 
 /// One of this editor's edits, as undo would take it back (positions in characters, moved
 /// with every change since).
@@ -39,7 +39,11 @@ pub(crate) enum Movement {
 /// The scratch pane's state.
 #[derive(Debug)]
 pub(crate) struct Editor {
+    /// The replica's number: its edits are told apart from every daemon's and editor's.
+    number: u64,
     replica: Document,
+    /// The generation of the document the replica is of (a new one starts it over).
+    generation: Generation,
     /// The replica's text as shown.
     text: Vec<char>,
     /// The cursor, in characters.
@@ -67,7 +71,9 @@ impl Editor {
     /// An empty editor whose replica has the number `replica`.
     pub(crate) fn new(replica: u64) -> Self {
         Self {
+            number: replica,
             replica: Document::new(replica),
+            generation: Generation::default(),
             text: Vec::new(),
             cursor: 0,
             anchor: None,
@@ -76,6 +82,11 @@ impl Editor {
             typing: false,
             deleting: false,
         }
+    }
+
+    /// The generation of the document the replica is of: its updates are sent with it.
+    pub(crate) fn generation(&self) -> Generation {
+        self.generation
     }
 
     /// The replica's whole state, as one update.
@@ -93,8 +104,19 @@ impl Editor {
         self.line_column(self.cursor)
     }
 
-    /// An update from the daemon: what the replica lacked.
-    pub(crate) fn merge(&mut self, update: &[u8]) -> Result<(), DocError> {
+    /// An update from the daemon: what the replica lacked — or, when it is of another
+    /// generation, the document anew: the replica starts over from it (the daemon carries
+    /// what this editor sent of the old one), the cursor moved by how the text changed, and
+    /// undo starts afresh (its steps name the old generation's text).
+    pub(crate) fn merge(&mut self, update: &[u8], generation: Generation) -> Result<(), DocError> {
+        if generation != self.generation {
+            self.replica = Document::from_snapshot(self.number, update)?;
+            self.generation = generation;
+            self.undo.clear();
+            self.redo.clear();
+            self.refresh(None);
+            return Ok(());
+        }
         let (_, deltas) = self.replica.apply_observed(update)?;
         // The delta fits the text shown unless something is badly wrong (an embed a foreign
         // client put in the text); then the texts compared are the best there is.
@@ -418,7 +440,9 @@ mod tests {
         let daemon = Document::new(1);
         let mut editor = Editor::new(2);
         let update = daemon.append(text);
-        editor.merge(&update).expect("merged");
+        editor
+            .merge(&update, Generation::default())
+            .expect("merged");
         editor.cursor = cursor;
         (editor, daemon)
     }
@@ -461,9 +485,13 @@ mod tests {
     #[test]
     fn a_remote_edit_before_the_cursor_moves_it_along() {
         let (mut editor, daemon) = editor("hello world", 6);
-        editor.merge(&daemon.insert(0, "oh, ")).expect("merged");
+        editor
+            .merge(&daemon.insert(0, "oh, "), Generation::default())
+            .expect("merged");
         assert_eq!(editor.cursor, 10, "still before 'world'");
-        editor.merge(&daemon.append("!")).expect("merged");
+        editor
+            .merge(&daemon.append("!"), Generation::default())
+            .expect("merged");
         assert_eq!(editor.cursor, 10, "an edit after the cursor leaves it");
     }
 
@@ -473,7 +501,9 @@ mod tests {
         let mine = editor.insert("X");
         let theirs = daemon.insert(2, "Y");
         daemon.apply(&mine).expect("applied");
-        editor.merge(&theirs).expect("merged");
+        editor
+            .merge(&theirs, Generation::default())
+            .expect("merged");
         assert_eq!(editor.text(), daemon.text());
         assert_eq!(editor.text(), "aXbY");
     }
@@ -487,8 +517,12 @@ mod tests {
                 .expect("applied");
         }
         // Someone types at the start, and right after what we typed.
-        editor.merge(&daemon.insert(0, ">> ")).expect("merged");
-        editor.merge(&daemon.append(" theirs")).expect("merged");
+        editor
+            .merge(&daemon.insert(0, ">> "), Generation::default())
+            .expect("merged");
+        editor
+            .merge(&daemon.append(" theirs"), Generation::default())
+            .expect("merged");
         assert_eq!(editor.text(), ">> shared mine theirs");
         apply(&daemon, editor.undo());
         assert_eq!(
@@ -513,7 +547,9 @@ mod tests {
                 .expect("applied");
         }
         assert_eq!(editor.text(), "keep");
-        editor.merge(&daemon.insert(0, "please ")).expect("merged");
+        editor
+            .merge(&daemon.insert(0, "please "), Generation::default())
+            .expect("merged");
         apply(&daemon, editor.undo());
         assert_eq!(daemon.text(), "please keep this");
         assert_eq!(editor.text(), daemon.text());
@@ -525,7 +561,9 @@ mod tests {
         // "[b 6]\n" reads as "7]\n[b " put inside ours, and undo took "[b " of their line.
         let (mut editor, daemon) = editor("", 0);
         daemon.apply(&editor.insert("[b 6]\n")).expect("applied");
-        editor.merge(&daemon.insert(0, "[b 7]\n")).expect("merged");
+        editor
+            .merge(&daemon.insert(0, "[b 7]\n"), Generation::default())
+            .expect("merged");
         assert_eq!(editor.text(), "[b 7]\n[b 6]\n");
         apply(&daemon, editor.undo());
         assert_eq!(daemon.text(), "[b 7]\n", "their line is whole");
@@ -536,7 +574,9 @@ mod tests {
     fn text_put_right_at_the_cursor_goes_before_it_and_typing_stays_one_run() {
         let (mut editor, daemon) = editor("", 0);
         daemon.apply(&editor.insert("a")).expect("applied");
-        editor.merge(&daemon.insert(1, "[b]")).expect("merged");
+        editor
+            .merge(&daemon.insert(1, "[b]"), Generation::default())
+            .expect("merged");
         daemon.apply(&editor.insert("b")).expect("applied");
         assert_eq!(editor.text(), "a[b]b", "their text went before the cursor");
         apply(&daemon, editor.undo());
@@ -552,7 +592,9 @@ mod tests {
         daemon.apply(&editor.insert("gone")).expect("applied");
         sync(&daemon, &other);
         let deleted = other.delete(0, 4);
-        editor.merge(&deleted).expect("merged");
+        editor
+            .merge(&deleted, Generation::default())
+            .expect("merged");
         assert_eq!(editor.text(), "");
         assert!(editor.undo().is_empty());
     }
@@ -565,7 +607,9 @@ mod tests {
                 .apply(&editor.insert(&c.to_string()))
                 .expect("applied");
         }
-        editor.merge(&daemon.insert(2, "THEIRS")).expect("merged");
+        editor
+            .merge(&daemon.insert(2, "THEIRS"), Generation::default())
+            .expect("merged");
         assert_eq!(editor.text(), "miTHEIRSne");
         apply(&daemon, editor.undo());
         assert_eq!(daemon.text(), "THEIRS");
@@ -592,5 +636,37 @@ mod tests {
         assert_eq!(editor.cursor_line_column(), (0, 3));
         editor.go(Movement::Home, false);
         assert_eq!(editor.cursor, 0);
+    }
+
+    #[test]
+    fn a_new_generation_starts_the_replica_over_with_the_cursor_kept_in_its_text() {
+        let daemon = Document::new(1);
+        let mut editor = Editor::new(7);
+        editor
+            .merge(&daemon.append("hello world"), Generation::default())
+            .expect("merged");
+        editor.go(Movement::End, false);
+        editor.type_text("!");
+        // The daemon moved to a new generation (a fresh document seeded with the text) before
+        // it had the "!": the editor starts over from it, and the daemon carries the "!".
+        let next = Generation {
+            number: 1,
+            starter: 1,
+        };
+        let seeded = Document::new(1);
+        seeded.append("hello world");
+        editor
+            .merge(&seeded.snapshot(), next)
+            .expect("started over");
+        assert_eq!(editor.generation(), next);
+        assert_eq!(editor.text(), "hello world");
+        assert_eq!(editor.cursor_line_column(), (0, 11));
+        assert!(editor.undo().is_empty(), "undo starts afresh");
+        // What it types now is an update of the new generation, which the daemon's copy takes.
+        let typed = editor.type_text("?");
+        for update in typed {
+            seeded.apply(&update).expect("applies");
+        }
+        assert_eq!(seeded.text(), "hello world?");
     }
 }

@@ -131,9 +131,9 @@ async fn event_loop(reach: Reach, scratch: String) -> anyhow::Result<()> {
                 }
                 // The replica of the document shown before is dropped with its connection.
                 Action::Open(name) => edits = open_replica(&reach, name, &updates),
-                Action::Send(updates) => {
+                Action::Send(generation, updates) => {
                     for update in updates {
-                        let _ = edits.send(Outbound::Update(update));
+                        let _ = edits.send(Outbound::Update(generation, update));
                     }
                 }
             }
@@ -180,7 +180,7 @@ fn daemon_update(app: &mut App, update: Update) -> Option<Action> {
         Update::Peers(peers) => app.peers(&peers),
         Update::History(history) => app.history(&history),
         Update::Copied(entry) => app.copied(&entry),
-        Update::Merge(name, update) => app.merge(&name, &update),
+        Update::Merge(name, update, generation) => app.merge(&name, &update, generation),
         Update::Reset(name, why) => {
             app.reset_scratch(&name);
             app.say(why);

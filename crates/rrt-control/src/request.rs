@@ -285,6 +285,11 @@ pub struct Item {
     pub mime: String,
 }
 
+/// Whether `generation` is a document's first (omitted on the wire).
+pub(crate) fn is_first(generation: &rrt_sync::Generation) -> bool {
+    *generation == rrt_sync::Generation::default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,9 +360,4 @@ mod tests {
             );
         }
     }
-}
-
-/// Whether `generation` is a document's first (omitted on the wire).
-pub(crate) fn is_first(generation: &rrt_sync::Generation) -> bool {
-    *generation == rrt_sync::Generation::default()
 }

@@ -26,14 +26,18 @@ fn message() -> impl Strategy<Value = Message> {
         ".{0,12}",
         vec(any::<u8>(), 0..64),
         vec(any::<u8>(), 0..16),
+        vec(any::<u8>(), 0..16),
         part,
     )
-        .prop_map(|(document, update, state_vector, part)| CrdtOperation {
-            document,
-            update,
-            state_vector,
-            part,
-        });
+        .prop_map(
+            |(document, update, state_vector, lineage, part)| CrdtOperation {
+                document,
+                update,
+                state_vector,
+                lineage,
+                part,
+            },
+        );
     prop_oneof![
         (uuid(), vec("[a-z_]{1,12}", 0..4), ".{0,16}").prop_map(
             |(instance_id, capabilities, name)| Message::Link(LinkMessage::Hello {

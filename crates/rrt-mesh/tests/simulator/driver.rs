@@ -34,8 +34,8 @@ use rrt_mesh::proto::membership::{
     Direction, DownReason, HeartbeatConfig, Membership, Output, PeerInfo, Received,
 };
 use rrt_sync::{
-    CLIPBOARD_HAVE, Change, ClipEntry, ClipEvent, ClipSync, Clipboard, DocSync, Document,
-    Neighbour, Outgoing,
+    CLIPBOARD_HAVE, Change, ClipEntry, ClipEvent, ClipSync, Clipboard, DocPeer, DocSync, Document,
+    Lineage, Neighbour, Outgoing,
 };
 use uuid::Uuid;
 
@@ -161,7 +161,7 @@ impl Driver {
         let replica = id.as_u64_pair().0;
         let mut documents = DocSync::new(replica, BATCH_WINDOW, CHUNK);
         for (name, document) in self.disk.load_documents(replica) {
-            documents.insert(name, document);
+            documents.insert(name, Lineage::with_document(replica, document));
         }
         self.machines = Some(Machines {
             id,
@@ -312,6 +312,8 @@ impl Driver {
                             });
                         }
                         Change::Rejected { .. } => self.anomalies.rejected_updates += 1,
+                        // No node of the simulation starts a generation.
+                        Change::Lineage { .. } => {}
                     }
                 }
             }
@@ -397,6 +399,7 @@ impl Driver {
                 EditResult::Failed { stored } => {
                     let replica = machines.documents.replica();
                     let stored = Document::from_snapshot(replica, &stored)
+                        .map(|document| Lineage::with_document(replica, document))
                         .expect("a stored document reads back");
                     machines
                         .documents
@@ -433,7 +436,9 @@ impl Driver {
                     machines
                         .clipboard
                         .peer_up(peer.id, neighbour, &peer.capabilities);
-                    machines.documents.peer_up(peer.id, neighbour);
+                    machines
+                        .documents
+                        .peer_up(peer.id, neighbour, DocPeer::Generations);
                 }
                 Output::Down { peer, .. } => {
                     machines.clipboard.peer_down(peer.id);
@@ -447,7 +452,9 @@ impl Driver {
                     machines
                         .clipboard
                         .peer_up(peer.id, neighbour, &peer.capabilities);
-                    machines.documents.peer_up(peer.id, neighbour);
+                    machines
+                        .documents
+                        .peer_up(peer.id, neighbour, DocPeer::Generations);
                 }
                 // Hub leaves only; the simulated mesh has no hub.
                 Output::RelayedUp { .. } => {}

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use rrt_sync::{Clipboard, Staged};
+use rrt_sync::{Clipboard, EraUpdate, Staged};
 
 use super::disk::Disk;
 
@@ -29,10 +29,11 @@ pub(crate) enum Job {
     },
     /// The register as peers changed it.
     Clipboard(Clipboard),
-    /// A local edit's update, which the edit (appending `token`) waits for.
+    /// A local edit's update, which the edit (appending `token`) waits for (of generation 0:
+    /// no node of the simulation starts another).
     Edit {
         name: String,
-        update: Vec<u8>,
+        update: EraUpdate,
         token: String,
     },
     /// A peer's update, applied here.
@@ -51,7 +52,7 @@ pub(crate) enum Written {
     },
     Edit {
         name: String,
-        update: Vec<u8>,
+        update: EraUpdate,
         token: String,
         result: EditResult,
     },
@@ -145,7 +146,7 @@ impl Writer {
                         stored: disk.stored_snapshot(&name),
                     }
                 } else {
-                    disk.append_update(&name, &update);
+                    disk.append_update(&name, &update.update);
                     EditResult::Stored
                 };
                 Some(Written::Edit {

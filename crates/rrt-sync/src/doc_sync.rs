@@ -823,7 +823,16 @@ impl DocSync {
         if knows == DocPeer::Legacy {
             return Vec::new();
         }
-        self.split(name, Payload::Lineage, &message.encode())
+        let mut encoded = message.encode();
+        // A receiver refuses more than MAX_UPDATE: a peer behind gets the current generation
+        // alone then (it carries what it wrote by the text, as one further behind does).
+        if encoded.len() > MAX_UPDATE
+            && let LineageMessage::Lineage(eras) = message
+            && let Some(current) = eras.first()
+        {
+            encoded = LineageMessage::Lineage(vec![current.clone()]).encode();
+        }
+        self.split(name, Payload::Lineage, &encoded)
     }
 
     /// `bytes` as one or more operations, each within the chunk size.

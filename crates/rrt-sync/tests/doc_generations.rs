@@ -238,3 +238,23 @@ fn what_a_peer_sends_about_generation_zero_is_the_wire_of_before() {
         }
     }
 }
+
+/// PROTOCOL.md's example of a start, byte for byte.
+const START_EXAMPLE: &str = r#"{"type":"state_delta","crdt_ops":[{"document":"notes","update":"","lineage":"gqRraW5kp3VwZGF0ZXOrZ2VuZXJhdGlvbnORg6pnZW5lcmF0aW9ugqZudW1iZXIBp3N0YXJ0ZXIqpnVwZGF0ZcQXAQEqAAQBBHRleHQKa2VlcCB0aGlzCgCmaGVhZGVyhaZwYXJlbnSCpm51bWJlcgCnc3RhcnRlcgCkYmFzZcQFASoBAAqkdGV4dKprZWVwIHRoaXMKp29yaWdpbnPEAxUqAKNtYXCA"}],"vector_clock":{}}"#;
+
+#[test]
+fn the_protocol_example_of_a_start_is_what_a_start_sends() {
+    let mut lineage = rrt_sync::Lineage::new(42);
+    lineage.edit(|d| d.append("keep this\n"));
+    let start = lineage.start();
+    let operation = rrt_sync::CrdtOperation {
+        document: "notes".to_owned(),
+        lineage: start.encode(),
+        ..rrt_sync::CrdtOperation::default()
+    };
+    let json = serde_json::to_string(&DocMessage::delta(vec![operation])).expect("serializes");
+    assert_eq!(json, START_EXAMPLE);
+    // What the field holds, decoded.
+    let decoded = rrt_sync::LineageMessage::decode(&start.encode()).expect("decodes");
+    assert_eq!(decoded, start);
+}

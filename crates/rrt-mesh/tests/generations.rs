@@ -1,0 +1,218 @@
+//! Documents' generations between in-process nodes, each its own device (state and mesh
+//! directories apart, linked by plain TCP on loopback, each dialing those started before it): a
+//! document edited long enough starts a new generation, every device moves to it, a newcomer
+//! gets only it, edits go on both ways, and a restart reads the generations back. (The sync
+//! rules are tested without sockets in `rrt-sync`: `tests/generations.rs`,
+//! `tests/doc_generations.rs`.)
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use rrt_mesh::{DocumentHandle, Edit, Node, TcpConfig, TcpSecurity};
+use rrt_sync::{Document, Generation, merge_updates};
+use rrt_wire::Compression;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+struct Lab {
+    root: PathBuf,
+    /// Where the devices started so far listen.
+    listening: std::sync::Mutex<Vec<String>>,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+impl Lab {
+    fn new(name: &str) -> Self {
+        let root =
+            std::env::temp_dir().join(format!("rrt-generations-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        Self {
+            root,
+            listening: std::sync::Mutex::default(),
+        }
+    }
+
+    /// A device named `name` (its state kept across restarts).
+    async fn device(&self, name: &str) -> Node {
+        let peers = self.listening.lock().expect("not poisoned").clone();
+        let node = Node::builder("generations")
+            .name(name)
+            .mdns(false)
+            .runtime_dir(self.root.join(name).join("run"))
+            .state_dir(self.root.join(name).join("state"))
+            .tcp(TcpConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                fall_back_to_any_port: false,
+                peers,
+                security: TcpSecurity::Insecure,
+                compression: Compression::None,
+            })
+            .spawn()
+            .await
+            .expect("a node");
+        let listen = node
+            .status()
+            .await
+            .expect("status")
+            .listen
+            .expect("listening");
+        self.listening
+            .lock()
+            .expect("not poisoned")
+            .push(listen.to_string());
+        node
+    }
+
+    /// The bytes a device keeps on disk for its documents.
+    fn stored_bytes(&self, name: &str) -> u64 {
+        directory_bytes(&self.root.join(name).join("state").join("generations"))
+    }
+}
+
+fn directory_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                directory_bytes(&path)
+            } else {
+                entry.metadata().map_or(0, |meta| meta.len())
+            }
+        })
+        .sum()
+}
+
+async fn eventually<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
+    let give_up = Instant::now() + DEADLINE;
+    while !check().await {
+        assert!(Instant::now() < give_up, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The generation a device's document is in.
+async fn generation(document: &DocumentHandle) -> Generation {
+    document
+        .since(Generation::default(), Vec::new())
+        .await
+        .expect("readable")
+        .map(|since| since.generation)
+        .unwrap_or_default()
+}
+
+async fn text(document: &DocumentHandle) -> String {
+    document.text().await.unwrap_or_default()
+}
+
+/// A replica of `document` (as the TUI keeps one) types a word backwards at the start, one
+/// character per edit, then deletes it, 50 times, and the node takes its updates as one edit:
+/// tombstones without content. Repeated until the node starts a new generation.
+async fn churn_until_a_new_generation(document: &DocumentHandle) -> Generation {
+    let since = document
+        .since(Generation::default(), Vec::new())
+        .await
+        .expect("readable")
+        .expect("the document exists");
+    let replica = Document::from_snapshot(99, &since.update).expect("a replica");
+    for round in 0..400 {
+        let mut updates = Vec::new();
+        for _ in 0..50 {
+            for c in "scratch".chars().rev() {
+                updates.push(replica.insert(0, &c.to_string()));
+            }
+            updates.push(replica.delete(0, 7));
+        }
+        let update = merge_updates(&updates).expect("merges");
+        document
+            .edit(Edit::Update {
+                generation: Generation::default(),
+                update,
+            })
+            .await
+            .expect("stored");
+        let now = generation(document).await;
+        if now != Generation::default() {
+            eprintln!("a new generation after {} rounds", 50 * (round + 1));
+            return now;
+        }
+    }
+    panic!("20,000 rounds of typing and deleting never outgrew the first generation");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_edited_document_moves_every_device_to_a_small_new_generation() {
+    let lab = Lab::new("moves");
+    let a = lab.device("a").await;
+    let b = lab.device("b").await;
+    let (notes_a, notes_b) = (a.document("notes"), b.document("notes"));
+    notes_a.append("keep this\n").await.expect("stored");
+    notes_a.set("theme", "dark").await.expect("stored");
+    eventually("b has the text", || async {
+        text(&notes_b).await == "keep this\n"
+    })
+    .await;
+
+    let started = churn_until_a_new_generation(&notes_a).await;
+    assert_eq!(started.number, 1);
+    eventually("b moves to the new generation", || async {
+        generation(&notes_b).await == started
+    })
+    .await;
+    assert_eq!(text(&notes_b).await, "keep this\n");
+    assert_eq!(
+        notes_b.entries().await.expect("entries").get("theme"),
+        Some(&"dark".to_owned())
+    );
+
+    // Edits of the new generation go both ways.
+    notes_b.append("from b\n").await.expect("stored");
+    notes_a.insert(0, "from a\n").await.expect("stored");
+    for notes in [&notes_a, &notes_b] {
+        eventually("both edits everywhere", || async {
+            text(notes).await == "from a\nkeep this\nfrom b\n"
+        })
+        .await;
+    }
+
+    // A newcomer gets the current generation only: small on its disk.
+    let c = lab.device("c").await;
+    let notes_c = c.document("notes");
+    eventually("the newcomer has the document", || async {
+        text(&notes_c).await == "from a\nkeep this\nfrom b\n"
+    })
+    .await;
+    assert_eq!(generation(&notes_c).await, started);
+    let (kept, fresh) = (lab.stored_bytes("a"), lab.stored_bytes("c"));
+    eprintln!("stored: a {kept} bytes (with the generation it left), the newcomer {fresh}");
+    assert!(
+        fresh * 4 < kept && fresh < 16 * 1024,
+        "the newcomer stores {fresh} bytes, a (with the generation it left) {kept}"
+    );
+
+    // A restart reads the generations back, and the document goes on syncing.
+    b.leave().await.expect("left");
+    drop(b);
+    let b = lab.device("b").await;
+    let notes_b = b.document("notes");
+    assert_eq!(generation(&notes_b).await, started);
+    assert_eq!(text(&notes_b).await, "from a\nkeep this\nfrom b\n");
+    notes_b.append("after a restart\n").await.expect("stored");
+    eventually("the edit after the restart reaches a", || async {
+        text(&notes_a).await.ends_with("after a restart\n")
+    })
+    .await;
+}

@@ -308,7 +308,9 @@ impl Documents {
     /// asked and it has outgrown its generation, a new one — its generations, to store whole.
     pub(crate) fn renew(&mut self, name: &str) -> Option<StoreLineage> {
         let (edits, bytes) = self.since_asked.get(name).copied().unwrap_or_default();
-        if edits < RENEW_EDITS && bytes < RENEW_BYTES {
+        // Asked at the next stored edit while others wait to be stored (typing that never
+        // pauses still gets asked).
+        if edits < RENEW_EDITS && bytes < RENEW_BYTES || self.sync.has_unsaved(name) {
             return None;
         }
         self.since_asked.remove(name);

@@ -120,8 +120,9 @@ async fn text(document: &DocumentHandle) -> String {
 
 /// A replica of `document` (as the TUI keeps one) types a word backwards at the start, one
 /// character per edit, then deletes it, 50 times, and the node takes its updates as one edit:
-/// tombstones without content. Repeated until the node starts a new generation.
-async fn churn_until_a_new_generation(document: &DocumentHandle) -> Generation {
+/// tombstones without content. Repeated until the node starts a new generation; the new
+/// generation, and the replica, still on the old one.
+async fn churn_until_a_new_generation(document: &DocumentHandle) -> (Generation, Document) {
     let since = document
         .since(Generation::default(), Vec::new())
         .await
@@ -147,7 +148,7 @@ async fn churn_until_a_new_generation(document: &DocumentHandle) -> Generation {
         let now = generation(document).await;
         if now != Generation::default() {
             eprintln!("a new generation after {} rounds", 50 * (round + 1));
-            return now;
+            return (now, replica);
         }
     }
     panic!("20,000 rounds of typing and deleting never outgrew the first generation");
@@ -166,7 +167,7 @@ async fn a_long_edited_document_moves_every_device_to_a_small_new_generation() {
     })
     .await;
 
-    let started = churn_until_a_new_generation(&notes_a).await;
+    let (started, behind) = churn_until_a_new_generation(&notes_a).await;
     assert_eq!(started.number, 1);
     eventually("b moves to the new generation", || async {
         generation(&notes_b).await == started
@@ -178,12 +179,27 @@ async fn a_long_edited_document_moves_every_device_to_a_small_new_generation() {
         Some(&"dark".to_owned())
     );
 
+    // The replica had not heard of the move: its edit of the old generation is carried by
+    // its text.
+    let late = behind.append("late\n");
+    notes_a
+        .edit(Edit::Update {
+            generation: Generation::default(),
+            update: late,
+        })
+        .await
+        .expect("carried");
+    assert_eq!(generation(&notes_a).await, started);
+    eventually("b has the carried edit", || async {
+        text(&notes_b).await == "keep this\nlate\n"
+    })
+    .await;
     // Edits of the new generation go both ways.
     notes_b.append("from b\n").await.expect("stored");
     notes_a.insert(0, "from a\n").await.expect("stored");
     for notes in [&notes_a, &notes_b] {
-        eventually("both edits everywhere", || async {
-            text(notes).await == "from a\nkeep this\nfrom b\n"
+        eventually("every edit everywhere", || async {
+            text(notes).await == "from a\nkeep this\nlate\nfrom b\n"
         })
         .await;
     }
@@ -192,7 +208,7 @@ async fn a_long_edited_document_moves_every_device_to_a_small_new_generation() {
     let c = lab.device("c").await;
     let notes_c = c.document("notes");
     eventually("the newcomer has the document", || async {
-        text(&notes_c).await == "from a\nkeep this\nfrom b\n"
+        text(&notes_c).await == "from a\nkeep this\nlate\nfrom b\n"
     })
     .await;
     assert_eq!(generation(&notes_c).await, started);
@@ -209,7 +225,7 @@ async fn a_long_edited_document_moves_every_device_to_a_small_new_generation() {
     let b = lab.device("b").await;
     let notes_b = b.document("notes");
     assert_eq!(generation(&notes_b).await, started);
-    assert_eq!(text(&notes_b).await, "from a\nkeep this\nfrom b\n");
+    assert_eq!(text(&notes_b).await, "from a\nkeep this\nlate\nfrom b\n");
     notes_b.append("after a restart\n").await.expect("stored");
     eventually("the edit after the restart reaches a", || async {
         text(&notes_a).await.ends_with("after a restart\n")

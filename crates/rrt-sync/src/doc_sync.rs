@@ -252,6 +252,11 @@ impl DocSync {
         Some(whole)
     }
 
+    /// Whether local edits of `name` wait to be stored (a new generation waits for them).
+    pub fn has_unsaved(&self, name: &str) -> bool {
+        self.unsaved.contains_key(name)
+    }
+
     fn hold_unsaved(&mut self, name: &str, update: EraUpdate) {
         self.unsaved
             .entry(name.to_owned())

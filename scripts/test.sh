@@ -50,4 +50,7 @@ echo "==> cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 echo "==> cargo test"
+# No test reads this machine's own config file (~/.config/rrt/config.toml).
+XDG_CONFIG_HOME="$(mktemp -d)"
+export XDG_CONFIG_HOME
 cargo test --workspace --locked

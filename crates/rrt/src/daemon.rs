@@ -135,16 +135,40 @@ enum TopologyArg {
     Hub,
 }
 
-pub(crate) fn run(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
+pub(crate) fn run(locate: &Locate, args: DaemonArgs, config: crate::Config) -> anyhow::Result<()> {
     // One async thread: the actor, the control clients and the watch streams hand work to each
     // other without waking another thread; the reactor threads do the I/O.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve(locate, args))
+    runtime.block_on(serve(locate, args, config))
 }
 
-async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
+/// SIGHUP: the config file is read again. None of its settings changes while the daemon runs
+/// yet (each is fixed when its part starts): a file in error is reported, and changed settings
+/// are named as taking effect at the next start.
+fn config_read_again(config: &crate::Config) {
+    match config.reread() {
+        Err(error) => tracing::error!(
+            %error,
+            "the config file has an error; going on with the settings the daemon started with"
+        ),
+        Ok(now) => {
+            let changed = crate::config::changed(config.file(), now.as_ref());
+            if changed.is_empty() {
+                tracing::info!(path = %config.path().display(), "config file read again: nothing changed");
+            } else {
+                tracing::warn!(
+                    path = %config.path().display(),
+                    ?changed,
+                    "config file read again: these settings changed, and take effect when the daemon starts again"
+                );
+            }
+        }
+    }
+}
+
+async fn serve(locate: &Locate, args: DaemonArgs, config: crate::Config) -> anyhow::Result<()> {
     raise_open_file_limit();
     let pid = std::process::id();
     let state_dir = locate.state_dir();
@@ -152,7 +176,7 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
         .instance
         .clone()
         .unwrap_or_else(|| format!("{}-{pid}", hostname()));
-    let mut config = Node::builder(locate.mesh.clone())
+    let mut builder = Node::builder(locate.mesh.clone())
         .name(name.clone())
         .state_dir(state_dir.clone())
         .heartbeat(HeartbeatConfig {
@@ -181,11 +205,11 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
         .swarm_above(args.swarm_above)
         .mdns(!args.no_mdns);
     if let Some(runtime_dir) = &locate.runtime_dir {
-        config = config.runtime_dir(runtime_dir);
+        builder = builder.runtime_dir(runtime_dir);
     }
     let dir = MeshDir::locate(locate.runtime_dir.as_deref(), &locate.mesh);
     let control_path = dir.control_socket(pid);
-    config = config.control_socket(control_path.clone());
+    builder = builder.control_socket(control_path.clone());
     let tcp = if args.no_tcp {
         None
     } else {
@@ -233,7 +257,7 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
         Some(TcpSecurity::Tls(_))
     );
     if let Some(tcp) = tcp {
-        config = config.tcp(tcp);
+        builder = builder.tcp(tcp);
     }
     if !args.no_wan && tls {
         let relays = if args.no_relay {
@@ -247,7 +271,7 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
             Some(path) => read_certificates(path)?,
             None => Vec::new(),
         };
-        config = config.wan(WanOptions {
+        builder = builder.wan(WanOptions {
             relays,
             relay_ca,
             bind: args
@@ -269,7 +293,8 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
     // Signals first: a SIGTERM during start-up must still end in a goodbye.
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
-    let node = config.spawn().await.context("starting the node")?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let node = builder.spawn().await.context("starting the node")?;
     let _ = fs::remove_file(&control_path);
     let listener = UnixListener::bind(&control_path)
         .with_context(|| format!("binding {}", control_path.display()))?;
@@ -301,6 +326,7 @@ async fn serve(locate: &Locate, args: DaemonArgs) -> anyhow::Result<()> {
         tokio::select! {
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
+            _ = hangup.recv() => config_read_again(&config),
             accepted = listener.accept(), if !paused => match accepted {
                 Ok((stream, _)) => {
                     if let Some(failures) = backoff.accepted(std::time::Instant::now()) {

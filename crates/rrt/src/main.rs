@@ -5,6 +5,7 @@
 mod accept_backoff;
 mod client;
 mod clip_client;
+mod config;
 mod content_requests;
 mod control;
 mod daemon;
@@ -21,9 +22,9 @@ mod trust;
 mod tui;
 mod upload;
 
-use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
+use std::{ffi::OsString, io::IsTerminal, path::PathBuf, process::ExitCode};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 /// Local-first clipboard sync across every terminal you own, built on Resilient Reactor Threads.
@@ -53,6 +54,10 @@ pub(crate) struct Locate {
     /// [default: $XDG_STATE_HOME/rrt]
     #[arg(long, global = true)]
     state_dir: Option<PathBuf>,
+    /// The config file: every daemon flag and the global ones, by their long names; flags given
+    /// here override it [default: $XDG_CONFIG_HOME/rrt/config.toml, if it exists]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 impl Locate {
@@ -128,10 +133,87 @@ enum Command {
     /// hand with socat and read it with jq.
     #[command(subcommand)]
     Frame(frame::FrameCommand),
+    /// Show the effective settings and where each came from, or where the config file is.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// The settings `rrt daemon` would run with (given these flags too), each with where it came
+    /// from: a flag, the config file (and its line), or the default. Printed as TOML.
+    Show {
+        /// JSON instead of TOML.
+        #[arg(long)]
+        json: bool,
+        /// Read from the command line, and shown with the rest.
+        #[command(flatten)]
+        daemon: Box<daemon::DaemonArgs>,
+    },
+    /// Print the config file's path.
+    Path,
+}
+
+/// The config file in use: where it is (`--config` or the default), and what it holds.
+pub(crate) struct Config {
+    path: PathBuf,
+    /// Whether it was named with `--config` (then it must exist).
+    explicit: bool,
+    file: Option<config::ConfigFile>,
+}
+
+impl Config {
+    /// The file as it is now (re-read on SIGHUP).
+    pub(crate) fn reread(&self) -> Result<Option<config::ConfigFile>, config::ConfigError> {
+        config::read(&self.path, self.explicit)
+    }
+
+    pub(crate) fn file(&self) -> Option<&config::ConfigFile> {
+        self.file.as_ref()
+    }
+
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+/// The command line with the config file's settings applied; the matches of the command line
+/// alone; the config file. Exits (as clap does) on a command line or config file in error.
+fn command_line() -> Result<(Cli, clap::ArgMatches, clap::ArgMatches, Config), ExitCode> {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let given = Cli::command().get_matches_from(args.clone());
+    let cli = Cli::from_arg_matches(&given).unwrap_or_else(|error| error.exit());
+    let (path, explicit) = match &cli.locate.config {
+        Some(path) => (path.clone(), true),
+        None => (config::default_path(), false),
+    };
+    let file = config::read(&path, explicit).map_err(|error| {
+        eprintln!("rrt: {error}");
+        ExitCode::from(2)
+    })?;
+    let config = Config {
+        path,
+        explicit,
+        file,
+    };
+    let Some(file) = config.file() else {
+        return Ok((cli, given.clone(), given, config));
+    };
+    let effective = Cli::command()
+        .try_get_matches_from(file.apply(args, &given))
+        .unwrap_or_else(|error| {
+            eprintln!("rrt: with the settings of {}:", file.path.display());
+            error.exit()
+        });
+    let cli = Cli::from_arg_matches(&effective).unwrap_or_else(|error| error.exit());
+    Ok((cli, given, effective, config))
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let (cli, given, effective, config) = match command_line() {
+        Ok(parsed) => parsed,
+        Err(code) => return code,
+    };
     let default_level = match cli.command {
         Command::Daemon(_) | Command::Relay(_) => "info",
         _ => "warn",
@@ -145,7 +227,7 @@ fn main() -> ExitCode {
         .init();
     let locate = cli.locate;
     let result = match cli.command {
-        Command::Daemon(args) => daemon::run(&locate, args),
+        Command::Daemon(args) => daemon::run(&locate, args, config),
         Command::Peers { json } => client::peers(&locate, json),
         Command::Status { json } => client::status(&locate, json),
         Command::Clip(command) => clip_client::clip(&locate, command),
@@ -159,6 +241,13 @@ fn main() -> ExitCode {
         Command::Keys => keys::run(),
         Command::Tui { scratch } => tui::run(&locate, scratch),
         Command::Frame(command) => frame::run(command),
+        Command::Config(ConfigCommand::Show { json, .. }) => {
+            config::show(&config, &given, &effective, json)
+        }
+        Command::Config(ConfigCommand::Path) => {
+            println!("{}", config.path.display());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

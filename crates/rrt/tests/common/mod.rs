@@ -113,7 +113,14 @@ impl Lab {
     pub fn rrt(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_rrt"));
         command.arg("--runtime-dir").arg(self.runtime_dir());
+        command.env("XDG_CONFIG_HOME", self.config_home());
         command
+    }
+
+    /// The lab's `$XDG_CONFIG_HOME`: the config file is `<it>/rrt/config.toml` (none unless a
+    /// test writes one; the machine's own never reaches a test).
+    pub fn config_home(&self) -> PathBuf {
+        self.root.join("config")
     }
 
     /// Starts a daemon and waits until it answers on its control socket.
@@ -147,6 +154,7 @@ impl Lab {
             .args(extra)
             .args(no_wan_unless_asked(&self.daemon_args, extra))
             .env("RUST_LOG", "info")
+            .env("XDG_CONFIG_HOME", self.config_home())
             .env_remove("DISPLAY")
             .env_remove("WAYLAND_DISPLAY")
             .envs(env.iter().copied())

@@ -16,6 +16,7 @@ declare -A packages=(
     [wl-copy]=wl-clipboard
     [setpriv]=util-linux
     [openssl]=openssl
+    [systemd-analyze]=systemd
 )
 missing=()
 for command in "${!packages[@]}"; do

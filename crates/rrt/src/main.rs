@@ -17,6 +17,7 @@ mod pair;
 mod relay;
 mod replica;
 mod request_reader;
+mod service;
 mod system_clipboard;
 mod trust;
 mod tui;
@@ -136,6 +137,10 @@ enum Command {
     /// Show the effective settings and where each came from, or where the config file is.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run the daemon as a service of your session: started at login, restarted when it fails
+    /// (a systemd user unit; a launchd agent on macOS).
+    #[command(subcommand)]
+    Service(service::ServiceCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -244,6 +249,7 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Show { json, .. }) => {
             config::show(&config, &given, &effective, json)
         }
+        Command::Service(command) => service::run(&locate, command),
         Command::Config(ConfigCommand::Path) => {
             println!("{}", config.path.display());
             Ok(())

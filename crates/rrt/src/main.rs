@@ -13,6 +13,7 @@ mod file_tree;
 mod file_uris;
 mod frame;
 mod keys;
+mod manuals;
 mod pair;
 mod relay;
 mod replica;
@@ -141,6 +142,10 @@ enum Command {
     /// (a systemd user unit; a launchd agent on macOS).
     #[command(subcommand)]
     Service(service::ServiceCommand),
+    /// Print shell completions for rrt.
+    Completions(manuals::CompletionsArgs),
+    /// Print rrt's manual page (or write one per subcommand into a directory).
+    Man(manuals::ManArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -250,6 +255,8 @@ fn main() -> ExitCode {
             config::show(&config, &given, &effective, json)
         }
         Command::Service(command) => service::run(&locate, command),
+        Command::Completions(args) => manuals::completions(&args),
+        Command::Man(args) => manuals::man(&args),
         Command::Config(ConfigCommand::Path) => {
             println!("{}", config.path.display());
             Ok(())

@@ -28,10 +28,13 @@ if ((${#missing[@]})); then
     apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# python-zeroconf: a standard mDNS browser for the discovery test.
-for attempt in 1 2 3; do
-    python3 -c 'import zeroconf' 2>/dev/null && break
-    python3 -m pip install --quiet --root-user-action=ignore zeroconf || sleep 5
+# python-zeroconf: a standard mDNS browser for the discovery test; prometheus_client: a
+# standard OpenMetrics parser for the metrics test.
+for module in zeroconf:zeroconf prometheus_client:prometheus_client; do
+    for attempt in 1 2 3; do
+        python3 -c "import ${module%%:*}" 2>/dev/null && break
+        python3 -m pip install --quiet --root-user-action=ignore "${module##*:}" || sleep 5
+    done
 done
 
 # The swarm test runs 30 daemons (100 with RRT_SWARM_DAEMONS=100), each watching its mesh

@@ -72,6 +72,21 @@ pub struct Status {
     /// The wide-area endpoint: `None` without one; `running: false` when another instance of
     /// the host holds it.
     pub wan: Option<WanStatus>,
+    /// What crossed each direct link since it came up.
+    #[serde(default)]
+    pub traffic: Vec<PeerTraffic>,
+}
+
+/// What crossed the link to one peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerTraffic {
+    /// The peer's instance id.
+    pub id: uuid::Uuid,
+    /// Its name.
+    pub name: String,
+    /// Messages and bytes, each way.
+    #[serde(flatten)]
+    pub traffic: rrt_mesh::Traffic,
 }
 
 /// A history entry, as `history` lists them.

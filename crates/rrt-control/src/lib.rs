@@ -33,7 +33,7 @@ pub mod upload;
 
 pub use answer::{
     Answer, ClipboardEvent, DocumentEditors, DocumentText, DocumentUpdate, Editor, ErrorKind,
-    HistoryEntry, RawHeader, Refusal, ReplicaEvent, StateSnapshot, Status, Version,
+    HistoryEntry, PeerTraffic, RawHeader, Refusal, ReplicaEvent, StateSnapshot, Status, Version,
 };
 pub use async_client::{AsyncClient, AsyncEvents, ReplicaEdits, ReplicaUpdates};
 pub use client::{Client, Events};

@@ -105,6 +105,8 @@ pub(crate) struct Received {
     pub(crate) to_store: Vec<(String, EraUpdate)>,
     /// Documents whose generations are to be stored whole.
     pub(crate) lineages: Vec<StoreLineage>,
+    /// Updates or versions refused.
+    pub(crate) refused: u64,
 }
 
 /// A document's generations to store whole, and the local updates that wait for it.
@@ -390,6 +392,7 @@ impl Documents {
                     error,
                 } => {
                     tracing::warn!(%from, document, %error, "refused a peer's document update");
+                    received.refused += 1;
                 }
             }
         }

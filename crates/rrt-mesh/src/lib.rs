@@ -26,7 +26,7 @@ pub use documents::{EditError, MAX_LOCAL_EDIT, STATE};
 pub use identity::{BadDeviceId, Device, DeviceId, Identity, IdentityError};
 pub use link_message::{LinkMessage, Member};
 pub use message::{Message, message_types};
-pub use network::{Role, Shape, TcpConfig, TcpSecurity, TlsConfig, Topology, Transport};
+pub use network::{Role, Shape, TcpConfig, TcpSecurity, TlsConfig, Topology, Traffic, Transport};
 pub use node::{
     BlobStatus, ClipboardChange, ClipboardChanges, ClipboardHandle, CopyError, Edit, FetchError,
     ImportError, LinkPath, MeshView, Node, NodeBuilder, NodeEvent, NodeEvents, NodeStatus,

@@ -8,8 +8,8 @@ use std::{
 use anyhow::{Context as _, bail};
 use clap::Args;
 use rrt_control::{
-    Answer, ClipboardEvent, DocumentText, ErrorKind, HistoryEntry, PROTOCOL_VERSION, Refusal,
-    Request, StateSnapshot, Status, Version,
+    Answer, ClipboardEvent, DocumentText, ErrorKind, HistoryEntry, PROTOCOL_VERSION, PeerTraffic,
+    Refusal, Request, StateSnapshot, Status, Version,
 };
 use rrt_mesh::{
     ClipboardChange, ContentConfig, CopyError, Edit, EditError, HeartbeatConfig, Identity, MeshDir,
@@ -124,6 +124,11 @@ pub(crate) struct DaemonArgs {
     /// The UDP address the wide-area transport binds [default: 0.0.0.0:0, any port]
     #[arg(long, value_name = "ADDR")]
     wan_listen: Option<SocketAddr>,
+    /// Serve the daemon's counters (peers, traffic per peer, refusals, restarts, store sizes)
+    /// as OpenMetrics at http://ADDR/metrics, for a Prometheus-style scraper; bind it to
+    /// localhost (127.0.0.1:PORT): anyone who reaches it reads peer names.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
 }
 
 /// The documented default TCP port.
@@ -294,7 +299,23 @@ async fn serve(locate: &Locate, args: DaemonArgs, config: crate::Config) -> anyh
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut hangup = signal(SignalKind::hangup())?;
+    // Bound before the node starts: an address in use refuses the start, before any peer sees
+    // this instance.
+    let metrics = match args.metrics {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("binding the metrics endpoint {address}"))?,
+        ),
+        None => None,
+    };
     let node = builder.spawn().await.context("starting the node")?;
+    if let Some(listener) = metrics {
+        if let Ok(address) = listener.local_addr() {
+            tracing::info!(%address, "serving metrics at http://{address}/metrics");
+        }
+        tokio::spawn(crate::metrics::serve(node.clone(), listener));
+    }
     let _ = fs::remove_file(&control_path);
     let listener = UnixListener::bind(&control_path)
         .with_context(|| format!("binding {}", control_path.display()))?;
@@ -566,9 +587,24 @@ async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Refu
         Request::Peers => json(node.peers().await),
         Request::Status => {
             let node_status = node.status().await.map_err(failed)?;
+            let traffic = node
+                .peers()
+                .await
+                .map_err(failed)?
+                .peers
+                .into_iter()
+                .filter_map(|peer| {
+                    peer.traffic.map(|traffic| PeerTraffic {
+                        id: peer.peer.id,
+                        name: peer.peer.name,
+                        traffic,
+                    })
+                })
+                .collect();
             json(Ok::<_, Stopped>(Status {
                 node: node_status,
                 wan: node.wan_status().await,
+                traffic,
             }))
         }
         Request::Copy { text } => json(node.clipboard().copy(text).await),

@@ -14,6 +14,7 @@ mod file_uris;
 mod frame;
 mod keys;
 mod manuals;
+mod metrics;
 mod pair;
 mod relay;
 mod replica;
@@ -86,7 +87,7 @@ fn default_state_dir() -> PathBuf {
 enum Command {
     /// Run an instance in the foreground: join the mesh and share its clipboard (logs to stderr;
     /// RUST_LOG=debug for more).
-    Daemon(daemon::DaemonArgs),
+    Daemon(Box<daemon::DaemonArgs>),
     /// List the peers the daemon is connected to.
     Peers {
         /// JSON instead of a table.
@@ -237,7 +238,7 @@ fn main() -> ExitCode {
         .init();
     let locate = cli.locate;
     let result = match cli.command {
-        Command::Daemon(args) => daemon::run(&locate, args, config),
+        Command::Daemon(args) => daemon::run(&locate, *args, config),
         Command::Peers { json } => client::peers(&locate, json),
         Command::Status { json } => client::status(&locate, json),
         Command::Clip(command) => clip_client::clip(&locate, command),

@@ -265,4 +265,20 @@ pub struct LinkView {
     pub compression: Compression,
     /// Over TLS: the device behind the link.
     pub device: Option<Device>,
+    /// What crossed the link since it came up.
+    pub traffic: Traffic,
+}
+
+/// What crossed a link, both ways: whole messages, and their bytes as framed on the wire
+/// (after compression).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Traffic {
+    /// Messages received.
+    pub messages_in: u64,
+    /// Messages sent (queued for the socket).
+    pub messages_out: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent (queued for the socket).
+    pub bytes_out: u64,
 }

@@ -20,7 +20,7 @@ use mio::{Interest, Registry, Token};
 use rrt_wire::{Compression, EncodeError, EncodedFrame, Session, WireError};
 
 use super::{
-    api::{LinkView, Transport},
+    api::{LinkView, Traffic, Transport},
     stream::Stream,
 };
 use crate::{
@@ -47,6 +47,8 @@ pub(super) struct Link {
     connecting: bool,
     /// Whether the poll watches the socket for writability.
     writable: bool,
+    /// What crossed it.
+    pub(super) traffic: Traffic,
 }
 
 /// What one read from a link brought.
@@ -106,6 +108,7 @@ impl Links {
                 pid,
                 connecting,
                 writable: connecting,
+                traffic: Traffic::default(),
             },
         );
         Ok(id)
@@ -139,6 +142,7 @@ impl Links {
                 .map_or(Compression::None, |negotiated| negotiated.compression),
             device,
             status,
+            traffic: link.map(|link| link.traffic).unwrap_or_default(),
         }
     }
 
@@ -176,13 +180,16 @@ impl Links {
                     WireError::Closed => DownReason::Closed,
                     error => DownReason::Error(error.to_string()),
                 }),
-                Ok(read) => match link.session.handle_input(&self.buffer[..read]) {
-                    Ok(()) => Read::Bytes,
-                    Err(error) => {
-                        tracing::warn!(%error, pid = link.pid, "closing a peer connection");
-                        Read::Failed(DownReason::Error(error.to_string()))
+                Ok(read) => {
+                    link.traffic.bytes_in += read as u64;
+                    match link.session.handle_input(&self.buffer[..read]) {
+                        Ok(()) => Read::Bytes,
+                        Err(error) => {
+                            tracing::warn!(%error, pid = link.pid, "closing a peer connection");
+                            Read::Failed(DownReason::Error(error.to_string()))
+                        }
                     }
-                },
+                }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => Read::Drained,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => Read::Failed(DownReason::Error(error.to_string())),
@@ -220,8 +227,16 @@ impl Links {
         let Some(link) = self.links.get_mut(&id) else {
             return Ok(());
         };
-        if let Err(error) = queue(&mut link.session) {
-            tracing::warn!(%error, pid = link.pid, "a message could not be sent to a peer");
+        let before = link.session.unsent();
+        match queue(&mut link.session) {
+            Ok(()) => {
+                link.traffic.messages_out += 1;
+                let queued = link.session.unsent().saturating_sub(before);
+                link.traffic.bytes_out += queued as u64;
+            }
+            Err(error) => {
+                tracing::warn!(%error, pid = link.pid, "a message could not be sent to a peer");
+            }
         }
         self.flush(id, registry)?;
         if let Some(link) = self.links.get(&id)

@@ -52,7 +52,7 @@ mod worker;
 
 pub use api::{
     LinkView, NetCommand, NetEvent, NetStatus, NetworkConfig, Reach, Shape, TcpConfig, TcpSecurity,
-    TlsConfig, Transport,
+    TlsConfig, Traffic, Transport,
 };
 pub use hub::{Role, Topology};
 pub use spread::{DEFAULT_SWARM_ABOVE, SWARM};

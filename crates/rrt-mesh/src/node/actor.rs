@@ -62,6 +62,10 @@ pub(super) struct Actor {
     pub(super) blobs: Blobs,
     /// Where the documents' editors are.
     pub(super) editors: Editors,
+    /// Where the documents are stored.
+    pub(super) documents_dir: PathBuf,
+    /// Peers' data refused, by reason (see `NodeStatus::refusals`).
+    pub(super) refusals: BTreeMap<String, u64>,
 }
 
 /// Who waits for a local copy.
@@ -200,9 +204,27 @@ impl Actor {
                     shape: None,
                     members: None,
                     blobs: self.blobs.status(),
+                    refusals: self.refusals.clone(),
+                    reactor_restarts: status.generation.saturating_sub(1)
+                        + u64::from(status.restarts),
+                    store_bytes: BTreeMap::new(),
                 };
+                node.refusals
+                    .insert("blob_part".to_owned(), node.blobs.refused_corrupt);
+                node.store_bytes
+                    .insert("blobs".to_owned(), node.blobs.stored_bytes);
                 let net = self.net_status();
+                let files = [
+                    ("clipboard", self.state_file.clone()),
+                    ("documents", self.documents_dir.clone()),
+                ];
                 tokio::spawn(async move {
+                    // The disk is asked off the actor's thread.
+                    let sizes = tokio::task::spawn_blocking(move || {
+                        files.map(|(store, path)| (store.to_owned(), bytes_under(&path)))
+                    })
+                    .await;
+                    node.store_bytes.extend(sizes.into_iter().flatten());
                     if let Some(net) = net.await {
                         node.role = Some(net.role);
                         node.listen = net.listen;
@@ -327,6 +349,10 @@ impl Actor {
         }
     }
 
+    fn refuse(&mut self, reason: &str) {
+        *self.refusals.entry(reason.to_owned()).or_default() += 1;
+    }
+
     fn store_lineage(&self, lineage: StoreLineage) {
         self.write(Write::Lineage {
             name: lineage.name,
@@ -362,6 +388,7 @@ impl Actor {
                     let _ = self.events.send(NodeEvent::Clipboard { entry });
                 }
                 ClipEvent::ContentRefused { from, error } => {
+                    self.refuse("clipboard_content");
                     let peer = self.peers.get(&from).map_or("?", |peer| peer.name.as_str());
                     tracing::warn!(%from, peer, %error, "refused a clipboard update whose content is not what it says (further refusals from this peer are not logged)");
                 }
@@ -370,6 +397,7 @@ impl Actor {
                     origin,
                     error,
                 } => {
+                    self.refuse("clipboard_clock");
                     let peer = self.peers.get(&from).map_or("?", |peer| peer.name.as_str());
                     tracing::warn!(%from, peer, %origin, %error, "refused a clipboard update stamped in the future (further refusals from this peer are not logged)");
                 }
@@ -516,6 +544,12 @@ impl Actor {
             }
             Message::Document(message) => {
                 let received = self.documents.receive(from, message, arrival);
+                if received.refused > 0 {
+                    *self
+                        .refusals
+                        .entry("document_update".to_owned())
+                        .or_default() += received.refused;
+                }
                 for (name, update) in received.to_store {
                     self.write(Write::PeerUpdate { name, update });
                 }
@@ -585,5 +619,19 @@ impl<M: Into<Message>> From<Outgoing<M>> for NetCommand {
             Outgoing::Multicast { to, message } => NetCommand::Multicast { to, message },
             Outgoing::To(to, message) => NetCommand::Send { to, message },
         }
+    }
+}
+
+/// The bytes of the file at `path`, or of every file under it (0 if there is none).
+fn bytes_under(path: &std::path::Path) -> u64 {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => std::fs::read_dir(path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| bytes_under(&entry.path()))
+            .sum(),
+        Ok(meta) => meta.len(),
+        Err(_) => 0,
     }
 }

@@ -268,7 +268,8 @@ impl Node {
             _ => (None, None),
         };
         let replica = id.as_u64_pair().0;
-        let document_store = DocumentStore::open(&state_dir.join(&config.mesh).join("documents"))?;
+        let documents_dir = state_dir.join(&config.mesh).join("documents");
+        let document_store = DocumentStore::open(&documents_dir)?;
         let documents = Documents::load(&document_store, replica)?;
         let state_file = store.path();
         let (writes, written) = writer::spawn(store, document_store).map_err(StartError::Thread)?;
@@ -307,6 +308,8 @@ impl Node {
             documents,
             blobs,
             editors: editors::Editors::default(),
+            documents_dir,
+            refusals: BTreeMap::new(),
         };
         tokio::spawn(actor.run(inbox, written, blob_done));
         Ok(Self {

@@ -1,6 +1,6 @@
 //! What a node shows of itself and its peers (`rrt status`, `rrt peers`).
 
-use std::{path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use rrt_sync::Stamp;
 use rrt_wire::Compression;
@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::{
     identity::Device,
-    network::{NetStatus, Role, Shape, Topology, Transport},
+    network::{NetStatus, Role, Shape, Topology, Traffic, Transport},
     proto::membership::PeerInfo,
     wan::Path,
 };
@@ -51,6 +51,9 @@ pub struct PeerStatus {
     pub up_ms: Option<u64>,
     /// Whether it is in this instance's swarm neighbours (the active view; a swarm only).
     pub neighbour: bool,
+    /// What crossed the link since it came up (direct links only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<Traffic>,
 }
 
 /// How a link to a peer runs, as `rrt peers` shows it in its PATH column.
@@ -117,6 +120,18 @@ pub struct NodeStatus {
     pub members: Option<usize>,
     /// Blobs fetched, refused and evicted.
     pub blobs: super::BlobStatus,
+    /// Peers' data refused since the start, by reason: `document_update` (each update or
+    /// version), `blob_part` (each part or outline not the blob's), `clipboard_clock` and
+    /// `clipboard_content` (once per peer and link: a peer that keeps sending them is refused
+    /// without a count).
+    #[serde(default)]
+    pub refusals: BTreeMap<String, u64>,
+    /// How many times the network reactor's worker was restarted after failing.
+    #[serde(default)]
+    pub reactor_restarts: u64,
+    /// Bytes on disk, by store: `clipboard`, `documents`, `blobs`.
+    #[serde(default)]
+    pub store_bytes: BTreeMap<String, u64>,
 }
 
 /// The network thread's view of the peers, for status displays.
@@ -141,6 +156,7 @@ pub(super) fn mesh_view(net: NetStatus) -> MeshView {
         rtt_us: link.status.rtt.map(micros),
         last_seen_ms: Some(millis(link.status.silent_for)),
         up_ms: Some(millis(link.status.up_for)),
+        traffic: Some(link.traffic),
     });
     let relayed = net.relayed.into_iter().map(|peer| PeerStatus {
         peer,
@@ -153,6 +169,7 @@ pub(super) fn mesh_view(net: NetStatus) -> MeshView {
         last_seen_ms: None,
         up_ms: None,
         neighbour: false,
+        traffic: None,
     });
     MeshView {
         shape: net.shape,

@@ -304,6 +304,7 @@ impl NetworkWorker {
             };
             match state.session.poll_received(now) {
                 Ok(Some(Frame::Message(message))) => {
+                    state.traffic.messages_in += 1;
                     if self.admission.handle_message(link, &message) == Taken::Consumed {
                         self.apply_admission(now);
                         continue;

@@ -58,3 +58,9 @@ echo "==> cargo test"
 XDG_CONFIG_HOME="$(mktemp -d)"
 export XDG_CONFIG_HOME
 cargo test --workspace --locked
+
+echo "==> the Debian package"
+scripts/test-deb.sh
+
+echo "==> the crates, packaged for crates.io"
+cargo package --workspace --no-verify --quiet

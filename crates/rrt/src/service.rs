@@ -36,6 +36,14 @@ pub(crate) enum ServiceCommand {
         print: bool,
         #[arg(long, value_enum, default_value_t = Manager::native())]
         manager: Manager,
+        /// The program the service runs [default: this one] (a package's unit names
+        /// /usr/bin/rrt).
+        #[arg(long, value_name = "PATH")]
+        exec: Option<PathBuf>,
+        /// Leave out this session's DISPLAY and WAYLAND_DISPLAY (a package's unit: the desktop
+        /// hands them to the user manager).
+        #[arg(long)]
+        no_display_env: bool,
     },
     /// Stop the service and remove it.
     Uninstall {
@@ -70,10 +78,22 @@ impl Manager {
 
 pub(crate) fn run(locate: &Locate, command: ServiceCommand) -> anyhow::Result<()> {
     match command {
-        ServiceCommand::Install { print, manager } => {
-            let exe = std::env::current_exe().context("finding this program")?;
+        ServiceCommand::Install {
+            print,
+            manager,
+            exec,
+            no_display_env,
+        } => {
+            let exe = match exec {
+                Some(exec) => exec,
+                None => std::env::current_exe().context("finding this program")?,
+            };
             let args = daemon_args(locate);
-            let env = session_env();
+            let env = if no_display_env {
+                Vec::new()
+            } else {
+                session_env()
+            };
             let text = match manager {
                 Manager::Systemd => systemd_unit(&exe, &args, &env),
                 Manager::Launchd => launchd_agent(&exe, &args, &env, &home()?),

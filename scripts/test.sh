@@ -63,4 +63,4 @@ echo "==> the Debian package"
 scripts/test-deb.sh
 
 echo "==> the crates, packaged for crates.io"
-cargo package --workspace --no-verify --quiet
+cargo package --workspace --no-verify --allow-dirty --quiet

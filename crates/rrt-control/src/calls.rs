@@ -25,7 +25,7 @@ macro_rules! calls {
 
 use std::{collections::BTreeMap, path::PathBuf};
 
-use rrt_mesh::MeshView;
+use rrt_mesh::{MeshView, Why};
 use rrt_sync::{ClipEntry, Stamp};
 
 use crate::{AsyncClient, Client, ControlError, HistoryEntry, Request, Status, Version};
@@ -43,6 +43,8 @@ calls! {
     fn copy_files(paths: Vec<PathBuf>) -> Option<ClipEntry> = Request::CopyFiles { paths };
     /// The current value, if any.
     fn paste() -> Option<ClipEntry> = Request::Paste;
+    /// Where the current value came from.
+    fn why() -> Why = Request::Why;
     /// The history, newest first.
     fn history() -> Vec<HistoryEntry> = Request::History;
     /// Copies the history entry with this stamp again, every representation of it.

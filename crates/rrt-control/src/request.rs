@@ -46,6 +46,9 @@ pub enum Request {
     },
     /// The current value.
     Paste,
+    /// Where the current value came from: who copied it, where and how, and which peer passed
+    /// it on.
+    Why,
     /// A header line, then the raw bytes of the current value's representation of type `mime`
     /// (fetched from a peer first if need be).
     PasteType {
@@ -206,6 +209,7 @@ pub const OPS: &[&str] = &[
     "copy_content",
     "copy_files",
     "paste",
+    "why",
     "paste_type",
     "blob",
     "history",

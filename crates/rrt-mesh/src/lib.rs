@@ -29,8 +29,9 @@ pub use message::{Message, message_types};
 pub use network::{Role, Shape, TcpConfig, TcpSecurity, TlsConfig, Topology, Traffic, Transport};
 pub use node::{
     BlobStatus, ClipboardChange, ClipboardChanges, ClipboardHandle, CopyError, Edit, FetchError,
-    ImportError, LinkPath, MeshView, Node, NodeBuilder, NodeEvent, NodeEvents, NodeStatus,
+    Hop, ImportError, LinkPath, MeshView, Node, NodeBuilder, NodeEvent, NodeEvents, NodeStatus,
     PairError, PeerStatus, PinError, ReadError, Since, StartError, Stopped, Transfer, WanOptions,
+    Why,
 };
 pub use proto::membership::{DownReason, HeartbeatConfig, PeerInfo};
 pub use registry::{Registry, RegistryEntry};

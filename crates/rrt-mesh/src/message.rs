@@ -203,6 +203,7 @@ mod tests {
                 timestamp: 0,
                 counter: 0,
                 source_instance: id,
+                provenance: None,
             }
             .into(),
             ClipMessage::ClipboardHave { stamps: vec![] }.into(),

@@ -95,6 +95,7 @@ impl Device {
         let copied = Copied {
             text: String::new(),
             content: vec![representation.clone()],
+            provenance: None,
         };
         self.node
             .clipboard()

@@ -238,6 +238,7 @@ impl ClipboardStore {
                     text: text.into(),
                     content: self.read_content(texts, &stamp)?,
                     stamp,
+                    provenance: None,
                 };
                 repaired += usize::from(clipboard.restore(entry, now_ms));
             }
@@ -522,6 +523,7 @@ mod tests {
         let copied = rrt_sync::Copied {
             text: "bold".into(),
             content: vec![html, image],
+            provenance: None,
         };
         let entry = clipboard.copy(copied, 1_000).expect("new");
         store.save(&clipboard, 1_000).expect("save");

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::content::Representation;
+use crate::{content::Representation, provenance::Provenance};
 
 /// A message of the clipboard's sync.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +34,10 @@ pub enum ClipMessage {
         counter: u32,
         /// The instance it was copied on.
         source_instance: Uuid,
+        /// Where it was copied: the instance's and device's names and how (added after the
+        /// design document; omitted when unknown, and ignored by older peers).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provenance: Option<Provenance>,
     },
     /// The stamps of the sender's clipboard history, sent on connect in place of the history
     /// itself to a peer whose `hello` lists the capability `clipboard_have`: the peer answers with
@@ -95,6 +99,7 @@ mod tests {
             timestamp: 7,
             counter: 0,
             source_instance: Uuid::nil(),
+            provenance: None,
         };
         let json = serde_json::to_string(&update).expect("serializes");
         let older: OlderUpdate = serde_json::from_str(&json).expect("unknown fields are ignored");
@@ -110,6 +115,7 @@ mod tests {
                 timestamp: 0,
                 counter: 0,
                 source_instance: Uuid::nil(),
+                provenance: None,
             },
             ClipMessage::ClipboardHave { stamps: vec![] },
         ];

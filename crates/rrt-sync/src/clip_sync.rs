@@ -26,6 +26,7 @@ use crate::{
     content::{ContentError, Representation, check_content},
     hlc::{ClockError, Stamp, Timestamp},
     outgoing::{Arrival, Neighbour, Neighbours, Outgoing},
+    provenance::Provenance,
 };
 
 /// The capability of a peer that says which clipboard entries it has on connect
@@ -136,7 +137,12 @@ impl ClipSync {
         now_ms: u64,
         max_frame: u32,
     ) -> Result<Option<Staged>, TooLarge> {
-        let len = update_len(&copied.text, &copied.content, self.clipboard.origin());
+        let len = update_len(
+            &copied.text,
+            &copied.content,
+            copied.provenance.as_ref(),
+            self.clipboard.origin(),
+        );
         if len > max_frame as usize {
             return Err(TooLarge {
                 len,
@@ -219,6 +225,7 @@ impl ClipSync {
                 timestamp,
                 counter,
                 source_instance,
+                provenance,
             } => {
                 if let Err(error) = check_content(&content) {
                     if self.warned.insert(from) {
@@ -237,6 +244,7 @@ impl ClipSync {
                         },
                         origin: source_instance,
                     },
+                    provenance: provenance.map(Provenance::bounded),
                 };
                 self.merge(from, entry, arrival, now_ms);
             }
@@ -330,7 +338,12 @@ fn catch_up<'a>(
         .filter(|entry| !has.contains(&clip_stamp(entry)))
     {
         // As JSON, the largest of the formats.
-        let len = update_len(&entry.text, &entry.content, entry.stamp.origin);
+        let len = update_len(
+            &entry.text,
+            &entry.content,
+            entry.provenance.as_ref(),
+            entry.stamp.origin,
+        );
         if len > budget && !sending.is_empty() {
             tracing::warn!(
                 sent = sending.len(),
@@ -347,7 +360,12 @@ fn catch_up<'a>(
 /// The size of the JSON `clipboard_update` carrying `text` and `content` from `origin`, at most,
 /// counted without building it: a copy of many megabytes is measured, not serialized, to see
 /// whether it fits a frame.
-fn update_len(text: &str, content: &[Representation], origin: Uuid) -> usize {
+fn update_len(
+    text: &str,
+    content: &[Representation],
+    provenance: Option<&Provenance>,
+    origin: Uuid,
+) -> usize {
     /// Counts what is written.
     struct Count(usize);
     impl std::io::Write for Count {
@@ -369,6 +387,7 @@ fn update_len(text: &str, content: &[Representation], origin: Uuid) -> usize {
             },
             origin,
         },
+        provenance: provenance.cloned(),
     });
     let mut count = Count(0);
     // Writing to a counter cannot fail; an error would only make the estimate larger.
@@ -407,6 +426,7 @@ fn update(entry: &ClipEntry) -> ClipMessage {
         timestamp: entry.stamp.time.wall_ms,
         counter: entry.stamp.time.counter,
         source_instance: entry.stamp.origin,
+        provenance: entry.provenance.clone(),
     }
 }
 
@@ -630,6 +650,7 @@ mod tests {
                 timestamp: u64::MAX,
                 counter,
                 source_instance: id(2),
+                provenance: None,
             };
             here.handle(id(2), poison, NOW);
         }
@@ -654,6 +675,7 @@ mod tests {
                 },
                 origin: id(1),
             },
+            provenance: None,
         };
         // Newest first, as a history is.
         let history: Vec<_> = (0..10).rev().map(|n| entry(n, 1000)).collect();
@@ -669,7 +691,7 @@ mod tests {
             [9, 7, 6, 5, 4, 3, 2, 1, 0],
             "all it lacks"
         );
-        let one = update_len(&history[0].text, &[], id(1));
+        let one = update_len(&history[0].text, &[], None, id(1));
         assert_eq!(picked(3 * one), [9, 7, 6], "the newest that fit");
         assert_eq!(picked(1), [9], "the current value, whatever its size");
     }
@@ -697,11 +719,16 @@ mod tests {
                     },
                     origin,
                 },
+                provenance: None,
             };
             let written = serde_json::to_vec(&update(&entry))
                 .expect("serializes")
                 .len();
-            assert_eq!(update_len(text, &content, origin), written, "{text:?}");
+            assert_eq!(
+                update_len(text, &content, None, origin),
+                written,
+                "{text:?}"
+            );
         }
     }
 
@@ -717,6 +744,7 @@ mod tests {
                 timestamp,
                 counter: 0,
                 source_instance: id(2),
+                provenance: None,
             };
             here.handle(id(2), update, NOW);
         }
@@ -736,6 +764,7 @@ mod tests {
         let copied = Copied {
             text: "same".into(),
             content: vec![html],
+            provenance: None,
         };
         let staged = sync
             .stage_copy(copied.clone(), NOW + 1, MAX_FRAME)

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::{
     content::Representation,
     hlc::{ClockError, HybridClock, Stamp, Timestamp},
+    provenance::Provenance,
 };
 
 /// One clipboard value and when and where it was copied.
@@ -34,6 +35,10 @@ pub struct ClipEntry {
     pub content: Vec<Representation>,
     /// Its place in the mesh-wide order.
     pub stamp: Stamp,
+    /// Where it was copied (absent for values from before provenance, or from peers that do
+    /// not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
 }
 
 impl ClipEntry {
@@ -58,6 +63,8 @@ pub struct Copied {
     pub text: String,
     /// The other representations.
     pub content: Vec<Representation>,
+    /// Where it is copied (the node fills in its own names).
+    pub provenance: Option<Provenance>,
 }
 
 impl From<String> for Copied {
@@ -65,6 +72,7 @@ impl From<String> for Copied {
         Self {
             text,
             content: Vec::new(),
+            provenance: None,
         }
     }
 }
@@ -248,6 +256,7 @@ impl Clipboard {
                 time: self.clock.tick(now_ms),
                 origin: self.origin,
             },
+            provenance: copied.provenance,
         })
     }
 
@@ -335,6 +344,7 @@ mod tests {
                 time: Timestamp { wall_ms, counter },
                 origin: id(origin),
             },
+            provenance: None,
         }
     }
 

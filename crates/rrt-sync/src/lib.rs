@@ -55,6 +55,7 @@ mod outgoing;
 pub mod outline;
 mod positions;
 mod presence;
+mod provenance;
 mod rebase;
 mod text_change;
 mod three_way;
@@ -83,5 +84,6 @@ pub use presence::{
     Cursor, Heard, MAX_AHEAD_MS, MAX_NAME, MAX_PER_LINK, Presence, PresenceMessage,
     PresenceRefused, PresenceSync, REFRESH_MS, TTL_MS,
 };
+pub use provenance::{MAX_PROVENANCE_NAME, Provenance};
 pub use rebase::{Bias, changed_region, rebase, rebase_index};
 pub use text_change::TextChange;

@@ -60,6 +60,7 @@ fn message(len: usize) -> Message {
         timestamp: 1_702_834_567_890,
         counter: 0,
         source_instance: Uuid::from_u128(42),
+        provenance: None,
     })
 }
 

@@ -172,6 +172,7 @@ fn partial_writes_and_would_block_lose_nothing() {
         timestamp: 7,
         counter: 0,
         source_instance: uuid::Uuid::nil(),
+        provenance: None,
     });
     let mut acceptor = Session::<rrt_mesh::Message>::accept(config, now);
     let mut answer = Vec::new();

@@ -65,6 +65,7 @@ fn message() -> impl Strategy<Value = Message> {
                     timestamp,
                     counter,
                     source_instance,
+                    provenance: None,
                 })
             }),
         vec((any::<u64>(), any::<u32>(), uuid()), 0..5).prop_map(|stamps| {

@@ -56,6 +56,14 @@ pub(crate) enum ClipCommand {
         #[arg(long)]
         osc52: bool,
     },
+    /// Say where the current value came from: who copied it, on which instance and device,
+    /// how (the desktop's clipboard, the control socket, an application), and which peer
+    /// passed it on to this instance — for untangling loops with other clipboard tools.
+    Why {
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the clipboard history, newest first, numbered for `pin` and `unpin`.
     History {
         /// JSON lines instead of a table.
@@ -133,6 +141,14 @@ pub(crate) fn clip(locate: &Locate, command: ClipCommand) -> anyhow::Result<()> 
             Ok(())
         }
         ClipCommand::Paste { to: Some(dir), .. } => paste_files(locate, &dir),
+        ClipCommand::Why { json } => {
+            let why = client(locate)?.why()?;
+            if json {
+                return print_json(&why);
+            }
+            print!("{}", explain(&why, now_ms()));
+            Ok(())
+        }
         ClipCommand::History { json, search } => {
             let history = client(locate)?.history()?;
             for (n, entry) in history.iter().enumerate() {
@@ -283,6 +299,87 @@ fn watch(locate: &Locate, osc52: bool) -> anyhow::Result<()> {
     bail!("the daemon went away")
 }
 
+/// Milliseconds since the Unix epoch, by this host's clock.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+/// `rrt clip why` in words, `now_ms` being now.
+fn explain(why: &rrt_mesh::Why, now_ms: u64) -> String {
+    let Some(entry) = &why.entry else {
+        return "the clipboard is empty\n".to_owned();
+    };
+    let ago = |at_ms: u64| {
+        let seconds = now_ms.saturating_sub(at_ms) as f64 / 1000.0;
+        format!("{seconds:.1} s ago")
+    };
+    let preview: String = entry.text.chars().take(60).collect();
+    let more = if entry.text.chars().count() > 60 {
+        "…"
+    } else {
+        ""
+    };
+    let mut text = format!(
+        "{:?}{more} ({} bytes of text{})\n",
+        preview,
+        entry.text.len(),
+        match entry.content.len() {
+            0 => String::new(),
+            n => format!(
+                " and {n} other representation{}",
+                if n == 1 { "" } else { "s" }
+            ),
+        }
+    );
+    let copied = ago(entry.stamp.time.wall_ms);
+    match &entry.provenance {
+        Some(provenance) => {
+            let device = provenance
+                .device
+                .as_ref()
+                .map(|device| format!(" (device {device})"))
+                .unwrap_or_default();
+            let how = match provenance.through.as_str() {
+                "x11" | "wayland" => {
+                    format!("from its desktop's clipboard ({})", provenance.through)
+                }
+                "control" => {
+                    "through its control socket (rrt clip copy, the TUI, a client)".to_owned()
+                }
+                "app" => "by an application embedding rrt".to_owned(),
+                other => format!("through {other}"),
+            };
+            text.push_str(&format!(
+                "copied {copied} on {}{device}{}, {how}\n",
+                provenance.instance,
+                if why.here { ", this instance" } else { "" }
+            ));
+        }
+        None => text.push_str(&format!(
+            "copied {copied} on instance {} (which did not say how)\n",
+            entry.stamp.origin
+        )),
+    }
+    if let Some(hop) = &why.arrived {
+        let name = if hop.name.is_empty() {
+            hop.from.to_string()
+        } else {
+            format!("{} ({})", hop.name, hop.from)
+        };
+        text.push_str(&format!(
+            "reached this instance from {name} {}\n",
+            ago(hop.at_ms)
+        ));
+    } else if !why.here {
+        text.push_str("reached this instance before it last started (or with its history)\n");
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -335,5 +432,44 @@ mod tests {
         assert_eq!(human_size(512), "512 B");
         assert_eq!(human_size(1536), "1.5 KiB");
         assert_eq!(human_size(5 << 20), "5.0 MiB");
+    }
+
+    #[test]
+    fn why_names_the_copier_how_it_copied_and_the_last_hop() {
+        let mut copied = entry("hello", json!([]));
+        copied.stamp.time.wall_ms = 10_000;
+        copied.provenance = Some(rrt_sync::Provenance {
+            instance: "laptop-1".into(),
+            device: Some("laptop".into()),
+            through: "x11".into(),
+        });
+        let why = rrt_mesh::Why {
+            entry: Some(copied),
+            here: false,
+            arrived: Some(rrt_mesh::Hop {
+                from: uuid::Uuid::nil(),
+                name: "desk-2".into(),
+                at_ms: 11_000,
+            }),
+        };
+        let said = explain(&why, 12_500);
+        assert!(said.starts_with("\"hello\" (5 bytes of text)\n"), "{said}");
+        assert!(
+            said.contains(
+                "copied 2.5 s ago on laptop-1 (device laptop), from its desktop's clipboard (x11)"
+            ),
+            "{said}"
+        );
+        assert!(
+            said.contains("reached this instance from desk-2 ("),
+            "{said}"
+        );
+        assert!(said.ends_with(" 1.5 s ago\n"), "{said}");
+        let empty = rrt_mesh::Why {
+            entry: None,
+            here: false,
+            arrived: None,
+        };
+        assert_eq!(explain(&empty, 0), "the clipboard is empty\n");
     }
 }

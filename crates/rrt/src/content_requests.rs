@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 
 use rrt_mesh::Node;
-use rrt_sync::{BlobHash, ClipEntry, Copied, Representation};
+use rrt_sync::{BlobHash, ClipEntry, Copied, Provenance, Representation};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWriteExt},
     sync::mpsc,
@@ -69,7 +69,10 @@ pub(crate) async fn copy_content(
     if let Some(error) = refused {
         return Err(CopyFailed::Refused(error));
     }
-    let mut copied = Copied::default();
+    let mut copied = Copied {
+        provenance: Some(Provenance::through(crate::daemon::THROUGH_CONTROL)),
+        ..Copied::default()
+    };
     for representation in imported {
         match text_of(node, &representation).await {
             Some(text) if copied.text.is_empty() => copied.text = text,
@@ -108,10 +111,11 @@ pub(crate) async fn copy_files(
     paths: Vec<PathBuf>,
 ) -> Result<Option<ClipEntry>, String> {
     let clipboard = node.clipboard();
-    let copied = clipboard
+    let mut copied = clipboard
         .import_files(paths)
         .await
         .map_err(|error| error.to_string())?;
+    copied.provenance = Some(Provenance::through(crate::daemon::THROUGH_CONTROL));
     clipboard
         .copy_value(copied)
         .await

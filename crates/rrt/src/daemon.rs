@@ -607,9 +607,10 @@ async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Refu
                 traffic,
             }))
         }
-        Request::Copy { text } => json(node.clipboard().copy(text).await),
+        Request::Copy { text } => json(node.clipboard().copy_value(through_control(text)).await),
         Request::CopyFiles { paths } => json(content_requests::copy_files(node, paths).await),
         Request::Paste => json(node.clipboard().current().await),
+        Request::Why => json(node.clipboard().why().await),
         Request::History => history(node).await,
         Request::CopyAgain { stamp } => {
             let history = node.clipboard().history().await.map_err(failed)?;
@@ -622,6 +623,7 @@ async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Refu
             let copied = rrt_sync::Copied {
                 text: entry.text.to_string(),
                 content: entry.content,
+                provenance: Some(rrt_sync::Provenance::through(THROUGH_CONTROL)),
             };
             json(node.clipboard().copy_value(copied).await)
         }
@@ -868,6 +870,17 @@ fn hostname() -> String {
         .nodename()
         .to_string_lossy()
         .into_owned()
+}
+
+/// How a value copied through the control socket is said to be copied.
+pub(crate) const THROUGH_CONTROL: &str = "control";
+
+/// `text`, copied through the control socket (`rrt clip copy`, the TUI, any client).
+fn through_control(text: String) -> rrt_sync::Copied {
+    rrt_sync::Copied {
+        provenance: Some(rrt_sync::Provenance::through(THROUGH_CONTROL)),
+        ..text.into()
+    }
 }
 
 #[cfg(test)]

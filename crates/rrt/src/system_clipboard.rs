@@ -138,7 +138,13 @@ where
     // large one (a folder of files) never keeps the bridge from the mesh's values and pastes.
     let (to_copy, copying) = mpsc::channel(4);
     let (copy_outcomes, mut outcomes) = mpsc::unbounded_channel();
-    tokio::spawn(copy_from_desktop(node.clone(), copying, copy_outcomes));
+    let through = name.to_lowercase();
+    tokio::spawn(copy_from_desktop(
+        node.clone(),
+        through,
+        copying,
+        copy_outcomes,
+    ));
     // Desktop values handed to the copier whose outcome has not come back yet.
     let mut copying = 0usize;
     // Stamps of the values copied from the desktop whose announcement has not come back yet.
@@ -259,6 +265,7 @@ enum CopyOutcome {
 /// Reads each desktop value into the store and copies it, in order, saying what became of it.
 async fn copy_from_desktop(
     node: Node,
+    through: String,
     mut values: mpsc::Receiver<Vec<Representation>>,
     outcomes: mpsc::UnboundedSender<CopyOutcome>,
 ) {
@@ -269,24 +276,27 @@ async fn copy_from_desktop(
                 tracing::warn!(%error, "could not read a system clipboard value");
                 CopyOutcome::Unchanged
             }
-            Ok(copied) => match node.clipboard().copy_value(copied).await {
-                Ok(Some(entry)) => CopyOutcome::Copied(entry.stamp),
-                Ok(None) => CopyOutcome::Unchanged,
-                Err(CopyError::Stopped(_)) => CopyOutcome::Stopped,
-                Err(CopyError::TooLarge { len, max }) => {
-                    tracing::warn!(
-                        len,
-                        max,
-                        "not sharing a system clipboard value over the frame limit"
-                    );
-                    CopyOutcome::Unchanged
+            Ok(mut copied) => {
+                copied.provenance = Some(rrt_sync::Provenance::through(through.clone()));
+                match node.clipboard().copy_value(copied).await {
+                    Ok(Some(entry)) => CopyOutcome::Copied(entry.stamp),
+                    Ok(None) => CopyOutcome::Unchanged,
+                    Err(CopyError::Stopped(_)) => CopyOutcome::Stopped,
+                    Err(CopyError::TooLarge { len, max }) => {
+                        tracing::warn!(
+                            len,
+                            max,
+                            "not sharing a system clipboard value over the frame limit"
+                        );
+                        CopyOutcome::Unchanged
+                    }
+                    // (A full disk, say: this value is not shared; the next may be.)
+                    Err(error) => {
+                        tracing::warn!(%error, "could not share a system clipboard value");
+                        CopyOutcome::Unchanged
+                    }
                 }
-                // (A full disk, say: this value is not shared; the next may be.)
-                Err(error) => {
-                    tracing::warn!(%error, "could not share a system clipboard value");
-                    CopyOutcome::Unchanged
-                }
-            },
+            }
         };
         if outcomes.send(outcome).is_err() {
             return;

@@ -142,6 +142,7 @@ fn a_client_linked_to_one_instance_reaches_every_instance_of_the_host() {
                 timestamp: now_ms,
                 counter: 0,
                 source_instance: uuid::Uuid::new_v4(),
+                provenance: None,
             },
         ))
         .expect("sent");
@@ -299,6 +300,7 @@ fn a_peer_stamping_the_end_of_time_freezes_nothing_and_a_poisoned_file_is_repair
                     timestamp: u64::MAX,
                     counter,
                     source_instance: uuid::Uuid::new_v4(),
+                    provenance: None,
                 },
             ))
             .expect("sent");
@@ -316,6 +318,7 @@ fn a_peer_stamping_the_end_of_time_freezes_nothing_and_a_poisoned_file_is_repair
                 timestamp: now_ms,
                 counter: 0,
                 source_instance: uuid::Uuid::new_v4(),
+                provenance: None,
             },
         ))
         .expect("sent");
@@ -567,4 +570,32 @@ fn on_connect_a_peer_that_says_what_it_has_is_sent_only_what_it_lacks() {
         }
     }
     assert_eq!(sent, ["three"]);
+}
+
+#[test]
+fn why_says_who_copied_the_value_how_and_through_which_peer() {
+    let mut lab = Lab::new("why");
+    lab.start_all(&["a", "b"]);
+    lab.wait_for_mesh(&["a", "b"]);
+    lab.copy("a", "traced");
+    wait_until("b to have it", || {
+        lab.paste("b").as_deref() == Some("traced")
+    });
+    let why = |name: &str| -> serde_json::Value {
+        let output = lab.run(name, &["clip", "why", "--json"]);
+        assert!(output.status.success(), "{output:?}");
+        serde_json::from_slice(&output.stdout).expect("JSON")
+    };
+    let at_b = why("b");
+    assert_eq!(at_b["entry"]["text"], "traced");
+    assert_eq!(at_b["entry"]["provenance"]["instance"], "a");
+    assert_eq!(at_b["entry"]["provenance"]["through"], "control");
+    assert_eq!(at_b["here"], false);
+    assert_eq!(at_b["arrived"]["name"], "a");
+    let at_a = why("a");
+    assert_eq!(at_a["here"], true);
+    assert!(at_a["arrived"].is_null());
+    let said = lab.run("b", &["clip", "why"]);
+    let said = String::from_utf8_lossy(&said.stdout);
+    assert!(said.contains("reached this instance from a ("), "{said}");
 }

@@ -8,10 +8,13 @@ use std::{
 };
 
 use rrt_reactor::{ReactorEvent, RecvError, Rrt, Subscription};
-use rrt_sync::{Arrival, ClipEntry, ClipEvent, ClipSync, Neighbour, Outgoing, TooLarge};
+use rrt_sync::{
+    Arrival, ClipEntry, ClipEvent, ClipSync, Neighbour, Outgoing, Provenance, TooLarge,
+};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
+use super::why::Hop;
 use crate::{
     Message,
     blob_worker::BlobDone,
@@ -66,6 +69,10 @@ pub(super) struct Actor {
     pub(super) documents_dir: PathBuf,
     /// Peers' data refused, by reason (see `NodeStatus::refusals`).
     pub(super) refusals: BTreeMap<String, u64>,
+    /// How the history's values from peers reached this node.
+    pub(super) arrivals: super::why::Arrivals,
+    /// This host's name, for the provenance of what is copied here.
+    pub(super) device: Option<String>,
 }
 
 /// Who waits for a local copy.
@@ -127,6 +134,10 @@ impl Actor {
     fn handle_request(&mut self, request: Request) {
         match request {
             Request::Copy(copied, reply) => self.copy(copied, reply),
+            Request::Why(reply) => {
+                let current = self.clipboard.clipboard().current();
+                let _ = reply.send(self.arrivals.why(self.id, current));
+            }
             Request::Pinned(reply) => {
                 let _ = reply.send(self.clipboard.clipboard().pinned().clone());
             }
@@ -281,7 +292,19 @@ impl Actor {
     /// A local copy, acknowledged once on disk: staged on a copy of the register, which the
     /// writer saves; only then ([`Actor::handle_written`]) is it committed and sent — a failed
     /// save changes nothing anywhere.
-    fn copy(&mut self, copied: rrt_sync::Copied, reply: CopyReply) {
+    fn copy(&mut self, mut copied: rrt_sync::Copied, reply: CopyReply) {
+        let through = copied
+            .provenance
+            .take()
+            .map_or_else(|| "app".to_owned(), |provenance| provenance.through);
+        copied.provenance = Some(
+            Provenance {
+                instance: self.name.clone(),
+                device: self.device.clone(),
+                through,
+            }
+            .bounded(),
+        );
         match self.clipboard.stage_copy(copied, wall_ms(), self.max_frame) {
             Ok(Some(staged)) => self.write(Write::Copy(staged, reply)),
             Ok(None) => {
@@ -377,6 +400,18 @@ impl Actor {
         while let Some(event) = self.clipboard.poll_event() {
             match event {
                 ClipEvent::Changed(entry) => {
+                    if let Some(peer) = from.filter(|_| entry.stamp.origin != self.id) {
+                        let hop = Hop {
+                            from: peer,
+                            name: self
+                                .peers
+                                .get(&peer)
+                                .map_or_else(String::new, |info| info.name.clone()),
+                            at_ms: wall_ms(),
+                        };
+                        self.arrivals
+                            .arrived(&entry, hop, self.clipboard.clipboard().history());
+                    }
                     self.blobs
                         .history_changed(self.clipboard.clipboard().history());
                     let hints: Vec<Uuid> = from.into_iter().chain([entry.stamp.origin]).collect();

@@ -68,7 +68,9 @@ impl ClipboardHandle {
     }
 
     /// Copies a value of any kind — text and other representations, made by
-    /// [`ClipboardHandle::import`] or [`Representation::new`] — to the mesh's clipboard.
+    /// [`ClipboardHandle::import`] or [`Representation::new`] — to the mesh's clipboard. Its
+    /// provenance names this node and device; `copied.provenance`'s `through` says how it was
+    /// copied (`app` when it is `None`).
     /// Representations whose type this node does not share, or over their cap, are left out
     /// (and logged). `Ok(None)` when it already is the current value.
     pub async fn copy_value(&self, mut copied: Copied) -> Result<Option<ClipEntry>, CopyError> {
@@ -89,6 +91,12 @@ impl ClipboardHandle {
             return Ok(None);
         }
         self.node.ask(|reply| Request::Copy(copied, reply)).await?
+    }
+
+    /// Where the current value came from: its provenance (the instance and device it was copied
+    /// on, and how) and, if a peer passed it on, which peer and when.
+    pub async fn why(&self) -> Result<super::why::Why, Stopped> {
+        self.node.ask(Request::Why).await
     }
 
     /// The current value.

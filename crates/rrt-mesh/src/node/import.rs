@@ -74,6 +74,7 @@ pub(super) fn files(
     Ok(Copied {
         text,
         content: vec![listed],
+        provenance: None,
     })
 }
 

@@ -33,6 +33,7 @@ mod error;
 mod events;
 mod import;
 mod status;
+mod why;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
@@ -67,6 +68,7 @@ pub use error::{
 };
 pub use events::{NodeEvent, NodeEvents};
 pub use status::{LinkPath, MeshView, NodeStatus, PeerStatus};
+pub use why::{Hop, Why};
 
 /// What a replica lacks ([`DocumentHandle::since`](crate::DocumentHandle::since)).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +91,7 @@ pub(super) enum Request {
     Blob(BlobHash, u64, String, blobs::BlobReply),
     Pin(rrt_sync::Stamp, bool, oneshot::Sender<Result<(), PinError>>),
     Pinned(oneshot::Sender<std::collections::BTreeSet<rrt_sync::Stamp>>),
+    Why(oneshot::Sender<why::Why>),
     Current(oneshot::Sender<Option<ClipEntry>>),
     History(oneshot::Sender<Vec<ClipEntry>>),
     Peers(oneshot::Sender<MeshView>),
@@ -310,6 +313,13 @@ impl Node {
             editors: editors::Editors::default(),
             documents_dir,
             refusals: BTreeMap::new(),
+            arrivals: why::Arrivals::default(),
+            device: rustix::system::uname()
+                .nodename()
+                .to_str()
+                .ok()
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned),
         };
         tokio::spawn(actor.run(inbox, written, blob_done));
         Ok(Self {

@@ -129,6 +129,15 @@ pub(crate) struct DaemonArgs {
     /// localhost (127.0.0.1:PORT): anyone who reaches it reads peer names.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
+    /// Text never shared — from the desktop's clipboard or `rrt clip copy` — so it reaches no
+    /// peer and no history: `private-keys`, `card-numbers`, `regex:PATTERN`, or `off`
+    /// (repeatable; given, the list replaces the default).
+    #[arg(
+        long = "never-share",
+        value_name = "RULE",
+        default_values = ["private-keys", "card-numbers"]
+    )]
+    never_share: Vec<crate::never_share::Rule>,
 }
 
 /// The documented default TCP port.
@@ -181,7 +190,9 @@ async fn serve(locate: &Locate, args: DaemonArgs, config: crate::Config) -> anyh
         .instance
         .clone()
         .unwrap_or_else(|| format!("{}-{pid}", hostname()));
+    let never_share = crate::never_share::NeverShare::new(args.never_share.clone());
     let mut builder = Node::builder(locate.mesh.clone())
+        .never_share(move |text| never_share.matching(text))
         .name(name.clone())
         .state_dir(state_dir.clone())
         .heartbeat(HeartbeatConfig {

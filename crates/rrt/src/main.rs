@@ -15,6 +15,7 @@ mod frame;
 mod keys;
 mod manuals;
 mod metrics;
+mod never_share;
 mod pair;
 mod relay;
 mod replica;

@@ -282,6 +282,13 @@ async fn copy_from_desktop(
                     Ok(Some(entry)) => CopyOutcome::Copied(entry.stamp),
                     Ok(None) => CopyOutcome::Unchanged,
                     Err(CopyError::Stopped(_)) => CopyOutcome::Stopped,
+                    Err(CopyError::NeverShared { rule }) => {
+                        tracing::info!(
+                            rule,
+                            "not sharing a value of the desktop's clipboard: it matches a never-share rule"
+                        );
+                        CopyOutcome::Unchanged
+                    }
                     Err(CopyError::TooLarge { len, max }) => {
                         tracing::warn!(
                             len,

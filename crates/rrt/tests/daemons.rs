@@ -599,3 +599,29 @@ fn why_says_who_copied_the_value_how_and_through_which_peer() {
     let said = String::from_utf8_lossy(&said.stdout);
     assert!(said.contains("reached this instance from a ("), "{said}");
 }
+
+#[test]
+fn a_private_key_or_a_card_number_is_never_shared_unless_the_rules_say_so() {
+    let mut lab = Lab::new("nevershare");
+    lab.start("a");
+    lab.start_with("b", &["--never-share".to_owned(), "off".to_owned()]);
+    lab.wait_for_mesh(&["a", "b"]);
+    let key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+    for (secret, rule) in [
+        (key, "private-keys"),
+        ("4111 1111 1111 1111", "card-numbers"),
+    ] {
+        let refused = lab.copy_stdin("a", secret.as_bytes());
+        assert!(!refused.status.success(), "a shared a secret");
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(said.contains(rule), "{said}");
+    }
+    let history = lab.run("a", &["clip", "history", "--json"]);
+    assert!(history.stdout.is_empty(), "nothing reached a's history");
+    // b's rules are off: it shares what it is given, and a takes it (the rules are for what a
+    // daemon copies itself).
+    lab.copy("b", "4111 1111 1111 1111");
+    wait_until("a to have b's value", || {
+        lab.paste("a").as_deref() == Some("4111 1111 1111 1111")
+    });
+}

@@ -53,6 +53,28 @@ pub struct NodeBuilder {
     pub(super) swarm_above: usize,
     pub(super) wan: Option<WanOptions>,
     pub(super) content: ContentConfig,
+    pub(super) never_share: Option<NeverShare>,
+}
+
+/// Decides that a text must never be shared: the rule it matches, by name (see
+/// [`NodeBuilder::never_share`]).
+#[derive(Clone)]
+pub(super) struct NeverShare(std::sync::Arc<RuleOf>);
+
+/// The rule a text matches, if any.
+type RuleOf = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+impl NeverShare {
+    /// The rule `text` matches, if any.
+    pub(super) fn rule(&self, text: &str) -> Option<String> {
+        (self.0)(text)
+    }
+}
+
+impl std::fmt::Debug for NeverShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NeverShare(..)")
+    }
 }
 
 /// How the wide-area transport is set up (the rest comes from the TLS settings of
@@ -85,6 +107,7 @@ impl NodeBuilder {
             swarm_above: DEFAULT_SWARM_ABOVE,
             wan: None,
             content: ContentConfig::default(),
+            never_share: None,
         }
     }
 
@@ -178,6 +201,18 @@ impl NodeBuilder {
     /// it is kept (default: [`ContentConfig::default`]).
     pub fn content(mut self, content: ContentConfig) -> Self {
         self.content = content;
+        self
+    }
+
+    /// Text never to share: a local copy whose text `filter` names a rule for is refused
+    /// ([`CopyError::NeverShared`](crate::CopyError::NeverShared)) before anything is stored or
+    /// sent — it reaches no peer and no history. (The `rrt` daemon's `--never-share` rules:
+    /// private keys, card numbers, patterns.)
+    pub fn never_share(
+        mut self,
+        filter: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.never_share = Some(NeverShare(std::sync::Arc::new(filter)));
         self
     }
 

@@ -76,6 +76,14 @@ impl ClipboardHandle {
     pub async fn copy_value(&self, mut copied: Copied) -> Result<Option<ClipEntry>, CopyError> {
         // What peers would refuse is refused here, before anything changed.
         rrt_sync::check_content(&copied.content)?;
+        if let Some(rule) = self
+            .node
+            .never_share
+            .as_ref()
+            .and_then(|never_share| never_share.rule(&copied.text))
+        {
+            return Err(CopyError::NeverShared { rule });
+        }
         copied.content.retain(|representation| {
             let shared = self
                 .node

@@ -68,6 +68,13 @@ pub enum CopyError {
     /// The value could not be stored.
     #[error("the value could not be stored, so it was not shared: {0}")]
     Store(#[from] ClipboardStoreError),
+    /// Its text matches a rule of what is never shared ([`NodeBuilder::never_share`](crate::NodeBuilder::never_share)):
+    /// nothing was stored or sent.
+    #[error("not shared: the text matches the never-share rule {rule}")]
+    NeverShared {
+        /// The rule, by name.
+        rule: String,
+    },
     /// The node has stopped.
     #[error(transparent)]
     Stopped(#[from] Stopped),

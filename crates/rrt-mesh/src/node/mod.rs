@@ -118,6 +118,7 @@ pub struct Node {
     /// Where imports go (the blob thread has its own handle for fetches).
     blob_store: Arc<BlobStore>,
     content: ContentConfig,
+    never_share: Option<builder::NeverShare>,
     wan: Option<Rrt<WanWorker>>,
     /// Weak, so event streams end when the actor does, however many handles remain.
     events: broadcast::WeakSender<NodeEvent>,
@@ -326,6 +327,7 @@ impl Node {
             requests,
             blob_store,
             content: config.content,
+            never_share: config.never_share,
             wan,
             events: events.downgrade(),
             id,

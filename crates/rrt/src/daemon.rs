@@ -2,7 +2,12 @@
 //! SIGTERM, when it says goodbye to its peers and exits.
 
 use std::{
-    fs, net::SocketAddr, os::unix::fs::PermissionsExt, path::PathBuf, sync::Arc, time::Duration,
+    fs,
+    net::SocketAddr,
+    os::unix::fs::PermissionsExt,
+    path::PathBuf,
+    sync::{Arc, PoisonError, RwLock},
+    time::Duration,
 };
 
 use anyhow::{Context as _, bail};
@@ -29,6 +34,7 @@ use crate::{
     accept_backoff::{AcceptBackoff, Pause},
     content_requests::{self, CopyFailed},
     control::{write_error, write_line, write_ok},
+    never_share::NeverShare,
     replica,
     request_reader::{Limits, RequestBudget, read_request},
     system_clipboard::{self, SystemClipboard},
@@ -158,31 +164,55 @@ pub(crate) fn run(locate: &Locate, args: DaemonArgs, config: crate::Config) -> a
     runtime.block_on(serve(locate, args, config))
 }
 
-/// SIGHUP: the config file is read again. None of its settings changes while the daemon runs
-/// yet (each is fixed when its part starts): a file in error is reported, and changed settings
-/// are named as taking effect at the next start.
-fn config_read_again(config: &crate::Config) {
-    match config.reread() {
-        Err(error) => tracing::error!(
-            %error,
-            "the config file has an error; going on with the settings the daemon started with"
-        ),
-        Ok(now) => {
-            let changed = crate::config::changed(config.file(), now.as_ref());
-            if changed.is_empty() {
-                tracing::info!(path = %config.path().display(), "config file read again: nothing changed");
-            } else {
-                tracing::warn!(
-                    path = %config.path().display(),
-                    ?changed,
-                    "config file read again: these settings changed, and take effect when the daemon starts again"
-                );
-            }
+/// The settings SIGHUP changes while the daemon runs; the others take effect at the next start.
+const LIVE_SETTINGS: &[&str] = &["never-share"];
+
+/// SIGHUP: the config file is read again. A file in error is reported and changes nothing; the
+/// `never-share` rules take effect at once (the flags given at start still override the file);
+/// other changed settings are named as taking effect at the next start (each is fixed when its
+/// part of the daemon starts).
+fn config_read_again(config: &mut crate::Config, never_share: &RwLock<NeverShare>) {
+    let now = match config.reread() {
+        Ok(now) => now,
+        Err(error) => {
+            return tracing::error!(
+                %error,
+                "the config file has an error; going on with the settings the daemon had"
+            );
         }
+    };
+    let settings = match crate::daemon_settings(now.as_ref()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            return tracing::error!(
+                %error,
+                "the config file's settings do not go together; going on with the settings the daemon had"
+            );
+        }
+    };
+    let changed = crate::config::changed(config.file(), now.as_ref());
+    let (live, later): (Vec<String>, Vec<String>) = changed
+        .into_iter()
+        .partition(|key| LIVE_SETTINGS.contains(&key.as_str()));
+    *never_share.write().unwrap_or_else(PoisonError::into_inner) =
+        NeverShare::new(settings.never_share);
+    if !live.is_empty() {
+        tracing::info!(path = %config.path().display(), ?live, "config file read again: applied");
     }
+    if !later.is_empty() {
+        tracing::warn!(
+            path = %config.path().display(),
+            ?later,
+            "config file read again: these settings changed, and take effect when the daemon starts again"
+        );
+    }
+    if live.is_empty() && later.is_empty() {
+        tracing::info!(path = %config.path().display(), "config file read again: nothing changed");
+    }
+    config.replace_file(now);
 }
 
-async fn serve(locate: &Locate, args: DaemonArgs, config: crate::Config) -> anyhow::Result<()> {
+async fn serve(locate: &Locate, args: DaemonArgs, mut config: crate::Config) -> anyhow::Result<()> {
     raise_open_file_limit();
     let pid = std::process::id();
     let state_dir = locate.state_dir();
@@ -190,9 +220,16 @@ async fn serve(locate: &Locate, args: DaemonArgs, config: crate::Config) -> anyh
         .instance
         .clone()
         .unwrap_or_else(|| format!("{}-{pid}", hostname()));
-    let never_share = crate::never_share::NeverShare::new(args.never_share.clone());
+    // Replaced by SIGHUP.
+    let never_share = Arc::new(RwLock::new(NeverShare::new(args.never_share.clone())));
+    let rules = Arc::clone(&never_share);
     let mut builder = Node::builder(locate.mesh.clone())
-        .never_share(move |text| never_share.matching(text))
+        .never_share(move |text| {
+            rules
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .matching(text)
+        })
         .name(name.clone())
         .state_dir(state_dir.clone())
         .heartbeat(HeartbeatConfig {
@@ -358,7 +395,7 @@ async fn serve(locate: &Locate, args: DaemonArgs, config: crate::Config) -> anyh
         tokio::select! {
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
-            _ = hangup.recv() => config_read_again(&config),
+            _ = hangup.recv() => config_read_again(&mut config, &never_share),
             accepted = listener.accept(), if !paused => match accepted {
                 Ok((stream, _)) => {
                     if let Some(failures) = backoff.accepted(std::time::Instant::now()) {

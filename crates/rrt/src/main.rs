@@ -187,6 +187,28 @@ impl Config {
     pub(crate) fn path(&self) -> &std::path::Path {
         &self.path
     }
+
+    /// The file as read again.
+    pub(crate) fn replace_file(&mut self, file: Option<config::ConfigFile>) {
+        self.file = file;
+    }
+}
+
+/// The daemon's settings from this process's command line and `file` (as read again on
+/// SIGHUP): the flags given still override it.
+pub(crate) fn daemon_settings(
+    file: Option<&config::ConfigFile>,
+) -> anyhow::Result<daemon::DaemonArgs> {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let given = Cli::command().try_get_matches_from(args.clone())?;
+    let args = match file {
+        Some(file) => file.apply(args, &given),
+        None => args,
+    };
+    match Cli::try_parse_from(args)?.command {
+        Command::Daemon(settings) => Ok(*settings),
+        _ => anyhow::bail!("not a daemon's command line"),
+    }
 }
 
 /// The command line with the config file's settings applied; the matches of the command line

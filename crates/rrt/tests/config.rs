@@ -100,3 +100,24 @@ fn sighup_with_a_broken_file_leaves_the_daemon_running_as_it_was() {
         "a command with the broken file does not start"
     );
 }
+
+#[test]
+fn sighup_applies_changed_never_share_rules_at_once() {
+    let mut lab = Lab::new("sighuprules");
+    write_config(&lab, "never-share = [\"off\"]\n");
+    lab.start("a");
+    let card = "4111 1111 1111 1111";
+    let copied = lab.copy_stdin("a", card.as_bytes());
+    assert!(copied.status.success(), "{copied:?}");
+    write_config(&lab, "never-share = [\"card-numbers\"]\n");
+    let pid = lab.pid("a").to_string();
+    let hangup = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill");
+    assert!(hangup.success());
+    // Handled by the daemon's loop: a card number copied from then on is refused.
+    wait_until("a to refuse card numbers", || {
+        !lab.copy_stdin("a", b"5500-0000-0000-0004").status.success()
+    });
+}

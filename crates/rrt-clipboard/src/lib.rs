@@ -16,7 +16,7 @@
 //! ```text
 //!   desktop programs          adapter (reactor thread)              subscribers (the mesh)
 //!   ────────────────          ───────────────────────               ──────────────────────
-//!   someone copies ─────────▶ read each wanted type ──Copied(reps)──▶
+//!   someone copies ─────────▶ read each wanted type ──Copied{reps}──▶
 //!   someone pastes ─────────▶ serve Bytes / File    ◀──Set(offers)───
 //!                             Later: ask for it     ───Wanted───────▶
 //!                             serve, or refuse      ◀──Provide──────
@@ -98,8 +98,17 @@ pub struct Offer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClipboardEvent {
     /// Someone copied outside rrt: every representation read (text first, as [`TEXT`], when
-    /// there is text). Never empty.
-    Copied(Vec<Representation>),
+    /// there is text; never empty), and the application it was copied in, when the display
+    /// server says: on X11 the class of the owner's window (`WM_CLASS`, its second string —
+    /// `Firefox`, `KeePassXC` — from the owner or its nearest ancestor that has one). Wayland
+    /// never says which client offers a value (clients are kept apart on purpose), so there
+    /// it is `None`.
+    Copied {
+        /// What was read.
+        representations: Vec<Representation>,
+        /// The application, if known.
+        application: Option<String>,
+    },
     /// A program asks for a representation offered as [`Source::Later`]; answer with
     /// [`ClipboardCommand::Provide`] and the same `request`. Programs asking for the same type
     /// while one request is open wait for its answer, and a source provided for it serves every

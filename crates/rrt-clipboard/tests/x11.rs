@@ -273,3 +273,19 @@ fn a_password_managers_secret_is_not_read() {
         "only the targets were asked of the secret's owner: {asked:?}"
     );
 }
+
+#[test]
+fn a_value_says_which_application_copied_it() {
+    let x = Xvfb::start();
+    let mut adapter = adapter(&x);
+    let client = xvfb::Client::connect(&x).named("keepassxc", "KeePassXC");
+    let _asked = client.own(vec![("UTF8_STRING", b"from an app".to_vec())]);
+    let (read, application) = adapter.copied_in("the app's value");
+    assert_eq!(read[0].data, b"from an app");
+    assert_eq!(application.as_deref(), Some("KeePassXC"));
+    // xclip names no application.
+    x.copy("UTF8_STRING", b"from xclip".to_vec());
+    let (read, application) = adapter.copied_in("xclip's value");
+    assert_eq!(read[0].data, b"from xclip");
+    assert_eq!(application, None);
+}

@@ -144,6 +144,12 @@ pub(crate) struct DaemonArgs {
         default_values = ["private-keys", "card-numbers"]
     )]
     never_share: Vec<crate::never_share::Rule>,
+    /// An application whose copies from the desktop are never shared (repeatable): its X11
+    /// `WM_CLASS` class name, ignoring case (`KeePassXC`; `xprop WM_CLASS` shows it second). On
+    /// Wayland nothing says which application copied (clients are kept apart by design): this
+    /// has no effect there.
+    #[arg(long = "never-share-from", value_name = "APP")]
+    never_share_from: Vec<String>,
 }
 
 /// The documented default TCP port.
@@ -341,6 +347,7 @@ async fn serve(locate: &Locate, args: DaemonArgs, mut config: crate::Config) -> 
         },
         pasted_files: state_dir.join(&locate.mesh).join("pasted"),
         max_size: args.max_size,
+        never_share_from: args.never_share_from.clone(),
     };
 
     // Signals first: a SIGTERM during start-up must still end in a goodbye.

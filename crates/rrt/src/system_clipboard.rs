@@ -76,6 +76,19 @@ pub(crate) struct BridgeConfig {
     pub(crate) pasted_files: PathBuf,
     /// The most bytes of files written out for one paste.
     pub(crate) max_size: u64,
+    /// Applications whose copies are never shared, by `WM_CLASS` class name (the instance name
+    /// when a window has no class), compared ignoring case (X11 only: Wayland does not say who
+    /// copied).
+    pub(crate) never_share_from: Vec<String>,
+}
+
+/// Whether a value copied in `application` must not be shared.
+fn from_excluded(application: Option<&str>, excluded: &[String]) -> bool {
+    application.is_some_and(|application| {
+        excluded
+            .iter()
+            .any(|name| name.eq_ignore_ascii_case(application))
+    })
 }
 
 /// Follows the system clipboard until the node stops. `fallback` allows X11 when Wayland's
@@ -183,7 +196,15 @@ where
                 }
             }
             event = adapter_events.recv() => match event {
-                Ok(ReactorEvent::Worker(ClipboardEvent::Copied(representations))) => {
+                Ok(ReactorEvent::Worker(ClipboardEvent::Copied { application, .. }))
+                    if from_excluded(application.as_deref(), &config.never_share_from) =>
+                {
+                    tracing::info!(
+                        application,
+                        "not sharing a value copied in an application never shared from"
+                    );
+                }
+                Ok(ReactorEvent::Worker(ClipboardEvent::Copied { representations, .. })) => {
                     if to_copy.send(representations).await.is_err() {
                         return opened;
                     }

@@ -150,6 +150,42 @@ fn a_password_managers_secret_is_not_shared() {
     assert_ne!(x_b.paste().as_deref(), Some("hunter2"));
 }
 
+#[test]
+fn a_value_copied_in_an_application_never_shared_from_is_not_shared() {
+    let (x_a, x_b) = (Xvfb::start(), Xvfb::start());
+    let mut lab = Lab::new("x11app");
+    lab.start_with_env(
+        "a",
+        &[
+            "--system-clipboard".into(),
+            "x11".into(),
+            "--never-share-from".into(),
+            "keepassxc".into(),
+        ],
+        &[("DISPLAY", x_a.display())],
+    );
+    following(&lab, "a", "X11");
+    start(&mut lab, "b", &x_b);
+    wait_until("a and b to meet", || lab.peers("a").len() == 1);
+
+    let (owner, reads) = x_a.own_as("hunter3".to_owned(), "KeePassXC");
+    reads
+        .recv_timeout(common::DEADLINE)
+        .expect("a reads the application's value");
+    x_a.copy("after the application");
+    owner.join().expect("the application gave way");
+    // a handles the desktop's values in order: the application's was passed over before this.
+    wait_until("b to have the next value", || {
+        lab.paste("b").as_deref() == Some("after the application")
+    });
+    for name in ["a", "b"] {
+        assert!(
+            !history(&lab, name).contains(&"hunter3".to_owned()),
+            "{name}"
+        );
+    }
+}
+
 fn start_wayland(lab: &mut Lab, name: &str, sway: &Sway) {
     lab.start_with_env(
         name,

@@ -322,7 +322,11 @@ impl WaylandClipboard {
         let print = fingerprint(read.iter().map(|r| (r.mime.as_str(), &r.data[..])));
         if self.last != Some(print) {
             self.last = Some(print);
-            ctx.emit(ClipboardEvent::Copied(read));
+            // The protocol does not say which client offers: by design.
+            ctx.emit(ClipboardEvent::Copied {
+                representations: read,
+                application: None,
+            });
         }
     }
 

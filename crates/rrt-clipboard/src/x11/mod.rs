@@ -129,6 +129,8 @@ pub struct X11Clipboard {
     limits: ReadLimits,
     /// A fingerprint of the value read (or set) last, so an owner re-asserting it is not news.
     last_read: Option<u64>,
+    /// The class (`WM_CLASS`) of the application owning the value being read, if it has one.
+    owner_class: Option<String>,
     /// The property the current read's answers arrive in: each read takes the next of four,
     /// so an answer (or an INCR chunk) a previous owner sends late is not taken for this one's.
     property: Atom,
@@ -211,6 +213,7 @@ impl X11Clipboard {
             read_targets: Vec::new(),
             limits,
             last_read: None,
+            owner_class: None,
             property: atoms.RRT_SELECTION_0,
         })
     }
@@ -258,6 +261,7 @@ impl X11Clipboard {
                 }
                 // (What we serve is dropped only on SelectionClear: this notice may predate a
                 // value we set since.)
+                self.owner_class = self.class_of(notify.owner);
                 let step = self.reader.new_owner(now);
                 self.follow(step, notify.timestamp, ctx)?;
             }
@@ -555,6 +559,36 @@ impl X11Clipboard {
         Ok(())
     }
 
+    /// The class of the application owning `window`: the `WM_CLASS` (its class string, else
+    /// its instance string) of the window or of its nearest ancestor that has one, looking at
+    /// most 8 windows up (a toolkit may own the selection with a hidden child window). Unknown
+    /// when a request fails (the window is gone) or none has one; at most 256 bytes read.
+    fn class_of(&self, mut window: Window) -> Option<String> {
+        for _ in 0..8 {
+            let class = self
+                .conn
+                .get_property(false, window, AtomEnum::WM_CLASS, AtomEnum::STRING, 0, 64)
+                .ok()?
+                .reply()
+                .ok()?;
+            if !class.value.is_empty() {
+                let mut names = class
+                    .value
+                    .split(|byte| *byte == 0)
+                    .filter(|name| !name.is_empty())
+                    .map(|name| String::from_utf8_lossy(name).into_owned());
+                let instance = names.next();
+                return names.next().or(instance);
+            }
+            let tree = self.conn.query_tree(window).ok()?.reply().ok()?;
+            if tree.parent == NONE || tree.parent == tree.root {
+                return None;
+            }
+            window = tree.parent;
+        }
+        None
+    }
+
     fn report(&mut self, outcome: Option<Outcome>, ctx: &mut Context<'_, ClipboardEvent>) {
         match outcome {
             Some(Outcome::Read(read)) if read.is_empty() => {
@@ -564,7 +598,10 @@ impl X11Clipboard {
                 let print = fingerprint(read.iter().map(|r| (r.mime.as_str(), &r.data[..])));
                 if self.last_read != Some(print) {
                     self.last_read = Some(print);
-                    ctx.emit(ClipboardEvent::Copied(read));
+                    ctx.emit(ClipboardEvent::Copied {
+                        representations: read,
+                        application: self.owner_class.clone(),
+                    });
                 }
             }
             Some(Outcome::Secret) => {

@@ -111,8 +111,16 @@ impl<W: Worker<Event = ClipboardEvent, Command = ClipboardCommand>> Adapter<W> {
 
     /// The next value someone copied.
     pub fn copied(&mut self, what: &str) -> Vec<Representation> {
+        self.copied_in(what).0
+    }
+
+    /// The next value someone copied, and the application it was copied in.
+    pub fn copied_in(&mut self, what: &str) -> (Vec<Representation>, Option<String>) {
         self.next(what, |event| match event {
-            ClipboardEvent::Copied(read) => Some(read),
+            ClipboardEvent::Copied {
+                representations,
+                application,
+            } => Some((representations, application)),
             ClipboardEvent::Wanted { .. } => None,
         })
     }
@@ -121,7 +129,7 @@ impl<W: Worker<Event = ClipboardEvent, Command = ClipboardCommand>> Adapter<W> {
     pub fn wanted(&mut self, what: &str) -> (u64, String) {
         self.next(what, |event| match event {
             ClipboardEvent::Wanted { request, mime } => Some((request, mime)),
-            ClipboardEvent::Copied(_) => None,
+            ClipboardEvent::Copied { .. } => None,
         })
     }
 

@@ -154,6 +154,23 @@ impl Client {
         }
     }
 
+    /// Names this client's window's application, as toolkits do: `WM_CLASS` is the instance
+    /// and the class, each ended by a NUL.
+    pub fn named(self, instance: &str, class: &str) -> Self {
+        let value = format!("{instance}\0{class}\0");
+        self.conn
+            .change_property8(
+                PropMode::REPLACE,
+                self.window,
+                AtomEnum::WM_CLASS,
+                AtomEnum::STRING,
+                value.as_bytes(),
+            )
+            .expect("WM_CLASS");
+        self.conn.flush().expect("flush");
+        self
+    }
+
     /// Owns the clipboard with `values` (target name and bytes, each small enough for one
     /// property) and serves them from a thread until another owner takes over. Ownership is
     /// taken before this returns; each target asked for is sent to the receiver returned.

@@ -155,13 +155,27 @@ impl Xvfb {
     /// manager's `x-kde-passwordManagerHint` when `secret` — and serves it from a thread until
     /// another owner takes over. Ownership is taken before this returns.
     pub fn own(&self, text: String, secret: bool) -> thread::JoinHandle<()> {
-        let client = Client::owner(&self.display);
-        thread::spawn(move || client.serve(text.as_bytes(), secret))
+        let client = Client::owner(&self.display, None);
+        thread::spawn(move || client.serve(text.as_bytes(), secret, None))
+    }
+
+    /// Owns the clipboard with `text` as the application `class` (its window's `WM_CLASS`),
+    /// serving it from a thread until another owner takes over; the receiver hears each time
+    /// the text is read.
+    pub fn own_as(
+        &self,
+        text: String,
+        class: &str,
+    ) -> (thread::JoinHandle<()>, std::sync::mpsc::Receiver<()>) {
+        let client = Client::owner(&self.display, Some(class));
+        let (served, reads) = std::sync::mpsc::channel();
+        let owner = thread::spawn(move || client.serve(text.as_bytes(), false, Some(served)));
+        (owner, reads)
     }
 
     /// Owns the clipboard and never answers a request, as a hung program would.
     pub fn own_and_hang(&self) -> thread::JoinHandle<()> {
-        let client = Client::owner(&self.display);
+        let client = Client::owner(&self.display, None);
         thread::spawn(move || {
             while let Ok(event) = client.conn.wait_for_event() {
                 if let Event::SelectionClear(_) = event {
@@ -248,9 +262,23 @@ impl Client {
         }
     }
 
-    /// A client that owns the clipboard (from before this returns).
-    fn owner(display: &str) -> Self {
+    /// A client that owns the clipboard (from before this returns), as the application
+    /// `class` if given (its window's `WM_CLASS`).
+    fn owner(display: &str, class: Option<&str>) -> Self {
         let client = Self::connect(display);
+        if let Some(class) = class {
+            let value = format!("{}\0{class}\0", class.to_lowercase());
+            client
+                .conn
+                .change_property8(
+                    PropMode::REPLACE,
+                    client.window,
+                    AtomEnum::WM_CLASS,
+                    AtomEnum::STRING,
+                    value.as_bytes(),
+                )
+                .expect("WM_CLASS");
+        }
         client
             .conn
             .set_selection_owner(client.window, client.atoms.clipboard, CURRENT_TIME)
@@ -259,7 +287,7 @@ impl Client {
         client
     }
 
-    fn serve(self, value: &[u8], secret: bool) {
+    fn serve(self, value: &[u8], secret: bool, served: Option<std::sync::mpsc::Sender<()>>) {
         let Self { conn, atoms, .. } = self;
         while let Ok(event) = conn.wait_for_event() {
             match event {
@@ -292,6 +320,9 @@ impl Client {
                             atoms.utf8,
                             bytes,
                         );
+                        if let Some(served) = &served {
+                            let _ = served.send(());
+                        }
                         text.is_ok()
                     } else {
                         false

@@ -171,13 +171,19 @@ pub(crate) fn run(locate: &Locate, args: DaemonArgs, config: crate::Config) -> a
 }
 
 /// The settings SIGHUP changes while the daemon runs; the others take effect at the next start.
-const LIVE_SETTINGS: &[&str] = &["never-share"];
+const LIVE_SETTINGS: &[&str] = &["never-share", "never-share-from"];
+
+/// What SIGHUP replaces while the daemon runs.
+struct Live {
+    never_share: Arc<RwLock<NeverShare>>,
+    never_share_from: Arc<RwLock<Vec<String>>>,
+}
 
 /// SIGHUP: the config file is read again. A file in error is reported and changes nothing; the
-/// `never-share` rules take effect at once (the flags given at start still override the file);
-/// other changed settings are named as taking effect at the next start (each is fixed when its
-/// part of the daemon starts).
-fn config_read_again(config: &mut crate::Config, never_share: &RwLock<NeverShare>) {
+/// `never-share` and `never-share-from` rules take effect at once (the flags given at start
+/// still override the file); other changed settings are named as taking effect at the next
+/// start (each is fixed when its part of the daemon starts).
+fn config_read_again(config: &mut crate::Config, live: &Live) {
     let now = match config.reread() {
         Ok(now) => now,
         Err(error) => {
@@ -197,13 +203,19 @@ fn config_read_again(config: &mut crate::Config, never_share: &RwLock<NeverShare
         }
     };
     let changed = crate::config::changed(config.file(), now.as_ref());
-    let (live, later): (Vec<String>, Vec<String>) = changed
+    let (applied, later): (Vec<String>, Vec<String>) = changed
         .into_iter()
         .partition(|key| LIVE_SETTINGS.contains(&key.as_str()));
-    *never_share.write().unwrap_or_else(PoisonError::into_inner) =
-        NeverShare::new(settings.never_share);
-    if !live.is_empty() {
-        tracing::info!(path = %config.path().display(), ?live, "config file read again: applied");
+    *live
+        .never_share
+        .write()
+        .unwrap_or_else(PoisonError::into_inner) = NeverShare::new(settings.never_share);
+    *live
+        .never_share_from
+        .write()
+        .unwrap_or_else(PoisonError::into_inner) = settings.never_share_from;
+    if !applied.is_empty() {
+        tracing::info!(path = %config.path().display(), ?applied, "config file read again: applied");
     }
     if !later.is_empty() {
         tracing::warn!(
@@ -212,7 +224,7 @@ fn config_read_again(config: &mut crate::Config, never_share: &RwLock<NeverShare
             "config file read again: these settings changed, and take effect when the daemon starts again"
         );
     }
-    if live.is_empty() && later.is_empty() {
+    if applied.is_empty() && later.is_empty() {
         tracing::info!(path = %config.path().display(), "config file read again: nothing changed");
     }
     config.replace_file(now);
@@ -228,6 +240,7 @@ async fn serve(locate: &Locate, args: DaemonArgs, mut config: crate::Config) -> 
         .unwrap_or_else(|| format!("{}-{pid}", hostname()));
     // Replaced by SIGHUP.
     let never_share = Arc::new(RwLock::new(NeverShare::new(args.never_share.clone())));
+    let never_share_from = Arc::new(RwLock::new(args.never_share_from.clone()));
     let rules = Arc::clone(&never_share);
     let mut builder = Node::builder(locate.mesh.clone())
         .never_share(move |text| {
@@ -347,10 +360,14 @@ async fn serve(locate: &Locate, args: DaemonArgs, mut config: crate::Config) -> 
         },
         pasted_files: state_dir.join(&locate.mesh).join("pasted"),
         max_size: args.max_size,
-        never_share_from: args.never_share_from.clone(),
+        never_share_from: Arc::clone(&never_share_from),
     };
 
     // Signals first: a SIGTERM during start-up must still end in a goodbye.
+    let live = Live {
+        never_share,
+        never_share_from,
+    };
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut hangup = signal(SignalKind::hangup())?;
@@ -402,7 +419,7 @@ async fn serve(locate: &Locate, args: DaemonArgs, mut config: crate::Config) -> 
         tokio::select! {
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
-            _ = hangup.recv() => config_read_again(&mut config, &never_share),
+            _ = hangup.recv() => config_read_again(&mut config, &live),
             accepted = listener.accept(), if !paused => match accepted {
                 Ok((stream, _)) => {
                     if let Some(failures) = backoff.accepted(std::time::Instant::now()) {

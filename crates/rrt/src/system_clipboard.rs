@@ -14,7 +14,7 @@ use std::{
     collections::HashSet,
     io::Write,
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{Arc, PoisonError, RwLock},
 };
 
 use clap::ValueEnum;
@@ -78,14 +78,16 @@ pub(crate) struct BridgeConfig {
     pub(crate) max_size: u64,
     /// Applications whose copies are never shared, by `WM_CLASS` class name (the instance name
     /// when a window has no class), compared ignoring case (X11 only: Wayland does not say who
-    /// copied).
-    pub(crate) never_share_from: Vec<String>,
+    /// copied). Replaced by SIGHUP.
+    pub(crate) never_share_from: Arc<RwLock<Vec<String>>>,
 }
 
 /// Whether a value copied in `application` must not be shared.
-fn from_excluded(application: Option<&str>, excluded: &[String]) -> bool {
+fn from_excluded(application: Option<&str>, excluded: &RwLock<Vec<String>>) -> bool {
     application.is_some_and(|application| {
         excluded
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .any(|name| name.eq_ignore_ascii_case(application))
     })

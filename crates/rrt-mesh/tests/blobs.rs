@@ -4,75 +4,27 @@
 //! kept under the store's quota. (The namespace lab in `crates/rrt/tests/content.rs` does the
 //! same across hosts over TLS, with cut links.)
 
-use std::{
-    net::SocketAddr,
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::path::PathBuf;
 
-use rrt_mesh::{ContentConfig, Node, TcpConfig, TcpSecurity};
+use rrt_mesh::{ContentConfig, Node};
 use rrt_sync::{Copied, Representation};
-use rrt_wire::Compression;
+use support::devices::{Lab, eventually};
 
-const DEADLINE: Duration = Duration::from_secs(30);
+mod support {
+    #[path = "../support/devices.rs"]
+    pub(crate) mod devices;
+}
 
 struct Device {
     node: Node,
     state: PathBuf,
 }
 
-struct Lab {
-    root: PathBuf,
-    /// Where the devices started so far listen.
-    listening: std::sync::Mutex<Vec<String>>,
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
-}
-
-impl Lab {
-    fn new(name: &str) -> Self {
-        let root = std::env::temp_dir().join(format!("rrt-blobs-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        Self {
-            root,
-            listening: std::sync::Mutex::default(),
-        }
-    }
-
-    async fn device(&self, name: &str, content: ContentConfig) -> Device {
-        let state = self.root.join(name);
-        let peers = self.listening.lock().expect("not poisoned").clone();
-        let node = Node::builder("blobs")
-            .name(name)
-            .mdns(false)
-            .runtime_dir(self.root.join(name).join("run"))
-            .state_dir(state.clone())
-            .content(content)
-            .tcp(TcpConfig {
-                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-                fall_back_to_any_port: false,
-                peers,
-                security: TcpSecurity::Insecure,
-                compression: Compression::None,
-            })
-            .spawn()
-            .await
-            .expect("a node");
-        let listen = node
-            .status()
-            .await
-            .expect("status")
-            .listen
-            .expect("listening");
-        self.listening
-            .lock()
-            .expect("not poisoned")
-            .push(listen.to_string());
-        Device { node, state }
+/// Device `name` of `lab`, sharing content by `content`.
+async fn device(lab: &Lab, name: &str, content: ContentConfig) -> Device {
+    Device {
+        node: lab.device(name, |builder| builder.content(content)).await,
+        state: lab.state_dir(name),
     }
 }
 
@@ -104,17 +56,6 @@ impl Device {
             .expect("copied")
             .expect("a new value");
         representation
-    }
-}
-
-async fn eventually<F: std::future::Future<Output = bool>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) {
-    let give_up = Instant::now() + DEADLINE;
-    while !check().await {
-        assert!(Instant::now() < give_up, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -160,13 +101,13 @@ fn bytes(len: usize, seed: u32) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_value_under_the_eager_cap_is_fetched_at_once_and_a_larger_one_on_paste() {
-    let lab = Lab::new("eager");
+    let lab = Lab::new("blobs", "eager");
     let content = ContentConfig {
         eager_max: 4 << 20,
         ..ContentConfig::default()
     };
-    let a = lab.device("a", content.clone()).await;
-    let b = lab.device("b", content).await;
+    let a = device(&lab, "a", content.clone()).await;
+    let b = device(&lab, "b", content).await;
     linked(&[&a, &b]).await;
 
     let screenshot = bytes(3 << 20, 1);
@@ -204,14 +145,14 @@ async fn a_value_under_the_eager_cap_is_fetched_at_once_and_a_larger_one_on_past
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_serving_corrupted_bytes_is_refused_and_another_serves_them() {
-    let lab = Lab::new("corrupt");
+    let lab = Lab::new("blobs", "corrupt");
     let lazy = ContentConfig {
         eager_max: 0,
         ..ContentConfig::default()
     };
-    let a = lab.device("a", lazy.clone()).await;
-    let b = lab.device("b", lazy.clone()).await;
-    let c = lab.device("c", lazy).await;
+    let a = device(&lab, "a", lazy.clone()).await;
+    let b = device(&lab, "b", lazy.clone()).await;
+    let c = device(&lab, "c", lazy).await;
     linked(&[&a, &b, &c]).await;
 
     let original = bytes(6 << 20, 3);
@@ -243,13 +184,13 @@ async fn a_peer_serving_corrupted_bytes_is_refused_and_another_serves_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_stays_under_its_quota_keeping_the_current_value() {
-    let lab = Lab::new("quota");
+    let lab = Lab::new("blobs", "quota");
     let quota = ContentConfig {
         quota: 5 << 20,
         ..ContentConfig::default()
     };
-    let a = lab.device("a", quota.clone()).await;
-    let b = lab.device("b", quota).await;
+    let a = device(&lab, "a", quota.clone()).await;
+    let b = device(&lab, "b", quota).await;
     linked(&[&a, &b]).await;
     let mut last = None;
     for seed in 0..3 {

@@ -5,78 +5,18 @@
 //! rules are tested without sockets in `rrt-sync`: `tests/generations.rs`,
 //! `tests/doc_generations.rs`.)
 
-use std::{
-    net::SocketAddr,
-    path::{Path, PathBuf},
-    time::{Duration, Instant},
-};
+use std::path::Path;
 
-use rrt_mesh::{DocumentHandle, Edit, Node, TcpConfig, TcpSecurity};
+use rrt_mesh::{DocumentHandle, Edit};
 use rrt_sync::{Document, Generation, merge_updates};
-use rrt_wire::Compression;
+use support::devices::{Lab, eventually};
 
-const DEADLINE: Duration = Duration::from_secs(60);
-
-struct Lab {
-    root: PathBuf,
-    /// Where the devices started so far listen.
-    listening: std::sync::Mutex<Vec<String>>,
+mod support {
+    #[path = "../support/devices.rs"]
+    pub(crate) mod devices;
 }
 
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
-}
-
-impl Lab {
-    fn new(name: &str) -> Self {
-        let root =
-            std::env::temp_dir().join(format!("rrt-generations-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        Self {
-            root,
-            listening: std::sync::Mutex::default(),
-        }
-    }
-
-    /// A device named `name` (its state kept across restarts).
-    async fn device(&self, name: &str) -> Node {
-        let peers = self.listening.lock().expect("not poisoned").clone();
-        let node = Node::builder("generations")
-            .name(name)
-            .mdns(false)
-            .runtime_dir(self.root.join(name).join("run"))
-            .state_dir(self.root.join(name).join("state"))
-            .tcp(TcpConfig {
-                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-                fall_back_to_any_port: false,
-                peers,
-                security: TcpSecurity::Insecure,
-                compression: Compression::None,
-            })
-            .spawn()
-            .await
-            .expect("a node");
-        let listen = node
-            .status()
-            .await
-            .expect("status")
-            .listen
-            .expect("listening");
-        self.listening
-            .lock()
-            .expect("not poisoned")
-            .push(listen.to_string());
-        node
-    }
-
-    /// The bytes a device keeps on disk for its documents.
-    fn stored_bytes(&self, name: &str) -> u64 {
-        directory_bytes(&self.root.join(name).join("state").join("generations"))
-    }
-}
-
+/// The bytes under `dir` (a device's stored state).
 fn directory_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .into_iter()
@@ -91,17 +31,6 @@ fn directory_bytes(dir: &Path) -> u64 {
             }
         })
         .sum()
-}
-
-async fn eventually<F: std::future::Future<Output = bool>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) {
-    let give_up = Instant::now() + DEADLINE;
-    while !check().await {
-        assert!(Instant::now() < give_up, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// The generation a device's document is in.
@@ -156,9 +85,9 @@ async fn churn_until_a_new_generation(document: &DocumentHandle) -> (Generation,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_edited_document_moves_every_device_to_a_small_new_generation() {
-    let lab = Lab::new("moves");
-    let a = lab.device("a").await;
-    let b = lab.device("b").await;
+    let lab = Lab::new("generations", "moves");
+    let a = lab.device("a", |builder| builder).await;
+    let b = lab.device("b", |builder| builder).await;
     let (notes_a, notes_b) = (a.document("notes"), b.document("notes"));
     notes_a.append("keep this\n").await.expect("stored");
     notes_a.set("theme", "dark").await.expect("stored");
@@ -205,14 +134,15 @@ async fn a_long_edited_document_moves_every_device_to_a_small_new_generation() {
     }
 
     // A newcomer gets the current generation only: small on its disk.
-    let c = lab.device("c").await;
+    let c = lab.device("c", |builder| builder).await;
     let notes_c = c.document("notes");
     eventually("the newcomer has the document", || async {
         text(&notes_c).await == "from a\nkeep this\nlate\nfrom b\n"
     })
     .await;
     assert_eq!(generation(&notes_c).await, started);
-    let (kept, fresh) = (lab.stored_bytes("a"), lab.stored_bytes("c"));
+    let stored = |name| directory_bytes(&lab.state_dir(name));
+    let (kept, fresh) = (stored("a"), stored("c"));
     eprintln!("stored: a {kept} bytes (with the generation it left), the newcomer {fresh}");
     assert!(
         fresh * 4 < kept && fresh < 16 * 1024,
@@ -222,7 +152,7 @@ async fn a_long_edited_document_moves_every_device_to_a_small_new_generation() {
     // A restart reads the generations back, and the document goes on syncing.
     b.leave().await.expect("left");
     drop(b);
-    let b = lab.device("b").await;
+    let b = lab.device("b", |builder| builder).await;
     let notes_b = b.document("notes");
     assert_eq!(generation(&notes_b).await, started);
     assert_eq!(text(&notes_b).await, "from a\nkeep this\nlate\nfrom b\n");

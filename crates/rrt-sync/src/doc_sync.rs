@@ -219,12 +219,7 @@ impl DocSync {
     /// [`DocSync::revert_local`] or [`DocSync::refused`] if it could not be. Returns the update,
     /// for the driver to store.
     pub fn edit(&mut self, name: &str, change: impl FnOnce(&Document) -> Vec<u8>) -> EraUpdate {
-        let replica = self.replica;
-        let update = self
-            .documents
-            .entry(name.to_owned())
-            .or_insert_with(|| Lineage::new(replica))
-            .edit(change);
+        let update = lineage_of(&mut self.documents, self.replica, name).edit(change);
         self.hold_unsaved(name, update.clone());
         update
     }
@@ -508,11 +503,7 @@ impl DocSync {
             .entry(from)
             .or_default()
             .insert(name.to_owned());
-        let replica = self.replica;
-        let lineage = self
-            .documents
-            .entry(name.to_owned())
-            .or_insert_with(|| Lineage::new(replica));
+        let lineage = lineage_of(&mut self.documents, self.replica, name);
         let ours = ask.then(|| LineageMessage::Versions(lineage.versions()));
         match lineage.receive(LineageMessage::Versions(versions)) {
             Ok(received) => {
@@ -543,11 +534,7 @@ impl DocSync {
         arrival: Arrival,
         changes: &mut Vec<Change>,
     ) {
-        let replica = self.replica;
-        let lineage = self
-            .documents
-            .entry(name.to_owned())
-            .or_insert_with(|| Lineage::new(replica));
+        let lineage = lineage_of(&mut self.documents, self.replica, name);
         let current = lineage.generation();
         let Some(newest) = updates.iter().map(|update| update.generation).max() else {
             return;
@@ -642,11 +629,7 @@ impl DocSync {
         arrival: Arrival,
         changes: &mut Vec<Change>,
     ) {
-        let replica = self.replica;
-        let lineage = self
-            .documents
-            .entry(name.to_owned())
-            .or_insert_with(|| Lineage::new(replica));
+        let lineage = lineage_of(&mut self.documents, self.replica, name);
         let started = match &message {
             LineageMessage::Updates(updates) => Some(message.clone()).filter(|_| {
                 updates
@@ -953,6 +936,17 @@ fn plain(message: &LineageMessage) -> Option<Vec<CrdtOperation>> {
             .collect(),
         LineageMessage::Lineage(_) => None,
     }
+}
+
+/// Document `name`'s lineage, created empty (generation 0, edited by `replica`) if new.
+fn lineage_of<'a>(
+    documents: &'a mut BTreeMap<String, Lineage>,
+    replica: u64,
+    name: &str,
+) -> &'a mut Lineage {
+    documents
+        .entry(name.to_owned())
+        .or_insert_with(|| Lineage::new(replica))
 }
 
 fn delta(crdt_ops: Vec<CrdtOperation>) -> DocMessage {

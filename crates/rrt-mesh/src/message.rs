@@ -204,6 +204,7 @@ mod tests {
                 counter: 0,
                 source_instance: id,
                 provenance: None,
+                withheld_from: Vec::new(),
             }
             .into(),
             ClipMessage::ClipboardHave { stamps: vec![] }.into(),

@@ -5,6 +5,7 @@
 //! <dir>/clipboard/<stamp>.txt     one entry's text, written once, never rewritten
 //! <dir>/clipboard/<stamp>.content.json  its other representations (inline bytes in base64,
 //!                                 larger ones by hash: their bytes are in the blob store)
+//! <dir>/clipboard/<stamp>.about.json    where it was copied and whom it is withheld from
 //! <dir>/clipboard.lock            flock held while either is read or changed
 //! ```
 //!
@@ -31,7 +32,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use rrt_sync::{ClipEntry, Clipboard, Representation, Stamp, Timestamp};
+use rrt_sync::{ClipEntry, Clipboard, Provenance, Representation, Stamp, Timestamp};
 
 use crate::locked_file::{self, PrivateDir};
 
@@ -40,6 +41,9 @@ const INDEX: &str = "index.json";
 const LOCK: &str = "clipboard.lock";
 const TEXT_SUFFIX: &str = ".txt";
 const CONTENT_SUFFIX: &str = ".content.json";
+const ABOUT_SUFFIX: &str = ".about.json";
+/// The files an entry may have besides its text.
+const OTHER_SUFFIXES: [&str; 2] = [CONTENT_SUFFIX, ABOUT_SUFFIX];
 const FORMAT_VERSION: u32 = 2;
 /// The single file of format 1: the whole history, texts included.
 const LEGACY_FILE: &str = "clipboard.json";
@@ -71,6 +75,15 @@ struct Index {
     /// The entries pinned on this host (absent before pins existed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pinned: Vec<Stamp>,
+}
+
+/// What an entry's `.about.json` holds (written only when something is known).
+#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct About {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    provenance: Option<Provenance>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    withheld_from: Vec<String>,
 }
 
 /// Format 1: everything in one file.
@@ -234,11 +247,16 @@ impl ClipboardStore {
                 continue;
             }
             if let Some(text) = self.read_text(texts, &stamp)? {
+                let About {
+                    provenance,
+                    withheld_from,
+                } = self.read_about(texts, &stamp)?;
                 let entry = ClipEntry {
                     text: text.into(),
                     content: self.read_content(texts, &stamp)?,
                     stamp,
-                    provenance: None,
+                    provenance,
+                    withheld_from,
                 };
                 repaired += usize::from(clipboard.restore(entry, now_ms));
             }
@@ -280,10 +298,21 @@ impl ClipboardStore {
         texts: &PrivateDir,
         stamp: &Stamp,
     ) -> Result<Vec<Representation>, ClipboardStoreError> {
-        let name = content_name(stamp);
+        let name = entry_file(stamp, CONTENT_SUFFIX);
         match read_json::<Vec<Representation>>(texts, name.as_ref(), |_| true)? {
             Read::Parsed(content) => Ok(content),
             Read::Missing | Read::SetAside => Ok(Vec::new()),
+        }
+    }
+
+    /// Where one entry was copied and whom it is withheld from: nothing known when it has no
+    /// file of them (an entry stored before they were); one that does not parse is set aside
+    /// and reported, and the entry keeps its text.
+    fn read_about(&self, texts: &PrivateDir, stamp: &Stamp) -> Result<About, ClipboardStoreError> {
+        let name = entry_file(stamp, ABOUT_SUFFIX);
+        match read_json::<About>(texts, name.as_ref(), |_| true)? {
+            Read::Parsed(about) => Ok(about),
+            Read::Missing | Read::SetAside => Ok(About::default()),
         }
     }
 
@@ -305,9 +334,19 @@ impl ClipboardStore {
                     .replace_before_index(&name, entry.text.as_bytes())
                     .map_err(io_error("writing", &texts.path().join(&name)))?;
                 if !entry.content.is_empty() {
-                    let name = content_name(&entry.stamp);
+                    let name = entry_file(&entry.stamp, CONTENT_SUFFIX);
                     texts
                         .replace_before_index(&name, &serde_json::to_vec(&entry.content)?)
+                        .map_err(io_error("writing", &texts.path().join(&name)))?;
+                }
+                let about = About {
+                    provenance: entry.provenance.clone(),
+                    withheld_from: entry.withheld_from.clone(),
+                };
+                if about != About::default() {
+                    let name = entry_file(&entry.stamp, ABOUT_SUFFIX);
+                    texts
+                        .replace_before_index(&name, &serde_json::to_vec(&about)?)
                         .map_err(io_error("writing", &texts.path().join(&name)))?;
                 }
             }
@@ -341,7 +380,7 @@ impl ClipboardStore {
             return;
         };
         for name in names {
-            let stamp = parse_text_name(&name).or_else(|| parse_content_name(&name));
+            let stamp = parse_text_name(&name).or_else(|| parse_other_name(&name));
             let dropped = stamp.is_some_and(|stamp| !named.contains(&stamp));
             if dropped && let Err(error) = texts.remove(&name) {
                 tracing::warn!(?name, %error, "could not delete a dropped clipboard entry");
@@ -437,13 +476,10 @@ fn text_name(stamp: &Stamp) -> String {
     )
 }
 
-/// The file holding the other representations of the entry with `stamp`.
-fn content_name(stamp: &Stamp) -> String {
+/// The entry's file other than its text that ends in `suffix` (one of [`OTHER_SUFFIXES`]).
+fn entry_file(stamp: &Stamp, suffix: &str) -> String {
     let text = text_name(stamp);
-    format!(
-        "{}{CONTENT_SUFFIX}",
-        &text[..text.len() - TEXT_SUFFIX.len()]
-    )
+    format!("{}{suffix}", &text[..text.len() - TEXT_SUFFIX.len()])
 }
 
 /// The stamp a text's file name says, if it is one.
@@ -451,9 +487,12 @@ fn parse_text_name(name: &OsStr) -> Option<Stamp> {
     parse_stamp(name.to_str()?.strip_suffix(TEXT_SUFFIX)?)
 }
 
-/// The stamp a content file's name says, if it is one.
-fn parse_content_name(name: &OsStr) -> Option<Stamp> {
-    parse_stamp(name.to_str()?.strip_suffix(CONTENT_SUFFIX)?)
+/// The stamp the name of an entry's other file says, if it is one.
+fn parse_other_name(name: &OsStr) -> Option<Stamp> {
+    let name = name.to_str()?;
+    OTHER_SUFFIXES
+        .iter()
+        .find_map(|suffix| parse_stamp(name.strip_suffix(suffix)?))
 }
 
 fn parse_stamp(name: &str) -> Option<Stamp> {
@@ -514,7 +553,7 @@ mod tests {
     }
 
     #[test]
-    fn representations_are_kept_beside_the_text_and_dropped_with_it() {
+    fn what_an_entry_holds_besides_its_text_is_kept_beside_it_and_dropped_with_it() {
         let dir = temp_dir("content");
         let store = ClipboardStore::open(&dir).expect("open");
         let mut clipboard = Clipboard::new(Uuid::from_u128(1), 1);
@@ -523,14 +562,25 @@ mod tests {
         let copied = rrt_sync::Copied {
             text: "bold".into(),
             content: vec![html, image],
-            provenance: None,
+            provenance: Some(Provenance {
+                instance: "laptop-1".into(),
+                device: Some("laptop".into()),
+                device_id: Some("ab".repeat(32)),
+                through: "x11".into(),
+            }),
         };
-        let entry = clipboard.copy(copied, 1_000).expect("new");
+        let mut entry = clipboard.stamp(copied, 1_000);
+        entry.withheld_from = vec!["cd".repeat(32)];
+        clipboard.keep(entry.clone());
         store.save(&clipboard, 1_000).expect("save");
         let mut restarted = Clipboard::new(Uuid::from_u128(1), 1);
         store.load_into(&mut restarted, 1_000).expect("load");
-        assert_eq!(restarted.current(), Some(&entry));
-        // The next copy pushes it out of a history of one: both its files go.
+        assert_eq!(
+            restarted.current(),
+            Some(&entry),
+            "representations, provenance and whom it is withheld from"
+        );
+        // The next copy pushes it out of a history of one: all its files go.
         clipboard.copy("next".into(), 2_000);
         store.save(&clipboard, 2_000).expect("save");
         let left = fs::read_dir(dir.join(DIR)).expect("list").count();

@@ -38,6 +38,10 @@ pub enum ClipMessage {
         /// design document; omitted when unknown, and ignored by older peers).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         provenance: Option<Provenance>,
+        /// The devices (by id) the copier withheld it from: they relay it but never show it
+        /// (added after the design document; omitted when empty, and ignored by older peers).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        withheld_from: Vec<String>,
     },
     /// The stamps of the sender's clipboard history, sent on connect in place of the history
     /// itself to a peer whose `hello` lists the capability `clipboard_have`: the peer answers with
@@ -100,6 +104,7 @@ mod tests {
             counter: 0,
             source_instance: Uuid::nil(),
             provenance: None,
+            withheld_from: Vec::new(),
         };
         let json = serde_json::to_string(&update).expect("serializes");
         let older: OlderUpdate = serde_json::from_str(&json).expect("unknown fields are ignored");
@@ -116,6 +121,7 @@ mod tests {
                 counter: 0,
                 source_instance: Uuid::nil(),
                 provenance: None,
+                withheld_from: Vec::new(),
             },
             ClipMessage::ClipboardHave { stamps: vec![] },
         ];

@@ -11,6 +11,9 @@
 //!                sender, and no clique member if it came from one)
 //! ```
 //!
+//! What this replica *shows* — its shown value and history, and the `Changed` events — leaves out
+//! what its [`Pauses`] hide; the register keeps and relays everything (see `pauses`).
+//!
 //! A local copy is two-phase because refused must mean not applied: the staged register is the
 //! register as it would be, which the driver writes to disk; only once that succeeded does it
 //! replace this one and go to peers. A failed save drops the staged register and nothing
@@ -23,9 +26,10 @@ use uuid::Uuid;
 use crate::{
     clip_message::{ClipMessage, ClipStamp},
     clipboard::{ClipEntry, Clipboard, Copied, Merge},
-    content::{ContentError, Representation, check_content},
+    content::{ContentError, check_content},
     hlc::{ClockError, Stamp, Timestamp},
     outgoing::{Arrival, Neighbour, Neighbours, Outgoing},
+    pauses::{self, Pauses},
     provenance::Provenance,
 };
 
@@ -40,7 +44,7 @@ const CATCH_UP_BUDGET: usize = 32 * 1024 * 1024;
 /// What the driver must know of.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClipEvent {
-    /// The clipboard has a new current value.
+    /// The clipboard has a new shown value: the newest its pauses do not hide.
     Changed(ClipEntry),
     /// A peer's entry was refused for its stamp; reported once per peer (a peer with a broken
     /// clock sends every update from the future).
@@ -104,12 +108,21 @@ pub struct ClipSync {
     events: VecDeque<ClipEvent>,
     /// Whether peers changed the register since the last [`ClipSync::take_dirty`].
     dirty: bool,
+    /// What is kept without being shown, and whom copies are withheld from.
+    pauses: Pauses,
+    /// The stamp of the shown value last reported.
+    shown: Option<Stamp>,
 }
 
 impl ClipSync {
     /// The session of `clipboard` (loaded from disk, say).
     pub fn new(clipboard: Clipboard) -> Self {
-        Self {
+        Self::with_pauses(clipboard, Pauses::default())
+    }
+
+    /// The session of `clipboard` with these `pauses`.
+    pub fn with_pauses(clipboard: Clipboard, pauses: Pauses) -> Self {
+        let mut sync = Self {
             clipboard,
             neighbours: Neighbours::default(),
             answered: BTreeSet::new(),
@@ -117,18 +130,59 @@ impl ClipSync {
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
             dirty: false,
-        }
+            pauses,
+            shown: None,
+        };
+        sync.shown = sync.shown().map(|entry| entry.stamp);
+        sync
     }
 
-    /// The register.
+    /// The register: every entry kept, shown or not.
     pub fn clipboard(&self) -> &Clipboard {
         &self.clipboard
+    }
+
+    /// The shown value: the newest entry the pauses do not hide.
+    pub fn shown(&self) -> Option<&ClipEntry> {
+        self.shown_history().next()
+    }
+
+    /// The shown history, newest first.
+    pub fn shown_history(&self) -> impl Iterator<Item = &ClipEntry> {
+        self.clipboard
+            .history()
+            .iter()
+            .filter(|entry| self.pauses.shows(entry))
+    }
+
+    /// The pauses in effect.
+    pub fn pauses(&self) -> &Pauses {
+        &self.pauses
+    }
+
+    /// New pauses: copies from now on are withheld from the new `send` devices, and the shown
+    /// value is the newest the new rules do not hide — reported if it changed (a resumed device's
+    /// newer value shows at once).
+    pub fn set_pauses(&mut self, pauses: Pauses) {
+        self.pauses = pauses;
+        self.report_shown();
+    }
+
+    /// Reports the shown value if it is not the one last reported.
+    fn report_shown(&mut self) {
+        let Some(entry) = self.shown().filter(|entry| self.shown != Some(entry.stamp)) else {
+            return;
+        };
+        let entry = entry.clone();
+        self.shown = Some(entry.stamp);
+        self.events.push_back(ClipEvent::Changed(entry));
     }
 
     /// A local copy at wall-clock `now_ms`: stamped (the clock moves on, so copies
     /// staged together never share a stamp) and put in a copy of the register, for the driver to
     /// save; nothing else here changes until [`ClipSync::commit`], and other copies and peers'
-    /// entries may come in meanwhile. `None` when it already is the current value (an echo);
+    /// entries may come in meanwhile. It is withheld from the devices paused for sending.
+    /// `None` when it already is the shown value (an echo);
     /// an error when its message would not fit a peer's frame of `max_frame` (large
     /// representations are announced, not inline, and do not count).
     pub fn stage_copy(
@@ -137,21 +191,18 @@ impl ClipSync {
         now_ms: u64,
         max_frame: u32,
     ) -> Result<Option<Staged>, TooLarge> {
-        let len = update_len(
-            &copied.text,
-            &copied.content,
-            copied.provenance.as_ref(),
-            self.clipboard.origin(),
-        );
+        if self.shown().is_some_and(|shown| shown.holds(&copied)) {
+            return Ok(None);
+        }
+        let mut entry = self.clipboard.stamp(copied, now_ms);
+        entry.withheld_from = self.pauses.withheld_from();
+        let len = update_len(&entry);
         if len > max_frame as usize {
             return Err(TooLarge {
                 len,
                 max: max_frame,
             });
         }
-        let Some(entry) = self.clipboard.stamp_copy(copied, now_ms) else {
-            return Ok(None);
-        };
         let mut register = self.clipboard.clone();
         register.keep(entry.clone());
         Ok(Some(Staged { entry, register }))
@@ -163,7 +214,7 @@ impl ClipSync {
     /// while it was written), it is dirty: a save of those, queued before this copy's commit,
     /// held the register without the copy, and the disk must end up with both.
     pub fn commit(&mut self, staged: Staged) -> ClipEntry {
-        let merged = self.clipboard.keep(staged.entry.clone());
+        self.clipboard.keep(staged.entry.clone());
         let stamps = |register: &Clipboard| {
             register
                 .history()
@@ -178,10 +229,7 @@ impl ClipSync {
             message: update(&staged.entry),
             except: None,
         });
-        if merged == Merge::Applied {
-            self.events
-                .push_back(ClipEvent::Changed(staged.entry.clone()));
-        }
+        self.report_shown();
         staged.entry
     }
 
@@ -226,6 +274,7 @@ impl ClipSync {
                 counter,
                 source_instance,
                 provenance,
+                withheld_from,
             } => {
                 if let Err(error) = check_content(&content) {
                     if self.warned.insert(from) {
@@ -245,6 +294,7 @@ impl ClipSync {
                         origin: source_instance,
                     },
                     provenance: provenance.map(Provenance::bounded),
+                    withheld_from: pauses::bounded(withheld_from),
                 };
                 self.merge(from, entry, arrival, now_ms);
             }
@@ -277,9 +327,7 @@ impl ClipSync {
             return;
         }
         self.dirty = true;
-        if merged == Merge::Applied {
-            self.events.push_back(ClipEvent::Changed(entry.clone()));
-        }
+        self.report_shown();
         self.outgoing
             .extend(self.neighbours.forward(from, arrival, update(&entry)));
     }
@@ -338,12 +386,7 @@ fn catch_up<'a>(
         .filter(|entry| !has.contains(&clip_stamp(entry)))
     {
         // As JSON, the largest of the formats.
-        let len = update_len(
-            &entry.text,
-            &entry.content,
-            entry.provenance.as_ref(),
-            entry.stamp.origin,
-        );
+        let len = update_len(entry);
         if len > budget && !sending.is_empty() {
             tracing::warn!(
                 sent = sending.len(),
@@ -357,15 +400,10 @@ fn catch_up<'a>(
     sending
 }
 
-/// The size of the JSON `clipboard_update` carrying `text` and `content` from `origin`, at most,
+/// The size of the JSON `clipboard_update` carrying `entry`, at most (whatever its stamp),
 /// counted without building it: a copy of many megabytes is measured, not serialized, to see
 /// whether it fits a frame.
-fn update_len(
-    text: &str,
-    content: &[Representation],
-    provenance: Option<&Provenance>,
-    origin: Uuid,
-) -> usize {
+fn update_len(entry: &ClipEntry) -> usize {
     /// Counts what is written.
     struct Count(usize);
     impl std::io::Write for Count {
@@ -385,22 +423,23 @@ fn update_len(
                 wall_ms: u64::MAX,
                 counter: u32::MAX,
             },
-            origin,
+            origin: entry.stamp.origin,
         },
-        provenance: provenance.cloned(),
+        provenance: entry.provenance.clone(),
+        withheld_from: entry.withheld_from.clone(),
     });
     let mut count = Count(0);
     // Writing to a counter cannot fail; an error would only make the estimate larger.
     let envelope_len =
         serde_json::to_writer(&mut count, &envelope).map_or(usize::MAX, |()| count.0);
     let mut count = Count(0);
-    let text_len = serde_json::to_writer(&mut count, text).map_or(usize::MAX, |()| count.0);
+    let text_len = serde_json::to_writer(&mut count, &*entry.text).map_or(usize::MAX, |()| count.0);
     let mut count = Count(0);
     // `,"content":` and the list.
-    let content_len = if content.is_empty() {
+    let content_len = if entry.content.is_empty() {
         0
     } else {
-        serde_json::to_writer(&mut count, content).map_or(usize::MAX, |()| count.0 + 11)
+        serde_json::to_writer(&mut count, &entry.content).map_or(usize::MAX, |()| count.0 + 11)
     };
     // The envelope already holds the empty string's two quotes.
     envelope_len
@@ -427,12 +466,14 @@ fn update(entry: &ClipEntry) -> ClipMessage {
         counter: entry.stamp.time.counter,
         source_instance: entry.stamp.origin,
         provenance: entry.provenance.clone(),
+        withheld_from: entry.withheld_from.clone(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Representation;
 
     const NOW: u64 = 1_000_000;
     const MAX_FRAME: u32 = 10 * 1024 * 1024;
@@ -498,6 +539,115 @@ mod tests {
             sync.stage_copy("x".repeat(2000).into(), NOW, 1024),
             Err(TooLarge { max: 1024, .. })
         ));
+    }
+
+    /// A copy on the device `device` (by id), with the devices `pauses` of that replica.
+    fn copy_on(sync: &mut ClipSync, device: &str, text: &str, now: u64) -> ClipEntry {
+        let copied = Copied {
+            text: text.into(),
+            content: Vec::new(),
+            provenance: Some(Provenance {
+                device_id: Some(device.into()),
+                ..Provenance::through("control")
+            }),
+        };
+        let staged = sync
+            .stage_copy(copied, now, MAX_FRAME)
+            .expect("fits")
+            .expect("new");
+        sync.commit(staged)
+    }
+
+    fn pauses(device: &str, receive: &[&str], send: &[&str]) -> Pauses {
+        let set = |devices: &[&str]| devices.iter().map(|d| (*d).to_owned()).collect();
+        Pauses {
+            device: Some(device.into()),
+            receive: set(receive),
+            send: set(send),
+        }
+    }
+
+    fn events(sync: &mut ClipSync) -> Vec<ClipEvent> {
+        std::iter::from_fn(|| sync.poll_event()).collect()
+    }
+
+    #[test]
+    fn a_value_from_a_device_paused_for_receiving_is_relayed_but_not_shown() {
+        let mut laptop = replica(1);
+        let mine = copy_on(&mut laptop, "laptop", "mine", NOW);
+        events(&mut laptop);
+        laptop.set_pauses(pauses("laptop", &["work"], &[]));
+        assert!(events(&mut laptop).is_empty(), "what shows did not change");
+        for peer in [2, 3] {
+            laptop.peer_up(id(peer), Neighbour::Other, &[CLIPBOARD_HAVE.into()]);
+        }
+        drain(&mut laptop);
+
+        let work = copy_on(&mut replica(2), "work", "from work", NOW + 5);
+        laptop.handle(id(2), update(&work), NOW + 5);
+        assert_eq!(laptop.clipboard().current(), Some(&work), "kept");
+        assert_eq!(
+            drain(&mut laptop),
+            [Outgoing::Broadcast {
+                message: update(&work),
+                except: Some(id(2))
+            }],
+            "and relayed: the phone behind this laptop gets it"
+        );
+        assert!(
+            laptop.take_dirty().is_some(),
+            "and stored, to offer on a reconnect"
+        );
+        assert!(events(&mut laptop).is_empty(), "but not shown");
+        assert_eq!(laptop.shown(), Some(&mine));
+        assert_eq!(laptop.shown_history().collect::<Vec<_>>(), [&mine]);
+
+        // The same text copied here is a new value here, not an echo of what is hidden.
+        let again = copy_on(&mut laptop, "laptop", "from work", NOW + 6);
+        assert_eq!(events(&mut laptop), [ClipEvent::Changed(again.clone())]);
+
+        // A newer value from elsewhere shows; resuming shows the paused device's newer one.
+        let phone = copy_on(&mut replica(3), "phone", "from the phone", NOW + 7);
+        laptop.handle(id(3), update(&phone), NOW + 7);
+        assert_eq!(events(&mut laptop), [ClipEvent::Changed(phone.clone())]);
+        let later = copy_on(&mut replica(2), "work", "later at work", NOW + 8);
+        laptop.handle(id(2), update(&later), NOW + 8);
+        assert!(events(&mut laptop).is_empty());
+        laptop.set_pauses(pauses("laptop", &[], &[]));
+        assert_eq!(events(&mut laptop), [ClipEvent::Changed(later)]);
+    }
+
+    #[test]
+    fn a_copy_withheld_from_a_device_is_relayed_there_but_shown_only_elsewhere() {
+        let mut laptop = replica(1);
+        laptop.set_pauses(pauses("laptop", &[], &["work"]));
+        let private = copy_on(&mut laptop, "laptop", "private", NOW);
+        assert_eq!(private.withheld_from, ["work"]);
+        let message = update(&private);
+        let json = serde_json::to_value(&message).expect("serializes");
+        assert_eq!(json["withheld_from"], serde_json::json!(["work"]));
+
+        let mut work = ClipSync::with_pauses(Clipboard::new(id(2), 10), pauses("work", &[], &[]));
+        work.peer_up(id(3), Neighbour::Other, &[CLIPBOARD_HAVE.into()]);
+        drain(&mut work);
+        work.handle(id(1), message.clone(), NOW);
+        assert!(
+            events(&mut work).is_empty(),
+            "not shown on the device it is withheld from"
+        );
+        assert_eq!(work.shown(), None);
+        assert_eq!(texts(&drain(&mut work)), ["private"], "yet relayed");
+
+        let mut phone = ClipSync::with_pauses(Clipboard::new(id(3), 10), pauses("phone", &[], &[]));
+        phone.handle(id(2), message, NOW);
+        assert_eq!(events(&mut phone), [ClipEvent::Changed(private)]);
+
+        // After a resume, copies go to it again.
+        laptop.set_pauses(pauses("laptop", &[], &[]));
+        let shared = copy_on(&mut laptop, "laptop", "shared", NOW + 1);
+        assert!(shared.withheld_from.is_empty());
+        work.handle(id(1), update(&shared), NOW + 1);
+        assert_eq!(events(&mut work), [ClipEvent::Changed(shared)]);
     }
 
     #[test]
@@ -651,6 +801,7 @@ mod tests {
                 counter,
                 source_instance: id(2),
                 provenance: None,
+                withheld_from: Vec::new(),
             };
             here.handle(id(2), poison, NOW);
         }
@@ -676,6 +827,7 @@ mod tests {
                 origin: id(1),
             },
             provenance: None,
+            withheld_from: Vec::new(),
         };
         // Newest first, as a history is.
         let history: Vec<_> = (0..10).rev().map(|n| entry(n, 1000)).collect();
@@ -691,7 +843,7 @@ mod tests {
             [9, 7, 6, 5, 4, 3, 2, 1, 0],
             "all it lacks"
         );
-        let one = update_len(&history[0].text, &[], None, id(1));
+        let one = update_len(&history[0]);
         assert_eq!(picked(3 * one), [9, 7, 6], "the newest that fit");
         assert_eq!(picked(1), [9], "the current value, whatever its size");
     }
@@ -719,16 +871,13 @@ mod tests {
                     },
                     origin,
                 },
-                provenance: None,
+                provenance: Some(Provenance::through("control")),
+                withheld_from: vec!["d".repeat(64)],
             };
             let written = serde_json::to_vec(&update(&entry))
                 .expect("serializes")
                 .len();
-            assert_eq!(
-                update_len(text, &content, None, origin),
-                written,
-                "{text:?}"
-            );
+            assert_eq!(update_len(&entry), written, "{text:?}");
         }
     }
 
@@ -745,6 +894,7 @@ mod tests {
                 counter: 0,
                 source_instance: id(2),
                 provenance: None,
+                withheld_from: Vec::new(),
             };
             here.handle(id(2), update, NOW);
         }

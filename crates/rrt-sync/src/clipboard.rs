@@ -39,6 +39,10 @@ pub struct ClipEntry {
     /// not say).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
+    /// The devices (by id) its copier withheld it from: they keep and relay it, but do not
+    /// show it ([`Pauses`](crate::Pauses)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withheld_from: Vec<String>,
 }
 
 impl ClipEntry {
@@ -249,7 +253,13 @@ impl Clipboard {
         if self.current().is_some_and(|current| current.holds(&copied)) {
             return None;
         }
-        Some(ClipEntry {
+        Some(self.stamp(copied, now_ms))
+    }
+
+    /// A local copy's entry, stamped by this clock, whatever the current value is (the caller
+    /// decides what an echo is).
+    pub fn stamp(&mut self, copied: Copied, now_ms: u64) -> ClipEntry {
+        ClipEntry {
             text: copied.text.into(),
             content: copied.content,
             stamp: Stamp {
@@ -257,7 +267,8 @@ impl Clipboard {
                 origin: self.origin,
             },
             provenance: copied.provenance,
-        })
+            withheld_from: Vec::new(),
+        }
     }
 
     /// An entry this clock stamped ([`Clipboard::stamp_copy`]) goes into the register — the
@@ -345,6 +356,7 @@ mod tests {
                 origin: id(origin),
             },
             provenance: None,
+            withheld_from: Vec::new(),
         }
     }
 

@@ -53,6 +53,7 @@ mod hlc;
 mod origins;
 mod outgoing;
 pub mod outline;
+mod pauses;
 mod positions;
 mod presence;
 mod provenance;
@@ -80,6 +81,7 @@ pub use generation::{KEPT, Lineage, MAX_NUMBER, OUTGROWN_FACTOR, OUTGROWN_MIN, R
 pub use generation_message::{EraUpdate, Generation, Header, LineageMessage, Version, Versions};
 pub use hlc::{ClockError, DEFAULT_MAX_OFFSET_MS, HybridClock, Stamp, Timestamp};
 pub use outgoing::{Arrival, FULL_MESH, Neighbour, Outgoing};
+pub use pauses::{MAX_WITHHELD, Pauses};
 pub use presence::{
     Cursor, Heard, MAX_AHEAD_MS, MAX_NAME, MAX_PER_LINK, Presence, PresenceMessage,
     PresenceRefused, PresenceSync, REFRESH_MS, TTL_MS,

@@ -17,6 +17,10 @@ pub struct Provenance {
     /// The device (host) that instance runs on, by name, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// That device's id (its public key, 64 hexadecimal digits, as `rrt id` prints it), if it
+    /// has one: what a pause of that device goes by ([`Pauses`](crate::Pauses)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
     /// How it was copied there: `x11` or `wayland` (the desktop's clipboard), `control` (the
     /// control socket: `rrt clip copy`, the TUI, any client), `app` (an application embedding
     /// rrt). A string, not a closed set: a newer peer's way reads as what it says.
@@ -30,6 +34,7 @@ impl Provenance {
         Self {
             instance: String::new(),
             device: None,
+            device_id: None,
             through: way.into(),
         }
     }
@@ -39,13 +44,14 @@ impl Provenance {
         Self {
             instance: cut(self.instance),
             device: self.device.map(cut),
+            device_id: self.device_id.map(cut),
             through: cut(self.through),
         }
     }
 }
 
 /// `name`, cut to [`MAX_PROVENANCE_NAME`] bytes at a character boundary.
-fn cut(mut name: String) -> String {
+pub(crate) fn cut(mut name: String) -> String {
     if name.len() > MAX_PROVENANCE_NAME {
         let end = (0..=MAX_PROVENANCE_NAME)
             .rev()
@@ -66,6 +72,7 @@ mod tests {
         let bounded = Provenance {
             instance: long.clone(),
             device: Some(long.clone()),
+            device_id: None,
             through: "x".repeat(1000),
         }
         .bounded();
@@ -79,6 +86,7 @@ mod tests {
         let short = Provenance {
             instance: "a".into(),
             device: None,
+            device_id: Some("ab".repeat(32)),
             through: "control".into(),
         };
         assert_eq!(short.clone().bounded(), short);

@@ -61,6 +61,7 @@ fn message(len: usize) -> Message {
         counter: 0,
         source_instance: Uuid::from_u128(42),
         provenance: None,
+        withheld_from: Vec::new(),
     })
 }
 

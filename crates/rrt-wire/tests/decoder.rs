@@ -173,6 +173,7 @@ fn partial_writes_and_would_block_lose_nothing() {
         counter: 0,
         source_instance: uuid::Uuid::nil(),
         provenance: None,
+        withheld_from: Vec::new(),
     });
     let mut acceptor = Session::<rrt_mesh::Message>::accept(config, now);
     let mut answer = Vec::new();

@@ -66,6 +66,7 @@ fn message() -> impl Strategy<Value = Message> {
                     counter,
                     source_instance,
                     provenance: None,
+                    withheld_from: Vec::new(),
                 })
             }),
         vec((any::<u64>(), any::<u32>(), uuid()), 0..5).prop_map(|stamps| {

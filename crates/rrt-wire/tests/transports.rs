@@ -35,6 +35,7 @@ fn clip(data: &str) -> Message {
         counter: 0,
         source_instance: Uuid::from_u128(42),
         provenance: None,
+        withheld_from: Vec::new(),
     })
 }
 

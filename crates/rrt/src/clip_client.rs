@@ -442,6 +442,7 @@ mod tests {
             instance: "laptop-1".into(),
             device: Some("laptop".into()),
             through: "x11".into(),
+            device_id: None,
         });
         let why = rrt_mesh::Why {
             entry: Some(copied),

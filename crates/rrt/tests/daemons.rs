@@ -143,6 +143,7 @@ fn a_client_linked_to_one_instance_reaches_every_instance_of_the_host() {
                 counter: 0,
                 source_instance: uuid::Uuid::new_v4(),
                 provenance: None,
+                withheld_from: Vec::new(),
             },
         ))
         .expect("sent");
@@ -301,6 +302,7 @@ fn a_peer_stamping_the_end_of_time_freezes_nothing_and_a_poisoned_file_is_repair
                     counter,
                     source_instance: uuid::Uuid::new_v4(),
                     provenance: None,
+                    withheld_from: Vec::new(),
                 },
             ))
             .expect("sent");
@@ -319,6 +321,7 @@ fn a_peer_stamping_the_end_of_time_freezes_nothing_and_a_poisoned_file_is_repair
                 counter: 0,
                 source_instance: uuid::Uuid::new_v4(),
                 provenance: None,
+                withheld_from: Vec::new(),
             },
         ))
         .expect("sent");

@@ -302,6 +302,7 @@ impl Actor {
                 instance: self.name.clone(),
                 device: self.device.clone(),
                 through,
+                device_id: None,
             }
             .bounded(),
         );

@@ -30,12 +30,12 @@ pub use network::{Role, Shape, TcpConfig, TcpSecurity, TlsConfig, Topology, Traf
 pub use node::{
     BlobStatus, ClipboardChange, ClipboardChanges, ClipboardHandle, CopyError, Edit, FetchError,
     Hop, ImportError, LinkPath, MeshView, Node, NodeBuilder, NodeEvent, NodeEvents, NodeStatus,
-    PairError, PeerStatus, PinError, ReadError, Since, StartError, Stopped, Transfer, WanOptions,
-    Why,
+    PairError, PausesError, PeerStatus, PinError, ReadError, Since, StartError, Stopped, Transfer,
+    WanOptions, Why,
 };
 pub use proto::membership::{DownReason, HeartbeatConfig, PeerInfo};
 pub use registry::{Registry, RegistryEntry};
-pub use trust::{TrustStore, TrustedDevice, Verdict};
+pub use trust::{Paused, TrustStore, TrustedDevice, Verdict};
 pub use wan::{
     BadTicket, PAIR_MESSAGE_TYPES, PairMessage, PairRefusal, Pairing, PairingEvent, RelayUrl,
     Relays, Ticket, WanAddress, WanStatus,

@@ -7,6 +7,10 @@
 //! join secret can join under any name anyway. A device whose key changed is a new device: it
 //! joins by proving the secret, a ticket, or `rrt trust add`.
 //!
+//! A trusted device's clipboard can be paused either way (`rrt trust pause`): a local preference,
+//! kept with its trust and applied by the node as [`rrt_sync::Pauses`] (see there why a pause is
+//! decided by the value, not the link).
+//!
 //! The file is versioned. Version 1 (no `version` field) held older versions' ids, hashes of
 //! ECDSA certificates, which no device presents any more: such a file is read as empty and set
 //! aside as `trusted.v1.json` ([`TrustStore::set_aside_legacy`], and before any change), so the
@@ -37,6 +41,27 @@ pub struct TrustedDevice {
     /// transport keeps a link to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wan: Option<WanAddress>,
+    /// Which ways its clipboard is paused.
+    #[serde(default, skip_serializing_if = "Paused::is_none")]
+    pub paused: Paused,
+}
+
+/// Which ways the clipboard is paused with a trusted device.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Paused {
+    /// Copies made here are withheld from it.
+    #[serde(default)]
+    pub send: bool,
+    /// Its copies are kept and relayed here, but not shown.
+    #[serde(default)]
+    pub receive: bool,
+}
+
+impl Paused {
+    /// Neither way.
+    pub fn is_none(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// What the trust store says about a key.
@@ -118,14 +143,15 @@ impl TrustStore {
                 name,
                 added_ms: now_ms(),
                 wan: None,
+                paused: Paused::default(),
             });
             true
         })
     }
 
     /// Trusts `id` (paired by a ticket, or added with its address) under the label `name`, and
-    /// remembers how to reach it across networks, replacing what was known of it: the
-    /// wide-area transport keeps a link to it.
+    /// remembers how to reach it across networks, replacing what was known of it (but its
+    /// pauses): the wide-area transport keeps a link to it.
     pub fn add_reachable(
         &self,
         id: DeviceId,
@@ -133,16 +159,58 @@ impl TrustStore {
         wan: WanAddress,
     ) -> io::Result<()> {
         self.update(|devices| {
+            let paused = devices
+                .iter()
+                .find(|device| device.id == id)
+                .map_or_else(Paused::default, |device| device.paused);
             devices.retain(|device| device.id != id);
             devices.push(TrustedDevice {
                 id,
                 name,
                 added_ms: now_ms(),
                 wan: Some(wan),
+                paused,
             });
             true
         })
         .map(drop)
+    }
+
+    /// Changes which ways the clipboard is paused with the trusted device `id`; returns the
+    /// pause now in effect, `None` if it is not trusted.
+    pub fn set_paused(
+        &self,
+        id: DeviceId,
+        change: impl FnOnce(&mut Paused),
+    ) -> io::Result<Option<Paused>> {
+        let mut now = None;
+        self.update(|devices| {
+            let Some(device) = devices.iter_mut().find(|device| device.id == id) else {
+                return false;
+            };
+            let before = device.paused;
+            change(&mut device.paused);
+            now = Some(device.paused);
+            device.paused != before
+        })?;
+        Ok(now)
+    }
+
+    /// The pauses of device `me`, as its node applies them.
+    pub fn pauses(&self, me: DeviceId) -> io::Result<rrt_sync::Pauses> {
+        let devices = self.list()?;
+        let paused = |way: fn(&Paused) -> bool| {
+            devices
+                .iter()
+                .filter(|device| way(&device.paused))
+                .map(|device| device.id.to_string())
+                .collect()
+        };
+        Ok(rrt_sync::Pauses {
+            device: Some(me.to_string()),
+            receive: paused(|paused| paused.receive),
+            send: paused(|paused| paused.send),
+        })
     }
 
     /// Stops trusting `id`. Returns `false` if it was not trusted.
@@ -255,6 +323,48 @@ mod tests {
         assert!(store.remove(first).expect("remove"));
         assert_eq!(store.judge(first).expect("judge"), Verdict::Unknown);
         assert_eq!(store.list().expect("list").len(), 1);
+        fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_pause_is_kept_with_the_trust_and_read_as_the_nodes_pauses() {
+        let dir = std::env::temp_dir().join(format!("rrt-trust-pause-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let store = TrustStore::new(&dir);
+        let me = DeviceId::from_bytes([9; 32]);
+        let work = DeviceId::from_bytes([1; 32]);
+        let phone = DeviceId::from_bytes([2; 32]);
+        assert_eq!(
+            store.set_paused(work, |p| p.send = true).expect("set"),
+            None,
+            "not trusted"
+        );
+        store.add(work, Some("work".into())).expect("add");
+        store.add(phone, None).expect("add");
+        let both = Paused {
+            send: true,
+            receive: true,
+        };
+        assert_eq!(
+            store.set_paused(work, |p| *p = both).expect("set"),
+            Some(both)
+        );
+        store.set_paused(phone, |p| p.receive = true).expect("set");
+        // Pairing again by a ticket keeps the pause.
+        store
+            .add_reachable(work, Some("work".into()), WanAddress::default())
+            .expect("add");
+        let pauses = store.pauses(me).expect("pauses");
+        assert_eq!(pauses.device, Some(me.to_string()));
+        assert_eq!(
+            pauses.receive,
+            [work.to_string(), phone.to_string()].into_iter().collect()
+        );
+        assert_eq!(pauses.send, [work.to_string()].into_iter().collect());
+        store
+            .set_paused(work, |p| *p = Paused::default())
+            .expect("resume");
+        assert!(store.pauses(me).expect("pauses").send.is_empty());
         fs::remove_dir_all(dir).expect("cleanup");
     }
 

@@ -73,6 +73,9 @@ pub(super) struct Actor {
     pub(super) arrivals: super::why::Arrivals,
     /// This host's name, for the provenance of what is copied here.
     pub(super) device: Option<String>,
+    /// This device's id (with TLS), for the provenance of what is copied here: what pauses of
+    /// this device on other devices go by.
+    pub(super) device_id: Option<String>,
 }
 
 /// Who waits for a local copy.
@@ -135,8 +138,8 @@ impl Actor {
         match request {
             Request::Copy(copied, reply) => self.copy(copied, reply),
             Request::Why(reply) => {
-                let current = self.clipboard.clipboard().current();
-                let _ = reply.send(self.arrivals.why(self.id, current));
+                let shown = self.clipboard.shown();
+                let _ = reply.send(self.arrivals.why(self.id, shown));
             }
             Request::Pinned(reply) => {
                 let _ = reply.send(self.clipboard.clipboard().pinned().clone());
@@ -177,10 +180,15 @@ impl Actor {
                 self.blobs.flush(&self.net);
             }
             Request::Current(reply) => {
-                let _ = reply.send(self.clipboard.clipboard().current().cloned());
+                let _ = reply.send(self.clipboard.shown().cloned());
             }
             Request::History(reply) => {
-                let _ = reply.send(self.clipboard.clipboard().history().to_vec());
+                let _ = reply.send(self.clipboard.shown_history().cloned().collect());
+            }
+            Request::Pauses(pauses, reply) => {
+                self.clipboard.set_pauses(pauses);
+                self.dispatch_clipboard(None);
+                let _ = reply.send(self.clipboard.pauses().clone());
             }
             // The network thread answers these: a task waits for it, not the loop.
             Request::Peers(reply) => {
@@ -301,8 +309,8 @@ impl Actor {
             Provenance {
                 instance: self.name.clone(),
                 device: self.device.clone(),
+                device_id: self.device_id.clone(),
                 through,
-                device_id: None,
             }
             .bounded(),
         );
@@ -447,15 +455,18 @@ impl Actor {
         }
     }
 
-    /// Keeps the blob store under its quota, never removing the current value's or a pinned
-    /// entry's blobs.
+    /// Keeps the blob store under its quota, never removing the blobs of the current value (the
+    /// register's and the shown one) or of a pinned entry.
     fn evict(&self) {
         let register = self.clipboard.clipboard();
+        let shown = self.clipboard.shown().map(|entry| entry.stamp);
         let kept: Vec<&ClipEntry> = register
             .history()
             .iter()
             .enumerate()
-            .filter(|(i, entry)| *i == 0 || register.pinned().contains(&entry.stamp))
+            .filter(|(i, entry)| {
+                *i == 0 || Some(entry.stamp) == shown || register.pinned().contains(&entry.stamp)
+            })
             .map(|(_, entry)| entry)
             .collect();
         self.blobs.evict(&kept);

@@ -34,7 +34,8 @@ use rrt_sync::{ClipEntry, Copied, Representation, Stamp};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::{
-    CopyError, FetchError, ImportError, Node, NodeEvent, PinError, Request, Stopped, import,
+    CopyError, FetchError, ImportError, Node, NodeEvent, PausesError, PinError, Request, Stopped,
+    import,
 };
 
 /// What a clipboard change stream reports.
@@ -107,12 +108,12 @@ impl ClipboardHandle {
         self.node.ask(Request::Why).await
     }
 
-    /// The current value.
+    /// The current value: the newest this device shows (see [`ClipboardHandle::read_pauses`]).
     pub async fn current(&self) -> Result<Option<ClipEntry>, Stopped> {
         self.node.ask(Request::Current).await
     }
 
-    /// The history, newest first.
+    /// The history this device shows, newest first.
     pub async fn history(&self) -> Result<Vec<ClipEntry>, Stopped> {
         self.node.ask(Request::History).await
     }
@@ -123,6 +124,21 @@ impl ClipboardHandle {
         self.node
             .ask(|reply| Request::Pin(stamp, pinned, reply))
             .await?
+    }
+
+    /// Reads this device's clipboard pauses from its trust store again
+    /// ([`TrustStore::set_paused`](crate::TrustStore::set_paused) changed them) and applies
+    /// them: copies from now on are withheld from the devices paused for sending, and values
+    /// from devices paused for receiving are kept and relayed but no longer shown — not the
+    /// current value, not in the history, not in the change stream. A resumed device's newer
+    /// value shows at once. Returns the pauses in effect (none for a node without TLS: it has no
+    /// device id). See [`rrt_sync::Pauses`].
+    pub async fn read_pauses(&self) -> Result<rrt_sync::Pauses, PausesError> {
+        let pauses = super::pauses::read(self.node.pauses.as_ref()).await?;
+        Ok(self
+            .node
+            .ask(|reply| Request::Pauses(pauses, reply))
+            .await?)
     }
 
     /// The stamps of the entries pinned on this host.

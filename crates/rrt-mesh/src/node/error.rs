@@ -41,6 +41,9 @@ pub enum StartError {
     /// The network reactor could not start (its socket could not be bound, usually).
     #[error("the network reactor could not start: {0}")]
     Network(ReactorError),
+    /// The trusted devices (whose clipboard pauses the node applies) could not be read.
+    #[error("the trusted devices could not be read: {0}")]
+    TrustStore(std::io::Error),
     /// A thread of the node (the writer, the blob worker) could not be started.
     #[error("a thread of the node could not start: {0}")]
     Thread(std::io::Error),
@@ -89,6 +92,17 @@ pub enum PinError {
     /// The pin could not be stored.
     #[error("the pin could not be stored: {0}")]
     Store(#[from] ClipboardStoreError),
+    /// The node has stopped.
+    #[error(transparent)]
+    Stopped(#[from] Stopped),
+}
+
+/// Why the clipboard's pauses could not be read again. The pauses are as they were.
+#[derive(Debug, thiserror::Error)]
+pub enum PausesError {
+    /// The trust store could not be read.
+    #[error("the trusted devices could not be read: {0}")]
+    TrustStore(#[from] std::io::Error),
     /// The node has stopped.
     #[error(transparent)]
     Stopped(#[from] Stopped),

@@ -32,6 +32,7 @@ mod editors;
 mod error;
 mod events;
 mod import;
+mod pauses;
 mod status;
 mod why;
 
@@ -64,7 +65,8 @@ pub use builder::{NodeBuilder, WanOptions};
 pub use clipboard_handle::{ClipboardChange, ClipboardChanges, ClipboardHandle};
 pub use edit::Edit;
 pub use error::{
-    CopyError, FetchError, ImportError, PairError, PinError, ReadError, StartError, Stopped,
+    CopyError, FetchError, ImportError, PairError, PausesError, PinError, ReadError, StartError,
+    Stopped,
 };
 pub use events::{NodeEvent, NodeEvents};
 pub use status::{LinkPath, MeshView, NodeStatus, PeerStatus};
@@ -108,6 +110,7 @@ pub(super) enum Request {
     Presence(rrt_sync::Presence),
     Editors(String, oneshot::Sender<Vec<rrt_sync::Presence>>),
     Edit(String, Edit, oneshot::Sender<Result<(), EditError>>),
+    Pauses(rrt_sync::Pauses, oneshot::Sender<rrt_sync::Pauses>),
     Leave(oneshot::Sender<()>),
 }
 
@@ -119,6 +122,8 @@ pub struct Node {
     blob_store: Arc<BlobStore>,
     content: ContentConfig,
     never_share: Option<builder::NeverShare>,
+    /// Where the clipboard's pauses are read from.
+    pauses: Option<pauses::PausesSource>,
     wan: Option<Rrt<WanWorker>>,
     /// Weak, so event streams end when the actor does, however many handles remain.
     events: broadcast::WeakSender<NodeEvent>,
@@ -156,6 +161,11 @@ impl Node {
         })
         .await
         .map_err(|_| StartError::Interrupted)??;
+        let pauses_source = pauses::PausesSource::of(config.tcp.as_ref());
+        let pauses = pauses::read(pauses_source.as_ref())
+            .await
+            .map_err(StartError::TrustStore)?;
+        let clipboard = ClipSync::with_pauses(clipboard, pauses);
 
         let network = NetworkConfig {
             dir: dir.clone(),
@@ -284,9 +294,9 @@ impl Node {
             blob_worker::spawn(BlobStore::open(&mesh_state, &tag)?, net.clone())
                 .map_err(StartError::Thread)?;
         let mut blobs = Blobs::new(blob_jobs, Arc::clone(&blob_store), config.content.clone());
-        blobs.history_changed(clipboard.history());
+        blobs.history_changed(clipboard.clipboard().history());
         // A fetch cut by a restart starts again (it goes out once a peer is up).
-        if let Some(current) = clipboard.current() {
+        if let Some(current) = clipboard.shown() {
             blobs.arrived(current, &[current.stamp.origin]);
         }
         let (events, _) = broadcast::channel(1024);
@@ -301,7 +311,7 @@ impl Node {
             max_frame: config.wire.max_frame,
             net,
             subscription,
-            clipboard: ClipSync::new(clipboard),
+            clipboard,
             state_file,
             events: events.clone(),
             peers: BTreeMap::new(),
@@ -321,6 +331,7 @@ impl Node {
                 .ok()
                 .filter(|name| !name.is_empty())
                 .map(str::to_owned),
+            device_id: pauses_source.as_ref().map(pauses::PausesSource::device_id),
         };
         tokio::spawn(actor.run(inbox, written, blob_done));
         Ok(Self {
@@ -328,6 +339,7 @@ impl Node {
             blob_store,
             content: config.content,
             never_share: config.never_share,
+            pauses: pauses_source,
             wan,
             events: events.downgrade(),
             id,

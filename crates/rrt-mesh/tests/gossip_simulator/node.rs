@@ -56,7 +56,11 @@ const HISTORY: usize = 50;
 #[derive(Debug)]
 pub(crate) enum Action {
     /// `frame` to `to`: over their link; `dial`: dial one if there is none.
-    Send { to: Uuid, frame: Frame, dial: bool },
+    Send {
+        to: Uuid,
+        frame: Box<Frame>,
+        dial: bool,
+    },
     /// Close the link to `peer` (this end has let go already).
     Close { peer: Uuid },
 }
@@ -202,7 +206,7 @@ impl Node {
                         observer.direct_sent(0);
                         actions.push(Action::Send {
                             to: peer,
-                            frame: Frame::Clip(message),
+                            frame: Box::new(Frame::Clip(message)),
                             dial: false,
                         });
                     }
@@ -222,7 +226,7 @@ impl Node {
                         observer.direct_sent(entries.len());
                         actions.push(Action::Send {
                             to: peer,
-                            frame: Frame::Roster(entries),
+                            frame: Box::new(Frame::Roster(entries)),
                             dial: false,
                         });
                     }
@@ -254,7 +258,7 @@ impl Node {
                 observer.gossip_sent(payload, &frame);
                 actions.push(Action::Send {
                     to,
-                    frame: Frame::Gossip(frame),
+                    frame: Box::new(Frame::Gossip(frame)),
                     dial: true,
                 });
             }

@@ -341,7 +341,7 @@ impl World {
             match action {
                 Action::Send { to, frame, dial } => {
                     self.net
-                        .send(now, rng, queue, (node, index(to)), frame, dial);
+                        .send(now, rng, queue, (node, index(to)), *frame, dial);
                 }
                 Action::Close { peer } => self.net.close(now, rng, queue, (node, index(peer))),
             }

@@ -1,6 +1,6 @@
 //! In-process devices for end-to-end tests: each node its own device (state and mesh directories
-//! apart), linked by plain TCP on loopback, each dialing those started before it; and waiting on
-//! a condition with a deadline.
+//! apart), linked by TCP on loopback — plain, or TLS with a join secret — each dialing those
+//! started before it (or those named); and waiting on a condition with a deadline.
 
 use std::{
     net::SocketAddr,
@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rrt_mesh::{Node, NodeBuilder, TcpConfig, TcpSecurity};
+use rrt_mesh::{Identity, Node, NodeBuilder, TcpConfig, TcpSecurity, TlsConfig, TrustStore};
 use rrt_wire::Compression;
 
 /// How long a condition may take.
@@ -18,8 +18,10 @@ pub(crate) const DEADLINE: Duration = Duration::from_secs(60);
 pub(crate) struct Lab {
     root: PathBuf,
     mesh: String,
-    /// Where the devices started so far listen.
-    listening: std::sync::Mutex<Vec<String>>,
+    /// Where the devices started so far listen, by name.
+    listening: std::sync::Mutex<Vec<(String, String)>>,
+    /// The join secret of TLS devices; plain TCP without one.
+    secret: Option<Vec<u8>>,
 }
 
 impl Drop for Lab {
@@ -37,7 +39,17 @@ impl Lab {
             root,
             mesh: mesh.to_owned(),
             listening: std::sync::Mutex::default(),
+            secret: None,
         }
+    }
+
+    /// The same, its devices linked by TLS, each proving the join secret `secret` (and so
+    /// trusting each other once it is proven).
+    #[allow(dead_code, reason = "not every test binary uses TLS")]
+    pub(crate) fn with_secret(mesh: &str, name: &str, secret: &[u8]) -> Self {
+        let mut lab = Self::new(mesh, name);
+        lab.secret = Some(secret.to_owned());
+        lab
     }
 
     /// Where device `name` keeps its state (across restarts).
@@ -52,17 +64,45 @@ impl Lab {
         name: &str,
         configure: impl FnOnce(NodeBuilder) -> NodeBuilder,
     ) -> Node {
-        let peers = self.listening.lock().expect("not poisoned").clone();
+        self.device_dialing(name, None, configure).await
+    }
+
+    /// Starts device `name`, set up further by `configure`; it dials the devices `dialing`
+    /// names (every device started before it when `None`).
+    pub(crate) async fn device_dialing(
+        &self,
+        name: &str,
+        dialing: Option<&[&str]>,
+        configure: impl FnOnce(NodeBuilder) -> NodeBuilder,
+    ) -> Node {
+        let peers = self
+            .listening
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .filter(|(peer, _)| dialing.is_none_or(|names| names.contains(&peer.as_str())))
+            .map(|(_, listen)| listen.clone())
+            .collect();
+        let state = self.state_dir(name);
+        let security = match &self.secret {
+            Some(secret) => TcpSecurity::Tls(TlsConfig {
+                identity: Identity::load_or_create(&state).expect("identity"),
+                device: name.to_owned(),
+                trust: TrustStore::new(&state),
+                secret: Some(secret.clone()),
+            }),
+            None => TcpSecurity::Insecure,
+        };
         let builder = Node::builder(self.mesh.clone())
             .name(name)
             .mdns(false)
             .runtime_dir(self.root.join(name).join("run"))
-            .state_dir(self.state_dir(name))
+            .state_dir(state)
             .tcp(TcpConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                 fall_back_to_any_port: false,
                 peers,
-                security: TcpSecurity::Insecure,
+                security,
                 compression: Compression::None,
             });
         let node = configure(builder).spawn().await.expect("a node");
@@ -75,7 +115,7 @@ impl Lab {
         self.listening
             .lock()
             .expect("not poisoned")
-            .push(listen.to_string());
+            .push((name.to_owned(), listen.to_string()));
         node
     }
 }

@@ -47,6 +47,8 @@ calls! {
     fn why() -> Why = Request::Why;
     /// The history, newest first.
     fn history() -> Vec<HistoryEntry> = Request::History;
+    /// Reads the device's clipboard pauses again and applies them; the pauses in effect.
+    fn read_pauses() -> rrt_sync::Pauses = Request::ReadPauses;
     /// Copies the history entry with this stamp again, every representation of it.
     fn copy_again(stamp: Stamp) -> Option<ClipEntry> = Request::CopyAgain { stamp };
     /// Pins (or unpins) the history entry with this stamp.

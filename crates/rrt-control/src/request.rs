@@ -78,6 +78,9 @@ pub enum Request {
     },
     /// A stream: the current value, then every change.
     Watch,
+    /// Reads this device's clipboard pauses from its trust store again (`rrt trust pause`
+    /// changed them) and applies them; answered with the pauses in effect.
+    ReadPauses,
     /// The documents' names.
     ScratchList,
     /// A document's text.
@@ -216,6 +219,7 @@ pub const OPS: &[&str] = &[
     "copy_again",
     "pin",
     "watch",
+    "read_pauses",
     "scratch_list",
     "scratch_cat",
     "scratch_append",
@@ -309,6 +313,7 @@ mod tests {
         };
         let requests = [
             Request::Version,
+            Request::ReadPauses,
             Request::Copy { text: "x".into() },
             Request::Pin {
                 stamp,

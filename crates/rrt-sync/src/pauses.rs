@@ -20,6 +20,8 @@
 
 use std::collections::BTreeSet;
 
+use serde::{Deserialize, Serialize};
+
 use crate::clipboard::ClipEntry;
 
 /// The most devices a value is withheld from; a peer's longer list is cut.
@@ -27,7 +29,7 @@ pub const MAX_WITHHELD: usize = 256;
 
 /// This device's pauses: which values it keeps without showing, and whom its copies are
 /// withheld from. Devices are named by their ids as provenance carries them (`rrt id`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pauses {
     /// This device's id: a value withheld from it is not shown here. `None` (no identity, as
     /// without TLS): nothing is withheld from it.

@@ -104,7 +104,13 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A connection to the daemon for requests answered by one line each.
 pub(crate) fn client(locate: &Locate) -> anyhow::Result<Client> {
-    let client = connect(locate)?;
+    answering(&daemon(locate)?)
+}
+
+/// A connection to the daemon `entry` for requests answered by one line each.
+pub(crate) fn answering(entry: &RegistryEntry) -> anyhow::Result<Client> {
+    let client = Client::connect_socket(&entry.control_socket)
+        .with_context(|| format!("reaching daemon {:?}", entry.name))?;
     client.set_timeout(Some(ANSWER_TIMEOUT))?;
     Ok(client)
 }

@@ -18,8 +18,8 @@ use rrt_control::{
 };
 use rrt_mesh::{
     ClipboardChange, ContentConfig, CopyError, Edit, EditError, HeartbeatConfig, Identity, MeshDir,
-    Node, NodeEvent, PairError, Pairing, PinError, ReadError, Relays, STATE, Stopped, TcpConfig,
-    TcpSecurity, Ticket, TlsConfig, Topology, TrustStore, WanOptions,
+    Node, NodeEvent, PairError, Pairing, PausesError, PinError, ReadError, Relays, STATE, Stopped,
+    TcpConfig, TcpSecurity, Ticket, TlsConfig, Topology, TrustStore, WanOptions,
 };
 use rrt_wire::{Compression, Format};
 use tokio::{
@@ -230,6 +230,21 @@ fn config_read_again(config: &mut crate::Config, live: &Live) {
     config.replace_file(now);
 }
 
+/// SIGHUP: the clipboard's pauses are read again from the trust store too (`rrt trust pause`
+/// tells the daemons itself; this catches a daemon it could not reach).
+async fn pauses_read_again(node: Node) {
+    match node.clipboard().read_pauses().await {
+        Ok(pauses) => tracing::info!(
+            receive = pauses.receive.len(),
+            send = pauses.send.len(),
+            "clipboard pauses read again"
+        ),
+        Err(error) => {
+            tracing::error!(%error, "the clipboard pauses could not be read again; going on with those the daemon had")
+        }
+    }
+}
+
 async fn serve(locate: &Locate, args: DaemonArgs, mut config: crate::Config) -> anyhow::Result<()> {
     raise_open_file_limit();
     let pid = std::process::id();
@@ -419,7 +434,10 @@ async fn serve(locate: &Locate, args: DaemonArgs, mut config: crate::Config) -> 
         tokio::select! {
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
-            _ = hangup.recv() => config_read_again(&mut config, &live),
+            _ = hangup.recv() => {
+                config_read_again(&mut config, &live);
+                tokio::spawn(pauses_read_again(node.clone()));
+            }
             accepted = listener.accept(), if !paused => match accepted {
                 Ok((stream, _)) => {
                     if let Some(failures) = backoff.accepted(std::time::Instant::now()) {
@@ -633,6 +651,7 @@ impl Failure for CopyError {}
 impl Failure for PinError {}
 impl Failure for EditError {}
 impl Failure for PairError {}
+impl Failure for PausesError {}
 /// An error already told as a message.
 impl Failure for String {}
 impl Failure for ReadError {
@@ -683,6 +702,7 @@ async fn answer(node: &Node, request: Request) -> Result<serde_json::Value, Refu
         Request::CopyFiles { paths } => json(content_requests::copy_files(node, paths).await),
         Request::Paste => json(node.clipboard().current().await),
         Request::Why => json(node.clipboard().why().await),
+        Request::ReadPauses => json(node.clipboard().read_pauses().await),
         Request::History => history(node).await,
         Request::CopyAgain { stamp } => {
             let history = node.clipboard().history().await.map_err(failed)?;

@@ -1,8 +1,9 @@
-//! `rrt id` and `rrt trust`: a device's identity, and the devices it lets in over TLS.
+//! `rrt id` and `rrt trust`: a device's identity, the devices it lets in over TLS, and which of
+//! them its clipboard is paused with.
 
 use anyhow::Context as _;
-use clap::Subcommand;
-use rrt_mesh::{DeviceId, Identity, TrustStore, WanAddress};
+use clap::{Args, Subcommand};
+use rrt_mesh::{DeviceId, Identity, Paused, TrustStore, WanAddress};
 
 use crate::Locate;
 
@@ -23,13 +24,46 @@ pub(crate) enum TrustCommand {
         #[arg(long = "addr", value_name = "ADDR")]
         addrs: Vec<std::net::SocketAddr>,
     },
-    /// List the trusted devices.
+    /// List the trusted devices (and which ways each is paused).
     List,
+    /// Pause the clipboard with a trusted device, both ways unless --send or --receive says
+    /// one: copies made here while sending is paused are withheld from it; its copies are
+    /// kept and passed on to other devices, but not shown here while receiving is paused. The
+    /// running daemons of the mesh apply it at once.
+    Pause(PauseArgs),
+    /// Resume what `pause` paused (both ways unless --send or --receive says one).
+    Resume(PauseArgs),
     /// Stop trusting a device (its open connections end when they next reconnect).
     Remove {
         /// Its id.
         id: DeviceId,
     },
+}
+
+/// A device and which ways of its pause to change.
+#[derive(Debug, Args)]
+pub(crate) struct PauseArgs {
+    /// Its id.
+    id: DeviceId,
+    /// Only what this device sends to it.
+    #[arg(long)]
+    send: bool,
+    /// Only what it sends to this device.
+    #[arg(long)]
+    receive: bool,
+}
+
+impl PauseArgs {
+    /// Sets the ways named (both when none is) to `paused`.
+    fn apply(&self, to: &mut Paused, paused: bool) {
+        let both = !self.send && !self.receive;
+        if self.send || both {
+            to.send = paused;
+        }
+        if self.receive || both {
+            to.receive = paused;
+        }
+    }
 }
 
 pub(crate) fn id(locate: &Locate) -> anyhow::Result<()> {
@@ -73,15 +107,70 @@ pub(crate) fn run(locate: &Locate, command: TrustCommand) -> anyhow::Result<()> 
         }
         TrustCommand::List => {
             for device in store.list()? {
-                println!("{}  {}", device.id, device.name.as_deref().unwrap_or("-"));
+                let name = device.name.as_deref().unwrap_or("-");
+                match paused_ways(device.paused) {
+                    Some(ways) => println!("{}  {name}  (paused: {ways})", device.id),
+                    None => println!("{}  {name}", device.id),
+                }
             }
         }
+        TrustCommand::Pause(args) => set_paused(locate, &store, &args, true)?,
+        TrustCommand::Resume(args) => set_paused(locate, &store, &args, false)?,
         TrustCommand::Remove { id } => {
             if store.remove(id)? {
                 println!("no longer trusting {id}");
             } else {
                 anyhow::bail!("{id} was not trusted");
             }
+        }
+    }
+    Ok(())
+}
+
+/// Which ways `paused` pauses, in words; `None` for neither.
+fn paused_ways(paused: Paused) -> Option<&'static str> {
+    match (paused.send, paused.receive) {
+        (true, true) => Some("send, receive"),
+        (true, false) => Some("send"),
+        (false, true) => Some("receive"),
+        (false, false) => None,
+    }
+}
+
+/// Pauses or resumes, in the trust store, then has every running daemon of the mesh read it
+/// again.
+fn set_paused(
+    locate: &Locate,
+    store: &TrustStore,
+    args: &PauseArgs,
+    paused: bool,
+) -> anyhow::Result<()> {
+    let Some(now) = store.set_paused(args.id, |ways| args.apply(ways, paused))? else {
+        anyhow::bail!(
+            "{} is not trusted (`rrt trust list` lists the devices that are)",
+            args.id
+        );
+    };
+    match paused_ways(now) {
+        Some(ways) => println!("{}: paused ({ways})", args.id),
+        None => println!("{}: not paused", args.id),
+    }
+    let daemons = crate::client::instances(locate)?;
+    if daemons.is_empty() {
+        println!(
+            "no daemon of mesh {:?} runs: it applies when one starts",
+            locate.mesh
+        );
+    }
+    for daemon in daemons {
+        let applied =
+            crate::client::answering(&daemon).and_then(|mut client| Ok(client.read_pauses()?));
+        match applied {
+            Ok(_) => println!("applied by daemon {:?}", daemon.name),
+            Err(error) => eprintln!(
+                "daemon {:?} could not be told ({error:#}): it applies when it starts again or gets SIGHUP",
+                daemon.name
+            ),
         }
     }
     Ok(())

@@ -628,3 +628,58 @@ fn a_private_key_or_a_card_number_is_never_shared_unless_the_rules_say_so() {
         lab.paste("a").as_deref() == Some("4111 1111 1111 1111")
     });
 }
+
+#[test]
+fn trust_pause_hides_a_devices_copies_here_at_once_and_resume_shows_them() {
+    let mut lab = Lab::new("pause");
+    for name in ["laptop", "work"] {
+        lab.own_state_dir(name);
+        lab.start_with(name, &["--listen".to_owned(), "127.0.0.1:0".to_owned()]);
+    }
+    lab.wait_for_mesh(&["laptop", "work"]);
+    let laptop_state = lab.state_dir_of("laptop");
+    let on_laptop = |args: &[&str]| {
+        let mut all = vec!["--state-dir", path_str(&laptop_state)];
+        all.extend_from_slice(args);
+        let output = lab.run("laptop", &all);
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        String::from_utf8(output.stdout).expect("UTF-8")
+            + &String::from_utf8(output.stderr).expect("UTF-8")
+    };
+    let work_id = lab.run(
+        "work",
+        &["--state-dir", path_str(&lab.state_dir_of("work")), "id"],
+    );
+    let work_id = String::from_utf8(work_id.stdout).expect("UTF-8");
+    let work_id = work_id.trim();
+    let refused = lab.run(
+        "laptop",
+        &[
+            "--state-dir",
+            path_str(&laptop_state),
+            "trust",
+            "pause",
+            work_id,
+        ],
+    );
+    assert!(!refused.status.success(), "only a trusted device is paused");
+    on_laptop(&["trust", "add", work_id, "--name", "work"]);
+
+    let said = on_laptop(&["trust", "pause", work_id, "--receive"]);
+    assert!(said.contains("applied by daemon \"laptop\""), "{said}");
+    assert!(
+        on_laptop(&["trust", "list"]).contains("(paused: receive)"),
+        "the list says so"
+    );
+    lab.copy("laptop", "on the laptop");
+    lab.copy("work", "from work");
+    let from_work = lab.status("work").expect("status")["clipboard"].clone();
+    wait_until("the laptop to keep work's copy", || {
+        lab.status("laptop").expect("status")["clipboard"] == from_work
+    });
+    assert_eq!(lab.paste("laptop").as_deref(), Some("on the laptop"));
+
+    let said = on_laptop(&["trust", "resume", work_id]);
+    assert!(said.contains("not paused"), "{said}");
+    assert_eq!(lab.paste("laptop").as_deref(), Some("from work"));
+}

@@ -30,8 +30,8 @@ pub use network::{Role, Shape, TcpConfig, TcpSecurity, TlsConfig, Topology, Traf
 pub use node::{
     BlobStatus, ClipboardChange, ClipboardChanges, ClipboardHandle, CopyError, Edit, FetchError,
     Hop, ImportError, LinkPath, MeshView, Node, NodeBuilder, NodeEvent, NodeEvents, NodeStatus,
-    PairError, PausesError, PeerStatus, PinError, ReadError, Since, StartError, Stopped, Transfer,
-    WanOptions, Why,
+    PairError, PausesError, PeerStatus, PeersError, PinError, ReadError, Since, StartError,
+    Stopped, Transfer, WanOptions, Why,
 };
 pub use proto::membership::{DownReason, HeartbeatConfig, PeerInfo};
 pub use registry::{Registry, RegistryEntry};

@@ -171,7 +171,7 @@ pub(crate) fn run(locate: &Locate, args: DaemonArgs, config: crate::Config) -> a
 }
 
 /// The settings SIGHUP changes while the daemon runs; the others take effect at the next start.
-const LIVE_SETTINGS: &[&str] = &["never-share", "never-share-from"];
+const LIVE_SETTINGS: &[&str] = &["never-share", "never-share-from", "peer"];
 
 /// What SIGHUP replaces while the daemon runs.
 struct Live {
@@ -180,10 +180,10 @@ struct Live {
 }
 
 /// SIGHUP: the config file is read again. A file in error is reported and changes nothing; the
-/// `never-share` and `never-share-from` rules take effect at once (the flags given at start
-/// still override the file); other changed settings are named as taking effect at the next
-/// start (each is fixed when its part of the daemon starts).
-fn config_read_again(config: &mut crate::Config, live: &Live) {
+/// `never-share` and `never-share-from` rules and the `peer` list take effect at once (the flags
+/// given at start still override the file); other changed settings are named as taking effect
+/// at the next start (each is fixed when its part of the daemon starts).
+fn config_read_again(config: &mut crate::Config, live: &Live, node: &Node) {
     let now = match config.reread() {
         Ok(now) => now,
         Err(error) => {
@@ -214,6 +214,14 @@ fn config_read_again(config: &mut crate::Config, live: &Live) {
         .never_share_from
         .write()
         .unwrap_or_else(PoisonError::into_inner) = settings.never_share_from;
+    if applied.iter().any(|key| key == "peer") {
+        let node = node.clone();
+        tokio::spawn(async move {
+            if let Err(error) = node.set_peers(settings.peers).await {
+                tracing::error!(%error, "the config file's peers could not be applied");
+            }
+        });
+    }
     if !applied.is_empty() {
         tracing::info!(path = %config.path().display(), ?applied, "config file read again: applied");
     }
@@ -435,7 +443,7 @@ async fn serve(locate: &Locate, args: DaemonArgs, mut config: crate::Config) -> 
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
             _ = hangup.recv() => {
-                config_read_again(&mut config, &live);
+                config_read_again(&mut config, &live, &node);
                 tokio::spawn(pauses_read_again(node.clone()));
             }
             accepted = listener.accept(), if !paused => match accepted {

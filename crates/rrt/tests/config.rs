@@ -121,3 +121,31 @@ fn sighup_applies_changed_never_share_rules_at_once() {
         !lab.copy_stdin("a", b"5500-0000-0000-0004").status.success()
     });
 }
+
+#[test]
+fn sighup_dials_a_peer_added_to_the_file_at_once() {
+    // Two labs: their daemons do not share a runtime directory, so they meet only over TCP.
+    let mut far = Lab::new("sighuppeerfar");
+    let insecure = ["--listen", "127.0.0.1:0", "--insecure"].map(str::to_owned);
+    far.start_with("far", &insecure);
+    let listen = far.status("far").expect("status")["listen"]
+        .as_str()
+        .expect("a TCP address")
+        .to_owned();
+    let mut here = Lab::new("sighuppeerhere");
+    write_config(&here, "listen = \"127.0.0.1:0\"\ninsecure = true\n");
+    here.start("here");
+    assert!(here.peers("here").is_empty(), "no peer to dial yet");
+    write_config(
+        &here,
+        &format!("listen = \"127.0.0.1:0\"\ninsecure = true\npeer = [\"{listen}\"]\n"),
+    );
+    let hangup = std::process::Command::new("kill")
+        .args(["-HUP", &here.pid("here").to_string()])
+        .status()
+        .expect("kill");
+    assert!(hangup.success());
+    wait_until("here to link to the peer the file added", || {
+        here.peers("here") == ["far"]
+    });
+}

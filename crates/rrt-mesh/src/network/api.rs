@@ -175,6 +175,12 @@ pub enum NetCommand {
     },
     /// Report this instance's role and every up peer's liveness.
     Status(oneshot::Sender<NetStatus>),
+    /// The `--peer` targets are now `addresses` (see the dialer: new ones are dialed at once,
+    /// unlisted ones no longer).
+    SetPeers {
+        /// `HOST:PORT` each.
+        addresses: Vec<String>,
+    },
     /// A peer was discovered at `address`: dial it, and keep trying while the hint stands.
     Discovered {
         /// Where it listens.

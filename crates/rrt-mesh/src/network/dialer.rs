@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!  peer-<pid>.sock seen ─▶ handle_peer_socket ─┐            ┌▶ DialUnix { pid } ─▶ handle_unix_dialed
-//!  --peer HOST:PORT (new) ─────────────────────┤            ├▶ Clean { pid }    (a dead process's socket)
+//!  --peer HOST:PORT (new, or set again) ───────┤            ├▶ Clean { pid }    (a dead process's socket)
 //!  NetCommand::Discovered / Forget ────────────┼─▶ Dialer ──┼▶ Resolve { address } ─▶ handle_resolved
 //!  links opened and closed, peers up and down ─┤            └▶ DialTcp { address, to } ─▶ handle_tcp_dialed
 //!  poll_timeout / handle_timeout(now) ─────────┘
@@ -21,7 +21,10 @@
 //! * `--peer HOST:PORT` targets are dialed for as long as they are configured, whenever they
 //!   have no link, with a backoff from 250 ms doubling to 5 s (reset once a link says hello);
 //!   a target whose peer is already up by another link is looked at again later. A host name is
-//!   resolved by the worker off the reactor thread, an address literal is dialed as it is.
+//!   resolved by the worker off the reactor thread, an address literal is dialed as it is. The
+//!   targets may be set again while running (the config file read again): a new one is dialed
+//!   at once; one no longer listed is not dialed again — dropped at once without a link, when
+//!   its link ends otherwise (a live link is not cut: the peer may want it too).
 //! * Discovered addresses are dialed like `--peer` targets while discovery lists them; once it
 //!   no longer does, a target without a link is dropped and one with a link is dropped when the
 //!   link ends. In a swarm a discovered address is a way in, not a link to keep: it is dialed
@@ -103,7 +106,7 @@ struct Target {
     address: String,
     /// Listed by discovery (rather than configured).
     discovered: bool,
-    /// Discovered, then no longer listed: dropped once its link ends.
+    /// No longer listed (by discovery, or by the configuration): dropped once its link ends.
     withdrawn: bool,
     link: Option<LinkId>,
     /// Who answered last time, to avoid dialing a peer already linked another way.
@@ -224,7 +227,29 @@ impl Dialer {
     pub(super) fn is_configured(&self, link: LinkId) -> bool {
         self.targets
             .iter()
-            .any(|target| !target.discovered && target.link == Some(link))
+            .any(|target| !target.discovered && !target.withdrawn && target.link == Some(link))
+    }
+
+    /// The `--peer` targets are now `addresses`: new ones are dialed at `now`, those no longer
+    /// listed are withdrawn (see the module docs); a discovered address now listed is kept as
+    /// configured.
+    pub(super) fn set_configured(&mut self, addresses: &[String], now: Instant) {
+        for target in &mut self.targets {
+            if !target.discovered && !addresses.contains(&target.address) {
+                target.withdrawn = true;
+            }
+        }
+        for address in addresses {
+            match self.target(address) {
+                Some(target) => {
+                    target.discovered = false;
+                    target.withdrawn = false;
+                }
+                None => self.targets.push(Target::new(address.clone(), false, now)),
+            }
+        }
+        self.targets
+            .retain(|target| !(target.withdrawn && target.link.is_none()));
     }
 
     /// How the dial of `peer-<pid>.sock` went.
@@ -647,6 +672,47 @@ mod tests {
                 address: targets[0].clone(),
                 to: address("10.0.0.3:7000")
             }]
+        );
+    }
+
+    #[test]
+    fn targets_set_again_dial_the_new_and_drop_the_old_once_their_links_end() {
+        let now = Instant::now();
+        let (kept, linked, idle) = (
+            "10.0.0.6:7000".to_owned(),
+            "10.0.0.7:7000".to_owned(),
+            "10.0.0.8:7000".to_owned(),
+        );
+        let mut dialer = Dialer::new(1, true, &[kept.clone(), linked.clone(), idle.clone()], now);
+        assert_eq!(tick(&mut dialer, now).len(), 3);
+        dialer.handle_tcp_dialed(&kept, Ok(40), now);
+        dialer.handle_tcp_dialed(&linked, Ok(41), now);
+        dialer.handle_tcp_dialed(&idle, Err("refused".into()), now);
+        let new = "10.0.0.9:7000".to_owned();
+        dialer.set_configured(&[kept.clone(), new.clone()], now);
+        assert_eq!(
+            tick(&mut dialer, now),
+            [Action::DialTcp {
+                address: new.clone(),
+                to: address(&new)
+            }],
+            "the new one at once; the unlisted one without a link is not retried"
+        );
+        assert!(dialer.is_configured(40));
+        assert!(
+            !dialer.is_configured(41),
+            "unlisted: no longer kept in every shape"
+        );
+        dialer.link_closed(41, now);
+        dialer.link_closed(40, now);
+        let later = now + Duration::from_secs(10);
+        assert_eq!(
+            tick(&mut dialer, later),
+            [Action::DialTcp {
+                address: kept.clone(),
+                to: address(&kept)
+            }],
+            "only the listed target whose link ended is dialed again"
         );
     }
 

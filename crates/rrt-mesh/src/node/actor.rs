@@ -4,6 +4,7 @@
 use std::{
     collections::BTreeMap,
     path::PathBuf,
+    sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
@@ -28,8 +29,8 @@ use crate::{
 };
 
 use super::{
-    CopyError, NodeEvent, NodeStatus, PinError, Request, Stopped, blobs::Blobs, edit::apply,
-    editors::Editors, status::mesh_view,
+    CopyError, NodeEvent, NodeStatus, PeersError, PinError, Request, Stopped, blobs::Blobs,
+    edit::apply, editors::Editors, status::mesh_view,
 };
 
 /// How long a leaving node waits for its goodbyes to be written.
@@ -76,6 +77,9 @@ pub(super) struct Actor {
     /// This device's id (with TLS), for the provenance of what is copied here: what pauses of
     /// this device on other devices go by.
     pub(super) device_id: Option<String>,
+    /// The `HOST:PORT` targets the network reactor dials (`None` without TCP), shared with the
+    /// factory that relaunches it.
+    pub(super) configured_peers: Arc<Mutex<Option<Vec<String>>>>,
 }
 
 /// Who waits for a local copy.
@@ -184,6 +188,21 @@ impl Actor {
             }
             Request::History(reply) => {
                 let _ = reply.send(self.clipboard.shown_history().cloned().collect());
+            }
+            Request::SetPeers(peers, reply) => {
+                let mut configured = self
+                    .configured_peers
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let answer = match configured.as_mut() {
+                    Some(configured) => {
+                        configured.clone_from(&peers);
+                        self.command(NetCommand::SetPeers { addresses: peers });
+                        Ok(())
+                    }
+                    None => Err(PeersError::NoTcp),
+                };
+                let _ = reply.send(answer);
             }
             Request::Pauses(pauses, reply) => {
                 self.clipboard.set_pauses(pauses);

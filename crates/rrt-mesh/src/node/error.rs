@@ -97,6 +97,17 @@ pub enum PinError {
     Stopped(#[from] Stopped),
 }
 
+/// Why the peers to dial could not be set. They are as they were.
+#[derive(Debug, thiserror::Error)]
+pub enum PeersError {
+    /// The node has no TCP: it dials no host.
+    #[error("this node has no TCP (it was started without it), so it dials no peer")]
+    NoTcp,
+    /// The node has stopped.
+    #[error(transparent)]
+    Stopped(#[from] Stopped),
+}
+
 /// Why the clipboard's pauses could not be read again. The pauses are as they were.
 #[derive(Debug, thiserror::Error)]
 pub enum PausesError {

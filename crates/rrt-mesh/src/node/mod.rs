@@ -36,7 +36,11 @@ mod pauses;
 mod status;
 mod why;
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use rrt_reactor::{Config, ReactorEvent, RestartPolicy, Rrt, ShutdownReason};
 use rrt_store::{BlobStore, ClipboardStore, DocumentStore};
@@ -65,8 +69,8 @@ pub use builder::{NodeBuilder, WanOptions};
 pub use clipboard_handle::{ClipboardChange, ClipboardChanges, ClipboardHandle};
 pub use edit::Edit;
 pub use error::{
-    CopyError, FetchError, ImportError, PairError, PausesError, PinError, ReadError, StartError,
-    Stopped,
+    CopyError, FetchError, ImportError, PairError, PausesError, PeersError, PinError, ReadError,
+    StartError, Stopped,
 };
 pub use events::{NodeEvent, NodeEvents};
 pub use status::{LinkPath, MeshView, NodeStatus, PeerStatus};
@@ -111,6 +115,7 @@ pub(super) enum Request {
     Editors(String, oneshot::Sender<Vec<rrt_sync::Presence>>),
     Edit(String, Edit, oneshot::Sender<Result<(), EditError>>),
     Pauses(rrt_sync::Pauses, oneshot::Sender<rrt_sync::Pauses>),
+    SetPeers(Vec<String>, oneshot::Sender<Result<(), PeersError>>),
     Leave(oneshot::Sender<()>),
 }
 
@@ -202,8 +207,22 @@ impl Node {
             capacity: 4096,
             policy: RestartPolicy::default(),
         };
+        // The `--peer` targets as last set (`Node::set_peers`): a relaunched reactor starts
+        // with them, not with those the node started with.
+        let configured_peers =
+            Arc::new(Mutex::new(config.tcp.as_ref().map(|tcp| tcp.peers.clone())));
+        let targets = Arc::clone(&configured_peers);
         let net = Rrt::with_config(
-            move |registry: &mio::Registry| NetworkWorker::new(registry, network.clone()),
+            move |registry: &mio::Registry| {
+                let mut network = network.clone();
+                if let (Some(tcp), Some(peers)) = (
+                    &mut network.tcp,
+                    &*targets.lock().unwrap_or_else(PoisonError::into_inner),
+                ) {
+                    tcp.peers.clone_from(peers);
+                }
+                NetworkWorker::new(registry, network)
+            },
             reactor_config,
         );
         let mut subscription = net.subscribe();
@@ -332,6 +351,7 @@ impl Node {
                 .filter(|name| !name.is_empty())
                 .map(str::to_owned),
             device_id: pauses_source.as_ref().map(pauses::PausesSource::device_id),
+            configured_peers,
         };
         tokio::spawn(actor.run(inbox, written, blob_done));
         Ok(Self {
@@ -387,6 +407,14 @@ impl Node {
     /// This node's status.
     pub async fn status(&self) -> Result<NodeStatus, Stopped> {
         self.ask(Request::Status).await
+    }
+
+    /// Sets the `HOST:PORT` targets this node dials and keeps dialing ([`TcpConfig::peers`])
+    /// while it runs: new ones are dialed at once; one no longer listed is not dialed again (a
+    /// live link to it stays until it ends — the peer may want it). Relaunches of the network
+    /// reactor keep them; the node's next start takes its builder's.
+    pub async fn set_peers(&self, peers: Vec<String>) -> Result<(), PeersError> {
+        self.ask(|reply| Request::SetPeers(peers, reply)).await?
     }
 
     /// The raw event channel, for the handles' streams.

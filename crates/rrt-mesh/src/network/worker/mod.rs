@@ -682,6 +682,9 @@ impl Worker for NetworkWorker {
                 self.dialer.handle_discovered(address, Instant::now());
             }
             NetCommand::Forget { address } => self.dialer.handle_forget(address),
+            NetCommand::SetPeers { addresses } => {
+                self.dialer.set_configured(&addresses, Instant::now());
+            }
             NetCommand::Attach(link) => self.attach(link, ctx.registry(), Instant::now()),
             NetCommand::Leave => {
                 self.leave(ctx.registry());

@@ -13,7 +13,7 @@ use crate::answer::{ErrorKind, Refusal};
 
 /// The version of the control protocol this crate speaks: answered by [`Request::Version`], and
 /// raised when a request or answer changes in a way an older peer would misread.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// A request. Each is answered by one line (`{"ok": …}` or `{"error": …}`), except the streams
 /// (`watch`, `scratch_watch`, `state_watch`, `open`, `invite`, `join`), which answer with a line

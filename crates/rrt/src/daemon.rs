@@ -6,7 +6,7 @@ use std::{
     net::SocketAddr,
     os::unix::fs::PermissionsExt,
     path::PathBuf,
-    sync::{Arc, PoisonError, RwLock},
+    sync::{Arc, PoisonError, RwLock, atomic::AtomicU64},
     time::Duration,
 };
 
@@ -376,6 +376,13 @@ async fn serve(locate: &Locate, args: DaemonArgs, mut config: crate::Config) -> 
     }
     let clipboard_choice = args.system_clipboard;
     let system_clipboard = clipboard_choice.backend()?;
+    let adapter_restarts = Arc::new(AtomicU64::new(0));
+    if matches!(
+        system_clipboard,
+        Some(rrt_clipboard::Backend::X11 | rrt_clipboard::Backend::Wayland)
+    ) {
+        builder = builder.reactor_restarts("system_clipboard", Arc::clone(&adapter_restarts));
+    }
     let bridge = system_clipboard::BridgeConfig {
         limits: rrt_clipboard::ReadLimits {
             max_bytes: usize::try_from(args.max_size.min(MAX_READ_FROM_DESKTOP))
@@ -384,6 +391,7 @@ async fn serve(locate: &Locate, args: DaemonArgs, mut config: crate::Config) -> 
         pasted_files: state_dir.join(&locate.mesh).join("pasted"),
         max_size: args.max_size,
         never_share_from: Arc::clone(&never_share_from),
+        restarts: adapter_restarts,
     };
 
     // Signals first: a SIGTERM during start-up must still end in a goodbye.

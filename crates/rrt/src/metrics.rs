@@ -154,11 +154,16 @@ pub(crate) fn render(status: &NodeStatus, peers: &MeshView) -> String {
         "Peers' data refused, by reason.",
         &refusals,
     );
+    let restarts: Vec<(String, u64)> = status
+        .reactor_restarts
+        .iter()
+        .map(|(reactor, count)| (labels(&[("reactor", reactor)]), *count))
+        .collect();
     family(
         "rrt_reactor_restarts",
         "counter",
-        "Restarts of a reactor's worker after it failed.",
-        &[(labels(&[("reactor", "network")]), status.reactor_restarts)],
+        "Restarts of a reactor's worker after it failed, by reactor thread.",
+        &restarts,
     );
     let stores: Vec<(String, u64)> = status
         .store_bytes

@@ -14,7 +14,10 @@ use std::{
     collections::HashSet,
     io::Write,
     path::{Path, PathBuf},
-    sync::{Arc, PoisonError, RwLock},
+    sync::{
+        Arc, PoisonError, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use clap::ValueEnum;
@@ -80,6 +83,8 @@ pub(crate) struct BridgeConfig {
     /// when a window has no class), compared ignoring case (X11 only: Wayland does not say who
     /// copied). Replaced by SIGHUP.
     pub(crate) never_share_from: Arc<RwLock<Vec<String>>>,
+    /// Restarts of the adapter's worker, counted for the node's status.
+    pub(crate) restarts: Arc<AtomicU64>,
 }
 
 /// Whether a value copied in `application` must not be shared.
@@ -236,6 +241,7 @@ where
                     tracing::info!(generation, "following the {name} clipboard");
                 }
                 Ok(ReactorEvent::Restarting { attempt, cause, .. }) => {
+                    config.restarts.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(attempt, %cause, "the {name} clipboard adapter is restarting");
                 }
                 Ok(ReactorEvent::Shutdown(reason)) => {

@@ -38,6 +38,10 @@ fn hosts_behind_two_nats_pair_by_ticket_and_sync_through_the_relay() {
         format!("http://{RELAY_ADDRESS}:3340/"),
         "the lab's relay and no other"
     );
+    assert_eq!(
+        status["reactor_restarts"]["wide_area"], 0,
+        "the wide-area transport's reactor is counted"
+    );
 
     let ticket = sites.pair("a1", "b1");
     // A plain-HTTP relay offers no address discovery: behind two NATs the path stays relayed.

@@ -243,8 +243,10 @@ impl Actor {
                     members: None,
                     blobs: self.blobs.status(),
                     refusals: self.refusals.clone(),
-                    reactor_restarts: status.generation.saturating_sub(1)
-                        + u64::from(status.restarts),
+                    reactor_restarts: BTreeMap::from([(
+                        "network".to_owned(),
+                        super::status::restarts(&status),
+                    )]),
                     store_bytes: BTreeMap::new(),
                 };
                 node.refusals

@@ -9,7 +9,12 @@
 //! each other there, so its default (`$XDG_RUNTIME_DIR/rrt`, else `/tmp/rrt-<uid>`) is part of
 //! the protocol, and every program of a mesh must agree on it.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, atomic::AtomicU64},
+    time::Duration,
+};
 
 use rrt_wire::WireConfig;
 
@@ -54,6 +59,7 @@ pub struct NodeBuilder {
     pub(super) wan: Option<WanOptions>,
     pub(super) content: ContentConfig,
     pub(super) never_share: Option<NeverShare>,
+    pub(super) reactors: Vec<(String, Arc<AtomicU64>)>,
 }
 
 /// Decides that a text must never be shared: the rule it matches, by name (see
@@ -108,6 +114,7 @@ impl NodeBuilder {
             wan: None,
             content: ContentConfig::default(),
             never_share: None,
+            reactors: Vec::new(),
         }
     }
 
@@ -212,7 +219,19 @@ impl NodeBuilder {
         mut self,
         filter: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
     ) -> Self {
-        self.never_share = Some(NeverShare(std::sync::Arc::new(filter)));
+        self.never_share = Some(NeverShare(Arc::new(filter)));
+        self
+    }
+
+    /// Reports the restarts an application's own reactor counts in `restarts` in the node's
+    /// status, as `reactor` ([`NodeStatus::reactor_restarts`](crate::NodeStatus)): the `rrt`
+    /// daemon's system clipboard adapter is `system_clipboard`.
+    pub fn reactor_restarts(
+        mut self,
+        reactor: impl Into<String>,
+        restarts: Arc<AtomicU64>,
+    ) -> Self {
+        self.reactors.push((reactor.into(), restarts));
         self
     }
 

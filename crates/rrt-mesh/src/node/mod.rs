@@ -38,7 +38,10 @@ mod why;
 
 use std::{
     collections::BTreeMap,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -129,6 +132,8 @@ pub struct Node {
     never_share: Option<builder::NeverShare>,
     /// Where the clipboard's pauses are read from.
     pauses: Option<pauses::PausesSource>,
+    /// The application's own reactors' restart counts ([`NodeBuilder::reactor_restarts`]).
+    reactors: Arc<[(String, Arc<AtomicU64>)]>,
     wan: Option<Rrt<WanWorker>>,
     /// Weak, so event streams end when the actor does, however many handles remain.
     events: broadcast::WeakSender<NodeEvent>,
@@ -360,6 +365,7 @@ impl Node {
             content: config.content,
             never_share: config.never_share,
             pauses: pauses_source,
+            reactors: config.reactors.into(),
             wan,
             events: events.downgrade(),
             id,
@@ -406,7 +412,18 @@ impl Node {
 
     /// This node's status.
     pub async fn status(&self) -> Result<NodeStatus, Stopped> {
-        self.ask(Request::Status).await
+        let mut status = self.ask(Request::Status).await?;
+        if let Some(wan) = &self.wan {
+            status
+                .reactor_restarts
+                .insert("wide_area".to_owned(), status::restarts(&wan.status()));
+        }
+        for (reactor, restarts) in self.reactors.iter() {
+            status
+                .reactor_restarts
+                .insert(reactor.clone(), restarts.load(Ordering::Relaxed));
+        }
+        Ok(status)
     }
 
     /// Sets the `HOST:PORT` targets this node dials and keeps dialing ([`TcpConfig::peers`])

@@ -126,12 +126,20 @@ pub struct NodeStatus {
     /// without a count).
     #[serde(default)]
     pub refusals: BTreeMap<String, u64>,
-    /// How many times the network reactor's worker was restarted after failing.
+    /// How many times each reactor's worker was restarted after failing, by thread: `network`,
+    /// and `wide_area` when the node has the wide-area transport (an application adds its own,
+    /// as the daemon does its system clipboard's).
     #[serde(default)]
-    pub reactor_restarts: u64,
+    pub reactor_restarts: BTreeMap<String, u64>,
     /// Bytes on disk, by store: `clipboard`, `documents`, `blobs`.
     #[serde(default)]
     pub store_bytes: BTreeMap<String, u64>,
+}
+
+/// How many times a reactor's worker was restarted after failing: within its current
+/// generation, and once for each generation before it (a reactor that gave up is relaunched).
+pub(super) fn restarts(status: &rrt_reactor::Status) -> u64 {
+    status.generation.saturating_sub(1) + u64::from(status.restarts)
 }
 
 /// The network thread's view of the peers, for status displays.

@@ -15,6 +15,8 @@ declare -A packages=(
     [sway]=sway
     [wl-copy]=wl-clipboard
     [setpriv]=util-linux
+    [unshare]=util-linux
+    [nsenter]=util-linux
     [openssl]=openssl
     [systemd-analyze]=systemd
 )

@@ -1,11 +1,11 @@
 //! The clipboard on disk, shared by every daemon of a mesh on the host, written incrementally.
 //!
 //! ```text
-//! <dir>/clipboard/index.json      the history's stamps and the clock — small, replaced whole
+//! <dir>/clipboard/index.json      the history's stamps, where each was copied and whom it is
+//!                                 withheld from, and the clock — small, replaced whole
 //! <dir>/clipboard/<stamp>.txt     one entry's text, written once, never rewritten
 //! <dir>/clipboard/<stamp>.content.json  its other representations (inline bytes in base64,
 //!                                 larger ones by hash: their bytes are in the blob store)
-//! <dir>/clipboard/<stamp>.about.json    where it was copied and whom it is withheld from
 //! <dir>/clipboard.lock            flock held while either is read or changed
 //! ```
 //!
@@ -21,7 +21,7 @@
 //! (`clipboard.json`) is read once and replaced.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     ffi::OsStr,
     fs::{self, File},
     io,
@@ -41,9 +41,6 @@ const INDEX: &str = "index.json";
 const LOCK: &str = "clipboard.lock";
 const TEXT_SUFFIX: &str = ".txt";
 const CONTENT_SUFFIX: &str = ".content.json";
-const ABOUT_SUFFIX: &str = ".about.json";
-/// The files an entry may have besides its text.
-const OTHER_SUFFIXES: [&str; 2] = [CONTENT_SUFFIX, ABOUT_SUFFIX];
 const FORMAT_VERSION: u32 = 2;
 /// The single file of format 1: the whole history, texts included.
 const LEGACY_FILE: &str = "clipboard.json";
@@ -75,15 +72,33 @@ struct Index {
     /// The entries pinned on this host (absent before pins existed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pinned: Vec<Stamp>,
+    /// Where entries were copied and whom they are withheld from, for those of which something
+    /// is known (absent before either was stored; an older version ignores it). Here rather
+    /// than in a file per entry: the index is written and synced for every copy anyway, and
+    /// another file would cost a copy another sync.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    about: Vec<About>,
 }
 
-/// What an entry's `.about.json` holds (written only when something is known).
-#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Where the entry with `stamp` was copied and whom it is withheld from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct About {
+    stamp: Stamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     provenance: Option<Provenance>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     withheld_from: Vec<String>,
+}
+
+impl About {
+    /// What is known of `entry`, if anything.
+    fn of(entry: &ClipEntry) -> Option<Self> {
+        (entry.provenance.is_some() || !entry.withheld_from.is_empty()).then(|| Self {
+            stamp: entry.stamp,
+            provenance: entry.provenance.clone(),
+            withheld_from: entry.withheld_from.clone(),
+        })
+    }
 }
 
 /// Format 1: everything in one file.
@@ -106,6 +121,8 @@ struct OnDisk {
     rebuilt: bool,
     /// The pinned entries the index lists.
     pinned: Vec<Stamp>,
+    /// What the index says of its entries, by stamp.
+    about: BTreeMap<Stamp, About>,
 }
 
 /// Where a mesh's clipboard lives on disk.
@@ -205,6 +222,7 @@ impl ClipboardStore {
             clock: on_disk.clock,
             entries: on_disk.listed,
             pinned: pins,
+            about: on_disk.about.into_values().collect(),
         };
         texts
             .replace(INDEX, &serde_json::to_vec(&index)?)
@@ -241,16 +259,17 @@ impl ClipboardStore {
         for entry in on_disk.legacy {
             repaired += usize::from(clipboard.restore(entry, now_ms));
         }
+        let mut about = on_disk.about;
         for stamp in on_disk.listed {
             // A text is read only if it is missing here and would be kept.
             if clipboard.contains(&stamp) || !clipboard.would_keep(&stamp) {
                 continue;
             }
             if let Some(text) = self.read_text(texts, &stamp)? {
-                let About {
-                    provenance,
-                    withheld_from,
-                } = self.read_about(texts, &stamp)?;
+                let known = about.remove(&stamp);
+                let (provenance, withheld_from) = known
+                    .map(|about| (about.provenance, about.withheld_from))
+                    .unwrap_or_default();
                 let entry = ClipEntry {
                     text: text.into(),
                     content: self.read_content(texts, &stamp)?,
@@ -298,21 +317,10 @@ impl ClipboardStore {
         texts: &PrivateDir,
         stamp: &Stamp,
     ) -> Result<Vec<Representation>, ClipboardStoreError> {
-        let name = entry_file(stamp, CONTENT_SUFFIX);
+        let name = content_name(stamp);
         match read_json::<Vec<Representation>>(texts, name.as_ref(), |_| true)? {
             Read::Parsed(content) => Ok(content),
             Read::Missing | Read::SetAside => Ok(Vec::new()),
-        }
-    }
-
-    /// Where one entry was copied and whom it is withheld from: nothing known when it has no
-    /// file of them (an entry stored before they were); one that does not parse is set aside
-    /// and reported, and the entry keeps its text.
-    fn read_about(&self, texts: &PrivateDir, stamp: &Stamp) -> Result<About, ClipboardStoreError> {
-        let name = entry_file(stamp, ABOUT_SUFFIX);
-        match read_json::<About>(texts, name.as_ref(), |_| true)? {
-            Read::Parsed(about) => Ok(about),
-            Read::Missing | Read::SetAside => Ok(About::default()),
         }
     }
 
@@ -334,19 +342,9 @@ impl ClipboardStore {
                     .replace_before_index(&name, entry.text.as_bytes())
                     .map_err(io_error("writing", &texts.path().join(&name)))?;
                 if !entry.content.is_empty() {
-                    let name = entry_file(&entry.stamp, CONTENT_SUFFIX);
+                    let name = content_name(&entry.stamp);
                     texts
                         .replace_before_index(&name, &serde_json::to_vec(&entry.content)?)
-                        .map_err(io_error("writing", &texts.path().join(&name)))?;
-                }
-                let about = About {
-                    provenance: entry.provenance.clone(),
-                    withheld_from: entry.withheld_from.clone(),
-                };
-                if about != About::default() {
-                    let name = entry_file(&entry.stamp, ABOUT_SUFFIX);
-                    texts
-                        .replace_before_index(&name, &serde_json::to_vec(&about)?)
                         .map_err(io_error("writing", &texts.path().join(&name)))?;
                 }
             }
@@ -360,6 +358,7 @@ impl ClipboardStore {
                 .map(|entry| entry.stamp)
                 .collect(),
             pinned: pins.to_vec(),
+            about: clipboard.history().iter().filter_map(About::of).collect(),
         };
         texts
             .replace(INDEX, &serde_json::to_vec(&index)?)
@@ -380,7 +379,7 @@ impl ClipboardStore {
             return;
         };
         for name in names {
-            let stamp = parse_text_name(&name).or_else(|| parse_other_name(&name));
+            let stamp = parse_text_name(&name).or_else(|| parse_content_name(&name));
             let dropped = stamp.is_some_and(|stamp| !named.contains(&stamp));
             if dropped && let Err(error) = texts.remove(&name) {
                 tracing::warn!(?name, %error, "could not delete a dropped clipboard entry");
@@ -398,6 +397,7 @@ impl ClipboardStore {
             legacy: Vec::new(),
             rebuilt: false,
             pinned: Vec::new(),
+            about: BTreeMap::new(),
         };
         match read_json::<Index>(texts, INDEX.as_ref(), |index| {
             index.version == FORMAT_VERSION
@@ -406,6 +406,11 @@ impl ClipboardStore {
                 on_disk.clock = index.clock;
                 on_disk.listed = index.entries;
                 on_disk.pinned = index.pinned;
+                on_disk.about = index
+                    .about
+                    .into_iter()
+                    .map(|about| (about.stamp, about))
+                    .collect();
             }
             Read::Missing => {}
             Read::SetAside => {
@@ -476,10 +481,13 @@ fn text_name(stamp: &Stamp) -> String {
     )
 }
 
-/// The entry's file other than its text that ends in `suffix` (one of [`OTHER_SUFFIXES`]).
-fn entry_file(stamp: &Stamp, suffix: &str) -> String {
+/// The file holding the other representations of the entry with `stamp`.
+fn content_name(stamp: &Stamp) -> String {
     let text = text_name(stamp);
-    format!("{}{suffix}", &text[..text.len() - TEXT_SUFFIX.len()])
+    format!(
+        "{}{CONTENT_SUFFIX}",
+        &text[..text.len() - TEXT_SUFFIX.len()]
+    )
 }
 
 /// The stamp a text's file name says, if it is one.
@@ -487,12 +495,9 @@ fn parse_text_name(name: &OsStr) -> Option<Stamp> {
     parse_stamp(name.to_str()?.strip_suffix(TEXT_SUFFIX)?)
 }
 
-/// The stamp the name of an entry's other file says, if it is one.
-fn parse_other_name(name: &OsStr) -> Option<Stamp> {
-    let name = name.to_str()?;
-    OTHER_SUFFIXES
-        .iter()
-        .find_map(|suffix| parse_stamp(name.strip_suffix(suffix)?))
+/// The stamp a content file's name says, if it is one.
+fn parse_content_name(name: &OsStr) -> Option<Stamp> {
+    parse_stamp(name.to_str()?.strip_suffix(CONTENT_SUFFIX)?)
 }
 
 fn parse_stamp(name: &str) -> Option<Stamp> {

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::clipboard::ClipEntry;
 
 /// The most devices a value is withheld from; a peer's longer list is cut.
-pub const MAX_WITHHELD: usize = 256;
+pub const MAX_WITHHELD: usize = 64;
 
 /// This device's pauses: which values it keeps without showing, and whom its copies are
 /// withheld from. Devices are named by their ids as provenance carries them (`rrt id`).

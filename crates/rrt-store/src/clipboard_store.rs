@@ -165,6 +165,7 @@ impl ClipboardStore {
         let rewrite = !on_disk.legacy.is_empty() || on_disk.rebuilt;
         let listed = on_disk.listed.clone();
         let on_disk_pins = on_disk.pinned.clone();
+        let known = on_disk.about.clone();
         let repaired = self.merge(&texts, clipboard, on_disk, now_ms)?;
         if repaired > 0 {
             tracing::warn!(
@@ -174,7 +175,7 @@ impl ClipboardStore {
             );
         }
         if repaired > 0 || rewrite {
-            self.write(&texts, clipboard, &listed, &on_disk_pins)?;
+            self.write(&texts, clipboard, &listed, &on_disk_pins, &known)?;
         }
         Ok(())
     }
@@ -191,6 +192,7 @@ impl ClipboardStore {
         let rewrite = !on_disk.legacy.is_empty() || on_disk.rebuilt;
         // Pins change only by `set_pin`, under the lock: a save keeps those on disk.
         let pins = on_disk.pinned.clone();
+        let known = on_disk.about.clone();
         self.merge(&texts, &mut merged, on_disk, now_ms)?;
         // Already on disk (the daemon that copied it, or another of this host, saved it): no
         // write, no sync. Every daemon of a host saves every value it hears of, most of them
@@ -203,7 +205,7 @@ impl ClipboardStore {
         if unchanged && !rewrite {
             return Ok(());
         }
-        self.write(&texts, &merged, &listed, &pins)
+        self.write(&texts, &merged, &listed, &pins, &known)
     }
 
     /// Pins (or unpins) the entry with `stamp` on this host: a pinned entry is kept whatever its
@@ -332,6 +334,7 @@ impl ClipboardStore {
         clipboard: &Clipboard,
         listed: &[Stamp],
         pins: &[Stamp],
+        known: &BTreeMap<Stamp, About>,
     ) -> Result<(), ClipboardStoreError> {
         let listed: BTreeSet<&Stamp> = listed.iter().collect();
         for entry in clipboard.history() {
@@ -358,7 +361,13 @@ impl ClipboardStore {
                 .map(|entry| entry.stamp)
                 .collect(),
             pinned: pins.to_vec(),
-            about: clipboard.history().iter().filter_map(About::of).collect(),
+            // What the index said of an entry this memory knows nothing of (it came through an
+            // older peer, say) is kept.
+            about: clipboard
+                .history()
+                .iter()
+                .filter_map(|entry| About::of(entry).or_else(|| known.get(&entry.stamp).cloned()))
+                .collect(),
         };
         texts
             .replace(INDEX, &serde_json::to_vec(&index)?)

@@ -108,8 +108,6 @@ pub struct ClipSync {
     events: VecDeque<ClipEvent>,
     /// Whether peers changed the register since the last [`ClipSync::take_dirty`].
     dirty: bool,
-    /// What is kept without being shown, and whom copies are withheld from.
-    pauses: Pauses,
     /// The stamp of the shown value last reported.
     shown: Option<Stamp>,
 }
@@ -121,7 +119,8 @@ impl ClipSync {
     }
 
     /// The session of `clipboard` with these `pauses`.
-    pub fn with_pauses(clipboard: Clipboard, pauses: Pauses) -> Self {
+    pub fn with_pauses(mut clipboard: Clipboard, pauses: Pauses) -> Self {
+        clipboard.set_pauses(pauses);
         let mut sync = Self {
             clipboard,
             neighbours: Neighbours::default(),
@@ -130,7 +129,6 @@ impl ClipSync {
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
             dirty: false,
-            pauses,
             shown: None,
         };
         sync.shown = sync.shown().map(|entry| entry.stamp);
@@ -144,36 +142,40 @@ impl ClipSync {
 
     /// The shown value: the newest entry the pauses do not hide.
     pub fn shown(&self) -> Option<&ClipEntry> {
-        self.shown_history().next()
+        self.clipboard.shown_history().next()
     }
 
     /// The shown history, newest first.
     pub fn shown_history(&self) -> impl Iterator<Item = &ClipEntry> {
-        self.clipboard
-            .history()
-            .iter()
-            .filter(|entry| self.pauses.shows(entry))
+        self.clipboard.shown_history()
     }
 
     /// The pauses in effect.
     pub fn pauses(&self) -> &Pauses {
-        &self.pauses
+        self.clipboard.pauses()
     }
 
     /// New pauses: copies from now on are withheld from the new `send` devices, and the shown
-    /// value is the newest the new rules do not hide — reported if it changed (a resumed device's
-    /// newer value shows at once).
+    /// value is the newest the new rules do not hide — reported if it is another (a resumed
+    /// device's newer value shows at once; pausing the device whose value shows puts the one
+    /// before it back).
     pub fn set_pauses(&mut self, pauses: Pauses) {
-        self.pauses = pauses;
-        self.report_shown();
+        self.clipboard.set_pauses(pauses);
+        if let Some(entry) = self.shown().filter(|entry| self.shown != Some(entry.stamp)) {
+            self.report(entry.clone());
+        }
     }
 
-    /// Reports the shown value if it is not the one last reported.
-    fn report_shown(&mut self) {
-        let Some(entry) = self.shown().filter(|entry| self.shown != Some(entry.stamp)) else {
-            return;
-        };
-        let entry = entry.clone();
+    /// Reports the shown value if it is newer than the one last reported. An older one (what
+    /// shows once the shown value aged out or was unpinned) is not: the desktop keeps the value
+    /// it has rather than going back to an old one.
+    fn report_newer_shown(&mut self) {
+        if let Some(entry) = self.shown().filter(|entry| self.shown < Some(entry.stamp)) {
+            self.report(entry.clone());
+        }
+    }
+
+    fn report(&mut self, entry: ClipEntry) {
         self.shown = Some(entry.stamp);
         self.events.push_back(ClipEvent::Changed(entry));
     }
@@ -195,7 +197,7 @@ impl ClipSync {
             return Ok(None);
         }
         let mut entry = self.clipboard.stamp(copied, now_ms);
-        entry.withheld_from = self.pauses.withheld_from();
+        entry.withheld_from = self.pauses().withheld_from();
         let len = update_len(&entry);
         if len > max_frame as usize {
             return Err(TooLarge {
@@ -229,7 +231,7 @@ impl ClipSync {
             message: update(&staged.entry),
             except: None,
         });
-        self.report_shown();
+        self.report_newer_shown();
         staged.entry
     }
 
@@ -327,7 +329,7 @@ impl ClipSync {
             return;
         }
         self.dirty = true;
-        self.report_shown();
+        self.report_newer_shown();
         self.outgoing
             .extend(self.neighbours.forward(from, arrival, update(&entry)));
     }
@@ -615,6 +617,32 @@ mod tests {
         assert!(events(&mut laptop).is_empty());
         laptop.set_pauses(pauses("laptop", &[], &[]));
         assert_eq!(events(&mut laptop), [ClipEvent::Changed(later)]);
+    }
+
+    #[test]
+    fn a_paused_devices_values_never_push_this_devices_history_out_nor_bring_an_old_one_back() {
+        let mut laptop = ClipSync::new(Clipboard::new(id(1), 1));
+        laptop.set_pauses(pauses("laptop", &["work"], &[]));
+        let pinned = copy_on(&mut laptop, "laptop", "pinned", NOW);
+        assert!(laptop.set_pinned(pinned.stamp, true));
+        let mine = copy_on(&mut laptop, "laptop", "mine", NOW + 1);
+        events(&mut laptop);
+        let mut work = replica(2);
+        for n in 0..10 {
+            let theirs = copy_on(&mut work, "work", &format!("work {n}"), NOW + 10 + n);
+            laptop.handle(id(2), update(&theirs), NOW + 10 + n);
+        }
+        assert!(
+            events(&mut laptop).is_empty(),
+            "nothing to show, and no step back"
+        );
+        assert_eq!(laptop.shown_history().collect::<Vec<_>>(), [&mine, &pinned]);
+        let hidden = laptop.clipboard().history().len() - 2;
+        assert_eq!(hidden, 1, "the hidden side is held to the capacity too");
+        // Unpinned, the old value leaves; what shows stays, and nothing is reported.
+        laptop.set_pinned(pinned.stamp, false);
+        assert_eq!(laptop.shown_history().collect::<Vec<_>>(), [&mine]);
+        assert!(events(&mut laptop).is_empty());
     }
 
     #[test]

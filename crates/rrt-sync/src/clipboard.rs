@@ -3,7 +3,9 @@
 //! Every value carries a [`Stamp`]; the register's value is the entry with the greatest stamp,
 //! and its history is the newest `capacity` entries by stamp. Both are functions of the *set* of
 //! entries seen, so replicas that have seen the same entries agree exactly — whatever the order,
-//! duplication or delay of the messages that brought them.
+//! duplication or delay of the messages that brought them. (A replica with [`Pauses`] keeps the
+//! newest `capacity` of the entries it shows and as many of those it hides: a superset of the
+//! newest `capacity`, so it still holds everything the others do.)
 //!
 //! A peer's entry stamped further ahead of the wall clock than the clock's maximum offset is
 //! refused ([`ClockError`]): accepted, it would stay the current value until real time caught up
@@ -20,6 +22,7 @@ use uuid::Uuid;
 use crate::{
     content::Representation,
     hlc::{ClockError, HybridClock, Stamp, Timestamp},
+    pauses::Pauses,
     provenance::Provenance,
 };
 
@@ -122,6 +125,10 @@ pub struct Clipboard {
     capacity: usize,
     /// Entries kept whatever their age (a local choice, not replicated).
     pinned: BTreeSet<Stamp>,
+    /// Which entries this replica keeps without showing: the capacity holds for the shown
+    /// entries and the hidden ones apart, so values a paused device keeps copying never push
+    /// this replica's own history out.
+    pauses: Pauses,
 }
 
 impl Clipboard {
@@ -135,6 +142,7 @@ impl Clipboard {
             entries: Vec::new(),
             capacity: capacity.max(1),
             pinned: BTreeSet::new(),
+            pauses: Pauses::default(),
         }
     }
 
@@ -160,18 +168,44 @@ impl Clipboard {
         &self.entries
     }
 
-    /// Whether an entry with `stamp` would be kept: it is pinned, the history has room, or it is
-    /// newer than the oldest unpinned entry kept.
+    /// The pauses that decide which entries are shown.
+    pub fn pauses(&self) -> &Pauses {
+        &self.pauses
+    }
+
+    /// New pauses: what is shown is decided again, and each side trimmed to the capacity.
+    pub fn set_pauses(&mut self, pauses: Pauses) {
+        self.pauses = pauses;
+        self.trim();
+    }
+
+    /// The shown history, newest first: the entries the pauses do not hide.
+    pub fn shown_history(&self) -> impl Iterator<Item = &ClipEntry> {
+        self.entries.iter().filter(|entry| self.pauses.shows(entry))
+    }
+
+    /// Whether an entry with `stamp` would be kept, shown or hidden (its text may not be known
+    /// yet): it is pinned, or its side of the history has room or holds an older unpinned entry.
     pub fn would_keep(&self, stamp: &Stamp) -> bool {
-        let mut unpinned = self
-            .entries
-            .iter()
-            .filter(|entry| !self.pinned.contains(&entry.stamp));
         self.pinned.contains(stamp)
-            || self.unpinned() < self.capacity
-            || unpinned
-                .next_back()
-                .is_some_and(|oldest| *stamp > oldest.stamp)
+            || [true, false]
+                .iter()
+                .any(|&shown| self.has_room(stamp, shown))
+    }
+
+    /// Whether the shown (or hidden) side of the history has room for an unpinned entry with
+    /// `stamp`: fewer than the capacity, or an older unpinned entry it would push out.
+    fn has_room(&self, stamp: &Stamp, shown: bool) -> bool {
+        let mut side = self.unpinned_side(shown);
+        side.clone().count() < self.capacity
+            || side.next_back().is_some_and(|oldest| *stamp > oldest.stamp)
+    }
+
+    /// The unpinned entries shown (or hidden), newest first.
+    fn unpinned_side(&self, shown: bool) -> impl DoubleEndedIterator<Item = &ClipEntry> + Clone {
+        self.entries.iter().filter(move |entry| {
+            !self.pinned.contains(&entry.stamp) && self.pauses.shows(entry) == shown
+        })
     }
 
     /// Keeps the entry with `stamp` whatever its age, until unpinned; `false` if it is not in the
@@ -211,13 +245,6 @@ impl Clipboard {
                 .binary_search_by(|probe| stamp.cmp(&probe.stamp))
                 .is_ok()
         });
-    }
-
-    fn unpinned(&self) -> usize {
-        self.entries
-            .iter()
-            .filter(|entry| !self.pinned.contains(&entry.stamp))
-            .count()
     }
 
     /// Whether an entry with `stamp` is in the history.
@@ -308,7 +335,12 @@ impl Clipboard {
             .binary_search_by(|probe| entry.stamp.cmp(&probe.stamp))
         {
             Ok(_) => Merge::Duplicate,
-            Err(_) if !self.would_keep(&entry.stamp) => Merge::Stale,
+            Err(_)
+                if !self.pinned.contains(&entry.stamp)
+                    && !self.has_room(&entry.stamp, self.pauses.shows(&entry)) =>
+            {
+                Merge::Stale
+            }
             Err(position) => {
                 self.entries.insert(position, entry);
                 self.trim();
@@ -323,16 +355,19 @@ impl Clipboard {
 }
 
 impl Clipboard {
-    /// Drops the oldest unpinned entries past the capacity.
+    /// Drops the oldest unpinned entries past the capacity, of the shown and the hidden side
+    /// each.
     fn trim(&mut self) {
-        let mut unpinned = self.unpinned();
-        let mut index = self.entries.len();
-        while unpinned > self.capacity && index > 0 {
-            index -= 1;
-            if !self.pinned.contains(&self.entries[index].stamp) {
-                self.entries.remove(index);
-                unpinned -= 1;
-            }
+        for shown in [true, false] {
+            let mut kept = 0;
+            let (pinned, pauses, capacity) = (&self.pinned, &self.pauses, self.capacity);
+            self.entries.retain(|entry| {
+                if pinned.contains(&entry.stamp) || pauses.shows(entry) != shown {
+                    return true;
+                }
+                kept += 1;
+                kept <= capacity
+            });
         }
     }
 }

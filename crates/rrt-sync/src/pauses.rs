@@ -56,9 +56,10 @@ impl Pauses {
         !from_paused && !withheld
     }
 
-    /// The devices a copy made now is withheld from.
+    /// The devices a copy made now is withheld from: at most [`MAX_WITHHELD`] (receivers read
+    /// no more; `rrt trust pause` refuses to pause sending to more).
     pub fn withheld_from(&self) -> Vec<String> {
-        self.send.iter().cloned().collect()
+        self.send.iter().take(MAX_WITHHELD).cloned().collect()
     }
 }
 

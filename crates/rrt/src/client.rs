@@ -92,6 +92,33 @@ pub(crate) fn instances(locate: &Locate) -> anyhow::Result<Vec<RegistryEntry>> {
     Ok(locate.mesh_daemons().daemons()?)
 }
 
+/// Every daemon of every mesh of this user on this host (the meshes are the directories beside
+/// `--mesh`'s), for what concerns the device rather than one mesh.
+pub(crate) fn every_meshs_daemons(locate: &Locate) -> anyhow::Result<Vec<RegistryEntry>> {
+    let mesh = locate.mesh_daemons();
+    let Some(root) = mesh.dir().parent() else {
+        return instances(locate);
+    };
+    let names = match fs::read_dir(root) {
+        Ok(entries) => entries
+            .flatten()
+            .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .collect(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(error) => return Err(error).with_context(|| format!("listing {}", root.display())),
+    };
+    let mut daemons = Vec::new();
+    for name in names {
+        // A directory that is not a mesh of ours (another user's, a link) is left alone.
+        match Mesh::new(&name, locate.runtime_dir.as_deref()).daemons() {
+            Ok(found) => daemons.extend(found),
+            Err(error) => eprintln!("skipping mesh {name:?}: {error}"),
+        }
+    }
+    Ok(daemons)
+}
+
 /// A connection to the daemon, for a stream or raw bytes (no deadline).
 pub(crate) fn connect(locate: &Locate) -> anyhow::Result<Client> {
     let entry = daemon(locate)?;

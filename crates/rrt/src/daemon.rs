@@ -182,24 +182,27 @@ struct Live {
 /// SIGHUP: the config file is read again. A file in error is reported and changes nothing; the
 /// `never-share` and `never-share-from` rules and the `peer` list take effect at once (the flags
 /// given at start still override the file); other changed settings are named as taking effect
-/// at the next start (each is fixed when its part of the daemon starts).
-fn config_read_again(config: &mut crate::Config, live: &Live, node: &Node) {
+/// at the next start (each is fixed when its part of the daemon starts). Returns the peers to
+/// dial when the list changed (the caller sets them: in order, one SIGHUP after the other).
+fn config_read_again(config: &mut crate::Config, live: &Live) -> Option<Vec<String>> {
     let now = match config.reread() {
         Ok(now) => now,
         Err(error) => {
-            return tracing::error!(
+            tracing::error!(
                 %error,
                 "the config file has an error; going on with the settings the daemon had"
             );
+            return None;
         }
     };
     let settings = match crate::daemon_settings(now.as_ref()) {
         Ok(settings) => settings,
         Err(error) => {
-            return tracing::error!(
+            tracing::error!(
                 %error,
                 "the config file's settings do not go together; going on with the settings the daemon had"
             );
+            return None;
         }
     };
     let changed = crate::config::changed(config.file(), now.as_ref());
@@ -214,14 +217,6 @@ fn config_read_again(config: &mut crate::Config, live: &Live, node: &Node) {
         .never_share_from
         .write()
         .unwrap_or_else(PoisonError::into_inner) = settings.never_share_from;
-    if applied.iter().any(|key| key == "peer") {
-        let node = node.clone();
-        tokio::spawn(async move {
-            if let Err(error) = node.set_peers(settings.peers).await {
-                tracing::error!(%error, "the config file's peers could not be applied");
-            }
-        });
-    }
     if !applied.is_empty() {
         tracing::info!(path = %config.path().display(), ?applied, "config file read again: applied");
     }
@@ -236,11 +231,15 @@ fn config_read_again(config: &mut crate::Config, live: &Live, node: &Node) {
         tracing::info!(path = %config.path().display(), "config file read again: nothing changed");
     }
     config.replace_file(now);
+    applied
+        .iter()
+        .any(|key| key == "peer")
+        .then_some(settings.peers)
 }
 
 /// SIGHUP: the clipboard's pauses are read again from the trust store too (`rrt trust pause`
 /// tells the daemons itself; this catches a daemon it could not reach).
-async fn pauses_read_again(node: Node) {
+async fn pauses_read_again(node: &Node) {
     match node.clipboard().read_pauses().await {
         Ok(pauses) => tracing::info!(
             receive = pauses.receive.len(),
@@ -451,8 +450,13 @@ async fn serve(locate: &Locate, args: DaemonArgs, mut config: crate::Config) -> 
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
             _ = hangup.recv() => {
-                config_read_again(&mut config, &live, &node);
-                tokio::spawn(pauses_read_again(node.clone()));
+                // Awaited here, not spawned: two SIGHUPs apply in the order they came.
+                if let Some(peers) = config_read_again(&mut config, &live)
+                    && let Err(error) = node.set_peers(peers).await
+                {
+                    tracing::error!(%error, "the config file's peers could not be applied");
+                }
+                pauses_read_again(&node).await;
             }
             accepted = listener.accept(), if !paused => match accepted {
                 Ok((stream, _)) => {

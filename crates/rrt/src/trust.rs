@@ -29,7 +29,7 @@ pub(crate) enum TrustCommand {
     /// Pause the clipboard with a trusted device, both ways unless --send or --receive says
     /// one: copies made here while sending is paused are withheld from it; its copies are
     /// kept and passed on to other devices, but not shown here while receiving is paused. The
-    /// running daemons of the mesh apply it at once.
+    /// running daemons apply it at once.
     Pause(PauseArgs),
     /// Resume what `pause` paused (both ways unless --send or --receive says one).
     Resume(PauseArgs),
@@ -137,14 +137,24 @@ fn paused_ways(paused: Paused) -> Option<&'static str> {
     }
 }
 
-/// Pauses or resumes, in the trust store, then has every running daemon of the mesh read it
-/// again.
+/// Pauses or resumes, in the trust store, then has every running daemon of this user on this
+/// host read it again (of every mesh: the trust store is the device's).
 fn set_paused(
     locate: &Locate,
     store: &TrustStore,
     args: &PauseArgs,
     paused: bool,
 ) -> anyhow::Result<()> {
+    let sending_paused = store
+        .list()?
+        .iter()
+        .filter(|d| d.paused.send && d.id != args.id)
+        .count();
+    if paused && (args.send || !args.receive) && sending_paused >= rrt_sync::MAX_WITHHELD {
+        anyhow::bail!(
+            "sending is paused to {sending_paused} devices already, the most a copy can name; resume one first"
+        );
+    }
     let Some(now) = store.set_paused(args.id, |ways| args.apply(ways, paused))? else {
         anyhow::bail!(
             "{} is not trusted (`rrt trust list` lists the devices that are)",
@@ -155,12 +165,9 @@ fn set_paused(
         Some(ways) => println!("{}: paused ({ways})", args.id),
         None => println!("{}: not paused", args.id),
     }
-    let daemons = crate::client::instances(locate)?;
+    let daemons = crate::client::every_meshs_daemons(locate)?;
     if daemons.is_empty() {
-        println!(
-            "no daemon of mesh {:?} runs: it applies when one starts",
-            locate.mesh
-        );
+        println!("no daemon runs: it applies when one starts");
     }
     for daemon in daemons {
         let applied =

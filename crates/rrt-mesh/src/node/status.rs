@@ -112,7 +112,8 @@ pub struct NodeStatus {
     pub peers: usize,
     /// The network reactor's state and generation.
     pub reactor: String,
-    /// The current clipboard value's stamp, if any.
+    /// The stamp of the newest clipboard value the node holds, if any: what replicas converge
+    /// on, shown or not (see [`ClipboardHandle::read_pauses`](crate::ClipboardHandle::read_pauses)).
     pub clipboard: Option<Stamp>,
     /// How the mesh is linked now.
     pub shape: Option<Shape>,

@@ -671,6 +671,11 @@ fn trust_pause_hides_a_devices_copies_here_at_once_and_resume_shows_them() {
         on_laptop(&["trust", "list"]).contains("(paused: receive)"),
         "the list says so"
     );
+    assert_eq!(
+        lab.status("laptop").expect("status")["pauses"]["receive"],
+        serde_json::json!([work_id]),
+        "and the daemon's status"
+    );
     lab.copy("laptop", "on the laptop");
     lab.copy("work", "from work");
     let from_work = lab.status("work").expect("status")["clipboard"].clone();

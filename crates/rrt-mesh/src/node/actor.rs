@@ -248,6 +248,7 @@ impl Actor {
                         super::status::restarts(&status),
                     )]),
                     store_bytes: BTreeMap::new(),
+                    pauses: self.clipboard.pauses().clone(),
                 };
                 node.refusals
                     .insert("blob_part".to_owned(), node.blobs.refused_corrupt);

@@ -135,6 +135,10 @@ pub struct NodeStatus {
     /// Bytes on disk, by store: `clipboard`, `documents`, `blobs`.
     #[serde(default)]
     pub store_bytes: BTreeMap<String, u64>,
+    /// The clipboard's pauses in effect: this device's id, the devices whose values are held
+    /// but not shown, and those copies are withheld from.
+    #[serde(default)]
+    pub pauses: rrt_sync::Pauses,
 }
 
 /// How many times a reactor's worker was restarted after failing: within its current

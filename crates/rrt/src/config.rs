@@ -98,13 +98,7 @@ pub(crate) enum ConfigError {
 
 /// `$XDG_CONFIG_HOME/rrt/config.toml`, else `$HOME/.config/rrt/config.toml`.
 pub(crate) fn default_path() -> PathBuf {
-    let env = |name| {
-        std::env::var_os(name)
-            .filter(|value| !value.is_empty())
-            .map(PathBuf::from)
-    };
-    env("XDG_CONFIG_HOME")
-        .or_else(|| env("HOME").map(|home| home.join(".config")))
+    crate::xdg_dir("XDG_CONFIG_HOME", ".config")
         .unwrap_or_else(std::env::temp_dir)
         .join("rrt")
         .join("config.toml")

@@ -73,15 +73,20 @@ impl Locate {
 /// `$XDG_STATE_HOME/rrt`, else `$HOME/.local/state/rrt`, else `<temp dir>/rrt`: the binary's
 /// choice (the library picks no place on disk for an application).
 fn default_state_dir() -> PathBuf {
+    xdg_dir("XDG_STATE_HOME", ".local/state")
+        .unwrap_or_else(std::env::temp_dir)
+        .join("rrt")
+}
+
+/// An XDG base directory: `$variable` if set and not empty, else `$HOME/under_home`; `None`
+/// when neither is set.
+fn xdg_dir(variable: &str, under_home: &str) -> Option<PathBuf> {
     let env = |name| {
         std::env::var_os(name)
             .filter(|value| !value.is_empty())
             .map(PathBuf::from)
     };
-    env("XDG_STATE_HOME")
-        .or_else(|| env("HOME").map(|home| home.join(".local/state")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("rrt")
+    env(variable).or_else(|| env("HOME").map(|home| home.join(under_home)))
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,7 +6,7 @@
 //! closed; a request head over 8 KiB, or not sent within 5 s, is dropped — rather than a web
 //! framework in the daemon for one read-only page.
 
-use std::{fmt::Write as _, time::Duration};
+use std::{collections::BTreeMap, fmt::Write as _, time::Duration};
 
 use rrt_mesh::{MeshView, Node, NodeStatus};
 use tokio::{
@@ -143,38 +143,23 @@ pub(crate) fn render(status: &NodeStatus, peers: &MeshView) -> String {
         "Bytes exchanged with each up peer since its link came up, as framed on the wire.",
         &traffic(|t| (t.bytes_in, t.bytes_out)),
     );
-    let refusals: Vec<(String, u64)> = status
-        .refusals
-        .iter()
-        .map(|(reason, count)| (labels(&[("reason", reason)]), *count))
-        .collect();
     family(
         "rrt_refusals",
         "counter",
         "Peers' data refused, by reason.",
-        &refusals,
+        &by_label("reason", &status.refusals),
     );
-    let restarts: Vec<(String, u64)> = status
-        .reactor_restarts
-        .iter()
-        .map(|(reactor, count)| (labels(&[("reactor", reactor)]), *count))
-        .collect();
     family(
         "rrt_reactor_restarts",
         "counter",
         "Restarts of a reactor's worker after it failed, by reactor thread.",
-        &restarts,
+        &by_label("reactor", &status.reactor_restarts),
     );
-    let stores: Vec<(String, u64)> = status
-        .store_bytes
-        .iter()
-        .map(|(store, bytes)| (labels(&[("store", store)]), *bytes))
-        .collect();
     family(
         "rrt_store_bytes",
         "gauge",
         "Bytes on disk, by store.",
-        &stores,
+        &by_label("store", &status.store_bytes),
     );
     family(
         "rrt_blobs_fetched",
@@ -190,6 +175,14 @@ pub(crate) fn render(status: &NodeStatus, peers: &MeshView) -> String {
     );
     text.push_str("# EOF\n");
     text
+}
+
+/// One sample per key of `counts`, labelled `label="key"`.
+fn by_label(label: &str, counts: &BTreeMap<String, u64>) -> Vec<(String, u64)> {
+    counts
+        .iter()
+        .map(|(key, count)| (labels(&[(label, key)]), *count))
+        .collect()
 }
 
 /// `{name="value",…}`, values escaped as OpenMetrics asks.

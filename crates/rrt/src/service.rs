@@ -251,10 +251,8 @@ fn xml_escaped(text: &str) -> String {
 /// Where the unit (or agent) is installed.
 fn installed_path(manager: Manager) -> anyhow::Result<PathBuf> {
     Ok(match manager {
-        Manager::Systemd => std::env::var_os("XDG_CONFIG_HOME")
-            .filter(|dir| !dir.is_empty())
-            .map(PathBuf::from)
-            .map_or_else(|| home().map(|home| home.join(".config")), Ok)?
+        Manager::Systemd => crate::xdg_dir("XDG_CONFIG_HOME", ".config")
+            .context("neither XDG_CONFIG_HOME nor HOME is set")?
             .join("systemd/user")
             .join(SYSTEMD_UNIT),
         Manager::Launchd => home()?
